@@ -1,0 +1,107 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let swift6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+let package = Package(
+    name: "Herald",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "herald-ingestor", targets: ["herald-ingestor"]),
+        .executable(name: "herald-scheduler", targets: ["herald-scheduler"]),
+        .executable(name: "herald-sender", targets: ["herald-sender"]),
+        .executable(name: "herald-alerter", targets: ["herald-alerter"]),
+        .executable(name: "heraldctl", targets: ["heraldctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // MARK: - C system libraries (Debian: librdkafka-dev, libhiredis-dev, libcurl4-openssl-dev)
+        .systemLibrary(name: "CRdKafka"),
+        .systemLibrary(name: "CHiredis"),
+        .systemLibrary(name: "CCurl"),
+
+        // MARK: - Libraries
+        .target(name: "HeraldCore", swiftSettings: swift6),
+        .target(
+            name: "HeraldKafka",
+            dependencies: [
+                "CRdKafka", "HeraldCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swift6
+        ),
+        .target(
+            name: "HeraldRedis",
+            dependencies: [
+                "CHiredis",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swift6
+        ),
+        .target(
+            name: "HeraldChannels",
+            dependencies: ["CCurl", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swift6
+        ),
+        .target(
+            name: "HeraldService",
+            dependencies: [
+                "HeraldCore", "HeraldKafka", "HeraldRedis",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swift6
+        ),
+        .target(
+            name: "HeraldIngest",
+            dependencies: [
+                "HeraldCore", "HeraldKafka", "HeraldRedis", "HeraldService",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: swift6
+        ),
+        .target(
+            name: "HeraldTestSupport",
+            dependencies: ["HeraldKafka", "HeraldRedis", "HeraldChannels"],
+            swiftSettings: swift6
+        ),
+
+        // MARK: - Executables (thin: read config, build services, run a ServiceGroup)
+        .executableTarget(name: "herald-ingestor", dependencies: ["HeraldIngest", "HeraldService"], swiftSettings: swift6),
+        .executableTarget(name: "herald-scheduler", dependencies: ["HeraldService"], swiftSettings: swift6),
+        .executableTarget(name: "herald-sender", dependencies: ["HeraldService"], swiftSettings: swift6),
+        .executableTarget(name: "herald-alerter", dependencies: ["HeraldService"], swiftSettings: swift6),
+        .executableTarget(
+            name: "heraldctl",
+            dependencies: [
+                "HeraldCore", "HeraldKafka", "HeraldRedis", "HeraldService", "HeraldChannels",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swift6
+        ),
+
+        // MARK: - Tests
+        .testTarget(name: "HeraldCoreTests", dependencies: ["HeraldCore"], swiftSettings: swift6),
+        .testTarget(name: "HeraldKafkaTests", dependencies: ["HeraldKafka", "HeraldTestSupport"], swiftSettings: swift6),
+        .testTarget(name: "HeraldRedisTests", dependencies: ["HeraldRedis", "HeraldTestSupport"], swiftSettings: swift6),
+        .testTarget(name: "HeraldServiceTests", dependencies: ["HeraldService", "HeraldIngest", "HeraldTestSupport"], swiftSettings: swift6),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["HeraldKafka", "HeraldRedis", "HeraldTestSupport", "HeraldChannels", "HeraldCore"],
+            swiftSettings: swift6
+        ),
+    ]
+)

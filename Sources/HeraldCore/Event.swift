@@ -1,0 +1,168 @@
+/// A validated customer event: what `herald.events` carries.
+///
+/// Times are UTC milliseconds (DESIGN.md, principle 5).
+public struct Event: Sendable, Hashable {
+    /// The producer's idempotency key: the same id within the dedupe window is one event.
+    public var id: String
+    /// What happened: `purchase`, `page_visited`, `cart_abandoned`, ...
+    public var type: String
+    /// The contact the event belongs to; the Kafka key.
+    public var contactId: String
+    /// When it happened (the producer's clock), UTC milliseconds.
+    public var timestamp: Int64
+    /// When Herald received it, UTC milliseconds.
+    public var receivedAt: Int64
+    /// Free-form properties of the event.
+    public var properties: [String: JSONValue]
+
+    public init(id: String, type: String, contactId: String, timestamp: Int64, receivedAt: Int64, properties: [String: JSONValue] = [:]) {
+        self.id = id
+        self.type = type
+        self.contactId = contactId
+        self.timestamp = timestamp
+        self.receivedAt = receivedAt
+        self.properties = properties
+    }
+
+    /// The canonical JSON form written to `herald.events`.
+    public var json: JSONValue {
+        .object([
+            "id": .string(id),
+            "type": .string(type),
+            "contact_id": .string(contactId),
+            "timestamp": .string(RFC3339.format(milliseconds: timestamp)),
+            "timestamp_ms": .int(timestamp),
+            "received_at_ms": .int(receivedAt),
+            "properties": .object(properties),
+        ])
+    }
+
+    /// The canonical JSON bytes written to `herald.events`.
+    public func serialized() -> [UInt8] { json.serialized() }
+
+    /// Reads an event back from its canonical form on `herald.events`.
+    /// - Throws: `EventValidationError` naming the field.
+    public static func decodeCanonical(_ bytes: [UInt8]) throws -> Event {
+        let value = try JSONValue.parse(bytes)
+        guard let o = value.objectValue else { throw EventValidationError(field: "", reason: "must be a JSON object") }
+        func string(_ k: String) throws -> String {
+            guard let s = o[k]?.stringValue else { throw EventValidationError(field: k, reason: "is required and must be a string") }
+            return s
+        }
+        func int(_ k: String) throws -> Int64 {
+            guard case .int(let v)? = o[k] else { throw EventValidationError(field: k, reason: "is required and must be an integer") }
+            return v
+        }
+        return Event(
+            id: try string("id"), type: try string("type"), contactId: try string("contact_id"),
+            timestamp: try int("timestamp_ms"), receivedAt: try int("received_at_ms"),
+            properties: o["properties"]?.objectValue ?? [:])
+    }
+}
+
+/// Why an event was refused: the field (dotted path, empty for the whole event) and the reason.
+public struct EventValidationError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var field: String
+    public var reason: String
+
+    public init(field: String, reason: String) {
+        self.field = field
+        self.reason = reason
+    }
+
+    public var description: String { field.isEmpty ? reason : "\(field): \(reason)" }
+}
+
+/// Turns producer input into `Event`s: the one set of rules for the HTTP API and
+/// for records on `herald.events.raw`, so both refuse the same things the same way.
+public struct EventValidator: Sendable {
+    /// Longest accepted `id` and `contact_id`, in UTF-8 bytes.
+    public var maximumIdentifierLength = 256
+    /// Longest accepted `type`.
+    public var maximumTypeLength = 64
+
+    public static let allowedFields: Set<String> = ["id", "type", "contact_id", "timestamp", "properties"]
+
+    public init() {}
+
+    /// Validates one event object.
+    ///
+    /// - Parameter receivedAt: receipt time, used when `timestamp` is absent.
+    /// - Throws: `EventValidationError` for the first problem found, in field order
+    ///   id, type, contact_id, timestamp, properties, then unknown fields.
+    public func validate(_ value: JSONValue, receivedAt: Int64) throws(EventValidationError) -> Event {
+        guard let o = value.objectValue else {
+            throw EventValidationError(field: "", reason: "an event must be a JSON object, got \(value.typeDescription)")
+        }
+        let id = try identifier(o, "id")
+        let type = try requiredString(o, "type")
+        guard type.utf8.count <= maximumTypeLength else {
+            throw EventValidationError(field: "type", reason: "must be at most \(maximumTypeLength) characters")
+        }
+        guard Self.isValidType(type) else {
+            throw EventValidationError(field: "type", reason: "must start with a letter and contain only letters, digits, '_', '.', ':' or '-'")
+        }
+        let contactId = try identifier(o, "contact_id")
+        var timestamp = receivedAt
+        switch o["timestamp"] {
+        case nil, .null?:
+            break
+        case .string(let s)?:
+            guard let ms = RFC3339.parseMilliseconds(s) else {
+                throw EventValidationError(field: "timestamp", reason: "'\(s)' is not an RFC 3339 date-time (e.g. 2026-11-22T10:00:00Z)")
+            }
+            timestamp = ms
+        case let other?:
+            throw EventValidationError(field: "timestamp", reason: "must be an RFC 3339 string, got \(other.typeDescription)")
+        }
+        var properties: [String: JSONValue] = [:]
+        switch o["properties"] {
+        case nil, .null?: break
+        case .object(let p)?: properties = p
+        case let other?:
+            throw EventValidationError(field: "properties", reason: "must be a JSON object, got \(other.typeDescription)")
+        }
+        if o.count > 2 {
+            for key in o.keys.sorted() where !Self.allowedFields.contains(key) {
+                throw EventValidationError(field: key, reason: "unknown field (allowed: id, type, contact_id, timestamp, properties)")
+            }
+        }
+        return Event(id: id, type: type, contactId: contactId, timestamp: timestamp, receivedAt: receivedAt, properties: properties)
+    }
+
+    func requiredString(_ o: [String: JSONValue], _ field: String) throws(EventValidationError) -> String {
+        switch o[field] {
+        case nil, .null?: throw EventValidationError(field: field, reason: "is required")
+        case .string(let s)?:
+            guard !s.isEmpty else { throw EventValidationError(field: field, reason: "must not be empty") }
+            return s
+        case let other?: throw EventValidationError(field: field, reason: "must be a string, got \(other.typeDescription)")
+        }
+    }
+
+    func identifier(_ o: [String: JSONValue], _ field: String) throws(EventValidationError) -> String {
+        let s = try requiredString(o, field)
+        guard s.utf8.count <= maximumIdentifierLength else {
+            throw EventValidationError(field: field, reason: "must be at most \(maximumIdentifierLength) bytes")
+        }
+        guard !s.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+            throw EventValidationError(field: field, reason: "must not contain control characters")
+        }
+        return s
+    }
+
+    static func isValidType(_ s: String) -> Bool {
+        var first = true
+        for b in s.utf8 {
+            let letter = (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
+            if first {
+                guard letter else { return false }
+                first = false
+                continue
+            }
+            let ok = letter || (b >= 0x30 && b <= 0x39) || b == 0x5F || b == 0x2E || b == 0x3A || b == 0x2D
+            if !ok { return false }
+        }
+        return !first
+    }
+}

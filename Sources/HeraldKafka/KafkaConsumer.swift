@@ -1,0 +1,365 @@
+internal import CRdKafka
+import Foundation
+import HeraldCore
+import Logging
+import Prometheus
+import ServiceLifecycle
+import Synchronization
+
+/// A consumer-group member with at-least-once processing.
+///
+/// It polls batches on its own queue (never on the cooperative pool), hands each
+/// batch to `handler`, and stores the batch's offsets only after the handler
+/// returned; librdkafka commits stored offsets every second and on revoke and
+/// close. A handler that throws gets the same batch again after `retryBackoff`.
+///
+/// Rebalancing is cooperative-sticky; `assignment` and `assignmentChanges` tell
+/// which partitions this process owns. A committed offset the broker no longer has
+/// (`OFFSET_OUT_OF_RANGE`) is logged at error level with the number of records
+/// lost and counted in `herald_kafka_offset_out_of_range_total`; the partition then
+/// resumes at the earliest record the broker still has.
+public final class KafkaConsumer: Service, Sendable {
+    /// Processes one batch. Records of one partition come in offset order.
+    public typealias Handler = @Sendable ([KafkaRecord]) async throws -> Void
+
+    private let handle: RDKafkaHandle
+    private let core: ConsumerCore
+    private let configuration: KafkaConsumerConfiguration
+    private let handler: Handler
+    private let logger: Logger
+
+    /// - Parameters:
+    ///   - metrics: where lag and counters are registered; `worker` labels them.
+    /// - Throws: `KafkaError` with code `.configuration` for a refused property.
+    public init(configuration: KafkaConsumerConfiguration, metrics: PrometheusCollectorRegistry, worker: String, logger: Logger, handler: @escaping Handler) throws {
+        self.configuration = configuration
+        self.handler = handler
+        self.logger = logger
+        let core = ConsumerCore(logger: logger, metrics: metrics, worker: worker, group: configuration.groupId)
+        let conf = try RDKafkaConfig.make(configuration.properties)
+        rd_kafka_conf_set_rebalance_cb(conf, consumerRebalanceCallback)
+        rd_kafka_conf_set_error_cb(conf, consumerErrorCallback)
+        RDKafkaHandle.installLogging(conf)
+        // `core` outlives the handle: the handle is destroyed in close() / deinit first.
+        rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(core).toOpaque())
+        let rk = try RDKafkaConfig.makeHandle(type: RD_KAFKA_CONSUMER, conf: conf)
+        rd_kafka_poll_set_consumer(rk)
+        self.core = core
+        self.handle = RDKafkaHandle(rk, logger: logger, callbackContext: core)
+    }
+
+    /// The partitions this process owns right now.
+    public var assignment: Set<TopicPartition> { core.assignment }
+
+    /// Every assignment change, in order: partitions gained and lost.
+    public var assignmentChanges: AsyncStream<AssignmentChange> { core.changes }
+
+    /// True when a broker answered a metadata request within `timeout`.
+    public func isReachable(timeout: Duration = .seconds(1)) async -> Bool {
+        await handle.isReachable(timeout: timeout)
+    }
+
+    /// Joins the group and processes batches until graceful shutdown, then
+    /// commits stored offsets and leaves the group.
+    public func run() async throws {
+        let topics = RDKafkaPartitionList.make(configuration.topics.map { (TopicPartition(topic: $0, partition: Int(RD_KAFKA_PARTITION_UA)), Int64(RD_KAFKA_OFFSET_INVALID)) })
+        let err = rd_kafka_subscribe(handle.rk, topics)
+        rd_kafka_topic_partition_list_destroy(topics)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, context: "subscribe") }
+        logger.info("kafka.consumer subscribed", metadata: [LogKeys.group: "\(configuration.groupId)", LogKeys.topic: "\(configuration.topics.joined(separator: ","))"])
+
+        let pollMs = Int32(clamping: configuration.pollTimeout.milliseconds)
+        let maxBatch = configuration.maxBatchSize
+        let lagEvery = configuration.lagInterval
+        var nextLag = ContinuousClock.now + lagEvery
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let batch = await handle.queue.run { [handle, core] in
+                core.pollBatch(rk: handle.rk, firstTimeoutMs: pollMs, max: maxBatch)
+            }
+            if !batch.isEmpty { await process(batch) }
+            if ContinuousClock.now >= nextLag {
+                nextLag = ContinuousClock.now + lagEvery
+                await handle.queue.run { [handle, core] in core.updateLag(rk: handle.rk) }
+            }
+        }
+        await close()
+    }
+
+    /// Runs the handler until it succeeds (or shutdown), then stores offsets.
+    private func process(_ batch: [KafkaRecord]) async {
+        var attempt = 0
+        while true {
+            do {
+                try await handler(batch)
+                core.consumed(batch.count)
+                storeOffsets(batch)
+                return
+            } catch {
+                attempt += 1
+                core.handlerFailed()
+                logger.warning("kafka.consumer handler failed; the batch will be retried", metadata: [LogKeys.error: "\(error)", "kafka.attempt": "\(attempt)"])
+                if Task.isShuttingDownGracefully || Task.isCancelled {
+                    // Offsets stay unstored: the batch is read again after restart.
+                    return
+                }
+                try? await Task.sleep(for: configuration.retryBackoff)
+            }
+        }
+    }
+
+    /// Stores (does not commit) the offset after the last record of each partition.
+    private func storeOffsets(_ batch: [KafkaRecord]) {
+        var next: [TopicPartition: Int64] = [:]
+        for r in batch {
+            let tp = TopicPartition(topic: r.topic, partition: r.partition)
+            next[tp] = max(next[tp] ?? 0, r.offset + 1)
+        }
+        let list = RDKafkaPartitionList.make(next.map { ($0.key, $0.value) })
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        // Non-blocking: it only updates in-memory state.
+        let err = rd_kafka_offsets_store(handle.rk, list)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            // Typically the partition was revoked meanwhile: its new owner re-reads it.
+            logger.info("kafka.consumer could not store offsets", metadata: [LogKeys.error: "\(KafkaError(err))"])
+        }
+    }
+
+    private func close() async {
+        await handle.queue.run { [handle, core, logger] in
+            let err = rd_kafka_commit(handle.rk, nil, 0)
+            if err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET {
+                logger.warning("kafka.consumer final commit failed", metadata: [LogKeys.error: "\(KafkaError(err))"])
+            }
+            _ = rd_kafka_consumer_close(handle.rk)
+            core.finish()
+        }
+        logger.info("kafka.consumer closed", metadata: [LogKeys.group: "\(configuration.groupId)"])
+    }
+}
+
+/// A change of the partitions a consumer owns.
+public enum AssignmentChange: Sendable, Hashable {
+    case assigned([TopicPartition])
+    case revoked([TopicPartition])
+}
+
+// MARK: - State shared with librdkafka's callbacks
+
+/// What the C callbacks reach through the configuration opaque: the assignment,
+/// metrics and the logger. All of it runs on the consumer's queue (callbacks are
+/// served inside `rd_kafka_consumer_poll`) except reads of `assignment`.
+final class ConsumerCore: Sendable {
+    let logger: Logger
+    private let metrics: PrometheusCollectorRegistry
+    private let worker: String
+    private let group: String
+    private let owned = Mutex<Set<TopicPartition>>([])
+    private let lagGauges = Mutex<[TopicPartition: Gauge]>([:])
+    private let stream: AsyncStream<AssignmentChange>
+    private let continuation: AsyncStream<AssignmentChange>.Continuation
+    private let recordsTotal: Counter
+    private let handlerErrors: Counter
+    let outOfRange: Counter
+    let errors: Counter
+
+    init(logger: Logger, metrics: PrometheusCollectorRegistry, worker: String, group: String) {
+        self.logger = logger
+        self.metrics = metrics
+        self.worker = worker
+        self.group = group
+        (stream, continuation) = AsyncStream.makeStream(of: AssignmentChange.self)
+        let labels = [("worker", worker), ("group", group)]
+        recordsTotal = metrics.makeCounter(descriptor: MetricNameDescriptor(metricName: "herald_kafka_consumed_records", unitName: "total", helpText: "Records processed and stored for commit"), labels: labels)
+        handlerErrors = metrics.makeCounter(descriptor: MetricNameDescriptor(metricName: "herald_kafka_handler_errors", unitName: "total", helpText: "Batches whose handler threw and were retried"), labels: labels)
+        outOfRange = metrics.makeCounter(descriptor: MetricNameDescriptor(metricName: "herald_kafka_offset_out_of_range", unitName: "total", helpText: "Partitions whose committed offset was no longer on the broker (records lost)"), labels: labels)
+        errors = metrics.makeCounter(descriptor: MetricNameDescriptor(metricName: "herald_kafka_consumer_errors", unitName: "total", helpText: "Errors reported by librdkafka"), labels: labels)
+    }
+
+    var assignment: Set<TopicPartition> { owned.withLock { $0 } }
+    var changes: AsyncStream<AssignmentChange> { stream }
+
+    func consumed(_ n: Int) { recordsTotal.increment(by: Int64(n)) }
+    func handlerFailed() { handlerErrors.increment() }
+
+    func assigned(_ tps: [TopicPartition]) {
+        owned.withLock { $0.formUnion(tps) }
+        continuation.yield(.assigned(tps.sorted()))
+        logger.info("kafka.consumer partitions assigned", metadata: [LogKeys.partitions: "\(tps.sorted().map(\.description).joined(separator: ","))"])
+    }
+
+    func revoked(_ tps: [TopicPartition]) {
+        owned.withLock { $0.subtract(tps) }
+        let gauges = lagGauges.withLock { g in tps.compactMap { g.removeValue(forKey: $0) } }
+        for gauge in gauges { metrics.unregisterGauge(gauge) }
+        continuation.yield(.revoked(tps.sorted()))
+        logger.info("kafka.consumer partitions revoked", metadata: [LogKeys.partitions: "\(tps.sorted().map(\.description).joined(separator: ","))"])
+    }
+
+    func finish() {
+        let all = owned.withLock { s in defer { s.removeAll() }; return Array(s) }
+        if !all.isEmpty { revoked(all) }
+        continuation.finish()
+    }
+
+    // MARK: Polling (on the consumer's queue)
+
+    func pollBatch(rk: OpaquePointer, firstTimeoutMs: Int32, max: Int) -> [KafkaRecord] {
+        var batch: [KafkaRecord] = []
+        var timeout = firstTimeoutMs
+        while batch.count < max, let message = rd_kafka_consumer_poll(rk, timeout) {
+            timeout = 0
+            defer { rd_kafka_message_destroy(message) }
+            let m = message.pointee
+            if m.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                handleError(rk: rk, message: message)
+                continue
+            }
+            batch.append(Self.record(message))
+        }
+        return batch
+    }
+
+    static func record(_ message: UnsafeMutablePointer<rd_kafka_message_t>) -> KafkaRecord {
+        let m = message.pointee
+        let topic = String(cString: rd_kafka_topic_name(m.rkt))
+        let value = m.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: m.len)) } ?? []
+        let key = m.key.map { Array(UnsafeRawBufferPointer(start: $0, count: m.key_len)) }
+        var headers: [KafkaHeader] = []
+        var hdrs: OpaquePointer? = nil
+        if rd_kafka_message_headers(message, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR, let hdrs {
+            var i = 0
+            var name: UnsafePointer<CChar>? = nil
+            var val: UnsafeRawPointer? = nil
+            var size = 0
+            while rd_kafka_header_get_all(hdrs, i, &name, &val, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
+                let bytes = val.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
+                headers.append(KafkaHeader(name: name.map { String(cString: $0) } ?? "", value: bytes))
+                i += 1
+            }
+        }
+        var tstype = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+        let ts = rd_kafka_message_timestamp(message, &tstype)
+        return KafkaRecord(topic: topic, partition: Int(m.partition), offset: m.offset, key: key, value: value, headers: headers, timestamp: ts)
+    }
+
+    private func handleError(rk: OpaquePointer, message: UnsafeMutablePointer<rd_kafka_message_t>) {
+        let m = message.pointee
+        let topic = m.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
+        if m.err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET || m.err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE {
+            offsetOutOfRange(rk: rk, tp: TopicPartition(topic: topic, partition: Int(m.partition)))
+            return
+        }
+        errors.increment()
+        let text = rd_kafka_message_errstr(message).map { String(cString: $0) } ?? ""
+        logger.warning("kafka.consumer error", metadata: [LogKeys.error: "\(KafkaError(m.err)): \(text)", LogKeys.topic: "\(topic)"])
+    }
+
+    /// Logs and counts the loss, then resumes at the earliest retained record.
+    private func offsetOutOfRange(rk: OpaquePointer, tp: TopicPartition) {
+        outOfRange.increment()
+        var low: Int64 = -1
+        var high: Int64 = -1
+        _ = rd_kafka_query_watermark_offsets(rk, tp.topic, Int32(tp.partition), &low, &high, 5000)
+        let list = RDKafkaPartitionList.make([(tp, Int64(RD_KAFKA_OFFSET_INVALID))])
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        _ = rd_kafka_committed(rk, list, 5000)
+        let committed = list.pointee.elems[0].offset
+        let lost = committed >= 0 && low >= 0 ? max(0, low - committed) : -1
+        logger.error(
+            "kafka.consumer OFFSET_OUT_OF_RANGE: records were deleted by retention before this group read them; resuming at the earliest retained record",
+            metadata: [LogKeys.topic: "\(tp.topic)", LogKeys.partition: "\(tp.partition)", LogKeys.offset: "\(committed)", "kafka.low_watermark": "\(low)", LogKeys.lost: "\(lost)"])
+        list.pointee.elems[0].offset = low >= 0 ? low : Int64(RD_KAFKA_OFFSET_BEGINNING)
+        if let error = rd_kafka_seek_partitions(rk, list, 5000) {
+            logger.error("kafka.consumer seek after OFFSET_OUT_OF_RANGE failed", metadata: [LogKeys.error: "\(String(cString: rd_kafka_error_string(error)))"])
+            rd_kafka_error_destroy(error)
+        }
+    }
+
+    // MARK: Lag (on the consumer's queue)
+
+    func updateLag(rk: OpaquePointer) {
+        let tps = assignment.sorted()
+        guard !tps.isEmpty else { return }
+        let list = RDKafkaPartitionList.make(tps.map { ($0, Int64(RD_KAFKA_OFFSET_INVALID)) })
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        guard rd_kafka_position(rk, list) == RD_KAFKA_RESP_ERR_NO_ERROR else { return }
+        for (tp, position) in RDKafkaPartitionList.topicPartitions(list) {
+            var low: Int64 = -1
+            var high: Int64 = -1
+            guard rd_kafka_get_watermark_offsets(rk, tp.topic, Int32(tp.partition), &low, &high) == RD_KAFKA_RESP_ERR_NO_ERROR, high >= 0 else { continue }
+            let lag = position >= 0 ? max(0, high - position) : max(0, high - max(low, 0))
+            gauge(for: tp).set(Double(lag))
+        }
+    }
+
+    private func gauge(for tp: TopicPartition) -> Gauge {
+        lagGauges.withLock { g in
+            if let existing = g[tp] { return existing }
+            let gauge = metrics.makeGauge(
+                descriptor: MetricNameDescriptor(metricName: "herald_kafka_consumer_lag", unitName: "records", helpText: "Records in the partition not yet fetched by this consumer"),
+                labels: [("worker", worker), ("group", group), ("topic", tp.topic), ("partition", String(tp.partition))])
+            g[tp] = gauge
+            return gauge
+        }
+    }
+}
+
+// MARK: - C callbacks (run inside rd_kafka_consumer_poll on the consumer's queue)
+
+private let consumerRebalanceCallback: @convention(c) (OpaquePointer?, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?, UnsafeMutableRawPointer?) -> Void = {
+    rk, err, partitions, opaque in
+    guard let rk, let partitions, let opaque else { return }
+    let core = Unmanaged<ConsumerCore>.fromOpaque(opaque).takeUnretainedValue()
+    let cooperative = String(cString: rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE"
+    let tps = RDKafkaPartitionList.topicPartitions(partitions).map(\.0)
+    switch err {
+    case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+        // Partitions this group never committed start at the beginning; the others
+        // resume at their committed offset. (auto.offset.reset=error makes a later
+        // out-of-range loud instead of silently skipping.)
+        if rd_kafka_committed(rk, partitions, 10_000) == RD_KAFKA_RESP_ERR_NO_ERROR {
+            for i in 0..<Int(partitions.pointee.cnt) where partitions.pointee.elems[i].offset < 0 {
+                partitions.pointee.elems[i].offset = Int64(RD_KAFKA_OFFSET_BEGINNING)
+            }
+        } else {
+            core.logger.warning("kafka.consumer could not read committed offsets; assigning with stored positions")
+        }
+        if cooperative {
+            if let e = rd_kafka_incremental_assign(rk, partitions) {
+                core.logger.error("kafka.consumer incremental_assign failed: \(String(cString: rd_kafka_error_string(e)))")
+                rd_kafka_error_destroy(e)
+            }
+        } else {
+            _ = rd_kafka_assign(rk, partitions)
+        }
+        core.assigned(tps)
+    case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+        // Commit what was stored before the partitions move, so the next owner
+        // re-reads as little as possible.
+        _ = rd_kafka_commit(rk, nil, 0)
+        if cooperative {
+            if let e = rd_kafka_incremental_unassign(rk, partitions) {
+                rd_kafka_error_destroy(e)
+            }
+        } else {
+            _ = rd_kafka_assign(rk, nil)
+        }
+        core.revoked(tps)
+    default:
+        core.logger.error("kafka.consumer rebalance error: \(KafkaError(err))")
+        if cooperative {
+            if let e = rd_kafka_incremental_unassign(rk, partitions) { rd_kafka_error_destroy(e) }
+        } else {
+            _ = rd_kafka_assign(rk, nil)
+        }
+        core.revoked(tps)
+    }
+}
+
+private let consumerErrorCallback: @convention(c) (OpaquePointer?, Int32, UnsafePointer<CChar>?, UnsafeMutableRawPointer?) -> Void = {
+    _, err, reason, opaque in
+    guard let opaque else { return }
+    let core = Unmanaged<ConsumerCore>.fromOpaque(opaque).takeUnretainedValue()
+    core.errors.increment()
+    core.logger.warning("kafka.consumer client error", metadata: [LogKeys.error: "\(KafkaError(rd_kafka_resp_err_t(err))): \(reason.map { String(cString: $0) } ?? "")"])
+}

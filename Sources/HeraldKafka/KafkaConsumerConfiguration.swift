@@ -1,0 +1,53 @@
+/// How a `KafkaConsumer` joins its group and reads.
+public struct KafkaConsumerConfiguration: Sendable {
+    public var bootstrapServers: String
+    /// The consumer group; every process of one worker kind shares it.
+    public var groupId: String
+    /// Shown in broker logs; unique per process is best.
+    public var clientId: String
+    /// The topics to subscribe to.
+    public var topics: [String]
+    /// Most records handed to the handler at once.
+    public var maxBatchSize: Int = 500
+    /// How long one poll waits for the first record of a batch.
+    public var pollTimeout: Duration = .milliseconds(100)
+    /// How often consumer lag is computed and exported.
+    public var lagInterval: Duration = .seconds(1)
+    /// Heartbeat session timeout; a member silent this long is removed from the group.
+    public var sessionTimeout: Duration = .seconds(10)
+    /// How long to wait before retrying a batch whose handler threw.
+    public var retryBackoff: Duration = .milliseconds(500)
+    /// Extra librdkafka properties, applied last (they win).
+    public var extraProperties: [String: String] = [:]
+
+    public init(bootstrapServers: String, groupId: String, clientId: String, topics: [String]) {
+        self.bootstrapServers = bootstrapServers
+        self.groupId = groupId
+        self.clientId = clientId
+        self.topics = topics
+    }
+
+    var properties: [String: String] {
+        var p: [String: String] = [
+            "bootstrap.servers": bootstrapServers,
+            "group.id": groupId,
+            "client.id": clientId,
+            "partition.assignment.strategy": "cooperative-sticky",
+            // At-least-once: librdkafka commits only offsets we stored, and we store an
+            // offset only after the handler finished with the record.
+            "enable.auto.commit": "true",
+            "enable.auto.offset.store": "false",
+            "auto.commit.interval.ms": "1000",
+            // A partition with a committed offset that the broker no longer has must not
+            // be skipped silently; partitions without one start at the beginning (set in
+            // the rebalance callback).
+            "auto.offset.reset": "error",
+            "session.timeout.ms": String(sessionTimeout.milliseconds),
+            "heartbeat.interval.ms": String(max(100, sessionTimeout.milliseconds / 5)),
+            "enable.partition.eof": "false",
+            "topic.metadata.refresh.interval.ms": "10000",
+        ]
+        p.merge(extraProperties) { _, extra in extra }
+        return p
+    }
+}

@@ -1,0 +1,45 @@
+/// How a `KafkaProducer` connects and behaves.
+public struct KafkaProducerConfiguration: Sendable {
+    /// `host:port[,host:port]`.
+    public var bootstrapServers: String
+    /// Shown in broker logs and metrics.
+    public var clientId: String
+    /// How long librdkafka may try to deliver a record before failing it.
+    public var messageTimeout: Duration = .seconds(30)
+    /// How long records wait to fill a batch.
+    public var linger: Duration = .milliseconds(5)
+    /// How long shutdown waits for outstanding records to be acknowledged.
+    public var flushTimeout: Duration = .seconds(10)
+    /// Extra librdkafka properties, applied last (they win).
+    public var extraProperties: [String: String] = [:]
+
+    public init(bootstrapServers: String, clientId: String) {
+        self.bootstrapServers = bootstrapServers
+        self.clientId = clientId
+    }
+
+    var properties: [String: String] {
+        var p: [String: String] = [
+            "bootstrap.servers": bootstrapServers,
+            "client.id": clientId,
+            // Idempotence: retries never duplicate or reorder records of a partition.
+            "enable.idempotence": "true",
+            "acks": "all",
+            // Kafka's Java default partitioner: a key lands in murmur2(key) % N (see Shard).
+            "partitioner": "murmur2_random",
+            "linger.ms": String(linger.milliseconds),
+            "message.timeout.ms": String(messageTimeout.milliseconds),
+            "queue.buffering.max.messages": "500000",
+        ]
+        p.merge(extraProperties) { _, extra in extra }
+        return p
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, rounded down.
+    public var milliseconds: Int64 {
+        let (s, atto) = components
+        return s * 1000 + atto / 1_000_000_000_000_000
+    }
+}

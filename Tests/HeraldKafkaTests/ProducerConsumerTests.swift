@@ -1,0 +1,96 @@
+import HeraldCore
+import HeraldKafka
+import HeraldTestSupport
+import Logging
+import Prometheus
+import ServiceLifecycle
+import Synchronization
+import Testing
+
+@Suite("Kafka on the embedded broker", .timeLimit(.minutes(2)))
+struct ProducerConsumerTests {
+    let logger = Logger(label: "test")
+
+    @Test("Shard.of equals the partition librdkafka's murmur2_random picks")
+    func shardMatchesPartitioner() async throws {
+        let broker = try TestBroker.start(partitions: 24, topics: ["shard-check"])
+        let producer = try KafkaProducer(configuration: .init(bootstrapServers: broker.bootstrapServers, clientId: "t"), logger: logger)
+        var checked = 0
+        for i in 0..<300 {
+            let key = i % 3 == 0 ? "contact-\(i)" : "c\(i)-ünï-\(String(repeating: "x", count: i % 7))"
+            let report = try await producer.send(topic: "shard-check", key: key, value: Array("v".utf8))
+            #expect(report.partition == Shard.of(key, partitions: 24), "key \(key)")
+            checked += 1
+        }
+        #expect(checked == 300)
+        await producer.close()
+    }
+
+    @Test("a produced record is consumed and its offset committed only after the handler returned")
+    func roundTripAndCommit() async throws {
+        let broker = try TestBroker.start(partitions: 3, topics: ["rt"])
+        let producer = try KafkaProducer(configuration: .init(bootstrapServers: broker.bootstrapServers, clientId: "p"), logger: logger)
+        for i in 0..<30 {
+            _ = try await producer.send(topic: "rt", key: "k\(i)", value: Array("value-\(i)".utf8), headers: [KafkaHeader(name: "h", string: "\(i)")])
+        }
+        let group = uniqueName("g")
+        let seen = Mutex<[String]>([])
+        let failedOnce = Mutex(false)
+        var config = KafkaConsumerConfiguration(bootstrapServers: broker.bootstrapServers, groupId: group, clientId: "c1", topics: ["rt"])
+        config.sessionTimeout = .seconds(3)
+        config.retryBackoff = .milliseconds(10)
+        let consumer = try KafkaConsumer(configuration: config, metrics: PrometheusCollectorRegistry(), worker: "test", logger: logger) { batch in
+            // The first batch fails once: it must come again, not be skipped.
+            if failedOnce.withLock({ f in defer { f = true }; return !f }) { throw TestFailure() }
+            seen.withLock { s in s.append(contentsOf: batch.map { String(decoding: $0.value, as: UTF8.self) }) }
+            #expect(batch.allSatisfy { $0.header("h") != nil })
+        }
+        try await runUntil(consumer) { seen.withLock { Set($0).count } == 30 }
+        #expect(Set(seen.withLock { $0 }) == Set((0..<30).map { "value-\($0)" }))
+
+        // A second member of the same group after a clean close starts after the committed offsets.
+        _ = try await producer.send(topic: "rt", key: "k-late", value: Array("late".utf8))
+        let second = Mutex<[String]>([])
+        let consumer2 = try KafkaConsumer(configuration: config, metrics: PrometheusCollectorRegistry(), worker: "test", logger: logger) { batch in
+            second.withLock { s in s.append(contentsOf: batch.map { String(decoding: $0.value, as: UTF8.self) }) }
+        }
+        try await runUntil(consumer2) { second.withLock { $0.contains("late") } }
+        #expect(second.withLock { $0 } == ["late"])
+        await producer.close()
+    }
+
+    @Test("ensureTopics leaves existing topics alone and names a topic it cannot create")
+    func ensureTopics() async throws {
+        let broker = try TestBroker.start(partitions: 5, topics: ["a.topic", "b.topic"])
+        try await KafkaAdmin.ensureTopics(["a.topic", "b.topic"], partitions: 5, bootstrapServers: broker.bootstrapServers, logger: logger)
+        try await KafkaAdmin.ensureTopics(["a.topic"], partitions: 5, bootstrapServers: broker.bootstrapServers, logger: logger)
+        let count = try await KafkaAdmin.partitionCount(topic: "a.topic", bootstrapServers: broker.bootstrapServers, logger: logger)
+        #expect(count == 5)
+        // librdkafka 2.0's mock cluster cannot run CreateTopics: the error must name the topic.
+        let error = await #expect(throws: KafkaError.self) {
+            try await KafkaAdmin.ensureTopics(["c.topic"], partitions: 5, bootstrapServers: broker.bootstrapServers, timeout: .seconds(2), logger: logger)
+        }
+        #expect(error?.description.contains("c.topic") == true)
+    }
+}
+
+struct TestFailure: Error {}
+
+/// Runs `service` in a ServiceGroup until `condition` holds (polled), then shuts it down gracefully.
+func runUntil(_ service: some Service, timeout: Duration = .seconds(30), _ condition: @escaping @Sendable () -> Bool) async throws {
+    let group = ServiceGroup(services: [service], logger: Logger(label: "test.group"))
+    try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
+        let deadline = ContinuousClock.now + timeout
+        while !condition() {
+            guard ContinuousClock.now < deadline else {
+                await group.triggerGracefulShutdown()
+                Issue.record("condition not met within \(timeout)")
+                return
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        await group.triggerGracefulShutdown()
+        try await tasks.waitForAll()
+    }
+}
