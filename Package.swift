@@ -75,7 +75,7 @@ let package = Package(
         ),
         .target(
             name: "HeraldTestSupport",
-            dependencies: ["HeraldKafka", "HeraldRedis", "HeraldChannels"],
+            dependencies: ["HeraldKafka", "HeraldRedis", "HeraldChannels", "HeraldService"],
             swiftSettings: swift6
         ),
 

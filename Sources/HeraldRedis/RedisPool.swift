@@ -1,0 +1,200 @@
+import HeraldCore
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// A bounded pool of Redis connections.
+///
+/// Each connection belongs to one slot and is used only on that slot's serial
+/// queue, so no hiredis call ever runs on Swift's cooperative pool. A connection
+/// that saw an error or timeout is discarded; the slot reconnects on its next use,
+/// with exponential backoff after failed connects (callers get `.unavailable`
+/// meanwhile instead of waiting on a dead server).
+///
+/// As a `Service` it closes its connections on graceful shutdown; put it before
+/// the services that use it in a `ServiceGroup`.
+public final class RedisPool: Service, Sendable {
+    private let configuration: RedisConfiguration
+    private let logger: Logger
+    private let slots: [Slot]
+    private let availability: Mutex<Availability>
+    private let scriptSHAs = Mutex<[String: String]>([:])
+
+    private struct Availability {
+        var free: [Int]
+        var waiters: [CheckedContinuation<Int, any Error>] = []
+        var closed = false
+    }
+
+    public init(configuration: RedisConfiguration, logger: Logger) {
+        precondition(configuration.poolSize > 0, "redis pool size must be positive")
+        self.configuration = configuration
+        self.logger = logger
+        self.slots = (0..<configuration.poolSize).map { Slot(index: $0, configuration: configuration) }
+        self.availability = Mutex(Availability(free: Array((0..<configuration.poolSize).reversed())))
+    }
+
+    // MARK: - Commands
+
+    /// Runs one command.
+    /// - Throws: `RedisError` (`.server` for an error reply).
+    @discardableResult
+    public func execute(_ arguments: [String]) async throws -> RedisValue {
+        try await execute(bytes: arguments.map { Array($0.utf8) })
+    }
+
+    /// Runs one command whose arguments are raw bytes.
+    @discardableResult
+    public func execute(bytes arguments: [[UInt8]]) async throws -> RedisValue {
+        let reply = try await pipeline(bytes: [arguments])[0]
+        if case .error(let message) = reply { throw RedisError(code: .server, message: message) }
+        return reply
+    }
+
+    /// Sends the commands in one round trip on one connection and returns every
+    /// reply in order; error replies are returned as `.error` values.
+    public func pipeline(_ commands: [[String]]) async throws -> [RedisValue] {
+        try await pipeline(bytes: commands.map { $0.map { Array($0.utf8) } })
+    }
+
+    /// `pipeline` with raw byte arguments.
+    public func pipeline(bytes commands: [[[UInt8]]]) async throws -> [RedisValue] {
+        guard !commands.isEmpty else { return [] }
+        let index = try await checkout()
+        defer { checkin(index) }
+        let slot = slots[index]
+        return try await slot.queue.run { [logger] in try slot.perform(commands, logger: logger) }
+    }
+
+    /// Calls a Lua script by SHA, loading it first if this pool has not yet, and
+    /// again when the server answers `NOSCRIPT`.
+    /// - Throws: `RedisError` (`.server` for a script error).
+    @discardableResult
+    public func eval(_ script: RedisScript, keys: [String], arguments: [String]) async throws -> RedisValue {
+        for attempt in 0..<2 {
+            let sha: String
+            if let known = scriptSHAs.withLock({ $0[script.source] }), attempt == 0 {
+                sha = known
+            } else {
+                sha = try await load(script)
+            }
+            let reply = try await pipeline([["EVALSHA", sha, String(keys.count)] + keys + arguments])[0]
+            if case .error(let message) = reply {
+                if message.hasPrefix("NOSCRIPT") { continue }
+                throw RedisError(code: .server, message: "script \(script.name): \(message)")
+            }
+            return reply
+        }
+        throw RedisError(code: .server, message: "script \(script.name): NOSCRIPT after reloading")
+    }
+
+    private func load(_ script: RedisScript) async throws -> String {
+        guard let sha = try await execute(["SCRIPT", "LOAD", script.source]).string else {
+            throw RedisError(code: .server, message: "SCRIPT LOAD of \(script.name) returned no SHA")
+        }
+        scriptSHAs.withLock { $0[script.source] = sha }
+        return sha
+    }
+
+    /// True when `PING` answered `PONG`.
+    public func ping() async -> Bool {
+        (try? await execute(["PING"]).string) == "PONG"
+    }
+
+    // MARK: - Slots
+
+    private func checkout() async throws -> Int {
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Int, any Error>) in
+            let action: Result<Int, RedisError>? = availability.withLock { a in
+                if a.closed { return .failure(RedisError(code: .closed, message: "the Redis pool is closed")) }
+                if let index = a.free.popLast() { return .success(index) }
+                a.waiters.append(c)
+                return nil
+            }
+            if let action { c.resume(with: action) }
+        }
+    }
+
+    private func checkin(_ index: Int) {
+        let waiter = availability.withLock { a -> CheckedContinuation<Int, any Error>? in
+            if !a.waiters.isEmpty { return a.waiters.removeFirst() }
+            a.free.append(index)
+            return nil
+        }
+        waiter?.resume(returning: index)
+    }
+
+    // MARK: - Service
+
+    /// Waits for graceful shutdown, then closes every connection.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await close()
+    }
+
+    /// Refuses new calls and closes idle connections.
+    public func close() async {
+        let waiters = availability.withLock { a in
+            a.closed = true
+            defer { a.waiters.removeAll() }
+            return a.waiters
+        }
+        for w in waiters { w.resume(throwing: RedisError(code: .closed, message: "the Redis pool is closed")) }
+        for slot in slots {
+            await slot.queue.run { slot.disconnect() }
+        }
+    }
+}
+
+/// One pool slot: a queue and the connection only that queue touches.
+///
+/// `@unchecked Sendable`: `connection` and the backoff state are read and written
+/// only on `queue` (a serial queue), which is the synchronisation.
+final class Slot: @unchecked Sendable {
+    let queue: BlockingQueue
+    private let configuration: RedisConfiguration
+    private var connection: RedisConnection?
+    private var backoff: Duration = .zero
+    private var nextAttempt: ContinuousClock.Instant = .now
+
+    init(index: Int, configuration: RedisConfiguration) {
+        self.queue = BlockingQueue(label: "redis.slot.\(index)")
+        self.configuration = configuration
+    }
+
+    /// On `queue` only.
+    func perform(_ commands: [[[UInt8]]], logger: Logger) throws -> [RedisValue] {
+        let connection = try connected(logger: logger)
+        do {
+            return try connection.pipeline(commands)
+        } catch {
+            // The context may hold half a reply: never reuse it.
+            self.connection = nil
+            throw error
+        }
+    }
+
+    private func connected(logger: Logger) throws -> RedisConnection {
+        if let connection { return connection }
+        let now = ContinuousClock.now
+        guard now >= nextAttempt else {
+            throw RedisError(code: .unavailable, message: "backing off after failed connects to \(configuration.host):\(configuration.port)")
+        }
+        do {
+            let c = try RedisConnection(host: configuration.host, port: configuration.port, connectTimeout: configuration.connectTimeout, commandTimeout: configuration.commandTimeout)
+            connection = c
+            backoff = .zero
+            return c
+        } catch {
+            backoff = backoff == .zero ? configuration.initialBackoff : min(backoff * 2, configuration.maximumBackoff)
+            nextAttempt = now + backoff
+            logger.warning("redis connect failed", metadata: ["redis.error": "\(error)", "redis.backoff": "\(backoff)"])
+            throw error
+        }
+    }
+
+    /// On `queue` only.
+    func disconnect() {
+        connection = nil
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+import Glibc
+import HeraldRedis
+import HeraldService
+import Logging
+
+/// A real `redis-server` on a free port, for one test or suite; stopped on `stop()` or deinit.
+///
+/// Tests share nothing through it but use a unique key prefix each (never FLUSHALL).
+public final class TestRedisServer: @unchecked Sendable {
+    public let port: Int
+    private let process: ChildProcess
+    private let directory: URL
+
+    /// Starts redis-server (from Debian's package) without persistence and waits until it answers.
+    public convenience init() async throws {
+        try await self.init(port: freePort())
+    }
+
+    /// Starts redis-server on `port` (e.g. the port of a stopped one, to simulate a restart).
+    public init(port: Int) async throws {
+        self.port = port
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-redis-\(port)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        process = try ChildProcess(
+            executable: Self.serverPath(),
+            arguments: [
+                "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--enable-debug-command", "yes",
+                "--dir", directory.path, "--logfile", directory.appendingPathComponent("redis.log").path,
+            ])
+        try await waitUntilReady()
+    }
+
+    /// A pool configuration pointing at this server.
+    public var configuration: RedisConfiguration { RedisConfiguration(host: "127.0.0.1", port: port) }
+
+    /// Stops the server (SIGTERM) and waits for it to exit.
+    public func stop() async {
+        await process.stop(grace: .seconds(5))
+    }
+
+    deinit {
+        // Tests that forget stop() must not leave servers behind.
+        process.signal(SIGKILL)
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    private func waitUntilReady() async throws {
+        var config = configuration
+        config.poolSize = 1
+        config.initialBackoff = .milliseconds(5)
+        config.maximumBackoff = .milliseconds(20)
+        var quiet = Logger(label: "test.redis")
+        quiet.logLevel = .critical  // refused connects while the server starts are expected
+        let pool = RedisPool(configuration: config, logger: quiet)
+        for _ in 0..<400 {
+            if await pool.ping() {
+                await pool.close()
+                return
+            }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        await pool.close()
+        throw TestSupportError("redis-server on port \(port) did not answer PING")
+    }
+
+    static func serverPath() -> String {
+        for p in ["/usr/bin/redis-server", "/usr/local/bin/redis-server"] where FileManager.default.isExecutableFile(atPath: p) { return p }
+        return "/usr/bin/redis-server"
+    }
+}
+
+/// A failure inside the test support, with a message saying what.
+public struct TestSupportError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

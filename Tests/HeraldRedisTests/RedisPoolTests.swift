@@ -1,0 +1,99 @@
+import HeraldRedis
+import HeraldTestSupport
+import Logging
+import Testing
+
+@Suite("Redis pool on a real redis-server", .serialized, .timeLimit(.minutes(2)))
+struct RedisPoolTests {
+    let logger = Logger(label: "test.redis")
+
+    @Test("commands, pipelines and error replies")
+    func commandsAndPipelines() async throws {
+        let server = try await TestRedisServer()
+        let pool = RedisPool(configuration: server.configuration, logger: logger)
+        let p = uniqueName("t")
+        try await pool.execute(["SET", "\(p):a", "1"])
+        #expect(try await pool.execute(["INCR", "\(p):a"]) == .integer(2))
+        let replies = try await pool.pipeline([["SET", "\(p):b", "x"], ["GET", "\(p):b"], ["GET", "\(p):missing"], ["INCR", "\(p):b"]])
+        #expect(replies[0] == .status("OK"))
+        #expect(replies[1].string == "x")
+        #expect(replies[2] == .null)
+        guard case .error(let message) = replies[3] else { Issue.record("expected an error reply"); return }
+        #expect(message.contains("not an integer"))
+        let error = await #expect(throws: RedisError.self) { try await pool.execute(["INCR", "\(p):b"]) }
+        #expect(error?.code == .server)
+        // Binary-safe values.
+        let bytes: [UInt8] = [0, 1, 2, 255, 10, 13]
+        try await pool.execute(bytes: [Array("SET".utf8), Array("\(p):bin".utf8), bytes])
+        #expect(try await pool.execute(["GET", "\(p):bin"]) == .bulk(bytes))
+        await pool.close()
+    }
+
+    @Test("more concurrent callers than connections all complete")
+    func boundedPool() async throws {
+        let server = try await TestRedisServer()
+        var config = server.configuration
+        config.poolSize = 3
+        let pool = RedisPool(configuration: config, logger: logger)
+        let key = uniqueName("counter")
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<200 { group.addTask { try await pool.execute(["INCR", key]) } }
+            try await group.waitForAll()
+        }
+        #expect(try await pool.execute(["GET", key]).int == 200)
+        let clients = try await pool.execute(["CLIENT", "LIST"]).string ?? ""
+        #expect(clients.split(separator: "\n").count <= 3)
+        await pool.close()
+    }
+
+    @Test("scripts run by SHA and are reloaded after NOSCRIPT")
+    func scripts() async throws {
+        let server = try await TestRedisServer()
+        let pool = RedisPool(configuration: server.configuration, logger: logger)
+        let script = RedisScript(name: "add", source: "return redis.call('INCRBY', KEYS[1], ARGV[1])")
+        let key = uniqueName("s")
+        #expect(try await pool.eval(script, keys: [key], arguments: ["5"]) == .integer(5))
+        try await pool.execute(["SCRIPT", "FLUSH"])
+        #expect(try await pool.eval(script, keys: [key], arguments: ["2"]) == .integer(7))
+        let broken = RedisScript(name: "broken", source: "return redis.call('NOPE')")
+        let error = await #expect(throws: RedisError.self) { try await pool.eval(broken, keys: [], arguments: []) }
+        #expect(error?.message.contains("broken") == true)
+        await pool.close()
+    }
+
+    @Test("a timed-out call is discarded and the next call works")
+    func timeouts() async throws {
+        let server = try await TestRedisServer()
+        var config = server.configuration
+        config.poolSize = 1
+        config.commandTimeout = .milliseconds(200)
+        let pool = RedisPool(configuration: config, logger: logger)
+        let error = await #expect(throws: RedisError.self) { try await pool.execute(["DEBUG", "SLEEP", "1"]) }
+        #expect(error?.code == .timeout)
+        try await Task.sleep(for: .seconds(1))
+        #expect(await pool.ping())
+        await pool.close()
+    }
+
+    @Test("a dead server fails fast with backoff, and the pool recovers when it returns")
+    func reconnect() async throws {
+        let server = try await TestRedisServer()
+        var config = server.configuration
+        config.poolSize = 1
+        config.initialBackoff = .milliseconds(300)
+        let pool = RedisPool(configuration: config, logger: logger)
+        #expect(await pool.ping())
+        await server.stop()
+        let first = await #expect(throws: RedisError.self) { try await pool.execute(["PING"]) }
+        #expect(first?.isRetriable == true)
+        // The next connect attempt fails and starts the backoff; while it lasts, calls fail fast.
+        _ = try? await pool.execute(["PING"])
+        let during = await #expect(throws: RedisError.self) { try await pool.execute(["PING"]) }
+        #expect(during?.code == .unavailable)
+        let revived = try await TestRedisServer(port: server.port)
+        try await Task.sleep(for: .milliseconds(700))
+        #expect(await pool.ping())
+        await pool.close()
+        await revived.stop()
+    }
+}
