@@ -42,7 +42,7 @@ let package = Package(
         .target(
             name: "HeraldRedis",
             dependencies: [
-                "CHiredis",
+                "CHiredis", "HeraldCore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
@@ -50,7 +50,7 @@ let package = Package(
         ),
         .target(
             name: "HeraldChannels",
-            dependencies: ["CCurl", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CCurl", "HeraldCore", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swift6
         ),
         .target(

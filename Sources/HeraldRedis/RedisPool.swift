@@ -17,21 +17,15 @@ public final class RedisPool: Service, Sendable {
     private let configuration: RedisConfiguration
     private let logger: Logger
     private let slots: [Slot]
-    private let availability: Mutex<Availability>
+    private let available: SlotPool
     private let scriptSHAs = Mutex<[String: String]>([:])
-
-    private struct Availability {
-        var free: [Int]
-        var waiters: [CheckedContinuation<Int, any Error>] = []
-        var closed = false
-    }
 
     public init(configuration: RedisConfiguration, logger: Logger) {
         precondition(configuration.poolSize > 0, "redis pool size must be positive")
         self.configuration = configuration
         self.logger = logger
         self.slots = (0..<configuration.poolSize).map { Slot(index: $0, configuration: configuration) }
-        self.availability = Mutex(Availability(free: Array((0..<configuration.poolSize).reversed())))
+        self.available = SlotPool(count: configuration.poolSize)
     }
 
     // MARK: - Commands
@@ -104,24 +98,15 @@ public final class RedisPool: Service, Sendable {
     // MARK: - Slots
 
     private func checkout() async throws -> Int {
-        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Int, any Error>) in
-            let action: Result<Int, RedisError>? = availability.withLock { a in
-                if a.closed { return .failure(RedisError(code: .closed, message: "the Redis pool is closed")) }
-                if let index = a.free.popLast() { return .success(index) }
-                a.waiters.append(c)
-                return nil
-            }
-            if let action { c.resume(with: action) }
+        do {
+            return try await available.acquire()
+        } catch {
+            throw RedisError(code: .closed, message: "the Redis pool is closed")
         }
     }
 
     private func checkin(_ index: Int) {
-        let waiter = availability.withLock { a -> CheckedContinuation<Int, any Error>? in
-            if !a.waiters.isEmpty { return a.waiters.removeFirst() }
-            a.free.append(index)
-            return nil
-        }
-        waiter?.resume(returning: index)
+        available.release(index)
     }
 
     // MARK: - Service
@@ -134,12 +119,7 @@ public final class RedisPool: Service, Sendable {
 
     /// Refuses new calls and closes idle connections.
     public func close() async {
-        let waiters = availability.withLock { a in
-            a.closed = true
-            defer { a.waiters.removeAll() }
-            return a.waiters
-        }
-        for w in waiters { w.resume(throwing: RedisError(code: .closed, message: "the Redis pool is closed")) }
+        available.close()
         for slot in slots {
             await slot.queue.run { slot.disconnect() }
         }

@@ -1,0 +1,59 @@
+import HeraldCore
+
+/// An HTTP response.
+public struct HTTPClientResponse: Sendable {
+    public var status: Int
+    public var headers: [(String, String)]
+    public var body: [UInt8]
+
+    public var bodyText: String { String(decoding: body, as: UTF8.self) }
+
+    /// The first header with this name (case-insensitive).
+    public func header(_ name: String) -> String? {
+        headers.first { $0.0.lowercased() == name.lowercased() }?.1
+    }
+}
+
+/// Why a request got no HTTP response.
+public struct HTTPClientError: Error, Sendable, CustomStringConvertible {
+    public enum Code: Sendable { case timeout, connection, other }
+    public var code: Code
+    public var message: String
+    public var description: String { message }
+}
+
+/// An HTTP/1.1 client over libcurl with `concurrency` slots; each slot owns one
+/// curl easy handle (so connections are reused) and runs it on its own queue,
+/// never on the cooperative pool.
+public final class HTTPClient: Sendable {
+    private let slots: [CurlSlot]
+    private let pool: SlotPool
+
+    public init(concurrency: Int = 4) {
+        slots = (0..<concurrency).map { CurlSlot(index: $0) }
+        pool = SlotPool(count: concurrency)
+    }
+
+    /// Sends a request and returns the response, whatever its status.
+    /// - Throws: `HTTPClientError` when no response arrived within `timeout`.
+    public func send(
+        method: String, url: String, headers: [(String, String)] = [], body: [UInt8]? = nil, timeout: Duration = .seconds(10)
+    ) async throws -> HTTPClientResponse {
+        let index = try await pool.acquire()
+        defer { pool.release(index) }
+        let slot = slots[index]
+        return try await slot.queue.run {
+            try slot.perform(method: method, url: url, headers: headers, body: body, timeout: timeout)
+        }
+    }
+
+    /// `send` with a JSON body.
+    public func postJSON(_ url: String, _ body: [UInt8], headers: [(String, String)] = [], timeout: Duration = .seconds(10)) async throws -> HTTPClientResponse {
+        try await send(method: "POST", url: url, headers: [("Content-Type", "application/json")] + headers, body: body, timeout: timeout)
+    }
+
+    /// A GET request.
+    public func get(_ url: String, headers: [(String, String)] = [], timeout: Duration = .seconds(10)) async throws -> HTTPClientResponse {
+        try await send(method: "GET", url: url, headers: headers, timeout: timeout)
+    }
+}

@@ -1,0 +1,143 @@
+import HeraldCore
+import HeraldRedis
+import Hummingbird
+import Logging
+import NIOCore
+
+/// `POST /v1/events`: one event or `{"events": [...]}`.
+///
+/// Answers, with a JSON body listing every event's outcome by index:
+/// - 202 when every event was accepted or is a duplicate;
+/// - 400 when any event is invalid (the valid ones in the same request *are*
+///   accepted and listed as such, so a client may fix and resend only the bad ones,
+///   or resend all: duplicates are harmless);
+/// - 503 when any valid event could not be accepted now (retry; duplicates are harmless);
+/// - 401 without a valid API key, 413 over the size limits, 415 for a non-JSON body.
+public struct EventsAPI: Sendable {
+    let intake: EventIntake
+    let validator = EventValidator()
+    let apiKeys: Set<String>
+    let maxBodyBytes: Int
+    let maxBatchEvents: Int
+    let logger: Logger
+
+    public init(intake: EventIntake, apiKeys: Set<String>, maxBodyBytes: Int, maxBatchEvents: Int, logger: Logger) {
+        self.intake = intake
+        self.apiKeys = apiKeys
+        self.maxBodyBytes = maxBodyBytes
+        self.maxBatchEvents = maxBatchEvents
+        self.logger = logger
+    }
+
+    /// Adds the route to `router`.
+    public func addRoutes(to router: Router<BasicRequestContext>) {
+        router.post("v1/events") { request, _ -> Response in
+            await handle(request)
+        }
+    }
+
+    func handle(_ request: Request) async -> Response {
+        guard authorized(request.headers[.authorization]) else {
+            return Self.json(.unauthorized, ["error": "missing or invalid API key (send Authorization: Bearer <key>)"], headers: [.wwwAuthenticate: "Bearer"])
+        }
+        let contentType = request.headers[.contentType]?.lowercased() ?? ""
+        guard contentType.hasPrefix("application/json") else {
+            return Self.json(.unsupportedMediaType, ["error": "Content-Type must be application/json, got '\(contentType.isEmpty ? "none" : contentType)'"])
+        }
+        var request = request
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: maxBodyBytes)
+        } catch {
+            return Self.json(.contentTooLarge, ["error": "request body is larger than \(maxBodyBytes) bytes"])
+        }
+        let document: JSONValue
+        do {
+            document = try JSONValue.parse(body.readableBytesView)
+        } catch {
+            return Self.json(.badRequest, ["error": "body is not valid JSON: \(error)"])
+        }
+        // A batch is an object whose only member is "events".
+        let items: [JSONValue]
+        let isBatch: Bool
+        if let o = document.objectValue, let events = o["events"], o.count == 1 {
+            guard case .array(let list) = events else {
+                return Self.json(.badRequest, ["error": "events: must be an array of events", "field": "events"])
+            }
+            guard !list.isEmpty else { return Self.json(.badRequest, ["error": "events: must not be empty", "field": "events"]) }
+            guard list.count <= maxBatchEvents else {
+                return Self.json(.contentTooLarge, ["error": "events: at most \(maxBatchEvents) events per request, got \(list.count)", "field": "events"])
+            }
+            items = list
+            isBatch = true
+        } else {
+            items = [document]
+            isBatch = false
+        }
+        let now = Int64(Date.nowMilliseconds)
+        var results = [JSONValue?](repeating: nil, count: items.count)
+        var valid: [(Int, Event)] = []
+        for (i, item) in items.enumerated() {
+            do {
+                valid.append((i, try validator.validate(item, receivedAt: now)))
+            } catch {
+                var r: [String: JSONValue] = ["index": .int(Int64(i)), "status": "rejected", "field": .string(error.field), "error": .string(error.description)]
+                if let id = item["id"]?.stringValue { r["id"] = .string(id) }
+                results[i] = .object(r)
+            }
+        }
+        var anyRetry = false
+        if !valid.isEmpty {
+            let outcomes: [IntakeOutcome]
+            do {
+                outcomes = try await intake.accept(valid.map(\.1))
+            } catch {
+                logger.warning("ingest dedupe store unavailable", metadata: ["redis.error": "\(error)"])
+                outcomes = valid.map { _ in .retry("the dedupe store is unavailable: \(error)") }
+            }
+            for ((i, event), outcome) in zip(valid, outcomes) {
+                var r: [String: JSONValue] = ["index": .int(Int64(i)), "id": .string(event.id)]
+                switch outcome {
+                case .accepted: r["status"] = "accepted"
+                case .duplicate: r["status"] = "duplicate"
+                case .retry(let why):
+                    r["status"] = "retry"
+                    r["error"] = .string(why)
+                    anyRetry = true
+                }
+                results[i] = .object(r)
+            }
+        }
+        let list = results.map { $0 ?? .null }
+        func count(_ status: String) -> Int64 { Int64(list.filter { $0["status"]?.stringValue == status }.count) }
+        let rejected = count("rejected")
+        let status: HTTPResponse.Status = rejected > 0 ? .badRequest : anyRetry ? .serviceUnavailable : .accepted
+        var summary: [String: JSONValue] = [
+            "accepted": .int(count("accepted")), "duplicates": .int(count("duplicate")),
+            "rejected": .int(rejected), "retry": .int(count("retry")), "results": .array(list),
+        ]
+        if !isBatch, let only = list.first?.objectValue, let error = only["error"] { summary["error"] = error }
+        return Self.json(status, .object(summary), headers: anyRetry ? [.retryAfter: "1"] : [:])
+    }
+
+    func authorized(_ header: String?) -> Bool {
+        guard let header, header.hasPrefix("Bearer ") else { return false }
+        let key = header.dropFirst("Bearer ".count).trimmingCharacters(in: .whitespaces)
+        return !key.isEmpty && apiKeys.contains(key)
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ body: JSONValue, headers: HTTPFields = [:]) -> Response {
+        var fields = headers
+        fields[.contentType] = "application/json"
+        var bytes = body.serialized()
+        bytes.append(0x0A)
+        return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+}
+
+import Foundation
+
+extension Date {
+    /// Wall-clock now in UTC milliseconds.
+    static var nowMilliseconds: Double { Date().timeIntervalSince1970 * 1000 }
+}

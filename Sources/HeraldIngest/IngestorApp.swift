@@ -1,0 +1,40 @@
+import HeraldCore
+import HeraldService
+import Hummingbird
+import Logging
+import ServiceLifecycle
+
+/// Builds `herald-ingestor`'s services: the events API and the raw-topic consumer.
+/// The executable and the tests call this.
+public enum IngestorApp {
+    public static func services(runtime: WorkerRuntime, onAPIRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> [any Service] {
+        let settings = runtime.settings
+        if settings.apiKeys.isEmpty && settings.adminKeys.isEmpty {
+            runtime.logger.warning("no api.keys configured: every request to /v1/events will get 401")
+        }
+        let apiIntake = EventIntake(
+            redis: runtime.redis, producer: runtime.producer, dedupeWindow: settings.dedupeWindow,
+            messageTimeout: settings.messageTimeout, metrics: runtime.metrics, source: "http", logger: runtime.logger)
+        let api = EventsAPI(
+            intake: apiIntake, apiKeys: settings.apiKeys.union(settings.adminKeys),
+            maxBodyBytes: settings.maxBodyBytes, maxBatchEvents: settings.maxBatchEvents, logger: runtime.logger)
+        let router = Router()
+        api.addRoutes(to: router)
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(settings.apiHost, port: settings.apiPort), serverName: "herald-ingestor"),
+            onServerRunning: { channel in await onAPIRunning(channel.localAddress?.port ?? settings.apiPort) },
+            logger: runtime.logger)
+
+        let rawIntake = EventIntake(
+            redis: runtime.redis, producer: runtime.producer, dedupeWindow: settings.dedupeWindow,
+            messageTimeout: settings.messageTimeout, metrics: runtime.metrics, source: "raw", logger: runtime.logger)
+        let raw = RawEventsHandler(intake: rawIntake, producer: runtime.producer, metrics: runtime.metrics, logger: runtime.logger)
+        let consumer = try runtime.consumer(topics: [Topics.eventsRaw], maxBatchSize: settings.rawBatchSize) { batch in
+            try await raw.handle(batch)
+        }
+        // Order: the API and consumer stop first on shutdown (finishing in-flight
+        // requests and batches) while the producer and Redis are still up.
+        return [consumer, app]
+    }
+}

@@ -1,0 +1,74 @@
+import HeraldCore
+import HeraldKafka
+import Logging
+import Foundation
+import Prometheus
+
+/// Validates records of `herald.events.raw` (bulk producers) with the same rules
+/// as the HTTP API. Valid events go through `EventIntake`; invalid records go to
+/// `herald.dlq` with their original key and bytes and the reason in headers:
+/// `herald.error.field`, `herald.error.reason`, `herald.source.topic`,
+/// `herald.source.partition`, `herald.source.offset`.
+///
+/// A batch whose events could not all be accepted throws, so the consumer retries
+/// it without storing offsets; dedupe makes the retry harmless.
+public struct RawEventsHandler: Sendable {
+    let intake: EventIntake
+    let producer: KafkaProducer
+    let validator = EventValidator()
+    let logger: Logger
+    let dlqTotal: Counter
+
+    public init(intake: EventIntake, producer: KafkaProducer, metrics: PrometheusCollectorRegistry, logger: Logger) {
+        self.intake = intake
+        self.producer = producer
+        self.logger = logger
+        dlqTotal = metrics.makeCounter(descriptor: .init(metricName: "herald_ingest_dead_lettered", unitName: "total", helpText: "Invalid raw records moved to herald.dlq"), labels: [("worker", "ingestor")])
+    }
+
+    /// Handles one consumer batch.
+    public func handle(_ batch: [KafkaRecord]) async throws {
+        let now = Int64(Date.nowMilliseconds)
+        var events: [Event] = []
+        var invalid: [(KafkaRecord, EventValidationError)] = []
+        for record in batch {
+            do {
+                let value = try JSONValue.parse(record.value)
+                events.append(try validator.validate(value, receivedAt: now))
+            } catch let error as EventValidationError {
+                invalid.append((record, error))
+            } catch {
+                invalid.append((record, EventValidationError(field: "", reason: "not valid JSON: \(error)")))
+            }
+        }
+        let outcomes = try await intake.accept(events)
+        if let failure = outcomes.first(where: { if case .retry = $0 { true } else { false } }) {
+            throw IntakeRetryError(reason: "\(failure)")
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (record, error) in invalid {
+                group.addTask {
+                    let headers = [
+                        KafkaHeader(name: "herald.error.field", string: error.field),
+                        KafkaHeader(name: "herald.error.reason", string: error.description),
+                        KafkaHeader(name: "herald.source.topic", string: record.topic),
+                        KafkaHeader(name: "herald.source.partition", string: String(record.partition)),
+                        KafkaHeader(name: "herald.source.offset", string: String(record.offset)),
+                    ]
+                    _ = try await producer.send(topic: Topics.dlq, key: record.keyString, value: record.value, headers: headers)
+                }
+            }
+            try await group.waitForAll()
+        }
+        if !invalid.isEmpty {
+            dlqTotal.increment(by: Int64(invalid.count))
+            logger.info("ingest moved invalid raw records to herald.dlq", metadata: ["herald.count": "\(invalid.count)", "herald.first_reason": "\(invalid[0].1)"])
+        }
+    }
+}
+
+/// Some events of a raw batch could not be accepted now; the batch is retried.
+struct IntakeRetryError: Error, CustomStringConvertible {
+    let reason: String
+    var description: String { "some events could not be accepted: \(reason)" }
+}

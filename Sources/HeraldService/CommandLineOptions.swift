@@ -1,0 +1,64 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// The flags every worker executable takes: `--config PATH` and `--set key=value`.
+public struct CommandLineOptions: Sendable {
+    public var configFile: String?
+    public var overrides: [String] = []
+
+    /// Parses the arguments (without the program name).
+    /// - Throws: `ConfigurationError` for an unknown flag or a missing value.
+    public static func parse(_ arguments: [String]) throws -> CommandLineOptions {
+        var options = CommandLineOptions()
+        var i = 0
+        while i < arguments.count {
+            let arg = arguments[i]
+            func value() throws -> String {
+                if let eq = arg.firstIndex(of: "=") { return String(arg[arg.index(after: eq)...]) }
+                i += 1
+                guard i < arguments.count else { throw ConfigurationError("\(arg) needs a value") }
+                return arguments[i]
+            }
+            switch arg.split(separator: "=", maxSplits: 1).first.map(String.init) ?? arg {
+            case "--config": options.configFile = try value()
+            case "--set": options.overrides.append(arg.hasPrefix("--set=") ? String(arg.dropFirst(6)) : try value())
+            case "--help", "-h":
+                throw ConfigurationError("usage: [--config FILE] [--set key=value]...; keys: docs/configuration.md")
+            default: throw ConfigurationError("unknown argument '\(arg)' (expected --config FILE or --set key=value)")
+            }
+            i += 1
+        }
+        return options
+    }
+
+    /// Loads configuration for a worker from these options and the process environment.
+    public func load() throws -> Configuration {
+        try Configuration.load(file: configFile, environment: ProcessInfo.processInfo.environment, overrides: overrides)
+    }
+}
+
+/// Entry point shared by the worker executables: parse flags, load configuration,
+/// bootstrap logging, build and run. Exits 2 with a clear message on bad configuration.
+public func runWorker(_ worker: Worker, build: @escaping @Sendable (WorkerRuntime) async throws -> [any Service]) async {
+    let configuration: Configuration
+    let settings: Settings
+    do {
+        configuration = try CommandLineOptions.parse(Array(CommandLine.arguments.dropFirst())).load()
+        settings = try configuration.settings()
+    } catch {
+        FileHandle.standardError.write(Data("\(worker.executable): \(error)\n".utf8))
+        exit(2)
+    }
+    HeraldLogging.bootstrap(level: settings.logLevel, format: settings.logFormat)
+    let logger = Logger(label: worker.executable)
+    do {
+        let runtime = try WorkerRuntime(worker: worker, settings: settings, logger: logger)
+        try await runtime.ensureTopics()
+        let services = try await build(runtime)
+        try await runtime.run(services: services)
+    } catch {
+        logger.critical("\(worker.executable) failed: \(error)")
+        exit(1)
+    }
+}

@@ -1,0 +1,186 @@
+import Foundation
+import Yams
+
+/// One configuration key: its dotted name, default and meaning (docs/configuration.md lists them all).
+public struct ConfigurationKey: Sendable {
+    public let name: String
+    public let defaultValue: String
+    public let help: String
+
+    /// The environment variable that overrides it: `kafka.bootstrap_servers` → `HERALD_KAFKA_BOOTSTRAP_SERVERS`.
+    public var environmentName: String {
+        "HERALD_" + name.uppercased().replacingOccurrences(of: ".", with: "_")
+    }
+}
+
+/// Why configuration could not be loaded: names the key (or file) and the bad value.
+public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
+    init(_ message: String) { self.message = message }
+}
+
+/// Herald's configuration: `config/herald.yaml`, overridden by `HERALD_*`
+/// environment variables, overridden by `--set key=value` flags.
+///
+/// Unknown keys are errors (a typo must not silently fall back to a default).
+public struct Configuration: Sendable {
+    /// Every key with its default. Keep docs/configuration.md in step.
+    public static let keys: [ConfigurationKey] = [
+        .init(name: "kafka.bootstrap_servers", defaultValue: "127.0.0.1:9092", help: "Kafka brokers, host:port[,host:port]"),
+        .init(name: "kafka.partitions", defaultValue: "24", help: "Partition count N of every keyed topic (= shard count)"),
+        .init(name: "kafka.replication_factor", defaultValue: "1", help: "Replication factor of topics Herald creates"),
+        .init(name: "kafka.create_topics", defaultValue: "true", help: "Create missing topics at start-up"),
+        .init(name: "kafka.session_timeout", defaultValue: "10s", help: "Consumer-group session timeout"),
+        .init(name: "kafka.message_timeout", defaultValue: "30s", help: "How long a produced record may take to be acknowledged"),
+        .init(name: "redis.host", defaultValue: "127.0.0.1", help: "Redis host"),
+        .init(name: "redis.port", defaultValue: "6379", help: "Redis port"),
+        .init(name: "redis.pool_size", defaultValue: "8", help: "Redis connections per process"),
+        .init(name: "redis.connect_timeout", defaultValue: "1s", help: "Redis connect timeout"),
+        .init(name: "redis.command_timeout", defaultValue: "2s", help: "Timeout of every Redis call"),
+        .init(name: "log.level", defaultValue: "info", help: "trace, debug, info, notice, warning, error, critical"),
+        .init(name: "log.format", defaultValue: "text", help: "text or json (JSON lines)"),
+        .init(name: "metrics.host", defaultValue: "0.0.0.0", help: "Address the metrics/health port binds to"),
+        .init(name: "ingestor.metrics_port", defaultValue: "9401", help: "herald-ingestor's /metrics, /healthz, /readyz port"),
+        .init(name: "scheduler.metrics_port", defaultValue: "9402", help: "herald-scheduler's metrics port"),
+        .init(name: "sender.metrics_port", defaultValue: "9403", help: "herald-sender's metrics port"),
+        .init(name: "alerter.metrics_port", defaultValue: "9404", help: "herald-alerter's metrics port"),
+        .init(name: "api.host", defaultValue: "0.0.0.0", help: "Address the ingestor's API binds to"),
+        .init(name: "api.port", defaultValue: "8080", help: "The ingestor's API port"),
+        .init(name: "api.keys", defaultValue: "", help: "API keys accepted for /v1/events (comma-separated)"),
+        .init(name: "api.admin_keys", defaultValue: "", help: "Admin keys (also accepted for /v1/events)"),
+        .init(name: "api.max_body_bytes", defaultValue: "1048576", help: "Largest request body; larger gets 413"),
+        .init(name: "api.max_batch_events", defaultValue: "1000", help: "Most events in one batch request"),
+        .init(name: "ingest.dedupe_window", defaultValue: "24h", help: "How long an event id is remembered for deduplication"),
+        .init(name: "ingest.raw_batch_size", defaultValue: "1000", help: "Records of herald.events.raw handled per batch"),
+        .init(name: "shutdown.timeout", defaultValue: "20s", help: "Bound on graceful shutdown after SIGTERM/SIGINT"),
+    ]
+
+    private static let keyNames = Set(keys.map(\.name))
+
+    /// Resolved values by key.
+    public private(set) var values: [String: String]
+    /// Where each value came from ("default", a file path, an environment variable, "--set").
+    public private(set) var sources: [String: String]
+
+    /// Loads configuration.
+    ///
+    /// - Parameters:
+    ///   - file: a YAML file; nil means `config/herald.yaml` if it exists (or `HERALD_CONFIG`).
+    ///   - environment: usually `ProcessInfo.processInfo.environment`.
+    ///   - overrides: `key=value` pairs from `--set`.
+    /// - Throws: `ConfigurationError` naming the file, key or value at fault.
+    public static func load(file: String?, environment: [String: String], overrides: [String]) throws -> Configuration {
+        var config = Configuration(values: [:], sources: [:])
+        for key in keys {
+            config.values[key.name] = key.defaultValue
+            config.sources[key.name] = "default"
+        }
+        let path = file ?? environment["HERALD_CONFIG"] ?? (FileManager.default.fileExists(atPath: "config/herald.yaml") ? "config/herald.yaml" : nil)
+        if let path {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw ConfigurationError("cannot read configuration file '\(path)'")
+            }
+            let parsed: Any?
+            do { parsed = try Yams.load(yaml: text) } catch { throw ConfigurationError("\(path) is not valid YAML: \(error)") }
+            if let parsed {
+                guard let root = parsed as? [String: Any] else { throw ConfigurationError("\(path): the top level must be a mapping") }
+                for (key, value) in try flatten(root, prefix: "", file: path) {
+                    try config.set(key, value, source: path)
+                }
+            }
+        }
+        for key in keys {
+            if let value = environment[key.environmentName] { try config.set(key.name, value, source: key.environmentName) }
+        }
+        for pair in overrides {
+            guard let eq = pair.firstIndex(of: "=") else {
+                throw ConfigurationError("--set '\(pair)': expected key=value")
+            }
+            try config.set(String(pair[..<eq]), String(pair[pair.index(after: eq)...]), source: "--set")
+        }
+        _ = try config.settings()  // every value checked at start-up, not at first use
+        return config
+    }
+
+    /// Defaults only (for tests and tools).
+    public static func defaults() -> Configuration {
+        try! load(file: "/dev/null", environment: [:], overrides: [])
+    }
+
+    /// Sets one key, refusing unknown ones.
+    public mutating func set(_ key: String, _ value: String, source: String = "code") throws {
+        guard Self.keyNames.contains(key) else {
+            throw ConfigurationError("unknown configuration key '\(key)' (from \(source)); see docs/configuration.md")
+        }
+        values[key] = value
+        sources[key] = source
+    }
+
+    private static func flatten(_ map: [String: Any], prefix: String, file: String) throws -> [(String, String)] {
+        var out: [(String, String)] = []
+        for (k, v) in map {
+            let key = prefix.isEmpty ? k : "\(prefix).\(k)"
+            switch v {
+            case let nested as [String: Any]:
+                out += try flatten(nested, prefix: key, file: file)
+            case let list as [Any]:
+                out.append((key, list.map { "\($0)" }.joined(separator: ",")))
+            case is NSNull:
+                out.append((key, ""))
+            default:
+                out.append((key, "\(v)"))
+            }
+        }
+        return out
+    }
+
+    // MARK: - Typed access
+
+    func raw(_ key: String) -> String { values[key] ?? "" }
+
+    func bad(_ key: String, _ expected: String) -> ConfigurationError {
+        ConfigurationError("configuration key '\(key)' = '\(raw(key))' (from \(sources[key] ?? "?")): \(expected)")
+    }
+
+    public func string(_ key: String) -> String { raw(key) }
+
+    public func int(_ key: String, in range: ClosedRange<Int> = Int.min...Int.max) throws -> Int {
+        guard let v = Int(raw(key).trimmingCharacters(in: .whitespaces)), range.contains(v) else {
+            throw bad(key, "expected an integer in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return v
+    }
+
+    public func bool(_ key: String) throws -> Bool {
+        switch raw(key).lowercased() {
+        case "true", "yes", "on", "1": return true
+        case "false", "no", "off", "0": return false
+        default: throw bad(key, "expected true or false")
+        }
+    }
+
+    public func list(_ key: String) -> [String] {
+        raw(key).split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    /// Durations: `250ms`, `2s`, `5m`, `24h`, `7d`.
+    public func duration(_ key: String) throws -> Duration {
+        guard let d = Self.parseDuration(raw(key)), d > .zero else {
+            throw bad(key, "expected a positive duration such as 250ms, 2s, 5m, 24h or 7d")
+        }
+        return d
+    }
+
+    public static func parseDuration(_ text: String) -> Duration? {
+        let s = text.trimmingCharacters(in: .whitespaces)
+        let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
+        for (suffix, ms) in units where s.hasSuffix(suffix) {
+            let number = s.dropLast(suffix.count)
+            if suffix == "s", number.hasSuffix("m") { continue }
+            guard let n = Int64(number), n >= 0 else { return nil }
+            return .milliseconds(n * ms)
+        }
+        return nil
+    }
+}

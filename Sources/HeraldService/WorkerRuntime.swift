@@ -1,0 +1,77 @@
+import Foundation
+import HeraldCore
+import HeraldKafka
+import HeraldRedis
+import Logging
+import Prometheus
+import ServiceLifecycle
+
+/// What every Herald worker process shares: settings, logger, metrics registry,
+/// Redis pool, Kafka producer and the health port, run in one `ServiceGroup`.
+public struct WorkerRuntime: Sendable {
+    public let worker: Worker
+    public let settings: Settings
+    public let logger: Logger
+    public let metrics: PrometheusCollectorRegistry
+    public let redis: RedisPool
+    public let producer: KafkaProducer
+    /// Unique per process: `herald-ingestor-<host>-<pid>`.
+    public let clientId: String
+
+    /// Builds the shared parts; connects lazily.
+    /// - Throws: `KafkaError` for a refused Kafka property.
+    public init(worker: Worker, settings: Settings, logger: Logger, metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) throws {
+        self.worker = worker
+        self.settings = settings
+        self.logger = logger
+        self.metrics = metrics
+        self.clientId = "\(worker.executable)-\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
+        self.redis = RedisPool(configuration: settings.redis, logger: logger)
+        var producerConfig = KafkaProducerConfiguration(bootstrapServers: settings.kafkaBootstrapServers, clientId: clientId)
+        producerConfig.messageTimeout = settings.messageTimeout
+        self.producer = try KafkaProducer(configuration: producerConfig, logger: logger)
+    }
+
+    /// A consumer in this worker's group, configured from the settings.
+    public func consumer(topics: [String], maxBatchSize: Int = 500, handler: @escaping KafkaConsumer.Handler) throws -> KafkaConsumer {
+        var config = KafkaConsumerConfiguration(bootstrapServers: settings.kafkaBootstrapServers, groupId: worker.consumerGroup, clientId: clientId, topics: topics)
+        config.sessionTimeout = settings.sessionTimeout
+        config.maxBatchSize = maxBatchSize
+        return try KafkaConsumer(configuration: config, metrics: metrics, worker: worker.rawValue, logger: logger, handler: handler)
+    }
+
+    /// Readiness: Kafka answers metadata and Redis answers PING.
+    public var readinessChecks: [ReadinessCheck] {
+        [
+            ReadinessCheck(name: "kafka") { [producer] in await producer.isReachable(timeout: .seconds(1)) },
+            ReadinessCheck(name: "redis") { [redis] in await redis.ping() },
+        ]
+    }
+
+    /// Creates Herald's topics with N partitions if `kafka.create_topics` (idempotent).
+    public func ensureTopics() async throws {
+        guard settings.createTopics else { return }
+        try await KafkaAdmin.ensureTopics(
+            Topics.all, partitions: settings.partitions, replicationFactor: settings.replicationFactor,
+            bootstrapServers: settings.kafkaBootstrapServers, logger: logger)
+    }
+
+    /// Runs `[health port, redis, producer] + services` until SIGTERM/SIGINT, then
+    /// shuts down in reverse order within `shutdown.timeout`: the workers stop
+    /// taking work and finish what is in flight, the producer flushes, Redis closes,
+    /// and the health port answers to the end.
+    public func run(services: [any Service], extraRoutes: [ReadinessCheck] = []) async throws {
+        let health = HealthServer.make(
+            host: settings.metricsHost, port: settings.metricsPorts[worker] ?? 0, registry: metrics,
+            checks: readinessChecks + extraRoutes, logger: logger)
+        var config = ServiceGroupConfiguration(
+            services: [.init(service: health), .init(service: redis), .init(service: producer)] + services.map { .init(service: $0) },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger)
+        config.maximumGracefulShutdownDuration = settings.shutdownTimeout
+        config.maximumCancellationDuration = Duration.seconds(5)
+        logger.info("\(worker.executable) starting", metadata: ["herald.metrics_port": "\(settings.metricsPorts[worker] ?? 0)", "kafka.bootstrap": "\(settings.kafkaBootstrapServers)"])
+        try await ServiceGroup(configuration: config).run()
+        logger.info("\(worker.executable) stopped")
+    }
+}
