@@ -44,7 +44,16 @@ public final class ChildProcess: Sendable {
         defer { posix_spawnattr_destroy(&attributes) }
         // Own process group: a Ctrl-C in the terminal reaches the parent only, which
         // then stops the children in order.
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+        // Threads of a Swift process may block or ignore signals; a child must start
+        // with an empty mask and default handlers or it would never see SIGTERM.
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for sig in [SIGINT, SIGTERM, SIGHUP, SIGPIPE] { sigaddset(&defaults, sig) }
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         posix_spawnattr_setpgroup(&attributes, 0)
 
         var env = ProcessInfo.processInfo.environment

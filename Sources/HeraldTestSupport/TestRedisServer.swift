@@ -14,7 +14,7 @@ public final class TestRedisServer: @unchecked Sendable {
 
     /// Starts redis-server (from Debian's package) without persistence and waits until it answers.
     public convenience init() async throws {
-        try await self.init(port: freePort())
+        try await self.init(port: freeTCPPort())
     }
 
     /// Starts redis-server on `port` (e.g. the port of a stopped one, to simulate a restart).
@@ -23,7 +23,7 @@ public final class TestRedisServer: @unchecked Sendable {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-redis-\(port)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         process = try ChildProcess(
-            executable: Self.serverPath(),
+            executable: redisServerExecutable(),
             arguments: [
                 "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--enable-debug-command", "yes",
                 "--dir", directory.path, "--logfile", directory.appendingPathComponent("redis.log").path,
@@ -64,12 +64,7 @@ public final class TestRedisServer: @unchecked Sendable {
         throw TestSupportError("redis-server on port \(port) did not answer PING")
     }
 
-    static func serverPath() -> String {
-        for p in ["/usr/bin/redis-server", "/usr/local/bin/redis-server"] where FileManager.default.isExecutableFile(atPath: p) { return p }
-        return "/usr/bin/redis-server"
-    }
 }
-
 /// A failure inside the test support, with a message saying what.
 public struct TestSupportError: Error, CustomStringConvertible {
     public let description: String

@@ -1,7 +1,7 @@
 import Glibc
 
 /// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read it, close).
-public func freePort() -> Int {
+public func freeTCPPort() -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     precondition(fd >= 0, "socket() failed")
     defer { close(fd) }
@@ -14,4 +14,10 @@ public func freePort() -> Int {
     precondition(bound == 0, "bind() failed")
     _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
     return Int(UInt16(bigEndian: addr.sin_port))
+}
+
+/// Debian's redis-server (or one on PATH at /usr/local/bin).
+public func redisServerExecutable() -> String {
+    for p in ["/usr/bin/redis-server", "/usr/local/bin/redis-server"] where access(p, X_OK) == 0 { return p }
+    return "/usr/bin/redis-server"
 }

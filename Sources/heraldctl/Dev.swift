@@ -1,0 +1,157 @@
+import ArgumentParser
+import Foundation
+import Glibc
+import HeraldChannels
+import HeraldCore
+import HeraldService
+
+/// `heraldctl dev`: the whole fleet on one machine.
+struct Dev: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Start the embedded broker, redis-server and the four workers; Ctrl-C stops them all.",
+        discussion: "State and logs live under .herald/dev/ in the working directory.")
+
+    @Option(help: "Partitions of each topic.") var partitions = 24
+    @Option(help: "Port of the events API.") var apiPort = 8080
+    @Option(help: "First of the four metrics ports (ingestor, scheduler, sender, alerter).") var metricsPort = 9401
+    @Flag(help: "After start-up, post demo events and show them read back from herald.events.") var demo = false
+    @Flag(help: "Stop right after start-up (and the demo): for scripts and CI.") var exitAfterStart = false
+
+    func run() async throws {
+        let fm = FileManager.default
+        for dir in [DevPaths.logs, DevPaths.redis] { try fm.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        let binDir = executableDirectory()
+        var children: [(String, ChildProcess)] = []
+        func stopAll() async {
+            // Workers first (they drain and commit), then Redis, then the broker.
+            for (name, child) in children.reversed() {
+                let code = await child.stop(grace: .seconds(25))
+                print("stopped \(name) (exit \(code))")
+            }
+        }
+        do {
+            // 1. The embedded broker.
+            try? fm.removeItem(atPath: DevPaths.brokerAddress)
+            let broker = try ChildProcess(
+                executable: "\(binDir)/heraldctl", arguments: ["broker", "--partitions", String(partitions), "--address-file", DevPaths.brokerAddress],
+                output: .file("\(DevPaths.logs)/broker.log"))
+            children.append(("broker", broker))
+            let bootstrap = try await waitForFile(DevPaths.brokerAddress, process: broker, what: "the embedded broker")
+
+            // 2. redis-server with its data under .herald/dev/redis.
+            let redisPort = freeTCPPort()
+            let redis = try ChildProcess(
+                executable: redisServerExecutable(),
+                arguments: ["--port", String(redisPort), "--bind", "127.0.0.1", "--dir", fm.currentDirectoryPath + "/" + DevPaths.redis, "--appendonly", "yes", "--save", ""],
+                output: .file("\(DevPaths.logs)/redis.log"))
+            children.append(("redis-server", redis))
+
+            // 3. The workers.
+            let apiKey = try devAPIKey()
+            let environment: [String: String] = [
+                "HERALD_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+                "HERALD_KAFKA_PARTITIONS": String(partitions),
+                "HERALD_REDIS_PORT": String(redisPort),
+                "HERALD_API_PORT": String(apiPort),
+                "HERALD_API_KEYS": apiKey,
+                "HERALD_INGESTOR_METRICS_PORT": String(metricsPort),
+                "HERALD_SCHEDULER_METRICS_PORT": String(metricsPort + 1),
+                "HERALD_SENDER_METRICS_PORT": String(metricsPort + 2),
+                "HERALD_ALERTER_METRICS_PORT": String(metricsPort + 3),
+            ]
+            for (i, worker) in Worker.allCases.enumerated() {
+                let child = try ChildProcess(
+                    executable: "\(binDir)/\(worker.executable)", environment: environment,
+                    output: .file("\(DevPaths.logs)/\(worker.executable).log"))
+                children.append((worker.executable, child))
+                _ = i
+            }
+            let client = HTTPClient(concurrency: 2)
+            for (i, worker) in Worker.allCases.enumerated() {
+                try await waitReady(client, url: "http://127.0.0.1:\(metricsPort + i)/readyz", name: worker.executable, process: children.first { $0.0 == worker.executable }!.1)
+            }
+            let apiURL = "http://127.0.0.1:\(apiPort)"
+            try (apiURL + "\n").write(toFile: DevPaths.apiURL, atomically: true, encoding: .utf8)
+            print("""
+
+            Herald dev stack is up.
+              API:       \(apiURL)/v1/events
+              API key:   \(apiKey)   (also in \(DevPaths.apiKey))
+              Kafka:     \(bootstrap)
+              Redis:     127.0.0.1:\(redisPort)
+              Metrics:   \(Worker.allCases.enumerated().map { "\($0.element.rawValue) http://127.0.0.1:\(metricsPort + $0.offset)/metrics" }.joined(separator: "\n             "))
+              Logs:      \(DevPaths.logs)/
+
+            Try:
+              curl -s -X POST \(apiURL)/v1/events -H 'Authorization: Bearer \(apiKey)' -H 'Content-Type: application/json' \\
+                -d '{"id":"evt-1","type":"purchase","contact_id":"c-42","properties":{"total":99.5}}'
+              .build/debug/heraldctl tail herald.events
+
+            Ctrl-C stops everything.
+            """)
+            fflush(nil)
+            if demo { try await runDemo(client: client, apiURL: apiURL, apiKey: apiKey, bootstrap: bootstrap) }
+            if !exitAfterStart {
+                _ = await waitForTerminationSignal()
+                print("\nstopping…")
+            }
+            await stopAll()
+        } catch {
+            await stopAll()
+            throw error
+        }
+    }
+
+    private func runDemo(client: HTTPClient, apiURL: String, apiKey: String, bootstrap: String) async throws {
+        let run = UUID().uuidString.prefix(8).lowercased()
+        let body = """
+            {"events":[
+              {"id":"demo-\(run)-1","type":"list_subscribed","contact_id":"demo-ada","properties":{"list":"newsletter"}},
+              {"id":"demo-\(run)-2","type":"cart_abandoned","contact_id":"demo-ada","properties":{"cart_total":129.9}},
+              {"id":"demo-\(run)-3","type":"purchase","contact_id":"demo-grace","timestamp":"2026-11-22T10:00:00Z","properties":{"total":42}},
+              {"id":"demo-\(run)-3","type":"purchase","contact_id":"demo-grace","properties":{"total":42}},
+              {"id":"demo-\(run)-4","type":"purchase","properties":{"total":1}}
+            ]}
+            """
+        print("demo: POST \(apiURL)/v1/events with 5 events (one duplicate id, one without contact_id)")
+        let response = try await client.postJSON("\(apiURL)/v1/events", Array(body.utf8), headers: [("Authorization", "Bearer \(apiKey)")])
+        print("demo: HTTP \(response.status) \(response.bodyText)")
+        print("demo: reading them back from herald.events:")
+        fflush(nil)
+        let tail = try ChildProcess(
+            executable: "\(executableDirectory())/heraldctl",
+            arguments: ["tail", "herald.events", "--bootstrap", bootstrap, "--count", "3"])
+        if await tail.wait(timeout: .seconds(30)) == nil {
+            tail.signal(SIGKILL)
+            throw CLIError("demo: the accepted events did not appear on herald.events within 30 s")
+        }
+    }
+
+    private func devAPIKey() throws -> String {
+        if let existing = try? String(contentsOfFile: DevPaths.apiKey, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), !existing.isEmpty {
+            return existing
+        }
+        let key = "dev-" + (0..<24).map { _ in String("abcdefghijklmnopqrstuvwxyz0123456789".randomElement()!) }.joined()
+        try (key + "\n").write(toFile: DevPaths.apiKey, atomically: true, encoding: .utf8)
+        return key
+    }
+
+    private func waitForFile(_ path: String, process: ChildProcess, what: String) async throws -> String {
+        for _ in 0..<300 {
+            if let s = try? String(contentsOfFile: path, encoding: .utf8), !s.isEmpty { return s.trimmingCharacters(in: .whitespacesAndNewlines) }
+            if let code = process.poll() { throw CLIError("\(what) exited with \(code); see \(DevPaths.logs)/") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw CLIError("\(what) did not start within 15 s; see \(DevPaths.logs)/")
+    }
+
+    private func waitReady(_ client: HTTPClient, url: String, name: String, process: ChildProcess) async throws {
+        for _ in 0..<300 {
+            if let code = process.poll() { throw CLIError("\(name) exited with \(code); see \(DevPaths.logs)/\(name).log") }
+            if let r = try? await client.get(url, timeout: .seconds(2)), r.status == 200 { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw CLIError("\(name) was not ready within 30 s; see \(DevPaths.logs)/\(name).log")
+    }
+}
+

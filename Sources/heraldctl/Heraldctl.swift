@@ -1,0 +1,10 @@
+import ArgumentParser
+
+/// heraldctl: the operators' CLI.
+@main
+struct Heraldctl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "heraldctl",
+        abstract: "Operate Herald: the dev stack, the embedded broker, topics and benchmarks.",
+        subcommands: [Dev.self, Broker.self, Tail.self, Produce.self, Bench.self])
+}
