@@ -66,7 +66,8 @@ public struct Configuration: Sendable {
     /// Loads configuration.
     ///
     /// - Parameters:
-    ///   - file: a YAML file; nil means `config/herald.yaml` if it exists (or `HERALD_CONFIG`).
+    ///   - file: a YAML file; nil means `HERALD_CONFIG`, else `config/herald.yaml` if it
+    ///     exists; "" means no file (defaults, environment and overrides only).
     ///   - environment: usually `ProcessInfo.processInfo.environment`.
     ///   - overrides: `key=value` pairs from `--set`.
     /// - Throws: `ConfigurationError` naming the file, key or value at fault.
@@ -77,7 +78,7 @@ public struct Configuration: Sendable {
             config.sources[key.name] = "default"
         }
         let path = file ?? environment["HERALD_CONFIG"] ?? (FileManager.default.fileExists(atPath: "config/herald.yaml") ? "config/herald.yaml" : nil)
-        if let path {
+        if let path, !path.isEmpty {
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
                 throw ConfigurationError("cannot read configuration file '\(path)'")
             }
@@ -105,7 +106,7 @@ public struct Configuration: Sendable {
 
     /// Defaults only (for tests and tools).
     public static func defaults() -> Configuration {
-        try! load(file: "/dev/null", environment: [:], overrides: [])
+        try! load(file: "", environment: [:], overrides: [])
     }
 
     /// Sets one key, refusing unknown ones.

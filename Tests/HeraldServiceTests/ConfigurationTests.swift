@@ -1,0 +1,75 @@
+import Foundation
+import HeraldService
+import Testing
+
+@Suite("Configuration")
+struct ConfigurationTests {
+    func write(_ yaml: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("herald-\(UUID().uuidString).yaml").path
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test("file, then environment, then --set; each wins over the one before")
+    func precedence() throws {
+        let file = try write("kafka:\n  partitions: 12\n  bootstrap_servers: file:9092\nredis:\n  port: 7000\napi:\n  keys: [a, b]\n")
+        let config = try Configuration.load(
+            file: file, environment: ["HERALD_REDIS_PORT": "7001", "HERALD_KAFKA_PARTITIONS": "16"], overrides: ["kafka.partitions=20"])
+        let s = try config.settings()
+        #expect(s.partitions == 20)
+        #expect(s.redis.port == 7001)
+        #expect(s.kafkaBootstrapServers == "file:9092")
+        #expect(s.apiKeys == ["a", "b"])
+        #expect(s.dedupeWindow == .seconds(86_400))
+    }
+
+    @Test("the shipped config/herald.yaml loads and equals the defaults")
+    func shippedFile() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let shipped = try Configuration.load(file: root.appendingPathComponent("config/herald.yaml").path, environment: [:], overrides: [])
+        let defaults = Configuration.defaults()
+        for key in Configuration.keys {
+            #expect(shipped.string(key.name) == defaults.string(key.name), "\(key.name)")
+        }
+    }
+
+    @Test("errors name the key, the bad value and where it came from", arguments: [
+        ("HERALD_REDIS_PORT", "seventy", "redis.port", "'seventy'"),
+        ("HERALD_KAFKA_PARTITIONS", "0", "kafka.partitions", "1...10000"),
+        ("HERALD_INGEST_DEDUPE_WINDOW", "soon", "ingest.dedupe_window", "duration"),
+        ("HERALD_LOG_FORMAT", "xml", "log.format", "text or json"),
+        ("HERALD_KAFKA_CREATE_TOPICS", "maybe", "kafka.create_topics", "true or false"),
+    ])
+    func badValues(variable: String, value: String, key: String, fragment: String) {
+        do {
+            _ = try Configuration.load(file: "", environment: [variable: value], overrides: [])
+            Issue.record("expected \(key)=\(value) to be refused")
+        } catch {
+            let text = "\(error)"
+            #expect(text.contains(key) && text.contains(fragment) && text.contains(variable), "\(text)")
+        }
+    }
+
+    @Test("unknown keys in the file or in --set are refused")
+    func unknownKeys() throws {
+        let file = try write("kafka:\n  partitons: 12\n")
+        #expect(throws: ConfigurationError.self) { try Configuration.load(file: file, environment: [:], overrides: []) }
+        #expect(throws: ConfigurationError.self) { try Configuration.load(file: "", environment: [:], overrides: ["nope.key=1"]) }
+        #expect(throws: ConfigurationError.self) { try Configuration.load(file: "", environment: [:], overrides: ["kafka.partitions"]) }
+        #expect(throws: ConfigurationError.self) { try Configuration.load(file: "/missing/herald.yaml", environment: [:], overrides: []) }
+    }
+
+    @Test("durations", arguments: [("250ms", Duration.milliseconds(250)), ("2s", .seconds(2)), ("5m", .seconds(300)), ("24h", .seconds(86_400)), ("7d", .seconds(604_800))])
+    func durations(text: String, expected: Duration) {
+        #expect(Configuration.parseDuration(text) == expected)
+    }
+
+    @Test("command-line flags")
+    func flags() throws {
+        let o = try CommandLineOptions.parse(["--config", "x.yaml", "--set", "a=1", "--set=b=2"])
+        #expect(o.configFile == "x.yaml")
+        #expect(o.overrides == ["a=1", "b=2"])
+        #expect(throws: ConfigurationError.self) { try CommandLineOptions.parse(["--bogus"]) }
+        #expect(throws: ConfigurationError.self) { try CommandLineOptions.parse(["--config"]) }
+    }
+}
