@@ -1,0 +1,48 @@
+import Foundation
+import HeraldChannels
+import Glibc
+import HeraldService
+
+/// A real `herald-ingestor` process against a test broker and redis-server.
+public final class TestIngestor: Sendable {
+    public let process: ChildProcess
+    public let apiURL: String
+    public let metricsURL: String
+    public let logFile: String
+    public static let apiKey = "test-key-1"
+
+    /// Starts the executable and waits until /readyz answers 200.
+    public init(broker: TestBroker, redis: TestRedisServer, extraEnvironment: [String: String] = [:]) async throws {
+        let apiPort = freeTCPPort()
+        let metricsPort = freeTCPPort()
+        let dir = try temporaryDirectory("herald-ingestor")
+        logFile = "\(dir)/ingestor.log"
+        var env = [
+            "HERALD_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrapServers,
+            "HERALD_KAFKA_PARTITIONS": String(broker.partitions),
+            "HERALD_REDIS_PORT": String(redis.port),
+            "HERALD_API_HOST": "127.0.0.1",
+            "HERALD_API_PORT": String(apiPort),
+            "HERALD_METRICS_HOST": "127.0.0.1",
+            "HERALD_INGESTOR_METRICS_PORT": String(metricsPort),
+            "HERALD_API_KEYS": "\(Self.apiKey),test-key-2",
+            "HERALD_KAFKA_SESSION_TIMEOUT": "6s",
+            "HERALD_CONFIG": "\(BuiltProducts.packageRoot)/config/herald.yaml",
+        ]
+        env.merge(extraEnvironment) { _, new in new }
+        process = try ChildProcess(executable: try BuiltProducts.executable("herald-ingestor"), environment: env, output: .file(logFile))
+        apiURL = "http://127.0.0.1:\(apiPort)"
+        metricsURL = "http://127.0.0.1:\(metricsPort)"
+        do {
+            try await waitUntilReady("\(metricsURL)/readyz", process: process, logFile: logFile)
+        } catch {
+            process.signal(SIGKILL)
+            throw error
+        }
+    }
+
+    /// The process log so far (for failure messages).
+    public var log: String { (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "" }
+
+    deinit { process.signal(SIGKILL) }
+}

@@ -1,0 +1,147 @@
+import Foundation
+import Glibc
+import HeraldChannels
+import HeraldCore
+import HeraldKafka
+import HeraldTestSupport
+import Testing
+
+@Suite("herald-ingestor over HTTP (real executable, embedded broker, real redis-server)", .serialized, .timeLimit(.minutes(3)))
+struct IngestorHTTPTests {
+    let client = HTTPClient(concurrency: 8)
+    let auth = [("Authorization", "Bearer \(TestIngestor.apiKey)")]
+
+    func post(_ ingestor: TestIngestor, _ body: String, headers: [(String, String)]? = nil, contentType: String = "application/json") async throws -> (Int, JSONValue) {
+        let r = try await client.send(method: "POST", url: "\(ingestor.apiURL)/v1/events", headers: [("Content-Type", contentType)] + (headers ?? auth), body: Array(body.utf8))
+        return (r.status, (try? JSONValue.parse(r.body)) ?? .string(r.bodyText))
+    }
+
+    @Test("accepted events are on herald.events keyed by contact, in the contact's shard; bad input is refused with the field named")
+    func contract() async throws {
+        let broker = try TestBroker.start(partitions: 4)
+        let redis = try await TestRedisServer()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis, extraEnvironment: ["HERALD_API_MAX_BODY_BYTES": "65536"])
+        let run = uniqueName("r")
+
+        // A batch of valid events.
+        let events = (0..<20).map { #"{"id":"\#(run)-\#($0)","type":"purchase","contact_id":"contact-\#($0 % 7)","properties":{"n":\#($0)}}"# }
+        let (status, body) = try await post(ingestor, #"{"events":[\#(events.joined(separator: ","))]}"#)
+        #expect(status == 202, "\(body)")
+        #expect(body["accepted"] == .int(20))
+
+        // A single event, then the same id again: acknowledged as a duplicate.
+        let single = #"{"id":"\#(run)-single","type":"cart_abandoned","contact_id":"ada","timestamp":"2026-11-22T10:00:00Z"}"#
+        #expect(try await post(ingestor, single).0 == 202)
+        let (dupStatus, dupBody) = try await post(ingestor, single)
+        #expect(dupStatus == 202)
+        #expect(dupBody["duplicates"] == .int(1))
+
+        // A batch with one bad event: the others are accepted, the bad one named by index and field.
+        let mixed = #"{"events":[{"id":"\#(run)-m0","type":"page_visited","contact_id":"bo"},{"id":"\#(run)-m1","type":"page_visited"},{"id":"\#(run)-m2","type":"page_visited","contact_id":"bo","timestamp":"nope"}]}"#
+        let (mixedStatus, mixedBody) = try await post(ingestor, mixed)
+        #expect(mixedStatus == 400)
+        #expect(mixedBody["accepted"] == .int(1))
+        guard case .array(let results)? = mixedBody["results"] else { Issue.record("no results: \(mixedBody)"); return }
+        #expect(results[0]["status"] == "accepted")
+        #expect(results[1]["status"] == "rejected" && results[1]["field"] == "contact_id" && results[1]["index"] == .int(1))
+        #expect(results[2]["field"] == "timestamp")
+
+        // Wrong or missing key, wrong content type, oversized body, broken JSON, bad batch shape.
+        #expect(try await post(ingestor, single, headers: []).0 == 401)
+        #expect(try await post(ingestor, single, headers: [("Authorization", "Bearer wrong")]).0 == 401)
+        #expect(try await post(ingestor, single, contentType: "text/plain").0 == 415)
+        let huge = #"{"id":"x","type":"t","contact_id":"c","properties":{"pad":"\#(String(repeating: "x", count: 70_000))"}}"#
+        #expect(try await post(ingestor, huge).0 == 413)
+        let (brokenStatus, brokenBody) = try await post(ingestor, #"{"id":"x","#)
+        #expect(brokenStatus == 400)
+        #expect(brokenBody["error"]?.stringValue?.contains("not valid JSON") == true)
+        #expect(try await post(ingestor, #"{"events":{}}"#).0 == 400)
+        #expect(try await post(ingestor, #"{"events":[]}"#).0 == 400)
+
+        // Read back: exactly the accepted events, once each, keyed and partitioned by contact.
+        let expected = Set((0..<20).map { "\(run)-\($0)" } + ["\(run)-single", "\(run)-m0"])
+        let records = try await readTopic(Topics.events, bootstrapServers: broker.bootstrapServers) { records in
+            Set(records.compactMap { try? Event.decodeCanonical($0.value).id }).isSuperset(of: expected)
+        }
+        let decoded = try records.map { ($0, try Event.decodeCanonical($0.value)) }
+        let ids = decoded.map(\.1.id)
+        #expect(Set(ids) == expected)
+        #expect(ids.count == expected.count, "an event was produced twice")
+        for (record, event) in decoded {
+            #expect(record.keyString == event.contactId)
+            #expect(record.partition == Shard.of(event.contactId, partitions: 4))
+        }
+        #expect(decoded.first { $0.1.id == "\(run)-single" }?.1.timestamp == 1_795_341_600_000)
+
+        // Metrics count what happened.
+        let metrics = try await client.get("\(ingestor.metricsURL)/metrics").bodyText
+        #expect(metrics.contains(#"herald_ingest_events_accepted_total{worker="ingestor",source="http"} 22"#), "\(metrics)")
+        #expect(metrics.contains(#"herald_ingest_events_duplicate_total{worker="ingestor",source="http"} 1"#))
+        await ingestor.process.stop()
+        await redis.stop()
+    }
+
+    @Test("/readyz reports Redis down, and events are refused (503) rather than accepted without dedupe")
+    func readiness() async throws {
+        let broker = try TestBroker.start(partitions: 2)
+        let redis = try await TestRedisServer()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        #expect(try await client.get("\(ingestor.metricsURL)/readyz").status == 200)
+        #expect(try await client.get("\(ingestor.metricsURL)/healthz").status == 200)
+        await redis.stop()
+        let ready = try await client.get("\(ingestor.metricsURL)/readyz")
+        #expect(ready.status == 503)
+        #expect(ready.bodyText.contains(#""redis":false"#))
+        let (status, body) = try await post(ingestor, #"{"id":"r1","type":"t","contact_id":"c"}"#)
+        #expect(status == 503, "\(body)")
+        #expect(body["retry"] == .int(1))
+        await ingestor.process.stop()
+    }
+
+    @Test("SIGTERM while posting: the ingestor exits cleanly and every acknowledged event is on herald.events")
+    func sigtermWhilePosting() async throws {
+        let broker = try TestBroker.start(partitions: 4)
+        let redis = try await TestRedisServer()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        let run = uniqueName("term")
+        let acknowledged = AcknowledgedIDs()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<4 {
+                group.addTask {
+                    var n = 0
+                    while true {
+                        let ids = (0..<50).map { "\(run)-\(worker)-\(n)-\($0)" }
+                        n += 1
+                        let body = #"{"events":[\#(ids.map { #"{"id":"\#($0)","type":"page_visited","contact_id":"c-\#($0.hashValue % 50)"}"# }.joined(separator: ","))]}"#
+                        guard let r = try? await client.postJSON("\(ingestor.apiURL)/v1/events", Array(body.utf8), headers: auth, timeout: .seconds(20)) else {
+                            return  // connection refused/closed: the server is gone
+                        }
+                        if r.status == 202 { acknowledged.add(ids) }
+                    }
+                }
+            }
+            try await Task.sleep(for: .milliseconds(1500))
+            ingestor.process.signal(SIGTERM)
+            try await group.waitForAll()
+        }
+        let exit = await ingestor.process.wait(timeout: .seconds(30))
+        #expect(exit == 0, "\(ingestor.log)")
+        let acked = acknowledged.all
+        #expect(acked.count > 0)
+        let records = try await readTopic(Topics.events, bootstrapServers: broker.bootstrapServers) { records in
+            records.count >= acked.count
+        }
+        let onKafka = Set(records.compactMap { try? Event.decodeCanonical($0.value).id })
+        let missing = acked.subtracting(onKafka)
+        #expect(missing.isEmpty, "\(missing.count) acknowledged events are missing")
+        await redis.stop()
+    }
+}
+
+/// Ids acknowledged with 202, collected from concurrent posters.
+final class AcknowledgedIDs: @unchecked Sendable {
+    private var ids = Set<String>()
+    private let lock = NSLock()
+    func add(_ new: [String]) { lock.withLock { ids.formUnion(new) } }
+    var all: Set<String> { lock.withLock { ids } }
+}
