@@ -269,9 +269,12 @@ final class ConsumerCore: Sendable {
             "kafka.consumer OFFSET_OUT_OF_RANGE: records were deleted by retention before this group read them; resuming at the earliest retained record",
             metadata: [LogKeys.topic: "\(tp.topic)", LogKeys.partition: "\(tp.partition)", LogKeys.offset: "\(committed)", "kafka.low_watermark": "\(low)", LogKeys.lost: "\(lost)"])
         list.pointee.elems[0].offset = low >= 0 ? low : Int64(RD_KAFKA_OFFSET_BEGINNING)
-        if let error = rd_kafka_seek_partitions(rk, list, 5000) {
-            logger.error("kafka.consumer seek after OFFSET_OUT_OF_RANGE failed", metadata: [LogKeys.error: "\(String(cString: rd_kafka_error_string(error)))"])
-            rd_kafka_error_destroy(error)
+        // After the reset error librdkafka stops fetching the partition and a seek does
+        // not restart it; re-assigning it at the new offset does (ownership unchanged).
+        if let e = rd_kafka_incremental_unassign(rk, list) { rd_kafka_error_destroy(e) }
+        if let e = rd_kafka_incremental_assign(rk, list) {
+            logger.error("kafka.consumer could not resume after OFFSET_OUT_OF_RANGE", metadata: [LogKeys.error: "\(String(cString: rd_kafka_error_string(e)))"])
+            rd_kafka_error_destroy(e)
         }
     }
 
