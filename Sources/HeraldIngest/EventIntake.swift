@@ -75,22 +75,15 @@ public struct EventIntake: Sendable {
             default: outcomes[i] = .retry("unexpected dedupe reply")
             }
         }
-        // Produce concurrently; each awaits its own acknowledgement.
-        let results = await withTaskGroup(of: (Int, String?).self) { group in
-            for i in toProduce {
-                let event = events[i]
-                group.addTask {
-                    do {
-                        _ = try await producer.send(topic: Topics.events, key: event.contactId, value: event.serialized())
-                        return (i, nil)
-                    } catch {
-                        return (i, "\(error)")
-                    }
-                }
+        // One batch: each record is acknowledged (or failed) individually.
+        let reports = await producer.send(toProduce.map {
+            KafkaOutgoingRecord(topic: Topics.events, key: events[$0].contactId, value: events[$0].serialized())
+        })
+        let results: [(Int, String?)] = zip(toProduce, reports).map { i, report in
+            switch report {
+            case .success: (i, nil)
+            case .failure(let error): (i, "\(error)")
             }
-            var all: [(Int, String?)] = []
-            for await r in group { all.append(r) }
-            return all
         }
         let windowMs = String(dedupeWindow.milliseconds)
         var finish: [[String]] = []

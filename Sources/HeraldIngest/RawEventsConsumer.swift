@@ -45,20 +45,17 @@ public struct RawEventsHandler: Sendable {
         if let failure = outcomes.first(where: { if case .retry = $0 { true } else { false } }) {
             throw IntakeRetryError(reason: "\(failure)")
         }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for (record, error) in invalid {
-                group.addTask {
-                    let headers = [
-                        KafkaHeader(name: "herald.error.field", string: error.field),
-                        KafkaHeader(name: "herald.error.reason", string: error.description),
-                        KafkaHeader(name: "herald.source.topic", string: record.topic),
-                        KafkaHeader(name: "herald.source.partition", string: String(record.partition)),
-                        KafkaHeader(name: "herald.source.offset", string: String(record.offset)),
-                    ]
-                    _ = try await producer.send(topic: Topics.dlq, key: record.keyString, value: record.value, headers: headers)
-                }
-            }
-            try await group.waitForAll()
+        let dead = invalid.map { record, error in
+            KafkaOutgoingRecord(topic: Topics.dlq, key: record.keyString, value: record.value, headers: [
+                KafkaHeader(name: "herald.error.field", string: error.field),
+                KafkaHeader(name: "herald.error.reason", string: error.description),
+                KafkaHeader(name: "herald.source.topic", string: record.topic),
+                KafkaHeader(name: "herald.source.partition", string: String(record.partition)),
+                KafkaHeader(name: "herald.source.offset", string: String(record.offset)),
+            ])
+        }
+        for case .failure(let error) in await producer.send(dead) {
+            throw error  // offsets stay unstored; the batch is retried
         }
         if !invalid.isEmpty {
             dlqTotal.increment(by: Int64(invalid.count))

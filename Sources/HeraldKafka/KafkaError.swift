@@ -64,5 +64,5 @@ public struct KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
         KafkaError(code: .configuration, message: message, isRetriable: false)
     }
 
-    static let shuttingDown = KafkaError(code: .shuttingDown, message: "the Kafka client is shutting down", isRetriable: false)
+    public static let shuttingDown = KafkaError(code: .shuttingDown, message: "the Kafka client is shutting down", isRetriable: false)
 }

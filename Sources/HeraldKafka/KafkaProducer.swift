@@ -68,6 +68,37 @@ public final class KafkaProducer: Service, Sendable {
         }
     }
 
+    /// Sends many records and waits until the broker acknowledged (or failed) each;
+    /// the result of each is at its index.
+    ///
+    /// Cheaper than one `send` per record: one suspension for the whole batch.
+    /// Waits (without blocking a thread) while librdkafka's queue is full.
+    public func send(_ records: [KafkaOutgoingRecord]) async -> [Result<KafkaDeliveryReport, KafkaError>] {
+        guard !records.isEmpty else { return [] }
+        let batch = BatchDelivery(count: records.count)
+        let deadline = ContinuousClock.now + configuration.messageTimeout
+        for (index, record) in records.enumerated() {
+            while true {
+                if state.withLock({ $0 }) == .closed {
+                    batch.complete(index, .failure(KafkaError.shuttingDown))
+                    break
+                }
+                let id = deliveries.register(batch: batch, index: index, topic: record.topic)
+                let err = produce(topic: record.topic, key: record.key, value: record.value, headers: record.headers, opaque: id)
+                if err == RD_KAFKA_RESP_ERR_NO_ERROR { break }
+                let error = KafkaError(err, context: "produce to \(record.topic)")
+                if err == RD_KAFKA_RESP_ERR__QUEUE_FULL && ContinuousClock.now < deadline {
+                    deliveries.forget(id)
+                    try? await Task.sleep(for: .milliseconds(1))
+                    continue
+                }
+                deliveries.fail(id, error)
+                break
+            }
+        }
+        return await batch.wait()
+    }
+
     /// Enqueues without waiting: a C call that returns at once (no RD_KAFKA_MSG_F_BLOCK).
     private func produce(topic: String, key: String?, value: [UInt8], headers: [KafkaHeader], opaque: UInt) -> rd_kafka_resp_err_t {
         var hdrs: OpaquePointer? = nil
@@ -132,35 +163,54 @@ public final class KafkaProducer: Service, Sendable {
 /// Continuations of records awaiting a delivery report, by the id passed to
 /// librdkafka as the record's opaque.
 final class DeliveryRegistry: Sendable {
+    private enum Waiter {
+        case single(CheckedContinuation<KafkaDeliveryReport, any Error>)
+        case batch(BatchDelivery, Int)
+    }
+
     private struct Pending {
-        var continuation: CheckedContinuation<KafkaDeliveryReport, any Error>
+        var waiter: Waiter
         var topic: String
     }
 
     private let state = Mutex<(next: UInt, pending: [UInt: Pending])>((1, [:]))
 
-    func register(_ c: CheckedContinuation<KafkaDeliveryReport, any Error>, topic: String) -> UInt {
+    private func add(_ p: Pending) -> UInt {
         state.withLock { s in
             let id = s.next
             s.next &+= 1
             if s.next == 0 { s.next = 1 }
-            s.pending[id] = Pending(continuation: c, topic: topic)
+            s.pending[id] = p
             return id
         }
     }
 
+    func register(_ c: CheckedContinuation<KafkaDeliveryReport, any Error>, topic: String) -> UInt {
+        add(Pending(waiter: .single(c), topic: topic))
+    }
+
+    func register(batch: BatchDelivery, index: Int, topic: String) -> UInt {
+        add(Pending(waiter: .batch(batch, index), topic: topic))
+    }
+
     var count: Int { state.withLock { $0.pending.count } }
 
+    /// Drops a registration whose record was never enqueued (to be retried).
+    func forget(_ id: UInt) {
+        _ = state.withLock { $0.pending.removeValue(forKey: id) }
+    }
+
     func fail(_ id: UInt, _ error: KafkaError) {
-        state.withLock { $0.pending.removeValue(forKey: id) }?.continuation.resume(throwing: error)
+        guard let p = state.withLock({ $0.pending.removeValue(forKey: id) }) else { return }
+        Self.resolve(p, .failure(error))
     }
 
     func complete(_ id: UInt, err: rd_kafka_resp_err_t, partition: Int32, offset: Int64) {
         guard let p = state.withLock({ $0.pending.removeValue(forKey: id) }) else { return }
         if err == RD_KAFKA_RESP_ERR_NO_ERROR {
-            p.continuation.resume(returning: KafkaDeliveryReport(topic: p.topic, partition: Int(partition), offset: offset))
+            Self.resolve(p, .success(KafkaDeliveryReport(topic: p.topic, partition: Int(partition), offset: offset)))
         } else {
-            p.continuation.resume(throwing: KafkaError(err, context: "delivery to \(p.topic)"))
+            Self.resolve(p, .failure(KafkaError(err, context: "delivery to \(p.topic)")))
         }
     }
 
@@ -169,7 +219,52 @@ final class DeliveryRegistry: Sendable {
             defer { s.pending.removeAll() }
             return Array(s.pending.values)
         }
-        for p in all { p.continuation.resume(throwing: error) }
+        for p in all { Self.resolve(p, .failure(error)) }
+    }
+
+    private static func resolve(_ p: Pending, _ result: Result<KafkaDeliveryReport, KafkaError>) {
+        switch p.waiter {
+        case .single(let c): c.resume(with: result.mapError { $0 as any Error })
+        case .batch(let b, let index): b.complete(index, result)
+        }
+    }
+}
+
+/// The results of one `send(_:)` batch; resumes its waiter when the last record is resolved.
+final class BatchDelivery: Sendable {
+    private struct State {
+        var results: [Result<KafkaDeliveryReport, KafkaError>?]
+        var remaining: Int
+        var waiter: CheckedContinuation<[Result<KafkaDeliveryReport, KafkaError>], Never>?
+    }
+
+    private let state: Mutex<State>
+
+    init(count: Int) {
+        state = Mutex(State(results: Array(repeating: nil, count: count), remaining: count))
+    }
+
+    func complete(_ index: Int, _ result: Result<KafkaDeliveryReport, KafkaError>) {
+        let resume = state.withLock { s -> (CheckedContinuation<[Result<KafkaDeliveryReport, KafkaError>], Never>, [Result<KafkaDeliveryReport, KafkaError>])? in
+            guard s.results[index] == nil else { return nil }
+            s.results[index] = result
+            s.remaining -= 1
+            guard s.remaining == 0, let w = s.waiter else { return nil }
+            s.waiter = nil
+            return (w, s.results.map { $0! })
+        }
+        if let (w, results) = resume { w.resume(returning: results) }
+    }
+
+    func wait() async -> [Result<KafkaDeliveryReport, KafkaError>] {
+        await withCheckedContinuation { c in
+            let done = state.withLock { s -> [Result<KafkaDeliveryReport, KafkaError>]? in
+                if s.remaining == 0 { return s.results.map { $0! } }
+                s.waiter = c
+                return nil
+            }
+            if let done { c.resume(returning: done) }
+        }
     }
 }
 

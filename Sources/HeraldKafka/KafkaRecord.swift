@@ -64,3 +64,18 @@ public struct KafkaDeliveryReport: Sendable, Hashable {
     public var partition: Int
     public var offset: Int64
 }
+
+/// A record to produce.
+public struct KafkaOutgoingRecord: Sendable {
+    public var topic: String
+    public var key: String?
+    public var value: [UInt8]
+    public var headers: [KafkaHeader]
+
+    public init(topic: String, key: String?, value: [UInt8], headers: [KafkaHeader] = []) {
+        self.topic = topic
+        self.key = key
+        self.value = value
+        self.headers = headers
+    }
+}

@@ -26,6 +26,27 @@ struct ProducerConsumerTests {
         await producer.close()
     }
 
+    @Test("a batch send reports each record's partition and offset at its index")
+    func batchSend() async throws {
+        let broker = try TestBroker.start(partitions: 8, topics: ["batch"])
+        let producer = try KafkaProducer(configuration: .init(bootstrapServers: broker.bootstrapServers, clientId: "b"), logger: logger)
+        let keys = (0..<500).map { "contact-\($0)" }
+        let reports = await producer.send(keys.map { KafkaOutgoingRecord(topic: "batch", key: $0, value: Array($0.utf8)) })
+        #expect(reports.count == 500)
+        var offsets: [Int: [Int64]] = [:]
+        for (key, report) in zip(keys, reports) {
+            let r = try report.get()
+            #expect(r.partition == Shard.of(key, partitions: 8))
+            offsets[r.partition, default: []].append(r.offset)
+        }
+        // Within a partition, records keep their order.
+        for (_, list) in offsets { #expect(list == list.sorted() && Set(list).count == list.count) }
+        // After close, each record fails with a named error instead of hanging.
+        await producer.close()
+        let failed = await producer.send([KafkaOutgoingRecord(topic: "batch", key: "k", value: [1])])
+        #expect(throws: KafkaError.shuttingDown) { try failed[0].get() }
+    }
+
     @Test("a produced record is consumed and its offset committed only after the handler returned")
     func roundTripAndCommit() async throws {
         let broker = try TestBroker.start(partitions: 3, topics: ["rt"])
