@@ -52,7 +52,7 @@ public struct Configuration: Sendable {
         .init(name: "api.max_body_bytes", defaultValue: "1048576", help: "Largest request body; larger gets 413"),
         .init(name: "api.max_batch_events", defaultValue: "1000", help: "Most events in one batch request"),
         .init(name: "ingest.dedupe_window", defaultValue: "24h", help: "How long an event id is remembered for deduplication"),
-        .init(name: "ingest.raw_batch_size", defaultValue: "1000", help: "Records of herald.events.raw handled per batch"),
+        .init(name: "ingest.raw_batch_size", defaultValue: "20000", help: "Most records of herald.events.raw handled per batch (batches are only as large as the backlog)"),
         .init(name: "shutdown.timeout", defaultValue: "20s", help: "Bound on graceful shutdown after SIGTERM/SIGINT"),
     ]
 
