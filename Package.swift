@@ -100,7 +100,7 @@ let package = Package(
         .testTarget(name: "HeraldServiceTests", dependencies: ["HeraldService", "HeraldIngest", "HeraldTestSupport"], swiftSettings: swift6),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["HeraldKafka", "HeraldRedis", "HeraldTestSupport", "HeraldChannels", "HeraldCore"],
+            dependencies: ["HeraldKafka", "HeraldRedis", "HeraldTestSupport", "HeraldChannels", "HeraldCore", "HeraldService"],
             swiftSettings: swift6
         ),
     ]

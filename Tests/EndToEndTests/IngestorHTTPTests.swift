@@ -3,6 +3,7 @@ import Glibc
 import HeraldChannels
 import HeraldCore
 import HeraldKafka
+import HeraldService
 import HeraldTestSupport
 import Testing
 
@@ -81,11 +82,11 @@ struct IngestorHTTPTests {
         await redis.stop()
     }
 
-    @Test("/readyz reports Redis down, and events are refused (503) rather than accepted without dedupe")
+    @Test("/readyz reports Redis down, events are refused (503) rather than accepted without dedupe; logs are JSON lines when asked")
     func readiness() async throws {
         let broker = try TestBroker.start(partitions: 2)
         let redis = try await TestRedisServer()
-        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        let ingestor = try await TestIngestor(broker: broker, redis: redis, extraEnvironment: ["HERALD_LOG_FORMAT": "json"])
         #expect(try await client.get("\(ingestor.metricsURL)/readyz").status == 200)
         #expect(try await client.get("\(ingestor.metricsURL)/healthz").status == 200)
         await redis.stop()
@@ -95,7 +96,26 @@ struct IngestorHTTPTests {
         let (status, body) = try await post(ingestor, #"{"id":"r1","type":"t","contact_id":"c"}"#)
         #expect(status == 503, "\(body)")
         #expect(body["retry"] == .int(1))
-        await ingestor.process.stop()
+        #expect(await ingestor.process.stop() == 0)
+        let lines = ingestor.log.split(separator: "\n")
+        #expect(lines.count > 3)
+        for line in lines {
+            let object = try JSONValue.parse(string: String(line))
+            #expect(object["level"]?.stringValue != nil && object["msg"]?.stringValue != nil, "\(line)")
+        }
+        #expect(lines.contains { $0.contains("herald-ingestor stopped") })
+    }
+
+    @Test("a bad configuration value stops the ingestor at start-up with the key and the value")
+    func badConfiguration() async throws {
+        let dir = try temporaryDirectory("badconfig")
+        let process = try ChildProcess(
+            executable: try BuiltProducts.executable("herald-ingestor"),
+            environment: ["HERALD_API_PORT": "http", "HERALD_CONFIG": "\(BuiltProducts.packageRoot)/config/herald.yaml"],
+            output: .file("\(dir)/log"))
+        #expect(await process.wait() == 2)
+        let log = try String(contentsOfFile: "\(dir)/log", encoding: .utf8)
+        #expect(log.contains("api.port") && log.contains("'http'") && log.contains("HERALD_API_PORT"), "\(log)")
     }
 
     @Test("SIGTERM while posting: the ingestor exits cleanly and every acknowledged event is on herald.events")
