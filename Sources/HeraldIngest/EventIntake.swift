@@ -24,9 +24,14 @@ public enum IntakeOutcome: Sendable, Hashable {
 /// produce deletes the claim, so a retry is produced. A crash between claim and
 /// acknowledgement leaves a pending claim that expires; until then a retry of that
 /// id is answered "retry" rather than "duplicate".
+///
+/// Dedupe keys carry the contact's shard as a hash tag (`herald:dedupe:{17}:<id>`),
+/// so the claims of one shard run as one Lua script (one command for many ids, and
+/// valid on a Redis Cluster); an event id is therefore unique per contact shard.
 public struct EventIntake: Sendable {
     let redis: RedisPool
     let producer: KafkaProducer
+    let partitions: Int
     let dedupeWindow: Duration
     let pendingTTL: Duration
     let logger: Logger
@@ -34,9 +39,10 @@ public struct EventIntake: Sendable {
     let duplicates: Counter
     let failures: Counter
 
-    public init(redis: RedisPool, producer: KafkaProducer, dedupeWindow: Duration, messageTimeout: Duration, metrics: PrometheusCollectorRegistry, source: String, logger: Logger) {
+    public init(redis: RedisPool, producer: KafkaProducer, partitions: Int, dedupeWindow: Duration, messageTimeout: Duration, metrics: PrometheusCollectorRegistry, source: String, logger: Logger) {
         self.redis = redis
         self.producer = producer
+        self.partitions = partitions
         self.dedupeWindow = dedupeWindow
         self.pendingTTL = messageTimeout + .seconds(10)
         self.logger = logger
@@ -46,7 +52,44 @@ public struct EventIntake: Sendable {
         failures = metrics.makeCounter(descriptor: .init(metricName: "herald_ingest_events_failed", unitName: "total", helpText: "Events not accepted because Kafka or Redis failed (caller retries)"), labels: labels)
     }
 
-    static func dedupeKey(_ id: String) -> String { "herald:dedupe:event:\(id)" }
+    func dedupeKey(_ event: Event) -> String {
+        "herald:dedupe:\(Shard.hashTag(Shard.of(event.contactId, partitions: partitions))):\(event.id)"
+    }
+
+    /// Claims ids as pending unless present: per key 0 = claimed, 1 = done (duplicate), 2 = pending elsewhere.
+    static let claimScript = RedisScript(name: "dedupe_claim", source: """
+        local out = {}
+        for i, key in ipairs(KEYS) do
+          local old = redis.call('SET', key, 'pending', 'NX', 'PX', ARGV[1], 'GET')
+          if not old then out[i] = 0 elseif old == 'done' then out[i] = 1 else out[i] = 2 end
+        end
+        return out
+        """)
+
+    /// Marks produced ids done for the window (ARGV[i+1] = '1') and frees failed claims ('0').
+    static let finishScript = RedisScript(name: "dedupe_finish", source: """
+        for i, key in ipairs(KEYS) do
+          if ARGV[i + 1] == '1' then redis.call('SET', key, 'done', 'PX', ARGV[1]) else redis.call('DEL', key) end
+        end
+        return #KEYS
+        """)
+
+    /// Runs `script` once per shard over the given event indices, all in one round trip.
+    private func runPerShard(_ script: RedisScript, _ indices: [Int], events: [Event], firstArgument: String, perKey: (Int) -> String?) async throws -> [Int: RedisValue] {
+        var byShard: [Int: [Int]] = [:]
+        for i in indices { byShard[Shard.of(events[i].contactId, partitions: partitions), default: []].append(i) }
+        let groups = byShard.sorted { $0.key < $1.key }.map(\.value)
+        let replies = try await redis.evalMany(script, calls: groups.map { group in
+            (keys: group.map { dedupeKey(events[$0]) }, arguments: [firstArgument] + group.compactMap(perKey))
+        })
+        var result: [Int: RedisValue] = [:]
+        for (group, reply) in zip(groups, replies) {
+            if case .error(let message) = reply { throw RedisError(code: .server, message: message) }
+            let values = reply.array ?? []
+            for (n, i) in group.enumerated() { result[i] = n < values.count ? values[n] : reply }
+        }
+        return result
+    }
 
     /// Accepts `events`; the outcome of each is at the same index.
     ///
@@ -63,15 +106,13 @@ public struct EventIntake: Sendable {
                 candidates.append(i)
             }
         }
-        let pendingMs = String(pendingTTL.milliseconds)
-        let claims = try await redis.pipeline(candidates.map { ["SET", Self.dedupeKey(events[$0].id), "pending", "NX", "PX", pendingMs, "GET"] })
+        let claims = try await runPerShard(Self.claimScript, candidates, events: events, firstArgument: String(pendingTTL.milliseconds)) { _ in nil }
         var toProduce: [Int] = []
-        for (n, i) in candidates.enumerated() {
-            switch claims[n] {
-            case .null: toProduce.append(i)  // claimed by us
-            case .bulk(let b) where b == Array("done".utf8): outcomes[i] = .duplicate
-            case .bulk: outcomes[i] = .retry("an event with this id is being accepted by another request")
-            case .error(let message): throw RedisError(code: .server, message: message)
+        for i in candidates {
+            switch claims[i]?.int {
+            case 0?: toProduce.append(i)
+            case 1?: outcomes[i] = .duplicate
+            case 2?: outcomes[i] = .retry("an event with this id is being accepted by another request")
             default: outcomes[i] = .retry("unexpected dedupe reply")
             }
         }
@@ -85,20 +126,19 @@ public struct EventIntake: Sendable {
             case .failure(let error): (i, "\(error)")
             }
         }
-        let windowMs = String(dedupeWindow.milliseconds)
-        var finish: [[String]] = []
+        var produced: Set<Int> = []
         for (i, failure) in results {
-            let key = Self.dedupeKey(events[i].id)
             if let failure {
                 outcomes[i] = .retry("Kafka did not acknowledge the event: \(failure)")
-                finish.append(["DEL", key])
             } else {
                 outcomes[i] = .accepted
-                finish.append(["SET", key, "done", "PX", windowMs])
+                produced.insert(i)
             }
         }
         do {
-            _ = try await redis.pipeline(finish)
+            _ = try await runPerShard(Self.finishScript, results.map(\.0), events: events, firstArgument: String(dedupeWindow.milliseconds)) {
+                produced.contains($0) ? "1" : "0"
+            }
         } catch {
             // Produced events stay produced; their pending claims expire, after which
             // a retry could produce a duplicate (at-least-once). Failed claims expire too.

@@ -13,7 +13,7 @@ public enum IngestorApp {
             runtime.logger.warning("no api.keys configured: every request to /v1/events will get 401")
         }
         let apiIntake = EventIntake(
-            redis: runtime.redis, producer: runtime.producer, dedupeWindow: settings.dedupeWindow,
+            redis: runtime.redis, producer: runtime.producer, partitions: settings.partitions, dedupeWindow: settings.dedupeWindow,
             messageTimeout: settings.messageTimeout, metrics: runtime.metrics, source: "http", logger: runtime.logger)
         let api = EventsAPI(
             intake: apiIntake, apiKeys: settings.apiKeys.union(settings.adminKeys),
@@ -27,7 +27,7 @@ public enum IngestorApp {
             logger: runtime.logger)
 
         let rawIntake = EventIntake(
-            redis: runtime.redis, producer: runtime.producer, dedupeWindow: settings.dedupeWindow,
+            redis: runtime.redis, producer: runtime.producer, partitions: settings.partitions, dedupeWindow: settings.dedupeWindow,
             messageTimeout: settings.messageTimeout, metrics: runtime.metrics, source: "raw", logger: runtime.logger)
         let raw = RawEventsHandler(intake: rawIntake, producer: runtime.producer, metrics: runtime.metrics, logger: runtime.logger)
         let consumer = try runtime.consumer(topics: [Topics.eventsRaw], maxBatchSize: settings.rawBatchSize) { batch in

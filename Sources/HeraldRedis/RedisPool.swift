@@ -82,6 +82,21 @@ public final class RedisPool: Service, Sendable {
         throw RedisError(code: .server, message: "script \(script.name): NOSCRIPT after reloading")
     }
 
+    /// Calls `script` once per entry of `calls`, all in one pipeline (one round
+    /// trip); replies are in order, script errors as `.error` values.
+    /// - Throws: `RedisError` for a connection problem.
+    public func evalMany(_ script: RedisScript, calls: [(keys: [String], arguments: [String])]) async throws -> [RedisValue] {
+        guard !calls.isEmpty else { return [] }
+        for attempt in 0..<2 {
+            let sha: String
+            if let known = scriptSHAs.withLock({ $0[script.source] }), attempt == 0 { sha = known } else { sha = try await load(script) }
+            let replies = try await pipeline(calls.map { ["EVALSHA", sha, String($0.keys.count)] + $0.keys + $0.arguments })
+            if replies.contains(where: { if case .error(let m) = $0 { m.hasPrefix("NOSCRIPT") } else { false } }) { continue }
+            return replies
+        }
+        throw RedisError(code: .server, message: "script \(script.name): NOSCRIPT after reloading")
+    }
+
     private func load(_ script: RedisScript) async throws -> String {
         guard let sha = try await execute(["SCRIPT", "LOAD", script.source]).string else {
             throw RedisError(code: .server, message: "SCRIPT LOAD of \(script.name) returned no SHA")

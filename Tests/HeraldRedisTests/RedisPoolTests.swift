@@ -55,6 +55,10 @@ struct RedisPoolTests {
         #expect(try await pool.eval(script, keys: [key], arguments: ["5"]) == .integer(5))
         try await pool.execute(["SCRIPT", "FLUSH"])
         #expect(try await pool.eval(script, keys: [key], arguments: ["2"]) == .integer(7))
+        // Many calls of one script in one round trip, also after the server forgot it.
+        try await pool.execute(["SCRIPT", "FLUSH"])
+        let many = try await pool.evalMany(script, calls: [(keys: ["\(key)-a"], arguments: ["1"]), (keys: ["\(key)-b"], arguments: ["2"]), (keys: ["\(key)-a"], arguments: ["3"])])
+        #expect(many == [.integer(1), .integer(2), .integer(4)])
         let broken = RedisScript(name: "broken", source: "return redis.call('NOPE')")
         let error = await #expect(throws: RedisError.self) { try await pool.eval(broken, keys: [], arguments: []) }
         #expect(error?.message.contains("broken") == true)

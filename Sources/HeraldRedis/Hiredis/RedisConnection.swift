@@ -53,23 +53,29 @@ final class RedisConnection {
     }
 
     private func append(_ command: [[UInt8]]) throws {
-        // hiredis copies the arguments into its output buffer during the call.
-        var pointers: [UnsafePointer<CChar>?] = []
+        // One contiguous copy of the arguments per command (hiredis copies them into
+        // its output buffer during the call), instead of one allocation per argument.
+        var storage: [UInt8] = []
+        storage.reserveCapacity(command.reduce(0) { $0 + $1.count })
         var lengths: [Int] = []
-        var storage: [UnsafeMutablePointer<CChar>] = []
-        defer { storage.forEach { $0.deallocate() } }
+        lengths.reserveCapacity(command.count)
         for arg in command {
-            let p = UnsafeMutablePointer<CChar>.allocate(capacity: max(arg.count, 1))
-            arg.withUnsafeBytes { src in
-                if let base = src.baseAddress { UnsafeMutableRawPointer(p).copyMemory(from: base, byteCount: arg.count) }
-            }
-            storage.append(p)
-            pointers.append(UnsafePointer(p))
+            storage.append(contentsOf: arg)
             lengths.append(arg.count)
         }
-        let result = pointers.withUnsafeMutableBufferPointer { ptrs in
-            lengths.withUnsafeBufferPointer { lens in
-                redisAppendCommandArgv(context, Int32(command.count), ptrs.baseAddress, lens.baseAddress)
+        let result = storage.withUnsafeBufferPointer { bytes -> Int32 in
+            let base = UnsafeRawPointer(bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!).assumingMemoryBound(to: CChar.self)
+            var pointers: [UnsafePointer<CChar>?] = []
+            pointers.reserveCapacity(command.count)
+            var offset = 0
+            for length in lengths {
+                pointers.append(base + offset)
+                offset += length
+            }
+            return pointers.withUnsafeMutableBufferPointer { ptrs in
+                lengths.withUnsafeBufferPointer { lens in
+                    redisAppendCommandArgv(context, Int32(command.count), ptrs.baseAddress, lens.baseAddress)
+                }
             }
         }
         guard result == REDIS_OK else { throw ioError() }
