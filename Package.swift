@@ -28,7 +28,7 @@ let package = Package(
         .systemLibrary(name: "CCurl"),
 
         // MARK: - Libraries
-        .target(name: "HeraldCore", swiftSettings: swift6),
+        .target(name: "HeraldCore", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: swift6),
         .target(
             name: "HeraldKafka",
             dependencies: [

@@ -1,0 +1,112 @@
+/// One node of a campaign's graph.
+public struct Step: Sendable, Hashable {
+    public var id: String
+    public var kind: StepKind
+    /// Where to go after this step; nil ends the journey (splits name their own).
+    public var next: String?
+    /// Line of the step in its file, for messages.
+    public var line: Int
+
+    /// Every step this one can lead to.
+    public var successors: [String] {
+        switch kind {
+        case .split(let branches, let otherwise): branches.map(\.next) + (otherwise.map { [$0] } ?? [])
+        case .randomSplit(let branches): branches.map(\.next)
+        case .end: []
+        default: next.map { [$0] } ?? []
+        }
+    }
+
+    /// Whether time passes in this step (a cycle must contain one).
+    public var waits: Bool {
+        switch kind {
+        case .wait, .waitUntil: true
+        default: false
+        }
+    }
+}
+
+/// What a step does.
+public enum StepKind: Sendable, Hashable {
+    case send(channel: Channel, template: String, category: String?)
+    case wait(Duration)
+    case waitUntil(WaitUntil)
+    case split(branches: [SplitBranch], otherwise: String?)
+    case randomSplit([RandomBranch])
+    case updateContact([String: JSONValue])
+    case addTag(String)
+    case removeTag(String)
+    case subscribe(list: String)
+    case unsubscribe(list: String)
+    case addNote(String)
+    case webhook(url: String)
+    case startCampaign(String)
+    case end
+
+    /// The name used in YAML.
+    public var name: String {
+        switch self {
+        case .send: "send"
+        case .wait: "wait"
+        case .waitUntil: "wait_until"
+        case .split: "split"
+        case .randomSplit: "random_split"
+        case .updateContact: "update_contact"
+        case .addTag: "add_tag"
+        case .removeTag: "remove_tag"
+        case .subscribe: "subscribe"
+        case .unsubscribe: "unsubscribe"
+        case .addNote: "add_note"
+        case .webhook: "webhook"
+        case .startCampaign: "start_campaign"
+        case .end: "end"
+        }
+    }
+
+    /// Every step kind's YAML name.
+    public static let names = [
+        "send", "wait", "wait_until", "split", "random_split", "update_contact", "add_tag", "remove_tag",
+        "subscribe", "unsubscribe", "add_note", "webhook", "start_campaign", "end",
+    ]
+}
+
+/// A message channel.
+public enum Channel: String, Sendable, Hashable, CaseIterable {
+    case email, sms, whatsapp, webhook
+}
+
+/// "Wait until": the next moment that is at `time` (if given), on one of `days`
+/// (if given) and inside `window` (if given), in the contact's time zone.
+public struct WaitUntil: Sendable, Hashable {
+    public var time: TimeOfDay?
+    public var days: Set<Weekday>?
+    public var window: ClosedRange<TimeOfDay>?
+
+    public init(time: TimeOfDay? = nil, days: Set<Weekday>? = nil, window: ClosedRange<TimeOfDay>? = nil) {
+        self.time = time
+        self.days = days
+        self.window = window
+    }
+}
+
+/// One branch of a conditional split; branches are tried in order.
+public struct SplitBranch: Sendable, Hashable {
+    public var when: Condition
+    public var next: String
+
+    public init(when: Condition, next: String) {
+        self.when = when
+        self.next = next
+    }
+}
+
+/// One branch of an A/B split.
+public struct RandomBranch: Sendable, Hashable {
+    public var percent: Int
+    public var next: String
+
+    public init(percent: Int, next: String) {
+        self.percent = percent
+        self.next = next
+    }
+}
