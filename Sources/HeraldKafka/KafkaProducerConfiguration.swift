@@ -1,3 +1,5 @@
+import HeraldCore
+
 /// How a `KafkaProducer` connects and behaves.
 public struct KafkaProducerConfiguration: Sendable {
     /// `host:port[,host:port]`.
@@ -33,13 +35,5 @@ public struct KafkaProducerConfiguration: Sendable {
         ]
         p.merge(extraProperties) { _, extra in extra }
         return p
-    }
-}
-
-extension Duration {
-    /// Whole milliseconds, rounded down.
-    public var milliseconds: Int64 {
-        let (s, atto) = components
-        return s * 1000 + atto / 1_000_000_000_000_000
     }
 }
