@@ -35,7 +35,7 @@ final class CurlSlot: @unchecked Sendable {
         _ = herald_curl_setopt_string(h, CURLOPT_URL, url)
         _ = herald_curl_setopt_string(h, CURLOPT_CUSTOMREQUEST, method)
         _ = herald_curl_setopt_long(h, CURLOPT_NOSIGNAL, 1)
-        _ = herald_curl_setopt_long(h, CURLOPT_TIMEOUT_MS, Int(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000))
+        _ = herald_curl_setopt_long(h, CURLOPT_TIMEOUT_MS, Int(timeout.milliseconds))
         _ = herald_curl_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, 5000)
         _ = herald_curl_setopt_slist(h, CURLOPT_HTTPHEADER, list)
         _ = herald_curl_setopt_data_cb(h, CURLOPT_WRITEFUNCTION, curlWriteBody)

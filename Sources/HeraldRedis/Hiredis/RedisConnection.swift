@@ -1,4 +1,5 @@
 internal import CHiredis
+import HeraldCore
 import Glibc
 
 /// One hiredis context.
@@ -119,7 +120,7 @@ final class RedisConnection {
     }
 
     private static func timeval(_ d: Duration) -> Glibc.timeval {
-        let ms = d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000
+        let ms = d.milliseconds
         return Glibc.timeval(tv_sec: Int(ms / 1000), tv_usec: Int((ms % 1000) * 1000))
     }
 }
