@@ -37,36 +37,23 @@ public struct EventsAPI: Sendable {
     }
 
     func handle(_ request: Request) async -> Response {
-        guard authorized(request.headers[.authorization]) else {
-            return Self.json(.unauthorized, ["error": "missing or invalid API key (send Authorization: Bearer <key>)"], headers: [.wwwAuthenticate: "Bearer"])
-        }
-        let contentType = request.headers[.contentType]?.lowercased() ?? ""
-        guard contentType.hasPrefix("application/json") else {
-            return Self.json(.unsupportedMediaType, ["error": "Content-Type must be application/json, got '\(contentType.isEmpty ? "none" : contentType)'"])
-        }
-        var request = request
-        let body: ByteBuffer
-        do {
-            body = try await request.collectBody(upTo: maxBodyBytes)
-        } catch {
-            return Self.json(.contentTooLarge, ["error": "request body is larger than \(maxBodyBytes) bytes"])
-        }
+        if let refusal = APISupport.refuseUnauthorized(request, keys: apiKeys) { return refusal }
+        if let refusal = APISupport.refuseNonJSON(request) { return refusal }
         let document: JSONValue
-        do {
-            document = try JSONValue.parse(body.readableBytesView)
-        } catch {
-            return Self.json(.badRequest, ["error": "body is not valid JSON: \(error)"])
+        switch await APISupport.jsonBody(request, maxBytes: maxBodyBytes) {
+        case .success(let d): document = d
+        case .failure(let refusal): return refusal.response
         }
         // A batch is an object whose only member is "events".
         let items: [JSONValue]
         let isBatch: Bool
         if let o = document.objectValue, let events = o["events"], o.count == 1 {
             guard case .array(let list) = events else {
-                return Self.json(.badRequest, ["error": "events: must be an array of events", "field": "events"])
+                return APISupport.json(.badRequest, ["error": "events: must be an array of events", "field": "events"])
             }
-            guard !list.isEmpty else { return Self.json(.badRequest, ["error": "events: must not be empty", "field": "events"]) }
+            guard !list.isEmpty else { return APISupport.json(.badRequest, ["error": "events: must not be empty", "field": "events"]) }
             guard list.count <= maxBatchEvents else {
-                return Self.json(.contentTooLarge, ["error": "events: at most \(maxBatchEvents) events per request, got \(list.count)", "field": "events"])
+                return APISupport.json(.contentTooLarge, ["error": "events: at most \(maxBatchEvents) events per request, got \(list.count)", "field": "events"])
             }
             items = list
             isBatch = true
@@ -117,21 +104,7 @@ public struct EventsAPI: Sendable {
             "rejected": .int(rejected), "retry": .int(count("retry")), "results": .array(list),
         ]
         if !isBatch, let only = list.first?.objectValue, let error = only["error"] { summary["error"] = error }
-        return Self.json(status, .object(summary), headers: anyRetry ? [.retryAfter: "1"] : [:])
-    }
-
-    func authorized(_ header: String?) -> Bool {
-        guard let header, header.hasPrefix("Bearer ") else { return false }
-        let key = header.dropFirst("Bearer ".count).trimmingCharacters(in: .whitespaces)
-        return !key.isEmpty && apiKeys.contains(key)
-    }
-
-    static func json(_ status: HTTPResponse.Status, _ body: JSONValue, headers: HTTPFields = [:]) -> Response {
-        var fields = headers
-        fields[.contentType] = "application/json"
-        var bytes = body.serialized()
-        bytes.append(0x0A)
-        return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+        return APISupport.json(status, .object(summary), headers: anyRetry ? [.retryAfter: "1"] : [:])
     }
 }
 

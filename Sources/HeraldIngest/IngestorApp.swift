@@ -1,4 +1,5 @@
 import HeraldCore
+import HeraldRedis
 import HeraldService
 import Hummingbird
 import Logging
@@ -18,8 +19,11 @@ public enum IngestorApp {
         let api = EventsAPI(
             intake: apiIntake, apiKeys: settings.apiKeys.union(settings.adminKeys),
             maxBodyBytes: settings.maxBodyBytes, maxBatchEvents: settings.maxBatchEvents, logger: runtime.logger)
+        let contacts = ContactStore(redis: runtime.redis, partitions: settings.partitions)
+        let contactsAPI = ContactsAPI(store: contacts, apiKeys: settings.apiKeys.union(settings.adminKeys), maxBodyBytes: settings.maxBodyBytes, logger: runtime.logger)
         let router = Router()
         api.addRoutes(to: router)
+        contactsAPI.addRoutes(to: router)
         let app = Application(
             router: router,
             configuration: .init(address: .hostname(settings.apiHost, port: settings.apiPort), serverName: "herald-ingestor"),
@@ -33,8 +37,12 @@ public enum IngestorApp {
         let consumer = try runtime.consumer(topics: [Topics.eventsRaw], maxBatchSize: settings.rawBatchSize) { batch in
             try await raw.handle(batch)
         }
-        // Order: the API and consumer stop first on shutdown (finishing in-flight
+        let profiles = ProfileUpdater(store: contacts, logger: runtime.logger)
+        let profileConsumer = try runtime.consumer(topics: [Topics.events], group: ProfileUpdater.consumerGroup, maxBatchSize: 1000) { batch in
+            try await profiles.handle(batch)
+        }
+        // Order: the API and consumers stop first on shutdown (finishing in-flight
         // requests and batches) while the producer and Redis are still up.
-        return [consumer, app]
+        return [profileConsumer, consumer, app]
     }
 }

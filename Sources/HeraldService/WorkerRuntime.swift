@@ -33,8 +33,9 @@ public struct WorkerRuntime: Sendable {
     }
 
     /// A consumer in this worker's group, configured from the settings.
-    public func consumer(topics: [String], maxBatchSize: Int = 500, handler: @escaping KafkaConsumer.Handler) throws -> KafkaConsumer {
-        var config = KafkaConsumerConfiguration(bootstrapServers: settings.kafkaBootstrapServers, groupId: worker.consumerGroup, clientId: clientId, topics: topics)
+    /// - Parameter group: the consumer group; the worker's own (`herald-ingestor`) by default.
+    public func consumer(topics: [String], group: String? = nil, maxBatchSize: Int = 500, handler: @escaping KafkaConsumer.Handler) throws -> KafkaConsumer {
+        var config = KafkaConsumerConfiguration(bootstrapServers: settings.kafkaBootstrapServers, groupId: group ?? worker.consumerGroup, clientId: clientId, topics: topics)
         config.sessionTimeout = settings.sessionTimeout
         config.maxBatchSize = maxBatchSize
         return try KafkaConsumer(configuration: config, metrics: metrics, worker: worker.rawValue, logger: logger, handler: handler)

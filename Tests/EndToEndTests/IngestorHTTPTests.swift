@@ -118,6 +118,45 @@ struct IngestorHTTPTests {
         #expect(log.contains("api.port") && log.contains("'http'") && log.contains("HERALD_API_PORT"), "\(log)")
     }
 
+    @Test("contacts: PUT, PATCH, GET, DELETE over HTTP, and events change the profile")
+    func contacts() async throws {
+        let broker = try TestBroker.start(partitions: 2)
+        let redis = try await TestRedisServer()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        let url = "\(ingestor.apiURL)/v1/contacts/ada"
+        func send(_ method: String, _ body: String? = nil) async throws -> (Int, JSONValue) {
+            let r = try await client.send(method: method, url: url, headers: [("Content-Type", "application/json")] + auth, body: body.map { Array($0.utf8) })
+            return (r.status, (try? JSONValue.parse(r.body)) ?? .null)
+        }
+        #expect(try await send("GET").0 == 404)
+        let (putStatus, put) = try await send("PUT", #"{"email":"ada@example.com","timezone":"Europe/Prague","attributes":{"gender":"female"},"tags":["new"]}"#)
+        #expect(putStatus == 200, "\(put)")
+        #expect(put["tags"] == ["new"])
+        let (badStatus, bad) = try await send("PATCH", #"{"phone":"12345"}"#)
+        #expect(badStatus == 400)
+        #expect(bad["field"] == "phone")
+        #expect(try await send("PATCH", #"{"attributes":{"city":"Brno"}}"#).0 == 200)
+        // Events change the profile through herald.events.
+        let events = #"{"events":[{"id":"p-1","type":"purchase","contact_id":"ada"},{"id":"t-1","type":"tag_added","contact_id":"ada","properties":{"tag":"vip"}},{"id":"l-1","type":"list_subscribed","contact_id":"ada","properties":{"list":"newsletter"}}]}"#
+        #expect(try await post(ingestor, events).0 == 202)
+        var profile = JSONValue.null
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            profile = try await send("GET").1
+            if profile["lists"] == ["newsletter"] { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(profile["tags"] == ["new", "vip"], "\(profile)")
+        #expect(profile["lists"] == ["newsletter"])
+        #expect(profile["purchases"]?["count"] == .int(1))
+        #expect(profile["attributes"] == ["gender": "female", "city": "Brno"])
+        #expect(try await send("DELETE").0 == 204)
+        #expect(try await send("GET").0 == 404)
+        #expect(try await client.get(url).status == 401)
+        await ingestor.process.stop()
+        await redis.stop()
+    }
+
     @Test("SIGTERM while posting: the ingestor exits cleanly and every acknowledged event is on herald.events")
     func sigtermWhilePosting() async throws {
         let broker = try TestBroker.start(partitions: 4)

@@ -1,0 +1,96 @@
+import Foundation
+
+/// Turns API bodies and events into `ContactChange`s, refusing bad values with
+/// the field named.
+public enum ContactInput {
+    static let topLevel: Set<String> = ["attributes", "email", "phone", "timezone", "language", "owner", "tags", "lists", "consent"]
+
+    /// A `PUT` (replace = true) or `PATCH` body.
+    /// - Throws: `EventValidationError` naming the field.
+    public static func change(fromBody body: JSONValue, replace: Bool) throws(EventValidationError) -> ContactChange {
+        guard let o = body.objectValue else { throw EventValidationError(field: "", reason: "the body must be a JSON object") }
+        var change = ContactChange()
+        change.replace = replace
+        for key in o.keys.sorted() where !topLevel.contains(key) {
+            throw EventValidationError(field: key, reason: "unknown field (allowed: \(topLevel.sorted().joined(separator: ", ")))")
+        }
+        for field in ["email", "phone", "timezone", "language", "owner"] {
+            guard let v = o[field] else { continue }
+            if v == .null { change.fields[field] = .null; continue }
+            guard let s = v.stringValue else { throw EventValidationError(field: field, reason: "must be a string or null, got \(v.typeDescription)") }
+            switch field {
+            case "email":
+                guard isEmail(s) else { throw EventValidationError(field: field, reason: "'\(s)' is not an email address") }
+            case "phone":
+                guard isE164(s) else { throw EventValidationError(field: field, reason: "'\(s)' is not an E.164 phone number (e.g. +420601234567)") }
+            case "timezone":
+                guard TimeZone(identifier: s) != nil else { throw EventValidationError(field: field, reason: "'\(s)' is not an IANA time zone (e.g. Europe/Prague)") }
+            default:
+                guard !s.isEmpty, s.utf8.count <= 256 else { throw EventValidationError(field: field, reason: "must be 1 to 256 bytes") }
+            }
+            change.fields[field] = .string(s)
+        }
+        if let c = o["consent"] {
+            guard c.objectValue != nil || c == .null else { throw EventValidationError(field: "consent", reason: "must be an object") }
+            change.fields["consent"] = c
+        }
+        if let a = o["attributes"] {
+            guard let attrs = a.objectValue else { throw EventValidationError(field: "attributes", reason: "must be an object") }
+            change.attributes = attrs
+        }
+        if let t = o["tags"] { change.addTags = try strings(t, field: "tags") }
+        if let l = o["lists"] { change.addLists = try strings(l, field: "lists") }
+        return change
+    }
+
+    /// The profile change an event implies, or nil when it implies none.
+    ///
+    /// `contact_updated` (properties as a PATCH body), `list_subscribed` /
+    /// `list_unsubscribed` (`list`), `tag_added` / `tag_removed` (`tag`), `purchase`
+    /// (recorded once per event id). An event whose properties are unusable changes nothing.
+    public static func change(for event: Event) -> ContactChange? {
+        var change = ContactChange()
+        switch event.type {
+        case "contact_updated":
+            guard let c = try? Self.change(fromBody: .object(event.properties), replace: false) else { return nil }
+            change = c
+        case "list_subscribed", "list_unsubscribed":
+            guard let list = event.properties["list"]?.stringValue, !list.isEmpty else { return nil }
+            if event.type == "list_subscribed" { change.addLists = [list] } else { change.removeLists = [list] }
+        case "tag_added", "tag_removed":
+            guard let tag = event.properties["tag"]?.stringValue, !tag.isEmpty else { return nil }
+            if event.type == "tag_added" { change.addTags = [tag] } else { change.removeTags = [tag] }
+        case "purchase":
+            change.purchase = (event.id, event.timestamp)
+        default:
+            return nil
+        }
+        return change.isEmpty ? nil : change
+    }
+
+    static func strings(_ v: JSONValue, field: String) throws(EventValidationError) -> [String] {
+        guard case .array(let items) = v else { throw EventValidationError(field: field, reason: "must be an array of strings") }
+        var out: [String] = []
+        for item in items {
+            guard let s = item.stringValue, !s.isEmpty else { throw EventValidationError(field: field, reason: "must contain only non-empty strings") }
+            out.append(s)
+        }
+        return out
+    }
+
+    /// local@domain.tld without spaces, control characters or line breaks.
+    public static func isEmail(_ s: String) -> Bool {
+        let parts = s.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), !parts[1].hasPrefix("."), !parts[1].hasSuffix("."),
+            s.utf8.count <= 254, !s.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F })
+        else { return false }
+        return true
+    }
+
+    /// + then 8 to 15 digits, the first not 0.
+    public static func isE164(_ s: String) -> Bool {
+        let b = Array(s.utf8)
+        guard b.count >= 9, b.count <= 16, b[0] == UInt8(ascii: "+"), b[1] != UInt8(ascii: "0") else { return false }
+        return b.dropFirst().allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
+    }
+}

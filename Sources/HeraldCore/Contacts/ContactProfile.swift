@@ -1,0 +1,120 @@
+/// A contact's profile as Herald keeps it (in Redis, one JSON document per contact).
+public struct ContactProfile: Sendable, Hashable {
+    public var id: String
+    /// Typed custom attributes (`birthday`, `gender`, `city`, ...).
+    public var attributes: [String: JSONValue] = [:]
+    public var email: String?
+    /// E.164, e.g. +420601234567.
+    public var phone: String?
+    /// IANA time zone.
+    public var timeZone: String?
+    public var language: String?
+    /// The contact's main owner (a user of the system; alert recipient).
+    public var owner: String?
+    public var tags: Set<String> = []
+    public var lists: Set<String> = []
+    public var consent: [String: JSONValue] = [:]
+    /// Notes by id (an event id or a step's idempotency key, so replays add nothing).
+    public var notes: [String: JSONValue] = [:]
+    /// Purchases: event id → time (UTC ms); keyed by event id so a replay counts once.
+    public var purchases: [String: Int64] = [:]
+    public var updatedAt: Int64 = 0
+
+    public init(id: String) { self.id = id }
+
+    /// The API form: tags and lists as sorted arrays, purchases as a count and times.
+    public var json: JSONValue {
+        var o: [String: JSONValue] = [
+            "id": .string(id), "attributes": .object(attributes),
+            "tags": .array(tags.sorted().map(JSONValue.string)), "lists": .array(lists.sorted().map(JSONValue.string)),
+            "consent": .object(consent), "notes": .object(notes),
+            "purchases": .object(["count": .int(Int64(purchases.count)), "last_at_ms": purchases.values.max().map(JSONValue.int) ?? .null]),
+            "updated_at_ms": .int(updatedAt),
+        ]
+        for (k, v) in [("email", email), ("phone", phone), ("timezone", timeZone), ("language", language), ("owner", owner)] {
+            if let v { o[k] = .string(v) }
+        }
+        return .object(o)
+    }
+
+    /// Reads the stored form (written by the store's Lua script).
+    public static func decodeStored(_ value: JSONValue) -> ContactProfile? {
+        guard let o = value.objectValue, let id = o["id"]?.stringValue else { return nil }
+        var p = ContactProfile(id: id)
+        p.attributes = o["attributes"]?.objectValue ?? [:]
+        p.email = o["email"]?.stringValue
+        p.phone = o["phone"]?.stringValue
+        p.timeZone = o["timezone"]?.stringValue
+        p.language = o["language"]?.stringValue
+        p.owner = o["owner"]?.stringValue
+        p.tags = Set(o["tags"]?.objectValue?.keys.map { $0 } ?? [])
+        p.lists = Set(o["lists"]?.objectValue?.keys.map { $0 } ?? [])
+        p.consent = o["consent"]?.objectValue ?? [:]
+        p.notes = o["notes"]?.objectValue ?? [:]
+        for (k, v) in o["purchases"]?.objectValue ?? [:] {
+            switch v {
+            case .int(let i): p.purchases[k] = i
+            case .double(let d): p.purchases[k] = Int64(d)
+            default: break
+            }
+        }
+        if case .int(let u)? = o["updated_at_ms"] { p.updatedAt = u } else if case .double(let u)? = o["updated_at_ms"] { p.updatedAt = Int64(u) }
+        return p
+    }
+
+    /// What journey evaluation reads.
+    public func snapshot(messages: [MessageRecord] = []) -> ContactSnapshot {
+        var attrs = attributes
+        for (k, v) in [("email", email), ("phone", phone), ("language", language), ("owner", owner)] {
+            if let v { attrs[k] = .string(v) }
+        }
+        return ContactSnapshot(id: id, attributes: attrs, tags: tags, lists: lists, timeZone: timeZone, messages: messages, purchases: purchases.values.sorted())
+    }
+}
+
+/// A change to a profile, applied atomically by the store.
+public struct ContactChange: Sendable, Hashable {
+    /// PUT: replace every field given (and clear the others), keeping purchases and notes.
+    public var replace = false
+    /// Top-level fields: email, phone, timezone, language, owner, consent (null clears).
+    public var fields: [String: JSONValue] = [:]
+    /// Attributes to set (null removes one).
+    public var attributes: [String: JSONValue] = [:]
+    public var addTags: [String] = []
+    public var removeTags: [String] = []
+    public var addLists: [String] = []
+    public var removeLists: [String] = []
+    public var purchase: (id: String, at: Int64)? {
+        get { purchaseId.map { ($0, purchaseAt) } }
+        set { purchaseId = newValue?.id; purchaseAt = newValue?.at ?? 0 }
+    }
+    private var purchaseId: String?
+    private var purchaseAt: Int64 = 0
+    public var note: (id: String, text: String, at: Int64)? {
+        get { noteId.map { ($0, noteText, noteAt) } }
+        set { noteId = newValue?.id; noteText = newValue?.text ?? ""; noteAt = newValue?.at ?? 0 }
+    }
+    private var noteId: String?
+    private var noteText = ""
+    private var noteAt: Int64 = 0
+
+    public init() {}
+
+    public var isEmpty: Bool {
+        !replace && fields.isEmpty && attributes.isEmpty && addTags.isEmpty && removeTags.isEmpty && addLists.isEmpty && removeLists.isEmpty && purchaseId == nil && noteId == nil
+    }
+
+    /// The JSON the store's Lua script applies.
+    public func json(now: Int64) -> JSONValue {
+        var o: [String: JSONValue] = ["now": .int(now)]
+        if replace { o["replace"] = true }
+        if !fields.isEmpty { o["fields"] = .object(fields) }
+        if !attributes.isEmpty { o["attributes"] = .object(attributes) }
+        for (k, v) in [("add_tags", addTags), ("remove_tags", removeTags), ("add_lists", addLists), ("remove_lists", removeLists)] where !v.isEmpty {
+            o[k] = .array(v.map(JSONValue.string))
+        }
+        if let purchaseId { o["purchase"] = ["id": .string(purchaseId), "at": .int(purchaseAt)] }
+        if let noteId { o["note"] = ["id": .string(noteId), "text": .string(noteText), "at": .int(noteAt)] }
+        return .object(o)
+    }
+}

@@ -1,0 +1,43 @@
+import HeraldCore
+import HeraldRedis
+import HeraldTestSupport
+import Logging
+import Testing
+
+@Suite("Contact store on a real redis-server", .timeLimit(.minutes(1)))
+struct ContactStoreTests {
+    @Test("changes apply atomically, replays change nothing, PUT replaces but keeps purchases, DELETE erases")
+    func lifecycle() async throws {
+        let server = try await TestRedisServer()
+        let pool = RedisPool(configuration: server.configuration, logger: Logger(label: "test"))
+        let store = ContactStore(redis: pool, partitions: 24)
+        let id = uniqueName("contact")
+        var patch = try ContactInput.change(fromBody: try JSONValue.parse(string: #"{"email":"ada@example.com","attributes":{"gender":"female","score":3},"tags":["vip","new"]}"#), replace: false)
+        var p = try await store.apply(patch, to: id, now: 10)
+        #expect(p.email == "ada@example.com" && p.tags == ["vip", "new"] && p.attributes["score"] == .int(3))
+        // Events: a purchase (twice: a replay), a removed tag, a list.
+        let purchase = Event(id: "buy-1", type: "purchase", contactId: id, timestamp: 1000, receivedAt: 1000)
+        let untag = Event(id: "e2", type: "tag_removed", contactId: id, timestamp: 1001, receivedAt: 1001, properties: ["tag": "new"])
+        let sub = Event(id: "e3", type: "list_subscribed", contactId: id, timestamp: 1002, receivedAt: 1002, properties: ["list": "newsletter"])
+        try await store.apply([purchase, purchase, untag, sub].map { ($0.contactId, ContactInput.change(for: $0)!) }, now: 20)
+        p = try #require(try await store.get(id))
+        #expect(p.purchases == ["buy-1": 1000])
+        #expect(p.tags == ["vip"])
+        #expect(p.lists == ["newsletter"])
+        #expect(p.snapshot().purchases == [1000])
+        // Attribute removal with null; unchanged attributes stay.
+        patch = try ContactInput.change(fromBody: try JSONValue.parse(string: #"{"attributes":{"gender":null}}"#), replace: false)
+        p = try await store.apply(patch, to: id, now: 30)
+        #expect(p.attributes == ["score": .int(3)])
+        // PUT replaces everything given and clears the rest, but keeps purchase history.
+        let put = try ContactInput.change(fromBody: try JSONValue.parse(string: #"{"phone":"+33612345678"}"#), replace: true)
+        p = try await store.apply(put, to: id, now: 40)
+        #expect(p.email == nil && p.phone == "+33612345678" && p.tags.isEmpty && p.attributes.isEmpty)
+        #expect(p.purchases.count == 1)
+        #expect(try await store.delete(id))
+        #expect(try await store.get(id) == nil)
+        #expect(try await store.delete(id) == false)
+        await pool.close()
+        await server.stop()
+    }
+}
