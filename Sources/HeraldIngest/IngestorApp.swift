@@ -24,6 +24,11 @@ public enum IngestorApp {
         let router = Router()
         api.addRoutes(to: router)
         contactsAPI.addRoutes(to: router)
+        if settings.adminKeys.isEmpty {
+            runtime.logger.warning("no api.admin_keys configured: /v1/campaigns will answer 401")
+        }
+        CampaignsAPI(store: CampaignStore(redis: runtime.redis), adminKeys: settings.adminKeys, maxBodyBytes: settings.maxBodyBytes, logger: runtime.logger)
+            .addRoutes(to: router)
         let app = Application(
             router: router,
             configuration: .init(address: .hostname(settings.apiHost, port: settings.apiPort), serverName: "herald-ingestor"),

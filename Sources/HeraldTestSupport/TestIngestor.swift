@@ -10,6 +10,7 @@ public final class TestIngestor: Sendable {
     public let metricsURL: String
     public let logFile: String
     public static let apiKey = "test-key-1"
+    public static let adminKey = "test-admin-key"
 
     /// Starts the executable and waits until /readyz answers 200.
     public init(broker: TestBroker, redis: TestRedisServer, extraEnvironment: [String: String] = [:]) async throws {
@@ -26,6 +27,7 @@ public final class TestIngestor: Sendable {
             "HERALD_METRICS_HOST": "127.0.0.1",
             "HERALD_INGESTOR_METRICS_PORT": String(metricsPort),
             "HERALD_API_KEYS": "\(Self.apiKey),test-key-2",
+            "HERALD_API_ADMIN_KEYS": Self.adminKey,
             "HERALD_KAFKA_SESSION_TIMEOUT": "6s",
             "HERALD_CONFIG": "\(BuiltProducts.packageRoot)/config/herald.yaml",
         ]

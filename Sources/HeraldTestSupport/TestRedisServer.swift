@@ -13,8 +13,18 @@ public final class TestRedisServer: @unchecked Sendable {
     private let directory: URL
 
     /// Starts redis-server (from Debian's package) without persistence and waits until it answers.
+    /// A port taken between choosing and binding it (parallel tests) is retried with another.
     public convenience init() async throws {
-        try await self.init(port: freeTCPPort())
+        var lastError: (any Error)?
+        for _ in 0..<3 {
+            do {
+                try await self.init(port: freeTCPPort())
+                return
+            } catch {
+                lastError = error
+            }
+        }
+        throw lastError!
     }
 
     /// Starts redis-server on `port` (e.g. the port of a stopped one, to simulate a restart).
@@ -58,9 +68,15 @@ public final class TestRedisServer: @unchecked Sendable {
                 await pool.close()
                 return
             }
+            if let code = process.poll() {
+                await pool.close()
+                let log = (try? String(contentsOfFile: directory.appendingPathComponent("redis.log").path, encoding: .utf8)) ?? ""
+                throw TestSupportError("redis-server on port \(port) exited with \(code): \(log.suffix(400))")
+            }
             try await Task.sleep(for: .milliseconds(25))
         }
         await pool.close()
+        process.signal(SIGKILL)
         throw TestSupportError("redis-server on port \(port) did not answer PING")
     }
 

@@ -157,6 +157,34 @@ struct IngestorHTTPTests {
         await redis.stop()
     }
 
+    @Test("campaigns over HTTP: admin key only, invalid YAML refused with its line, publish and show")
+    func campaigns() async throws {
+        let broker = try TestBroker.start(partitions: 2)
+        let redis = try await TestRedisServer()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        let admin = [("Authorization", "Bearer \(TestIngestor.adminKey)"), ("Content-Type", "application/yaml")]
+        let base = "\(ingestor.apiURL)/v1/campaigns"
+        let good = try String(contentsOfFile: "\(BuiltProducts.packageRoot)/config/campaigns/abandoned-cart.yaml", encoding: .utf8)
+        // The events key is not an admin key.
+        #expect(try await client.send(method: "GET", url: base, headers: auth).status == 401)
+        let bad = "id: abandoned-cart\nlist: l\ntriggers: [purchase]\nsteps:\n  - id: a\n    wait: 2h\n    next: nowhere\n"
+        let refused = try await client.send(method: "POST", url: "\(base)/abandoned-cart/publish", headers: admin, body: Array(bad.utf8))
+        #expect(refused.status == 422)
+        #expect(refused.bodyText.contains("unknown step 'nowhere'") && refused.bodyText.contains(#""line":5"#), "\(refused.bodyText)")
+        let published = try await client.send(method: "POST", url: "\(base)/abandoned-cart/publish?mode=drain", headers: admin, body: Array(good.utf8))
+        #expect(published.status == 200, "\(published.bodyText)")
+        #expect(published.bodyText.contains(#""version":1"#))
+        #expect(try await client.send(method: "POST", url: "\(base)/abandoned-cart/pause", headers: admin).status == 200)
+        #expect(try await client.send(method: "POST", url: "\(base)/abandoned-cart/pause", headers: admin).status == 409)
+        #expect(try await client.send(method: "POST", url: "\(base)/abandoned-cart/stop?mode=soon", headers: admin).status == 400)
+        let shown = try JSONValue.parse(try await client.send(method: "GET", url: "\(base)/abandoned-cart", headers: admin).body)
+        #expect(shown["state"] == "paused" && shown["published_version"] == .int(1))
+        let yaml = try await client.send(method: "GET", url: "\(base)/abandoned-cart?yaml=published", headers: admin)
+        #expect(yaml.bodyText == good)
+        await ingestor.process.stop()
+        await redis.stop()
+    }
+
     @Test("SIGTERM while posting: the ingestor exits cleanly and every acknowledged event is on herald.events")
     func sigtermWhilePosting() async throws {
         let broker = try TestBroker.start(partitions: 4)
