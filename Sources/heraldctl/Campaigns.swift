@@ -1,10 +1,13 @@
 import ArgumentParser
 import Foundation
+import HeraldChannels
 import HeraldCore
 
 /// `heraldctl campaigns`: campaign files.
 struct Campaigns: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Work with campaign files (docs/campaigns.md).", subcommands: [Validate.self])
+    static let configuration = CommandConfiguration(
+        abstract: "Work with campaigns (docs/campaigns.md): validate files locally; publish and operate them through the ingestor's admin API.",
+        subcommands: [Validate.self, Publish.self, List.self, Show.self, Pause.self, Resume.self, Stop.self, Rollback.self])
 
     /// `heraldctl campaigns validate FILE...`
     struct Validate: AsyncParsableCommand {
@@ -30,5 +33,91 @@ struct Campaigns: AsyncParsableCommand {
             }
             if failed > 0 { throw ExitCode(1) }
         }
+    }
+}
+
+/// Where the admin API is and the key to use (defaults: the dev stack's).
+struct AdminOptions: ParsableArguments {
+    @Option(help: "Ingestor API base URL (default: the dev stack's).") var api: String?
+    @Option(help: "Admin key (default: HERALD_ADMIN_KEY or the dev stack's).") var adminKey: String?
+
+    func resolved() throws -> (url: String, key: String) {
+        let url = try api ?? String(contentsOfFile: DevPaths.apiURL, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let key = adminKey ?? ProcessInfo.processInfo.environment["HERALD_ADMIN_KEY"]
+            ?? (try? String(contentsOfFile: DevPaths.adminKey, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        else { throw CLIError("no admin key: pass --admin-key, set HERALD_ADMIN_KEY, or start `heraldctl dev`") }
+        return (url, key)
+    }
+
+    /// Sends one admin request; prints the answer; fails on a non-2xx status.
+    func call(_ method: String, _ path: String, body: String? = nil) async throws {
+        let (url, key) = try resolved()
+        let client = HTTPClient(concurrency: 1)
+        let r = try await client.send(
+            method: method, url: "\(url)\(path)", headers: [("Authorization", "Bearer \(key)"), ("Content-Type", "application/yaml")],
+            body: body.map { Array($0.utf8) })
+        print(r.bodyText.trimmingCharacters(in: .whitespacesAndNewlines))
+        guard (200..<300).contains(r.status) else { throw ExitCode(1) }
+    }
+}
+
+extension Campaigns {
+    struct Publish: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Publish campaign files as new versions.")
+        @Argument(help: "Campaign YAML files.") var files: [String]
+        @Option(help: "What happens to journeys on the previous version: drain or now.") var mode = "drain"
+        @OptionGroup var admin: AdminOptions
+        func run() async throws {
+            for file in files {
+                let text = try String(contentsOfFile: file, encoding: .utf8)
+                let campaign = try CampaignParser.parse(text, file: file)
+                try await admin.call("POST", "/v1/campaigns/\(campaign.id)/publish?mode=\(mode)", body: text)
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List campaign ids.")
+        @OptionGroup var admin: AdminOptions
+        func run() async throws { try await admin.call("GET", "/v1/campaigns") }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a campaign's state and versions (or a version's YAML with --version).")
+        @Argument var id: String
+        @Option(help: "Print this version's YAML.") var version: Int?
+        @OptionGroup var admin: AdminOptions
+        func run() async throws { try await admin.call("GET", "/v1/campaigns/\(id)" + (version.map { "?version=\($0)" } ?? "")) }
+    }
+
+    struct Pause: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Pause: no one enters, wake-ups are held.")
+        @Argument var id: String
+        @OptionGroup var admin: AdminOptions
+        func run() async throws { try await admin.call("POST", "/v1/campaigns/\(id)/pause") }
+    }
+
+    struct Resume: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Resume a paused campaign.")
+        @Argument var id: String
+        @OptionGroup var admin: AdminOptions
+        func run() async throws { try await admin.call("POST", "/v1/campaigns/\(id)/resume") }
+    }
+
+    struct Stop: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Stop: drain (those inside finish) or now (everyone removed).")
+        @Argument var id: String
+        @Option(help: "drain or now.") var mode: String
+        @OptionGroup var admin: AdminOptions
+        func run() async throws { try await admin.call("POST", "/v1/campaigns/\(id)/stop?mode=\(mode)") }
+    }
+
+    struct Rollback: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Publish an earlier version again as a new version.")
+        @Argument var id: String
+        @Option(help: "The version to go back to.") var version: Int
+        @Option(help: "drain or now, for journeys on the current version.") var mode = "drain"
+        @OptionGroup var admin: AdminOptions
+        func run() async throws { try await admin.call("POST", "/v1/campaigns/\(id)/rollback?version=\(version)&mode=\(mode)") }
     }
 }

@@ -47,13 +47,15 @@ struct Dev: AsyncParsableCommand {
             children.append(("redis-server", redis))
 
             // 3. The workers.
-            let apiKey = try devAPIKey()
+            let apiKey = try devKey(DevPaths.apiKey, prefix: "dev-")
+            let adminKey = try devKey(DevPaths.adminKey, prefix: "dev-admin-")
             let environment: [String: String] = [
                 "HERALD_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
                 "HERALD_KAFKA_PARTITIONS": String(partitions),
                 "HERALD_REDIS_PORT": String(redisPort),
                 "HERALD_API_PORT": String(apiPort),
                 "HERALD_API_KEYS": apiKey,
+                "HERALD_API_ADMIN_KEYS": adminKey,
                 "HERALD_INGESTOR_METRICS_PORT": String(metricsPort),
                 "HERALD_SCHEDULER_METRICS_PORT": String(metricsPort + 1),
                 "HERALD_SENDER_METRICS_PORT": String(metricsPort + 2),
@@ -72,11 +74,13 @@ struct Dev: AsyncParsableCommand {
             }
             let apiURL = "http://127.0.0.1:\(apiPort)"
             try (apiURL + "\n").write(toFile: DevPaths.apiURL, atomically: true, encoding: .utf8)
+            try await loadCampaigns(client: client, apiURL: apiURL, adminKey: adminKey)
             print("""
 
             Herald dev stack is up.
               API:       \(apiURL)/v1/events
               API key:   \(apiKey)   (also in \(DevPaths.apiKey))
+              Admin key: \(adminKey)   (also in \(DevPaths.adminKey); for /v1/campaigns and `heraldctl campaigns`)
               Kafka:     \(bootstrap)
               Redis:     127.0.0.1:\(redisPort)
               Metrics:   \(Worker.allCases.enumerated().map { "\($0.element.rawValue) http://127.0.0.1:\(metricsPort + $0.offset)/metrics" }.joined(separator: "\n             "))
@@ -127,13 +131,31 @@ struct Dev: AsyncParsableCommand {
         }
     }
 
-    private func devAPIKey() throws -> String {
-        if let existing = try? String(contentsOfFile: DevPaths.apiKey, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), !existing.isEmpty {
+    /// The key kept in `path`, made once per dev directory.
+    private func devKey(_ path: String, prefix: String) throws -> String {
+        if let existing = try? String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), !existing.isEmpty {
             return existing
         }
-        let key = "dev-" + (0..<24).map { _ in String("abcdefghijklmnopqrstuvwxyz0123456789".randomElement()!) }.joined()
-        try (key + "\n").write(toFile: DevPaths.apiKey, atomically: true, encoding: .utf8)
+        let key = prefix + (0..<24).map { _ in String("abcdefghijklmnopqrstuvwxyz0123456789".randomElement()!) }.joined()
+        try (key + "\n").write(toFile: path, atomically: true, encoding: .utf8)
         return key
+    }
+
+    /// Publishes the example campaigns (config/campaigns) through the admin API.
+    private func loadCampaigns(client: HTTPClient, apiURL: String, adminKey: String) async throws {
+        let dir = "config/campaigns"
+        guard let files = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
+        var loaded: [String] = []
+        for file in files.sorted() where file.hasSuffix(".yaml") {
+            let text = try String(contentsOfFile: "\(dir)/\(file)", encoding: .utf8)
+            let campaign = try CampaignParser.parse(text, file: "\(dir)/\(file)")
+            let r = try await client.send(
+                method: "POST", url: "\(apiURL)/v1/campaigns/\(campaign.id)/publish?mode=drain",
+                headers: [("Authorization", "Bearer \(adminKey)"), ("Content-Type", "application/yaml")], body: Array(text.utf8))
+            guard r.status == 200 else { throw CLIError("publishing \(dir)/\(file) failed: HTTP \(r.status) \(r.bodyText)") }
+            loaded.append(campaign.id)
+        }
+        print("Campaigns published from \(dir)/: \(loaded.joined(separator: ", "))")
     }
 
     private func waitForFile(_ path: String, process: ChildProcess, what: String) async throws -> String {

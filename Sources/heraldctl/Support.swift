@@ -11,6 +11,7 @@ enum DevPaths {
     static let redis = "\(root)/redis"
     static let brokerAddress = "\(root)/broker.addr"
     static let apiKey = "\(root)/api-key"
+    static let adminKey = "\(root)/admin-key"
     static let apiURL = "\(root)/api.url"
 }
 

@@ -181,6 +181,19 @@ struct IngestorHTTPTests {
         #expect(shown["state"] == "paused" && shown["published_version"] == .int(1))
         let yaml = try await client.send(method: "GET", url: "\(base)/abandoned-cart?yaml=published", headers: admin)
         #expect(yaml.bodyText == good)
+        // The same through heraldctl: publish makes version 2; validate refuses a bad file with exit 1.
+        let dir = try temporaryDirectory("cli")
+        let heraldctl = try BuiltProducts.executable("heraldctl")
+        let publish = try ChildProcess(
+            executable: heraldctl,
+            arguments: ["campaigns", "publish", "\(BuiltProducts.packageRoot)/config/campaigns/abandoned-cart.yaml", "--mode", "now", "--api", ingestor.apiURL, "--admin-key", TestIngestor.adminKey],
+            output: .file("\(dir)/publish.out"))
+        #expect(await publish.wait() == 0)
+        #expect(try String(contentsOfFile: "\(dir)/publish.out", encoding: .utf8).contains(#""version":2"#))
+        try bad.write(toFile: "\(dir)/bad.yaml", atomically: true, encoding: .utf8)
+        let validate = try ChildProcess(executable: heraldctl, arguments: ["campaigns", "validate", "\(dir)/bad.yaml"], output: .file("\(dir)/validate.out"))
+        #expect(await validate.wait() == 1)
+        #expect(try String(contentsOfFile: "\(dir)/validate.out", encoding: .utf8).contains("bad.yaml:5: step 'a' leads to unknown step 'nowhere'"))
         await ingestor.process.stop()
         await redis.stop()
     }
