@@ -74,6 +74,11 @@ let package = Package(
             swiftSettings: swift6
         ),
         .target(
+            name: "HeraldScheduler",
+            dependencies: ["HeraldCore", "HeraldKafka", "HeraldRedis", "HeraldService"],
+            swiftSettings: swift6
+        ),
+        .target(
             name: "HeraldTestSupport",
             dependencies: ["HeraldKafka", "HeraldRedis", "HeraldChannels", "HeraldService"],
             swiftSettings: swift6
@@ -81,7 +86,7 @@ let package = Package(
 
         // MARK: - Executables (thin: read config, build services, run a ServiceGroup)
         .executableTarget(name: "herald-ingestor", dependencies: ["HeraldIngest", "HeraldService"], swiftSettings: swift6),
-        .executableTarget(name: "herald-scheduler", dependencies: ["HeraldService"], swiftSettings: swift6),
+        .executableTarget(name: "herald-scheduler", dependencies: ["HeraldScheduler", "HeraldService"], swiftSettings: swift6),
         .executableTarget(name: "herald-sender", dependencies: ["HeraldService"], swiftSettings: swift6),
         .executableTarget(name: "herald-alerter", dependencies: ["HeraldService"], swiftSettings: swift6),
         .executableTarget(

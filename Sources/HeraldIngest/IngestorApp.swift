@@ -21,16 +21,16 @@ public enum IngestorApp {
             maxBodyBytes: settings.maxBodyBytes, maxBatchEvents: settings.maxBatchEvents, logger: runtime.logger)
         let contacts = ContactStore(redis: runtime.redis, partitions: settings.partitions)
         let contactsAPI = ContactsAPI(store: contacts, apiKeys: settings.apiKeys.union(settings.adminKeys), maxBodyBytes: settings.maxBodyBytes, logger: runtime.logger)
-        let router = Router()
-        api.addRoutes(to: router)
-        contactsAPI.addRoutes(to: router)
+        let routes = Router()
+        api.addRoutes(to: routes)
+        contactsAPI.addRoutes(to: routes)
         if settings.adminKeys.isEmpty {
             runtime.logger.warning("no api.admin_keys configured: /v1/campaigns will answer 401")
         }
         CampaignsAPI(store: CampaignStore(redis: runtime.redis), adminKeys: settings.adminKeys, maxBodyBytes: settings.maxBodyBytes, logger: runtime.logger)
-            .addRoutes(to: router)
+            .addRoutes(to: routes)
         let app = Application(
-            router: router,
+            router: routes,
             configuration: .init(address: .hostname(settings.apiHost, port: settings.apiPort), serverName: "herald-ingestor"),
             onServerRunning: { channel in await onAPIRunning(channel.localAddress?.port ?? settings.apiPort) },
             logger: runtime.logger)
@@ -42,12 +42,12 @@ public enum IngestorApp {
         let consumer = try runtime.consumer(topics: [Topics.eventsRaw], maxBatchSize: settings.rawBatchSize) { batch in
             try await raw.handle(batch)
         }
-        let profiles = ProfileUpdater(store: contacts, logger: runtime.logger)
-        let profileConsumer = try runtime.consumer(topics: [Topics.events], group: ProfileUpdater.consumerGroup, maxBatchSize: 1000) { batch in
-            try await profiles.handle(batch)
+        let router = EventRouter(store: contacts, catalog: CampaignCatalog(store: CampaignStore(redis: runtime.redis)), producer: runtime.producer, logger: runtime.logger)
+        let routerConsumer = try runtime.consumer(topics: [Topics.events], group: EventRouter.consumerGroup, maxBatchSize: 1000) { batch in
+            try await router.handle(batch)
         }
         // Order: the API and consumers stop first on shutdown (finishing in-flight
         // requests and batches) while the producer and Redis are still up.
-        return [profileConsumer, consumer, app]
+        return [routerConsumer, consumer, app]
     }
 }

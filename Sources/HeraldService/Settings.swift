@@ -23,6 +23,8 @@ public struct Settings: Sendable {
     public var maxBatchEvents: Int
     public var dedupeWindow: Duration
     public var rawBatchSize: Int
+    public var schedulerPollInterval: Duration
+    public var testWait: Duration
     public var shutdownTimeout: Duration
 }
 
@@ -78,6 +80,8 @@ extension Configuration {
             maxBatchEvents: try int("api.max_batch_events", in: 1...100_000),
             dedupeWindow: try duration("ingest.dedupe_window"),
             rawBatchSize: try int("ingest.raw_batch_size", in: 1...100_000),
+            schedulerPollInterval: try duration("scheduler.poll_interval"),
+            testWait: try duration("scheduler.test_wait"),
             shutdownTimeout: try duration("shutdown.timeout"))
     }
 }

@@ -3,8 +3,11 @@ import HeraldChannels
 import Glibc
 import HeraldService
 
-/// A real `herald-ingestor` process against a test broker and redis-server.
-public final class TestIngestor: Sendable {
+/// A real `herald-ingestor`.
+public typealias TestIngestor = TestWorker
+
+/// A real worker process (`herald-ingestor` by default) against a test broker and redis-server.
+public final class TestWorker: Sendable {
     public let process: ChildProcess
     public let apiURL: String
     public let metricsURL: String
@@ -13,11 +16,11 @@ public final class TestIngestor: Sendable {
     public static let adminKey = "test-admin-key"
 
     /// Starts the executable and waits until /readyz answers 200.
-    public init(broker: TestBroker, redis: TestRedisServer, extraEnvironment: [String: String] = [:]) async throws {
+    public init(_ worker: Worker = .ingestor, broker: TestBroker, redis: TestRedisServer, extraEnvironment: [String: String] = [:]) async throws {
         let apiPort = freeTCPPort()
         let metricsPort = freeTCPPort()
-        let dir = try temporaryDirectory("herald-ingestor")
-        logFile = "\(dir)/ingestor.log"
+        let dir = try temporaryDirectory(worker.executable)
+        logFile = "\(dir)/\(worker.rawValue).log"
         var env = [
             "HERALD_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrapServers,
             "HERALD_KAFKA_PARTITIONS": String(broker.partitions),
@@ -25,14 +28,14 @@ public final class TestIngestor: Sendable {
             "HERALD_API_HOST": "127.0.0.1",
             "HERALD_API_PORT": String(apiPort),
             "HERALD_METRICS_HOST": "127.0.0.1",
-            "HERALD_INGESTOR_METRICS_PORT": String(metricsPort),
+            "HERALD_\(worker.rawValue.uppercased())_METRICS_PORT": String(metricsPort),
             "HERALD_API_KEYS": "\(Self.apiKey),test-key-2",
             "HERALD_API_ADMIN_KEYS": Self.adminKey,
             "HERALD_KAFKA_SESSION_TIMEOUT": "6s",
             "HERALD_CONFIG": "\(BuiltProducts.packageRoot)/config/herald.yaml",
         ]
         env.merge(extraEnvironment) { _, new in new }
-        process = try ChildProcess(executable: try BuiltProducts.executable("herald-ingestor"), environment: env, output: .file(logFile))
+        process = try ChildProcess(executable: try BuiltProducts.executable(worker.executable), environment: env, output: .file(logFile))
         apiURL = "http://127.0.0.1:\(apiPort)"
         metricsURL = "http://127.0.0.1:\(metricsPort)"
         do {

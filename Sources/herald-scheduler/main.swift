@@ -1,8 +1,8 @@
-import HeraldCore
+import HeraldScheduler
 import HeraldService
 
-// herald-scheduler: consumes herald.journeys. Journey logic arrives with the journeys issue;
-// for now it joins its group, owns partitions, and acknowledges records.
+// herald-scheduler: consumes herald.journeys, owns the shards of its partitions,
+// runs journeys and fires their wake-ups.
 await runWorker(.scheduler) { runtime in
-    [try runtime.inputConsumer(topic: Topics.journeys)]
+    try SchedulerApp.services(runtime: runtime)
 }

@@ -78,6 +78,14 @@ public struct JourneyEngine: Sendable {
         return Transition(instance: ended, effects: [])
     }
 
+    /// Ends an active journey whose campaign or version is gone (no engine needed).
+    public static func ending(_ instance: JourneyInstance, reason: ExitReason, now: Int64) -> Transition {
+        var ended = instance
+        ended.status = .exited(reason: reason, at: now)
+        ended.sequence += 1
+        return Transition(instance: ended, effects: [])
+    }
+
     // MARK: Running steps
 
     /// Runs steps from `instance.stepId` until a wait or the end.
@@ -153,4 +161,9 @@ public struct JourneyEngine: Sendable {
 public struct Transition: Sendable, Hashable {
     public var instance: JourneyInstance
     public var effects: [JourneyEffect]
+
+    public init(instance: JourneyInstance, effects: [JourneyEffect]) {
+        self.instance = instance
+        self.effects = effects
+    }
 }

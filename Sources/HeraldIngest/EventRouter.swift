@@ -1,0 +1,49 @@
+import HeraldCore
+import HeraldKafka
+import HeraldRedis
+import Logging
+
+/// Reads `herald.events` in its own consumer group and, per batch, in each
+/// contact's order and at least once:
+/// 1. applies the profile changes events imply (`contact_updated`,
+///    `list_subscribed`, `list_unsubscribed`, `tag_added`, `tag_removed`,
+///    `purchase`) — idempotent, so replays change nothing;
+/// 2. routes the events that a live campaign listens to (a trigger or an exit)
+///    to `herald.journeys` as `{"kind":"event","event":{...}}`, keyed by contact,
+///    after the profile change, so the scheduler sees the updated profile.
+public struct EventRouter: Sendable {
+    /// The consumer group; separate from the raw-topic group of the same process.
+    public static let consumerGroup = "herald-ingestor-router"
+
+    let store: ContactStore
+    let catalog: CampaignCatalog
+    let producer: KafkaProducer
+    let logger: Logger
+
+    public init(store: ContactStore, catalog: CampaignCatalog, producer: KafkaProducer, logger: Logger) {
+        self.store = store
+        self.catalog = catalog
+        self.producer = producer
+        self.logger = logger
+    }
+
+    public func handle(_ batch: [KafkaRecord]) async throws {
+        var events: [Event] = []
+        for record in batch {
+            guard let event = try? Event.decodeCanonical(record.value) else {
+                logger.warning("event router skipped a record that is not a canonical event", metadata: ["kafka.offset": "\(record.offset)"])
+                continue
+            }
+            events.append(event)
+        }
+        let changes = events.compactMap { e in ContactInput.change(for: e).map { (contactId: e.contactId, change: $0) } }
+        if !changes.isEmpty { try await store.apply(changes, now: Int64(Date.nowMilliseconds)) }
+        let interesting = try await catalog.interestingEventTypes()
+        let commands = events.filter { interesting.contains($0.type) }.map { e in
+            KafkaOutgoingRecord(topic: Topics.journeys, key: e.contactId, value: JourneyCommand.event(e).json.serialized())
+        }
+        for case .failure(let error) in await producer.send(commands) { throw error }
+    }
+}
+
+import Foundation

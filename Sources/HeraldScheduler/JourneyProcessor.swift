@@ -1,0 +1,174 @@
+import Foundation
+import HeraldCore
+import HeraldKafka
+import HeraldRedis
+import Logging
+import Prometheus
+
+/// Runs journey transitions for one contact at a time: loads the contact and its
+/// journeys, asks the pure `JourneyEngine`, performs the effects (sends to
+/// `herald.sends`, events to `herald.events.raw`, notes to the profile), then saves
+/// the journeys and their wake-ups in one fenced Lua call.
+///
+/// Effects go out before the save: after a crash in between, the replay computes
+/// the same transition (the engine is deterministic) and re-sends the same records
+/// with the same idempotency keys and event ids, which the sender and the ingestor
+/// deduplicate. Nothing is lost; nothing is done twice.
+struct JourneyProcessor: Sendable {
+    let catalog: CampaignCatalog
+    let contacts: ContactStore
+    let journeys: JourneyStore
+    let ownership: ShardOwnership
+    let producer: KafkaProducer
+    let logger: Logger
+    let metrics: SchedulerMetrics
+    /// Test journeys wait this long instead of their real waits.
+    let testWait: Duration
+
+    func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    // MARK: Commands
+
+    func handle(_ command: JourneyCommand) async throws {
+        let contactId = command.contactId
+        let epoch = try await ownership.epoch(for: journeys.shard(of: contactId))
+        let campaigns = try await catalog.entries()
+        let profile = try await contacts.get(contactId) ?? ContactProfile(id: contactId)
+        let contact = profile.snapshot()
+        let existing = try await journeys.instances(of: contactId)
+        let now = now()
+        var changed: [Transition] = []
+        switch command {
+        case .event(let event):
+            // Exits and stops for journeys already running.
+            for instance in existing where instance.status.isActive {
+                if let t = endIfRetired(instance, campaigns: campaigns, now: now) { changed.append(t); continue }
+                guard let engine = campaigns[instance.campaignId]?.engines[instance.version] else { continue }
+                let t = engine.handle(event: event.type, properties: event.properties, instance: instance, contact: contact, now: now)
+                if t.instance != instance { changed.append(t) }
+            }
+            // Entries.
+            for (id, entry) in campaigns.sorted(by: { $0.key < $1.key }) where entry.state == .active {
+                guard let engine = entry.published, engine.triggers(on: event.type, properties: event.properties, contact: contact, now: now) else { continue }
+                let instanceId = "\(id):\(event.id)"
+                let mine = existing.filter { $0.campaignId == id }
+                guard !mine.contains(where: { $0.id == instanceId }), engine.mayEnter(existing: mine + changed.map(\.instance).filter { $0.campaignId == id }) else { continue }
+                changed.append(engine.enter(id: instanceId, contact: contact, triggerEvent: event.properties, now: now))
+            }
+        case .enter(let campaignId, _, let id, let isTest):
+            guard let entry = campaigns[campaignId], entry.state == .active, var engine = entry.published else {
+                logger.info("scheduler ignored an entry into a campaign that is not active", metadata: ["herald.campaign": "\(campaignId)"])
+                return
+            }
+            engine.testWait = testWait
+            let mine = existing.filter { $0.campaignId == campaignId }
+            if isTest {
+                // Test mode: a test contact already inside is removed and started again.
+                for i in mine where i.status.isActive { changed.append(engine.end(i, reason: .restarted, now: now)) }
+            } else {
+                guard !mine.contains(where: { $0.id == id }), engine.mayEnter(existing: mine) else { return }
+            }
+            changed.append(engine.enter(id: id, contact: contact, triggerEvent: [:], now: now, isTest: isTest))
+        }
+        try await commit(changed, contactId: contactId, epoch: epoch)
+    }
+
+    // MARK: Wake-ups
+
+    /// Continues a due journey. Returns false when the shard is no longer ours.
+    func wake(contactId: String, instanceId: String, due: Int64) async throws {
+        let epoch = try await ownership.epoch(for: journeys.shard(of: contactId))
+        let campaigns = try await catalog.entries()
+        guard let instance = try await journeys.instances(of: contactId).first(where: { $0.id == instanceId }) else { return }
+        let now = now()
+        if let t = endIfRetired(instance, campaigns: campaigns, now: now) {
+            try await commit([t], contactId: contactId, epoch: epoch)
+            return
+        }
+        guard let entry = campaigns[instance.campaignId], var engine = entry.engines[instance.version] else { return }
+        if entry.state == .paused {
+            // Held while paused: look again in a second (resumed wake-ups keep their order).
+            var held = instance
+            held.status = .waiting(until: max(due, now) + 1000)
+            try await commit([Transition(instance: held, effects: [])], contactId: contactId, epoch: epoch)
+            return
+        }
+        engine.testWait = testWait
+        let profile = try await contacts.get(contactId) ?? ContactProfile(id: contactId)
+        let t = engine.wakeUp(instance, contact: profile.snapshot(), now: now)
+        metrics.lateness.record(Double(max(0, now - due)) / 1000)
+        // A wake-up that changed nothing (already handled) still clears its entry.
+        try await commit([t], contactId: contactId, epoch: epoch)
+    }
+
+    /// Ends journeys of stopped campaigns and of versions retired with `now`.
+    func endIfRetired(_ instance: JourneyInstance, campaigns: [String: CampaignCatalog.Entry], now: Int64) -> Transition? {
+        guard instance.status.isActive else { return nil }
+        guard let entry = campaigns[instance.campaignId] else {
+            return JourneyEngine.ending(instance, reason: .stopped, now: now)
+        }
+        if entry.state == .stopped || entry.retired[instance.version] == .now {
+            return JourneyEngine.ending(instance, reason: .stopped, now: now)
+        }
+        return nil
+    }
+
+    // MARK: Effects and saving
+
+    func commit(_ transitions: [Transition], contactId: String, epoch: Int64) async throws {
+        guard !transitions.isEmpty else { return }
+        var records: [KafkaOutgoingRecord] = []
+        for t in transitions {
+            let i = t.instance
+            for (n, effect) in t.effects.enumerated() {
+                let eventId = "\(i.id):\(i.sequence):\(n)"
+                switch effect {
+                case .send(let channel, let template, let category, let key):
+                    records.append(send(i, channel: channel.rawValue, template: template, category: category, key: key))
+                case .webhook(let url, let key):
+                    records.append(send(i, channel: "webhook", template: url, category: nil, key: key))
+                case .addTag(let tag): records.append(raw(eventId, "tag_added", i, ["tag": .string(tag)]))
+                case .removeTag(let tag): records.append(raw(eventId, "tag_removed", i, ["tag": .string(tag)]))
+                case .subscribe(let list): records.append(raw(eventId, "list_subscribed", i, ["list": .string(list)]))
+                case .unsubscribe(let list): records.append(raw(eventId, "list_unsubscribed", i, ["list": .string(list)]))
+                case .updateContact(let values): records.append(raw(eventId, "contact_updated", i, ["attributes": .object(values)]))
+                case .addNote(let text):
+                    var change = ContactChange()
+                    change.note = (eventId, text, now())
+                    try await contacts.apply(change, to: contactId, now: now())
+                case .startCampaign(let campaign):
+                    let command = JourneyCommand.enter(campaignId: campaign, contactId: contactId, id: "\(campaign):\(eventId)", isTest: i.isTest)
+                    records.append(KafkaOutgoingRecord(topic: Topics.journeys, key: contactId, value: command.json.serialized()))
+                case .wakeUp:
+                    break  // saved with the instance
+                }
+            }
+            metrics.transition(campaign: i.campaignId, step: i.stepId)
+        }
+        for case .failure(let error) in await producer.send(records) { throw error }
+        do {
+            try await journeys.save(transitions.map(\.instance), contactId: contactId, epoch: epoch)
+        } catch JourneyStoreError.fenced {
+            // Another process claimed the shard. If the partition is still ours (its
+            // notice was late), take a fresh token and save; otherwise give up.
+            let fresh = try await ownership.reclaim(journeys.shard(of: contactId))
+            try await journeys.save(transitions.map(\.instance), contactId: contactId, epoch: fresh)
+        }
+    }
+
+    func send(_ i: JourneyInstance, channel: String, template: String, category: String?, key: String) -> KafkaOutgoingRecord {
+        let value: JSONValue = [
+            "id": .string(key), "contact_id": .string(i.contactId), "campaign_id": .string(i.campaignId), "version": .int(Int64(i.version)),
+            "instance_id": .string(i.id), "step_id": .string(i.stepId), "channel": .string(channel), "template": .string(template),
+            "category": category.map(JSONValue.string) ?? .null, "test": .bool(i.isTest), "created_at_ms": .int(now()),
+        ]
+        return KafkaOutgoingRecord(topic: Topics.sends, key: i.contactId, value: value.serialized())
+    }
+
+    func raw(_ id: String, _ type: String, _ i: JourneyInstance, _ properties: [String: JSONValue]) -> KafkaOutgoingRecord {
+        var p = properties
+        p["campaign_id"] = .string(i.campaignId)
+        let value: JSONValue = ["id": .string(id), "type": .string(type), "contact_id": .string(i.contactId), "properties": .object(p)]
+        return KafkaOutgoingRecord(topic: Topics.eventsRaw, key: i.contactId, value: value.serialized())
+    }
+}

@@ -1,0 +1,55 @@
+import HeraldCore
+import HeraldKafka
+import HeraldRedis
+import HeraldService
+import ServiceLifecycle
+
+/// Builds `herald-scheduler`'s services: the `herald.journeys` consumer and the
+/// wake-up poller. The executable and the tests call this.
+public enum SchedulerApp {
+    public static func services(runtime: WorkerRuntime) throws -> [any Service] {
+        let settings = runtime.settings
+        let journeys = JourneyStore(redis: runtime.redis, partitions: settings.partitions)
+        let ownership = ShardOwnership(journeys: journeys)
+        let metrics = SchedulerMetrics(registry: runtime.metrics)
+        let processor = JourneyProcessor(
+            catalog: CampaignCatalog(store: CampaignStore(redis: runtime.redis)),
+            contacts: ContactStore(redis: runtime.redis, partitions: settings.partitions),
+            journeys: journeys, ownership: ownership, producer: runtime.producer, logger: runtime.logger,
+            metrics: metrics, testWait: settings.testWait)
+        let logger = runtime.logger
+        let consumer = try runtime.consumer(topics: [Topics.journeys]) { batch in
+            for record in batch {
+                guard let command = JourneyCommand(bytes: record.value) else {
+                    logger.warning("scheduler skipped a record that is not a journey command", metadata: ["kafka.partition": "\(record.partition)", "kafka.offset": "\(record.offset)"])
+                    continue
+                }
+                do {
+                    try await processor.handle(command)
+                } catch let error as NotOwner {
+                    // The partition moved; its new owner reads this record again.
+                    logger.info("scheduler skipped a record of a shard it no longer owns", metadata: ["herald.error": "\(error)"])
+                }
+            }
+        }
+        ownership.track { [consumer] shard in consumer.assignment.contains(TopicPartition(topic: Topics.journeys, partition: shard)) }
+        let poller = WakeUpPoller(consumer: consumer, journeys: journeys, processor: processor, metrics: metrics, interval: settings.schedulerPollInterval, logger: logger)
+        let releases = OwnershipReleases(consumer: consumer, ownership: ownership)
+        return [releases, consumer, poller]
+    }
+}
+
+/// Forgets fencing tokens of revoked partitions, so a partition that comes back
+/// takes a fresh token.
+struct OwnershipReleases: Service {
+    let consumer: KafkaConsumer
+    let ownership: ShardOwnership
+
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            for await change in consumer.assignmentChanges {
+                if case .revoked(let tps) = change { ownership.release(tps.filter { $0.topic == Topics.journeys }.map(\.partition)) }
+            }
+        } onGracefulShutdown: {}
+    }
+}

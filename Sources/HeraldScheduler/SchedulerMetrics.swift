@@ -1,0 +1,40 @@
+import Prometheus
+import Synchronization
+
+/// The scheduler's metrics.
+final class SchedulerMetrics: Sendable {
+    let lateness: ValueHistogram
+    private let registry: PrometheusCollectorRegistry
+    private let transitions = Mutex<[String: Counter]>([:])
+    private let pending = Mutex<[Int: Gauge]>([:])
+
+    init(registry: PrometheusCollectorRegistry) {
+        self.registry = registry
+        lateness = registry.makeValueHistogram(
+            descriptor: .init(metricName: "herald_scheduler_wakeup_lateness", unitName: "seconds", helpText: "How late wake-ups fire after their due time"),
+            labels: [("worker", "scheduler")], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30])
+    }
+
+    func transition(campaign: String, step: String) {
+        let key = "\(campaign)\u{1F}\(step)"
+        transitions.withLock { t in
+            if t[key] == nil {
+                t[key] = registry.makeCounter(
+                    descriptor: .init(metricName: "herald_scheduler_transitions", unitName: "total", helpText: "Journey transitions, by campaign and the step they ended in"),
+                    labels: [("worker", "scheduler"), ("campaign", campaign), ("step", step)])
+            }
+            return t[key]!
+        }.increment()
+    }
+
+    func pendingWakeUps(shard: Int, _ value: Int) {
+        pending.withLock { p in
+            if p[shard] == nil {
+                p[shard] = registry.makeGauge(
+                    descriptor: .init(metricName: "herald_scheduler_pending_wakeups", unitName: "count", helpText: "Waiting journeys per owned shard"),
+                    labels: [("worker", "scheduler"), ("shard", String(shard))])
+            }
+            return p[shard]!
+        }.set(Double(value))
+    }
+}

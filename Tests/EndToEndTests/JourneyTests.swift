@@ -1,0 +1,122 @@
+import Foundation
+import Glibc
+import HeraldChannels
+import HeraldCore
+import HeraldKafka
+import HeraldService
+import HeraldTestSupport
+import Testing
+
+@Suite("Journeys end to end (ingestor + scheduler executables)", .serialized, .timeLimit(.minutes(4)))
+struct JourneyTests {
+    let client = HTTPClient(concurrency: 2)
+    static let campaign = """
+        id: e2e-cart
+        list: shop
+        entry: after_exit
+        triggers:
+          - event: cart_abandoned
+        exit:
+          - event: purchase
+        steps:
+          - id: first
+            send: {channel: email, template: cart-1, category: cart}
+            next: wait
+          - id: wait
+            wait: 3s
+            next: reminder
+          - id: reminder
+            send: {channel: email, template: cart-2, category: cart}
+            next: tag
+          - id: tag
+            add_tag: reminded
+        """
+
+    func publish(_ ingestor: TestIngestor) async throws {
+        let r = try await client.send(
+            method: "POST", url: "\(ingestor.apiURL)/v1/campaigns/e2e-cart/publish",
+            headers: [("Authorization", "Bearer \(TestIngestor.adminKey)"), ("Content-Type", "application/yaml")], body: Array(Self.campaign.utf8))
+        #expect(r.status == 200, "\(r.bodyText)")
+    }
+
+    func post(_ ingestor: TestIngestor, _ events: [(id: String, type: String, contact: String)]) async throws {
+        let body = #"{"events":[\#(events.map { #"{"id":"\#($0.id)","type":"\#($0.type)","contact_id":"\#($0.contact)"}"# }.joined(separator: ","))]}"#
+        let r = try await client.postJSON("\(ingestor.apiURL)/v1/events", Array(body.utf8), headers: [("Authorization", "Bearer \(TestIngestor.apiKey)")])
+        #expect(r.status == 202, "\(r.bodyText)")
+    }
+
+    /// (contact, template) of every send on herald.sends so far, once `done` holds.
+    func sends(_ broker: TestBroker, timeout: Duration = .seconds(40), until done: @escaping @Sendable ([(String, String)]) -> Bool) async throws -> [(String, String)] {
+        let records = try await readTopic(Topics.sends, bootstrapServers: broker.bootstrapServers, timeout: timeout) { records in
+            done(records.compactMap(Self.decodeSend))
+        }
+        return records.compactMap(Self.decodeSend)
+    }
+
+    static func decodeSend(_ r: KafkaRecord) -> (String, String)? {
+        guard let v = try? JSONValue.parse(r.value), let c = v["contact_id"]?.stringValue, let t = v["template"]?.stringValue else { return nil }
+        return (c, t)
+    }
+
+    @Test("an event starts a journey; the wait fires once; an exit event stops another contact's journey; a step's tag reaches the profile")
+    func cartJourney() async throws {
+        let broker = try TestBroker.start(partitions: 4)
+        let redis = try await TestRedisServer()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        let scheduler = try await TestWorker(.scheduler, broker: broker, redis: redis)
+        try await publish(ingestor)
+        try await Task.sleep(for: .seconds(1))  // the router notices the new campaign (revision check every 0.5 s)
+        try await post(ingestor, [("a-1", "cart_abandoned", "ann"), ("b-1", "cart_abandoned", "bob")])
+        _ = try await sends(broker) { s in s.contains { $0 == ("bob", "cart-1") } }
+        try await post(ingestor, [("b-2", "purchase", "bob")])
+        let seen = try await sends(broker) { s in s.contains { $0 == ("ann", "cart-2") } }
+        #expect(seen.filter { $0 == ("ann", "cart-1") }.count == 1)
+        #expect(seen.filter { $0 == ("ann", "cart-2") }.count == 1)
+        // Bob bought during the wait: no reminder, even well after it would have been due.
+        try await Task.sleep(for: .seconds(4))
+        let later = try await sends(broker, timeout: .seconds(5)) { _ in false }
+        #expect(!later.contains { $0 == ("bob", "cart-2") }, "\(later)")
+        #expect(later.filter { $0 == ("ann", "cart-2") }.count == 1)
+        // The add_tag step went through herald.events.raw and the router to Ann's profile.
+        var tags = JSONValue.null
+        for _ in 0..<100 {
+            let r = try await client.send(method: "GET", url: "\(ingestor.apiURL)/v1/contacts/ann", headers: [("Authorization", "Bearer \(TestIngestor.apiKey)")])
+            tags = ((try? JSONValue.parse(r.body))?["tags"]) ?? .null
+            if tags == ["reminded"] { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(tags == ["reminded"])
+        let metrics = try await client.get("\(scheduler.metricsURL)/metrics").bodyText
+        #expect(metrics.contains("herald_scheduler_wakeup_lateness_seconds_count"))
+        await scheduler.process.stop()
+        await ingestor.process.stop()
+        await redis.stop()
+    }
+
+    @Test("SIGKILL of the scheduler while journeys wait: after a restart every wake-up fires exactly once")
+    func killWhileWaiting() async throws {
+        let broker = try TestBroker.start(partitions: 4)
+        let redis = try await TestRedisServer()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        let first = try await TestWorker(.scheduler, broker: broker, redis: redis)
+        try await publish(ingestor)
+        try await Task.sleep(for: .seconds(1))
+        let contacts = (0..<20).map { "k\($0)" }
+        try await post(ingestor, contacts.map { ("kill-\($0)", "cart_abandoned", $0) })
+        _ = try await sends(broker) { s in contacts.allSatisfy { c in s.contains { $0 == (c, "cart-1") } } }
+        first.process.signal(SIGKILL)
+        _ = await first.process.wait()
+        let second = try await TestWorker(.scheduler, broker: broker, redis: redis)
+        let seen = try await sends(broker, timeout: .seconds(60)) { s in contacts.allSatisfy { c in s.contains { $0 == (c, "cart-2") } } }
+        try await Task.sleep(for: .seconds(2))
+        let settled = try await sends(broker, timeout: .seconds(5)) { _ in false }
+        for c in contacts {
+            #expect(seen.contains { $0 == (c, "cart-2") }, "\(c) lost its wake-up")
+            #expect(settled.filter { $0 == (c, "cart-2") }.count == 1, "\(c) got its reminder \(settled.filter { $0 == (c, "cart-2") }.count) times")
+            #expect(settled.filter { $0 == (c, "cart-1") }.count == 1)
+        }
+        await second.process.stop()
+        await ingestor.process.stop()
+        await redis.stop()
+    }
+}
