@@ -17,6 +17,12 @@ public enum JSONValue: Sendable, Hashable {
         return nil
     }
 
+    /// The elements, or nil when this is not an array.
+    public var arrayValue: [JSONValue]? {
+        if case .array(let a) = self { return a }
+        return nil
+    }
+
     /// The string, or nil when this is not a string.
     public var stringValue: String? {
         if case .string(let s) = self { return s }

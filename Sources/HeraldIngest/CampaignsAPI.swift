@@ -1,4 +1,6 @@
+import Foundation
 import HeraldCore
+import HeraldKafka
 import HeraldRedis
 import Hummingbird
 import Logging
@@ -15,15 +17,21 @@ import NIOCore
 /// | `POST /v1/campaigns/{id}/rollback?version=N&mode=drain\|now` | republish version N as a new version |
 /// | `POST /v1/campaigns/{id}/pause`, `/resume` | |
 /// | `POST /v1/campaigns/{id}/stop?mode=drain\|now` | |
+/// | `POST /v1/campaigns/{id}/test?contact=ID` | puts a test contact in (restarting it if inside); waits shortened to `scheduler.test_wait` |
+/// | `GET /v1/campaigns/{id}/report` | entered, active, completed, exited by reason, runs per step, per version |
 /// | `GET /v1/campaigns/{id}` | state, versions, draft; `?version=N` or `?yaml=published` for the YAML |
 public struct CampaignsAPI: Sendable {
     let store: CampaignStore
+    let journeys: JourneyStore
+    let producer: KafkaProducer
     let adminKeys: Set<String>
     let maxBodyBytes: Int
     let logger: Logger
 
-    public init(store: CampaignStore, adminKeys: Set<String>, maxBodyBytes: Int, logger: Logger) {
+    public init(store: CampaignStore, journeys: JourneyStore, producer: KafkaProducer, adminKeys: Set<String>, maxBodyBytes: Int, logger: Logger) {
         self.store = store
+        self.journeys = journeys
+        self.producer = producer
         self.adminKeys = adminKeys
         self.maxBodyBytes = maxBodyBytes
         self.logger = logger
@@ -90,6 +98,28 @@ public struct CampaignsAPI: Sendable {
                 return APISupport.json(.ok, ["state": .string(m == .drain ? "draining" : "stopped")])
             }
         }
+        router.post("v1/campaigns/:id/test") { request, context in
+            await guarded(request) {
+                let id = context.parameters.get("id") ?? ""
+                guard let contact = request.uri.queryParameters.get("contact").map({ String($0) }), !contact.isEmpty else {
+                    return APISupport.json(.badRequest, ["error": "contact=ID is required", "field": "contact"])
+                }
+                guard let summary = try await store.show(id: id), summary.state == .active else {
+                    throw CampaignStoreError("campaign '\(id)' is not active; publish it first")
+                }
+                let entryId = "\(id):test:\(Int64(Date.nowMilliseconds))"
+                let command = JourneyCommand.enter(campaignId: id, contactId: contact, id: entryId, isTest: true)
+                _ = try await producer.send(topic: Topics.journeys, key: contact, value: command.json.serialized())
+                return APISupport.json(.accepted, ["campaign_id": .string(id), "contact_id": .string(contact), "journey_id": .string(entryId), "test": true])
+            }
+        }
+        router.get("v1/campaigns/:id/report") { request, context in
+            await guarded(request) {
+                let id = context.parameters.get("id") ?? ""
+                guard try await store.show(id: id) != nil else { return APISupport.json(.notFound, ["error": "no campaign '\(id)'"]) }
+                return APISupport.json(.ok, Self.report(id: id, counts: try await journeys.report(campaign: id)))
+            }
+        }
         router.get("v1/campaigns/:id") { request, context in
             await guarded(request) {
                 let id = context.parameters.get("id") ?? ""
@@ -122,6 +152,30 @@ public struct CampaignsAPI: Sendable {
         } catch {
             return APISupport.json(.badRequest, ["error": .string("\(error)")])
         }
+    }
+
+    /// The report's JSON from summed counters (test journeys are not counted).
+    static func report(id: String, counts: [String: Int]) -> JSONValue {
+        var exited: [String: JSONValue] = [:]
+        var steps: [String: JSONValue] = [:]
+        var versions: [String: [String: JSONValue]] = [:]
+        var exitedTotal = 0
+        for (k, v) in counts {
+            if k.hasPrefix("exited:") {
+                exited[String(k.dropFirst(7))] = .int(Int64(v))
+                exitedTotal += v
+            } else if k.hasPrefix("step:") {
+                steps[String(k.dropFirst(5))] = .int(Int64(v))
+            } else if k.hasPrefix("v"), let colon = k.firstIndex(of: ":") {
+                versions[String(k[k.index(after: k.startIndex)..<colon]), default: [:]][String(k[k.index(after: colon)...])] = .int(Int64(v))
+            }
+        }
+        let entered = counts["entered"] ?? 0, completed = counts["completed"] ?? 0
+        return [
+            "campaign_id": .string(id), "entered": .int(Int64(entered)), "active": .int(Int64(entered - completed - exitedTotal)),
+            "completed": .int(Int64(completed)), "exited": .object(exited), "steps": .object(steps),
+            "versions": .object(versions.mapValues { .object($0) }),
+        ]
     }
 
     func invalid(_ error: CampaignError) -> Response {

@@ -8,12 +8,14 @@ import Logging
 /// to erase it. The same API keys as events.
 public struct ContactsAPI: Sendable {
     let store: ContactStore
+    let journeys: JourneyStore
     let apiKeys: Set<String>
     let maxBodyBytes: Int
     let logger: Logger
 
-    public init(store: ContactStore, apiKeys: Set<String>, maxBodyBytes: Int, logger: Logger) {
+    public init(store: ContactStore, journeys: JourneyStore, apiKeys: Set<String>, maxBodyBytes: Int, logger: Logger) {
         self.store = store
+        self.journeys = journeys
         self.apiKeys = apiKeys
         self.maxBodyBytes = maxBodyBytes
         self.logger = logger
@@ -24,6 +26,7 @@ public struct ContactsAPI: Sendable {
         router.put("v1/contacts/:id") { request, context in await handle(request, context, method: "PUT") }
         router.patch("v1/contacts/:id") { request, context in await handle(request, context, method: "PATCH") }
         router.delete("v1/contacts/:id") { request, context in await handle(request, context, method: "DELETE") }
+        router.get("v1/contacts/:id/journeys") { request, context in await handle(request, context, method: "JOURNEYS") }
     }
 
     func handle(_ request: Request, _ context: BasicRequestContext, method: String) async -> Response {
@@ -36,7 +39,12 @@ public struct ContactsAPI: Sendable {
             case "GET":
                 guard let profile = try await store.get(id) else { return APISupport.json(.notFound, ["error": "no contact '\(id)'"]) }
                 return APISupport.json(.ok, profile.json)
+            case "JOURNEYS":
+                let list = try await journeys.instances(of: id).sorted { ($0.enteredAt, $0.id) < ($1.enteredAt, $1.id) }
+                return APISupport.json(.ok, ["contact_id": .string(id), "journeys": .array(list.map(Self.describe))])
             case "DELETE":
+                // Erase the journeys first: a profile without journeys is harmless, the reverse is not.
+                try await journeys.erase(contactId: id)
                 let existed = try await store.delete(id)
                 return existed ? Response(status: .noContent) : APISupport.json(.notFound, ["error": "no contact '\(id)'"])
             default:
@@ -63,3 +71,27 @@ public struct ContactsAPI: Sendable {
 }
 
 import Foundation
+
+extension ContactsAPI {
+    /// A journey as `GET /v1/contacts/{id}/journeys` shows it.
+    static func describe(_ i: JourneyInstance) -> JSONValue {
+        var o: [String: JSONValue] = [
+            "id": .string(i.id), "campaign_id": .string(i.campaignId), "version": .int(Int64(i.version)),
+            "step": .string(i.stepId), "entered_at_ms": .int(i.enteredAt), "test": .bool(i.isTest),
+        ]
+        switch i.status {
+        case .running: o["status"] = "active"
+        case .waiting(let until):
+            o["status"] = "active"
+            o["next_wake_up_ms"] = .int(until)
+        case .completed(let at):
+            o["status"] = "completed"
+            o["ended_at_ms"] = .int(at)
+        case .exited(let reason, let at):
+            o["status"] = "exited"
+            o["reason"] = .string(reason.rawValue)
+            o["ended_at_ms"] = .int(at)
+        }
+        return .object(o)
+    }
+}

@@ -20,14 +20,15 @@ public enum IngestorApp {
             intake: apiIntake, apiKeys: settings.apiKeys.union(settings.adminKeys),
             maxBodyBytes: settings.maxBodyBytes, maxBatchEvents: settings.maxBatchEvents, logger: runtime.logger)
         let contacts = ContactStore(redis: runtime.redis, partitions: settings.partitions)
-        let contactsAPI = ContactsAPI(store: contacts, apiKeys: settings.apiKeys.union(settings.adminKeys), maxBodyBytes: settings.maxBodyBytes, logger: runtime.logger)
+        let journeys = JourneyStore(redis: runtime.redis, partitions: settings.partitions)
+        let contactsAPI = ContactsAPI(store: contacts, journeys: journeys, apiKeys: settings.apiKeys.union(settings.adminKeys), maxBodyBytes: settings.maxBodyBytes, logger: runtime.logger)
         let routes = Router()
         api.addRoutes(to: routes)
         contactsAPI.addRoutes(to: routes)
         if settings.adminKeys.isEmpty {
             runtime.logger.warning("no api.admin_keys configured: /v1/campaigns will answer 401")
         }
-        CampaignsAPI(store: CampaignStore(redis: runtime.redis), adminKeys: settings.adminKeys, maxBodyBytes: settings.maxBodyBytes, logger: runtime.logger)
+        CampaignsAPI(store: CampaignStore(redis: runtime.redis), journeys: journeys, producer: runtime.producer, adminKeys: settings.adminKeys, maxBodyBytes: settings.maxBodyBytes, logger: runtime.logger)
             .addRoutes(to: routes)
         let app = Application(
             router: routes,

@@ -70,7 +70,7 @@ struct JourneyProcessor: Sendable {
             }
             changed.append(engine.enter(id: id, contact: contact, triggerEvent: [:], now: now, isTest: isTest))
         }
-        try await commit(changed, contactId: contactId, epoch: epoch)
+        try await commit(changed, contactId: contactId, epoch: epoch, previous: existing)
     }
 
     // MARK: Wake-ups
@@ -79,10 +79,11 @@ struct JourneyProcessor: Sendable {
     func wake(contactId: String, instanceId: String, due: Int64) async throws {
         let epoch = try await ownership.epoch(for: journeys.shard(of: contactId))
         let campaigns = try await catalog.entries()
-        guard let instance = try await journeys.instances(of: contactId).first(where: { $0.id == instanceId }) else { return }
+        let existing = try await journeys.instances(of: contactId)
+        guard let instance = existing.first(where: { $0.id == instanceId }) else { return }
         let now = now()
         if let t = endIfRetired(instance, campaigns: campaigns, now: now) {
-            try await commit([t], contactId: contactId, epoch: epoch)
+            try await commit([t], contactId: contactId, epoch: epoch, previous: existing)
             return
         }
         guard let entry = campaigns[instance.campaignId], var engine = entry.engines[instance.version] else { return }
@@ -90,7 +91,7 @@ struct JourneyProcessor: Sendable {
             // Held while paused: look again in a second (resumed wake-ups keep their order).
             var held = instance
             held.status = .waiting(until: max(due, now) + 1000)
-            try await commit([Transition(instance: held, effects: [])], contactId: contactId, epoch: epoch)
+            try await commit([Transition(instance: held, effects: [])], contactId: contactId, epoch: epoch, previous: existing)
             return
         }
         engine.testWait = testWait
@@ -98,7 +99,7 @@ struct JourneyProcessor: Sendable {
         let t = engine.wakeUp(instance, contact: profile.snapshot(), now: now)
         metrics.lateness.record(Double(max(0, now - due)) / 1000)
         // A wake-up that changed nothing (already handled) still clears its entry.
-        try await commit([t], contactId: contactId, epoch: epoch)
+        try await commit([t], contactId: contactId, epoch: epoch, previous: existing)
     }
 
     /// Ends journeys of stopped campaigns and of versions retired with `now`.
@@ -115,8 +116,9 @@ struct JourneyProcessor: Sendable {
 
     // MARK: Effects and saving
 
-    func commit(_ transitions: [Transition], contactId: String, epoch: Int64) async throws {
+    func commit(_ transitions: [Transition], contactId: String, epoch: Int64, previous: [JourneyInstance] = []) async throws {
         guard !transitions.isEmpty else { return }
+        let counts = Self.reportCounts(transitions, previous: previous)
         var records: [KafkaOutgoingRecord] = []
         for t in transitions {
             let i = t.instance
@@ -147,13 +149,47 @@ struct JourneyProcessor: Sendable {
         }
         for case .failure(let error) in await producer.send(records) { throw error }
         do {
-            try await journeys.save(transitions.map(\.instance), contactId: contactId, epoch: epoch)
+            try await journeys.save(transitions.map(\.instance), contactId: contactId, epoch: epoch, counts: counts)
         } catch JourneyStoreError.fenced {
             // Another process claimed the shard. If the partition is still ours (its
             // notice was late), take a fresh token and save; otherwise give up.
             let fresh = try await ownership.reclaim(journeys.shard(of: contactId))
-            try await journeys.save(transitions.map(\.instance), contactId: contactId, epoch: fresh)
+            try await journeys.save(transitions.map(\.instance), contactId: contactId, epoch: fresh, counts: counts)
         }
+    }
+
+    /// Report counters a save adds: entries (also per version), endings by kind and
+    /// reason, and how often each step ran. Test journeys are left out.
+    static func reportCounts(_ transitions: [Transition], previous: [JourneyInstance]) -> [String: [String: Int]] {
+        let before = Dictionary(previous.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        var counts: [String: [String: Int]] = [:]
+        for t in transitions where !t.instance.isTest {
+            let i = t.instance
+            let old = before[i.id]
+            var c = counts[i.campaignId, default: [:]]
+            if old == nil {
+                c["entered", default: 0] += 1
+                c["v\(i.version):entered", default: 0] += 1
+            }
+            // Every step run in this transition (visits only grow).
+            for (step, visits) in i.visits {
+                let delta = visits - (old?.visits[step] ?? 0)
+                if delta > 0 { c["step:\(step)", default: 0] += delta }
+            }
+            if old?.status.isActive ?? true {
+                switch i.status {
+                case .completed:
+                    c["completed", default: 0] += 1
+                    c["v\(i.version):completed", default: 0] += 1
+                case .exited(let reason, _):
+                    c["exited:\(reason.rawValue)", default: 0] += 1
+                    c["v\(i.version):exited", default: 0] += 1
+                default: break
+                }
+            }
+            counts[i.campaignId] = c
+        }
+        return counts
     }
 
     func send(_ i: JourneyInstance, channel: String, template: String, category: String?, key: String) -> KafkaOutgoingRecord {

@@ -7,7 +7,7 @@ import HeraldCore
 struct Campaigns: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Work with campaigns (docs/campaigns.md): validate files locally; publish and operate them through the ingestor's admin API.",
-        subcommands: [Validate.self, Publish.self, List.self, Show.self, Pause.self, Resume.self, Stop.self, Rollback.self])
+        subcommands: [Validate.self, Publish.self, List.self, Show.self, Pause.self, Resume.self, Stop.self, Rollback.self, Test.self, Report.self])
 
     /// `heraldctl campaigns validate FILE...`
     struct Validate: AsyncParsableCommand {
@@ -119,5 +119,25 @@ extension Campaigns {
         @Option(help: "drain or now, for journeys on the current version.") var mode = "drain"
         @OptionGroup var admin: AdminOptions
         func run() async throws { try await admin.call("POST", "/v1/campaigns/\(id)/rollback?version=\(version)&mode=\(mode)") }
+    }
+}
+
+extension Campaigns {
+    struct Test: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Put a test contact into a campaign (restarted if already inside); its waits last at most scheduler.test_wait (5 minutes by default).")
+        @Argument var id: String
+        @Option(help: "The test contact's id.") var contact: String
+        @OptionGroup var admin: AdminOptions
+        func run() async throws { try await admin.call("POST", "/v1/campaigns/\(id)/test?contact=\(contact)") }
+    }
+}
+
+extension Campaigns {
+    struct Report: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Entered, active, completed, exited by reason, per step and per version (test journeys left out).")
+        @Argument var id: String
+        @OptionGroup var admin: AdminOptions
+        func run() async throws { try await admin.call("GET", "/v1/campaigns/\(id)/report") }
     }
 }

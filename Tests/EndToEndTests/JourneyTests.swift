@@ -63,7 +63,7 @@ struct JourneyTests {
         let broker = try TestBroker.start(partitions: 4)
         let redis = try await TestRedisServer()
         let ingestor = try await TestIngestor(broker: broker, redis: redis)
-        let scheduler = try await TestWorker(.scheduler, broker: broker, redis: redis)
+        let scheduler = try await TestWorker(.scheduler, broker: broker, redis: redis, extraEnvironment: ["HERALD_SCHEDULER_TEST_WAIT": "1s"])
         try await publish(ingestor)
         try await Task.sleep(for: .seconds(1))  // the router notices the new campaign (revision check every 0.5 s)
         try await post(ingestor, [("a-1", "cart_abandoned", "ann"), ("b-1", "cart_abandoned", "bob")])
@@ -88,6 +88,25 @@ struct JourneyTests {
         #expect(tags == ["reminded"])
         let metrics = try await client.get("\(scheduler.metricsURL)/metrics").bodyText
         #expect(metrics.contains("herald_scheduler_wakeup_lateness_seconds_count"))
+
+        // Queries: Ann's journey is completed, Bob's exited; the report counts both.
+        let admin = [("Authorization", "Bearer \(TestIngestor.adminKey)")]
+        let journeys = try JSONValue.parse(try await client.send(method: "GET", url: "\(ingestor.apiURL)/v1/contacts/bob/journeys", headers: [("Authorization", "Bearer \(TestIngestor.apiKey)")]).body)
+        #expect(journeys["journeys"]?.arrayValue?.first?["status"] == "exited" && journeys["journeys"]?.arrayValue?.first?["reason"] == "exit_event", "\(journeys)")
+        let report = try JSONValue.parse(try await client.send(method: "GET", url: "\(ingestor.apiURL)/v1/campaigns/e2e-cart/report", headers: admin).body)
+        #expect(report["entered"] == .int(2) && report["completed"] == .int(1) && report["active"] == .int(0), "\(report)")
+        #expect(report["exited"] == ["exit_event": 1])
+        #expect(report["steps"]?["reminder"] == .int(1) && report["versions"]?["1"]?["entered"] == .int(2))
+
+        // Test mode: waits shortened (1 s here), a second test entry restarts the first, and reports leave tests out.
+        let test = try await client.send(method: "POST", url: "\(ingestor.apiURL)/v1/campaigns/e2e-cart/test?contact=tess", headers: admin)
+        #expect(test.status == 202, "\(test.bodyText)")
+        _ = try await sends(broker) { s in s.contains { $0 == ("tess", "cart-2") } }
+        _ = try await client.send(method: "POST", url: "\(ingestor.apiURL)/v1/campaigns/e2e-cart/test?contact=tess", headers: admin)
+        let tess = try await sends(broker) { s in s.filter { $0 == ("tess", "cart-2") }.count == 2 }
+        #expect(tess.filter { $0 == ("tess", "cart-1") }.count == 2)
+        let after = try JSONValue.parse(try await client.send(method: "GET", url: "\(ingestor.apiURL)/v1/campaigns/e2e-cart/report", headers: admin).body)
+        #expect(after["entered"] == .int(2), "\(after)")
         await scheduler.process.stop()
         await ingestor.process.stop()
         await redis.stop()

@@ -35,17 +35,30 @@ public struct JourneyStore: Sendable {
         return flat.compactMap { v in v.string.flatMap { try? JSONValue.parse(string: $0) }.flatMap(JourneyInstance.init(json:)) }
     }
 
-    /// Saves instances and their wake-ups atomically, if `epoch` still owns the shard.
+    static func reportKey(_ shard: Int, _ campaign: String) -> String { "herald:report:\(Shard.hashTag(shard)):\(campaign)" }
+
+    /// Saves instances, their wake-ups and report counters atomically, if `epoch`
+    /// still owns the shard.
+    ///
+    /// - Parameter counts: per campaign, report counters to add (`entered`,
+    ///   `completed`, `exited:<reason>`, `step:<id>`, `v<n>:entered`, ...); kept per
+    ///   shard in the shard's slot and summed by `report`.
     /// - Throws: `JourneyStoreError.fenced` when another process took the shard.
-    public func save(_ instances: [JourneyInstance], contactId: String, epoch: Int64) async throws {
+    public func save(_ instances: [JourneyInstance], contactId: String, epoch: Int64, counts: [String: [String: Int]] = [:]) async throws {
         guard !instances.isEmpty else { return }
         let s = shard(of: contactId)
-        var args = [String(epoch)]
+        var args = [String(epoch), String(instances.count)]
         for i in instances {
             let wake: Int64 = if case .waiting(let until) = i.status { until } else { -1 }
             args += [i.id, i.json.jsonString, String(wake), "\(contactId)\(Self.separator)\(i.id)"]
         }
-        let reply = try await redis.eval(Self.saveScript, keys: [journeysKey(contactId), Self.wakeKey(s), Self.epochKey(s)], arguments: args)
+        var keys = [journeysKey(contactId), Self.wakeKey(s), Self.epochKey(s)]
+        for (campaign, fields) in counts.sorted(by: { $0.key < $1.key }) where !fields.isEmpty {
+            keys.append(Self.reportKey(s, campaign))
+            args.append(String(fields.count))
+            for (field, delta) in fields.sorted(by: { $0.key < $1.key }) { args += [field, String(delta)] }
+        }
+        let reply = try await redis.eval(Self.saveScript, keys: keys, arguments: args)
         if case .status(let s) = reply, s == "FENCED" { throw JourneyStoreError.fenced }
         if reply.string == "FENCED" { throw JourneyStoreError.fenced }
     }
@@ -75,6 +88,19 @@ public struct JourneyStore: Sendable {
         Int(try await redis.execute(["ZCARD", Self.wakeKey(shard)]).int ?? 0)
     }
 
+    /// A campaign's report counters summed over every shard (one round trip).
+    public func report(campaign: String) async throws -> [String: Int] {
+        let replies = try await redis.pipeline((0..<partitions).map { ["HGETALL", Self.reportKey($0, campaign)] })
+        var total: [String: Int] = [:]
+        for reply in replies {
+            let flat = reply.array ?? []
+            for i in stride(from: 0, to: flat.count - 1, by: 2) {
+                if let k = flat[i].string, let v = flat[i + 1].int { total[k, default: 0] += Int(v) }
+            }
+        }
+        return total
+    }
+
     /// Erases every journey of a contact and their wake-ups.
     public func erase(contactId: String) async throws {
         let members = try await instances(of: contactId).map { "\(contactId)\(Self.separator)\($0.id)" }
@@ -85,13 +111,24 @@ public struct JourneyStore: Sendable {
         if tonumber(redis.call('GET', KEYS[3]) or '0') ~= tonumber(ARGV[1]) then
           return redis.status_reply('FENCED')
         end
-        for i = 2, #ARGV, 4 do
-          redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-          local wake = tonumber(ARGV[i + 2])
+        local n = tonumber(ARGV[2])
+        local a = 3
+        for _ = 1, n do
+          redis.call('HSET', KEYS[1], ARGV[a], ARGV[a + 1])
+          local wake = tonumber(ARGV[a + 2])
           if wake >= 0 then
-            redis.call('ZADD', KEYS[2], wake, ARGV[i + 3])
+            redis.call('ZADD', KEYS[2], wake, ARGV[a + 3])
           else
-            redis.call('ZREM', KEYS[2], ARGV[i + 3])
+            redis.call('ZREM', KEYS[2], ARGV[a + 3])
+          end
+          a = a + 4
+        end
+        for k = 4, #KEYS do
+          local m = tonumber(ARGV[a])
+          a = a + 1
+          for _ = 1, m do
+            redis.call('HINCRBY', KEYS[k], ARGV[a], ARGV[a + 1])
+            a = a + 2
           end
         end
         return redis.status_reply('OK')
