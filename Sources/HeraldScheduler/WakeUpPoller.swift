@@ -18,7 +18,7 @@ struct WakeUpPoller: Service {
     let logger: Logger
 
     func run() async throws {
-        var lastGauge = ContinuousClock.now
+        var lastGauge = ContinuousClock.now - .seconds(10)  // report at once, then every 5 s
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let shards = consumer.assignment.filter { $0.topic == Topics.journeys }.map(\.partition).sorted()
             var fired = 0
@@ -45,9 +45,11 @@ struct WakeUpPoller: Service {
         while true {
             let due = try await journeys.due(shard: shard, now: Int64(Date().timeIntervalSince1970 * 1000), limit: batchSize)
             for d in due {
+                // Stop as soon as the partition moves: the new owner fires the rest.
+                guard consumer.assignment.contains(TopicPartition(topic: Topics.journeys, partition: shard)) else { return total }
                 try await processor.wake(contactId: d.contactId, instanceId: d.instanceId, due: d.due)
+                total += 1
             }
-            total += due.count
             if due.count < batchSize || Task.isShuttingDownGracefully { return total }
         }
     }

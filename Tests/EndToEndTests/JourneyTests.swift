@@ -138,4 +138,40 @@ struct JourneyTests {
         await ingestor.process.stop()
         await redis.stop()
     }
+
+    @Test("two schedulers in one group: partitions move while journeys wait, and no wake-up is lost or fired twice")
+    func twoSchedulers() async throws {
+        let broker = try TestBroker.start(partitions: 4)
+        let redis = try await TestRedisServer()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        let first = try await TestWorker(.scheduler, broker: broker, redis: redis)
+        try await publish(ingestor)
+        try await Task.sleep(for: .seconds(1))
+        let contacts = (0..<40).map { "two\($0)" }
+        try await post(ingestor, contacts.map { ("two-\($0)", "cart_abandoned", $0) })
+        _ = try await sends(broker) { s in contacts.allSatisfy { c in s.contains { $0 == (c, "cart-1") } } }
+        // A second member joins while every journey waits: some partitions move to it.
+        let second = try await TestWorker(.scheduler, broker: broker, redis: redis)
+        let records = try await readTopic(Topics.sends, bootstrapServers: broker.bootstrapServers, timeout: .seconds(60)) { records in
+            let s = records.compactMap(Self.decodeSend)
+            return contacts.allSatisfy { c in s.contains { $0 == (c, "cart-2") } }
+        }
+        try await Task.sleep(for: .seconds(2))
+        let all = try await readTopic(Topics.sends, bootstrapServers: broker.bootstrapServers, timeout: .seconds(5)) { _ in false }
+        // Each reminder once (by idempotency key, which is what the sender deduplicates on).
+        var keys: [String: Set<String>] = [:]
+        for r in all {
+            guard let v = try? JSONValue.parse(r.value), v["template"] == "cart-2", let c = v["contact_id"]?.stringValue, let k = v["id"]?.stringValue else { continue }
+            keys[c, default: []].insert(k)
+        }
+        for c in contacts { #expect(keys[c]?.count == 1, "\(c): \(keys[c] ?? [])") }
+        #expect(records.count >= contacts.count * 2)
+        // Both processes did work: the second one owns shards now.
+        let metrics = try await client.get("\(second.metricsURL)/metrics").bodyText
+        #expect(metrics.contains("herald_scheduler_pending_wakeups_count{worker=\"scheduler\",shard="), "the second scheduler owns no shard")
+        await second.process.stop()
+        await first.process.stop()
+        await ingestor.process.stop()
+        await redis.stop()
+    }
 }
