@@ -40,4 +40,29 @@ struct ContactStoreTests {
         await pool.close()
         await server.stop()
     }
+
+    @Test("date attributes and list membership are indexed per shard, and follow changes and deletion")
+    func indexes() async throws {
+        let server = try await TestRedisServer()
+        let pool = RedisPool(configuration: server.configuration, logger: Logger(label: "test"))
+        let store = ContactStore(redis: pool, partitions: 24)
+        let id = uniqueName("born")
+        let shard = Shard.of(id, partitions: 24)
+        try await store.apply(try ContactInput.change(fromBody: try JSONValue.parse(string: #"{"attributes":{"birthday":"1990-11-23","contract_end":"2027-01-31T00:00:00Z","nickname":"2020-ish"},"lists":["newsletter"]}"#), replace: false), to: id, now: 1)
+        #expect(try await store.contacts(shard: shard, attribute: "birthday", monthDay: "11-23") == [id])
+        #expect(try await store.contacts(shard: shard, attribute: "contract_end", date: "2027-01-31") == [id])
+        #expect(try await store.contacts(shard: shard, list: "newsletter") == [id])
+        // A changed date moves; a removed list leaves.
+        var change = try ContactInput.change(fromBody: try JSONValue.parse(string: #"{"attributes":{"birthday":"1990-12-01"}}"#), replace: false)
+        change.removeLists = ["newsletter"]
+        try await store.apply(change, to: id, now: 2)
+        #expect(try await store.contacts(shard: shard, attribute: "birthday", monthDay: "11-23").isEmpty)
+        #expect(try await store.contacts(shard: shard, attribute: "birthday", monthDay: "12-01") == [id])
+        #expect(try await store.contacts(shard: shard, list: "newsletter").isEmpty)
+        #expect(try await store.delete(id))
+        #expect(try await store.contacts(shard: shard, attribute: "birthday", monthDay: "12-01").isEmpty)
+        #expect(try await store.contacts(shard: shard, attribute: "contract_end", date: "2027-01-31").isEmpty)
+        await pool.close()
+        await server.stop()
+    }
 }

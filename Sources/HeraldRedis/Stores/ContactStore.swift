@@ -41,16 +41,17 @@ public struct ContactStore: Sendable {
     /// Erases the profile. Returns whether it existed.
     @discardableResult
     public func delete(_ contactId: String) async throws -> Bool {
-        (try await redis.execute(["DEL", key(contactId)]).int ?? 0) > 0
+        (try await redis.eval(Self.deleteScript, keys: [key(contactId)], arguments: ["", contactId]).int ?? 0) > 0
     }
 
     /// Sets (tags, lists) are JSON objects `{name: true}` because Redis's cjson
     /// encodes an empty Lua table as `{}`; purchases and notes are keyed by id so a
     /// replayed event changes nothing.
-    static let applyScript = RedisScript(name: "contact_apply", source: """
+    static let applyScript = RedisScript(name: "contact_apply", source: indexFunctions + """
         local raw = redis.call('GET', KEYS[1])
         local p
         if raw then p = cjson.decode(raw) else p = {id = ARGV[2]} end
+        local before = snapshot(p)
         local c = cjson.decode(ARGV[1])
         if c.replace then
           p = {id = ARGV[2], purchases = p.purchases, notes = p.notes}
@@ -76,8 +77,78 @@ public struct ContactStore: Sendable {
         if c.purchase then p.purchases[c.purchase.id] = c.purchase.at end
         if c.note then p.notes[c.note.id] = {text = c.note.text, at = c.note.at} end
         p.updated_at_ms = c.now
+        reindex(before, snapshot(p))
         local out = cjson.encode(p)
         redis.call('SET', KEYS[1], out)
         return out
         """)
+
+    /// Deletes a profile and removes it from the indexes; returns 1 if it existed.
+    static let deleteScript = RedisScript(name: "contact_delete", source: indexFunctions + """
+        local raw = redis.call('GET', KEYS[1])
+        if not raw then return 0 end
+        reindex(snapshot(cjson.decode(raw)), {attributes = {}, lists = {}})
+        redis.call('DEL', KEYS[1])
+        return 1
+        """)
+
+    /// Keeps the shard's indexes in step with a profile, so date and daily triggers
+    /// never scan all contacts: `herald:idx:md:{s}:<attr>:<MM-DD>` and
+    /// `herald:idx:date:{s}:<attr>:<YYYY-MM-DD>` for attributes holding a
+    /// `YYYY-MM-DD…` date, and `herald:idx:list:{s}:<list>` for list members.
+    static let indexFunctions = """
+        local tag = string.match(KEYS[1], '{[^}]*}')
+        local function day(v)
+          if type(v) == 'string' and string.match(v, '^%d%d%d%d%-%d%d%-%d%d') then return string.sub(v, 1, 10) end
+          return nil
+        end
+        local function snapshot(p)
+          local s = {attributes = {}, lists = {}}
+          for k, v in pairs(type(p.attributes) == 'table' and p.attributes or {}) do s.attributes[k] = day(v) end
+          for l, _ in pairs(type(p.lists) == 'table' and p.lists or {}) do s.lists[l] = true end
+          return s
+        end
+        local function reindex(a, b)
+          local names = {}
+          for k, _ in pairs(a.attributes) do names[k] = true end
+          for k, _ in pairs(b.attributes) do names[k] = true end
+          for k, _ in pairs(names) do
+            local old, new = a.attributes[k], b.attributes[k]
+            if old ~= new then
+              if old then
+                redis.call('SREM', 'herald:idx:md:' .. tag .. ':' .. k .. ':' .. string.sub(old, 6), ARGV[2])
+                redis.call('SREM', 'herald:idx:date:' .. tag .. ':' .. k .. ':' .. old, ARGV[2])
+              end
+              if new then
+                redis.call('SADD', 'herald:idx:md:' .. tag .. ':' .. k .. ':' .. string.sub(new, 6), ARGV[2])
+                redis.call('SADD', 'herald:idx:date:' .. tag .. ':' .. k .. ':' .. new, ARGV[2])
+              end
+            end
+          end
+          for l, _ in pairs(a.lists) do if not b.lists[l] then redis.call('SREM', 'herald:idx:list:' .. tag .. ':' .. l, ARGV[2]) end end
+          for l, _ in pairs(b.lists) do if not a.lists[l] then redis.call('SADD', 'herald:idx:list:' .. tag .. ':' .. l, ARGV[2]) end end
+        end
+
+        """
+
+    // MARK: Indexes
+
+    /// Contacts of a shard whose date attribute falls on this month and day (`MM-DD`).
+    public func contacts(shard: Int, attribute: String, monthDay: String) async throws -> [String] {
+        try await members("herald:idx:md:\(Shard.hashTag(shard)):\(attribute):\(monthDay)")
+    }
+
+    /// Contacts of a shard whose date attribute is this date (`YYYY-MM-DD`).
+    public func contacts(shard: Int, attribute: String, date: String) async throws -> [String] {
+        try await members("herald:idx:date:\(Shard.hashTag(shard)):\(attribute):\(date)")
+    }
+
+    /// Contacts of a shard subscribed to a list.
+    public func contacts(shard: Int, list: String) async throws -> [String] {
+        try await members("herald:idx:list:\(Shard.hashTag(shard)):\(list)")
+    }
+
+    private func members(_ key: String) async throws -> [String] {
+        (try await redis.execute(["SMEMBERS", key]).array ?? []).compactMap(\.string).sorted()
+    }
 }
