@@ -56,20 +56,38 @@ struct JourneyProcessor: Sendable {
                 changed.append(engine.enter(id: instanceId, contact: contact, triggerEvent: event.properties, now: now))
             }
         case .enter(let campaignId, _, let id, let isTest):
-            guard let entry = campaigns[campaignId], entry.state == .active, var engine = entry.published else {
-                logger.info("scheduler ignored an entry into a campaign that is not active", metadata: ["herald.campaign": "\(campaignId)"])
-                return
-            }
-            engine.testWait = testWait
-            let mine = existing.filter { $0.campaignId == campaignId }
-            if isTest {
-                // Test mode: a test contact already inside is removed and started again.
-                for i in mine where i.status.isActive { changed.append(engine.end(i, reason: .restarted, now: now)) }
-            } else {
-                guard !mine.contains(where: { $0.id == id }), engine.mayEnter(existing: mine) else { return }
-            }
-            changed.append(engine.enter(id: id, contact: contact, triggerEvent: [:], now: now, isTest: isTest))
+            try await enter(campaignId: campaignId, contactId: contactId, id: id, isTest: isTest)
+            return
         }
+        try await commit(changed, contactId: contactId, epoch: epoch, previous: existing)
+    }
+
+    /// Puts a contact into a campaign (entry commands, test mode, date sweeps).
+    ///
+    /// - Parameters:
+    ///   - properties: what conditions see as the triggering event (a sweep's date).
+    ///   - when: a condition the contact must meet (daily triggers).
+    func enter(campaignId: String, contactId: String, id: String, isTest: Bool, properties: [String: JSONValue] = [:], when: Condition? = nil) async throws {
+        let epoch = try await ownership.epoch(for: journeys.shard(of: contactId))
+        let campaigns = try await catalog.entries()
+        guard let entry = campaigns[campaignId], entry.state == .active, var engine = entry.published else {
+            logger.info("scheduler ignored an entry into a campaign that is not active", metadata: ["herald.campaign": "\(campaignId)"])
+            return
+        }
+        engine.testWait = testWait
+        let contact = (try await contacts.get(contactId) ?? ContactProfile(id: contactId)).snapshot()
+        let now = now()
+        if let when, !ConditionEvaluator.evaluate(when, contact: contact, event: properties, now: now) { return }
+        let existing = try await journeys.instances(of: contactId)
+        let mine = existing.filter { $0.campaignId == campaignId }
+        var changed: [Transition] = []
+        if isTest {
+            // Test mode: a test contact already inside is removed and started again.
+            for i in mine where i.status.isActive { changed.append(engine.end(i, reason: .restarted, now: now)) }
+        } else {
+            guard !mine.contains(where: { $0.id == id }), engine.mayEnter(existing: mine) else { return }
+        }
+        changed.append(engine.enter(id: id, contact: contact, triggerEvent: properties, now: now, isTest: isTest))
         try await commit(changed, contactId: contactId, epoch: epoch, previous: existing)
     }
 

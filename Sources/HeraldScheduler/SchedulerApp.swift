@@ -33,9 +33,16 @@ public enum SchedulerApp {
             }
         }
         ownership.track { [consumer] shard in consumer.assignment.contains(TopicPartition(topic: Topics.journeys, partition: shard)) }
+        let sweeper = DateSweeper(
+            consumer: consumer, contacts: ContactStore(redis: runtime.redis, partitions: settings.partitions),
+            catalog: processor.catalog, processor: processor, redis: runtime.redis, interval: settings.sweepInterval,
+            duration: runtime.metrics.makeValueHistogram(
+                descriptor: .init(metricName: "herald_scheduler_sweep_duration", unitName: "seconds", helpText: "Time of one shard's date-trigger sweep"),
+                labels: [("worker", "scheduler")], buckets: [0.001, 0.01, 0.1, 0.5, 1, 5, 30]),
+            logger: logger)
         let poller = WakeUpPoller(consumer: consumer, journeys: journeys, processor: processor, metrics: metrics, interval: settings.schedulerPollInterval, logger: logger)
         let releases = OwnershipReleases(consumer: consumer, ownership: ownership)
-        return [releases, consumer, poller]
+        return [releases, consumer, poller, sweeper]
     }
 }
 

@@ -54,6 +54,7 @@ public struct Configuration: Sendable {
         .init(name: "ingest.dedupe_window", defaultValue: "24h", help: "How long an event id is remembered for deduplication"),
         .init(name: "ingest.raw_batch_size", defaultValue: "20000", help: "Most records of herald.events.raw handled per batch (batches are only as large as the backlog)"),
         .init(name: "scheduler.poll_interval", defaultValue: "50ms", help: "How long the wake-up poller sleeps when nothing was due"),
+        .init(name: "scheduler.sweep_interval", defaultValue: "30s", help: "How often date triggers are checked (each runs once a day at its local time)"),
         .init(name: "scheduler.test_wait", defaultValue: "5m", help: "Every wait of a test journey lasts at most this long"),
         .init(name: "shutdown.timeout", defaultValue: "20s", help: "Bound on graceful shutdown after SIGTERM/SIGINT"),
     ]

@@ -24,6 +24,7 @@ public struct Settings: Sendable {
     public var dedupeWindow: Duration
     public var rawBatchSize: Int
     public var schedulerPollInterval: Duration
+    public var sweepInterval: Duration
     public var testWait: Duration
     public var shutdownTimeout: Duration
 }
@@ -81,6 +82,7 @@ extension Configuration {
             dedupeWindow: try duration("ingest.dedupe_window"),
             rawBatchSize: try int("ingest.raw_batch_size", in: 1...100_000),
             schedulerPollInterval: try duration("scheduler.poll_interval"),
+            sweepInterval: try duration("scheduler.sweep_interval"),
             testWait: try duration("scheduler.test_wait"),
             shutdownTimeout: try duration("shutdown.timeout"))
     }

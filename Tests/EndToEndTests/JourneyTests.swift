@@ -174,4 +174,36 @@ struct JourneyTests {
         await ingestor.process.stop()
         await redis.stop()
     }
+
+    @Test("anniversary trigger: the daily sweep enters contacts whose birthday is today, once, from the index")
+    func birthdaySweep() async throws {
+        let broker = try TestBroker.start(partitions: 4)
+        let redis = try await TestRedisServer()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        let scheduler = try await TestWorker(.scheduler, broker: broker, redis: redis, extraEnvironment: ["HERALD_SCHEDULER_SWEEP_INTERVAL": "1s"])
+        let campaign = "id: e2e-birthday\nlist: shop\ntimezone: UTC\nentry: parallel\ntriggers:\n  - anniversary: {attribute: birthday, at: \"00:00\"}\nsteps:\n  - id: wish\n    send: {channel: email, template: birthday, category: birthday}\n"
+        let published = try await client.send(
+            method: "POST", url: "\(ingestor.apiURL)/v1/campaigns/e2e-birthday/publish",
+            headers: [("Authorization", "Bearer \(TestIngestor.adminKey)"), ("Content-Type", "application/yaml")], body: Array(campaign.utf8))
+        #expect(published.status == 200, "\(published.bodyText)")
+        let today = String(RFC3339.format(milliseconds: Int64(Date().timeIntervalSince1970 * 1000)).prefix(10))
+        let otherDay = today.hasSuffix("-15") ? "1985-01-16" : "1985-01-15"
+        for (id, birthday) in [("bday-today", "1990" + today.dropFirst(4)), ("bday-other", otherDay)] {
+            let r = try await client.send(
+                method: "PUT", url: "\(ingestor.apiURL)/v1/contacts/\(id)",
+                headers: [("Authorization", "Bearer \(TestIngestor.apiKey)"), ("Content-Type", "application/json")],
+                body: Array(#"{"attributes":{"birthday":"\#(birthday)"}}"#.utf8))
+            #expect(r.status == 200)
+        }
+        _ = try await sends(broker) { s in s.contains { $0 == ("bday-today", "birthday") } }
+        try await Task.sleep(for: .seconds(3))  // several more sweeps
+        let all = try await sends(broker, timeout: .seconds(5)) { _ in false }
+        #expect(all.filter { $0 == ("bday-today", "birthday") }.count == 1, "\(all)")
+        #expect(!all.contains { $0.0 == "bday-other" })
+        let metrics = try await client.get("\(scheduler.metricsURL)/metrics").bodyText
+        #expect(metrics.contains("herald_scheduler_sweep_duration_seconds_count"))
+        await scheduler.process.stop()
+        await ingestor.process.stop()
+        await redis.stop()
+    }
 }
