@@ -1,0 +1,113 @@
+import ArgumentParser
+import Foundation
+import HeraldChannels
+import HeraldCore
+import HeraldKafka
+import HeraldRedis
+import Logging
+import Prometheus
+import ServiceLifecycle
+
+/// `heraldctl bench journeys`: wake-up lateness and transitions per second of the
+/// running scheduler, and Redis memory per pending wake-up.
+struct BenchJourneys: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "journeys",
+        abstract: "Load N waiting journeys due at a fixed rate straight into Redis, then measure how late the running scheduler fires them.")
+
+    @Option(help: "Waiting journeys to create.") var count = 1_000_000
+    @Option(help: "Wake-ups falling due per second.") var rate = 10_000
+    @Option(help: "Redis port of the stack (default: the dev stack's).") var redisPort: Int?
+    @Option(help: "Partitions (shards) of the stack.") var partitions = 24
+    @Option(help: "Broker address (default: the dev stack's).") var bootstrap: String?
+    @OptionGroup var admin: AdminOptions
+
+    func run() async throws {
+        var logger = Logger(label: "heraldctl.bench")
+        logger.logLevel = .warning
+        guard let port = redisPort ?? (try? String(contentsOfFile: "\(DevPaths.root)/redis.port", encoding: .utf8)).flatMap({ Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) else {
+            throw CLIError("no Redis port: pass --redis-port or start `heraldctl dev`")
+        }
+        let servers = try resolveBootstrap(bootstrap)
+        var config = RedisConfiguration(host: "127.0.0.1", port: port)
+        config.commandTimeout = .seconds(30)
+        let redis = RedisPool(configuration: config, logger: logger)
+        let run = UUID().uuidString.prefix(6).lowercased()
+        let campaign = "bench-wake-\(run)"
+        let yaml = "id: \(campaign)\nlist: bench\nentry: parallel\ntriggers:\n  - event: bench_never\nsteps:\n  - id: w\n    wait: 1d\n    next: s\n  - id: s\n    send: {channel: email, template: bench}\n"
+        try await admin.call("POST", "/v1/campaigns/\(campaign)/publish", body: yaml)
+        try await Task.sleep(for: .seconds(1))  // the scheduler notices the campaign
+
+        let memoryBefore = try await usedMemory(redis)
+        let loadStart = ContinuousClock.now
+        let firstDue = nowMilliseconds() + Int64(max(20, count / 40_000 + 10)) * 1000
+        let perBatch = 5_000
+        for start in stride(from: 0, to: count, by: perBatch) {
+            var commands: [[String]] = []
+            for i in start..<min(count, start + perBatch) {
+                let contact = "bench-\(run)-\(i)"
+                let shard = Shard.of(contact, partitions: partitions)
+                let due = firstDue + Int64(i) * 1000 / Int64(rate)
+                var instance = JourneyInstance(id: "\(campaign):\(i):\(due)", campaignId: campaign, version: 1, contactId: contact, triggerEvent: [:], stepId: "w", enteredAt: due - 86_400_000)
+                instance.status = .waiting(until: due)
+                instance.sequence = 1
+                instance.visits = ["w": 1]
+                commands.append(["HSET", "herald:j:\(Shard.hashTag(shard)):\(contact)", instance.id, instance.json.jsonString])
+                commands.append(["ZADD", "herald:wake:\(Shard.hashTag(shard))", String(due), "\(contact)\u{1F}\(instance.id)"])
+            }
+            _ = try await redis.pipeline(commands)
+        }
+        let loadSeconds = Double((ContinuousClock.now - loadStart).milliseconds) / 1000
+        let memoryAfter = try await usedMemory(redis)
+        print(String(format: "loaded %d waiting journeys in %.1f s; Redis used_memory grew %.0f MB = %.0f bytes per pending wake-up (journey state + wake-up entry)",
+            count, loadSeconds, Double(memoryAfter - memoryBefore) / 1e6, Double(memoryAfter - memoryBefore) / Double(count)))
+        let wakeBytes = try await wakeSetBytes(redis, partitions: partitions)
+        print(String(format: "  of which the wake-up sorted sets: %.0f bytes per entry (MEMORY USAGE)", Double(wakeBytes) / Double(count)))
+        fflush(nil)
+
+        // Read the sends the scheduler produces and compute lateness from the due time in the journey id.
+        let stats = BenchStats()
+        let marker = Array("\"campaign_id\":\"\(campaign)\"".utf8)
+        var consumerConfig = KafkaConsumerConfiguration(bootstrapServers: servers, groupId: "bench-\(run)", clientId: "bench-\(run)", topics: [Topics.sends])
+        consumerConfig.maxBatchSize = 5000
+        let consumer = try KafkaConsumer(configuration: consumerConfig, metrics: PrometheusCollectorRegistry(), worker: "bench", logger: logger) { batch in
+            var lateness: [Double] = []
+            for r in batch where r.value.firstRange(of: marker) != nil {
+                guard let v = try? JSONValue.parse(r.value), let id = v["instance_id"]?.stringValue, let due = id.split(separator: ":").last.flatMap({ Int64($0) }),
+                    case .int(let created)? = v["created_at_ms"]
+                else { continue }
+                lateness.append(Double(created - due))
+            }
+            if !lateness.isEmpty { stats.record(count: lateness.count, latencies: lateness, at: nowMilliseconds()) }
+        }
+        let group = ServiceGroup(services: [consumer], logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            let lastDue = firstDue + Int64(count) * 1000 / Int64(rate)
+            let deadline = ContinuousClock.now + .seconds(Int64((lastDue - nowMilliseconds()) / 1000) + 120)
+            while stats.count < count && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(500))
+            }
+            let sorted = stats.sortedLatencies()
+            let span = Double(stats.lastAt - firstDue) / 1000
+            print(String(format: "fired %d of %d wake-ups due at %d/s: lateness p50 %.0f ms, p99 %.0f ms, max %.0f ms; %.0f transitions/s (first due to last fired)",
+                stats.count, count, rate, percentile(sorted, 50), percentile(sorted, 99), sorted.last ?? 0, Double(stats.count) / max(span, 0.001)))
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        await redis.close()
+    }
+
+    func usedMemory(_ redis: RedisPool) async throws -> Int64 {
+        let info = try await redis.execute(["INFO", "memory"]).string ?? ""
+        for line in info.split(whereSeparator: \.isNewline) where line.hasPrefix("used_memory:") {
+            return Int64(line.dropFirst("used_memory:".count)) ?? 0
+        }
+        return 0
+    }
+
+    func wakeSetBytes(_ redis: RedisPool, partitions: Int) async throws -> Int64 {
+        let replies = try await redis.pipeline((0..<partitions).map { ["MEMORY", "USAGE", "herald:wake:\(Shard.hashTag($0))", "SAMPLES", "0"] })
+        return replies.compactMap(\.int).reduce(0, +)
+    }
+}
