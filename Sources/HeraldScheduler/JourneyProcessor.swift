@@ -19,6 +19,7 @@ struct JourneyProcessor: Sendable {
     let contacts: ContactStore
     let journeys: JourneyStore
     let ownership: ShardOwnership
+    let locks = ContactLocks()
     let producer: KafkaProducer
     let logger: Logger
     let metrics: SchedulerMetrics
@@ -30,6 +31,10 @@ struct JourneyProcessor: Sendable {
     // MARK: Commands
 
     func handle(_ command: JourneyCommand) async throws {
+        try await locks.withLock(command.contactId) { try await handleLocked(command) }
+    }
+
+    private func handleLocked(_ command: JourneyCommand) async throws {
         let contactId = command.contactId
         let epoch = try await ownership.epoch(for: journeys.shard(of: contactId))
         let campaigns = try await catalog.entries()
@@ -56,7 +61,7 @@ struct JourneyProcessor: Sendable {
                 changed.append(engine.enter(id: instanceId, contact: contact, triggerEvent: event.properties, now: now))
             }
         case .enter(let campaignId, _, let id, let isTest):
-            try await enter(campaignId: campaignId, contactId: contactId, id: id, isTest: isTest)
+            try await enterLocked(campaignId: campaignId, contactId: contactId, id: id, isTest: isTest)
             return
         }
         try await commit(changed, contactId: contactId, epoch: epoch, previous: existing)
@@ -68,6 +73,12 @@ struct JourneyProcessor: Sendable {
     ///   - properties: what conditions see as the triggering event (a sweep's date).
     ///   - when: a condition the contact must meet (daily triggers).
     func enter(campaignId: String, contactId: String, id: String, isTest: Bool, properties: [String: JSONValue] = [:], when: Condition? = nil) async throws {
+        try await locks.withLock(contactId) {
+            try await enterLocked(campaignId: campaignId, contactId: contactId, id: id, isTest: isTest, properties: properties, when: when)
+        }
+    }
+
+    private func enterLocked(campaignId: String, contactId: String, id: String, isTest: Bool, properties: [String: JSONValue] = [:], when: Condition? = nil) async throws {
         let epoch = try await ownership.epoch(for: journeys.shard(of: contactId))
         let campaigns = try await catalog.entries()
         guard let entry = campaigns[campaignId], entry.state == .active, var engine = entry.published else {
@@ -93,8 +104,12 @@ struct JourneyProcessor: Sendable {
 
     // MARK: Wake-ups
 
-    /// Continues a due journey. Returns false when the shard is no longer ours.
+    /// Continues a due journey.
     func wake(contactId: String, instanceId: String, due: Int64) async throws {
+        try await locks.withLock(contactId) { try await wakeLocked(contactId: contactId, instanceId: instanceId, due: due) }
+    }
+
+    private func wakeLocked(contactId: String, instanceId: String, due: Int64) async throws {
         let epoch = try await ownership.epoch(for: journeys.shard(of: contactId))
         let campaigns = try await catalog.entries()
         let existing = try await journeys.instances(of: contactId)
@@ -171,7 +186,7 @@ struct JourneyProcessor: Sendable {
         } catch JourneyStoreError.fenced {
             // Another process claimed the shard. If the partition is still ours (its
             // notice was late), take a fresh token and save; otherwise give up.
-            let fresh = try await ownership.reclaim(journeys.shard(of: contactId))
+            let fresh = try await ownership.afterFenced(shard: journeys.shard(of: contactId), failed: epoch)
             try await journeys.save(transitions.map(\.instance), contactId: contactId, epoch: fresh, counts: counts)
         }
     }

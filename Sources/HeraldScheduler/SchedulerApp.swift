@@ -18,12 +18,17 @@ public enum SchedulerApp {
             journeys: journeys, ownership: ownership, producer: runtime.producer, logger: runtime.logger,
             metrics: metrics, testWait: settings.testWait)
         let logger = runtime.logger
-        let consumer = try runtime.consumer(topics: [Topics.journeys]) { batch in
+        let consumer = try runtime.consumer(topics: [Topics.journeys], maxBatchSize: 2000) { batch in
+            var commands: [JourneyCommand] = []
             for record in batch {
                 guard let command = JourneyCommand(bytes: record.value) else {
                     logger.warning("scheduler skipped a record that is not a journey command", metadata: ["kafka.partition": "\(record.partition)", "kafka.offset": "\(record.offset)"])
                     continue
                 }
+                commands.append(command)
+            }
+            // Contacts in parallel, each contact's commands in order.
+            try await PerContact.forEach(commands, concurrency: 256, contact: { $0.contactId }) { command in
                 do {
                     try await processor.handle(command)
                 } catch let error as NotOwner {

@@ -14,7 +14,9 @@ struct WakeUpPoller: Service {
     let processor: JourneyProcessor
     let metrics: SchedulerMetrics
     let interval: Duration
-    let batchSize = 200
+    let batchSize = 2000
+    /// Contacts handled at once.
+    let concurrency = 256
     let logger: Logger
 
     func run() async throws {
@@ -44,12 +46,12 @@ struct WakeUpPoller: Service {
         var total = 0
         while true {
             let due = try await journeys.due(shard: shard, now: Int64(Date().timeIntervalSince1970 * 1000), limit: batchSize)
-            for d in due {
-                // Stop as soon as the partition moves: the new owner fires the rest.
-                guard consumer.assignment.contains(TopicPartition(topic: Topics.journeys, partition: shard)) else { return total }
+            // Stop as soon as the partition moves: the new owner fires the rest.
+            guard consumer.assignment.contains(TopicPartition(topic: Topics.journeys, partition: shard)) else { return total }
+            try await PerContact.forEach(due, concurrency: concurrency, contact: { $0.contactId }) { d in
                 try await processor.wake(contactId: d.contactId, instanceId: d.instanceId, due: d.due)
-                total += 1
             }
+            total += due.count
             if due.count < batchSize || Task.isShuttingDownGracefully { return total }
         }
     }
