@@ -186,7 +186,17 @@ struct JourneyEngineTests {
         (.anniversary(attribute: "birthday", at: TimeOfDay(hour: 9, minute: 0)), "purchase", [:], false),
     ])
     func triggerMatching(trigger: Trigger, type: String, properties: [String: JSONValue], expected: Bool) {
-        #expect(TriggerMatcher.matches(trigger, eventType: type, properties: properties, contact: ContactSnapshot(id: "c"), campaignList: "campaign-list", now: 0) == expected)
+        #expect(TriggerMatcher.matches(trigger, eventType: type, properties: properties, contact: ContactSnapshot(id: "c"), campaignList: "campaign-list", campaignId: "this", now: 0) == expected)
+    }
+
+    @Test("the API trigger fires only for the campaign the request names")
+    func apiTrigger() {
+        let ask = { (campaign: String) in
+            TriggerMatcher.matches(.api, eventType: "campaign_entry_requested", properties: ["campaign": .string(campaign)], contact: ContactSnapshot(id: "c"), campaignList: "l", campaignId: "welcome", now: 0)
+        }
+        #expect(ask("welcome"))
+        #expect(!ask("other"))
+        #expect(!TriggerMatcher.matches(.api, eventType: "purchase", properties: ["campaign": "welcome"], contact: ContactSnapshot(id: "c"), campaignList: "l", campaignId: "welcome", now: 0))
     }
 
     @Test("comparisons", arguments: [

@@ -26,7 +26,7 @@ public struct JourneyEngine: Sendable {
 
     /// Whether `event` fires one of the campaign's event triggers for `contact`.
     public func triggers(on eventType: String, properties: [String: JSONValue], contact: ContactSnapshot, now: Int64) -> Bool {
-        campaign.triggers.contains { TriggerMatcher.matches($0, eventType: eventType, properties: properties, contact: contact, campaignList: campaign.list, now: now) }
+        campaign.triggers.contains { TriggerMatcher.matches($0, eventType: eventType, properties: properties, contact: contact, campaignList: campaign.list, campaignId: campaign.id, now: now) }
     }
 
     /// Starts a journey and runs it to its first wait or its end.

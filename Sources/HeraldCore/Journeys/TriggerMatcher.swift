@@ -1,6 +1,7 @@
 /// Decides whether an event fires a trigger.
 public enum TriggerMatcher {
-    public static func matches(_ trigger: Trigger, eventType: String, properties: [String: JSONValue], contact: ContactSnapshot, campaignList: String, now: Int64) -> Bool {
+    /// - Parameter campaignId: the campaign whose trigger this is (the API trigger names it).
+    public static func matches(_ trigger: Trigger, eventType: String, properties: [String: JSONValue], contact: ContactSnapshot, campaignList: String, campaignId: String = "", now: Int64) -> Bool {
         guard trigger.eventType == eventType else { return false }
         switch trigger {
         case .listSubscribed(let list, let includeImports):
@@ -17,8 +18,11 @@ public enum TriggerMatcher {
             return properties["tag"]?.stringValue == tag
         case .event(_, let when):
             return when.map { ConditionEvaluator.evaluate($0, contact: contact, event: properties, now: now) } ?? true
-        case .purchase, .api:
+        case .purchase:
             return true
+        case .api:
+            // `campaign_entry_requested` with `properties.campaign` naming this campaign.
+            return properties["campaign"]?.stringValue == campaignId
         case .anniversary, .date, .daily:
             return false  // fired by the daily sweep, not by events
         }
