@@ -38,9 +38,8 @@ struct JourneyProcessor: Sendable {
         let contactId = command.contactId
         let epoch = try await ownership.epoch(for: journeys.shard(of: contactId))
         let campaigns = try await catalog.entries()
-        let profile = try await contacts.get(contactId) ?? ContactProfile(id: contactId)
-        let contact = profile.snapshot()
-        let existing = try await journeys.instances(of: contactId)
+        let (existing, stored) = try await journeys.load(contactId, contacts: contacts)
+        let contact = (stored ?? ContactProfile(id: contactId)).snapshot()
         let now = now()
         var changed: [Transition] = []
         switch command {
@@ -86,10 +85,10 @@ struct JourneyProcessor: Sendable {
             return
         }
         engine.testWait = testWait
-        let contact = (try await contacts.get(contactId) ?? ContactProfile(id: contactId)).snapshot()
+        let (existing, stored) = try await journeys.load(contactId, contacts: contacts)
+        let contact = (stored ?? ContactProfile(id: contactId)).snapshot()
         let now = now()
         if let when, !ConditionEvaluator.evaluate(when, contact: contact, event: properties, now: now) { return }
-        let existing = try await journeys.instances(of: contactId)
         let mine = existing.filter { $0.campaignId == campaignId }
         var changed: [Transition] = []
         if isTest {
@@ -112,7 +111,7 @@ struct JourneyProcessor: Sendable {
     private func wakeLocked(contactId: String, instanceId: String, due: Int64) async throws {
         let epoch = try await ownership.epoch(for: journeys.shard(of: contactId))
         let campaigns = try await catalog.entries()
-        let existing = try await journeys.instances(of: contactId)
+        let (existing, stored) = try await journeys.load(contactId, contacts: contacts)
         guard let instance = existing.first(where: { $0.id == instanceId }) else { return }
         let now = now()
         if let t = endIfRetired(instance, campaigns: campaigns, now: now) {
@@ -128,8 +127,7 @@ struct JourneyProcessor: Sendable {
             return
         }
         engine.testWait = testWait
-        let profile = try await contacts.get(contactId) ?? ContactProfile(id: contactId)
-        let t = engine.wakeUp(instance, contact: profile.snapshot(), now: now)
+        let t = engine.wakeUp(instance, contact: (stored ?? ContactProfile(id: contactId)).snapshot(), now: now)
         metrics.lateness.record(Double(max(0, now - due)) / 1000)
         // A wake-up that changed nothing (already handled) still clears its entry.
         try await commit([t], contactId: contactId, epoch: epoch, previous: existing)

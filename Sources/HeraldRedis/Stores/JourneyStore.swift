@@ -29,6 +29,17 @@ public struct JourneyStore: Sendable {
         return epoch
     }
 
+    /// A contact's journeys and profile in one round trip (both keys are in the
+    /// contact's shard slot).
+    public func load(_ contactId: String, contacts: ContactStore) async throws -> (journeys: [JourneyInstance], profile: ContactProfile?) {
+        let replies = try await redis.pipeline([["HVALS", journeysKey(contactId)], ["GET", contacts.key(contactId)]])
+        for case .error(let message) in replies { throw RedisError(code: .server, message: message) }
+        let journeys = (replies[0].array ?? []).compactMap { v in v.string.flatMap { try? JSONValue.parse(string: $0) }.flatMap(JourneyInstance.init(json:)) }
+        var profile: ContactProfile? = nil
+        if case .bulk(let bytes) = replies[1] { profile = (try? JSONValue.parse(bytes)).flatMap(ContactProfile.decodeStored) }
+        return (journeys, profile)
+    }
+
     /// Every journey of a contact (active and finished).
     public func instances(of contactId: String) async throws -> [JourneyInstance] {
         guard case .array(let flat) = try await redis.execute(["HVALS", journeysKey(contactId)]) else { return [] }
