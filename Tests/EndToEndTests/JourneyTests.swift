@@ -32,10 +32,11 @@ struct JourneyTests {
             add_tag: reminded
         """
 
-    func publish(_ ingestor: TestIngestor) async throws {
+    func publish(_ ingestor: TestIngestor, wait: String = "3s") async throws {
+        let yaml = Self.campaign.replacingOccurrences(of: "wait: 3s", with: "wait: \(wait)")
         let r = try await client.send(
             method: "POST", url: "\(ingestor.apiURL)/v1/campaigns/e2e-cart/publish",
-            headers: [("Authorization", "Bearer \(TestIngestor.adminKey)"), ("Content-Type", "application/yaml")], body: Array(Self.campaign.utf8))
+            headers: [("Authorization", "Bearer \(TestIngestor.adminKey)"), ("Content-Type", "application/yaml")], body: Array(yaml.utf8))
         #expect(r.status == 200, "\(r.bodyText)")
     }
 
@@ -145,13 +146,20 @@ struct JourneyTests {
         let redis = try await TestRedisServer()
         let ingestor = try await TestIngestor(broker: broker, redis: redis)
         let first = try await TestWorker(.scheduler, broker: broker, redis: redis)
-        try await publish(ingestor)
+        // Waits long enough that the partitions move while every journey still waits.
+        try await publish(ingestor, wait: "15s")
         try await Task.sleep(for: .seconds(1))
         let contacts = (0..<40).map { "two\($0)" }
         try await post(ingestor, contacts.map { ("two-\($0)", "cart_abandoned", $0) })
         _ = try await sends(broker) { s in contacts.allSatisfy { c in s.contains { $0 == (c, "cart-1") } } }
         // A second member joins while every journey waits: some partitions move to it.
         let second = try await TestWorker(.scheduler, broker: broker, redis: redis)
+        var owns = false
+        for _ in 0..<150 where !owns {
+            owns = (try? await client.get("\(second.metricsURL)/metrics").bodyText.contains("herald_scheduler_pending_wakeups_count{worker=\"scheduler\",shard=")) ?? false
+            if !owns { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(owns, "the second scheduler got no shard")
         let records = try await readTopic(Topics.sends, bootstrapServers: broker.bootstrapServers, timeout: .seconds(60)) { records in
             let s = records.compactMap(Self.decodeSend)
             return contacts.allSatisfy { c in s.contains { $0 == (c, "cart-2") } }
@@ -166,9 +174,6 @@ struct JourneyTests {
         }
         for c in contacts { #expect(keys[c]?.count == 1, "\(c): \(keys[c] ?? [])") }
         #expect(records.count >= contacts.count * 2)
-        // Both processes did work: the second one owns shards now.
-        let metrics = try await client.get("\(second.metricsURL)/metrics").bodyText
-        #expect(metrics.contains("herald_scheduler_pending_wakeups_count{worker=\"scheduler\",shard="), "the second scheduler owns no shard")
         await second.process.stop()
         await first.process.stop()
         await ingestor.process.stop()
