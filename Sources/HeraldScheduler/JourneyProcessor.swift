@@ -35,6 +35,12 @@ struct JourneyProcessor: Sendable {
     }
 
     private func handleLocked(_ command: JourneyCommand) async throws {
+        guard case .event(let event) = command else {
+            if case .enter(let campaignId, let contactId, let id, let isTest) = command {
+                try await enterLocked(campaignId: campaignId, contactId: contactId, id: id, isTest: isTest)
+            }
+            return
+        }
         let contactId = command.contactId
         let epoch = try await ownership.epoch(for: journeys.shard(of: contactId))
         let campaigns = try await catalog.entries()
@@ -42,26 +48,20 @@ struct JourneyProcessor: Sendable {
         let contact = (stored ?? ContactProfile(id: contactId)).snapshot()
         let now = now()
         var changed: [Transition] = []
-        switch command {
-        case .event(let event):
-            // Exits and stops for journeys already running.
-            for instance in existing where instance.status.isActive {
-                if let t = endIfRetired(instance, campaigns: campaigns, now: now) { changed.append(t); continue }
-                guard let engine = campaigns[instance.campaignId]?.engines[instance.version] else { continue }
-                let t = engine.handle(event: event.type, properties: event.properties, instance: instance, contact: contact, now: now)
-                if t.instance != instance { changed.append(t) }
-            }
-            // Entries.
-            for (id, entry) in campaigns.sorted(by: { $0.key < $1.key }) where entry.state == .active {
-                guard let engine = entry.published, engine.triggers(on: event.type, properties: event.properties, contact: contact, now: now) else { continue }
-                let instanceId = "\(id):\(event.id)"
-                let mine = existing.filter { $0.campaignId == id }
-                guard !mine.contains(where: { $0.id == instanceId }), engine.mayEnter(existing: mine + changed.map(\.instance).filter { $0.campaignId == id }) else { continue }
-                changed.append(engine.enter(id: instanceId, contact: contact, triggerEvent: event.properties, now: now))
-            }
-        case .enter(let campaignId, _, let id, let isTest):
-            try await enterLocked(campaignId: campaignId, contactId: contactId, id: id, isTest: isTest)
-            return
+        // Exits and stops for journeys already running.
+        for instance in existing where instance.status.isActive {
+            if let t = endIfRetired(instance, campaigns: campaigns, now: now) { changed.append(t); continue }
+            guard let engine = campaigns[instance.campaignId]?.engines[instance.version] else { continue }
+            let t = engine.handle(event: event.type, properties: event.properties, instance: instance, contact: contact, now: now)
+            if t.instance != instance { changed.append(t) }
+        }
+        // Entries.
+        for (id, entry) in campaigns.sorted(by: { $0.key < $1.key }) where entry.state == .active {
+            guard let engine = entry.published, engine.triggers(on: event.type, properties: event.properties, contact: contact, now: now) else { continue }
+            let instanceId = "\(id):\(event.id)"
+            let mine = existing.filter { $0.campaignId == id }
+            guard !mine.contains(where: { $0.id == instanceId }), engine.mayEnter(existing: mine + changed.map(\.instance).filter { $0.campaignId == id }) else { continue }
+            changed.append(engine.enter(id: instanceId, contact: contact, triggerEvent: event.properties, now: now))
         }
         try await commit(changed, contactId: contactId, epoch: epoch, previous: existing)
     }

@@ -61,10 +61,10 @@ public struct WorkerRuntime: Sendable {
     /// shuts down in reverse order within `shutdown.timeout`: the workers stop
     /// taking work and finish what is in flight, the producer flushes, Redis closes,
     /// and the health port answers to the end.
-    public func run(services: [any Service], extraRoutes: [ReadinessCheck] = []) async throws {
+    public func run(services: [any Service]) async throws {
         let health = HealthServer.make(
             host: settings.metricsHost, port: settings.metricsPorts[worker] ?? 0, registry: metrics,
-            checks: readinessChecks + extraRoutes, logger: logger)
+            checks: readinessChecks, logger: logger)
         var config = ServiceGroupConfiguration(
             services: [.init(service: health), .init(service: redis), .init(service: producer)] + services.map { .init(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint],

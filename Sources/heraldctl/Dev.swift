@@ -62,12 +62,11 @@ struct Dev: AsyncParsableCommand {
                 "HERALD_SENDER_METRICS_PORT": String(metricsPort + 2),
                 "HERALD_ALERTER_METRICS_PORT": String(metricsPort + 3),
             ]
-            for (i, worker) in Worker.allCases.enumerated() {
+            for worker in Worker.allCases {
                 let child = try ChildProcess(
                     executable: "\(binDir)/\(worker.executable)", environment: environment,
                     output: .file("\(DevPaths.logs)/\(worker.executable).log"))
                 children.append((worker.executable, child))
-                _ = i
             }
             let client = HTTPClient(concurrency: 2)
             for (i, worker) in Worker.allCases.enumerated() {

@@ -62,7 +62,6 @@ private let librdkafkaLogCallback: @convention(c) (OpaquePointer?, Int32, Unsafe
 /// the cooperative pool.
 final class PollThread: Sendable {
     private let running = Atomic<Bool>(false)
-    private let finished = Mutex<Bool>(false)
     private let name: String
     private let body: @Sendable () -> Void
     private let done = DispatchSemaphore(value: 0)
@@ -86,6 +85,5 @@ final class PollThread: Sendable {
     func stop() {
         guard running.exchange(false, ordering: .sequentiallyConsistent) else { return }
         done.wait()
-        finished.withLock { $0 = true }
     }
 }
