@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // Already pulled in by Hummingbird; named so targets that use ByteBuffer may import NIOCore.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.0.0"),
     ],
     targets: [
         // MARK: - C system libraries (Debian: librdkafka-dev, libhiredis-dev, libcurl4-openssl-dev)
@@ -44,7 +46,7 @@ let package = Package(
             dependencies: [
                 "CHiredis", "HeraldCore",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swift6
         ),
@@ -58,6 +60,7 @@ let package = Package(
             dependencies: [
                 "HeraldCore", "HeraldKafka", "HeraldRedis",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -70,42 +73,48 @@ let package = Package(
             dependencies: [
                 "HeraldCore", "HeraldKafka", "HeraldRedis", "HeraldService",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swift6
         ),
         .target(
             name: "HeraldScheduler",
-            dependencies: ["HeraldCore", "HeraldKafka", "HeraldRedis", "HeraldService"],
+            dependencies: ["HeraldCore", "HeraldKafka", "HeraldRedis", "HeraldService", .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Prometheus", package: "swift-prometheus")],
             swiftSettings: swift6
         ),
         .target(
             name: "HeraldTestSupport",
-            dependencies: ["HeraldKafka", "HeraldRedis", "HeraldChannels", "HeraldService"],
+            dependencies: ["HeraldCore", "HeraldKafka", "HeraldRedis", "HeraldChannels", "HeraldService", .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Prometheus", package: "swift-prometheus")],
             swiftSettings: swift6
         ),
 
         // MARK: - Executables (thin: read config, build services, run a ServiceGroup)
         .executableTarget(name: "herald-ingestor", dependencies: ["HeraldIngest", "HeraldService"], swiftSettings: swift6),
         .executableTarget(name: "herald-scheduler", dependencies: ["HeraldScheduler", "HeraldService"], swiftSettings: swift6),
-        .executableTarget(name: "herald-sender", dependencies: ["HeraldService"], swiftSettings: swift6),
-        .executableTarget(name: "herald-alerter", dependencies: ["HeraldService"], swiftSettings: swift6),
+        .executableTarget(name: "herald-sender", dependencies: ["HeraldCore", "HeraldService"], swiftSettings: swift6),
+        .executableTarget(name: "herald-alerter", dependencies: ["HeraldCore", "HeraldService"], swiftSettings: swift6),
         .executableTarget(
             name: "heraldctl",
             dependencies: [
                 "HeraldCore", "HeraldKafka", "HeraldRedis", "HeraldService", "HeraldChannels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swift6
         ),
 
         // MARK: - Tests
         .testTarget(name: "HeraldCoreTests", dependencies: ["HeraldCore"], swiftSettings: swift6),
-        .testTarget(name: "HeraldKafkaTests", dependencies: ["HeraldKafka", "HeraldTestSupport"], swiftSettings: swift6),
-        .testTarget(name: "HeraldRedisTests", dependencies: ["HeraldRedis", "HeraldTestSupport"], swiftSettings: swift6),
+        .testTarget(
+            name: "HeraldKafkaTests",
+            dependencies: ["HeraldCore", "HeraldKafka", "HeraldService", "HeraldTestSupport", .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Prometheus", package: "swift-prometheus")],
+            swiftSettings: swift6
+        ),
+        .testTarget(name: "HeraldRedisTests", dependencies: ["HeraldCore", "HeraldRedis", "HeraldTestSupport", .product(name: "Logging", package: "swift-log")], swiftSettings: swift6),
         .testTarget(name: "HeraldServiceTests", dependencies: ["HeraldService", "HeraldIngest", "HeraldTestSupport"], swiftSettings: swift6),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["HeraldKafka", "HeraldRedis", "HeraldTestSupport", "HeraldChannels", "HeraldCore", "HeraldService"],
+            dependencies: ["HeraldKafka", "HeraldRedis", "HeraldTestSupport", "HeraldChannels", "HeraldCore", "HeraldService", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swift6
         ),
     ]
