@@ -103,34 +103,96 @@ struct JourneyProcessor: Sendable {
 
     // MARK: Wake-ups
 
-    /// Continues a due journey.
-    func wake(contactId: String, instanceId: String, due: Int64) async throws {
-        try await locks.withLock(contactId) { try await wakeLocked(contactId: contactId, instanceId: instanceId, due: due) }
+    /// A due wake-up: `herald:wake:{shard}` member and score.
+    struct Due: Sendable {
+        var contactId: String
+        var instanceId: String
+        var due: Int64
     }
 
-    private func wakeLocked(contactId: String, instanceId: String, due: Int64) async throws {
-        let epoch = try await ownership.epoch(for: journeys.shard(of: contactId))
-        let campaigns = try await catalog.entries()
-        let (existing, stored) = try await journeys.load(contactId, contacts: contacts)
-        guard let instance = existing.first(where: { $0.id == instanceId }) else { return }
-        let now = now()
-        if let t = endIfRetired(instance, campaigns: campaigns, now: now) {
-            try await commit([t], contactId: contactId, epoch: epoch, previous: existing)
-            return
+    /// Continues a batch of due journeys of one shard, in three round trips
+    /// whatever its size: one pipeline loads every contact, one Kafka batch carries
+    /// every effect, one fenced script call saves every contact.
+    ///
+    /// Contacts busy with an event right now are skipped; their wake-ups stay in
+    /// the set and come back with the next poll.
+    /// - Returns: how many wake-ups were handled (fired, held or cleared).
+    @discardableResult
+    func wake(_ batch: [Due], shard: Int) async throws -> Int {
+        var order: [String] = []
+        var byContact: [String: [Due]] = [:]
+        for d in batch {
+            if byContact[d.contactId] == nil { order.append(d.contactId) }
+            byContact[d.contactId, default: []].append(d)
         }
-        guard let entry = campaigns[instance.campaignId], var engine = entry.engines[instance.version] else { return }
+        let mine = locks.tryLock(order)
+        defer { locks.unlock(mine) }
+        guard !mine.isEmpty else { return 0 }
+        let epoch = try await ownership.epoch(for: shard)
+        let campaigns = try await catalog.entries()
+        let loaded = try await journeys.load(mine, contacts: contacts)
+        let now = now()
+        var saves: [JourneySave] = []
+        var counts: [String: [String: Int]] = [:]
+        var records: [KafkaOutgoingRecord] = []
+        var orphans: [(contactId: String, instanceId: String)] = []
+        var handled = 0
+        for (contactId, (existing, stored)) in zip(mine, loaded) {
+            var current = Dictionary(existing.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            var transitions: [Transition] = []
+            for d in byContact[contactId]! {
+                handled += 1
+                guard let instance = current[d.instanceId] else {
+                    orphans.append((contactId, d.instanceId))
+                    continue
+                }
+                let t = transition(waking: instance, due: d.due, contactId: contactId, profile: stored, campaigns: campaigns, now: now)
+                current[t.instance.id] = t.instance
+                transitions.append(t)
+            }
+            guard !transitions.isEmpty else { continue }
+            records += try await effects(of: transitions, contactId: contactId)
+            for (campaign, fields) in Self.reportCounts(transitions, previous: existing) {
+                counts[campaign, default: [:]].merge(fields, uniquingKeysWith: +)
+            }
+            // One entry per instance: the last state of each.
+            var seen: Set<String> = []
+            let last = transitions.reversed().map(\.instance).filter { seen.insert($0.id).inserted }.reversed()
+            saves.append(JourneySave(contactId: contactId, instances: Array(last)))
+        }
+        for case .failure(let error) in await producer.send(records) { throw error }
+        do {
+            try await journeys.save(saves, shard: shard, epoch: epoch, counts: counts, orphans: orphans)
+        } catch JourneyStoreError.fenced {
+            let fresh = try await ownership.afterFenced(shard: shard, failed: epoch)
+            try await journeys.save(saves, shard: shard, epoch: fresh, counts: counts, orphans: orphans)
+        }
+        return handled
+    }
+
+    /// What a due wake-up does to its instance: end it (campaign stopped), hold it
+    /// (campaign paused), or run its next steps.
+    private func transition(
+        waking instance: JourneyInstance, due: Int64, contactId: String, profile: ContactProfile?, campaigns: [String: CampaignCatalog.Entry], now: Int64
+    ) -> Transition {
+        if let t = endIfRetired(instance, campaigns: campaigns, now: now) { return t }
+        guard let entry = campaigns[instance.campaignId], var engine = entry.engines[instance.version] else {
+            // A version this process does not know yet: look again shortly.
+            var later = instance
+            later.status = .waiting(until: max(due, now) + 1000)
+            return Transition(instance: later, effects: [])
+        }
         if entry.state == .paused {
             // Held while paused: look again in a second (resumed wake-ups keep their order).
             var held = instance
             held.status = .waiting(until: max(due, now) + 1000)
-            try await commit([Transition(instance: held, effects: [])], contactId: contactId, epoch: epoch, previous: existing)
-            return
+            return Transition(instance: held, effects: [])
         }
         engine.testWait = testWait
-        let t = engine.wakeUp(instance, contact: (stored ?? ContactProfile(id: contactId)).snapshot(), now: now)
+        // A wake-up that changes nothing (already handled) still clears its entry.
+        let t = engine.wakeUp(instance, contact: (profile ?? ContactProfile(id: contactId)).snapshot(), now: now)
         metrics.lateness.record(Double(max(0, now - due)) / 1000)
-        // A wake-up that changed nothing (already handled) still clears its entry.
-        try await commit([t], contactId: contactId, epoch: epoch, previous: existing)
+        return t
     }
 
     /// Ends journeys of stopped campaigns and of versions retired with `now`.
@@ -150,6 +212,20 @@ struct JourneyProcessor: Sendable {
     func commit(_ transitions: [Transition], contactId: String, epoch: Int64, previous: [JourneyInstance] = []) async throws {
         guard !transitions.isEmpty else { return }
         let counts = Self.reportCounts(transitions, previous: previous)
+        let records = try await effects(of: transitions, contactId: contactId)
+        for case .failure(let error) in await producer.send(records) { throw error }
+        do {
+            try await journeys.save(transitions.map(\.instance), contactId: contactId, epoch: epoch, counts: counts)
+        } catch JourneyStoreError.fenced {
+            // Another process claimed the shard. If the partition is still ours (its
+            // notice was late), take a fresh token and save; otherwise give up.
+            let fresh = try await ownership.afterFenced(shard: journeys.shard(of: contactId), failed: epoch)
+            try await journeys.save(transitions.map(\.instance), contactId: contactId, epoch: fresh, counts: counts)
+        }
+    }
+
+    /// The Kafka records of transitions' effects (notes go straight to the profile).
+    func effects(of transitions: [Transition], contactId: String) async throws -> [KafkaOutgoingRecord] {
         var records: [KafkaOutgoingRecord] = []
         for t in transitions {
             let i = t.instance
@@ -178,15 +254,7 @@ struct JourneyProcessor: Sendable {
             }
             metrics.transition(campaign: i.campaignId, step: i.stepId)
         }
-        for case .failure(let error) in await producer.send(records) { throw error }
-        do {
-            try await journeys.save(transitions.map(\.instance), contactId: contactId, epoch: epoch, counts: counts)
-        } catch JourneyStoreError.fenced {
-            // Another process claimed the shard. If the partition is still ours (its
-            // notice was late), take a fresh token and save; otherwise give up.
-            let fresh = try await ownership.afterFenced(shard: journeys.shard(of: contactId), failed: epoch)
-            try await journeys.save(transitions.map(\.instance), contactId: contactId, epoch: fresh, counts: counts)
-        }
+        return records
     }
 
     /// Report counters a save adds: entries (also per version), endings by kind and

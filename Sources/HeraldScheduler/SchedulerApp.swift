@@ -47,7 +47,8 @@ public enum SchedulerApp {
             logger: logger)
         let poller = WakeUpPoller(consumer: consumer, journeys: journeys, processor: processor, metrics: metrics, interval: settings.schedulerPollInterval, logger: logger)
         let releases = OwnershipReleases(consumer: consumer, ownership: ownership)
-        return [releases, consumer, poller, sweeper]
+        let retirements = RetirementSweeper(consumer: consumer, catalog: processor.catalog, journeys: journeys, interval: .seconds(1), logger: logger)
+        return [releases, consumer, poller, sweeper, retirements]
     }
 }
 

@@ -92,4 +92,14 @@ final class ContactLocks: Sendable {
         defer { held.withLock { _ = $0.remove(contactId) } }
         return try await body()
     }
+
+    /// Locks those of `contactIds` that are free now (without waiting) and returns
+    /// them, in the order given; release them with `unlock`.
+    func tryLock(_ contactIds: [String]) -> [String] {
+        held.withLock { h in contactIds.filter { h.insert($0).inserted } }
+    }
+
+    func unlock(_ contactIds: [String]) {
+        held.withLock { h in for c in contactIds { h.remove(c) } }
+    }
 }

@@ -7,31 +7,36 @@ import ServiceLifecycle
 
 /// Fires due wake-ups of the shards this process owns (the partitions of
 /// `herald.journeys` assigned to it), in due order, in batches until a batch comes
-/// back short; then sleeps `interval`.
+/// back short; then sleeps `interval`. Shards are drained concurrently: one shard's
+/// Redis and Kafka round trips overlap another's work.
 struct WakeUpPoller: Service {
     let consumer: KafkaConsumer
     let journeys: JourneyStore
     let processor: JourneyProcessor
     let metrics: SchedulerMetrics
     let interval: Duration
-    let batchSize = 2000
-    /// Contacts handled at once.
-    let concurrency = 256
+    /// Wake-ups per batch (per shard): one load, one Kafka batch and one save each.
+    let batchSize = 1000
     let logger: Logger
 
     func run() async throws {
         var lastGauge = ContinuousClock.now - .seconds(10)  // report at once, then every 5 s
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let shards = consumer.assignment.filter { $0.topic == Topics.journeys }.map(\.partition).sorted()
-            var fired = 0
-            for shard in shards {
-                do {
-                    fired += try await drain(shard: shard)
-                } catch is NotOwner {
-                    logger.info("scheduler lost shard \(shard) to another owner")
-                } catch {
-                    logger.warning("scheduler wake-ups of shard \(shard) failed; will retry", metadata: ["herald.error": "\(error)"])
+            let fired = await withTaskGroup(of: Int.self) { group in
+                for shard in shards {
+                    group.addTask {
+                        do {
+                            return try await drain(shard: shard)
+                        } catch is NotOwner {
+                            logger.info("scheduler lost shard \(shard) to another owner")
+                        } catch {
+                            logger.warning("scheduler wake-ups of shard \(shard) failed; will retry", metadata: ["herald.error": "\(error)"])
+                        }
+                        return 0
+                    }
                 }
+                return await group.reduce(0, +)
             }
             if ContinuousClock.now - lastGauge > .seconds(5) {
                 lastGauge = ContinuousClock.now
@@ -47,12 +52,11 @@ struct WakeUpPoller: Service {
         while true {
             let due = try await journeys.due(shard: shard, now: Int64(Date().timeIntervalSince1970 * 1000), limit: batchSize)
             // Stop as soon as the partition moves: the new owner fires the rest.
-            guard consumer.assignment.contains(TopicPartition(topic: Topics.journeys, partition: shard)) else { return total }
-            try await PerContact.forEach(due, concurrency: concurrency, contact: { $0.contactId }) { d in
-                try await processor.wake(contactId: d.contactId, instanceId: d.instanceId, due: d.due)
-            }
-            total += due.count
-            if due.count < batchSize || Task.isShuttingDownGracefully { return total }
+            guard !due.isEmpty, consumer.assignment.contains(TopicPartition(topic: Topics.journeys, partition: shard)) else { return total }
+            let handled = try await processor.wake(due.map { JourneyProcessor.Due(contactId: $0.contactId, instanceId: $0.instanceId, due: $0.due) }, shard: shard)
+            total += handled
+            // A short batch is the last; a batch of busy contacts waits for the next poll.
+            if due.count < batchSize || handled == 0 || Task.isShuttingDownGracefully { return total }
         }
     }
 }

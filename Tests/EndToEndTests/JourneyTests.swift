@@ -113,6 +113,73 @@ struct JourneyTests {
         await redis.stop()
     }
 
+    func admin(_ ingestor: TestIngestor, _ path: String, body: String? = nil) async throws -> HTTPClientResponse {
+        var headers = [("Authorization", "Bearer \(TestIngestor.adminKey)")]
+        if body != nil { headers.append(("Content-Type", "application/yaml")) }
+        return try await client.send(method: "POST", url: "\(ingestor.apiURL)/v1/campaigns/e2e-cart/\(path)", headers: headers, body: Array((body ?? "").utf8))
+    }
+
+    /// The contact's first journey (as `GET /v1/contacts/{id}/journeys` shows it) once
+    /// `done` holds, or after 10 s.
+    func journey(_ ingestor: TestIngestor, _ contact: String, until done: (JSONValue) -> Bool) async throws -> JSONValue {
+        var journey = JSONValue.null
+        for _ in 0..<100 {
+            let r = try await client.send(method: "GET", url: "\(ingestor.apiURL)/v1/contacts/\(contact)/journeys", headers: [("Authorization", "Bearer \(TestIngestor.apiKey)")])
+            journey = (try? JSONValue.parse(r.body))?["journeys"]?.arrayValue?.first ?? .null
+            if journey != .null && done(journey) { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return journey
+    }
+
+    @Test("lifecycle: a new version leaves waiting journeys on theirs; pause holds wake-ups and resume fires them; stop now ends waiting journeys and lets no one in")
+    func lifecycle() async throws {
+        let broker = try TestBroker.start(partitions: 4)
+        let redis = try await TestRedisServer()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        let scheduler = try await TestWorker(.scheduler, broker: broker, redis: redis)
+        try await publish(ingestor, wait: "2s")
+        try await Task.sleep(for: .seconds(1))
+        try await post(ingestor, [("v1-1", "cart_abandoned", "old")])
+        _ = try await sends(broker) { s in s.contains { $0 == ("old", "cart-1") } }
+        // Version 2 (published with drain) changes the reminder's template; Old stays on version 1.
+        let v2 = Self.campaign.replacingOccurrences(of: "wait: 3s", with: "wait: 4s").replacingOccurrences(of: "template: cart-2", with: "template: cart-2-v2")
+        #expect(try await admin(ingestor, "publish?mode=drain", body: v2).status == 200)
+        try await Task.sleep(for: .seconds(1))
+        try await post(ingestor, [("v2-1", "cart_abandoned", "new")])
+        let versions = try await sends(broker) { s in s.contains { $0 == ("old", "cart-2") } && s.contains { $0 == ("new", "cart-2-v2") } }
+        #expect(!versions.contains { $0 == ("old", "cart-2-v2") } && !versions.contains { $0 == ("new", "cart-2") }, "\(versions)")
+
+        // Pause: the wake-up falls due while paused and is held; resume fires it once.
+        try await post(ingestor, [("p-1", "cart_abandoned", "held")])
+        #expect(try await journey(ingestor, "held") { $0["step"] == "wait" }["status"] == "active")
+        #expect(try await admin(ingestor, "pause").status == 200)
+        try await Task.sleep(for: .seconds(6))
+        #expect(try await journey(ingestor, "held") { _ in true }["step"] == "wait", "a wake-up ran while the campaign was paused")
+        #expect(try await admin(ingestor, "resume").status == 200)
+        let resumed = try await sends(broker) { s in s.contains { $0 == ("held", "cart-2-v2") } }
+        #expect(resumed.filter { $0 == ("held", "cart-2-v2") }.count == 1)
+
+        // Stop now: a journey in a long wait ends at once (reason stopped), sends nothing more, and no one enters.
+        let v3 = v2.replacingOccurrences(of: "wait: 4s", with: "wait: 10m")
+        #expect(try await admin(ingestor, "publish?mode=drain", body: v3).status == 200)
+        try await Task.sleep(for: .seconds(1))
+        try await post(ingestor, [("s-1", "cart_abandoned", "stopped")])
+        _ = try await sends(broker) { s in s.contains { $0 == ("stopped", "cart-1") } }
+        #expect(try await admin(ingestor, "stop?mode=now").status == 200)
+        let journey = try await journey(ingestor, "stopped") { $0["status"] == "exited" }
+        #expect(journey["status"] == "exited" && journey["reason"] == "stopped", "\(journey)")
+        try await post(ingestor, [("late-1", "cart_abandoned", "late")])
+        try await Task.sleep(for: .seconds(2))
+        let after = try await sends(broker, timeout: .seconds(5)) { _ in false }
+        #expect(after.contains { $0 == ("held", "cart-2-v2") }, "the read saw too little of the topic")
+        #expect(!after.contains { $0.0 == "stopped" && $0.1 != "cart-1" }, "\(after)")
+        #expect(!after.contains { $0.0 == "late" }, "a contact entered a stopped campaign")
+        await scheduler.process.stop()
+        await ingestor.process.stop()
+        await redis.stop()
+    }
+
     @Test("SIGKILL of the scheduler while journeys wait: after a restart every wake-up fires exactly once")
     func killWhileWaiting() async throws {
         let broker = try TestBroker.start(partitions: 4)

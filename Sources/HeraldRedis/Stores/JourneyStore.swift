@@ -32,12 +32,21 @@ public struct JourneyStore: Sendable {
     /// A contact's journeys and profile in one round trip (both keys are in the
     /// contact's shard slot).
     public func load(_ contactId: String, contacts: ContactStore) async throws -> (journeys: [JourneyInstance], profile: ContactProfile?) {
-        let replies = try await redis.pipeline([["HVALS", journeysKey(contactId)], ["GET", contacts.key(contactId)]])
+        try await load([contactId], contacts: contacts)[0]
+    }
+
+    /// Several contacts' journeys and profiles in one round trip, in the order asked.
+    public func load(_ contactIds: [String], contacts: ContactStore) async throws -> [(journeys: [JourneyInstance], profile: ContactProfile?)] {
+        let replies = try await redis.pipeline(contactIds.flatMap { [["HVALS", journeysKey($0)], ["GET", contacts.key($0)]] })
         for case .error(let message) in replies { throw RedisError(code: .server, message: message) }
-        let journeys = (replies[0].array ?? []).compactMap { v in v.string.flatMap { try? JSONValue.parse(string: $0) }.flatMap(JourneyInstance.init(json:)) }
-        var profile: ContactProfile? = nil
-        if case .bulk(let bytes) = replies[1] { profile = (try? JSONValue.parse(bytes)).flatMap(ContactProfile.decodeStored) }
-        return (journeys, profile)
+        return contactIds.indices.map { n in
+            let journeys = (replies[2 * n].array ?? []).compactMap { v in
+                v.string.flatMap { try? JSONValue.parse(string: $0) }.flatMap(JourneyInstance.init(json:))
+            }
+            var profile: ContactProfile? = nil
+            if case .bulk(let bytes) = replies[2 * n + 1] { profile = (try? JSONValue.parse(bytes)).flatMap(ContactProfile.decodeStored) }
+            return (journeys, profile)
+        }
     }
 
     /// Every journey of a contact (active and finished).
@@ -57,13 +66,29 @@ public struct JourneyStore: Sendable {
     /// - Throws: `JourneyStoreError.fenced` when another process took the shard.
     public func save(_ instances: [JourneyInstance], contactId: String, epoch: Int64, counts: [String: [String: Int]] = [:]) async throws {
         guard !instances.isEmpty else { return }
-        let s = shard(of: contactId)
-        var args = [String(epoch), String(instances.count)]
-        for i in instances {
-            let wake: Int64 = if case .waiting(let until) = i.status { until } else { -1 }
-            args += [i.id, i.json.jsonString, String(wake), "\(contactId)\(Self.separator)\(i.id)"]
+        try await save([JourneySave(contactId: contactId, instances: instances)], shard: shard(of: contactId), epoch: epoch, counts: counts)
+    }
+
+    /// Saves many contacts' instances of one shard, their wake-ups and report
+    /// counters in one atomic, fenced script call (all keys share the shard's slot).
+    ///
+    /// - Parameter orphans: wake-up entries (`contact`, `instance`) whose instance
+    ///   no longer exists; removed so they are not fetched again.
+    /// - Throws: `JourneyStoreError.fenced` when another process took the shard.
+    public func save(_ saves: [JourneySave], shard s: Int, epoch: Int64, counts: [String: [String: Int]] = [:], orphans: [(contactId: String, instanceId: String)] = []) async throws {
+        var keys = [Self.wakeKey(s), Self.epochKey(s)]
+        var args = [String(epoch), String(saves.count)]
+        for save in saves {
+            precondition(shard(of: save.contactId) == s, "a contact saved with another shard's batch")
+            keys.append(journeysKey(save.contactId))
+            args.append(String(save.instances.count))
+            for i in save.instances {
+                let wake: Int64 = if case .waiting(let until) = i.status { until } else { -1 }
+                args += [i.id, i.json.jsonString, String(wake), "\(save.contactId)\(Self.separator)\(i.id)"]
+            }
         }
-        var keys = [journeysKey(contactId), Self.wakeKey(s), Self.epochKey(s)]
+        args.append(String(orphans.count))
+        for o in orphans { args.append("\(o.contactId)\(Self.separator)\(o.instanceId)") }
         for (campaign, fields) in counts.sorted(by: { $0.key < $1.key }) where !fields.isEmpty {
             keys.append(Self.reportKey(s, campaign))
             args.append(String(fields.count))
@@ -112,29 +137,88 @@ public struct JourneyStore: Sendable {
         return total
     }
 
+    /// Makes every wake-up of `campaign`'s journeys in a shard due now, so the
+    /// poller reaches them at once (used when a campaign is stopped with `now`: its
+    /// journeys end promptly instead of at their next step). An instance that was
+    /// not to end wakes early, changes nothing, and is saved back with its own time.
+    /// - Returns: how many wake-ups were moved.
+    public func expedite(shard: Int, campaign: String, now: Int64) async throws -> Int {
+        let pattern = "*\(Self.separator)\(Self.globEscaped(campaign)):*"
+        var cursor = "0"
+        var moved = 0
+        repeat {
+            let reply = try await redis.execute(["ZSCAN", Self.wakeKey(shard), cursor, "MATCH", pattern, "COUNT", "1000"])
+            guard let parts = reply.array, parts.count == 2, let next = parts[0].string else {
+                throw RedisError(code: .server, message: "ZSCAN of \(Self.wakeKey(shard)) returned an unexpected reply")
+            }
+            cursor = next
+            let flat = parts[1].array ?? []
+            let members = stride(from: 0, to: flat.count - 1, by: 2).compactMap { flat[$0].string }
+            if !members.isEmpty {
+                // XX: only members still waiting; one that ended meanwhile stays gone.
+                try await redis.execute(["ZADD", Self.wakeKey(shard), "XX"] + members.flatMap { [String(now), $0] })
+                moved += members.count
+            }
+        } while cursor != "0"
+        return moved
+    }
+
+    /// What `expedite` last did for `campaign` in a shard (`markExpedited`'s tag).
+    public func expedited(shard: Int, campaign: String) async throws -> String? {
+        try await redis.execute(["HGET", "herald:expedited:\(Shard.hashTag(shard))", campaign]).string
+    }
+
+    public func markExpedited(shard: Int, campaign: String, tag: String) async throws {
+        try await redis.execute(["HSET", "herald:expedited:\(Shard.hashTag(shard))", campaign, tag])
+    }
+
+    static func globEscaped(_ s: String) -> String {
+        var out = ""
+        for c in s {
+            if "*?[]\\^".contains(c) { out.append("\\") }
+            out.append(c)
+        }
+        return out
+    }
+
     /// Erases every journey of a contact and their wake-ups.
     public func erase(contactId: String) async throws {
         let members = try await instances(of: contactId).map { "\(contactId)\(Self.separator)\($0.id)" }
         _ = try await redis.pipeline([["DEL", journeysKey(contactId)]] + (members.isEmpty ? [] : [["ZREM", Self.wakeKey(shard(of: contactId))] + members]))
     }
 
+    /// KEYS: wake-up set, epoch, one journeys hash per contact, then report hashes.
+    /// ARGV: epoch, contact count; per contact: instance count, then (id, JSON,
+    /// wake-up or -1, wake-up member) per instance; orphan count and members; per
+    /// report hash: field count, then (field, delta) pairs.
     static let saveScript = RedisScript(name: "journey_save", source: """
-        if tonumber(redis.call('GET', KEYS[3]) or '0') ~= tonumber(ARGV[1]) then
+        if tonumber(redis.call('GET', KEYS[2]) or '0') ~= tonumber(ARGV[1]) then
           return redis.status_reply('FENCED')
         end
-        local n = tonumber(ARGV[2])
+        local contacts = tonumber(ARGV[2])
         local a = 3
-        for _ = 1, n do
-          redis.call('HSET', KEYS[1], ARGV[a], ARGV[a + 1])
-          local wake = tonumber(ARGV[a + 2])
-          if wake >= 0 then
-            redis.call('ZADD', KEYS[2], wake, ARGV[a + 3])
-          else
-            redis.call('ZREM', KEYS[2], ARGV[a + 3])
+        for c = 1, contacts do
+          local key = KEYS[2 + c]
+          local n = tonumber(ARGV[a])
+          a = a + 1
+          for _ = 1, n do
+            redis.call('HSET', key, ARGV[a], ARGV[a + 1])
+            local wake = tonumber(ARGV[a + 2])
+            if wake >= 0 then
+              redis.call('ZADD', KEYS[1], wake, ARGV[a + 3])
+            else
+              redis.call('ZREM', KEYS[1], ARGV[a + 3])
+            end
+            a = a + 4
           end
-          a = a + 4
         end
-        for k = 4, #KEYS do
+        local orphans = tonumber(ARGV[a])
+        a = a + 1
+        for _ = 1, orphans do
+          redis.call('ZREM', KEYS[1], ARGV[a])
+          a = a + 1
+        end
+        for k = 3 + contacts, #KEYS do
           local m = tonumber(ARGV[a])
           a = a + 1
           for _ = 1, m do
@@ -144,6 +228,17 @@ public struct JourneyStore: Sendable {
         end
         return redis.status_reply('OK')
         """)
+}
+
+/// One contact's instances to save.
+public struct JourneySave: Sendable {
+    public var contactId: String
+    public var instances: [JourneyInstance]
+
+    public init(contactId: String, instances: [JourneyInstance]) {
+        self.contactId = contactId
+        self.instances = instances
+    }
 }
 
 /// Journey store failures the scheduler acts on.
