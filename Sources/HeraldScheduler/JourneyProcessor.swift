@@ -44,8 +44,9 @@ struct JourneyProcessor: Sendable {
         let contactId = command.contactId
         let epoch = try await ownership.epoch(for: journeys.shard(of: contactId))
         let campaigns = try await catalog.entries()
-        let (existing, stored) = try await journeys.load(contactId, contacts: contacts)
-        let contact = (stored ?? ContactProfile(id: contactId)).snapshot()
+        let loaded = try await journeys.load(contactId, contacts: contacts)
+        let existing = loaded.journeys
+        let contact = (loaded.profile ?? ContactProfile(id: contactId)).snapshot(messages: loaded.messages)
         let now = now()
         var changed: [Transition] = []
         // Exits and stops for journeys already running.
@@ -85,8 +86,9 @@ struct JourneyProcessor: Sendable {
             return
         }
         engine.testWait = testWait
-        let (existing, stored) = try await journeys.load(contactId, contacts: contacts)
-        let contact = (stored ?? ContactProfile(id: contactId)).snapshot()
+        let loaded = try await journeys.load(contactId, contacts: contacts)
+        let existing = loaded.journeys
+        let contact = (loaded.profile ?? ContactProfile(id: contactId)).snapshot(messages: loaded.messages)
         let now = now()
         if let when, !ConditionEvaluator.evaluate(when, contact: contact, event: properties, now: now) { return }
         let mine = existing.filter { $0.campaignId == campaignId }
@@ -137,7 +139,9 @@ struct JourneyProcessor: Sendable {
         var records: [KafkaOutgoingRecord] = []
         var orphans: [(contactId: String, instanceId: String)] = []
         var handled = 0
-        for (contactId, (existing, stored)) in zip(mine, loaded) {
+        for (contactId, contact) in zip(mine, loaded) {
+            let existing = contact.journeys
+            let snapshot = (contact.profile ?? ContactProfile(id: contactId)).snapshot(messages: contact.messages)
             var current = Dictionary(existing.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
             var transitions: [Transition] = []
             for d in byContact[contactId]! {
@@ -146,19 +150,20 @@ struct JourneyProcessor: Sendable {
                     orphans.append((contactId, d.instanceId))
                     continue
                 }
-                let t = transition(waking: instance, due: d.due, contactId: contactId, profile: stored, campaigns: campaigns, now: now)
+                let t = transition(waking: instance, due: d.due, contact: snapshot, campaigns: campaigns, now: now)
                 current[t.instance.id] = t.instance
                 transitions.append(t)
             }
             guard !transitions.isEmpty else { continue }
-            records += try await effects(of: transitions, contactId: contactId)
+            let (effects, messages) = try await effects(of: transitions, contactId: contactId)
+            records += effects
             for (campaign, fields) in Self.reportCounts(transitions, previous: existing) {
                 counts[campaign, default: [:]].merge(fields, uniquingKeysWith: +)
             }
             // One entry per instance: the last state of each.
             var seen: Set<String> = []
             let last = transitions.reversed().map(\.instance).filter { seen.insert($0.id).inserted }.reversed()
-            saves.append(JourneySave(contactId: contactId, instances: Array(last)))
+            saves.append(JourneySave(contactId: contactId, instances: Array(last), messages: messages))
         }
         for case .failure(let error) in await producer.send(records) { throw error }
         do {
@@ -173,7 +178,7 @@ struct JourneyProcessor: Sendable {
     /// What a due wake-up does to its instance: end it (campaign stopped), hold it
     /// (campaign paused), or run its next steps.
     private func transition(
-        waking instance: JourneyInstance, due: Int64, contactId: String, profile: ContactProfile?, campaigns: [String: CampaignCatalog.Entry], now: Int64
+        waking instance: JourneyInstance, due: Int64, contact: ContactSnapshot, campaigns: [String: CampaignCatalog.Entry], now: Int64
     ) -> Transition {
         if let t = endIfRetired(instance, campaigns: campaigns, now: now) { return t }
         guard let entry = campaigns[instance.campaignId], var engine = entry.engines[instance.version] else {
@@ -190,7 +195,7 @@ struct JourneyProcessor: Sendable {
         }
         engine.testWait = testWait
         // A wake-up that changes nothing (already handled) still clears its entry.
-        let t = engine.wakeUp(instance, contact: (profile ?? ContactProfile(id: contactId)).snapshot(), now: now)
+        let t = engine.wakeUp(instance, contact: contact, now: now)
         metrics.lateness.record(Double(max(0, now - due)) / 1000)
         return t
     }
@@ -212,21 +217,26 @@ struct JourneyProcessor: Sendable {
     func commit(_ transitions: [Transition], contactId: String, epoch: Int64, previous: [JourneyInstance] = []) async throws {
         guard !transitions.isEmpty else { return }
         let counts = Self.reportCounts(transitions, previous: previous)
-        let records = try await effects(of: transitions, contactId: contactId)
+        let (records, messages) = try await effects(of: transitions, contactId: contactId)
         for case .failure(let error) in await producer.send(records) { throw error }
         do {
-            try await journeys.save(transitions.map(\.instance), contactId: contactId, epoch: epoch, counts: counts)
+            try await journeys.save(transitions.map(\.instance), contactId: contactId, epoch: epoch, counts: counts, messages: messages)
         } catch JourneyStoreError.fenced {
             // Another process claimed the shard. If the partition is still ours (its
             // notice was late), take a fresh token and save; otherwise give up.
             let fresh = try await ownership.afterFenced(shard: journeys.shard(of: contactId), failed: epoch)
-            try await journeys.save(transitions.map(\.instance), contactId: contactId, epoch: fresh, counts: counts)
+            try await journeys.save(transitions.map(\.instance), contactId: contactId, epoch: fresh, counts: counts, messages: messages)
         }
     }
 
-    /// The Kafka records of transitions' effects (notes go straight to the profile).
-    func effects(of transitions: [Transition], contactId: String) async throws -> [KafkaOutgoingRecord] {
+    /// The Kafka records of transitions' effects (notes go straight to the profile),
+    /// and the messages they ask to send, for the contact's history.
+    ///
+    /// Decision: history counts a message when Herald asks for it (here), not when a
+    /// provider confirms it — frequency rules then hold even while sends are queued.
+    func effects(of transitions: [Transition], contactId: String) async throws -> (records: [KafkaOutgoingRecord], messages: [JourneySave.Message]) {
         var records: [KafkaOutgoingRecord] = []
+        var messages: [JourneySave.Message] = []
         for t in transitions {
             let i = t.instance
             for (n, effect) in t.effects.enumerated() {
@@ -234,6 +244,7 @@ struct JourneyProcessor: Sendable {
                 switch effect {
                 case .send(let channel, let template, let category, let key):
                     records.append(send(i, channel: channel.rawValue, template: template, category: category, key: key))
+                    if !i.isTest { messages.append(.init(key: key, record: MessageRecord(channel: channel, category: category, at: now()))) }
                 case .webhook(let url, let key):
                     records.append(send(i, channel: "webhook", template: url, category: nil, key: key))
                 case .addTag(let tag): records.append(raw(eventId, "tag_added", i, ["tag": .string(tag)]))
@@ -254,7 +265,7 @@ struct JourneyProcessor: Sendable {
             }
             metrics.transition(campaign: i.campaignId, step: i.stepId)
         }
-        return records
+        return (records, messages)
     }
 
     /// Report counters a save adds: entries (also per version), endings by kind and

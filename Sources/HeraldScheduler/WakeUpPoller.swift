@@ -4,11 +4,13 @@ import HeraldKafka
 import HeraldRedis
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// Fires due wake-ups of the shards this process owns (the partitions of
-/// `herald.journeys` assigned to it), in due order, in batches until a batch comes
-/// back short; then sleeps `interval`. Shards are drained concurrently: one shard's
-/// Redis and Kafka round trips overlap another's work.
+/// `herald.journeys` assigned to it), in due order. Each owned shard has its own
+/// loop: it drains what is due in batches, then sleeps `interval` once nothing is.
+/// Independent loops keep one busy shard from delaying the others' wake-ups, and
+/// one shard's Redis and Kafka round trips overlap another's work.
 struct WakeUpPoller: Service {
     let consumer: KafkaConsumer
     let journeys: JourneyStore
@@ -19,28 +21,45 @@ struct WakeUpPoller: Service {
     let batchSize = 1000
     let logger: Logger
 
+    func owned() -> [Int] {
+        consumer.assignment.filter { $0.topic == Topics.journeys }.map(\.partition).sorted()
+    }
+
     func run() async throws {
-        var lastGauge = ContinuousClock.now - .seconds(10)  // report at once, then every 5 s
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            let shards = consumer.assignment.filter { $0.topic == Topics.journeys }.map(\.partition).sorted()
-            let fired = await withTaskGroup(of: Int.self) { group in
-                for shard in shards {
+        let running = ShardSet()
+        await withTaskGroup(of: Void.self) { group in
+            var lastGauge = ContinuousClock.now - .seconds(10)  // report at once, then every 5 s
+            while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                let shards = owned()
+                for shard in shards where running.insert(shard) {
                     group.addTask {
-                        do {
-                            return try await drain(shard: shard)
-                        } catch is NotOwner {
-                            logger.info("scheduler lost shard \(shard) to another owner")
-                        } catch {
-                            logger.warning("scheduler wake-ups of shard \(shard) failed; will retry", metadata: ["herald.error": "\(error)"])
-                        }
-                        return 0
+                        await loop(shard: shard)
+                        running.remove(shard)
                     }
                 }
-                return await group.reduce(0, +)
+                if ContinuousClock.now - lastGauge > .seconds(5) {
+                    lastGauge = ContinuousClock.now
+                    for shard in shards { if let n = try? await journeys.pending(shard: shard) { metrics.pendingWakeUps(shard: shard, n) } }
+                }
+                try? await Task.sleep(for: .milliseconds(200))  // how soon a newly assigned shard starts
             }
-            if ContinuousClock.now - lastGauge > .seconds(5) {
-                lastGauge = ContinuousClock.now
-                for shard in shards { if let n = try? await journeys.pending(shard: shard) { metrics.pendingWakeUps(shard: shard, n) } }
+            await group.waitForAll()
+        }
+    }
+
+    /// Fires one shard's wake-ups until the shard is no longer assigned here.
+    func loop(shard: Int) async {
+        let partition = TopicPartition(topic: Topics.journeys, partition: shard)
+        while !Task.isShuttingDownGracefully && !Task.isCancelled && consumer.assignment.contains(partition) {
+            var fired = 0
+            do {
+                fired = try await drain(shard: shard)
+            } catch is NotOwner {
+                logger.info("scheduler lost shard \(shard) to another owner")
+                return
+            } catch {
+                logger.warning("scheduler wake-ups of shard \(shard) failed; will retry", metadata: ["herald.error": "\(error)"])
+                try? await Task.sleep(for: .milliseconds(500))
             }
             if fired == 0 { try? await Task.sleep(for: interval) }
         }
@@ -59,4 +78,12 @@ struct WakeUpPoller: Service {
             if due.count < batchSize || handled == 0 || Task.isShuttingDownGracefully { return total }
         }
     }
+}
+
+/// Shards with a running loop.
+private final class ShardSet: Sendable {
+    private let shards = Mutex<Set<Int>>([])
+
+    func insert(_ shard: Int) -> Bool { shards.withLock { $0.insert(shard).inserted } }
+    func remove(_ shard: Int) { shards.withLock { _ = $0.remove(shard) } }
 }

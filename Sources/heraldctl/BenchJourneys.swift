@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import HeraldChannels
 import HeraldCore
 import HeraldKafka
@@ -67,17 +68,23 @@ struct BenchJourneys: AsyncParsableCommand {
 
         // Read the sends the scheduler produces and compute lateness from the due time in the journey id.
         let stats = BenchStats()
+        // Worst lateness per second of due time: shows whether slow wake-ups cluster
+        // (something periodic) or are spread out.
+        let worst = Mutex<[Int64: Double]>([:])
         let marker = Array("\"campaign_id\":\"\(campaign)\"".utf8)
         var consumerConfig = KafkaConsumerConfiguration(bootstrapServers: servers, groupId: "bench-\(run)", clientId: "bench-\(run)", topics: [Topics.sends])
         consumerConfig.maxBatchSize = 5000
         let consumer = try KafkaConsumer(configuration: consumerConfig, metrics: PrometheusCollectorRegistry(), worker: "bench", logger: logger) { batch in
             var lateness: [Double] = []
+            var seconds: [Int64: Double] = [:]
             for r in batch where r.value.firstRange(of: marker) != nil {
                 guard let v = try? JSONValue.parse(r.value), let id = v["instance_id"]?.stringValue, let due = id.split(separator: ":").last.flatMap({ Int64($0) }),
                     case .int(let created)? = v["created_at_ms"]
                 else { continue }
                 lateness.append(Double(created - due))
+                seconds[(due - firstDue) / 1000] = max(seconds[(due - firstDue) / 1000] ?? 0, Double(created - due))
             }
+            worst.withLock { w in w.merge(seconds, uniquingKeysWith: max) }
             if !lateness.isEmpty { stats.record(count: lateness.count, latencies: lateness, at: nowMilliseconds()) }
         }
         let group = ServiceGroup(services: [consumer], logger: logger)
@@ -92,6 +99,8 @@ struct BenchJourneys: AsyncParsableCommand {
             let span = Double(stats.lastAt - firstDue) / 1000
             print(String(format: "fired %d of %d wake-ups due at %d/s: lateness p50 %.0f ms, p99 %.0f ms, max %.0f ms; %.0f transitions/s (first due to last fired)",
                 stats.count, count, rate, percentile(sorted, 50), percentile(sorted, 99), sorted.last ?? 0, Double(stats.count) / max(span, 0.001)))
+            let slowest = worst.withLock { $0 }.sorted { $0.value > $1.value }.prefix(8).sorted { $0.key < $1.key }
+            print("  slowest seconds (since the first due: worst lateness): " + slowest.map { "+\($0.key) s: \(Int($0.value)) ms" }.joined(separator: ", "))
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }

@@ -180,6 +180,48 @@ struct JourneyTests {
         await redis.stop()
     }
 
+    @Test("frequency control: the message history the scheduler keeps makes the third promo in two days take the skip branch; erasing the contact clears it")
+    func frequencyControl() async throws {
+        let broker = try TestBroker.start(partitions: 4)
+        let redis = try await TestRedisServer()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        let scheduler = try await TestWorker(.scheduler, broker: broker, redis: redis)
+        let yaml = try String(contentsOfFile: BuiltProducts.packageRoot + "/config/campaigns/frequency-control.yaml", encoding: .utf8)
+        let r = try await client.send(
+            method: "POST", url: "\(ingestor.apiURL)/v1/campaigns/frequency-control/publish",
+            headers: [("Authorization", "Bearer \(TestIngestor.adminKey)"), ("Content-Type", "application/yaml")], body: Array(yaml.utf8))
+        #expect(r.status == 200, "\(r.bodyText)")
+        try await Task.sleep(for: .seconds(1))
+        func promos() async throws -> Int {
+            try await sends(broker, timeout: .seconds(5)) { _ in false }.filter { $0 == ("freq", "weekly-promo") }.count
+        }
+        // One event at a time: each journey runs to its end before the next event.
+        for n in 1...2 {
+            try await post(ingestor, [("promo-\(n)", "promo_week_started", "freq")])
+            _ = try await sends(broker) { s in s.filter { $0 == ("freq", "weekly-promo") }.count == n }
+        }
+        try await post(ingestor, [("promo-3", "promo_week_started", "freq")])
+        var journeys = JSONValue.null
+        for _ in 0..<100 {
+            journeys = try JSONValue.parse(
+                try await client.send(method: "GET", url: "\(ingestor.apiURL)/v1/contacts/freq/journeys", headers: [("Authorization", "Bearer \(TestIngestor.apiKey)")]).body)
+            if let all = journeys["journeys"]?.arrayValue, all.count == 3, all.allSatisfy({ $0["status"] != "active" }) { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(journeys["journeys"]?.arrayValue?.count == 3 && journeys["journeys"]?.arrayValue?.contains { $0["step"] == "skip" } == true, "\(journeys)")
+        #expect(try await promos() == 2, "the third promo was sent despite two in the last two days")
+
+        // DELETE erases the history with the journeys: the next promo goes out again.
+        let deleted = try await client.send(method: "DELETE", url: "\(ingestor.apiURL)/v1/contacts/freq", headers: [("Authorization", "Bearer \(TestIngestor.apiKey)")])
+        #expect(deleted.status == 204 || deleted.status == 404, "\(deleted.bodyText)")
+        try await post(ingestor, [("promo-4", "promo_week_started", "freq")])
+        _ = try await sends(broker) { s in s.filter { $0 == ("freq", "weekly-promo") }.count == 3 }
+        #expect(try await promos() == 3)
+        await scheduler.process.stop()
+        await ingestor.process.stop()
+        await redis.stop()
+    }
+
     @Test("SIGKILL of the scheduler while journeys wait: after a restart every wake-up fires exactly once")
     func killWhileWaiting() async throws {
         let broker = try TestBroker.start(partitions: 4)

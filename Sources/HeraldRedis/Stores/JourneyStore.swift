@@ -17,6 +17,7 @@ public struct JourneyStore: Sendable {
 
     public func shard(of contactId: String) -> Int { Shard.of(contactId, partitions: partitions) }
     func journeysKey(_ contactId: String) -> String { "herald:j:\(Shard.hashTag(shard(of: contactId))):\(contactId)" }
+    func messagesKey(_ contactId: String) -> String { "herald:msg:\(Shard.hashTag(shard(of: contactId))):\(contactId)" }
     static func wakeKey(_ shard: Int) -> String { "herald:wake:\(Shard.hashTag(shard))" }
     static func epochKey(_ shard: Int) -> String { "herald:epoch:\(Shard.hashTag(shard))" }
     static let separator: Character = "\u{1F}"
@@ -29,25 +30,58 @@ public struct JourneyStore: Sendable {
         return epoch
     }
 
-    /// A contact's journeys and profile in one round trip (both keys are in the
-    /// contact's shard slot).
-    public func load(_ contactId: String, contacts: ContactStore) async throws -> (journeys: [JourneyInstance], profile: ContactProfile?) {
+    /// What the scheduler reads of a contact before a transition.
+    public struct Loaded: Sendable {
+        public var journeys: [JourneyInstance]
+        public var profile: ContactProfile?
+        /// Messages Herald asked to send to the contact (newest kept; see `save`).
+        public var messages: [MessageRecord]
+    }
+
+    /// A contact's journeys, profile and message history in one round trip (the
+    /// keys are all in the contact's shard slot).
+    public func load(_ contactId: String, contacts: ContactStore) async throws -> Loaded {
         try await load([contactId], contacts: contacts)[0]
     }
 
-    /// Several contacts' journeys and profiles in one round trip, in the order asked.
-    public func load(_ contactIds: [String], contacts: ContactStore) async throws -> [(journeys: [JourneyInstance], profile: ContactProfile?)] {
-        let replies = try await redis.pipeline(contactIds.flatMap { [["HVALS", journeysKey($0)], ["GET", contacts.key($0)]] })
+    /// Several contacts' journeys, profiles and message histories in one round
+    /// trip, in the order asked.
+    public func load(_ contactIds: [String], contacts: ContactStore) async throws -> [Loaded] {
+        let replies = try await redis.pipeline(contactIds.flatMap {
+            [["HVALS", journeysKey($0)], ["GET", contacts.key($0)], ["ZRANGE", messagesKey($0), "0", "-1", "WITHSCORES"]]
+        })
         for case .error(let message) in replies { throw RedisError(code: .server, message: message) }
         return contactIds.indices.map { n in
-            let journeys = (replies[2 * n].array ?? []).compactMap { v in
+            let journeys = (replies[3 * n].array ?? []).compactMap { v in
                 v.string.flatMap { try? JSONValue.parse(string: $0) }.flatMap(JourneyInstance.init(json:))
             }
             var profile: ContactProfile? = nil
-            if case .bulk(let bytes) = replies[2 * n + 1] { profile = (try? JSONValue.parse(bytes)).flatMap(ContactProfile.decodeStored) }
-            return (journeys, profile)
+            if case .bulk(let bytes) = replies[3 * n + 1] { profile = (try? JSONValue.parse(bytes)).flatMap(ContactProfile.decodeStored) }
+            let flat = replies[3 * n + 2].array ?? []
+            let messages = stride(from: 0, to: flat.count - 1, by: 2).compactMap { i -> MessageRecord? in
+                guard let member = flat[i].string, let at = flat[i + 1].string.flatMap({ Double($0) }) else { return nil }
+                return Self.message(member: member, at: Int64(at))
+            }
+            return Loaded(journeys: journeys, profile: profile, messages: messages)
         }
     }
+
+    /// History member: `<send key>\u{1F}<channel>\u{1F}<category>` — the send key
+    /// makes a replayed transition's entry the same member (no double count).
+    static func member(_ m: JourneySave.Message) -> String {
+        "\(m.key)\(separator)\(m.record.channel.rawValue)\(separator)\(m.record.category ?? "")"
+    }
+
+    static func message(member: String, at: Int64) -> MessageRecord? {
+        let parts = member.split(separator: separator, omittingEmptySubsequences: false)
+        guard parts.count == 3, let channel = Channel(rawValue: String(parts[1])) else { return nil }
+        return MessageRecord(channel: channel, category: parts[2].isEmpty ? nil : String(parts[2]), at: at)
+    }
+
+    /// How long message history is kept, and at most how many entries per contact:
+    /// enough for any frequency rule over the last weeks.
+    public static let messageRetention: Int64 = 90 * 86_400_000
+    public static let messageCap = 500
 
     /// Every journey of a contact (active and finished).
     public func instances(of contactId: String) async throws -> [JourneyInstance] {
@@ -64,9 +98,10 @@ public struct JourneyStore: Sendable {
     ///   `completed`, `exited:<reason>`, `step:<id>`, `v<n>:entered`, ...); kept per
     ///   shard in the shard's slot and summed by `report`.
     /// - Throws: `JourneyStoreError.fenced` when another process took the shard.
-    public func save(_ instances: [JourneyInstance], contactId: String, epoch: Int64, counts: [String: [String: Int]] = [:]) async throws {
+    public func save(_ instances: [JourneyInstance], contactId: String, epoch: Int64, counts: [String: [String: Int]] = [:], messages: [JourneySave.Message] = []) async throws {
         guard !instances.isEmpty else { return }
-        try await save([JourneySave(contactId: contactId, instances: instances)], shard: shard(of: contactId), epoch: epoch, counts: counts)
+        let one = JourneySave(contactId: contactId, instances: instances, messages: messages)
+        try await save([one], shard: shard(of: contactId), epoch: epoch, counts: counts)
     }
 
     /// Saves many contacts' instances of one shard, their wake-ups and report
@@ -80,13 +115,18 @@ public struct JourneyStore: Sendable {
         var args = [String(epoch), String(saves.count)]
         for save in saves {
             precondition(shard(of: save.contactId) == s, "a contact saved with another shard's batch")
-            keys.append(journeysKey(save.contactId))
+            keys += [journeysKey(save.contactId), messagesKey(save.contactId)]
             args.append(String(save.instances.count))
             for i in save.instances {
                 let wake: Int64 = if case .waiting(let until) = i.status { until } else { -1 }
                 args += [i.id, i.json.jsonString, String(wake), "\(save.contactId)\(Self.separator)\(i.id)"]
             }
+            args.append(String(save.messages.count))
+            for m in save.messages { args += [String(m.record.at), Self.member(m)] }
+            let newest = save.messages.map(\.record.at).max() ?? 0
+            args.append(String(newest - Self.messageRetention))
         }
+        args.append(String(Self.messageCap))
         args.append(String(orphans.count))
         for o in orphans { args.append("\(o.contactId)\(Self.separator)\(o.instanceId)") }
         for (campaign, fields) in counts.sorted(by: { $0.key < $1.key }) where !fields.isEmpty {
@@ -181,24 +221,27 @@ public struct JourneyStore: Sendable {
         return out
     }
 
-    /// Erases every journey of a contact and their wake-ups.
+    /// Erases every journey of a contact, their wake-ups and its message history.
     public func erase(contactId: String) async throws {
         let members = try await instances(of: contactId).map { "\(contactId)\(Self.separator)\($0.id)" }
-        _ = try await redis.pipeline([["DEL", journeysKey(contactId)]] + (members.isEmpty ? [] : [["ZREM", Self.wakeKey(shard(of: contactId))] + members]))
+        _ = try await redis.pipeline([["DEL", journeysKey(contactId), messagesKey(contactId)]] + (members.isEmpty ? [] : [["ZREM", Self.wakeKey(shard(of: contactId))] + members]))
     }
 
-    /// KEYS: wake-up set, epoch, one journeys hash per contact, then report hashes.
+    /// KEYS: wake-up set, epoch, per contact its journeys hash and message
+    /// history, then report hashes.
     /// ARGV: epoch, contact count; per contact: instance count, then (id, JSON,
-    /// wake-up or -1, wake-up member) per instance; orphan count and members; per
-    /// report hash: field count, then (field, delta) pairs.
+    /// wake-up or -1, wake-up member) per instance, message count, then (time,
+    /// member) per message, and the history's cut-off time; the history cap;
+    /// orphan count and members; per report hash: field count, then (field, delta).
     static let saveScript = RedisScript(name: "journey_save", source: """
         if tonumber(redis.call('GET', KEYS[2]) or '0') ~= tonumber(ARGV[1]) then
           return redis.status_reply('FENCED')
         end
         local contacts = tonumber(ARGV[2])
         local a = 3
+        local histories = {}
         for c = 1, contacts do
-          local key = KEYS[2 + c]
+          local key = KEYS[1 + 2 * c]
           local n = tonumber(ARGV[a])
           a = a + 1
           for _ = 1, n do
@@ -211,6 +254,23 @@ public struct JourneyStore: Sendable {
             end
             a = a + 4
           end
+          local m = tonumber(ARGV[a])
+          a = a + 1
+          if m > 0 then
+            local history = KEYS[2 + 2 * c]
+            for _ = 1, m do
+              redis.call('ZADD', history, ARGV[a], ARGV[a + 1])
+              a = a + 2
+            end
+            redis.call('ZREMRANGEBYSCORE', history, '-inf', '(' .. ARGV[a])
+            histories[#histories + 1] = history
+          end
+          a = a + 1
+        end
+        local cap = tonumber(ARGV[a])
+        a = a + 1
+        for _, history in ipairs(histories) do
+          redis.call('ZREMRANGEBYRANK', history, 0, -cap - 1)
         end
         local orphans = tonumber(ARGV[a])
         a = a + 1
@@ -218,7 +278,7 @@ public struct JourneyStore: Sendable {
           redis.call('ZREM', KEYS[1], ARGV[a])
           a = a + 1
         end
-        for k = 3 + contacts, #KEYS do
+        for k = 3 + 2 * contacts, #KEYS do
           local m = tonumber(ARGV[a])
           a = a + 1
           for _ = 1, m do
@@ -230,14 +290,27 @@ public struct JourneyStore: Sendable {
         """)
 }
 
-/// One contact's instances to save.
+/// One contact's instances to save, and the messages its transitions asked to send.
 public struct JourneySave: Sendable {
+    /// A message for the contact's history, under its send's idempotency key.
+    public struct Message: Sendable {
+        public var key: String
+        public var record: MessageRecord
+
+        public init(key: String, record: MessageRecord) {
+            self.key = key
+            self.record = record
+        }
+    }
+
     public var contactId: String
     public var instances: [JourneyInstance]
+    public var messages: [Message]
 
-    public init(contactId: String, instances: [JourneyInstance]) {
+    public init(contactId: String, instances: [JourneyInstance], messages: [Message] = []) {
         self.contactId = contactId
         self.instances = instances
+        self.messages = messages
     }
 }
 
