@@ -52,8 +52,9 @@ public struct JourneyStore: Sendable {
         })
         for case .error(let message) in replies { throw RedisError(code: .server, message: message) }
         return contactIds.indices.map { n in
-            let journeys = (replies[3 * n].array ?? []).compactMap { v in
-                v.string.flatMap { try? JSONValue.parse(string: $0) }.flatMap(JourneyInstance.init(json:))
+            let journeys = (replies[3 * n].array ?? []).compactMap { v -> JourneyInstance? in
+                guard case .bulk(let bytes) = v, let json = try? JSONValue.parse(bytes) else { return nil }
+                return JourneyInstance(json: json)
             }
             var profile: ContactProfile? = nil
             if case .bulk(let bytes) = replies[3 * n + 1] { profile = (try? JSONValue.parse(bytes)).flatMap(ContactProfile.decodeStored) }
@@ -262,8 +263,12 @@ public struct JourneyStore: Sendable {
               redis.call('ZADD', history, ARGV[a], ARGV[a + 1])
               a = a + 2
             end
-            redis.call('ZREMRANGEBYSCORE', history, '-inf', '(' .. ARGV[a])
-            histories[#histories + 1] = history
+            -- Trim only once the history has grown: conditions filter by time
+            -- anyway, and most contacts get few messages.
+            if redis.call('ZCARD', history) > 32 then
+              redis.call('ZREMRANGEBYSCORE', history, '-inf', '(' .. ARGV[a])
+              histories[#histories + 1] = history
+            end
           end
           a = a + 1
         end
