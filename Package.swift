@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // Already pulled in by Hummingbird; named so targets that use ByteBuffer may import NIOCore.
         .package(url: "https://github.com/apple/swift-nio", from: "2.0.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.0.0"),
     ],
     targets: [
         // MARK: - C system libraries (Debian: librdkafka-dev, libhiredis-dev, libcurl4-openssl-dev)
@@ -83,6 +84,17 @@ let package = Package(
             swiftSettings: swift6
         ),
         .target(
+            name: "HeraldSender",
+            dependencies: [
+                "HeraldCore", "HeraldKafka", "HeraldRedis", "HeraldService", "HeraldChannels",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Mustache", package: "swift-mustache"),
+            ],
+            swiftSettings: swift6
+        ),
+        .target(
             name: "HeraldTestSupport",
             dependencies: ["HeraldCore", "HeraldKafka", "HeraldRedis", "HeraldChannels", "HeraldService", .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Prometheus", package: "swift-prometheus")],
             swiftSettings: swift6
@@ -91,7 +103,7 @@ let package = Package(
         // MARK: - Executables (thin: read config, build services, run a ServiceGroup)
         .executableTarget(name: "herald-ingestor", dependencies: ["HeraldIngest", "HeraldService"], swiftSettings: swift6),
         .executableTarget(name: "herald-scheduler", dependencies: ["HeraldScheduler", "HeraldService"], swiftSettings: swift6),
-        .executableTarget(name: "herald-sender", dependencies: ["HeraldCore", "HeraldService"], swiftSettings: swift6),
+        .executableTarget(name: "herald-sender", dependencies: ["HeraldCore", "HeraldSender", "HeraldService"], swiftSettings: swift6),
         .executableTarget(name: "herald-alerter", dependencies: ["HeraldCore", "HeraldService"], swiftSettings: swift6),
         .executableTarget(
             name: "heraldctl",

@@ -307,6 +307,7 @@ struct JourneyProcessor: Sendable {
             "id": .string(key), "contact_id": .string(i.contactId), "campaign_id": .string(i.campaignId), "version": .int(Int64(i.version)),
             "instance_id": .string(i.id), "step_id": .string(i.stepId), "channel": .string(channel), "template": .string(template),
             "category": category.map(JSONValue.string) ?? .null, "test": .bool(i.isTest), "created_at_ms": .int(now()),
+            "event": .object(i.triggerEvent),
         ]
         return KafkaOutgoingRecord(topic: Topics.sends, key: i.contactId, value: value.serialized())
     }

@@ -56,6 +56,18 @@ public struct Configuration: Sendable {
         .init(name: "scheduler.poll_interval", defaultValue: "50ms", help: "How long the wake-up poller sleeps when nothing was due"),
         .init(name: "scheduler.sweep_interval", defaultValue: "30s", help: "How often date triggers are checked (each runs once a day at its local time)"),
         .init(name: "scheduler.test_wait", defaultValue: "5m", help: "Every wait of a test journey lasts at most this long"),
+        .init(name: "sender.smtp_server", defaultValue: "127.0.0.1:2525", help: "SMTP server host:port (the dev stack's sink listens on 2525)"),
+        .init(name: "sender.smtp_security", defaultValue: "none", help: "none, starttls (required) or implicit (smtps)"),
+        .init(name: "sender.smtp_username", defaultValue: "", help: "SMTP user (empty: no AUTH)"),
+        .init(name: "sender.smtp_password", defaultValue: "", help: "SMTP password"),
+        .init(name: "sender.smtp_connections", defaultValue: "4", help: "SMTP connections per sender process (each reused between messages)"),
+        .init(name: "sender.email_from", defaultValue: "herald@herald.example", help: "Envelope and From address of emails"),
+        .init(name: "sender.email_from_name", defaultValue: "Herald", help: "From display name"),
+        .init(name: "sender.templates_dir", defaultValue: "config/templates", help: "Directory of Mustache templates (email/<name>/subject|text|html.mustache)"),
+        .init(name: "sender.max_attempts", defaultValue: "3", help: "Attempts before a message ends in error"),
+        .init(name: "sender.retry_base", defaultValue: "2s", help: "Backoff base: attempt n waits a random time up to base × 2^(n-1)"),
+        .init(name: "sender.lease", defaultValue: "60s", help: "How long a claim holds; after it a claim with no outcome counts as unknown"),
+        .init(name: "sender.public_url", defaultValue: "http://127.0.0.1:8080", help: "The ingestor's public URL, for unsubscribe links"),
         .init(name: "shutdown.timeout", defaultValue: "20s", help: "Bound on graceful shutdown after SIGTERM/SIGINT"),
     ]
 

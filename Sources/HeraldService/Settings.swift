@@ -1,3 +1,4 @@
+import Foundation
 import HeraldKafka
 import HeraldRedis
 import Logging
@@ -26,7 +27,30 @@ public struct Settings: Sendable {
     public var schedulerPollInterval: Duration
     public var sweepInterval: Duration
     public var testWait: Duration
+    public var sender: SenderSettings
     public var shutdownTimeout: Duration
+}
+
+/// herald-sender's settings (`sender.*`).
+public struct SenderSettings: Sendable {
+    public var smtpServer: String
+    public var smtpSecurity: String
+    public var smtpUsername: String?
+    public var smtpPassword: String?
+    public var smtpConnections: Int
+    public var emailFrom: String
+    public var emailFromName: String
+    public var templatesDirectory: String
+    public var maxAttempts: Int
+    public var retryBase: Duration
+    public var lease: Duration
+    public var publicURL: String
+
+    /// The one-click unsubscribe link of a message.
+    public func unsubscribeURL(contact: String, send: String) -> String {
+        func q(_ s: String) -> String { s.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? s }
+        return "\(publicURL)/v1/unsubscribe?contact=\(q(contact))&message=\(q(send))"
+    }
 }
 
 /// Log line format.
@@ -45,6 +69,22 @@ public enum Worker: String, Sendable, CaseIterable {
 }
 
 extension Configuration {
+    func senderSettings() throws -> SenderSettings {
+        guard ["none", "starttls", "implicit"].contains(string("sender.smtp_security")) else {
+            throw bad("sender.smtp_security", "expected none, starttls or implicit")
+        }
+        let from = string("sender.email_from")
+        guard from.contains("@"), !from.contains(" "), !from.contains("\n") else { throw bad("sender.email_from", "expected an email address") }
+        return SenderSettings(
+            smtpServer: string("sender.smtp_server"), smtpSecurity: string("sender.smtp_security"),
+            smtpUsername: string("sender.smtp_username").isEmpty ? nil : string("sender.smtp_username"),
+            smtpPassword: string("sender.smtp_password").isEmpty ? nil : string("sender.smtp_password"),
+            smtpConnections: try int("sender.smtp_connections", in: 1...256),
+            emailFrom: from, emailFromName: string("sender.email_from_name"), templatesDirectory: string("sender.templates_dir"),
+            maxAttempts: try int("sender.max_attempts", in: 1...100), retryBase: try duration("sender.retry_base"),
+            lease: try duration("sender.lease"), publicURL: string("sender.public_url"))
+    }
+
     /// The typed settings.
     /// - Throws: `ConfigurationError` naming the key and its bad value.
     public func settings() throws -> Settings {
@@ -84,6 +124,7 @@ extension Configuration {
             schedulerPollInterval: try duration("scheduler.poll_interval"),
             sweepInterval: try duration("scheduler.sweep_interval"),
             testWait: try duration("scheduler.test_wait"),
+            sender: try senderSettings(),
             shutdownTimeout: try duration("shutdown.timeout"))
     }
 }

@@ -1,7 +1,9 @@
 import HeraldCore
+import HeraldSender
 import HeraldService
 
-// herald-sender: consumes herald.sends. Channel logic arrives with the sender issue.
+// herald-sender: consumes herald.sends and turns each request into at most one
+// provider call (email over SMTP so far), with per-message states and retries.
 await runWorker(.sender) { runtime in
-    [try runtime.inputConsumer(topic: Topics.sends)]
+    try await SenderApp.services(runtime: runtime)
 }

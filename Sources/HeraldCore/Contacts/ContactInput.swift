@@ -79,13 +79,8 @@ public enum ContactInput {
     }
 
     /// local@domain.tld without spaces, control characters or line breaks.
-    public static func isEmail(_ s: String) -> Bool {
-        let parts = s.split(separator: "@", omittingEmptySubsequences: false)
-        guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), !parts[1].hasPrefix("."), !parts[1].hasSuffix("."),
-            s.utf8.count <= 254, !s.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F })
-        else { return false }
-        return true
-    }
+    /// The sender's rule (`EmailAddress.isValid`): one definition of a valid address.
+    public static func isEmail(_ s: String) -> Bool { EmailAddress.isValid(s) }
 
     /// + then 8 to 15 digits, the first not 0.
     public static func isE164(_ s: String) -> Bool {

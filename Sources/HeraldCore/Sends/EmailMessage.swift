@@ -1,0 +1,133 @@
+import Foundation
+
+/// An email as it goes over SMTP (RFC 5322 / MIME): text and HTML as
+/// `multipart/alternative`, one-click unsubscribe headers (RFC 8058), a
+/// `Message-ID` and `X-Herald-Send-Id` carrying the send's idempotency key.
+///
+/// Values that would start a new header line (CR or LF) are refused, not
+/// cleaned: a template or profile that produces one is a bug to see.
+public struct EmailMessage: Sendable {
+    public var from: EmailAddress
+    public var to: EmailAddress
+    public var subject: String
+    public var text: String
+    public var html: String?
+    /// The send's idempotency key.
+    public var sendId: String
+    /// Where one-click unsubscribe POSTs go; none for transactional mail.
+    public var unsubscribeURL: String?
+    public var date: Date
+
+    public init(from: EmailAddress, to: EmailAddress, subject: String, text: String, html: String? = nil, sendId: String, unsubscribeURL: String? = nil, date: Date = Date()) {
+        self.from = from
+        self.to = to
+        self.subject = subject
+        self.text = text
+        self.html = html
+        self.sendId = sendId
+        self.unsubscribeURL = unsubscribeURL
+        self.date = date
+    }
+
+    /// `<hash of the send id>@<sender's domain>`: the same send always gets the same id.
+    public var messageId: String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in sendId.utf8 {
+            h ^= UInt64(b)
+            h = h &* 0x100_0000_01b3
+        }
+        return "<\(String(h, radix: 16)).\(sendId.utf8.count)@\(from.domain)>"
+    }
+
+    /// The message bytes, CRLF line ends.
+    /// - Throws: `EmailMessageError` for a header value with a line break.
+    public func rendered() throws(EmailMessageError) -> [UInt8] {
+        var headers: [(String, String)] = [
+            ("From", from.header), ("To", to.header), ("Subject", Self.encodedWord(subject)),
+            ("Date", Self.rfc5322Date(date)), ("Message-ID", messageId), ("MIME-Version", "1.0"), ("X-Herald-Send-Id", sendId),
+        ]
+        if let unsubscribeURL {
+            headers.append(("List-Unsubscribe", "<\(unsubscribeURL)>"))
+            headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+        }
+        for (name, value) in headers where value.contains(where: { $0 == "\r" || $0 == "\n" }) {
+            throw EmailMessageError("header \(name) contains a line break")
+        }
+        var out = ""
+        for (name, value) in headers { out += "\(name): \(value)\r\n" }
+        if let html {
+            let boundary = "herald-\(String(messageId.utf8.reduce(UInt32(5381)) { ($0 &* 33) ^ UInt32($1) }, radix: 16))"
+            out += "Content-Type: multipart/alternative; boundary=\"\(boundary)\"\r\n\r\n"
+            out += "--\(boundary)\r\n" + Self.part("text/plain", text)
+            out += "--\(boundary)\r\n" + Self.part("text/html", html)
+            out += "--\(boundary)--\r\n"
+        } else {
+            out += Self.part("text/plain", text)
+        }
+        return Array(out.utf8)
+    }
+
+    static func part(_ type: String, _ body: String) -> String {
+        let encoded = Data(body.utf8).base64EncodedString(options: [.lineLength76Characters, .endLineWithCarriageReturn, .endLineWithLineFeed])
+        return "Content-Type: \(type); charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n\(encoded)\r\n"
+    }
+
+    /// RFC 2047 encoded word for non-ASCII header text.
+    static func encodedWord(_ s: String) -> String {
+        if s.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) { return s }
+        if s.contains(where: { $0 == "\r" || $0 == "\n" }) { return s }  // refused by the caller
+        return "=?UTF-8?B?\(Data(s.utf8).base64EncodedString())?="
+    }
+
+    static func rfc5322Date(_ date: Date) -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss '+0000'"
+        return f.string(from: date)
+    }
+}
+
+/// A mailbox: an address and an optional display name.
+public struct EmailAddress: Sendable, Equatable {
+    public var address: String
+    public var name: String?
+
+    /// - Throws: `EmailMessageError` when `address` is not `local@domain.tld`
+    ///   (no spaces, no line breaks, no angle brackets) or the name has a line break.
+    public init(_ address: String, name: String? = nil) throws(EmailMessageError) {
+        guard Self.isValid(address) else { throw EmailMessageError("'\(address)' is not a valid email address") }
+        if let name, name.contains(where: { $0 == "\r" || $0 == "\n" }) { throw EmailMessageError("the display name contains a line break") }
+        self.address = address
+        self.name = name
+    }
+
+    public var domain: String { String(address[address.index(after: address.lastIndex(of: "@")!)...]) }
+
+    var header: String {
+        guard let name, !name.isEmpty else { return "<\(address)>" }
+        let quoted = name.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+        return "\(EmailMessage.encodedWord("\"\(quoted)\"")) <\(address)>"
+    }
+
+    /// A practical check, not all of RFC 5321: one `@`, a non-empty local part of
+    /// printable characters without spaces or `<>()[],;:"`, and a domain of labels
+    /// (letters, digits, hyphens) with at least one dot.
+    public static func isValid(_ address: String) -> Bool {
+        let parts = address.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, parts[0].utf8.count <= 64, address.utf8.count <= 254 else { return false }
+        let forbidden = Set(" <>()[],;:\"\\\r\n\t".utf8)
+        guard parts[0].utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && !forbidden.contains($0) }) else { return false }
+        let labels = parts[1].split(separator: ".", omittingEmptySubsequences: false)
+        guard labels.count >= 2 else { return false }
+        return labels.allSatisfy { l in
+            !l.isEmpty && l.count <= 63 && !l.hasPrefix("-") && !l.hasSuffix("-")
+                && l.unicodeScalars.allSatisfy { ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-") }
+        }
+    }
+}
+
+public struct EmailMessageError: Error, Sendable, CustomStringConvertible, Equatable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,182 @@
+import HeraldCore
+
+/// Per-message states in Redis, per shard of the contact (hash tag `{shard}`):
+///
+/// - `herald:m:{s}:<send id>`: hash — `state`, `attempts`, `reason`, `next_ms`,
+///   `lease_ms`, `updated_ms`, `created_ms`, `contact`, `campaign`, `channel`, `request`.
+/// - `herald:mc:{s}:<contact>`: sorted set of the contact's send ids by creation time.
+/// - `herald:mstat:{s}:<campaign>`: hash state → how many of the campaign's messages are in it.
+/// - `herald:retry:{s}`: sorted set of send ids by the time to look at them again
+///   (a scheduled retry, or a claim whose lease runs out).
+///
+/// Every change is one Lua call, so states only move forward (`MessageState.allows`).
+public struct MessageStore: Sendable {
+    let redis: RedisPool
+    let partitions: Int
+
+    public init(redis: RedisPool, partitions: Int) {
+        self.redis = redis
+        self.partitions = partitions
+    }
+
+    func tag(_ contactId: String) -> String { Shard.hashTag(Shard.of(contactId, partitions: partitions)) }
+    func keys(_ r: SendRequest) -> [String] {
+        let t = tag(r.contactId)
+        return ["herald:m:\(t):\(r.id)", "herald:mc:\(t):\(r.contactId)", "herald:mstat:\(t):\(r.campaignId)", "herald:retry:\(t)"]
+    }
+
+    /// What a claim found.
+    public enum Claim: Sendable, Equatable {
+        /// This sender may call the provider now: the attempt number.
+        case claimed(attempt: Int)
+        /// A retry is scheduled for later.
+        case notDue
+        /// Another sender is calling the provider (its lease is running).
+        case busy
+        /// A claim's lease ran out with no outcome recorded: the sender that held it
+        /// died mid-call. The message is marked `sending_failed` — never sent twice.
+        case outcomeUnknown
+        /// The message already reached a final state.
+        case done(MessageState)
+    }
+
+    /// Claims a message before the provider is called (creating its record on first sight).
+    /// - Parameter lease: how long the claim holds; after it, the outcome counts as unknown.
+    public func claim(_ r: SendRequest, now: Int64, lease: Duration) async throws -> Claim {
+        let reply = try await redis.eval(Self.claimScript, keys: keys(r), arguments: [
+            r.json.jsonString, String(now), String(lease.milliseconds), r.id, r.contactId, r.campaignId, r.channel,
+        ])
+        let parts = reply.array?.compactMap(\.string) ?? []
+        switch parts.first {
+        case "claimed": return .claimed(attempt: Int(parts.count > 1 ? parts[1] : "1") ?? 1)
+        case "not_due": return .notDue
+        case "busy": return .busy
+        case "unknown": return .outcomeUnknown
+        case "final": return .done(MessageState(rawValue: parts.count > 1 ? parts[1] : "") ?? .error)
+        default: throw RedisError(code: .server, message: "message_claim returned \(reply)")
+        }
+    }
+
+    /// Moves a message to `state` if its current state allows it.
+    /// - Parameter next: for `retry_scheduled`, when to try again (UTC ms).
+    /// - Returns: the state the message is in afterwards.
+    @discardableResult
+    public func record(_ r: SendRequest, _ state: MessageState, reason: String = "", next: Int64? = nil, now: Int64) async throws -> MessageState {
+        let from = MessageState.allCases.filter { $0.allows(state) }.map(\.rawValue).joined(separator: ",")
+        let reply = try await redis.eval(Self.recordScript, keys: keys(r), arguments: [
+            state.rawValue, "," + from + ",", reason, String(next ?? 0), String(now), r.json.jsonString, r.id, r.contactId, r.campaignId, r.channel,
+        ])
+        return reply.string.flatMap(MessageState.init(rawValue:)) ?? state
+    }
+
+    /// One message's record, as the API shows it.
+    public func message(contactId: String, id: String) async throws -> [String: String]? {
+        let flat = try await redis.execute(["HGETALL", "herald:m:\(tag(contactId)):\(id)"]).array ?? []
+        guard !flat.isEmpty else { return nil }
+        var out: [String: String] = [:]
+        for i in stride(from: 0, to: flat.count - 1, by: 2) { if let k = flat[i].string, let v = flat[i + 1].string { out[k] = v } }
+        out["id"] = id
+        return out
+    }
+
+    /// A contact's newest messages (at most `limit`).
+    public func messages(contactId: String, limit: Int = 50) async throws -> [[String: String]] {
+        let ids = try await redis.execute(["ZREVRANGE", "herald:mc:\(tag(contactId)):\(contactId)", "0", String(limit - 1)]).array?.compactMap(\.string) ?? []
+        var out: [[String: String]] = []
+        for id in ids { if let m = try await message(contactId: contactId, id: id) { out.append(m) } }
+        return out
+    }
+
+    /// How many of a campaign's messages are in each state (summed over shards).
+    public func states(campaign: String) async throws -> [String: Int] {
+        let replies = try await redis.pipeline((0..<partitions).map { ["HGETALL", "herald:mstat:\(Shard.hashTag($0)):\(campaign)"] })
+        var total: [String: Int] = [:]
+        for reply in replies {
+            let flat = reply.array ?? []
+            for i in stride(from: 0, to: flat.count - 1, by: 2) {
+                if let k = flat[i].string, let v = flat[i + 1].int, v != 0 { total[k, default: 0] += Int(v) }
+            }
+        }
+        return total
+    }
+
+    /// Messages of a shard to look at again (retries due, leases run out), oldest first.
+    public func due(shard: Int, now: Int64, limit: Int) async throws -> [SendRequest] {
+        let t = Shard.hashTag(shard)
+        let ids = try await redis.execute(["ZRANGEBYSCORE", "herald:retry:\(t)", "-inf", String(now), "LIMIT", "0", String(limit)]).array?.compactMap(\.string) ?? []
+        guard !ids.isEmpty else { return [] }
+        let replies = try await redis.pipeline(ids.map { ["HGET", "herald:m:\(t):\($0)", "request"] })
+        var out: [SendRequest] = []
+        for (id, reply) in zip(ids, replies) {
+            if let text = reply.string, let json = try? JSONValue.parse(string: text), let r = try? SendRequest(json: json) {
+                out.append(r)
+            } else {
+                _ = try await redis.execute(["ZREM", "herald:retry:\(t)", id])  // its record is gone
+            }
+        }
+        return out
+    }
+
+    /// Shared by both scripts: moves KEYS[1] from its state (nil when new) to
+    /// `new`, keeping the campaign's per-state counts and the contact's index.
+    static let moveLua = """
+        local function move(old, new, now, id, contact, campaign, channel)
+          if old then
+            redis.call('HINCRBY', KEYS[3], old, -1)
+          else
+            redis.call('ZADD', KEYS[2], now, id)
+            redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -501)
+            redis.call('HSET', KEYS[1], 'created_ms', now, 'contact', contact, 'campaign', campaign, 'channel', channel, 'attempts', 0)
+          end
+          redis.call('HINCRBY', KEYS[3], new, 1)
+          redis.call('HSET', KEYS[1], 'state', new, 'updated_ms', now)
+        end
+        """
+
+    /// ARGV: request, now, lease ms, id, contact, campaign, channel.
+    static let claimScript = RedisScript(name: "message_claim", source: """
+        local now = tonumber(ARGV[2])
+        local state = redis.call('HGET', KEYS[1], 'state')
+        \(moveLua)
+        local function claim()
+          move(state, 'in_progress', now, ARGV[4], ARGV[5], ARGV[6], ARGV[7])
+          local attempt = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+          local lease = now + tonumber(ARGV[3])
+          redis.call('HSET', KEYS[1], 'request', ARGV[1], 'lease_ms', lease)
+          -- Looked at again when the lease runs out, in case this sender dies.
+          redis.call('ZADD', KEYS[4], lease, ARGV[4])
+          return {'claimed', tostring(attempt)}
+        end
+        if not state or state == 'initial' then return claim() end
+        if state == 'retry_scheduled' then
+          if tonumber(redis.call('HGET', KEYS[1], 'next_ms') or '0') > now then return {'not_due'} end
+          return claim()
+        end
+        if state == 'in_progress' then
+          if tonumber(redis.call('HGET', KEYS[1], 'lease_ms') or '0') > now then return {'busy'} end
+          move(state, 'sending_failed', now, ARGV[4], ARGV[5], ARGV[6], ARGV[7])
+          redis.call('HSET', KEYS[1], 'reason', 'outcome unknown: a sender stopped during the provider call; not retried so it cannot be sent twice')
+          redis.call('ZREM', KEYS[4], ARGV[4])
+          return {'unknown'}
+        end
+        return {'final', state}
+        """)
+
+    /// ARGV: new state, ",allowed,current,states,", reason, next ms, now, request, id, contact, campaign, channel.
+    static let recordScript = RedisScript(name: "message_record", source: """
+        local now = tonumber(ARGV[5])
+        local state = redis.call('HGET', KEYS[1], 'state')
+        if not string.find(ARGV[2], ',' .. (state or 'initial') .. ',', 1, true) then return state end
+        \(moveLua)
+        move(state, ARGV[1], now, ARGV[7], ARGV[8], ARGV[9], ARGV[10])
+        if not state then redis.call('HSET', KEYS[1], 'request', ARGV[6]) end
+        if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'reason', ARGV[3]) end
+        if ARGV[1] == 'retry_scheduled' then
+          redis.call('HSET', KEYS[1], 'next_ms', ARGV[4])
+          redis.call('ZADD', KEYS[4], tonumber(ARGV[4]), ARGV[7])
+        else
+          redis.call('ZREM', KEYS[4], ARGV[7])
+        end
+        return ARGV[1]
+        """)
+}

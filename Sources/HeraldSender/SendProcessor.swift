@@ -1,0 +1,127 @@
+import Foundation
+import HeraldChannels
+import HeraldCore
+import HeraldRedis
+import HeraldService
+import Logging
+
+/// Turns one send request into at most one provider call: checks (campaign still
+/// running, consent, a valid address, a template), claims the message in Redis,
+/// calls the provider, records the outcome — or schedules a retry with backoff.
+struct SendProcessor: Sendable {
+    let messages: MessageStore
+    let contacts: ContactStore
+    let catalog: CampaignCatalog
+    let templates: EmailTemplates
+    let smtp: SMTPClient
+    let settings: SenderSettings
+    let from: EmailAddress
+    let metrics: SenderMetrics
+    let logger: Logger
+
+    func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    func process(_ request: SendRequest) async throws {
+        // A stopped campaign's queued messages are cancelled, not sent.
+        if let entry = try await catalog.entries()[request.campaignId], entry.state == .stopped || entry.retired[request.version] == .now {
+            return try await finish(request, .cancelled, "the campaign was stopped")
+        }
+        let profile = try await contacts.get(request.contactId)
+        if Self.isMarketing(request.category), let consent = profile?.consent,
+            consent[request.channel] == .bool(false) || consent["marketing"] == .bool(false)
+        {
+            return try await finish(request, .cancelled, "the contact opted out of \(request.channel) marketing")
+        }
+        switch request.channel {
+        case "email": try await sendEmail(request, profile: profile)
+        default:
+            // Only email is built so far (docs/sender.md): say so on the message.
+            try await finish(request, .sendingFailed, "channel '\(request.channel)' is not available in this version of the sender")
+        }
+    }
+
+    /// Transactional messages ignore marketing opt-outs; everything else is marketing.
+    static func isMarketing(_ category: String?) -> Bool { category != "transactional" }
+
+    func sendEmail(_ request: SendRequest, profile: ContactProfile?) async throws {
+        let to: EmailAddress
+        do {
+            to = try EmailAddress(profile?.email ?? "")
+        } catch {
+            return try await finish(request, .invalidRecord, profile?.email == nil ? "the contact has no email address" : "\(error)")
+        }
+        var data: [String: JSONValue] = [
+            "contact": profile?.json ?? ["id": .string(request.contactId)], "event": .object(request.event),
+            "campaign_id": .string(request.campaignId), "send_id": .string(request.id),
+        ]
+        let unsubscribe = Self.isMarketing(request.category) ? settings.unsubscribeURL(contact: request.contactId, send: request.id) : nil
+        if let unsubscribe { data["unsubscribe_url"] = .string(unsubscribe) }
+        guard let rendered = templates.render(request.template, data: .object(data)) else {
+            return try await finish(request, .sendingFailed, "no email template '\(request.template)' (subject.mustache and text.mustache)")
+        }
+        let message: [UInt8]
+        do {
+            message = try EmailMessage(
+                from: from, to: to, subject: rendered.subject, text: rendered.text, html: rendered.html,
+                sendId: request.id, unsubscribeURL: unsubscribe
+            ).rendered()
+        } catch {
+            return try await finish(request, .sendingFailed, "\(error)")
+        }
+        try await attempt(request) {
+            switch try await smtp.send(from: from.address, to: [to.address], message: message) {
+            case .accepted: .sent
+            case .temporary(let reason): .retry(reason)
+            case .permanent(let reason): .failed(reason)
+            }
+        }
+    }
+
+    enum Outcome {
+        case sent
+        case retry(String)
+        case failed(String)
+    }
+
+    /// Claims the message, calls `call` once, records what happened.
+    func attempt(_ request: SendRequest, _ call: () async throws -> Outcome) async throws {
+        let claim = try await messages.claim(request, now: now(), lease: settings.lease)
+        guard case .claimed(let attempt) = claim else {
+            if claim == .outcomeUnknown {
+                metrics.outcome(request.channel, "unknown")
+                logger.warning("sender found a message whose outcome is unknown (a sender died mid-call); marked sending_failed", metadata: ["herald.send_id": "\(request.id)"])
+            }
+            return  // not due, another sender has it, or it already ended
+        }
+        let started = ContinuousClock.now
+        let outcome: Outcome
+        do {
+            outcome = try await call()
+        } catch {
+            outcome = .retry("\(error)")
+        }
+        metrics.providerLatency(request.channel, ContinuousClock.now - started)
+        switch outcome {
+        case .sent:
+            try await finish(request, .sent, "")
+        case .failed(let reason):
+            try await finish(request, .sendingFailed, reason)
+        case .retry(let reason) where attempt >= settings.maxAttempts:
+            try await finish(request, .error, "\(attempt) attempts failed; last: \(reason)")
+        case .retry(let reason):
+            // Exponential backoff with full jitter: uniform in [0, base · 2^(attempt-1)].
+            let cap = settings.retryBase.milliseconds << min(attempt - 1, 20)
+            let next = now() + Int64.random(in: 0...max(1, cap))
+            try await messages.record(request, .retryScheduled, reason: reason, next: next, now: now())
+            metrics.outcome(request.channel, "retry_scheduled")
+        }
+    }
+
+    func finish(_ request: SendRequest, _ state: MessageState, _ reason: String) async throws {
+        let after = try await messages.record(request, state, reason: reason, now: now())
+        metrics.outcome(request.channel, state.rawValue)
+        if state != .sent {
+            logger.info("sender: message \(state.rawValue)", metadata: ["herald.send_id": "\(request.id)", "herald.reason": "\(reason)", "herald.state": "\(after.rawValue)"])
+        }
+    }
+}

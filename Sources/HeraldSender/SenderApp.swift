@@ -1,0 +1,43 @@
+import HeraldChannels
+import HeraldCore
+import HeraldKafka
+import HeraldRedis
+import HeraldService
+import ServiceLifecycle
+
+/// Builds `herald-sender`'s services: the `herald.sends` consumer and the retry poller.
+public enum SenderApp {
+    public static func services(runtime: WorkerRuntime) async throws -> [any Service] {
+        let s = runtime.settings.sender
+        let partitions = runtime.settings.partitions
+        let messages = MessageStore(redis: runtime.redis, partitions: partitions)
+        let from = try EmailAddress(s.emailFrom, name: s.emailFromName.isEmpty ? nil : s.emailFromName)
+        let processor = SendProcessor(
+            messages: messages, contacts: ContactStore(redis: runtime.redis, partitions: partitions),
+            catalog: CampaignCatalog(store: CampaignStore(redis: runtime.redis)),
+            templates: try await EmailTemplates.load(directory: s.templatesDirectory),
+            smtp: SMTPClient(
+                configuration: SMTPConfiguration(
+                    server: s.smtpServer, security: SMTPSecurity(rawValue: s.smtpSecurity) ?? .none, username: s.smtpUsername, password: s.smtpPassword),
+                concurrency: s.smtpConnections),
+            settings: s, from: from, metrics: SenderMetrics(registry: runtime.metrics), logger: runtime.logger)
+        let logger = runtime.logger
+        let consumer = try runtime.consumer(topics: [Topics.sends], maxBatchSize: 500) { batch in
+            // Messages are independent: handle a batch concurrently. A failure (Redis
+            // down) fails the batch, which is retried; finished messages are skipped
+            // the second time by their state.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for record in batch {
+                    guard let json = try? JSONValue.parse(record.value), let request = try? SendRequest(json: json) else {
+                        logger.error("sender skipped a record that is not a send request", metadata: ["kafka.partition": "\(record.partition)", "kafka.offset": "\(record.offset)"])
+                        continue
+                    }
+                    group.addTask { try await processor.process(request) }
+                }
+                try await group.waitForAll()
+            }
+        }
+        let retries = RetryPoller(consumer: consumer, messages: messages, processor: processor, interval: .milliseconds(250), logger: logger)
+        return [consumer, retries]
+    }
+}

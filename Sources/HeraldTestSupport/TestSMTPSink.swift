@@ -1,0 +1,46 @@
+import Foundation
+import Glibc
+import HeraldService
+
+/// A real SMTP server (aiosmtpd, via scripts/smtp-sink.py) that writes each
+/// accepted message as an .eml file into `directory`.
+public final class TestSMTPSink: Sendable {
+    public let process: ChildProcess
+    public let port: Int
+    public let directory: String
+
+    /// - Parameters:
+    ///   - failFirst: answer the first N messages with 451.
+    ///   - rejectDomain: refuse recipients at this domain with 550.
+    public init(failFirst: Int = 0, rejectDomain: String = "") async throws {
+        port = freeTCPPort()
+        directory = try temporaryDirectory("smtp-sink")
+        process = try ChildProcess(
+            executable: "/usr/bin/env",
+            arguments: ["python3", "\(BuiltProducts.packageRoot)/scripts/smtp-sink.py", "--port", String(port), "--dir", directory,
+                "--fail-first", String(failFirst), "--reject-domain", rejectDomain],
+            output: .file("\(directory).log"))
+        // Ready when it accepts connections.
+        for _ in 0..<100 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_port = in_port_t(UInt16(port).bigEndian)
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
+            close(fd)
+            if ok { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        process.signal(SIGKILL)
+        throw TestSupportError("the SMTP sink did not start: \((try? String(contentsOfFile: "\(directory).log", encoding: .utf8)) ?? "")")
+    }
+
+    /// The messages received so far (raw RFC 5322 text).
+    public func messages() -> [String] {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".eml") && !$0.hasPrefix(".") }.sorted()
+        return names.compactMap { try? String(contentsOfFile: "\(directory)/\($0)", encoding: .utf8) }
+    }
+
+    public func stop() async { _ = await process.stop() }
+}

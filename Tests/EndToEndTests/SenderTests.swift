@@ -1,0 +1,142 @@
+import Foundation
+import Glibc
+import HeraldChannels
+import HeraldCore
+import HeraldKafka
+import HeraldRedis
+import HeraldService
+import HeraldTestSupport
+import Logging
+import Testing
+
+@Suite("Sender end to end (herald-sender, a real SMTP server)", .serialized, .timeLimit(.minutes(3)))
+struct SenderTests {
+    let client = HTTPClient(concurrency: 2)
+
+    func putContact(_ ingestor: TestIngestor, _ id: String, _ body: String) async throws {
+        let r = try await client.send(
+            method: "PUT", url: "\(ingestor.apiURL)/v1/contacts/\(id)",
+            headers: [("Authorization", "Bearer \(TestIngestor.apiKey)"), ("Content-Type", "application/json")], body: Array(body.utf8))
+        #expect(r.status == 200, "\(r.bodyText)")
+    }
+
+    func produce(_ broker: TestBroker, _ requests: [SendRequest]) async throws {
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: broker.bootstrapServers, clientId: uniqueName("sends")), logger: Logger(label: "test"))
+        for case .failure(let error) in await producer.send(requests.map { KafkaOutgoingRecord(topic: Topics.sends, key: $0.contactId, value: $0.json.serialized()) }) {
+            throw error
+        }
+        await producer.close()
+    }
+
+    /// Waits until every message is in a final state; returns the states by id.
+    func states(_ store: MessageStore, _ requests: [SendRequest], timeout: Duration = .seconds(30)) async throws -> [String: [String: String]] {
+        let deadline = ContinuousClock.now + timeout
+        var out: [String: [String: String]] = [:]
+        while ContinuousClock.now < deadline {
+            for r in requests { out[r.id] = try await store.message(contactId: r.contactId, id: r.id) }
+            if out.values.count == requests.count, out.values.allSatisfy({ MessageState(rawValue: $0["state"] ?? "")?.isFinal == true }) { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        return out
+    }
+
+    func sender(_ broker: TestBroker, _ redis: TestRedisServer, _ sink: TestSMTPSink) async throws -> TestWorker {
+        try await TestWorker(.sender, broker: broker, redis: redis, extraEnvironment: [
+            "HERALD_SENDER_SMTP_SERVER": "127.0.0.1:\(sink.port)",
+            "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates",
+            "HERALD_SENDER_RETRY_BASE": "200ms",
+        ])
+    }
+
+    @Test("email: rendered, received by SMTP with its headers, once per key; bad addresses, opt-outs, unknown templates and channels end in their states")
+    func email() async throws {
+        let broker = try TestBroker.start(partitions: 4)
+        let redis = try await TestRedisServer()
+        let sink = try await TestSMTPSink()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        let sender = try await sender(broker, redis, sink)
+        try await putContact(ingestor, "ann", #"{"email":"ann@shop.example","attributes":{"first_name":"Ann"}}"#)
+        // A malformed address the API refuses can still be in a profile written before
+        // the check existed (or by an import): write it straight into the store.
+        var badEmail = ContactChange()
+        badEmail.fields["email"] = "ann@exa..mple.com"
+        _ = try await ContactStore(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test")), partitions: 4)
+            .apply(badEmail, to: "bad", now: 0)
+        try await putContact(ingestor, "nomail", #"{"attributes":{"first_name":"Nia"}}"#)
+        try await putContact(ingestor, "optout", #"{"email":"o@shop.example","consent":{"email":false}}"#)
+        let welcome = SendRequest(id: "welcome:ann:1", contactId: "ann", campaignId: "welcome", channel: "email", template: "welcome-promo", category: "promo")
+        let requests = [
+            welcome,
+            SendRequest(id: "w:bad:1", contactId: "bad", campaignId: "welcome", channel: "email", template: "welcome-promo", category: "promo"),
+            SendRequest(id: "w:nomail:1", contactId: "nomail", campaignId: "welcome", channel: "email", template: "welcome-promo"),
+            SendRequest(id: "w:optout:1", contactId: "optout", campaignId: "welcome", channel: "email", template: "welcome-promo", category: "promo"),
+            SendRequest(id: "w:ann:missing", contactId: "ann", campaignId: "welcome", channel: "email", template: "no-such-template"),
+            SendRequest(id: "w:ann:sms", contactId: "ann", campaignId: "welcome", channel: "sms", template: "x"),
+        ]
+        try await produce(broker, requests)
+        let store = MessageStore(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test")), partitions: 4)
+        let got = try await states(store, requests)
+        #expect(got[welcome.id]?["state"] == "sent", "\(got[welcome.id] ?? [:])\n\(sender.log)")
+        #expect(got["w:bad:1"]?["state"] == "invalid_record" && got["w:nomail:1"]?["state"] == "invalid_record", "\(got)")
+        #expect(got["w:optout:1"]?["state"] == "cancelled", "\(got)")
+        #expect(got["w:ann:missing"]?["state"] == "sending_failed" && got["w:ann:missing"]?["reason"]?.contains("no-such-template") == true, "\(got)")
+        #expect(got["w:ann:sms"]?["state"] == "sending_failed", "\(got)")
+
+        // The message as the SMTP server got it.
+        let mails = sink.messages()
+        #expect(mails.count == 1, "\(mails)")
+        let mail = mails.first ?? ""
+        #expect(mail.contains("Subject: Welcome, Ann!"), "\(mail)")
+        #expect(mail.contains("To: <ann@shop.example>") && mail.contains("X-Herald-Send-Id: welcome:ann:1"))
+        #expect(mail.contains("List-Unsubscribe: <http") && mail.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"))
+        #expect(mail.contains("multipart/alternative") && mail.contains("text/html") && mail.contains("Message-ID: <"))
+
+        // A replayed request (a rebalance, a restart) does not send again.
+        try await produce(broker, [welcome])
+        try await Task.sleep(for: .seconds(3))
+        #expect(sink.messages().count == 1)
+        let byCampaign = try await store.states(campaign: "welcome")
+        #expect(byCampaign["sent"] == 1 && byCampaign["invalid_record"] == 2 && byCampaign["in_progress"] ?? 0 == 0, "\(byCampaign)")
+        await sender.process.stop()
+        await ingestor.process.stop()
+        await sink.stop()
+        await redis.stop()
+    }
+
+    @Test("retries: a temporary SMTP failure is retried with backoff until it goes through; three failures end in error; a 550 is not retried")
+    func retries() async throws {
+        let broker = try TestBroker.start(partitions: 4)
+        let redis = try await TestRedisServer()
+        let sink = try await TestSMTPSink(failFirst: 2, rejectDomain: "gone.example")
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        let sender = try await sender(broker, redis, sink)
+        try await putContact(ingestor, "rita", #"{"email":"rita@shop.example"}"#)
+        try await putContact(ingestor, "gone", #"{"email":"x@gone.example"}"#)
+        let store = MessageStore(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test")), partitions: 4)
+        // The first two attempts get 451; the third is accepted.
+        let retried = SendRequest(id: "r:rita:1", contactId: "rita", campaignId: "c", channel: "email", template: "birthday", category: "birthday")
+        try await produce(broker, [retried])
+        let first = try await states(store, [retried])
+        #expect(first[retried.id]?["state"] == "sent" && first[retried.id]?["attempts"] == "3", "\(first)\n\(sender.log)")
+        #expect(sink.messages().count == 1)
+        // A permanent refusal: one attempt, no retry.
+        let refused = SendRequest(id: "r:gone:1", contactId: "gone", campaignId: "c", channel: "email", template: "birthday")
+        try await produce(broker, [refused])
+        let second = try await states(store, [refused])
+        #expect(second[refused.id]?["state"] == "sending_failed" && second[refused.id]?["attempts"] == "1", "\(second)")
+        await sender.process.stop()
+        // A server that is down: three attempts, then error.
+        await sink.stop()
+        let down = try await TestWorker(.sender, broker: broker, redis: redis, extraEnvironment: [
+            "HERALD_SENDER_SMTP_SERVER": "127.0.0.1:\(freeTCPPort())", "HERALD_SENDER_RETRY_BASE": "100ms",
+            "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates",
+        ])
+        let failing = SendRequest(id: "r:rita:2", contactId: "rita", campaignId: "c", channel: "email", template: "birthday")
+        try await produce(broker, [failing])
+        let third = try await states(store, [failing])
+        #expect(third[failing.id]?["state"] == "error" && third[failing.id]?["attempts"] == "3", "\(third)\n\(down.log)")
+        await down.process.stop()
+        await ingestor.process.stop()
+        await redis.stop()
+    }
+}
