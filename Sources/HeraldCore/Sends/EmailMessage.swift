@@ -50,7 +50,7 @@ public struct EmailMessage: Sendable {
             headers.append(("List-Unsubscribe", "<\(unsubscribeURL)>"))
             headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
         }
-        for (name, value) in headers where value.contains(where: { $0 == "\r" || $0 == "\n" }) {
+        for (name, value) in headers where hasLineBreak(value) {
             throw EmailMessageError("header \(name) contains a line break")
         }
         var out = ""
@@ -75,7 +75,7 @@ public struct EmailMessage: Sendable {
     /// RFC 2047 encoded word for non-ASCII header text.
     static func encodedWord(_ s: String) -> String {
         if s.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) { return s }
-        if s.contains(where: { $0 == "\r" || $0 == "\n" }) { return s }  // refused by the caller
+        if hasLineBreak(s) { return s }  // refused by the caller
         return "=?UTF-8?B?\(Data(s.utf8).base64EncodedString())?="
     }
 
@@ -97,7 +97,7 @@ public struct EmailAddress: Sendable, Equatable {
     ///   (no spaces, no line breaks, no angle brackets) or the name has a line break.
     public init(_ address: String, name: String? = nil) throws(EmailMessageError) {
         guard Self.isValid(address) else { throw EmailMessageError("'\(address)' is not a valid email address") }
-        if let name, name.contains(where: { $0 == "\r" || $0 == "\n" }) { throw EmailMessageError("the display name contains a line break") }
+        if let name, hasLineBreak(name) { throw EmailMessageError("the display name contains a line break") }
         self.address = address
         self.name = name
     }
@@ -131,3 +131,6 @@ public struct EmailMessageError: Error, Sendable, CustomStringConvertible, Equat
     public let description: String
     public init(_ description: String) { self.description = description }
 }
+
+/// CR or LF anywhere (checked on bytes: "\r\n" is one `Character`, equal to neither).
+func hasLineBreak(_ s: String) -> Bool { s.utf8.contains { $0 == 0x0D || $0 == 0x0A } }
