@@ -47,7 +47,15 @@ struct Dev: AsyncParsableCommand {
             children.append(("redis-server", redis))
             try (String(redisPort) + "\n").write(toFile: "\(DevPaths.root)/redis.port", atomically: true, encoding: .utf8)
 
-            // 3. The workers.
+            // 3. The SMTP sink: the sender's email lands as .eml files in the outbox.
+            let smtpPort = freeTCPPort()
+            let sink = try ChildProcess(
+                executable: "/usr/bin/env",
+                arguments: ["python3", fm.currentDirectoryPath + "/scripts/smtp-sink.py", "--port", String(smtpPort), "--dir", DevPaths.outbox],
+                output: .file("\(DevPaths.logs)/smtp-sink.log"))
+            children.append(("smtp-sink", sink))
+
+            // 4. The workers.
             let apiKey = try devKey(DevPaths.apiKey, prefix: "dev-")
             let adminKey = try devKey(DevPaths.adminKey, prefix: "dev-admin-")
             let environment: [String: String] = [
@@ -61,6 +69,9 @@ struct Dev: AsyncParsableCommand {
                 "HERALD_SCHEDULER_METRICS_PORT": String(metricsPort + 1),
                 "HERALD_SENDER_METRICS_PORT": String(metricsPort + 2),
                 "HERALD_ALERTER_METRICS_PORT": String(metricsPort + 3),
+                "HERALD_SENDER_SMTP_SERVER": "127.0.0.1:\(smtpPort)",
+                "HERALD_SENDER_TEMPLATES_DIR": fm.currentDirectoryPath + "/config/templates",
+                "HERALD_SENDER_PUBLIC_URL": "http://127.0.0.1:\(apiPort)",
             ]
             for worker in Worker.allCases {
                 let child = try ChildProcess(
@@ -83,6 +94,7 @@ struct Dev: AsyncParsableCommand {
               Admin key: \(adminKey)   (also in \(DevPaths.adminKey); for /v1/campaigns and `heraldctl campaigns`)
               Kafka:     \(bootstrap)
               Redis:     127.0.0.1:\(redisPort)
+              Email:     SMTP sink on 127.0.0.1:\(smtpPort); messages in \(DevPaths.outbox)/*.eml
               Metrics:   \(Worker.allCases.enumerated().map { "\($0.element.rawValue) http://127.0.0.1:\(metricsPort + $0.offset)/metrics" }.joined(separator: "\n             "))
               Logs:      \(DevPaths.logs)/
 

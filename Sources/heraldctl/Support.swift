@@ -13,6 +13,7 @@ enum DevPaths {
     static let apiKey = "\(root)/api-key"
     static let adminKey = "\(root)/admin-key"
     static let apiURL = "\(root)/api.url"
+    static let outbox = "\(root)/outbox"
 }
 
 /// The bootstrap address: the flag, else HERALD_KAFKA_BOOTSTRAP_SERVERS, else the running dev stack's.
