@@ -96,7 +96,11 @@ let package = Package(
         ),
         .target(
             name: "HeraldTestSupport",
-            dependencies: ["HeraldCore", "HeraldKafka", "HeraldRedis", "HeraldChannels", "HeraldService", .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Prometheus", package: "swift-prometheus")],
+            dependencies: [
+                "HeraldCore", "HeraldKafka", "HeraldRedis", "HeraldChannels", "HeraldService",
+                .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "Hummingbird", package: "hummingbird"),
+            ],
             swiftSettings: swift6
         ),
 

@@ -14,6 +14,7 @@ struct SendProcessor: Sendable {
     let catalog: CampaignCatalog
     let templates: EmailTemplates
     let smtp: SMTPClient
+    let http: HTTPClient
     let settings: SenderSettings
     let from: EmailAddress
     let metrics: SenderMetrics
@@ -34,6 +35,7 @@ struct SendProcessor: Sendable {
         }
         switch request.channel {
         case "email": try await sendEmail(request, profile: profile)
+        case "webhook": try await sendWebhook(request, profile: profile)
         default:
             // Only email is built so far (docs/sender.md): say so on the message.
             try await finish(request, .sendingFailed, "channel '\(request.channel)' is not available in this version of the sender")
@@ -73,6 +75,40 @@ struct SendProcessor: Sendable {
             case .accepted: .sent
             case .temporary(let reason): .retry(reason)
             case .permanent(let reason): .failed(reason)
+            }
+        }
+    }
+
+    /// A JSON POST to the step's URL, signed: `X-Herald-Signature: sha256=<hex>` is
+    /// HMAC-SHA256 under `sender.webhook_secret` of `<X-Herald-Timestamp>.<body>`;
+    /// `Idempotency-Key` carries the send id. Retried on 5xx, 429 and timeouts only.
+    func sendWebhook(_ request: SendRequest, profile: ContactProfile?) async throws {
+        let url = request.template
+        guard url.hasPrefix("https://") || url.hasPrefix("http://") else {
+            return try await finish(request, .sendingFailed, "webhook URL '\(url)' is not http(s)")
+        }
+        guard !settings.webhookSecret.isEmpty else {
+            return try await finish(request, .sendingFailed, "sender.webhook_secret is not set: webhooks are only sent signed")
+        }
+        let body: JSONValue = [
+            "id": .string(request.id), "campaign_id": .string(request.campaignId), "step_id": .string(request.stepId),
+            "contact": profile?.json ?? ["id": .string(request.contactId)], "event": .object(request.event),
+        ]
+        let bytes = body.serialized()
+        try await attempt(request) {
+            let timestamp = String(now() / 1000)
+            let signature = SHA256.hex(SHA256.hmac(key: Array(settings.webhookSecret.utf8), message: Array("\(timestamp).".utf8) + bytes))
+            do {
+                let response = try await http.postJSON(url, bytes, headers: [
+                    ("X-Herald-Timestamp", timestamp), ("X-Herald-Signature", "sha256=\(signature)"), ("Idempotency-Key", request.id),
+                ], timeout: settings.webhookTimeout)
+                switch response.status {
+                case 200..<300: return .sent
+                case 429, 500..<600: return .retry("HTTP \(response.status)")
+                default: return .failed("HTTP \(response.status): \(String(response.bodyText.prefix(200)))")
+                }
+            } catch let error as HTTPClientError {
+                return .retry("\(error)")
             }
         }
     }

@@ -67,6 +67,9 @@ public struct Configuration: Sendable {
         .init(name: "sender.max_attempts", defaultValue: "3", help: "Attempts before a message ends in error"),
         .init(name: "sender.retry_base", defaultValue: "2s", help: "Backoff base: attempt n waits a random time up to base × 2^(n-1)"),
         .init(name: "sender.lease", defaultValue: "60s", help: "How long a claim holds; after it a claim with no outcome counts as unknown"),
+        .init(name: "sender.webhook_secret", defaultValue: "", help: "Key of webhook signatures (HMAC-SHA256); webhooks are refused while empty"),
+        .init(name: "sender.webhook_timeout", defaultValue: "10s", help: "Timeout of one webhook call"),
+        .init(name: "sender.http_connections", defaultValue: "16", help: "HTTP connections per sender process (webhooks, providers)"),
         .init(name: "sender.public_url", defaultValue: "http://127.0.0.1:8080", help: "The ingestor's public URL, for unsubscribe links"),
         .init(name: "shutdown.timeout", defaultValue: "20s", help: "Bound on graceful shutdown after SIGTERM/SIGINT"),
     ]

@@ -45,6 +45,9 @@ public struct SenderSettings: Sendable {
     public var retryBase: Duration
     public var lease: Duration
     public var publicURL: String
+    public var webhookSecret: String
+    public var webhookTimeout: Duration
+    public var httpConnections: Int
 
     /// The one-click unsubscribe link of a message.
     public func unsubscribeURL(contact: String, send: String) -> String {
@@ -82,7 +85,9 @@ extension Configuration {
             smtpConnections: try int("sender.smtp_connections", in: 1...256),
             emailFrom: from, emailFromName: string("sender.email_from_name"), templatesDirectory: string("sender.templates_dir"),
             maxAttempts: try int("sender.max_attempts", in: 1...100), retryBase: try duration("sender.retry_base"),
-            lease: try duration("sender.lease"), publicURL: string("sender.public_url"))
+            lease: try duration("sender.lease"), publicURL: string("sender.public_url"),
+            webhookSecret: string("sender.webhook_secret"), webhookTimeout: try duration("sender.webhook_timeout"),
+            httpConnections: try int("sender.http_connections", in: 1...1024))
     }
 
     /// The typed settings.

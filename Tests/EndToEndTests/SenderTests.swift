@@ -45,8 +45,11 @@ struct SenderTests {
             "HERALD_SENDER_SMTP_SERVER": "127.0.0.1:\(sink.port)",
             "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates",
             "HERALD_SENDER_RETRY_BASE": "200ms",
+            "HERALD_SENDER_WEBHOOK_SECRET": Self.webhookSecret,
         ])
     }
+
+    static let webhookSecret = "whsec-test"
 
     @Test("email: rendered, received by SMTP with its headers, once per key; bad addresses, opt-outs, unknown templates and channels end in their states")
     func email() async throws {
@@ -137,6 +140,41 @@ struct SenderTests {
         #expect(third[failing.id]?["state"] == "error" && third[failing.id]?["attempts"] == "3", "\(third)\n\(down.log)")
         await down.process.stop()
         await ingestor.process.stop()
+        await redis.stop()
+    }
+
+    @Test("webhook: a signed JSON POST; a 503 is retried, a 400 is not; the signature verifies with the shared secret")
+    func webhook() async throws {
+        let broker = try TestBroker.start(partitions: 4)
+        let redis = try await TestRedisServer()
+        let sink = try await TestSMTPSink()
+        let receiver = try await TestWebhookReceiver(statuses: [503, 200, 400])
+        let sender = try await sender(broker, redis, sink)
+        let store = MessageStore(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test")), partitions: 4)
+        var hook = SendRequest(id: "h:1", contactId: "wendy", campaignId: "c", channel: "webhook", template: receiver.url)
+        hook.event = ["order": "o-9"]
+        try await produce(broker, [hook])
+        let first = try await states(store, [hook])
+        #expect(first[hook.id]?["state"] == "sent" && first[hook.id]?["attempts"] == "2", "\(first)\n\(sender.log)")
+        let calls = receiver.received
+        #expect(calls.count == 2)
+        if let call = calls.last {
+            let timestamp = call.headers["x-herald-timestamp"] ?? ""
+            let expected = "sha256=" + SHA256.hex(SHA256.hmac(key: Array(Self.webhookSecret.utf8), message: Array("\(timestamp).".utf8) + call.body))
+            #expect(call.headers["x-herald-signature"] == expected, "\(call.headers)")
+            #expect(call.headers["idempotency-key"] == "h:1")
+            let body = try JSONValue.parse(call.body)
+            #expect(body["event"]?["order"] == "o-9" && body["contact"]?["id"] == "wendy", "\(body)")
+        }
+        // A 4xx is the receiver refusing it: no retry.
+        let refused = SendRequest(id: "h:2", contactId: "wendy", campaignId: "c", channel: "webhook", template: receiver.url)
+        try await produce(broker, [refused])
+        let second = try await states(store, [refused])
+        #expect(second[refused.id]?["state"] == "sending_failed" && second[refused.id]?["attempts"] == "1", "\(second)")
+        #expect(receiver.received.count == 3)
+        receiver.stop()
+        await sender.process.stop()
+        await sink.stop()
         await redis.stop()
     }
 }
