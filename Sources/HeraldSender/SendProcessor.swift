@@ -15,6 +15,7 @@ struct SendProcessor: Sendable {
     let templates: EmailTemplates
     let smtp: SMTPClient
     let http: HTTPClient
+    let limiter: RateLimiter
     let settings: SenderSettings
     let from: EmailAddress
     let metrics: SenderMetrics
@@ -70,7 +71,11 @@ struct SendProcessor: Sendable {
         } catch {
             return try await finish(request, .sendingFailed, "\(error)")
         }
-        try await attempt(request) {
+        var rates = channelRates(request)
+        if settings.emailPerDomainPerSecond > 0 {
+            rates.append(.init(name: "email-domain:\(to.domain.lowercased())", limit: settings.emailPerDomainPerSecond, window: .seconds(1)))
+        }
+        try await attempt(request, rates: rates) {
             switch try await smtp.send(from: from.address, to: [to.address], message: message) {
             case .accepted: .sent
             case .temporary(let reason): .retry(reason)
@@ -95,7 +100,7 @@ struct SendProcessor: Sendable {
             "contact": profile?.json ?? ["id": .string(request.contactId)], "event": .object(request.event),
         ]
         let bytes = body.serialized()
-        try await attempt(request) {
+        try await attempt(request, rates: channelRates(request)) {
             let timestamp = String(now() / 1000)
             let signature = SHA256.hex(SHA256.hmac(key: Array(settings.webhookSecret.utf8), message: Array("\(timestamp).".utf8) + bytes))
             do {
@@ -119,9 +124,30 @@ struct SendProcessor: Sendable {
         case failed(String)
     }
 
-    /// Claims the message, calls `call` once, records what happened.
-    func attempt(_ request: SendRequest, _ call: () async throws -> Outcome) async throws {
-        let claim = try await messages.claim(request, now: now(), lease: settings.lease)
+    func channelRates(_ request: SendRequest) -> [RateLimiter.Rate] {
+        settings.channelRates[request.channel].map { [.init(name: request.channel, limit: $0, window: .seconds(1))] } ?? []
+    }
+
+    /// Checks the limits, claims the message, calls `call` once, records what happened.
+    ///
+    /// A message over a rate is parked (`retry_scheduled` until a slot frees; no
+    /// attempt is used up); one over the contact's daily marketing cap is cancelled.
+    func attempt(_ request: SendRequest, rates: [RateLimiter.Rate] = [], _ call: () async throws -> Outcome) async throws {
+        if Self.isMarketing(request.category), settings.marketingPerContactPerDay > 0 {
+            let day = String(RFC3339.format(milliseconds: now()).prefix(10))
+            let shard = Shard.of(request.contactId, partitions: messages.partitions)
+            guard try await limiter.withinDailyCap(contactShard: shard, contactId: request.contactId, day: day, sendId: request.id, limit: settings.marketingPerContactPerDay) else {
+                return try await finish(request, .cancelled, "over the daily cap of \(settings.marketingPerContactPerDay) marketing messages for this contact")
+            }
+        }
+        // One clock reading for the limit and the claim: `attempt_ms` is when the slot was taken.
+        let t = now()
+        if case .wait(let ms, let limit) = try await limiter.acquire(rates, member: request.id, now: t) {
+            try await messages.record(request, .retryScheduled, reason: "throttled by the \(limit) limit", next: t + ms, now: t)
+            metrics.outcome(request.channel, "throttled")
+            return
+        }
+        let claim = try await messages.claim(request, now: t, lease: settings.lease)
         guard case .claimed(let attempt) = claim else {
             if claim == .outcomeUnknown {
                 metrics.outcome(request.channel, "unknown")

@@ -20,7 +20,7 @@ public enum SenderApp {
                 configuration: SMTPConfiguration(
                     server: s.smtpServer, security: SMTPSecurity(rawValue: s.smtpSecurity) ?? .none, username: s.smtpUsername, password: s.smtpPassword),
                 concurrency: s.smtpConnections),
-            http: HTTPClient(concurrency: s.httpConnections),
+            http: HTTPClient(concurrency: s.httpConnections), limiter: RateLimiter(redis: runtime.redis),
             settings: s, from: from, metrics: SenderMetrics(registry: runtime.metrics), logger: runtime.logger)
         let logger = runtime.logger
         let consumer = try runtime.consumer(topics: [Topics.sends], maxBatchSize: 500) { batch in

@@ -71,6 +71,10 @@ public struct Configuration: Sendable {
         .init(name: "sender.webhook_timeout", defaultValue: "10s", help: "Timeout of one webhook call"),
         .init(name: "sender.http_connections", defaultValue: "16", help: "HTTP connections per sender process (webhooks, providers)"),
         .init(name: "sender.public_url", defaultValue: "http://127.0.0.1:8080", help: "The ingestor's public URL, for unsubscribe links"),
+        .init(name: "limits.email_per_second", defaultValue: "0", help: "Emails per second across all senders (0: no limit)"),
+        .init(name: "limits.email_per_domain_per_second", defaultValue: "0", help: "Emails per second to one receiving domain (0: no limit)"),
+        .init(name: "limits.webhook_per_second", defaultValue: "0", help: "Webhook calls per second across all senders (0: no limit)"),
+        .init(name: "limits.marketing_per_contact_per_day", defaultValue: "0", help: "Marketing messages one contact may get per UTC day, all campaigns together (0: no cap)"),
         .init(name: "shutdown.timeout", defaultValue: "20s", help: "Bound on graceful shutdown after SIGTERM/SIGINT"),
     ]
 

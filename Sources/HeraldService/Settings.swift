@@ -48,6 +48,10 @@ public struct SenderSettings: Sendable {
     public var webhookSecret: String
     public var webhookTimeout: Duration
     public var httpConnections: Int
+    /// Per second, per channel (`email`, `webhook`); absent: no limit.
+    public var channelRates: [String: Int]
+    public var emailPerDomainPerSecond: Int
+    public var marketingPerContactPerDay: Int
 
     /// The one-click unsubscribe link of a message.
     public func unsubscribeURL(contact: String, send: String) -> String {
@@ -87,7 +91,12 @@ extension Configuration {
             maxAttempts: try int("sender.max_attempts", in: 1...100), retryBase: try duration("sender.retry_base"),
             lease: try duration("sender.lease"), publicURL: string("sender.public_url"),
             webhookSecret: string("sender.webhook_secret"), webhookTimeout: try duration("sender.webhook_timeout"),
-            httpConnections: try int("sender.http_connections", in: 1...1024))
+            httpConnections: try int("sender.http_connections", in: 1...1024),
+            channelRates: [
+                "email": try int("limits.email_per_second", in: 0...1_000_000), "webhook": try int("limits.webhook_per_second", in: 0...1_000_000),
+            ].filter { $0.value > 0 },
+            emailPerDomainPerSecond: try int("limits.email_per_domain_per_second", in: 0...1_000_000),
+            marketingPerContactPerDay: try int("limits.marketing_per_contact_per_day", in: 0...1_000_000))
     }
 
     /// The typed settings.

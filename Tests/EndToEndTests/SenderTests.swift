@@ -177,4 +177,38 @@ struct SenderTests {
         await sink.stop()
         await redis.stop()
     }
+
+    @Test("limits: two senders sharing a 5-per-second email limit never start more than 5 in any second; the daily marketing cap cancels the rest")
+    func limits() async throws {
+        let broker = try TestBroker.start(partitions: 4)
+        let redis = try await TestRedisServer()
+        let sink = try await TestSMTPSink()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        let environment = [
+            "HERALD_SENDER_SMTP_SERVER": "127.0.0.1:\(sink.port)", "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates",
+            "HERALD_LIMITS_EMAIL_PER_SECOND": "5", "HERALD_LIMITS_MARKETING_PER_CONTACT_PER_DAY": "2", "HERALD_SENDER_RETRY_BASE": "200ms",
+        ]
+        let senders = [try await TestWorker(.sender, broker: broker, redis: redis, extraEnvironment: environment),
+                       try await TestWorker(.sender, broker: broker, redis: redis, extraEnvironment: environment)]
+        try await Task.sleep(for: .seconds(3))  // both members own partitions
+        let contacts = (0..<20).map { "lim\($0)" }
+        for c in contacts { try await putContact(ingestor, c, #"{"email":"\#(c)@shop.example"}"#) }
+        let requests = contacts.map { SendRequest(id: "l:\($0)", contactId: $0, campaignId: "lim", channel: "email", template: "weekly-promo", category: "transactional") }
+        // One contact gets three marketing messages: the third is over the cap of 2.
+        let capped = (1...3).map { SendRequest(id: "cap:\($0)", contactId: "lim0", campaignId: "cap", channel: "email", template: "weekly-promo", category: "promo") }
+        try await produce(broker, requests + capped)
+        let store = MessageStore(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test")), partitions: 4)
+        let got = try await states(store, requests + capped, timeout: .seconds(40))
+        #expect(requests.allSatisfy { got[$0.id]?["state"] == "sent" }, "\(got)")
+        let starts = requests.compactMap { got[$0.id]?["attempt_ms"].flatMap { Int64($0) } }.sorted()
+        var worst = 0
+        for (i, t) in starts.enumerated() { worst = max(worst, starts[i...].prefix { $0 < t + 1000 }.count) }
+        #expect(worst <= 5, "\(worst) emails started within one second: \(starts)")
+        #expect((starts.last ?? 0) - (starts.first ?? 0) >= 3000, "22 emails at 5/s cannot start within 3 s: \(starts)")
+        #expect(capped.map { got[$0.id]?["state"] ?? "" }.sorted() == ["cancelled", "sent", "sent"], "\(capped.map { got[$0.id] ?? [:] })")
+        for s in senders { await s.process.stop() }
+        await ingestor.process.stop()
+        await sink.stop()
+        await redis.stop()
+    }
 }

@@ -42,7 +42,8 @@ public enum MessageState: String, Sendable, CaseIterable {
         case .initial: false
         // Attempts alternate with scheduled retries.
         case .inProgress: self == .initial || self == .retryScheduled
-        case .retryScheduled: self == .inProgress
+        // After a failed attempt, or parked by a rate limit before one.
+        case .retryScheduled: self == .inProgress || self == .initial || self == .retryScheduled
         // Decided before any provider call: never over a message that went out.
         case .cancelled: self == .initial || self == .retryScheduled
         case .invalidRecord: self == .initial

@@ -12,7 +12,7 @@ import HeraldCore
 /// Every change is one Lua call, so states only move forward (`MessageState.allows`).
 public struct MessageStore: Sendable {
     let redis: RedisPool
-    let partitions: Int
+    public let partitions: Int
 
     public init(redis: RedisPool, partitions: Int) {
         self.redis = redis
@@ -142,7 +142,7 @@ public struct MessageStore: Sendable {
           move(state, 'in_progress', now, ARGV[4], ARGV[5], ARGV[6], ARGV[7])
           local attempt = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
           local lease = now + tonumber(ARGV[3])
-          redis.call('HSET', KEYS[1], 'request', ARGV[1], 'lease_ms', lease)
+          redis.call('HSET', KEYS[1], 'request', ARGV[1], 'lease_ms', lease, 'attempt_ms', now)
           -- Looked at again when the lease runs out, in case this sender dies.
           redis.call('ZADD', KEYS[4], lease, ARGV[4])
           return {'claimed', tostring(attempt)}
