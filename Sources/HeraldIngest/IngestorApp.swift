@@ -25,6 +25,11 @@ public enum IngestorApp {
         let routes = Router()
         api.addRoutes(to: routes)
         contactsAPI.addRoutes(to: routes)
+        MessagesAPI(
+            messages: MessageStore(redis: runtime.redis, partitions: settings.partitions), contacts: contacts,
+            apiKeys: settings.apiKeys.union(settings.adminKeys), adminKeys: settings.adminKeys, unsubscribeSecret: settings.unsubscribeSecret,
+            logger: runtime.logger
+        ).addRoutes(to: routes)
         if settings.adminKeys.isEmpty {
             runtime.logger.warning("no api.admin_keys configured: /v1/campaigns will answer 401")
         }

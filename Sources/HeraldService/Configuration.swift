@@ -71,6 +71,7 @@ public struct Configuration: Sendable {
         .init(name: "sender.webhook_timeout", defaultValue: "10s", help: "Timeout of one webhook call"),
         .init(name: "sender.http_connections", defaultValue: "16", help: "HTTP connections per sender process (webhooks, providers)"),
         .init(name: "sender.public_url", defaultValue: "http://127.0.0.1:8080", help: "The ingestor's public URL, for unsubscribe links"),
+        .init(name: "unsubscribe.secret", defaultValue: "", help: "Key of unsubscribe link tokens, shared by ingestor and sender; without it emails carry no unsubscribe link"),
         .init(name: "limits.email_per_second", defaultValue: "0", help: "Emails per second across all senders (0: no limit)"),
         .init(name: "limits.email_per_domain_per_second", defaultValue: "0", help: "Emails per second to one receiving domain (0: no limit)"),
         .init(name: "limits.webhook_per_second", defaultValue: "0", help: "Webhook calls per second across all senders (0: no limit)"),

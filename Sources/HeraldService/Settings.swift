@@ -1,4 +1,5 @@
 import Foundation
+import HeraldCore
 import HeraldKafka
 import HeraldRedis
 import Logging
@@ -28,6 +29,8 @@ public struct Settings: Sendable {
     public var sweepInterval: Duration
     public var testWait: Duration
     public var sender: SenderSettings
+    /// Key of unsubscribe tokens; empty: no unsubscribe links.
+    public var unsubscribeSecret: String
     public var shutdownTimeout: Duration
 }
 
@@ -52,11 +55,12 @@ public struct SenderSettings: Sendable {
     public var channelRates: [String: Int]
     public var emailPerDomainPerSecond: Int
     public var marketingPerContactPerDay: Int
+    public var unsubscribeSecret: String
 
-    /// The one-click unsubscribe link of a message.
-    public func unsubscribeURL(contact: String, send: String) -> String {
-        func q(_ s: String) -> String { s.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? s }
-        return "\(publicURL)/v1/unsubscribe?contact=\(q(contact))&message=\(q(send))"
+    /// The one-click unsubscribe link of a message; nil without `unsubscribe.secret`.
+    public func unsubscribeURL(contact: String, send: String) -> String? {
+        guard !unsubscribeSecret.isEmpty else { return nil }
+        return UnsubscribeLink.url(base: publicURL, secret: unsubscribeSecret, contactId: contact, messageId: send)
     }
 }
 
@@ -96,7 +100,8 @@ extension Configuration {
                 "email": try int("limits.email_per_second", in: 0...1_000_000), "webhook": try int("limits.webhook_per_second", in: 0...1_000_000),
             ].filter { $0.value > 0 },
             emailPerDomainPerSecond: try int("limits.email_per_domain_per_second", in: 0...1_000_000),
-            marketingPerContactPerDay: try int("limits.marketing_per_contact_per_day", in: 0...1_000_000))
+            marketingPerContactPerDay: try int("limits.marketing_per_contact_per_day", in: 0...1_000_000),
+            unsubscribeSecret: string("unsubscribe.secret"))
     }
 
     /// The typed settings.
@@ -139,6 +144,7 @@ extension Configuration {
             sweepInterval: try duration("scheduler.sweep_interval"),
             testWait: try duration("scheduler.test_wait"),
             sender: try senderSettings(),
+            unsubscribeSecret: string("unsubscribe.secret"),
             shutdownTimeout: try duration("shutdown.timeout"))
     }
 }

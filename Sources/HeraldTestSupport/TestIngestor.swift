@@ -14,6 +14,7 @@ public final class TestWorker: Sendable {
     public let logFile: String
     public static let apiKey = "test-key-1"
     public static let adminKey = "test-admin-key"
+    public static let unsubscribeSecret = "test-unsubscribe-secret"
 
     /// Starts the executable and waits until /readyz answers 200.
     public init(_ worker: Worker = .ingestor, broker: TestBroker, redis: TestRedisServer, extraEnvironment: [String: String] = [:]) async throws {
@@ -32,6 +33,7 @@ public final class TestWorker: Sendable {
             "HERALD_API_KEYS": "\(Self.apiKey),test-key-2",
             "HERALD_API_ADMIN_KEYS": Self.adminKey,
             "HERALD_KAFKA_SESSION_TIMEOUT": "6s",
+            "HERALD_UNSUBSCRIBE_SECRET": Self.unsubscribeSecret,
             "HERALD_CONFIG": "\(BuiltProducts.packageRoot)/config/herald.yaml",
         ]
         env.merge(extraEnvironment) { _, new in new }

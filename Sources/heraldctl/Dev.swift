@@ -72,6 +72,7 @@ struct Dev: AsyncParsableCommand {
                 "HERALD_SENDER_SMTP_SERVER": "127.0.0.1:\(smtpPort)",
                 "HERALD_SENDER_TEMPLATES_DIR": fm.currentDirectoryPath + "/config/templates",
                 "HERALD_SENDER_PUBLIC_URL": "http://127.0.0.1:\(apiPort)",
+                "HERALD_UNSUBSCRIBE_SECRET": try devKey("\(DevPaths.root)/unsubscribe-secret", prefix: "unsub-"),
                 "HERALD_SENDER_WEBHOOK_SECRET": try devKey("\(DevPaths.root)/webhook-secret", prefix: "whsec-"),
             ]
             for worker in Worker.allCases {

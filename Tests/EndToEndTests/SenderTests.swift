@@ -40,8 +40,9 @@ struct SenderTests {
         return out
     }
 
-    func sender(_ broker: TestBroker, _ redis: TestRedisServer, _ sink: TestSMTPSink) async throws -> TestWorker {
+    func sender(_ broker: TestBroker, _ redis: TestRedisServer, _ sink: TestSMTPSink, publicURL: String = "http://127.0.0.1:1") async throws -> TestWorker {
         try await TestWorker(.sender, broker: broker, redis: redis, extraEnvironment: [
+            "HERALD_SENDER_PUBLIC_URL": publicURL,
             "HERALD_SENDER_SMTP_SERVER": "127.0.0.1:\(sink.port)",
             "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates",
             "HERALD_SENDER_RETRY_BASE": "200ms",
@@ -57,7 +58,7 @@ struct SenderTests {
         let redis = try await TestRedisServer()
         let sink = try await TestSMTPSink()
         let ingestor = try await TestIngestor(broker: broker, redis: redis)
-        let sender = try await sender(broker, redis, sink)
+        let sender = try await sender(broker, redis, sink, publicURL: ingestor.apiURL)
         try await putContact(ingestor, "ann", #"{"email":"ann@shop.example","attributes":{"first_name":"Ann"}}"#)
         // A malformed address the API refuses can still be in a profile written before
         // the check existed (or by an import): write it straight into the store.
@@ -100,6 +101,31 @@ struct SenderTests {
         #expect(sink.messages().count == 1)
         let byCampaign = try await store.states(campaign: "welcome")
         #expect(byCampaign["sent"] == 1 && byCampaign["invalid_record"] == 2 && byCampaign["in_progress"] ?? 0 == 0, "\(byCampaign)")
+
+        // The same over HTTP.
+        let auth = [("Authorization", "Bearer \(TestIngestor.apiKey)")]
+        let listed = try JSONValue.parse(try await client.send(method: "GET", url: "\(ingestor.apiURL)/v1/contacts/ann/messages", headers: auth).body)
+        #expect(listed["messages"]?.arrayValue?.contains { $0["id"] == "welcome:ann:1" && $0["state"] == "sent" } == true, "\(listed)")
+        let one = try await client.send(method: "GET", url: "\(ingestor.apiURL)/v1/contacts/ann/messages/w:ann:missing", headers: auth)
+        let oneState = try JSONValue.parse(one.body)["state"]
+        #expect(one.status == 200 && oneState == "sending_failed", "\(one.bodyText)")
+        let counts = try JSONValue.parse(try await client.send(
+            method: "GET", url: "\(ingestor.apiURL)/v1/campaigns/welcome/messages", headers: [("Authorization", "Bearer \(TestIngestor.adminKey)")]).body)
+        #expect(counts["states"]?["sent"] == .int(1), "\(counts)")
+
+        // One-click unsubscribe from the email's own header: a forged token is refused,
+        // GET only shows a form, POST unsubscribes, and the next promo is cancelled.
+        let link = mail.split(separator: "\r\n").first { $0.hasPrefix("List-Unsubscribe: <") }
+            .map { String($0.dropFirst("List-Unsubscribe: <".count).dropLast()) } ?? ""
+        let forged = link.replacingOccurrences(of: "token=", with: "token=0")
+        #expect(try await client.send(method: "POST", url: forged).status == 403)
+        #expect(try await client.send(method: "GET", url: link).status == 200)
+        #expect(try await client.send(method: "GET", url: "\(ingestor.apiURL)/v1/contacts/ann", headers: auth).bodyText.contains(#""consent":{}"#))
+        let unsubscribed = try await client.send(method: "POST", url: link, headers: [("Content-Type", "application/x-www-form-urlencoded")], body: Array("List-Unsubscribe=One-Click".utf8))
+        #expect(unsubscribed.status == 200, "\(unsubscribed.bodyText)")
+        let promo = SendRequest(id: "welcome:ann:2", contactId: "ann", campaignId: "welcome", channel: "email", template: "welcome-promo", category: "promo")
+        try await produce(broker, [promo])
+        #expect(try await states(store, [promo])[promo.id]?["state"] == "cancelled")
         await sender.process.stop()
         await ingestor.process.stop()
         await sink.stop()
