@@ -16,6 +16,10 @@ struct SendProcessor: Sendable {
     let smtp: SMTPClient
     let http: HTTPClient
     let limiter: RateLimiter
+    /// Calls in flight per channel, as many as its connections: a message is
+    /// claimed only once a connection is free, so a crash leaves at most this
+    /// many outcomes unknown (not a whole batch).
+    let gates: [String: SlotPool]
     let settings: SenderSettings
     let from: EmailAddress
     let metrics: SenderMetrics
@@ -133,6 +137,9 @@ struct SendProcessor: Sendable {
     /// A message over a rate is parked (`retry_scheduled` until a slot frees; no
     /// attempt is used up); one over the contact's daily marketing cap is cancelled.
     func attempt(_ request: SendRequest, rates: [RateLimiter.Rate] = [], _ call: () async throws -> Outcome) async throws {
+        let gate = gates[request.channel]
+        let slot = try await gate?.acquire()
+        defer { if let slot { gate?.release(slot) } }
         if Self.isMarketing(request.category), settings.marketingPerContactPerDay > 0 {
             let day = String(RFC3339.format(milliseconds: now()).prefix(10))
             let shard = Shard.of(request.contactId, partitions: messages.partitions)

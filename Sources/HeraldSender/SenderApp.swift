@@ -21,6 +21,7 @@ public enum SenderApp {
                     server: s.smtpServer, security: SMTPSecurity(rawValue: s.smtpSecurity) ?? .none, username: s.smtpUsername, password: s.smtpPassword),
                 concurrency: s.smtpConnections),
             http: HTTPClient(concurrency: s.httpConnections), limiter: RateLimiter(redis: runtime.redis),
+            gates: ["email": SlotPool(count: s.smtpConnections), "webhook": SlotPool(count: s.httpConnections)],
             settings: s, from: from, metrics: SenderMetrics(registry: runtime.metrics), logger: runtime.logger)
         let logger = runtime.logger
         let consumer = try runtime.consumer(topics: [Topics.sends], maxBatchSize: 500) { batch in

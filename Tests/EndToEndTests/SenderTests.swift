@@ -237,4 +237,46 @@ struct SenderTests {
         await sink.stop()
         await redis.stop()
     }
+
+    @Test("SIGKILL of a sender mid-batch, restart: no send id reaches the SMTP server twice; every message ends; unknown outcomes are counted")
+    func killMidBatch() async throws {
+        let broker = try TestBroker.start(partitions: 4)
+        let redis = try await TestRedisServer()
+        let sink = try await TestSMTPSink()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        let environment = [
+            "HERALD_SENDER_SMTP_SERVER": "127.0.0.1:\(sink.port)", "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates",
+            "HERALD_SENDER_LEASE": "3s", "HERALD_SENDER_SMTP_CONNECTIONS": "8",
+        ]
+        try await putContact(ingestor, "kim", #"{"email":"kim@shop.example"}"#)
+        let requests = (0..<300).map { SendRequest(id: "kill:\($0)", contactId: "kim", campaignId: "kill", channel: "email", template: "birthday", category: "transactional") }
+        let first = try await TestWorker(.sender, broker: broker, redis: redis, extraEnvironment: environment)
+        try await produce(broker, requests)
+        for _ in 0..<200 where sink.messages().count < 40 { try await Task.sleep(for: .milliseconds(25)) }
+        first.process.signal(SIGKILL)
+        _ = await first.process.wait()
+        let killedAt = sink.messages().count
+        let second = try await TestWorker(.sender, broker: broker, redis: redis, extraEnvironment: environment)
+        let store = MessageStore(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test")), partitions: 4)
+        let got = try await states(store, requests, timeout: .seconds(60))
+        var ids: [String: Int] = [:]
+        for mail in sink.messages() {
+            if let line = mail.split(separator: "\r\n").first(where: { $0.hasPrefix("X-Herald-Send-Id: ") }) { ids[String(line.dropFirst(18)), default: 0] += 1 }
+        }
+        let twice = ids.filter { $0.value > 1 }
+        #expect(twice.isEmpty, "sent twice: \(twice)")
+        let finalStates = requests.map { got[$0.id]?["state"] ?? "none" }
+        let sent = finalStates.filter { $0 == "sent" }.count
+        let unknown = requests.filter { got[$0.id]?["reason"]?.hasPrefix("outcome unknown") == true }.count
+        #expect(sent + unknown == requests.count, "\(Dictionary(grouping: finalStates, by: { $0 }).mapValues(\.count))")
+        // Every message the server accepted is one Herald counts as sent or unknown, never retried.
+        #expect(ids.count >= sent)
+        // Only calls in flight can be unknown: at most one per SMTP connection (8).
+        #expect(unknown <= 8, "\(unknown) unknown outcomes")
+        print("killMidBatch: killed after \(killedAt) of \(requests.count) emails reached SMTP; \(sent) sent, \(unknown) with an unknown outcome (marked sending_failed, not retried); \(ids.count) distinct emails received")
+        await second.process.stop()
+        await ingestor.process.stop()
+        await sink.stop()
+        await redis.stop()
+    }
 }
