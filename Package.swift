@@ -114,6 +114,7 @@ let package = Package(
             dependencies: [
                 "HeraldCore", "HeraldKafka", "HeraldRedis", "HeraldService", "HeraldChannels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swift6

@@ -72,6 +72,9 @@ struct Dev: AsyncParsableCommand {
                 "HERALD_SENDER_SMTP_SERVER": "127.0.0.1:\(smtpPort)",
                 "HERALD_SENDER_TEMPLATES_DIR": fm.currentDirectoryPath + "/config/templates",
                 "HERALD_SENDER_PUBLIC_URL": "http://127.0.0.1:\(apiPort)",
+                // High limits: the checks run (and are measured by `bench send`) but do not bind.
+                "HERALD_LIMITS_WEBHOOK_PER_SECOND": "1000000", "HERALD_LIMITS_EMAIL_PER_SECOND": "1000000",
+                "HERALD_LIMITS_MARKETING_PER_CONTACT_PER_DAY": "1000000",
                 "HERALD_UNSUBSCRIBE_SECRET": try devKey("\(DevPaths.root)/unsubscribe-secret", prefix: "unsub-"),
                 "HERALD_SENDER_WEBHOOK_SECRET": try devKey("\(DevPaths.root)/webhook-secret", prefix: "whsec-"),
             ]
