@@ -33,6 +33,13 @@ struct EmailTemplates: Sendable {
     }
 }
 
+extension EmailTemplates {
+    /// An SMS body from `sms/<name>.mustache`; nil when it does not exist.
+    func renderSMS(_ name: String, data: JSONValue) -> String? {
+        library.render(data.mustacheObject, withTemplate: "sms/\(name)")
+    }
+}
+
 extension JSONValue {
     /// The value as Mustache walks it: dictionaries, arrays and scalars.
     var mustacheObject: Any {

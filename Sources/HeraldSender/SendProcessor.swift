@@ -12,7 +12,9 @@ struct SendProcessor: Sendable {
     let messages: MessageStore
     let contacts: ContactStore
     let catalog: CampaignCatalog
+    /// Email and SMS (Mustache) templates.
     let templates: EmailTemplates
+    let whatsAppTemplates: WhatsAppTemplates
     let smtp: SMTPClient
     let http: HTTPClient
     let limiter: RateLimiter
@@ -41,9 +43,10 @@ struct SendProcessor: Sendable {
         switch request.channel {
         case "email": try await sendEmail(request, profile: profile)
         case "webhook": try await sendWebhook(request, profile: profile)
+        case "whatsapp": try await sendWhatsApp(request, profile: profile)
+        case "sms": try await sendSMS(request, profile: profile)
         default:
-            // Only email is built so far (docs/sender.md): say so on the message.
-            try await finish(request, .sendingFailed, "channel '\(request.channel)' is not available in this version of the sender")
+            try await finish(request, .sendingFailed, "unknown channel '\(request.channel)'")
         }
     }
 

@@ -16,12 +16,16 @@ public enum SenderApp {
             messages: messages, contacts: ContactStore(redis: runtime.redis, partitions: partitions),
             catalog: CampaignCatalog(store: CampaignStore(redis: runtime.redis)),
             templates: try await EmailTemplates.load(directory: s.templatesDirectory),
+            whatsAppTemplates: try WhatsAppTemplates.load(directory: s.templatesDirectory),
             smtp: SMTPClient(
                 configuration: SMTPConfiguration(
                     server: s.smtpServer, security: SMTPSecurity(rawValue: s.smtpSecurity) ?? .none, username: s.smtpUsername, password: s.smtpPassword),
                 concurrency: s.smtpConnections),
             http: HTTPClient(concurrency: s.httpConnections), limiter: RateLimiter(redis: runtime.redis),
-            gates: ["email": SlotPool(count: s.smtpConnections), "webhook": SlotPool(count: s.httpConnections)],
+            gates: [
+                "email": SlotPool(count: s.smtpConnections), "webhook": SlotPool(count: s.httpConnections),
+                "whatsapp": SlotPool(count: s.httpConnections), "sms": SlotPool(count: s.httpConnections),
+            ],
             settings: s, from: from, metrics: SenderMetrics(registry: runtime.metrics), logger: runtime.logger)
         let logger = runtime.logger
         let consumer = try runtime.consumer(topics: [Topics.sends], maxBatchSize: 500) { batch in

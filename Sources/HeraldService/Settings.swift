@@ -56,6 +56,14 @@ public struct SenderSettings: Sendable {
     public var emailPerDomainPerSecond: Int
     public var marketingPerContactPerDay: Int
     public var unsubscribeSecret: String
+    public var whatsAppURL: String
+    public var whatsAppVersion: String
+    public var whatsAppPhoneNumberId: String
+    public var whatsAppToken: String
+    public var twilioURL: String
+    public var twilioAccountSid: String
+    public var twilioAuthToken: String
+    public var twilioFrom: String
 
     /// The one-click unsubscribe link of a message; nil without `unsubscribe.secret`.
     public func unsubscribeURL(contact: String, send: String) -> String? {
@@ -98,10 +106,15 @@ extension Configuration {
             httpConnections: try int("sender.http_connections", in: 1...1024),
             channelRates: [
                 "email": try int("limits.email_per_second", in: 0...1_000_000), "webhook": try int("limits.webhook_per_second", in: 0...1_000_000),
+                "whatsapp": try int("limits.whatsapp_per_second", in: 0...1_000_000), "sms": try int("limits.sms_per_second", in: 0...1_000_000),
             ].filter { $0.value > 0 },
             emailPerDomainPerSecond: try int("limits.email_per_domain_per_second", in: 0...1_000_000),
             marketingPerContactPerDay: try int("limits.marketing_per_contact_per_day", in: 0...1_000_000),
-            unsubscribeSecret: string("unsubscribe.secret"))
+            unsubscribeSecret: string("unsubscribe.secret"),
+            whatsAppURL: string("sender.whatsapp_api_url"), whatsAppVersion: string("sender.whatsapp_api_version"),
+            whatsAppPhoneNumberId: string("sender.whatsapp_phone_number_id"), whatsAppToken: string("sender.whatsapp_token"),
+            twilioURL: string("sender.twilio_api_url"), twilioAccountSid: string("sender.twilio_account_sid"),
+            twilioAuthToken: string("sender.twilio_auth_token"), twilioFrom: string("sender.twilio_from"))
     }
 
     /// The typed settings.

@@ -52,7 +52,7 @@ struct SenderTests {
 
     static let webhookSecret = "whsec-test"
 
-    @Test("email: rendered, received by SMTP with its headers, once per key; bad addresses, opt-outs, unknown templates and channels end in their states")
+    @Test("email: rendered, received by SMTP with its headers, once per key; bad addresses, missing phones, opt-outs and unknown templates end in their states")
     func email() async throws {
         let broker = try TestBroker.start(partitions: 4)
         let redis = try await TestRedisServer()
@@ -84,7 +84,7 @@ struct SenderTests {
         #expect(got["w:bad:1"]?["state"] == "invalid_record" && got["w:nomail:1"]?["state"] == "invalid_record", "\(got)")
         #expect(got["w:optout:1"]?["state"] == "cancelled", "\(got)")
         #expect(got["w:ann:missing"]?["state"] == "sending_failed" && got["w:ann:missing"]?["reason"]?.contains("no-such-template") == true, "\(got)")
-        #expect(got["w:ann:sms"]?["state"] == "sending_failed", "\(got)")
+        #expect(got["w:ann:sms"]?["state"] == "invalid_record" && got["w:ann:sms"]?["reason"] == "the contact has no phone number", "\(got)")
 
         // The message as the SMTP server got it.
         let mails = sink.messages()
@@ -100,7 +100,7 @@ struct SenderTests {
         try await Task.sleep(for: .seconds(3))
         #expect(sink.messages().count == 1)
         let byCampaign = try await store.states(campaign: "welcome")
-        #expect(byCampaign["sent"] == 1 && byCampaign["invalid_record"] == 2 && byCampaign["in_progress"] ?? 0 == 0, "\(byCampaign)")
+        #expect(byCampaign["sent"] == 1 && byCampaign["invalid_record"] == 3 && byCampaign["in_progress"] ?? 0 == 0, "\(byCampaign)")
 
         // The same over HTTP.
         let auth = [("Authorization", "Bearer \(TestIngestor.apiKey)")]
@@ -277,6 +277,58 @@ struct SenderTests {
         await second.process.stop()
         await ingestor.process.stop()
         await sink.stop()
+        await redis.stop()
+    }
+
+    @Test("WhatsApp and SMS in their providers' wire formats (sandbox): parameters with defaults, throttling retried, undeliverable and invalid numbers final")
+    func whatsAppAndSMS() async throws {
+        let broker = try TestBroker.start(partitions: 4)
+        let redis = try await TestRedisServer()
+        let sandbox = try await TestSandboxProvider(arguments: ["--reject", "+420600000009", "--throttle-first", "1"])
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        let sender = try await TestWorker(.sender, broker: broker, redis: redis, extraEnvironment: [
+            "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates", "HERALD_SENDER_RETRY_BASE": "200ms",
+            "HERALD_SENDER_WHATSAPP_API_URL": sandbox.url, "HERALD_SENDER_TWILIO_API_URL": sandbox.url,
+            "HERALD_SENDER_PUBLIC_URL": ingestor.apiURL,
+        ])
+        try await putContact(ingestor, "wa", #"{"phone":"+420601234567","attributes":{"first_name":"Věra"}}"#)
+        try await putContact(ingestor, "wa-noname", #"{"phone":"+420601234568"}"#)
+        try await putContact(ingestor, "wa-gone", #"{"phone":"+420600000009"}"#)
+        var order = SendRequest(id: "wa:1", contactId: "wa", campaignId: "c", channel: "whatsapp", template: "order-update", category: "transactional")
+        order.event = ["order_id": "O-77"]
+        let requests = [
+            order,
+            SendRequest(id: "wa:2", contactId: "wa-noname", campaignId: "c", channel: "whatsapp", template: "order-update", category: "transactional"),
+            SendRequest(id: "wa:3", contactId: "wa-gone", campaignId: "c", channel: "whatsapp", template: "order-update", category: "transactional"),
+            SendRequest(id: "wa:4", contactId: "wa", campaignId: "c", channel: "whatsapp", template: "unknown-template"),
+            SendRequest(id: "sms:1", contactId: "wa", campaignId: "c", channel: "sms", template: "callback-offer", category: "service"),
+            SendRequest(id: "sms:2", contactId: "wa-gone", campaignId: "c", channel: "sms", template: "callback-offer", category: "service"),
+        ]
+        try await produce(broker, requests)
+        let store = MessageStore(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test")), partitions: 4)
+        let got = try await states(store, requests)
+        #expect(got["wa:1"]?["state"] == "sent" && got["wa:2"]?["state"] == "sent", "\(got)\n\(sender.log)")
+        #expect(got["wa:3"]?["state"] == "sending_failed" && got["wa:3"]?["reason"]?.contains("131026") == true, "\(got)")
+        #expect(got["wa:4"]?["state"] == "sending_failed", "\(got)")
+        #expect(got["sms:1"]?["state"] == "sent", "\(got)")
+        #expect(got["sms:2"]?["state"] == "sending_failed" && got["sms:2"]?["reason"]?.contains("21211") == true, "\(got)")
+        // One of each API was throttled first (130429 / 429), then retried.
+        #expect(requests.contains { Int(got[$0.id]?["attempts"] ?? "0") ?? 0 >= 2 }, "\(got)")
+
+        let received = try await sandbox.requests()
+        let wa = received.filter { $0["api"] == "whatsapp" && $0["body"]?["to"] == "420601234567" }.last
+        let params = wa?["body"]?["template"]?["components"]?.arrayValue?.first?["parameters"]?.arrayValue?.compactMap { $0["text"]?.stringValue }
+        #expect(params == ["Věra", "O-77"], "\(wa ?? .null)")
+        #expect(wa?["authorization"] == "Bearer sandbox-token" && wa?["body"]?["template"]?["language"]?["code"] == "en")
+        let noname = received.filter { $0["api"] == "whatsapp" && $0["body"]?["to"] == "420601234568" }.last
+        let defaults = noname?["body"]?["template"]?["components"]?.arrayValue?.first?["parameters"]?.arrayValue?.compactMap { $0["text"]?.stringValue }
+        #expect(defaults == ["there", "your order"], "\(noname ?? .null)")
+        let sms = received.filter { $0["api"] == "twilio" && $0["form"]?["To"] == "+420601234567" }.last
+        #expect(sms?["form"]?["Body"]?.stringValue?.hasPrefix("Hi Věra, can we call you back") == true, "\(sms ?? .null)")
+        #expect(sms?["form"]?["StatusCallback"]?.stringValue?.hasPrefix(ingestor.apiURL) == true && sms?["authorization"]?.stringValue?.hasPrefix("Basic ") == true)
+        await sender.process.stop()
+        await ingestor.process.stop()
+        await sandbox.stop()
         await redis.stop()
     }
 }

@@ -1,0 +1,153 @@
+import Foundation
+import HeraldChannels
+import HeraldCore
+import Yams
+
+/// WhatsApp Business Cloud API template messages and Twilio SMS.
+extension SendProcessor {
+    /// `POST {api}/{version}/{phone-number-id}/messages` with a template message.
+    /// The template's body parameters come from `config/templates/whatsapp/<name>.yaml`:
+    /// each maps a field of the data (`contact.attributes.first_name`, `event.total`)
+    /// with a default used when the value is missing or empty — no one gets a blank.
+    func sendWhatsApp(_ request: SendRequest, profile: ContactProfile?) async throws {
+        guard let phone = profile?.phone, ContactInput.isE164(phone) else {
+            return try await finish(request, .invalidRecord, profile?.phone == nil ? "the contact has no phone number" : "'\(profile?.phone ?? "")' is not an E.164 number")
+        }
+        guard let template = whatsAppTemplates.template(request.template) else {
+            return try await finish(request, .sendingFailed, "no WhatsApp template '\(request.template)' (config/templates/whatsapp/\(request.template).yaml)")
+        }
+        let data = templateData(request, profile: profile)
+        let parameters = template.parameters.map { p -> JSONValue in
+            let value = p.field.split(separator: ".").reduce(data) { $0?[String($1)] }
+            let text: String = switch value {
+            case .string(let s)? where !s.isEmpty: s
+            case .int(let i)?: String(i)
+            case .double(let d)?: String(d)
+            default: p.defaultValue
+            }
+            return ["type": "text", "text": .string(text)]
+        }
+        let body: JSONValue = [
+            "messaging_product": "whatsapp", "recipient_type": "individual", "to": .string(String(phone.dropFirst())), "type": "template",
+            "template": ["name": .string(request.template), "language": ["code": .string(template.language)], "components": [["type": "body", "parameters": .array(parameters)]]],
+        ]
+        let url = "\(settings.whatsAppURL)/\(settings.whatsAppVersion)/\(settings.whatsAppPhoneNumberId)/messages"
+        try await attempt(request, rates: channelRates(request)) {
+            do {
+                let r = try await http.postJSON(url, body.serialized(), headers: [("Authorization", "Bearer \(settings.whatsAppToken)")], timeout: settings.webhookTimeout)
+                if (200..<300).contains(r.status) { return .sent }
+                let code = (try? JSONValue.parse(r.body))?["error"]?["code"].flatMap { if case .int(let c) = $0 { Int(c) } else { nil } }
+                return Self.whatsAppOutcome(status: r.status, code: code, detail: String(r.bodyText.prefix(200)))
+            } catch let error as HTTPClientError {
+                return .retry("\(error)")
+            }
+        }
+    }
+
+    /// Meta's error codes: throttling is retried; the rest is final.
+    static func whatsAppOutcome(status: Int, code: Int?, detail: String) -> Outcome {
+        switch code {
+        case 130429, 131056, 80007: return .retry("WhatsApp throttled (\(code!))")
+        case 131026: return .failed("WhatsApp 131026: message undeliverable")
+        case 131047: return .failed("WhatsApp 131047: more than 24 hours since the customer last replied")
+        case 131050: return .failed("WhatsApp 131050: the user stopped marketing messages")
+        case 132000, 132001, 132015, 132016: return .failed("WhatsApp \(code!): template problem (parameters, missing, paused or disabled)")
+        default: return status >= 500 ? .retry("WhatsApp HTTP \(status)") : .failed("WhatsApp HTTP \(status): \(detail)")
+        }
+    }
+
+    /// Twilio's Messages API: a form POST with Basic auth and a `StatusCallback`.
+    func sendSMS(_ request: SendRequest, profile: ContactProfile?) async throws {
+        guard let phone = profile?.phone, ContactInput.isE164(phone) else {
+            return try await finish(request, .invalidRecord, profile?.phone == nil ? "the contact has no phone number" : "'\(profile?.phone ?? "")' is not an E.164 number")
+        }
+        guard let text = templates.renderSMS(request.template, data: templateData(request, profile: profile)) else {
+            return try await finish(request, .sendingFailed, "no SMS template '\(request.template)' (config/templates/sms/\(request.template).mustache)")
+        }
+        let form = [
+            ("To", phone), ("From", settings.twilioFrom), ("Body", text.trimmingCharacters(in: .whitespacesAndNewlines)),
+            ("StatusCallback", "\(settings.publicURL)/v1/status/twilio"),
+        ].map { "\($0.0)=\(Self.formEncoded($0.1))" }.joined(separator: "&")
+        let credentials = Data("\(settings.twilioAccountSid):\(settings.twilioAuthToken)".utf8).base64EncodedString()
+        let url = "\(settings.twilioURL)/2010-04-01/Accounts/\(settings.twilioAccountSid)/Messages.json"
+        try await attempt(request, rates: channelRates(request)) {
+            do {
+                let r = try await http.send(
+                    method: "POST", url: url, headers: [("Authorization", "Basic \(credentials)"), ("Content-Type", "application/x-www-form-urlencoded")],
+                    body: Array(form.utf8), timeout: settings.webhookTimeout)
+                if (200..<300).contains(r.status) { return .sent }
+                let code = (try? JSONValue.parse(r.body))?["code"].flatMap { if case .int(let c) = $0 { Int(c) } else { nil } }
+                return Self.twilioOutcome(status: r.status, code: code, detail: String(r.bodyText.prefix(200)))
+            } catch let error as HTTPClientError {
+                return .retry("\(error)")
+            }
+        }
+    }
+
+    static func twilioOutcome(status: Int, code: Int?, detail: String) -> Outcome {
+        if status == 429 || code == 20429 { return .retry("Twilio throttled") }
+        switch code {
+        case 21211: return .failed("Twilio 21211: invalid 'To' number")
+        case 21610: return .failed("Twilio 21610: the recipient replied STOP")
+        case 21614: return .failed("Twilio 21614: 'To' is not a mobile number")
+        default: return status >= 500 ? .retry("Twilio HTTP \(status)") : .failed("Twilio HTTP \(status): \(detail)")
+        }
+    }
+
+    static func formEncoded(_ s: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return s.addingPercentEncoding(withAllowedCharacters: allowed) ?? s
+    }
+
+    /// What templates see: the profile, the triggering event, ids, the unsubscribe link.
+    func templateData(_ request: SendRequest, profile: ContactProfile?) -> JSONValue {
+        [
+            "contact": profile?.json ?? ["id": .string(request.contactId)], "event": .object(request.event),
+            "campaign_id": .string(request.campaignId), "send_id": .string(request.id),
+        ]
+    }
+}
+
+/// WhatsApp templates as Herald maps them: `config/templates/whatsapp/<name>.yaml`
+/// with `language` and `parameters: [{field, default}]`, in the provider's order.
+struct WhatsAppTemplates: Sendable {
+    struct Template: Sendable {
+        struct Parameter: Sendable {
+            var field: String
+            var defaultValue: String
+        }
+        var language: String
+        var parameters: [Parameter]
+    }
+
+    let templates: [String: Template]
+
+    func template(_ name: String) -> Template? { templates[name] }
+
+    /// - Throws: naming the file and the field for a malformed mapping.
+    static func load(directory: String) throws -> WhatsAppTemplates {
+        let dir = "\(directory)/whatsapp"
+        var out: [String: Template] = [:]
+        for file in ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter({ $0.hasSuffix(".yaml") }) {
+            let path = "\(dir)/\(file)"
+            guard let yaml = try Yams.load(yaml: try String(contentsOfFile: path, encoding: .utf8)) as? [String: Any],
+                let language = yaml["language"] as? String
+            else { throw TemplateError("\(path): needs `language`") }
+            var parameters: [Template.Parameter] = []
+            for (i, p) in ((yaml["parameters"] as? [[String: Any]]) ?? []).enumerated() {
+                guard let field = p["field"] as? String, let d = p["default"].map({ "\($0)" }), !d.isEmpty else {
+                    throw TemplateError("\(path): parameters[\(i)] needs `field` and a non-empty `default`")
+                }
+                parameters.append(.init(field: field, defaultValue: d))
+            }
+            out[String(file.dropLast(5))] = Template(language: language, parameters: parameters)
+        }
+        return WhatsAppTemplates(templates: out)
+    }
+}
+
+struct TemplateError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

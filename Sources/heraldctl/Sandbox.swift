@@ -1,0 +1,113 @@
+import ArgumentParser
+import Foundation
+import HeraldCore
+import HeraldService
+import Hummingbird
+import Logging
+import Synchronization
+
+/// `heraldctl sandbox`: a local stand-in for the WhatsApp Business Cloud API and
+/// Twilio's Messages API, speaking their wire formats, so the whole flow runs
+/// offline. It can be told to reject numbers or throttle the first requests.
+///
+/// - `POST /{version}/{phone-number-id}/messages` (WhatsApp, Bearer token):
+///   `{"messages":[{"id":"wamid…"}]}`, or an error object with Meta's codes.
+/// - `POST /2010-04-01/Accounts/{sid}/Messages.json` (Twilio, Basic auth, form):
+///   201 with `{"sid":"SM…","status":"queued"}`, or `{"code":…,"message":…}`.
+/// - `GET /sandbox/requests`: every request received (for tests and curious people).
+struct Sandbox: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run a local WhatsApp Cloud API / Twilio stand-in.")
+
+    @Option(help: "Port to listen on.") var port = 8090
+    @Option(help: "Numbers to refuse: WhatsApp 131026 (undeliverable), Twilio 21211 (invalid 'To').") var reject: [String] = []
+    @Option(help: "Answer the first N requests of each API as throttled (WhatsApp 130429, Twilio 429/20429).") var throttleFirst = 0
+    @Option(help: "Write the bound port to this file once listening.") var portFile: String?
+
+    func run() async throws {
+        var logger = Logger(label: "heraldctl.sandbox")
+        logger.logLevel = .warning
+        let state = SandboxState(reject: Set(reject), throttleFirst: throttleFirst)
+        let router = Router()
+        router.post(":version/:phone/messages") { request, context -> Response in
+            let body = try await request.body.collect(upTo: 1 << 20)
+            let json = (try? JSONValue.parse(Array(buffer: body))) ?? .null
+            state.record(["api": "whatsapp", "path": .string(request.uri.path), "authorization": .string(request.headers[.authorization] ?? ""), "body": json])
+            guard request.headers[.authorization]?.hasPrefix("Bearer ") == true else {
+                return Self.whatsAppError(401, code: 190, "Invalid OAuth access token")
+            }
+            let to = json["to"]?.stringValue ?? ""
+            if state.throttle("whatsapp") { return Self.whatsAppError(400, code: 130429, "Rate limit hit") }
+            if state.rejects(to) { return Self.whatsAppError(400, code: 131026, "Message undeliverable") }
+            guard json["type"] == "template", json["template"]?["name"]?.stringValue != nil else {
+                return Self.whatsAppError(400, code: 132000, "Number of parameters does not match the expected number of params")
+            }
+            let id = "wamid.\(UUID().uuidString.replacingOccurrences(of: "-", with: ""))"
+            return Self.json(200, ["messaging_product": "whatsapp", "contacts": [["input": .string(to), "wa_id": .string(to.filter(\.isNumber))]], "messages": [["id": .string(id)]]])
+        }
+        router.post("2010-04-01/Accounts/:sid/Messages.json") { request, context -> Response in
+            let body = try await request.body.collect(upTo: 1 << 20)
+            let form = Self.parseForm(String(buffer: body))
+            state.record(["api": "twilio", "path": .string(request.uri.path), "authorization": .string(request.headers[.authorization] ?? ""), "form": .object(form.mapValues(JSONValue.string))])
+            guard request.headers[.authorization]?.hasPrefix("Basic ") == true else { return Self.json(401, ["code": 20003, "message": "Authenticate", "status": 401]) }
+            if state.throttle("twilio") { return Self.json(429, ["code": 20429, "message": "Too Many Requests", "status": 429]) }
+            let to = form["To"] ?? ""
+            if state.rejects(to) || !ContactInput.isE164(to) { return Self.json(400, ["code": 21211, "message": "The 'To' number \(to) is not a valid phone number.", "status": 400]) }
+            let sid = "SM" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+            return Self.json(201, ["sid": .string(sid), "status": "queued", "to": .string(to), "from": .string(form["From"] ?? ""), "body": .string(form["Body"] ?? "")])
+        }
+        router.get("sandbox/requests") { _, _ -> Response in Self.json(200, ["requests": .array(state.requests)]) }
+        let portFile = portFile
+        let app = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: port), serverName: "herald-sandbox"),
+            onServerRunning: { channel in
+                let bound = channel.localAddress?.port ?? 0
+                print("sandbox provider listening on http://127.0.0.1:\(bound)")
+                fflush(nil)
+                if let portFile { try? "\(bound)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
+            },
+            logger: logger)
+        try await app.runService()
+    }
+
+    static func whatsAppError(_ status: Int, code: Int, _ message: String) -> Response {
+        json(status, ["error": ["message": .string(message), "type": "OAuthException", "code": .int(Int64(code)), "error_data": ["messaging_product": "whatsapp", "details": .string(message)], "fbtrace_id": "sandbox"]])
+    }
+
+    static func json(_ status: Int, _ body: JSONValue) -> Response {
+        Response(status: .init(code: status), headers: [.contentType: "application/json"], body: .init(byteBuffer: .init(bytes: body.serialized())))
+    }
+
+    static func parseForm(_ s: String) -> [String: String] {
+        var out: [String: String] = [:]
+        for pair in s.split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1).map { String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String($0) }
+            if kv.count == 2 { out[kv[0]] = kv[1] }
+        }
+        return out
+    }
+}
+
+/// What the sandbox was told and what it received.
+final class SandboxState: Sendable {
+    private let state: Mutex<(requests: [JSONValue], throttled: [String: Int])>
+    private let reject: Set<String>
+    private let throttleFirst: Int
+
+    init(reject: Set<String>, throttleFirst: Int) {
+        self.reject = reject
+        self.throttleFirst = throttleFirst
+        state = Mutex(([], [:]))
+    }
+
+    func record(_ r: JSONValue) { state.withLock { $0.requests.append(r) } }
+    var requests: [JSONValue] { state.withLock { $0.requests } }
+    func rejects(_ number: String) -> Bool { reject.contains(number) || reject.contains("+" + number) }
+
+    /// True for the first `throttleFirst` requests of an API.
+    func throttle(_ api: String) -> Bool {
+        state.withLock { s in
+            s.throttled[api, default: 0] += 1
+            return s.throttled[api]! <= throttleFirst
+        }
+    }
+}
