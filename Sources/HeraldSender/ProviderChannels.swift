@@ -35,7 +35,7 @@ extension SendProcessor {
         try await attempt(request, rates: channelRates(request)) {
             do {
                 let r = try await http.postJSON(url, body.serialized(), headers: [("Authorization", "Bearer \(settings.whatsAppToken)")], timeout: settings.webhookTimeout)
-                if (200..<300).contains(r.status) { return .sent }
+                if (200..<300).contains(r.status) { return .sent((try? JSONValue.parse(r.body))?["messages"]?.arrayValue?.first?["id"]?.stringValue) }
                 let code = (try? JSONValue.parse(r.body))?["error"]?["code"].flatMap { if case .int(let c) = $0 { Int(c) } else { nil } }
                 return Self.whatsAppOutcome(status: r.status, code: code, detail: String(r.bodyText.prefix(200)))
             } catch let error as HTTPClientError {
@@ -75,7 +75,7 @@ extension SendProcessor {
                 let r = try await http.send(
                     method: "POST", url: url, headers: [("Authorization", "Basic \(credentials)"), ("Content-Type", "application/x-www-form-urlencoded")],
                     body: Array(form.utf8), timeout: settings.webhookTimeout)
-                if (200..<300).contains(r.status) { return .sent }
+                if (200..<300).contains(r.status) { return .sent((try? JSONValue.parse(r.body))?["sid"]?.stringValue) }
                 let code = (try? JSONValue.parse(r.body))?["code"].flatMap { if case .int(let c) = $0 { Int(c) } else { nil } }
                 return Self.twilioOutcome(status: r.status, code: code, detail: String(r.bodyText.prefix(200)))
             } catch let error as HTTPClientError {

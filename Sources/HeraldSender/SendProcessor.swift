@@ -84,7 +84,7 @@ struct SendProcessor: Sendable {
         }
         try await attempt(request, rates: rates) {
             switch try await smtp.send(from: from.address, to: [to.address], message: message) {
-            case .accepted: .sent
+            case .accepted: .sent(nil)
             case .temporary(let reason): .retry(reason)
             case .permanent(let reason): .failed(reason)
             }
@@ -115,7 +115,7 @@ struct SendProcessor: Sendable {
                     ("X-Herald-Timestamp", timestamp), ("X-Herald-Signature", "sha256=\(signature)"), ("Idempotency-Key", request.id),
                 ], timeout: settings.webhookTimeout)
                 switch response.status {
-                case 200..<300: return .sent
+                case 200..<300: return .sent(nil)
                 case 429, 500..<600: return .retry("HTTP \(response.status)")
                 default: return .failed("HTTP \(response.status): \(String(response.bodyText.prefix(200)))")
                 }
@@ -126,7 +126,8 @@ struct SendProcessor: Sendable {
     }
 
     enum Outcome {
-        case sent
+        /// Accepted; the provider's id of the message, when it gives one (status callbacks name it).
+        case sent(String?)
         case retry(String)
         case failed(String)
     }
@@ -174,7 +175,8 @@ struct SendProcessor: Sendable {
         }
         metrics.providerLatency(request.channel, ContinuousClock.now - started)
         switch outcome {
-        case .sent:
+        case .sent(let providerId):
+            if let providerId { try await messages.remember(providerId: providerId, for: request) }
             try await finish(request, .sent, "")
         case .failed(let reason):
             try await finish(request, .sendingFailed, reason)

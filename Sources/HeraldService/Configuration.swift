@@ -81,6 +81,8 @@ public struct Configuration: Sendable {
         .init(name: "limits.whatsapp_per_second", defaultValue: "80", help: "WhatsApp messages per second per phone number (Meta's default throughput)"),
         .init(name: "limits.sms_per_second", defaultValue: "0", help: "SMS per second from the sending number (0: no limit)"),
         .init(name: "sender.public_url", defaultValue: "http://127.0.0.1:8080", help: "The ingestor's public URL, for unsubscribe links"),
+        .init(name: "whatsapp.verify_token", defaultValue: "", help: "Token Meta's webhook verification must present (GET /v1/status/whatsapp)"),
+        .init(name: "whatsapp.app_secret", defaultValue: "", help: "App secret that signs WhatsApp status webhooks (X-Hub-Signature-256); unsigned ones are refused"),
         .init(name: "unsubscribe.secret", defaultValue: "", help: "Key of unsubscribe link tokens, shared by ingestor and sender; without it emails carry no unsubscribe link"),
         .init(name: "limits.email_per_second", defaultValue: "0", help: "Emails per second across all senders (0: no limit)"),
         .init(name: "limits.email_per_domain_per_second", defaultValue: "0", help: "Emails per second to one receiving domain (0: no limit)"),

@@ -31,6 +31,8 @@ public struct Settings: Sendable {
     public var sender: SenderSettings
     /// Key of unsubscribe tokens; empty: no unsubscribe links.
     public var unsubscribeSecret: String
+    public var whatsAppVerifyToken: String
+    public var whatsAppAppSecret: String
     public var shutdownTimeout: Duration
 }
 
@@ -158,6 +160,7 @@ extension Configuration {
             testWait: try duration("scheduler.test_wait"),
             sender: try senderSettings(),
             unsubscribeSecret: string("unsubscribe.secret"),
+            whatsAppVerifyToken: string("whatsapp.verify_token"), whatsAppAppSecret: string("whatsapp.app_secret"),
             shutdownTimeout: try duration("shutdown.timeout"))
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HeraldChannels
 import HeraldCore
 import HeraldService
 import Hummingbird
@@ -22,6 +23,8 @@ struct Sandbox: AsyncParsableCommand {
     @Option(help: "Numbers to refuse: WhatsApp 131026 (undeliverable), Twilio 21211 (invalid 'To').") var reject: [String] = []
     @Option(help: "Answer the first N requests of each API as throttled (WhatsApp 130429, Twilio 429/20429).") var throttleFirst = 0
     @Option(help: "Write the bound port to this file once listening.") var portFile: String?
+    @Option(help: "Where to POST WhatsApp status webhooks (e.g. http://127.0.0.1:8080/v1/status/whatsapp).") var whatsappCallback: String?
+    @Option(help: "App secret that signs the WhatsApp status webhooks (X-Hub-Signature-256).") var appSecret = ""
 
     func run() async throws {
         var logger = Logger(label: "heraldctl.sandbox")
@@ -42,6 +45,7 @@ struct Sandbox: AsyncParsableCommand {
                 return Self.whatsAppError(400, code: 132000, "Number of parameters does not match the expected number of params")
             }
             let id = "wamid.\(UUID().uuidString.replacingOccurrences(of: "-", with: ""))"
+            if let callback = whatsappCallback { Self.whatsAppStatuses(id: id, to: to, callback: callback, secret: appSecret) }
             return Self.json(200, ["messaging_product": "whatsapp", "contacts": [["input": .string(to), "wa_id": .string(to.filter(\.isNumber))]], "messages": [["id": .string(id)]]])
         }
         router.post("2010-04-01/Accounts/:sid/Messages.json") { request, context -> Response in
@@ -53,6 +57,7 @@ struct Sandbox: AsyncParsableCommand {
             let to = form["To"] ?? ""
             if state.rejects(to) || !ContactInput.isE164(to) { return Self.json(400, ["code": 21211, "message": "The 'To' number \(to) is not a valid phone number.", "status": 400]) }
             let sid = "SM" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+            if let callback = form["StatusCallback"] { Self.twilioStatuses(sid: sid, callback: callback) }
             return Self.json(201, ["sid": .string(sid), "status": "queued", "to": .string(to), "from": .string(form["From"] ?? ""), "body": .string(form["Body"] ?? "")])
         }
         router.get("sandbox/requests") { _, _ -> Response in Self.json(200, ["requests": .array(state.requests)]) }
@@ -67,6 +72,40 @@ struct Sandbox: AsyncParsableCommand {
             },
             logger: logger)
         try await app.runService()
+    }
+
+    /// sent, delivered, read — then `delivered` again, late: a real provider may
+    /// redeliver or reorder, and Herald must not move backwards.
+    static func whatsAppStatuses(id: String, to: String, callback: String, secret: String) {
+        Task {
+            let client = HTTPClient(concurrency: 1)
+            for status in ["sent", "delivered", "read", "delivered"] {
+                try? await Task.sleep(for: .milliseconds(100))
+                let body: JSONValue = [
+                    "object": "whatsapp_business_account",
+                    "entry": [["id": "sandbox-waba", "changes": [["field": "messages", "value": [
+                        "messaging_product": "whatsapp",
+                        "statuses": [["id": .string(id), "status": .string(status), "timestamp": .string(String(Int(Date().timeIntervalSince1970))), "recipient_id": .string(to)]],
+                    ]]]]],
+                ]
+                let bytes = body.serialized()
+                let signature = "sha256=" + SHA256.hex(SHA256.hmac(key: Array(secret.utf8), message: bytes))
+                _ = try? await client.postJSON(callback, bytes, headers: [("X-Hub-Signature-256", signature)])
+            }
+        }
+    }
+
+    /// Twilio's callbacks: sent, then delivered.
+    static func twilioStatuses(sid: String, callback: String) {
+        Task {
+            let client = HTTPClient(concurrency: 1)
+            for status in ["sent", "delivered"] {
+                try? await Task.sleep(for: .milliseconds(100))
+                _ = try? await client.send(
+                    method: "POST", url: callback, headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                    body: Array("MessageSid=\(sid)&MessageStatus=\(status)&AccountSid=ACsandbox".utf8))
+            }
+        }
     }
 
     static func whatsAppError(_ status: Int, code: Int, _ message: String) -> Response {

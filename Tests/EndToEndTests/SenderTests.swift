@@ -284,8 +284,11 @@ struct SenderTests {
     func whatsAppAndSMS() async throws {
         let broker = try TestBroker.start(partitions: 4)
         let redis = try await TestRedisServer()
-        let sandbox = try await TestSandboxProvider(arguments: ["--reject", "+420600000009", "--throttle-first", "1"])
-        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        let ingestor = try await TestIngestor(broker: broker, redis: redis, extraEnvironment: ["HERALD_WHATSAPP_APP_SECRET": "app-secret", "HERALD_WHATSAPP_VERIFY_TOKEN": "verify-me"])
+        let sandbox = try await TestSandboxProvider(arguments: [
+            "--reject", "+420600000009", "--throttle-first", "1",
+            "--whatsapp-callback", "\(ingestor.apiURL)/v1/status/whatsapp", "--app-secret", "app-secret",
+        ])
         let sender = try await TestWorker(.sender, broker: broker, redis: redis, extraEnvironment: [
             "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates", "HERALD_SENDER_RETRY_BASE": "200ms",
             "HERALD_SENDER_WHATSAPP_API_URL": sandbox.url, "HERALD_SENDER_TWILIO_API_URL": sandbox.url,
@@ -307,10 +310,12 @@ struct SenderTests {
         try await produce(broker, requests)
         let store = MessageStore(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test")), partitions: 4)
         let got = try await states(store, requests)
-        #expect(got["wa:1"]?["state"] == "sent" && got["wa:2"]?["state"] == "sent", "\(got)\n\(sender.log)")
+        // Sent — or already further along, as the sandbox's status webhooks arrive.
+        let wentOut: Set<String> = ["sent", "delivered", "read"]
+        #expect(wentOut.contains(got["wa:1"]?["state"] ?? "") && wentOut.contains(got["wa:2"]?["state"] ?? ""), "\(got)\n\(sender.log)")
         #expect(got["wa:3"]?["state"] == "sending_failed" && got["wa:3"]?["reason"]?.contains("131026") == true, "\(got)")
         #expect(got["wa:4"]?["state"] == "sending_failed", "\(got)")
-        #expect(got["sms:1"]?["state"] == "sent", "\(got)")
+        #expect(wentOut.contains(got["sms:1"]?["state"] ?? ""), "\(got)")
         #expect(got["sms:2"]?["state"] == "sending_failed" && got["sms:2"]?["reason"]?.contains("21211") == true, "\(got)")
         // One of each API was throttled first (130429 / 429), then retried.
         #expect(requests.contains { Int(got[$0.id]?["attempts"] ?? "0") ?? 0 >= 2 }, "\(got)")
@@ -326,6 +331,30 @@ struct SenderTests {
         let sms = received.filter { $0["api"] == "twilio" && $0["form"]?["To"] == "+420601234567" }.last
         #expect(sms?["form"]?["Body"]?.stringValue?.hasPrefix("Hi Věra, can we call you back") == true, "\(sms ?? .null)")
         #expect(sms?["form"]?["StatusCallback"]?.stringValue?.hasPrefix(ingestor.apiURL) == true && sms?["authorization"]?.stringValue?.hasPrefix("Basic ") == true)
+
+        // Status webhooks: WhatsApp's (signed; sent, delivered, read, then a late
+        // delivered) end in read; Twilio's in delivered; each change is an event.
+        var final: [String: [String: String]] = [:]
+        for _ in 0..<100 {
+            final = ["wa:1": try await store.message(contactId: "wa", id: "wa:1") ?? [:], "sms:1": try await store.message(contactId: "wa", id: "sms:1") ?? [:]]
+            if final["wa:1"]?["state"] == "read" && final["sms:1"]?["state"] == "delivered" { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        try await Task.sleep(for: .seconds(1))  // the late "delivered" has arrived by now
+        #expect(try await store.message(contactId: "wa", id: "wa:1")?["state"] == "read", "\(final)")
+        #expect(final["sms:1"]?["state"] == "delivered", "\(final)")
+        let events = try await readTopic(Topics.events, bootstrapServers: broker.bootstrapServers, timeout: .seconds(20)) { records in
+            let types = records.compactMap { try? JSONValue.parse($0.value)["type"]?.stringValue }
+            return types.contains("message_read") && types.contains("message_delivered")
+        }
+        let types = events.compactMap { try? JSONValue.parse($0.value) }.filter { $0["properties"]?["message_id"] == "wa:1" }.compactMap { $0["type"]?.stringValue }
+        #expect(types.filter { $0 == "message_read" }.count == 1 && types.filter { $0 == "message_delivered" }.count == 1, "\(types)")
+        // The handshake, and a forged signature.
+        let handshake = try await client.get("\(ingestor.apiURL)/v1/status/whatsapp?hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=12345")
+        #expect(handshake.status == 200 && handshake.bodyText == "12345")
+        #expect(try await client.get("\(ingestor.apiURL)/v1/status/whatsapp?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1").status == 403)
+        let forged = try await client.postJSON("\(ingestor.apiURL)/v1/status/whatsapp", Array("{}".utf8), headers: [("X-Hub-Signature-256", "sha256=00")])
+        #expect(forged.status == 401)
         await sender.process.stop()
         await ingestor.process.stop()
         await sandbox.stop()

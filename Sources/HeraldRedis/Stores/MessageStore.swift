@@ -69,6 +69,31 @@ public struct MessageStore: Sendable {
         return reply.string.flatMap(MessageState.init(rawValue:)) ?? state
     }
 
+    /// Remembers which message a provider's id (a `wamid…`, a Twilio `SM…`) is, for
+    /// its status callbacks (kept 30 days).
+    public func remember(providerId: String, for r: SendRequest) async throws {
+        _ = try await redis.pipeline([
+            ["SET", "herald:pmid:\(providerId)", "\(r.contactId)\u{1F}\(r.id)", "EX", String(30 * 86_400)],
+            ["HSET", "herald:m:\(tag(r.contactId)):\(r.id)", "provider_id", providerId],
+        ])
+    }
+
+    /// Applies a provider's status (`sent`, `delivered`, `read`, `sending_failed`)
+    /// to the message it names. Redelivered or reordered statuses change nothing
+    /// (states only move forward).
+    /// - Returns: the request and its state afterwards; nil for an unknown provider id.
+    public func applyStatus(providerId: String, _ state: MessageState, reason: String = "", now: Int64) async throws -> (request: SendRequest, state: MessageState, changed: Bool)? {
+        guard let ref = try await redis.execute(["GET", "herald:pmid:\(providerId)"]).string else { return nil }
+        let parts = ref.split(separator: "\u{1F}", maxSplits: 1).map(String.init)
+        guard parts.count == 2,
+            let text = try await redis.execute(["HGET", "herald:m:\(tag(parts[0])):\(parts[1])", "request"]).string,
+            let request = try? SendRequest(json: JSONValue.parse(string: text))
+        else { return nil }
+        let before = try await message(contactId: request.contactId, id: request.id)?["state"]
+        let after = try await record(request, state, reason: reason, now: now)
+        return (request, after, before != after.rawValue)
+    }
+
     /// One message's record, as the API shows it.
     public func message(contactId: String, id: String) async throws -> [String: String]? {
         let flat = try await redis.execute(["HGETALL", "herald:m:\(tag(contactId)):\(id)"]).array ?? []

@@ -1,0 +1,105 @@
+import Foundation
+import HeraldCore
+import HeraldKafka
+import HeraldRedis
+import Hummingbird
+import Logging
+
+/// Delivery statuses from providers.
+///
+/// - `GET /v1/status/whatsapp`: Meta's verification handshake — answers
+///   `hub.challenge` when `hub.verify_token` is `whatsapp.verify_token`.
+/// - `POST /v1/status/whatsapp`: status notifications, accepted only with a valid
+///   `X-Hub-Signature-256` (HMAC-SHA256 of the raw body under `whatsapp.app_secret`).
+/// - `POST /v1/status/twilio`: Twilio's `StatusCallback` form (`MessageSid`,
+///   `MessageStatus`, `ErrorCode`).
+///
+/// Each status moves the message's state forward only (a late `delivered` after
+/// `read` changes nothing) and, when it did change it, emits `message_sent`,
+/// `message_delivered`, `message_read` or `message_failed` to `herald.events.raw`
+/// with the id `<send id>:<state>` — so a redelivered webhook is a duplicate event.
+struct StatusAPI: Sendable {
+    let messages: MessageStore
+    let producer: KafkaProducer
+    let verifyToken: String
+    let appSecret: String
+    let logger: Logger
+
+    func addRoutes(to router: Router<BasicRequestContext>) {
+        router.get("v1/status/whatsapp") { request, _ -> Response in
+            let q = request.uri.queryParameters
+            guard !verifyToken.isEmpty, q.get("hub.mode") == "subscribe", q.get("hub.verify_token").map({ String($0) }) == verifyToken,
+                let challenge = q.get("hub.challenge")
+            else { return APISupport.json(.forbidden, ["error": "verification failed"]) }
+            return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: .init(string: String(challenge))))
+        }
+        router.post("v1/status/whatsapp") { request, _ -> Response in
+            let body = Array(buffer: try await request.body.collect(upTo: 1 << 20))
+            let expected = "sha256=" + SHA256.hex(SHA256.hmac(key: Array(appSecret.utf8), message: body))
+            guard !appSecret.isEmpty, let presented = request.headers[.init("X-Hub-Signature-256")!], presented == expected else {
+                return APISupport.json(.unauthorized, ["error": "missing or invalid X-Hub-Signature-256"])
+            }
+            guard let json = try? JSONValue.parse(body) else { return APISupport.json(.badRequest, ["error": "the body is not JSON"]) }
+            var statuses: [(String, String, String)] = []
+            for entry in json["entry"]?.arrayValue ?? [] {
+                for change in entry["changes"]?.arrayValue ?? [] {
+                    for s in change["value"]?["statuses"]?.arrayValue ?? [] {
+                        guard let id = s["id"]?.stringValue, let status = s["status"]?.stringValue else { continue }
+                        let error = s["errors"]?.arrayValue?.first.map { "WhatsApp \($0["code"].map { "\($0)" } ?? ""): \($0["title"]?.stringValue ?? "")" } ?? ""
+                        statuses.append((id, status, error))
+                    }
+                }
+            }
+            return await apply(statuses)
+        }
+        router.post("v1/status/twilio") { request, _ -> Response in
+            let text = String(buffer: try await request.body.collect(upTo: 1 << 20))
+            var form: [String: String] = [:]
+            for pair in text.split(separator: "&") {
+                let kv = pair.split(separator: "=", maxSplits: 1).map { String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String($0) }
+                if kv.count == 2 { form[kv[0]] = kv[1] }
+            }
+            guard let sid = form["MessageSid"], let status = form["MessageStatus"] else {
+                return APISupport.json(.badRequest, ["error": "MessageSid and MessageStatus are required"])
+            }
+            return await apply([(sid, status, form["ErrorCode"].map { "Twilio \($0)" } ?? "")])
+        }
+    }
+
+    static func state(_ providerStatus: String) -> MessageState? {
+        switch providerStatus {
+        case "sent": .sent
+        case "delivered": .delivered
+        case "read": .read
+        case "failed", "undelivered": .sendingFailed
+        default: nil  // queued, accepted, sending: nothing new
+        }
+    }
+
+    func apply(_ statuses: [(providerId: String, status: String, error: String)]) async -> Response {
+        do {
+            var events: [KafkaOutgoingRecord] = []
+            for s in statuses {
+                guard let state = Self.state(s.status) else { continue }
+                guard let result = try await messages.applyStatus(providerId: s.providerId, state, reason: s.error, now: Int64(Date.nowMilliseconds)) else {
+                    logger.info("status for an unknown provider message id", metadata: ["herald.provider_id": "\(s.providerId)"])
+                    continue
+                }
+                guard result.changed else { continue }
+                let name = state == .sendingFailed ? "failed" : state.rawValue
+                let r = result.request
+                let event: JSONValue = [
+                    "id": .string("\(r.id):\(name)"), "type": .string("message_\(name)"), "contact_id": .string(r.contactId),
+                    "properties": ["message_id": .string(r.id), "campaign_id": .string(r.campaignId), "channel": .string(r.channel), "template": .string(r.template)],
+                ]
+                events.append(KafkaOutgoingRecord(topic: Topics.eventsRaw, key: r.contactId, value: event.serialized()))
+            }
+            for case .failure(let error) in await producer.send(events) { throw error }
+            return APISupport.json(.ok, ["applied": .int(Int64(statuses.count))])
+        } catch {
+            // 5xx: the provider retries the webhook; applying twice is harmless.
+            logger.error("could not apply provider statuses", metadata: ["herald.error": "\(error)"])
+            return APISupport.json(.serviceUnavailable, ["error": "temporarily unavailable"])
+        }
+    }
+}
