@@ -55,7 +55,17 @@ struct Dev: AsyncParsableCommand {
                 output: .file("\(DevPaths.logs)/smtp-sink.log"))
             children.append(("smtp-sink", sink))
 
-            // 4. The workers.
+            // 4. The sandbox provider (WhatsApp Cloud API and Twilio formats); its
+            //    status webhooks go to the ingestor, signed with the stack's app secret.
+            let sandboxPort = freeTCPPort()
+            let appSecret = try devKey("\(DevPaths.root)/whatsapp-app-secret", prefix: "app-")
+            let sandbox = try ChildProcess(
+                executable: "\(binDir)/heraldctl",
+                arguments: ["sandbox", "--port", String(sandboxPort), "--whatsapp-callback", "http://127.0.0.1:\(apiPort)/v1/status/whatsapp", "--app-secret", appSecret],
+                output: .file("\(DevPaths.logs)/sandbox.log"))
+            children.append(("sandbox", sandbox))
+
+            // 5. The workers.
             let apiKey = try devKey(DevPaths.apiKey, prefix: "dev-")
             let adminKey = try devKey(DevPaths.adminKey, prefix: "dev-admin-")
             let environment: [String: String] = [
@@ -70,6 +80,8 @@ struct Dev: AsyncParsableCommand {
                 "HERALD_SENDER_METRICS_PORT": String(metricsPort + 2),
                 "HERALD_ALERTER_METRICS_PORT": String(metricsPort + 3),
                 "HERALD_SENDER_SMTP_SERVER": "127.0.0.1:\(smtpPort)",
+                "HERALD_SENDER_WHATSAPP_API_URL": "http://127.0.0.1:\(sandboxPort)", "HERALD_SENDER_TWILIO_API_URL": "http://127.0.0.1:\(sandboxPort)",
+                "HERALD_WHATSAPP_APP_SECRET": appSecret, "HERALD_WHATSAPP_VERIFY_TOKEN": try devKey("\(DevPaths.root)/whatsapp-verify-token", prefix: "verify-"),
                 "HERALD_SENDER_TEMPLATES_DIR": fm.currentDirectoryPath + "/config/templates",
                 "HERALD_SENDER_PUBLIC_URL": "http://127.0.0.1:\(apiPort)",
                 // High limits: the checks run (and are measured by `bench send`) but do not bind.
@@ -100,6 +112,7 @@ struct Dev: AsyncParsableCommand {
               Kafka:     \(bootstrap)
               Redis:     127.0.0.1:\(redisPort)
               Email:     SMTP sink on 127.0.0.1:\(smtpPort); messages in \(DevPaths.outbox)/*.eml
+              WhatsApp/SMS: sandbox provider on http://127.0.0.1:\(sandboxPort) (requests: /sandbox/requests)
               Metrics:   \(Worker.allCases.enumerated().map { "\($0.element.rawValue) http://127.0.0.1:\(metricsPort + $0.offset)/metrics" }.joined(separator: "\n             "))
               Logs:      \(DevPaths.logs)/
 
@@ -146,6 +159,30 @@ struct Dev: AsyncParsableCommand {
             tail.signal(SIGKILL)
             throw CLIError("demo: the accepted events did not appear on herald.events within 30 s")
         }
+
+        // A whole journey: a French-speaking contact buys something, so the published
+        // post-purchase campaign sends her a French thank-you email through the SMTP sink.
+        let headers = [("Authorization", "Bearer \(apiKey)"), ("Content-Type", "application/json")]
+        _ = try await client.send(
+            method: "PUT", url: "\(apiURL)/v1/contacts/demo-eva-\(run)", headers: headers,
+            body: Array(#"{"email":"eva@shop.example","attributes":{"first_name":"Eva","language":"fr"}}"#.utf8))
+        _ = try await client.postJSON(
+            "\(apiURL)/v1/events", Array(#"{"id":"demo-\#(run)-5","type":"purchase","contact_id":"demo-eva-\#(run)","properties":{"total":42}}"#.utf8),
+            headers: [("Authorization", "Bearer \(apiKey)")])
+        print("demo: demo-eva-\(run) (language fr) purchased: waiting for the post-purchase campaign's email in \(DevPaths.outbox)/")
+        fflush(nil)
+        let before = Set((try? FileManager.default.contentsOfDirectory(atPath: DevPaths.outbox)) ?? [])
+        for _ in 0..<150 {
+            let now = Set((try? FileManager.default.contentsOfDirectory(atPath: DevPaths.outbox)) ?? []).subtracting(before).filter { $0.hasSuffix(".eml") && !$0.hasPrefix(".") }
+            if let file = now.first {
+                let text = (try? String(contentsOfFile: "\(DevPaths.outbox)/\(file)", encoding: .utf8)) ?? ""
+                let subject = text.split(separator: "\r\n").first { $0.hasPrefix("Subject:") } ?? ""
+                print("demo: \(DevPaths.outbox)/\(file) — \(subject)")
+                return
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw CLIError("demo: no email reached \(DevPaths.outbox)/ within 30 s (see \(DevPaths.logs)/herald-sender.log)")
     }
 
     /// The key kept in `path`, made once per dev directory.
