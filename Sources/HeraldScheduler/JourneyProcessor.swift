@@ -302,14 +302,13 @@ struct JourneyProcessor: Sendable {
         return counts
     }
 
+    /// A `herald.sends` record (the wire format is `SendRequest`'s, shared with the sender).
     func send(_ i: JourneyInstance, channel: String, template: String, category: String?, key: String) -> KafkaOutgoingRecord {
-        let value: JSONValue = [
-            "id": .string(key), "contact_id": .string(i.contactId), "campaign_id": .string(i.campaignId), "version": .int(Int64(i.version)),
-            "instance_id": .string(i.id), "step_id": .string(i.stepId), "channel": .string(channel), "template": .string(template),
-            "category": category.map(JSONValue.string) ?? .null, "test": .bool(i.isTest), "created_at_ms": .int(now()),
-            "event": .object(i.triggerEvent),
-        ]
-        return KafkaOutgoingRecord(topic: Topics.sends, key: i.contactId, value: value.serialized())
+        var request = SendRequest(
+            id: key, contactId: i.contactId, campaignId: i.campaignId, version: i.version, instanceId: i.id, stepId: i.stepId,
+            channel: channel, template: template, category: category, isTest: i.isTest, createdAtMs: now())
+        request.event = i.triggerEvent
+        return KafkaOutgoingRecord(topic: Topics.sends, key: i.contactId, value: request.json.serialized())
     }
 
     func raw(_ id: String, _ type: String, _ i: JourneyInstance, _ properties: [String: JSONValue]) -> KafkaOutgoingRecord {
