@@ -1,6 +1,7 @@
 import Foundation
 import HeraldChannels
 import HeraldCore
+import HeraldRedis
 import Yams
 
 /// WhatsApp Business Cloud API template messages and Twilio SMS.
@@ -32,7 +33,14 @@ extension SendProcessor {
             "template": ["name": .string(request.template), "language": ["code": .string(template.language)], "components": [["type": "body", "parameters": .array(parameters)]]],
         ]
         let url = "\(settings.whatsAppURL)/\(settings.whatsAppVersion)/\(settings.whatsAppPhoneNumberId)/messages"
-        try await attempt(request, rates: channelRates(request)) {
+        // Meta's limits: throughput per number (a rate), one message per recipient
+        // per interval, and unique recipients per rolling 24 hours by tier.
+        var rates = channelRates(request)
+        if settings.whatsAppRecipientInterval > .zero {
+            rates.append(.init(name: "whatsapp-recipient:\(phone)", limit: 1, window: settings.whatsAppRecipientInterval))
+        }
+        let unique = RateLimiter.UniqueRecipients(account: settings.whatsAppPhoneNumberId, recipient: phone, defaultLimit: settings.whatsAppTier)
+        try await attempt(request, rates: rates, unique: unique) {
             do {
                 let r = try await http.postJSON(url, body.serialized(), headers: [("Authorization", "Bearer \(settings.whatsAppToken)")], timeout: settings.webhookTimeout)
                 if (200..<300).contains(r.status) { return .sent((try? JSONValue.parse(r.body))?["messages"]?.arrayValue?.first?["id"]?.stringValue) }

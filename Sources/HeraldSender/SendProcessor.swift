@@ -140,7 +140,7 @@ struct SendProcessor: Sendable {
     ///
     /// A message over a rate is parked (`retry_scheduled` until a slot frees; no
     /// attempt is used up); one over the contact's daily marketing cap is cancelled.
-    func attempt(_ request: SendRequest, rates: [RateLimiter.Rate] = [], _ call: () async throws -> Outcome) async throws {
+    func attempt(_ request: SendRequest, rates: [RateLimiter.Rate] = [], unique: RateLimiter.UniqueRecipients? = nil, _ call: () async throws -> Outcome) async throws {
         let gate = gates[request.channel]
         let slot = try await gate?.acquire()
         defer { if let slot { gate?.release(slot) } }
@@ -153,8 +153,11 @@ struct SendProcessor: Sendable {
         }
         // One clock reading for the limit and the claim: `attempt_ms` is when the slot was taken.
         let t = now()
-        if case .wait(let ms, let limit) = try await limiter.acquire(rates, member: request.id, now: t) {
-            try await messages.record(request, .retryScheduled, reason: "throttled by the \(limit) limit", next: t + ms, now: t)
+        if case .wait(let ms, let limit) = try await limiter.acquire(rates, unique: unique, member: request.id, now: t) {
+            // Looked at again when a slot frees, or sooner (`sender.park_recheck`): a
+            // limit raised at run time (a new WhatsApp tier) then applies within that.
+            let next = t + min(ms, settings.parkRecheck.milliseconds)
+            try await messages.record(request, .retryScheduled, reason: "throttled by the \(limit) limit", next: next, now: t)
             metrics.outcome(request.channel, "throttled")
             return
         }

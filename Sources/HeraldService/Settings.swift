@@ -66,6 +66,9 @@ public struct SenderSettings: Sendable {
     public var twilioAccountSid: String
     public var twilioAuthToken: String
     public var twilioFrom: String
+    public var whatsAppRecipientInterval: Duration
+    public var whatsAppTier: Int
+    public var parkRecheck: Duration
 
     /// The one-click unsubscribe link of a message; nil without `unsubscribe.secret`.
     public func unsubscribeURL(contact: String, send: String) -> String? {
@@ -116,7 +119,10 @@ extension Configuration {
             whatsAppURL: string("sender.whatsapp_api_url"), whatsAppVersion: string("sender.whatsapp_api_version"),
             whatsAppPhoneNumberId: string("sender.whatsapp_phone_number_id"), whatsAppToken: string("sender.whatsapp_token"),
             twilioURL: string("sender.twilio_api_url"), twilioAccountSid: string("sender.twilio_account_sid"),
-            twilioAuthToken: string("sender.twilio_auth_token"), twilioFrom: string("sender.twilio_from"))
+            twilioAuthToken: string("sender.twilio_auth_token"), twilioFrom: string("sender.twilio_from"),
+            whatsAppRecipientInterval: try duration("limits.whatsapp_recipient_interval"),
+            whatsAppTier: try int("limits.whatsapp_tier", in: 0...100_000_000),
+            parkRecheck: try duration("sender.park_recheck"))
     }
 
     /// The typed settings.

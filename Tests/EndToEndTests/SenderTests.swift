@@ -360,4 +360,50 @@ struct SenderTests {
         await sandbox.stop()
         await redis.stop()
     }
+
+    @Test("WhatsApp limits: a tier set at run time caps unique recipients (a known recipient still passes); one message per recipient per interval")
+    func whatsAppLimits() async throws {
+        let broker = try TestBroker.start(partitions: 4)
+        let redis = try await TestRedisServer()
+        let sandbox = try await TestSandboxProvider()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        let sender = try await TestWorker(.sender, broker: broker, redis: redis, extraEnvironment: [
+            "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates", "HERALD_SENDER_WHATSAPP_API_URL": sandbox.url,
+            "HERALD_LIMITS_WHATSAPP_RECIPIENT_INTERVAL": "2s", "HERALD_SENDER_PARK_RECHECK": "1s",
+        ])
+        // The tier changes at run time, through the CLI.
+        let cli = try ChildProcess(
+            executable: try BuiltProducts.executable("heraldctl"),
+            arguments: ["limits", "set-tier", "--account", "sandbox-phone", "--tier", "250", "--redis-port", String(redis.port)], output: .null)
+        #expect(await cli.wait() == 0)
+        let limiter = RateLimiter(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test")))
+        #expect(try await limiter.tier(account: "sandbox-phone") == 250)
+        try await limiter.setTier(account: "sandbox-phone", limit: 2)  // small, to reach it
+        for (i, c) in ["t0", "t1", "t2"].enumerated() { try await putContact(ingestor, c, #"{"phone":"+42070000000\#(i)"}"#) }
+        let store = MessageStore(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test")), partitions: 4)
+        func wa(_ id: String, _ contact: String) -> SendRequest {
+            SendRequest(id: id, contactId: contact, campaignId: "t", channel: "whatsapp", template: "order-update", category: "transactional")
+        }
+        // Two recipients fill the tier; the third waits; a second message to the first is held by the interval, then sent.
+        try await produce(broker, [wa("t:0", "t0"), wa("t:1", "t1")])
+        _ = try await states(store, [wa("t:0", "t0"), wa("t:1", "t1")])
+        try await produce(broker, [wa("t:2", "t2"), wa("t:0b", "t0")])
+        try await Task.sleep(for: .seconds(1))
+        let third = try await store.message(contactId: "t2", id: "t:2")
+        #expect(third?["state"] == "retry_scheduled" && third?["reason"]?.contains("unique-recipients") == true, "\(third ?? [:])")
+        let again = try await states(store, [wa("t:0b", "t0")], timeout: .seconds(15))
+        #expect(again["t:0b"]?["state"] == "sent" || again["t:0b"]?["state"] == "delivered", "\(again)")
+        let starts = try await [store.message(contactId: "t0", id: "t:0")?["attempt_ms"], store.message(contactId: "t0", id: "t:0b")?["attempt_ms"]].compactMap { $0.flatMap { Int64($0) } }
+        #expect(starts.count == 2 && starts[1] - starts[0] >= 2000, "\(starts)")
+        // Raising the tier lets the third recipient through.
+        try await limiter.setTier(account: "sandbox-phone", limit: 0)
+        let released = try await states(store, [wa("t:2", "t2")], timeout: .seconds(15))
+        #expect(released["t:2"]?["state"] == "sent", "\(released)")
+        let received = try await sandbox.requests().filter { $0["api"] == "whatsapp" }
+        #expect(received.count == 4, "\(received.count)")
+        await sender.process.stop()
+        await ingestor.process.stop()
+        await sandbox.stop()
+        await redis.stop()
+    }
 }

@@ -34,18 +34,54 @@ public struct RateLimiter: Sendable {
         case wait(milliseconds: Int64, limit: String)
     }
 
-    /// Takes one slot of every rate, or none.
+    /// A cap on distinct recipients in a rolling window (WhatsApp's messaging
+    /// limit: unique customers per 24 hours, by the account's tier). A recipient
+    /// already counted in the window passes freely.
+    public struct UniqueRecipients: Sendable, Equatable {
+        public var account: String
+        public var recipient: String
+        /// Used when no tier was set at run time (`setTier`); 0 means unlimited.
+        public var defaultLimit: Int
+        public var window: Duration
+
+        public init(account: String, recipient: String, defaultLimit: Int, window: Duration = .seconds(86_400)) {
+            self.account = account
+            self.recipient = recipient
+            self.defaultLimit = defaultLimit
+            self.window = window
+        }
+    }
+
+    static func tierKey(_ account: String) -> String { "herald:{limits}:tier:\(account)" }
+
+    /// Sets an account's unique-recipient limit at run time (0: unlimited).
+    public func setTier(account: String, limit: Int) async throws {
+        try await redis.execute(["SET", Self.tierKey(account), String(limit)])
+    }
+
+    /// The account's limit as set at run time, if any.
+    public func tier(account: String) async throws -> Int? {
+        try await redis.execute(["GET", Self.tierKey(account)]).string.flatMap { Int($0) }
+    }
+
+    /// Takes one slot of every rate (and counts the recipient), or none.
     /// - Parameter member: a unique id of this message (a retry after `wait` uses the same).
-    public func acquire(_ rates: [Rate], member: String, now: Int64) async throws -> Decision {
-        guard !rates.isEmpty else { return .allowed }
-        var args = [String(now), member]
+    public func acquire(_ rates: [Rate], unique: UniqueRecipients? = nil, member: String, now: Int64) async throws -> Decision {
+        guard !rates.isEmpty || unique != nil else { return .allowed }
+        var args = [String(now), member, String(rates.count)]
         for r in rates { args += [String(r.limit), String(r.window.milliseconds)] }
-        let reply = try await redis.eval(Self.script, keys: rates.map { "herald:{limits}:rate:\($0.name)" }, arguments: args)
+        var keys = rates.map { "herald:{limits}:rate:\($0.name)" }
+        if let u = unique {
+            keys += ["herald:{limits}:uniq:\(u.account)", Self.tierKey(u.account)]
+            args += [u.recipient, String(u.defaultLimit), String(u.window.milliseconds)]
+        }
+        let reply = try await redis.eval(Self.script, keys: keys, arguments: args)
         let parts = reply.array ?? []
         guard let first = parts.first?.int else { throw RedisError(code: .server, message: "limit_acquire returned \(reply)") }
         if first < 0 { return .allowed }
         let wait = parts.count > 1 ? parts[1].int ?? 1 : 1
-        return .wait(milliseconds: max(1, wait), limit: rates[Int(first)].name)
+        let name = Int(first) < rates.count ? rates[Int(first)].name : "unique-recipients:\(unique?.account ?? "")"
+        return .wait(milliseconds: max(1, wait), limit: name)
     }
 
     /// A contact's marketing messages of one day: at most `limit`. Idempotent per
@@ -57,23 +93,42 @@ public struct RateLimiter: Sendable {
         return reply.int == 1
     }
 
-    /// ARGV: now, member, then (limit, window ms) per key. Returns {-1} when every
-    /// rate had room (and all were taken), else {index of the full one (0-based),
-    /// ms until it has room}.
+    /// KEYS: one sorted set per rate, then (optional) the unique-recipient set and
+    /// the account's tier key. ARGV: now, member, rate count, (limit, window ms) per
+    /// rate, then (recipient, default limit, window ms). Returns {-1} when all had
+    /// room (and all were taken), else {index of the full one (the unique set is
+    /// index = rate count), ms until it has room}.
     static let script = RedisScript(name: "limit_acquire", source: """
         local now = tonumber(ARGV[1])
-        for i = 1, #KEYS do
-          local limit = tonumber(ARGV[1 + 2 * i])
-          local window = tonumber(ARGV[2 + 2 * i])
+        local n = tonumber(ARGV[3])
+        for i = 1, n do
+          local limit = tonumber(ARGV[2 + 2 * i])
+          local window = tonumber(ARGV[3 + 2 * i])
           redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
           if redis.call('ZSCORE', KEYS[i], ARGV[2]) == false and redis.call('ZCARD', KEYS[i]) >= limit then
             local oldest = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
             return {i - 1, tonumber(oldest[2]) + window - now + 1}
           end
         end
-        for i = 1, #KEYS do
+        local u = 4 + 2 * n
+        local uniq = KEYS[n + 1]
+        if uniq then
+          local window = tonumber(ARGV[u + 2])
+          local limit = tonumber(redis.call('GET', KEYS[n + 2]) or ARGV[u + 1])
+          redis.call('ZREMRANGEBYSCORE', uniq, '-inf', now - window)
+          if limit > 0 and redis.call('ZSCORE', uniq, ARGV[u]) == false and redis.call('ZCARD', uniq) >= limit then
+            local oldest = redis.call('ZRANGE', uniq, 0, 0, 'WITHSCORES')
+            return {n, tonumber(oldest[2]) + window - now + 1}
+          end
+        end
+        for i = 1, n do
           redis.call('ZADD', KEYS[i], now, ARGV[2])
-          redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[2 + 2 * i]) * 2)
+          redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[3 + 2 * i]) * 2)
+        end
+        if uniq then
+          -- NX: a recipient counts from its first message in the window.
+          redis.call('ZADD', uniq, 'NX', now, ARGV[u])
+          redis.call('PEXPIRE', uniq, tonumber(ARGV[u + 2]) * 2)
         end
         return {-1}
         """)

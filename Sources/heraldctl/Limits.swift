@@ -1,0 +1,57 @@
+import ArgumentParser
+import Foundation
+import HeraldRedis
+import Logging
+
+/// `heraldctl limits`: limits that change at run time.
+struct Limits: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show or change run-time limits (WhatsApp messaging tiers).", subcommands: [SetTier.self, Show.self])
+
+    struct RedisOption: ParsableArguments {
+        @Option(help: "Redis port (default: the dev stack's).") var redisPort: Int?
+        @Option(help: "Redis host.") var redisHost = "127.0.0.1"
+
+        func pool() throws -> RedisPool {
+            guard let port = redisPort ?? (try? String(contentsOfFile: "\(DevPaths.root)/redis.port", encoding: .utf8)).flatMap({ Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) else {
+                throw CLIError("no Redis port: pass --redis-port or start `heraldctl dev`")
+            }
+            var logger = Logger(label: "heraldctl")
+            logger.logLevel = .warning
+            return RedisPool(configuration: RedisConfiguration(host: redisHost, port: port), logger: logger)
+        }
+    }
+
+    struct SetTier: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set-tier",
+            abstract: "Set a WhatsApp phone number's unique-recipient limit per rolling 24 hours; every sender applies it at once.")
+        @Option(help: "The WhatsApp phone number id (sender.whatsapp_phone_number_id).") var account: String
+        @Option(help: "250, 1000, 2000, 10000, 100000 or unlimited.") var tier: String
+        @OptionGroup var redis: RedisOption
+
+        func run() async throws {
+            let limits: [String: Int] = ["250": 250, "1000": 1000, "2000": 2000, "10000": 10_000, "100000": 100_000, "unlimited": 0]
+            guard let limit = limits[tier.lowercased().replacingOccurrences(of: ",", with: "").replacingOccurrences(of: "k", with: "000")] else {
+                throw CLIError("tier '\(tier)' is not one of 250, 1000, 2000, 10000, 100000, unlimited")
+            }
+            let pool = try redis.pool()
+            try await RateLimiter(redis: pool).setTier(account: account, limit: limit)
+            await pool.close()
+            print("WhatsApp \(account): \(limit == 0 ? "unlimited" : "\(limit)") unique recipients per rolling 24 hours")
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a WhatsApp phone number's tier as set at run time.")
+        @Option(help: "The WhatsApp phone number id.") var account: String
+        @OptionGroup var redis: RedisOption
+
+        func run() async throws {
+            let pool = try redis.pool()
+            let tier = try await RateLimiter(redis: pool).tier(account: account)
+            await pool.close()
+            print(tier.map { "WhatsApp \(account): \($0 == 0 ? "unlimited" : "\($0)") unique recipients per rolling 24 hours" } ?? "WhatsApp \(account): not set at run time (limits.whatsapp_tier applies)")
+        }
+    }
+}
