@@ -17,6 +17,16 @@ extension SendProcessor {
         guard let template = whatsAppTemplates.template(request.template) else {
             return try await finish(request, .sendingFailed, "no WhatsApp template '\(request.template)' (config/templates/whatsapp/\(request.template).yaml)")
         }
+        // The provider's catalogue decides whether the template may be used at all.
+        guard let entry = try await whatsAppCatalog.entries()["\(request.template)|\(template.language)"] else {
+            return try await finish(request, .sendingFailed, "WhatsApp template '\(request.template)' (\(template.language)) is not in the synced catalogue (heraldctl templates sync)")
+        }
+        guard entry.status == "APPROVED" else {
+            return try await finish(request, .sendingFailed, "WhatsApp template '\(request.template)' is \(entry.status), not APPROVED")
+        }
+        guard entry.parameters == template.parameters.count else {
+            return try await finish(request, .sendingFailed, "WhatsApp template '\(request.template)' takes \(entry.parameters) parameters; config/templates/whatsapp maps \(template.parameters.count)")
+        }
         let data = templateData(request, profile: profile)
         let parameters = template.parameters.map { p -> JSONValue in
             let value = p.field.split(separator: ".").reduce(data) { $0?[String($1)] }

@@ -15,6 +15,7 @@ struct SendProcessor: Sendable {
     /// Email and SMS (Mustache) templates.
     let templates: EmailTemplates
     let whatsAppTemplates: WhatsAppTemplates
+    let whatsAppCatalog: WhatsAppCatalog
     let smtp: SMTPClient
     let http: HTTPClient
     let limiter: RateLimiter

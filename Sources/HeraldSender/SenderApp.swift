@@ -17,6 +17,7 @@ public enum SenderApp {
             catalog: CampaignCatalog(store: CampaignStore(redis: runtime.redis)),
             templates: try await EmailTemplates.load(directory: s.templatesDirectory),
             whatsAppTemplates: try WhatsAppTemplates.load(directory: s.templatesDirectory),
+            whatsAppCatalog: WhatsAppCatalog(redis: runtime.redis),
             smtp: SMTPClient(
                 configuration: SMTPConfiguration(
                     server: s.smtpServer, security: SMTPSecurity(rawValue: s.smtpSecurity) ?? .none, username: s.smtpUsername, password: s.smtpPassword),

@@ -64,6 +64,13 @@ struct Dev: AsyncParsableCommand {
                 arguments: ["sandbox", "--port", String(sandboxPort), "--whatsapp-callback", "http://127.0.0.1:\(apiPort)/v1/status/whatsapp", "--app-secret", appSecret],
                 output: .file("\(DevPaths.logs)/sandbox.log"))
             children.append(("sandbox", sandbox))
+            // The senders check WhatsApp templates against the synced catalogue.
+            try await Task.sleep(for: .milliseconds(500))
+            let sync = try ChildProcess(
+                executable: "\(binDir)/heraldctl",
+                arguments: ["templates", "sync", "--api-url", "http://127.0.0.1:\(sandboxPort)", "--redis-port", String(redisPort)],
+                output: .file("\(DevPaths.logs)/templates-sync.log"))
+            if await sync.wait(timeout: .seconds(20)) != 0 { print("warning: WhatsApp template sync failed; see \(DevPaths.logs)/templates-sync.log") }
 
             // 5. The workers.
             let apiKey = try devKey(DevPaths.apiKey, prefix: "dev-")

@@ -60,6 +60,27 @@ struct Sandbox: AsyncParsableCommand {
             if let callback = form["StatusCallback"] { Self.twilioStatuses(sid: sid, callback: callback) }
             return Self.json(201, ["sid": .string(sid), "status": "queued", "to": .string(to), "from": .string(form["From"] ?? ""), "body": .string(form["Body"] ?? "")])
         }
+        // The template catalogue, in two pages (clients must follow `paging.next`).
+        // (The second segment is the WhatsApp Business Account id; the router needs
+        // one parameter name per position.)
+        router.get(":version/:phone/message_templates") { request, _ -> Response in
+            guard request.headers[.authorization]?.hasPrefix("Bearer ") == true else { return Self.whatsAppError(401, code: 190, "Invalid OAuth access token") }
+            let page = request.uri.queryParameters.get("after") == "page2" ? 1 : 0
+            let all: [JSONValue] = [
+                Self.template("order-update", "en", "APPROVED", "UTILITY", "Hello {{1}}, your order {{2}} is on its way."),
+                Self.template("spring-sale", "en", "PAUSED", "MARKETING", "Hi {{1}}, spring sale: {{2}} off."),
+                Self.template("old-promo", "en", "DISABLED", "MARKETING", "Old offer for {{1}}."),
+                Self.template("bad-copy", "en", "REJECTED", "MARKETING", "Buy now {{1}}!"),
+                Self.template("order-update", "cs", "APPROVED", "UTILITY", "Dobrý den {{1}}, vaše objednávka {{2}} je na cestě."),
+            ]
+            let slice = page == 0 ? Array(all.prefix(3)) : Array(all.dropFirst(3))
+            var body: [String: JSONValue] = ["data": .array(slice)]
+            if page == 0 {
+                let next = "http://\(request.head.authority ?? "127.0.0.1")\(request.uri.path)?after=page2"
+                body["paging"] = ["cursors": ["after": "page2"], "next": .string(next)]
+            }
+            return Self.json(200, .object(body))
+        }
         router.get("sandbox/requests") { _, _ -> Response in Self.json(200, ["requests": .array(state.requests)]) }
         let portFile = portFile
         let app = Application(
@@ -106,6 +127,11 @@ struct Sandbox: AsyncParsableCommand {
                     body: Array("MessageSid=\(sid)&MessageStatus=\(status)&AccountSid=ACsandbox".utf8))
             }
         }
+    }
+
+    static func template(_ name: String, _ language: String, _ status: String, _ category: String, _ body: String) -> JSONValue {
+        ["name": .string(name), "language": .string(language), "status": .string(status), "category": .string(category), "id": .string("\(name)-\(language)"),
+         "components": [["type": "BODY", "text": .string(body)]]]
     }
 
     static func whatsAppError(_ status: Int, code: Int, _ message: String) -> Response {

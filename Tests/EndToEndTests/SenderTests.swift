@@ -52,6 +52,16 @@ struct SenderTests {
 
     static let webhookSecret = "whsec-test"
 
+    /// `heraldctl templates sync` against the sandbox: the catalogue senders check.
+    func syncTemplates(_ sandbox: TestSandboxProvider, _ redis: TestRedisServer) async throws -> String {
+        let dir = try temporaryDirectory("sync")
+        let cli = try ChildProcess(
+            executable: try BuiltProducts.executable("heraldctl"),
+            arguments: ["templates", "sync", "--api-url", sandbox.url, "--redis-port", String(redis.port)], output: .file("\(dir)/out"))
+        #expect(await cli.wait() == 0)
+        return (try? String(contentsOfFile: "\(dir)/out", encoding: .utf8)) ?? ""
+    }
+
     @Test("email: rendered, received by SMTP with its headers, once per key; bad addresses, missing phones, opt-outs and unknown templates end in their states")
     func email() async throws {
         let broker = try TestBroker.start(partitions: 4)
@@ -294,6 +304,8 @@ struct SenderTests {
             "HERALD_SENDER_WHATSAPP_API_URL": sandbox.url, "HERALD_SENDER_TWILIO_API_URL": sandbox.url,
             "HERALD_SENDER_PUBLIC_URL": ingestor.apiURL,
         ])
+        let synced = try await syncTemplates(sandbox, redis)
+        #expect(synced.contains("synchronised 5 WhatsApp templates") && synced.contains("spring-sale [en] PAUSED, 2 parameters"), "\(synced)")
         try await putContact(ingestor, "wa", #"{"phone":"+420601234567","attributes":{"first_name":"Věra"}}"#)
         try await putContact(ingestor, "wa-noname", #"{"phone":"+420601234568"}"#)
         try await putContact(ingestor, "wa-gone", #"{"phone":"+420600000009"}"#)
@@ -304,6 +316,7 @@ struct SenderTests {
             SendRequest(id: "wa:2", contactId: "wa-noname", campaignId: "c", channel: "whatsapp", template: "order-update", category: "transactional"),
             SendRequest(id: "wa:3", contactId: "wa-gone", campaignId: "c", channel: "whatsapp", template: "order-update", category: "transactional"),
             SendRequest(id: "wa:4", contactId: "wa", campaignId: "c", channel: "whatsapp", template: "unknown-template"),
+            SendRequest(id: "wa:5", contactId: "wa", campaignId: "c", channel: "whatsapp", template: "spring-sale"),
             SendRequest(id: "sms:1", contactId: "wa", campaignId: "c", channel: "sms", template: "callback-offer", category: "service"),
             SendRequest(id: "sms:2", contactId: "wa-gone", campaignId: "c", channel: "sms", template: "callback-offer", category: "service"),
         ]
@@ -315,6 +328,7 @@ struct SenderTests {
         #expect(wentOut.contains(got["wa:1"]?["state"] ?? "") && wentOut.contains(got["wa:2"]?["state"] ?? ""), "\(got)\n\(sender.log)")
         #expect(got["wa:3"]?["state"] == "sending_failed" && got["wa:3"]?["reason"]?.contains("131026") == true, "\(got)")
         #expect(got["wa:4"]?["state"] == "sending_failed", "\(got)")
+        #expect(got["wa:5"]?["state"] == "sending_failed" && got["wa:5"]?["reason"]?.contains("PAUSED") == true && got["wa:5"]?["attempts"] == "0", "\(got)")
         #expect(wentOut.contains(got["sms:1"]?["state"] ?? ""), "\(got)")
         #expect(got["sms:2"]?["state"] == "sending_failed" && got["sms:2"]?["reason"]?.contains("21211") == true, "\(got)")
         // One of each API was throttled first (130429 / 429), then retried.
@@ -379,6 +393,7 @@ struct SenderTests {
         let limiter = RateLimiter(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test")))
         #expect(try await limiter.tier(account: "sandbox-phone") == 250)
         try await limiter.setTier(account: "sandbox-phone", limit: 2)  // small, to reach it
+        _ = try await syncTemplates(sandbox, redis)
         for (i, c) in ["t0", "t1", "t2"].enumerated() { try await putContact(ingestor, c, #"{"phone":"+42070000000\#(i)"}"#) }
         let store = MessageStore(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test")), partitions: 4)
         func wa(_ id: String, _ contact: String) -> SendRequest {
