@@ -30,6 +30,10 @@ public enum IngestorApp {
             apiKeys: settings.apiKeys.union(settings.adminKeys), adminKeys: settings.adminKeys, unsubscribeSecret: settings.unsubscribeSecret,
             logger: runtime.logger
         ).addRoutes(to: routes)
+        TrackingAPI(
+            messages: MessageStore(redis: runtime.redis, partitions: settings.partitions), producer: runtime.producer,
+            secret: settings.unsubscribeSecret, logger: runtime.logger
+        ).addRoutes(to: routes)
         StatusAPI(
             messages: MessageStore(redis: runtime.redis, partitions: settings.partitions), producer: runtime.producer,
             verifyToken: settings.whatsAppVerifyToken, appSecret: settings.whatsAppAppSecret, logger: runtime.logger

@@ -70,10 +70,17 @@ struct SendProcessor: Sendable {
         guard let rendered = templates.render(request.template, data: .object(data)) else {
             return try await finish(request, .sendingFailed, "no email template '\(request.template)' (subject.mustache and text.mustache)")
         }
+        // Opens and clicks come back as email_opened / email_clicked events (campaign triggers).
+        var html = rendered.html
+        if let h = html, !settings.unsubscribeSecret.isEmpty {
+            html = EmailTracking.instrument(
+                html: h, base: settings.publicURL, secret: settings.unsubscribeSecret, contactId: request.contactId, messageId: request.id,
+                keep: Set([unsubscribe].compactMap { $0 }))
+        }
         let message: [UInt8]
         do {
             message = try EmailMessage(
-                from: from, to: to, subject: rendered.subject, text: rendered.text, html: rendered.html,
+                from: from, to: to, subject: rendered.subject, text: rendered.text, html: html,
                 sendId: request.id, unsubscribeURL: unsubscribe
             ).rendered()
         } catch {

@@ -123,6 +123,29 @@ struct SenderTests {
             method: "GET", url: "\(ingestor.apiURL)/v1/campaigns/welcome/messages", headers: [("Authorization", "Bearer \(TestIngestor.adminKey)")]).body)
         #expect(counts["states"]?["sent"] == .int(1), "\(counts)")
 
+        // Tracking: the HTML's link goes through the signed redirect and a pixel
+        // reports the open; both come back as events with the campaign and template.
+        let htmlPart = mail.components(separatedBy: "Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n").last?
+            .components(separatedBy: "\r\n--").first ?? ""
+        let html = String(decoding: Data(base64Encoded: htmlPart, options: .ignoreUnknownCharacters) ?? Data(), as: UTF8.self)
+        func attribute(_ prefix: String) -> String? {
+            guard let r = html.range(of: prefix) else { return nil }
+            return String(html[r.upperBound...].prefix { $0 != "\"" }).replacingOccurrences(of: "&amp;", with: "&")
+        }
+        let click = attribute("<a href=\"")
+        let pixel = attribute("<img src=\"")
+        #expect(click?.hasPrefix("\(ingestor.apiURL)/v1/t/c?") == true && pixel?.hasPrefix("\(ingestor.apiURL)/v1/t/o?") == true, "\(html)")
+        let redirect = try await client.send(method: "GET", url: click ?? "", headers: [])
+        #expect(redirect.status == 302 && redirect.header("location") == "https://shop.example/welcome?utm_source=herald&code=WELCOME10", "\(redirect.status) \(redirect.headers)")
+        #expect(try await client.get((click ?? "").replacingOccurrences(of: "shop.example", with: "evil.example")).status == 403)
+        let opened = try await client.get(pixel ?? "")
+        #expect(opened.status == 200 && opened.header("content-type") == "image/gif")
+        let tracked = try await readTopic(Topics.eventsRaw, bootstrapServers: broker.bootstrapServers, timeout: .seconds(20)) { records in
+            let types = Set(records.compactMap { try? JSONValue.parse($0.value)["type"]?.stringValue })
+            return types.contains("email_opened") && types.contains("email_clicked")
+        }.compactMap { try? JSONValue.parse($0.value) }.filter { $0["type"]?.stringValue?.hasPrefix("email_") == true }
+        #expect(tracked.allSatisfy { $0["properties"]?["campaign"] == "welcome" && $0["properties"]?["template"] == "welcome-promo" && $0["contact_id"] == "ann" }, "\(tracked)")
+
         // One-click unsubscribe from the email's own header: a forged token is refused,
         // GET only shows a form, POST unsubscribes, and the next promo is cancelled.
         let link = mail.split(separator: "\r\n").first { $0.hasPrefix("List-Unsubscribe: <") }

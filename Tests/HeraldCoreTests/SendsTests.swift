@@ -56,3 +56,19 @@ struct SHA256Tests {
             == "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54")
     }
 }
+
+@Suite("Email tracking links")
+struct EmailTrackingTests {
+    @Test("http(s) links go through the signed redirect; mailto, anchors and kept links stay; the pixel goes before </body>")
+    func instrument() {
+        let html = ##"<html><body><a href="https://a.example/x?y=1&amp;z=2">A</a> <a href='http://b.example'>B</a> <a href="mailto:x@y.z">M</a> <a href="#top">T</a> <a href="https://u.example/unsub">U</a></body></html>"##
+        let out = EmailTracking.instrument(html: html, base: "https://t.example", secret: "s", contactId: "c 1", messageId: "m:1", keep: ["https://u.example/unsub"])
+        #expect(out.contains("href=\"https://t.example/v1/t/c?contact=c%201&amp;message=m%3A1&amp;url=https%3A%2F%2Fa.example%2Fx%3Fy%3D1%26z%3D2&amp;token="))
+        #expect(out.contains("href='https://t.example/v1/t/c?") && out.contains("url=http%3A%2F%2Fb.example&amp;token="))
+        #expect(out.contains(#"href="mailto:x@y.z""#) && out.contains(##"href="#top""##) && out.contains(#"href="https://u.example/unsub""#))
+        #expect(out.hasSuffix(#"style="display:none"></body></html>"#) && out.contains("<img src=\"https://t.example/v1/t/o?contact=c%201&amp;message=m%3A1&amp;token="))
+        let token = EmailTracking.clickToken(secret: "s", contactId: "c 1", messageId: "m:1", target: "https://a.example/x?y=1&z=2")
+        #expect(EmailTracking.verifyClick(token, secret: "s", contactId: "c 1", messageId: "m:1", target: "https://a.example/x?y=1&z=2"))
+        #expect(!EmailTracking.verifyClick(token, secret: "s", contactId: "c 1", messageId: "m:1", target: "https://evil.example"))
+    }
+}

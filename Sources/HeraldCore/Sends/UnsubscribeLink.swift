@@ -18,7 +18,7 @@ public enum UnsubscribeLink {
         return zip(given, expected).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
     }
 
-    static func percentEncoded(_ s: String) -> String {
+    public static func percentEncoded(_ s: String) -> String {
         var out = ""
         for b in s.utf8 {
             switch b {
