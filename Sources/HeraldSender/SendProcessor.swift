@@ -204,6 +204,8 @@ struct SendProcessor: Sendable {
 
     func finish(_ request: SendRequest, _ state: MessageState, _ reason: String) async throws {
         let after = try await messages.record(request, state, reason: reason, now: now())
+        // A replay of a message that already ended changes nothing: count nothing.
+        guard after == state else { return }
         metrics.outcome(request.channel, state.rawValue)
         if state != .sent {
             logger.info("sender: message \(state.rawValue)", metadata: ["herald.send_id": "\(request.id)", "herald.reason": "\(reason)", "herald.state": "\(after.rawValue)"])
