@@ -18,6 +18,7 @@ struct Dev: AsyncParsableCommand {
     @Flag(help: "Stop right after start-up (and the demo): for scripts and CI.") var exitAfterStart = false
 
     func run() async throws {
+        let termination = TerminationSignal.install()
         let fm = FileManager.default
         for dir in [DevPaths.logs, DevPaths.redis] { try fm.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         let binDir = executableDirectory()
@@ -27,6 +28,7 @@ struct Dev: AsyncParsableCommand {
             for (name, child) in children.reversed() {
                 let code = await child.stop(grace: .seconds(25))
                 print("stopped \(name) (exit \(code))")
+                fflush(nil)
             }
         }
         do {
@@ -38,6 +40,7 @@ struct Dev: AsyncParsableCommand {
             children.append(("broker", broker))
             let bootstrap = try await waitForFile(DevPaths.brokerAddress, process: broker, what: "the embedded broker")
 
+            try termination.check()
             // 2. redis-server with its data under .herald/dev/redis.
             let redisPort = freeTCPPort()
             let redis = try ChildProcess(
@@ -47,6 +50,7 @@ struct Dev: AsyncParsableCommand {
             children.append(("redis-server", redis))
             try (String(redisPort) + "\n").write(toFile: "\(DevPaths.root)/redis.port", atomically: true, encoding: .utf8)
 
+            try termination.check()
             // 3. The SMTP sink: the sender's email lands as .eml files in the outbox.
             let smtpPort = freeTCPPort()
             let sink = try ChildProcess(
@@ -55,6 +59,7 @@ struct Dev: AsyncParsableCommand {
                 output: .file("\(DevPaths.logs)/smtp-sink.log"))
             children.append(("smtp-sink", sink))
 
+            try termination.check()
             // 4. The sandbox provider (WhatsApp Cloud API and Twilio formats); its
             //    status webhooks go to the ingestor, signed with the stack's app secret.
             let sandboxPort = freeTCPPort()
@@ -72,6 +77,7 @@ struct Dev: AsyncParsableCommand {
                 output: .file("\(DevPaths.logs)/templates-sync.log"))
             if await sync.wait(timeout: .seconds(20)) != 0 { print("warning: WhatsApp template sync failed; see \(DevPaths.logs)/templates-sync.log") }
 
+            try termination.check()
             // 5. The workers.
             let apiKey = try devKey(DevPaths.apiKey, prefix: "dev-")
             let adminKey = try devKey(DevPaths.adminKey, prefix: "dev-admin-")
@@ -105,6 +111,7 @@ struct Dev: AsyncParsableCommand {
             }
             let client = HTTPClient(concurrency: 2)
             for (i, worker) in Worker.allCases.enumerated() {
+                try termination.check()
                 try await waitReady(client, url: "http://127.0.0.1:\(metricsPort + i)/readyz", name: worker.executable, process: children.first { $0.0 == worker.executable }!.1)
             }
             let apiURL = "http://127.0.0.1:\(apiPort)"
@@ -131,10 +138,12 @@ struct Dev: AsyncParsableCommand {
             Ctrl-C stops everything.
             """)
             fflush(nil)
+            try termination.check()
             if demo { try await runDemo(client: client, apiURL: apiURL, apiKey: apiKey, bootstrap: bootstrap) }
             if !exitAfterStart {
-                _ = await waitForTerminationSignal()
+                _ = await termination.wait()
                 print("\nstopping…")
+                fflush(nil)
             }
             await stopAll()
         } catch {

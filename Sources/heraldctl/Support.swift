@@ -40,33 +40,76 @@ func executableDirectory() -> String {
     return (path as NSString).deletingLastPathComponent
 }
 
-/// Suspends until SIGINT or SIGTERM arrives; returns the signal.
-func waitForTerminationSignal() async -> Int32 {
-    let sources = SignalSources()
-    return await withCheckedContinuation { continuation in
-        sources.install { continuation.resume(returning: $0) }
+/// SIGINT/SIGTERM noticed from the moment it is installed — also while a command
+/// is still starting things, so Ctrl-C then stops what was started instead of
+/// killing the process and orphaning its children.
+///
+/// A `sigaction` handler writes the signal number to a pipe (the self-pipe trick)
+/// and a thread of its own reads it: nothing but one write(2) runs in the handler.
+final class TerminationSignal: Sendable {
+    private let state = Mutex<(signal: Int32?, waiter: CheckedContinuation<Int32, Never>?)>((nil, nil))
+
+    static func install() -> TerminationSignal {
+        let t = TerminationSignal()
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { return t }
+        terminationPipeWriter = fds[1]
+        for sig in [SIGINT, SIGTERM] {
+            var action = sigaction()
+            action.__sigaction_handler.sa_handler = terminationHandler
+            sigemptyset(&action.sa_mask)
+            action.sa_flags = SA_RESTART
+            sigaction(sig, &action, nil)
+        }
+        let reader = fds[0]
+        // A plain thread: read(2) blocks, which must not happen on the cooperative pool.
+        Thread.detachNewThread {
+            var byte: UInt8 = 0
+            while read(reader, &byte, 1) != 1 {}
+            t.fire(Int32(byte))
+        }
+        return t
+    }
+
+    private func fire(_ sig: Int32) {
+        let waiter = state.withLock { s -> CheckedContinuation<Int32, Never>? in
+            s.signal = sig
+            defer { s.waiter = nil }
+            return s.waiter
+        }
+        waiter?.resume(returning: sig)
+    }
+
+    /// - Throws: when a signal has arrived.
+    func check() throws {
+        if state.withLock({ $0.signal }) != nil { throw CLIError("interrupted: stopping what was started") }
+    }
+
+    /// Suspends until a signal arrives (at once if one already did).
+    func wait() async -> Int32 {
+        await withCheckedContinuation { continuation in
+            let already = state.withLock { s -> Int32? in
+                if let sig = s.signal { return sig }
+                s.waiter = continuation
+                return nil
+            }
+            if let already { continuation.resume(returning: already) }
+        }
     }
 }
 
-/// Signal sources that resume once; kept alive until a signal arrived.
-final class SignalSources: @unchecked Sendable {
-    private var sources: [any DispatchSourceSignal] = []
-    private let fired = Mutex(false)
+/// Written only by `TerminationSignal.install` before the handlers exist.
+nonisolated(unsafe) private var terminationPipeWriter: Int32 = -1
 
-    func install(_ onSignal: @escaping @Sendable (Int32) -> Void) {
-        for sig in [SIGINT, SIGTERM] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { [self] in
-                if fired.withLock({ f in defer { f = true }; return !f }) {
-                    onSignal(sig)
-                    sources.forEach { $0.cancel() }
-                }
-            }
-            source.resume()
-            sources.append(source)
-        }
-    }
+/// Async-signal-safe: one write(2).
+private let terminationHandler: @convention(c) (Int32) -> Void = { sig in
+    var byte = UInt8(truncatingIfNeeded: sig)
+    _ = write(terminationPipeWriter, &byte, 1)
+}
+
+/// Suspends until SIGINT or SIGTERM arrives; returns the signal.
+func waitForTerminationSignal() async -> Int32 {
+    await TerminationSignal.install().wait()
 }
 
 /// Percentile of sorted samples.
