@@ -54,11 +54,7 @@ struct StatusAPI: Sendable {
         }
         router.post("v1/status/twilio") { request, _ -> Response in
             let text = String(buffer: try await request.body.collect(upTo: 1 << 20))
-            var form: [String: String] = [:]
-            for pair in text.split(separator: "&") {
-                let kv = pair.split(separator: "=", maxSplits: 1).map { String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String($0) }
-                if kv.count == 2 { form[kv[0]] = kv[1] }
-            }
+            let form = URLEncoding.parseForm(text)
             guard let sid = form["MessageSid"], let status = form["MessageStatus"] else {
                 return APISupport.json(.badRequest, ["error": "MessageSid and MessageStatus are required"])
             }

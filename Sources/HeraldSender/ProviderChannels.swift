@@ -82,17 +82,18 @@ extension SendProcessor {
         guard let text = templates.renderSMS(request.template, data: templateData(request, profile: profile)) else {
             return try await finish(request, .sendingFailed, "no SMS template '\(request.template)' (config/templates/sms/\(request.template).mustache)")
         }
-        let form = [
+        let form: [(String, String)] = [
             ("To", phone), ("From", settings.twilioFrom), ("Body", text.trimmingCharacters(in: .whitespacesAndNewlines)),
             ("StatusCallback", "\(settings.publicURL)/v1/status/twilio"),
-        ].map { "\($0.0)=\(Self.formEncoded($0.1))" }.joined(separator: "&")
+        ]
+        let body = URLEncoding.form(form)
         let credentials = Data("\(settings.twilioAccountSid):\(settings.twilioAuthToken)".utf8).base64EncodedString()
         let url = "\(settings.twilioURL)/2010-04-01/Accounts/\(settings.twilioAccountSid)/Messages.json"
         try await attempt(request, rates: channelRates(request)) {
             do {
                 let r = try await http.send(
                     method: "POST", url: url, headers: [("Authorization", "Basic \(credentials)"), ("Content-Type", "application/x-www-form-urlencoded")],
-                    body: Array(form.utf8), timeout: settings.webhookTimeout)
+                    body: Array(body.utf8), timeout: settings.webhookTimeout)
                 if (200..<300).contains(r.status) { return .sent((try? JSONValue.parse(r.body))?["sid"]?.stringValue) }
                 let code = (try? JSONValue.parse(r.body))?["code"].flatMap { if case .int(let c) = $0 { Int(c) } else { nil } }
                 return Self.twilioOutcome(status: r.status, code: code, detail: String(r.bodyText.prefix(200)))
@@ -110,12 +111,6 @@ extension SendProcessor {
         case 21614: return .failed("Twilio 21614: 'To' is not a mobile number")
         default: return status >= 500 ? .retry("Twilio HTTP \(status)") : .failed("Twilio HTTP \(status): \(detail)")
         }
-    }
-
-    static func formEncoded(_ s: String) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        return s.addingPercentEncoding(withAllowedCharacters: allowed) ?? s
     }
 
     /// What templates see: the profile, the triggering event, ids, the unsubscribe link.

@@ -18,33 +18,44 @@ public final class TestWorker: Sendable {
 
     /// Starts the executable and waits until /readyz answers 200.
     public init(_ worker: Worker = .ingestor, broker: TestBroker, redis: TestRedisServer, extraEnvironment: [String: String] = [:]) async throws {
-        let apiPort = freeTCPPort()
-        let metricsPort = freeTCPPort()
-        let dir = try temporaryDirectory(worker.executable)
-        logFile = "\(dir)/\(worker.rawValue).log"
-        var env = [
-            "HERALD_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrapServers,
-            "HERALD_KAFKA_PARTITIONS": String(broker.partitions),
-            "HERALD_REDIS_PORT": String(redis.port),
-            "HERALD_API_HOST": "127.0.0.1",
-            "HERALD_API_PORT": String(apiPort),
-            "HERALD_METRICS_HOST": "127.0.0.1",
-            "HERALD_\(worker.rawValue.uppercased())_METRICS_PORT": String(metricsPort),
-            "HERALD_API_KEYS": "\(Self.apiKey),test-key-2",
-            "HERALD_API_ADMIN_KEYS": Self.adminKey,
-            "HERALD_KAFKA_SESSION_TIMEOUT": "6s",
-            "HERALD_UNSUBSCRIBE_SECRET": Self.unsubscribeSecret,
-            "HERALD_CONFIG": "\(BuiltProducts.packageRoot)/config/herald.yaml",
-        ]
-        env.merge(extraEnvironment) { _, new in new }
-        process = try ChildProcess(executable: try BuiltProducts.executable(worker.executable), environment: env, output: .file(logFile))
-        apiURL = "http://127.0.0.1:\(apiPort)"
-        metricsURL = "http://127.0.0.1:\(metricsPort)"
-        do {
-            try await waitUntilReady("\(metricsURL)/readyz", process: process, logFile: logFile)
-        } catch {
-            process.signal(SIGKILL)
-            throw error
+        // Ports come from freeTCPPort, which another test may take before this
+        // process binds them (suites run in parallel): on "Address already in use"
+        // start again with new ports.
+        var attempt = 0
+        while true {
+            attempt += 1
+            let apiPort = freeTCPPort()
+            let metricsPort = freeTCPPort()
+            let dir = try temporaryDirectory(worker.executable)
+            let logFile = "\(dir)/\(worker.rawValue).log"
+            var env = [
+                "HERALD_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrapServers,
+                "HERALD_KAFKA_PARTITIONS": String(broker.partitions),
+                "HERALD_REDIS_PORT": String(redis.port),
+                "HERALD_API_HOST": "127.0.0.1",
+                "HERALD_API_PORT": String(apiPort),
+                "HERALD_METRICS_HOST": "127.0.0.1",
+                "HERALD_\(worker.rawValue.uppercased())_METRICS_PORT": String(metricsPort),
+                "HERALD_API_KEYS": "\(Self.apiKey),test-key-2",
+                "HERALD_API_ADMIN_KEYS": Self.adminKey,
+                "HERALD_KAFKA_SESSION_TIMEOUT": "6s",
+                "HERALD_UNSUBSCRIBE_SECRET": Self.unsubscribeSecret,
+                "HERALD_CONFIG": "\(BuiltProducts.packageRoot)/config/herald.yaml",
+            ]
+            env.merge(extraEnvironment) { _, new in new }
+            let process = try ChildProcess(executable: try BuiltProducts.executable(worker.executable), environment: env, output: .file(logFile))
+            do {
+                try await waitUntilReady("http://127.0.0.1:\(metricsPort)/readyz", process: process, logFile: logFile)
+                self.process = process
+                self.logFile = logFile
+                apiURL = "http://127.0.0.1:\(apiPort)"
+                metricsURL = "http://127.0.0.1:\(metricsPort)"
+                return
+            } catch {
+                process.signal(SIGKILL)
+                let log = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""
+                guard attempt < 3, log.contains("Address already in use") else { throw error }
+            }
         }
     }
 

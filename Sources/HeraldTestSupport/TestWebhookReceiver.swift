@@ -35,8 +35,7 @@ public final class TestWebhookReceiver: Sendable {
         }
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: Logger(label: "webhook-receiver"))
         task = Task { try await app.runService(gracefulShutdownSignals: []) }
-        let client = HTTPClientProbe()
-        for _ in 0..<100 where !(await client.isListening(port: port)) { try await Task.sleep(for: .milliseconds(50)) }
+        for _ in 0..<100 where !isListening(port: port) { try await Task.sleep(for: .milliseconds(50)) }
     }
 
     public var received: [Received] { recorder.received }
@@ -44,17 +43,15 @@ public final class TestWebhookReceiver: Sendable {
     public func stop() { task.cancel() }
 }
 
-/// Tells whether something accepts connections on a local port.
-struct HTTPClientProbe {
-    func isListening(port: Int) async -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
-    }
+/// Whether something accepts connections on a local port (one quick connect).
+func isListening(port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = in_port_t(UInt16(port).bigEndian)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    return withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
 }
 
 private final class Recorder: Sendable {

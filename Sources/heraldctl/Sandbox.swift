@@ -50,7 +50,7 @@ struct Sandbox: AsyncParsableCommand {
         }
         router.post("2010-04-01/Accounts/:sid/Messages.json") { request, context -> Response in
             let body = try await request.body.collect(upTo: 1 << 20)
-            let form = Self.parseForm(String(buffer: body))
+            let form = URLEncoding.parseForm(String(buffer: body))
             state.record(["api": "twilio", "path": .string(request.uri.path), "authorization": .string(request.headers[.authorization] ?? ""), "form": .object(form.mapValues(JSONValue.string))])
             guard request.headers[.authorization]?.hasPrefix("Basic ") == true else { return Self.json(401, ["code": 20003, "message": "Authenticate", "status": 401]) }
             if state.throttle("twilio") { return Self.json(429, ["code": 20429, "message": "Too Many Requests", "status": 429]) }
@@ -142,14 +142,6 @@ struct Sandbox: AsyncParsableCommand {
         Response(status: .init(code: status), headers: [.contentType: "application/json"], body: .init(byteBuffer: .init(bytes: body.serialized())))
     }
 
-    static func parseForm(_ s: String) -> [String: String] {
-        var out: [String: String] = [:]
-        for pair in s.split(separator: "&") {
-            let kv = pair.split(separator: "=", maxSplits: 1).map { String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String($0) }
-            if kv.count == 2 { out[kv[0]] = kv[1] }
-        }
-        return out
-    }
 }
 
 /// What the sandbox was told and what it received.

@@ -72,3 +72,15 @@ struct EmailTrackingTests {
         #expect(!EmailTracking.verifyClick(token, secret: "s", contactId: "c 1", messageId: "m:1", target: "https://evil.example"))
     }
 }
+
+@Suite("URL and form encoding")
+struct URLEncodingTests {
+    @Test("a form body round-trips UTF-8, spaces, & and =; only unreserved characters stay as they are")
+    func form() {
+        let body = URLEncoding.form([("Body", "Hi Věra, 50% off & more=yes"), ("To", "+420601234567")])
+        #expect(body == "Body=Hi%20V%C4%9Bra%2C%2050%25%20off%20%26%20more%3Dyes&To=%2B420601234567")
+        #expect(URLEncoding.parseForm(body) == ["Body": "Hi Věra, 50% off & more=yes", "To": "+420601234567"])
+        #expect(URLEncoding.parseForm("MessageSid=SM1&MessageStatus=sent+ok") == ["MessageSid": "SM1", "MessageStatus": "sent ok"])
+        #expect(URLEncoding.percentEncoded("a-b.c_d~e") == "a-b.c_d~e")
+    }
+}

@@ -6,13 +6,13 @@ import Foundation
 /// so the redirect is never an open redirect and no one can forge opens.
 public enum EmailTracking {
     public static func openURL(base: String, secret: String, contactId: String, messageId: String) -> String {
-        "\(base)/v1/t/o?contact=\(UnsubscribeLink.percentEncoded(contactId))&message=\(UnsubscribeLink.percentEncoded(messageId))"
+        "\(base)/v1/t/o?contact=\(URLEncoding.percentEncoded(contactId))&message=\(URLEncoding.percentEncoded(messageId))"
             + "&token=\(UnsubscribeLink.token(secret: secret, contactId: contactId, messageId: "open\n" + messageId))"
     }
 
     public static func clickURL(base: String, secret: String, contactId: String, messageId: String, target: String) -> String {
-        "\(base)/v1/t/c?contact=\(UnsubscribeLink.percentEncoded(contactId))&message=\(UnsubscribeLink.percentEncoded(messageId))"
-            + "&url=\(UnsubscribeLink.percentEncoded(target))&token=\(clickToken(secret: secret, contactId: contactId, messageId: messageId, target: target))"
+        "\(base)/v1/t/c?contact=\(URLEncoding.percentEncoded(contactId))&message=\(URLEncoding.percentEncoded(messageId))"
+            + "&url=\(URLEncoding.percentEncoded(target))&token=\(clickToken(secret: secret, contactId: contactId, messageId: messageId, target: target))"
     }
 
     public static func clickToken(secret: String, contactId: String, messageId: String, target: String) -> String {

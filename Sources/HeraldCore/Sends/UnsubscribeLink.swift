@@ -7,7 +7,7 @@ public enum UnsubscribeLink {
     }
 
     public static func url(base: String, secret: String, contactId: String, messageId: String) -> String {
-        "\(base)/v1/unsubscribe?contact=\(percentEncoded(contactId))&message=\(percentEncoded(messageId))&token=\(token(secret: secret, contactId: contactId, messageId: messageId))"
+        "\(base)/v1/unsubscribe?contact=\(URLEncoding.percentEncoded(contactId))&message=\(URLEncoding.percentEncoded(messageId))&token=\(token(secret: secret, contactId: contactId, messageId: messageId))"
     }
 
     /// Constant-time comparison of a presented token.
@@ -17,22 +17,4 @@ public enum UnsubscribeLink {
         guard given.count == expected.count else { return false }
         return zip(given, expected).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
     }
-
-    public static func percentEncoded(_ s: String) -> String {
-        var out = ""
-        for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-                out.unicodeScalars.append(Unicode.Scalar(b))
-            default:
-                out += "%" + String(b, radix: 16, uppercase: true).leftPadded(to: 2)
-            }
-        }
-        return out
-    }
-}
-
-extension String {
-    fileprivate func leftPadded(to n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
 }

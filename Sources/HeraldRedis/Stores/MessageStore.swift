@@ -96,7 +96,12 @@ public struct MessageStore: Sendable {
 
     /// One message's record, as the API shows it.
     public func message(contactId: String, id: String) async throws -> [String: String]? {
-        let flat = try await redis.execute(["HGETALL", "herald:m:\(tag(contactId)):\(id)"]).array ?? []
+        Self.fields(try await redis.execute(["HGETALL", "herald:m:\(tag(contactId)):\(id)"]), id: id)
+    }
+
+    /// A message hash's fields (plus `id`); nil when it does not exist.
+    static func fields(_ reply: RedisValue, id: String) -> [String: String]? {
+        let flat = reply.array ?? []
         guard !flat.isEmpty else { return nil }
         var out: [String: String] = [:]
         for i in stride(from: 0, to: flat.count - 1, by: 2) { if let k = flat[i].string, let v = flat[i + 1].string { out[k] = v } }
@@ -107,9 +112,9 @@ public struct MessageStore: Sendable {
     /// A contact's newest messages (at most `limit`).
     public func messages(contactId: String, limit: Int = 50) async throws -> [[String: String]] {
         let ids = try await redis.execute(["ZREVRANGE", "herald:mc:\(tag(contactId)):\(contactId)", "0", String(limit - 1)]).array?.compactMap(\.string) ?? []
-        var out: [[String: String]] = []
-        for id in ids { if let m = try await message(contactId: contactId, id: id) { out.append(m) } }
-        return out
+        // One round trip for all of them.
+        let replies = try await redis.pipeline(ids.map { ["HGETALL", "herald:m:\(tag(contactId)):\($0)"] })
+        return zip(ids, replies).compactMap { id, reply in Self.fields(reply, id: id) }
     }
 
     /// How many of a campaign's messages are in each state (summed over shards).
