@@ -36,7 +36,8 @@ public enum IngestorApp {
         ).addRoutes(to: routes)
         StatusAPI(
             messages: MessageStore(redis: runtime.redis, partitions: settings.partitions), producer: runtime.producer,
-            verifyToken: settings.whatsAppVerifyToken, appSecret: settings.whatsAppAppSecret, logger: runtime.logger
+            verifyToken: settings.whatsAppVerifyToken, appSecret: settings.whatsAppAppSecret,
+            twilioAuthToken: settings.sender.twilioAuthToken, publicURL: settings.sender.publicURL, logger: runtime.logger
         ).addRoutes(to: routes)
         if settings.adminKeys.isEmpty {
             runtime.logger.warning("no api.admin_keys configured: /v1/campaigns will answer 401")

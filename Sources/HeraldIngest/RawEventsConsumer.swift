@@ -46,13 +46,7 @@ public struct RawEventsHandler: Sendable {
             throw IntakeRetryError(reason: "\(failure)")
         }
         let dead = invalid.map { record, error in
-            KafkaOutgoingRecord(topic: Topics.dlq, key: record.keyString, value: record.value, headers: [
-                KafkaHeader(name: "herald.error.field", string: error.field),
-                KafkaHeader(name: "herald.error.reason", string: error.description),
-                KafkaHeader(name: "herald.source.topic", string: record.topic),
-                KafkaHeader(name: "herald.source.partition", string: String(record.partition)),
-                KafkaHeader(name: "herald.source.offset", string: String(record.offset)),
-            ])
+            record.deadLettered(to: Topics.dlq, field: error.field, reason: error.description)
         }
         for case .failure(let error) in await producer.send(dead) {
             throw error  // offsets stay unstored; the batch is retried

@@ -12,7 +12,10 @@ import Logging
 /// - `POST /v1/status/whatsapp`: status notifications, accepted only with a valid
 ///   `X-Hub-Signature-256` (HMAC-SHA256 of the raw body under `whatsapp.app_secret`).
 /// - `POST /v1/status/twilio`: Twilio's `StatusCallback` form (`MessageSid`,
-///   `MessageStatus`, `ErrorCode`).
+///   `MessageStatus`, `ErrorCode`), accepted only with a valid `X-Twilio-Signature`
+///   under `sender.twilio_auth_token`. Twilio signs the URL it called: Herald
+///   checks it as `sender.public_url` + path (the URL the sender handed Twilio),
+///   and as `http://` + the `Host` header + path for a direct connection.
 ///
 /// Each status moves the message's state forward only (a late `delivered` after
 /// `read` changes nothing) and, when it did change it, emits `message_sent`,
@@ -23,6 +26,8 @@ struct StatusAPI: Sendable {
     let producer: KafkaProducer
     let verifyToken: String
     let appSecret: String
+    let twilioAuthToken: String
+    let publicURL: String
     let logger: Logger
 
     func addRoutes(to router: Router<BasicRequestContext>) {
@@ -55,6 +60,11 @@ struct StatusAPI: Sendable {
         router.post("v1/status/twilio") { request, _ -> Response in
             let text = String(buffer: try await request.body.collect(upTo: 1 << 20))
             let form = URLEncoding.parseForm(text)
+            let path = request.uri.description
+            let candidates = ["\(publicURL)\(path)"] + (request.head.authority.map { ["http://\($0)\(path)"] } ?? [])
+            guard !twilioAuthToken.isEmpty, let presented = request.headers[.init("X-Twilio-Signature")!],
+                candidates.contains(where: { TwilioSignature.matches(presented, url: $0, parameters: form, authToken: twilioAuthToken) })
+            else { return APISupport.json(.unauthorized, ["error": "missing or invalid X-Twilio-Signature"]) }
             guard let sid = form["MessageSid"], let status = form["MessageStatus"] else {
                 return APISupport.json(.badRequest, ["error": "MessageSid and MessageStatus are required"])
             }

@@ -3,6 +3,7 @@ import HeraldCore
 import HeraldKafka
 import HeraldRedis
 import HeraldService
+import Prometheus
 import ServiceLifecycle
 
 /// Builds `herald-sender`'s services: the `herald.sends` consumer and the retry poller.
@@ -29,16 +30,34 @@ public enum SenderApp {
             ],
             settings: s, from: from, metrics: SenderMetrics(registry: runtime.metrics), logger: runtime.logger)
         let logger = runtime.logger
+        let producer = runtime.producer
+        let deadLettered = runtime.metrics.makeCounter(
+            descriptor: .init(metricName: "herald_sender_dead_lettered", unitName: "total", helpText: "herald.sends records that are not send requests, moved to herald.dlq"))
         let consumer = try runtime.consumer(topics: [Topics.sends], maxBatchSize: 500) { batch in
+            // A record that is not a send request can never be sent: it goes to
+            // herald.dlq with the reason (never silently dropped), and the
+            // partition moves on.
+            var requests: [SendRequest] = []
+            var dead: [KafkaOutgoingRecord] = []
+            for record in batch {
+                do {
+                    requests.append(try SendRequest(json: try JSONValue.parse(record.value)))
+                } catch let error as SendRequestError {
+                    dead.append(record.deadLettered(to: Topics.dlq, field: error.field, reason: error.description))
+                } catch {
+                    dead.append(record.deadLettered(to: Topics.dlq, field: "", reason: "not valid JSON: \(error)"))
+                }
+            }
+            if !dead.isEmpty {
+                for case .failure(let error) in await producer.send(dead) { throw error }  // the batch is retried
+                deadLettered.increment(by: Int64(dead.count))
+                logger.error("sender moved records that are not send requests to herald.dlq", metadata: ["herald.count": "\(dead.count)"])
+            }
             // Messages are independent: handle a batch concurrently. A failure (Redis
             // down) fails the batch, which is retried; finished messages are skipped
             // the second time by their state.
             try await withThrowingTaskGroup(of: Void.self) { group in
-                for record in batch {
-                    guard let json = try? JSONValue.parse(record.value), let request = try? SendRequest(json: json) else {
-                        logger.error("sender skipped a record that is not a send request", metadata: ["kafka.partition": "\(record.partition)", "kafka.offset": "\(record.offset)"])
-                        continue
-                    }
+                for request in requests {
                     group.addTask { try await processor.process(request) }
                 }
                 try await group.waitForAll()

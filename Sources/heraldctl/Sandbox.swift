@@ -57,7 +57,7 @@ struct Sandbox: AsyncParsableCommand {
             let to = form["To"] ?? ""
             if state.rejects(to) || !ContactInput.isE164(to) { return Self.json(400, ["code": 21211, "message": "The 'To' number \(to) is not a valid phone number.", "status": 400]) }
             let sid = "SM" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
-            if let callback = form["StatusCallback"] { Self.twilioStatuses(sid: sid, callback: callback) }
+            if let callback = form["StatusCallback"] { Self.twilioStatuses(sid: sid, callback: callback, authToken: Self.basicPassword(request.headers[.authorization])) }
             return Self.json(201, ["sid": .string(sid), "status": "queued", "to": .string(to), "from": .string(form["From"] ?? ""), "body": .string(form["Body"] ?? "")])
         }
         // The template catalogue, in two pages (clients must follow `paging.next`).
@@ -116,17 +116,29 @@ struct Sandbox: AsyncParsableCommand {
         }
     }
 
-    /// Twilio's callbacks: sent, then delivered.
-    static func twilioStatuses(sid: String, callback: String) {
+    /// Twilio's callbacks: sent, then delivered, each signed (`X-Twilio-Signature`)
+    /// with the auth token the Messages request authenticated with, as Twilio does.
+    static func twilioStatuses(sid: String, callback: String, authToken: String) {
         Task {
             let client = HTTPClient(concurrency: 1)
             for status in ["sent", "delivered"] {
                 try? await Task.sleep(for: .milliseconds(100))
+                let form = ["MessageSid": sid, "MessageStatus": status, "AccountSid": "ACsandbox"]
+                let signature = TwilioSignature.compute(url: callback, parameters: form, authToken: authToken)
                 _ = try? await client.send(
-                    method: "POST", url: callback, headers: [("Content-Type", "application/x-www-form-urlencoded")],
-                    body: Array("MessageSid=\(sid)&MessageStatus=\(status)&AccountSid=ACsandbox".utf8))
+                    method: "POST", url: callback,
+                    headers: [("Content-Type", "application/x-www-form-urlencoded"), ("X-Twilio-Signature", signature)],
+                    body: Array(URLEncoding.form(form.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }).utf8))
             }
         }
+    }
+
+    /// The password of a `Basic` Authorization header ("" if none).
+    static func basicPassword(_ header: String?) -> String {
+        guard let header, header.hasPrefix("Basic "), let data = Data(base64Encoded: String(header.dropFirst(6))),
+            let pair = String(data: data, encoding: .utf8), let colon = pair.firstIndex(of: ":")
+        else { return "" }
+        return String(pair[pair.index(after: colon)...])
     }
 
     static func template(_ name: String, _ language: String, _ status: String, _ category: String, _ body: String) -> JSONValue {

@@ -202,7 +202,7 @@ struct SenderTests {
         await redis.stop()
     }
 
-    @Test("webhook: a signed JSON POST; a 503 is retried, a 400 is not; the signature verifies with the shared secret")
+    @Test("webhook: a signed JSON POST; a 503 is retried, a 400 is not; the signature verifies with the shared secret; malformed send records go to herald.dlq")
     func webhook() async throws {
         let broker = try TestBroker.start(partitions: 4)
         let redis = try await TestRedisServer()
@@ -225,9 +225,23 @@ struct SenderTests {
             let body = try JSONValue.parse(call.body)
             #expect(body["event"]?["order"] == "o-9" && body["contact"]?["id"] == "wendy", "\(body)")
         }
+        // Records that are not send requests go to herald.dlq with the reason and
+        // their bytes; the partition (same key as the next request) moves on.
+        let malformed: [(String, String)] = [("not json", ""), (#"{"id":"h:bad","campaign_id":"c","channel":"webhook","template":"t"}"#, "contact_id")]
+        let raw = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: broker.bootstrapServers, clientId: uniqueName("raw")), logger: Logger(label: "test"))
+        for case .failure(let error) in await raw.send(malformed.map { KafkaOutgoingRecord(topic: Topics.sends, key: "wendy", value: Array($0.0.utf8)) }) {
+            throw error
+        }
+        await raw.close()
         // A 4xx is the receiver refusing it: no retry.
         let refused = SendRequest(id: "h:2", contactId: "wendy", campaignId: "c", channel: "webhook", template: receiver.url)
         try await produce(broker, [refused])
+        let dead = try await readTopic(Topics.dlq, bootstrapServers: broker.bootstrapServers) { $0.count >= 2 }
+        for (value, field) in malformed {
+            let record = dead.first { $0.value == Array(value.utf8) }
+            #expect(record?.header("herald.error.field").map { String(decoding: $0, as: UTF8.self) } == field, "\(dead)")
+            #expect(record?.header("herald.source.topic").map { String(decoding: $0, as: UTF8.self) } == Topics.sends)
+        }
         let second = try await states(store, [refused])
         #expect(second[refused.id]?["state"] == "sending_failed" && second[refused.id]?["attempts"] == "1", "\(second)")
         #expect(receiver.received.count == 3)
@@ -313,7 +327,7 @@ struct SenderTests {
         await redis.stop()
     }
 
-    @Test("WhatsApp and SMS in their providers' wire formats (sandbox): parameters with defaults, throttling retried, undeliverable and invalid numbers final")
+    @Test("WhatsApp and SMS in their providers' wire formats (sandbox): parameters with defaults, throttling retried, undeliverable and invalid numbers final; status webhooks only with valid signatures")
     func whatsAppAndSMS() async throws {
         let broker = try TestBroker.start(partitions: 4)
         let redis = try await TestRedisServer()
@@ -392,6 +406,14 @@ struct SenderTests {
         #expect(try await client.get("\(ingestor.apiURL)/v1/status/whatsapp?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1").status == 403)
         let forged = try await client.postJSON("\(ingestor.apiURL)/v1/status/whatsapp", Array("{}".utf8), headers: [("X-Hub-Signature-256", "sha256=00")])
         #expect(forged.status == 401)
+        // Twilio callbacks without a valid X-Twilio-Signature change nothing.
+        let form = Array("MessageSid=\(final["sms:1"]?["provider_id"] ?? "")&MessageStatus=failed".utf8)
+        let unsigned = try await client.send(method: "POST", url: "\(ingestor.apiURL)/v1/status/twilio", headers: [("Content-Type", "application/x-www-form-urlencoded")], body: form)
+        let badSig = try await client.send(
+            method: "POST", url: "\(ingestor.apiURL)/v1/status/twilio",
+            headers: [("Content-Type", "application/x-www-form-urlencoded"), ("X-Twilio-Signature", "0/KCTR6DLpKmkAf8muzZqo1nDgQ=")], body: form)
+        #expect(unsigned.status == 401 && badSig.status == 401, "\(unsigned.bodyText) \(badSig.bodyText)")
+        #expect(try await store.message(contactId: "wa", id: "sms:1")?["state"] == "delivered")
         await sender.process.stop()
         await ingestor.process.stop()
         await sandbox.stop()

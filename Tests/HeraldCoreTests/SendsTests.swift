@@ -57,6 +57,30 @@ struct SHA256Tests {
     }
 }
 
+@Suite("SHA-1, HMAC-SHA1 and Twilio's request signature")
+struct TwilioSignatureTests {
+    @Test("FIPS 180-4 and RFC 2202 vectors")
+    func vectors() {
+        #expect(SHA256.hex(SHA1.hash(Array("abc".utf8))) == "a9993e364706816aba3e25717850c26c9cd0d89d")
+        #expect(SHA256.hex(SHA1.hash([])) == "da39a3ee5e6b4b0d3255bfef95601890afd80709")
+        #expect(SHA256.hex(SHA1.hash(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8))) == "84983e441c3bd26ebaae4aa1f95129e5e54670f1")
+        #expect(SHA256.hex(SHA1.hmac(key: Array("Jefe".utf8), message: Array("what do ya want for nothing?".utf8))) == "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79")
+        #expect(SHA256.hex(SHA1.hmac(key: [UInt8](repeating: 0xaa, count: 80), message: Array("Test Using Larger Than Block-Size Key - Hash Key First".utf8)))
+            == "aa4ae5e15272d00e95705637ce8a3b55ed402112")
+    }
+
+    @Test("Twilio's documented example signs to its documented value; any changed parameter fails")
+    func twilioExample() {
+        let url = "https://mycompany.com/myapp.php?foo=1&bar=2"
+        var params = ["CallSid": "CA1234567890ABCDE", "Caller": "+12349013030", "Digits": "1234", "From": "+12349013030", "To": "+18005551212"]
+        #expect(TwilioSignature.compute(url: url, parameters: params, authToken: "12345") == "0/KCTR6DLpKmkAf8muzZqo1nDgQ=")
+        #expect(TwilioSignature.matches("0/KCTR6DLpKmkAf8muzZqo1nDgQ=", url: url, parameters: params, authToken: "12345"))
+        #expect(!TwilioSignature.matches("0/KCTR6DLpKmkAf8muzZqo1nDgQ=", url: url, parameters: params, authToken: "54321"))
+        params["Digits"] = "1235"
+        #expect(!TwilioSignature.matches("0/KCTR6DLpKmkAf8muzZqo1nDgQ=", url: url, parameters: params, authToken: "12345"))
+    }
+}
+
 @Suite("Email tracking links")
 struct EmailTrackingTests {
     @Test("http(s) links go through the signed redirect; mailto, anchors and kept links stay; the pixel goes before </body>")

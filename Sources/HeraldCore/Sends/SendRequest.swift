@@ -38,9 +38,9 @@ public struct SendRequest: Sendable, Equatable {
     /// Reads a `herald.sends` record.
     /// - Throws: `SendRequestError` naming the missing or mistyped field.
     public init(json: JSONValue) throws(SendRequestError) {
-        guard case .object(let o) = json else { throw SendRequestError("a send request must be a JSON object") }
+        guard case .object(let o) = json else { throw SendRequestError(field: "", "a send request must be a JSON object") }
         func string(_ k: String) throws(SendRequestError) -> String {
-            guard let s = o[k]?.stringValue, !s.isEmpty else { throw SendRequestError("field '\(k)' must be a non-empty string") }
+            guard let s = o[k]?.stringValue, !s.isEmpty else { throw SendRequestError(field: k, "must be a non-empty string") }
             return s
         }
         id = try string("id")
@@ -68,6 +68,12 @@ public struct SendRequest: Sendable, Equatable {
 }
 
 public struct SendRequestError: Error, Sendable, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
+    /// The failing field ("" when the record as a whole is wrong).
+    public let field: String
+    public let reason: String
+    public init(field: String, _ reason: String) {
+        self.field = field
+        self.reason = reason
+    }
+    public var description: String { field.isEmpty ? reason : "field '\(field)' \(reason)" }
 }

@@ -1,0 +1,21 @@
+import Foundation
+
+/// Twilio's `X-Twilio-Signature`: base64 of HMAC-SHA1, under the account's auth
+/// token, of the full URL Twilio requested followed by every POST parameter's
+/// name and value, sorted by name, with no separators.
+/// (https://www.twilio.com/docs/usage/security#validating-requests)
+public enum TwilioSignature {
+    public static func compute(url: String, parameters: [String: String], authToken: String) -> String {
+        var text = url
+        for name in parameters.keys.sorted() { text += name + parameters[name]! }
+        return Data(SHA1.hmac(key: Array(authToken.utf8), message: Array(text.utf8))).base64EncodedString()
+    }
+
+    /// Compares in time independent of where the first difference is.
+    public static func matches(_ presented: String, url: String, parameters: [String: String], authToken: String) -> Bool {
+        let expected = Array(compute(url: url, parameters: parameters, authToken: authToken).utf8)
+        let given = Array(presented.utf8)
+        guard expected.count == given.count else { return false }
+        return zip(expected, given).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+}
