@@ -33,9 +33,12 @@ public struct SMTPConfiguration: Sendable {
 public enum SMTPOutcome: Sendable, Equatable {
     /// The server accepted the message (250 after DATA).
     case accepted
-    /// A failure that may pass (4xx reply, connection refused or timed out before
-    /// the message was handed over): try again later.
+    /// A failure that may pass (4xx reply, or the session broke or timed out
+    /// before the message was handed over): try again later.
     case temporary(String)
+    /// The server could not be reached at all: nothing was attempted. An outage,
+    /// not a failed attempt of this message.
+    case unavailable(String)
     /// The server refused it for good (5xx reply, authentication): do not retry.
     case permanent(String)
 }
@@ -110,6 +113,7 @@ final class SMTPSlot: @unchecked Sendable {
         // A failed session may leave the connection mid-dialogue: start afresh.
         curl_easy_cleanup(h)
         handle = nil
+        if code == CURLE_COULDNT_CONNECT { return .unavailable(message) }
         if code == CURLE_LOGIN_DENIED { return .permanent(message) }
         if (500..<600).contains(reply) { return .permanent(message) }
         return .temporary(message)

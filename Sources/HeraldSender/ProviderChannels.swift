@@ -57,7 +57,7 @@ extension SendProcessor {
                 let code = (try? JSONValue.parse(r.body))?["error"]?["code"].flatMap { if case .int(let c) = $0 { Int(c) } else { nil } }
                 return Self.whatsAppOutcome(status: r.status, code: code, detail: String(r.bodyText.prefix(200)))
             } catch let error as HTTPClientError {
-                return .retry("\(error)")
+                return .noResponse(error)
             }
         }
     }
@@ -65,7 +65,7 @@ extension SendProcessor {
     /// Meta's error codes: throttling is retried; the rest is final.
     static func whatsAppOutcome(status: Int, code: Int?, detail: String) -> Outcome {
         switch code {
-        case 130429, 131056, 80007: return .retry("WhatsApp throttled (\(code!))")
+        case 130429, 131056, 80007: return .deferred("WhatsApp throttled (\(code!))")
         case 131026: return .failed("WhatsApp 131026: message undeliverable")
         case 131047: return .failed("WhatsApp 131047: more than 24 hours since the customer last replied")
         case 131050: return .failed("WhatsApp 131050: the user stopped marketing messages")
@@ -98,13 +98,13 @@ extension SendProcessor {
                 let code = (try? JSONValue.parse(r.body))?["code"].flatMap { if case .int(let c) = $0 { Int(c) } else { nil } }
                 return Self.twilioOutcome(status: r.status, code: code, detail: String(r.bodyText.prefix(200)))
             } catch let error as HTTPClientError {
-                return .retry("\(error)")
+                return .noResponse(error)
             }
         }
     }
 
     static func twilioOutcome(status: Int, code: Int?, detail: String) -> Outcome {
-        if status == 429 || code == 20429 { return .retry("Twilio throttled") }
+        if status == 429 || code == 20429 { return .deferred("Twilio throttled") }
         switch code {
         case 21211: return .failed("Twilio 21211: invalid 'To' number")
         case 21610: return .failed("Twilio 21610: the recipient replied STOP")

@@ -94,6 +94,7 @@ struct SendProcessor: Sendable {
             switch try await smtp.send(from: from.address, to: [to.address], message: message) {
             case .accepted: .sent(nil)
             case .temporary(let reason): .retry(reason)
+            case .unavailable(let reason): .deferred("the SMTP server could not be reached: \(reason)")
             case .permanent(let reason): .failed(reason)
             }
         }
@@ -124,11 +125,12 @@ struct SendProcessor: Sendable {
                 ], timeout: settings.webhookTimeout)
                 switch response.status {
                 case 200..<300: return .sent(nil)
-                case 429, 500..<600: return .retry("HTTP \(response.status)")
+                case 429: return .deferred("HTTP 429")
+                case 500..<600: return .retry("HTTP \(response.status)")
                 default: return .failed("HTTP \(response.status): \(String(response.bodyText.prefix(200)))")
                 }
             } catch let error as HTTPClientError {
-                return .retry("\(error)")
+                return .noResponse(error)
             }
         }
     }
@@ -136,8 +138,22 @@ struct SendProcessor: Sendable {
     enum Outcome {
         /// Accepted; the provider's id of the message, when it gives one (status callbacks name it).
         case sent(String?)
+        /// A failed attempt that may pass: retried with backoff, up to `sender.max_attempts`.
         case retry(String)
+        /// The provider did not take the attempt — it throttled us, or could not be
+        /// reached (an outage): parked with backoff, not a failed attempt, so an
+        /// outage followed by recovery loses nothing; ends in error only after
+        /// `sender.give_up_after`.
+        case deferred(String)
+        /// Refused for good: not retried.
         case failed(String)
+
+        /// No HTTP response: a connection that could not be made is an outage
+        /// (deferred); a timeout or broken transfer may have reached the provider
+        /// (a failed attempt).
+        static func noResponse(_ error: HTTPClientError) -> Outcome {
+            error.code == .connection ? .deferred("\(error)") : .retry("\(error)")
+        }
     }
 
     func channelRates(_ request: SendRequest) -> [RateLimiter.Rate] {
@@ -170,7 +186,7 @@ struct SendProcessor: Sendable {
             return
         }
         let claim = try await messages.claim(request, now: t, lease: settings.lease)
-        guard case .claimed(let attempt) = claim else {
+        guard case .claimed(let attempt, let deferrals, let firstSeen) = claim else {
             if claim == .outcomeUnknown {
                 metrics.outcome(request.channel, "unknown")
                 logger.warning("sender found a message whose outcome is unknown (a sender died mid-call); marked sending_failed", metadata: ["herald.send_id": "\(request.id)"])
@@ -199,6 +215,15 @@ struct SendProcessor: Sendable {
             let next = now() + Int64.random(in: 0...max(1, cap))
             try await messages.record(request, .retryScheduled, reason: reason, next: next, now: now())
             metrics.outcome(request.channel, "retry_scheduled")
+        case .deferred(let reason) where now() - firstSeen >= settings.giveUpAfter.milliseconds:
+            try await finish(request, .error, "deferred by the provider for longer than sender.give_up_after (\(settings.giveUpAfter)); last: \(reason)")
+        case .deferred(let reason):
+            // Backoff grows with each deferral up to a minute, with "equal jitter"
+            // (half fixed, half random) so a throttled account is not hit again at once.
+            let cap = min(settings.retryBase.milliseconds << min(deferrals, 20), 60_000)
+            let next = now() + cap / 2 + Int64.random(in: 0...max(1, cap / 2))
+            try await messages.record(request, .retryScheduled, reason: reason, next: next, deferred: true, now: now())
+            metrics.outcome(request.channel, "deferred")
         }
     }
 

@@ -69,6 +69,9 @@ public struct SenderSettings: Sendable {
     public var whatsAppRecipientInterval: Duration
     public var whatsAppTier: Int
     public var parkRecheck: Duration
+    /// How long a message may be deferred by the provider (throttled, unreachable)
+    /// before it ends in error; deferrals are not failed attempts.
+    public var giveUpAfter: Duration
 
     /// The one-click unsubscribe link of a message; nil without `unsubscribe.secret`.
     public func unsubscribeURL(contact: String, send: String) -> String? {
@@ -122,7 +125,7 @@ extension Configuration {
             twilioAuthToken: string("sender.twilio_auth_token"), twilioFrom: string("sender.twilio_from"),
             whatsAppRecipientInterval: try duration("limits.whatsapp_recipient_interval"),
             whatsAppTier: try int("limits.whatsapp_tier", in: 0...100_000_000),
-            parkRecheck: try duration("sender.park_recheck"))
+            parkRecheck: try duration("sender.park_recheck"), giveUpAfter: try duration("sender.give_up_after"))
     }
 
     /// The typed settings.

@@ -12,17 +12,18 @@ public final class TestSMTPSink: Sendable {
     /// - Parameters:
     ///   - failFirst: answer the first N messages with 451.
     ///   - rejectDomain: refuse recipients at this domain with 550.
-    public init(failFirst: Int = 0, rejectDomain: String = "") async throws {
-        port = freeTCPPort()
+    ///   - port: listen here (a server coming back where one was down); a free port by default.
+    public init(failFirst: Int = 0, rejectDomain: String = "", port: Int? = nil) async throws {
+        self.port = port ?? freeTCPPort()
         directory = try temporaryDirectory("smtp-sink")
         process = try ChildProcess(
             executable: "/usr/bin/env",
-            arguments: ["python3", "\(BuiltProducts.packageRoot)/scripts/smtp-sink.py", "--port", String(port), "--dir", directory,
+            arguments: ["python3", "\(BuiltProducts.packageRoot)/scripts/smtp-sink.py", "--port", String(self.port), "--dir", directory,
                 "--fail-first", String(failFirst), "--reject-domain", rejectDomain],
             output: .file("\(directory).log"))
         // Ready when it accepts connections.
         for _ in 0..<100 {
-            if isListening(port: port) { return }
+            if isListening(port: self.port) { return }
             try await Task.sleep(for: .milliseconds(100))
         }
         process.signal(SIGKILL)

@@ -165,17 +165,22 @@ struct SenderTests {
         await redis.stop()
     }
 
-    @Test("retries: a temporary SMTP failure is retried with backoff until it goes through; three failures end in error; a 550 is not retried")
+    @Test("retries: a temporary SMTP failure is retried with backoff until it goes through; three end in error; a 550 is not retried; an outage then recovery loses nothing; an outage past give_up_after ends in error")
     func retries() async throws {
         let broker = try TestBroker.start(partitions: 4)
         let redis = try await TestRedisServer()
-        let sink = try await TestSMTPSink(failFirst: 2, rejectDomain: "gone.example")
+        let sink = try await TestSMTPSink(failFirst: 5, rejectDomain: "gone.example")
         let ingestor = try await TestIngestor(broker: broker, redis: redis)
         let sender = try await sender(broker, redis, sink)
         try await putContact(ingestor, "rita", #"{"email":"rita@shop.example"}"#)
         try await putContact(ingestor, "gone", #"{"email":"x@gone.example"}"#)
         let store = MessageStore(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test")), partitions: 4)
-        // The first two attempts get 451; the third is accepted.
+        // The sink answers the first five messages with 451: three failed attempts
+        // end the first message in error; the second's third attempt is accepted.
+        let exhausted = SendRequest(id: "r:rita:0", contactId: "rita", campaignId: "c", channel: "email", template: "birthday", category: "birthday")
+        try await produce(broker, [exhausted])
+        let zeroth = try await states(store, [exhausted])
+        #expect(zeroth[exhausted.id]?["state"] == "error" && zeroth[exhausted.id]?["attempts"] == "3", "\(zeroth)\n\(sender.log)")
         let retried = SendRequest(id: "r:rita:1", contactId: "rita", campaignId: "c", channel: "email", template: "birthday", category: "birthday")
         try await produce(broker, [retried])
         let first = try await states(store, [retried])
@@ -187,17 +192,43 @@ struct SenderTests {
         let second = try await states(store, [refused])
         #expect(second[refused.id]?["state"] == "sending_failed" && second[refused.id]?["attempts"] == "1", "\(second)")
         await sender.process.stop()
-        // A server that is down: three attempts, then error.
         await sink.stop()
+        // An outage, then recovery: while the server cannot be reached, messages are
+        // deferred (no attempt used up); when it is back, every one goes out once.
+        let smtpPort = freeTCPPort()
         let down = try await TestWorker(.sender, broker: broker, redis: redis, extraEnvironment: [
-            "HERALD_SENDER_SMTP_SERVER": "127.0.0.1:\(freeTCPPort())", "HERALD_SENDER_RETRY_BASE": "100ms",
+            "HERALD_SENDER_SMTP_SERVER": "127.0.0.1:\(smtpPort)", "HERALD_SENDER_RETRY_BASE": "100ms",
+            "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates",
+        ])
+        let outage = (0..<5).map { SendRequest(id: "r:rita:out\($0)", contactId: "rita", campaignId: "c", channel: "email", template: "birthday", category: "transactional") }
+        try await produce(broker, outage)
+        // Several deferrals each (backoff 100 ms, 200 ms, ...) once the new sender has joined.
+        var during: [[String: String]] = []
+        for _ in 0..<100 {
+            during = []
+            for r in outage { during.append(try await store.message(contactId: r.contactId, id: r.id) ?? [:]) }
+            if during.allSatisfy({ Int($0["deferrals"] ?? "0") ?? 0 >= 2 }) { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        for m in during {
+            #expect(m["state"] == "retry_scheduled" && m["attempts"] == "0" && Int(m["deferrals"] ?? "0") ?? 0 >= 2, "\(m)\n\(down.log)")
+        }
+        let back = try await TestSMTPSink(port: smtpPort)
+        let recovered = try await states(store, outage)
+        #expect(outage.allSatisfy { recovered[$0.id]?["state"] == "sent" && recovered[$0.id]?["attempts"] == "1" }, "\(recovered)")
+        for r in outage { #expect(back.messages().filter { $0.contains("X-Herald-Send-Id: \(r.id)") }.count == 1, "\(r.id)") }
+        await down.process.stop()
+        await back.stop()
+        // An outage longer than sender.give_up_after ends in error.
+        let giveUp = try await TestWorker(.sender, broker: broker, redis: redis, extraEnvironment: [
+            "HERALD_SENDER_SMTP_SERVER": "127.0.0.1:\(freeTCPPort())", "HERALD_SENDER_RETRY_BASE": "100ms", "HERALD_SENDER_GIVE_UP_AFTER": "1s",
             "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates",
         ])
         let failing = SendRequest(id: "r:rita:2", contactId: "rita", campaignId: "c", channel: "email", template: "birthday")
         try await produce(broker, [failing])
         let third = try await states(store, [failing])
-        #expect(third[failing.id]?["state"] == "error" && third[failing.id]?["attempts"] == "3", "\(third)\n\(down.log)")
-        await down.process.stop()
+        #expect(third[failing.id]?["state"] == "error" && third[failing.id]?["reason"]?.contains("give_up_after") == true, "\(third)\n\(giveUp.log)")
+        await giveUp.process.stop()
         await ingestor.process.stop()
         await redis.stop()
     }
@@ -369,7 +400,8 @@ struct SenderTests {
         #expect(wentOut.contains(got["sms:1"]?["state"] ?? ""), "\(got)")
         #expect(got["sms:2"]?["state"] == "sending_failed" && got["sms:2"]?["reason"]?.contains("21211") == true, "\(got)")
         // One of each API was throttled first (130429 / 429), then retried.
-        #expect(requests.contains { Int(got[$0.id]?["attempts"] ?? "0") ?? 0 >= 2 }, "\(got)")
+        // A throttle is a deferral, not a failed attempt.
+        #expect(requests.contains { got[$0.id]?["deferrals"] == "1" && got[$0.id]?["attempts"] == "1" }, "\(got)")
 
         let received = try await sandbox.requests()
         let wa = received.filter { $0["api"] == "whatsapp" && $0["body"]?["to"] == "420601234567" }.last

@@ -2,7 +2,7 @@ import HeraldCore
 
 /// Per-message states in Redis, per shard of the contact (hash tag `{shard}`):
 ///
-/// - `herald:m:{s}:<send id>`: hash — `state`, `attempts`, `reason`, `next_ms`,
+/// - `herald:m:{s}:<send id>`: hash — `state`, `attempts`, `deferrals`, `reason`, `next_ms`,
 ///   `lease_ms`, `updated_ms`, `created_ms`, `contact`, `campaign`, `channel`, `request`.
 /// - `herald:mc:{s}:<contact>`: sorted set of the contact's send ids by creation time.
 /// - `herald:mstat:{s}:<campaign>`: hash state → how many of the campaign's messages are in it.
@@ -27,8 +27,9 @@ public struct MessageStore: Sendable {
 
     /// What a claim found.
     public enum Claim: Sendable, Equatable {
-        /// This sender may call the provider now: the attempt number.
-        case claimed(attempt: Int)
+        /// This sender may call the provider now: the attempt number, how many
+        /// times the provider deferred it so far, and when it was first seen (UTC ms).
+        case claimed(attempt: Int, deferrals: Int, firstSeenMs: Int64)
         /// A retry is scheduled for later.
         case notDue
         /// Another sender is calling the provider (its lease is running).
@@ -48,7 +49,9 @@ public struct MessageStore: Sendable {
         ])
         let parts = reply.array?.compactMap(\.string) ?? []
         switch parts.first {
-        case "claimed": return .claimed(attempt: Int(parts.count > 1 ? parts[1] : "1") ?? 1)
+        case "claimed":
+            func number(_ i: Int) -> Int64 { parts.count > i ? Int64(parts[i]) ?? 0 : 0 }
+            return .claimed(attempt: Int(max(1, number(1))), deferrals: Int(number(2)), firstSeenMs: number(3))
         case "not_due": return .notDue
         case "busy": return .busy
         case "unknown": return .outcomeUnknown
@@ -58,13 +61,17 @@ public struct MessageStore: Sendable {
     }
 
     /// Moves a message to `state` if its current state allows it.
-    /// - Parameter next: for `retry_scheduled`, when to try again (UTC ms).
+    /// - Parameters:
+    ///   - next: for `retry_scheduled`, when to try again (UTC ms).
+    ///   - deferred: the provider did not take the attempt (throttled it, or could
+    ///     not be reached): it is given back (`attempts` − 1) and counted in `deferrals`.
     /// - Returns: the state the message is in afterwards.
     @discardableResult
-    public func record(_ r: SendRequest, _ state: MessageState, reason: String = "", next: Int64? = nil, now: Int64) async throws -> MessageState {
+    public func record(_ r: SendRequest, _ state: MessageState, reason: String = "", next: Int64? = nil, deferred: Bool = false, now: Int64) async throws -> MessageState {
         let from = MessageState.allCases.filter { $0.allows(state) }.map(\.rawValue).joined(separator: ",")
         let reply = try await redis.eval(Self.recordScript, keys: keys(r), arguments: [
             state.rawValue, "," + from + ",", reason, String(next ?? 0), String(now), r.json.jsonString, r.id, r.contactId, r.campaignId, r.channel,
+            deferred ? "1" : "0",
         ])
         return reply.string.flatMap(MessageState.init(rawValue:)) ?? state
     }
@@ -175,7 +182,8 @@ public struct MessageStore: Sendable {
           redis.call('HSET', KEYS[1], 'request', ARGV[1], 'lease_ms', lease, 'attempt_ms', now)
           -- Looked at again when the lease runs out, in case this sender dies.
           redis.call('ZADD', KEYS[4], lease, ARGV[4])
-          return {'claimed', tostring(attempt)}
+          local d = redis.call('HMGET', KEYS[1], 'deferrals', 'created_ms')
+          return {'claimed', tostring(attempt), d[1] or '0', d[2] or tostring(now)}
         end
         if not state or state == 'initial' then return claim() end
         if state == 'retry_scheduled' then
@@ -192,7 +200,7 @@ public struct MessageStore: Sendable {
         return {'final', state}
         """)
 
-    /// ARGV: new state, ",allowed,current,states,", reason, next ms, now, request, id, contact, campaign, channel.
+    /// ARGV: new state, ",allowed,current,states,", reason, next ms, now, request, id, contact, campaign, channel, deferred (0/1).
     static let recordScript = RedisScript(name: "message_record", source: """
         local now = tonumber(ARGV[5])
         local state = redis.call('HGET', KEYS[1], 'state')
@@ -201,6 +209,10 @@ public struct MessageStore: Sendable {
         move(state, ARGV[1], now, ARGV[7], ARGV[8], ARGV[9], ARGV[10])
         if not state then redis.call('HSET', KEYS[1], 'request', ARGV[6]) end
         if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'reason', ARGV[3]) end
+        if ARGV[11] == '1' and state == 'in_progress' then
+          redis.call('HINCRBY', KEYS[1], 'attempts', -1)
+          redis.call('HINCRBY', KEYS[1], 'deferrals', 1)
+        end
         if ARGV[1] == 'retry_scheduled' then
           redis.call('HSET', KEYS[1], 'next_ms', ARGV[4])
           redis.call('ZADD', KEYS[4], tonumber(ARGV[4]), ARGV[7])
