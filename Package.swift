@@ -31,7 +31,7 @@ let package = Package(
         .systemLibrary(name: "CCurl"),
 
         // MARK: - Libraries
-        .target(name: "HeraldCore", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: swift6),
+        .target(name: "HeraldCore", dependencies: [.product(name: "Yams", package: "Yams"), .product(name: "Mustache", package: "swift-mustache")], swiftSettings: swift6),
         .target(
             name: "HeraldKafka",
             dependencies: [
@@ -96,6 +96,17 @@ let package = Package(
             swiftSettings: swift6
         ),
         .target(
+            name: "HeraldAlerter",
+            dependencies: [
+                "HeraldCore", "HeraldKafka", "HeraldRedis", "HeraldService",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Mustache", package: "swift-mustache"),
+            ],
+            swiftSettings: swift6
+        ),
+        .target(
             name: "HeraldTestSupport",
             dependencies: [
                 "HeraldCore", "HeraldKafka", "HeraldRedis", "HeraldChannels", "HeraldService",
@@ -109,7 +120,7 @@ let package = Package(
         .executableTarget(name: "herald-ingestor", dependencies: ["HeraldIngest", "HeraldService"], swiftSettings: swift6),
         .executableTarget(name: "herald-scheduler", dependencies: ["HeraldScheduler", "HeraldService"], swiftSettings: swift6),
         .executableTarget(name: "herald-sender", dependencies: ["HeraldCore", "HeraldSender", "HeraldService"], swiftSettings: swift6),
-        .executableTarget(name: "herald-alerter", dependencies: ["HeraldCore", "HeraldService"], swiftSettings: swift6),
+        .executableTarget(name: "herald-alerter", dependencies: ["HeraldAlerter", "HeraldService"], swiftSettings: swift6),
         .executableTarget(
             name: "heraldctl",
             dependencies: [

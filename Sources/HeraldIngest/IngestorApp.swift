@@ -42,6 +42,8 @@ public enum IngestorApp {
         if settings.adminKeys.isEmpty {
             runtime.logger.warning("no api.admin_keys configured: /v1/campaigns will answer 401")
         }
+        AlertsAPI(store: AlertStore(redis: runtime.redis, partitions: settings.partitions), adminKeys: settings.adminKeys, maxBodyBytes: settings.maxBodyBytes, logger: runtime.logger)
+            .addRoutes(to: routes)
         CampaignsAPI(store: CampaignStore(redis: runtime.redis), journeys: journeys, producer: runtime.producer, adminKeys: settings.adminKeys, maxBodyBytes: settings.maxBodyBytes, logger: runtime.logger)
             .addRoutes(to: routes)
         let app = Application(

@@ -36,7 +36,7 @@ struct SendProcessor: Sendable {
             return try await finish(request, .cancelled, "the campaign was stopped")
         }
         let profile = try await contacts.get(request.contactId)
-        if Self.isMarketing(request.category), let consent = profile?.consent,
+        if Self.isMarketing(request), let consent = profile?.consent,
             consent[request.channel] == .bool(false) || consent["marketing"] == .bool(false)
         {
             return try await finish(request, .cancelled, "the contact opted out of \(request.channel) marketing")
@@ -52,9 +52,14 @@ struct SendProcessor: Sendable {
     }
 
     /// Transactional messages ignore marketing opt-outs; everything else is marketing.
-    static func isMarketing(_ category: String?) -> Bool { category != "transactional" }
+    /// Transactional messages and internal notifications (`to` set: an alert to a
+    /// colleague) ignore marketing opt-outs and caps; everything else is marketing.
+    static func isMarketing(_ request: SendRequest) -> Bool { request.to == nil && request.category != "transactional" }
 
     func sendEmail(_ request: SendRequest, profile: ContactProfile?) async throws {
+        if let address = request.to, let content = request.content {
+            return try await sendPrepared(request, to: address, content: content)
+        }
         let to: EmailAddress
         do {
             to = try EmailAddress(profile?.email ?? "")
@@ -65,7 +70,7 @@ struct SendProcessor: Sendable {
             "contact": profile?.json ?? ["id": .string(request.contactId)], "event": .object(request.event),
             "campaign_id": .string(request.campaignId), "send_id": .string(request.id),
         ]
-        let unsubscribe = Self.isMarketing(request.category) ? settings.unsubscribeURL(contact: request.contactId, send: request.id) : nil
+        let unsubscribe = Self.isMarketing(request) ? settings.unsubscribeURL(contact: request.contactId, send: request.id) : nil
         if let unsubscribe { data["unsubscribe_url"] = .string(unsubscribe) }
         guard let rendered = templates.render(request.template, data: .object(data)) else {
             return try await finish(request, .sendingFailed, "no email template '\(request.template)' (subject.mustache and text.mustache)")
@@ -86,17 +91,44 @@ struct SendProcessor: Sendable {
         } catch {
             return try await finish(request, .sendingFailed, "\(error)")
         }
+        try await attempt(request, rates: emailRates(request, domain: to.domain)) {
+            try await deliver(message, from: from.address, to: to.address)
+        }
+    }
+
+    /// An internal notification (a sales alert): rendered by whoever asked for it,
+    /// sent to `request.to` — no consent check, unsubscribe link or tracking, since
+    /// the reader is a colleague, not the contact. Limits, retries and states apply.
+    func sendPrepared(_ request: SendRequest, to address: String, content: PreparedEmail) async throws {
+        let message: [UInt8]
+        let to: EmailAddress
+        do {
+            to = try EmailAddress(address)
+            var email = EmailMessage(from: from, to: to, subject: content.subject, text: content.text, html: content.html, sendId: request.id)
+            email.attachments = content.attachments
+            message = try email.rendered()
+        } catch {
+            return try await finish(request, .invalidRecord, "\(error)")
+        }
+        try await attempt(request, rates: emailRates(request, domain: to.domain)) {
+            try await deliver(message, from: from.address, to: to.address)
+        }
+    }
+
+    func emailRates(_ request: SendRequest, domain: String) -> [RateLimiter.Rate] {
         var rates = channelRates(request)
         if settings.emailPerDomainPerSecond > 0 {
-            rates.append(.init(name: "email-domain:\(to.domain.lowercased())", limit: settings.emailPerDomainPerSecond, window: .seconds(1)))
+            rates.append(.init(name: "email-domain:\(domain.lowercased())", limit: settings.emailPerDomainPerSecond, window: .seconds(1)))
         }
-        try await attempt(request, rates: rates) {
-            switch try await smtp.send(from: from.address, to: [to.address], message: message) {
-            case .accepted: .sent(nil)
-            case .temporary(let reason): .retry(reason)
-            case .unavailable(let reason): .deferred("the SMTP server could not be reached: \(reason)")
-            case .permanent(let reason): .failed(reason)
-            }
+        return rates
+    }
+
+    func deliver(_ message: [UInt8], from: String, to: String) async throws -> Outcome {
+        switch try await smtp.send(from: from, to: [to], message: message) {
+        case .accepted: .sent(nil)
+        case .temporary(let reason): .retry(reason)
+        case .unavailable(let reason): .deferred("the SMTP server could not be reached: \(reason)")
+        case .permanent(let reason): .failed(reason)
         }
     }
 
@@ -168,7 +200,7 @@ struct SendProcessor: Sendable {
         let gate = gates[request.channel]
         let slot = try await gate?.acquire()
         defer { if let slot { gate?.release(slot) } }
-        if Self.isMarketing(request.category), settings.marketingPerContactPerDay > 0 {
+        if Self.isMarketing(request), settings.marketingPerContactPerDay > 0 {
             let day = String(RFC3339.format(milliseconds: now()).prefix(10))
             let shard = Shard.of(request.contactId, partitions: messages.partitions)
             guard try await limiter.withinDailyCap(contactShard: shard, contactId: request.contactId, day: day, sendId: request.id, limit: settings.marketingPerContactPerDay) else {
@@ -205,6 +237,7 @@ struct SendProcessor: Sendable {
         case .sent(let providerId):
             if let providerId { try await messages.remember(providerId: providerId, for: request) }
             try await finish(request, .sent, "")
+            if request.originMs > 0 { metrics.handOffLatency(milliseconds: now() - request.originMs) }
         case .failed(let reason):
             try await finish(request, .sendingFailed, reason)
         case .retry(let reason) where attempt >= settings.maxAttempts:

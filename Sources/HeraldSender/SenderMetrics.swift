@@ -7,7 +7,22 @@ final class SenderMetrics: Sendable {
     private let outcomes = Mutex<[String: Counter]>([:])
     private let latencies = Mutex<[String: DurationHistogram]>([:])
 
-    init(registry: PrometheusCollectorRegistry) { self.registry = registry }
+    private let handOff: DurationHistogram
+
+    init(registry: PrometheusCollectorRegistry) {
+        self.registry = registry
+        handOff = registry.makeDurationHistogram(
+            descriptor: .init(
+                metricName: "herald_alert_latency", unitName: "seconds",
+                helpText: "Sales alerts: from the page view being accepted (or its time on the page decided) to the email handed to SMTP"),
+            labels: [("worker", "sender")],
+            buckets: [.milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2), .seconds(5), .seconds(30)])
+    }
+
+    /// A message that reports something (`origin_ms`) was handed over: how long after it happened.
+    func handOffLatency(milliseconds: Int64) {
+        handOff.recordNanoseconds(max(0, milliseconds) * 1_000_000)
+    }
 
     func outcome(_ channel: String, _ state: String) {
         outcomes.withLock { o in

@@ -29,6 +29,7 @@ public struct Settings: Sendable {
     public var sweepInterval: Duration
     public var testWait: Duration
     public var sender: SenderSettings
+    public var alerts: AlertSettings
     /// Key of unsubscribe tokens; empty: no unsubscribe links.
     public var unsubscribeSecret: String
     public var whatsAppVerifyToken: String
@@ -37,6 +38,13 @@ public struct Settings: Sendable {
 }
 
 /// herald-sender's settings (`sender.*`).
+/// `alerts.*`: the alerter's rules and templates, and when a page view counts as closed.
+public struct AlertSettings: Sendable {
+    public var rulesDirectory: String
+    public var templatesDirectory: String
+    public var sessionTimeout: Duration
+}
+
 public struct SenderSettings: Sendable {
     public var smtpServer: String
     public var smtpSecurity: String
@@ -168,6 +176,9 @@ extension Configuration {
             sweepInterval: try duration("scheduler.sweep_interval"),
             testWait: try duration("scheduler.test_wait"),
             sender: try senderSettings(),
+            alerts: AlertSettings(
+                rulesDirectory: string("alerts.dir"), templatesDirectory: string("alerts.templates_dir"),
+                sessionTimeout: try duration("alerts.session_timeout")),
             unsubscribeSecret: string("unsubscribe.secret"),
             whatsAppVerifyToken: string("whatsapp.verify_token"), whatsAppAppSecret: string("whatsapp.app_secret"),
             shutdownTimeout: try duration("shutdown.timeout"))

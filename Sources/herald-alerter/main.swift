@@ -1,7 +1,7 @@
-import HeraldCore
+import HeraldAlerter
 import HeraldService
 
-// herald-alerter: consumes herald.events. Alert rules arrive with the alerts issue.
+// herald-alerter: evaluates herald.events against the alert rules; alerts go to herald.sends.
 await runWorker(.alerter) { runtime in
-    [try runtime.inputConsumer(topic: Topics.events)]
+    try await AlerterApp.services(runtime: runtime)
 }

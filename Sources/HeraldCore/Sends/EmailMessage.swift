@@ -17,6 +17,7 @@ public struct EmailMessage: Sendable {
     /// Where one-click unsubscribe POSTs go; none for transactional mail.
     public var unsubscribeURL: String?
     public var date: Date
+    public var attachments: [EmailAttachment] = []
 
     public init(from: EmailAddress, to: EmailAddress, subject: String, text: String, html: String? = nil, sendId: String, unsubscribeURL: String? = nil, date: Date = Date()) {
         self.from = from
@@ -53,16 +54,32 @@ public struct EmailMessage: Sendable {
         for (name, value) in headers where hasLineBreak(value) {
             throw EmailMessageError("header \(name) contains a line break")
         }
+        for a in attachments where hasLineBreak(a.filename) || a.filename.contains("\"") || hasLineBreak(a.contentType) {
+            throw EmailMessageError("attachment name or type '\(a.filename)' contains a line break or a quote")
+        }
         var out = ""
         for (name, value) in headers { out += "\(name): \(value)\r\n" }
+        let boundary = "herald-\(String(messageId.utf8.reduce(UInt32(5381)) { ($0 &* 33) ^ UInt32($1) }, radix: 16))"
+        var body = ""
         if let html {
-            let boundary = "herald-\(String(messageId.utf8.reduce(UInt32(5381)) { ($0 &* 33) ^ UInt32($1) }, radix: 16))"
-            out += "Content-Type: multipart/alternative; boundary=\"\(boundary)\"\r\n\r\n"
-            out += "--\(boundary)\r\n" + Self.part("text/plain", text)
-            out += "--\(boundary)\r\n" + Self.part("text/html", html)
-            out += "--\(boundary)--\r\n"
+            body += "Content-Type: multipart/alternative; boundary=\"\(boundary)-a\"\r\n\r\n"
+            body += "--\(boundary)-a\r\n" + Self.part("text/plain", text)
+            body += "--\(boundary)-a\r\n" + Self.part("text/html", html)
+            body += "--\(boundary)-a--\r\n"
         } else {
-            out += Self.part("text/plain", text)
+            body += Self.part("text/plain", text)
+        }
+        if attachments.isEmpty {
+            out += body
+        } else {
+            // multipart/mixed: the body first, then each attachment.
+            out += "Content-Type: multipart/mixed; boundary=\"\(boundary)-m\"\r\n\r\n"
+            out += "--\(boundary)-m\r\n" + body
+            for a in attachments {
+                let encodedName = a.filename.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) ? a.filename : Self.encodedWord(a.filename)
+                out += "--\(boundary)-m\r\nContent-Disposition: attachment; filename=\"\(encodedName)\"\r\n" + Self.part(a.contentType, a.content)
+            }
+            out += "--\(boundary)-m--\r\n"
         }
         return Array(out.utf8)
     }
@@ -134,3 +151,16 @@ public struct EmailMessageError: Error, Sendable, CustomStringConvertible, Equat
 
 /// CR or LF anywhere (checked on bytes: "\r\n" is one `Character`, equal to neither).
 func hasLineBreak(_ s: String) -> Bool { s.utf8.contains { $0 == 0x0D || $0 == 0x0A } }
+
+/// A file attached to an email (text content: CSV, JSON, HTML or plain text).
+public struct EmailAttachment: Sendable, Equatable {
+    public var filename: String
+    public var contentType: String
+    public var content: String
+
+    public init(filename: String, contentType: String, content: String) {
+        self.filename = filename
+        self.contentType = contentType
+        self.content = content
+    }
+}

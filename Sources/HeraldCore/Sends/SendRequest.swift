@@ -17,6 +17,15 @@ public struct SendRequest: Sendable, Equatable {
     public var createdAtMs: Int64
     /// Properties of the event that started the journey (templates may use them).
     public var event: [String: JSONValue] = [:]
+    /// An internal notification (a sales alert) goes to this address, not to the
+    /// contact; it is never marketing (no opt-out, no unsubscribe link, no tracking).
+    public var to: String?
+    /// Content ready to send instead of a template (the alerter renders alerts itself).
+    public var content: PreparedEmail?
+    /// When what the message reports happened (an alert's page view accepted, or
+    /// its time on the page decided), UTC ms; the sender measures its hand-off
+    /// latency from here. 0: not measured.
+    public var originMs: Int64 = 0
 
     public init(
         id: String, contactId: String, campaignId: String, version: Int = 1, instanceId: String = "", stepId: String = "",
@@ -55,15 +64,25 @@ public struct SendRequest: Sendable, Equatable {
         isTest = o["test"] == .bool(true)
         if case .int(let t)? = o["created_at_ms"] { createdAtMs = t } else { createdAtMs = 0 }
         event = o["event"]?.objectValue ?? [:]
+        to = o["to"]?.stringValue
+        if let c = o["content"], c != .null {
+            guard let prepared = PreparedEmail(json: c) else { throw SendRequestError(field: "content", "must have subject and text strings, optional html and attachments") }
+            content = prepared
+        }
+        if case .int(let t)? = o["origin_ms"] { originMs = t }
     }
 
     public var json: JSONValue {
-        [
+        var o: [String: JSONValue] = [
             "id": .string(id), "contact_id": .string(contactId), "campaign_id": .string(campaignId), "version": .int(Int64(version)),
             "instance_id": .string(instanceId), "step_id": .string(stepId), "channel": .string(channel), "template": .string(template),
             "category": category.map(JSONValue.string) ?? .null, "test": .bool(isTest), "created_at_ms": .int(createdAtMs),
             "event": .object(event),
         ]
+        if let to { o["to"] = .string(to) }
+        if let content { o["content"] = content.json }
+        if originMs > 0 { o["origin_ms"] = .int(originMs) }
+        return .object(o)
     }
 }
 
@@ -76,4 +95,41 @@ public struct SendRequestError: Error, Sendable, CustomStringConvertible {
         self.reason = reason
     }
     public var description: String { field.isEmpty ? reason : "field '\(field)' \(reason)" }
+}
+
+/// An email already rendered: subject, text, optional HTML and attachments.
+public struct PreparedEmail: Sendable, Equatable {
+    public var subject: String
+    public var text: String
+    public var html: String?
+    public var attachments: [EmailAttachment]
+
+    public init(subject: String, text: String, html: String? = nil, attachments: [EmailAttachment] = []) {
+        self.subject = subject
+        self.text = text
+        self.html = html
+        self.attachments = attachments
+    }
+
+    public var json: JSONValue {
+        var o: [String: JSONValue] = ["subject": .string(subject), "text": .string(text)]
+        if let html { o["html"] = .string(html) }
+        if !attachments.isEmpty {
+            o["attachments"] = .array(attachments.map { ["filename": .string($0.filename), "content_type": .string($0.contentType), "content": .string($0.content)] })
+        }
+        return .object(o)
+    }
+
+    public init?(json: JSONValue) {
+        guard let subject = json["subject"]?.stringValue, let text = json["text"]?.stringValue else { return nil }
+        self.subject = subject
+        self.text = text
+        html = json["html"]?.stringValue
+        var attachments: [EmailAttachment] = []
+        for a in json["attachments"]?.arrayValue ?? [] {
+            guard let f = a["filename"]?.stringValue, let t = a["content_type"]?.stringValue, let c = a["content"]?.stringValue else { return nil }
+            attachments.append(EmailAttachment(filename: f, contentType: t, content: c))
+        }
+        self.attachments = attachments
+    }
 }

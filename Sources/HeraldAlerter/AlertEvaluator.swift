@@ -1,0 +1,198 @@
+import Foundation
+import HeraldCore
+import HeraldKafka
+import HeraldRedis
+import Logging
+
+/// Evaluates `herald.events` against the alert rules, one consumer batch at a time.
+///
+/// Every event joins its contact's recent activity. A `page_visited` first ends
+/// the contact's waiting visit (its time on the page is now known), then is
+/// matched against the rules: a rule without a minimum time alerts at once; the
+/// others wait on this visit. A `page_left` for the waiting page ends it too.
+///
+/// Replays are harmless: alerts are admitted by visit id (a replayed visit is
+/// admitted again, not counted twice) and sent with send ids derived from it, so
+/// the sender sends each once; the waiting visit is replaced only if it is still
+/// the one read (compare-and-set against the timeout sweep).
+struct AlertEvaluator: Sendable {
+    let catalog: RuleCatalog
+    let store: AlertStore
+    let contacts: ContactStore
+    let renderer: AlertRenderer
+    let producer: KafkaProducer
+    let sessionTimeoutMs: Int64
+    let metrics: AlerterMetrics
+    let logger: Logger
+
+    /// Grace after the session timeout before the sweep closes a visit, so a next
+    /// view that arrives near the timeout is decided by the view, not raced.
+    static let sweepGraceMs: Int64 = 60_000
+
+    func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    func handle(_ batch: [KafkaRecord]) async throws {
+        var events: [Event] = []
+        for record in batch {
+            // herald.events holds only what the ingestor validated; anything else is not ours to judge.
+            if let e = try? Event.decodeCanonical(record.value) { events.append(e) }
+        }
+        metrics.evaluated.increment(by: Int64(events.count))
+        try await store.recordActivity(events.map { ($0.contactId, Self.activityEntry($0)) })
+
+        let pageEvents = events.filter { $0.type == "page_visited" || $0.type == "page_left" }
+        guard !pageEvents.isEmpty else { return }
+        let index = catalog.index
+        let contactIds = Array(Set(pageEvents.map(\.contactId)))
+        let loaded = try await store.visits(contactIds)
+        var current = loaded
+        var alerts: [Alert] = []
+        var stats: [(ruleId: String, day: String, counter: AlertStore.Counter, by: Int)] = []
+
+        for event in pageEvents {
+            let waiting = current[event.contactId]
+            if let w = waiting, event.id == w.eventId || event.timestamp < w.at {
+                continue  // a replay of (or something older than) the waiting view: already accounted for
+            }
+            let url = event.properties["url"]?.stringValue ?? ""
+            if event.type == "page_left" {
+                guard let w = waiting, url.isEmpty || PageURL(url) == PageURL(w.url) else { continue }
+                decide(w, .left(at: event.timestamp), contactId: event.contactId, into: &alerts, &stats)
+                current[event.contactId] = nil
+                continue
+            }
+            let session = event.properties["session_id"]?.stringValue
+            if let w = waiting {
+                decide(w, .nextView(at: event.timestamp, session: session), contactId: event.contactId, into: &alerts, &stats)
+            }
+            current[event.contactId] = nil
+            guard let page = PageURL(url) else { continue }
+            var wait: [String: Int64] = [:]
+            let visit = PageVisit(eventId: event.id, url: url, at: event.timestamp, session: session, acceptedAt: event.receivedAt, waiting: [:])
+            for match in index.matches(page) {
+                stats.append((match.rule.id, day(event.timestamp, match.rule), .matched, 1))
+                metrics.matched.increment()
+                if match.minTimeMs == 0 {
+                    alerts.append(Alert(rule: match.rule, contactId: event.contactId, visit: visit, dwellMs: nil, originMs: event.receivedAt))
+                } else {
+                    wait[match.rule.id] = match.minTimeMs
+                }
+            }
+            if !wait.isEmpty {
+                var next = visit
+                next.waiting = wait
+                current[event.contactId] = next
+            }
+        }
+
+        for alert in alerts {
+            try await send(alert, stats: &stats)
+        }
+        try await store.count(stats)
+
+        let changes = contactIds.compactMap { id -> AlertStore.VisitChange? in
+            guard loaded[id]?.eventId != current[id]?.eventId else { return nil }
+            let deadline = max(current[id]?.at ?? 0, now()) + sessionTimeoutMs + Self.sweepGraceMs
+            return AlertStore.VisitChange(contactId: id, expected: loaded[id], next: current[id], deadline: deadline)
+        }
+        let applied = try await store.replaceVisits(changes)
+        if applied.count < changes.count {
+            logger.debug("alerter: some waiting visits were closed by the timeout sweep meanwhile", metadata: ["herald.count": "\(changes.count - applied.count)"])
+        }
+    }
+
+    /// One alert to send: a rule, the visit it is about, and when it became due.
+    struct Alert: Sendable {
+        var rule: AlertRule
+        var contactId: String
+        var visit: PageVisit
+        var dwellMs: Int64?
+        var originMs: Int64
+    }
+
+    /// Ends a waiting visit: rules whose minimum was reached alert, the others count as too short.
+    func decide(_ visit: PageVisit, _ end: PageVisit.End, contactId: String, into alerts: inout [Alert], _ stats: inout [(ruleId: String, day: String, counter: AlertStore.Counter, by: Int)]) {
+        let outcome = visit.decide(end, sessionTimeoutMs: sessionTimeoutMs)
+        let decidedAt = now()
+        for id in outcome.reached {
+            // A rule disabled or deleted while the visit waited sends nothing.
+            guard let rule = catalog.rule(id), rule.enabled else { continue }
+            alerts.append(Alert(rule: rule, contactId: contactId, visit: visit, dwellMs: outcome.dwellMs, originMs: decidedAt))
+        }
+        for id in outcome.tooShort {
+            guard let rule = catalog.rule(id) else { continue }
+            stats.append((id, day(visit.at, rule), .tooShort, 1))
+            metrics.tooShort.increment()
+        }
+    }
+
+    /// Admits the alert against its frequency cap and hands one email per recipient to `herald.sends`.
+    func send(_ alert: Alert, stats: inout [(ruleId: String, day: String, counter: AlertStore.Counter, by: Int)]) async throws {
+        let rule = alert.rule
+        let profile = try await contacts.get(alert.contactId)
+        let recipients = Self.recipients(rule, owner: profile?.owner)
+        guard !recipients.isEmpty else {
+            logger.warning("alert has no recipient: the contact has no owner with an email address and the rule has no other", metadata: [
+                "herald.rule": "\(rule.id)", "herald.contact_id": "\(alert.contactId)",
+            ])
+            return
+        }
+        let period = rule.frequency.per.containing(alert.visit.at, timeZone: rule.timeZone)
+        let admission = try await store.admit(rule: rule, contactId: alert.contactId, visitId: alert.visit.eventId, periodKey: period.key, periodEndsAt: period.endsAt, now: now())
+        switch admission {
+        case .suppressed:
+            stats.append((rule.id, day(alert.visit.at, rule), .suppressed, 1))
+            metrics.suppressed.increment()
+            return
+        case .allowed:
+            stats.append((rule.id, day(alert.visit.at, rule), .sent, 1))
+            metrics.alerted.increment()
+        case .again:
+            break  // a replay: the same send ids, so the sender sends nothing twice
+        }
+        let activity = try await store.activity(alert.contactId)
+        let data = AlertRenderer.data(rule: rule, visit: alert.visit, dwellMs: alert.dwellMs, profile: profile, contactId: alert.contactId, activity: activity)
+        let content = renderer.render(rule, data: data)
+        let records = recipients.map { address in
+            var request = SendRequest(
+                id: "alert:\(rule.id):\(alert.contactId):\(alert.visit.eventId):\(SHA256.hex(SHA256.hash(Array(address.lowercased().utf8))).prefix(12))",
+                contactId: alert.contactId, campaignId: "alert:\(rule.id)", channel: "email", template: "alert", category: "alert", createdAtMs: now())
+            request.to = address
+            request.content = content
+            request.originMs = alert.originMs
+            request.event = ["rule_id": .string(rule.id), "url": .string(alert.visit.url), "visit_id": .string(alert.visit.eventId)]
+            return KafkaOutgoingRecord(topic: Topics.sends, key: alert.contactId, value: request.json.serialized())
+        }
+        for case .failure(let error) in await producer.send(records) { throw error }  // the batch is retried
+    }
+
+    /// Me, the contact's owner (when it is an email address) and CC — each once.
+    static func recipients(_ rule: AlertRule, owner: String?) -> [String] {
+        var out: [String] = []
+        if rule.recipients.me, let me = rule.createdBy { out.append(me) }
+        if rule.recipients.owner, let owner, EmailAddress.isValid(owner) { out.append(owner) }
+        out += rule.recipients.cc
+        var seen: Set<String> = []
+        return out.filter { seen.insert($0.lowercased()).inserted }
+    }
+
+    /// The rule's local day of `ms`, for per-day analytics.
+    func day(_ ms: Int64, _ rule: AlertRule) -> String { AlertPeriod.day.containing(ms, timeZone: rule.timeZone).key }
+
+    /// What the recent-activity list keeps of an event: type, time and one line of detail.
+    static func activityEntry(_ e: Event) -> JSONValue {
+        var detail = e.properties["url"]?.stringValue ?? ""
+        if detail.isEmpty {
+            detail = e.properties.sorted { $0.key < $1.key }.prefix(4).compactMap { k, v -> String? in
+                switch v {
+                case .string(let s): "\(k)=\(s.prefix(60))"
+                case .int(let i): "\(k)=\(i)"
+                case .double(let d): "\(k)=\(d)"
+                case .bool(let b): "\(k)=\(b)"
+                default: nil
+                }
+            }.joined(separator: ", ")
+        }
+        return ["type": .string(e.type), "at": .int(e.timestamp), "detail": .string(detail)]
+    }
+}

@@ -1,0 +1,30 @@
+import Foundation
+
+/// The calendar period an alert counts against, in the rule's time zone:
+/// a local day, an ISO 8601 week (Monday to Sunday) or a month.
+public enum AlertPeriod: String, Sendable, CaseIterable {
+    case day, week, month
+
+    /// A key naming the period that contains `ms` (UTC milliseconds) in
+    /// `timeZone`: `2026-11-23`, `2026-W48`, `2026-11` — and when it ends (UTC ms).
+    public func containing(_ ms: Int64, timeZone: String) -> (key: String, endsAt: Int64) {
+        var cal = Calendar(identifier: .iso8601)
+        cal.timeZone = TimeZone(identifier: timeZone) ?? TimeZone(identifier: "UTC")!
+        let date = Date(timeIntervalSince1970: Double(ms) / 1000)
+        let component: Calendar.Component = switch self {
+        case .day: .day
+        case .week: .weekOfYear
+        case .month: .month
+        }
+        let interval = cal.dateInterval(of: component, for: date) ?? DateInterval(start: date, duration: 86_400)
+        let end = Int64((interval.end.timeIntervalSince1970 * 1000).rounded())
+        let c = cal.dateComponents([.year, .month, .day, .yearForWeekOfYear, .weekOfYear], from: date)
+        func two(_ n: Int?) -> String { n.map { $0 < 10 ? "0\($0)" : "\($0)" } ?? "00" }
+        let key = switch self {
+        case .day: "\(c.year ?? 0)-\(two(c.month))-\(two(c.day))"
+        case .week: "\(c.yearForWeekOfYear ?? 0)-W\(two(c.weekOfYear))"
+        case .month: "\(c.year ?? 0)-\(two(c.month))"
+        }
+        return (key, end)
+    }
+}

@@ -1,0 +1,232 @@
+import HeraldCore
+
+/// Alert rules, and the alerter's per-contact state, in Redis.
+///
+/// - `herald:{alerts}:rules`: hash rule id → rule JSON; `herald:{alerts}:version`
+///   counts changes, so alerters reload only when it moved.
+/// - `herald:alert:{s}:act:<contact>`: the contact's last 10 events (capped list, newest first, 30 days).
+/// - `herald:alert:{s}:visit:<contact>`: the view whose time on the page is not known yet;
+///   `herald:alert:{s}:due`: contact → when that visit times out.
+/// - `herald:alert:{s}:cap:<rule>:<contact>:<period>`: set of the visits alerted in
+///   that period (the frequency cap; a replayed visit is a member already).
+/// - `herald:alert:stats:<rule>:<local day>`: hash `matched`, `sent`, `suppressed`, `too_short` (400 days).
+public struct AlertStore: Sendable {
+    let redis: RedisPool
+    public let partitions: Int
+
+    public init(redis: RedisPool, partitions: Int) {
+        self.redis = redis
+        self.partitions = partitions
+    }
+
+    static let rulesKey = "herald:{alerts}:rules"
+    static let versionKey = "herald:{alerts}:version"
+
+    // MARK: Rules
+
+    /// Saves a rule (a new one or a replacement).
+    /// - Returns: true when it replaced one.
+    @discardableResult
+    public func put(_ rule: AlertRule) async throws -> Bool {
+        let replies = try await redis.pipeline([["HSET", Self.rulesKey, rule.id, rule.json.jsonString], ["INCR", Self.versionKey]])
+        if case .error(let m) = replies[0] { throw RedisError(code: .server, message: m) }
+        return replies[0].int == 0
+    }
+
+    public func rule(_ id: String) async throws -> AlertRule? {
+        guard let text = try await redis.execute(["HGET", Self.rulesKey, id]).string else { return nil }
+        return try AlertRule(json: try JSONValue.parse(string: text))
+    }
+
+    /// Every stored rule, by id (one that no longer reads is skipped).
+    public func rules() async throws -> [AlertRule] {
+        let flat = try await redis.execute(["HGETALL", Self.rulesKey]).array ?? []
+        var out: [AlertRule] = []
+        for i in stride(from: 1, to: flat.count, by: 2) {
+            if let text = flat[i].string, let json = try? JSONValue.parse(string: text), let rule = try? AlertRule(json: json) { out.append(rule) }
+        }
+        return out.sorted { $0.id < $1.id }
+    }
+
+    /// - Returns: false when there was no such rule.
+    public func delete(_ id: String) async throws -> Bool {
+        let replies = try await redis.pipeline([["HDEL", Self.rulesKey, id], ["INCR", Self.versionKey]])
+        return replies[0].int == 1
+    }
+
+    public func version() async throws -> Int64 { try await redis.execute(["GET", Self.versionKey]).int ?? 0 }
+
+    // MARK: Per contact
+
+    func tag(_ contactId: String) -> String { Shard.hashTag(Shard.of(contactId, partitions: partitions)) }
+
+    /// Appends events to their contacts' recent-activity lists (one round trip).
+    public func recordActivity(_ entries: [(contactId: String, entry: JSONValue)]) async throws {
+        guard !entries.isEmpty else { return }
+        var commands: [[String]] = []
+        for (contact, entry) in entries { commands.append(["LPUSH", "herald:alert:\(tag(contact)):act:\(contact)", entry.jsonString]) }
+        for contact in Set(entries.map(\.contactId)) {
+            let key = "herald:alert:\(tag(contact)):act:\(contact)"
+            commands.append(["LTRIM", key, "0", "9"])
+            commands.append(["EXPIRE", key, String(30 * 86_400)])
+        }
+        try await check(try await redis.pipeline(commands))
+    }
+
+    /// The contact's last 10 events, newest first.
+    public func activity(_ contactId: String) async throws -> [JSONValue] {
+        let items = try await redis.execute(["LRANGE", "herald:alert:\(tag(contactId)):act:\(contactId)", "0", "9"]).array ?? []
+        return items.compactMap { $0.string.flatMap { try? JSONValue.parse(string: $0) } }
+    }
+
+    /// The waiting visits of these contacts (one round trip).
+    public func visits(_ contactIds: [String]) async throws -> [String: PageVisit] {
+        let replies = try await redis.pipeline(contactIds.map { ["GET", "herald:alert:\(tag($0)):visit:\($0)"] })
+        var out: [String: PageVisit] = [:]
+        for (id, reply) in zip(contactIds, replies) {
+            if let text = reply.string, let json = try? JSONValue.parse(string: text), let v = PageVisit(json: json) { out[id] = v }
+        }
+        return out
+    }
+
+    /// One contact's change of waiting visit: from the one read (`expected`) to `next`.
+    public struct VisitChange: Sendable {
+        public var contactId: String
+        public var expected: PageVisit?
+        public var next: PageVisit?
+        /// When `next` times out (UTC ms).
+        public var deadline: Int64
+        public init(contactId: String, expected: PageVisit?, next: PageVisit?, deadline: Int64) {
+            self.contactId = contactId
+            self.expected = expected
+            self.next = next
+            self.deadline = deadline
+        }
+    }
+
+    /// Applies each change only if the contact's waiting visit is still the one
+    /// read (compare by event id), so a timeout sweep that took it in between wins.
+    /// - Returns: the contacts whose change applied.
+    public func replaceVisits(_ changes: [VisitChange]) async throws -> Set<String> {
+        let replies = try await redis.evalMany(Self.replaceVisitScript, calls: changes.map { c in
+            let t = tag(c.contactId)
+            return (keys: ["herald:alert:\(t):visit:\(c.contactId)", "herald:alert:\(t):due"],
+                    arguments: [c.contactId, c.expected?.eventId ?? "", c.next?.json.jsonString ?? "", String(c.deadline)])
+        })
+        var applied: Set<String> = []
+        for (c, reply) in zip(changes, replies) {
+            if case .error(let m) = reply { throw RedisError(code: .server, message: m) }
+            if reply.int == 1 { applied.insert(c.contactId) }
+        }
+        return applied
+    }
+
+    /// Takes (removes and returns) up to `limit` visits of `shard` whose deadline passed.
+    public func takeTimedOut(shard: Int, now: Int64, limit: Int = 500) async throws -> [(contactId: String, visit: PageVisit)] {
+        let t = Shard.hashTag(shard)
+        let reply = try await redis.eval(Self.takeTimedOutScript, keys: ["herald:alert:\(t):due"], arguments: [String(now), String(limit), "herald:alert:\(t):visit:"])
+        let flat = reply.array ?? []
+        var out: [(String, PageVisit)] = []
+        for i in stride(from: 1, to: flat.count, by: 2) {
+            if let contact = flat[i - 1].string, let text = flat[i].string, let json = try? JSONValue.parse(string: text), let v = PageVisit(json: json) {
+                out.append((contact, v))
+            }
+        }
+        return out
+    }
+
+    /// Counts an alert against its frequency cap, exactly across processes.
+    /// - Returns: `.allowed` (first time for this visit, within the cap),
+    ///   `.again` (this visit was already allowed: a replay — send again, the send
+    ///   id makes it one email), or `.suppressed`.
+    public func admit(rule: AlertRule, contactId: String, visitId: String, periodKey: String, periodEndsAt: Int64, now: Int64) async throws -> Admission {
+        let key = "herald:alert:\(tag(contactId)):cap:\(rule.id):\(contactId):\(periodKey)"
+        let ttl = max(60, (periodEndsAt - now) / 1000 + 86_400)
+        let reply = try await redis.eval(Self.admitScript, keys: [key], arguments: [visitId, String(rule.frequency.times), String(ttl)])
+        switch reply.int {
+        case 1: return .allowed
+        case 2: return .again
+        default: return .suppressed
+        }
+    }
+
+    public enum Admission: Sendable, Equatable { case allowed, again, suppressed }
+
+    // MARK: Analytics
+
+    public enum Counter: String, Sendable, CaseIterable { case matched, sent, suppressed, tooShort = "too_short" }
+
+    /// Adds to per-rule, per-day counters (one round trip).
+    public func count(_ increments: [(ruleId: String, day: String, counter: Counter, by: Int)]) async throws {
+        guard !increments.isEmpty else { return }
+        var commands: [[String]] = []
+        for i in increments {
+            let key = "herald:alert:stats:\(i.ruleId):\(i.day)"
+            commands.append(["HINCRBY", key, i.counter.rawValue, String(i.by)])
+            commands.append(["EXPIRE", key, String(400 * 86_400)])
+        }
+        try await check(try await redis.pipeline(commands))
+    }
+
+    /// Counters of `days` (local dates, `2026-11-23`), in that order.
+    public func stats(ruleId: String, days: [String]) async throws -> [(day: String, counts: [Counter: Int64])] {
+        let replies = try await redis.pipeline(days.map { ["HGETALL", "herald:alert:stats:\(ruleId):\($0)"] })
+        return zip(days, replies).map { day, reply in
+            let flat = reply.array ?? []
+            var counts: [Counter: Int64] = [:]
+            for c in Counter.allCases { counts[c] = 0 }
+            for i in stride(from: 1, to: flat.count, by: 2) {
+                if let name = flat[i - 1].string, let c = Counter(rawValue: name) { counts[c] = flat[i].int ?? 0 }
+            }
+            return (day, counts)
+        }
+    }
+
+    func check(_ replies: [RedisValue]) async throws {
+        for case .error(let m) in replies { throw RedisError(code: .server, message: m) }
+    }
+
+    // MARK: Scripts
+
+    /// KEYS: visit, due. ARGV: contact, expected event id ('' none), next JSON ('' none), deadline.
+    static let replaceVisitScript = RedisScript(name: "alert_replace_visit", source: """
+        local current = redis.call('GET', KEYS[1])
+        local currentId = ''
+        if current then currentId = cjson.decode(current)['event_id'] or '' end
+        if currentId ~= ARGV[2] then return 0 end
+        if ARGV[3] == '' then
+          redis.call('DEL', KEYS[1])
+          redis.call('ZREM', KEYS[2], ARGV[1])
+        else
+          redis.call('SET', KEYS[1], ARGV[3], 'PX', math.max(60000, tonumber(ARGV[4]) - tonumber(redis.call('TIME')[1]) * 1000 + 86400000))
+          redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+        end
+        return 1
+        """)
+
+    /// KEYS: due. ARGV: now, limit, visit key prefix. Returns contact, visit, contact, visit, ...
+    static let takeTimedOutScript = RedisScript(name: "alert_take_timed_out", source: """
+        local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+        local out = {}
+        for _, contact in ipairs(due) do
+          local key = ARGV[3] .. contact
+          local visit = redis.call('GET', key)
+          redis.call('DEL', key)
+          redis.call('ZREM', KEYS[1], contact)
+          if visit then
+            table.insert(out, contact)
+            table.insert(out, visit)
+          end
+        end
+        return out
+        """)
+
+    /// KEYS: cap set. ARGV: visit id, limit, ttl seconds. 1 allowed, 2 already allowed, 0 suppressed.
+    static let admitScript = RedisScript(name: "alert_admit", source: """
+        if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 2 end
+        if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+        redis.call('SADD', KEYS[1], ARGV[1])
+        redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+        return 1
+        """)
+}
