@@ -50,7 +50,7 @@ struct Alerts: AsyncParsableCommand {
             if !yes {
                 guard isatty(0) == 1 else { throw CLIError("not saved: pass --yes to save without being asked") }
                 print("Save this alert? [y/N] ", terminator: "")
-                fflush(stdout)
+                fflush(nil)
                 guard let answer = readLine(), answer.lowercased().hasPrefix("y") else {
                     print("not saved")
                     throw ExitCode(1)
