@@ -26,8 +26,9 @@ struct AlertEvaluator: Sendable {
     let logger: Logger
 
     /// Grace after the session timeout before the sweep closes a visit, so a next
-    /// view that arrives near the timeout is decided by the view, not raced.
-    static let sweepGraceMs: Int64 = 60_000
+    /// view that arrives near the timeout is decided by the view, not raced
+    /// (a minute, or the session timeout when that is shorter).
+    var sweepGraceMs: Int64 { min(60_000, sessionTimeoutMs) }
 
     func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
@@ -92,7 +93,7 @@ struct AlertEvaluator: Sendable {
 
         let changes = contactIds.compactMap { id -> AlertStore.VisitChange? in
             guard loaded[id]?.eventId != current[id]?.eventId else { return nil }
-            let deadline = max(current[id]?.at ?? 0, now()) + sessionTimeoutMs + Self.sweepGraceMs
+            let deadline = max(current[id]?.at ?? 0, now()) + sessionTimeoutMs + sweepGraceMs
             return AlertStore.VisitChange(contactId: id, expected: loaded[id], next: current[id], deadline: deadline)
         }
         let applied = try await store.replaceVisits(changes)
@@ -132,6 +133,7 @@ struct AlertEvaluator: Sendable {
         let profile = try await contacts.get(alert.contactId)
         let recipients = Self.recipients(rule, owner: profile?.owner)
         guard !recipients.isEmpty else {
+            stats.append((rule.id, day(alert.visit.at, rule), .noRecipient, 1))
             logger.warning("alert has no recipient: the contact has no owner with an email address and the rule has no other", metadata: [
                 "herald.rule": "\(rule.id)", "herald.contact_id": "\(alert.contactId)",
             ])

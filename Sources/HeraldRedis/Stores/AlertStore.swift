@@ -9,7 +9,8 @@ import HeraldCore
 ///   `herald:alert:{s}:due`: contact → when that visit times out.
 /// - `herald:alert:{s}:cap:<rule>:<contact>:<period>`: set of the visits alerted in
 ///   that period (the frequency cap; a replayed visit is a member already).
-/// - `herald:alert:stats:<rule>:<local day>`: hash `matched`, `sent`, `suppressed`, `too_short` (400 days).
+/// - `herald:alert:stats:<rule>:<local day>`: hash `matched`, `sent`, `suppressed`,
+///   `too_short`, `no_recipient` (400 days).
 public struct AlertStore: Sendable {
     let redis: RedisPool
     public let partitions: Int
@@ -154,7 +155,7 @@ public struct AlertStore: Sendable {
 
     // MARK: Analytics
 
-    public enum Counter: String, Sendable, CaseIterable { case matched, sent, suppressed, tooShort = "too_short" }
+    public enum Counter: String, Sendable, CaseIterable { case matched, sent, suppressed, tooShort = "too_short", noRecipient = "no_recipient" }
 
     /// Adds to per-rule, per-day counters (one round trip).
     public func count(_ increments: [(ruleId: String, day: String, counter: Counter, by: Int)]) async throws {
