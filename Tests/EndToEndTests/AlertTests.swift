@@ -50,6 +50,13 @@ struct AlertTests {
         return sink.messages().filter { $0.contains("X-Herald-Send-Id: alert:") }
     }
 
+    /// Visits are dated yesterday at noon (UTC), so a run near midnight cannot
+    /// straddle two days of a daily cap.
+    static var yesterdayNoonUTC: Int64 {
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        return now - now % 86_400_000 - 12 * 3_600_000
+    }
+
     /// The decoded text of every base64 part of a message.
     static func decodedParts(_ mail: String) -> String {
         var out = ""
@@ -104,7 +111,7 @@ struct AlertTests {
 
         try await putContact(ingestor, "vera", #"{"email":"vera@customer.example","phone":"+420601234567","owner":"olaf@sales.example","tags":["vip"],"attributes":{"first_name":"Věra","last_name":"Nováková","company":"Acme s.r.o.","city":"Brno"}}"#)
         try await putContact(ingestor, "nobody", #"{"email":"n@customer.example"}"#)
-        let t0 = Int64(Date().timeIntervalSince1970 * 1000) - 120_000
+        let t0 = Self.yesterdayNoonUTC
         let run = uniqueName("ev")
         try await post(ingestor, [
             ("\(run)-1", "purchase", "vera", 0, ["order_id": "O-77", "total": 120]),
@@ -136,7 +143,7 @@ struct AlertTests {
         #expect(!pricing.contains("List-Unsubscribe"))  // colleagues, not marketing
 
         // Analytics.
-        let stats = try JSONValue.parse(try await client.get("\(ingestor.apiURL)/v1/alerts/pricing/stats?days=2", headers: admin).body)
+        let stats = try JSONValue.parse(try await client.get("\(ingestor.apiURL)/v1/alerts/pricing/stats?days=3", headers: admin).body)
         #expect(stats["total"] == ["matched": 3, "sent": 1, "suppressed": 1, "too_short": 1, "no_recipient": 0], "\(stats)")
         let productStats = try JSONValue.parse(try await client.get("\(ingestor.apiURL)/v1/alerts/products/stats", headers: admin).body)
         #expect(productStats["total"]?["sent"] == 2 && productStats["total"]?["suppressed"] == 1 && productStats["total"]?["matched"] == 4, "\(productStats)")
@@ -150,6 +157,62 @@ struct AlertTests {
         #expect(list["alerts"]?.arrayValue?.map { "\($0["id"]?.stringValue ?? ""):\($0["enabled"] == true)" } == ["everything:false", "pricing:true", "products:true"])
 
         await alerter.process.stop()
+        await sender.process.stop()
+        await ingestor.process.stop()
+        await sink.stop()
+        await redis.stop()
+    }
+
+    @Test("two alerters, one SIGKILLed mid-stream: every contact gets exactly its cap of alerts, never more; a visit with no next view times out as too short")
+    func capsAcrossAlerters() async throws {
+        let broker = try TestBroker.start(partitions: 4)
+        let redis = try await TestRedisServer()
+        let sink = try await TestSMTPSink()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        let rulesDir = try temporaryDirectory("alerts")
+        try "name: Cap3\npages: ['shop.example/p/**']\nfrequency: 3 per day\nrecipients: {cc: [team@sales.example]}\n"
+            .write(toFile: "\(rulesDir)/cap3.yaml", atomically: true, encoding: .utf8)
+        try "name: Reader\npages: [{url: 'shop.example/read', min_time: 1s}]\nrecipients: {cc: [reader@sales.example]}\n"
+            .write(toFile: "\(rulesDir)/reader.yaml", atomically: true, encoding: .utf8)
+        let first = try await alerter(broker, redis, rulesDir: rulesDir, sessionTimeout: "2s")
+        let second = try await alerter(broker, redis, rulesDir: rulesDir, sessionTimeout: "2s")
+        let sender = try await sender(broker, redis, sink)
+        let contacts = (0..<20).map { "shopper\($0)" }
+        let run = uniqueName("cap")
+        let t0 = Self.yesterdayNoonUTC
+        for round in 0..<8 {
+            try await post(ingestor, contacts.map { c in ("\(run)-\(c)-\(round)", "page_visited", c, Int64(round * 10), ["url": .string("https://shop.example/p/\(round)")]) }, t0: t0)
+            if round == 2 { first.process.signal(SIGKILL) }  // its partitions move to the other alerter, uncommitted batches replay
+        }
+        // A view with nothing after it: the session times out; its minimum is never reached.
+        try await post(ingestor, [("\(run)-lonely", "page_visited", "lonely", 0, ["url": "https://shop.example/read"])], t0: Int64(Date().timeIntervalSince1970 * 1000))
+
+        let mails = try await alertEmails(sink, count: 60, timeout: .seconds(60))
+        var perContact: [String: Int] = [:]
+        var ids: [String: Int] = [:]
+        for mail in mails {
+            guard let line = mail.split(separator: "\r\n").first(where: { $0.hasPrefix("X-Herald-Send-Id: ") }) else { continue }
+            let id = String(line.dropFirst(18))
+            ids[id, default: 0] += 1
+            perContact[id.split(separator: ":")[2].description, default: 0] += 1
+        }
+        #expect(ids.values.allSatisfy { $0 == 1 }, "an alert email arrived twice: \(ids.filter { $0.value > 1 })")
+        #expect(contacts.allSatisfy { perContact[$0] == 3 }, "\(perContact)\n\(second.log)")
+        #expect(mails.filter { $0.contains("To: <reader@sales.example>") }.isEmpty)
+        // The sweep decided the lonely visit (2 s timeout + 2 s grace).
+        var tooShort: JSONValue?
+        for _ in 0..<40 {
+            let stats = try JSONValue.parse(try await client.get("\(ingestor.apiURL)/v1/alerts/reader/stats?days=2", headers: admin).body)
+            tooShort = stats["total"]?["too_short"]
+            if tooShort == 1 { break }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        #expect(tooShort == 1)
+        let capStats = try JSONValue.parse(try await client.get("\(ingestor.apiURL)/v1/alerts/cap3/stats?days=2", headers: admin).body)
+        #expect(capStats["total"]?["sent"] == 60, "\(capStats)")
+
+        _ = await first.process.wait()
+        await second.process.stop()
         await sender.process.stop()
         await ingestor.process.stop()
         await sink.stop()
