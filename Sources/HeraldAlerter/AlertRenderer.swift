@@ -70,12 +70,15 @@ struct AlertRenderer: Sendable {
             details.append((key.replacingOccurrences(of: "_", with: " ").capitalized, text(value)))
         }
         let zone = rule.timeZone
+        // Keys without a value are left out, not empty: Mustache treats an empty
+        // string as true, so `{{#visit.dwell}}` would show for a view with no dwell.
+        var ruleData: [String: JSONValue] = ["id": .string(rule.id), "name": .string(rule.name)]
+        if !rule.description.isEmpty { ruleData["description"] = .string(rule.description) }
+        var visitData: [String: JSONValue] = ["url": .string(visit.url), "at": .string(localTime(visit.at, zone)), "time_zone": .string(zone)]
+        if let dwellMs { visitData["dwell"] = .string(durationText(dwellMs)) }
         return [
-            "rule": ["id": .string(rule.id), "name": .string(rule.name), "description": .string(rule.description)],
-            "visit": [
-                "url": .string(visit.url), "at": .string(localTime(visit.at, zone)), "time_zone": .string(zone),
-                "dwell": .string(dwellMs.map { durationText($0) } ?? ""),
-            ],
+            "rule": .object(ruleData),
+            "visit": .object(visitData),
             "contact": profileJSON,
             "contact_name": .string(name.isEmpty ? (profile?.email ?? contactId) : name),
             "details": .array(details.compactMap { label, value in value.map { ["label": .string(label), "value": .string($0)] } }),

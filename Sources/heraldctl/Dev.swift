@@ -181,24 +181,42 @@ struct Dev: AsyncParsableCommand {
         let headers = [("Authorization", "Bearer \(apiKey)"), ("Content-Type", "application/json")]
         _ = try await client.send(
             method: "PUT", url: "\(apiURL)/v1/contacts/demo-eva-\(run)", headers: headers,
-            body: Array(#"{"email":"eva@shop.example","attributes":{"first_name":"Eva","language":"fr"}}"#.utf8))
+            body: Array(#"{"email":"eva@shop.example","owner":"olaf@shop.example","attributes":{"first_name":"Eva","last_name":"Martin","company":"Café Lumière","city":"Lyon","language":"fr"}}"#.utf8))
         _ = try await client.postJSON(
             "\(apiURL)/v1/events", Array(#"{"id":"demo-\#(run)-5","type":"purchase","contact_id":"demo-eva-\#(run)","properties":{"total":42}}"#.utf8),
             headers: [("Authorization", "Bearer \(apiKey)")])
         print("demo: demo-eva-\(run) (language fr) purchased: waiting for the post-purchase campaign's email in \(DevPaths.outbox)/")
         fflush(nil)
-        let before = Set((try? FileManager.default.contentsOfDirectory(atPath: DevPaths.outbox)) ?? [])
+        try await waitForEmail { !$0.contains("X-Herald-Send-Id: alert:") }
+
+        // A sales alert (config/alerts/pricing-interest.yaml): she opens a product
+        // page, so her owner and the sales lead get an alert with her details.
+        _ = try await client.postJSON(
+            "\(apiURL)/v1/events",
+            Array(#"{"id":"demo-\#(run)-6","type":"page_visited","contact_id":"demo-eva-\#(run)","properties":{"url":"https://shop.example/products/espresso-machine"}}"#.utf8),
+            headers: [("Authorization", "Bearer \(apiKey)")])
+        print("demo: demo-eva-\(run) opened https://shop.example/products/espresso-machine: waiting for the sales alert in \(DevPaths.outbox)/")
+        fflush(nil)
+        try await waitForEmail { $0.contains("X-Herald-Send-Id: alert:") }
+    }
+
+    /// Waits up to 30 s for a new `.eml` in the outbox that `matches`; prints its subject.
+    private func waitForEmail(_ matches: (String) -> Bool) async throws {
+        var seen = Set((try? FileManager.default.contentsOfDirectory(atPath: DevPaths.outbox)) ?? [])
         for _ in 0..<150 {
-            let now = Set((try? FileManager.default.contentsOfDirectory(atPath: DevPaths.outbox)) ?? []).subtracting(before).filter { $0.hasSuffix(".eml") && !$0.hasPrefix(".") }
-            if let file = now.first {
+            let now = Set((try? FileManager.default.contentsOfDirectory(atPath: DevPaths.outbox)) ?? []).subtracting(seen).filter { $0.hasSuffix(".eml") && !$0.hasPrefix(".") }
+            for file in now.sorted() {
                 let text = (try? String(contentsOfFile: "\(DevPaths.outbox)/\(file)", encoding: .utf8)) ?? ""
+                guard matches(text) else { continue }
                 let subject = text.split(separator: "\r\n").first { $0.hasPrefix("Subject:") } ?? ""
-                print("demo: \(DevPaths.outbox)/\(file) — \(subject)")
+                let to = text.split(separator: "\r\n").first { $0.hasPrefix("To:") } ?? ""
+                print("demo: \(DevPaths.outbox)/\(file) — \(to) — \(subject)")
                 return
             }
+            seen.formUnion(now.filter { !$0.hasPrefix(".") && ((try? String(contentsOfFile: "\(DevPaths.outbox)/\($0)", encoding: .utf8)).map { !$0.isEmpty } ?? false) })
             try await Task.sleep(for: .milliseconds(200))
         }
-        throw CLIError("demo: no email reached \(DevPaths.outbox)/ within 30 s (see \(DevPaths.logs)/herald-sender.log)")
+        throw CLIError("demo: the expected email did not reach \(DevPaths.outbox)/ within 30 s (see \(DevPaths.logs)/herald-sender.log and herald-alerter.log)")
     }
 
     /// The key kept in `path`, made once per dev directory.

@@ -141,6 +141,9 @@ struct AlertTests {
         }
         #expect(pricing.contains("filename=\"contact.csv\"") && body.contains("name,company\nVěra Nováková,Acme s.r.o."), "\(body)")
         #expect(!pricing.contains("List-Unsubscribe"))  // colleagues, not marketing
+        // An alert on the view itself has no time on the page to report.
+        let product = try #require(to("olaf@sales.example").first { $0.contains("X-Herald-Send-Id: alert:products:") })
+        #expect(!Self.decodedParts(product).contains("on the page for"), "\(Self.decodedParts(product))")
 
         // Analytics.
         let stats = try JSONValue.parse(try await client.get("\(ingestor.apiURL)/v1/alerts/pricing/stats?days=3", headers: admin).body)
