@@ -16,7 +16,10 @@ final class SenderMetrics: Sendable {
                 metricName: "herald_alert_latency", unitName: "seconds",
                 helpText: "Sales alerts: from the page view being accepted (or its time on the page decided) to the email handed to SMTP"),
             labels: [("worker", "sender")],
-            buckets: [.milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2), .seconds(5), .seconds(30)])
+            buckets: [
+                .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(75), .milliseconds(100), .milliseconds(150), .milliseconds(200),
+                .milliseconds(300), .milliseconds(500), .milliseconds(750), .seconds(1), .seconds(2), .seconds(5), .seconds(30),
+            ])
     }
 
     /// A message that reports something (`origin_ms`) was handed over: how long after it happened.

@@ -10,7 +10,7 @@ import Synchronization
 
 /// `heraldctl bench`: load generators against a running stack.
 struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks against a running stack (see docs/benchmarks.md).", subcommands: [BenchIngest.self, BenchJourneys.self, BenchSend.self])
+    static let configuration = CommandConfiguration(abstract: "Benchmarks against a running stack (see docs/benchmarks.md).", subcommands: [BenchIngest.self, BenchJourneys.self, BenchSend.self, BenchAlerts.self])
 }
 
 /// `heraldctl bench ingest`: events/s accepted end to end, over HTTP and through herald.events.raw.
