@@ -86,9 +86,15 @@ struct AlertEvaluator: Sendable {
             }
         }
 
-        for alert in alerts {
-            try await send(alert, stats: &stats)
+        // Alerts are independent: prepare them concurrently (each is a few Redis
+        // round trips), then hand every email to Kafka in one batch — one wait for
+        // the broker's acknowledgement, not one per alert.
+        let prepared = try await withThrowingTaskGroup(of: Prepared.self) { group in
+            for alert in alerts { group.addTask { try await prepare(alert) } }
+            return try await group.reduce(into: [Prepared]()) { $0.append($1) }
         }
+        for p in prepared { stats.append(contentsOf: p.stats) }
+        for case .failure(let error) in await producer.send(prepared.flatMap(\.records)) { throw error }  // the batch is retried
         try await store.count(stats)
 
         let changes = contactIds.compactMap { id -> AlertStore.VisitChange? in
@@ -127,27 +133,35 @@ struct AlertEvaluator: Sendable {
         }
     }
 
-    /// Admits the alert against its frequency cap and hands one email per recipient to `herald.sends`.
-    func send(_ alert: Alert, stats: inout [(ruleId: String, day: String, counter: AlertStore.Counter, by: Int)]) async throws {
+    /// An alert made ready: its emails for `herald.sends` and what to count.
+    struct Prepared: Sendable {
+        var records: [KafkaOutgoingRecord] = []
+        var stats: [(ruleId: String, day: String, counter: AlertStore.Counter, by: Int)] = []
+    }
+
+    /// Admits the alert against its frequency cap and renders one email per recipient.
+    func prepare(_ alert: Alert) async throws -> Prepared {
         let rule = alert.rule
+        var out = Prepared()
+        let day = day(alert.visit.at, rule)
         let profile = try await contacts.get(alert.contactId)
         let recipients = Self.recipients(rule, owner: profile?.owner)
         guard !recipients.isEmpty else {
-            stats.append((rule.id, day(alert.visit.at, rule), .noRecipient, 1))
+            out.stats.append((rule.id, day, .noRecipient, 1))
             logger.warning("alert has no recipient: the contact has no owner with an email address and the rule has no other", metadata: [
                 "herald.rule": "\(rule.id)", "herald.contact_id": "\(alert.contactId)",
             ])
-            return
+            return out
         }
         let period = rule.frequency.per.containing(alert.visit.at, timeZone: rule.timeZone)
         let admission = try await store.admit(rule: rule, contactId: alert.contactId, visitId: alert.visit.eventId, periodKey: period.key, periodEndsAt: period.endsAt, now: now())
         switch admission {
         case .suppressed:
-            stats.append((rule.id, day(alert.visit.at, rule), .suppressed, 1))
+            out.stats.append((rule.id, day, .suppressed, 1))
             metrics.suppressed.increment()
-            return
+            return out
         case .allowed:
-            stats.append((rule.id, day(alert.visit.at, rule), .sent, 1))
+            out.stats.append((rule.id, day, .sent, 1))
             metrics.alerted.increment()
         case .again:
             break  // a replay: the same send ids, so the sender sends nothing twice
@@ -155,7 +169,7 @@ struct AlertEvaluator: Sendable {
         let activity = try await store.activity(alert.contactId)
         let data = AlertRenderer.data(rule: rule, visit: alert.visit, dwellMs: alert.dwellMs, profile: profile, contactId: alert.contactId, activity: activity)
         let content = renderer.render(rule, data: data)
-        let records = recipients.map { address in
+        out.records = recipients.map { address in
             var request = SendRequest(
                 id: "alert:\(rule.id):\(alert.contactId):\(alert.visit.eventId):\(SHA256.hex(SHA256.hash(Array(address.lowercased().utf8))).prefix(12))",
                 contactId: alert.contactId, campaignId: "alert:\(rule.id)", channel: "email", template: "alert", category: "alert", createdAtMs: now())
@@ -165,7 +179,7 @@ struct AlertEvaluator: Sendable {
             request.event = ["rule_id": .string(rule.id), "url": .string(alert.visit.url), "visit_id": .string(alert.visit.eventId)]
             return KafkaOutgoingRecord(topic: Topics.sends, key: alert.contactId, value: request.json.serialized())
         }
-        for case .failure(let error) in await producer.send(records) { throw error }  // the batch is retried
+        return out
     }
 
     /// Me, the contact's owner (when it is an email address) and CC — each once.

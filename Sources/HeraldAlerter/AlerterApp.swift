@@ -12,9 +12,22 @@ public enum AlerterApp {
     public static func services(runtime: WorkerRuntime) async throws -> [any Service] {
         let settings = runtime.settings
         let store = AlertStore(redis: runtime.redis, partitions: settings.partitions)
-        try await importRuleFiles(directory: settings.alerts.rulesDirectory, into: store, runtime: runtime)
         let catalog = RuleCatalog(store: store, logger: runtime.logger)
-        try await catalog.refresh()
+        // Redis may still be starting (or loading its data set) when the alerter
+        // does: retry the start-up reads and writes for a while instead of exiting.
+        var delay = Duration.milliseconds(200)
+        let giveUp = ContinuousClock.now + .seconds(60)
+        while true {
+            do {
+                try await importRuleFiles(directory: settings.alerts.rulesDirectory, into: store, runtime: runtime)
+                try await catalog.refresh()
+                break
+            } catch let error as RedisError where ContinuousClock.now < giveUp {
+                runtime.logger.warning("alerter waits for Redis to load its rules", metadata: ["redis.error": "\(error)"])
+                try await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
         let evaluator = AlertEvaluator(
             catalog: catalog, store: store, contacts: ContactStore(redis: runtime.redis, partitions: settings.partitions),
             renderer: try await AlertRenderer.load(directory: settings.alerts.templatesDirectory), producer: runtime.producer,

@@ -35,7 +35,8 @@ struct SendProcessor: Sendable {
         if let entry = try await catalog.entries()[request.campaignId], entry.state == .stopped || entry.retired[request.version] == .now {
             return try await finish(request, .cancelled, "the campaign was stopped")
         }
-        let profile = try await contacts.get(request.contactId)
+        // An internal notification names its recipient: the contact's profile is not needed.
+        let profile = request.to == nil ? try await contacts.get(request.contactId) : nil
         if Self.isMarketing(request), let consent = profile?.consent,
             consent[request.channel] == .bool(false) || consent["marketing"] == .bool(false)
         {

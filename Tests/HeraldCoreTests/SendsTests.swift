@@ -35,6 +35,13 @@ struct SendsTests {
         #expect(MessageState.initial.allows(.cancelled) && MessageState.retryScheduled.allows(.cancelled))
     }
 
+    @Test("the Date header is RFC 5322 in UTC, weekday and month in English")
+    func dateHeader() {
+        #expect(EmailMessage.rfc5322Date(Date(timeIntervalSince1970: 0)) == "Thu, 01 Jan 1970 00:00:00 +0000")
+        #expect(EmailMessage.rfc5322Date(Date(timeIntervalSince1970: 1_795_395_120.5)) == "Mon, 23 Nov 2026 00:52:00 +0000")
+        #expect(EmailMessage.rfc5322Date(Date(timeIntervalSince1970: 1_709_208_000)) == "Thu, 29 Feb 2024 12:00:00 +0000")
+    }
+
     @Test("a send request round-trips through its JSON; a missing field is named")
     func request() throws {
         let r = SendRequest(id: "i:s:1", contactId: "c", campaignId: "k", channel: "email", template: "t", category: "promo", isTest: true, createdAtMs: 5)
