@@ -86,12 +86,21 @@ struct AlertEvaluator: Sendable {
             }
         }
 
-        // Alerts are independent: prepare them concurrently (each is a few Redis
-        // round trips), then hand every email to Kafka in one batch — one wait for
-        // the broker's acknowledgement, not one per alert.
-        let prepared = try await withThrowingTaskGroup(of: Prepared.self) { group in
-            for alert in alerts { group.addTask { try await prepare(alert) } }
-            return try await group.reduce(into: [Prepared]()) { $0.append($1) }
+        // Prepare each contact's alerts in order (the earlier visit takes the cap),
+        // different contacts concurrently (each alert is a few Redis round trips);
+        // then hand every email to Kafka in one batch — one wait for the broker's
+        // acknowledgement, not one per alert.
+        var byContact: [String: [Alert]] = [:]
+        for alert in alerts { byContact[alert.contactId, default: []].append(alert) }
+        let prepared = try await withThrowingTaskGroup(of: [Prepared].self) { group in
+            for (_, mine) in byContact {
+                group.addTask {
+                    var out: [Prepared] = []
+                    for alert in mine { out.append(try await prepare(alert)) }
+                    return out
+                }
+            }
+            return try await group.reduce(into: [Prepared]()) { $0 += $1 }
         }
         for p in prepared { stats.append(contentsOf: p.stats) }
         for case .failure(let error) in await producer.send(prepared.flatMap(\.records)) { throw error }  // the batch is retried
@@ -193,7 +202,7 @@ struct AlertEvaluator: Sendable {
     }
 
     /// The rule's local day of `ms`, for per-day analytics.
-    func day(_ ms: Int64, _ rule: AlertRule) -> String { AlertPeriod.day.containing(ms, timeZone: rule.timeZone).key }
+    func day(_ ms: Int64, _ rule: AlertRule) -> String { AlertPeriod.localDay(ms, timeZone: rule.timeZone) }
 
     /// What the recent-activity list keeps of an event: type, time and one line of detail.
     static func activityEntry(_ e: Event) -> JSONValue {

@@ -5,6 +5,15 @@ import Foundation
 public enum AlertPeriod: String, Sendable, CaseIterable {
     case day, week, month
 
+    /// The local date (`2026-11-23`) of `ms` in `timeZone`: the zone's offset at
+    /// that moment applied to UTC. Cheaper than a Calendar, for per-day counters
+    /// written on every matched view.
+    public static func localDay(_ ms: Int64, timeZone: String) -> String {
+        let tz = TimeZone(identifier: timeZone) ?? TimeZone(identifier: "UTC")!
+        let offset = Int64(tz.secondsFromGMT(for: Date(timeIntervalSince1970: Double(ms) / 1000)))
+        return String(RFC3339.format(milliseconds: ms + offset * 1000).prefix(10))
+    }
+
     /// A key naming the period that contains `ms` (UTC milliseconds) in
     /// `timeZone`: `2026-11-23`, `2026-W48`, `2026-11` — and when it ends (UTC ms).
     public func containing(_ ms: Int64, timeZone: String) -> (key: String, endsAt: Int64) {

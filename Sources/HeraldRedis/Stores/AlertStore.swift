@@ -64,10 +64,17 @@ public struct AlertStore: Sendable {
     /// Appends events to their contacts' recent-activity lists (one round trip).
     public func recordActivity(_ entries: [(contactId: String, entry: JSONValue)]) async throws {
         guard !entries.isEmpty else { return }
+        // One LPUSH per contact with all its new entries, oldest first (so the newest ends up first).
+        var byContact: [String: [String]] = [:]
+        var order: [String] = []
+        for (contact, entry) in entries {
+            if byContact[contact] == nil { order.append(contact) }
+            byContact[contact, default: []].append(entry.jsonString)
+        }
         var commands: [[String]] = []
-        for (contact, entry) in entries { commands.append(["LPUSH", "herald:alert:\(tag(contact)):act:\(contact)", entry.jsonString]) }
-        for contact in Set(entries.map(\.contactId)) {
+        for contact in order {
             let key = "herald:alert:\(tag(contact)):act:\(contact)"
+            commands.append(["LPUSH", key] + byContact[contact]!.suffix(10))
             commands.append(["LTRIM", key, "0", "9"])
             commands.append(["EXPIRE", key, String(30 * 86_400)])
         }
@@ -85,9 +92,18 @@ public struct AlertStore: Sendable {
         let replies = try await redis.pipeline(contactIds.map { ["GET", "herald:alert:\(tag($0)):visit:\($0)"] })
         var out: [String: PageVisit] = [:]
         for (id, reply) in zip(contactIds, replies) {
-            if let text = reply.string, let json = try? JSONValue.parse(string: text), let v = PageVisit(json: json) { out[id] = v }
+            if let v = reply.string.flatMap(Self.decodeVisit) { out[id] = v }
         }
         return out
+    }
+
+    /// A waiting visit is stored as `<event id>\n<JSON>`, so the compare-and-set
+    /// script compares a prefix instead of decoding JSON on every change.
+    static func encodeVisit(_ v: PageVisit) -> String { v.eventId + "\n" + v.json.jsonString }
+
+    static func decodeVisit(_ text: String) -> PageVisit? {
+        guard let newline = text.firstIndex(of: "\n"), let json = try? JSONValue.parse(string: String(text[text.index(after: newline)...])) else { return nil }
+        return PageVisit(json: json)
     }
 
     /// One contact's change of waiting visit: from the one read (`expected`) to `next`.
@@ -112,7 +128,7 @@ public struct AlertStore: Sendable {
         let replies = try await redis.evalMany(Self.replaceVisitScript, calls: changes.map { c in
             let t = tag(c.contactId)
             return (keys: ["herald:alert:\(t):visit:\(c.contactId)", "herald:alert:\(t):due"],
-                    arguments: [c.contactId, c.expected?.eventId ?? "", c.next?.json.jsonString ?? "", String(c.deadline)])
+                    arguments: [c.contactId, c.expected?.eventId ?? "", c.next.map(Self.encodeVisit) ?? "", String(c.deadline)])
         })
         var applied: Set<String> = []
         for (c, reply) in zip(changes, replies) {
@@ -129,7 +145,7 @@ public struct AlertStore: Sendable {
         let flat = reply.array ?? []
         var out: [(String, PageVisit)] = []
         for i in stride(from: 1, to: flat.count, by: 2) {
-            if let contact = flat[i - 1].string, let text = flat[i].string, let json = try? JSONValue.parse(string: text), let v = PageVisit(json: json) {
+            if let contact = flat[i - 1].string, let v = flat[i].string.flatMap(Self.decodeVisit) {
                 out.append((contact, v))
             }
         }
@@ -160,10 +176,12 @@ public struct AlertStore: Sendable {
     /// Adds to per-rule, per-day counters (one round trip).
     public func count(_ increments: [(ruleId: String, day: String, counter: Counter, by: Int)]) async throws {
         guard !increments.isEmpty else { return }
+        // Summed per key and counter first: a batch often counts one rule many times.
+        var sums: [String: [Counter: Int]] = [:]
+        for i in increments { sums["herald:alert:stats:\(i.ruleId):\(i.day)", default: [:]][i.counter, default: 0] += i.by }
         var commands: [[String]] = []
-        for i in increments {
-            let key = "herald:alert:stats:\(i.ruleId):\(i.day)"
-            commands.append(["HINCRBY", key, i.counter.rawValue, String(i.by)])
+        for (key, counters) in sums {
+            for (counter, by) in counters { commands.append(["HINCRBY", key, counter.rawValue, String(by)]) }
             commands.append(["EXPIRE", key, String(400 * 86_400)])
         }
         try await check(try await redis.pipeline(commands))
@@ -193,7 +211,7 @@ public struct AlertStore: Sendable {
     static let replaceVisitScript = RedisScript(name: "alert_replace_visit", source: """
         local current = redis.call('GET', KEYS[1])
         local currentId = ''
-        if current then currentId = cjson.decode(current)['event_id'] or '' end
+        if current then currentId = string.sub(current, 1, (string.find(current, string.char(10), 1, true) or 1) - 1) end
         if currentId ~= ARGV[2] then return 0 end
         if ARGV[3] == '' then
           redis.call('DEL', KEYS[1])
