@@ -9,6 +9,13 @@ public struct KafkaConsumerConfiguration: Sendable {
     public var topics: [String]
     /// Most records handed to the handler at once.
     public var maxBatchSize: Int = 500
+    /// How long a broker may hold a fetch that finds no new record. A real
+    /// broker answers as soon as data arrives; librdkafka's mock cluster (the dev
+    /// and test broker) answers only when this runs out, so every hop through a
+    /// topic cost up to the default 500 ms. 20 ms keeps hops short at the price of
+    /// more empty fetches while idle.
+    public var fetchWaitMax: Duration = .milliseconds(20)
+
     /// How long one poll waits for the first record of a batch.
     public var pollTimeout: Duration = .milliseconds(100)
     /// How often consumer lag is computed and exported.
@@ -45,6 +52,7 @@ public struct KafkaConsumerConfiguration: Sendable {
             "session.timeout.ms": String(sessionTimeout.milliseconds),
             "heartbeat.interval.ms": String(max(100, sessionTimeout.milliseconds / 5)),
             "enable.partition.eof": "false",
+            "fetch.wait.max.ms": String(fetchWaitMax.milliseconds),
             "topic.metadata.refresh.interval.ms": "10000",
         ]
         p.merge(extraProperties) { _, extra in extra }
