@@ -2,12 +2,14 @@
 """A local SMTP server (aiosmtpd) that writes each message it accepts as an .eml
 file: the dev stack's outbox and the sender tests' real SMTP peer.
 
-  scripts/smtp-sink.py --port 2525 --dir .herald/dev/outbox [--fail-first N] [--reject-domain D]
+  scripts/smtp-sink.py --port 2525 --dir .herald/dev/outbox [--fail-first N] [--reject-domain D] [--delay-ms MS]
 
 --fail-first N answers the first N messages with 451 (a temporary failure);
---reject-domain D refuses recipients at D with 550 (a permanent one).
+--reject-domain D refuses recipients at D with 550 (a permanent one);
+--delay-ms MS waits that long before answering DATA (a slow server: calls stay in flight).
 """
 import argparse
+import asyncio
 import os
 import signal
 import threading
@@ -18,8 +20,9 @@ from aiosmtpd.controller import Controller
 
 
 class Outbox:
-    def __init__(self, directory, fail_first, reject_domain):
+    def __init__(self, directory, fail_first, reject_domain, delay_ms=0):
         self.directory = directory
+        self.delay = delay_ms / 1000
         self.fail_left = fail_first
         self.reject_domain = reject_domain
         self.lock = threading.Lock()
@@ -31,6 +34,8 @@ class Outbox:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)
         with self.lock:
             if self.fail_left > 0:
                 self.fail_left -= 1
@@ -50,9 +55,10 @@ def main():
     parser.add_argument("--dir", required=True)
     parser.add_argument("--fail-first", type=int, default=0)
     parser.add_argument("--reject-domain", default="")
+    parser.add_argument("--delay-ms", type=int, default=0)
     args = parser.parse_args()
     os.makedirs(args.dir, exist_ok=True)
-    controller = Controller(Outbox(args.dir, args.fail_first, args.reject_domain), hostname=args.host, port=args.port)
+    controller = Controller(Outbox(args.dir, args.fail_first, args.reject_domain, args.delay_ms), hostname=args.host, port=args.port)
     controller.start()
     print(f"smtp-sink listening on {args.host}:{args.port}, writing to {args.dir}", flush=True)
     stop = threading.Event()

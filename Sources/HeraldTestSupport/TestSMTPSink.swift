@@ -13,13 +13,14 @@ public final class TestSMTPSink: Sendable {
     ///   - failFirst: answer the first N messages with 451.
     ///   - rejectDomain: refuse recipients at this domain with 550.
     ///   - port: listen here (a server coming back where one was down); a free port by default.
-    public init(failFirst: Int = 0, rejectDomain: String = "", port: Int? = nil) async throws {
+    ///   - delay: wait this long before answering each message (a slow server).
+    public init(failFirst: Int = 0, rejectDomain: String = "", port: Int? = nil, delay: Duration = .zero) async throws {
         self.port = port ?? freeTCPPort()
         directory = try temporaryDirectory("smtp-sink")
         process = try ChildProcess(
             executable: "/usr/bin/env",
             arguments: ["python3", "\(BuiltProducts.packageRoot)/scripts/smtp-sink.py", "--port", String(self.port), "--dir", directory,
-                "--fail-first", String(failFirst), "--reject-domain", rejectDomain],
+                "--fail-first", String(failFirst), "--reject-domain", rejectDomain, "--delay-ms", String(delay.milliseconds)],
             output: .file("\(directory).log"))
         // Ready when it accepts connections.
         for _ in 0..<100 {

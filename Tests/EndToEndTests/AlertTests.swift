@@ -103,6 +103,13 @@ struct AlertTests {
             """.utf8))
         #expect(everything.status == 201, "\(everything.bodyText)")
         #expect(try await client.send(method: "POST", url: "\(ingestor.apiURL)/v1/alerts/everything/disable", headers: admin, body: nil).status == 200)
+        // Owner and CC: a contact without an owner still reaches the CC.
+        let cart = try await client.send(method: "PUT", url: "\(ingestor.apiURL)/v1/alerts/cart", headers: admin, body: Array("""
+            name: Cart
+            pages: ['shop.example/cart']
+            recipients: {owner: true, cc: [desk@sales.example]}
+            """.utf8))
+        #expect(cart.status == 201, "\(cart.bodyText)")
         // Invalid: named field and reason; nothing saved.
         let bad = try await client.send(method: "POST", url: "\(ingestor.apiURL)/v1/alerts", headers: admin, body: Array("name: Bad\npages: ['shop.example/x']\nrecipients: {cc: [nope]}".utf8))
         #expect(bad.status == 422 && (try? JSONValue.parse(bad.body))?["field"] == "recipients.cc[0]", "\(bad.bodyText)")
@@ -125,12 +132,14 @@ struct AlertTests {
             ("\(run)-9", "page_visited", "vera", 30, ["url": "https://shop.example/pricing"]),
             ("\(run)-10", "page_left", "vera", 40, ["url": "https://shop.example/pricing"]),  // 10 s, but once a day: suppressed
             ("\(run)-11", "page_visited", "nobody", 5, ["url": "https://shop.example/products/x"]),  // owner-only rule, no owner: nothing
+            ("\(run)-12", "page_visited", "nobody", 6, ["url": "https://shop.example/cart"]),  // owner + CC, no owner: CC only
         ], t0: t0)
 
-        // Products ×2 to the owner; Pricing once to me, the owner and CC.
-        let mails = try await alertEmails(sink, count: 5)
+        // Products ×2 to the owner; Pricing once to me, the owner and CC; Cart to its CC.
+        let mails = try await alertEmails(sink, count: 6)
         func to(_ address: String) -> [String] { mails.filter { $0.contains("To: <\(address)>") } }
-        #expect(mails.count == 5, "\(mails.count) alert emails\n\(alerter.log)")
+        #expect(mails.count == 6, "\(mails.count) alert emails\n\(alerter.log)")
+        #expect(to("desk@sales.example").count == 1 && to("desk@sales.example").first?.contains("X-Herald-Send-Id: alert:cart:nobody:") == true)
         #expect(to("olaf@sales.example").count == 3 && to("anna@sales.example").count == 1 && to("boss@sales.example").count == 1)
         #expect(to("watcher@sales.example").isEmpty && to("n@customer.example").isEmpty)
         let pricing = try #require(to("boss@sales.example").first)
@@ -154,10 +163,10 @@ struct AlertTests {
         // The hand-off latency histogram counts every alert email.
         let metrics = try await client.get("\(sender.metricsURL)/metrics").bodyText
         let count = metrics.split(separator: "\n").first { $0.hasPrefix("herald_alert_latency_seconds_count") }
-        #expect(count?.hasSuffix(" 5") == true, "\(count ?? "no herald_alert_latency_seconds_count")")
+        #expect(count?.hasSuffix(" 6") == true, "\(count ?? "no herald_alert_latency_seconds_count")")
         // The list shows every rule with its switch.
         let list = try JSONValue.parse(try await client.get("\(ingestor.apiURL)/v1/alerts", headers: admin).body)
-        #expect(list["alerts"]?.arrayValue?.map { "\($0["id"]?.stringValue ?? ""):\($0["enabled"] == true)" } == ["everything:false", "pricing:true", "products:true"])
+        #expect(list["alerts"]?.arrayValue?.map { "\($0["id"]?.stringValue ?? ""):\($0["enabled"] == true)" } == ["cart:true", "everything:false", "pricing:true", "products:true"])
 
         await alerter.process.stop()
         await sender.process.stop()
