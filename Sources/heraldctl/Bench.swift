@@ -128,6 +128,7 @@ struct BenchIngest: AsyncParsableCommand {
             // Start producing once the reader owns its partitions, so nothing is missed.
             for await change in assignments { if case .assigned = change { break } }
             let start = nowMilliseconds()
+            let cpuAtStart = cpuSeconds(processNamed: "herald-ingestor")
             // Produce in windows so the mock broker's retention (100k records per
             // partition) is never outrun and the producer queue stays bounded.
             let window = 20_000
@@ -147,9 +148,15 @@ struct BenchIngest: AsyncParsableCommand {
             }
             let got = stats.count
             let elapsed = Double(stats.lastAt - start) / 1000
+            let ingestorCPU = cpuSeconds(processNamed: "herald-ingestor").map { $0 - (cpuAtStart ?? 0) }
             let sorted = stats.sortedLatencies()
             print(String(format: "raw: %d of %d events on herald.events in %.1f s = %.0f events/s end to end; produce-to-visible latency p50 %.0f ms, p99 %.0f ms",
                 got, total, elapsed, Double(got) / max(elapsed, 0.001), percentile(sorted, 50), percentile(sorted, 99)))
+            // The load generator, Redis and the broker share the machine: what the
+            // ingestor itself spent tells its capacity per core.
+            if let cpu = ingestorCPU, cpu > 0 {
+                print(String(format: "raw: the ingestor used %.1f CPU seconds: %.0f events per ingestor CPU-second", cpu, Double(got) / cpu))
+            }
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }

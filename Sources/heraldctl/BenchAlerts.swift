@@ -65,7 +65,7 @@ struct BenchAlerts: AsyncParsableCommand {
 
         // 1. Evaluation.
         let before = try await counter(client, alerterMetrics, "herald_alerter_events_evaluated_total")
-        let cpuBefore = Self.cpuSeconds(processNamed: "herald-alerter")
+        let cpuBefore = cpuSeconds(processNamed: "herald-alerter")
         let base = nowMilliseconds() - Int64(events / contacts + 1) * 5000
         let produceStart = ContinuousClock.now
         var firstSeen: ContinuousClock.Instant?
@@ -94,7 +94,7 @@ struct BenchAlerts: AsyncParsableCommand {
         print(String(format: "evaluated %.0f of %d page views against %d rules: %.0f events/s (first to last, %.1f s)", evaluated, events, rules, evaluated / max(span, 0.001), span))
         // On a shared machine the other workers (and Redis) take CPU too: what the
         // alerter itself spent tells its capacity per core.
-        if let c0 = cpuBefore, let c1 = Self.cpuSeconds(processNamed: "herald-alerter"), c1 > c0 {
+        if let c0 = cpuBefore, let c1 = cpuSeconds(processNamed: "herald-alerter"), c1 > c0 {
             print(String(format: "the alerter used %.1f CPU seconds: %.0f events per alerter CPU-second", c1 - c0, evaluated / (c1 - c0)))
         }
         fflush(nil)
@@ -139,24 +139,6 @@ struct BenchAlerts: AsyncParsableCommand {
         await producer.close()
 
         for i in 0..<rules { _ = try? await client.send(method: "DELETE", url: "\(api)/v1/alerts/bench-\(i)", headers: headers, body: nil) }
-    }
-
-    /// User + system CPU seconds of the local process whose command line names
-    /// `name` (nil when there is none, e.g. the stack runs elsewhere).
-    static func cpuSeconds(processNamed name: String) -> Double? {
-        let pids = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).filter { Int($0) != nil }
-        for pid in pids {
-            guard let cmd = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
-                let argv0 = String(decoding: cmd, as: UTF8.self).split(separator: "\0").first, argv0.hasSuffix("/\(name)"),
-                let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                let close = stat.lastIndex(of: ")")
-            else { continue }
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            // After "pid (comm)": state is field 3, utime 14 and stime 15 (clock ticks, 100/s).
-            guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { continue }
-            return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
-        }
-        return nil
     }
 
     /// One counter's value from a Prometheus text page (summed over its label sets).

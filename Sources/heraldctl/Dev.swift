@@ -15,9 +15,20 @@ struct Dev: AsyncParsableCommand {
     @Option(help: "Port of the events API.") var apiPort = 8080
     @Option(help: "First of the four metrics ports (ingestor, scheduler, sender, alerter).") var metricsPort = 9401
     @Flag(help: "After start-up, post demo events and show them read back from herald.events.") var demo = false
+    @Option(help: "Workers to start (comma-separated): to measure one worker alone, e.g. --workers ingestor for `bench ingest`.")
+    var workers = Worker.allCases.map(\.rawValue).joined(separator: ",")
     @Flag(help: "Stop right after start-up (and the demo): for scripts and CI.") var exitAfterStart = false
 
     func run() async throws {
+        var selected: [Worker] = []
+        for name in workers.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            guard let w = Worker(rawValue: name) else {
+                throw CLIError("--workers: unknown worker '\(name)' (expected \(Worker.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            selected.append(w)
+        }
+        guard selected.contains(.ingestor) else { throw CLIError("--workers must include ingestor (the API and the campaigns are loaded through it)") }
+        if demo && selected.count < Worker.allCases.count { throw CLIError("--demo needs every worker") }
         let termination = TerminationSignal.install()
         let fm = FileManager.default
         for dir in [DevPaths.logs, DevPaths.redis] { try fm.createDirectory(atPath: dir, withIntermediateDirectories: true) }
@@ -103,14 +114,14 @@ struct Dev: AsyncParsableCommand {
                 "HERALD_UNSUBSCRIBE_SECRET": try devKey("\(DevPaths.root)/unsubscribe-secret", prefix: "unsub-"),
                 "HERALD_SENDER_WEBHOOK_SECRET": try devKey("\(DevPaths.root)/webhook-secret", prefix: "whsec-"),
             ]
-            for worker in Worker.allCases {
+            for worker in selected {
                 let child = try ChildProcess(
                     executable: "\(binDir)/\(worker.executable)", environment: environment,
                     output: .file("\(DevPaths.logs)/\(worker.executable).log"))
                 children.append((worker.executable, child))
             }
             let client = HTTPClient(concurrency: 2)
-            for (i, worker) in Worker.allCases.enumerated() {
+            for (i, worker) in Worker.allCases.enumerated() where selected.contains(worker) {
                 try termination.check()
                 try await waitReady(client, url: "http://127.0.0.1:\(metricsPort + i)/readyz", name: worker.executable, process: children.first { $0.0 == worker.executable }!.1)
             }
@@ -127,7 +138,7 @@ struct Dev: AsyncParsableCommand {
               Redis:     127.0.0.1:\(redisPort)
               Email:     SMTP sink on 127.0.0.1:\(smtpPort); messages in \(DevPaths.outbox)/*.eml
               WhatsApp/SMS: sandbox provider on http://127.0.0.1:\(sandboxPort) (requests: /sandbox/requests)
-              Metrics:   \(Worker.allCases.enumerated().map { "\($0.element.rawValue) http://127.0.0.1:\(metricsPort + $0.offset)/metrics" }.joined(separator: "\n             "))
+              Metrics:   \(Worker.allCases.enumerated().filter { selected.contains($0.element) }.map { "\($0.element.rawValue) http://127.0.0.1:\(metricsPort + $0.offset)/metrics" }.joined(separator: "\n             "))
               Logs:      \(DevPaths.logs)/
 
             Try:

@@ -120,3 +120,21 @@ func percentile(_ sorted: [Double], _ p: Double) -> Double {
 }
 
 func nowMilliseconds() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+/// User + system CPU seconds of the local process whose command line names
+/// `name` (nil when there is none, e.g. the stack runs elsewhere).
+func cpuSeconds(processNamed name: String) -> Double? {
+    let pids = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).filter { Int($0) != nil }
+    for pid in pids {
+        guard let cmd = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
+            let argv0 = String(decoding: cmd, as: UTF8.self).split(separator: "\0").first, argv0.hasSuffix("/\(name)"),
+            let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { continue }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // After "pid (comm)": state is field 3, utime 14 and stime 15 (clock ticks, 100/s).
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { continue }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+    return nil
+}
