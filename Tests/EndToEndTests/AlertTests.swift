@@ -230,4 +230,46 @@ struct AlertTests {
         await sink.stop()
         await redis.stop()
     }
+
+    /// Runs `heraldctl` with `arguments`; returns its exit status and output.
+    func heraldctl(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+        let dir = try temporaryDirectory("heraldctl")
+        let cli = try ChildProcess(executable: try BuiltProducts.executable("heraldctl"), arguments: arguments, output: .file("\(dir)/out"))
+        let status = await cli.wait()
+        return (status, (try? String(contentsOfFile: "\(dir)/out", encoding: .utf8)) ?? "")
+    }
+
+    @Test("heraldctl alerts: validate names file, field and reason; create shows the summary and saves; disable, list, stats, show")
+    func cli() async throws {
+        let broker = try TestBroker.start(partitions: 2)
+        let redis = try await TestRedisServer()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        let dir = try temporaryDirectory("rules")
+        try "name: Demo pricing\npages: [{url: 'shop.example/pricing', min_time: 1m}]\nfrequency: 2 per week\nrecipients: {owner: true}\n"
+            .write(toFile: "\(dir)/good.yaml", atomically: true, encoding: .utf8)
+        try "name: Broken\npages: ['shop.example/x']\nrecipients: {cc: [not-an-address]}\n".write(toFile: "\(dir)/bad.yaml", atomically: true, encoding: .utf8)
+        let admin = ["--api", ingestor.apiURL, "--admin-key", TestIngestor.adminKey]
+
+        let validate = try await heraldctl(["alerts", "validate", "\(dir)/good.yaml", "\(dir)/bad.yaml"])
+        #expect(validate.status != 0)
+        #expect(validate.output.contains("good.yaml: ok") && validate.output.contains("after at least 1 min on the page") && validate.output.contains("at most 2 times a week"), "\(validate.output)")
+        #expect(validate.output.contains("bad.yaml: recipients.cc[0]: 'not-an-address' is not an email address"), "\(validate.output)")
+
+        let create = try await heraldctl(["alerts", "create", "\(dir)/good.yaml", "--yes"] + admin)
+        #expect(create.status == 0, "\(create.output)")
+        #expect(create.output.contains("Alert 'Demo pricing' (demo-pricing) — ON") && create.output.contains("\"id\":\"demo-pricing\""), "\(create.output)")
+        #expect(try await heraldctl(["alerts", "create", "\(dir)/bad.yaml", "--yes"] + admin).status != 0)
+
+        #expect(try await heraldctl(["alerts", "disable", "demo-pricing"] + admin).status == 0)
+        let list = try await heraldctl(["alerts", "list"] + admin)
+        #expect(list.status == 0 && list.output.contains("\"enabled\":false") && !list.output.contains("broken"), "\(list.output)")
+        let stats = try await heraldctl(["alerts", "stats", "demo-pricing", "--days", "2"] + admin)
+        #expect(stats.status == 0 && stats.output.contains("\"days\""), "\(stats.output)")
+        #expect(try await heraldctl(["alerts", "show", "no-such-rule"] + admin).status != 0)
+        #expect(try await heraldctl(["alerts", "delete", "demo-pricing"] + admin).status == 0)
+        #expect(try await heraldctl(["alerts", "show", "demo-pricing"] + admin).status != 0)
+
+        await ingestor.process.stop()
+        await redis.stop()
+    }
 }
