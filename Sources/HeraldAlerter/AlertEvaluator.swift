@@ -33,19 +33,35 @@ struct AlertEvaluator: Sendable {
     func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
     func handle(_ batch: [KafkaRecord]) async throws {
+        // A contact's events are all in one partition: partitions are independent,
+        // so their parts of the batch run concurrently (their Redis round trips
+        // overlap); within a partition the order is kept.
+        let parts = Dictionary(grouping: batch, by: \.partition)
+        if parts.count == 1 { return try await handlePartition(batch) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (_, records) in parts { group.addTask { try await handlePartition(records) } }
+            try await group.waitForAll()
+        }
+    }
+
+    /// The records of one partition, in order.
+    func handlePartition(_ batch: [KafkaRecord]) async throws {
         var events: [Event] = []
         for record in batch {
             // herald.events holds only what the ingestor validated; anything else is not ours to judge.
             if let e = try? Event.decodeCanonical(record.value) { events.append(e) }
         }
         metrics.evaluated.increment(by: Int64(events.count))
-        try await store.recordActivity(events.map { ($0.contactId, Self.activityEntry($0)) })
-
         let pageEvents = events.filter { $0.type == "page_visited" || $0.type == "page_left" }
+        let contactIds = Array(Set(pageEvents.map(\.contactId)))
+        // Two independent round trips at once: the activity lists (which alerts
+        // read below, so both finish first) and the waiting visits.
+        async let recorded: Void = store.recordActivity(events.map { ($0.contactId, Self.activityEntry($0)) })
+        async let waitingVisits = contactIds.isEmpty ? [:] : store.visits(contactIds)
+        try await recorded
+        let loaded = try await waitingVisits
         guard !pageEvents.isEmpty else { return }
         let index = catalog.index
-        let contactIds = Array(Set(pageEvents.map(\.contactId)))
-        let loaded = try await store.visits(contactIds)
         var current = loaded
         var alerts: [Alert] = []
         var stats: [(ruleId: String, day: String, counter: AlertStore.Counter, by: Int)] = []
@@ -104,14 +120,16 @@ struct AlertEvaluator: Sendable {
         }
         for p in prepared { stats.append(contentsOf: p.stats) }
         for case .failure(let error) in await producer.send(prepared.flatMap(\.records)) { throw error }  // the batch is retried
-        try await store.count(stats)
 
         let changes = contactIds.compactMap { id -> AlertStore.VisitChange? in
             guard loaded[id]?.eventId != current[id]?.eventId else { return nil }
             let deadline = max(current[id]?.at ?? 0, now()) + sessionTimeoutMs + sweepGraceMs
             return AlertStore.VisitChange(contactId: id, expected: loaded[id], next: current[id], deadline: deadline)
         }
+        // Counters and waiting visits touch different keys: one round trip for both.
+        async let counted: Void = store.count(stats)
         let applied = try await store.replaceVisits(changes)
+        try await counted
         if applied.count < changes.count {
             logger.debug("alerter: some waiting visits were closed by the timeout sweep meanwhile", metadata: ["herald.count": "\(changes.count - applied.count)"])
         }

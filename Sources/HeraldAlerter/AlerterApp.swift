@@ -32,7 +32,9 @@ public enum AlerterApp {
             catalog: catalog, store: store, contacts: ContactStore(redis: runtime.redis, partitions: settings.partitions),
             renderer: try await AlertRenderer.load(directory: settings.alerts.templatesDirectory), producer: runtime.producer,
             sessionTimeoutMs: settings.alerts.sessionTimeout.milliseconds, metrics: AlerterMetrics(registry: runtime.metrics), logger: runtime.logger)
-        let consumer = try runtime.consumer(topics: [Topics.events], maxBatchSize: 1000) { batch in
+        // Up to 5,000 events a batch: the Redis round trips are paid per batch, and a
+        // batch is only as large as the backlog, so light load keeps them small.
+        let consumer = try runtime.consumer(topics: [Topics.events], maxBatchSize: 5000) { batch in
             try await evaluator.handle(batch)
         }
         return [catalog, consumer, VisitTimeoutSweeper(consumer: consumer, evaluator: evaluator, interval: .seconds(1))]
