@@ -63,9 +63,9 @@ struct SendProcessor: Sendable {
         }
         let to: EmailAddress
         do {
-            to = try EmailAddress(profile?.email ?? "")
+            to = try EmailAddress(request.to ?? profile?.email ?? "")
         } catch {
-            return try await finish(request, .invalidRecord, profile?.email == nil ? "the contact has no email address" : "\(error)")
+            return try await finish(request, .invalidRecord, request.to == nil && profile?.email == nil ? "the contact has no email address" : "\(error)")
         }
         var data: [String: JSONValue] = [
             "contact": profile?.json ?? ["id": .string(request.contactId)], "event": .object(request.event),
