@@ -236,6 +236,6 @@ struct AlertEvaluator: Sendable {
                 }
             }.joined(separator: ", ")
         }
-        return ["type": .string(e.type), "at": .int(e.timestamp), "detail": .string(detail)]
+        return ["id": .string(e.id), "type": .string(e.type), "at": .int(e.timestamp), "detail": .string(detail)]
     }
 }

@@ -91,3 +91,19 @@ struct AlertStoreTests {
         await server.stop()
     }
 }
+
+@Suite("Recent activity on a real redis-server", .timeLimit(.minutes(1)))
+struct AlertActivityTests {
+    @Test("the last 10 distinct events, newest first, even when a replayed batch recorded some twice")
+    func activity() async throws {
+        let server = try await TestRedisServer()
+        let store = AlertStore(redis: RedisPool(configuration: server.configuration, logger: Logger(label: "test")), partitions: 4)
+        let c = uniqueName("contact")
+        func entry(_ i: Int) -> JSONValue { ["id": .string("e\(i)"), "type": "page_visited", "at": .int(Int64(i)), "detail": .string("p\(i)")] }
+        try await store.recordActivity((0..<12).map { (c, entry($0)) })
+        try await store.recordActivity((8..<12).map { (c, entry($0)) })  // a replay of the last four
+        let got = try await store.activity(c)
+        #expect(got.compactMap { $0["id"]?.stringValue } == (2..<12).reversed().map { "e\($0)" })
+        await server.stop()
+    }
+}

@@ -4,7 +4,8 @@ import HeraldCore
 ///
 /// - `herald:{alerts}:rules`: hash rule id → rule JSON; `herald:{alerts}:version`
 ///   counts changes, so alerters reload only when it moved.
-/// - `herald:alert:{s}:act:<contact>`: the contact's last 10 events (capped list, newest first, 30 days).
+/// - `herald:alert:{s}:act:<contact>`: the contact's recent events (capped at 20, newest
+///   first, 30 days); alerts show the last 10 distinct ones.
 /// - `herald:alert:{s}:visit:<contact>`: the view whose time on the page is not known yet;
 ///   `herald:alert:{s}:due`: contact → when that visit times out.
 /// - `herald:alert:{s}:cap:<rule>:<contact>:<period>`: set of the visits alerted in
@@ -74,17 +75,29 @@ public struct AlertStore: Sendable {
         var commands: [[String]] = []
         for contact in order {
             let key = "herald:alert:\(tag(contact)):act:\(contact)"
-            commands.append(["LPUSH", key] + byContact[contact]!.suffix(10))
-            commands.append(["LTRIM", key, "0", "9"])
+            commands.append(["LPUSH", key] + byContact[contact]!.suffix(Self.activityKept))
+            commands.append(["LTRIM", key, "0", String(Self.activityKept - 1)])
             commands.append(["EXPIRE", key, String(30 * 86_400)])
         }
         try await check(try await redis.pipeline(commands))
     }
 
-    /// The contact's last 10 events, newest first.
+    /// Entries kept per contact: twice what an alert shows, so a batch replayed
+    /// after a failure (its events recorded twice) still leaves 10 distinct ones.
+    static let activityKept = 20
+
+    /// The contact's last 10 distinct events (by `id`), newest first.
     public func activity(_ contactId: String) async throws -> [JSONValue] {
-        let items = try await redis.execute(["LRANGE", "herald:alert:\(tag(contactId)):act:\(contactId)", "0", "9"]).array ?? []
-        return items.compactMap { $0.string.flatMap { try? JSONValue.parse(string: $0) } }
+        let items = try await redis.execute(["LRANGE", "herald:alert:\(tag(contactId)):act:\(contactId)", "0", String(Self.activityKept - 1)]).array ?? []
+        var seen: Set<String> = []
+        var out: [JSONValue] = []
+        for item in items {
+            guard let entry = item.string.flatMap({ try? JSONValue.parse(string: $0) }) else { continue }
+            if let id = entry["id"]?.stringValue, !seen.insert(id).inserted { continue }
+            out.append(entry)
+            if out.count == 10 { break }
+        }
+        return out
     }
 
     /// The waiting visits of these contacts (one round trip).
