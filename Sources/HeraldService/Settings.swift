@@ -11,6 +11,7 @@ public struct Settings: Sendable {
     public var replicationFactor: Int
     public var createTopics: Bool
     public var sessionTimeout: Duration
+    public var fetchWaitMax: Duration
     public var messageTimeout: Duration
     public var redis: RedisConfiguration
     public var logLevel: Logger.Level
@@ -158,6 +159,7 @@ extension Configuration {
             replicationFactor: try int("kafka.replication_factor", in: 1...16),
             createTopics: try bool("kafka.create_topics"),
             sessionTimeout: try duration("kafka.session_timeout"),
+            fetchWaitMax: try duration("kafka.fetch_wait_max"),
             messageTimeout: try duration("kafka.message_timeout"),
             redis: redis,
             logLevel: level,

@@ -37,6 +37,7 @@ public struct WorkerRuntime: Sendable {
     public func consumer(topics: [String], group: String? = nil, maxBatchSize: Int = 500, handler: @escaping KafkaConsumer.Handler) throws -> KafkaConsumer {
         var config = KafkaConsumerConfiguration(bootstrapServers: settings.kafkaBootstrapServers, groupId: group ?? worker.consumerGroup, clientId: clientId, topics: topics)
         config.sessionTimeout = settings.sessionTimeout
+        config.fetchWaitMax = settings.fetchWaitMax
         config.maxBatchSize = maxBatchSize
         return try KafkaConsumer(configuration: config, metrics: metrics, worker: worker.rawValue, logger: logger, handler: handler)
     }

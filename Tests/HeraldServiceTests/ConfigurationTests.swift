@@ -21,6 +21,9 @@ struct ConfigurationTests {
         #expect(s.kafkaBootstrapServers == "file:9092")
         #expect(s.apiKeys == ["a", "b"])
         #expect(s.dedupeWindow == .seconds(86_400))
+        #expect(s.fetchWaitMax == .milliseconds(20))
+        let slow = try Configuration.load(file: "", environment: ["HERALD_KAFKA_FETCH_WAIT_MAX": "500ms", "HERALD_ALERTS_SESSION_TIMEOUT": "5m"], overrides: []).settings()
+        #expect(slow.fetchWaitMax == .milliseconds(500) && slow.alerts.sessionTimeout == .seconds(300))
     }
 
     @Test("the shipped config/herald.yaml loads and equals the defaults")
@@ -37,6 +40,7 @@ struct ConfigurationTests {
         ("HERALD_REDIS_PORT", "seventy", "redis.port", "'seventy'"),
         ("HERALD_KAFKA_PARTITIONS", "0", "kafka.partitions", "1...10000"),
         ("HERALD_INGEST_DEDUPE_WINDOW", "soon", "ingest.dedupe_window", "duration"),
+        ("HERALD_SENDER_GIVE_UP_AFTER", "never", "sender.give_up_after", "duration"),
         ("HERALD_LOG_FORMAT", "xml", "log.format", "text or json"),
         ("HERALD_KAFKA_CREATE_TOPICS", "maybe", "kafka.create_topics", "true or false"),
     ])
