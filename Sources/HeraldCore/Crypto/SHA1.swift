@@ -4,11 +4,7 @@
 public enum SHA1 {
     public static func hash(_ message: [UInt8]) -> [UInt8] {
         var h: [UInt32] = [0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0]
-        var data = message
-        let bitLength = UInt64(message.count) * 8
-        data.append(0x80)
-        while data.count % 64 != 56 { data.append(0) }
-        for i in (0..<8).reversed() { data.append(UInt8(truncatingIfNeeded: bitLength >> (UInt64(i) * 8))) }
+        let data = HashBlocks.padded(message)
         var w = [UInt32](repeating: 0, count: 80)
         for chunk in stride(from: 0, to: data.count, by: 64) {
             for i in 0..<16 {
@@ -34,11 +30,7 @@ public enum SHA1 {
     }
 
     /// HMAC-SHA1 of `message` under `key`.
-    public static func hmac(key: [UInt8], message: [UInt8]) -> [UInt8] {
-        var k = key.count > 64 ? hash(key) : key
-        k += [UInt8](repeating: 0, count: 64 - k.count)
-        return hash(k.map { $0 ^ 0x5c } + hash(k.map { $0 ^ 0x36 } + message))
-    }
+    public static func hmac(key: [UInt8], message: [UInt8]) -> [UInt8] { HashBlocks.hmac(key: key, message: message, hash: hash) }
 
     private static func rotl(_ x: UInt32, _ n: UInt32) -> UInt32 { (x << n) | (x >> (32 - n)) }
 }

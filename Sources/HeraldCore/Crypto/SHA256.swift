@@ -14,11 +14,7 @@ public enum SHA256 {
 
     public static func hash(_ message: [UInt8]) -> [UInt8] {
         var h: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
-        var data = message
-        let bitLength = UInt64(message.count) * 8
-        data.append(0x80)
-        while data.count % 64 != 56 { data.append(0) }
-        for i in (0..<8).reversed() { data.append(UInt8(truncatingIfNeeded: bitLength >> (UInt64(i) * 8))) }
+        let data = HashBlocks.padded(message)
         var w = [UInt32](repeating: 0, count: 64)
         for chunk in stride(from: 0, to: data.count, by: 64) {
             for i in 0..<16 {
@@ -47,11 +43,7 @@ public enum SHA256 {
     }
 
     /// HMAC-SHA256 of `message` under `key`.
-    public static func hmac(key: [UInt8], message: [UInt8]) -> [UInt8] {
-        var k = key.count > 64 ? hash(key) : key
-        k += [UInt8](repeating: 0, count: 64 - k.count)
-        return hash(k.map { $0 ^ 0x5c } + hash(k.map { $0 ^ 0x36 } + message))
-    }
+    public static func hmac(key: [UInt8], message: [UInt8]) -> [UInt8] { HashBlocks.hmac(key: key, message: message, hash: hash) }
 
     public static func hex(_ bytes: [UInt8]) -> String {
         let digits = Array("0123456789abcdef")
