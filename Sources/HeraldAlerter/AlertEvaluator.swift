@@ -128,7 +128,7 @@ struct AlertEvaluator: Sendable {
         }
         // Counters and waiting visits touch different keys: one round trip for both.
         async let counted: Void = store.count(stats)
-        let applied = try await store.replaceVisits(changes)
+        let applied = try await store.replaceVisits(changes, now: now())
         try await counted
         if applied.count < changes.count {
             logger.debug("alerter: some waiting visits were closed by the timeout sweep meanwhile", metadata: ["herald.count": "\(changes.count - applied.count)"])

@@ -76,18 +76,18 @@ struct AlertStoreTests {
         let c = uniqueName("contact")
         let v1 = PageVisit(eventId: "e1", url: "shop.example/pricing", at: 1000, session: nil, acceptedAt: 1001, waiting: ["r": 30_000])
         let v2 = PageVisit(eventId: "e2", url: "shop.example/about", at: 5000, session: "s", acceptedAt: 5001, waiting: ["r": 30_000])
-        #expect(try await store.replaceVisits([.init(contactId: c, expected: nil, next: v1, deadline: 10_000)]) == [c])
+        #expect(try await store.replaceVisits([.init(contactId: c, expected: nil, next: v1, deadline: 10_000)], now: 0) == [c])
         #expect(try await store.visits([c])[c] == v1)
         // Someone who read nothing (stale) cannot overwrite v1.
-        #expect(try await store.replaceVisits([.init(contactId: c, expected: nil, next: v2, deadline: 10_000)]).isEmpty)
-        #expect(try await store.replaceVisits([.init(contactId: c, expected: v1, next: v2, deadline: 20_000)]) == [c])
+        #expect(try await store.replaceVisits([.init(contactId: c, expected: nil, next: v2, deadline: 10_000)], now: 0).isEmpty)
+        #expect(try await store.replaceVisits([.init(contactId: c, expected: v1, next: v2, deadline: 20_000)], now: 0) == [c])
         let shard = Shard.of(c, partitions: 4)
         #expect(try await store.takeTimedOut(shard: shard, now: 19_999).isEmpty)
         let taken = try await store.takeTimedOut(shard: shard, now: 20_000)
         #expect(taken.count == 1 && taken.first?.contactId == c && taken.first?.visit == v2)
         #expect(try await store.takeTimedOut(shard: shard, now: 30_000).isEmpty)
         // The evaluator that read v2 before the sweep took it finds it gone.
-        #expect(try await store.replaceVisits([.init(contactId: c, expected: v2, next: nil, deadline: 0)]).isEmpty)
+        #expect(try await store.replaceVisits([.init(contactId: c, expected: v2, next: nil, deadline: 0)], now: 0).isEmpty)
         await server.stop()
     }
 }

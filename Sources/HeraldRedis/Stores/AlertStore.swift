@@ -79,7 +79,7 @@ public struct AlertStore: Sendable {
             commands.append(["LTRIM", key, "0", String(Self.activityKept - 1)])
             commands.append(["EXPIRE", key, String(30 * 86_400)])
         }
-        try await check(try await redis.pipeline(commands))
+        try check(try await redis.pipeline(commands))
     }
 
     /// Entries kept per contact: twice what an alert shows, so a batch replayed
@@ -137,11 +137,15 @@ public struct AlertStore: Sendable {
     /// Applies each change only if the contact's waiting visit is still the one
     /// read (compare by event id), so a timeout sweep that took it in between wins.
     /// - Returns: the contacts whose change applied.
-    public func replaceVisits(_ changes: [VisitChange]) async throws -> Set<String> {
+    public func replaceVisits(_ changes: [VisitChange], now: Int64) async throws -> Set<String> {
         let replies = try await redis.evalMany(Self.replaceVisitScript, calls: changes.map { c in
             let t = tag(c.contactId)
             return (keys: ["herald:alert:\(t):visit:\(c.contactId)", "herald:alert:\(t):due"],
-                    arguments: [c.contactId, c.expected?.eventId ?? "", c.next.map(Self.encodeVisit) ?? "", String(c.deadline)])
+                    arguments: [
+                        c.contactId, c.expected?.eventId ?? "", c.next.map(Self.encodeVisit) ?? "", String(c.deadline),
+                        // Kept a day past its deadline, in case no sweep runs (no alerter owns the shard).
+                        String(max(60_000, c.deadline - now + 86_400_000)),
+                    ])
         })
         var applied: Set<String> = []
         for (c, reply) in zip(changes, replies) {
@@ -172,15 +176,10 @@ public struct AlertStore: Sendable {
     public func admit(rule: AlertRule, contactId: String, visitId: String, periodKey: String, periodEndsAt: Int64, now: Int64) async throws -> Admission {
         let key = "herald:alert:\(tag(contactId)):cap:\(rule.id):\(contactId):\(periodKey)"
         let ttl = max(60, (periodEndsAt - now) / 1000 + 86_400)
-        let reply = try await redis.eval(Self.admitScript, keys: [key], arguments: [visitId, String(rule.frequency.times), String(ttl)])
-        switch reply.int {
-        case 1: return .allowed
-        case 2: return .again
-        default: return .suppressed
-        }
+        return try await CappedSet.admit(redis, key: key, member: visitId, limit: rule.frequency.times, ttlSeconds: ttl)
     }
 
-    public enum Admission: Sendable, Equatable { case allowed, again, suppressed }
+    public typealias Admission = CappedSet.Admission
 
     // MARK: Analytics
 
@@ -197,7 +196,7 @@ public struct AlertStore: Sendable {
             for (counter, by) in counters { commands.append(["HINCRBY", key, counter.rawValue, String(by)]) }
             commands.append(["EXPIRE", key, String(400 * 86_400)])
         }
-        try await check(try await redis.pipeline(commands))
+        try check(try await redis.pipeline(commands))
     }
 
     /// Counters of `days` (local dates, `2026-11-23`), in that order.
@@ -214,13 +213,13 @@ public struct AlertStore: Sendable {
         }
     }
 
-    func check(_ replies: [RedisValue]) async throws {
+    func check(_ replies: [RedisValue]) throws {
         for case .error(let m) in replies { throw RedisError(code: .server, message: m) }
     }
 
     // MARK: Scripts
 
-    /// KEYS: visit, due. ARGV: contact, expected event id ('' none), next JSON ('' none), deadline.
+    /// KEYS: visit, due. ARGV: contact, expected event id ('' none), next visit ('' none), deadline, ttl ms.
     static let replaceVisitScript = RedisScript(name: "alert_replace_visit", source: """
         local current = redis.call('GET', KEYS[1])
         local currentId = ''
@@ -230,7 +229,7 @@ public struct AlertStore: Sendable {
           redis.call('DEL', KEYS[1])
           redis.call('ZREM', KEYS[2], ARGV[1])
         else
-          redis.call('SET', KEYS[1], ARGV[3], 'PX', math.max(60000, tonumber(ARGV[4]) - tonumber(redis.call('TIME')[1]) * 1000 + 86400000))
+          redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[5])
           redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
         end
         return 1
@@ -253,12 +252,4 @@ public struct AlertStore: Sendable {
         return out
         """)
 
-    /// KEYS: cap set. ARGV: visit id, limit, ttl seconds. 1 allowed, 2 already allowed, 0 suppressed.
-    static let admitScript = RedisScript(name: "alert_admit", source: """
-        if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 2 end
-        if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
-        redis.call('SADD', KEYS[1], ARGV[1])
-        redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
-        return 1
-        """)
 }

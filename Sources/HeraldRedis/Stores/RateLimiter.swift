@@ -89,8 +89,7 @@ public struct RateLimiter: Sendable {
     /// - Returns: false when the message would exceed the cap.
     public func withinDailyCap(contactShard: Int, contactId: String, day: String, sendId: String, limit: Int) async throws -> Bool {
         let key = "herald:cap:\(Shard.hashTag(contactShard)):\(contactId):\(day)"
-        let reply = try await redis.eval(Self.capScript, keys: [key], arguments: [sendId, String(limit), String(2 * 86_400)])
-        return reply.int == 1
+        return try await CappedSet.admit(redis, key: key, member: sendId, limit: limit, ttlSeconds: 2 * 86_400) != .suppressed
     }
 
     /// KEYS: one sorted set per rate, then (optional) the unique-recipient set and
@@ -131,13 +130,5 @@ public struct RateLimiter: Sendable {
           redis.call('PEXPIRE', uniq, tonumber(ARGV[u + 2]) * 2)
         end
         return {-1}
-        """)
-
-    static let capScript = RedisScript(name: "daily_cap", source: """
-        if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 1 end
-        if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
-        redis.call('SADD', KEYS[1], ARGV[1])
-        redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
-        return 1
         """)
 }

@@ -1,0 +1,31 @@
+/// A set that admits at most `limit` distinct members until it expires: the
+/// contact's daily marketing cap and the alerts' frequency caps. One Lua step, so
+/// the check and the count are atomic across processes; a member admitted before
+/// (a replay) is admitted again without being counted twice.
+public enum CappedSet {
+    public enum Admission: Sendable, Equatable {
+        /// First time, within the limit: now counted.
+        case allowed
+        /// Admitted before (a replay): not counted again.
+        case again
+        /// The limit was reached.
+        case suppressed
+    }
+
+    static func admit(_ redis: RedisPool, key: String, member: String, limit: Int, ttlSeconds: Int64) async throws -> Admission {
+        switch try await redis.eval(script, keys: [key], arguments: [member, String(limit), String(ttlSeconds)]).int {
+        case 1: .allowed
+        case 2: .again
+        default: .suppressed
+        }
+    }
+
+    /// KEYS: the set. ARGV: member, limit, ttl seconds. 1 allowed, 2 already a member, 0 suppressed.
+    static let script = RedisScript(name: "capped_set_admit", source: """
+        if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 2 end
+        if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+        redis.call('SADD', KEYS[1], ARGV[1])
+        redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+        return 1
+        """)
+}
