@@ -61,7 +61,12 @@ public struct Event: Sendable, Hashable {
 }
 
 /// Why an event was refused: the field (dotted path, empty for the whole event) and the reason.
-public struct EventValidationError: Error, Sendable, Hashable, CustomStringConvertible {
+public typealias EventValidationError = FieldError
+
+/// Why input was refused: the field (a path such as `properties.total` or
+/// `pages[1].url`; empty for the whole input) and the reason — events and alert
+/// rules report their errors the same way.
+public struct FieldError: Error, Sendable, Hashable, CustomStringConvertible {
     public var field: String
     public var reason: String
 

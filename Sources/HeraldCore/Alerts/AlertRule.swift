@@ -289,12 +289,4 @@ public struct AlertRule: Sendable, Equatable {
 }
 
 /// Why a rule was refused: the field (`recipients.cc[2]`) and the reason.
-public struct AlertRuleError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var field: String
-    public var reason: String
-    public init(field: String, reason: String) {
-        self.field = field
-        self.reason = reason
-    }
-    public var description: String { field.isEmpty ? reason : "\(field): \(reason)" }
-}
+public typealias AlertRuleError = FieldError
