@@ -35,8 +35,8 @@ struct SendProcessor: Sendable {
         if let entry = try await catalog.entries()[request.campaignId], entry.state == .stopped || entry.retired[request.version] == .now {
             return try await finish(request, .cancelled, "the campaign was stopped")
         }
-        // An internal notification names its recipient: the contact's profile is not needed.
-        let profile = request.to == nil ? try await contacts.get(request.contactId) : nil
+        // A notification with its content ready needs nothing from the profile.
+        let profile = request.to != nil && request.content != nil ? nil : try await contacts.get(request.contactId)
         if Self.isMarketing(request), let consent = profile?.consent,
             consent[request.channel] == .bool(false) || consent["marketing"] == .bool(false)
         {
@@ -78,7 +78,8 @@ struct SendProcessor: Sendable {
         }
         // Opens and clicks come back as email_opened / email_clicked events (campaign triggers).
         var html = rendered.html
-        if let h = html, !settings.unsubscribeSecret.isEmpty {
+        // Opens and clicks of a notification to a colleague are not the contact's.
+        if let h = html, request.to == nil, !settings.unsubscribeSecret.isEmpty {
             html = EmailTracking.instrument(
                 html: h, base: settings.publicURL, secret: settings.unsubscribeSecret, contactId: request.contactId, messageId: request.id,
                 keep: Set([unsubscribe].compactMap { $0 }))

@@ -159,6 +159,18 @@ struct SenderTests {
         let promo = SendRequest(id: "welcome:ann:2", contactId: "ann", campaignId: "welcome", channel: "email", template: "welcome-promo", category: "promo")
         try await produce(broker, [promo])
         #expect(try await states(store, [promo])[promo.id]?["state"] == "cancelled")
+        // A notification about her to a colleague (`to` set, a template, no prepared
+        // content) goes to that address, opt-out or not, without an unsubscribe link.
+        var note = SendRequest(id: "note:ann:1", contactId: "ann", campaignId: "ops", channel: "email", template: "welcome-promo", category: "promo")
+        note.to = "ops@shop.example"
+        try await produce(broker, [note])
+        #expect(try await states(store, [note])[note.id]?["state"] == "sent")
+        let noteMail = sink.messages().first { $0.contains("X-Herald-Send-Id: note:ann:1") } ?? ""
+        #expect(noteMail.contains("To: <ops@shop.example>") && noteMail.contains("Subject: Welcome, Ann!") && !noteMail.contains("List-Unsubscribe"), "\(noteMail)")
+        let noteHTML = noteMail.components(separatedBy: "Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n").last?
+            .components(separatedBy: "\r\n--").first ?? ""
+        let noteText = String(decoding: Data(base64Encoded: noteHTML, options: .ignoreUnknownCharacters) ?? Data(), as: UTF8.self)
+        #expect(noteText.contains("https://shop.example/welcome") && !noteText.contains("/v1/t/"), "\(noteText)")  // not tracked
         await sender.process.stop()
         await ingestor.process.stop()
         await sink.stop()
