@@ -12,4 +12,5 @@ static inline CURLcode herald_curl_setopt_offset(CURL *h, CURLoption o, curl_off
 typedef size_t (*herald_curl_data_cb)(char *ptr, size_t size, size_t nmemb, void *userdata);
 static inline CURLcode herald_curl_setopt_data_cb(CURL *h, CURLoption o, herald_curl_data_cb v) { return curl_easy_setopt(h, o, v); }
 static inline CURLcode herald_curl_getinfo_long(CURL *h, CURLINFO i, long *v) { return curl_easy_getinfo(h, i, v); }
+static inline CURLMcode herald_curl_multi_setopt_long(CURLM *m, CURLMoption o, long v) { return curl_multi_setopt(m, o, v); }
 #endif

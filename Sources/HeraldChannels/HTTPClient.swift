@@ -22,28 +22,25 @@ public struct HTTPClientError: Error, Sendable, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// An HTTP/1.1 client over libcurl with `concurrency` slots; each slot owns one
-/// curl easy handle (so connections are reused) and runs it on its own queue,
-/// never on the cooperative pool.
+/// An HTTP/1.1 client over libcurl's multi interface: one thread of its own
+/// drives every transfer, over at most `concurrency` keep-alive connections
+/// (more requests wait for one to free). Nothing blocks Swift's cooperative pool.
 public final class HTTPClient: Sendable {
-    private let slots: [CurlSlot]
-    private let pool: SlotPool
+    private let engine: CurlMulti
 
     public init(concurrency: Int = 4) {
-        slots = (0..<concurrency).map { CurlSlot(index: $0) }
-        pool = SlotPool(count: concurrency)
+        engine = CurlMulti(maxConnections: max(1, concurrency), label: "curl.multi")
     }
+
+    deinit { engine.stop() }
 
     /// Sends a request and returns the response, whatever its status.
     /// - Throws: `HTTPClientError` when no response arrived within `timeout`.
     public func send(
         method: String, url: String, headers: [(String, String)] = [], body: [UInt8]? = nil, timeout: Duration = .seconds(10)
     ) async throws -> HTTPClientResponse {
-        let index = try await pool.acquire()
-        defer { pool.release(index) }
-        let slot = slots[index]
-        return try await slot.queue.run {
-            try slot.perform(method: method, url: url, headers: headers, body: body, timeout: timeout)
+        try await withCheckedThrowingContinuation { continuation in
+            engine.submit(.init(method: method, url: url, headers: headers, body: body, timeout: timeout, completion: continuation))
         }
     }
 

@@ -10,22 +10,22 @@ extension SendProcessor {
     /// The template's body parameters come from `config/templates/whatsapp/<name>.yaml`:
     /// each maps a field of the data (`contact.attributes.first_name`, `event.total`)
     /// with a default used when the value is missing or empty — no one gets a blank.
-    func sendWhatsApp(_ request: SendRequest, profile: ContactProfile?) async throws {
+    func planWhatsApp(_ request: SendRequest, profile: ContactProfile?) async throws -> Plan {
         guard let phone = profile?.phone, ContactInput.isE164(phone) else {
-            return try await finish(request, .invalidRecord, profile?.phone == nil ? "the contact has no phone number" : "'\(profile?.phone ?? "")' is not an E.164 number")
+            return .finish(.invalidRecord, profile?.phone == nil ? "the contact has no phone number" : "'\(profile?.phone ?? "")' is not an E.164 number")
         }
         guard let template = whatsAppTemplates.template(request.template) else {
-            return try await finish(request, .sendingFailed, "no WhatsApp template '\(request.template)' (config/templates/whatsapp/\(request.template).yaml)")
+            return .finish(.sendingFailed, "no WhatsApp template '\(request.template)' (config/templates/whatsapp/\(request.template).yaml)")
         }
         // The provider's catalogue decides whether the template may be used at all.
         guard let entry = try await whatsAppCatalog.entries()["\(request.template)|\(template.language)"] else {
-            return try await finish(request, .sendingFailed, "WhatsApp template '\(request.template)' (\(template.language)) is not in the synced catalogue (heraldctl templates sync)")
+            return .finish(.sendingFailed, "WhatsApp template '\(request.template)' (\(template.language)) is not in the synced catalogue (heraldctl templates sync)")
         }
         guard entry.status == "APPROVED" else {
-            return try await finish(request, .sendingFailed, "WhatsApp template '\(request.template)' is \(entry.status), not APPROVED")
+            return .finish(.sendingFailed, "WhatsApp template '\(request.template)' is \(entry.status), not APPROVED")
         }
         guard entry.parameters == template.parameters.count else {
-            return try await finish(request, .sendingFailed, "WhatsApp template '\(request.template)' takes \(entry.parameters) parameters; config/templates/whatsapp maps \(template.parameters.count)")
+            return .finish(.sendingFailed, "WhatsApp template '\(request.template)' takes \(entry.parameters) parameters; config/templates/whatsapp maps \(template.parameters.count)")
         }
         let data = templateData(request, profile: profile)
         let parameters = template.parameters.map { p -> JSONValue in
@@ -50,16 +50,17 @@ extension SendProcessor {
             rates.append(.init(name: "whatsapp-recipient:\(phone)", limit: 1, window: settings.whatsAppRecipientInterval))
         }
         let unique = RateLimiter.UniqueRecipients(account: settings.whatsAppPhoneNumberId, recipient: phone, defaultLimit: settings.whatsAppTier)
-        try await attempt(request, rates: rates, unique: unique) {
+        let bytes = body.serialized()
+        return .call(Call(rates: rates, unique: unique) { [http, settings] in
             do {
-                let r = try await http.postJSON(url, body.serialized(), headers: [("Authorization", "Bearer \(settings.whatsAppToken)")], timeout: settings.webhookTimeout)
+                let r = try await http.postJSON(url, bytes, headers: [("Authorization", "Bearer \(settings.whatsAppToken)")], timeout: settings.webhookTimeout)
                 if (200..<300).contains(r.status) { return .sent((try? JSONValue.parse(r.body))?["messages"]?.arrayValue?.first?["id"]?.stringValue) }
                 let code = (try? JSONValue.parse(r.body))?["error"]?["code"].flatMap { if case .int(let c) = $0 { Int(c) } else { nil } }
                 return Self.whatsAppOutcome(status: r.status, code: code, detail: String(r.bodyText.prefix(200)))
-            } catch let error as HTTPClientError {
+            } catch {
                 return .noResponse(error)
             }
-        }
+        })
     }
 
     /// Meta's error codes: throttling is retried; the rest is final.
@@ -75,12 +76,12 @@ extension SendProcessor {
     }
 
     /// Twilio's Messages API: a form POST with Basic auth and a `StatusCallback`.
-    func sendSMS(_ request: SendRequest, profile: ContactProfile?) async throws {
+    func planSMS(_ request: SendRequest, profile: ContactProfile?) -> Plan {
         guard let phone = profile?.phone, ContactInput.isE164(phone) else {
-            return try await finish(request, .invalidRecord, profile?.phone == nil ? "the contact has no phone number" : "'\(profile?.phone ?? "")' is not an E.164 number")
+            return .finish(.invalidRecord, profile?.phone == nil ? "the contact has no phone number" : "'\(profile?.phone ?? "")' is not an E.164 number")
         }
         guard let text = templates.renderSMS(request.template, data: templateData(request, profile: profile)) else {
-            return try await finish(request, .sendingFailed, "no SMS template '\(request.template)' (config/templates/sms/\(request.template).mustache)")
+            return .finish(.sendingFailed, "no SMS template '\(request.template)' (config/templates/sms/\(request.template).mustache)")
         }
         let form: [(String, String)] = [
             ("To", phone), ("From", settings.twilioFrom), ("Body", text.trimmingCharacters(in: .whitespacesAndNewlines)),
@@ -89,7 +90,7 @@ extension SendProcessor {
         let body = URLEncoding.form(form)
         let credentials = Data("\(settings.twilioAccountSid):\(settings.twilioAuthToken)".utf8).base64EncodedString()
         let url = "\(settings.twilioURL)/2010-04-01/Accounts/\(settings.twilioAccountSid)/Messages.json"
-        try await attempt(request, rates: channelRates(request)) {
+        return .call(Call(rates: channelRates(request)) { [http, settings] in
             do {
                 let r = try await http.send(
                     method: "POST", url: url, headers: [("Authorization", "Basic \(credentials)"), ("Content-Type", "application/x-www-form-urlencoded")],
@@ -97,10 +98,10 @@ extension SendProcessor {
                 if (200..<300).contains(r.status) { return .sent((try? JSONValue.parse(r.body))?["sid"]?.stringValue) }
                 let code = (try? JSONValue.parse(r.body))?["code"].flatMap { if case .int(let c) = $0 { Int(c) } else { nil } }
                 return Self.twilioOutcome(status: r.status, code: code, detail: String(r.bodyText.prefix(200)))
-            } catch let error as HTTPClientError {
+            } catch {
                 return .noResponse(error)
             }
-        }
+        })
     }
 
     static func twilioOutcome(status: Int, code: Int?, detail: String) -> Outcome {

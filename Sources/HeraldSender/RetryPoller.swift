@@ -19,18 +19,10 @@ struct RetryPoller: Service {
             let shards = consumer.assignment.filter { $0.topic == Topics.sends }.map(\.partition)
             for shard in shards {
                 do {
-                    let due = try await messages.due(shard: shard, now: processor.now(), limit: 500)
-                    await withTaskGroup(of: Void.self) { group in
-                        for request in due {
-                            group.addTask {
-                                do { try await processor.process(request) } catch {
-                                    logger.warning("sender retry failed; will look again", metadata: ["herald.send_id": "\(request.id)", "herald.error": "\(error)"])
-                                }
-                            }
-                        }
-                    }
+                    // A failure leaves the messages due: they are looked at again next time.
+                    try await processor.process(try await messages.due(shard: shard, now: processor.now(), limit: 500))
                 } catch {
-                    logger.warning("sender could not read due retries of shard \(shard)", metadata: ["herald.error": "\(error)"])
+                    logger.warning("sender could not handle due retries of shard \(shard); will look again", metadata: ["herald.error": "\(error)"])
                 }
             }
             try? await Task.sleep(for: interval)

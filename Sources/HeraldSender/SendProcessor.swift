@@ -5,9 +5,17 @@ import HeraldRedis
 import HeraldService
 import Logging
 
-/// Turns one send request into at most one provider call: checks (campaign still
+/// Turns send requests into at most one provider call each: checks (campaign still
 /// running, consent, a valid address, a template), claims the message in Redis,
 /// calls the provider, records the outcome — or schedules a retry with backoff.
+///
+/// Requests are handled a batch at a time, in stages, so Redis and the thread pool
+/// see one round trip per stage rather than one per message: profiles for the
+/// whole batch; then, per channel, waves of at most as many messages as the
+/// channel has connections: caps, limits and claims of a wave (three round trips),
+/// its provider calls at once, and its outcomes (one round trip). A wave is
+/// claimed only when it can be sent at once, so a crash leaves at most one wave's
+/// outcomes unknown, and its limit slots are taken just before its calls.
 struct SendProcessor: Sendable {
     let messages: MessageStore
     let contacts: ContactStore
@@ -19,10 +27,10 @@ struct SendProcessor: Sendable {
     let smtp: SMTPClient
     let http: HTTPClient
     let limiter: RateLimiter
-    /// Calls in flight per channel, as many as its connections: a message is
-    /// claimed only once a connection is free, so a crash leaves at most this
-    /// many outcomes unknown (not a whole batch).
-    let gates: [String: SlotPool]
+    /// Per channel: how many messages one wave holds, and the lanes waves wait
+    /// for (shared by the consumer and the retry poller): lanes × size is the
+    /// channel's connections, so calls in flight never exceed them.
+    let waves: [String: (size: Int, lane: SlotPool)]
     let settings: SenderSettings
     let from: EmailAddress
     let metrics: SenderMetrics
@@ -30,42 +38,88 @@ struct SendProcessor: Sendable {
 
     func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
-    func process(_ request: SendRequest) async throws {
-        // A stopped campaign's queued messages are cancelled, not sent.
-        if let entry = try await catalog.entries()[request.campaignId], entry.state == .stopped || entry.retired[request.version] == .now {
-            return try await finish(request, .cancelled, "the campaign was stopped")
-        }
+    /// What to do with one request, decided from the request and the profile.
+    enum Plan {
+        /// It ends here, without a provider call (invalid, opted out, no template...).
+        case finish(MessageState, String)
+        /// A provider call, under these limits.
+        case call(Call)
+    }
+
+    /// A provider call and the limits it is subject to.
+    struct Call: Sendable {
+        var rates: [RateLimiter.Rate] = []
+        var unique: RateLimiter.UniqueRecipients? = nil
+        /// Makes the call once; builds anything time-dependent (a signature) itself.
+        var perform: @Sendable () async -> Outcome
+    }
+
+    /// Handles requests; a failure (Redis down) is thrown and the caller retries the
+    /// whole batch: messages that already ended are skipped by their state.
+    func process(_ requests: [SendRequest]) async throws {
+        guard !requests.isEmpty else { return }
+        let campaigns = try await catalog.entries()
         // A notification with its content ready needs nothing from the profile.
-        let profile = request.to != nil && request.content != nil ? nil : try await contacts.get(request.contactId)
-        if Self.isMarketing(request), let consent = profile?.consent,
-            consent[request.channel] == .bool(false) || consent["marketing"] == .bool(false)
-        {
-            return try await finish(request, .cancelled, "the contact opted out of \(request.channel) marketing")
+        let wanted = Set(requests.filter { !($0.to != nil && $0.content != nil) }.map(\.contactId))
+        let profiles = try await contacts.get(many: Array(wanted))
+        var endings: [MessageStore.Transition] = []
+        var calls: [String: [(SendRequest, Call)]] = [:]
+        for request in requests {
+            let plan: Plan
+            // A stopped campaign's queued messages are cancelled, not sent.
+            if let entry = campaigns[request.campaignId], entry.state == .stopped || entry.retired[request.version] == .now {
+                plan = .finish(.cancelled, "the campaign was stopped")
+            } else {
+                plan = try await self.plan(request, profile: profiles[request.contactId])
+            }
+            switch plan {
+            case .finish(let state, let reason): endings.append(.init(request, state, reason: reason))
+            case .call(let call): calls[request.channel, default: []].append((request, call))
+            }
         }
-        switch request.channel {
-        case "email": try await sendEmail(request, profile: profile)
-        case "webhook": try await sendWebhook(request, profile: profile)
-        case "whatsapp": try await sendWhatsApp(request, profile: profile)
-        case "sms": try await sendSMS(request, profile: profile)
-        default:
-            try await finish(request, .sendingFailed, "unknown channel '\(request.channel)'")
+        try await write(endings)
+        // Each wave waits on round trips most of its time: several run at once
+        // (as many as a channel has lanes), so Redis, the provider and this
+        // process stay busy.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (channel, list) in calls {
+                let size = waves[channel]?.size ?? 1
+                for start in stride(from: 0, to: list.count, by: size) {
+                    group.addTask { try await wave(Array(list[start..<min(list.count, start + size)]), channel: channel) }
+                }
+            }
+            try await group.waitForAll()
         }
     }
 
-    /// Transactional messages ignore marketing opt-outs; everything else is marketing.
+    func plan(_ request: SendRequest, profile: ContactProfile?) async throws -> Plan {
+        if Self.isMarketing(request), let consent = profile?.consent,
+            consent[request.channel] == .bool(false) || consent["marketing"] == .bool(false)
+        {
+            return .finish(.cancelled, "the contact opted out of \(request.channel) marketing")
+        }
+        switch request.channel {
+        case "email": return planEmail(request, profile: profile)
+        case "webhook": return planWebhook(request, profile: profile)
+        case "whatsapp": return try await planWhatsApp(request, profile: profile)
+        case "sms": return planSMS(request, profile: profile)
+        default: return .finish(.sendingFailed, "unknown channel '\(request.channel)'")
+        }
+    }
+
     /// Transactional messages and internal notifications (`to` set: an alert to a
     /// colleague) ignore marketing opt-outs and caps; everything else is marketing.
     static func isMarketing(_ request: SendRequest) -> Bool { request.to == nil && request.category != "transactional" }
 
-    func sendEmail(_ request: SendRequest, profile: ContactProfile?) async throws {
+    func planEmail(_ request: SendRequest, profile: ContactProfile?) -> Plan {
         if let address = request.to, let content = request.content {
-            return try await sendPrepared(request, to: address, content: content)
+            return planPrepared(request, to: address, content: content)
         }
         let to: EmailAddress
         do {
             to = try EmailAddress(request.to ?? profile?.email ?? "")
         } catch {
-            return try await finish(request, .invalidRecord, request.to == nil && profile?.email == nil ? "the contact has no email address" : "\(error)")
+            return .finish(.invalidRecord, request.to == nil && profile?.email == nil ? "the contact has no email address" : "\(error)")
         }
         var data: [String: JSONValue] = [
             "contact": profile?.json ?? ["id": .string(request.contactId)], "event": .object(request.event),
@@ -74,7 +128,7 @@ struct SendProcessor: Sendable {
         let unsubscribe = Self.isMarketing(request) ? settings.unsubscribeURL(contact: request.contactId, send: request.id) : nil
         if let unsubscribe { data["unsubscribe_url"] = .string(unsubscribe) }
         guard let rendered = templates.render(request.template, data: .object(data)) else {
-            return try await finish(request, .sendingFailed, "no email template '\(request.template)' (subject.mustache and text.mustache)")
+            return .finish(.sendingFailed, "no email template '\(request.template)' (subject.mustache and text.mustache)")
         }
         // Opens and clicks come back as email_opened / email_clicked events (campaign triggers).
         var html = rendered.html
@@ -91,17 +145,30 @@ struct SendProcessor: Sendable {
                 sendId: request.id, unsubscribeURL: unsubscribe
             ).rendered()
         } catch {
-            return try await finish(request, .sendingFailed, "\(error)")
+            return .finish(.sendingFailed, "\(error)")
         }
-        try await attempt(request, rates: emailRates(request, domain: to.domain)) {
-            try await deliver(message, from: from.address, to: to.address)
-        }
+        return emailCall(message, to: to, request)
+    }
+
+    func emailCall(_ message: [UInt8], to: EmailAddress, _ request: SendRequest) -> Plan {
+        .call(Call(rates: emailRates(request, domain: to.domain)) { [smtp, from] in
+            do {
+                return switch try await smtp.send(from: from.address, to: [to.address], message: message) {
+                case .accepted: .sent(nil)
+                case .temporary(let reason): .retry(reason)
+                case .unavailable(let reason): .deferred("the SMTP server could not be reached: \(reason)")
+                case .permanent(let reason): .failed(reason)
+                }
+            } catch {
+                return .retry("\(error)")
+            }
+        })
     }
 
     /// An internal notification (a sales alert): rendered by whoever asked for it,
     /// sent to `request.to` — no consent check, unsubscribe link or tracking, since
     /// the reader is a colleague, not the contact. Limits, retries and states apply.
-    func sendPrepared(_ request: SendRequest, to address: String, content: PreparedEmail) async throws {
+    func planPrepared(_ request: SendRequest, to address: String, content: PreparedEmail) -> Plan {
         let message: [UInt8]
         let to: EmailAddress
         do {
@@ -110,11 +177,9 @@ struct SendProcessor: Sendable {
             email.attachments = content.attachments
             message = try email.rendered()
         } catch {
-            return try await finish(request, .invalidRecord, "\(error)")
+            return .finish(.invalidRecord, "\(error)")
         }
-        try await attempt(request, rates: emailRates(request, domain: to.domain)) {
-            try await deliver(message, from: from.address, to: to.address)
-        }
+        return emailCall(message, to: to, request)
     }
 
     func emailRates(_ request: SendRequest, domain: String) -> [RateLimiter.Rate] {
@@ -125,33 +190,24 @@ struct SendProcessor: Sendable {
         return rates
     }
 
-    func deliver(_ message: [UInt8], from: String, to: String) async throws -> Outcome {
-        switch try await smtp.send(from: from, to: [to], message: message) {
-        case .accepted: .sent(nil)
-        case .temporary(let reason): .retry(reason)
-        case .unavailable(let reason): .deferred("the SMTP server could not be reached: \(reason)")
-        case .permanent(let reason): .failed(reason)
-        }
-    }
-
     /// A JSON POST to the step's URL, signed: `X-Herald-Signature: sha256=<hex>` is
     /// HMAC-SHA256 under `sender.webhook_secret` of `<X-Herald-Timestamp>.<body>`;
     /// `Idempotency-Key` carries the send id. Retried on 5xx, 429 and timeouts only.
-    func sendWebhook(_ request: SendRequest, profile: ContactProfile?) async throws {
+    func planWebhook(_ request: SendRequest, profile: ContactProfile?) -> Plan {
         let url = request.template
         guard url.hasPrefix("https://") || url.hasPrefix("http://") else {
-            return try await finish(request, .sendingFailed, "webhook URL '\(url)' is not http(s)")
+            return .finish(.sendingFailed, "webhook URL '\(url)' is not http(s)")
         }
         guard !settings.webhookSecret.isEmpty else {
-            return try await finish(request, .sendingFailed, "sender.webhook_secret is not set: webhooks are only sent signed")
+            return .finish(.sendingFailed, "sender.webhook_secret is not set: webhooks are only sent signed")
         }
         let body: JSONValue = [
             "id": .string(request.id), "campaign_id": .string(request.campaignId), "step_id": .string(request.stepId),
             "contact": profile?.json ?? ["id": .string(request.contactId)], "event": .object(request.event),
         ]
         let bytes = body.serialized()
-        try await attempt(request, rates: channelRates(request)) {
-            let timestamp = String(now() / 1000)
+        return .call(Call(rates: channelRates(request)) { [http, settings] in
+            let timestamp = String(Int64(Date().timeIntervalSince1970))
             let signature = SHA256.hex(SHA256.hmac(key: Array(settings.webhookSecret.utf8), message: Array("\(timestamp).".utf8) + bytes))
             do {
                 let response = try await http.postJSON(url, bytes, headers: [
@@ -163,10 +219,10 @@ struct SendProcessor: Sendable {
                 case 500..<600: return .retry("HTTP \(response.status)")
                 default: return .failed("HTTP \(response.status): \(String(response.bodyText.prefix(200)))")
                 }
-            } catch let error as HTTPClientError {
+            } catch {
                 return .noResponse(error)
             }
-        }
+        })
     }
 
     enum Outcome {
@@ -185,8 +241,8 @@ struct SendProcessor: Sendable {
         /// No HTTP response: a connection that could not be made is an outage
         /// (deferred); a timeout or broken transfer may have reached the provider
         /// (a failed attempt).
-        static func noResponse(_ error: HTTPClientError) -> Outcome {
-            error.code == .connection ? .deferred("\(error)") : .retry("\(error)")
+        static func noResponse(_ error: any Error) -> Outcome {
+            (error as? HTTPClientError)?.code == .connection ? .deferred("\(error)") : .retry("\(error)")
         }
     }
 
@@ -194,81 +250,116 @@ struct SendProcessor: Sendable {
         settings.channelRates[request.channel].map { [.init(name: request.channel, limit: $0, window: .seconds(1))] } ?? []
     }
 
-    /// Checks the limits, claims the message, calls `call` once, records what happened.
+    /// One wave of a channel's calls: caps, limits and claims (a round trip each),
+    /// the calls at once, then every outcome in one round trip.
     ///
     /// A message over a rate is parked (`retry_scheduled` until a slot frees; no
     /// attempt is used up); one over the contact's daily marketing cap is cancelled.
-    func attempt(_ request: SendRequest, rates: [RateLimiter.Rate] = [], unique: RateLimiter.UniqueRecipients? = nil, _ call: () async throws -> Outcome) async throws {
-        let gate = gates[request.channel]
-        let slot = try await gate?.acquire()
-        defer { if let slot { gate?.release(slot) } }
-        if Self.isMarketing(request), settings.marketingPerContactPerDay > 0 {
+    func wave(_ wave: [(SendRequest, Call)], channel: String) async throws {
+        let lane = waves[channel]?.lane
+        let slot = try await lane?.acquire()
+        defer { if let slot { lane?.release(slot) } }
+        var endings: [MessageStore.Transition] = []
+        var live = wave
+        let cap = settings.marketingPerContactPerDay
+        if cap > 0, live.contains(where: { Self.isMarketing($0.0) }) {
             let day = String(RFC3339.format(milliseconds: now()).prefix(10))
-            let shard = Shard.of(request.contactId, partitions: messages.partitions)
-            guard try await limiter.withinDailyCap(contactShard: shard, contactId: request.contactId, day: day, sendId: request.id, limit: settings.marketingPerContactPerDay) else {
-                return try await finish(request, .cancelled, "over the daily cap of \(settings.marketingPerContactPerDay) marketing messages for this contact")
+            let marketing = live.filter { Self.isMarketing($0.0) }
+            let admitted = try await limiter.withinDailyCap(
+                many: marketing.map { (Shard.of($0.0.contactId, partitions: messages.partitions), $0.0.contactId, $0.0.id) }, day: day, limit: cap)
+            let over = Set(zip(marketing, admitted).filter { !$0.1 }.map(\.0.0.id))
+            for (request, _) in live where over.contains(request.id) {
+                endings.append(.init(request, .cancelled, reason: "over the daily cap of \(cap) marketing messages for this contact"))
             }
+            live.removeAll { over.contains($0.0.id) }
         }
-        // One clock reading for the limit and the claim: `attempt_ms` is when the slot was taken.
+        // One clock reading for the limits and the claims: `attempt_ms` is when the slot was taken.
         let t = now()
-        if case .wait(let ms, let limit) = try await limiter.acquire(rates, unique: unique, member: request.id, now: t) {
-            // Looked at again when a slot frees, or sooner (`sender.park_recheck`): a
-            // limit raised at run time (a new WhatsApp tier) then applies within that.
-            let next = t + min(ms, settings.parkRecheck.milliseconds)
-            try await messages.record(request, .retryScheduled, reason: "throttled by the \(limit) limit", next: next, now: t)
-            metrics.outcome(request.channel, "throttled")
-            return
-        }
-        let claim = try await messages.claim(request, now: t, lease: settings.lease)
-        guard case .claimed(let attempt, let deferrals, let firstSeen) = claim else {
-            if claim == .outcomeUnknown {
-                metrics.outcome(request.channel, "unknown")
-                logger.warning("sender found a message whose outcome is unknown (a sender died mid-call); marked sending_failed", metadata: ["herald.send_id": "\(request.id)"])
+        let decisions = try await limiter.acquire(many: live.map { .init(rates: $0.1.rates, unique: $0.1.unique, member: $0.0.id) }, now: t)
+        // Waiting again, with the metric label saying why.
+        var parked: [(MessageStore.Transition, String)] = []
+        var admitted: [(SendRequest, Call)] = []
+        for (item, decision) in zip(live, decisions) {
+            if case .wait(let ms, let limit) = decision {
+                // Looked at again when a slot frees, or sooner (`sender.park_recheck`): a
+                // limit raised at run time (a new WhatsApp tier) then applies within that.
+                parked.append((.init(item.0, .retryScheduled, reason: "throttled by the \(limit) limit", next: t + min(ms, settings.parkRecheck.milliseconds)), "throttled"))
+            } else {
+                admitted.append(item)
             }
-            return  // not due, another sender has it, or it already ended
         }
-        let started = ContinuousClock.now
-        let outcome: Outcome
-        do {
-            outcome = try await call()
-        } catch {
-            outcome = .retry("\(error)")
+        let claims = try await messages.claim(many: admitted.map(\.0), now: t, lease: settings.lease)
+        var claimed: [(request: SendRequest, call: Call, attempt: Int, deferrals: Int, firstSeen: Int64)] = []
+        for (item, claim) in zip(admitted, claims) {
+            switch claim {
+            case .claimed(let attempt, let deferrals, let firstSeen): claimed.append((item.0, item.1, attempt, deferrals, firstSeen))
+            case .outcomeUnknown:
+                metrics.outcome(channel, "unknown")
+                logger.warning("sender found a message whose outcome is unknown (a sender died mid-call); marked sending_failed", metadata: ["herald.send_id": "\(item.0.id)"])
+            default: break  // not due, another sender has it, or it already ended
+            }
         }
-        metrics.providerLatency(request.channel, ContinuousClock.now - started)
-        switch outcome {
-        case .sent(let providerId):
-            if let providerId { try await messages.remember(providerId: providerId, for: request) }
-            try await finish(request, .sent, "")
-            if request.originMs > 0 { metrics.handOffLatency(milliseconds: now() - request.originMs) }
-        case .failed(let reason):
-            try await finish(request, .sendingFailed, reason)
-        case .retry(let reason) where attempt >= settings.maxAttempts:
-            try await finish(request, .error, "\(attempt) attempts failed; last: \(reason)")
-        case .retry(let reason):
-            // Exponential backoff with full jitter: uniform in [0, base · 2^(attempt-1)].
-            let cap = settings.retryBase.milliseconds << min(attempt - 1, 20)
-            let next = now() + Int64.random(in: 0...max(1, cap))
-            try await messages.record(request, .retryScheduled, reason: reason, next: next, now: now())
-            metrics.outcome(request.channel, "retry_scheduled")
-        case .deferred(let reason) where now() - firstSeen >= settings.giveUpAfter.milliseconds:
-            try await finish(request, .error, "deferred by the provider for longer than sender.give_up_after (\(settings.giveUpAfter)); last: \(reason)")
-        case .deferred(let reason):
-            // Backoff grows with each deferral up to a minute, with "equal jitter"
-            // (half fixed, half random) so a throttled account is not hit again at once.
-            let cap = min(settings.retryBase.milliseconds << min(deferrals, 20), 60_000)
-            let next = now() + cap / 2 + Int64.random(in: 0...max(1, cap / 2))
-            try await messages.record(request, .retryScheduled, reason: reason, next: next, deferred: true, now: now())
-            metrics.outcome(request.channel, "deferred")
+        let outcomes = await withTaskGroup(of: (Int, Outcome, Duration).self) { group in
+            for (i, c) in claimed.enumerated() {
+                group.addTask {
+                    let started = ContinuousClock.now
+                    let outcome = await c.call.perform()
+                    return (i, outcome, ContinuousClock.now - started)
+                }
+            }
+            var out = [Outcome?](repeating: nil, count: claimed.count)
+            for await (i, outcome, took) in group {
+                out[i] = outcome
+                metrics.providerLatency(channel, took)
+            }
+            return out
         }
+        var providerIds: [(providerId: String, request: SendRequest)] = []
+        for (c, outcome) in zip(claimed, outcomes) {
+            let request = c.request
+            switch outcome ?? .retry("the call did not finish") {
+            case .sent(let providerId):
+                if let providerId { providerIds.append((providerId, request)) }
+                endings.append(.init(request, .sent))
+            case .failed(let reason):
+                endings.append(.init(request, .sendingFailed, reason: reason))
+            case .retry(let reason) where c.attempt >= settings.maxAttempts:
+                endings.append(.init(request, .error, reason: "\(c.attempt) attempts failed; last: \(reason)"))
+            case .retry(let reason):
+                // Exponential backoff with full jitter: uniform in [0, base · 2^(attempt-1)].
+                let cap = settings.retryBase.milliseconds << min(c.attempt - 1, 20)
+                parked.append((.init(request, .retryScheduled, reason: reason, next: now() + Int64.random(in: 0...max(1, cap))), "retry_scheduled"))
+            case .deferred(let reason) where now() - c.firstSeen >= settings.giveUpAfter.milliseconds:
+                endings.append(.init(request, .error, reason: "deferred by the provider for longer than sender.give_up_after (\(settings.giveUpAfter)); last: \(reason)"))
+            case .deferred(let reason):
+                // Backoff grows with each deferral up to a minute, with "equal jitter"
+                // (half fixed, half random) so a throttled account is not hit again at once.
+                let cap = min(settings.retryBase.milliseconds << min(c.deferrals, 20), 60_000)
+                parked.append((.init(request, .retryScheduled, reason: reason, next: now() + cap / 2 + Int64.random(in: 0...max(1, cap / 2)), deferred: true), "deferred"))
+            }
+        }
+        // Status callbacks name the provider's id: map it before the state says sent.
+        if !providerIds.isEmpty { try await messages.remember(providerIds) }
+        try await write(endings, waiting: parked)
     }
 
-    func finish(_ request: SendRequest, _ state: MessageState, _ reason: String) async throws {
-        let after = try await messages.record(request, state, reason: reason, now: now())
-        // A replay of a message that already ended changes nothing: count nothing.
-        guard after == state else { return }
-        metrics.outcome(request.channel, state.rawValue)
-        if state != .sent {
-            logger.info("sender: message \(state.rawValue)", metadata: ["herald.send_id": "\(request.id)", "herald.reason": "\(reason)", "herald.state": "\(after.rawValue)"])
+    /// Records transitions in one round trip and counts them: endings once (a
+    /// replay of a message that already ended changes nothing and counts nothing),
+    /// waits each time, under their label (`throttled`, `retry_scheduled`, `deferred`).
+    func write(_ endings: [MessageStore.Transition], waiting: [(MessageStore.Transition, String)] = []) async throws {
+        let all = endings + waiting.map(\.0)
+        guard !all.isEmpty else { return }
+        let t = now()
+        let after = try await messages.record(many: all, now: t)
+        for (request, label) in waiting.map({ ($0.0.request, $0.1) }) { metrics.outcome(request.channel, label) }
+        for (transition, state) in zip(endings, after) where state == transition.state {
+            let request = transition.request
+            metrics.outcome(request.channel, state.rawValue)
+            if state == .sent {
+                if request.originMs > 0 { metrics.handOffLatency(milliseconds: t - request.originMs) }
+            } else {
+                logger.info("sender: message \(state.rawValue)", metadata: ["herald.send_id": "\(request.id)", "herald.reason": "\(transition.reason)", "herald.state": "\(state.rawValue)"])
+            }
         }
     }
 }

@@ -8,6 +8,13 @@ import ServiceLifecycle
 
 /// Builds `herald-sender`'s services: the `herald.sends` consumer and the retry poller.
 public enum SenderApp {
+    /// Waves of a channel with `connections`: up to 4 lanes (waves at once), each
+    /// wave a quarter of the connections (at least 1).
+    static func lanes(_ connections: Int) -> (size: Int, lane: SlotPool) {
+        let lanes = min(4, connections)
+        return (connections / lanes, SlotPool(count: lanes))
+    }
+
     public static func services(runtime: WorkerRuntime) async throws -> [any Service] {
         let s = runtime.settings.sender
         let partitions = runtime.settings.partitions
@@ -24,16 +31,13 @@ public enum SenderApp {
                     server: s.smtpServer, security: SMTPSecurity(rawValue: s.smtpSecurity) ?? .none, username: s.smtpUsername, password: s.smtpPassword),
                 concurrency: s.smtpConnections),
             http: HTTPClient(concurrency: s.httpConnections), limiter: RateLimiter(redis: runtime.redis),
-            gates: [
-                "email": SlotPool(count: s.smtpConnections), "webhook": SlotPool(count: s.httpConnections),
-                "whatsapp": SlotPool(count: s.httpConnections), "sms": SlotPool(count: s.httpConnections),
-            ],
+            waves: ["email": lanes(s.smtpConnections), "webhook": lanes(s.httpConnections), "whatsapp": lanes(s.httpConnections), "sms": lanes(s.httpConnections)],
             settings: s, from: from, metrics: SenderMetrics(registry: runtime.metrics), logger: runtime.logger)
         let logger = runtime.logger
         let producer = runtime.producer
         let deadLettered = runtime.metrics.makeCounter(
             descriptor: .init(metricName: "herald_sender_dead_lettered", unitName: "total", helpText: "herald.sends records that are not send requests, moved to herald.dlq"))
-        let consumer = try runtime.consumer(topics: [Topics.sends], maxBatchSize: 500) { batch in
+        let consumer = try runtime.consumer(topics: [Topics.sends], maxBatchSize: 2000) { batch in
             // A record that is not a send request can never be sent: it goes to
             // herald.dlq with the reason (never silently dropped), and the
             // partition moves on.
@@ -53,15 +57,9 @@ public enum SenderApp {
                 deadLettered.increment(by: Int64(dead.count))
                 logger.error("sender moved records that are not send requests to herald.dlq", metadata: ["herald.count": "\(dead.count)"])
             }
-            // Messages are independent: handle a batch concurrently. A failure (Redis
-            // down) fails the batch, which is retried; finished messages are skipped
-            // the second time by their state.
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for request in requests {
-                    group.addTask { try await processor.process(request) }
-                }
-                try await group.waitForAll()
-            }
+            // A failure (Redis down) fails the batch, which is retried; finished
+            // messages are skipped the second time by their state.
+            try await processor.process(requests)
         }
         let retries = RetryPoller(consumer: consumer, messages: messages, processor: processor, interval: .milliseconds(250), logger: logger)
         return [consumer, retries]

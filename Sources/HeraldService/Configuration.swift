@@ -70,7 +70,7 @@ public struct Configuration: Sendable {
         .init(name: "sender.lease", defaultValue: "60s", help: "How long a claim holds; after it a claim with no outcome counts as unknown"),
         .init(name: "sender.webhook_secret", defaultValue: "", help: "Key of webhook signatures (HMAC-SHA256); webhooks are refused while empty"),
         .init(name: "sender.webhook_timeout", defaultValue: "10s", help: "Timeout of one webhook call"),
-        .init(name: "sender.http_connections", defaultValue: "16", help: "HTTP connections per sender process (webhooks, providers)"),
+        .init(name: "sender.http_connections", defaultValue: "64", help: "HTTP connections per sender process (webhooks, providers), all driven by one thread"),
         .init(name: "sender.whatsapp_api_url", defaultValue: "http://127.0.0.1:8090", help: "WhatsApp Cloud API base (https://graph.facebook.com; the dev sandbox by default)"),
         .init(name: "sender.whatsapp_api_version", defaultValue: "v21.0", help: "Graph API version in WhatsApp URLs"),
         .init(name: "sender.whatsapp_phone_number_id", defaultValue: "sandbox-phone", help: "The sending WhatsApp phone number id"),

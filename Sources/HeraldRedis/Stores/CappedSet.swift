@@ -13,10 +13,19 @@ public enum CappedSet {
     }
 
     static func admit(_ redis: RedisPool, key: String, member: String, limit: Int, ttlSeconds: Int64) async throws -> Admission {
-        switch try await redis.eval(script, keys: [key], arguments: [member, String(limit), String(ttlSeconds)]).int {
-        case 1: .allowed
-        case 2: .again
-        default: .suppressed
+        try await admit(redis, [(key, member)], limit: limit, ttlSeconds: ttlSeconds)[0]
+    }
+
+    /// Admissions to several sets (or several members), in order, in one round trip.
+    static func admit(_ redis: RedisPool, _ entries: [(key: String, member: String)], limit: Int, ttlSeconds: Int64) async throws -> [Admission] {
+        let replies = try await redis.evalMany(script, calls: entries.map { (keys: [$0.key], arguments: [$0.member, String(limit), String(ttlSeconds)]) })
+        return try replies.map { reply in
+            if case .error(let message) = reply { throw RedisError(code: .server, message: "capped_set_admit: \(message)") }
+            return switch reply.int {
+            case 1: .allowed
+            case 2: .again
+            default: .suppressed
+            }
         }
     }
 

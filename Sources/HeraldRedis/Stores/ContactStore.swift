@@ -22,6 +22,17 @@ public struct ContactStore: Sendable {
         return (try? JSONValue.parse(bytes)).flatMap(ContactProfile.decodeStored)
     }
 
+    /// Several profiles in one round trip; contacts without one are left out.
+    public func get(many contactIds: [String]) async throws -> [String: ContactProfile] {
+        let replies = try await redis.pipeline(contactIds.map { ["GET", key($0)] })
+        var out: [String: ContactProfile] = [:]
+        for (id, reply) in zip(contactIds, replies) {
+            if case .error(let message) = reply { throw RedisError(code: .server, message: "GET \(key(id)): \(message)") }
+            if case .bulk(let bytes) = reply, let p = (try? JSONValue.parse(bytes)).flatMap(ContactProfile.decodeStored) { out[id] = p }
+        }
+        return out
+    }
+
     /// Applies a change atomically and returns the profile after it.
     @discardableResult
     public func apply(_ change: ContactChange, to contactId: String, now: Int64) async throws -> ContactProfile {

@@ -44,19 +44,44 @@ public struct MessageStore: Sendable {
     /// Claims a message before the provider is called (creating its record on first sight).
     /// - Parameter lease: how long the claim holds; after it, the outcome counts as unknown.
     public func claim(_ r: SendRequest, now: Int64, lease: Duration) async throws -> Claim {
-        let reply = try await redis.eval(Self.claimScript, keys: keys(r), arguments: [
-            r.json.jsonString, String(now), String(lease.milliseconds), r.id, r.contactId, r.campaignId, r.channel,
-        ])
-        let parts = reply.array?.compactMap(\.string) ?? []
-        switch parts.first {
-        case "claimed":
-            func number(_ i: Int) -> Int64 { parts.count > i ? Int64(parts[i]) ?? 0 : 0 }
-            return .claimed(attempt: Int(max(1, number(1))), deferrals: Int(number(2)), firstSeenMs: number(3))
-        case "not_due": return .notDue
-        case "busy": return .busy
-        case "unknown": return .outcomeUnknown
-        case "final": return .done(MessageState(rawValue: parts.count > 1 ? parts[1] : "") ?? .error)
-        default: throw RedisError(code: .server, message: "message_claim returned \(reply)")
+        try await claim(many: [r], now: now, lease: lease)[0]
+    }
+
+    /// `claim` for several messages, in order, in one round trip.
+    public func claim(many requests: [SendRequest], now: Int64, lease: Duration) async throws -> [Claim] {
+        let replies = try await redis.evalMany(Self.claimScript, calls: requests.map { r in
+            (keys: keys(r), arguments: [r.json.jsonString, String(now), String(lease.milliseconds), r.id, r.contactId, r.campaignId, r.channel])
+        })
+        return try replies.map { reply in
+            let parts = reply.array?.compactMap(\.string) ?? []
+            switch parts.first {
+            case "claimed":
+                func number(_ i: Int) -> Int64 { parts.count > i ? Int64(parts[i]) ?? 0 : 0 }
+                return .claimed(attempt: Int(max(1, number(1))), deferrals: Int(number(2)), firstSeenMs: number(3))
+            case "not_due": return .notDue
+            case "busy": return .busy
+            case "unknown": return .outcomeUnknown
+            case "final": return .done(MessageState(rawValue: parts.count > 1 ? parts[1] : "") ?? .error)
+            default: throw RedisError(code: .server, message: "message_claim returned \(reply)")
+            }
+        }
+    }
+
+    /// A move of one message to a state (see `record`).
+    public struct Transition: Sendable {
+        public var request: SendRequest
+        public var state: MessageState
+        public var reason: String
+        /// For `retry_scheduled`: when to try again (UTC ms).
+        public var next: Int64?
+        public var deferred: Bool
+
+        public init(_ request: SendRequest, _ state: MessageState, reason: String = "", next: Int64? = nil, deferred: Bool = false) {
+            self.request = request
+            self.state = state
+            self.reason = reason
+            self.next = next
+            self.deferred = deferred
         }
     }
 
@@ -68,21 +93,40 @@ public struct MessageStore: Sendable {
     /// - Returns: the state the message is in afterwards.
     @discardableResult
     public func record(_ r: SendRequest, _ state: MessageState, reason: String = "", next: Int64? = nil, deferred: Bool = false, now: Int64) async throws -> MessageState {
-        let from = MessageState.allCases.filter { $0.allows(state) }.map(\.rawValue).joined(separator: ",")
-        let reply = try await redis.eval(Self.recordScript, keys: keys(r), arguments: [
-            state.rawValue, "," + from + ",", reason, String(next ?? 0), String(now), r.json.jsonString, r.id, r.contactId, r.campaignId, r.channel,
-            deferred ? "1" : "0",
-        ])
-        return reply.string.flatMap(MessageState.init(rawValue:)) ?? state
+        try await record(many: [Transition(r, state, reason: reason, next: next, deferred: deferred)], now: now)[0]
+    }
+
+    /// `record` for several messages, in order, in one round trip.
+    /// - Returns: each message's state afterwards.
+    public func record(many transitions: [Transition], now: Int64) async throws -> [MessageState] {
+        let replies = try await redis.evalMany(Self.recordScript, calls: transitions.map { t in
+            let r = t.request
+            let from = MessageState.allCases.filter { $0.allows(t.state) }.map(\.rawValue).joined(separator: ",")
+            return (keys: keys(r), arguments: [
+                t.state.rawValue, "," + from + ",", t.reason, String(t.next ?? 0), String(now), r.json.jsonString, r.id, r.contactId, r.campaignId, r.channel,
+                t.deferred ? "1" : "0",
+            ])
+        })
+        return try zip(transitions, replies).map { t, reply in
+            if case .error(let message) = reply { throw RedisError(code: .server, message: "message_record: \(message)") }
+            return reply.string.flatMap(MessageState.init(rawValue:)) ?? t.state
+        }
     }
 
     /// Remembers which message a provider's id (a `wamid…`, a Twilio `SM…`) is, for
     /// its status callbacks (kept 30 days).
     public func remember(providerId: String, for r: SendRequest) async throws {
-        _ = try await redis.pipeline([
-            ["SET", "herald:pmid:\(providerId)", "\(r.contactId)\u{1F}\(r.id)", "EX", String(30 * 86_400)],
-            ["HSET", "herald:m:\(tag(r.contactId)):\(r.id)", "provider_id", providerId],
-        ])
+        try await remember([(providerId, r)])
+    }
+
+    /// `remember` for several messages in one round trip.
+    public func remember(_ pairs: [(providerId: String, request: SendRequest)]) async throws {
+        _ = try await redis.pipeline(pairs.flatMap { providerId, r in
+            [
+                ["SET", "herald:pmid:\(providerId)", "\(r.contactId)\u{1F}\(r.id)", "EX", String(30 * 86_400)],
+                ["HSET", "herald:m:\(tag(r.contactId)):\(r.id)", "provider_id", providerId],
+            ]
+        })
     }
 
     /// Applies a provider's status (`sent`, `delivered`, `read`, `sending_failed`)

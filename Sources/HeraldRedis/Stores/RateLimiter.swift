@@ -67,29 +67,64 @@ public struct RateLimiter: Sendable {
     /// Takes one slot of every rate (and counts the recipient), or none.
     /// - Parameter member: a unique id of this message (a retry after `wait` uses the same).
     public func acquire(_ rates: [Rate], unique: UniqueRecipients? = nil, member: String, now: Int64) async throws -> Decision {
-        guard !rates.isEmpty || unique != nil else { return .allowed }
-        var args = [String(now), member, String(rates.count)]
-        for r in rates { args += [String(r.limit), String(r.window.milliseconds)] }
-        var keys = rates.map { "herald:{limits}:rate:\($0.name)" }
-        if let u = unique {
-            keys += ["herald:{limits}:uniq:\(u.account)", Self.tierKey(u.account)]
-            args += [u.recipient, String(u.defaultLimit), String(u.window.milliseconds)]
+        try await acquire(many: [Request(rates: rates, unique: unique, member: member)], now: now)[0]
+    }
+
+    /// What one message asks of the limits.
+    public struct Request: Sendable {
+        public var rates: [Rate]
+        public var unique: UniqueRecipients?
+        /// A unique id of the message (a retry after `wait` uses the same).
+        public var member: String
+
+        public init(rates: [Rate], unique: UniqueRecipients? = nil, member: String) {
+            self.rates = rates
+            self.unique = unique
+            self.member = member
         }
-        let reply = try await redis.eval(Self.script, keys: keys, arguments: args)
-        let parts = reply.array ?? []
-        guard let first = parts.first?.int else { throw RedisError(code: .server, message: "limit_acquire returned \(reply)") }
-        if first < 0 { return .allowed }
-        let wait = parts.count > 1 ? parts[1].int ?? 1 : 1
-        let name = Int(first) < rates.count ? rates[Int(first)].name : "unique-recipients:\(unique?.account ?? "")"
-        return .wait(milliseconds: max(1, wait), limit: name)
+    }
+
+    /// `acquire` for several messages in one round trip. Each is still its own
+    /// atomic script, run in order: the decisions are those the messages would
+    /// get one after the other.
+    public func acquire(many requests: [Request], now: Int64) async throws -> [Decision] {
+        var decisions = [Decision](repeating: .allowed, count: requests.count)
+        let limited = requests.indices.filter { !requests[$0].rates.isEmpty || requests[$0].unique != nil }
+        let calls = limited.map { i -> (keys: [String], arguments: [String]) in
+            let r = requests[i]
+            var args = [String(now), r.member, String(r.rates.count)]
+            for rate in r.rates { args += [String(rate.limit), String(rate.window.milliseconds)] }
+            var keys = r.rates.map { "herald:{limits}:rate:\($0.name)" }
+            if let u = r.unique {
+                keys += ["herald:{limits}:uniq:\(u.account)", Self.tierKey(u.account)]
+                args += [u.recipient, String(u.defaultLimit), String(u.window.milliseconds)]
+            }
+            return (keys, args)
+        }
+        let replies = try await redis.evalMany(Self.script, calls: calls)
+        for (i, reply) in zip(limited, replies) {
+            let parts = reply.array ?? []
+            guard let first = parts.first?.int else { throw RedisError(code: .server, message: "limit_acquire returned \(reply)") }
+            if first < 0 { continue }
+            let wait = parts.count > 1 ? parts[1].int ?? 1 : 1
+            let r = requests[i]
+            let name = Int(first) < r.rates.count ? r.rates[Int(first)].name : "unique-recipients:\(r.unique?.account ?? "")"
+            decisions[i] = .wait(milliseconds: max(1, wait), limit: name)
+        }
+        return decisions
     }
 
     /// A contact's marketing messages of one day: at most `limit`. Idempotent per
     /// message (a set of send ids), so retries and replays count once.
     /// - Returns: false when the message would exceed the cap.
     public func withinDailyCap(contactShard: Int, contactId: String, day: String, sendId: String, limit: Int) async throws -> Bool {
-        let key = "herald:cap:\(Shard.hashTag(contactShard)):\(contactId):\(day)"
-        return try await CappedSet.admit(redis, key: key, member: sendId, limit: limit, ttlSeconds: 2 * 86_400) != .suppressed
+        try await withinDailyCap(many: [(contactShard, contactId, sendId)], day: day, limit: limit)[0]
+    }
+
+    /// `withinDailyCap` for several messages, in order, in one round trip.
+    public func withinDailyCap(many messages: [(contactShard: Int, contactId: String, sendId: String)], day: String, limit: Int) async throws -> [Bool] {
+        let entries = messages.map { (key: "herald:cap:\(Shard.hashTag($0.contactShard)):\($0.contactId):\(day)", member: $0.sendId) }
+        return try await CappedSet.admit(redis, entries, limit: limit, ttlSeconds: 2 * 86_400).map { $0 != .suppressed }
     }
 
     /// KEYS: one sorted set per rate, then (optional) the unique-recipient set and

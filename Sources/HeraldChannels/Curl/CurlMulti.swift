@@ -1,0 +1,215 @@
+internal import CCurl
+import Foundation
+import HeraldCore
+import Synchronization
+
+/// One curl multi handle driven by one dedicated thread: every HTTP transfer of an
+/// `HTTPClient` runs on it, interleaved, over a shared cache of keep-alive
+/// connections.
+///
+/// One thread for all transfers, instead of a blocking easy handle per
+/// connection, is what lets a sender make thousands of calls a second on two
+/// cores: a transfer costs no thread wake-up of its own, only the resumption of
+/// its caller. The thread is never one of Swift's cooperative pool (it blocks in
+/// `curl_multi_poll`).
+///
+/// `@unchecked Sendable`: `multi`, `running` and `idle` are touched only on the
+/// loop thread (curl handles are not thread-safe), except `curl_multi_wakeup`,
+/// which libcurl documents as callable from any thread; `inbox` is a mutex.
+final class CurlMulti: @unchecked Sendable {
+    /// A request waiting to be added, with where its result goes.
+    struct Transfer {
+        var method: String
+        var url: String
+        var headers: [(String, String)]
+        var body: [UInt8]?
+        var timeout: Duration
+        var completion: CheckedContinuation<HTTPClientResponse, any Error>
+    }
+
+    /// An added transfer: what it needs until it completes.
+    private final class Running {
+        let transfer: Transfer
+        let collector = ResponseCollector()
+        let headerList: UnsafeMutablePointer<curl_slist>?
+
+        init(transfer: Transfer, headerList: UnsafeMutablePointer<curl_slist>?) {
+            self.transfer = transfer
+            self.headerList = headerList
+        }
+
+        deinit { curl_slist_free_all(headerList) }
+    }
+
+    private let multi: UnsafeMutableRawPointer
+    private let inbox = Mutex<(transfers: [Transfer], stopped: Bool)>(([], false))
+    private var running: [UnsafeMutableRawPointer: Running] = [:]
+    /// Easy handles whose transfer ended well, kept for reuse.
+    private var idle: [UnsafeMutableRawPointer] = []
+
+    /// - Parameter maxConnections: connections open at once (more transfers wait in
+    ///   curl's queue for one to free), and how many idle ones are kept.
+    init(maxConnections: Int, label: String) {
+        _ = CurlGlobal.initialized
+        multi = curl_multi_init()
+        _ = herald_curl_multi_setopt_long(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, maxConnections)
+        _ = herald_curl_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, maxConnections)
+        let thread = Thread { [self] in loop() }
+        thread.name = label
+        thread.start()
+    }
+
+    /// Queues a transfer; its continuation is resumed on the loop thread.
+    func submit(_ transfer: Transfer) {
+        let accepted = inbox.withLock { box -> Bool in
+            if box.stopped { return false }
+            box.transfers.append(transfer)
+            return true
+        }
+        guard accepted else {
+            return transfer.completion.resume(throwing: HTTPClientError(code: .other, message: "\(transfer.method) \(transfer.url): the HTTP client was shut down"))
+        }
+        curl_multi_wakeup(multi)
+    }
+
+    /// Ends the loop: transfers in flight or queued fail.
+    func stop() {
+        inbox.withLock { $0.stopped = true }
+        curl_multi_wakeup(multi)
+    }
+
+    // MARK: - The loop thread
+
+    private func loop() {
+        while true {
+            let (incoming, stopped) = inbox.withLock { box in
+                defer { box.transfers.removeAll(keepingCapacity: true) }
+                return (box.transfers, box.stopped)
+            }
+            if stopped {
+                shutDown(failing: incoming)
+                return
+            }
+            for transfer in incoming { add(transfer) }
+            var stillRunning: Int32 = 0
+            _ = curl_multi_perform(multi, &stillRunning)
+            collectFinished()
+            // Returns when a socket is ready, curl's next timeout is due, or
+            // `curl_multi_wakeup` was called (a new transfer, or stop).
+            _ = curl_multi_poll(multi, nil, 0, 1000, nil)
+        }
+    }
+
+    private func add(_ transfer: Transfer) {
+        guard let h = idle.popLast() ?? curl_easy_init() else {
+            return transfer.completion.resume(throwing: HTTPClientError(code: .other, message: "curl_easy_init failed"))
+        }
+        curl_easy_reset(h)
+        var list: UnsafeMutablePointer<curl_slist>? = nil
+        for (name, value) in transfer.headers { list = curl_slist_append(list, "\(name): \(value)") }
+        list = curl_slist_append(list, "Expect:")  // no 100-continue round trip
+        let state = Running(transfer: transfer, headerList: list)
+        // The collector lives as long as `state`, which `running` holds until the transfer ends.
+        let context = Unmanaged.passUnretained(state.collector).toOpaque()
+        _ = herald_curl_setopt_string(h, CURLOPT_URL, transfer.url)
+        _ = herald_curl_setopt_string(h, CURLOPT_CUSTOMREQUEST, transfer.method)
+        _ = herald_curl_setopt_long(h, CURLOPT_NOSIGNAL, 1)
+        _ = herald_curl_setopt_long(h, CURLOPT_TIMEOUT_MS, Int(transfer.timeout.milliseconds))
+        _ = herald_curl_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, 5000)
+        _ = herald_curl_setopt_slist(h, CURLOPT_HTTPHEADER, list)
+        _ = herald_curl_setopt_data_cb(h, CURLOPT_WRITEFUNCTION, curlWriteBody)
+        _ = herald_curl_setopt_pointer(h, CURLOPT_WRITEDATA, context)
+        _ = herald_curl_setopt_data_cb(h, CURLOPT_HEADERFUNCTION, curlWriteHeader)
+        _ = herald_curl_setopt_pointer(h, CURLOPT_HEADERDATA, context)
+        if let body = transfer.body {
+            body.withUnsafeBytes { raw in
+                _ = herald_curl_setopt_offset(h, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(raw.count))
+                // COPYPOSTFIELDS copies, so the buffer need not outlive this scope.
+                _ = herald_curl_setopt_pointer(h, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!))
+            }
+        }
+        guard curl_multi_add_handle(multi, h) == CURLM_OK else {
+            curl_easy_cleanup(h)
+            return transfer.completion.resume(throwing: HTTPClientError(code: .other, message: "\(transfer.method) \(transfer.url): curl_multi_add_handle failed"))
+        }
+        running[h] = state
+    }
+
+    private func collectFinished() {
+        var left: Int32 = 0
+        while let message = curl_multi_info_read(multi, &left) {
+            guard message.pointee.msg == CURLMSG_DONE, let h = message.pointee.easy_handle else { continue }
+            let code = message.pointee.data.result
+            curl_multi_remove_handle(multi, h)
+            guard let state = running.removeValue(forKey: h) else {
+                curl_easy_cleanup(h)
+                continue
+            }
+            let t = state.transfer
+            guard code == CURLE_OK else {
+                let text = String(cString: curl_easy_strerror(code))
+                let kind: HTTPClientError.Code = code == CURLE_OPERATION_TIMEDOUT ? .timeout : code == CURLE_COULDNT_CONNECT ? .connection : .other
+                curl_easy_cleanup(h)  // start afresh rather than reuse a handle that failed
+                t.completion.resume(throwing: HTTPClientError(code: kind, message: "\(t.method) \(t.url): \(text)"))
+                continue
+            }
+            var status = 0
+            _ = herald_curl_getinfo_long(h, CURLINFO_RESPONSE_CODE, &status)
+            idle.append(h)
+            t.completion.resume(returning: HTTPClientResponse(status: status, headers: state.collector.headers, body: state.collector.body))
+        }
+    }
+
+    private func shutDown(failing queued: [Transfer]) {
+        for (h, state) in running {
+            curl_multi_remove_handle(multi, h)
+            curl_easy_cleanup(h)
+            let t = state.transfer
+            t.completion.resume(throwing: HTTPClientError(code: .other, message: "\(t.method) \(t.url): the HTTP client was shut down"))
+        }
+        running.removeAll()
+        for t in queued {
+            t.completion.resume(throwing: HTTPClientError(code: .other, message: "\(t.method) \(t.url): the HTTP client was shut down"))
+        }
+        for h in idle { curl_easy_cleanup(h) }
+        idle.removeAll()
+        curl_multi_cleanup(multi)
+    }
+}
+
+/// Accumulates one response; used only on the loop thread.
+final class ResponseCollector {
+    var body: [UInt8] = []
+    var headers: [(String, String)] = []
+}
+
+/// curl_global_init must run once before any thread uses curl.
+enum CurlGlobal {
+    static let initialized: Bool = {
+        curl_global_init(Int(CURL_GLOBAL_DEFAULT))
+        return true
+    }()
+}
+
+private let curlWriteBody: herald_curl_data_cb = { ptr, size, count, userdata in
+    guard let ptr, let userdata else { return 0 }
+    let collector = Unmanaged<ResponseCollector>.fromOpaque(userdata).takeUnretainedValue()
+    let n = size * count
+    collector.body.append(contentsOf: UnsafeRawBufferPointer(start: ptr, count: n))
+    return n
+}
+
+private let curlWriteHeader: herald_curl_data_cb = { ptr, size, count, userdata in
+    guard let ptr, let userdata else { return 0 }
+    let collector = Unmanaged<ResponseCollector>.fromOpaque(userdata).takeUnretainedValue()
+    let n = size * count
+    let line = String(decoding: UnsafeRawBufferPointer(start: ptr, count: n), as: UTF8.self)
+    if line.hasPrefix("HTTP/") {
+        collector.headers.removeAll()  // a new response (after 100-continue or a redirect)
+    } else if let colon = line.firstIndex(of: ":") {
+        let name = String(line[..<colon]).trimmingCharacters(in: .whitespaces)
+        let value = String(line[line.index(after: colon)...]).trimmingCharacters(in: .whitespacesAndNewlines)
+        collector.headers.append((name, value))
+    }
+    return n
+}
