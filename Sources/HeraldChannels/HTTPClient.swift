@@ -22,6 +22,34 @@ public struct HTTPClientError: Error, Sendable, CustomStringConvertible {
     public var description: String { message }
 }
 
+/// One request, as `HTTPClient.send(many:)` takes it.
+public struct HTTPRequest: Sendable {
+    public var method: String
+    public var url: String
+    public var headers: [(String, String)]
+    public var body: [UInt8]?
+    public var timeout: Duration
+
+    public init(method: String, url: String, headers: [(String, String)] = [], body: [UInt8]? = nil, timeout: Duration = .seconds(10)) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.timeout = timeout
+    }
+
+    /// A POST with a JSON body.
+    public static func postJSON(_ url: String, _ body: [UInt8], headers: [(String, String)] = [], timeout: Duration = .seconds(10)) -> HTTPRequest {
+        HTTPRequest(method: "POST", url: url, headers: [("Content-Type", "application/json")] + headers, body: body, timeout: timeout)
+    }
+}
+
+/// What became of one request of `send(many:)`, and how long it took.
+public struct HTTPExchange: Sendable {
+    public var result: Result<HTTPClientResponse, HTTPClientError>
+    public var duration: Duration
+}
+
 /// An HTTP/1.1 client over libcurl's multi interface: one thread of its own
 /// drives every transfer, over at most `concurrency` keep-alive connections
 /// (more requests wait for one to free). Nothing blocks Swift's cooperative pool.
@@ -39,8 +67,17 @@ public final class HTTPClient: Sendable {
     public func send(
         method: String, url: String, headers: [(String, String)] = [], body: [UInt8]? = nil, timeout: Duration = .seconds(10)
     ) async throws -> HTTPClientResponse {
-        try await withCheckedThrowingContinuation { continuation in
-            engine.submit(.init(method: method, url: url, headers: headers, body: body, timeout: timeout, completion: continuation))
+        let exchange = await send(many: [HTTPRequest(method: method, url: url, headers: headers, body: body, timeout: timeout)])[0]
+        return try exchange.result.get()
+    }
+
+    /// Sends the requests side by side (as connections allow) and returns when all
+    /// have a response or an error, in order. One suspension for the lot, instead
+    /// of one per request: a sender's wave of calls costs one wake-up.
+    public func send(many requests: [HTTPRequest]) async -> [HTTPExchange] {
+        guard !requests.isEmpty else { return [] }
+        return await withCheckedContinuation { continuation in
+            engine.submit(requests, completion: continuation)
         }
     }
 

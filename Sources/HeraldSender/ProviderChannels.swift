@@ -50,17 +50,16 @@ extension SendProcessor {
             rates.append(.init(name: "whatsapp-recipient:\(phone)", limit: 1, window: settings.whatsAppRecipientInterval))
         }
         let unique = RateLimiter.UniqueRecipients(account: settings.whatsAppPhoneNumberId, recipient: phone, defaultLimit: settings.whatsAppTier)
-        let bytes = body.serialized()
-        return .call(Call(rates: rates, unique: unique) { [http, settings] in
-            do {
-                let r = try await http.postJSON(url, bytes, headers: [("Authorization", "Bearer \(settings.whatsAppToken)")], timeout: settings.webhookTimeout)
+        let request = HTTPRequest.postJSON(url, body.serialized(), headers: [("Authorization", "Bearer \(settings.whatsAppToken)")], timeout: settings.webhookTimeout)
+        return .call(Call(rates: rates, unique: unique, action: .http(request: { request }, outcome: { result in
+            switch result {
+            case .success(let r):
                 if (200..<300).contains(r.status) { return .sent((try? JSONValue.parse(r.body))?["messages"]?.arrayValue?.first?["id"]?.stringValue) }
                 let code = (try? JSONValue.parse(r.body))?["error"]?["code"].flatMap { if case .int(let c) = $0 { Int(c) } else { nil } }
                 return Self.whatsAppOutcome(status: r.status, code: code, detail: String(r.bodyText.prefix(200)))
-            } catch {
-                return .noResponse(error)
+            case .failure(let error): return .noResponse(error)
             }
-        })
+        })))
     }
 
     /// Meta's error codes: throttling is retried; the rest is final.
@@ -90,18 +89,18 @@ extension SendProcessor {
         let body = URLEncoding.form(form)
         let credentials = Data("\(settings.twilioAccountSid):\(settings.twilioAuthToken)".utf8).base64EncodedString()
         let url = "\(settings.twilioURL)/2010-04-01/Accounts/\(settings.twilioAccountSid)/Messages.json"
-        return .call(Call(rates: channelRates(request)) { [http, settings] in
-            do {
-                let r = try await http.send(
-                    method: "POST", url: url, headers: [("Authorization", "Basic \(credentials)"), ("Content-Type", "application/x-www-form-urlencoded")],
-                    body: Array(body.utf8), timeout: settings.webhookTimeout)
+        let call = HTTPRequest(
+            method: "POST", url: url, headers: [("Authorization", "Basic \(credentials)"), ("Content-Type", "application/x-www-form-urlencoded")],
+            body: Array(body.utf8), timeout: settings.webhookTimeout)
+        return .call(Call(rates: channelRates(request), action: .http(request: { call }, outcome: { result in
+            switch result {
+            case .success(let r):
                 if (200..<300).contains(r.status) { return .sent((try? JSONValue.parse(r.body))?["sid"]?.stringValue) }
                 let code = (try? JSONValue.parse(r.body))?["code"].flatMap { if case .int(let c) = $0 { Int(c) } else { nil } }
                 return Self.twilioOutcome(status: r.status, code: code, detail: String(r.bodyText.prefix(200)))
-            } catch {
-                return .noResponse(error)
+            case .failure(let error): return .noResponse(error)
             }
-        })
+        })))
     }
 
     static func twilioOutcome(status: Int, code: Int?, detail: String) -> Outcome {

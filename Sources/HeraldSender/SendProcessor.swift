@@ -50,8 +50,16 @@ struct SendProcessor: Sendable {
     struct Call: Sendable {
         var rates: [RateLimiter.Rate] = []
         var unique: RateLimiter.UniqueRecipients? = nil
-        /// Makes the call once; builds anything time-dependent (a signature) itself.
-        var perform: @Sendable () async -> Outcome
+        var action: Action
+
+        enum Action: Sendable {
+            /// An HTTP request — built when the wave calls, so a signature's
+            /// timestamp is fresh — and how its result reads. A wave's requests go
+            /// out together (`HTTPClient.send(many:)`).
+            case http(request: @Sendable () -> HTTPRequest, outcome: @Sendable (Result<HTTPClientResponse, HTTPClientError>) -> Outcome)
+            /// Anything else (an SMTP session), made once.
+            case perform(@Sendable () async -> Outcome)
+        }
     }
 
     /// Handles requests; a failure (Redis down) is thrown and the caller retries the
@@ -151,7 +159,7 @@ struct SendProcessor: Sendable {
     }
 
     func emailCall(_ message: [UInt8], to: EmailAddress, _ request: SendRequest) -> Plan {
-        .call(Call(rates: emailRates(request, domain: to.domain)) { [smtp, from] in
+        .call(Call(rates: emailRates(request, domain: to.domain), action: .perform { [smtp, from] in
             do {
                 return switch try await smtp.send(from: from.address, to: [to.address], message: message) {
                 case .accepted: .sent(nil)
@@ -162,7 +170,7 @@ struct SendProcessor: Sendable {
             } catch {
                 return .retry("\(error)")
             }
-        })
+        }))
     }
 
     /// An internal notification (a sales alert): rendered by whoever asked for it,
@@ -206,23 +214,28 @@ struct SendProcessor: Sendable {
             "contact": profile?.json ?? ["id": .string(request.contactId)], "event": .object(request.event),
         ]
         let bytes = body.serialized()
-        return .call(Call(rates: channelRates(request)) { [http, settings] in
-            let timestamp = String(Int64(Date().timeIntervalSince1970))
-            let signature = SHA256.hex(SHA256.hmac(key: Array(settings.webhookSecret.utf8), message: Array("\(timestamp).".utf8) + bytes))
-            do {
-                let response = try await http.postJSON(url, bytes, headers: [
+        let secret = Array(settings.webhookSecret.utf8)
+        let timeout = settings.webhookTimeout
+        return .call(Call(rates: channelRates(request), action: .http(
+            request: {
+                let timestamp = String(Int64(Date().timeIntervalSince1970))
+                let signature = SHA256.hex(SHA256.hmac(key: secret, message: Array("\(timestamp).".utf8) + bytes))
+                return .postJSON(url, bytes, headers: [
                     ("X-Herald-Timestamp", timestamp), ("X-Herald-Signature", "sha256=\(signature)"), ("Idempotency-Key", request.id),
-                ], timeout: settings.webhookTimeout)
-                switch response.status {
-                case 200..<300: return .sent(nil)
-                case 429: return .deferred("HTTP 429")
-                case 500..<600: return .retry("HTTP \(response.status)")
-                default: return .failed("HTTP \(response.status): \(String(response.bodyText.prefix(200)))")
+                ], timeout: timeout)
+            },
+            outcome: { result in
+                switch result {
+                case .success(let response):
+                    switch response.status {
+                    case 200..<300: .sent(nil)
+                    case 429: .deferred("HTTP 429")
+                    case 500..<600: .retry("HTTP \(response.status)")
+                    default: .failed("HTTP \(response.status): \(String(response.bodyText.prefix(200)))")
+                    }
+                case .failure(let error): .noResponse(error)
                 }
-            } catch {
-                return .noResponse(error)
-            }
-        })
+            })))
     }
 
     enum Outcome {
@@ -241,8 +254,8 @@ struct SendProcessor: Sendable {
         /// No HTTP response: a connection that could not be made is an outage
         /// (deferred); a timeout or broken transfer may have reached the provider
         /// (a failed attempt).
-        static func noResponse(_ error: any Error) -> Outcome {
-            (error as? HTTPClientError)?.code == .connection ? .deferred("\(error)") : .retry("\(error)")
+        static func noResponse(_ error: HTTPClientError) -> Outcome {
+            error.code == .connection ? .deferred("\(error)") : .retry("\(error)")
         }
     }
 
@@ -299,20 +312,38 @@ struct SendProcessor: Sendable {
             default: break  // not due, another sender has it, or it already ended
             }
         }
-        let outcomes = await withTaskGroup(of: (Int, Outcome, Duration).self) { group in
-            for (i, c) in claimed.enumerated() {
-                group.addTask {
-                    let started = ContinuousClock.now
-                    let outcome = await c.call.perform()
-                    return (i, outcome, ContinuousClock.now - started)
+        // HTTP calls go out together (one suspension for all); others as tasks.
+        var requests: [HTTPRequest] = []
+        var readers: [(index: Int, outcome: @Sendable (Result<HTTPClientResponse, HTTPClientError>) -> Outcome)] = []
+        var others: [(index: Int, perform: @Sendable () async -> Outcome)] = []
+        for (i, c) in claimed.enumerated() {
+            switch c.call.action {
+            case .http(let request, let outcome):
+                requests.append(request())
+                readers.append((i, outcome))
+            case .perform(let perform): others.append((i, perform))
+            }
+        }
+        var outcomes = [Outcome?](repeating: nil, count: claimed.count)
+        await withTaskGroup(of: [(Int, Outcome, Duration)].self) { group in
+            if !requests.isEmpty {
+                group.addTask { [http, readers, requests] in
+                    zip(readers, await http.send(many: requests)).map { reader, exchange in (reader.index, reader.outcome(exchange.result), exchange.duration) }
                 }
             }
-            var out = [Outcome?](repeating: nil, count: claimed.count)
-            for await (i, outcome, took) in group {
-                out[i] = outcome
-                metrics.providerLatency(channel, took)
+            for (i, perform) in others {
+                group.addTask {
+                    let started = ContinuousClock.now
+                    let outcome = await perform()
+                    return [(i, outcome, ContinuousClock.now - started)]
+                }
             }
-            return out
+            for await finished in group {
+                for (i, outcome, took) in finished {
+                    outcomes[i] = outcome
+                    metrics.providerLatency(channel, took)
+                }
+            }
         }
         var providerIds: [(providerId: String, request: SendRequest)] = []
         for (c, outcome) in zip(claimed, outcomes) {
@@ -320,22 +351,22 @@ struct SendProcessor: Sendable {
             switch outcome ?? .retry("the call did not finish") {
             case .sent(let providerId):
                 if let providerId { providerIds.append((providerId, request)) }
-                endings.append(.init(request, .sent))
+                endings.append(.init(request, .sent, mayCreate: false))
             case .failed(let reason):
-                endings.append(.init(request, .sendingFailed, reason: reason))
+                endings.append(.init(request, .sendingFailed, reason: reason, mayCreate: false))
             case .retry(let reason) where c.attempt >= settings.maxAttempts:
-                endings.append(.init(request, .error, reason: "\(c.attempt) attempts failed; last: \(reason)"))
+                endings.append(.init(request, .error, reason: "\(c.attempt) attempts failed; last: \(reason)", mayCreate: false))
             case .retry(let reason):
                 // Exponential backoff with full jitter: uniform in [0, base · 2^(attempt-1)].
                 let cap = settings.retryBase.milliseconds << min(c.attempt - 1, 20)
-                parked.append((.init(request, .retryScheduled, reason: reason, next: now() + Int64.random(in: 0...max(1, cap))), "retry_scheduled"))
+                parked.append((.init(request, .retryScheduled, reason: reason, next: now() + Int64.random(in: 0...max(1, cap)), mayCreate: false), "retry_scheduled"))
             case .deferred(let reason) where now() - c.firstSeen >= settings.giveUpAfter.milliseconds:
-                endings.append(.init(request, .error, reason: "deferred by the provider for longer than sender.give_up_after (\(settings.giveUpAfter)); last: \(reason)"))
+                endings.append(.init(request, .error, reason: "deferred by the provider for longer than sender.give_up_after (\(settings.giveUpAfter)); last: \(reason)", mayCreate: false))
             case .deferred(let reason):
                 // Backoff grows with each deferral up to a minute, with "equal jitter"
                 // (half fixed, half random) so a throttled account is not hit again at once.
                 let cap = min(settings.retryBase.milliseconds << min(c.deferrals, 20), 60_000)
-                parked.append((.init(request, .retryScheduled, reason: reason, next: now() + cap / 2 + Int64.random(in: 0...max(1, cap / 2)), deferred: true), "deferred"))
+                parked.append((.init(request, .retryScheduled, reason: reason, next: now() + cap / 2 + Int64.random(in: 0...max(1, cap / 2)), deferred: true, mayCreate: false), "deferred"))
             }
         }
         // Status callbacks name the provider's id: map it before the state says sent.

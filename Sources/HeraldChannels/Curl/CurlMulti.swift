@@ -17,14 +17,39 @@ import Synchronization
 /// loop thread (curl handles are not thread-safe), except `curl_multi_wakeup`,
 /// which libcurl documents as callable from any thread; `inbox` is a mutex.
 final class CurlMulti: @unchecked Sendable {
-    /// A request waiting to be added, with where its result goes.
+    /// Requests submitted together, and where their results go once all are in.
+    ///
+    /// `@unchecked Sendable`: after `submit`, only the loop thread touches it.
+    final class Group: @unchecked Sendable {
+        let requests: [HTTPRequest]
+        var results: [HTTPExchange?]
+        var remaining: Int
+        let completion: CheckedContinuation<[HTTPExchange], Never>
+
+        init(_ requests: [HTTPRequest], completion: CheckedContinuation<[HTTPExchange], Never>) {
+            self.requests = requests
+            self.results = Array(repeating: nil, count: requests.count)
+            self.remaining = requests.count
+            self.completion = completion
+        }
+
+        /// On the loop thread: the last result resumes the caller.
+        func finish(_ index: Int, _ result: Result<HTTPClientResponse, HTTPClientError>, since started: ContinuousClock.Instant) {
+            results[index] = HTTPExchange(result: result, duration: ContinuousClock.now - started)
+            remaining -= 1
+            if remaining == 0 { completion.resume(returning: results.map { $0! }) }
+        }
+    }
+
+    /// One request of a group.
     struct Transfer {
-        var method: String
-        var url: String
-        var headers: [(String, String)]
-        var body: [UInt8]?
-        var timeout: Duration
-        var completion: CheckedContinuation<HTTPClientResponse, any Error>
+        let group: Group
+        let index: Int
+        var request: HTTPRequest { group.requests[index] }
+
+        func fail(_ code: HTTPClientError.Code, _ text: String, since started: ContinuousClock.Instant = .now) {
+            group.finish(index, .failure(HTTPClientError(code: code, message: "\(request.method) \(request.url): \(text)")), since: started)
+        }
     }
 
     /// An added transfer: what it needs until it completes.
@@ -32,6 +57,7 @@ final class CurlMulti: @unchecked Sendable {
         let transfer: Transfer
         let collector = ResponseCollector()
         let headerList: UnsafeMutablePointer<curl_slist>?
+        let started = ContinuousClock.now
 
         init(transfer: Transfer, headerList: UnsafeMutablePointer<curl_slist>?) {
             self.transfer = transfer
@@ -59,15 +85,18 @@ final class CurlMulti: @unchecked Sendable {
         thread.start()
     }
 
-    /// Queues a transfer; its continuation is resumed on the loop thread.
-    func submit(_ transfer: Transfer) {
+    /// Queues requests; `completion` is resumed on the loop thread once all ended.
+    func submit(_ requests: [HTTPRequest], completion: CheckedContinuation<[HTTPExchange], Never>) {
+        let group = Group(requests, completion: completion)
+        let transfers = requests.indices.map { Transfer(group: group, index: $0) }
         let accepted = inbox.withLock { box -> Bool in
             if box.stopped { return false }
-            box.transfers.append(transfer)
+            box.transfers.append(contentsOf: transfers)
             return true
         }
         guard accepted else {
-            return transfer.completion.resume(throwing: HTTPClientError(code: .other, message: "\(transfer.method) \(transfer.url): the HTTP client was shut down"))
+            for t in transfers { t.fail(.other, "the HTTP client was shut down") }
+            return
         }
         curl_multi_wakeup(multi)
     }
@@ -101,27 +130,28 @@ final class CurlMulti: @unchecked Sendable {
     }
 
     private func add(_ transfer: Transfer) {
+        let request = transfer.request
         guard let h = idle.popLast() ?? curl_easy_init() else {
-            return transfer.completion.resume(throwing: HTTPClientError(code: .other, message: "curl_easy_init failed"))
+            return transfer.fail(.other, "curl_easy_init failed")
         }
         curl_easy_reset(h)
         var list: UnsafeMutablePointer<curl_slist>? = nil
-        for (name, value) in transfer.headers { list = curl_slist_append(list, "\(name): \(value)") }
+        for (name, value) in request.headers { list = curl_slist_append(list, "\(name): \(value)") }
         list = curl_slist_append(list, "Expect:")  // no 100-continue round trip
         let state = Running(transfer: transfer, headerList: list)
         // The collector lives as long as `state`, which `running` holds until the transfer ends.
         let context = Unmanaged.passUnretained(state.collector).toOpaque()
-        _ = herald_curl_setopt_string(h, CURLOPT_URL, transfer.url)
-        _ = herald_curl_setopt_string(h, CURLOPT_CUSTOMREQUEST, transfer.method)
+        _ = herald_curl_setopt_string(h, CURLOPT_URL, request.url)
+        _ = herald_curl_setopt_string(h, CURLOPT_CUSTOMREQUEST, request.method)
         _ = herald_curl_setopt_long(h, CURLOPT_NOSIGNAL, 1)
-        _ = herald_curl_setopt_long(h, CURLOPT_TIMEOUT_MS, Int(transfer.timeout.milliseconds))
+        _ = herald_curl_setopt_long(h, CURLOPT_TIMEOUT_MS, Int(request.timeout.milliseconds))
         _ = herald_curl_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, 5000)
         _ = herald_curl_setopt_slist(h, CURLOPT_HTTPHEADER, list)
         _ = herald_curl_setopt_data_cb(h, CURLOPT_WRITEFUNCTION, curlWriteBody)
         _ = herald_curl_setopt_pointer(h, CURLOPT_WRITEDATA, context)
         _ = herald_curl_setopt_data_cb(h, CURLOPT_HEADERFUNCTION, curlWriteHeader)
         _ = herald_curl_setopt_pointer(h, CURLOPT_HEADERDATA, context)
-        if let body = transfer.body {
+        if let body = request.body {
             body.withUnsafeBytes { raw in
                 _ = herald_curl_setopt_offset(h, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(raw.count))
                 // COPYPOSTFIELDS copies, so the buffer need not outlive this scope.
@@ -130,7 +160,7 @@ final class CurlMulti: @unchecked Sendable {
         }
         guard curl_multi_add_handle(multi, h) == CURLM_OK else {
             curl_easy_cleanup(h)
-            return transfer.completion.resume(throwing: HTTPClientError(code: .other, message: "\(transfer.method) \(transfer.url): curl_multi_add_handle failed"))
+            return transfer.fail(.other, "curl_multi_add_handle failed")
         }
         running[h] = state
     }
@@ -145,18 +175,17 @@ final class CurlMulti: @unchecked Sendable {
                 curl_easy_cleanup(h)
                 continue
             }
-            let t = state.transfer
             guard code == CURLE_OK else {
-                let text = String(cString: curl_easy_strerror(code))
                 let kind: HTTPClientError.Code = code == CURLE_OPERATION_TIMEDOUT ? .timeout : code == CURLE_COULDNT_CONNECT ? .connection : .other
                 curl_easy_cleanup(h)  // start afresh rather than reuse a handle that failed
-                t.completion.resume(throwing: HTTPClientError(code: kind, message: "\(t.method) \(t.url): \(text)"))
+                state.transfer.fail(kind, String(cString: curl_easy_strerror(code)), since: state.started)
                 continue
             }
             var status = 0
             _ = herald_curl_getinfo_long(h, CURLINFO_RESPONSE_CODE, &status)
             idle.append(h)
-            t.completion.resume(returning: HTTPClientResponse(status: status, headers: state.collector.headers, body: state.collector.body))
+            let t = state.transfer
+            t.group.finish(t.index, .success(HTTPClientResponse(status: status, headers: state.collector.headers, body: state.collector.body)), since: state.started)
         }
     }
 
@@ -164,13 +193,10 @@ final class CurlMulti: @unchecked Sendable {
         for (h, state) in running {
             curl_multi_remove_handle(multi, h)
             curl_easy_cleanup(h)
-            let t = state.transfer
-            t.completion.resume(throwing: HTTPClientError(code: .other, message: "\(t.method) \(t.url): the HTTP client was shut down"))
+            state.transfer.fail(.other, "the HTTP client was shut down", since: state.started)
         }
         running.removeAll()
-        for t in queued {
-            t.completion.resume(throwing: HTTPClientError(code: .other, message: "\(t.method) \(t.url): the HTTP client was shut down"))
-        }
+        for t in queued { t.fail(.other, "the HTTP client was shut down") }
         for h in idle { curl_easy_cleanup(h) }
         idle.removeAll()
         curl_multi_cleanup(multi)
@@ -203,13 +229,19 @@ private let curlWriteHeader: herald_curl_data_cb = { ptr, size, count, userdata 
     guard let ptr, let userdata else { return 0 }
     let collector = Unmanaged<ResponseCollector>.fromOpaque(userdata).takeUnretainedValue()
     let n = size * count
-    let line = String(decoding: UnsafeRawBufferPointer(start: ptr, count: n), as: UTF8.self)
-    if line.hasPrefix("HTTP/") {
+    // Split on bytes: this runs for every header line of every response.
+    let line = UnsafeRawBufferPointer(start: ptr, count: n)
+    if line.starts(with: "HTTP/".utf8) {
         collector.headers.removeAll()  // a new response (after 100-continue or a redirect)
-    } else if let colon = line.firstIndex(of: ":") {
-        let name = String(line[..<colon]).trimmingCharacters(in: .whitespaces)
-        let value = String(line[line.index(after: colon)...]).trimmingCharacters(in: .whitespacesAndNewlines)
-        collector.headers.append((name, value))
+    } else if let colon = line.firstIndex(of: UInt8(ascii: ":")) {
+        collector.headers.append((trimmed(line[..<colon]), trimmed(line[(colon + 1)...])))
     }
     return n
+}
+
+/// The bytes as text without surrounding spaces, tabs and line ends.
+private func trimmed(_ bytes: Slice<UnsafeRawBufferPointer>) -> String {
+    func blank(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0D || b == 0x0A }
+    guard let first = bytes.firstIndex(where: { !blank($0) }), let last = bytes.lastIndex(where: { !blank($0) }) else { return "" }
+    return String(decoding: bytes[first...last], as: UTF8.self)
 }

@@ -46,8 +46,17 @@ public enum SHA256 {
     public static func hmac(key: [UInt8], message: [UInt8]) -> [UInt8] { HashBlocks.hmac(key: key, message: message, hash: hash) }
 
     public static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef")
-        return String(bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 0xF)]] })
+        // ASCII bytes straight into the string's storage: this runs for every signed webhook.
+        let digits: StaticString = "0123456789abcdef"
+        return String(unsafeUninitializedCapacity: bytes.count * 2) { out in
+            digits.withUTF8Buffer { d in
+                for (i, b) in bytes.enumerated() {
+                    out[2 * i] = d[Int(b >> 4)]
+                    out[2 * i + 1] = d[Int(b & 0xF)]
+                }
+            }
+            return bytes.count * 2
+        }
     }
 
     private static func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }

@@ -75,13 +75,17 @@ public struct MessageStore: Sendable {
         /// For `retry_scheduled`: when to try again (UTC ms).
         public var next: Int64?
         public var deferred: Bool
+        /// False when the message is known to have a record (it was claimed): the
+        /// request is then not sent along again (it is stored at creation).
+        public var mayCreate: Bool
 
-        public init(_ request: SendRequest, _ state: MessageState, reason: String = "", next: Int64? = nil, deferred: Bool = false) {
+        public init(_ request: SendRequest, _ state: MessageState, reason: String = "", next: Int64? = nil, deferred: Bool = false, mayCreate: Bool = true) {
             self.request = request
             self.state = state
             self.reason = reason
             self.next = next
             self.deferred = deferred
+            self.mayCreate = mayCreate
         }
     }
 
@@ -103,7 +107,7 @@ public struct MessageStore: Sendable {
             let r = t.request
             let from = MessageState.allCases.filter { $0.allows(t.state) }.map(\.rawValue).joined(separator: ",")
             return (keys: keys(r), arguments: [
-                t.state.rawValue, "," + from + ",", t.reason, String(t.next ?? 0), String(now), r.json.jsonString, r.id, r.contactId, r.campaignId, r.channel,
+                t.state.rawValue, "," + from + ",", t.reason, String(t.next ?? 0), String(now), t.mayCreate ? r.json.jsonString : "", r.id, r.contactId, r.campaignId, r.channel,
                 t.deferred ? "1" : "0",
             ])
         })
