@@ -24,6 +24,11 @@ public final class RedisPool: Service, Sendable {
     private let logger: Logger
     private let slots: [Slot]
     private let lanes: Mutex<Lanes>
+    private let flushes = Atomic<Int>(0)
+
+    /// Pipelines written to the server so far: fewer than the calls made when
+    /// concurrent calls shared round trips.
+    public var roundTrips: Int { flushes.load(ordering: .relaxed) }
 
     /// Calls waiting for a slot, and the slots not draining them.
     private struct Lanes {
@@ -122,6 +127,7 @@ public final class RedisPool: Service, Sendable {
                 return Array(l.pending.prefix(taken))
             }
             guard !batch.isEmpty else { return }
+            flushes.add(1, ordering: .relaxed)
             do {
                 let replies = try slot.perform(batch.count == 1 ? batch[0].commands : batch.flatMap(\.commands), logger: logger)
                 var offset = 0

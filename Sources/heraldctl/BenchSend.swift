@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
+import HeraldChannels
 import HeraldCore
 import HeraldKafka
+import HeraldRedis
 import HeraldService
 import Hummingbird
 import Logging
@@ -18,6 +20,10 @@ struct BenchSend: AsyncParsableCommand {
     @Option(help: "Send requests to produce.") var count = 100_000
     @Option(help: "Distinct contacts the requests are spread over.") var contacts = 10_000
     @Option(help: "Broker address (default: the dev stack's).") var bootstrap: String?
+    @Option(help: "Overshoot mode: start this many sender processes of its own, sharing --limit (needs the dev stack without its sender: `heraldctl dev --workers ingestor,scheduler,alerter`).")
+    var senders = 0
+    @Option(help: "Overshoot mode: the webhook limit, messages per second, all senders together.") var limit = 200
+    @Option(help: "Partitions of the stack's topics (the dev stack's default).") var partitions = 24
 
     func run() async throws {
         var logger = Logger(label: "heraldctl.bench")
@@ -28,7 +34,7 @@ struct BenchSend: AsyncParsableCommand {
         let router = Router()
         router.post("hook") { request, _ -> Response in
             _ = try await request.body.collect(upTo: 1 << 20)
-            counter.received()
+            counter.received(id: request.headers[.init("Idempotency-Key")!] ?? "")
             return Response(status: .ok)
         }
         // The receiver's own logger stays quiet: cancelling it at the end is expected.
@@ -38,6 +44,10 @@ struct BenchSend: AsyncParsableCommand {
         let server = Task { try await app.runService(gracefulShutdownSignals: []) }
         defer { server.cancel() }
         try await Task.sleep(for: .milliseconds(500))
+
+        var fleet: [ChildProcess] = []
+        if senders > 0 { fleet = try await startSenders(servers) }
+        defer { for child in fleet { child.signal(SIGKILL) } }
 
         let run = String(UInt32.random(in: 0...UInt32.max), radix: 36)
         let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: servers, clientId: "bench-send-\(run)"), logger: logger)
@@ -57,30 +67,114 @@ struct BenchSend: AsyncParsableCommand {
         await producer.close()
         print(String(format: "produced %d webhook send requests in %.1f s", count, Double((ContinuousClock.now - produceStart).milliseconds) / 1000))
         fflush(nil)
-        let deadline = ContinuousClock.now + .seconds(Int64(count / 500 + 60))
+        let deadline = ContinuousClock.now + .seconds(Int64(count / (senders > 0 ? max(1, limit / 2) : 500) + 60))
         while counter.count < count && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
         let (n, first, last) = counter.snapshot()
         let span = Double((last - first).milliseconds) / 1000
         print(String(format: "received %d of %d webhooks; %.0f messages/s (first to last receipt, %.1f s)", n, count, Double(n) / max(span, 0.001), span))
-        if let c0 = cpuBefore, let c1 = cpuSeconds(processNamed: "herald-sender"), c1 > c0 {
+        if senders == 0, let c0 = cpuBefore, let c1 = cpuSeconds(processNamed: "herald-sender"), c1 > c0 {
             print(String(format: "herald-sender used %.1f CPU-s: %.0f µs per message, %.0f messages per CPU-second", c1 - c0, (c1 - c0) * 1e6 / Double(max(n, 1)), Double(n) / (c1 - c0)))
+        }
+        if senders > 0 {
+            try await reportOvershoot(ids: (0..<count).map { ("bench-send-\($0 % contacts)", "bench-send-\(run):\($0)") }, receipts: counter.receipts())
+            for child in fleet { _ = await child.stop(grace: .seconds(20)) }
         }
         fflush(nil)
     }
+
+    /// Starts `senders` herald-sender processes on the dev stack's broker and
+    /// Redis, with the webhook limit at `limit`, and waits until they are ready and
+    /// the group has settled.
+    func startSenders(_ bootstrap: String) async throws -> [ChildProcess] {
+        if cpuSeconds(processNamed: "herald-sender") != nil {
+            throw CLIError("a herald-sender is already running (its limit would differ): start the dev stack without it, `heraldctl dev --workers ingestor,scheduler,alerter`")
+        }
+        guard let redisPort = devRedisPort(), let secret = try? String(contentsOfFile: "\(DevPaths.root)/webhook-secret", encoding: .utf8) else {
+            throw CLIError("no dev stack found (.herald/dev/redis.port, webhook-secret): start `heraldctl dev --workers ingestor,scheduler,alerter`")
+        }
+        var fleet: [ChildProcess] = []
+        let client = HTTPClient(concurrency: 2)
+        for i in 0..<senders {
+            let metricsPort = freeTCPPort()
+            let child = try ChildProcess(
+                executable: "\(executableDirectory())/herald-sender",
+                environment: [
+                    "HERALD_KAFKA_BOOTSTRAP_SERVERS": bootstrap, "HERALD_KAFKA_PARTITIONS": String(partitions), "HERALD_REDIS_PORT": String(redisPort),
+                    "HERALD_SENDER_METRICS_PORT": String(metricsPort), "HERALD_SENDER_WEBHOOK_SECRET": secret.trimmingCharacters(in: .whitespacesAndNewlines),
+                    "HERALD_LIMITS_WEBHOOK_PER_SECOND": String(limit), "HERALD_LIMITS_MARKETING_PER_CONTACT_PER_DAY": "1000000",
+                    "HERALD_SENDER_PARK_RECHECK": "100ms",
+                ],
+                output: .file("\(DevPaths.logs)/bench-sender-\(i).log"))
+            fleet.append(child)
+            var ready = false
+            for _ in 0..<300 where !ready {
+                if let code = child.poll() { throw CLIError("bench sender \(i) exited with \(code); see \(DevPaths.logs)/bench-sender-\(i).log") }
+                ready = (try? await client.get("http://127.0.0.1:\(metricsPort)/readyz", timeout: .seconds(2)))?.status == 200
+                if !ready { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            guard ready else { throw CLIError("bench sender \(i) was not ready within 30 s") }
+        }
+        try await Task.sleep(for: .seconds(5))  // every member owns partitions before anything is produced
+        print("started \(senders) herald-sender processes sharing a webhook limit of \(limit)/s")
+        return fleet
+    }
+
+    func devRedisPort() -> Int? {
+        (try? String(contentsOfFile: "\(DevPaths.root)/redis.port", encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
+    /// The worst second, by when each message took its limit slot (`attempt_ms`,
+    /// Redis's record of the claim) and by when the receiver got it.
+    func reportOvershoot(ids: [(contact: String, id: String)], receipts: [String: Int64]) async throws {
+        guard let redisPort = devRedisPort() else { return }
+        let store = MessageStore(redis: RedisPool(configuration: RedisConfiguration(host: "127.0.0.1", port: redisPort), logger: Logger(label: "bench")), partitions: partitions)
+        var starts: [String: Int64] = [:]
+        for chunk in stride(from: 0, to: ids.count, by: 200).map({ ids[$0..<min(ids.count, $0 + 200)] }) {
+            try await withThrowingTaskGroup(of: (String, Int64?).self) { group in
+                for (contact, id) in chunk { group.addTask { (id, try await store.message(contactId: contact, id: id)?["attempt_ms"].flatMap { Int64($0) }) } }
+                for try await (id, t) in group { if let t { starts[id] = t } }
+            }
+        }
+        let claimed = worstWindow(starts.values.sorted(), width: 1000)
+        let received = worstWindow(receipts.values.sorted(), width: 1000)
+        let delays = starts.compactMap { id, t in receipts[id].map { $0 - t } }.sorted()
+        print("most calls started in any 1 s window: \(claimed) (limit \(limit)): overshoot \(max(0, claimed - limit)) — from attempt_ms of \(starts.count) messages")
+        print("most webhooks received in any 1 s window: \(received): overshoot \(max(0, received - limit)) at the receiver")
+        if !delays.isEmpty {
+            print("limit slot taken → webhook received: p50 \(delays[delays.count / 2]) ms, p99 \(delays[delays.count * 99 / 100]) ms, max \(delays.last!) ms")
+        }
+    }
+
+    /// The most values within any `width` (values sorted).
+    func worstWindow(_ values: [Int64], width: Int64) -> Int {
+        var worst = 0
+        var lo = 0
+        for hi in values.indices {
+            while values[hi] - values[lo] >= width { lo += 1 }
+            worst = max(worst, hi - lo + 1)
+        }
+        return worst
+    }
 }
 
-/// Counts receipts and remembers the first and last time.
+/// Counts receipts and remembers when each came.
 final class ReceiptCounter: Sendable {
-    private let state = Mutex<(count: Int, first: ContinuousClock.Instant?, last: ContinuousClock.Instant?)>((0, nil, nil))
+    private let state = Mutex<(count: Int, first: ContinuousClock.Instant?, last: ContinuousClock.Instant?, receipts: [String: Int64])>((0, nil, nil, [:]))
 
-    func received() {
+    /// - Parameter id: the send id (`Idempotency-Key`); its wall-clock receipt time is kept.
+    func received(id: String) {
         let now = ContinuousClock.now
+        let wall = Int64(Date().timeIntervalSince1970 * 1000)
         state.withLock { s in
             s.count += 1
             if s.first == nil { s.first = now }
             s.last = now
+            s.receipts[id] = wall
         }
     }
+
+    /// Send id → wall-clock ms of receipt.
+    func receipts() -> [String: Int64] { state.withLock { $0.receipts } }
 
     var count: Int { state.withLock { $0.count } }
 

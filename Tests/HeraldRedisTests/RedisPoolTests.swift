@@ -46,6 +46,39 @@ struct RedisPoolTests {
         await pool.close()
     }
 
+    @Test("concurrent callers share round trips; each gets its own replies, an error reply stays with its caller")
+    func sharedPipelines() async throws {
+        let server = try await TestRedisServer()
+        var config = server.configuration
+        config.poolSize = 2
+        let pool = RedisPool(configuration: config, logger: logger)
+        let p = uniqueName("share")
+        try await pool.execute(["SET", "\(p):text", "not a number"])
+        let before = pool.roundTrips
+        let calls = 2_000
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<calls {
+                group.addTask {
+                    if i % 100 == 7 {
+                        // A bad command among good ones: only this caller sees the error.
+                        let replies = try await pool.pipeline([["INCR", "\(p):text"], ["SET", "\(p):\(i)", "v\(i)"]])
+                        guard case .error = replies[0] else { Issue.record("call \(i): expected an error reply, got \(replies[0])"); return }
+                        #expect(replies[1] == .status("OK"))
+                    } else {
+                        let replies = try await pool.pipeline([["SET", "\(p):\(i)", "v\(i)"], ["GET", "\(p):\(i)"]])
+                        #expect(replies.count == 2 && replies[1].string == "v\(i)", "call \(i) got \(replies)")
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let trips = pool.roundTrips - before
+        // Two connections for 2,000 concurrent calls: most calls rode along with others.
+        #expect(trips < calls / 4, "\(trips) round trips for \(calls) calls")
+        #expect(try await pool.execute(["GET", "\(p):1999"]).string == "v1999")
+        await pool.close()
+    }
+
     @Test("scripts run by SHA and are reloaded after NOSCRIPT")
     func scripts() async throws {
         let server = try await TestRedisServer()

@@ -1,0 +1,66 @@
+import HeraldRedis
+import HeraldTestSupport
+import Logging
+import Testing
+
+@Suite("Rate limits on a real redis-server", .serialized, .timeLimit(.minutes(2)))
+struct RateLimiterTests {
+    let logger = Logger(label: "test.limits")
+
+    @Test("a rate of 100/s lets at most 100 through in any second and at most 10 in any tenth of it, across four clients")
+    func spreadAndExact() async throws {
+        let server = try await TestRedisServer()
+        // Four pools: four clients, as four sender processes would be.
+        let limiters = (0..<4).map { _ in RateLimiter(redis: RedisPool(configuration: server.configuration, logger: logger)) }
+        let rate = RateLimiter.Rate(name: uniqueName("hook"), limit: 100, window: .seconds(1))
+        // A backlog of 400 messages asks every 5 ms for 2 seconds (clock passed in, as senders do).
+        var passed: [Int64] = []
+        var pending = (0..<400).map { "m\($0)" }
+        let start: Int64 = 1_000_000
+        for step in 0..<400 {
+            let now = start + Int64(step) * 5
+            let asking = pending
+            let decisions = try await withThrowingTaskGroup(of: (String, RateLimiter.Decision).self) { group in
+                for (i, member) in asking.prefix(40).enumerated() {
+                    group.addTask { (member, try await limiters[i % 4].acquire([rate], member: member, now: now)) }
+                }
+                return try await group.reduce(into: [(String, RateLimiter.Decision)]()) { $0.append($1) }
+            }
+            for (member, decision) in decisions where decision == .allowed {
+                passed.append(now)
+                pending.removeAll { $0 == member }
+            }
+        }
+        passed.sort()
+        func worst(_ width: Int64) -> Int {
+            var most = 0
+            var lo = 0
+            for hi in passed.indices {
+                while passed[hi] - passed[lo] >= width { lo += 1 }
+                most = max(most, hi - lo + 1)
+            }
+            return most
+        }
+        #expect(worst(1000) <= 100, "\(worst(1000)) in one second")
+        #expect(worst(100) <= 10, "\(worst(100)) in one tenth of a second: not spread")
+        // The limit is used, not just respected: about 100 per second over 2 s.
+        #expect(passed.count >= 190, "\(passed.count) passed in 2 s")
+    }
+
+    @Test("a waiting message is told when the next slot frees; small rates are not spread")
+    func waitTimes() async throws {
+        let server = try await TestRedisServer()
+        let limiter = RateLimiter(redis: RedisPool(configuration: server.configuration, logger: logger))
+        let spread = RateLimiter.Rate(name: uniqueName("spread"), limit: 50, window: .seconds(1))
+        for i in 0..<5 { #expect(try await limiter.acquire([spread], member: "a\(i)", now: 10_000) == .allowed) }
+        // The sixth within 100 ms waits for the first of them to leave the tenth.
+        #expect(try await limiter.acquire([spread], member: "a5", now: 10_040) == .wait(milliseconds: 61, limit: spread.name))
+        #expect(try await limiter.acquire([spread], member: "a5", now: 10_101) == .allowed)
+        // A member already let through passes again (a retry of the same message).
+        #expect(try await limiter.acquire([spread], member: "a0", now: 10_102) == .allowed)
+        // Below 10 per window: only the window counts.
+        let small = RateLimiter.Rate(name: uniqueName("small"), limit: 5, window: .seconds(1))
+        for i in 0..<5 { #expect(try await limiter.acquire([small], member: "b\(i)", now: 20_000) == .allowed) }
+        #expect(try await limiter.acquire([small], member: "b5", now: 20_500) == .wait(milliseconds: 501, limit: small.name))
+    }
+}
