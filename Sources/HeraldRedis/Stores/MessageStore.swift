@@ -13,10 +13,15 @@ import HeraldCore
 public struct MessageStore: Sendable {
     let redis: RedisPool
     public let partitions: Int
+    /// How long a message's record is kept once it reached a final state (each
+    /// later status, `delivered` or `read`, starts it again). Without it, every
+    /// message ever sent would stay in Redis.
+    public let retention: Duration
 
-    public init(redis: RedisPool, partitions: Int) {
+    public init(redis: RedisPool, partitions: Int, retention: Duration = .seconds(30 * 86_400)) {
         self.redis = redis
         self.partitions = partitions
+        self.retention = retention
     }
 
     func tag(_ contactId: String) -> String { Shard.hashTag(Shard.of(contactId, partitions: partitions)) }
@@ -50,7 +55,7 @@ public struct MessageStore: Sendable {
     /// `claim` for several messages, in order, in one round trip.
     public func claim(many requests: [SendRequest], now: Int64, lease: Duration) async throws -> [Claim] {
         let replies = try await redis.evalMany(Self.claimScript, calls: requests.map { r in
-            (keys: keys(r), arguments: [r.json.jsonString, String(now), String(lease.milliseconds), r.id, r.contactId, r.campaignId, r.channel])
+            (keys: keys(r), arguments: [r.json.jsonString, String(now), String(lease.milliseconds), r.id, r.contactId, r.campaignId, r.channel, String(retention.milliseconds)])
         })
         return try replies.map { reply in
             let parts = reply.array?.compactMap(\.string) ?? []
@@ -108,7 +113,7 @@ public struct MessageStore: Sendable {
             let from = MessageState.allCases.filter { $0.allows(t.state) }.map(\.rawValue).joined(separator: ",")
             return (keys: keys(r), arguments: [
                 t.state.rawValue, "," + from + ",", t.reason, String(t.next ?? 0), String(now), t.mayCreate ? r.json.jsonString : "", r.id, r.contactId, r.campaignId, r.channel,
-                t.deferred ? "1" : "0",
+                t.deferred ? "1" : "0", String(retention.milliseconds),
             ])
         })
         return try zip(transitions, replies).map { t, reply in
@@ -218,7 +223,7 @@ public struct MessageStore: Sendable {
         end
         """
 
-    /// ARGV: request, now, lease ms, id, contact, campaign, channel.
+    /// ARGV: request, now, lease ms, id, contact, campaign, channel, retention ms.
     static let claimScript = RedisScript(name: "message_claim", source: """
         local now = tonumber(ARGV[2])
         local state = redis.call('HGET', KEYS[1], 'state')
@@ -243,12 +248,13 @@ public struct MessageStore: Sendable {
           move(state, 'sending_failed', now, ARGV[4], ARGV[5], ARGV[6], ARGV[7])
           redis.call('HSET', KEYS[1], 'reason', 'outcome unknown: a sender stopped during the provider call; not retried so it cannot be sent twice')
           redis.call('ZREM', KEYS[4], ARGV[4])
+          redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[8]))
           return {'unknown'}
         end
         return {'final', state}
         """)
 
-    /// ARGV: new state, ",allowed,current,states,", reason, next ms, now, request, id, contact, campaign, channel, deferred (0/1).
+    /// ARGV: new state, ",allowed,current,states,", reason, next ms, now, request, id, contact, campaign, channel, deferred (0/1), retention ms.
     static let recordScript = RedisScript(name: "message_record", source: """
         local now = tonumber(ARGV[5])
         local state = redis.call('HGET', KEYS[1], 'state')
@@ -266,6 +272,9 @@ public struct MessageStore: Sendable {
           redis.call('ZADD', KEYS[4], tonumber(ARGV[4]), ARGV[7])
         else
           redis.call('ZREM', KEYS[4], ARGV[7])
+        end
+        if ARGV[1] ~= 'retry_scheduled' and ARGV[1] ~= 'in_progress' and ARGV[1] ~= 'initial' then
+          redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[12]))
         end
         return ARGV[1]
         """)
