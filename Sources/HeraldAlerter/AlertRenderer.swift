@@ -93,7 +93,7 @@ struct AlertRenderer: Sendable {
     /// moment and formatted as UTC: a DateFormatter per call cost a third of the
     /// alerter's CPU at 1,000 alerts/s (perf), and it is not safe to share.
     static func localTime(_ ms: Int64, _ zone: String) -> String {
-        let tz = TimeZone(identifier: zone) ?? TimeZone(identifier: "UTC")!
+        let tz = TimeZones.named(zone)
         let offset = Int64(tz.secondsFromGMT(for: Date(timeIntervalSince1970: Double(ms) / 1000)))
         let utc = RFC3339.format(milliseconds: ms + offset * 1000)  // 2026-11-23T14:05:12.000Z
         return String(utc.prefix(10)) + " " + String(utc.dropFirst(11).prefix(8))

@@ -65,11 +65,34 @@ public enum RFC3339 {
         let days = totalSeconds >= 0 ? totalSeconds / 86_400 : (totalSeconds - 86_399) / 86_400
         let secondsOfDay = totalSeconds - days * 86_400
         let (y, m, d) = civilFromDays(days)
-        func pad(_ v: Int, _ n: Int) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, n - s.count)) + s
+        guard (0...9999).contains(y) else { return "\(y)-\(m)-\(d)" }  // outside RFC 3339's years
+        // Digits written straight into the string: timestamps are formatted for
+        // every event and message, and padded pieces glued together cost a dozen
+        // small strings each.
+        return String(unsafeUninitializedCapacity: 24) { out in
+            var i = 0
+            func put(_ value: Int, _ width: Int) {
+                var v = value
+                for k in stride(from: width - 1, through: 0, by: -1) {
+                    out[i + k] = UInt8(ascii: "0") + UInt8(v % 10)
+                    v /= 10
+                }
+                i += width
+            }
+            func put(_ c: Unicode.Scalar) {
+                out[i] = UInt8(ascii: c)
+                i += 1
+            }
+            put(y, 4); put("-"); put(m, 2); put("-"); put(d, 2); put("T")
+            put(secondsOfDay / 3600, 2); put(":"); put(secondsOfDay / 60 % 60, 2); put(":"); put(secondsOfDay % 60, 2)
+            put("."); put(ms, 3); put("Z")
+            return i
         }
-        return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(secondsOfDay / 3600, 2)):\(pad(secondsOfDay / 60 % 60, 2)):\(pad(secondsOfDay % 60, 2)).\(pad(ms, 3))Z"
+    }
+
+    /// The UTC date of `milliseconds`, `2026-11-23`.
+    public static func date(milliseconds: Int64) -> String {
+        String(format(milliseconds: milliseconds).prefix(10))
     }
 
     static func isLeap(_ y: Int) -> Bool { (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 }

@@ -48,7 +48,7 @@ struct DateSweeper: Service {
         for (id, entry) in try await catalog.entries().sorted(by: { $0.key < $1.key }) where entry.state == .active {
             guard let engine = entry.published else { continue }
             var calendar = Calendar(identifier: .gregorian)
-            calendar.timeZone = TimeZone(identifier: engine.campaign.timeZone) ?? TimeZone(identifier: "UTC")!
+            calendar.timeZone = TimeZones.named(engine.campaign.timeZone)
             let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute], from: now)
             guard let year = parts.year, let month = parts.month, let day = parts.day else { continue }
             let minutes = (parts.hour ?? 0) * 60 + (parts.minute ?? 0)

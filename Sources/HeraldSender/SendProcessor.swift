@@ -276,7 +276,7 @@ struct SendProcessor: Sendable {
         var live = wave
         let cap = settings.marketingPerContactPerDay
         if cap > 0, live.contains(where: { Self.isMarketing($0.0) }) {
-            let day = String(RFC3339.format(milliseconds: now()).prefix(10))
+            let day = RFC3339.date(milliseconds: now())
             let marketing = live.filter { Self.isMarketing($0.0) }
             let admitted = try await limiter.withinDailyCap(
                 many: marketing.map { (Shard.of($0.0.contactId, partitions: messages.partitions), $0.0.contactId, $0.0.id) }, day: day, limit: cap)

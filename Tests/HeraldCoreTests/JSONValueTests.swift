@@ -71,6 +71,10 @@ struct RFC3339Tests {
             #expect(RFC3339.parseMilliseconds(RFC3339.format(milliseconds: ms)) == ms)
         }
         #expect(RFC3339.format(milliseconds: 1_795_374_818_123) == "2026-11-22T19:13:38.123Z")
+        #expect(RFC3339.format(milliseconds: 0) == "1970-01-01T00:00:00.000Z")
+        #expect(RFC3339.format(milliseconds: -1) == "1969-12-31T23:59:59.999Z")
+        #expect(RFC3339.format(milliseconds: 951_825_600_007) == "2000-02-29T12:00:00.007Z")
+        #expect(RFC3339.date(milliseconds: 1_795_374_818_123) == "2026-11-22")
     }
 }
 

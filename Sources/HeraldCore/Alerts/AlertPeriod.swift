@@ -9,16 +9,16 @@ public enum AlertPeriod: String, Sendable, CaseIterable {
     /// that moment applied to UTC. Cheaper than a Calendar, for per-day counters
     /// written on every matched view.
     public static func localDay(_ ms: Int64, timeZone: String) -> String {
-        let tz = TimeZone(identifier: timeZone) ?? TimeZone(identifier: "UTC")!
+        let tz = TimeZones.named(timeZone)
         let offset = Int64(tz.secondsFromGMT(for: Date(timeIntervalSince1970: Double(ms) / 1000)))
-        return String(RFC3339.format(milliseconds: ms + offset * 1000).prefix(10))
+        return RFC3339.date(milliseconds: ms + offset * 1000)
     }
 
     /// A key naming the period that contains `ms` (UTC milliseconds) in
     /// `timeZone`: `2026-11-23`, `2026-W48`, `2026-11` — and when it ends (UTC ms).
     public func containing(_ ms: Int64, timeZone: String) -> (key: String, endsAt: Int64) {
         var cal = Calendar(identifier: .iso8601)
-        cal.timeZone = TimeZone(identifier: timeZone) ?? TimeZone(identifier: "UTC")!
+        cal.timeZone = TimeZones.named(timeZone)
         let date = Date(timeIntervalSince1970: Double(ms) / 1000)
         let component: Calendar.Component = switch self {
         case .day: .day

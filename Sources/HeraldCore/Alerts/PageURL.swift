@@ -29,7 +29,8 @@ public struct PageURL: Sendable, Hashable, CustomStringConvertible {
         if let at = hostBytes.lastIndex(of: 0x40) { hostBytes = hostBytes[(at + 1)...] }  // user:pass@
         var host = String(decoding: hostBytes, as: UTF8.self).lowercased()
         if host.hasSuffix(":80") || host.hasSuffix(":443") { host = String(host[..<host.lastIndex(of: ":")!]) }
-        guard !host.isEmpty, !host.contains(" ") else { return nil }
+        // On bytes: `String.contains(String)` goes through Foundation's search.
+        guard !host.isEmpty, !hostBytes.contains(0x20) else { return nil }
         self.host = host
         segments = bytes[slash...].split(separator: 0x2F).map { String(decoding: $0, as: UTF8.self).lowercased() }
     }

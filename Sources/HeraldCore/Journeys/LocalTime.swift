@@ -4,7 +4,7 @@ import Foundation
 public enum LocalTime {
     static func calendar(_ timeZone: String) -> Calendar {
         var c = Calendar(identifier: .gregorian)
-        c.timeZone = TimeZone(identifier: timeZone) ?? TimeZone(identifier: "UTC")!
+        c.timeZone = TimeZones.named(timeZone)
         return c
     }
 
