@@ -31,7 +31,11 @@ struct Dev: AsyncParsableCommand {
         if demo && selected.count < Worker.allCases.count { throw CLIError("--demo needs every worker") }
         let termination = TerminationSignal.install()
         let fm = FileManager.default
-        for dir in [DevPaths.logs, DevPaths.redis] { try fm.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        // The outbox holds this run's emails only: kept across runs it grew without
+        // bound (a benchmark writes tens of thousands), and the sink, writing into a
+        // directory of 250,000 files, became the slowest part of the stack.
+        try? fm.removeItem(atPath: DevPaths.outbox)
+        for dir in [DevPaths.logs, DevPaths.redis, DevPaths.outbox] { try fm.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         let binDir = executableDirectory()
         var children: [(String, ChildProcess)] = []
         func stopAll() async {
@@ -136,7 +140,7 @@ struct Dev: AsyncParsableCommand {
               Admin key: \(adminKey)   (also in \(DevPaths.adminKey); for /v1/campaigns and `heraldctl campaigns`)
               Kafka:     \(bootstrap)
               Redis:     127.0.0.1:\(redisPort)
-              Email:     SMTP sink on 127.0.0.1:\(smtpPort); messages in \(DevPaths.outbox)/*.eml
+              Email:     SMTP sink on 127.0.0.1:\(smtpPort); this run's messages in \(DevPaths.outbox)/*.eml
               WhatsApp/SMS: sandbox provider on http://127.0.0.1:\(sandboxPort) (requests: /sandbox/requests)
               Metrics:   \(Worker.allCases.enumerated().filter { selected.contains($0.element) }.map { "\($0.element.rawValue) http://127.0.0.1:\(metricsPort + $0.offset)/metrics" }.joined(separator: "\n             "))
               Logs:      \(DevPaths.logs)/
