@@ -135,25 +135,14 @@ struct BenchSend: AsyncParsableCommand {
                 for try await (id, t) in group { if let t { starts[id] = t } }
             }
         }
-        let claimed = worstWindow(starts.values.sorted(), width: 1000)
-        let received = worstWindow(receipts.values.sorted(), width: 1000)
+        let claimed = SlidingWindow.most(starts.values.sorted(), width: 1000)
+        let received = SlidingWindow.most(receipts.values.sorted(), width: 1000)
         let delays = starts.compactMap { id, t in receipts[id].map { $0 - t } }.sorted()
         print("most calls started in any 1 s window: \(claimed) (limit \(limit)): overshoot \(max(0, claimed - limit)) — from attempt_ms of \(starts.count) messages")
         print("most webhooks received in any 1 s window: \(received): overshoot \(max(0, received - limit)) at the receiver")
         if !delays.isEmpty {
             print("limit slot taken → webhook received: p50 \(delays[delays.count / 2]) ms, p99 \(delays[delays.count * 99 / 100]) ms, max \(delays.last!) ms")
         }
-    }
-
-    /// The most values within any `width` (values sorted).
-    func worstWindow(_ values: [Int64], width: Int64) -> Int {
-        var worst = 0
-        var lo = 0
-        for hi in values.indices {
-            while values[hi] - values[lo] >= width { lo += 1 }
-            worst = max(worst, hi - lo + 1)
-        }
-        return worst
     }
 }
 

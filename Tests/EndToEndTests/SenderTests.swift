@@ -317,8 +317,7 @@ struct SenderTests {
         let got = try await states(store, requests + capped, timeout: .seconds(40))
         #expect(requests.allSatisfy { got[$0.id]?["state"] == "sent" }, "\(got)")
         let starts = requests.compactMap { got[$0.id]?["attempt_ms"].flatMap { Int64($0) } }.sorted()
-        var worst = 0
-        for (i, t) in starts.enumerated() { worst = max(worst, starts[i...].prefix { $0 < t + 1000 }.count) }
+        let worst = SlidingWindow.most(starts, width: 1000)
         #expect(worst <= 5, "\(worst) emails started within one second: \(starts)")
         #expect((starts.last ?? 0) - (starts.first ?? 0) >= 4000, "26 emails at 5/s cannot start within 4 s: \(starts)")
         #expect(capped.map { got[$0.id]?["state"] ?? "" }.sorted() == ["cancelled", "sent", "sent"], "\(capped.map { got[$0.id] ?? [:] })")

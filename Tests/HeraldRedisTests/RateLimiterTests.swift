@@ -1,3 +1,4 @@
+import HeraldCore
 import HeraldRedis
 import HeraldTestSupport
 import Logging
@@ -32,15 +33,7 @@ struct RateLimiterTests {
             }
         }
         passed.sort()
-        func worst(_ width: Int64) -> Int {
-            var most = 0
-            var lo = 0
-            for hi in passed.indices {
-                while passed[hi] - passed[lo] >= width { lo += 1 }
-                most = max(most, hi - lo + 1)
-            }
-            return most
-        }
+        func worst(_ width: Int64) -> Int { SlidingWindow.most(passed, width: width) }
         #expect(worst(1000) <= 100, "\(worst(1000)) in one second")
         #expect(worst(100) <= 10, "\(worst(100)) in one tenth of a second: not spread")
         // The limit is used, not just respected: about 100 per second over 2 s.
