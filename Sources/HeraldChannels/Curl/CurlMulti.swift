@@ -15,7 +15,8 @@ import Synchronization
 ///
 /// `@unchecked Sendable`: `multi`, `running` and `idle` are touched only on the
 /// loop thread (curl handles are not thread-safe), except `curl_multi_wakeup`,
-/// which libcurl documents as callable from any thread; `inbox` is a mutex.
+/// which libcurl documents as callable from any thread and which is only called
+/// under `inbox`'s lock while the loop has not stopped.
 final class CurlMulti: @unchecked Sendable {
     /// Requests submitted together, and where their results go once all are in.
     ///
@@ -89,22 +90,26 @@ final class CurlMulti: @unchecked Sendable {
     func submit(_ requests: [HTTPRequest], completion: CheckedContinuation<[HTTPExchange], Never>) {
         let group = Group(requests, completion: completion)
         let transfers = requests.indices.map { Transfer(group: group, index: $0) }
+        // The wake-up is sent under the lock: once the loop has seen `stopped`
+        // (under the same lock) it frees the multi handle, and nobody may touch it.
         let accepted = inbox.withLock { box -> Bool in
             if box.stopped { return false }
             box.transfers.append(contentsOf: transfers)
+            curl_multi_wakeup(multi)
             return true
         }
-        guard accepted else {
+        if !accepted {
             for t in transfers { t.fail(.other, "the HTTP client was shut down") }
-            return
         }
-        curl_multi_wakeup(multi)
     }
 
     /// Ends the loop: transfers in flight or queued fail.
     func stop() {
-        inbox.withLock { $0.stopped = true }
-        curl_multi_wakeup(multi)
+        inbox.withLock { box in
+            guard !box.stopped else { return }
+            box.stopped = true
+            curl_multi_wakeup(multi)
+        }
     }
 
     // MARK: - The loop thread
