@@ -263,8 +263,8 @@ struct SendProcessor: Sendable {
         settings.channelRates[request.channel].map { [.init(name: request.channel, limit: $0, window: .seconds(1))] } ?? []
     }
 
-    /// One wave of a channel's calls: caps, limits and claims (a round trip each),
-    /// the calls at once, then every outcome in one round trip.
+    /// One wave of a channel's calls: limits, then claims (a round trip each), the
+    /// calls at once, then every outcome in one round trip.
     ///
     /// A message over a rate is parked (`retry_scheduled` until a slot frees; no
     /// attempt is used up); one over the contact's daily marketing cap is cancelled.
@@ -273,19 +273,7 @@ struct SendProcessor: Sendable {
         let slot = try await lane?.acquire()
         defer { if let slot { lane?.release(slot) } }
         var endings: [MessageStore.Transition] = []
-        var live = wave
-        let cap = settings.marketingPerContactPerDay
-        if cap > 0, live.contains(where: { Self.isMarketing($0.0) }) {
-            let day = RFC3339.date(milliseconds: now())
-            let marketing = live.filter { Self.isMarketing($0.0) }
-            let admitted = try await limiter.withinDailyCap(
-                many: marketing.map { (Shard.of($0.0.contactId, partitions: messages.partitions), $0.0.contactId, $0.0.id) }, day: day, limit: cap)
-            let over = Set(zip(marketing, admitted).filter { !$0.1 }.map(\.0.0.id))
-            for (request, _) in live where over.contains(request.id) {
-                endings.append(.init(request, .cancelled, reason: "over the daily cap of \(cap) marketing messages for this contact"))
-            }
-            live.removeAll { over.contains($0.0.id) }
-        }
+        let live = wave
         // One clock reading for the limits and the claims: `attempt_ms` is when the slot was taken.
         let t = now()
         let decisions = try await limiter.acquire(many: live.map { .init(rates: $0.1.rates, unique: $0.1.unique, member: $0.0.id) }, now: t)
@@ -301,11 +289,22 @@ struct SendProcessor: Sendable {
                 admitted.append(item)
             }
         }
-        let claims = try await messages.claim(many: admitted.map(\.0), now: t, lease: settings.lease)
+        // The contact's daily marketing cap is checked by the claim itself (same
+        // shard): a message over it ends cancelled there, without a round trip of
+        // its own. (It has taken a rate slot by then: a slot unused, never one too many.)
+        let cap = settings.marketingPerContactPerDay
+        let day = RFC3339.date(milliseconds: t)
+        let caps = admitted.map { item -> MessageStore.ClaimCap? in
+            cap > 0 && Self.isMarketing(item.0) ? .init(day: day, limit: cap, reason: "over the daily cap of \(cap) marketing messages for this contact") : nil
+        }
+        let claims = try await messages.claim(many: admitted.map(\.0), caps: caps, now: t, lease: settings.lease)
         var claimed: [(request: SendRequest, call: Call, attempt: Int, deferrals: Int, firstSeen: Int64)] = []
         for (item, claim) in zip(admitted, claims) {
             switch claim {
             case .claimed(let attempt, let deferrals, let firstSeen): claimed.append((item.0, item.1, attempt, deferrals, firstSeen))
+            case .overCap:
+                metrics.outcome(channel, MessageState.cancelled.rawValue)
+                logger.info("sender: message cancelled", metadata: ["herald.send_id": "\(item.0.id)", "herald.reason": "over the daily marketing cap"])
             case .outcomeUnknown:
                 metrics.outcome(channel, "unknown")
                 logger.warning("sender found a message whose outcome is unknown (a sender died mid-call); marked sending_failed", metadata: ["herald.send_id": "\(item.0.id)"])

@@ -26,4 +26,24 @@ struct MessageStoreTests {
         #expect(left > 90 && left <= 100, "TTL \(left)")
         #expect(try await store.message(contactId: ended.contactId, id: ended.id)?["state"] == "sent")
     }
+
+    @Test("the daily cap in the claim: the third message of a cap of 2 is cancelled, never claimed; a retry of an admitted one is not counted again")
+    func capInClaim() async throws {
+        let server = try await TestRedisServer()
+        let redis = RedisPool(configuration: server.configuration, logger: Logger(label: "test"))
+        let store = MessageStore(redis: redis, partitions: 4)
+        let contact = uniqueName("capped")
+        let requests = (1...3).map { SendRequest(id: "\(contact):\($0)", contactId: contact, campaignId: "k", channel: "webhook", template: "http://x", category: "promo") }
+        let cap = MessageStore.ClaimCap(day: "2026-11-23", limit: 2, reason: "over the daily cap of 2")
+        let claims = try await store.claim(many: requests, caps: [cap, cap, cap], now: 1_000, lease: .seconds(60))
+        #expect(claims == [.claimed(attempt: 1, deferrals: 0, firstSeenMs: 1_000), .claimed(attempt: 1, deferrals: 0, firstSeenMs: 1_000), .overCap])
+        let third = try await store.message(contactId: contact, id: requests[2].id)
+        #expect(third?["state"] == "cancelled" && third?["reason"] == "over the daily cap of 2", "\(third ?? [:])")
+        // The first is retried later the same day: admitted again, not counted again.
+        try await store.record(requests[0], .retryScheduled, reason: "HTTP 503", next: 2_000, now: 1_100)
+        #expect(try await store.claim(many: [requests[0]], caps: [cap], now: 2_000, lease: .seconds(60)) == [.claimed(attempt: 2, deferrals: 0, firstSeenMs: 1_000)])
+        // Another day has its own count.
+        let tomorrow = SendRequest(id: "\(contact):4", contactId: contact, campaignId: "k", channel: "webhook", template: "http://x", category: "promo")
+        #expect(try await store.claim(many: [tomorrow], caps: [.init(day: "2026-11-24", limit: 2, reason: "")], now: 3_000, lease: .seconds(60)).first == .claimed(attempt: 1, deferrals: 0, firstSeenMs: 3_000))
+    }
 }

@@ -1,5 +1,6 @@
 /// A set that admits at most `limit` distinct members until it expires: the
-/// contact's daily marketing cap and the alerts' frequency caps. One Lua step, so
+/// alerts' frequency caps (the sender's daily marketing cap is the same check,
+/// inside its claim script: `MessageStore.ClaimCap`). One Lua step, so
 /// the check and the count are atomic across processes; a member admitted before
 /// (a replay) is admitted again without being counted twice.
 public enum CappedSet {

@@ -44,7 +44,28 @@ public struct MessageStore: Sendable {
         case outcomeUnknown
         /// The message already reached a final state.
         case done(MessageState)
+        /// Over its cap (`ClaimCap`): now `cancelled`, with the cap's reason.
+        case overCap
     }
+
+    /// A cap the claim checks first: the contact's daily marketing cap — at most
+    /// `limit` distinct messages of the contact on `day`. Checked in the claim's
+    /// own script (the set has the contact's shard tag, like the message), so a
+    /// capped message costs no extra round trip and is never claimed.
+    public struct ClaimCap: Sendable {
+        public var day: String
+        public var limit: Int
+        /// Recorded on a message the cap cancels.
+        public var reason: String
+
+        public init(day: String, limit: Int, reason: String) {
+            self.day = day
+            self.limit = limit
+            self.reason = reason
+        }
+    }
+
+    func capKey(_ r: SendRequest, day: String) -> String { "herald:cap:\(tag(r.contactId)):\(r.contactId):\(day)" }
 
     /// Claims a message before the provider is called (creating its record on first sight).
     /// - Parameter lease: how long the claim holds; after it, the outcome counts as unknown.
@@ -53,9 +74,17 @@ public struct MessageStore: Sendable {
     }
 
     /// `claim` for several messages, in order, in one round trip.
-    public func claim(many requests: [SendRequest], now: Int64, lease: Duration) async throws -> [Claim] {
-        let replies = try await redis.evalMany(Self.claimScript, calls: requests.map { r in
-            (keys: keys(r), arguments: [r.json.jsonString, String(now), String(lease.milliseconds), r.id, r.contactId, r.campaignId, r.channel, String(retention.milliseconds)])
+    /// - Parameter caps: per message, a cap to check first (nil: none).
+    public func claim(many requests: [SendRequest], caps: [ClaimCap?] = [], now: Int64, lease: Duration) async throws -> [Claim] {
+        let replies = try await redis.evalMany(Self.claimScript, calls: requests.enumerated().map { i, r in
+            var keys = keys(r)
+            var arguments = [r.json.jsonString, String(now), String(lease.milliseconds), r.id, r.contactId, r.campaignId, r.channel, String(retention.milliseconds)]
+            if i < caps.count, let cap = caps[i] {
+                keys.append(capKey(r, day: cap.day))
+                // Kept two days: a local day never spans more.
+                arguments += [String(cap.limit), String(2 * 86_400), cap.reason]
+            }
+            return (keys, arguments)
         })
         return try replies.map { reply in
             let parts = reply.array?.compactMap(\.string) ?? []
@@ -67,6 +96,7 @@ public struct MessageStore: Sendable {
             case "busy": return .busy
             case "unknown": return .outcomeUnknown
             case "final": return .done(MessageState(rawValue: parts.count > 1 ? parts[1] : "") ?? .error)
+            case "capped": return .overCap
             default: throw RedisError(code: .server, message: "message_claim returned \(reply)")
             }
         }
@@ -223,12 +253,28 @@ public struct MessageStore: Sendable {
         end
         """
 
-    /// ARGV: request, now, lease ms, id, contact, campaign, channel, retention ms.
+    /// KEYS: message, contact index, campaign counts, retry set, (cap set).
+    /// ARGV: request, now, lease ms, id, contact, campaign, channel, retention ms,
+    /// (cap limit, cap ttl seconds, cap reason).
     static let claimScript = RedisScript(name: "message_claim", source: """
         local now = tonumber(ARGV[2])
         local state = redis.call('HGET', KEYS[1], 'state')
         \(moveLua)
         local function claim()
+          -- The cap first: a message over it ends cancelled, never claimed; one
+          -- admitted before (a retry, a replay) is not counted again.
+          if KEYS[5] and redis.call('SISMEMBER', KEYS[5], ARGV[4]) == 0 then
+            if redis.call('SCARD', KEYS[5]) >= tonumber(ARGV[9]) then
+              move(state, 'cancelled', now, ARGV[4], ARGV[5], ARGV[6], ARGV[7])
+              if not state then redis.call('HSET', KEYS[1], 'request', ARGV[1]) end
+              redis.call('HSET', KEYS[1], 'reason', ARGV[11])
+              redis.call('ZREM', KEYS[4], ARGV[4])
+              redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[8]))
+              return {'capped'}
+            end
+            redis.call('SADD', KEYS[5], ARGV[4])
+            redis.call('EXPIRE', KEYS[5], tonumber(ARGV[10]))
+          end
           move(state, 'in_progress', now, ARGV[4], ARGV[5], ARGV[6], ARGV[7])
           local attempt = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
           local lease = now + tonumber(ARGV[3])

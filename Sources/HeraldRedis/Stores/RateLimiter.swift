@@ -119,19 +119,6 @@ public struct RateLimiter: Sendable {
         return decisions
     }
 
-    /// A contact's marketing messages of one day: at most `limit`. Idempotent per
-    /// message (a set of send ids), so retries and replays count once.
-    /// - Returns: false when the message would exceed the cap.
-    public func withinDailyCap(contactShard: Int, contactId: String, day: String, sendId: String, limit: Int) async throws -> Bool {
-        try await withinDailyCap(many: [(contactShard, contactId, sendId)], day: day, limit: limit)[0]
-    }
-
-    /// `withinDailyCap` for several messages, in order, in one round trip.
-    public func withinDailyCap(many messages: [(contactShard: Int, contactId: String, sendId: String)], day: String, limit: Int) async throws -> [Bool] {
-        let entries = messages.map { (key: "herald:cap:\(Shard.hashTag($0.contactShard)):\($0.contactId):\(day)", member: $0.sendId) }
-        return try await CappedSet.admit(redis, entries, limit: limit, ttlSeconds: 2 * 86_400).map { $0 != .suppressed }
-    }
-
     /// KEYS: one sorted set per rate, then (optional) the unique-recipient set and
     /// the account's tier key. ARGV: now, member, rate count, (limit, window ms) per
     /// rate, then (recipient, default limit, window ms). Returns {-1} when all had
