@@ -194,6 +194,9 @@ struct Dev: AsyncParsableCommand {
         // A whole journey: a French-speaking contact buys something, so the published
         // post-purchase campaign sends her a French thank-you email through the SMTP sink.
         let headers = [("Authorization", "Bearer \(apiKey)"), ("Content-Type", "application/json")]
+        // The outbox is listed before each event is posted: the email can land
+        // within a few hundred milliseconds, before a listing taken afterwards.
+        var before = outboxFiles()
         _ = try await client.send(
             method: "PUT", url: "\(apiURL)/v1/contacts/demo-eva-\(run)", headers: headers,
             body: Array(#"{"email":"eva@shop.example","owner":"olaf@shop.example","attributes":{"first_name":"Eva","last_name":"Martin","company":"Café Lumière","city":"Lyon","language":"fr"}}"#.utf8))
@@ -202,30 +205,34 @@ struct Dev: AsyncParsableCommand {
             headers: [("Authorization", "Bearer \(apiKey)")])
         print("demo: demo-eva-\(run) (language fr) purchased: waiting for the post-purchase campaign's email in \(DevPaths.outbox)/")
         fflush(nil)
-        try await waitForEmail { !$0.contains("X-Herald-Send-Id: alert:") }
+        try await waitForEmail(after: before) { !$0.contains("X-Herald-Send-Id: alert:") }
 
         // A sales alert (config/alerts/pricing-interest.yaml): she opens a product
         // page, so her owner and the sales lead get an alert with her details.
+        before = outboxFiles()
         _ = try await client.postJSON(
             "\(apiURL)/v1/events",
             Array(#"{"id":"demo-\#(run)-6","type":"page_visited","contact_id":"demo-eva-\#(run)","properties":{"url":"https://shop.example/products/espresso-machine"}}"#.utf8),
             headers: [("Authorization", "Bearer \(apiKey)")])
         print("demo: demo-eva-\(run) opened https://shop.example/products/espresso-machine: waiting for the sales alert in \(DevPaths.outbox)/")
         fflush(nil)
-        try await waitForEmail { $0.contains("X-Herald-Send-Id: alert:") }
+        try await waitForEmail(after: before) { $0.contains("X-Herald-Send-Id: alert:") }
     }
 
-    /// Waits up to 30 s for a new `.eml` in the outbox that `matches`; prints its subject.
-    private func waitForEmail(_ matches: (String) -> Bool) async throws {
-        var seen = Set((try? FileManager.default.contentsOfDirectory(atPath: DevPaths.outbox)) ?? [])
+    private func outboxFiles() -> Set<String> { Set((try? FileManager.default.contentsOfDirectory(atPath: DevPaths.outbox)) ?? []) }
+
+    /// Waits up to 30 s for an `.eml` not in `before` that `matches`; prints its subject.
+    private func waitForEmail(after before: Set<String>, _ matches: (String) -> Bool) async throws {
+        var seen = before
         for _ in 0..<150 {
-            let now = Set((try? FileManager.default.contentsOfDirectory(atPath: DevPaths.outbox)) ?? []).subtracting(seen).filter { $0.hasSuffix(".eml") && !$0.hasPrefix(".") }
+            let now = outboxFiles().subtracting(seen).filter { $0.hasSuffix(".eml") && !$0.hasPrefix(".") }
             for file in now.sorted() {
                 let text = (try? String(contentsOfFile: "\(DevPaths.outbox)/\(file)", encoding: .utf8)) ?? ""
                 guard matches(text) else { continue }
                 let subject = text.split(separator: "\r\n").first { $0.hasPrefix("Subject:") } ?? ""
                 let to = text.split(separator: "\r\n").first { $0.hasPrefix("To:") } ?? ""
                 print("demo: \(DevPaths.outbox)/\(file) — \(to) — \(subject)")
+                fflush(nil)  // the stack keeps running: a redirected stdout would hold this line
                 return
             }
             seen.formUnion(now.filter { !$0.hasPrefix(".") && ((try? String(contentsOfFile: "\(DevPaths.outbox)/\($0)", encoding: .utf8)).map { !$0.isEmpty } ?? false) })
