@@ -66,20 +66,23 @@ public struct AlertStore: Sendable {
     public func recordActivity(_ entries: [(contactId: String, entry: JSONValue)]) async throws {
         guard !entries.isEmpty else { return }
         // One LPUSH per contact with all its new entries, oldest first (so the newest ends up first).
-        var byContact: [String: [String]] = [:]
+        // Built as bytes: this runs for every event, and each String would be copied to bytes again.
+        var byContact: [String: [[UInt8]]] = [:]
         var order: [String] = []
         for (contact, entry) in entries {
             if byContact[contact] == nil { order.append(contact) }
-            byContact[contact, default: []].append(entry.jsonString)
+            byContact[contact, default: []].append(entry.serialized())
         }
-        var commands: [[String]] = []
+        let lpush = Array("LPUSH".utf8), ltrim = Array("LTRIM".utf8), expire = Array("EXPIRE".utf8)
+        let zero = Array("0".utf8), last = Array(String(Self.activityKept - 1).utf8), ttl = Array(String(30 * 86_400).utf8)
+        var commands: [[[UInt8]]] = []
         for contact in order {
-            let key = "herald:alert:\(tag(contact)):act:\(contact)"
-            commands.append(["LPUSH", key] + byContact[contact]!.suffix(Self.activityKept))
-            commands.append(["LTRIM", key, "0", String(Self.activityKept - 1)])
-            commands.append(["EXPIRE", key, String(30 * 86_400)])
+            let key = Array("herald:alert:\(tag(contact)):act:\(contact)".utf8)
+            commands.append([lpush, key] + byContact[contact]!.suffix(Self.activityKept))
+            commands.append([ltrim, key, zero, last])
+            commands.append([expire, key, ttl])
         }
-        try check(try await redis.pipeline(commands))
+        try check(try await redis.pipeline(bytes: commands))
     }
 
     /// Entries kept per contact: twice what an alert shows, so a batch replayed
@@ -105,7 +108,7 @@ public struct AlertStore: Sendable {
         let replies = try await redis.pipeline(contactIds.map { ["GET", "herald:alert:\(tag($0)):visit:\($0)"] })
         var out: [String: PageVisit] = [:]
         for (id, reply) in zip(contactIds, replies) {
-            if let v = reply.string.flatMap(Self.decodeVisit) { out[id] = v }
+            if case .bulk(let bytes) = reply, let v = Self.decodeVisit(bytes) { out[id] = v }
         }
         return out
     }
@@ -114,8 +117,11 @@ public struct AlertStore: Sendable {
     /// script compares a prefix instead of decoding JSON on every change.
     static func encodeVisit(_ v: PageVisit) -> String { v.eventId + "\n" + v.json.jsonString }
 
-    static func decodeVisit(_ text: String) -> PageVisit? {
-        guard let newline = text.firstIndex(of: "\n"), let json = try? JSONValue.parse(string: String(text[text.index(after: newline)...])) else { return nil }
+    static func decodeVisit(_ text: String) -> PageVisit? { decodeVisit(Array(text.utf8)) }
+
+    /// On the stored bytes: read for every page event's contact.
+    static func decodeVisit(_ bytes: [UInt8]) -> PageVisit? {
+        guard let newline = bytes.firstIndex(of: 0x0A), let json = try? JSONValue.parse(bytes[(newline + 1)...]) else { return nil }
         return PageVisit(json: json)
     }
 
