@@ -272,15 +272,13 @@ struct SendProcessor: Sendable {
         let lane = waves[channel]?.lane
         let slot = try await lane?.acquire()
         defer { if let slot { lane?.release(slot) } }
-        var endings: [MessageStore.Transition] = []
-        let live = wave
         // One clock reading for the limits and the claims: `attempt_ms` is when the slot was taken.
         let t = now()
-        let decisions = try await limiter.acquire(many: live.map { .init(rates: $0.1.rates, unique: $0.1.unique, member: $0.0.id) }, now: t)
+        let decisions = try await limiter.acquire(many: wave.map { .init(rates: $0.1.rates, unique: $0.1.unique, member: $0.0.id) }, now: t)
         // Waiting again, with the metric label saying why.
         var parked: [(MessageStore.Transition, String)] = []
         var admitted: [(SendRequest, Call)] = []
-        for (item, decision) in zip(live, decisions) {
+        for (item, decision) in zip(wave, decisions) {
             if case .wait(let ms, let limit) = decision {
                 // Looked at again when a slot frees, or sooner (`sender.park_recheck`): a
                 // limit raised at run time (a new WhatsApp tier) then applies within that.
@@ -311,43 +309,12 @@ struct SendProcessor: Sendable {
             default: break  // not due, another sender has it, or it already ended
             }
         }
-        // HTTP calls go out together (one suspension for all); others as tasks.
-        var requests: [HTTPRequest] = []
-        var readers: [(index: Int, outcome: @Sendable (Result<HTTPClientResponse, HTTPClientError>) -> Outcome)] = []
-        var others: [(index: Int, perform: @Sendable () async -> Outcome)] = []
-        for (i, c) in claimed.enumerated() {
-            switch c.call.action {
-            case .http(let request, let outcome):
-                requests.append(request())
-                readers.append((i, outcome))
-            case .perform(let perform): others.append((i, perform))
-            }
-        }
-        var outcomes = [Outcome?](repeating: nil, count: claimed.count)
-        await withTaskGroup(of: [(Int, Outcome, Duration)].self) { group in
-            if !requests.isEmpty {
-                group.addTask { [http, readers, requests] in
-                    zip(readers, await http.send(many: requests)).map { reader, exchange in (reader.index, reader.outcome(exchange.result), exchange.duration) }
-                }
-            }
-            for (i, perform) in others {
-                group.addTask {
-                    let started = ContinuousClock.now
-                    let outcome = await perform()
-                    return [(i, outcome, ContinuousClock.now - started)]
-                }
-            }
-            for await finished in group {
-                for (i, outcome, took) in finished {
-                    outcomes[i] = outcome
-                    metrics.providerLatency(channel, took)
-                }
-            }
-        }
+        let outcomes = await call(claimed.map(\.call), channel: channel)
+        var endings: [MessageStore.Transition] = []
         var providerIds: [(providerId: String, request: SendRequest)] = []
         for (c, outcome) in zip(claimed, outcomes) {
             let request = c.request
-            switch outcome ?? .retry("the call did not finish") {
+            switch outcome {
             case .sent(let providerId):
                 if let providerId { providerIds.append((providerId, request)) }
                 endings.append(.init(request, .sent, mayCreate: false))
@@ -371,6 +338,44 @@ struct SendProcessor: Sendable {
         // Status callbacks name the provider's id: map it before the state says sent.
         if !providerIds.isEmpty { try await messages.remember(providerIds) }
         try await write(endings, waiting: parked)
+    }
+
+    /// Makes a wave's calls, each once: the HTTP ones go out together (one
+    /// suspension for all), the others as tasks. Outcomes in the calls' order.
+    func call(_ calls: [Call], channel: String) async -> [Outcome] {
+        var requests: [HTTPRequest] = []
+        var readers: [(index: Int, outcome: @Sendable (Result<HTTPClientResponse, HTTPClientError>) -> Outcome)] = []
+        var others: [(index: Int, perform: @Sendable () async -> Outcome)] = []
+        for (i, c) in calls.enumerated() {
+            switch c.action {
+            case .http(let request, let outcome):
+                requests.append(request())
+                readers.append((i, outcome))
+            case .perform(let perform): others.append((i, perform))
+            }
+        }
+        var outcomes = [Outcome](repeating: .retry("the call did not finish"), count: calls.count)
+        await withTaskGroup(of: [(Int, Outcome, Duration)].self) { group in
+            if !requests.isEmpty {
+                group.addTask { [http, readers, requests] in
+                    zip(readers, await http.send(many: requests)).map { reader, exchange in (reader.index, reader.outcome(exchange.result), exchange.duration) }
+                }
+            }
+            for (i, perform) in others {
+                group.addTask {
+                    let started = ContinuousClock.now
+                    let outcome = await perform()
+                    return [(i, outcome, ContinuousClock.now - started)]
+                }
+            }
+            for await finished in group {
+                for (i, outcome, took) in finished {
+                    outcomes[i] = outcome
+                    metrics.providerLatency(channel, took)
+                }
+            }
+        }
+        return outcomes
     }
 
     /// Records transitions in one round trip and counts them: endings once (a

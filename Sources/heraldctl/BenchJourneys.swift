@@ -26,7 +26,7 @@ struct BenchJourneys: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "heraldctl.bench")
         logger.logLevel = .warning
-        guard let port = redisPort ?? (try? String(contentsOfFile: "\(DevPaths.root)/redis.port", encoding: .utf8)).flatMap({ Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) else {
+        guard let port = redisPort ?? devRedisPort() else {
             throw CLIError("no Redis port: pass --redis-port or start `heraldctl dev`")
         }
         let servers = try resolveBootstrap(bootstrap)

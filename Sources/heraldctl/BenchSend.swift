@@ -119,10 +119,6 @@ struct BenchSend: AsyncParsableCommand {
         return fleet
     }
 
-    func devRedisPort() -> Int? {
-        (try? String(contentsOfFile: "\(DevPaths.root)/redis.port", encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-    }
-
     /// The worst second, by when each message took its limit slot (`attempt_ms`,
     /// Redis's record of the claim) and by when the receiver got it.
     func reportOvershoot(ids: [(contact: String, id: String)], receipts: [String: Int64]) async throws {

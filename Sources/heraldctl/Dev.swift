@@ -63,7 +63,7 @@ struct Dev: AsyncParsableCommand {
                 arguments: ["--port", String(redisPort), "--bind", "127.0.0.1", "--dir", fm.currentDirectoryPath + "/" + DevPaths.redis, "--appendonly", "yes", "--save", ""],
                 output: .file("\(DevPaths.logs)/redis.log"))
             children.append(("redis-server", redis))
-            try (String(redisPort) + "\n").write(toFile: "\(DevPaths.root)/redis.port", atomically: true, encoding: .utf8)
+            try (String(redisPort) + "\n").write(toFile: DevPaths.redisPort, atomically: true, encoding: .utf8)
 
             try termination.check()
             // 3. The SMTP sink: the sender's email lands as .eml files in the outbox.

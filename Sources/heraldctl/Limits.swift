@@ -13,7 +13,7 @@ struct Limits: AsyncParsableCommand {
         @Option(help: "Redis host.") var redisHost = "127.0.0.1"
 
         func pool() throws -> RedisPool {
-            guard let port = redisPort ?? (try? String(contentsOfFile: "\(DevPaths.root)/redis.port", encoding: .utf8)).flatMap({ Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) else {
+            guard let port = redisPort ?? devRedisPort() else {
                 throw CLIError("no Redis port: pass --redis-port or start `heraldctl dev`")
             }
             var logger = Logger(label: "heraldctl")

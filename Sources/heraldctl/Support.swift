@@ -14,6 +14,12 @@ enum DevPaths {
     static let adminKey = "\(root)/admin-key"
     static let apiURL = "\(root)/api.url"
     static let outbox = "\(root)/outbox"
+    static let redisPort = "\(root)/redis.port"
+}
+
+/// The running dev stack's Redis port, if there is one.
+func devRedisPort() -> Int? {
+    (try? String(contentsOfFile: DevPaths.redisPort, encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
 }
 
 /// The bootstrap address: the flag, else HERALD_KAFKA_BOOTSTRAP_SERVERS, else the running dev stack's.
