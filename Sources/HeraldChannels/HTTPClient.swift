@@ -54,10 +54,10 @@ public struct HTTPExchange: Sendable {
 /// drives every transfer, over at most `concurrency` keep-alive connections
 /// (more requests wait for one to free). Nothing blocks Swift's cooperative pool.
 public final class HTTPClient: Sendable {
-    private let engine: CurlMulti
+    private let engine: CurlMulti<HTTPTransfer>
 
     public init(concurrency: Int = 4) {
-        engine = CurlMulti(maxConnections: max(1, concurrency), label: "curl.multi")
+        engine = CurlMulti(maxConnections: max(1, concurrency), label: "curl.http")
     }
 
     deinit { engine.stop() }
@@ -75,10 +75,7 @@ public final class HTTPClient: Sendable {
     /// have a response or an error, in order. One suspension for the lot, instead
     /// of one per request: a sender's wave of calls costs one wake-up.
     public func send(many requests: [HTTPRequest]) async -> [HTTPExchange] {
-        guard !requests.isEmpty else { return [] }
-        return await withCheckedContinuation { continuation in
-            engine.submit(requests, completion: continuation)
-        }
+        await engine.run(requests.map(HTTPTransfer.init)).map { HTTPExchange(result: $0.0, duration: $0.1) }
     }
 
     /// `send` with a JSON body.

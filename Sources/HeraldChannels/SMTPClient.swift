@@ -1,7 +1,3 @@
-internal import CCurl
-import Foundation
-import HeraldCore
-
 /// How the SMTP connection is secured.
 public enum SMTPSecurity: String, Sendable {
     /// Plain SMTP (a local relay or the dev sink).
@@ -43,98 +39,50 @@ public enum SMTPOutcome: Sendable, Equatable {
     case permanent(String)
 }
 
-/// Sends email over SMTP through libcurl, one connection per slot, reused between
-/// messages (curl keeps it open in the easy handle).
+/// One message to hand over: the envelope (`MAIL FROM`, `RCPT TO`) and the
+/// message's bytes (headers and body, CRLF line ends).
+public struct SMTPEnvelope: Sendable {
+    public var from: String
+    public var to: [String]
+    public var message: [UInt8]
+
+    public init(from: String, to: [String], message: [UInt8]) {
+        self.from = from
+        self.to = to
+        self.message = message
+    }
+}
+
+/// What became of one message of `SMTPClient.send(many:)`, and how long it took.
+public struct SMTPExchange: Sendable {
+    public var outcome: SMTPOutcome
+    public var duration: Duration
+}
+
+/// Sends email over SMTP through libcurl's multi interface: one thread of its own
+/// runs every session, over at most `concurrency` connections, each reused from
+/// message to message (curl's connection cache); more messages wait for one.
+/// Nothing blocks Swift's cooperative pool.
 public final class SMTPClient: Sendable {
+    private let engine: CurlMulti<SMTPTransfer>
     private let configuration: SMTPConfiguration
-    private let slots: [SMTPSlot]
-    private let pool: SlotPool
 
     public init(configuration: SMTPConfiguration, concurrency: Int = 4) {
         self.configuration = configuration
-        slots = (0..<concurrency).map { SMTPSlot(index: $0) }
-        pool = SlotPool(count: concurrency)
+        engine = CurlMulti(maxConnections: max(1, concurrency), label: "curl.smtp")
     }
 
-    /// Hands one message to the server (blocking work runs on the slot's queue).
-    public func send(from: String, to: [String], message: [UInt8]) async throws -> SMTPOutcome {
-        let index = try await pool.acquire()
-        defer { pool.release(index) }
-        let slot = slots[index]
-        let configuration = configuration
-        return await slot.queue.run { slot.perform(configuration, from: from, to: to, message: message) }
-    }
-}
+    deinit { engine.stop() }
 
-/// One curl easy handle for SMTP; touched only on `queue`.
-final class SMTPSlot: @unchecked Sendable {
-    let queue: BlockingQueue
-    private var handle: UnsafeMutableRawPointer?
-
-    init(index: Int) {
-        queue = BlockingQueue(label: "smtp.slot.\(index)")
-        _ = CurlGlobal.initialized
+    /// Hands one message to the server.
+    public func send(from: String, to: [String], message: [UInt8]) async -> SMTPOutcome {
+        await send(many: [SMTPEnvelope(from: from, to: to, message: message)])[0].outcome
     }
 
-    deinit {
-        if let handle { curl_easy_cleanup(handle) }
+    /// Hands the messages over side by side (as connections allow) and returns
+    /// when each has an outcome, in order: one suspension for the lot.
+    public func send(many envelopes: [SMTPEnvelope]) async -> [SMTPExchange] {
+        await engine.run(envelopes.map { SMTPTransfer(configuration: configuration, envelope: $0) })
+            .map { SMTPExchange(outcome: $0.0, duration: $0.1) }
     }
-
-    func perform(_ c: SMTPConfiguration, from: String, to: [String], message: [UInt8]) -> SMTPOutcome {
-        if handle == nil { handle = curl_easy_init() }
-        guard let h = handle else { return .temporary("curl_easy_init failed") }
-        curl_easy_reset(h)  // keeps the open connection
-        let source = UploadSource(message)
-        let context = Unmanaged.passRetained(source)
-        defer { context.release() }
-        var recipients: UnsafeMutablePointer<curl_slist>? = nil
-        for r in to { recipients = curl_slist_append(recipients, "<\(r)>") }
-        defer { curl_slist_free_all(recipients) }
-
-        let scheme = c.security == .implicit ? "smtps" : "smtp"
-        _ = herald_curl_setopt_string(h, CURLOPT_URL, "\(scheme)://\(c.server)")
-        _ = herald_curl_setopt_long(h, CURLOPT_NOSIGNAL, 1)
-        _ = herald_curl_setopt_long(h, CURLOPT_TIMEOUT_MS, Int(c.timeout.milliseconds))
-        _ = herald_curl_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, 5000)
-        if c.security == .starttls { _ = herald_curl_setopt_long(h, CURLOPT_USE_SSL, Int(CURLUSESSL_ALL.rawValue)) }
-        if let u = c.username { _ = herald_curl_setopt_string(h, CURLOPT_USERNAME, u) }
-        if let p = c.password { _ = herald_curl_setopt_string(h, CURLOPT_PASSWORD, p) }
-        _ = herald_curl_setopt_string(h, CURLOPT_MAIL_FROM, "<\(from)>")
-        _ = herald_curl_setopt_slist(h, CURLOPT_MAIL_RCPT, recipients)
-        _ = herald_curl_setopt_long(h, CURLOPT_UPLOAD, 1)
-        _ = herald_curl_setopt_offset(h, CURLOPT_INFILESIZE_LARGE, curl_off_t(message.count))
-        _ = herald_curl_setopt_data_cb(h, CURLOPT_READFUNCTION, curlReadUpload)
-        _ = herald_curl_setopt_pointer(h, CURLOPT_READDATA, context.toOpaque())
-        let code = curl_easy_perform(h)
-        var reply = 0
-        _ = herald_curl_getinfo_long(h, CURLINFO_RESPONSE_CODE, &reply)
-        if code == CURLE_OK { return .accepted }
-        let message = "\(String(cString: curl_easy_strerror(code))) (last reply \(reply))"
-        // A failed session may leave the connection mid-dialogue: start afresh.
-        curl_easy_cleanup(h)
-        handle = nil
-        if code == CURLE_COULDNT_CONNECT { return .unavailable(message) }
-        if code == CURLE_LOGIN_DENIED { return .permanent(message) }
-        if (500..<600).contains(reply) { return .permanent(message) }
-        return .temporary(message)
-    }
-}
-
-/// The bytes curl reads for the upload; used only on the slot's queue.
-final class UploadSource {
-    let bytes: [UInt8]
-    var offset = 0
-    init(_ bytes: [UInt8]) { self.bytes = bytes }
-}
-
-private let curlReadUpload: herald_curl_data_cb = { buffer, size, count, userdata in
-    guard let buffer, let userdata else { return 0 }
-    let source = Unmanaged<UploadSource>.fromOpaque(userdata).takeUnretainedValue()
-    let n = min(size * count, source.bytes.count - source.offset)
-    guard n > 0 else { return 0 }
-    source.bytes.withUnsafeBytes { raw in
-        UnsafeMutableRawPointer(buffer).copyMemory(from: raw.baseAddress! + source.offset, byteCount: n)
-    }
-    source.offset += n
-    return n
 }

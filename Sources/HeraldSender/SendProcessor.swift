@@ -57,8 +57,9 @@ struct SendProcessor: Sendable {
             /// timestamp is fresh — and how its result reads. A wave's requests go
             /// out together (`HTTPClient.send(many:)`).
             case http(request: @Sendable () -> HTTPRequest, outcome: @Sendable (Result<HTTPClientResponse, HTTPClientError>) -> Outcome)
-            /// Anything else (an SMTP session), made once.
-            case perform(@Sendable () async -> Outcome)
+            /// An email to hand to the SMTP server; a wave's emails go out
+            /// together (`SMTPClient.send(many:)`).
+            case smtp(SMTPEnvelope)
         }
     }
 
@@ -159,18 +160,16 @@ struct SendProcessor: Sendable {
     }
 
     func emailCall(_ message: [UInt8], to: EmailAddress, _ request: SendRequest) -> Plan {
-        .call(Call(rates: emailRates(request, domain: to.domain), action: .perform { [smtp, from] in
-            do {
-                return switch try await smtp.send(from: from.address, to: [to.address], message: message) {
-                case .accepted: .sent(nil)
-                case .temporary(let reason): .retry(reason)
-                case .unavailable(let reason): .deferred("the SMTP server could not be reached: \(reason)")
-                case .permanent(let reason): .failed(reason)
-                }
-            } catch {
-                return .retry("\(error)")
-            }
-        }))
+        .call(Call(rates: emailRates(request, domain: to.domain), action: .smtp(SMTPEnvelope(from: from.address, to: [to.address], message: message))))
+    }
+
+    static func outcome(_ smtp: SMTPOutcome) -> Outcome {
+        switch smtp {
+        case .accepted: .sent(nil)
+        case .temporary(let reason): .retry(reason)
+        case .unavailable(let reason): .deferred("the SMTP server could not be reached: \(reason)")
+        case .permanent(let reason): .failed(reason)
+        }
     }
 
     /// An internal notification (a sales alert): rendered by whoever asked for it,
@@ -340,40 +339,33 @@ struct SendProcessor: Sendable {
         try await write(endings, waiting: parked)
     }
 
-    /// Makes a wave's calls, each once: the HTTP ones go out together (one
-    /// suspension for all), the others as tasks. Outcomes in the calls' order.
+    /// Makes a wave's calls, each once: the HTTP requests go out together and the
+    /// emails together (one suspension for each kind). Outcomes in the calls' order.
     func call(_ calls: [Call], channel: String) async -> [Outcome] {
         var requests: [HTTPRequest] = []
         var readers: [(index: Int, outcome: @Sendable (Result<HTTPClientResponse, HTTPClientError>) -> Outcome)] = []
-        var others: [(index: Int, perform: @Sendable () async -> Outcome)] = []
+        var envelopes: [SMTPEnvelope] = []
+        var emails: [Int] = []
         for (i, c) in calls.enumerated() {
             switch c.action {
             case .http(let request, let outcome):
                 requests.append(request())
                 readers.append((i, outcome))
-            case .perform(let perform): others.append((i, perform))
+            case .smtp(let envelope):
+                envelopes.append(envelope)
+                emails.append(i)
             }
         }
+        async let exchanges = http.send(many: requests)
+        async let handOffs = smtp.send(many: envelopes)
         var outcomes = [Outcome](repeating: .retry("the call did not finish"), count: calls.count)
-        await withTaskGroup(of: [(Int, Outcome, Duration)].self) { group in
-            if !requests.isEmpty {
-                group.addTask { [http, readers, requests] in
-                    zip(readers, await http.send(many: requests)).map { reader, exchange in (reader.index, reader.outcome(exchange.result), exchange.duration) }
-                }
-            }
-            for (i, perform) in others {
-                group.addTask {
-                    let started = ContinuousClock.now
-                    let outcome = await perform()
-                    return [(i, outcome, ContinuousClock.now - started)]
-                }
-            }
-            for await finished in group {
-                for (i, outcome, took) in finished {
-                    outcomes[i] = outcome
-                    metrics.providerLatency(channel, took)
-                }
-            }
+        for (reader, exchange) in zip(readers, await exchanges) {
+            outcomes[reader.index] = reader.outcome(exchange.result)
+            metrics.providerLatency(channel, exchange.duration)
+        }
+        for (i, handOff) in zip(emails, await handOffs) {
+            outcomes[i] = Self.outcome(handOff.outcome)
+            metrics.providerLatency(channel, handOff.duration)
         }
         return outcomes
     }

@@ -18,6 +18,8 @@ struct Dev: AsyncParsableCommand {
     @Option(help: "Workers to start (comma-separated): to measure one worker alone, e.g. --workers ingestor for `bench ingest`.")
     var workers = Worker.allCases.map(\.rawValue).joined(separator: ",")
     @Flag(help: "Stop right after start-up (and the demo): for scripts and CI.") var exitAfterStart = false
+    @Option(help: "Directory the SMTP sink writes each email to, emptied at start (benchmarks: one on tmpfs, see docs/benchmarks.md).")
+    var outbox = DevPaths.outbox
 
     func run() async throws {
         var selected: [Worker] = []
@@ -34,8 +36,11 @@ struct Dev: AsyncParsableCommand {
         // The outbox holds this run's emails only: kept across runs it grew without
         // bound (a benchmark writes tens of thousands), and the sink, writing into a
         // directory of 250,000 files, became the slowest part of the stack.
-        try? fm.removeItem(atPath: DevPaths.outbox)
-        for dir in [DevPaths.logs, DevPaths.redis, DevPaths.outbox] { try fm.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        // Only the sink's .eml files are removed: `--outbox` may name any directory.
+        for file in (try? fm.contentsOfDirectory(atPath: outbox)) ?? [] where file.hasSuffix(".eml") {
+            try? fm.removeItem(atPath: "\(outbox)/\(file)")
+        }
+        for dir in [DevPaths.logs, DevPaths.redis, outbox] { try fm.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         let binDir = executableDirectory()
         var children: [(String, ChildProcess)] = []
         func stopAll() async {
@@ -70,7 +75,7 @@ struct Dev: AsyncParsableCommand {
             let smtpPort = freeTCPPort()
             let sink = try ChildProcess(
                 executable: "/usr/bin/env",
-                arguments: ["python3", fm.currentDirectoryPath + "/scripts/smtp-sink.py", "--port", String(smtpPort), "--dir", DevPaths.outbox],
+                arguments: ["python3", fm.currentDirectoryPath + "/scripts/smtp-sink.py", "--port", String(smtpPort), "--dir", outbox],
                 output: .file("\(DevPaths.logs)/smtp-sink.log"))
             children.append(("smtp-sink", sink))
 
@@ -140,7 +145,7 @@ struct Dev: AsyncParsableCommand {
               Admin key: \(adminKey)   (also in \(DevPaths.adminKey); for /v1/campaigns and `heraldctl campaigns`)
               Kafka:     \(bootstrap)
               Redis:     127.0.0.1:\(redisPort)
-              Email:     SMTP sink on 127.0.0.1:\(smtpPort); this run's messages in \(DevPaths.outbox)/*.eml
+              Email:     SMTP sink on 127.0.0.1:\(smtpPort); this run's messages in \(outbox)/*.eml
               WhatsApp/SMS: sandbox provider on http://127.0.0.1:\(sandboxPort) (requests: /sandbox/requests)
               Metrics:   \(Worker.allCases.enumerated().filter { selected.contains($0.element) }.map { "\($0.element.rawValue) http://127.0.0.1:\(metricsPort + $0.offset)/metrics" }.joined(separator: "\n             "))
               Logs:      \(DevPaths.logs)/
@@ -203,7 +208,7 @@ struct Dev: AsyncParsableCommand {
         _ = try await client.postJSON(
             "\(apiURL)/v1/events", Array(#"{"id":"demo-\#(run)-5","type":"purchase","contact_id":"demo-eva-\#(run)","properties":{"total":42}}"#.utf8),
             headers: [("Authorization", "Bearer \(apiKey)")])
-        print("demo: demo-eva-\(run) (language fr) purchased: waiting for the post-purchase campaign's email in \(DevPaths.outbox)/")
+        print("demo: demo-eva-\(run) (language fr) purchased: waiting for the post-purchase campaign's email in \(outbox)/")
         fflush(nil)
         try await waitForEmail(after: before) { !$0.contains("X-Herald-Send-Id: alert:") }
 
@@ -214,12 +219,12 @@ struct Dev: AsyncParsableCommand {
             "\(apiURL)/v1/events",
             Array(#"{"id":"demo-\#(run)-6","type":"page_visited","contact_id":"demo-eva-\#(run)","properties":{"url":"https://shop.example/products/espresso-machine"}}"#.utf8),
             headers: [("Authorization", "Bearer \(apiKey)")])
-        print("demo: demo-eva-\(run) opened https://shop.example/products/espresso-machine: waiting for the sales alert in \(DevPaths.outbox)/")
+        print("demo: demo-eva-\(run) opened https://shop.example/products/espresso-machine: waiting for the sales alert in \(outbox)/")
         fflush(nil)
         try await waitForEmail(after: before) { $0.contains("X-Herald-Send-Id: alert:") }
     }
 
-    private func outboxFiles() -> Set<String> { Set((try? FileManager.default.contentsOfDirectory(atPath: DevPaths.outbox)) ?? []) }
+    private func outboxFiles() -> Set<String> { Set((try? FileManager.default.contentsOfDirectory(atPath: outbox)) ?? []) }
 
     /// Waits up to 30 s for an `.eml` not in `before` that `matches`; prints its subject.
     private func waitForEmail(after before: Set<String>, _ matches: (String) -> Bool) async throws {
@@ -227,18 +232,18 @@ struct Dev: AsyncParsableCommand {
         for _ in 0..<150 {
             let now = outboxFiles().subtracting(seen).filter { $0.hasSuffix(".eml") && !$0.hasPrefix(".") }
             for file in now.sorted() {
-                let text = (try? String(contentsOfFile: "\(DevPaths.outbox)/\(file)", encoding: .utf8)) ?? ""
+                let text = (try? String(contentsOfFile: "\(outbox)/\(file)", encoding: .utf8)) ?? ""
                 guard matches(text) else { continue }
                 let subject = text.split(separator: "\r\n").first { $0.hasPrefix("Subject:") } ?? ""
                 let to = text.split(separator: "\r\n").first { $0.hasPrefix("To:") } ?? ""
-                print("demo: \(DevPaths.outbox)/\(file) — \(to) — \(subject)")
+                print("demo: \(outbox)/\(file) — \(to) — \(subject)")
                 fflush(nil)  // the stack keeps running: a redirected stdout would hold this line
                 return
             }
-            seen.formUnion(now.filter { !$0.hasPrefix(".") && ((try? String(contentsOfFile: "\(DevPaths.outbox)/\($0)", encoding: .utf8)).map { !$0.isEmpty } ?? false) })
+            seen.formUnion(now.filter { !$0.hasPrefix(".") && ((try? String(contentsOfFile: "\(outbox)/\($0)", encoding: .utf8)).map { !$0.isEmpty } ?? false) })
             try await Task.sleep(for: .milliseconds(200))
         }
-        throw CLIError("demo: the expected email did not reach \(DevPaths.outbox)/ within 30 s (see \(DevPaths.logs)/herald-sender.log and herald-alerter.log)")
+        throw CLIError("demo: the expected email did not reach \(outbox)/ within 30 s (see \(DevPaths.logs)/herald-sender.log and herald-alerter.log)")
     }
 
     /// The key kept in `path`, made once per dev directory.

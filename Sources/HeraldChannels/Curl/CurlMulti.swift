@@ -3,9 +3,22 @@ import Foundation
 import HeraldCore
 import Synchronization
 
-/// One curl multi handle driven by one dedicated thread: every HTTP transfer of an
-/// `HTTPClient` runs on it, interleaved, over a shared cache of keep-alive
-/// connections.
+/// One kind of transfer a `CurlMulti` runs (an HTTP request, an SMTP hand-off):
+/// what it sets on an easy handle, and how a finished transfer reads.
+protocol CurlTransfer: Sendable {
+    associatedtype Result: Sendable
+    /// Sets this transfer's options on a freshly reset handle. The returned object
+    /// (buffers, header lists, the callbacks' context) lives until the transfer ends.
+    func configure(_ handle: UnsafeMutableRawPointer) -> AnyObject
+    /// The result of a transfer that ran to its end, well (`CURLE_OK`) or not.
+    func result(of handle: UnsafeMutableRawPointer, code: CURLcode, state: AnyObject) -> Result
+    /// The result of a transfer that could not run (the engine stopped, no handle).
+    func failure(_ reason: String) -> Result
+}
+
+/// One curl multi handle driven by one dedicated thread: every transfer of a
+/// client (`HTTPClient`, `SMTPClient`) runs on it, interleaved, over a shared
+/// cache of open connections.
 ///
 /// One thread for all transfers, instead of a blocking easy handle per
 /// connection, is what lets a sender make thousands of calls a second on two
@@ -17,59 +30,51 @@ import Synchronization
 /// loop thread (curl handles are not thread-safe), except `curl_multi_wakeup`,
 /// which libcurl documents as callable from any thread and which is only called
 /// under `inbox`'s lock while the loop has not stopped.
-final class CurlMulti: @unchecked Sendable {
-    /// Requests submitted together, and where their results go once all are in.
+final class CurlMulti<T: CurlTransfer>: @unchecked Sendable {
+    /// Transfers submitted together, and where their results go once all are in.
     ///
     /// `@unchecked Sendable`: after `submit`, only the loop thread touches it.
     final class Group: @unchecked Sendable {
-        let requests: [HTTPRequest]
-        var results: [HTTPExchange?]
+        let transfers: [T]
+        var results: [(T.Result, Duration)?]
         var remaining: Int
-        let completion: CheckedContinuation<[HTTPExchange], Never>
+        let completion: CheckedContinuation<[(T.Result, Duration)], Never>
 
-        init(_ requests: [HTTPRequest], completion: CheckedContinuation<[HTTPExchange], Never>) {
-            self.requests = requests
-            self.results = Array(repeating: nil, count: requests.count)
-            self.remaining = requests.count
+        init(_ transfers: [T], completion: CheckedContinuation<[(T.Result, Duration)], Never>) {
+            self.transfers = transfers
+            self.results = Array(repeating: nil, count: transfers.count)
+            self.remaining = transfers.count
             self.completion = completion
         }
 
         /// On the loop thread: the last result resumes the caller.
-        func finish(_ index: Int, _ result: Result<HTTPClientResponse, HTTPClientError>, since started: ContinuousClock.Instant) {
-            results[index] = HTTPExchange(result: result, duration: ContinuousClock.now - started)
+        func finish(_ index: Int, _ result: T.Result, since started: ContinuousClock.Instant) {
+            results[index] = (result, ContinuousClock.now - started)
             remaining -= 1
             if remaining == 0 { completion.resume(returning: results.map { $0! }) }
         }
     }
 
-    /// One request of a group.
-    struct Transfer {
+    /// One transfer of a group.
+    struct Item {
         let group: Group
         let index: Int
-        var request: HTTPRequest { group.requests[index] }
+        var transfer: T { group.transfers[index] }
 
-        func fail(_ code: HTTPClientError.Code, _ text: String, since started: ContinuousClock.Instant = .now) {
-            group.finish(index, .failure(HTTPClientError(code: code, message: "\(request.method) \(request.url): \(text)")), since: started)
+        func fail(_ reason: String, since started: ContinuousClock.Instant = .now) {
+            group.finish(index, transfer.failure(reason), since: started)
         }
     }
 
     /// An added transfer: what it needs until it completes.
-    private final class Running {
-        let transfer: Transfer
-        let collector = ResponseCollector()
-        let headerList: UnsafeMutablePointer<curl_slist>?
-        let started = ContinuousClock.now
-
-        init(transfer: Transfer, headerList: UnsafeMutablePointer<curl_slist>?) {
-            self.transfer = transfer
-            self.headerList = headerList
-        }
-
-        deinit { curl_slist_free_all(headerList) }
+    private struct Running {
+        let item: Item
+        let state: AnyObject
+        let started: ContinuousClock.Instant
     }
 
     private let multi: UnsafeMutableRawPointer
-    private let inbox = Mutex<(transfers: [Transfer], stopped: Bool)>(([], false))
+    private let inbox = Mutex<(items: [Item], stopped: Bool)>(([], false))
     private var running: [UnsafeMutableRawPointer: Running] = [:]
     /// Easy handles whose transfer ended well, kept for reuse.
     private var idle: [UnsafeMutableRawPointer] = []
@@ -86,20 +91,26 @@ final class CurlMulti: @unchecked Sendable {
         thread.start()
     }
 
-    /// Queues requests; `completion` is resumed on the loop thread once all ended.
-    func submit(_ requests: [HTTPRequest], completion: CheckedContinuation<[HTTPExchange], Never>) {
-        let group = Group(requests, completion: completion)
-        let transfers = requests.indices.map { Transfer(group: group, index: $0) }
+    /// Runs the transfers side by side and returns when all have ended, in order,
+    /// each with how long it took. One suspension for the lot.
+    func run(_ transfers: [T]) async -> [(T.Result, Duration)] {
+        guard !transfers.isEmpty else { return [] }
+        return await withCheckedContinuation { submit(transfers, completion: $0) }
+    }
+
+    private func submit(_ transfers: [T], completion: CheckedContinuation<[(T.Result, Duration)], Never>) {
+        let group = Group(transfers, completion: completion)
+        let items = transfers.indices.map { Item(group: group, index: $0) }
         // The wake-up is sent under the lock: once the loop has seen `stopped`
         // (under the same lock) it frees the multi handle, and nobody may touch it.
         let accepted = inbox.withLock { box -> Bool in
             if box.stopped { return false }
-            box.transfers.append(contentsOf: transfers)
+            box.items.append(contentsOf: items)
             curl_multi_wakeup(multi)
             return true
         }
         if !accepted {
-            for t in transfers { t.fail(.other, "the HTTP client was shut down") }
+            for item in items { item.fail("the client was shut down") }
         }
     }
 
@@ -117,14 +128,14 @@ final class CurlMulti: @unchecked Sendable {
     private func loop() {
         while true {
             let (incoming, stopped) = inbox.withLock { box in
-                defer { box.transfers.removeAll(keepingCapacity: true) }
-                return (box.transfers, box.stopped)
+                defer { box.items.removeAll(keepingCapacity: true) }
+                return (box.items, box.stopped)
             }
             if stopped {
                 shutDown(failing: incoming)
                 return
             }
-            for transfer in incoming { add(transfer) }
+            for item in incoming { add(item) }
             var stillRunning: Int32 = 0
             _ = curl_multi_perform(multi, &stillRunning)
             collectFinished()
@@ -134,40 +145,18 @@ final class CurlMulti: @unchecked Sendable {
         }
     }
 
-    private func add(_ transfer: Transfer) {
-        let request = transfer.request
+    private func add(_ item: Item) {
         guard let h = idle.popLast() ?? curl_easy_init() else {
-            return transfer.fail(.other, "curl_easy_init failed")
+            return item.fail("curl_easy_init failed")
         }
-        curl_easy_reset(h)
-        var list: UnsafeMutablePointer<curl_slist>? = nil
-        for (name, value) in request.headers { list = curl_slist_append(list, "\(name): \(value)") }
-        list = curl_slist_append(list, "Expect:")  // no 100-continue round trip
-        let state = Running(transfer: transfer, headerList: list)
-        // The collector lives as long as `state`, which `running` holds until the transfer ends.
-        let context = Unmanaged.passUnretained(state.collector).toOpaque()
-        _ = herald_curl_setopt_string(h, CURLOPT_URL, request.url)
-        _ = herald_curl_setopt_string(h, CURLOPT_CUSTOMREQUEST, request.method)
+        curl_easy_reset(h)  // keeps the handle's open connection, if any
         _ = herald_curl_setopt_long(h, CURLOPT_NOSIGNAL, 1)
-        _ = herald_curl_setopt_long(h, CURLOPT_TIMEOUT_MS, Int(request.timeout.milliseconds))
-        _ = herald_curl_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, 5000)
-        _ = herald_curl_setopt_slist(h, CURLOPT_HTTPHEADER, list)
-        _ = herald_curl_setopt_data_cb(h, CURLOPT_WRITEFUNCTION, curlWriteBody)
-        _ = herald_curl_setopt_pointer(h, CURLOPT_WRITEDATA, context)
-        _ = herald_curl_setopt_data_cb(h, CURLOPT_HEADERFUNCTION, curlWriteHeader)
-        _ = herald_curl_setopt_pointer(h, CURLOPT_HEADERDATA, context)
-        if let body = request.body {
-            body.withUnsafeBytes { raw in
-                _ = herald_curl_setopt_offset(h, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(raw.count))
-                // COPYPOSTFIELDS copies, so the buffer need not outlive this scope.
-                _ = herald_curl_setopt_pointer(h, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!))
-            }
-        }
+        let state = item.transfer.configure(h)
         guard curl_multi_add_handle(multi, h) == CURLM_OK else {
             curl_easy_cleanup(h)
-            return transfer.fail(.other, "curl_multi_add_handle failed")
+            return item.fail("curl_multi_add_handle failed")
         }
-        running[h] = state
+        running[h] = Running(item: item, state: state, started: .now)
     }
 
     private func collectFinished() {
@@ -176,42 +165,29 @@ final class CurlMulti: @unchecked Sendable {
             guard message.pointee.msg == CURLMSG_DONE, let h = message.pointee.easy_handle else { continue }
             let code = message.pointee.data.result
             curl_multi_remove_handle(multi, h)
-            guard let state = running.removeValue(forKey: h) else {
+            guard let r = running.removeValue(forKey: h) else {
                 curl_easy_cleanup(h)
                 continue
             }
-            guard code == CURLE_OK else {
-                let kind: HTTPClientError.Code = code == CURLE_OPERATION_TIMEDOUT ? .timeout : code == CURLE_COULDNT_CONNECT ? .connection : .other
-                curl_easy_cleanup(h)  // start afresh rather than reuse a handle that failed
-                state.transfer.fail(kind, String(cString: curl_easy_strerror(code)), since: state.started)
-                continue
-            }
-            var status = 0
-            _ = herald_curl_getinfo_long(h, CURLINFO_RESPONSE_CODE, &status)
-            idle.append(h)
-            let t = state.transfer
-            t.group.finish(t.index, .success(HTTPClientResponse(status: status, headers: state.collector.headers, body: state.collector.body)), since: state.started)
+            let result = r.item.transfer.result(of: h, code: code, state: r.state)
+            // A handle whose transfer failed is not reused: start afresh.
+            if code == CURLE_OK { idle.append(h) } else { curl_easy_cleanup(h) }
+            r.item.group.finish(r.item.index, result, since: r.started)
         }
     }
 
-    private func shutDown(failing queued: [Transfer]) {
-        for (h, state) in running {
+    private func shutDown(failing queued: [Item]) {
+        for (h, r) in running {
             curl_multi_remove_handle(multi, h)
             curl_easy_cleanup(h)
-            state.transfer.fail(.other, "the HTTP client was shut down", since: state.started)
+            r.item.fail("the client was shut down", since: r.started)
         }
         running.removeAll()
-        for t in queued { t.fail(.other, "the HTTP client was shut down") }
+        for item in queued { item.fail("the client was shut down") }
         for h in idle { curl_easy_cleanup(h) }
         idle.removeAll()
         curl_multi_cleanup(multi)
     }
-}
-
-/// Accumulates one response; used only on the loop thread.
-final class ResponseCollector {
-    var body: [UInt8] = []
-    var headers: [(String, String)] = []
 }
 
 /// curl_global_init must run once before any thread uses curl.
@@ -220,33 +196,4 @@ enum CurlGlobal {
         curl_global_init(Int(CURL_GLOBAL_DEFAULT))
         return true
     }()
-}
-
-private let curlWriteBody: herald_curl_data_cb = { ptr, size, count, userdata in
-    guard let ptr, let userdata else { return 0 }
-    let collector = Unmanaged<ResponseCollector>.fromOpaque(userdata).takeUnretainedValue()
-    let n = size * count
-    collector.body.append(contentsOf: UnsafeRawBufferPointer(start: ptr, count: n))
-    return n
-}
-
-private let curlWriteHeader: herald_curl_data_cb = { ptr, size, count, userdata in
-    guard let ptr, let userdata else { return 0 }
-    let collector = Unmanaged<ResponseCollector>.fromOpaque(userdata).takeUnretainedValue()
-    let n = size * count
-    // Split on bytes: this runs for every header line of every response.
-    let line = UnsafeRawBufferPointer(start: ptr, count: n)
-    if line.starts(with: "HTTP/".utf8) {
-        collector.headers.removeAll()  // a new response (after 100-continue or a redirect)
-    } else if let colon = line.firstIndex(of: UInt8(ascii: ":")) {
-        collector.headers.append((trimmed(line[..<colon]), trimmed(line[(colon + 1)...])))
-    }
-    return n
-}
-
-/// The bytes as text without surrounding spaces, tabs and line ends.
-private func trimmed(_ bytes: Slice<UnsafeRawBufferPointer>) -> String {
-    func blank(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0D || b == 0x0A }
-    guard let first = bytes.firstIndex(where: { !blank($0) }), let last = bytes.lastIndex(where: { !blank($0) }) else { return "" }
-    return String(decoding: bytes[first...last], as: UTF8.self)
 }

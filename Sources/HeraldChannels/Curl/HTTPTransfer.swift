@@ -1,0 +1,91 @@
+internal import CCurl
+import HeraldCore
+
+/// An HTTP request as a `CurlMulti` transfer.
+struct HTTPTransfer: CurlTransfer {
+    let request: HTTPRequest
+
+    /// What one request needs while it runs; used only on the loop thread.
+    final class State {
+        var body: [UInt8] = []
+        var headers: [(String, String)] = []
+        let headerList: UnsafeMutablePointer<curl_slist>?
+
+        init(headerList: UnsafeMutablePointer<curl_slist>?) { self.headerList = headerList }
+        deinit { curl_slist_free_all(headerList) }
+    }
+
+    func configure(_ h: UnsafeMutableRawPointer) -> AnyObject {
+        var list: UnsafeMutablePointer<curl_slist>? = nil
+        for (name, value) in request.headers { list = curl_slist_append(list, "\(name): \(value)") }
+        list = curl_slist_append(list, "Expect:")  // no 100-continue round trip
+        let state = State(headerList: list)
+        // The state lives as long as the engine holds it: until the transfer ends.
+        let context = Unmanaged.passUnretained(state).toOpaque()
+        _ = herald_curl_setopt_string(h, CURLOPT_URL, request.url)
+        _ = herald_curl_setopt_string(h, CURLOPT_CUSTOMREQUEST, request.method)
+        _ = herald_curl_setopt_long(h, CURLOPT_TIMEOUT_MS, Int(request.timeout.milliseconds))
+        _ = herald_curl_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, 5000)
+        _ = herald_curl_setopt_slist(h, CURLOPT_HTTPHEADER, list)
+        _ = herald_curl_setopt_data_cb(h, CURLOPT_WRITEFUNCTION, curlWriteBody)
+        _ = herald_curl_setopt_pointer(h, CURLOPT_WRITEDATA, context)
+        _ = herald_curl_setopt_data_cb(h, CURLOPT_HEADERFUNCTION, curlWriteHeader)
+        _ = herald_curl_setopt_pointer(h, CURLOPT_HEADERDATA, context)
+        if let body = request.body {
+            body.withUnsafeBytes { raw in
+                _ = herald_curl_setopt_offset(h, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(raw.count))
+                // COPYPOSTFIELDS copies, so the buffer need not outlive this scope.
+                _ = herald_curl_setopt_pointer(h, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!))
+            }
+        }
+        return state
+    }
+
+    func result(of h: UnsafeMutableRawPointer, code: CURLcode, state: AnyObject) -> Result<HTTPClientResponse, HTTPClientError> {
+        guard code == CURLE_OK else {
+            let kind: HTTPClientError.Code = code == CURLE_OPERATION_TIMEDOUT ? .timeout : code == CURLE_COULDNT_CONNECT ? .connection : .other
+            return .failure(error(kind, String(cString: curl_easy_strerror(code))))
+        }
+        let state = state as! State
+        var status = 0
+        _ = herald_curl_getinfo_long(h, CURLINFO_RESPONSE_CODE, &status)
+        return .success(HTTPClientResponse(status: status, headers: state.headers, body: state.body))
+    }
+
+    func failure(_ reason: String) -> Result<HTTPClientResponse, HTTPClientError> {
+        .failure(error(.other, reason))
+    }
+
+    private func error(_ code: HTTPClientError.Code, _ text: String) -> HTTPClientError {
+        HTTPClientError(code: code, message: "\(request.method) \(request.url): \(text)")
+    }
+}
+
+private let curlWriteBody: herald_curl_data_cb = { ptr, size, count, userdata in
+    guard let ptr, let userdata else { return 0 }
+    let state = Unmanaged<HTTPTransfer.State>.fromOpaque(userdata).takeUnretainedValue()
+    let n = size * count
+    state.body.append(contentsOf: UnsafeRawBufferPointer(start: ptr, count: n))
+    return n
+}
+
+private let curlWriteHeader: herald_curl_data_cb = { ptr, size, count, userdata in
+    guard let ptr, let userdata else { return 0 }
+    let state = Unmanaged<HTTPTransfer.State>.fromOpaque(userdata).takeUnretainedValue()
+    let n = size * count
+    // Split on bytes: this runs for every header line of every response.
+    let line = UnsafeRawBufferPointer(start: ptr, count: n)
+    if line.starts(with: "HTTP/".utf8) {
+        state.headers.removeAll()  // a new response (after 100-continue or a redirect)
+    } else if let colon = line.firstIndex(of: UInt8(ascii: ":")) {
+        state.headers.append((trimmed(line[..<colon]), trimmed(line[(colon + 1)...])))
+    }
+    return n
+}
+
+/// The bytes as text without surrounding spaces, tabs and line ends.
+private func trimmed(_ bytes: Slice<UnsafeRawBufferPointer>) -> String {
+    func blank(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0D || b == 0x0A }
+    guard let first = bytes.firstIndex(where: { !blank($0) }), let last = bytes.lastIndex(where: { !blank($0) }) else { return "" }
+    return String(decoding: bytes[first...last], as: UTF8.self)
+}
