@@ -58,14 +58,7 @@ def main():
     parser.add_argument("--delay-ms", type=int, default=0)
     args = parser.parse_args()
     os.makedirs(args.dir, exist_ok=True)
-    # uvloop (when installed) makes the sink's own event loop about twice as cheap:
-    # the sink shares the cores with Herald in benchmarks, so its cost matters.
-    try:
-        import uvloop
-        loop = uvloop.new_event_loop()
-    except ImportError:
-        loop = asyncio.new_event_loop()
-    controller = Controller(Outbox(args.dir, args.fail_first, args.reject_domain, args.delay_ms), hostname=args.host, port=args.port, loop=loop)
+    controller = Controller(Outbox(args.dir, args.fail_first, args.reject_domain, args.delay_ms), hostname=args.host, port=args.port)
     controller.start()
     print(f"smtp-sink listening on {args.host}:{args.port}, writing to {args.dir}", flush=True)
     stop = threading.Event()
