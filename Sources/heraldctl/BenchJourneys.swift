@@ -104,6 +104,9 @@ struct BenchJourneys: AsyncParsableCommand {
                 stats.count, count, rate, percentile(sorted, 50), percentile(sorted, 99), sorted.last ?? 0, Double(stats.count) / max(span, 0.001)))
             let slowest = worst.withLock { $0 }.sorted { $0.value > $1.value }.prefix(8).sorted { $0.key < $1.key }
             print("  slowest seconds (since the first due: worst lateness): " + slowest.map { "+\($0.key) s: \(Int($0.value)) ms" }.joined(separator: ", "))
+            // Wall-clock time of the first due, to line the slow seconds up with logs
+            // (e.g. Redis's "Background append only file rewriting started").
+            print("  first due at \(RFC3339.format(milliseconds: firstDue))")
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }
