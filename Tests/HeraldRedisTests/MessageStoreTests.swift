@@ -46,4 +46,31 @@ struct MessageStoreTests {
         let tomorrow = SendRequest(id: "\(contact):4", contactId: contact, campaignId: "k", channel: "webhook", template: "http://x", category: "promo")
         #expect(try await store.claim(many: [tomorrow], caps: [.init(day: "2026-11-24", limit: 2, reason: "")], now: 3_000, lease: .seconds(60)).first == .claimed(attempt: 1, deferrals: 0, firstSeenMs: 3_000))
     }
+
+    @Test("due(shards:) gathers what is due across shards (a record that is gone is dropped); nextDue gives the earliest wait of any shard")
+    func dueAcrossShards() async throws {
+        let server = try await TestRedisServer()
+        let redis = RedisPool(configuration: server.configuration, logger: Logger(label: "test"))
+        let store = MessageStore(redis: redis, partitions: 4)
+        // Contacts spread over the four shards, each with one parked message.
+        let requests = (0..<12).map { SendRequest(id: uniqueName("p\($0)"), contactId: "contact-\($0)", campaignId: "k", channel: "webhook", template: "http://x", category: "promo") }
+        #expect(Set(requests.map { Shard.of($0.contactId, partitions: 4) }).count == 4)
+        let nexts = requests.indices.map { Int64(2_000 + 100 * $0) }
+        _ = try await store.record(many: zip(requests, nexts).map { .init($0, .retryScheduled, reason: "throttled", next: $1) }, now: 1_000)
+        let all = [0, 1, 2, 3]
+        #expect(try await store.nextDue(shards: all) == 2_000)
+        #expect(try await store.due(shards: all, now: 1_999, limit: 100).isEmpty)
+        let due = try await store.due(shards: all, now: 2_450, limit: 100)
+        #expect(Set(due.map(\.id)) == Set(requests[0..<5].map(\.id)))
+        // Only the shards asked about count.
+        let shardOfLast = Shard.of(requests[11].contactId, partitions: 4)
+        let expected = zip(requests, nexts).filter { Shard.of($0.0.contactId, partitions: 4) == shardOfLast }.map(\.1).min()
+        #expect(try await store.nextDue(shards: [shardOfLast]) == expected)
+        // A message whose record vanished is taken out of its retry set, not returned.
+        let t = Shard.hashTag(Shard.of(requests[0].contactId, partitions: 4))
+        _ = try await redis.execute(["DEL", "herald:m:\(t):\(requests[0].id)"])
+        #expect(try await store.due(shards: all, now: 2_450, limit: 100).count == 4)
+        #expect(try await redis.execute(["ZSCORE", "herald:retry:\(t)", requests[0].id]).string == nil)
+        #expect(try await MessageStore(redis: redis, partitions: 4).nextDue(shards: []) == nil)
+    }
 }

@@ -220,21 +220,41 @@ public struct MessageStore: Sendable {
         return total
     }
 
-    /// Messages of a shard to look at again (retries due, leases run out), oldest first.
-    public func due(shard: Int, now: Int64, limit: Int) async throws -> [SendRequest] {
-        let t = Shard.hashTag(shard)
-        let ids = try await redis.execute(["ZRANGEBYSCORE", "herald:retry:\(t)", "-inf", String(now), "LIMIT", "0", String(limit)]).array?.compactMap(\.string) ?? []
-        guard !ids.isEmpty else { return [] }
-        let replies = try await redis.pipeline(ids.map { ["HGET", "herald:m:\(t):\($0)", "request"] })
+    /// Messages of these shards to look at again (retries due, leases run out),
+    /// oldest first in each shard, at most `limit` per shard: one round trip for
+    /// the ids of every shard, one for their records.
+    public func due(shards: [Int], now: Int64, limit: Int) async throws -> [SendRequest] {
+        let sets = shards.map { "herald:retry:\(Shard.hashTag($0))" }
+        let lists = try await redis.pipeline(sets.map { ["ZRANGEBYSCORE", $0, "-inf", String(now), "LIMIT", "0", String(limit)] })
+        var keys: [(set: String, id: String, record: String)] = []
+        for (shard, (set, list)) in zip(shards, zip(sets, lists)) {
+            for id in list.array?.compactMap(\.string) ?? [] {
+                keys.append((set, id, "herald:m:\(Shard.hashTag(shard)):\(id)"))
+            }
+        }
+        guard !keys.isEmpty else { return [] }
+        let replies = try await redis.pipeline(keys.map { ["HGET", $0.record, "request"] })
         var out: [SendRequest] = []
-        for (id, reply) in zip(ids, replies) {
+        var gone: [[String]] = []
+        for (key, reply) in zip(keys, replies) {
             if let text = reply.string, let json = try? JSONValue.parse(string: text), let r = try? SendRequest(json: json) {
                 out.append(r)
             } else {
-                _ = try await redis.execute(["ZREM", "herald:retry:\(t)", id])  // its record is gone
+                gone.append(["ZREM", key.set, key.id])  // its record is gone
             }
         }
+        if !gone.isEmpty { _ = try await redis.pipeline(gone) }
         return out
+    }
+
+    /// When the next message of these shards falls due (retry, parked message or
+    /// lease), in epoch milliseconds; nil when none waits. One round trip.
+    public func nextDue(shards: [Int]) async throws -> Int64? {
+        let firsts = try await redis.pipeline(shards.map { ["ZRANGE", "herald:retry:\(Shard.hashTag($0))", "0", "0", "WITHSCORES"] })
+        return firsts.compactMap { reply -> Int64? in
+            guard let pair = reply.array, pair.count == 2, let score = pair[1].string else { return nil }
+            return Double(score).map { Int64($0) }
+        }.min()
     }
 
     /// Shared by both scripts: moves KEYS[1] from its state (nil when new) to
