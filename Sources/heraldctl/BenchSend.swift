@@ -102,7 +102,6 @@ struct BenchSend: AsyncParsableCommand {
                     "HERALD_KAFKA_BOOTSTRAP_SERVERS": bootstrap, "HERALD_KAFKA_PARTITIONS": String(partitions), "HERALD_REDIS_PORT": String(redisPort),
                     "HERALD_SENDER_METRICS_PORT": String(metricsPort), "HERALD_SENDER_WEBHOOK_SECRET": secret.trimmingCharacters(in: .whitespacesAndNewlines),
                     "HERALD_LIMITS_WEBHOOK_PER_SECOND": String(limit), "HERALD_LIMITS_MARKETING_PER_CONTACT_PER_DAY": "1000000",
-                    "HERALD_SENDER_PARK_RECHECK": "100ms",
                 ],
                 output: .file("\(DevPaths.logs)/bench-sender-\(i).log"))
             fleet.append(child)

@@ -60,4 +60,24 @@ struct RateLimiterTests {
         for i in 0..<5 { #expect(try await limiter.acquire([small], member: "b\(i)", now: 20_000) == .allowed) }
         #expect(try await limiter.acquire([small], member: "b5", now: 20_500) == .wait(milliseconds: 551, limit: small.name))
     }
+
+    @Test("messages held by a rate get successive turns a slot's time apart, not all the same moment; each passes at its turn")
+    func turns() async throws {
+        let server = try await TestRedisServer()
+        let limiter = RateLimiter(redis: RedisPool(configuration: server.configuration, logger: logger))
+        // 20/s, counted over 1,050 ms: 2 per tenth (105 ms), a slot every 52.5 ms.
+        let rate = RateLimiter.Rate(name: uniqueName("turns"), limit: 20, window: .seconds(1))
+        for m in ["m0", "m1"] { #expect(try await limiter.acquire([rate], member: m, now: 50_000) == .allowed) }
+        var waits: [Int64] = []
+        for m in ["m2", "m3", "m4", "m5"] {
+            if case .wait(let ms, _) = try await limiter.acquire([rate], member: m, now: 50_010) { waits.append(ms) }
+        }
+        // The first when the tenth frees (50,106), then one slot's time after another.
+        #expect(waits == [96, 149, 201, 254], "\(waits)")
+        #expect(try await limiter.acquire([rate], member: "m2", now: 50_106) == .allowed)
+        #expect(try await limiter.acquire([rate], member: "m3", now: 50_159) == .allowed)
+        // A newcomer that finds the rate full queues behind m4 and m5 (turns at
+        // 50,211 and 50,263.5): its turn is 50,316, not when the tenth frees (50,212).
+        #expect(try await limiter.acquire([rate], member: "late", now: 50_160) == .wait(milliseconds: 156, limit: rate.name))
+    }
 }
