@@ -79,5 +79,12 @@ struct RateLimiterTests {
         // A newcomer that finds the rate full queues behind m4 and m5 (turns at
         // 50,211 and 50,263.5): its turn is 50,316, not when the tenth frees (50,212).
         #expect(try await limiter.acquire([rate], member: "late", now: 50_160) == .wait(milliseconds: 156, limit: rate.name))
+        // Turns stop at the horizon (the sender's park_recheck): with a 100 ms
+        // horizon, the next ones are all 100 ms away, not ever further.
+        var capped: [Int64] = []
+        for m in ["h1", "h2", "h3"] {
+            if case .wait(let ms, _) = try await limiter.acquire([rate], member: m, now: 50_170, horizon: .milliseconds(100)) { capped.append(ms) }
+        }
+        #expect(capped == [100, 100, 100], "\(capped)")
     }
 }

@@ -83,8 +83,8 @@ public struct RateLimiter: Sendable {
 
     /// Takes one slot of every rate (and counts the recipient), or none.
     /// - Parameter member: a unique id of this message (a retry after `wait` uses the same).
-    public func acquire(_ rates: [Rate], unique: UniqueRecipients? = nil, member: String, now: Int64) async throws -> Decision {
-        try await acquire(many: [Request(rates: rates, unique: unique, member: member)], now: now)[0]
+    public func acquire(_ rates: [Rate], unique: UniqueRecipients? = nil, member: String, now: Int64, horizon: Duration = .seconds(30)) async throws -> Decision {
+        try await acquire(many: [Request(rates: rates, unique: unique, member: member)], now: now, horizon: horizon)[0]
     }
 
     /// What one message asks of the limits.
@@ -104,7 +104,10 @@ public struct RateLimiter: Sendable {
     /// `acquire` for several messages in one round trip. Each is still its own
     /// atomic script, run in order: the decisions are those the messages would
     /// get one after the other.
-    public func acquire(many requests: [Request], now: Int64) async throws -> [Decision] {
+    /// - Parameter horizon: the furthest turn given (the sender's `park_recheck`, after
+    ///   which a parked message is looked at anyway): a message looked at before its
+    ///   turn would take a new one at the back, so turns never go past it.
+    public func acquire(many requests: [Request], now: Int64, horizon: Duration = .seconds(30)) async throws -> [Decision] {
         var decisions = [Decision](repeating: .allowed, count: requests.count)
         let limited = requests.indices.filter { !requests[$0].rates.isEmpty || requests[$0].unique != nil }
         let calls = limited.map { i -> (keys: [String], arguments: [String]) in
@@ -116,6 +119,7 @@ public struct RateLimiter: Sendable {
                 keys += ["herald:{limits}:uniq:\(u.account)", Self.tierKey(u.account)]
                 args += [u.recipient, String(u.defaultLimit), String(u.window.milliseconds)]
             }
+            args.append(String(horizon.milliseconds))  // always last
             return (keys, args)
         }
         let replies = try await redis.evalMany(Self.script, calls: calls)
@@ -134,8 +138,9 @@ public struct RateLimiter: Sendable {
     /// KEYS: one sorted set per rate, one turn key per rate, then (optional) the
     /// unique-recipient set and the account's tier key. ARGV: now, member, rate
     /// count, (limit, window ms) per rate, then (recipient, default limit, window
-    /// ms). Returns {-1} when all had room (and all were taken), else {index of the
-    /// full one (the unique set is index = rate count), ms until its turn}.
+    /// ms), and last the horizon ms. Returns {-1} when all had room (and all were
+    /// taken), else {index of the full one (the unique set is index = rate count),
+    /// ms until its turn}.
     ///
     /// The turn: told only when the next slot frees, every message held by a rate
     /// would come back at that same moment, and a backlog would go through this
@@ -145,12 +150,16 @@ public struct RateLimiter: Sendable {
     /// it, or when a slot frees if that is later. Waiting messages then come back
     /// about as fast as the rate lets them through. A turn is a hint, not a
     /// reservation: a message that finds the rate full again gets a later turn.
+    /// Turns go no further than the horizon: past it, the message is looked at
+    /// anyway (`park_recheck`), would find the rate full and take a new turn at the
+    /// back — the turns would drift ever further from the real queue.
     static let script = RedisScript(name: "limit_acquire", source: """
         local now = tonumber(ARGV[1])
         local n = tonumber(ARGV[3])
+        local horizon = tonumber(ARGV[#ARGV])
         local function turn(i, wait, limit, window)
           local last = tonumber(redis.call('GET', KEYS[n + i]) or '0')
-          local at = math.max(now + wait, last + window / limit)
+          local at = math.max(now + wait, math.min(last + window / limit, now + horizon))
           redis.call('SET', KEYS[n + i], string.format('%.3f', at), 'PX', math.ceil(at - now) + window)
           return {i - 1, math.ceil(at - now)}
         end
