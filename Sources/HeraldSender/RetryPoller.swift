@@ -28,7 +28,7 @@ struct RetryPoller: Service {
                     let due = try await messages.due(shards: shards, now: processor.now(), limit: 500)
                     try await processor.process(due)
                     // Wake when the next message falls due — for a parked message,
-                    // the moment its limit has a free slot — not on a fixed tick: a
+                    // its turn at the limit (`RateLimiter`) — not on a fixed tick: a
                     // tick's slack, paid at every slot, left a quarter of a spread
                     // limit unused with a backlog (147 of 200/s).
                     if let next = try await messages.nextDue(shards: shards) {

@@ -265,7 +265,7 @@ struct SendProcessor: Sendable {
     /// One wave of a channel's calls: limits, then claims (a round trip each), the
     /// calls at once, then every outcome in one round trip.
     ///
-    /// A message over a rate is parked (`retry_scheduled` until a slot frees; no
+    /// A message over a rate is parked (`retry_scheduled` until its turn at the rate; no
     /// attempt is used up); one over the contact's daily marketing cap is cancelled.
     func wave(_ wave: [(SendRequest, Call)], channel: String) async throws {
         let lane = waves[channel]?.lane
@@ -279,7 +279,7 @@ struct SendProcessor: Sendable {
         var admitted: [(SendRequest, Call)] = []
         for (item, decision) in zip(wave, decisions) {
             if case .wait(let ms, let limit) = decision {
-                // Looked at again when a slot frees, or sooner (`sender.park_recheck`): a
+                // Looked at again at its turn, at most `sender.park_recheck` away: a
                 // limit raised at run time (a new WhatsApp tier) then applies within that.
                 parked.append((.init(item.0, .retryScheduled, reason: "throttled by the \(limit) limit", next: t + min(ms, settings.parkRecheck.milliseconds)), "throttled"))
             } else {
