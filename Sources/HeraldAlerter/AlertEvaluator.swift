@@ -222,8 +222,10 @@ struct AlertEvaluator: Sendable {
     /// The rule's local day of `ms`, for per-day analytics.
     func day(_ ms: Int64, _ rule: AlertRule) -> String { AlertPeriod.localDay(ms, timeZone: rule.timeZone) }
 
-    /// What the recent-activity list keeps of an event: type, time and one line of detail.
-    static func activityEntry(_ e: Event) -> JSONValue {
+    /// What the recent-activity list keeps of an event: type, time and one line
+    /// of detail, as the JSON text of `{"at","detail","id","type"}` — written
+    /// directly, since every event on `herald.events` gets one.
+    static func activityEntry(_ e: Event) -> [UInt8] {
         var detail = e.properties["url"]?.stringValue ?? ""
         if detail.isEmpty {
             detail = e.properties.sorted { $0.key < $1.key }.prefix(4).compactMap { k, v -> String? in
@@ -236,6 +238,17 @@ struct AlertEvaluator: Sendable {
                 }
             }.joined(separator: ", ")
         }
-        return ["id": .string(e.id), "type": .string(e.type), "at": .int(e.timestamp), "detail": .string(detail)]
+        var out: [UInt8] = []
+        out.reserveCapacity(48 + detail.utf8.count + e.id.utf8.count + e.type.utf8.count)
+        out.append(contentsOf: #"{"at":"#.utf8)
+        out.append(contentsOf: String(e.timestamp).utf8)
+        out.append(contentsOf: #","detail":"#.utf8)
+        JSONValue.writeString(detail, to: &out)
+        out.append(contentsOf: #","id":"#.utf8)
+        JSONValue.writeString(e.id, to: &out)
+        out.append(contentsOf: #","type":"#.utf8)
+        JSONValue.writeString(e.type, to: &out)
+        out.append(UInt8(ascii: "}"))
+        return out
     }
 }

@@ -37,26 +37,62 @@ public struct Event: Sendable, Hashable {
         ])
     }
 
-    /// The canonical JSON bytes written to `herald.events`.
-    public func serialized() -> [UInt8] { json.serialized() }
+    /// The canonical JSON bytes written to `herald.events`: the bytes of
+    /// `json.serialized()` (keys sorted), written field by field because every
+    /// event is serialised once on intake and again by every load generator.
+    public func serialized() -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(160 + id.utf8.count + contactId.utf8.count)
+        out.append(contentsOf: #"{"contact_id":"#.utf8)
+        JSONValue.writeString(contactId, to: &out)
+        out.append(contentsOf: #","id":"#.utf8)
+        JSONValue.writeString(id, to: &out)
+        out.append(contentsOf: #","properties":"#.utf8)
+        JSONValue.object(properties).write(to: &out)
+        out.append(contentsOf: #","received_at_ms":"#.utf8)
+        out.append(contentsOf: String(receivedAt).utf8)
+        out.append(contentsOf: #","timestamp":""#.utf8)
+        out.append(contentsOf: RFC3339.format(milliseconds: timestamp).utf8)
+        out.append(contentsOf: #"","timestamp_ms":"#.utf8)
+        out.append(contentsOf: String(timestamp).utf8)
+        out.append(contentsOf: #","type":"#.utf8)
+        JSONValue.writeString(type, to: &out)
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
 
     /// Reads an event back from its canonical form on `herald.events`.
     /// - Throws: `EventValidationError` naming the field.
     public static func decodeCanonical(_ bytes: [UInt8]) throws -> Event {
-        let value = try JSONValue.parse(bytes)
-        guard let o = value.objectValue else { throw EventValidationError(field: "", reason: "must be a JSON object") }
-        func string(_ k: String) throws -> String {
-            guard let s = o[k]?.stringValue else { throw EventValidationError(field: k, reason: "is required and must be a string") }
-            return s
+        // Read field by field rather than through a `JSONValue` dictionary: every
+        // consumer of `herald.events` decodes every event, and the top-level
+        // dictionary (and the RFC 3339 copy of the time, which `timestamp_ms`
+        // already says) was most of the cost.
+        var id: String?, type: String?, contactId: String?, timestamp: Int64?, receivedAt: Int64?
+        var properties: [String: JSONValue] = [:]
+        try bytes.withUnsafeBufferPointer { buffer throws in
+            var parser = JSONParser(bytes: buffer)
+            try parser.parseObjectMembers { key, parser throws(JSONParseError) in
+                switch key {
+                case "id": id = try parser.parseValue().stringValue
+                case "type": type = try parser.parseValue().stringValue
+                case "contact_id": contactId = try parser.parseValue().stringValue
+                case "timestamp_ms": if case .int(let v) = try parser.parseValue() { timestamp = v }
+                case "received_at_ms": if case .int(let v) = try parser.parseValue() { receivedAt = v }
+                case "properties": properties = try parser.parseValue().objectValue ?? [:]
+                default: try parser.skipValue()
+                }
+            }
         }
-        func int(_ k: String) throws -> Int64 {
-            guard case .int(let v)? = o[k] else { throw EventValidationError(field: k, reason: "is required and must be an integer") }
-            return v
+        func required<T>(_ value: T?, _ field: String, _ kind: String) throws -> T {
+            guard let value else { throw EventValidationError(field: field, reason: "is required and must be \(kind)") }
+            return value
         }
         return Event(
-            id: try string("id"), type: try string("type"), contactId: try string("contact_id"),
-            timestamp: try int("timestamp_ms"), receivedAt: try int("received_at_ms"),
-            properties: o["properties"]?.objectValue ?? [:])
+            id: try required(id, "id", "a string"), type: try required(type, "type", "a string"),
+            contactId: try required(contactId, "contact_id", "a string"),
+            timestamp: try required(timestamp, "timestamp_ms", "an integer"), receivedAt: try required(receivedAt, "received_at_ms", "an integer"),
+            properties: properties)
     }
 }
 

@@ -169,6 +169,58 @@ struct JSONParser {
         }
     }
 
+    /// Reads a whole document that must be an object, handing each key to
+    /// `member`, which must read (or skip) that key's value. For decoders of a
+    /// known shape that want typed fields, not a dictionary. Keys must be unique.
+    mutating func parseObjectMembers(_ member: (String, inout JSONParser) throws(JSONParseError) -> Void) throws(JSONParseError) {
+        skipWhitespace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else { throw fail("must be a JSON object") }
+        try enter()
+        index += 1
+        skipWhitespace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
+            index += 1
+        } else {
+            // Few keys: a linear search beats hashing each one again.
+            var seen: [String] = []
+            while true {
+                skipWhitespace()
+                guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+                let key = try parseString()
+                guard !seen.contains(key) else { throw fail("duplicate key '\(key)'") }
+                seen.append(key)
+                skipWhitespace()
+                guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+                index += 1
+                skipWhitespace()
+                try member(key, &self)
+                skipWhitespace()
+                guard index < bytes.count else { throw fail("unexpected end of input") }
+                if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+                if bytes[index] == UInt8(ascii: "}") { index += 1; break }
+                throw fail("expected ',' or '}'")
+            }
+        }
+        depth -= 1
+        skipWhitespace()
+        if index != bytes.count { throw fail("unexpected data after the JSON document") }
+    }
+
+    /// Reads past one value without keeping it; a plain string (the common case)
+    /// is only scanned, anything else is parsed and dropped.
+    mutating func skipValue() throws(JSONParseError) {
+        if index < bytes.count, bytes[index] == UInt8(ascii: "\"") {
+            var i = index + 1
+            while i < bytes.count {
+                let b = bytes[i]
+                if b == UInt8(ascii: "\"") { index = i + 1; return }
+                if b == UInt8(ascii: "\\") || b < 0x20 || b >= 0x80 { break }  // escapes and non-ASCII: checked in full below
+                i += 1
+            }
+        }
+        _ = try parseValue()
+    }
+
     mutating func parseArray() throws(JSONParseError) -> JSONValue {
         try enter()
         defer { depth -= 1 }
@@ -299,6 +351,15 @@ struct JSONParser {
             if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
             guard index < bytes.count, isDigit(bytes[index]) else { throw fail("invalid number") }
             while index < bytes.count, isDigit(bytes[index]) { index += 1 }
+        }
+        // Integers of up to 18 digits (every id and millisecond time) are read off
+        // the bytes; only longer ones and decimals go through a String.
+        let negative = bytes[start] == UInt8(ascii: "-")
+        let digitsStart = negative ? start + 1 : start
+        if isInteger, index - digitsStart <= 18 {
+            var v: Int64 = 0
+            for i in digitsStart..<index { v = v &* 10 &+ Int64(bytes[i] &- 0x30) }
+            return .int(negative ? -v : v)
         }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
         if isInteger, let i = Int64(text) { return .int(i) }

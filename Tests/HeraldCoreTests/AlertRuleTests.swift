@@ -77,6 +77,23 @@ struct AlertRuleTests {
         #expect(PageVisit(json: visit.json) == visit)
     }
 
+    @Test("a waiting visit's stored bytes are its sorted JSON, and read back with or without a session; anything else is not a visit")
+    func visitBytes() {
+        let visits = [
+            PageVisit(eventId: "v\"1", url: "shop.example/pricing?q=ü", at: 1_000_000, session: "s1", acceptedAt: 1_000_010, waiting: ["long": 60_000, "short": 10_000]),
+            PageVisit(eventId: "v2", url: "shop.example/", at: -5, session: nil, acceptedAt: 7, waiting: [:]),
+        ]
+        for visit in visits {
+            #expect(visit.serialized() == visit.json.serialized())
+            #expect(PageVisit(serialized: visit.serialized()[...]) == visit)
+        }
+        // Written before `accepted_at` existed: it falls back to the view's time.
+        #expect(PageVisit(serialized: Array(#"{"at":5,"event_id":"e","url":"u","waiting":{"r":1}}"#.utf8)[...])?.acceptedAt == 5)
+        for bad in [#"{"at":5,"url":"u"}"#, #"{"at":"5","event_id":"e","url":"u"}"#, #"[1]"#, #"{"at":5,"event_id":"e","url":"u""#, #"{"at":5,"at":6,"event_id":"e","url":"u"}"#] {
+            #expect(PageVisit(serialized: Array(bad.utf8)[...]) == nil, "\(bad)")
+        }
+    }
+
     @Test("a full rule reads from YAML, round-trips through its stored JSON, and summarises what, how often, to whom and the attachment")
     func fullRule() throws {
         let r = try rule("""

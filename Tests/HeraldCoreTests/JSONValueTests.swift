@@ -12,6 +12,15 @@ struct JSONValueTests {
         #expect(v["s"] == .string("é😀\n"))
     }
 
+    @Test("integers read exactly at every length; beyond 64 bits they become doubles")
+    func integers() throws {
+        for i: Int64 in [0, -1, 7, -42, 999_999_999_999_999_999, -999_999_999_999_999_999, 1_000_000_000_000_000_000, .max, .min] {
+            #expect(try JSONValue.parse(string: String(i)) == .int(i))
+        }
+        #expect(try JSONValue.parse(string: "-0") == .int(0))
+        #expect(try JSONValue.parse(string: "92233720368547758070") == .double(Double("92233720368547758070")!))
+    }
+
     @Test("round-trips through its serialised form", arguments: [
         #"{"a":1,"b":[true,null,"q\"uote\\"],"c":{"d":-0.5}}"#,
         #"[]"#, #"{}"#, #""\u0001 tab\t""#,

@@ -99,7 +99,7 @@ struct AlertActivityTests {
         let server = try await TestRedisServer()
         let store = AlertStore(redis: RedisPool(configuration: server.configuration, logger: Logger(label: "test")), partitions: 4)
         let c = uniqueName("contact")
-        func entry(_ i: Int) -> JSONValue { ["id": .string("e\(i)"), "type": "page_visited", "at": .int(Int64(i)), "detail": .string("p\(i)")] }
+        func entry(_ i: Int) -> [UInt8] { JSONValue.object(["id": .string("e\(i)"), "type": "page_visited", "at": .int(Int64(i)), "detail": .string("p\(i)")]).serialized() }
         try await store.recordActivity((0..<12).map { (c, entry($0)) })
         try await store.recordActivity((8..<12).map { (c, entry($0)) })  // a replay of the last four
         let got = try await store.activity(c)

@@ -42,6 +42,57 @@ public struct PageVisit: Sendable, Equatable {
         self.waiting = waiting
     }
 
+    /// The bytes of `json.serialized()`, written field by field: a waiting visit
+    /// is stored for half of all page views.
+    public func serialized() -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(96 + url.utf8.count + eventId.utf8.count + waiting.count * 24)
+        out.append(contentsOf: #"{"accepted_at":"#.utf8)
+        out.append(contentsOf: String(acceptedAt).utf8)
+        out.append(contentsOf: #","at":"#.utf8)
+        out.append(contentsOf: String(at).utf8)
+        out.append(contentsOf: #","event_id":"#.utf8)
+        JSONValue.writeString(eventId, to: &out)
+        if let session {
+            out.append(contentsOf: #","session":"#.utf8)
+            JSONValue.writeString(session, to: &out)
+        }
+        out.append(contentsOf: #","url":"#.utf8)
+        JSONValue.writeString(url, to: &out)
+        out.append(contentsOf: #","waiting":{"#.utf8)
+        for (i, (rule, minimum)) in waiting.sorted(by: { $0.key < $1.key }).enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            JSONValue.writeString(rule, to: &out)
+            out.append(UInt8(ascii: ":"))
+            out.append(contentsOf: String(minimum).utf8)
+        }
+        out.append(contentsOf: "}}".utf8)
+        return out
+    }
+
+    /// Reads what `serialized()` (or `json`) wrote; nil when it is not a visit.
+    public init?(serialized bytes: ArraySlice<UInt8>) {
+        var eventId: String?, url: String?, at: Int64?, acceptedAt: Int64?, session: String?
+        var waiting: [String: Int64] = [:]
+        let read: Void? = try? bytes.withUnsafeBufferPointer { buffer throws(JSONParseError) in
+            var parser = JSONParser(bytes: buffer)
+            try parser.parseObjectMembers { key, parser throws(JSONParseError) in
+                switch key {
+                case "event_id": eventId = try parser.parseValue().stringValue
+                case "url": url = try parser.parseValue().stringValue
+                case "session": session = try parser.parseValue().stringValue
+                case "at": if case .int(let v) = try parser.parseValue() { at = v }
+                case "accepted_at": if case .int(let v) = try parser.parseValue() { acceptedAt = v }
+                case "waiting":
+                    for (k, v) in try parser.parseValue().objectValue ?? [:] { if case .int(let t) = v { waiting[k] = t } }
+                default: try parser.skipValue()
+                }
+            }
+        }
+        guard read != nil, let eventId, let url, let at else { return nil }
+        self.init(eventId: eventId, url: url, at: at, session: session, acceptedAt: acceptedAt ?? at, waiting: waiting)
+    }
+
     /// What ended the visit.
     public enum End: Sendable, Equatable {
         /// The contact's next page view.

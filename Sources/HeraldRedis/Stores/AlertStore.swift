@@ -63,7 +63,8 @@ public struct AlertStore: Sendable {
     func tag(_ contactId: String) -> String { Shard.hashTag(Shard.of(contactId, partitions: partitions)) }
 
     /// Appends events to their contacts' recent-activity lists (one round trip).
-    public func recordActivity(_ entries: [(contactId: String, entry: JSONValue)]) async throws {
+    /// - Parameter entries: each entry's JSON text (an object with at least `id`).
+    public func recordActivity(_ entries: [(contactId: String, entry: [UInt8])]) async throws {
         guard !entries.isEmpty else { return }
         // One LPUSH per contact with all its new entries, oldest first (so the newest ends up first).
         // Built as bytes: this runs for every event, and each String would be copied to bytes again.
@@ -71,7 +72,7 @@ public struct AlertStore: Sendable {
         var order: [String] = []
         for (contact, entry) in entries {
             if byContact[contact] == nil { order.append(contact) }
-            byContact[contact, default: []].append(entry.serialized())
+            byContact[contact, default: []].append(entry)
         }
         let lpush = Array("LPUSH".utf8), ltrim = Array("LTRIM".utf8), expire = Array("EXPIRE".utf8)
         let zero = Array("0".utf8), last = Array(String(Self.activityKept - 1).utf8), ttl = Array(String(30 * 86_400).utf8)
@@ -115,14 +116,14 @@ public struct AlertStore: Sendable {
 
     /// A waiting visit is stored as `<event id>\n<JSON>`, so the compare-and-set
     /// script compares a prefix instead of decoding JSON on every change.
-    static func encodeVisit(_ v: PageVisit) -> String { v.eventId + "\n" + v.json.jsonString }
+    static func encodeVisit(_ v: PageVisit) -> String { v.eventId + "\n" + String(decoding: v.serialized(), as: UTF8.self) }
 
     static func decodeVisit(_ text: String) -> PageVisit? { decodeVisit(Array(text.utf8)) }
 
     /// On the stored bytes: read for every page event's contact.
     static func decodeVisit(_ bytes: [UInt8]) -> PageVisit? {
-        guard let newline = bytes.firstIndex(of: 0x0A), let json = try? JSONValue.parse(bytes[(newline + 1)...]) else { return nil }
-        return PageVisit(json: json)
+        guard let newline = bytes.firstIndex(of: 0x0A) else { return nil }
+        return PageVisit(serialized: bytes[(newline + 1)...])
     }
 
     /// One contact's change of waiting visit: from the one read (`expected`) to `next`.
