@@ -64,15 +64,28 @@ public struct Event: Sendable, Hashable {
     /// Reads an event back from its canonical form on `herald.events`.
     /// - Throws: `EventValidationError` naming the field.
     public static func decodeCanonical(_ bytes: [UInt8]) throws -> Event {
-        // Read field by field rather than through a `JSONValue` dictionary: every
-        // consumer of `herald.events` decodes every event, and the top-level
-        // dictionary (and the RFC 3339 copy of the time, which `timestamp_ms`
-        // already says) was most of the cost.
+        var fields = CanonicalFields()
+        try bytes.withUnsafeBufferPointer { buffer throws(JSONParseError) in
+            var parser = JSONParser(bytes: buffer)
+            parser.skipWhitespace()
+            try fields.read(&parser)
+            parser.skipWhitespace()
+            if parser.index != buffer.count { throw parser.fail("unexpected data after the JSON document") }
+        }
+        return try fields.event()
+    }
+
+    /// The canonical form read field by field rather than through a `JSONValue`
+    /// dictionary: every consumer of `herald.events` decodes every event, and the
+    /// top-level dictionary (and the RFC 3339 copy of the time, which
+    /// `timestamp_ms` already says) was most of the cost.
+    struct CanonicalFields {
         var id: String?, type: String?, contactId: String?, timestamp: Int64?, receivedAt: Int64?
         var properties: [String: JSONValue] = [:]
-        try bytes.withUnsafeBufferPointer { buffer throws in
-            var parser = JSONParser(bytes: buffer)
-            try parser.parseObjectMembers { key, parser throws(JSONParseError) in
+
+        /// Reads the event object at the parser's position.
+        mutating func read(_ parser: inout JSONParser) throws(JSONParseError) {
+            try parser.parseMembers { key, parser throws(JSONParseError) in
                 switch key {
                 case "id": id = try parser.parseValue().stringValue
                 case "type": type = try parser.parseValue().stringValue
@@ -84,15 +97,18 @@ public struct Event: Sendable, Hashable {
                 }
             }
         }
-        func required<T>(_ value: T?, _ field: String, _ kind: String) throws -> T {
-            guard let value else { throw EventValidationError(field: field, reason: "is required and must be \(kind)") }
-            return value
+
+        func event() throws(EventValidationError) -> Event {
+            func required<T>(_ value: T?, _ field: String, _ kind: String) throws(EventValidationError) -> T {
+                guard let value else { throw EventValidationError(field: field, reason: "is required and must be \(kind)") }
+                return value
+            }
+            return Event(
+                id: try required(id, "id", "a string"), type: try required(type, "type", "a string"),
+                contactId: try required(contactId, "contact_id", "a string"),
+                timestamp: try required(timestamp, "timestamp_ms", "an integer"), receivedAt: try required(receivedAt, "received_at_ms", "an integer"),
+                properties: properties)
         }
-        return Event(
-            id: try required(id, "id", "a string"), type: try required(type, "type", "a string"),
-            contactId: try required(contactId, "contact_id", "a string"),
-            timestamp: try required(timestamp, "timestamp_ms", "an integer"), receivedAt: try required(receivedAt, "received_at_ms", "an integer"),
-            properties: properties)
     }
 }
 

@@ -174,36 +174,41 @@ struct JSONParser {
     /// known shape that want typed fields, not a dictionary. Keys must be unique.
     mutating func parseObjectMembers(_ member: (String, inout JSONParser) throws(JSONParseError) -> Void) throws(JSONParseError) {
         skipWhitespace()
+        try parseMembers(member)
+        skipWhitespace()
+        if index != bytes.count { throw fail("unexpected data after the JSON document") }
+    }
+
+    /// `parseObjectMembers` for an object at the current position (inside a larger document).
+    mutating func parseMembers(_ member: (String, inout JSONParser) throws(JSONParseError) -> Void) throws(JSONParseError) {
         guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else { throw fail("must be a JSON object") }
         try enter()
+        defer { depth -= 1 }
         index += 1
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
-        } else {
-            // Few keys: a linear search beats hashing each one again.
-            var seen: [String] = []
-            while true {
-                skipWhitespace()
-                guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
-                let key = try parseString()
-                guard !seen.contains(key) else { throw fail("duplicate key '\(key)'") }
-                seen.append(key)
-                skipWhitespace()
-                guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
-                index += 1
-                skipWhitespace()
-                try member(key, &self)
-                skipWhitespace()
-                guard index < bytes.count else { throw fail("unexpected end of input") }
-                if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-                if bytes[index] == UInt8(ascii: "}") { index += 1; break }
-                throw fail("expected ',' or '}'")
-            }
+            return
         }
-        depth -= 1
-        skipWhitespace()
-        if index != bytes.count { throw fail("unexpected data after the JSON document") }
+        // Few keys: a linear search beats hashing each one again.
+        var seen: [String] = []
+        while true {
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+            let key = try parseString()
+            guard !seen.contains(key) else { throw fail("duplicate key '\(key)'") }
+            seen.append(key)
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+            index += 1
+            skipWhitespace()
+            try member(key, &self)
+            skipWhitespace()
+            guard index < bytes.count else { throw fail("unexpected end of input") }
+            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+            if bytes[index] == UInt8(ascii: "}") { index += 1; return }
+            throw fail("expected ',' or '}'")
+        }
     }
 
     /// Reads past one value without keeping it; a plain string (the common case)

@@ -28,19 +28,20 @@ public struct EventRouter: Sendable {
     }
 
     public func handle(_ batch: [KafkaRecord]) async throws {
-        var events: [Event] = []
+        var events: [(event: Event, bytes: [UInt8])] = []
         for record in batch {
             guard let event = try? Event.decodeCanonical(record.value) else {
                 logger.warning("event router skipped a record that is not a canonical event", metadata: ["kafka.offset": "\(record.offset)"])
                 continue
             }
-            events.append(event)
+            events.append((event, record.value))
         }
-        let changes = events.compactMap { e in ContactInput.change(for: e).map { (contactId: e.contactId, change: $0) } }
+        let changes = events.compactMap { e in ContactInput.change(for: e.event).map { (contactId: e.event.contactId, change: $0) } }
         if !changes.isEmpty { try await store.apply(changes, now: Int64(Date.nowMilliseconds)) }
         let interesting = try await catalog.interestingEventTypes()
-        let commands = events.filter { interesting.contains($0.type) }.map { e in
-            KafkaOutgoingRecord(topic: Topics.journeys, key: e.contactId, value: JourneyCommand.event(e).json.serialized())
+        let commands = events.filter { interesting.contains($0.event.type) }.map { e in
+            // The record already holds the canonical event: wrapped as it is.
+            KafkaOutgoingRecord(topic: Topics.journeys, key: e.event.contactId, value: JourneyCommand.serialized(canonicalEvent: e.bytes))
         }
         for case .failure(let error) in await producer.send(commands) { throw error }
     }

@@ -258,7 +258,7 @@ struct JourneyProcessor: Sendable {
                     try await contacts.apply(change, to: contactId, now: now())
                 case .startCampaign(let campaign):
                     let command = JourneyCommand.enter(campaignId: campaign, contactId: contactId, id: "\(campaign):\(eventId)", isTest: i.isTest)
-                    records.append(KafkaOutgoingRecord(topic: Topics.journeys, key: contactId, value: command.json.serialized()))
+                    records.append(KafkaOutgoingRecord(topic: Topics.journeys, key: contactId, value: command.serialized()))
                 case .wakeUp:
                     break  // saved with the instance
                 }

@@ -3,6 +3,7 @@ import Foundation
 import HeraldChannels
 import HeraldCore
 import HeraldKafka
+import HeraldService
 import Logging
 
 /// `heraldctl bench alerts`, against a running stack (`heraldctl dev`):
@@ -28,7 +29,22 @@ struct BenchAlerts: AsyncParsableCommand {
     @Option(help: "Broker address (default: the dev stack's).") var bootstrap: String?
     @Option(help: "The alerter's metrics URL.") var alerterMetrics = "http://127.0.0.1:9404/metrics"
     @Option(help: "The sender's metrics URL.") var senderMetrics = "http://127.0.0.1:9403/metrics"
+    @Flag(help: "Produce the evaluation's views first, then start an alerter of the bench's own and time how fast it works through them (run the stack without an alerter: `heraldctl dev --workers ingestor`).")
+    var preload = false
+    @Option(help: "Partitions of the stack's topics (the dev stack's default; --preload only).") var partitions = 24
     @OptionGroup var admin: AdminOptions
+
+    func validate() throws {
+        // The mock broker keeps 5 MB per partition (DESIGN.md): a preloaded backlog
+        // must fit, or its oldest views would be gone before the alerter reads them
+        // (a new group starts at the oldest kept, so nothing would say so).
+        // About 300 bytes a view on the broker, and partitions fill unevenly.
+        if preload, events > Self.preloadLimit(partitions: partitions) {
+            throw ValidationError("--preload keeps every view in the broker at once (5 MB per partition): at most \(Self.preloadLimit(partitions: partitions)) views for \(partitions) partitions")
+        }
+    }
+
+    static func preloadLimit(partitions: Int) -> Int { 4_000_000 / 300 * partitions }
 
     func run() async throws {
         var logger = Logger(label: "heraldctl.bench")
@@ -64,8 +80,13 @@ struct BenchAlerts: AsyncParsableCommand {
         let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: servers, clientId: "bench-alerts-\(run)"), logger: logger)
 
         // 1. Evaluation.
-        let before = try await counter(client, alerterMetrics, "herald_alerter_events_evaluated_total")
-        let cpuBefore = cpuSeconds(processNamed: "herald-alerter")
+        var alerterMetrics = alerterMetrics
+        var ownAlerter: ChildProcess?
+        if preload, cpuSeconds(processNamed: "herald-alerter") != nil {
+            throw CLIError("--preload starts an alerter of its own, and the running one would read the views as they are produced: start the dev stack without it, `heraldctl dev --workers ingestor`")
+        }
+        let before = preload ? 0 : try await counter(client, alerterMetrics, "herald_alerter_events_evaluated_total")
+        let cpuBefore = preload ? 0 : cpuSeconds(processNamed: "herald-alerter")
         let base = nowMilliseconds() - Int64(events / contacts + 1) * 5000
         let produceStart = ContinuousClock.now
         var firstSeen: ContinuousClock.Instant?
@@ -78,16 +99,32 @@ struct BenchAlerts: AsyncParsableCommand {
                 return KafkaOutgoingRecord(topic: Topics.events, key: contact, value: e.serialized())
             }
             for case .failure(let error) in await producer.send(records) { throw error }
-            if firstSeen == nil, try await counter(client, alerterMetrics, "herald_alerter_events_evaluated_total") > before { firstSeen = .now }
+            if !preload, firstSeen == nil, try await counter(client, alerterMetrics, "herald_alerter_events_evaluated_total") > before { firstSeen = .now }
         }
         print(String(format: "produced %d page views in %.1f s", events, Double((ContinuousClock.now - produceStart).milliseconds) / 1000))
         fflush(nil)
+        if preload {
+            let (child, url) = try await startAlerter(servers, client)
+            ownAlerter = child
+            alerterMetrics = url
+            // The alerter starts reading as soon as it owns its partitions: watch closely for the first.
+            while firstSeen == nil {
+                if let code = child.poll() { throw CLIError("the bench's alerter exited with \(code); see \(DevPaths.logs)/bench-alerter.log") }
+                if try await counter(client, alerterMetrics, "herald_alerter_events_evaluated_total") > 0 { firstSeen = .now } else { try await Task.sleep(for: .milliseconds(10)) }
+            }
+        }
         var evaluated = 0.0
         let deadline = ContinuousClock.now + .seconds(Int64(events / 2000 + 60))
+        var lastProgress = (count: -1.0, at: ContinuousClock.now)
         while ContinuousClock.now < deadline {
             evaluated = try await counter(client, alerterMetrics, "herald_alerter_events_evaluated_total") - before
             if firstSeen == nil, evaluated > 0 { firstSeen = .now }
             if evaluated >= Double(events) { break }
+            if evaluated > lastProgress.count {
+                lastProgress = (evaluated, .now)
+            } else if firstSeen != nil, ContinuousClock.now - lastProgress.at > .seconds(10) {
+                throw CLIError("the alerter evaluated \(Int(evaluated)) of \(events) views and nothing more for 10 s: views were lost before it read them (the broker keeps 5 MB per partition; use fewer --events) or it is stuck (see its log)")
+            }
             try await Task.sleep(for: .milliseconds(100))
         }
         let span = Double(((ContinuousClock.now) - (firstSeen ?? produceStart)).milliseconds) / 1000
@@ -137,8 +174,32 @@ struct BenchAlerts: AsyncParsableCommand {
             print("handed \(Int(count)) of \(total) alert emails to SMTP; latency p50 \(quantile(0.5)), p99 \(quantile(0.99)) (histogram bucket bounds)")
         }
         await producer.close()
+        if let ownAlerter { _ = await ownAlerter.stop() }
 
         for i in 0..<rules { _ = try? await client.send(method: "DELETE", url: "\(api)/v1/alerts/bench-\(i)", headers: headers, body: nil) }
+    }
+
+    /// Starts one herald-alerter on the dev stack's broker and Redis, with its
+    /// metrics on a free port; returns it and its metrics URL once it is ready.
+    func startAlerter(_ bootstrap: String, _ client: HTTPClient) async throws -> (ChildProcess, String) {
+        guard let redisPort = devRedisPort() else { throw CLIError("no dev stack found (.herald/dev/redis.port): start `heraldctl dev --workers ingestor`") }
+        let metricsPort = freeTCPPort()
+        let child = try ChildProcess(
+            executable: "\(executableDirectory())/herald-alerter",
+            environment: [
+                "HERALD_KAFKA_BOOTSTRAP_SERVERS": bootstrap, "HERALD_KAFKA_PARTITIONS": String(partitions), "HERALD_REDIS_PORT": String(redisPort),
+                "HERALD_ALERTER_METRICS_PORT": String(metricsPort),
+            ],
+            output: .file("\(DevPaths.logs)/bench-alerter.log"))
+        for _ in 0..<300 {
+            if let code = child.poll() { throw CLIError("the bench's alerter exited with \(code); see \(DevPaths.logs)/bench-alerter.log") }
+            if (try? await client.get("http://127.0.0.1:\(metricsPort)/metrics", timeout: .seconds(2)))?.status == 200 {
+                return (child, "http://127.0.0.1:\(metricsPort)/metrics")
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        _ = await child.stop()
+        throw CLIError("the bench's alerter did not answer on its metrics port within 3 s; see \(DevPaths.logs)/bench-alerter.log")
     }
 
     /// One counter's value from a Prometheus text page (summed over its label sets).

@@ -19,16 +19,51 @@ public enum JourneyCommand: Sendable, Hashable {
         }
     }
 
+    /// The record's bytes: the sorted JSON of `json`.
+    public func serialized() -> [UInt8] {
+        switch self {
+        case .event(let e): Self.serialized(canonicalEvent: e.serialized())
+        case .enter: json.serialized()
+        }
+    }
+
+    /// The record of `.event` for an event already in its canonical form (as read
+    /// off `herald.events`): wrapped as it is, not decoded and written again.
+    public static func serialized(canonicalEvent: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(canonicalEvent.count + 26)
+        out.append(contentsOf: #"{"event":"#.utf8)
+        out.append(contentsOf: canonicalEvent)
+        out.append(contentsOf: #","kind":"event"}"#.utf8)
+        return out
+    }
+
     /// Reads a command; nil for anything else (the scheduler logs and skips it).
     public init?(bytes: [UInt8]) {
-        guard let v = try? JSONValue.parse(bytes), let kind = v["kind"]?.stringValue else { return nil }
+        var kind: String?, event = Event.CanonicalFields(), hasEvent = false
+        var campaign: String?, contact: String?, id: String?, test = false
+        let read: Void? = try? bytes.withUnsafeBufferPointer { buffer throws(JSONParseError) in
+            var parser = JSONParser(bytes: buffer)
+            try parser.parseObjectMembers { key, parser throws(JSONParseError) in
+                switch key {
+                case "kind": kind = try parser.parseValue().stringValue
+                case "event": try event.read(&parser); hasEvent = true
+                case "campaign": campaign = try parser.parseValue().stringValue
+                case "contact_id": contact = try parser.parseValue().stringValue
+                case "id": id = try parser.parseValue().stringValue
+                case "test": test = try parser.parseValue() == .bool(true)
+                default: try parser.skipValue()
+                }
+            }
+        }
+        guard read != nil else { return nil }
         switch kind {
         case "event":
-            guard let e = v["event"].flatMap({ try? Event.decodeCanonical($0.serialized()) }) else { return nil }
+            guard hasEvent, let e = try? event.event() else { return nil }
             self = .event(e)
         case "enter":
-            guard let c = v["campaign"]?.stringValue, let contact = v["contact_id"]?.stringValue, let id = v["id"]?.stringValue else { return nil }
-            self = .enter(campaignId: c, contactId: contact, id: id, isTest: v["test"] == .bool(true))
+            guard let campaign, let contact, let id else { return nil }
+            self = .enter(campaignId: campaign, contactId: contact, id: id, isTest: test)
         default:
             return nil
         }
