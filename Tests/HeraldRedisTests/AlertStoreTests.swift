@@ -90,6 +90,37 @@ struct AlertStoreTests {
         #expect(try await store.replaceVisits([.init(contactId: c, expected: v2, next: nil, deadline: 0)], now: 0).isEmpty)
         await server.stop()
     }
+
+    @Test("a batch of changes over many shards applies exactly the unchanged ones, sets and clears deadlines, across several script calls")
+    func waitingVisitsBatch() async throws {
+        let server = try await TestRedisServer()
+        let store = AlertStore(redis: RedisPool(configuration: server.configuration, logger: Logger(label: "test")), partitions: 4)
+        let contacts = (0..<1200).map { "\(uniqueName("c"))-\($0)" }  // about 300 a shard: more than one call each
+        func visit(_ id: String, at: Int64) -> PageVisit { PageVisit(eventId: id, url: "shop.example/p", at: at, session: nil, acceptedAt: at, waiting: ["r": 30_000]) }
+        let first = contacts.map { AlertStore.VisitChange(contactId: $0, expected: nil, next: visit("a-\($0)", at: 1000), deadline: 10_000) }
+        #expect(try await store.replaceVisits(first, now: 0) == Set(contacts))
+        // Even contacts: read correctly, replaced (by a new visit or by none, alternately); odd contacts: a stale read.
+        let second = contacts.enumerated().map { i, c in
+            i % 2 == 0
+                ? AlertStore.VisitChange(contactId: c, expected: visit("a-\(c)", at: 1000), next: i % 4 == 0 ? visit("b-\(c)", at: 2000) : nil, deadline: 20_000)
+                : AlertStore.VisitChange(contactId: c, expected: nil, next: visit("x-\(c)", at: 2000), deadline: 20_000)
+        }
+        #expect(try await store.replaceVisits(second, now: 0) == Set(contacts.enumerated().filter { $0.offset % 2 == 0 }.map(\.element)))
+        let now = try await store.visits(contacts)
+        for (i, c) in contacts.enumerated() {
+            #expect(now[c]?.eventId == (i % 4 == 0 ? "b-\(c)" : i % 2 == 0 ? nil : "a-\(c)"), "\(i)")
+        }
+        // Deadlines: the odd contacts' still 10 s, the replaced ones 20 s, the cleared ones gone.
+        var taken: [String: String] = [:]
+        for shard in 0..<4 {
+            for (contact, v) in try await store.takeTimedOut(shard: shard, now: 10_000, limit: 10_000) { taken[contact] = v.eventId }
+        }
+        #expect(taken == Dictionary(uniqueKeysWithValues: contacts.enumerated().filter { $0.offset % 2 == 1 }.map { ($0.element, "a-\($0.element)") }))
+        var later = 0
+        for shard in 0..<4 { later += try await store.takeTimedOut(shard: shard, now: 20_000, limit: 10_000).count }
+        #expect(later == 300)
+        await server.stop()
+    }
 }
 
 @Suite("Recent activity on a real redis-server", .timeLimit(.minutes(1)))

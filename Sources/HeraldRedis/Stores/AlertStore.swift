@@ -143,24 +143,45 @@ public struct AlertStore: Sendable {
 
     /// Applies each change only if the contact's waiting visit is still the one
     /// read (compare by event id), so a timeout sweep that took it in between wins.
+    /// One script call per shard (a shard's keys share a hash tag) for up to
+    /// `changesPerCall` changes: half of all page views change a visit, and a
+    /// script call per change cost Redis more than the change itself.
     /// - Returns: the contacts whose change applied.
     public func replaceVisits(_ changes: [VisitChange], now: Int64) async throws -> Set<String> {
-        let replies = try await redis.evalMany(Self.replaceVisitScript, calls: changes.map { c in
-            let t = tag(c.contactId)
-            return (keys: ["herald:alert:\(t):visit:\(c.contactId)", "herald:alert:\(t):due"],
-                    arguments: [
+        var byTag: [String: [VisitChange]] = [:]
+        for c in changes { byTag[tag(c.contactId), default: []].append(c) }
+        var calls: [(keys: [String], arguments: [String])] = []
+        var callChanges: [ArraySlice<VisitChange>] = []
+        for (t, mine) in byTag {
+            for start in stride(from: 0, to: mine.count, by: Self.changesPerCall) {
+                let part = mine[start..<min(mine.count, start + Self.changesPerCall)]
+                var keys = ["herald:alert:\(t):due"]
+                var arguments: [String] = []
+                keys.reserveCapacity(part.count + 1)
+                arguments.reserveCapacity(part.count * 5)
+                for c in part {
+                    keys.append("herald:alert:\(t):visit:\(c.contactId)")
+                    arguments += [
                         c.contactId, c.expected?.eventId ?? "", c.next.map(Self.encodeVisit) ?? "", String(c.deadline),
                         // Kept a day past its deadline, in case no sweep runs (no alerter owns the shard).
                         String(max(60_000, c.deadline - now + 86_400_000)),
-                    ])
-        })
+                    ]
+                }
+                calls.append((keys, arguments))
+                callChanges.append(part)
+            }
+        }
+        let replies = try await redis.evalMany(Self.replaceVisitsScript, calls: calls)
         var applied: Set<String> = []
-        for (c, reply) in zip(changes, replies) {
+        for (part, reply) in zip(callChanges, replies) {
             if case .error(let m) = reply { throw RedisError(code: .server, message: m) }
-            if reply.int == 1 { applied.insert(c.contactId) }
+            for (c, one) in zip(part, reply.array ?? []) where one.int == 1 { applied.insert(c.contactId) }
         }
         return applied
     }
+
+    /// Changes per `replaceVisits` script call: bounds how long one call holds Redis.
+    static let changesPerCall = 256
 
     /// Takes (removes and returns) up to `limit` visits of `shard` whose deadline passed.
     public func takeTimedOut(shard: Int, now: Int64, limit: Int = 500) async throws -> [(contactId: String, visit: PageVisit)] {
@@ -226,20 +247,33 @@ public struct AlertStore: Sendable {
 
     // MARK: Scripts
 
-    /// KEYS: visit, due. ARGV: contact, expected event id ('' none), next visit ('' none), deadline, ttl ms.
-    static let replaceVisitScript = RedisScript(name: "alert_replace_visit", source: """
-        local current = redis.call('GET', KEYS[1])
-        local currentId = ''
-        if current then currentId = string.sub(current, 1, (string.find(current, string.char(10), 1, true) or 1) - 1) end
-        if currentId ~= ARGV[2] then return 0 end
-        if ARGV[3] == '' then
-          redis.call('DEL', KEYS[1])
-          redis.call('ZREM', KEYS[2], ARGV[1])
-        else
-          redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[5])
-          redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+    /// KEYS: due, then one visit key per change. ARGV: five per change — contact,
+    /// expected event id ('' none), next visit ('' none), deadline, ttl ms.
+    /// Returns 1 or 0 per change. The sorted-set updates go in one ZADD and one ZREM.
+    static let replaceVisitsScript = RedisScript(name: "alert_replace_visits", source: """
+        local out, added, removed = {}, {}, {}
+        for i = 2, #KEYS do
+          local a = (i - 2) * 5
+          local current = redis.call('GET', KEYS[i])
+          local currentId = ''
+          if current then currentId = string.sub(current, 1, (string.find(current, string.char(10), 1, true) or 1) - 1) end
+          if currentId ~= ARGV[a + 2] then
+            out[#out + 1] = 0
+          else
+            if ARGV[a + 3] == '' then
+              redis.call('DEL', KEYS[i])
+              removed[#removed + 1] = ARGV[a + 1]
+            else
+              redis.call('SET', KEYS[i], ARGV[a + 3], 'PX', ARGV[a + 5])
+              added[#added + 1] = ARGV[a + 4]
+              added[#added + 1] = ARGV[a + 1]
+            end
+            out[#out + 1] = 1
+          end
         end
-        return 1
+        if #added > 0 then redis.call('ZADD', KEYS[1], unpack(added)) end
+        if #removed > 0 then redis.call('ZREM', KEYS[1], unpack(removed)) end
+        return out
         """)
 
     /// KEYS: due. ARGV: now, limit, visit key prefix. Returns contact, visit, contact, visit, ...
