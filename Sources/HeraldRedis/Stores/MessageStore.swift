@@ -282,9 +282,11 @@ public struct MessageStore: Sendable {
         \(moveLua)
         local function claim()
           -- The cap first: a message over it ends cancelled, never claimed; one
-          -- admitted before (a retry, a replay) is not counted again.
-          if KEYS[5] and redis.call('SISMEMBER', KEYS[5], ARGV[4]) == 0 then
-            if redis.call('SCARD', KEYS[5]) >= tonumber(ARGV[9]) then
+          -- admitted before (a retry, a replay) is not counted again. SADD tells
+          -- both at once: 1 when this message is new to the set.
+          if KEYS[5] and redis.call('SADD', KEYS[5], ARGV[4]) == 1 then
+            if redis.call('SCARD', KEYS[5]) > tonumber(ARGV[9]) then
+              redis.call('SREM', KEYS[5], ARGV[4])
               move(state, 'cancelled', now, ARGV[4], ARGV[5], ARGV[6], ARGV[7])
               if not state then redis.call('HSET', KEYS[1], 'request', ARGV[1]) end
               redis.call('HSET', KEYS[1], 'reason', ARGV[11])
@@ -292,15 +294,23 @@ public struct MessageStore: Sendable {
               redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[8]))
               return {'capped'}
             end
-            redis.call('SADD', KEYS[5], ARGV[4])
             redis.call('EXPIRE', KEYS[5], tonumber(ARGV[10]))
+          end
+          local lease = now + tonumber(ARGV[3])
+          -- Looked at again when the lease runs out, in case this sender dies.
+          redis.call('ZADD', KEYS[4], lease, ARGV[4])
+          if not state then
+            -- The first attempt (nearly every claim): the whole record in one HSET.
+            redis.call('ZADD', KEYS[2], now, ARGV[4])
+            redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -501)
+            redis.call('HINCRBY', KEYS[3], 'in_progress', 1)
+            redis.call('HSET', KEYS[1], 'created_ms', now, 'contact', ARGV[5], 'campaign', ARGV[6], 'channel', ARGV[7], 'attempts', 1,
+              'state', 'in_progress', 'updated_ms', now, 'request', ARGV[1], 'lease_ms', lease, 'attempt_ms', now)
+            return {'claimed', '1', '0', tostring(now)}
           end
           move(state, 'in_progress', now, ARGV[4], ARGV[5], ARGV[6], ARGV[7])
           local attempt = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-          local lease = now + tonumber(ARGV[3])
           redis.call('HSET', KEYS[1], 'request', ARGV[1], 'lease_ms', lease, 'attempt_ms', now)
-          -- Looked at again when the lease runs out, in case this sender dies.
-          redis.call('ZADD', KEYS[4], lease, ARGV[4])
           local d = redis.call('HMGET', KEYS[1], 'deferrals', 'created_ms')
           return {'claimed', tostring(attempt), d[1] or '0', d[2] or tostring(now)}
         end
