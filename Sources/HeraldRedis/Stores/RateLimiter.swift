@@ -168,12 +168,14 @@ public struct RateLimiter: Sendable {
           local window = tonumber(ARGV[3 + 2 * i])
           redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
           if redis.call('ZSCORE', KEYS[i], ARGV[2]) == false then
-            if redis.call('ZCARD', KEYS[i]) >= limit then
+            local count = redis.call('ZCARD', KEYS[i])
+            if count >= limit then
               local oldest = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
               return turn(i, tonumber(oldest[2]) + window - now + 1, limit, window)
             end
-            -- Spread: at most ceil(limit / 10) in any tenth of the window.
-            if limit >= 10 then
+            -- Spread: at most ceil(limit / 10) in any tenth of the window. When the
+            -- whole window holds fewer than that, no tenth of it can be full.
+            if limit >= 10 and count >= math.ceil(limit / 10) then
               local tenth = math.floor(window / 10)
               local since = '(' .. (now - tenth)
               if redis.call('ZCOUNT', KEYS[i], since, '+inf') >= math.ceil(limit / 10) then
