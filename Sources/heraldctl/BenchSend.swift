@@ -24,6 +24,19 @@ struct BenchSend: AsyncParsableCommand {
     var senders = 0
     @Option(help: "Overshoot mode: the webhook limit, messages per second, all senders together.") var limit = 200
     @Option(help: "Partitions of the stack's topics (the dev stack's default).") var partitions = 24
+    @Option(help: "With --preload: run the sender on this CPU only (`taskset -c`), to measure one process with a core of its own; pin the rest elsewhere yourself (docs/benchmarks.md).")
+    var senderCPU: Int?
+    @Flag(help: "Produce every request first, then start one sender of its own (limits set high) and time it through the backlog (needs the dev stack without its sender: `heraldctl dev --workers ingestor,scheduler,alerter`).")
+    var preload = false
+
+    func validate() throws {
+        if preload, senders > 0 { throw ValidationError("--preload starts one sender of its own; it does not go with --senders") }
+        if senderCPU != nil, !preload { throw ValidationError("--sender-cpu pins the sender that --preload starts: use it with --preload") }
+        // The mock broker keeps 5 MB per partition (DESIGN.md); a request is about 400 bytes there.
+        if preload, count > 4_000_000 / 400 * partitions {
+            throw ValidationError("--preload keeps every request in the broker at once (5 MB per partition): at most \(4_000_000 / 400 * partitions) for \(partitions) partitions")
+        }
+    }
 
     func run() async throws {
         var logger = Logger(label: "heraldctl.bench")
@@ -46,14 +59,17 @@ struct BenchSend: AsyncParsableCommand {
         try await Task.sleep(for: .milliseconds(500))
 
         var fleet: [ChildProcess] = []
-        if senders > 0 { fleet = try await startSenders(servers) }
+        if senders > 0 { fleet = try await startSenders(servers, count: senders, limit: limit) }
         defer { for child in fleet { child.signal(SIGKILL) } }
 
         let run = String(UInt32.random(in: 0...UInt32.max), radix: 36)
         let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: servers, clientId: "bench-send-\(run)"), logger: logger)
         // The sender's own CPU per message says what one process does with a core
         // to itself; here it shares two with Redis, the broker and the receiver.
-        let cpuBefore = cpuSeconds(processNamed: "herald-sender")
+        if preload, cpuSeconds(processNamed: "herald-sender") != nil {
+            throw CLIError("--preload starts a sender of its own, and the running one would take the requests as they are produced: start the dev stack without it, `heraldctl dev --workers ingestor,scheduler,alerter`")
+        }
+        var cpuBefore = cpuSeconds(processNamed: "herald-sender")
         let produceStart = ContinuousClock.now
         for start in stride(from: 0, to: count, by: 10_000) {
             let records = (start..<min(count, start + 10_000)).map { i -> KafkaOutgoingRecord in
@@ -67,6 +83,11 @@ struct BenchSend: AsyncParsableCommand {
         await producer.close()
         print(String(format: "produced %d webhook send requests in %.1f s", count, Double((ContinuousClock.now - produceStart).milliseconds) / 1000))
         fflush(nil)
+        if preload {
+            // Limits as high as the dev stack's: checked on every message, never binding.
+            fleet = try await startSenders(servers, count: 1, limit: 1_000_000, settle: false)
+            cpuBefore = cpuSeconds(processNamed: "herald-sender")
+        }
         let deadline = ContinuousClock.now + .seconds(Int64(count / (senders > 0 ? max(1, limit / 2) : 500) + 60))
         while counter.count < count && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
         let (n, first, last) = counter.snapshot()
@@ -77,15 +98,15 @@ struct BenchSend: AsyncParsableCommand {
         }
         if senders > 0 {
             try await reportOvershoot(ids: (0..<count).map { ("bench-send-\($0 % contacts)", "bench-send-\(run):\($0)") }, receipts: counter.receipts())
-            for child in fleet { _ = await child.stop(grace: .seconds(20)) }
         }
+        for child in fleet { _ = await child.stop(grace: .seconds(20)) }
         fflush(nil)
     }
 
-    /// Starts `senders` herald-sender processes on the dev stack's broker and
-    /// Redis, with the webhook limit at `limit`, and waits until they are ready and
-    /// the group has settled.
-    func startSenders(_ bootstrap: String) async throws -> [ChildProcess] {
+    /// Starts `count` herald-sender processes on the dev stack's broker and
+    /// Redis, with the webhook limit at `limit`, and waits until they are ready
+    /// and (with `settle`) the group has settled.
+    func startSenders(_ bootstrap: String, count senders: Int, limit: Int, settle: Bool = true) async throws -> [ChildProcess] {
         if cpuSeconds(processNamed: "herald-sender") != nil {
             throw CLIError("a herald-sender is already running (its limit would differ): start the dev stack without it, `heraldctl dev --workers ingestor,scheduler,alerter`")
         }
@@ -96,8 +117,10 @@ struct BenchSend: AsyncParsableCommand {
         let client = HTTPClient(concurrency: 2)
         for i in 0..<senders {
             let metricsPort = freeTCPPort()
+            let sender = "\(executableDirectory())/herald-sender"
             let child = try ChildProcess(
-                executable: "\(executableDirectory())/herald-sender",
+                executable: senderCPU == nil ? sender : "/usr/bin/taskset",
+                arguments: senderCPU.map { ["-c", String($0), sender] } ?? [],
                 environment: [
                     "HERALD_KAFKA_BOOTSTRAP_SERVERS": bootstrap, "HERALD_KAFKA_PARTITIONS": String(partitions), "HERALD_REDIS_PORT": String(redisPort),
                     "HERALD_SENDER_METRICS_PORT": String(metricsPort), "HERALD_SENDER_WEBHOOK_SECRET": secret.trimmingCharacters(in: .whitespacesAndNewlines),
@@ -113,8 +136,8 @@ struct BenchSend: AsyncParsableCommand {
             }
             guard ready else { throw CLIError("bench sender \(i) was not ready within 30 s") }
         }
-        try await Task.sleep(for: .seconds(5))  // every member owns partitions before anything is produced
-        print("started \(senders) herald-sender processes sharing a webhook limit of \(limit)/s")
+        if settle { try await Task.sleep(for: .seconds(5)) }  // every member owns partitions before anything is produced
+        print("started \(senders) herald-sender process\(senders == 1 ? "" : "es") sharing a webhook limit of \(limit)/s")
         return fleet
     }
 
