@@ -62,15 +62,13 @@ public struct Event: Sendable, Hashable {
     }
 
     /// Reads an event back from its canonical form on `herald.events`.
-    /// - Throws: `EventValidationError` naming the field.
+    /// - Throws: `JSONParseError` when it is not one JSON object,
+    ///   `EventValidationError` naming a missing or mistyped field.
     public static func decodeCanonical(_ bytes: [UInt8]) throws -> Event {
         var fields = CanonicalFields()
         try bytes.withUnsafeBufferPointer { buffer throws(JSONParseError) in
             var parser = JSONParser(bytes: buffer)
-            parser.skipWhitespace()
-            try fields.read(&parser)
-            parser.skipWhitespace()
-            if parser.index != buffer.count { throw parser.fail("unexpected data after the JSON document") }
+            try parser.parseWholeDocument { parser throws(JSONParseError) in try fields.read(&parser) }
         }
         return try fields.event()
     }

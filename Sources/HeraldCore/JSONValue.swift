@@ -173,8 +173,14 @@ struct JSONParser {
     /// `member`, which must read (or skip) that key's value. For decoders of a
     /// known shape that want typed fields, not a dictionary. Keys must be unique.
     mutating func parseObjectMembers(_ member: (String, inout JSONParser) throws(JSONParseError) -> Void) throws(JSONParseError) {
+        try parseWholeDocument { parser throws(JSONParseError) in try parser.parseMembers(member) }
+    }
+
+    /// Runs `body` on the one value of the document, which may have whitespace
+    /// around it and nothing else.
+    mutating func parseWholeDocument(_ body: (inout JSONParser) throws(JSONParseError) -> Void) throws(JSONParseError) {
         skipWhitespace()
-        try parseMembers(member)
+        try body(&self)
         skipWhitespace()
         if index != bytes.count { throw fail("unexpected data after the JSON document") }
     }

@@ -58,6 +58,11 @@ struct BenchSend: AsyncParsableCommand {
         defer { server.cancel() }
         try await Task.sleep(for: .milliseconds(500))
 
+        // The bench's own senders must be the only ones: the stack's would take
+        // requests as they are produced, with limits of its own.
+        if senders > 0 || preload, cpuSeconds(processNamed: "herald-sender") != nil {
+            throw CLIError("--senders and --preload start senders of their own, and one is already running: start the dev stack without it, `heraldctl dev --workers ingestor,scheduler,alerter`")
+        }
         var fleet: [ChildProcess] = []
         if senders > 0 { fleet = try await startSenders(servers, count: senders, limit: limit) }
         defer { for child in fleet { child.signal(SIGKILL) } }
@@ -66,9 +71,6 @@ struct BenchSend: AsyncParsableCommand {
         let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: servers, clientId: "bench-send-\(run)"), logger: logger)
         // The sender's own CPU per message says what one process does with a core
         // to itself; here it shares two with Redis, the broker and the receiver.
-        if preload, cpuSeconds(processNamed: "herald-sender") != nil {
-            throw CLIError("--preload starts a sender of its own, and the running one would take the requests as they are produced: start the dev stack without it, `heraldctl dev --workers ingestor,scheduler,alerter`")
-        }
         var cpuBefore = cpuSeconds(processNamed: "herald-sender")
         let produceStart = ContinuousClock.now
         for start in stride(from: 0, to: count, by: 10_000) {
@@ -107,9 +109,6 @@ struct BenchSend: AsyncParsableCommand {
     /// Redis, with the webhook limit at `limit`, and waits until they are ready
     /// and (with `settle`) the group has settled.
     func startSenders(_ bootstrap: String, count senders: Int, limit: Int, settle: Bool = true) async throws -> [ChildProcess] {
-        if cpuSeconds(processNamed: "herald-sender") != nil {
-            throw CLIError("a herald-sender is already running (its limit would differ): start the dev stack without it, `heraldctl dev --workers ingestor,scheduler,alerter`")
-        }
         guard let redisPort = devRedisPort(), let secret = try? String(contentsOfFile: "\(DevPaths.root)/webhook-secret", encoding: .utf8) else {
             throw CLIError("no dev stack found (.herald/dev/redis.port, webhook-secret): start `heraldctl dev --workers ingestor,scheduler,alerter`")
         }
@@ -117,24 +116,14 @@ struct BenchSend: AsyncParsableCommand {
         let client = HTTPClient(concurrency: 2)
         for i in 0..<senders {
             let metricsPort = freeTCPPort()
-            let sender = "\(executableDirectory())/herald-sender"
-            let child = try ChildProcess(
-                executable: senderCPU == nil ? sender : "/usr/bin/taskset",
-                arguments: senderCPU.map { ["-c", String($0), sender] } ?? [],
+            fleet.append(try await startBenchWorker(
+                "herald-sender", log: "bench-sender-\(i)", metricsPort: metricsPort,
                 environment: [
                     "HERALD_KAFKA_BOOTSTRAP_SERVERS": bootstrap, "HERALD_KAFKA_PARTITIONS": String(partitions), "HERALD_REDIS_PORT": String(redisPort),
                     "HERALD_SENDER_METRICS_PORT": String(metricsPort), "HERALD_SENDER_WEBHOOK_SECRET": secret.trimmingCharacters(in: .whitespacesAndNewlines),
                     "HERALD_LIMITS_WEBHOOK_PER_SECOND": String(limit), "HERALD_LIMITS_MARKETING_PER_CONTACT_PER_DAY": "1000000",
                 ],
-                output: .file("\(DevPaths.logs)/bench-sender-\(i).log"))
-            fleet.append(child)
-            var ready = false
-            for _ in 0..<300 where !ready {
-                if let code = child.poll() { throw CLIError("bench sender \(i) exited with \(code); see \(DevPaths.logs)/bench-sender-\(i).log") }
-                ready = (try? await client.get("http://127.0.0.1:\(metricsPort)/readyz", timeout: .seconds(2)))?.status == 200
-                if !ready { try await Task.sleep(for: .milliseconds(100)) }
-            }
-            guard ready else { throw CLIError("bench sender \(i) was not ready within 30 s") }
+                cpu: senderCPU, client: client))
         }
         if settle { try await Task.sleep(for: .seconds(5)) }  // every member owns partitions before anything is produced
         print("started \(senders) herald-sender process\(senders == 1 ? "" : "es") sharing a webhook limit of \(limit)/s")
