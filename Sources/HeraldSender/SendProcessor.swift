@@ -12,7 +12,8 @@ import Logging
 /// Requests are handled a batch at a time, in stages, so Redis and the thread pool
 /// see one round trip per stage rather than one per message: profiles for the
 /// whole batch; then, per channel, waves of at most as many messages as the
-/// channel has connections: caps, limits and claims of a wave (three round trips),
+/// channel has connections, one shard's messages together: limits, and claims
+/// with the caps, of a wave (two round trips, a script call each per shard),
 /// its provider calls at once, and its outcomes (one round trip). A wave is
 /// claimed only when it can be sent at once, so a crash leaves at most one wave's
 /// outcomes unknown, and its limit slots are taken just before its calls.
@@ -91,7 +92,8 @@ struct SendProcessor: Sendable {
         // (as many as a channel has lanes), so Redis, the provider and this
         // process stay busy.
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for (channel, list) in calls {
+            for (channel, unsorted) in calls {
+                let list = byShard(unsorted)
                 let size = waves[channel]?.size ?? 1
                 for start in stride(from: 0, to: list.count, by: size) {
                     group.addTask { try await wave(Array(list[start..<min(list.count, start + size)]), channel: channel) }
@@ -99,6 +101,16 @@ struct SendProcessor: Sendable {
             }
             try await group.waitForAll()
         }
+    }
+
+    /// The calls ordered by the contact's shard (in their order within a shard),
+    /// so that under load a wave holds one shard's messages and its claims and
+    /// outcomes are one script call each (`MessageStore` batches per shard);
+    /// a small batch still fills its waves, from several shards.
+    func byShard(_ calls: [(SendRequest, Call)]) -> [(SendRequest, Call)] {
+        var buckets: [Int: [(SendRequest, Call)]] = [:]
+        for call in calls { buckets[Shard.of(call.0.contactId, partitions: messages.partitions), default: []].append(call) }
+        return buckets.keys.sorted().flatMap { buckets[$0] ?? [] }
     }
 
     func plan(_ request: SendRequest, profile: ContactProfile?) async throws -> Plan {

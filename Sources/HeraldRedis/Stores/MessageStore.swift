@@ -9,7 +9,8 @@ import HeraldCore
 /// - `herald:retry:{s}`: sorted set of send ids by the time to look at them again
 ///   (a scheduled retry, or a claim whose lease runs out).
 ///
-/// Every change is one Lua call, so states only move forward (`MessageState.allows`).
+/// Every change is made by a Lua script (several messages of one shard per call),
+/// so states only move forward (`MessageState.allows`).
 public struct MessageStore: Sendable {
     let redis: RedisPool
     public let partitions: Int
@@ -73,19 +74,25 @@ public struct MessageStore: Sendable {
         try await claim(many: [r], now: now, lease: lease)[0]
     }
 
-    /// `claim` for several messages, in order, in one round trip.
+    /// `claim` for several messages in one round trip: one script call per shard
+    /// (`RedisPool.evalGrouped`), each message in order within it.
     /// - Parameter caps: per message, a cap to check first (nil: none).
     public func claim(many requests: [SendRequest], caps: [ClaimCap?] = [], now: Int64, lease: Duration) async throws -> [Claim] {
-        let replies = try await redis.evalMany(Self.claimScript, calls: requests.enumerated().map { i, r in
-            var keys = keys(r)
-            var arguments = [r.json.jsonString, String(now), String(lease.milliseconds), r.id, r.contactId, r.campaignId, r.channel, String(retention.milliseconds)]
-            if i < caps.count, let cap = caps[i] {
-                keys.append(capKey(r, day: cap.day))
+        func cap(_ i: Int) -> ClaimCap? { i < caps.count ? caps[i] : nil }
+        let replies = try await redis.evalGrouped(
+            Self.claimScript, count: requests.count, group: { Shard.of(requests[$0].contactId, partitions: partitions) },
+            header: [String(now), String(lease.milliseconds), String(retention.milliseconds)],
+            keys: { i in
+                let r = requests[i]
+                return keys(r) + (cap(i).map { [capKey(r, day: $0.day)] } ?? [])
+            },
+            arguments: { i in
+                let r = requests[i]
+                var arguments = [cap(i) == nil ? "0" : "1", r.json.jsonString, r.id, r.contactId, r.campaignId, r.channel]
                 // Kept two days: a local day never spans more.
-                arguments += [String(cap.limit), String(2 * 86_400), cap.reason]
-            }
-            return (keys, arguments)
-        })
+                if let cap = cap(i) { arguments += [String(cap.limit), String(2 * 86_400), cap.reason] }
+                return arguments
+            })
         return try replies.map { reply in
             let parts = reply.array?.compactMap(\.string) ?? []
             switch parts.first {
@@ -135,20 +142,24 @@ public struct MessageStore: Sendable {
         try await record(many: [Transition(r, state, reason: reason, next: next, deferred: deferred)], now: now)[0]
     }
 
-    /// `record` for several messages, in order, in one round trip.
+    /// `record` for several messages in one round trip: one script call per shard,
+    /// each message in order within it.
     /// - Returns: each message's state afterwards.
     public func record(many transitions: [Transition], now: Int64) async throws -> [MessageState] {
-        let replies = try await redis.evalMany(Self.recordScript, calls: transitions.map { t in
-            let r = t.request
-            let from = MessageState.allCases.filter { $0.allows(t.state) }.map(\.rawValue).joined(separator: ",")
-            return (keys: keys(r), arguments: [
-                t.state.rawValue, "," + from + ",", t.reason, String(t.next ?? 0), String(now), t.mayCreate ? r.json.jsonString : "", r.id, r.contactId, r.campaignId, r.channel,
-                t.deferred ? "1" : "0", String(retention.milliseconds),
-            ])
-        })
-        return try zip(transitions, replies).map { t, reply in
-            if case .error(let message) = reply { throw RedisError(code: .server, message: "message_record: \(message)") }
-            return reply.string.flatMap(MessageState.init(rawValue:)) ?? t.state
+        let replies = try await redis.evalGrouped(
+            Self.recordScript, count: transitions.count, group: { Shard.of(transitions[$0].request.contactId, partitions: partitions) },
+            header: [String(now), String(retention.milliseconds)],
+            keys: { keys(transitions[$0].request) },
+            arguments: { i in
+                let t = transitions[i]
+                let r = t.request
+                let from = MessageState.allCases.filter { $0.allows(t.state) }.map(\.rawValue).joined(separator: ",")
+                return [
+                    t.state.rawValue, "," + from + ",", t.reason, String(t.next ?? 0), t.mayCreate ? r.json.jsonString : "", r.id, r.contactId, r.campaignId, r.channel,
+                    t.deferred ? "1" : "0",
+                ]
+            })
+        return zip(transitions, replies).map { t, reply in reply.string.flatMap(MessageState.init(rawValue:)) ?? t.state
         }
     }
 
@@ -257,101 +268,130 @@ public struct MessageStore: Sendable {
         }.min()
     }
 
-    /// Shared by both scripts: moves KEYS[1] from its state (nil when new) to
-    /// `new`, keeping the campaign's per-state counts and the contact's index.
+    /// Shared by both scripts: moves a message's record `km` from its state (nil
+    /// when new) to `new`, keeping the campaign's per-state counts `ks` and the
+    /// contact's index `kc`. Needs `now`.
     static let moveLua = """
-        local function move(old, new, now, id, contact, campaign, channel)
+        local function move(km, kc, ks, old, new, id, contact, campaign, channel)
           if old then
-            redis.call('HINCRBY', KEYS[3], old, -1)
+            redis.call('HINCRBY', ks, old, -1)
           else
-            redis.call('ZADD', KEYS[2], now, id)
-            redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -501)
-            redis.call('HSET', KEYS[1], 'created_ms', now, 'contact', contact, 'campaign', campaign, 'channel', channel, 'attempts', 0)
+            redis.call('ZADD', kc, now, id)
+            redis.call('ZREMRANGEBYRANK', kc, 0, -501)
+            redis.call('HSET', km, 'created_ms', now, 'contact', contact, 'campaign', campaign, 'channel', channel, 'attempts', 0)
           end
-          redis.call('HINCRBY', KEYS[3], new, 1)
-          redis.call('HSET', KEYS[1], 'state', new, 'updated_ms', now)
+          redis.call('HINCRBY', ks, new, 1)
+          redis.call('HSET', km, 'state', new, 'updated_ms', now)
         end
         """
 
-    /// KEYS: message, contact index, campaign counts, retry set, (cap set).
-    /// ARGV: request, now, lease ms, id, contact, campaign, channel, retention ms,
-    /// (cap limit, cap ttl seconds, cap reason).
+    /// Claims messages of one shard, in order. ARGV: now, lease ms, retention ms,
+    /// then per message: "1" with a cap or "0", request, id, contact, campaign,
+    /// channel, and with a cap: its limit, ttl seconds, reason. KEYS per message:
+    /// record, contact index, campaign counts, retry set, and with a cap its set.
+    /// Returns per message {'claimed', attempt, deferrals, first seen ms},
+    /// {'not_due'}, {'busy'}, {'unknown'}, {'final', state} or {'capped'}.
     static let claimScript = RedisScript(name: "message_claim", source: """
-        local now = tonumber(ARGV[2])
-        local state = redis.call('HGET', KEYS[1], 'state')
+        local now, leaseMs, retention = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
         \(moveLua)
-        local function claim()
+        -- The message's arguments start at ARGV[a] (its request).
+        local function claim(state, km, kc, ks, kr, kcap, a)
+          local id, contact, campaign, channel = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
           -- The cap first: a message over it ends cancelled, never claimed; one
           -- admitted before (a retry, a replay) is not counted again. SADD tells
           -- both at once: 1 when this message is new to the set.
-          if KEYS[5] and redis.call('SADD', KEYS[5], ARGV[4]) == 1 then
-            if redis.call('SCARD', KEYS[5]) > tonumber(ARGV[9]) then
-              redis.call('SREM', KEYS[5], ARGV[4])
-              move(state, 'cancelled', now, ARGV[4], ARGV[5], ARGV[6], ARGV[7])
-              if not state then redis.call('HSET', KEYS[1], 'request', ARGV[1]) end
-              redis.call('HSET', KEYS[1], 'reason', ARGV[11])
-              redis.call('ZREM', KEYS[4], ARGV[4])
-              redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[8]))
+          if kcap and redis.call('SADD', kcap, id) == 1 then
+            if redis.call('SCARD', kcap) > tonumber(ARGV[a + 5]) then
+              redis.call('SREM', kcap, id)
+              move(km, kc, ks, state, 'cancelled', id, contact, campaign, channel)
+              if not state then redis.call('HSET', km, 'request', ARGV[a]) end
+              redis.call('HSET', km, 'reason', ARGV[a + 7])
+              redis.call('ZREM', kr, id)
+              redis.call('PEXPIRE', km, retention)
               return {'capped'}
             end
-            redis.call('EXPIRE', KEYS[5], tonumber(ARGV[10]))
+            redis.call('EXPIRE', kcap, tonumber(ARGV[a + 6]))
           end
-          local lease = now + tonumber(ARGV[3])
+          local lease = now + leaseMs
           -- Looked at again when the lease runs out, in case this sender dies.
-          redis.call('ZADD', KEYS[4], lease, ARGV[4])
+          redis.call('ZADD', kr, lease, id)
           if not state then
             -- The first attempt (nearly every claim): the whole record in one HSET.
-            redis.call('ZADD', KEYS[2], now, ARGV[4])
-            redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -501)
-            redis.call('HINCRBY', KEYS[3], 'in_progress', 1)
-            redis.call('HSET', KEYS[1], 'created_ms', now, 'contact', ARGV[5], 'campaign', ARGV[6], 'channel', ARGV[7], 'attempts', 1,
-              'state', 'in_progress', 'updated_ms', now, 'request', ARGV[1], 'lease_ms', lease, 'attempt_ms', now)
+            redis.call('ZADD', kc, now, id)
+            redis.call('ZREMRANGEBYRANK', kc, 0, -501)
+            redis.call('HINCRBY', ks, 'in_progress', 1)
+            redis.call('HSET', km, 'created_ms', now, 'contact', contact, 'campaign', campaign, 'channel', channel, 'attempts', 1,
+              'state', 'in_progress', 'updated_ms', now, 'request', ARGV[a], 'lease_ms', lease, 'attempt_ms', now)
             return {'claimed', '1', '0', tostring(now)}
           end
-          move(state, 'in_progress', now, ARGV[4], ARGV[5], ARGV[6], ARGV[7])
-          local attempt = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-          redis.call('HSET', KEYS[1], 'request', ARGV[1], 'lease_ms', lease, 'attempt_ms', now)
-          local d = redis.call('HMGET', KEYS[1], 'deferrals', 'created_ms')
+          move(km, kc, ks, state, 'in_progress', id, contact, campaign, channel)
+          local attempt = redis.call('HINCRBY', km, 'attempts', 1)
+          redis.call('HSET', km, 'request', ARGV[a], 'lease_ms', lease, 'attempt_ms', now)
+          local d = redis.call('HMGET', km, 'deferrals', 'created_ms')
           return {'claimed', tostring(attempt), d[1] or '0', d[2] or tostring(now)}
         end
-        if not state or state == 'initial' then return claim() end
-        if state == 'retry_scheduled' then
-          if tonumber(redis.call('HGET', KEYS[1], 'next_ms') or '0') > now then return {'not_due'} end
-          return claim()
+        local function one(km, kc, ks, kr, kcap, a)
+          local state = redis.call('HGET', km, 'state')
+          if not state or state == 'initial' then return claim(state, km, kc, ks, kr, kcap, a) end
+          if state == 'retry_scheduled' then
+            if tonumber(redis.call('HGET', km, 'next_ms') or '0') > now then return {'not_due'} end
+            return claim(state, km, kc, ks, kr, kcap, a)
+          end
+          if state == 'in_progress' then
+            if tonumber(redis.call('HGET', km, 'lease_ms') or '0') > now then return {'busy'} end
+            move(km, kc, ks, state, 'sending_failed', ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4])
+            redis.call('HSET', km, 'reason', 'outcome unknown: a sender stopped during the provider call; not retried so it cannot be sent twice')
+            redis.call('ZREM', kr, ARGV[a + 1])
+            redis.call('PEXPIRE', km, retention)
+            return {'unknown'}
+          end
+          return {'final', state}
         end
-        if state == 'in_progress' then
-          if tonumber(redis.call('HGET', KEYS[1], 'lease_ms') or '0') > now then return {'busy'} end
-          move(state, 'sending_failed', now, ARGV[4], ARGV[5], ARGV[6], ARGV[7])
-          redis.call('HSET', KEYS[1], 'reason', 'outcome unknown: a sender stopped during the provider call; not retried so it cannot be sent twice')
-          redis.call('ZREM', KEYS[4], ARGV[4])
-          redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[8]))
-          return {'unknown'}
+        local out, k, a = {}, 1, 4
+        while a <= #ARGV do
+          local capped = ARGV[a] == '1'
+          out[#out + 1] = one(KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], capped and KEYS[k + 4] or nil, a + 1)
+          k = k + (capped and 5 or 4)
+          a = a + (capped and 9 or 6)
         end
-        return {'final', state}
+        return out
         """)
 
-    /// ARGV: new state, ",allowed,current,states,", reason, next ms, now, request, id, contact, campaign, channel, deferred (0/1), retention ms.
+    /// Records transitions of one shard's messages, in order. ARGV: now, retention
+    /// ms, then per message: new state, ",allowed,current,states,", reason, next
+    /// ms, request (or ""), id, contact, campaign, channel, deferred (0/1). KEYS
+    /// per message: record, contact index, campaign counts, retry set. Returns per
+    /// message its state afterwards.
     static let recordScript = RedisScript(name: "message_record", source: """
-        local now = tonumber(ARGV[5])
-        local state = redis.call('HGET', KEYS[1], 'state')
-        if not string.find(ARGV[2], ',' .. (state or 'initial') .. ',', 1, true) then return state end
+        local now, retention = tonumber(ARGV[1]), tonumber(ARGV[2])
         \(moveLua)
-        move(state, ARGV[1], now, ARGV[7], ARGV[8], ARGV[9], ARGV[10])
-        if not state then redis.call('HSET', KEYS[1], 'request', ARGV[6]) end
-        if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'reason', ARGV[3]) end
-        if ARGV[11] == '1' and state == 'in_progress' then
-          redis.call('HINCRBY', KEYS[1], 'attempts', -1)
-          redis.call('HINCRBY', KEYS[1], 'deferrals', 1)
+        local function one(km, kc, ks, kr, a)
+          local new, id = ARGV[a], ARGV[a + 5]
+          local state = redis.call('HGET', km, 'state')
+          if not string.find(ARGV[a + 1], ',' .. (state or 'initial') .. ',', 1, true) then return state end
+          move(km, kc, ks, state, new, id, ARGV[a + 6], ARGV[a + 7], ARGV[a + 8])
+          if not state then redis.call('HSET', km, 'request', ARGV[a + 4]) end
+          if ARGV[a + 2] ~= '' then redis.call('HSET', km, 'reason', ARGV[a + 2]) end
+          if ARGV[a + 9] == '1' and state == 'in_progress' then
+            redis.call('HINCRBY', km, 'attempts', -1)
+            redis.call('HINCRBY', km, 'deferrals', 1)
+          end
+          if new == 'retry_scheduled' then
+            redis.call('HSET', km, 'next_ms', ARGV[a + 3])
+            redis.call('ZADD', kr, tonumber(ARGV[a + 3]), id)
+          else
+            redis.call('ZREM', kr, id)
+          end
+          if new ~= 'retry_scheduled' and new ~= 'in_progress' and new ~= 'initial' then
+            redis.call('PEXPIRE', km, retention)
+          end
+          return new
         end
-        if ARGV[1] == 'retry_scheduled' then
-          redis.call('HSET', KEYS[1], 'next_ms', ARGV[4])
-          redis.call('ZADD', KEYS[4], tonumber(ARGV[4]), ARGV[7])
-        else
-          redis.call('ZREM', KEYS[4], ARGV[7])
+        local out, k = {}, 1
+        for a = 3, #ARGV, 10 do
+          out[#out + 1] = one(KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], a)
+          k = k + 4
         end
-        if ARGV[1] ~= 'retry_scheduled' and ARGV[1] ~= 'in_progress' and ARGV[1] ~= 'initial' then
-          redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[12]))
-        end
-        return ARGV[1]
+        return out
         """)
 }

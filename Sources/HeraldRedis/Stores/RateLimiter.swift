@@ -101,28 +101,35 @@ public struct RateLimiter: Sendable {
         }
     }
 
-    /// `acquire` for several messages in one round trip. Each is still its own
-    /// atomic script, run in order: the decisions are those the messages would
-    /// get one after the other.
+    /// `acquire` for several messages in one round trip and, as every limit key has
+    /// the `{limits}` tag, one script call per 64 messages. The messages are still
+    /// taken one after the other, atomically: the decisions are those they would
+    /// get one by one.
     /// - Parameter horizon: the furthest turn given (the sender's `park_recheck`, after
     ///   which a parked message is looked at anyway): a message looked at before its
     ///   turn would take a new one at the back, so turns never go past it.
     public func acquire(many requests: [Request], now: Int64, horizon: Duration = .seconds(30)) async throws -> [Decision] {
         var decisions = [Decision](repeating: .allowed, count: requests.count)
         let limited = requests.indices.filter { !requests[$0].rates.isEmpty || requests[$0].unique != nil }
-        let calls = limited.map { i -> (keys: [String], arguments: [String]) in
-            let r = requests[i]
-            var args = [String(now), r.member, String(r.rates.count)]
-            for rate in r.rates { args += [String(rate.limit), String(Self.countedWindow(rate.window))] }
-            var keys = r.rates.map { "herald:{limits}:rate:\($0.name)" } + r.rates.map { "herald:{limits}:turn:\($0.name)" }
-            if let u = r.unique {
-                keys += ["herald:{limits}:uniq:\(u.account)", Self.tierKey(u.account)]
-                args += [u.recipient, String(u.defaultLimit), String(u.window.milliseconds)]
-            }
-            args.append(String(horizon.milliseconds))  // always last
-            return (keys, args)
-        }
-        let replies = try await redis.evalMany(Self.script, calls: calls)
+        let replies = try await redis.evalGrouped(
+            Self.script, count: limited.count, group: { _ in 0 }, header: [String(now), String(horizon.milliseconds)],
+            keys: { j in
+                let r = requests[limited[j]]
+                var keys = r.rates.map { "herald:{limits}:rate:\($0.name)" } + r.rates.map { "herald:{limits}:turn:\($0.name)" }
+                if let u = r.unique { keys += ["herald:{limits}:uniq:\(u.account)", Self.tierKey(u.account)] }
+                return keys
+            },
+            arguments: { j in
+                let r = requests[limited[j]]
+                var args = [r.member, String(r.rates.count)]
+                for rate in r.rates { args += [String(rate.limit), String(Self.countedWindow(rate.window))] }
+                if let u = r.unique {
+                    args += ["1", u.recipient, String(u.defaultLimit), String(u.window.milliseconds)]
+                } else {
+                    args.append("0")
+                }
+                return args
+            })
         for (i, reply) in zip(limited, replies) {
             let parts = reply.array ?? []
             guard let first = parts.first?.int else { throw RedisError(code: .server, message: "limit_acquire returned \(reply)") }
@@ -135,12 +142,13 @@ public struct RateLimiter: Sendable {
         return decisions
     }
 
-    /// KEYS: one sorted set per rate, one turn key per rate, then (optional) the
-    /// unique-recipient set and the account's tier key. ARGV: now, member, rate
-    /// count, (limit, window ms) per rate, then (recipient, default limit, window
-    /// ms), and last the horizon ms. Returns {-1} when all had room (and all were
-    /// taken), else {index of the full one (the unique set is index = rate count),
-    /// ms until its turn}.
+    /// Takes messages' slots one after the other. ARGV: now, horizon ms, then per
+    /// message: member, rate count n, (limit, window ms) per rate, then "1",
+    /// recipient, default limit, window ms for a unique-recipient cap, or "0".
+    /// KEYS per message: its n rate sets, its n turn keys, then (with the cap) the
+    /// unique-recipient set and the account's tier key. Returns per message {-1}
+    /// when all had room (and all were taken), else {index of the full one (the
+    /// unique set is index = n), ms until its turn}.
     ///
     /// The turn: told only when the next slot frees, every message held by a rate
     /// would come back at that same moment, and a backlog would go through this
@@ -153,58 +161,81 @@ public struct RateLimiter: Sendable {
     /// Turns go no further than the horizon: past it, the message is looked at
     /// anyway (`park_recheck`), would find the rate full and take a new turn at the
     /// back — the turns would drift ever further from the real queue.
+    ///
+    /// One `now` holds for the whole call, so each set drops what left its window
+    /// once, and its expiry is pushed out once, at the end.
     static let script = RedisScript(name: "limit_acquire", source: """
         local now = tonumber(ARGV[1])
-        local n = tonumber(ARGV[3])
-        local horizon = tonumber(ARGV[#ARGV])
-        local function turn(i, wait, limit, window)
-          local last = tonumber(redis.call('GET', KEYS[n + i]) or '0')
-          local at = math.max(now + wait, math.min(last + window / limit, now + horizon))
-          redis.call('SET', KEYS[n + i], string.format('%.3f', at), 'PX', math.ceil(at - now) + window)
-          return {i - 1, math.ceil(at - now)}
+        local horizon = tonumber(ARGV[2])
+        local trimmed, expiry = {}, {}
+        local function trim(key, window)
+          if not trimmed[key] then
+            redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+            trimmed[key] = true
+          end
         end
-        for i = 1, n do
-          local limit = tonumber(ARGV[2 + 2 * i])
-          local window = tonumber(ARGV[3 + 2 * i])
-          redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
-          if redis.call('ZSCORE', KEYS[i], ARGV[2]) == false then
-            local count = redis.call('ZCARD', KEYS[i])
-            if count >= limit then
-              local oldest = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
-              return turn(i, tonumber(oldest[2]) + window - now + 1, limit, window)
-            end
-            -- Spread: at most ceil(limit / 10) in any tenth of the window. When the
-            -- whole window holds fewer than that, no tenth of it can be full.
-            if limit >= 10 and count >= math.ceil(limit / 10) then
-              local tenth = math.floor(window / 10)
-              local since = '(' .. (now - tenth)
-              if redis.call('ZCOUNT', KEYS[i], since, '+inf') >= math.ceil(limit / 10) then
-                local first = redis.call('ZRANGEBYSCORE', KEYS[i], since, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
-                return turn(i, tonumber(first[2]) + tenth - now + 1, limit, window)
+        local function turn(key, wait, limit, window)
+          local last = tonumber(redis.call('GET', key) or '0')
+          local at = math.max(now + wait, math.min(last + window / limit, now + horizon))
+          redis.call('SET', key, string.format('%.3f', at), 'PX', math.ceil(at - now) + window)
+          return math.ceil(at - now)
+        end
+        -- One message: its keys from KEYS[k], its arguments from ARGV[a]. Returns
+        -- its answer and where the next message's keys and arguments start.
+        local function one(k, a)
+          local member, n = ARGV[a], tonumber(ARGV[a + 1])
+          local u = a + 2 + 2 * n
+          local unique = ARGV[u] == '1'
+          local nextK, nextA = k + 2 * n + (unique and 2 or 0), u + (unique and 4 or 1)
+          for i = 1, n do
+            local key, limit, window = KEYS[k + i - 1], tonumber(ARGV[a + 2 * i]), tonumber(ARGV[a + 1 + 2 * i])
+            trim(key, window)
+            if redis.call('ZSCORE', key, member) == false then
+              local count = redis.call('ZCARD', key)
+              if count >= limit then
+                local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+                return {i - 1, turn(KEYS[k + n + i - 1], tonumber(oldest[2]) + window - now + 1, limit, window)}, nextK, nextA
+              end
+              -- Spread: at most ceil(limit / 10) in any tenth of the window. When the
+              -- whole window holds fewer than that, no tenth of it can be full.
+              if limit >= 10 and count >= math.ceil(limit / 10) then
+                local tenth = math.floor(window / 10)
+                local since = '(' .. (now - tenth)
+                if redis.call('ZCOUNT', key, since, '+inf') >= math.ceil(limit / 10) then
+                  local first = redis.call('ZRANGEBYSCORE', key, since, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+                  return {i - 1, turn(KEYS[k + n + i - 1], tonumber(first[2]) + tenth - now + 1, limit, window)}, nextK, nextA
+                end
               end
             end
           end
-        end
-        local u = 4 + 2 * n
-        local uniq = KEYS[2 * n + 1]
-        if uniq then
-          local window = tonumber(ARGV[u + 2])
-          local limit = tonumber(redis.call('GET', KEYS[2 * n + 2]) or ARGV[u + 1])
-          redis.call('ZREMRANGEBYSCORE', uniq, '-inf', now - window)
-          if limit > 0 and redis.call('ZSCORE', uniq, ARGV[u]) == false and redis.call('ZCARD', uniq) >= limit then
-            local oldest = redis.call('ZRANGE', uniq, 0, 0, 'WITHSCORES')
-            return {n, tonumber(oldest[2]) + window - now + 1}
+          local uniq = unique and KEYS[k + 2 * n]
+          if uniq then
+            local window = tonumber(ARGV[u + 3])
+            local limit = tonumber(redis.call('GET', KEYS[k + 2 * n + 1]) or ARGV[u + 2])
+            trim(uniq, window)
+            if limit > 0 and redis.call('ZSCORE', uniq, ARGV[u + 1]) == false and redis.call('ZCARD', uniq) >= limit then
+              local oldest = redis.call('ZRANGE', uniq, 0, 0, 'WITHSCORES')
+              return {n, tonumber(oldest[2]) + window - now + 1}, nextK, nextA
+            end
           end
+          for i = 1, n do
+            redis.call('ZADD', KEYS[k + i - 1], now, member)
+            expiry[KEYS[k + i - 1]] = tonumber(ARGV[a + 1 + 2 * i]) * 2
+          end
+          if uniq then
+            -- NX: a recipient counts from its first message in the window.
+            redis.call('ZADD', uniq, 'NX', now, ARGV[u + 1])
+            expiry[uniq] = tonumber(ARGV[u + 3]) * 2
+          end
+          return {-1}, nextK, nextA
         end
-        for i = 1, n do
-          redis.call('ZADD', KEYS[i], now, ARGV[2])
-          redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[3 + 2 * i]) * 2)
+        local out, k, a = {}, 1, 3
+        while a <= #ARGV do
+          local answer
+          answer, k, a = one(k, a)
+          out[#out + 1] = answer
         end
-        if uniq then
-          -- NX: a recipient counts from its first message in the window.
-          redis.call('ZADD', uniq, 'NX', now, ARGV[u])
-          redis.call('PEXPIRE', uniq, tonumber(ARGV[u + 2]) * 2)
-        end
-        return {-1}
+        for key, ms in pairs(expiry) do redis.call('PEXPIRE', key, ms) end
+        return out
         """)
 }
