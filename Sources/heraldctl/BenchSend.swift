@@ -5,12 +5,12 @@ import HeraldCore
 import HeraldKafka
 import HeraldRedis
 import HeraldService
-import Hummingbird
 import Logging
 import Synchronization
 
 /// `heraldctl bench send`: webhook messages per second through the running
-/// stack's sender to a local receiver in this process (it answers 200 at once),
+/// stack's sender to a local receiver in this process (`BenchReceiver`: it
+/// answers 200 at once),
 /// with the sender's limit checks on (the dev stack sets its limits high).
 struct BenchSend: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -43,20 +43,9 @@ struct BenchSend: AsyncParsableCommand {
         logger.logLevel = .warning
         let servers = try resolveBootstrap(bootstrap)
         let counter = ReceiptCounter()
-        let port = freeTCPPort()
-        let router = Router()
-        router.post("hook") { request, _ -> Response in
-            _ = try await request.body.collect(upTo: 1 << 20)
-            counter.received(id: request.headers[.init("Idempotency-Key")!] ?? "")
-            return Response(status: .ok)
-        }
-        // The receiver's own logger stays quiet: cancelling it at the end is expected.
-        var serverLogger = logger
-        serverLogger.logLevel = .critical
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: serverLogger)
-        let server = Task { try await app.runService(gracefulShutdownSignals: []) }
-        defer { server.cancel() }
-        try await Task.sleep(for: .milliseconds(500))
+        let receiver = try BenchReceiver { counter.received(id: $0) }
+        defer { receiver.stop() }
+        let port = receiver.port
 
         // The bench's own senders must be the only ones: the stack's would take
         // requests as they are produced, with limits of its own.
