@@ -99,6 +99,9 @@ struct HTTPConnection {
     /// An answer that ends the connection was queued: nothing more is read.
     var closing = false
 
+    /// The longest request head read (a webhook's is a few hundred bytes).
+    static let maxHead = 65_536
+
     static let ok = Array("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".utf8)
 
     static func refusal(_ status: String) -> [UInt8] {
@@ -111,6 +114,7 @@ struct HTTPConnection {
         var start = 0
         defer { inbox.removeFirst(start) }
         while !closing, let end = Self.headEnd(inbox, from: start) {
+            guard end - start <= Self.maxHead else { return refuse("431 Request Header Fields Too Large") }
             let head = HTTPHead(inbox[start..<end])
             guard !head.chunked else { return refuse("501 Not Implemented") }
             guard let length = head.contentLength ?? (head.method == "POST" ? nil : 0) else { return refuse("411 Length Required") }
@@ -122,7 +126,7 @@ struct HTTPConnection {
             outbox += Self.ok
             if head.close { closing = true }
         }
-        if !closing, inbox.count - start > 65_536 { refuse("431 Request Header Fields Too Large") }
+        if !closing, inbox.count - start > Self.maxHead { refuse("431 Request Header Fields Too Large") }
     }
 
     private mutating func refuse(_ status: String) {
