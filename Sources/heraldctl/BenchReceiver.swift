@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import HeraldService
 import Synchronization
 
 /// The webhook receiver of `bench send`: a customer's endpoint, answering every
@@ -23,20 +24,13 @@ final class BenchReceiver: Sendable {
     init(onPost: @escaping @Sendable (_ idempotencyKey: String) -> Void) throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw CLIError("bench receiver: socket() failed: \(String(cString: strerror(errno)))") }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = 0
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-        guard bound == 0, listen(fd, 1024) == 0 else {
+        guard let port = bindLoopback(fd), listen(fd, 1024) == 0 else {
             close(fd)
             throw CLIError("bench receiver: cannot listen on 127.0.0.1: \(String(cString: strerror(errno)))")
         }
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         self.listener = fd
-        self.port = Int(UInt16(bigEndian: addr.sin_port))
+        self.port = port
         self.onPost = onPost
         Thread.detachNewThread { self.serve() }
     }

@@ -47,6 +47,49 @@ struct MessageStoreTests {
         #expect(try await store.claim(many: [tomorrow], caps: [.init(day: "2026-11-24", limit: 2, reason: "")], now: 3_000, lease: .seconds(60)).first == .claimed(attempt: 1, deferrals: 0, firstSeenMs: 3_000))
     }
 
+    @Test("claims and records of many messages over several shards, more than one call's worth per shard, each answered in its own place; the calls go per shard")
+    func manyPerShard() async throws {
+        let server = try await TestRedisServer()
+        let redis = RedisPool(configuration: server.configuration, logger: Logger(label: "test"))
+        let store = MessageStore(redis: redis, partitions: 4)
+        let run = uniqueName("many")
+        // 300 messages over 40 contacts (all 4 shards, about 75 each: two calls per shard),
+        // interleaved with ones already claimed (busy) and already sent (final).
+        let requests = (0..<300).map { SendRequest(id: "\(run):\($0)", contactId: "\(run)-c\($0 % 40)", campaignId: "k", channel: "webhook", template: "http://x", category: "promo") }
+        let busy = requests.enumerated().filter { $0.offset % 7 == 3 }.map(\.element)
+        let sent = requests.enumerated().filter { $0.offset % 11 == 5 && $0.offset % 7 != 3 }.map(\.element)
+        _ = try await store.claim(many: busy + sent, now: 1_000, lease: .seconds(60))
+        let recorded = try await store.record(many: sent.map { .init($0, .sent, mayCreate: false) }, now: 1_050)
+        #expect(recorded == Array(repeating: .sent, count: sent.count))
+        #expect(Set(requests.map { Shard.of($0.contactId, partitions: 4) }).count == 4)
+
+        let claims = try await store.claim(many: requests, now: 1_100, lease: .seconds(60))
+        let busyIds = Set(busy.map(\.id)), sentIds = Set(sent.map(\.id))
+        for (r, claim) in zip(requests, claims) {
+            let expected: MessageStore.Claim = busyIds.contains(r.id) ? .busy : sentIds.contains(r.id) ? .done(.sent) : .claimed(attempt: 1, deferrals: 0, firstSeenMs: 1_100)
+            #expect(claim == expected, "\(r.id)")
+        }
+        // Each message's own outcome lands on its own record.
+        let fresh = requests.filter { !busyIds.contains($0.id) && !sentIds.contains($0.id) }
+        let transitions = fresh.enumerated().map { i, r in
+            i % 2 == 0 ? MessageStore.Transition(r, .sent, mayCreate: false) : .init(r, .retryScheduled, reason: "HTTP 503 #\(i)", next: 9_000 + Int64(i), mayCreate: false)
+        }
+        #expect(try await store.record(many: transitions, now: 1_200) == transitions.map(\.state))
+        for (i, r) in fresh.enumerated() {
+            let record = try await store.message(contactId: r.contactId, id: r.id)
+            #expect(record?["state"] == transitions[i].state.rawValue)
+            if i % 2 == 1 { #expect(record?["reason"] == "HTTP 503 #\(i)" && record?["next_ms"] == String(9_000 + i)) }
+        }
+        // Per shard, not per message: a call per 64 messages of a shard.
+        let perShard = Dictionary(grouping: requests) { Shard.of($0.contactId, partitions: 4) }.values.map(\.count)
+        let calls = perShard.map { ($0 + 63) / 64 }.reduce(0, +)
+        #expect(perShard.contains { $0 > 64 } && calls < 10)
+        _ = try await redis.execute(["CONFIG", "RESETSTAT"])
+        _ = try await store.claim(many: requests, now: 1_300, lease: .seconds(60))
+        let stats = try await redis.execute(["INFO", "commandstats"]).string ?? ""
+        #expect(stats.contains("cmdstat_evalsha:calls=\(calls),"), "\(stats)")
+    }
+
     @Test("due(shards:) gathers what is due across shards (a record that is gone is dropped); nextDue gives the earliest wait of any shard")
     func dueAcrossShards() async throws {
         let server = try await TestRedisServer()

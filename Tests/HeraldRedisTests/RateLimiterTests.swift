@@ -61,6 +61,48 @@ struct RateLimiterTests {
         #expect(try await limiter.acquire([small], member: "b5", now: 20_500) == .wait(milliseconds: 551, limit: small.name))
     }
 
+    @Test("acquire(many:) decides in order, as one by one would: the messages a rate and a unique-recipient cap let through, the rest with their turns; unlimited ones pass; 64 messages per call")
+    func many() async throws {
+        let server = try await TestRedisServer()
+        let redis = RedisPool(configuration: server.configuration, logger: logger)
+        let limiter = RateLimiter(redis: redis)
+        // 9 per 6 s (not spread); 3 unique recipients per day on the account.
+        let rate = RateLimiter.Rate(name: uniqueName("many"), limit: 9, window: .seconds(6))
+        let account = uniqueName("acct")
+        let requests = (0..<100).map { i -> RateLimiter.Request in
+            if i % 10 == 9 { return .init(rates: [], member: "free-\(i)") }
+            let recipient = "r\(i % 4)"  // r3 is the fourth recipient: over the cap of 3
+            return .init(rates: [rate], unique: .init(account: account, recipient: recipient, defaultLimit: 3), member: "m\(i)")
+        }
+        _ = try await redis.execute(["CONFIG", "RESETSTAT"])
+        let decisions = try await limiter.acquire(many: requests, now: 100_000)
+        // One by one: each limited message takes a slot unless the rate is full or
+        // it is r3's (over the cap: held by the cap, taking no slot).
+        var taken = 0
+        var expected: [RateLimiter.Decision] = []
+        for (i, r) in requests.enumerated() {
+            if r.rates.isEmpty { expected.append(.allowed); continue }
+            if taken == 9 {
+                expected.append(.wait(milliseconds: 0, limit: rate.name))
+            } else if i % 4 == 3 {
+                expected.append(.wait(milliseconds: 0, limit: "unique-recipients:\(account)"))
+            } else {
+                taken += 1
+                expected.append(.allowed)
+            }
+        }
+        func limitName(_ d: RateLimiter.Decision) -> String? { if case .wait(_, let name) = d { name } else { nil } }
+        #expect(decisions.map(limitName) == expected.map(limitName))
+        // Those held by the rate get successive turns: the first when the oldest
+        // slot frees (the window counted as 6,300 ms), then a slot's time (700 ms)
+        // apart, up to the 30 s horizon.
+        let turns = decisions.compactMap { d -> Int64? in if case .wait(let ms, rate.name) = d { ms } else { nil } }
+        #expect(turns == turns.indices.map { min(6_301 + 700 * Int64($0), 30_000) }, "\(turns)")
+        // 90 limited messages: two calls of 64 and 26.
+        let stats = try await redis.execute(["INFO", "commandstats"]).string ?? ""
+        #expect(stats.contains("cmdstat_evalsha:calls=2,"), "\(stats)")
+    }
+
     @Test("messages held by a rate get successive turns a slot's time apart, not all the same moment; each passes at its turn")
     func turns() async throws {
         let server = try await TestRedisServer()
