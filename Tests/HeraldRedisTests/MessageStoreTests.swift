@@ -37,6 +37,9 @@ struct MessageStoreTests {
         let cap = MessageStore.ClaimCap(day: "2026-11-23", limit: 2, reason: "over the daily cap of 2")
         let claims = try await store.claim(many: requests, caps: [cap, cap, cap], now: 1_000, lease: .seconds(60))
         #expect(claims == [.claimed(attempt: 1, deferrals: 0, firstSeenMs: 1_000), .claimed(attempt: 1, deferrals: 0, firstSeenMs: 1_000), .overCap])
+        // The day's set expires (two days after its first message), however many joined it.
+        let ttl = try await redis.execute(["TTL", "herald:cap:\(Shard.hashTag(Shard.of(contact, partitions: 4))):\(contact):2026-11-23"]).int ?? -3
+        #expect(ttl > 172_000 && ttl <= 172_800, "TTL \(ttl)")
         let third = try await store.message(contactId: contact, id: requests[2].id)
         #expect(third?["state"] == "cancelled" && third?["reason"] == "over the daily cap of 2", "\(third ?? [:])")
         // The first is retried later the same day: admitted again, not counted again.

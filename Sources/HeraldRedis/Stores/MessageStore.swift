@@ -301,7 +301,8 @@ public struct MessageStore: Sendable {
           -- admitted before (a retry, a replay) is not counted again. SADD tells
           -- both at once: 1 when this message is new to the set.
           if kcap and redis.call('SADD', kcap, id) == 1 then
-            if redis.call('SCARD', kcap) > tonumber(ARGV[a + 5]) then
+            local count = redis.call('SCARD', kcap)
+            if count > tonumber(ARGV[a + 5]) then
               redis.call('SREM', kcap, id)
               move(km, kc, ks, state, 'cancelled', id, contact, campaign, channel)
               if not state then redis.call('HSET', km, 'request', ARGV[a]) end
@@ -310,7 +311,8 @@ public struct MessageStore: Sendable {
               redis.call('PEXPIRE', km, retention)
               return {'capped'}
             end
-            redis.call('EXPIRE', kcap, tonumber(ARGV[a + 6]))
+            -- Expires from the day's first message: the set is for one day.
+            if count == 1 then redis.call('EXPIRE', kcap, tonumber(ARGV[a + 6])) end
           end
           local lease = now + leaseMs
           -- Looked at again when the lease runs out, in case this sender dies.

@@ -190,15 +190,17 @@ public struct RateLimiter: Sendable {
           for i = 1, n do
             local key, limit, window = KEYS[k + i - 1], tonumber(ARGV[a + 2 * i]), tonumber(ARGV[a + 1 + 2 * i])
             trim(key, window)
-            if redis.call('ZSCORE', key, member) == false then
-              local count = redis.call('ZCARD', key)
+            local count = redis.call('ZCARD', key)
+            -- Below a tenth of the limit nothing can be full, whether or not the
+            -- message already holds a slot (a retry): no ZSCORE needed, the common case.
+            if count >= math.ceil(limit / 10) and redis.call('ZSCORE', key, member) == false then
               if count >= limit then
                 local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
                 return {i - 1, turn(KEYS[k + n + i - 1], tonumber(oldest[2]) + window - now + 1, limit, window)}, nextK, nextA
               end
-              -- Spread: at most ceil(limit / 10) in any tenth of the window. When the
-              -- whole window holds fewer than that, no tenth of it can be full.
-              if limit >= 10 and count >= math.ceil(limit / 10) then
+              -- Spread: at most ceil(limit / 10) in any tenth of the window (the
+              -- whole window holds at least that many here).
+              if limit >= 10 then
                 local tenth = math.floor(window / 10)
                 local since = '(' .. (now - tenth)
                 if redis.call('ZCOUNT', key, since, '+inf') >= math.ceil(limit / 10) then
