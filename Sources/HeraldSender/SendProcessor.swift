@@ -12,9 +12,10 @@ import Logging
 /// Requests are handled a batch at a time, in stages, so Redis and the thread pool
 /// see one round trip per stage rather than one per message: profiles for the
 /// whole batch; then, per channel, waves of at most as many messages as the
-/// channel has connections, one shard's messages together: limits, and claims
-/// with the caps, of a wave (two round trips, a script call each per shard),
-/// its provider calls at once, and its outcomes (one round trip). A wave is
+/// channel has connections, one shard's messages together: the wave's limits
+/// (one round trip, one script call), its claims with the caps (one round trip,
+/// a script call per shard), its provider calls at once, and its outcomes (one
+/// round trip, a call per shard). A wave is
 /// claimed only when it can be sent at once, so a crash leaves at most one wave's
 /// outcomes unknown, and its limit slots are taken just before its calls.
 struct SendProcessor: Sendable {
