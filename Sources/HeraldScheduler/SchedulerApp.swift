@@ -59,10 +59,13 @@ struct OwnershipReleases: Service {
     let ownership: ShardOwnership
 
     func run() async throws {
-        await withGracefulShutdownHandler {
-            for await change in consumer.assignmentChanges {
-                if case .revoked(let tps) = change { ownership.release(tps.filter { $0.topic == Topics.journeys }.map(\.partition)) }
-            }
-        } onGracefulShutdown: {}
+        for await change in consumer.assignmentChanges {
+            if case .revoked(let tps) = change { ownership.release(tps.filter { $0.topic == Topics.journeys }.map(\.partition)) }
+        }
+        // The changes end when the consumer closes, which the group stops before
+        // this service (services stop in reverse order): returning before our own
+        // turn would count as a failure, and the scheduler would exit 1 on every
+        // graceful stop.
+        try? await gracefulShutdown()
     }
 }
