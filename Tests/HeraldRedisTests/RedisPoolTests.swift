@@ -98,6 +98,40 @@ struct RedisPoolTests {
         await pool.close()
     }
 
+    @Test("evalGrouped: one call per group and per perCall items, each item's answer in its place; an error or a reply of the wrong length names the script")
+    func grouped() async throws {
+        let server = try await TestRedisServer()
+        let pool = RedisPool(configuration: server.configuration, logger: logger)
+        // Answers, per item, "<header>:<key>:<argument>".
+        let echo = RedisScript(name: "echo_items", source: """
+            local out = {}
+            for i = 1, #KEYS do out[i] = ARGV[1] .. ':' .. KEYS[i] .. ':' .. ARGV[i + 1] end
+            return out
+            """)
+        let items = (0..<10).map { "i\($0)" }
+        _ = try await pool.execute(["CONFIG", "RESETSTAT"])
+        // Groups by i % 3 (4, 3 and 3 items), at most 2 items a call: 2 + 2 + 2 calls.
+        let replies = try await pool.evalGrouped(
+            echo, count: items.count, group: { $0 % 3 }, header: ["h"], perCall: 2,
+            keys: { ["k:\(items[$0])"] }, arguments: { [items[$0]] })
+        #expect(replies.map(\.string) == items.map { "h:k:\($0):\($0)" })
+        let stats = try await pool.execute(["INFO", "commandstats"]).string ?? ""
+        #expect(stats.contains("cmdstat_evalsha:calls=6,"), "\(stats)")
+
+        let short = RedisScript(name: "short_reply", source: "return {1}")
+        let wrongLength = await #expect(throws: RedisError.self) {
+            try await pool.evalGrouped(short, count: 2, group: { _ in 0 }, header: [], keys: { _ in [] }, arguments: { _ in [] })
+        }
+        #expect(wrongLength?.message.contains("short_reply answered 2 items") == true, "\(String(describing: wrongLength))")
+        let failing = RedisScript(name: "failing_items", source: "return redis.error_reply('bad item')")
+        let failed = await #expect(throws: RedisError.self) {
+            try await pool.evalGrouped(failing, count: 1, group: { _ in 0 }, header: [], keys: { _ in [] }, arguments: { _ in [] })
+        }
+        #expect(failed?.message.hasPrefix("failing_items: bad item") == true, "\(String(describing: failed))")
+        #expect(try await pool.evalGrouped(echo, count: 0, group: { _ in 0 }, header: [], keys: { _ in [] }, arguments: { _ in [] }).isEmpty)
+        await pool.close()
+    }
+
     @Test("a timed-out call is discarded and the next call works")
     func timeouts() async throws {
         let server = try await TestRedisServer()

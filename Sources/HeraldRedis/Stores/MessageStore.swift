@@ -159,8 +159,7 @@ public struct MessageStore: Sendable {
                     t.deferred ? "1" : "0",
                 ]
             })
-        return zip(transitions, replies).map { t, reply in reply.string.flatMap(MessageState.init(rawValue:)) ?? t.state
-        }
+        return zip(transitions, replies).map { t, reply in reply.string.flatMap(MessageState.init(rawValue:)) ?? t.state }
     }
 
     /// Remembers which message a provider's id (a `wamid…`, a Twilio `SM…`) is, for
