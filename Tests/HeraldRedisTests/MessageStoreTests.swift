@@ -93,6 +93,40 @@ struct MessageStoreTests {
         #expect(stats.contains("cmdstat_evalsha:calls=\(calls),"), "\(stats)")
     }
 
+    @Test("what a call's messages share — the shard's retry set, the campaign's counts — is written once per call, with the same result as message by message")
+    func sharedWritesOncePerCall() async throws {
+        let server = try await TestRedisServer()
+        let redis = RedisPool(configuration: server.configuration, logger: Logger(label: "test"))
+        let store = MessageStore(redis: redis, partitions: 1)
+        let campaign = uniqueName("k")
+        let requests = (0..<64).map { SendRequest(id: "\(campaign):\($0)", contactId: "c\($0)", campaignId: campaign, channel: "webhook", template: "http://x", category: "promo") }
+        func calls(_ command: String) async throws -> Int {
+            let stats = try await redis.execute(["INFO", "commandstats"]).string ?? ""
+            guard let line = stats.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("cmdstat_\(command):calls=") }) else { return 0 }
+            return Int(line.dropFirst("cmdstat_\(command):calls=".count).prefix { $0.isNumber }) ?? -1
+        }
+        _ = try await redis.execute(["CONFIG", "RESETSTAT"])
+        _ = try await store.claim(many: requests, now: 1_000, lease: .seconds(60))
+        // 64 contact indexes get their ZADD; the retry set one, for all leases.
+        #expect(try await calls("zadd") == 65)
+        #expect(try await calls("hincrby") == 1)
+        #expect(try await store.states(campaign: campaign) == ["in_progress": 64])
+        #expect(try await redis.execute(["ZCOUNT", "herald:retry:\(Shard.hashTag(0))", "61000", "61000"]).int == 64)
+
+        _ = try await redis.execute(["CONFIG", "RESETSTAT"])
+        let transitions = requests.enumerated().map { i, r in
+            i < 60 ? MessageStore.Transition(r, .sent, mayCreate: false) : .init(r, .retryScheduled, reason: "HTTP 503", next: 5_000, mayCreate: false)
+        }
+        _ = try await store.record(many: transitions, now: 1_200)
+        // One ZREM for the 60 sent, one ZADD for the 4 retries, an HINCRBY per state.
+        #expect(try await calls("zrem") == 1)
+        #expect(try await calls("zadd") == 1)
+        #expect(try await calls("hincrby") == 3)
+        #expect(try await store.states(campaign: campaign) == ["sent": 60, "retry_scheduled": 4])
+        let retrySet = try await redis.execute(["ZRANGE", "herald:retry:\(Shard.hashTag(0))", "0", "-1", "WITHSCORES"]).array?.compactMap(\.string) ?? []
+        #expect(retrySet == (60..<64).flatMap { ["\(campaign):\($0)", "5000"] }, "\(retrySet)")
+    }
+
     @Test("due(shards:) gathers what is due across shards (a record that is gone is dropped); nextDue gives the earliest wait of any shard")
     func dueAcrossShards() async throws {
         let server = try await TestRedisServer()

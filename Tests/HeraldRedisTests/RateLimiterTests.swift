@@ -103,6 +103,31 @@ struct RateLimiterTests {
         #expect(stats.contains("cmdstat_evalsha:calls=2,"), "\(stats)")
     }
 
+    @Test("far below its limits, a call's messages cost no command of their own: each set is counted, added to and given its expiry once; near a limit it is read exactly")
+    func setsOncePerCall() async throws {
+        let server = try await TestRedisServer()
+        let redis = RedisPool(configuration: server.configuration, logger: logger)
+        let limiter = RateLimiter(redis: redis)
+        let rate = RateLimiter.Rate(name: uniqueName("wide"), limit: 10_000, window: .seconds(1))
+        let account = uniqueName("acct")
+        // 64 messages to 32 recipients (each twice).
+        let requests = (0..<64).map { RateLimiter.Request(rates: [rate], unique: .init(account: account, recipient: "r\($0 % 32)", defaultLimit: 1_000), member: "m\($0)") }
+        _ = try await redis.execute(["CONFIG", "RESETSTAT"])
+        #expect(try await limiter.acquire(many: requests, now: 100_000) == Array(repeating: .allowed, count: 64))
+        let stats = try await redis.execute(["INFO", "commandstats"]).string ?? ""
+        for command in ["zadd", "zcard", "pexpire"] { #expect(stats.contains("cmdstat_\(command):calls=2,"), "\(command): \(stats)") }
+        #expect(stats.contains("cmdstat_get:calls=1,"), "the tier is read once: \(stats)")
+        #expect(try await redis.execute(["ZCARD", "herald:{limits}:rate:\(rate.name)"]).int == 64)
+        #expect(try await redis.execute(["ZCARD", "herald:{limits}:uniq:\(account)"]).int == 32)
+        // At the cap, the set is read exactly: 32 recipients counted, a cap of 33
+        // lets one new recipient through and holds the next; known ones pass.
+        try await limiter.setTier(account: account, limit: 33)
+        let more = ["new1", "new2", "r5"].map { RateLimiter.Request(rates: [rate], unique: .init(account: account, recipient: $0, defaultLimit: 1_000), member: "x-\($0)") }
+        let decisions = try await limiter.acquire(many: more, now: 100_100)
+        #expect(decisions[0] == .allowed && decisions[2] == .allowed, "\(decisions)")
+        if case .wait(_, let limit) = decisions[1] { #expect(limit == "unique-recipients:\(account)") } else { Issue.record("new2 passed the cap: \(decisions)") }
+    }
+
     @Test("messages held by a rate get successive turns a slot's time apart, not all the same moment; each passes at its turn")
     func turns() async throws {
         let server = try await TestRedisServer()

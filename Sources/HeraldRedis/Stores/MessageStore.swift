@@ -81,7 +81,7 @@ public struct MessageStore: Sendable {
         func cap(_ i: Int) -> ClaimCap? { i < caps.count ? caps[i] : nil }
         let replies = try await redis.evalGrouped(
             Self.claimScript, count: requests.count, group: { Shard.of(requests[$0].contactId, partitions: partitions) },
-            header: [String(now), String(lease.milliseconds), String(retention.milliseconds)],
+            header: [String(now), String(now + lease.milliseconds), String(retention.milliseconds)],
             keys: { i in
                 let r = requests[i]
                 return keys(r) + (cap(i).map { [capKey(r, day: $0.day)] } ?? [])
@@ -269,29 +269,73 @@ public struct MessageStore: Sendable {
 
     /// Shared by both scripts: moves a message's record `km` from its state (nil
     /// when new) to `new`, keeping the campaign's per-state counts `ks` and the
-    /// contact's index `kc`. Needs `now`.
+    /// contact's index `kc`; `extra` (field, value, …) goes into the same `HSET`.
+    /// Needs `nowText`.
+    ///
+    /// Writes that the messages of one call share — the shard's retry set, a
+    /// campaign's counts — are gathered (`schedule`, `count`) and made once at the
+    /// end (`flushShared`): one `ZADD`, one `ZREM` and one `HINCRBY` per state, not
+    /// one per message. Nothing in either script reads those keys, so the result is
+    /// the same as writing them in order. A `redis.call` costs about 1.2 µs of
+    /// Redis's one thread, more than most of the commands themselves
+    /// (docs/benchmarks.md).
     static let moveLua = """
-        local function move(km, kc, ks, old, new, id, contact, campaign, channel)
-          if old then
-            redis.call('HINCRBY', ks, old, -1)
-          else
-            redis.call('ZADD', kc, now, id)
-            redis.call('ZREMRANGEBYRANK', kc, 0, -501)
-            redis.call('HSET', km, 'created_ms', now, 'contact', contact, 'campaign', campaign, 'channel', channel, 'attempts', 0)
+        local retryAt, stateCounts = {}, {}
+        -- A message's time in the retry set (false: out of it); the last one wins.
+        local function schedule(kr, id, at)
+          retryAt[kr] = retryAt[kr] or {}
+          retryAt[kr][id] = at
+        end
+        local function count(ks, state, delta)
+          stateCounts[ks] = stateCounts[ks] or {}
+          stateCounts[ks][state] = (stateCounts[ks][state] or 0) + delta
+        end
+        local function flushShared()
+          for kr, ids in pairs(retryAt) do
+            local adds, removes = {}, {}
+            for id, at in pairs(ids) do
+              if at then
+                adds[#adds + 1] = at
+                adds[#adds + 1] = id
+              else
+                removes[#removes + 1] = id
+              end
+            end
+            if #adds > 0 then redis.call('ZADD', kr, unpack(adds)) end
+            if #removes > 0 then redis.call('ZREM', kr, unpack(removes)) end
           end
-          redis.call('HINCRBY', ks, new, 1)
-          redis.call('HSET', km, 'state', new, 'updated_ms', now)
+          for ks, states in pairs(stateCounts) do
+            for state, delta in pairs(states) do
+              if delta ~= 0 then redis.call('HINCRBY', ks, state, delta) end
+            end
+          end
+        end
+        local function move(km, kc, ks, old, new, id, contact, campaign, channel, extra)
+          if old then
+            count(ks, old, -1)
+          else
+            redis.call('ZADD', kc, nowText, id)
+            redis.call('ZREMRANGEBYRANK', kc, '0', '-501')
+            redis.call('HSET', km, 'created_ms', nowText, 'contact', contact, 'campaign', campaign, 'channel', channel, 'attempts', '0')
+          end
+          count(ks, new, 1)
+          redis.call('HSET', km, 'state', new, 'updated_ms', nowText, unpack(extra or {}))
         end
         """
 
-    /// Claims messages of one shard, in order. ARGV: now, lease ms, retention ms,
+    /// Claims messages of one shard, in order. ARGV: now, the lease's end (now +
+    /// lease, ms), retention ms,
     /// then per message: "1" with a cap or "0", request, id, contact, campaign,
     /// channel, and with a cap: its limit, ttl seconds, reason. KEYS per message:
     /// record, contact index, campaign counts, retry set, and with a cap its set.
     /// Returns per message {'claimed', attempt, deferrals, first seen ms},
     /// {'not_due'}, {'busy'}, {'unknown'}, {'final', state} or {'capped'}.
     static let claimScript = RedisScript(name: "message_claim", source: """
-        local now, leaseMs, retention = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+        -- Times stay the strings they came as wherever they are written: Redis
+        -- 7.0 formats a Lua number given to redis.call with snprintf('%.17g'),
+        -- which was an eighth of Redis's work per message (docs/benchmarks.md).
+        local nowText, leaseText, retention = ARGV[1], ARGV[2], ARGV[3]
+        local now = tonumber(nowText)
         \(moveLua)
         -- The message's arguments start at ARGV[a] (its request).
         local function claim(state, km, kc, ks, kr, kcap, a)
@@ -300,36 +344,34 @@ public struct MessageStore: Sendable {
           -- admitted before (a retry, a replay) is not counted again. SADD tells
           -- both at once: 1 when this message is new to the set.
           if kcap and redis.call('SADD', kcap, id) == 1 then
-            local count = redis.call('SCARD', kcap)
-            if count > tonumber(ARGV[a + 5]) then
+            local members = redis.call('SCARD', kcap)
+            if members > tonumber(ARGV[a + 5]) then
               redis.call('SREM', kcap, id)
-              move(km, kc, ks, state, 'cancelled', id, contact, campaign, channel)
-              if not state then redis.call('HSET', km, 'request', ARGV[a]) end
-              redis.call('HSET', km, 'reason', ARGV[a + 7])
-              redis.call('ZREM', kr, id)
+              local extra = {'reason', ARGV[a + 7]}
+              if not state then extra[3], extra[4] = 'request', ARGV[a] end
+              move(km, kc, ks, state, 'cancelled', id, contact, campaign, channel, extra)
+              schedule(kr, id, false)
               redis.call('PEXPIRE', km, retention)
               return {'capped'}
             end
             -- Expires from the day's first message: the set is for one day.
-            if count == 1 then redis.call('EXPIRE', kcap, tonumber(ARGV[a + 6])) end
+            if members == 1 then redis.call('EXPIRE', kcap, ARGV[a + 6]) end
           end
-          local lease = now + leaseMs
           -- Looked at again when the lease runs out, in case this sender dies.
-          redis.call('ZADD', kr, lease, id)
+          schedule(kr, id, leaseText)
           if not state then
             -- The first attempt (nearly every claim): the whole record in one HSET.
-            redis.call('ZADD', kc, now, id)
-            redis.call('ZREMRANGEBYRANK', kc, 0, -501)
-            redis.call('HINCRBY', ks, 'in_progress', 1)
-            redis.call('HSET', km, 'created_ms', now, 'contact', contact, 'campaign', campaign, 'channel', channel, 'attempts', 1,
-              'state', 'in_progress', 'updated_ms', now, 'request', ARGV[a], 'lease_ms', lease, 'attempt_ms', now)
-            return {'claimed', '1', '0', tostring(now)}
+            redis.call('ZADD', kc, nowText, id)
+            redis.call('ZREMRANGEBYRANK', kc, '0', '-501')
+            count(ks, 'in_progress', 1)
+            redis.call('HSET', km, 'created_ms', nowText, 'contact', contact, 'campaign', campaign, 'channel', channel, 'attempts', '1',
+              'state', 'in_progress', 'updated_ms', nowText, 'request', ARGV[a], 'lease_ms', leaseText, 'attempt_ms', nowText)
+            return {'claimed', '1', '0', nowText}
           end
-          move(km, kc, ks, state, 'in_progress', id, contact, campaign, channel)
-          local attempt = redis.call('HINCRBY', km, 'attempts', 1)
-          redis.call('HSET', km, 'request', ARGV[a], 'lease_ms', lease, 'attempt_ms', now)
+          move(km, kc, ks, state, 'in_progress', id, contact, campaign, channel, {'request', ARGV[a], 'lease_ms', leaseText, 'attempt_ms', nowText})
+          local attempt = redis.call('HINCRBY', km, 'attempts', '1')
           local d = redis.call('HMGET', km, 'deferrals', 'created_ms')
-          return {'claimed', tostring(attempt), d[1] or '0', d[2] or tostring(now)}
+          return {'claimed', tostring(attempt), d[1] or '0', d[2] or nowText}
         end
         local function one(km, kc, ks, kr, kcap, a)
           local state = redis.call('HGET', km, 'state')
@@ -340,9 +382,9 @@ public struct MessageStore: Sendable {
           end
           if state == 'in_progress' then
             if tonumber(redis.call('HGET', km, 'lease_ms') or '0') > now then return {'busy'} end
-            move(km, kc, ks, state, 'sending_failed', ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4])
-            redis.call('HSET', km, 'reason', 'outcome unknown: a sender stopped during the provider call; not retried so it cannot be sent twice')
-            redis.call('ZREM', kr, ARGV[a + 1])
+            move(km, kc, ks, state, 'sending_failed', ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4],
+              {'reason', 'outcome unknown: a sender stopped during the provider call; not retried so it cannot be sent twice'})
+            schedule(kr, ARGV[a + 1], false)
             redis.call('PEXPIRE', km, retention)
             return {'unknown'}
           end
@@ -355,6 +397,7 @@ public struct MessageStore: Sendable {
           k = k + (capped and 5 or 4)
           a = a + (capped and 9 or 6)
         end
+        flushShared()
         return out
         """)
 
@@ -364,24 +407,27 @@ public struct MessageStore: Sendable {
     /// per message: record, contact index, campaign counts, retry set. Returns per
     /// message its state afterwards.
     static let recordScript = RedisScript(name: "message_record", source: """
-        local now, retention = tonumber(ARGV[1]), tonumber(ARGV[2])
+        -- Times stay strings where they are written (see message_claim).
+        local nowText, retention = ARGV[1], ARGV[2]
         \(moveLua)
         local function one(km, kc, ks, kr, a)
           local new, id = ARGV[a], ARGV[a + 5]
           local state = redis.call('HGET', km, 'state')
           if not string.find(ARGV[a + 1], ',' .. (state or 'initial') .. ',', 1, true) then return state end
-          move(km, kc, ks, state, new, id, ARGV[a + 6], ARGV[a + 7], ARGV[a + 8])
-          if not state then redis.call('HSET', km, 'request', ARGV[a + 4]) end
-          if ARGV[a + 2] ~= '' then redis.call('HSET', km, 'reason', ARGV[a + 2]) end
-          if ARGV[a + 9] == '1' and state == 'in_progress' then
-            redis.call('HINCRBY', km, 'attempts', -1)
-            redis.call('HINCRBY', km, 'deferrals', 1)
-          end
+          -- Every field changed in move's one HSET.
+          local extra = {}
+          if not state then extra[#extra + 1], extra[#extra + 2] = 'request', ARGV[a + 4] end
+          if ARGV[a + 2] ~= '' then extra[#extra + 1], extra[#extra + 2] = 'reason', ARGV[a + 2] end
           if new == 'retry_scheduled' then
-            redis.call('HSET', km, 'next_ms', ARGV[a + 3])
-            redis.call('ZADD', kr, tonumber(ARGV[a + 3]), id)
+            extra[#extra + 1], extra[#extra + 2] = 'next_ms', ARGV[a + 3]
+            schedule(kr, id, ARGV[a + 3])
           else
-            redis.call('ZREM', kr, id)
+            schedule(kr, id, false)
+          end
+          move(km, kc, ks, state, new, id, ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], extra)
+          if ARGV[a + 9] == '1' and state == 'in_progress' then
+            redis.call('HINCRBY', km, 'attempts', '-1')
+            redis.call('HINCRBY', km, 'deferrals', '1')
           end
           if new ~= 'retry_scheduled' and new ~= 'in_progress' and new ~= 'initial' then
             redis.call('PEXPIRE', km, retention)
@@ -393,6 +439,7 @@ public struct MessageStore: Sendable {
           out[#out + 1] = one(KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], a)
           k = k + 4
         end
+        flushShared()
         return out
         """)
 }
