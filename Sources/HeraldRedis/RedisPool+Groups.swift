@@ -6,8 +6,9 @@ extension RedisPool {
     /// A call per batch rather than per item also lets a script do once what every
     /// item would repeat (trimming a window, pushing out an expiry). Measured on
     /// the sender (docs/benchmarks.md): 120,000 calls became 8,000, but Redis's CPU
-    /// fell less than a tenth — what a script costs is mostly each `redis.call`
-    /// inside it (about 1.2 µs apiece), so fewer of those is what saves more.
+    /// fell less than a tenth: what a script costs is the work inside it — the
+    /// Lua, each `redis.call`, the append-only file (a callgrind count of Redis,
+    /// `scripts/redis-cost/run`, says which).
     /// Items of a group are handled in their order; groups are independent (their
     /// keys are disjoint), so the result is what the items would get one by one.
     ///

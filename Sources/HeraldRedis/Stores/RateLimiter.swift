@@ -170,7 +170,7 @@ public struct RateLimiter: Sendable {
     /// (a tenth of it for a rate, all of it for a recipient cap) are the added
     /// members written first and the set read exactly; with limits far above the
     /// traffic, a message costs no Redis command of its own (each `redis.call`
-    /// costs about 1.2 µs of Redis's one thread: docs/benchmarks.md).
+    /// is work for Redis's one thread: `scripts/redis-cost/run` counts it).
     static let script = RedisScript(name: "limit_acquire", source: """
         local now = tonumber(ARGV[1])
         local horizon = tonumber(ARGV[2])
