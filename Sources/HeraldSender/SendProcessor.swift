@@ -286,15 +286,17 @@ struct SendProcessor: Sendable {
         defer { if let slot { lane?.release(slot) } }
         // One clock reading for the limits and the claims: `attempt_ms` is when the slot was taken.
         let t = now()
-        let decisions = try await limiter.acquire(many: wave.map { .init(rates: $0.1.rates, unique: $0.1.unique, member: $0.0.id) }, now: t, horizon: settings.parkRecheck)
+        let decisions = try await limiter.acquire(many: wave.map { .init(rates: $0.1.rates, unique: $0.1.unique, member: $0.0.id) }, now: t, recheck: settings.parkRecheck)
         // Waiting again, with the metric label saying why.
         var parked: [(MessageStore.Transition, String)] = []
         var admitted: [(SendRequest, Call)] = []
         for (item, decision) in zip(wave, decisions) {
             if case .wait(let ms, let limit) = decision {
-                // Looked at again at its turn, at most `sender.park_recheck` away: a
-                // limit raised at run time (a new WhatsApp tier) then applies within that.
-                parked.append((.init(item.0, .retryScheduled, reason: "throttled by the \(limit) limit", next: t + min(ms, settings.parkRecheck.milliseconds)), "throttled"))
+                // Looked at again at its turn (however far: a backlog waits once, not
+                // once per `park_recheck`); held by a recipient cap, at most
+                // `sender.park_recheck` away, so a tier raised at run time applies
+                // within that (the limiter shortens those waits).
+                parked.append((.init(item.0, .retryScheduled, reason: "throttled by the \(limit) limit", next: t + ms), "throttled"))
             } else {
                 admitted.append(item)
             }

@@ -83,8 +83,8 @@ public struct RateLimiter: Sendable {
 
     /// Takes one slot of every rate (and counts the recipient), or none.
     /// - Parameter member: a unique id of this message (a retry after `wait` uses the same).
-    public func acquire(_ rates: [Rate], unique: UniqueRecipients? = nil, member: String, now: Int64, horizon: Duration = .seconds(30)) async throws -> Decision {
-        try await acquire(many: [Request(rates: rates, unique: unique, member: member)], now: now, horizon: horizon)[0]
+    public func acquire(_ rates: [Rate], unique: UniqueRecipients? = nil, member: String, now: Int64, recheck: Duration = .seconds(30)) async throws -> Decision {
+        try await acquire(many: [Request(rates: rates, unique: unique, member: member)], now: now, recheck: recheck)[0]
     }
 
     /// What one message asks of the limits.
@@ -105,14 +105,15 @@ public struct RateLimiter: Sendable {
     /// the `{limits}` tag, one script call per 64 messages. The messages are still
     /// taken one after the other, atomically: the decisions are those they would
     /// get one by one.
-    /// - Parameter horizon: the furthest turn given (the sender's `park_recheck`, after
-    ///   which a parked message is looked at anyway): a message looked at before its
-    ///   turn would take a new one at the back, so turns never go past it.
-    public func acquire(many requests: [Request], now: Int64, horizon: Duration = .seconds(30)) async throws -> [Decision] {
+    /// - Parameter recheck: the longest wait told to a message held by a
+    ///   unique-recipient cap (the sender's `park_recheck`): its slot may free only
+    ///   hours later, but a tier raised at run time must apply within this. A turn at
+    ///   a rate is not shortened: the rate cannot change under a running sender.
+    public func acquire(many requests: [Request], now: Int64, recheck: Duration = .seconds(30)) async throws -> [Decision] {
         var decisions = [Decision](repeating: .allowed, count: requests.count)
         let limited = requests.indices.filter { !requests[$0].rates.isEmpty || requests[$0].unique != nil }
         let replies = try await redis.evalGrouped(
-            Self.script, count: limited.count, group: { _ in 0 }, header: [String(now), String(horizon.milliseconds)],
+            Self.script, count: limited.count, group: { _ in 0 }, header: [String(now), String(recheck.milliseconds)],
             keys: { j in
                 let r = requests[limited[j]]
                 var keys = r.rates.map { "herald:{limits}:rate:\($0.name)" } + r.rates.map { "herald:{limits}:turn:\($0.name)" }
@@ -142,7 +143,7 @@ public struct RateLimiter: Sendable {
         return decisions
     }
 
-    /// Takes messages' slots one after the other. ARGV: now, horizon ms, then per
+    /// Takes messages' slots one after the other. ARGV: now, recheck ms, then per
     /// message: member, rate count n, (limit, window ms) per rate, then "1",
     /// recipient, default limit, window ms for a unique-recipient cap, or "0".
     /// KEYS per message: its n rate sets, its n turn keys, then (with the cap) the
@@ -158,9 +159,13 @@ public struct RateLimiter: Sendable {
     /// it, or when a slot frees if that is later. Waiting messages then come back
     /// about as fast as the rate lets them through. A turn is a hint, not a
     /// reservation: a message that finds the rate full again gets a later turn.
-    /// Turns go no further than the horizon: past it, the message is looked at
-    /// anyway (`park_recheck`), would find the rate full and take a new turn at the
-    /// back — the turns would drift ever further from the real queue.
+    /// Turns have no horizon: a message is looked at again only at its turn, so a
+    /// backlog of any length goes through this script about twice per message
+    /// (once held, once at its turn). Capped at `park_recheck`, every message past
+    /// 30 s of the rate came back each 30 s, found the rate full and was parked
+    /// again: a million waiting at 80/s would be 33,000 checks a second for 76
+    /// sends. A recipient cap's wait is shortened to `recheck` instead (its slot
+    /// frees when a recipient leaves the 24 h window, but a tier can be raised).
     ///
     /// One `now` holds for the whole call, so each set drops what left its window
     /// and is counted once, its new members are written in one `ZADD` and its
@@ -173,7 +178,7 @@ public struct RateLimiter: Sendable {
     /// is work for Redis's one thread: `scripts/redis-cost/run` counts it).
     static let script = RedisScript(name: "limit_acquire", source: """
         local now = tonumber(ARGV[1])
-        local horizon = tonumber(ARGV[2])
+        local recheck = tonumber(ARGV[2])
         -- Per set: its count, the members added (member → true), NX for the
         -- recipient sets (a recipient counts from its first message), how long
         -- it must live. Per tier key: what GET returned (false: none set).
@@ -209,7 +214,7 @@ public struct RateLimiter: Sendable {
         end
         local function turn(key, wait, limit, window)
           local last = tonumber(redis.call('GET', key) or '0')
-          local at = math.max(now + wait, math.min(last + window / limit, now + horizon))
+          local at = math.max(now + wait, last + window / limit)
           redis.call('SET', key, string.format('%.3f', at), 'PX', math.ceil(at - now) + window)
           return math.ceil(at - now)
         end
@@ -254,7 +259,7 @@ public struct RateLimiter: Sendable {
               flush(uniq, true)
               if redis.call('ZSCORE', uniq, ARGV[u + 1]) == false and counts[uniq] >= limit then
                 local oldest = redis.call('ZRANGE', uniq, 0, 0, 'WITHSCORES')
-                return {n, tonumber(oldest[2]) + window - now + 1}, nextK, nextA
+                return {n, math.min(tonumber(oldest[2]) + window - now + 1, recheck)}, nextK, nextA
               end
             end
             open(uniq, window, true)
