@@ -286,7 +286,9 @@ struct SendProcessor: Sendable {
         defer { if let slot { lane?.release(slot) } }
         // One clock reading for the limits and the claims: `attempt_ms` is when the slot was taken.
         let t = now()
-        let decisions = try await limiter.acquire(many: wave.map { .init(rates: $0.1.rates, unique: $0.1.unique, member: $0.0.id) }, now: t, recheck: settings.parkRecheck)
+        let decisions = try await limiter.acquire(many: wave.map {
+            .init(rates: $0.1.rates, unique: $0.1.unique, member: $0.0.id, shard: Shard.of($0.0.contactId, partitions: messages.partitions))
+        }, now: t, recheck: settings.parkRecheck)
         // Waiting again, with the metric label saying why.
         var parked: [(MessageStore.Transition, String)] = []
         var admitted: [(SendRequest, Call)] = []

@@ -84,7 +84,7 @@ public struct Configuration: Sendable {
         .init(name: "limits.whatsapp_tier", defaultValue: "1000", help: "Unique WhatsApp recipients per rolling 24 h (250, 1000, 2000, 10000, 100000; 0 = unlimited); `heraldctl limits set-tier` overrides it at run time"),
         .init(name: "limits.sms_per_second", defaultValue: "0", help: "SMS per second from the sending number (0: no limit)"),
         .init(name: "sender.give_up_after", defaultValue: "24h", help: "A message the provider keeps deferring (throttled, or unreachable) ends in error this long after it was first seen"),
-        .init(name: "sender.park_recheck", defaultValue: "30s", help: "A message held by a unique-recipient cap (a WhatsApp tier) is looked at again after at most this long, so a tier raised at run time applies; one held by a rate waits for its turn"),
+        .init(name: "sender.park_recheck", defaultValue: "10m", help: "A message held by a unique-recipient cap (a WhatsApp tier) is looked at again after at most this long, even if no tier change reaches it (`heraldctl limits set-tier` brings held messages forward at once); one held by a rate waits for its turn"),
         .init(name: "sender.public_url", defaultValue: "http://127.0.0.1:8080", help: "The ingestor's public URL, for unsubscribe links"),
         .init(name: "whatsapp.verify_token", defaultValue: "", help: "Token Meta's webhook verification must present (GET /v1/status/whatsapp)"),
         .init(name: "whatsapp.app_secret", defaultValue: "", help: "App secret that signs WhatsApp status webhooks (X-Hub-Signature-256); unsigned ones are refused"),

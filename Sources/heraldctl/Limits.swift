@@ -25,7 +25,7 @@ struct Limits: AsyncParsableCommand {
     struct SetTier: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "set-tier",
-            abstract: "Set a WhatsApp phone number's unique-recipient limit per rolling 24 hours; every sender applies it at once.")
+            abstract: "Set a WhatsApp phone number's unique-recipient limit per rolling 24 hours; every sender applies it at once, and messages held by the old tier are looked at again now.")
         @Option(help: "The WhatsApp phone number id (sender.whatsapp_phone_number_id).") var account: String
         @Option(help: "250, 1000, 2000, 10000, 100000 or unlimited.") var tier: String
         @OptionGroup var redis: RedisOption
@@ -36,9 +36,10 @@ struct Limits: AsyncParsableCommand {
                 throw CLIError("tier '\(tier)' is not one of 250, 1000, 2000, 10000, 100000, unlimited")
             }
             let pool = try redis.pool()
-            try await RateLimiter(redis: pool).setTier(account: account, limit: limit)
+            let released = try await RateLimiter(redis: pool).setTier(account: account, limit: limit)
             await pool.close()
             print("WhatsApp \(account): \(limit == 0 ? "unlimited" : "\(limit)") unique recipients per rolling 24 hours")
+            if released > 0 { print("\(released) message\(released == 1 ? "" : "s") held by the old tier will be looked at again now") }
         }
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import HeraldCore
 import HeraldRedis
 import HeraldTestSupport
@@ -75,7 +76,7 @@ struct RateLimiterTests {
             return .init(rates: [rate], unique: .init(account: account, recipient: recipient, defaultLimit: 3), member: "m\(i)")
         }
         _ = try await redis.execute(["CONFIG", "RESETSTAT"])
-        let decisions = try await limiter.acquire(many: requests, now: 100_000)
+        let decisions = try await limiter.acquire(many: requests, now: 100_000, recheck: .seconds(30))
         // One by one: each limited message takes a slot unless the rate is full or
         // it is r3's (over the cap: held by the cap, taking no slot).
         var taken = 0
@@ -98,8 +99,8 @@ struct RateLimiterTests {
         // apart — past the 30 s recheck too: a rate's backlog waits once.
         let turns = decisions.compactMap { d -> Int64? in if case .wait(let ms, rate.name) = d { ms } else { nil } }
         #expect(turns.count > 43 && turns == turns.indices.map { 6_301 + 700 * Int64($0) }, "\(turns)")
-        // Those held by the cap would wait a day for its oldest recipient to leave:
-        // they are told the recheck (30 s), so a tier raised at run time applies soon.
+        // Those held by the cap would wait a day for a recipient to leave: they are
+        // told the recheck (30 s), the safety net should a tier change not reach them.
         let capped = decisions.compactMap { d -> Int64? in if case .wait(let ms, "unique-recipients:\(account)") = d { ms } else { nil } }
         #expect(!capped.isEmpty && capped.allSatisfy { $0 == 30_000 }, "\(capped)")
         // 90 limited messages: two calls of 64 and 26.
@@ -158,5 +159,52 @@ struct RateLimiterTests {
             if case .wait(let ms, _) = try await limiter.acquire([rate], member: m, now: 50_170, recheck: .milliseconds(100)) { far.append(ms) }
         }
         #expect(far == [199, 251, 304], "\(far)")
+    }
+
+    @Test("messages held by the unique-recipient cap get successive turns, each when another recipient leaves the window; a tier change brings them forward")
+    func uniqueTurnsAndTierChange() async throws {
+        let server = try await TestRedisServer()
+        let redis = RedisPool(configuration: server.configuration, logger: logger)
+        let limiter = RateLimiter(redis: redis)
+        let store = MessageStore(redis: redis, partitions: 4)
+        let account = uniqueName("acct")
+        // Two recipients per 10 s.
+        func ask(_ recipient: String, _ member: String, shard: Int? = nil, now: Int64) async throws -> RateLimiter.Decision {
+            try await limiter.acquire(
+                many: [.init(rates: [], unique: .init(account: account, recipient: recipient, defaultLimit: 2, window: .seconds(10)), member: member, shard: shard)],
+                now: now, recheck: .seconds(3600))[0]
+        }
+        // The clock is near the real one: `setTier` reads it.
+        let t0 = Int64(Date().timeIntervalSince1970 * 1000) - 3_000
+        #expect(try await ask("r1", "m1", now: t0 + 1_000) == .allowed)
+        #expect(try await ask("r2", "m2", now: t0 + 2_000) == .allowed)
+        let cap = "unique-recipients:\(account)"
+        // The first held comes back when r1 leaves (11,001), the next when r2
+        // leaves (12,001), not both at 11,001; past the set's recipients, a
+        // recipient's share of the window (5 s) apart.
+        #expect(try await ask("r3", "m3", now: t0 + 3_000) == .wait(milliseconds: 8_001, limit: cap))
+        #expect(try await ask("r4", "m4", now: t0 + 3_000) == .wait(milliseconds: 9_001, limit: cap))
+        #expect(try await ask("r5", "m5", now: t0 + 3_000) == .wait(milliseconds: 14_001, limit: cap))
+        // A known recipient still passes.
+        #expect(try await ask("r1", "m1b", now: t0 + 3_000) == .allowed)
+        // The sender notes a hold with the message's shard; a tier change brings
+        // the message forward if it is still waiting for this cap, and only then.
+        let held = SendRequest(id: "held-1", contactId: "c-held", campaignId: "c", channel: "whatsapp", template: "t")
+        let other = SendRequest(id: "held-2", contactId: "c-other", campaignId: "c", channel: "whatsapp", template: "t")
+        let now = t0 + 3_000
+        for r in [held, other] {
+            let shard = Shard.of(r.contactId, partitions: 4)
+            guard case .wait(let ms, cap) = try await ask("n-\(r.id)", r.id, shard: shard, now: now) else { Issue.record("not held"); return }
+            #expect(ms > 5_000)
+        }
+        try await store.record(held, .retryScheduled, reason: "throttled by the \(cap) limit", next: now + 3_600_000, now: now)
+        try await store.record(other, .retryScheduled, reason: "HTTP 503", next: now + 3_600_000, now: now)
+        #expect(try await limiter.setTier(account: account, limit: 10, now: now + 10) == 1)
+        #expect(try await store.message(contactId: held.contactId, id: held.id)?["next_ms"] == String(now + 10))
+        #expect(try await store.message(contactId: other.contactId, id: other.id)?["next_ms"] == String(now + 3_600_000))
+        let due = try await store.due(shards: Array(0..<4), now: now + 10, limit: 10).map(\.id)
+        #expect(due == ["held-1"], "\(due)")
+        // Under the new tier (10), the next new recipient passes at once.
+        #expect(try await ask("r6", "m6", now: now + 20) == .allowed)
     }
 }

@@ -267,6 +267,40 @@ public struct MessageStore: Sendable {
         }.min()
     }
 
+    /// Makes messages waiting in `retry_scheduled` for a limit due now (those whose
+    /// reason names `reason`; a message that moved on, or waits for something else,
+    /// is left alone). One script call per shard.
+    /// - Returns: how many were brought forward.
+    static func bringForward(_ held: [(shard: Int, id: String)], reason: String, redis: RedisPool, now: Int64) async throws -> Int {
+        let replies = try await redis.evalGrouped(
+            bringForwardScript, count: held.count, group: { held[$0].shard }, header: [String(now), reason],
+            keys: { i in
+                let tag = Shard.hashTag(held[i].shard)
+                return ["herald:m:\(tag):\(held[i].id)", "herald:retry:\(tag)"]
+            },
+            arguments: { [held[$0].id] })
+        return replies.filter { $0.int == 1 }.count
+    }
+
+    /// ARGV: now, the limit's name, then an id per message; KEYS per message:
+    /// record, retry set. Returns per message 1 when brought forward, else 0.
+    static let bringForwardScript = RedisScript(name: "message_bring_forward", source: """
+        local now, limit = ARGV[1], ARGV[2]
+        local out = {}
+        for i = 3, #ARGV do
+          local km, kr = KEYS[2 * i - 5], KEYS[2 * i - 4]
+          local f = redis.call('HMGET', km, 'state', 'next_ms', 'reason')
+          if f[1] == 'retry_scheduled' and tonumber(f[2] or '0') > tonumber(now) and string.find(f[3] or '', limit, 1, true) then
+            redis.call('HSET', km, 'next_ms', now)
+            redis.call('ZADD', kr, now, ARGV[i])
+            out[#out + 1] = 1
+          else
+            out[#out + 1] = 0
+          end
+        end
+        return out
+        """)
+
     /// Shared by both scripts: moves a message's record `km` from its state (nil
     /// when new) to `new`, keeping the campaign's per-state counts `ks` and the
     /// contact's index `kc`; `extra` (field, value, …) goes into the same `HSET`.

@@ -1,3 +1,4 @@
+import Foundation
 import HeraldCore
 
 /// Limits shared by every sender process, enforced by atomic Lua scripts.
@@ -70,10 +71,33 @@ public struct RateLimiter: Sendable {
     }
 
     static func tierKey(_ account: String) -> String { "herald:{limits}:tier:\(account)" }
+    /// The last turn given at the account's cap (a time, ms).
+    static func uniqueTurnKey(_ account: String) -> String { "herald:{limits}:uturn:\(account)" }
+    /// Messages held by the account's cap: `<shard>:<send id>` by their turn.
+    static func heldKey(_ account: String) -> String { "herald:{limits}:held:\(account)" }
 
-    /// Sets an account's unique-recipient limit at run time (0: unlimited).
-    public func setTier(account: String, limit: Int) async throws {
-        try await redis.execute(["SET", Self.tierKey(account), String(limit)])
+    /// Sets an account's unique-recipient limit at run time (0: unlimited), and
+    /// has every message the cap holds looked at again now, under the new tier: a
+    /// held message waits for its turn (a recipient leaving the 24 h window,
+    /// possibly hours away), so without this a raised tier would apply only at
+    /// each message's turn or `park_recheck`.
+    /// - Returns: how many held messages were brought forward.
+    @discardableResult
+    public func setTier(account: String, limit: Int, now: Int64 = Int64(Date().timeIntervalSince1970 * 1000)) async throws -> Int {
+        // Turns given under the old tier no longer hold.
+        _ = try await redis.pipeline([["SET", Self.tierKey(account), String(limit)], ["DEL", Self.uniqueTurnKey(account)]])
+        let key = Self.heldKey(account)
+        let members = try await redis.execute(["ZRANGEBYSCORE", key, "(\(now)", "+inf"]).array?.compactMap(\.string) ?? []
+        guard !members.isEmpty else { return 0 }
+        // Held again under the new tier, a message is noted again.
+        for chunk in stride(from: 0, to: members.count, by: 500).map({ Array(members[$0..<min(members.count, $0 + 500)]) }) {
+            try await redis.execute(["ZREM", key] + chunk)
+        }
+        let held = members.compactMap { member -> (shard: Int, id: String)? in
+            guard let colon = member.firstIndex(of: ":"), let shard = Int(member[..<colon]) else { return nil }
+            return (shard, String(member[member.index(after: colon)...]))
+        }
+        return try await MessageStore.bringForward(held, reason: "unique-recipients:\(account)", redis: redis, now: now)
     }
 
     /// The account's limit as set at run time, if any.
@@ -93,11 +117,15 @@ public struct RateLimiter: Sendable {
         public var unique: UniqueRecipients?
         /// A unique id of the message (a retry after `wait` uses the same).
         public var member: String
+        /// The message's shard, when it is held by the unique-recipient cap: the
+        /// hold is noted so a tier change (`setTier`) can bring it forward. Nil: not noted.
+        public var shard: Int?
 
-        public init(rates: [Rate], unique: UniqueRecipients? = nil, member: String) {
+        public init(rates: [Rate], unique: UniqueRecipients? = nil, member: String, shard: Int? = nil) {
             self.rates = rates
             self.unique = unique
             self.member = member
+            self.shard = shard
         }
     }
 
@@ -117,7 +145,7 @@ public struct RateLimiter: Sendable {
             keys: { j in
                 let r = requests[limited[j]]
                 var keys = r.rates.map { "herald:{limits}:rate:\($0.name)" } + r.rates.map { "herald:{limits}:turn:\($0.name)" }
-                if let u = r.unique { keys += ["herald:{limits}:uniq:\(u.account)", Self.tierKey(u.account)] }
+                if let u = r.unique { keys += ["herald:{limits}:uniq:\(u.account)", Self.tierKey(u.account), Self.uniqueTurnKey(u.account), Self.heldKey(u.account)] }
                 return keys
             },
             arguments: { j in
@@ -125,7 +153,7 @@ public struct RateLimiter: Sendable {
                 var args = [r.member, String(r.rates.count)]
                 for rate in r.rates { args += [String(rate.limit), String(Self.countedWindow(rate.window))] }
                 if let u = r.unique {
-                    args += ["1", u.recipient, String(u.defaultLimit), String(u.window.milliseconds)]
+                    args += ["1", u.recipient, String(u.defaultLimit), String(u.window.milliseconds), r.shard.map { "\($0):\(r.member)" } ?? ""]
                 } else {
                     args.append("0")
                 }
@@ -212,6 +240,25 @@ public struct RateLimiter: Sendable {
           end
           expiry[key] = ms
         end
+        -- The cap's turn: when the next recipient after the last turn given leaves
+        -- the window (each held message gets a different one, so they do not all
+        -- come back when the oldest leaves); past the set's recipients, a
+        -- recipient's share of the window later. The hold is noted under its turn
+        -- (`held`, trimmed of turns a minute past) for a tier change to bring forward.
+        local function uniqueTurn(key, uniq, heldKey, held, window, limit)
+          local last = tonumber(redis.call('GET', key) or '0')
+          local nextOut = redis.call('ZRANGEBYSCORE', uniq, '(' .. (last - window), '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+          local at = nextOut[2] and tonumber(nextOut[2]) + window + 1 or last + window / limit
+          at = math.max(at, now + 1)
+          local ttl = math.ceil(at - now) + window
+          redis.call('SET', key, string.format('%.0f', at), 'PX', ttl)
+          if held ~= '' then
+            redis.call('ZREMRANGEBYSCORE', heldKey, '-inf', now - 60000)
+            redis.call('ZADD', heldKey, string.format('%.0f', at), held)
+            redis.call('PEXPIRE', heldKey, ttl)
+          end
+          return math.min(math.ceil(at - now), recheck)
+        end
         local function turn(key, wait, limit, window)
           local last = tonumber(redis.call('GET', key) or '0')
           local at = math.max(now + wait, last + window / limit)
@@ -224,7 +271,7 @@ public struct RateLimiter: Sendable {
           local member, n = ARGV[a], tonumber(ARGV[a + 1])
           local u = a + 2 + 2 * n
           local unique = ARGV[u] == '1'
-          local nextK, nextA = k + 2 * n + (unique and 2 or 0), u + (unique and 4 or 1)
+          local nextK, nextA = k + 2 * n + (unique and 4 or 0), u + (unique and 5 or 1)
           for i = 1, n do
             local key, limit, window = KEYS[k + i - 1], tonumber(ARGV[a + 2 * i]), tonumber(ARGV[a + 1 + 2 * i])
             -- Below a tenth of the limit nothing can be full, whether or not the
@@ -258,8 +305,7 @@ public struct RateLimiter: Sendable {
             if limit > 0 and open(uniq, window, true) >= limit then
               flush(uniq, true)
               if redis.call('ZSCORE', uniq, ARGV[u + 1]) == false and counts[uniq] >= limit then
-                local oldest = redis.call('ZRANGE', uniq, 0, 0, 'WITHSCORES')
-                return {n, math.min(tonumber(oldest[2]) + window - now + 1, recheck)}, nextK, nextA
+                return {n, uniqueTurn(KEYS[k + 2 * n + 2], uniq, KEYS[k + 2 * n + 3], ARGV[u + 4], window, limit)}, nextK, nextA
               end
             end
             open(uniq, window, true)
