@@ -7,39 +7,50 @@ import ServiceLifecycle
 
 /// Looks again at messages of the shards this sender owns (its `herald.sends`
 /// partitions) whose retry is due or whose claim's lease ran out.
+///
+/// It sleeps until the earliest time a shard is known to fall due (`DueTimes`:
+/// for a parked message, its turn at the limit), and reads only the shards due
+/// then; every `interval` it sweeps all its shards for what this process cannot
+/// know (a dead sender's leases, shards just assigned, a tier change).
 struct RetryPoller: Service {
     let consumer: KafkaConsumer
     let messages: MessageStore
     let processor: SendProcessor
-    /// The longest pause between passes (when nothing falls due sooner).
+    /// How often every owned shard is read, and the longest pause.
     let interval: Duration
-    /// The shortest pause: a pass that found more due than it took goes again after this.
+    /// The shortest pause between reads.
     var minimumPause: Duration = .milliseconds(1)
     let logger: Logger
 
     func run() async throws {
+        let clock = ContinuousClock()
+        var nextSweep = clock.now
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            let shards = consumer.assignment.filter { $0.topic == Topics.sends }.map(\.partition)
-            var pause = interval
+            let owned = Set(consumer.assignment.filter { $0.topic == Topics.sends }.map(\.partition))
+            let now = processor.now()
+            var shards = processor.dueTimes.take(dueBy: now).filter(owned.contains)
+            if clock.now >= nextSweep {
+                shards = owned.sorted()
+                nextSweep = clock.now + interval
+            }
             if !shards.isEmpty {
                 do {
-                    // Every owned shard at once: one round trip for what is due, one
+                    // These shards at once: one round trip for what is due, one
                     // batch through the processor (one limiter call per wave).
-                    let due = try await messages.due(shards: shards, now: processor.now(), limit: 500)
-                    try await processor.process(due)
-                    // Wake when the next message falls due — for a parked message,
-                    // its turn at the limit (`RateLimiter`) — not on a fixed tick: a
-                    // tick's slack, paid at every slot, left a quarter of a spread
-                    // limit unused with a backlog (147 of 200/s).
-                    if let next = try await messages.nextDue(shards: shards) {
-                        pause = min(interval, max(minimumPause, .milliseconds(next - processor.now())))
-                    }
+                    let pass = try await messages.due(shards: shards, now: now, limit: 500)
+                    for (shard, at) in pass.next { processor.dueTimes.note(shard: shard, at: at) }
+                    try await processor.process(pass.requests)
                 } catch {
-                    // A failure leaves the messages due: they are looked at again next time.
+                    // A failure leaves the messages due: the next sweep finds them.
                     logger.warning("sender could not handle due retries; will look again", metadata: ["herald.error": "\(error)"])
                 }
             }
-            try? await Task.sleep(for: pause)
+            // Wake when the next message falls due — for a parked message, its
+            // turn at the limit — not on a fixed tick: a tick's slack, paid at
+            // every slot, left a quarter of a spread limit unused (147 of 200/s).
+            var pause = nextSweep - clock.now
+            if let earliest = processor.dueTimes.earliest { pause = min(pause, .milliseconds(earliest - processor.now())) }
+            try? await Task.sleep(for: max(minimumPause, pause))
         }
     }
 }

@@ -36,6 +36,8 @@ struct SendProcessor: Sendable {
     let settings: SenderSettings
     let from: EmailAddress
     let metrics: SenderMetrics
+    /// When each shard next has a parked message due, for the retry poller.
+    let dueTimes: DueTimes
     let logger: Logger
 
     func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
@@ -395,6 +397,9 @@ struct SendProcessor: Sendable {
         guard !all.isEmpty else { return }
         let t = now()
         let after = try await messages.record(many: all, now: t)
+        for (transition, _) in waiting {
+            if let next = transition.next { dueTimes.note(shard: Shard.of(transition.request.contactId, partitions: messages.partitions), at: next) }
+        }
         for (request, label) in waiting.map({ ($0.0.request, $0.1) }) { metrics.outcome(request.channel, label) }
         for (transition, state) in zip(endings, after) where state == transition.state {
             let request = transition.request

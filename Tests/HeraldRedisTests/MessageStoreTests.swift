@@ -127,7 +127,7 @@ struct MessageStoreTests {
         #expect(retrySet == (60..<64).flatMap { ["\(campaign):\($0)", "5000"] }, "\(retrySet)")
     }
 
-    @Test("due(shards:) gathers what is due across shards (a record that is gone is dropped); nextDue gives the earliest wait of any shard")
+    @Test("due(shards:) gathers what is due across shards (a record that is gone is dropped) and when each shard falls due next")
     func dueAcrossShards() async throws {
         let server = try await TestRedisServer()
         let redis = RedisPool(configuration: server.configuration, logger: Logger(label: "test"))
@@ -138,19 +138,27 @@ struct MessageStoreTests {
         let nexts = requests.indices.map { Int64(2_000 + 100 * $0) }
         _ = try await store.record(many: zip(requests, nexts).map { .init($0, .retryScheduled, reason: "throttled", next: $1) }, now: 1_000)
         let all = [0, 1, 2, 3]
-        #expect(try await store.nextDue(shards: all) == 2_000)
-        #expect(try await store.due(shards: all, now: 1_999, limit: 100).isEmpty)
+        func firstOf(_ shard: Int, after now: Int64) -> Int64? {
+            zip(requests, nexts).filter { Shard.of($0.0.contactId, partitions: 4) == shard && $0.1 > now }.map(\.1).min()
+        }
+        let early = try await store.due(shards: all, now: 1_999, limit: 100)
+        #expect(early.requests.isEmpty)
+        #expect(early.next == Dictionary(uniqueKeysWithValues: all.map { ($0, firstOf($0, after: 1_999)!) }), "\(early.next)")
         let due = try await store.due(shards: all, now: 2_450, limit: 100)
-        #expect(Set(due.map(\.id)) == Set(requests[0..<5].map(\.id)))
-        // Only the shards asked about count.
-        let shardOfLast = Shard.of(requests[11].contactId, partitions: 4)
-        let expected = zip(requests, nexts).filter { Shard.of($0.0.contactId, partitions: 4) == shardOfLast }.map(\.1).min()
-        #expect(try await store.nextDue(shards: [shardOfLast]) == expected)
+        #expect(Set(due.requests.map(\.id)) == Set(requests[0..<5].map(\.id)))
+        #expect(due.next == Dictionary(uniqueKeysWithValues: all.compactMap { s in firstOf(s, after: 2_450).map { (s, $0) } }), "\(due.next)")
+        // Only the shards asked about are read; one that had more due than the
+        // limit is due again at once.
+        let shardOfFirst = Shard.of(requests[0].contactId, partitions: 4)
+        let dueInShard = zip(requests, nexts).filter { Shard.of($0.0.contactId, partitions: 4) == shardOfFirst && $0.1 <= 3_200 }.count
+        #expect(dueInShard >= 2)
+        let limited = try await store.due(shards: [shardOfFirst], now: 3_200, limit: 1)
+        #expect(limited.requests.count == 1 && limited.next == [shardOfFirst: 3_200], "\(limited)")
         // A message whose record vanished is taken out of its retry set, not returned.
         let t = Shard.hashTag(Shard.of(requests[0].contactId, partitions: 4))
         _ = try await redis.execute(["DEL", "herald:m:\(t):\(requests[0].id)"])
-        #expect(try await store.due(shards: all, now: 2_450, limit: 100).count == 4)
+        #expect(try await store.due(shards: all, now: 2_450, limit: 100).requests.count == 4)
         #expect(try await redis.execute(["ZSCORE", "herald:retry:\(t)", requests[0].id]).string == nil)
-        #expect(try await MessageStore(redis: redis, partitions: 4).nextDue(shards: []) == nil)
+        #expect(try await store.due(shards: [], now: 2_450, limit: 100).next.isEmpty)
     }
 }

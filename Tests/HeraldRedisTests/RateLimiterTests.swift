@@ -202,7 +202,7 @@ struct RateLimiterTests {
         #expect(try await limiter.setTier(account: account, limit: 10, now: now + 10) == 1)
         #expect(try await store.message(contactId: held.contactId, id: held.id)?["next_ms"] == String(now + 10))
         #expect(try await store.message(contactId: other.contactId, id: other.id)?["next_ms"] == String(now + 3_600_000))
-        let due = try await store.due(shards: Array(0..<4), now: now + 10, limit: 10).map(\.id)
+        let due = try await store.due(shards: Array(0..<4), now: now + 10, limit: 10).requests.map(\.id)
         #expect(due == ["held-1"], "\(due)")
         // Under the new tier (10), the next new recipient passes at once.
         #expect(try await ask("r6", "m6", now: now + 20) == .allowed)

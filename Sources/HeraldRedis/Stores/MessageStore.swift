@@ -230,19 +230,36 @@ public struct MessageStore: Sendable {
         return total
     }
 
+    /// What one look at some shards' retry sets found.
+    public struct DuePass: Sendable {
+        /// The messages due, oldest first in each shard.
+        public var requests: [SendRequest]
+        /// Per shard read, when its next message falls due: the first time after
+        /// `now`, or `now` when more were due than `limit`. Absent: nothing waits.
+        public var next: [Int: Int64]
+    }
+
     /// Messages of these shards to look at again (retries due, leases run out),
-    /// oldest first in each shard, at most `limit` per shard: one round trip for
-    /// the ids of every shard, one for their records.
-    public func due(shards: [Int], now: Int64, limit: Int) async throws -> [SendRequest] {
+    /// oldest first in each shard, at most `limit` per shard, and when each shard
+    /// next has one due: one round trip for the ids of every shard, one for their records.
+    public func due(shards: [Int], now: Int64, limit: Int) async throws -> DuePass {
         let sets = shards.map { "herald:retry:\(Shard.hashTag($0))" }
-        let lists = try await redis.pipeline(sets.map { ["ZRANGEBYSCORE", $0, "-inf", String(now), "LIMIT", "0", String(limit)] })
+        // Per shard, what is due, and the first entry after it (when the shard is due next).
+        let reads = try await redis.pipeline(sets.flatMap { set in
+            [["ZRANGEBYSCORE", set, "-inf", String(now), "LIMIT", "0", String(limit)], ["ZRANGEBYSCORE", set, "(\(now)", "+inf", "WITHSCORES", "LIMIT", "0", "1"]]
+        })
         var keys: [(set: String, id: String, record: String)] = []
-        for (shard, (set, list)) in zip(shards, zip(sets, lists)) {
-            for id in list.array?.compactMap(\.string) ?? [] {
-                keys.append((set, id, "herald:m:\(Shard.hashTag(shard)):\(id)"))
+        var next: [Int: Int64] = [:]
+        for (i, (shard, set)) in zip(shards, sets).enumerated() {
+            let ids = reads[2 * i].array?.compactMap(\.string) ?? []
+            for id in ids { keys.append((set, id, "herald:m:\(Shard.hashTag(shard)):\(id)")) }
+            if ids.count >= limit {
+                next[shard] = now  // more may be due than were taken
+            } else if let first = reads[2 * i + 1].array, first.count == 2, let score = first[1].string.flatMap(Double.init) {
+                next[shard] = Int64(score)
             }
         }
-        guard !keys.isEmpty else { return [] }
+        guard !keys.isEmpty else { return DuePass(requests: [], next: next) }
         let replies = try await redis.pipeline(keys.map { ["HGET", $0.record, "request"] })
         var out: [SendRequest] = []
         var gone: [[String]] = []
@@ -254,17 +271,7 @@ public struct MessageStore: Sendable {
             }
         }
         if !gone.isEmpty { _ = try await redis.pipeline(gone) }
-        return out
-    }
-
-    /// When the next message of these shards falls due (retry, parked message or
-    /// lease), in epoch milliseconds; nil when none waits. One round trip.
-    public func nextDue(shards: [Int]) async throws -> Int64? {
-        let firsts = try await redis.pipeline(shards.map { ["ZRANGE", "herald:retry:\(Shard.hashTag($0))", "0", "0", "WITHSCORES"] })
-        return firsts.compactMap { reply -> Int64? in
-            guard let pair = reply.array, pair.count == 2, let score = pair[1].string else { return nil }
-            return Double(score).map { Int64($0) }
-        }.min()
+        return DuePass(requests: out, next: next)
     }
 
     /// Makes messages waiting in `retry_scheduled` for a limit due now (those whose
