@@ -6,7 +6,7 @@ import Synchronization
 ///
 /// The poller then reads only the shards due by now. Reading every owned shard at
 /// each wake cost 48 commands, and a rate's backlog wakes it at every turn (200
-/// times a second at 200/s): 54 commands per message sent, most of Redis's work
+/// times a second at 200/s): 51 commands per message sent, most of Redis's work
 /// for such a backlog (docs/benchmarks.md). A time kept here may be earlier than
 /// the shard's real next (a message since claimed): that costs one read of one
 /// shard. Anything this process cannot know (a lease of a sender that died, a
