@@ -168,8 +168,8 @@ struct AlertTests {
         let list = try JSONValue.parse(try await client.get("\(ingestor.apiURL)/v1/alerts", headers: admin).body)
         #expect(list["alerts"]?.arrayValue?.map { "\($0["id"]?.stringValue ?? ""):\($0["enabled"] == true)" } == ["cart:true", "everything:false", "pricing:true", "products:true"])
 
-        await alerter.process.stop()
-        await sender.process.stop()
+        #expect(await alerter.process.stop() == 0, "herald-alerter did not stop gracefully on SIGTERM")
+        #expect(await sender.process.stop() == 0, "herald-sender did not stop gracefully on SIGTERM")
         await ingestor.process.stop()
         await sink.stop()
         await redis.stop()

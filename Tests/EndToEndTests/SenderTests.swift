@@ -171,7 +171,7 @@ struct SenderTests {
             .components(separatedBy: "\r\n--").first ?? ""
         let noteText = String(decoding: Data(base64Encoded: noteHTML, options: .ignoreUnknownCharacters) ?? Data(), as: UTF8.self)
         #expect(noteText.contains("https://shop.example/welcome") && !noteText.contains("/v1/t/"), "\(noteText)")  // not tracked
-        await sender.process.stop()
+        #expect(await sender.process.stop() == 0, "herald-sender did not stop gracefully on SIGTERM")
         await ingestor.process.stop()
         await sink.stop()
         await redis.stop()
