@@ -134,9 +134,10 @@ public struct RateLimiter: Sendable {
     /// taken one after the other, atomically: the decisions are those they would
     /// get one by one.
     /// - Parameter recheck: the longest wait told to a message held by a
-    ///   unique-recipient cap (the sender's `park_recheck`): its slot may free only
-    ///   hours later, but a tier raised at run time must apply within this. A turn at
-    ///   a rate is not shortened: the rate cannot change under a running sender.
+    ///   unique-recipient cap (the sender's `park_recheck`): its turn may be hours
+    ///   away. A tier change brings noted holds forward (`setTier`); this is the
+    ///   safety net for a hold noted as the tier changed. A turn at a rate is not
+    ///   shortened: the rate cannot change under a running sender.
     public func acquire(many requests: [Request], now: Int64, recheck: Duration = .seconds(30)) async throws -> [Decision] {
         var decisions = [Decision](repeating: .allowed, count: requests.count)
         let limited = requests.indices.filter { !requests[$0].rates.isEmpty || requests[$0].unique != nil }
@@ -173,9 +174,10 @@ public struct RateLimiter: Sendable {
 
     /// Takes messages' slots one after the other. ARGV: now, recheck ms, then per
     /// message: member, rate count n, (limit, window ms) per rate, then "1",
-    /// recipient, default limit, window ms for a unique-recipient cap, or "0".
-    /// KEYS per message: its n rate sets, its n turn keys, then (with the cap) the
-    /// unique-recipient set and the account's tier key. Returns per message {-1}
+    /// recipient, default limit, window ms, "<shard>:<member>" (or "": not noted)
+    /// for a unique-recipient cap, or "0". KEYS per message: its n rate sets, its n
+    /// turn keys, then (with the cap) the unique-recipient set, the account's tier
+    /// key, its turn key and its held set. Returns per message {-1}
     /// when all had room (and all were taken), else {index of the full one (the
     /// unique set is index = n), ms until its turn}.
     ///
@@ -192,8 +194,9 @@ public struct RateLimiter: Sendable {
     /// (once held, once at its turn). Capped at `park_recheck`, every message past
     /// 30 s of the rate came back each 30 s, found the rate full and was parked
     /// again: a million waiting at 80/s would be 33,000 checks a second for 76
-    /// sends. A recipient cap's wait is shortened to `recheck` instead (its slot
-    /// frees when a recipient leaves the 24 h window, but a tier can be raised).
+    /// sends. A message held by a recipient cap gets a turn of its own too (when
+    /// the next recipient leaves the window), is noted for `setTier`, and is told
+    /// at most `recheck`.
     ///
     /// One `now` holds for the whole call, so each set drops what left its window
     /// and is counted once, its new members are written in one `ZADD` and its
