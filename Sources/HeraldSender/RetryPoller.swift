@@ -25,6 +25,7 @@ struct RetryPoller: Service {
     func run() async throws {
         let clock = ContinuousClock()
         var nextSweep = clock.now
+        var nextGauges = clock.now
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let owned = Set(consumer.assignment.filter { $0.topic == Topics.sends }.map(\.partition))
             let now = processor.now()
@@ -32,6 +33,10 @@ struct RetryPoller: Service {
             if clock.now >= nextSweep {
                 shards = owned.sorted()
                 nextSweep = clock.now + interval
+            }
+            if clock.now >= nextGauges {
+                nextGauges = clock.now + .seconds(5)
+                await reportGauges(owned: owned.sorted())
             }
             if !shards.isEmpty {
                 do {
@@ -51,6 +56,21 @@ struct RetryPoller: Service {
             var pause = nextSweep - clock.now
             if let earliest = processor.dueTimes.earliest { pause = min(pause, .milliseconds(earliest - processor.now())) }
             try? await Task.sleep(for: max(minimumPause, pause))
+        }
+    }
+
+    /// The retry backlog of the owned shards and the WhatsApp quota left, every
+    /// 5 s (a metric is read every 15–60 s; not worth a round trip per wake).
+    func reportGauges(owned: [Int]) async {
+        do {
+            processor.metrics.retryBacklog(try await messages.waiting(shards: owned))
+            let account = processor.settings.whatsAppPhoneNumberId
+            if !account.isEmpty {
+                let limit = try await processor.limiter.tier(account: account) ?? processor.settings.whatsAppTier
+                processor.metrics.quota(account: account, limit: limit, used: try await processor.limiter.recipients(account: account, now: processor.now()))
+            }
+        } catch {
+            logger.debug("sender could not read its gauges", metadata: ["herald.error": "\(error)"])
         }
     }
 }

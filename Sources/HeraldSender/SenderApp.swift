@@ -36,7 +36,8 @@ public enum SenderApp {
                 concurrency: s.smtpConnections),
             http: HTTPClient(concurrency: s.httpConnections), limiter: RateLimiter(redis: runtime.redis),
             waves: ["email": lanes(s.smtpConnections), "webhook": lanes(s.httpConnections), "whatsapp": lanes(s.httpConnections), "sms": lanes(s.httpConnections)],
-            settings: s, from: from, metrics: SenderMetrics(registry: runtime.metrics), dueTimes: DueTimes(), logger: runtime.logger)
+            settings: s, from: from, metrics: SenderMetrics(
+                registry: runtime.metrics, accounts: ["email": s.smtpServer, "whatsapp": s.whatsAppPhoneNumberId, "sms": s.twilioFrom, "webhook": ""]), dueTimes: DueTimes(), logger: runtime.logger)
         let logger = runtime.logger
         let producer = runtime.producer
         let deadLettered = runtime.metrics.makeCounter(

@@ -1,16 +1,29 @@
 import Prometheus
 import Synchronization
 
-/// The sender's metrics: outcomes by channel and state, provider latency.
+/// The sender's metrics: outcomes by channel, account and state, provider
+/// latency, the retry backlog of its shards, WhatsApp quota left.
 final class SenderMetrics: Sendable {
     private let registry: PrometheusCollectorRegistry
+    /// Per channel, the account it sends from (the `account` label): the SMTP
+    /// server, the WhatsApp phone number id, the Twilio number; "" for webhooks.
+    private let accounts: [String: String]
     private let outcomes = Mutex<[String: Counter]>([:])
     private let latencies = Mutex<[String: DurationHistogram]>([:])
+    private let backlog: Gauge
+    /// Per account with a limited tier: (remaining, limit).
+    private let quotas = Mutex<[String: (remaining: Gauge, limit: Gauge)]>([:])
 
     private let handOff: DurationHistogram
 
-    init(registry: PrometheusCollectorRegistry) {
+    init(registry: PrometheusCollectorRegistry, accounts: [String: String]) {
         self.registry = registry
+        self.accounts = accounts
+        backlog = registry.makeGauge(
+            descriptor: .init(
+                metricName: "herald_sender_retry_backlog", unitName: "messages",
+                helpText: "Messages of this sender's shards waiting to be looked at again: a retry, a turn at a limit, or a lease running out"),
+            labels: [("worker", "sender")])
         handOff = registry.makeDurationHistogram(
             descriptor: .init(
                 metricName: "herald_alert_latency", unitName: "seconds",
@@ -33,7 +46,7 @@ final class SenderMetrics: Sendable {
             if o[key] == nil {
                 o[key] = registry.makeCounter(
                     descriptor: .init(metricName: "herald_sender_messages", unitName: "total", helpText: "Messages by channel and the state they reached"),
-                    labels: [("worker", "sender"), ("channel", channel), ("state", state)])
+                    labels: [("worker", "sender"), ("channel", channel), ("account", accounts[channel] ?? ""), ("state", state)])
             }
             return o[key]!
         }.increment()
@@ -49,5 +62,34 @@ final class SenderMetrics: Sendable {
             }
             return l[channel]!
         }.recordNanoseconds(d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000)
+    }
+
+    func retryBacklog(_ messages: Int) { backlog.set(Int64(messages)) }
+
+    /// A WhatsApp account's messaging limit: `limit` unique recipients per 24 h
+    /// (0: unlimited — no quota gauges then), `used` of them in the last 24 h.
+    func quota(account: String, limit: Int, used: Int) {
+        quotas.withLock { q in
+            if limit <= 0 {
+                if let gauges = q.removeValue(forKey: account) {
+                    registry.unregisterGauge(gauges.remaining)
+                    registry.unregisterGauge(gauges.limit)
+                }
+                return
+            }
+            if q[account] == nil {
+                let labels = [("worker", "sender"), ("account", account)]
+                q[account] = (
+                    registry.makeGauge(
+                        descriptor: .init(metricName: "herald_sender_quota_remaining", unitName: "recipients", helpText: "New recipients the WhatsApp tier allows in the rolling 24 hours"),
+                        labels: labels),
+                    registry.makeGauge(
+                        descriptor: .init(metricName: "herald_sender_quota_limit", unitName: "recipients", helpText: "The WhatsApp tier: unique recipients per rolling 24 hours"),
+                        labels: labels)
+                )
+            }
+            q[account]?.remaining.set(Int64(max(0, limit - used)))
+            q[account]?.limit.set(Int64(limit))
+        }
     }
 }

@@ -515,6 +515,15 @@ struct SenderTests {
         try await Task.sleep(for: .seconds(1))
         let third = try await store.message(contactId: "t2", id: "t:2")
         #expect(third?["state"] == "retry_scheduled" && third?["reason"]?.contains("unique-recipients") == true, "\(third ?? [:])")
+        // The metrics say so (gauges are read every 5 s): no new recipient left
+        // on a tier of 2, and a message waiting in the retry backlog.
+        let full = try await metricsUntil(sender, timeout: .seconds(12)) {
+            $0.contains(#"herald_sender_quota_remaining_recipients{worker="sender",account="sandbox-phone"} 0"#)
+                && $0.contains(#"herald_sender_quota_limit_recipients{worker="sender",account="sandbox-phone"} 2"#)
+                && !$0.contains(#"herald_sender_retry_backlog_messages{worker="sender"} 0"#) && $0.contains("herald_sender_retry_backlog_messages")
+        }
+        #expect(full.ok, "\(full.text.split(separator: "\n").filter { $0.hasPrefix("herald_sender_") })")
+        #expect(full.text.contains(#"channel="whatsapp",account="sandbox-phone",state="sent""#), "sends carry the account")
         let again = try await states(store, [wa("t:0b", "t0")], timeout: .seconds(15))
         #expect(again["t:0b"]?["state"] == "sent" || again["t:0b"]?["state"] == "delivered", "\(again)")
         let starts = try await [store.message(contactId: "t0", id: "t:0")?["attempt_ms"], store.message(contactId: "t0", id: "t:0b")?["attempt_ms"]].compactMap { $0.flatMap { Int64($0) } }
@@ -525,9 +534,26 @@ struct SenderTests {
         #expect(released["t:2"]?["state"] == "sent", "\(released)")
         let received = try await sandbox.requests().filter { $0["api"] == "whatsapp" }
         #expect(received.count == 4, "\(received.count)")
+        // Unlimited: no quota to report; the backlog is empty.
+        let open = try await metricsUntil(sender, timeout: .seconds(12)) {
+            !$0.contains("herald_sender_quota_remaining") && $0.contains(#"herald_sender_retry_backlog_messages{worker="sender"} 0"#)
+        }
+        #expect(open.ok, "\(open.text.split(separator: "\n").filter { $0.hasPrefix("herald_sender_") })")
         await sender.process.stop()
         await ingestor.process.stop()
         await sandbox.stop()
         await redis.stop()
+    }
+
+    /// Reads a worker's /metrics until `condition` holds or `timeout` passes.
+    func metricsUntil(_ worker: TestWorker, timeout: Duration, _ condition: (String) -> Bool) async throws -> (ok: Bool, text: String) {
+        let deadline = ContinuousClock.now + timeout
+        var text = ""
+        while ContinuousClock.now < deadline {
+            text = try await client.get("\(worker.metricsURL)/metrics").bodyText
+            if condition(text) { return (true, text) }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        return (false, text)
     }
 }

@@ -274,6 +274,13 @@ public struct MessageStore: Sendable {
         return DuePass(requests: out, next: next)
     }
 
+    /// How many messages these shards' retry sets hold (retries, parked messages,
+    /// claims whose lease runs): one round trip.
+    public func waiting(shards: [Int]) async throws -> Int {
+        let counts = try await redis.pipeline(shards.map { ["ZCARD", "herald:retry:\(Shard.hashTag($0))"] })
+        return counts.reduce(0) { $0 + Int($1.int ?? 0) }
+    }
+
     /// Makes messages waiting in `retry_scheduled` for a limit due now (those whose
     /// reason names `reason`; a message that moved on, or waits for something else,
     /// is left alone). One script call per shard.

@@ -100,6 +100,11 @@ public struct RateLimiter: Sendable {
         return try await MessageStore.bringForward(held, reason: "unique-recipients:\(account)", redis: redis, now: now)
     }
 
+    /// How many distinct recipients the account's cap counts in the window ending `now`.
+    public func recipients(account: String, window: Duration = .seconds(86_400), now: Int64) async throws -> Int {
+        Int(try await redis.execute(["ZCOUNT", "herald:{limits}:uniq:\(account)", "(\(now - window.milliseconds)", "+inf"]).int ?? 0)
+    }
+
     /// The account's limit as set at run time, if any.
     public func tier(account: String) async throws -> Int? {
         try await redis.execute(["GET", Self.tierKey(account)]).string.flatMap { Int($0) }
