@@ -397,10 +397,10 @@ struct SendProcessor: Sendable {
         guard !all.isEmpty else { return }
         let t = now()
         let after = try await messages.record(many: all, now: t)
-        for (transition, _) in waiting {
+        for (transition, label) in waiting {
+            metrics.outcome(transition.request.channel, label)
             if let next = transition.next { dueTimes.note(shard: Shard.of(transition.request.contactId, partitions: messages.partitions), at: next) }
         }
-        for (request, label) in waiting.map({ ($0.0.request, $0.1) }) { metrics.outcome(request.channel, label) }
         for (transition, state) in zip(endings, after) where state == transition.state {
             let request = transition.request
             metrics.outcome(request.channel, state.rawValue)

@@ -112,7 +112,7 @@ public struct RateLimiter: Sendable {
 
     /// Takes one slot of every rate (and counts the recipient), or none.
     /// - Parameter member: a unique id of this message (a retry after `wait` uses the same).
-    public func acquire(_ rates: [Rate], unique: UniqueRecipients? = nil, member: String, now: Int64, recheck: Duration = .seconds(30)) async throws -> Decision {
+    public func acquire(_ rates: [Rate], unique: UniqueRecipients? = nil, member: String, now: Int64, recheck: Duration = .seconds(600)) async throws -> Decision {
         try await acquire(many: [Request(rates: rates, unique: unique, member: member)], now: now, recheck: recheck)[0]
     }
 
@@ -143,7 +143,7 @@ public struct RateLimiter: Sendable {
     ///   away. A tier change brings noted holds forward (`setTier`); this is the
     ///   safety net for a hold noted as the tier changed. A turn at a rate is not
     ///   shortened: the rate cannot change under a running sender.
-    public func acquire(many requests: [Request], now: Int64, recheck: Duration = .seconds(30)) async throws -> [Decision] {
+    public func acquire(many requests: [Request], now: Int64, recheck: Duration = .seconds(600)) async throws -> [Decision] {
         var decisions = [Decision](repeating: .allowed, count: requests.count)
         let limited = requests.indices.filter { !requests[$0].rates.isEmpty || requests[$0].unique != nil }
         let replies = try await redis.evalGrouped(
