@@ -3,9 +3,11 @@ import Glibc
 import HeraldService
 import Synchronization
 
-/// The webhook receiver of `bench send`: a customer's endpoint, answering every
+/// The provider of `bench send`: a customer's webhook endpoint, answering every
 /// `POST` with `200 OK` and an empty body, and telling `onPost` each request's
-/// `Idempotency-Key` (the send id).
+/// `Idempotency-Key` (the send id) — or, as `.whatsApp`, the Cloud API's
+/// messages endpoint, answering with Meta's success body (`messages[0].id`, a
+/// `wamid.` id) and telling `onPost` the recipient (`to`).
 ///
 /// Why not Hummingbird, as the tests' receiver is: it spent about 35 µs of CPU
 /// per request, and on a machine whose cores the receiver shares with the sender
@@ -20,8 +22,9 @@ final class BenchReceiver: Sendable {
     private let listener: Int32
     private let stopping = Atomic<Bool>(false)
     private let onPost: @Sendable (String) -> Void
+    private let provider: BenchProvider
 
-    init(onPost: @escaping @Sendable (_ idempotencyKey: String) -> Void) throws {
+    init(_ provider: BenchProvider = .webhook, onPost: @escaping @Sendable (_ key: String) -> Void) throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw CLIError("bench receiver: socket() failed: \(String(cString: strerror(errno)))") }
         guard let port = bindLoopback(fd), listen(fd, 1024) == 0 else {
@@ -32,6 +35,7 @@ final class BenchReceiver: Sendable {
         self.listener = fd
         self.port = port
         self.onPost = onPost
+        self.provider = provider
         Thread.detachNewThread { self.serve() }
     }
 
@@ -63,7 +67,7 @@ final class BenchReceiver: Sendable {
                     let n = buffer.withUnsafeMutableBytes { read(p.fd, $0.baseAddress, $0.count) }
                     if n > 0 {
                         c.inbox.append(contentsOf: buffer[0..<n])
-                        c.answer(onPost)
+                        c.answer(provider, onPost)
                     } else if n == 0 || (errno != EAGAIN && errno != EINTR) {
                         broken = true
                     }
@@ -86,6 +90,15 @@ final class BenchReceiver: Sendable {
     }
 }
 
+/// What the bench's receiver stands for: how it answers a POST, and what it reports of it.
+enum BenchProvider: Sendable {
+    /// A customer's endpoint: `200`, no body; reports the `Idempotency-Key`.
+    case webhook
+    /// `POST /{version}/{phone-number-id}/messages`: `200` with Meta's success
+    /// body; reports the body's `to` (the recipient's number, digits only).
+    case whatsApp
+}
+
 /// One client connection's unread bytes and unsent answers.
 struct HTTPConnection {
     var inbox: [UInt8] = []
@@ -98,13 +111,29 @@ struct HTTPConnection {
 
     static let ok = Array("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".utf8)
 
+    /// Meta's answer to an accepted message: the `contacts` echo and the message id
+    /// that status webhooks name (the sender maps it to the send).
+    static func whatsAppAccepted(to: String) -> [UInt8] {
+        let body = #"{"messaging_product":"whatsapp","contacts":[{"input":"\#(to)","wa_id":"\#(to)"}],"messages":[{"id":"wamid.bench\#(to)"}]}"#
+        return Array("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8)
+    }
+
+    /// The first `"name":"value"` in a JSON body, found by its bytes (the sender
+    /// writes no space after a colon, and a phone number needs no escapes):
+    /// parsing every body would take the receiver's CPU from the system under test.
+    static func stringField(_ name: String, in body: ArraySlice<UInt8>) -> String? {
+        let marker = Array("\"\(name)\":\"".utf8)
+        guard let start = body.firstRange(of: marker)?.upperBound, let end = body[start...].firstIndex(of: UInt8(ascii: "\"")) else { return nil }
+        return String(decoding: body[start..<end], as: UTF8.self)
+    }
+
     static func refusal(_ status: String) -> [UInt8] {
         Array("HTTP/1.1 \(status)\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8)
     }
 
     /// Answers every complete request at the front of `inbox`; after a request
     /// that ends the connection (`closing`), nothing more is read.
-    mutating func answer(_ onPost: (String) -> Void) {
+    mutating func answer(_ provider: BenchProvider = .webhook, _ onPost: (String) -> Void) {
         var start = 0
         defer { inbox.removeFirst(start) }
         while !closing, let end = Self.headEnd(inbox, from: start) {
@@ -116,8 +145,15 @@ struct HTTPConnection {
             guard inbox.count - bodyStart >= length else { return }  // the body is still coming
             start = bodyStart + length
             guard head.method == "POST" else { return refuse("405 Method Not Allowed") }
-            onPost(head.idempotencyKey ?? "")
-            outbox += Self.ok
+            switch provider {
+            case .webhook:
+                onPost(head.idempotencyKey ?? "")
+                outbox += Self.ok
+            case .whatsApp:
+                let to = Self.stringField("to", in: inbox[bodyStart..<start]) ?? ""
+                onPost(to)
+                outbox += Self.whatsAppAccepted(to: to)
+            }
             if head.close { closing = true }
         }
         if !closing, inbox.count - start > Self.maxHead { refuse("431 Request Header Fields Too Large") }

@@ -8,21 +8,31 @@ import HeraldService
 import Logging
 import Synchronization
 
-/// `heraldctl bench send`: webhook messages per second through the running
-/// stack's sender to a local receiver in this process (`BenchReceiver`: it
-/// answers 200 at once),
-/// with the sender's limit checks on (the dev stack sets its limits high).
+/// `heraldctl bench send`: messages per second through a sender to a local
+/// provider in this process (`BenchReceiver`: it answers at once), with the
+/// sender's limit checks on (set high so they do not bind). Webhooks by default;
+/// `--channel whatsapp` sends WhatsApp Cloud API template messages, each to a
+/// contact of its own, under the per-number rate, the per-recipient interval and
+/// the unique-recipient tier.
 struct BenchSend: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "send",
-        abstract: "Produce N webhook send requests and measure how fast the running sender delivers them to a local receiver.")
+        abstract: "Produce N send requests (webhook or WhatsApp) and measure how fast a sender delivers them to a local provider.")
+
+    enum Channel: String, ExpressibleByArgument, CaseIterable {
+        case webhook, whatsapp
+    }
 
     @Option(help: "Send requests to produce.") var count = 100_000
-    @Option(help: "Distinct contacts the requests are spread over.") var contacts = 10_000
+    @Option(help: "webhook, or whatsapp (template messages to the Cloud API format; needs --preload or --senders).") var channel = Channel.webhook
+    @Option(help: "Distinct contacts the requests are spread over (webhook; with whatsapp each request has a contact of its own).") var contacts = 10_000
     @Option(help: "Broker address (default: the dev stack's).") var bootstrap: String?
     @Option(help: "Overshoot mode: start this many sender processes of its own, sharing --limit (needs the dev stack without its sender: `heraldctl dev --workers ingestor,scheduler,alerter`).")
     var senders = 0
-    @Option(help: "Overshoot mode: the webhook limit, messages per second, all senders together.") var limit = 200
+    @Option(help: "Overshoot mode: the channel's limit, messages per second, all senders together.") var limit = 200
+    @Option(help: "With --channel whatsapp: the account's tier, unique recipients per 24 h (default 100,000,000: counted, not binding). Below --count, the bench checks that no more than this many are sent, then watches the held messages for --hold seconds.")
+    var tier: Int?
+    @Option(help: "With a binding --tier: how long to watch the held messages after the tier is used up (seconds).") var hold = 20
     @Option(help: "Partitions of the stack's topics (the dev stack's default).") var partitions = 24
     @Option(help: "With --preload: run the sender on this CPU only (`taskset -c`), to measure one process with a core of its own; pin the rest elsewhere yourself (docs/benchmarks.md).")
     var senderCPU: Int?
@@ -30,6 +40,11 @@ struct BenchSend: AsyncParsableCommand {
     var preload = false
 
     func validate() throws {
+        if channel == .whatsapp, !preload, senders == 0 {
+            throw ValidationError("--channel whatsapp needs --preload or --senders: the stack's own sender sends WhatsApp to the sandbox provider, not to this bench")
+        }
+        if tier != nil, channel != .whatsapp { throw ValidationError("--tier is WhatsApp's unique-recipient limit: use it with --channel whatsapp") }
+        if let tier, tier < 1 { throw ValidationError("--tier must be at least 1") }
         if preload, senders > 0 { throw ValidationError("--preload starts one sender of its own; it does not go with --senders") }
         if senderCPU != nil, !preload { throw ValidationError("--sender-cpu pins the sender that --preload starts: use it with --preload") }
         // The mock broker keeps 5 MB per partition (DESIGN.md); a request is about 400 bytes there.
@@ -38,12 +53,24 @@ struct BenchSend: AsyncParsableCommand {
         }
     }
 
+    /// A request's contact: webhooks spread over `--contacts`; WhatsApp messages
+    /// one per contact, as a campaign's are (the per-recipient interval, one
+    /// message per 6 s, would hold a contact's second message).
+    func contact(_ i: Int) -> String { "bench-send-\(channel == .whatsapp ? i : i % contacts)" }
+
+    /// A bench contact's phone number (E.164); the receiver reports its digits.
+    static func phone(_ i: Int) -> String { "+1\(2_000_000_000 + i)" }
+
+    /// What the receiver reports for request `i`: its send id (the webhook's
+    /// `Idempotency-Key`) or its recipient's digits (WhatsApp's `to`).
+    func receiptKey(_ i: Int, run: String) -> String { channel == .whatsapp ? String(Self.phone(i).dropFirst()) : "bench-send-\(run):\(i)" }
+
     func run() async throws {
         var logger = Logger(label: "heraldctl.bench")
         logger.logLevel = .warning
         let servers = try resolveBootstrap(bootstrap)
         let counter = ReceiptCounter()
-        let receiver = try BenchReceiver { counter.received(id: $0) }
+        let receiver = try BenchReceiver(channel == .whatsapp ? .whatsApp : .webhook) { counter.received(id: $0) }
         defer { receiver.stop() }
         let port = receiver.port
 
@@ -52,11 +79,14 @@ struct BenchSend: AsyncParsableCommand {
         if senders > 0 || preload, cpuSeconds(processNamed: "herald-sender") != nil {
             throw CLIError("--senders and --preload start senders of their own, and one is already running: start the dev stack without it, `heraldctl dev --workers ingestor,scheduler,alerter`")
         }
+        let run = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+        // A WhatsApp account of its own per run: its 24-hour window starts empty.
+        let account = "bench-\(run)"
+        if channel == .whatsapp { try await prepareWhatsApp() }
         var fleet: [ChildProcess] = []
-        if senders > 0 { fleet = try await startSenders(servers, count: senders, limit: limit) }
+        if senders > 0 { fleet = try await startSenders(servers, count: senders, limit: limit, port: port, account: account) }
         defer { for child in fleet { child.signal(SIGKILL) } }
 
-        let run = String(UInt32.random(in: 0...UInt32.max), radix: 36)
         let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: servers, clientId: "bench-send-\(run)"), logger: logger)
         // The sender's own CPU per message says what one process does with a core
         // to itself; here it shares two with Redis, the broker and the receiver.
@@ -64,59 +94,132 @@ struct BenchSend: AsyncParsableCommand {
         let produceStart = ContinuousClock.now
         for start in stride(from: 0, to: count, by: 10_000) {
             let records = (start..<min(count, start + 10_000)).map { i -> KafkaOutgoingRecord in
-                let r = SendRequest(
-                    id: "bench-send-\(run):\(i)", contactId: "bench-send-\(i % contacts)", campaignId: "bench-send-\(run)",
-                    channel: "webhook", template: "http://127.0.0.1:\(port)/hook", category: "promo")
+                var r = SendRequest(
+                    id: "bench-send-\(run):\(i)", contactId: contact(i), campaignId: "bench-send-\(run)", channel: channel.rawValue,
+                    template: channel == .whatsapp ? Self.whatsAppTemplate : "http://127.0.0.1:\(port)/hook", category: "promo")
+                if channel == .whatsapp { r.event = ["order_id": .string("B-\(i)")] }
                 return KafkaOutgoingRecord(topic: Topics.sends, key: r.contactId, value: r.json.serialized())
             }
             for case .failure(let error) in await producer.send(records) { throw error }
         }
         await producer.close()
-        print(String(format: "produced %d webhook send requests in %.1f s", count, Double((ContinuousClock.now - produceStart).milliseconds) / 1000))
+        print(String(format: "produced %d %@ send requests in %.1f s", count, channel.rawValue, Double((ContinuousClock.now - produceStart).milliseconds) / 1000))
         fflush(nil)
         if preload {
             // Limits as high as the dev stack's: checked on every message, never binding.
-            fleet = try await startSenders(servers, count: 1, limit: 1_000_000, settle: false)
+            fleet = try await startSenders(servers, count: 1, limit: 1_000_000, port: port, account: account, settle: false)
             cpuBefore = cpuSeconds(processNamed: "herald-sender")
         }
-        let deadline = ContinuousClock.now + .seconds(Int64(count / (senders > 0 ? max(1, limit / 2) : 500) + 60))
-        while counter.count < count && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
+        // A binding tier lets only that many recipients through (each request has its own).
+        let expected = min(count, tier ?? count)
+        let deadline = ContinuousClock.now + .seconds(Int64(expected / (senders > 0 ? max(1, limit / 2) : 500) + 60))
+        while counter.count < expected && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
         let (n, first, last) = counter.snapshot()
         let span = Double((last - first).milliseconds) / 1000
-        print(String(format: "received %d of %d webhooks; %.0f messages/s (first to last receipt, %.1f s)", n, count, Double(n) / max(span, 0.001), span))
+        print(String(format: "received %d of %d %@; %.0f messages/s (first to last receipt, %.1f s)", n, expected, channel == .whatsapp ? "WhatsApp messages" : "webhooks", Double(n) / max(span, 0.001), span))
         if senders == 0, let c0 = cpuBefore, let c1 = cpuSeconds(processNamed: "herald-sender"), c1 > c0 {
             print(String(format: "herald-sender used %.1f CPU-s: %.0f µs per message, %.0f messages per CPU-second", c1 - c0, (c1 - c0) * 1e6 / Double(max(n, 1)), Double(n) / (c1 - c0)))
         }
         if senders > 0 {
-            try await reportOvershoot(ids: (0..<count).map { ("bench-send-\($0 % contacts)", "bench-send-\(run):\($0)") }, receipts: counter.receipts())
+            // Receipts by send id, whatever the receiver reported.
+            let ids = Dictionary(uniqueKeysWithValues: (0..<count).map { (receiptKey($0, run: run), "bench-send-\(run):\($0)") })
+            let receipts = Dictionary(counter.receipts().compactMap { key, t in ids[key].map { ($0, t) } }, uniquingKeysWith: min)
+            try await reportOvershoot(ids: (0..<count).map { (contact($0), "bench-send-\(run):\($0)") }, receipts: receipts)
         }
+        if let tier, tier < count { try await watchHeld(tier: tier, account: account, campaign: "bench-send-\(run)", counter: counter) }
         for child in fleet { _ = await child.stop(grace: .seconds(20)) }
         fflush(nil)
     }
 
+    /// The WhatsApp template the bench sends: in the dev stack's `config/templates`
+    /// and its synced catalogue (the sandbox reports it approved, two parameters).
+    static let whatsAppTemplate = "order-update"
+
+    /// Gives every bench contact a phone number and a first name (the template's
+    /// first parameter), and checks that the template can be sent.
+    func prepareWhatsApp() async throws {
+        guard let redisPort = devRedisPort() else {
+            throw CLIError("no dev stack found (.herald/dev/redis.port): start `heraldctl dev --workers ingestor,scheduler,alerter`")
+        }
+        let redis = RedisPool(configuration: RedisConfiguration(host: "127.0.0.1", port: redisPort), logger: Logger(label: "bench"))
+        let entry = try await WhatsAppCatalog(redis: redis).entries()["\(Self.whatsAppTemplate)|en"]
+        guard entry?.status == "APPROVED" else {
+            throw CLIError("WhatsApp template '\(Self.whatsAppTemplate)' (en) is \(entry?.status ?? "not in the synced catalogue"): the dev stack syncs it at start (heraldctl templates sync)")
+        }
+        let store = ContactStore(redis: redis, partitions: partitions)
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        for start in stride(from: 0, to: count, by: 1_000) {
+            try await store.apply((start..<min(count, start + 1_000)).map { i in
+                var change = ContactChange()
+                change.fields["phone"] = .string(Self.phone(i))
+                change.attributes["first_name"] = "Ada"
+                return (contact(i), change)
+            }, now: now)
+        }
+    }
+
     /// Starts `count` herald-sender processes on the dev stack's broker and
-    /// Redis, with the webhook limit at `limit`, and waits until they are ready
-    /// and (with `settle`) the group has settled.
-    func startSenders(_ bootstrap: String, count senders: Int, limit: Int, settle: Bool = true) async throws -> [ChildProcess] {
+    /// Redis, with the channel's limit at `limit` and its provider at this bench's
+    /// receiver, and waits until they are ready and (with `settle`) the group has
+    /// settled.
+    func startSenders(_ bootstrap: String, count senders: Int, limit: Int, port: Int, account: String, settle: Bool = true) async throws -> [ChildProcess] {
         guard let redisPort = devRedisPort(), let secret = try? String(contentsOfFile: "\(DevPaths.root)/webhook-secret", encoding: .utf8) else {
             throw CLIError("no dev stack found (.herald/dev/redis.port, webhook-secret): start `heraldctl dev --workers ingestor,scheduler,alerter`")
+        }
+        var environment = [
+            "HERALD_KAFKA_BOOTSTRAP_SERVERS": bootstrap, "HERALD_KAFKA_PARTITIONS": String(partitions), "HERALD_REDIS_PORT": String(redisPort),
+            "HERALD_SENDER_WEBHOOK_SECRET": secret.trimmingCharacters(in: .whitespacesAndNewlines),
+            "HERALD_LIMITS_WEBHOOK_PER_SECOND": String(limit), "HERALD_LIMITS_MARKETING_PER_CONTACT_PER_DAY": "1000000",
+        ]
+        if channel == .whatsapp {
+            environment.merge([
+                "HERALD_SENDER_WHATSAPP_API_URL": "http://127.0.0.1:\(port)", "HERALD_SENDER_WHATSAPP_PHONE_NUMBER_ID": account,
+                "HERALD_SENDER_WHATSAPP_TOKEN": "bench", "HERALD_SENDER_TEMPLATES_DIR": FileManager.default.currentDirectoryPath + "/config/templates",
+                "HERALD_LIMITS_WHATSAPP_PER_SECOND": String(limit), "HERALD_LIMITS_WHATSAPP_TIER": String(tier ?? 100_000_000),
+            ]) { $1 }
         }
         var fleet: [ChildProcess] = []
         let client = HTTPClient(concurrency: 2)
         for i in 0..<senders {
             let metricsPort = freeTCPPort()
-            fleet.append(try await startBenchWorker(
-                "herald-sender", log: "bench-sender-\(i)", metricsPort: metricsPort,
-                environment: [
-                    "HERALD_KAFKA_BOOTSTRAP_SERVERS": bootstrap, "HERALD_KAFKA_PARTITIONS": String(partitions), "HERALD_REDIS_PORT": String(redisPort),
-                    "HERALD_SENDER_METRICS_PORT": String(metricsPort), "HERALD_SENDER_WEBHOOK_SECRET": secret.trimmingCharacters(in: .whitespacesAndNewlines),
-                    "HERALD_LIMITS_WEBHOOK_PER_SECOND": String(limit), "HERALD_LIMITS_MARKETING_PER_CONTACT_PER_DAY": "1000000",
-                ],
-                cpu: senderCPU, client: client))
+            environment["HERALD_SENDER_METRICS_PORT"] = String(metricsPort)
+            fleet.append(try await startBenchWorker("herald-sender", log: "bench-sender-\(i)", metricsPort: metricsPort, environment: environment, cpu: senderCPU, client: client))
         }
         if settle { try await Task.sleep(for: .seconds(5)) }  // every member owns partitions before anything is produced
-        print("started \(senders) herald-sender process\(senders == 1 ? "" : "es") sharing a webhook limit of \(limit)/s")
+        print("started \(senders) herald-sender process\(senders == 1 ? "" : "es") sharing a \(channel.rawValue) limit of \(limit)/s")
         return fleet
+    }
+
+    /// With a tier below `--count`: how many recipients the account reached (the
+    /// tier is the most allowed), what the held messages cost Redis while they
+    /// wait (`--hold` seconds of script calls), and how fast `setTier` releases
+    /// them when the tier is raised to `--count`.
+    func watchHeld(tier: Int, account: String, campaign: String, counter: ReceiptCounter) async throws {
+        guard let redisPort = devRedisPort() else { return }
+        let redis = RedisPool(configuration: RedisConfiguration(host: "127.0.0.1", port: redisPort), logger: Logger(label: "bench"))
+        let limiter = RateLimiter(redis: redis)
+        let store = MessageStore(redis: redis, partitions: partitions)
+        let now = { Int64(Date().timeIntervalSince1970 * 1000) }
+        let reached = try await limiter.recipients(account: account, now: now())
+        print("tier \(tier): \(reached) unique recipients in the account's 24-hour window, \(counter.count) received: overshoot \(max(0, max(reached, counter.count) - tier))")
+        let before = try await scriptCalls(redis)
+        try await Task.sleep(for: .seconds(hold))
+        let held = try await store.states(campaign: campaign)["retry_scheduled"] ?? 0
+        let calls = try await scriptCalls(redis) - before
+        print("held for \(hold) s: \(held) messages waiting (retry_scheduled), \(counter.count - tier) more received, \(calls) script calls (EVALSHA) meanwhile")
+        let raised = ContinuousClock.now
+        let released = try await limiter.setTier(account: account, limit: count)
+        while counter.count < count && ContinuousClock.now - raised < .seconds(count / max(1, limit / 2) + 60) { try await Task.sleep(for: .milliseconds(50)) }
+        print(String(format: "tier raised to %d: %d held messages brought forward; %d of %d received %.1f s after the raise", count, released, counter.count, count, Double((ContinuousClock.now - raised).milliseconds) / 1000))
+    }
+
+    /// `EVALSHA` calls the server has run so far (`INFO commandstats`).
+    func scriptCalls(_ redis: RedisPool) async throws -> Int {
+        let info = try await redis.execute(["INFO", "commandstats"]).string ?? ""
+        guard let line = info.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("cmdstat_evalsha:") }),
+            let calls = line.split(separator: ",").first?.split(separator: "=").last
+        else { return 0 }
+        return Int(calls) ?? 0
     }
 
     /// The worst second, by when each message took its limit slot (`attempt_ms`,
