@@ -48,7 +48,7 @@ public final class RedisPool: Service, Sendable {
     /// At most this many commands go out in one pipeline, so one huge backlog
     /// does not become one huge write (and other slots share the work).
     static let maxCommandsPerFlush = 1024
-    private let scriptSHAs = Mutex<[String: String]>([:])
+    private let loadedScripts = Mutex<Set<String>>([])
 
     public init(configuration: RedisConfiguration, logger: Logger) {
         precondition(configuration.poolSize > 0, "redis pool size must be positive")
@@ -148,12 +148,7 @@ public final class RedisPool: Service, Sendable {
     @discardableResult
     public func eval(_ script: RedisScript, keys: [String], arguments: [String]) async throws -> RedisValue {
         for attempt in 0..<2 {
-            let sha: String
-            if let known = scriptSHAs.withLock({ $0[script.source] }), attempt == 0 {
-                sha = known
-            } else {
-                sha = try await load(script)
-            }
+            let sha = attempt == 0 && loaded(script) ? script.sha : try await load(script)
             let reply = try await pipeline([["EVALSHA", sha, String(keys.count)] + keys + arguments])[0]
             if case .error(let message) = reply {
                 if message.hasPrefix("NOSCRIPT") { continue }
@@ -170,8 +165,7 @@ public final class RedisPool: Service, Sendable {
     public func evalMany(_ script: RedisScript, calls: [(keys: [String], arguments: [String])]) async throws -> [RedisValue] {
         guard !calls.isEmpty else { return [] }
         for attempt in 0..<2 {
-            let sha: String
-            if let known = scriptSHAs.withLock({ $0[script.source] }), attempt == 0 { sha = known } else { sha = try await load(script) }
+            let sha = attempt == 0 && loaded(script) ? script.sha : try await load(script)
             let replies = try await pipeline(calls.map { ["EVALSHA", sha, String($0.keys.count)] + $0.keys + $0.arguments })
             if replies.contains(where: { if case .error(let m) = $0 { m.hasPrefix("NOSCRIPT") } else { false } }) { continue }
             return replies
@@ -179,11 +173,15 @@ public final class RedisPool: Service, Sendable {
         throw RedisError(code: .server, message: "script \(script.name): NOSCRIPT after reloading")
     }
 
+    /// Whether this pool has loaded the script (by its SHA: a 40-byte key, where
+    /// the source as key was a few KB hashed on every call).
+    private func loaded(_ script: RedisScript) -> Bool { loadedScripts.withLock { $0.contains(script.sha) } }
+
     private func load(_ script: RedisScript) async throws -> String {
         guard let sha = try await execute(["SCRIPT", "LOAD", script.source]).string else {
             throw RedisError(code: .server, message: "SCRIPT LOAD of \(script.name) returned no SHA")
         }
-        scriptSHAs.withLock { $0[script.source] = sha }
+        loadedScripts.withLock { _ = $0.insert(sha) }
         return sha
     }
 

@@ -1,12 +1,19 @@
-/// A Lua script, loaded once per server with `SCRIPT LOAD` and then called by SHA
+import HeraldCore
+
+/// A Lua script, loaded once per pool with `SCRIPT LOAD` and then called by SHA
 /// with `EVALSHA`; a `NOSCRIPT` reply (server restarted or flushed) loads it again.
 public struct RedisScript: Sendable, Hashable {
     /// A name for logs and errors.
     public let name: String
     public let source: String
+    /// The SHA1 of `source` in hex, as Redis names the script. Computed once here:
+    /// the pool used to find a script's SHA by its source, hashing a few KB on
+    /// every call (about 3 % of the sender's CPU, docs/benchmarks.md).
+    public let sha: String
 
     public init(name: String, source: String) {
         self.name = name
         self.source = source
+        self.sha = SHA256.hex(SHA1.hash(Array(source.utf8)))
     }
 }

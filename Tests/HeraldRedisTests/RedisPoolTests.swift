@@ -85,6 +85,10 @@ struct RedisPoolTests {
         let pool = RedisPool(configuration: server.configuration, logger: logger)
         let script = RedisScript(name: "add", source: "return redis.call('INCRBY', KEYS[1], ARGV[1])")
         let key = uniqueName("s")
+        // The SHA the script carries is the one Redis names it by: otherwise every
+        // call would be a NOSCRIPT and a reload.
+        #expect(try await pool.execute(["SCRIPT", "LOAD", script.source]).string == script.sha)
+        #expect(try await pool.execute(["SCRIPT", "EXISTS", script.sha]) == .array([.integer(1)]))
         #expect(try await pool.eval(script, keys: [key], arguments: ["5"]) == .integer(5))
         try await pool.execute(["SCRIPT", "FLUSH"])
         #expect(try await pool.eval(script, keys: [key], arguments: ["2"]) == .integer(7))
