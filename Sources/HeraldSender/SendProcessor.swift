@@ -335,7 +335,7 @@ struct SendProcessor: Sendable {
             switch outcome {
             case .sent(let providerId):
                 if let providerId { providerIds.append((providerId, request)) }
-                endings.append(.init(request, .sent, mayCreate: false))
+                endings.append(.init(request, .sent, mayCreate: false, providerId: providerId))
             case .failed(let reason):
                 endings.append(.init(request, .sendingFailed, reason: reason, mayCreate: false))
             case .retry(let reason) where c.attempt >= settings.maxAttempts:

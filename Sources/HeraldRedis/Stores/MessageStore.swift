@@ -120,14 +120,21 @@ public struct MessageStore: Sendable {
         /// False when the message is known to have a record (it was claimed): the
         /// request is then not sent along again (it is stored at creation).
         public var mayCreate: Bool
+        /// The provider's id of the message (a `wamid…`, a Twilio `SM…`), written
+        /// with the state (`provider_id`); `remember` maps it back for status callbacks.
+        public var providerId: String?
 
-        public init(_ request: SendRequest, _ state: MessageState, reason: String = "", next: Int64? = nil, deferred: Bool = false, mayCreate: Bool = true) {
+        public init(
+            _ request: SendRequest, _ state: MessageState, reason: String = "", next: Int64? = nil, deferred: Bool = false, mayCreate: Bool = true,
+            providerId: String? = nil
+        ) {
             self.request = request
             self.state = state
             self.reason = reason
             self.next = next
             self.deferred = deferred
             self.mayCreate = mayCreate
+            self.providerId = providerId
         }
     }
 
@@ -153,28 +160,27 @@ public struct MessageStore: Sendable {
             arguments: { i in
                 let t = transitions[i]
                 let r = t.request
-                let from = MessageState.allCases.filter { $0.allows(t.state) }.map(\.rawValue).joined(separator: ",")
                 return [
-                    t.state.rawValue, "," + from + ",", t.reason, String(t.next ?? 0), t.mayCreate ? r.json.jsonString : "", r.id, r.contactId, r.campaignId, r.channel,
-                    t.deferred ? "1" : "0",
+                    t.state.rawValue, Self.allowedFrom[t.state] ?? ",", t.reason, String(t.next ?? 0), t.mayCreate ? r.json.jsonString : "", r.id, r.contactId,
+                    r.campaignId, r.channel, t.deferred ? "1" : "0", t.providerId ?? "",
                 ]
             })
         return zip(transitions, replies).map { t, reply in reply.string.flatMap(MessageState.init(rawValue:)) ?? t.state }
     }
 
-    /// Remembers which message a provider's id (a `wamid…`, a Twilio `SM…`) is, for
-    /// its status callbacks (kept 30 days).
-    public func remember(providerId: String, for r: SendRequest) async throws {
-        try await remember([(providerId, r)])
-    }
+    /// Per state: the states a message may move to it from, as the record script
+    /// reads them (",initial,in_progress,"; `nil` counts as `initial`).
+    static let allowedFrom: [MessageState: String] = Dictionary(uniqueKeysWithValues: MessageState.allCases.map { to in
+        (to, "," + MessageState.allCases.filter { $0.allows(to) }.map(\.rawValue).joined(separator: ",") + ",")
+    })
 
-    /// `remember` for several messages in one round trip.
+    /// Remembers which message a provider's id (a `wamid…`, a Twilio `SM…`) is, for
+    /// its status callbacks (kept 30 days), in one round trip. Call it before
+    /// recording the state: a callback can come as soon as the provider answered.
+    /// The message's own record gets the id with its state (`Transition.providerId`).
     public func remember(_ pairs: [(providerId: String, request: SendRequest)]) async throws {
-        _ = try await redis.pipeline(pairs.flatMap { providerId, r in
-            [
-                ["SET", "herald:pmid:\(providerId)", "\(r.contactId)\u{1F}\(r.id)", "EX", String(30 * 86_400)],
-                ["HSET", "herald:m:\(tag(r.contactId)):\(r.id)", "provider_id", providerId],
-            ]
+        _ = try await redis.pipeline(pairs.map { providerId, r in
+            ["SET", "herald:pmid:\(providerId)", "\(r.contactId)\u{1F}\(r.id)", "EX", String(30 * 86_400)]
         })
     }
 
@@ -451,7 +457,8 @@ public struct MessageStore: Sendable {
 
     /// Records transitions of one shard's messages, in order. ARGV: now, retention
     /// ms, then per message: new state, ",allowed,current,states,", reason, next
-    /// ms, request (or ""), id, contact, campaign, channel, deferred (0/1). KEYS
+    /// ms, request (or ""), id, contact, campaign, channel, deferred (0/1), the
+    /// provider's id (or ""). KEYS
     /// per message: record, contact index, campaign counts, retry set. Returns per
     /// message its state afterwards.
     static let recordScript = RedisScript(name: "message_record", source: """
@@ -466,6 +473,7 @@ public struct MessageStore: Sendable {
           local extra = {}
           if not state then extra[#extra + 1], extra[#extra + 2] = 'request', ARGV[a + 4] end
           if ARGV[a + 2] ~= '' then extra[#extra + 1], extra[#extra + 2] = 'reason', ARGV[a + 2] end
+          if ARGV[a + 10] ~= '' then extra[#extra + 1], extra[#extra + 2] = 'provider_id', ARGV[a + 10] end
           if new == 'retry_scheduled' then
             extra[#extra + 1], extra[#extra + 2] = 'next_ms', ARGV[a + 3]
             schedule(kr, id, ARGV[a + 3])
@@ -483,7 +491,7 @@ public struct MessageStore: Sendable {
           return new
         end
         local out, k = {}, 1
-        for a = 3, #ARGV, 10 do
+        for a = 3, #ARGV, 11 do
           out[#out + 1] = one(KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], a)
           k = k + 4
         end
