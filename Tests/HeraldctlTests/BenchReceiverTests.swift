@@ -1,4 +1,5 @@
 import HeraldChannels
+import HeraldCore
 import Synchronization
 import Testing
 
@@ -54,6 +55,28 @@ struct BenchReceiverTests {
         let (c, keys) = feed([Array((post("last", extra: "Connection: close\r\n") + post("never")).utf8)])
         #expect(keys == ["last"], "nothing is read after Connection: close")
         #expect(c.closing)
+    }
+
+    @Test("as the WhatsApp Cloud API: each POST is answered with Meta's success body naming a message id, and reported by its recipient")
+    func whatsApp() {
+        var c = HTTPConnection()
+        var recipients: [String] = []
+        let bodies = ["420601234567", "420601234568"].map { to in
+            #"{"messaging_product":"whatsapp","recipient_type":"individual","template":{"name":"order-update"},"to":"\#(to)","type":"template"}"#
+        }
+        c.inbox = Array(bodies.map { "POST /v21.0/123/messages HTTP/1.1\r\nContent-Length: \($0.utf8.count)\r\n\r\n\($0)" }.joined().utf8)
+        c.answer(.whatsApp) { recipients.append($0) }
+        #expect(recipients == ["420601234567", "420601234568"])
+        // Two answers, each a 200 whose JSON body the sender reads the id from.
+        let answers = String(decoding: c.outbox, as: UTF8.self).components(separatedBy: "HTTP/1.1 200 OK\r\n").dropFirst()
+        #expect(answers.count == 2)
+        for (answer, to) in zip(answers, recipients) {
+            let parts = answer.components(separatedBy: "\r\n\r\n")
+            let json = try? JSONValue.parse(string: parts.last ?? "")
+            #expect(json?["messages"]?.arrayValue?.first?["id"]?.stringValue == "wamid.bench\(to)", "\(answer)")
+            #expect(json?["contacts"]?.arrayValue?.first?["wa_id"]?.stringValue == to)
+            #expect(parts.first?.contains("Content-Length: \(parts.last?.utf8.count ?? 0)") == true, "\(answer)")
+        }
     }
 
     @Test("over real sockets: libcurl's keep-alive POSTs all arrive once, answered 200; a GET gets 405")
