@@ -62,6 +62,28 @@ struct RateLimiterTests {
         #expect(try await limiter.acquire([small], member: "b5", now: 20_500) == .wait(milliseconds: 551, limit: small.name))
     }
 
+    @Test("one per window (a WhatsApp recipient's interval): the next message waits until the window after the last one let through, a retry of that one passes; a GET and a SET per message")
+    func onePerWindow() async throws {
+        let server = try await TestRedisServer()
+        let redis = RedisPool(configuration: server.configuration, logger: logger)
+        let limiter = RateLimiter(redis: redis)
+        let recipient = RateLimiter.Rate(name: "whatsapp-recipient:\(uniqueName("+4206"))", limit: 1, window: .seconds(6))
+        _ = try await redis.execute(["CONFIG", "RESETSTAT"])
+        #expect(try await limiter.acquire([recipient], member: "m1", now: 50_000) == .allowed)
+        // The window is counted as 6,300 ms (the jitter guard).
+        #expect(try await limiter.acquire([recipient], member: "m2", now: 51_000) == .wait(milliseconds: 5_301, limit: recipient.name))
+        #expect(try await limiter.acquire([recipient], member: "m1", now: 52_000) == .allowed, "a retry of the one let through")
+        // m1's retry at 52,000 renewed its slot (until 58,300): m2, back at its
+        // turn, is still held, and gets the next turn (a slot's time after its last).
+        #expect(try await limiter.acquire([recipient], member: "m2", now: 56_301) == .wait(milliseconds: 6_300, limit: recipient.name))
+        #expect(try await limiter.acquire([recipient], member: "m2", now: 58_300) == .allowed)
+        // Two messages to one recipient in one call: the second sees the first's slot.
+        let both = try await limiter.acquire(many: ["m3", "m4"].map { .init(rates: [recipient], member: $0) }, now: 70_000)
+        #expect(both.first == .allowed && both.last != .allowed, "\(both)")
+        let stats = try await redis.execute(["INFO", "commandstats"]).string ?? ""
+        #expect(!stats.contains("cmdstat_zadd") && !stats.contains("cmdstat_zcard") && !stats.contains("cmdstat_pexpire"), "no sorted set for a rate of one: \(stats)")
+    }
+
     @Test("acquire(many:) decides in order, as one by one would: the messages a rate and a unique-recipient cap let through, the rest with their turns; unlimited ones pass; 64 messages per call")
     func many() async throws {
         let server = try await TestRedisServer()

@@ -71,6 +71,16 @@ public struct RateLimiter: Sendable {
     }
 
     static func tierKey(_ account: String) -> String { "herald:{limits}:tier:\(account)" }
+
+    /// Where a rate's window is kept: a sorted set of the times let through, or
+    /// for a rate of one per window (WhatsApp's per-recipient interval: a key per
+    /// recipient) a string, "<time> <member>" of the one let through. The string
+    /// is a `GET` and a `SET` per message where the set was four commands
+    /// (trim, count, add, expire), the largest part of Redis's work for a WhatsApp
+    /// message's limits (docs/benchmarks.md).
+    static func rateKey(_ rate: Rate) -> String {
+        rate.limit == 1 ? "herald:{limits}:last:\(rate.name)" : "herald:{limits}:rate:\(rate.name)"
+    }
     /// The last turn given at the account's cap (a time, ms).
     static func uniqueTurnKey(_ account: String) -> String { "herald:{limits}:uturn:\(account)" }
     /// Messages held by the account's cap: `<shard>:<send id>` by their turn.
@@ -150,7 +160,7 @@ public struct RateLimiter: Sendable {
             Self.script, count: limited.count, group: { _ in 0 }, header: [String(now), String(recheck.milliseconds)],
             keys: { j in
                 let r = requests[limited[j]]
-                var keys = r.rates.map { "herald:{limits}:rate:\($0.name)" } + r.rates.map { "herald:{limits}:turn:\($0.name)" }
+                var keys = r.rates.map(Self.rateKey) + r.rates.map { "herald:{limits}:turn:\($0.name)" }
                 if let u = r.unique { keys += ["herald:{limits}:uniq:\(u.account)", Self.tierKey(u.account), Self.uniqueTurnKey(u.account), Self.heldKey(u.account)] }
                 return keys
             },
@@ -282,9 +292,20 @@ public struct RateLimiter: Sendable {
           local nextK, nextA = k + 2 * n + (unique and 4 or 0), u + (unique and 5 or 1)
           for i = 1, n do
             local key, limit, window = KEYS[k + i - 1], tonumber(ARGV[a + 2 * i]), tonumber(ARGV[a + 1 + 2 * i])
+            if limit == 1 then
+              -- One per window: full while the one let through is less than a
+              -- window old, unless it is this message (a retry).
+              local last = redis.call('GET', key)
+              if last then
+                local space = string.find(last, ' ', 1, true)
+                local at = tonumber(string.sub(last, 1, space - 1))
+                if at + window > now and string.sub(last, space + 1) ~= member then
+                  return {i - 1, turn(KEYS[k + n + i - 1], at + window - now + 1, 1, window)}, nextK, nextA
+                end
+              end
             -- Below a tenth of the limit nothing can be full, whether or not the
             -- message already holds a slot (a retry): the common case.
-            if open(key, window, false) >= math.ceil(limit / 10) then
+            elseif open(key, window, false) >= math.ceil(limit / 10) then
               flush(key, true)
               local count = counts[key]
               if redis.call('ZSCORE', key, member) == false then
@@ -318,7 +339,16 @@ public struct RateLimiter: Sendable {
             end
             open(uniq, window, true)
           end
-          for i = 1, n do add(KEYS[k + i - 1], member, tonumber(ARGV[a + 1 + 2 * i]) * 2) end
+          for i = 1, n do
+            local window = tonumber(ARGV[a + 1 + 2 * i])
+            if ARGV[a + 2 * i] == '1' then
+              -- At once, not at the end of the call: the next message may be for
+              -- the same recipient. (The expiry only cleans up; `now` decides.)
+              redis.call('SET', KEYS[k + i - 1], ARGV[1] .. ' ' .. member, 'PX', window * 2)
+            else
+              add(KEYS[k + i - 1], member, window * 2)
+            end
+          end
           if uniq then add(uniq, ARGV[u + 1], tonumber(ARGV[u + 3]) * 2) end
           return {-1}, nextK, nextA
         end
