@@ -9,8 +9,8 @@ import ServiceLifecycle
 /// partitions) whose retry is due or whose claim's lease ran out.
 ///
 /// It sleeps until the earliest time a shard is known to fall due (`DueTimes`:
-/// for a parked message, its turn at the limit), and reads only the shards due
-/// then; every `interval` it sweeps all its shards for what this process cannot
+/// for a parked message, its turn at the limit; a message parked while it sleeps
+/// wakes it if due sooner), and reads only the shards due then; every `interval` it sweeps all its shards for what this process cannot
 /// know (a dead sender's leases, shards just assigned, a tier change).
 struct RetryPoller: Service {
     let consumer: KafkaConsumer
@@ -53,9 +53,11 @@ struct RetryPoller: Service {
             // Wake when the next message falls due — for a parked message, its
             // turn at the limit — not on a fixed tick: a tick's slack, paid at
             // every slot, left a quarter of a spread limit unused (147 of 200/s).
-            var pause = nextSweep - clock.now
-            if let earliest = processor.dueTimes.earliest { pause = min(pause, .milliseconds(earliest - processor.now())) }
-            try? await Task.sleep(for: max(minimumPause, pause))
+            // A message parked meanwhile with an earlier time (by the consumer:
+            // a turn, a quick retry) ends the sleep early (`DueTimes`).
+            var until = processor.now() + (nextSweep - clock.now).milliseconds
+            if let earliest = processor.dueTimes.earliest { until = min(until, earliest) }
+            await processor.dueTimes.sleep(until: until, minimum: minimumPause)
         }
     }
 

@@ -1,0 +1,51 @@
+import Foundation
+import Testing
+
+@testable import HeraldSender
+
+@Suite("the retry poller's due times")
+struct DueTimesTests {
+    func nowMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    @Test("a message noted as due before the poller's wake-up ends its sleep; one due after does not")
+    func earlyWake() async throws {
+        let due = DueTimes()
+        let clock = ContinuousClock()
+        // Asleep for 10 s; a message parked 50 ms in, due 100 ms later, wakes it.
+        let start = clock.now
+        let sleeper = Task { await due.sleep(until: nowMs() + 10_000) }
+        try await Task.sleep(for: .milliseconds(50))
+        due.note(shard: 3, at: nowMs() + 100)
+        await sleeper.value
+        #expect(clock.now - start < .seconds(5), "woken by the note, not the 10 s wake-up: \(clock.now - start)")
+        // The poller takes what is due before it sleeps again.
+        #expect(due.take(dueBy: nowMs() + 1_000) == [3])
+
+        // Asleep for 300 ms; a message due after that leaves the sleep alone.
+        let second = clock.now
+        let later = Task { await due.sleep(until: nowMs() + 300) }
+        try await Task.sleep(for: .milliseconds(50))
+        due.note(shard: 4, at: nowMs() + 5_000)
+        await later.value
+        #expect(clock.now - second >= .milliseconds(250), "\(clock.now - second)")
+        #expect(due.take(dueBy: nowMs() + 10_000) == [4])
+    }
+
+    @Test("a time noted before the sleep began, and due before its end, ends it at once; cancelling ends it too")
+    func noteBeforeSleep() async throws {
+        let due = DueTimes()
+        let clock = ContinuousClock()
+        due.note(shard: 1, at: nowMs() + 50)
+        let start = clock.now
+        await due.sleep(until: nowMs() + 10_000)
+        #expect(clock.now - start < .seconds(5), "\(clock.now - start)")
+
+        let cancelled = Task { await due.sleep(until: nowMs() + 10_000) }
+        _ = due.take(dueBy: nowMs() + 100_000)
+        try await Task.sleep(for: .milliseconds(50))
+        let stop = clock.now
+        cancelled.cancel()
+        await cancelled.value
+        #expect(clock.now - stop < .seconds(5), "\(clock.now - stop)")
+    }
+}
