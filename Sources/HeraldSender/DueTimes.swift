@@ -26,12 +26,6 @@ final class DueTimes: Sendable {
     }
 
     private let state = Mutex(State())
-    /// UTC ms, the clock the due times are in.
-    private let clock: @Sendable () -> Int64
-
-    init(clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
-        self.clock = clock
-    }
 
     /// A message of `shard` falls due at `at` (UTC ms); the earliest known is
     /// kept. Wakes the sleeping poller if that is before its wake-up.
@@ -66,7 +60,8 @@ final class DueTimes: Sendable {
             s.nextId += 1
             return s.nextId
         }
-        let pause = max(minimum, .milliseconds(until - clock()))
+        // The due times are UTC ms (`SendProcessor.now()`).
+        let pause = max(minimum, .milliseconds(until - Int64(Date().timeIntervalSince1970 * 1000)))
         let timer = Task { [self] in
             try? await Task.sleep(for: pause)
             wake(id)

@@ -10,8 +10,9 @@ import ServiceLifecycle
 ///
 /// It sleeps until the earliest time a shard is known to fall due (`DueTimes`:
 /// for a parked message, its turn at the limit; a message parked while it sleeps
-/// wakes it if due sooner), and reads only the shards due then; every `interval` it sweeps all its shards for what this process cannot
-/// know (a dead sender's leases, shards just assigned, a tier change).
+/// wakes it if due sooner), and reads only the shards due then; every `interval`
+/// it sweeps all its shards for what this process cannot know (a dead sender's
+/// leases, shards just assigned, a tier change).
 struct RetryPoller: Service {
     let consumer: KafkaConsumer
     let messages: MessageStore

@@ -45,6 +45,7 @@ struct BenchSend: AsyncParsableCommand {
         }
         if tier != nil, channel != .whatsapp { throw ValidationError("--tier is WhatsApp's unique-recipient limit: use it with --channel whatsapp") }
         if let tier, tier < 1 { throw ValidationError("--tier must be at least 1") }
+        if hold < 1 { throw ValidationError("--hold must be at least 1 second") }
         if preload, senders > 0 { throw ValidationError("--preload starts one sender of its own; it does not go with --senders") }
         if senderCPU != nil, !preload { throw ValidationError("--sender-cpu pins the sender that --preload starts: use it with --preload") }
         // The mock broker keeps 5 MB per partition (DESIGN.md); a request is about 400 bytes there.
@@ -61,9 +62,12 @@ struct BenchSend: AsyncParsableCommand {
     /// A bench contact's phone number (E.164); the receiver reports its digits.
     static func phone(_ i: Int) -> String { "+1\(2_000_000_000 + i)" }
 
+    /// Request `i`'s send id in run `run`.
+    static func sendId(_ i: Int, run: String) -> String { "bench-send-\(run):\(i)" }
+
     /// What the receiver reports for request `i`: its send id (the webhook's
     /// `Idempotency-Key`) or its recipient's digits (WhatsApp's `to`).
-    func receiptKey(_ i: Int, run: String) -> String { channel == .whatsapp ? String(Self.phone(i).dropFirst()) : "bench-send-\(run):\(i)" }
+    func receiptKey(_ i: Int, run: String) -> String { channel == .whatsapp ? String(Self.phone(i).dropFirst()) : Self.sendId(i, run: run) }
 
     func run() async throws {
         var logger = Logger(label: "heraldctl.bench")
@@ -95,7 +99,7 @@ struct BenchSend: AsyncParsableCommand {
         for start in stride(from: 0, to: count, by: 10_000) {
             let records = (start..<min(count, start + 10_000)).map { i -> KafkaOutgoingRecord in
                 var r = SendRequest(
-                    id: "bench-send-\(run):\(i)", contactId: contact(i), campaignId: "bench-send-\(run)", channel: channel.rawValue,
+                    id: Self.sendId(i, run: run), contactId: contact(i), campaignId: "bench-send-\(run)", channel: channel.rawValue,
                     template: channel == .whatsapp ? Self.whatsAppTemplate : "http://127.0.0.1:\(port)/hook", category: "promo")
                 if channel == .whatsapp { r.event = ["order_id": .string("B-\(i)")] }
                 return KafkaOutgoingRecord(topic: Topics.sends, key: r.contactId, value: r.json.serialized())
@@ -122,9 +126,9 @@ struct BenchSend: AsyncParsableCommand {
         }
         if senders > 0 {
             // Receipts by send id, whatever the receiver reported.
-            let ids = Dictionary(uniqueKeysWithValues: (0..<count).map { (receiptKey($0, run: run), "bench-send-\(run):\($0)") })
+            let ids = Dictionary(uniqueKeysWithValues: (0..<count).map { (receiptKey($0, run: run), Self.sendId($0, run: run)) })
             let receipts = Dictionary(counter.receipts().compactMap { key, t in ids[key].map { ($0, t) } }, uniquingKeysWith: min)
-            try await reportOvershoot(ids: (0..<count).map { (contact($0), "bench-send-\(run):\($0)") }, receipts: receipts)
+            try await reportOvershoot(ids: (0..<count).map { (contact($0), Self.sendId($0, run: run)) }, receipts: receipts)
         }
         if let tier, tier < count { try await watchHeld(tier: tier, account: account, campaign: "bench-send-\(run)", counter: counter) }
         for child in fleet { _ = await child.stop(grace: .seconds(20)) }

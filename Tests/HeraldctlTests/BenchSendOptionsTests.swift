@@ -10,6 +10,7 @@ struct BenchSendOptionsTests {
             (["--channel", "whatsapp"], "--channel whatsapp needs --preload or --senders"),
             (["--tier", "250", "--senders", "4"], "--tier is WhatsApp's unique-recipient limit"),
             (["--channel", "whatsapp", "--senders", "4", "--tier", "0"], "--tier must be at least 1"),
+            (["--channel", "whatsapp", "--senders", "4", "--tier", "250", "--hold", "0"], "--hold must be at least 1 second"),
             (["--channel", "sms"], "sms"),
         ] {
             #expect(throws: (any Error).self, "\(arguments)") { try BenchSend.parse(arguments) }

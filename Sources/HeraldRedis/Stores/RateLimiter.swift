@@ -5,7 +5,8 @@ import HeraldCore
 ///
 /// - Rates (`messages per window`) are exact sliding windows: a sorted set per
 ///   limit holds the times of the messages let through in the last window; a
-///   message passes only if fewer than `limit` are in it. In no window of that
+///   message passes only if fewer than `limit` are in it. (A rate of one per
+///   window keeps only the last one let through: `rateKey`.) In no window of that
 ///   length do more than `limit` messages pass, whatever the number of senders.
 /// - A rate of 10 or more is also spread: at most ⌈limit/10⌉ pass in any tenth of
 ///   the window. Without it, a backlog takes the whole window's allowance the
