@@ -19,14 +19,15 @@ extension RedisPool {
     ///   - keys, arguments: one item's keys and arguments, appended in item order.
     ///   - perCall: at most this many items in one call, so one call never holds
     ///     the server for long.
+    ///   - first: commands sent ahead of the calls in the same round trip
+    ///     (`evalMany`; idempotent).
     /// - Returns: per item, its element of the script's reply (an array with one
     ///   element per item of the call).
     /// - Throws: `RedisError` when a call fails or answers with the wrong shape.
     public func evalGrouped(
-        _ script: RedisScript, count: Int, group: (Int) -> Int, header: [String], perCall: Int = 64,
+        _ script: RedisScript, count: Int, group: (Int) -> Int, header: [String], perCall: Int = 64, first: [[String]] = [],
         keys: (Int) -> [String], arguments: (Int) -> [String]
     ) async throws -> [RedisValue] {
-        guard count > 0 else { return [] }
         var byGroup: [Int: [Int]] = [:]
         var order: [Int] = []
         for i in 0..<count {
@@ -38,9 +39,11 @@ extension RedisPool {
             let items = byGroup[g] ?? []
             return stride(from: 0, to: items.count, by: perCall).map { Array(items[$0..<min(items.count, $0 + perCall)]) }
         }
-        let replies = try await evalMany(script, calls: calls.map { items in
-            (keys: items.flatMap(keys), arguments: header + items.flatMap(arguments))
-        })
+        let replies = try await evalMany(
+            script,
+            calls: calls.map { items in
+                (keys: items.flatMap(keys), arguments: header + items.flatMap(arguments))
+            }, first: first)
         var out = [RedisValue](repeating: .null, count: count)
         for (items, reply) in zip(calls, replies) {
             if case .error(let message) = reply { throw RedisError(code: .server, message: "\(script.name): \(message)") }

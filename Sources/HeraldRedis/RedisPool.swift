@@ -161,16 +161,32 @@ public final class RedisPool: Service, Sendable {
 
     /// Calls `script` once per entry of `calls`, all in one pipeline (one round
     /// trip); replies are in order, script errors as `.error` values.
-    /// - Throws: `RedisError` for a connection problem.
-    public func evalMany(_ script: RedisScript, calls: [(keys: [String], arguments: [String])]) async throws -> [RedisValue] {
-        guard !calls.isEmpty else { return [] }
+    /// - Parameter first: commands sent ahead of the calls in the same pipeline,
+    ///   so they have run when the scripts run, at no round trip of their own.
+    ///   They are sent again if the script has to be loaded again (`NOSCRIPT`):
+    ///   make them idempotent.
+    /// - Throws: `RedisError` for a connection problem, or an error reply to one of `first`.
+    public func evalMany(_ script: RedisScript, calls: [(keys: [String], arguments: [String])], first: [[String]] = []) async throws -> [RedisValue] {
+        guard !calls.isEmpty else {
+            if !first.isEmpty { try Self.check(try await pipeline(first), of: first) }
+            return []
+        }
         for attempt in 0..<2 {
             let sha = attempt == 0 && loaded(script) ? script.sha : try await load(script)
-            let replies = try await pipeline(calls.map { ["EVALSHA", sha, String($0.keys.count)] + $0.keys + $0.arguments })
-            if replies.contains(where: { if case .error(let m) = $0 { m.hasPrefix("NOSCRIPT") } else { false } }) { continue }
-            return replies
+            let replies = try await pipeline(first + calls.map { ["EVALSHA", sha, String($0.keys.count)] + $0.keys + $0.arguments })
+            try Self.check(replies[..<first.count], of: first)
+            let scripts = replies[first.count...]
+            if scripts.contains(where: { if case .error(let m) = $0 { m.hasPrefix("NOSCRIPT") } else { false } }) { continue }
+            return Array(scripts)
         }
         throw RedisError(code: .server, message: "script \(script.name): NOSCRIPT after reloading")
+    }
+
+    /// Throws for the first error reply, naming its command.
+    private static func check(_ replies: some Collection<RedisValue>, of commands: [[String]]) throws {
+        for (reply, command) in zip(replies, commands) {
+            if case .error(let message) = reply { throw RedisError(code: .server, message: "\(command.first ?? "") \(command.dropFirst().first ?? ""): \(message)") }
+        }
     }
 
     /// Whether this pool has loaded the script (by its SHA: a 40-byte key, where

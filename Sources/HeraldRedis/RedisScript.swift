@@ -5,6 +5,8 @@ import HeraldCore
 public struct RedisScript: Sendable, Hashable {
     /// A name for logs and errors.
     public let name: String
+    /// The Lua, its first line `-- <name>`: a script loaded on a server (or seen
+    /// in `MONITOR`, as `scripts/redis-cost/run` reads it) says what it is.
     public let source: String
     /// The SHA1 of `source` in hex, as Redis names the script. Computed once here:
     /// the pool used to find a script's SHA by its source, hashing a few KB on
@@ -13,7 +15,7 @@ public struct RedisScript: Sendable, Hashable {
 
     public init(name: String, source: String) {
         self.name = name
-        self.source = source
-        self.sha = SHA256.hex(SHA1.hash(Array(source.utf8)))
+        self.source = "-- \(name)\n" + source
+        self.sha = SHA256.hex(SHA1.hash(Array(self.source.utf8)))
     }
 }

@@ -45,7 +45,7 @@ struct RetryPoller: Service {
                     // batch through the processor (one limiter call per wave).
                     let pass = try await messages.due(shards: shards, now: now, limit: 500)
                     for (shard, at) in pass.next { processor.dueTimes.note(shard: shard, at: at) }
-                    try await processor.process(pass.requests)
+                    try await processor.process(pass.requests, texts: pass.texts)
                 } catch {
                     // A failure leaves the messages due: the next sweep finds them.
                     logger.warning("sender could not handle due retries; will look again", metadata: ["herald.error": "\(error)"])

@@ -55,6 +55,8 @@ struct SendProcessor: Sendable {
         var rates: [RateLimiter.Rate] = []
         var unique: RateLimiter.UniqueRecipients? = nil
         var action: Action
+        /// The request's JSON text as it came, kept with its claim (nil: serialized).
+        var requestText: String? = nil
 
         enum Action: Sendable {
             /// An HTTP request — built when the wave calls, so a signature's
@@ -69,7 +71,9 @@ struct SendProcessor: Sendable {
 
     /// Handles requests; a failure (Redis down) is thrown and the caller retries the
     /// whole batch: messages that already ended are skipped by their state.
-    func process(_ requests: [SendRequest]) async throws {
+    /// - Parameter texts: each request's JSON text as it came, when known (stored
+    ///   as the message's `request` instead of serializing it again).
+    func process(_ requests: [SendRequest], texts: [String] = []) async throws {
         guard !requests.isEmpty else { return }
         let campaigns = try await catalog.entries()
         // A notification with its content ready needs nothing from the profile.
@@ -77,7 +81,7 @@ struct SendProcessor: Sendable {
         let profiles = try await contacts.get(many: Array(wanted))
         var endings: [MessageStore.Transition] = []
         var calls: [String: [(SendRequest, Call)]] = [:]
-        for request in requests {
+        for (i, request) in requests.enumerated() {
             let plan: Plan
             // A stopped campaign's queued messages are cancelled, not sent.
             if let entry = campaigns[request.campaignId], entry.state == .stopped || entry.retired[request.version] == .now {
@@ -87,7 +91,9 @@ struct SendProcessor: Sendable {
             }
             switch plan {
             case .finish(let state, let reason): endings.append(.init(request, state, reason: reason))
-            case .call(let call): calls[request.channel, default: []].append((request, call))
+            case .call(var call):
+                if i < texts.count { call.requestText = texts[i] }
+                calls[request.channel, default: []].append((request, call))
             }
         }
         try await write(endings)
@@ -313,7 +319,7 @@ struct SendProcessor: Sendable {
         let caps = admitted.map { item -> MessageStore.ClaimCap? in
             cap > 0 && Self.isMarketing(item.0) ? .init(day: day, limit: cap, reason: "over the daily cap of \(cap) marketing messages for this contact") : nil
         }
-        let claims = try await messages.claim(many: admitted.map(\.0), caps: caps, now: t, lease: settings.lease)
+        let claims = try await messages.claim(many: admitted.map(\.0), texts: admitted.map(\.1.requestText), caps: caps, now: t, lease: settings.lease)
         var claimed: [(request: SendRequest, call: Call, attempt: Int, deferrals: Int, firstSeen: Int64)] = []
         for (item, claim) in zip(admitted, claims) {
             switch claim {
@@ -329,12 +335,11 @@ struct SendProcessor: Sendable {
         }
         let outcomes = await call(claimed.map(\.call), channel: channel)
         var endings: [MessageStore.Transition] = []
-        var providerIds: [(providerId: String, request: SendRequest)] = []
         for (c, outcome) in zip(claimed, outcomes) {
             let request = c.request
             switch outcome {
             case .sent(let providerId):
-                if let providerId { providerIds.append((providerId, request)) }
+                // Mapped back for status callbacks ahead of the state (`MessageStore.record`).
                 endings.append(.init(request, .sent, mayCreate: false, providerId: providerId))
             case .failed(let reason):
                 endings.append(.init(request, .sendingFailed, reason: reason, mayCreate: false))
@@ -353,8 +358,6 @@ struct SendProcessor: Sendable {
                 parked.append((.init(request, .retryScheduled, reason: reason, next: now() + cap / 2 + Int64.random(in: 0...max(1, cap / 2)), deferred: true, mayCreate: false), "deferred"))
             }
         }
-        // Status callbacks name the provider's id: map it before the state says sent.
-        if !providerIds.isEmpty { try await messages.remember(providerIds) }
         try await write(endings, waiting: parked)
     }
 

@@ -47,10 +47,13 @@ public enum SenderApp {
             // herald.dlq with the reason (never silently dropped), and the
             // partition moves on.
             var requests: [SendRequest] = []
+            // Each request's text as it came: stored with its claim, not serialized again.
+            var texts: [String] = []
             var dead: [KafkaOutgoingRecord] = []
             for record in batch {
                 do {
                     requests.append(try SendRequest(json: try JSONValue.parse(record.value)))
+                    texts.append(String(decoding: record.value, as: UTF8.self))
                 } catch let error as SendRequestError {
                     dead.append(record.deadLettered(to: Topics.dlq, field: error.field, reason: error.description))
                 } catch {
@@ -64,7 +67,7 @@ public enum SenderApp {
             }
             // A failure (Redis down) fails the batch, which is retried; finished
             // messages are skipped the second time by their state.
-            try await processor.process(requests)
+            try await processor.process(requests, texts: texts)
         }
         let retries = RetryPoller(consumer: consumer, messages: messages, processor: processor, interval: .milliseconds(250), logger: logger)
         return [consumer, retries]

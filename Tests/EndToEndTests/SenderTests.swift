@@ -274,14 +274,15 @@ struct SenderTests {
         // Records that are not send requests go to herald.dlq with the reason and
         // their bytes; the partition (same key as the next request) moves on.
         let malformed: [(String, String)] = [("not json", ""), (#"{"id":"h:bad","campaign_id":"c","channel":"webhook","template":"t"}"#, "contact_id")]
+        // A 4xx is the receiver refusing it: no retry. Its record has a field this
+        // version does not know: the request is stored as it came.
+        let refused = SendRequest(id: "h:2", contactId: "wendy", campaignId: "c", channel: "webhook", template: receiver.url)
+        let refusedText = #"{"id":"h:2","contact_id":"wendy","campaign_id":"c","channel":"webhook","template":"\#(receiver.url)","x_newer":true}"#
         let raw = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: broker.bootstrapServers, clientId: uniqueName("raw")), logger: Logger(label: "test"))
-        for case .failure(let error) in await raw.send(malformed.map { KafkaOutgoingRecord(topic: Topics.sends, key: "wendy", value: Array($0.0.utf8)) }) {
+        for case .failure(let error) in await raw.send((malformed.map(\.0) + [refusedText]).map { KafkaOutgoingRecord(topic: Topics.sends, key: "wendy", value: Array($0.utf8)) }) {
             throw error
         }
         await raw.close()
-        // A 4xx is the receiver refusing it: no retry.
-        let refused = SendRequest(id: "h:2", contactId: "wendy", campaignId: "c", channel: "webhook", template: receiver.url)
-        try await produce(broker, [refused])
         let dead = try await readTopic(Topics.dlq, bootstrapServers: broker.bootstrapServers) { $0.count >= 2 }
         for (value, field) in malformed {
             let record = dead.first { $0.value == Array(value.utf8) }
@@ -290,6 +291,7 @@ struct SenderTests {
         }
         let second = try await states(store, [refused])
         #expect(second[refused.id]?["state"] == "sending_failed" && second[refused.id]?["attempts"] == "1", "\(second)")
+        #expect(second[refused.id]?["request"] == refusedText)
         #expect(receiver.received.count == 3)
         receiver.stop()
         await sender.process.stop()

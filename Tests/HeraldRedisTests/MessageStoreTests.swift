@@ -27,6 +27,49 @@ struct MessageStoreTests {
         #expect(try await store.message(contactId: ended.contactId, id: ended.id)?["state"] == "sent")
     }
 
+    @Test("a claim keeps the request's text as given; without one, the request serialized")
+    func requestText() async throws {
+        let server = try await TestRedisServer()
+        let redis = RedisPool(configuration: server.configuration, logger: Logger(label: "test"))
+        let store = MessageStore(redis: redis, partitions: 4)
+        let given = SendRequest(id: uniqueName("t"), contactId: "c1", campaignId: "k", channel: "webhook", template: "http://x", category: "promo")
+        let other = SendRequest(id: uniqueName("s"), contactId: "c2", campaignId: "k", channel: "webhook", template: "http://x", category: "promo")
+        // As a herald.sends record may come: its own key order, a field this version does not know.
+        let text = #"{"template":"http://x","id":"\#(given.id)","contact_id":"c1","campaign_id":"k","channel":"webhook","category":"promo","x_newer":1}"#
+        #expect(try SendRequest(json: JSONValue.parse(string: text)) == given)
+        _ = try await store.claim(many: [given, other], texts: [text, nil], now: 1_000, lease: .seconds(60))
+        #expect(try await store.message(contactId: "c1", id: given.id)?["request"] == text)
+        #expect(try await store.message(contactId: "c2", id: other.id)?["request"] == other.json.jsonString)
+        // A retry reads it back as the same request.
+        try await store.record(given, .retryScheduled, reason: "HTTP 503", next: 2_000, now: 1_100)
+        let due = try await store.due(shards: [Shard.of("c1", partitions: 4)], now: 2_000, limit: 10)
+        #expect(due.requests == [given] && due.texts == [text])
+    }
+
+    @Test("a provider id recorded with its state maps back to the message, in the same round trip as the state")
+    func providerIdMapping() async throws {
+        let server = try await TestRedisServer()
+        let redis = RedisPool(configuration: server.configuration, logger: Logger(label: "test"))
+        let store = MessageStore(redis: redis, partitions: 4)
+        let requests = (0..<3).map { SendRequest(id: uniqueName("p\($0)"), contactId: "c\($0)", campaignId: "k", channel: "whatsapp", template: "t", category: "promo") }
+        _ = try await store.claim(many: requests, now: 1_000, lease: .seconds(60))
+        try await store.record(SendRequest(id: uniqueName("loads"), contactId: "c9", campaignId: "k", channel: "whatsapp", template: "t"), .cancelled, now: 1_100)
+        let before = redis.roundTrips
+        let after = try await store.record(many: [
+            .init(requests[0], .sent, mayCreate: false, providerId: "wamid.A"), .init(requests[1], .sent, mayCreate: false, providerId: "wamid.B"),
+            .init(requests[2], .sendingFailed, reason: "HTTP 400", mayCreate: false),
+        ], now: 1_200)
+        #expect(after == [.sent, .sent, .sendingFailed])
+        #expect(redis.roundTrips - before == 1)
+        #expect(try await store.message(contactId: "c1", id: requests[1].id)?["provider_id"] == "wamid.B")
+        let ttl = try await redis.execute(["TTL", "herald:pmid:wamid.A"]).int ?? -3
+        #expect(ttl > 2_591_000 && ttl <= 2_592_000, "TTL \(ttl)")
+        // A status callback finds its message by the provider's id.
+        let status = try await store.applyStatus(providerId: "wamid.A", .delivered, now: 1_300)
+        #expect(status?.request == requests[0] && status?.state == .delivered && status?.changed == true)
+        #expect(try await store.applyStatus(providerId: "wamid.unknown", .delivered, now: 1_300) == nil)
+    }
+
     @Test("the daily cap in the claim: the third message of a cap of 2 is cancelled, never claimed; a retry of an admitted one is not counted again")
     func capInClaim() async throws {
         let server = try await TestRedisServer()

@@ -136,6 +136,31 @@ struct RedisPoolTests {
         await pool.close()
     }
 
+    @Test("evalMany's first commands go in the same round trip, ahead of the scripts, also when the script is reloaded; an error reply to one names it")
+    func firstCommands() async throws {
+        let server = try await TestRedisServer()
+        let pool = RedisPool(configuration: server.configuration, logger: logger)
+        let read = RedisScript(name: "read_key", source: "return redis.call('GET', KEYS[1]) or 'missing'")
+        let key = uniqueName("first")
+        _ = try await pool.evalMany(read, calls: [(keys: [key], arguments: [])])  // loaded
+        let before = pool.roundTrips
+        let replies = try await pool.evalMany(read, calls: [(keys: [key], arguments: []), (keys: [key], arguments: [])], first: [["SET", key, "written first"]])
+        #expect(replies == [.bulk(Array("written first".utf8)), .bulk(Array("written first".utf8))])
+        #expect(pool.roundTrips - before == 1)
+        // After NOSCRIPT the whole pipeline goes again (the commands are idempotent).
+        try await pool.execute(["SCRIPT", "FLUSH"])
+        #expect(try await pool.evalMany(read, calls: [(keys: [key], arguments: [])], first: [["SET", key, "again"]]) == [.bulk(Array("again".utf8))])
+        // With nothing to call, the commands still run.
+        #expect(try await pool.evalGrouped(read, count: 0, group: { _ in 0 }, header: [], first: [["SET", key, "alone"]], keys: { _ in [] }, arguments: { _ in [] }).isEmpty)
+        #expect(try await pool.execute(["GET", key]).string == "alone")
+        _ = try await pool.execute(["SET", "\(key):text", "x"])
+        let failed = await #expect(throws: RedisError.self) {
+            try await pool.evalMany(read, calls: [(keys: [key], arguments: [])], first: [["INCR", "\(key):text"]])
+        }
+        #expect(failed?.message.hasPrefix("INCR \(key):text:") == true, "\(String(describing: failed))")
+        await pool.close()
+    }
+
     @Test("a timed-out call is discarded and the next call works")
     func timeouts() async throws {
         let server = try await TestRedisServer()

@@ -1,11 +1,23 @@
-# MONITOR output -> RESP commands for redis-cli --pipe: the SCRIPT LOADs, and the
-# EVALSHAs of scripts loaded within the capture (others would only answer NOSCRIPT).
+# MONITOR output -> RESP commands for redis-cli --pipe, in two files:
+#
+#   SETUP  the bench's own writes: SCRIPT LOADs and calls of `contact_apply`
+#          (the WhatsApp bench gives each contact a phone number first);
+#   SENDER SETUP, then everything the sender did: its SCRIPT LOADs, its EVALSHAs,
+#          and every other command of the connections that called its scripts
+#          (reading profiles, mapping provider ids).
+#
+# Replaying both and subtracting counts the sender's work alone. Scripts are told
+# apart by their first line, `-- <name>` (RedisScript); other workers' scripts, and
+# their connections, are left out.
 import hashlib
 import re
 import sys
 
 QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
+CLIENT = re.compile(r'\[\d+ ([^\]]+)\]')
 ESCAPES = {'n': b'\n', 'r': b'\r', 't': b'\t', 'a': b'\a', 'b': b'\b', '"': b'"', '\\': b'\\'}
+SETUP_SCRIPTS = {b'contact_apply'}
+SENDER_SCRIPTS = {b'limit_acquire', b'message_claim', b'message_record', b'message_bring_forward'}
 
 
 def unescape(text):
@@ -26,20 +38,43 @@ def unescape(text):
     return bytes(out)
 
 
-loaded = set()
-written = 0
-out = sys.stdout.buffer
-for line in open(sys.argv[1], encoding='utf-8', errors='surrogateescape'):
-    if '] "' not in line:
-        continue
-    args = [unescape(m) for m in QUOTED.findall(line.split('] ', 1)[1])]
+def commands(path):
+    """(client, args) per command of the capture."""
+    for line in open(path, encoding='utf-8', errors='surrogateescape'):
+        if '] "' not in line:
+            continue
+        client = CLIENT.search(line)
+        yield client.group(1) if client else '', [unescape(m) for m in QUOTED.findall(line.split('] ', 1)[1])]
+
+
+def resp(args):
+    return b'*%d\r\n' % len(args) + b''.join(b'$%d\r\n%s\r\n' % (len(a), a) for a in args)
+
+
+capture, setup_path, sender_path = sys.argv[1:4]
+# First pass: each script's name by SHA, and the connections that called a sender script.
+names = {}
+senders = set()
+for client, args in commands(capture):
     name = args[0].upper() if args else b''
     if name == b'SCRIPT' and len(args) == 3 and args[1].upper() == b'LOAD':
-        loaded.add(hashlib.sha1(args[2]).hexdigest().encode())
-    elif not (name == b'EVALSHA' and args[1].lower() in loaded):
-        continue
-    out.write(b'*%d\r\n' % len(args))
-    for a in args:
-        out.write(b'$%d\r\n%s\r\n' % (len(a), a))
-    written += 1
-print(written, 'commands', file=sys.stderr)
+        first = args[2].split(b'\n', 1)[0]
+        names[hashlib.sha1(args[2]).hexdigest().encode()] = first[3:].strip() if first.startswith(b'-- ') else b'?'
+    elif name == b'EVALSHA' and names.get(args[1].lower()) in SENDER_SCRIPTS:
+        senders.add(client)
+setup, sender = [], []
+for client, args in commands(capture):
+    name = args[0].upper() if args else b''
+    if name == b'SCRIPT' and len(args) == 3 and args[1].upper() == b'LOAD':
+        setup.append(resp(args))
+    elif name == b'EVALSHA' and names.get(args[1].lower()) in SETUP_SCRIPTS:
+        setup.append(resp(args))
+    elif name == b'EVALSHA' and names.get(args[1].lower()) in SENDER_SCRIPTS:
+        sender.append(resp(args))
+    elif client in senders and name not in (b'EVALSHA', b'SCRIPT'):
+        sender.append(resp(args))
+with open(setup_path, 'wb') as f:
+    f.writelines(setup)
+with open(sender_path, 'wb') as f:
+    f.writelines(setup + sender)
+print(len(setup), 'setup commands,', len(sender), 'sender commands', file=sys.stderr)

@@ -76,9 +76,15 @@ public struct MessageStore: Sendable {
 
     /// `claim` for several messages in one round trip: one script call per shard
     /// (`RedisPool.evalGrouped`), each message in order within it.
-    /// - Parameter caps: per message, a cap to check first (nil: none).
-    public func claim(many requests: [SendRequest], caps: [ClaimCap?] = [], now: Int64, lease: Duration) async throws -> [Claim] {
+    /// - Parameters:
+    ///   - caps: per message, a cap to check first (nil: none).
+    ///   - texts: per message, the request as JSON text, as it came (a
+    ///     `herald.sends` record, a stored request), kept as the record's
+    ///     `request`; nil: `request.json` is serialized. Serializing every request
+    ///     again was about 2 % of the sender's CPU (docs/benchmarks.md).
+    public func claim(many requests: [SendRequest], texts: [String?] = [], caps: [ClaimCap?] = [], now: Int64, lease: Duration) async throws -> [Claim] {
         func cap(_ i: Int) -> ClaimCap? { i < caps.count ? caps[i] : nil }
+        func text(_ i: Int) -> String { (i < texts.count ? texts[i] : nil) ?? requests[i].json.jsonString }
         let replies = try await redis.evalGrouped(
             Self.claimScript, count: requests.count, group: { Shard.of(requests[$0].contactId, partitions: partitions) },
             header: [String(now), String(now + lease.milliseconds), String(retention.milliseconds)],
@@ -88,7 +94,7 @@ public struct MessageStore: Sendable {
             },
             arguments: { i in
                 let r = requests[i]
-                var arguments = [cap(i) == nil ? "0" : "1", r.json.jsonString, r.id, r.contactId, r.campaignId, r.channel]
+                var arguments = [cap(i) == nil ? "0" : "1", text(i), r.id, r.contactId, r.campaignId, r.channel]
                 // Kept two days: a local day never spans more.
                 if let cap = cap(i) { arguments += [String(cap.limit), String(2 * 86_400), cap.reason] }
                 return arguments
@@ -121,7 +127,8 @@ public struct MessageStore: Sendable {
         /// request is then not sent along again (it is stored at creation).
         public var mayCreate: Bool
         /// The provider's id of the message (a `wamid…`, a Twilio `SM…`), written
-        /// with the state (`provider_id`); `remember` maps it back for status callbacks.
+        /// with the state (`provider_id`) and mapped back to the message for status
+        /// callbacks (`herald:pmid:<id>`, kept 30 days; see `record`).
         public var providerId: String?
 
         public init(
@@ -151,11 +158,21 @@ public struct MessageStore: Sendable {
 
     /// `record` for several messages in one round trip: one script call per shard,
     /// each message in order within it.
+    ///
+    /// A transition with a provider id also maps that id to its message for
+    /// status callbacks (`herald:pmid:<id>`, kept 30 days), in the same round
+    /// trip and ahead of the scripts: a callback can come as soon as the
+    /// provider answered, and must find its message once the state says sent.
+    /// (The mapping's key has no shard — a callback knows only the provider's
+    /// id — so it cannot be written by the shard's script.)
     /// - Returns: each message's state afterwards.
     public func record(many transitions: [Transition], now: Int64) async throws -> [MessageState] {
+        let mappings = transitions.compactMap { t in
+            t.providerId.map { ["SET", "herald:pmid:\($0)", "\(t.request.contactId)\u{1F}\(t.request.id)", "EX", String(30 * 86_400)] }
+        }
         let replies = try await redis.evalGrouped(
             Self.recordScript, count: transitions.count, group: { Shard.of(transitions[$0].request.contactId, partitions: partitions) },
-            header: [String(now), String(retention.milliseconds)],
+            header: [String(now), String(retention.milliseconds)], first: mappings,
             keys: { keys(transitions[$0].request) },
             arguments: { i in
                 let t = transitions[i]
@@ -173,16 +190,6 @@ public struct MessageStore: Sendable {
     static let allowedFrom: [MessageState: String] = Dictionary(uniqueKeysWithValues: MessageState.allCases.map { to in
         (to, "," + MessageState.allCases.filter { $0.allows(to) }.map(\.rawValue).joined(separator: ",") + ",")
     })
-
-    /// Remembers which message a provider's id (a `wamid…`, a Twilio `SM…`) is, for
-    /// its status callbacks (kept 30 days), in one round trip. Call it before
-    /// recording the state: a callback can come as soon as the provider answered.
-    /// The message's own record gets the id with its state (`Transition.providerId`).
-    public func remember(_ pairs: [(providerId: String, request: SendRequest)]) async throws {
-        _ = try await redis.pipeline(pairs.map { providerId, r in
-            ["SET", "herald:pmid:\(providerId)", "\(r.contactId)\u{1F}\(r.id)", "EX", String(30 * 86_400)]
-        })
-    }
 
     /// Applies a provider's status (`sent`, `delivered`, `read`, `sending_failed`)
     /// to the message it names. Redelivered or reordered statuses change nothing
@@ -240,6 +247,8 @@ public struct MessageStore: Sendable {
     public struct DuePass: Sendable {
         /// The messages due, oldest first in each shard.
         public var requests: [SendRequest]
+        /// Each request's JSON text as stored (for `claim(many:texts:)`).
+        public var texts: [String]
         /// Per shard read, when its next message falls due: the first time after
         /// `now`, or `now` when more were due than `limit`. Absent: nothing waits.
         public var next: [Int: Int64]
@@ -265,19 +274,21 @@ public struct MessageStore: Sendable {
                 next[shard] = Int64(score)
             }
         }
-        guard !keys.isEmpty else { return DuePass(requests: [], next: next) }
+        guard !keys.isEmpty else { return DuePass(requests: [], texts: [], next: next) }
         let replies = try await redis.pipeline(keys.map { ["HGET", $0.record, "request"] })
         var out: [SendRequest] = []
+        var texts: [String] = []
         var gone: [[String]] = []
         for (key, reply) in zip(keys, replies) {
             if let text = reply.string, let json = try? JSONValue.parse(string: text), let r = try? SendRequest(json: json) {
                 out.append(r)
+                texts.append(text)
             } else {
                 gone.append(["ZREM", key.set, key.id])  // its record is gone
             }
         }
         if !gone.isEmpty { _ = try await redis.pipeline(gone) }
-        return DuePass(requests: out, next: next)
+        return DuePass(requests: out, texts: texts, next: next)
     }
 
     /// How many messages these shards' retry sets hold (retries, parked messages,
