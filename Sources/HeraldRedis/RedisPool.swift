@@ -165,7 +165,8 @@ public final class RedisPool: Service, Sendable {
     ///   so they have run when the scripts run, at no round trip of their own.
     ///   They are sent again if the script has to be loaded again (`NOSCRIPT`):
     ///   make them idempotent.
-    /// - Throws: `RedisError` for a connection problem, or an error reply to one of `first`.
+    /// - Throws: `RedisError` for a connection problem, or an error reply to one of
+    ///   `first` (the calls have run all the same: they were in the pipeline).
     public func evalMany(_ script: RedisScript, calls: [(keys: [String], arguments: [String])], first: [[String]] = []) async throws -> [RedisValue] {
         guard !calls.isEmpty else {
             if !first.isEmpty { try Self.check(try await pipeline(first), of: first) }
