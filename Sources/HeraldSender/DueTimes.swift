@@ -23,6 +23,10 @@ final class DueTimes: Sendable {
         /// The poller, while it sleeps: until when (UTC ms), and how to wake it.
         var sleeper: (until: Int64, id: UInt64, continuation: CheckedContinuation<Void, Never>)?
         var nextId: UInt64 = 0
+        /// A sleep whose timer fired before it was in place (a short pause on a
+        /// busy machine): it ends as soon as it begins. Without this the poller
+        /// slept until the next note — its sweep of dead senders' leases included.
+        var wokenEarly: UInt64 = 0
     }
 
     private let state = Mutex(State())
@@ -69,7 +73,7 @@ final class DueTimes: Sendable {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let dueSooner = state.withLock { s -> Bool in
-                    if Task.isCancelled || s.times.values.contains(where: { $0 < until }) { return true }
+                    if s.wokenEarly == id || Task.isCancelled || s.times.values.contains(where: { $0 < until }) { return true }
                     s.sleeper = (until, id, continuation)
                     return false
                 }
@@ -81,10 +85,13 @@ final class DueTimes: Sendable {
         timer.cancel()
     }
 
-    /// Wakes sleep `id` if it is still sleeping.
+    /// Wakes sleep `id` if it is still sleeping, or ends it as it begins.
     private func wake(_ id: UInt64) {
         let woken = state.withLock { s -> CheckedContinuation<Void, Never>? in
-            guard let sleeper = s.sleeper, sleeper.id == id else { return nil }
+            guard let sleeper = s.sleeper, sleeper.id == id else {
+                s.wokenEarly = id
+                return nil
+            }
             s.sleeper = nil
             return sleeper.continuation
         }

@@ -31,6 +31,27 @@ struct DueTimesTests {
         #expect(due.take(dueBy: nowMs() + 10_000) == [4])
     }
 
+    @Test("a wake-up that fires before the sleep has begun still ends it (20,000 sleeps of no length, none left hanging)")
+    func wakeBeforeSleepBegins() async throws {
+        let due = DueTimes()
+        let finished = try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                // A zero-length sleep's timer often fires before the sleeper is
+                // in place: that wake-up must not be lost.
+                for _ in 0..<20_000 { await due.sleep(until: 0, minimum: .zero) }
+                return true
+            }
+            group.addTask {
+                try await Task.sleep(for: .seconds(20))
+                return false
+            }
+            let first = try await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+        #expect(finished, "a sleep was left hanging: its wake-up came before it began")
+    }
+
     @Test("a time noted before the sleep began, and due before its end, ends it at once; cancelling ends it too")
     func noteBeforeSleep() async throws {
         let due = DueTimes()
