@@ -3,6 +3,10 @@ import HeraldService
 import HeraldTestSupport
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 @Suite("HTTP client on libcurl's multi interface", .serialized, .timeLimit(.minutes(2)))
 struct HTTPClientTests {
     @Test("send(many:) gives each request its own result, in order; a refused connection fails only its request")
@@ -34,5 +38,36 @@ struct HTTPClientTests {
         #expect(got.allSatisfy { n, body in body == #"{"n":\#(n)}"# })
         // The single-request API rides on the same engine.
         #expect(try await client.get(receiver.url.replacingOccurrences(of: "/hook", with: "/missing")).status == 404)
+    }
+
+    @Test("a server that never answers times the request out on time; requests sent after it are answered meanwhile")
+    func timeout() async throws {
+        let receiver = try await TestWebhookReceiver()
+        defer { receiver.stop() }
+        // Listens, so the connection is made (by the kernel), but never reads or answers.
+        let silent = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(silent) }
+        let port = try #require(bindLoopback(silent))
+        #expect(listen(silent, 16) == 0)
+        let client = HTTPClient(concurrency: 4)
+        let started = ContinuousClock.now
+        async let stuck = client.send(many: [.postJSON("http://127.0.0.1:\(port)/hook", Array("{}".utf8), timeout: .milliseconds(300))])
+        // The wait for the silent server holds up nothing else.
+        var firstAnswered: Duration?
+        for round in 0..<5 {
+            let answered = await client.send(many: (0..<8).map { HTTPRequest.postJSON(receiver.url, Array(#"{"round":\#(round),"n":\#($0)}"#.utf8)) })
+            #expect(answered.allSatisfy { (try? $0.result.get().status) == 200 }, "\(answered.map(\.result))")
+            firstAnswered = firstAnswered ?? ContinuousClock.now - started
+        }
+        let result = await stuck[0].result
+        let waited = ContinuousClock.now - started
+        switch result {
+        case .failure(let error): #expect(error.code == .timeout, "\(error)")
+        case .success(let response): Issue.record("a silent server answered \(response.status)")
+        }
+        #expect(firstAnswered.map { $0 < waited } == true, "the other requests waited for the silent one: \(String(describing: firstAnswered)), \(waited)")
+        // curl's own timer ends it, not the loop's idle wake-up (once a second).
+        #expect(waited >= .milliseconds(300) && waited < .milliseconds(900), "timed out after \(waited)")
+        #expect(receiver.received.count == 40)
     }
 }

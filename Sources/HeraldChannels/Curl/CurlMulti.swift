@@ -1,5 +1,6 @@
 internal import CCurl
 import Foundation
+import Glibc
 import HeraldCore
 import Synchronization
 
@@ -24,12 +25,19 @@ protocol CurlTransfer: Sendable {
 /// connection, is what lets a sender make thousands of calls a second on two
 /// cores: a transfer costs no thread wake-up of its own, only the resumption of
 /// its caller. The thread is never one of Swift's cooperative pool (it blocks in
-/// `curl_multi_poll`).
+/// `epoll_wait`).
 ///
-/// `@unchecked Sendable`: `multi`, `running` and `idle` are touched only on the
-/// loop thread (curl handles are not thread-safe), except `curl_multi_wakeup`,
-/// which libcurl documents as callable from any thread and which is only called
-/// under `inbox`'s lock while the loop has not stopped.
+/// The loop uses curl's event-driven interface (`curl_multi_socket_action`,
+/// with `CurlEvents`): only the sockets that are ready are handed to curl.
+/// `curl_multi_perform` looks at every running transfer on each call and checks
+/// each one's socket with a `poll(2)` of its own: with 64 connections that was
+/// 8.5 `poll` calls per WhatsApp message, three quarters of the sender's system
+/// calls (docs/benchmarks.md).
+///
+/// `@unchecked Sendable`: `multi`, `events`, `running` and `idle` are touched
+/// only on the loop thread (curl handles are not thread-safe), except
+/// `events.wake()`, which is only called under `inbox`'s lock while the loop has
+/// not stopped.
 final class CurlMulti<T: CurlTransfer>: @unchecked Sendable {
     /// Transfers submitted together, and where their results go once all are in.
     ///
@@ -74,6 +82,7 @@ final class CurlMulti<T: CurlTransfer>: @unchecked Sendable {
     }
 
     private let multi: UnsafeMutableRawPointer
+    private let events = CurlEvents()
     private let inbox = Mutex<(items: [Item], stopped: Bool)>(([], false))
     private var running: [UnsafeMutableRawPointer: Running] = [:]
     /// Easy handles whose transfer ended well, kept for reuse.
@@ -86,6 +95,7 @@ final class CurlMulti<T: CurlTransfer>: @unchecked Sendable {
         multi = curl_multi_init()
         _ = herald_curl_multi_setopt_long(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, maxConnections)
         _ = herald_curl_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, maxConnections)
+        events.attach(to: multi)
         let thread = Thread { [self] in loop() }
         thread.name = label
         thread.start()
@@ -106,7 +116,7 @@ final class CurlMulti<T: CurlTransfer>: @unchecked Sendable {
         let accepted = inbox.withLock { box -> Bool in
             if box.stopped { return false }
             box.items.append(contentsOf: items)
-            curl_multi_wakeup(multi)
+            events.wake()
             return true
         }
         if !accepted {
@@ -119,13 +129,15 @@ final class CurlMulti<T: CurlTransfer>: @unchecked Sendable {
         inbox.withLock { box in
             guard !box.stopped else { return }
             box.stopped = true
-            curl_multi_wakeup(multi)
+            events.wake()
         }
     }
 
     // MARK: - The loop thread
 
     private func loop() {
+        var ready = [epoll_event](repeating: epoll_event(), count: 256)
+        var stillRunning: Int32 = 0
         while true {
             let (incoming, stopped) = inbox.withLock { box in
                 defer { box.items.removeAll(keepingCapacity: true) }
@@ -135,13 +147,30 @@ final class CurlMulti<T: CurlTransfer>: @unchecked Sendable {
                 shutDown(failing: incoming)
                 return
             }
+            // Adding a handle sets curl's timer to now: it starts on the timeout action below.
             for item in incoming { add(item) }
-            var stillRunning: Int32 = 0
-            _ = curl_multi_perform(multi, &stillRunning)
+            // Returns when a socket is ready, curl's timer is due, or `wake()`
+            // was called (a new transfer, or stop); at most a second.
+            let count = epoll_wait(events.epoll, &ready, Int32(ready.count), events.waitMilliseconds(limit: 1000))
+            for event in ready.prefix(Int(max(0, count))) {
+                let socket = event.data.fd
+                if socket == events.wakeup {
+                    events.drainWakeups()
+                    continue
+                }
+                let flags = event.events
+                var mask: Int32 = 0
+                // A hang-up or an error is for curl to read (it finds the end, or the error).
+                if flags & (EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { mask |= CURL_CSELECT_IN }
+                if flags & EPOLLOUT.rawValue != 0 { mask |= CURL_CSELECT_OUT }
+                if flags & EPOLLERR.rawValue != 0 { mask |= CURL_CSELECT_ERR }
+                _ = curl_multi_socket_action(multi, socket, mask, &stillRunning)
+            }
+            if events.timerDue() {
+                // CURL_SOCKET_TIMEOUT (= CURL_SOCKET_BAD, -1): timeouts, new transfers.
+                _ = curl_multi_socket_action(multi, -1, 0, &stillRunning)
+            }
             collectFinished()
-            // Returns when a socket is ready, curl's next timeout is due, or
-            // `curl_multi_wakeup` was called (a new transfer, or stop).
-            _ = curl_multi_poll(multi, nil, 0, 1000, nil)
         }
     }
 
@@ -186,7 +215,8 @@ final class CurlMulti<T: CurlTransfer>: @unchecked Sendable {
         for item in queued { item.fail("the client was shut down") }
         for h in idle { curl_easy_cleanup(h) }
         idle.removeAll()
-        curl_multi_cleanup(multi)
+        curl_multi_cleanup(multi)  // may still call the socket callback: close after
+        events.close()
     }
 }
 
