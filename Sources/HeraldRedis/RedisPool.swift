@@ -41,7 +41,7 @@ public final class RedisPool: Service, Sendable {
 
     /// One caller's commands and where its replies go.
     private struct Pending {
-        var commands: [[[UInt8]]]
+        var commands: RESPCommands
         var continuation: CheckedContinuation<[RedisValue], any Error>
     }
 
@@ -64,7 +64,9 @@ public final class RedisPool: Service, Sendable {
     /// - Throws: `RedisError` (`.server` for an error reply).
     @discardableResult
     public func execute(_ arguments: [String]) async throws -> RedisValue {
-        try await execute(bytes: arguments.map { Array($0.utf8) })
+        let reply = try await pipeline([arguments])[0]
+        if case .error(let message) = reply { throw RedisError(code: .server, message: message) }
+        return reply
     }
 
     /// Runs one command whose arguments are raw bytes.
@@ -78,12 +80,17 @@ public final class RedisPool: Service, Sendable {
     /// Sends the commands in one round trip on one connection and returns every
     /// reply in order; error replies are returned as `.error` values.
     public func pipeline(_ commands: [[String]]) async throws -> [RedisValue] {
-        try await pipeline(bytes: commands.map { $0.map { Array($0.utf8) } })
+        try await pipeline(RESPCommands(commands))
     }
 
     /// `pipeline` with raw byte arguments.
     public func pipeline(bytes commands: [[[UInt8]]]) async throws -> [RedisValue] {
-        guard !commands.isEmpty else { return [] }
+        try await pipeline(RESPCommands(bytes: commands))
+    }
+
+    /// `pipeline` with the commands already encoded.
+    func pipeline(_ commands: RESPCommands) async throws -> [RedisValue] {
+        guard commands.count > 0 else { return [] }
         return try await withCheckedThrowingContinuation { continuation in
             let start: Result<Int?, any Error> = lanes.withLock { l in
                 if l.closed { return .failure(RedisError(code: .closed, message: "the Redis pool is closed")) }
@@ -129,7 +136,7 @@ public final class RedisPool: Service, Sendable {
             guard !batch.isEmpty else { return }
             flushes.add(1, ordering: .relaxed)
             do {
-                let replies = try slot.perform(batch.count == 1 ? batch[0].commands : batch.flatMap(\.commands), logger: logger)
+                let replies = try slot.perform(batch.count == 1 ? batch[0].commands : batch.reduce(into: RESPCommands()) { $0.append(contentsOf: $1.commands) }, logger: logger)
                 var offset = 0
                 for p in batch {
                     p.continuation.resume(returning: Array(replies[offset..<offset + p.commands.count]))
@@ -174,7 +181,16 @@ public final class RedisPool: Service, Sendable {
         }
         for attempt in 0..<2 {
             let sha = attempt == 0 && loaded(script) ? script.sha : try await load(script)
-            let replies = try await pipeline(first + calls.map { ["EVALSHA", sha, String($0.keys.count)] + $0.keys + $0.arguments })
+            var commands = RESPCommands(first)
+            for call in calls {
+                commands.begin(arguments: 3 + call.keys.count + call.arguments.count)
+                commands.argument("EVALSHA")
+                commands.argument(sha)
+                commands.argument(String(call.keys.count))
+                for key in call.keys { commands.argument(key) }
+                for argument in call.arguments { commands.argument(argument) }
+            }
+            let replies = try await pipeline(commands)
             try Self.check(replies[..<first.count], of: first)
             let scripts = replies[first.count...]
             if scripts.contains(where: { if case .error(let m) = $0 { m.hasPrefix("NOSCRIPT") } else { false } }) { continue }
@@ -241,7 +257,7 @@ final class Slot: @unchecked Sendable {
     }
 
     /// On `queue` only.
-    func perform(_ commands: [[[UInt8]]], logger: Logger) throws -> [RedisValue] {
+    func perform(_ commands: RESPCommands, logger: Logger) throws -> [RedisValue] {
         let connection = try connected(logger: logger)
         do {
             return try connection.pipeline(commands)

@@ -26,6 +26,12 @@ struct RedisPoolTests {
         let bytes: [UInt8] = [0, 1, 2, 255, 10, 13]
         try await pool.execute(bytes: [Array("SET".utf8), Array("\(p):bin".utf8), bytes])
         #expect(try await pool.execute(["GET", "\(p):bin"]) == .bulk(bytes))
+        // Commands are encoded here (RESP): lengths in bytes, not characters; more
+        // than nine arguments; an empty one; line ends inside a value.
+        let values = ["", "é", String(repeating: "ünïcødé\r\n", count: 150), "*3\r\n$3\r\nSET"] + (0..<10).map { "v\($0)" }
+        let pushed = try await pool.pipeline([["DEL", "\(p):list"], ["RPUSH", "\(p):list"] + values, ["LRANGE", "\(p):list", "0", "-1"]])
+        #expect(pushed[1] == .integer(Int64(values.count)))
+        #expect(pushed[2].array?.compactMap(\.string) == values)
         await pool.close()
     }
 

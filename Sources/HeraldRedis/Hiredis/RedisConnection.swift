@@ -35,13 +35,15 @@ final class RedisConnection {
     ///
     /// Error replies come back as `.error` values. An I/O error or timeout throws,
     /// and the caller must discard this connection.
-    func pipeline(_ commands: [[[UInt8]]]) throws -> [RedisValue] {
-        for command in commands {
-            try append(command)
+    func pipeline(_ commands: RESPCommands) throws -> [RedisValue] {
+        // Already in the protocol: hiredis only appends it to its output buffer.
+        let appended = commands.bytes.withUnsafeBufferPointer { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(context, $0.baseAddress, $0.count) }
         }
+        guard appended == REDIS_OK else { throw ioError() }
         var replies: [RedisValue] = []
         replies.reserveCapacity(commands.count)
-        for _ in commands {
+        for _ in 0..<commands.count {
             var raw: UnsafeMutableRawPointer? = nil
             guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
                 throw ioError()
@@ -51,35 +53,6 @@ final class RedisConnection {
             freeReplyObject(raw)
         }
         return replies
-    }
-
-    private func append(_ command: [[UInt8]]) throws {
-        // One contiguous copy of the arguments per command (hiredis copies them into
-        // its output buffer during the call), instead of one allocation per argument.
-        var storage: [UInt8] = []
-        storage.reserveCapacity(command.reduce(0) { $0 + $1.count })
-        var lengths: [Int] = []
-        lengths.reserveCapacity(command.count)
-        for arg in command {
-            storage.append(contentsOf: arg)
-            lengths.append(arg.count)
-        }
-        let result = storage.withUnsafeBufferPointer { bytes -> Int32 in
-            let base = UnsafeRawPointer(bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!).assumingMemoryBound(to: CChar.self)
-            var pointers: [UnsafePointer<CChar>?] = []
-            pointers.reserveCapacity(command.count)
-            var offset = 0
-            for length in lengths {
-                pointers.append(base + offset)
-                offset += length
-            }
-            return pointers.withUnsafeMutableBufferPointer { ptrs in
-                lengths.withUnsafeBufferPointer { lens in
-                    redisAppendCommandArgv(context, Int32(command.count), ptrs.baseAddress, lens.baseAddress)
-                }
-            }
-        }
-        guard result == REDIS_OK else { throw ioError() }
     }
 
     private func ioError() -> RedisError {
