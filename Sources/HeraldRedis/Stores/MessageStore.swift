@@ -401,6 +401,12 @@ public struct MessageStore: Sendable {
         -- which was an eighth of Redis's work per message (docs/benchmarks.md).
         local nowText, leaseText, retention = ARGV[1], ARGV[2], ARGV[3]
         local now = tonumber(nowText)
+        -- Caps' limits, read once per call (see limit_acquire: `tonumber` is two strtod calls).
+        local capLimit = setmetatable({}, {__index = function(t, s)
+          local v = tonumber(s)
+          t[s] = v
+          return v
+        end})
         \(moveLua)
         -- The message's arguments start at ARGV[a] (its request).
         local function claim(state, km, kc, ks, kr, kcap, a)
@@ -410,7 +416,7 @@ public struct MessageStore: Sendable {
           -- both at once: 1 when this message is new to the set.
           if kcap and redis.call('SADD', kcap, id) == 1 then
             local members = redis.call('SCARD', kcap)
-            if members > tonumber(ARGV[a + 5]) then
+            if members > capLimit[ARGV[a + 5]] then
               redis.call('SREM', kcap, id)
               local extra = {'reason', ARGV[a + 7]}
               if not state then extra[3], extra[4] = 'request', ARGV[a] end
