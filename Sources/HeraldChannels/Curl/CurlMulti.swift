@@ -167,8 +167,8 @@ final class CurlMulti<T: CurlTransfer>: @unchecked Sendable {
                 _ = curl_multi_socket_action(multi, socket, mask, &stillRunning)
             }
             if events.timerDue() {
-                // CURL_SOCKET_TIMEOUT (= CURL_SOCKET_BAD, -1): timeouts, new transfers.
-                _ = curl_multi_socket_action(multi, -1, 0, &stillRunning)
+                // Timeouts, and transfers just added.
+                _ = curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &stillRunning)
             }
             collectFinished()
         }
