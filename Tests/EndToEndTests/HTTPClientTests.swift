@@ -1,6 +1,8 @@
+import Foundation
 import HeraldChannels
 import HeraldService
 import HeraldTestSupport
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -71,5 +73,74 @@ struct HTTPClientTests {
         // curl's own timer ends it, not the loop's idle wake-up (once a second).
         #expect(waited >= .milliseconds(300) && waited < .milliseconds(900), "timed out after \(waited)")
         #expect(receiver.received.count == 40)
+    }
+
+    @Test("connections the server closes between requests, with or without saying so, are replaced: every later request is answered")
+    func closedConnections() async throws {
+        let server = try ClosingServer()
+        defer { server.stop() }
+        let client = HTTPClient(concurrency: 2)
+        let started = ContinuousClock.now
+        for round in 0..<30 {
+            let answered = await client.send(many: (0..<2).map { HTTPRequest.postJSON("http://127.0.0.1:\(server.port)/r\(round)-\($0)", Array("{}".utf8)) })
+            for exchange in answered {
+                switch exchange.result {
+                case .success(let response): #expect(response.status == 200 && response.bodyText == "ok", "round \(round)")
+                case .failure(let error): Issue.record("round \(round): \(error)")
+                }
+            }
+            // Time for the server's close to arrive while the connection sits idle.
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(server.served.load(ordering: .relaxed) == 60)
+        // About 0.3 s. A new connection whose socket reuses a number the engine
+        // still believed watched would wait for a timeout instead.
+        #expect(ContinuousClock.now - started < .seconds(5), "took \(ContinuousClock.now - started)")
+    }
+}
+
+/// An HTTP server that answers one request per connection and closes it: every
+/// other answer says `Connection: close`, the others do not (a keep-alive
+/// connection the server then drops while it is idle). So the client's
+/// connections, and their socket numbers, keep being replaced.
+final class ClosingServer: Sendable {
+    let port: Int
+    let served = Atomic<Int>(0)
+    private let listener: Int32
+    private let stopping = Atomic<Bool>(false)
+
+    init() throws {
+        listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard let port = bindLoopback(listener), listen(listener, 64) == 0 else { throw POSIXError(.EADDRNOTAVAIL) }
+        self.port = port
+        Thread.detachNewThread { [self] in serve() }
+    }
+
+    func stop() {
+        stopping.store(true, ordering: .relaxed)
+        shutdown(listener, Int32(SHUT_RDWR))
+    }
+
+    private func serve() {
+        var n = 0
+        while !stopping.load(ordering: .relaxed) {
+            let fd = accept(listener, nil, nil)
+            guard fd >= 0 else { continue }
+            var request: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            // Head, then the body its Content-Length announces ("{}": 2 bytes).
+            while !(request.count >= 4 && request.suffix(2) == Array("{}".utf8)) {
+                let got = read(fd, &buffer, buffer.count)
+                if got <= 0 { break }
+                request += buffer[0..<got]
+            }
+            n += 1
+            let close = n % 2 == 0 ? "Connection: close\r\n" : ""
+            let answer = Array("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\(close)\r\nok".utf8)
+            _ = answer.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            served.add(1, ordering: .relaxed)
+            Glibc.close(fd)
+        }
+        Glibc.close(listener)
     }
 }

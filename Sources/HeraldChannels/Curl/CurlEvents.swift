@@ -14,8 +14,14 @@ final class CurlEvents: @unchecked Sendable {
     let wakeup: Int32
     /// When curl wants `curl_multi_socket_action(CURL_SOCKET_TIMEOUT)` called; nil: no timer.
     var deadline: ContinuousClock.Instant?
-    /// The sockets in the epoll set (so a change is one `epoll_ctl`, not a try and a retry).
-    private var watched: Set<Int32> = []
+    /// The sockets in the epoll set, and what each is registered for.
+    private var registered: [Int32: UInt32] = [:]
+    /// Sockets curl no longer watches but that stay in the set: a kept-alive
+    /// connection between two transfers. Taking it out and putting it back was
+    /// two `epoll_ctl` calls per message; parked, its next transfer costs one
+    /// (a `MOD`, which also finds out, by failing, that curl closed the socket
+    /// meanwhile and its number now names another one).
+    private var parked: Set<Int32> = []
 
     init() {
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
@@ -39,24 +45,38 @@ final class CurlEvents: @unchecked Sendable {
     }
 
     /// Watches `socket` for what curl asks (`CURL_POLL_IN`, `_OUT`, `_INOUT`), or
-    /// stops watching it (`CURL_POLL_REMOVE`).
+    /// stops watching it (`CURL_POLL_REMOVE`: parked).
     func watch(_ socket: Int32, _ what: Int32) {
         if what == CURL_POLL_REMOVE {
-            // Fails harmlessly when curl already closed it (a closed socket leaves the set by itself).
-            _ = epoll_ctl(epoll, EPOLL_CTL_DEL, socket, nil)
-            watched.remove(socket)
+            if registered[socket] != nil { parked.insert(socket) }
             return
         }
+        let mask = (what & CURL_POLL_IN != 0 ? EPOLLIN.rawValue : 0) | (what & CURL_POLL_OUT != 0 ? EPOLLOUT.rawValue : 0)
+        let wasParked = parked.remove(socket) != nil
+        // A socket curl watches already, for the same events: nothing to change.
+        // (A parked one is always told again: its number may name a new socket.)
+        if !wasParked, registered[socket] == mask { return }
         var event = epoll_event()
-        event.events = (what & CURL_POLL_IN != 0 ? EPOLLIN.rawValue : 0) | (what & CURL_POLL_OUT != 0 ? EPOLLOUT.rawValue : 0)
+        event.events = mask
         event.data.fd = socket
-        let known = watched.contains(socket)
+        let known = registered[socket] != nil
         if epoll_ctl(epoll, known ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, socket, &event) != 0 {
-            // A socket closed and its number reused (MOD: not in the set), or
-            // one we lost track of (ADD: already there): the other operation.
+            // MOD: the socket was closed (which takes it out of the set) and its
+            // number reused; ADD: already in the set. The other operation.
             _ = epoll_ctl(epoll, known ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, socket, &event)
         }
-        watched.insert(socket)
+        registered[socket] = mask
+    }
+
+    /// Whether an event on `socket` is for curl. An event on a parked socket
+    /// (the server closed an idle connection, or sent something) takes it out
+    /// of the set; curl finds out for itself when it next uses the connection.
+    func isWatched(_ socket: Int32) -> Bool {
+        guard parked.contains(socket) else { return true }
+        _ = epoll_ctl(epoll, EPOLL_CTL_DEL, socket, nil)
+        parked.remove(socket)
+        registered[socket] = nil
+        return false
     }
 
     /// How long the loop may wait: until curl's timer, at most `limit` ms.

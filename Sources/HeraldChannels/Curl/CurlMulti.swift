@@ -158,6 +158,7 @@ final class CurlMulti<T: CurlTransfer>: @unchecked Sendable {
                     events.drainWakeups()
                     continue
                 }
+                guard events.isWatched(socket) else { continue }
                 let flags = event.events
                 var mask: Int32 = 0
                 // A hang-up or an error is for curl to read (it finds the end, or the error).
