@@ -157,25 +157,17 @@ public struct RateLimiter: Sendable {
     public func acquire(many requests: [Request], now: Int64, recheck: Duration = .seconds(600)) async throws -> [Decision] {
         var decisions = [Decision](repeating: .allowed, count: requests.count)
         let limited = requests.indices.filter { !requests[$0].rates.isEmpty || requests[$0].unique != nil }
-        let replies = try await redis.evalGrouped(
-            Self.script, count: limited.count, group: { _ in 0 }, header: [String(now), String(recheck.milliseconds)],
-            keys: { j in
-                let r = requests[limited[j]]
-                var keys = r.rates.map(Self.rateKey) + r.rates.map { "herald:{limits}:turn:\($0.name)" }
-                if let u = r.unique { keys += ["herald:{limits}:uniq:\(u.account)", Self.tierKey(u.account), Self.uniqueTurnKey(u.account), Self.heldKey(u.account)] }
-                return keys
-            },
-            arguments: { j in
-                let r = requests[limited[j]]
-                var args = [r.member, String(r.rates.count)]
-                for rate in r.rates { args += [String(rate.limit), String(Self.countedWindow(rate.window))] }
-                if let u = r.unique {
-                    args += ["1", u.recipient, String(u.defaultLimit), String(u.window.milliseconds), r.shard.map { "\($0):\(r.member)" } ?? ""]
-                } else {
-                    args.append("0")
-                }
-                return args
-            })
+        var replies: [RedisValue] = []
+        replies.reserveCapacity(limited.count)
+        let calls = stride(from: 0, to: limited.count, by: Self.perCall).map { Array(limited[$0..<min(limited.count, $0 + Self.perCall)]) }
+        let callReplies = try await redis.evalMany(Self.script, calls: calls.map { Self.call(requests, $0, now: now, recheck: recheck) })
+        for (items, reply) in zip(calls, callReplies) {
+            if case .error(let message) = reply { throw RedisError(code: .server, message: "\(Self.script.name): \(message)") }
+            guard let values = reply.array, values.count == items.count else {
+                throw RedisError(code: .server, message: "\(Self.script.name) answered \(items.count) items with \(reply)")
+            }
+            replies += values
+        }
         for (i, reply) in zip(limited, replies) {
             let parts = reply.array ?? []
             guard let first = parts.first?.int else { throw RedisError(code: .server, message: "limit_acquire returned \(reply)") }
@@ -188,14 +180,88 @@ public struct RateLimiter: Sendable {
         return decisions
     }
 
-    /// Takes messages' slots one after the other. ARGV: now, recheck ms, then per
-    /// message: member, rate count n, (limit, window ms) per rate, then "1",
-    /// recipient, default limit, window ms, "<shard>:<member>" (or "": not noted)
-    /// for a unique-recipient cap, or "0". KEYS per message: its n rate sets, its n
-    /// turn keys, then (with the cap) the unique-recipient set, the account's tier
-    /// key, its turn key and its held set. Returns per message {-1}
-    /// when all had room (and all were taken), else {index of the full one (the
-    /// unique set is index = n), ms until its turn}.
+    /// At most this many messages in one script call, so one call never holds Redis for long.
+    static let perCall = 64
+
+    /// What messages of one call share: their rates' limits and windows, the
+    /// keys of the rates that are not a rate of one (those are kept per
+    /// recipient: `rateKey`), and the unique-recipient cap's account.
+    struct Shape: Hashable {
+        struct Rate: Hashable {
+            /// Nil for a rate of one per window: its keys come with each message.
+            var name: String?
+            var limit: Int
+            var window: Int64
+        }
+        struct Unique: Hashable {
+            var account: String
+            var defaultLimit: Int
+            var window: Int64
+        }
+        var rates: [Rate]
+        var unique: Unique?
+
+        init(_ r: Request) {
+            rates = r.rates.map { Rate(name: $0.limit == 1 ? nil : $0.name, limit: $0.limit, window: RateLimiter.countedWindow($0.window)) }
+            unique = r.unique.map { Unique(account: $0.account, defaultLimit: $0.defaultLimit, window: $0.window.milliseconds) }
+        }
+    }
+
+    /// One script call for these requests (see `script` for the layout): each
+    /// shape's numbers and keys once, then per message only what is its own.
+    /// For a WhatsApp message that is 6 strings instead of 19: Redis makes an
+    /// object and a Lua string of each (`scripts/redis-cost/run`).
+    static func call(_ requests: [Request], _ items: [Int], now: Int64, recheck: Duration) -> (keys: [String], arguments: [String]) {
+        var shapes: [Shape: Int] = [:]
+        var shapeArguments: [String] = []
+        var shapeKeys: [String] = []
+        var messageArguments: [String] = []
+        var messageKeys: [String] = []
+        for i in items {
+            let r = requests[i]
+            let shape = Shape(r)
+            let index: Int
+            if let known = shapes[shape] {
+                index = known
+            } else {
+                index = shapes.count + 1
+                shapes[shape] = index
+                shapeArguments.append(String(shape.rates.count))
+                for rate in shape.rates {
+                    shapeArguments += [String(rate.limit), String(rate.window), rate.name == nil ? "1" : "0"]
+                    if let name = rate.name { shapeKeys += [rateKey(Rate(name: name, limit: rate.limit, window: .zero)), "herald:{limits}:turn:\(name)"] }
+                }
+                if let u = shape.unique {
+                    shapeArguments += ["1", String(u.defaultLimit), String(u.window)]
+                    shapeKeys += ["herald:{limits}:uniq:\(u.account)", tierKey(u.account), uniqueTurnKey(u.account), heldKey(u.account)]
+                } else {
+                    shapeArguments.append("0")
+                }
+            }
+            messageArguments += [String(index), r.member]
+            if let u = r.unique { messageArguments += [u.recipient, r.shard.map { "\($0):\(r.member)" } ?? ""] }
+            for rate in r.rates where rate.limit == 1 { messageKeys += [rateKey(rate), "herald:{limits}:turn:\(rate.name)"] }
+        }
+        return (shapeKeys + messageKeys, [String(now), String(recheck.milliseconds), String(shapes.count)] + shapeArguments + messageArguments)
+    }
+
+    /// Takes messages' slots one after the other. What messages share comes once,
+    /// as shapes (`Shape`); each message names its shape.
+    ///
+    /// ARGV: now, recheck ms, the number of shapes; per shape: its rate count n,
+    /// per rate its limit, window ms and "1" when its keys come with each message
+    /// (a rate of one) or "0" when they are the shape's; then "1", default limit,
+    /// window ms for a unique-recipient cap, or "0". Then per message: its shape
+    /// (1-based), member, and with a cap: recipient, "<shard>:<member>" (or "": not
+    /// noted).
+    ///
+    /// KEYS: first the shapes' keys — per shape, per rate of its own: its set and
+    /// its turn key; with a cap: the unique-recipient set, the account's tier key,
+    /// its turn key and its held set — then per message, per rate of one: its key
+    /// and its turn key.
+    ///
+    /// Returns per message {-1} when all had room (and all were taken), else
+    /// {index of the full one (the unique set is index = n), ms until its turn}.
     ///
     /// The turn: told only when the next slot frees, every message held by a rate
     /// would come back at that same moment, and a backlog would go through this
@@ -299,15 +365,41 @@ public struct RateLimiter: Sendable {
           redis.call('SET', key, string.format('%.3f', at), 'PX', math.ceil(at - now) + window)
           return math.ceil(at - now)
         end
+        -- The shapes: per rate its numbers and, unless they come with each
+        -- message (`own`: a rate of one), its keys; the cap's keys and numbers.
+        local shapes, k, a = {}, 1, 4
+        for s = 1, tonumber(ARGV[3]) do
+          local rates, owns = {}, 0
+          for i = 1, tonumber(ARGV[a]) do
+            local r = {limit = num[ARGV[a + 1]], windowText = ARGV[a + 2], own = ARGV[a + 3] == '1'}
+            r.window = num[r.windowText]
+            if r.own then
+              r.at, owns = 2 * owns, owns + 1
+            else
+              r.key, r.turn, k = KEYS[k], KEYS[k + 1], k + 2
+            end
+            rates[i] = r
+            a = a + 3
+          end
+          local unique
+          if ARGV[a + 1] == '1' then
+            unique = {default = ARGV[a + 2], windowText = ARGV[a + 3], key = KEYS[k], tier = KEYS[k + 1], turn = KEYS[k + 2], held = KEYS[k + 3]}
+            unique.window = num[unique.windowText]
+            a, k = a + 4, k + 4
+          else
+            a = a + 2
+          end
+          shapes[s] = {rates = rates, n = #rates, owns = owns, unique = unique}
+        end
         -- One message: its keys from KEYS[k], its arguments from ARGV[a]. Returns
         -- its answer and where the next message's keys and arguments start.
         local function one(k, a)
-          local member, n = ARGV[a], num[ARGV[a + 1]]
-          local u = a + 2 + 2 * n
-          local unique = ARGV[u] == '1'
-          local nextK, nextA = k + 2 * n + (unique and 4 or 0), u + (unique and 5 or 1)
+          local shape, member = shapes[num[ARGV[a]]], ARGV[a + 1]
+          local rates, n, u = shape.rates, shape.n, shape.unique
+          local nextK, nextA = k + 2 * shape.owns, a + (u and 4 or 2)
           for i = 1, n do
-            local key, limit, window = KEYS[k + i - 1], num[ARGV[a + 2 * i]], num[ARGV[a + 1 + 2 * i]]
+            local r = rates[i]
+            local key, limit, window = (r.own and KEYS[k + r.at] or r.key), r.limit, r.window
             if limit == 1 then
               -- One per window: full while the one let through is less than a
               -- window old, unless it is this message (a retry).
@@ -316,7 +408,7 @@ public struct RateLimiter: Sendable {
                 local space = string.find(last, ' ', 1, true)
                 local at = tonumber(string.sub(last, 1, space - 1))
                 if at + window > now and string.sub(last, space + 1) ~= member then
-                  return {i - 1, turn(KEYS[k + n + i - 1], at + window - now + 1, 1, window)}, nextK, nextA
+                  return {i - 1, turn((r.own and KEYS[k + r.at + 1] or r.turn), at + window - now + 1, 1, window)}, nextK, nextA
                 end
               end
             -- Below a tenth of the limit nothing can be full, whether or not the
@@ -327,7 +419,7 @@ public struct RateLimiter: Sendable {
               if redis.call('ZSCORE', key, member) == false then
                 if count >= limit then
                   local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-                  return {i - 1, turn(KEYS[k + n + i - 1], tonumber(oldest[2]) + window - now + 1, limit, window)}, nextK, nextA
+                  return {i - 1, turn((r.own and KEYS[k + r.at + 1] or r.turn), tonumber(oldest[2]) + window - now + 1, limit, window)}, nextK, nextA
                 end
                 -- Spread: at most ceil(limit / 10) in any tenth of the window (the
                 -- whole window holds at least that many here).
@@ -336,39 +428,39 @@ public struct RateLimiter: Sendable {
                   local since = '(' .. (now - tenth)
                   if redis.call('ZCOUNT', key, since, '+inf') >= math.ceil(limit / 10) then
                     local first = redis.call('ZRANGEBYSCORE', key, since, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
-                    return {i - 1, turn(KEYS[k + n + i - 1], tonumber(first[2]) + tenth - now + 1, limit, window)}, nextK, nextA
+                    return {i - 1, turn((r.own and KEYS[k + r.at + 1] or r.turn), tonumber(first[2]) + tenth - now + 1, limit, window)}, nextK, nextA
                   end
                 end
               end
             end
           end
-          local uniq = unique and KEYS[k + 2 * n]
+          local uniq, recipient = u and u.key, u and ARGV[a + 2]
           if uniq then
-            local window, tierKey = num[ARGV[u + 3]], KEYS[k + 2 * n + 1]
+            local window, tierKey = u.window, u.tier
             if tiers[tierKey] == nil then tiers[tierKey] = redis.call('GET', tierKey) end
-            local limit = num[tiers[tierKey] or ARGV[u + 2]]
+            local limit = num[tiers[tierKey] or u.default]
             if limit > 0 and open(uniq, window, true) >= limit then
               flush(uniq, true)
-              if redis.call('ZSCORE', uniq, ARGV[u + 1]) == false and counts[uniq] >= limit then
-                return {n, uniqueTurn(KEYS[k + 2 * n + 2], uniq, KEYS[k + 2 * n + 3], ARGV[u + 4], window, limit)}, nextK, nextA
+              if redis.call('ZSCORE', uniq, recipient) == false and counts[uniq] >= limit then
+                return {n, uniqueTurn(u.turn, uniq, u.held, ARGV[a + 3], window, limit)}, nextK, nextA
               end
             end
             open(uniq, window, true)
           end
           for i = 1, n do
-            local windowText = ARGV[a + 1 + 2 * i]
-            if ARGV[a + 2 * i] == '1' then
+            local r = rates[i]
+            if r.limit == 1 then
               -- At once, not at the end of the call: the next message may be for
               -- the same recipient. (The expiry only cleans up; `now` decides.)
-              redis.call('SET', KEYS[k + i - 1], ARGV[1] .. ' ' .. member, 'PX', twice[windowText])
+              redis.call('SET', (r.own and KEYS[k + r.at] or r.key), ARGV[1] .. ' ' .. member, 'PX', twice[r.windowText])
             else
-              add(KEYS[k + i - 1], member, twice[windowText])
+              add((r.own and KEYS[k + r.at] or r.key), member, twice[r.windowText])
             end
           end
-          if uniq then add(uniq, ARGV[u + 1], twice[ARGV[u + 3]]) end
+          if uniq then add(uniq, recipient, twice[u.windowText]) end
           return {-1}, nextK, nextA
         end
-        local out, k, a = {}, 1, 3
+        local out = {}
         while a <= #ARGV do
           local answer
           answer, k, a = one(k, a)
