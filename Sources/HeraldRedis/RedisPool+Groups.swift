@@ -28,6 +28,18 @@ extension RedisPool {
         _ script: RedisScript, count: Int, group: (Int) -> Int, header: [String], perCall: Int = 64, first: [[String]] = [],
         keys: (Int) -> [String], arguments: (Int) -> [String]
     ) async throws -> [RedisValue] {
+        try await evalGrouped(script, count: count, group: group, perCall: perCall, first: first) { items in
+            (keys: items.flatMap(keys), arguments: header + items.flatMap(arguments))
+        }
+    }
+
+    /// `evalGrouped` for a script that takes a call's items in a layout of its
+    /// own: `call` makes one call's keys and arguments from its items (indices,
+    /// in order). The script still answers with one element per item.
+    public func evalGrouped(
+        _ script: RedisScript, count: Int, group: (Int) -> Int, perCall: Int = 64, first: [[String]] = [],
+        call: ([Int]) -> (keys: [String], arguments: [String])
+    ) async throws -> [RedisValue] {
         var byGroup: [Int: [Int]] = [:]
         var order: [Int] = []
         for i in 0..<count {
@@ -39,11 +51,7 @@ extension RedisPool {
             let items = byGroup[g] ?? []
             return stride(from: 0, to: items.count, by: perCall).map { Array(items[$0..<min(items.count, $0 + perCall)]) }
         }
-        let replies = try await evalMany(
-            script,
-            calls: calls.map { items in
-                (keys: items.flatMap(keys), arguments: header + items.flatMap(arguments))
-            }, first: first)
+        let replies = try await evalMany(script, calls: calls.map(call), first: first)
         var out = [RedisValue](repeating: .null, count: count)
         for (items, reply) in zip(calls, replies) {
             if case .error(let message) = reply { throw RedisError(code: .server, message: "\(script.name): \(message)") }

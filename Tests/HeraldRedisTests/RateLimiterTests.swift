@@ -130,6 +130,38 @@ struct RateLimiterTests {
         #expect(stats.contains("cmdstat_evalsha:calls=2,"), "\(stats)")
     }
 
+    @Test("one call holding messages of several shapes (accounts, domains, rates of one, caps, none) decides as calls of one message each do")
+    func shapes() async throws {
+        let server = try await TestRedisServer()
+        let redis = RedisPool(configuration: server.configuration, logger: logger)
+        let limiter = RateLimiter(redis: redis)
+        // The same traffic under two prefixes: once in one call, once message by message.
+        func traffic(_ p: String) -> [RateLimiter.Request] {
+            (0..<60).map { i in
+                // A WhatsApp recipient's interval; the two accounts' recipients differ.
+                let recipient = RateLimiter.Rate(name: "\(p)recipient:\(i % 4)-\(i % 7)", limit: 1, window: .seconds(6))
+                switch i % 4 {
+                case 0: return .init(rates: [.init(name: "\(p)wa:1", limit: 9, window: .seconds(1)), recipient],
+                                     unique: .init(account: "\(p)wa:1", recipient: "r\(i % 7)", defaultLimit: 4), member: "m\(i)", shard: 3)
+                case 1: return .init(rates: [.init(name: "\(p)wa:2", limit: 3, window: .seconds(1)), recipient], member: "m\(i)")
+                case 2: return .init(rates: [.init(name: "\(p)email", limit: 100, window: .seconds(1)), .init(name: "\(p)domain:\(i % 3)", limit: 2, window: .seconds(1))], member: "m\(i)")
+                default: return .init(rates: [], member: "m\(i)")
+                }
+            }
+        }
+        func names(_ decisions: [RateLimiter.Decision], _ p: String) -> [String] {
+            decisions.map { d in if case .wait(let ms, let name) = d { "\(name.replacingOccurrences(of: p, with: "")) \(ms)" } else { "allowed" } }
+        }
+        let together = try await limiter.acquire(many: traffic("P1."), now: 500_000)
+        var oneByOne: [RateLimiter.Decision] = []
+        for r in traffic("P2.") { oneByOne.append(try await limiter.acquire(many: [r], now: 500_000)[0]) }
+        let a = names(together, "P1."), b = names(oneByOne, "P2.")
+        #expect(a == b, "\(zip(a, b).enumerated().filter { $0.element.0 != $0.element.1 }.map { "\($0.offset): \($0.element.0) / \($0.element.1)" })")
+        // Every kind of answer occurs: let through, held by a rate, by a rate of one, by the cap.
+        let kinds = Set(names(together, "P1.").map { String($0.prefix { $0 != ":" && $0 != " " }) })
+        #expect(kinds.isSuperset(of: ["allowed", "wa", "recipient", "unique-recipients", "domain"]), "\(kinds)")
+    }
+
     @Test("far below its limits, a call's messages cost no command of their own: each set is counted, added to and given its expiry once; near a limit it is read exactly")
     func setsOncePerCall() async throws {
         let server = try await TestRedisServer()

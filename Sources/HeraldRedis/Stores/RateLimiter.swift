@@ -82,6 +82,8 @@ public struct RateLimiter: Sendable {
     static func rateKey(_ rate: Rate) -> String {
         rate.limit == 1 ? "herald:{limits}:last:\(rate.name)" : "herald:{limits}:rate:\(rate.name)"
     }
+    /// The last turn a rate gave a message it held (a time, ms).
+    static func turnKey(_ rateName: String) -> String { "herald:{limits}:turn:\(rateName)" }
     /// The last turn given at the account's cap (a time, ms).
     static func uniqueTurnKey(_ account: String) -> String { "herald:{limits}:uturn:\(account)" }
     /// Messages held by the account's cap: `<shard>:<send id>` by their turn.
@@ -157,16 +159,9 @@ public struct RateLimiter: Sendable {
     public func acquire(many requests: [Request], now: Int64, recheck: Duration = .seconds(600)) async throws -> [Decision] {
         var decisions = [Decision](repeating: .allowed, count: requests.count)
         let limited = requests.indices.filter { !requests[$0].rates.isEmpty || requests[$0].unique != nil }
-        var replies: [RedisValue] = []
-        replies.reserveCapacity(limited.count)
-        let calls = stride(from: 0, to: limited.count, by: Self.perCall).map { Array(limited[$0..<min(limited.count, $0 + Self.perCall)]) }
-        let callReplies = try await redis.evalMany(Self.script, calls: calls.map { Self.call(requests, $0, now: now, recheck: recheck) })
-        for (items, reply) in zip(calls, callReplies) {
-            if case .error(let message) = reply { throw RedisError(code: .server, message: "\(Self.script.name): \(message)") }
-            guard let values = reply.array, values.count == items.count else {
-                throw RedisError(code: .server, message: "\(Self.script.name) answered \(items.count) items with \(reply)")
-            }
-            replies += values
+        // One call per 64 messages, each in the script's own layout (`call`).
+        let replies = try await redis.evalGrouped(Self.script, count: limited.count, group: { _ in 0 }, perCall: Self.perCall) { items in
+            Self.call(requests, items.map { limited[$0] }, now: now, recheck: recheck)
         }
         for (i, reply) in zip(limited, replies) {
             let parts = reply.array ?? []
@@ -229,7 +224,7 @@ public struct RateLimiter: Sendable {
                 shapeArguments.append(String(shape.rates.count))
                 for rate in shape.rates {
                     shapeArguments += [String(rate.limit), String(rate.window), rate.name == nil ? "1" : "0"]
-                    if let name = rate.name { shapeKeys += [rateKey(Rate(name: name, limit: rate.limit, window: .zero)), "herald:{limits}:turn:\(name)"] }
+                    if let name = rate.name { shapeKeys += [rateKey(Rate(name: name, limit: rate.limit, window: .zero)), turnKey(name)] }
                 }
                 if let u = shape.unique {
                     shapeArguments += ["1", String(u.defaultLimit), String(u.window)]
@@ -240,7 +235,7 @@ public struct RateLimiter: Sendable {
             }
             messageArguments += [String(index), r.member]
             if let u = r.unique { messageArguments += [u.recipient, r.shard.map { "\($0):\(r.member)" } ?? ""] }
-            for rate in r.rates where rate.limit == 1 { messageKeys += [rateKey(rate), "herald:{limits}:turn:\(rate.name)"] }
+            for rate in r.rates where rate.limit == 1 { messageKeys += [rateKey(rate), turnKey(rate.name)] }
         }
         return (shapeKeys + messageKeys, [String(now), String(recheck.milliseconds), String(shapes.count)] + shapeArguments + messageArguments)
     }
@@ -391,6 +386,11 @@ public struct RateLimiter: Sendable {
           end
           shapes[s] = {rates = rates, n = #rates, owns = owns, unique = unique}
         end
+        -- A rate's set and turn key for the message whose keys start at KEYS[k].
+        local function keysOf(r, k)
+          if r.own then return KEYS[k + r.at], KEYS[k + r.at + 1] end
+          return r.key, r.turn
+        end
         -- One message: its keys from KEYS[k], its arguments from ARGV[a]. Returns
         -- its answer and where the next message's keys and arguments start.
         local function one(k, a)
@@ -399,7 +399,8 @@ public struct RateLimiter: Sendable {
           local nextK, nextA = k + 2 * shape.owns, a + (u and 4 or 2)
           for i = 1, n do
             local r = rates[i]
-            local key, limit, window = (r.own and KEYS[k + r.at] or r.key), r.limit, r.window
+            local key, turnKey = keysOf(r, k)
+            local limit, window = r.limit, r.window
             if limit == 1 then
               -- One per window: full while the one let through is less than a
               -- window old, unless it is this message (a retry).
@@ -408,7 +409,7 @@ public struct RateLimiter: Sendable {
                 local space = string.find(last, ' ', 1, true)
                 local at = tonumber(string.sub(last, 1, space - 1))
                 if at + window > now and string.sub(last, space + 1) ~= member then
-                  return {i - 1, turn((r.own and KEYS[k + r.at + 1] or r.turn), at + window - now + 1, 1, window)}, nextK, nextA
+                  return {i - 1, turn(turnKey, at + window - now + 1, 1, window)}, nextK, nextA
                 end
               end
             -- Below a tenth of the limit nothing can be full, whether or not the
@@ -419,7 +420,7 @@ public struct RateLimiter: Sendable {
               if redis.call('ZSCORE', key, member) == false then
                 if count >= limit then
                   local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-                  return {i - 1, turn((r.own and KEYS[k + r.at + 1] or r.turn), tonumber(oldest[2]) + window - now + 1, limit, window)}, nextK, nextA
+                  return {i - 1, turn(turnKey, tonumber(oldest[2]) + window - now + 1, limit, window)}, nextK, nextA
                 end
                 -- Spread: at most ceil(limit / 10) in any tenth of the window (the
                 -- whole window holds at least that many here).
@@ -428,7 +429,7 @@ public struct RateLimiter: Sendable {
                   local since = '(' .. (now - tenth)
                   if redis.call('ZCOUNT', key, since, '+inf') >= math.ceil(limit / 10) then
                     local first = redis.call('ZRANGEBYSCORE', key, since, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
-                    return {i - 1, turn((r.own and KEYS[k + r.at + 1] or r.turn), tonumber(first[2]) + tenth - now + 1, limit, window)}, nextK, nextA
+                    return {i - 1, turn(turnKey, tonumber(first[2]) + tenth - now + 1, limit, window)}, nextK, nextA
                   end
                 end
               end
@@ -452,9 +453,9 @@ public struct RateLimiter: Sendable {
             if r.limit == 1 then
               -- At once, not at the end of the call: the next message may be for
               -- the same recipient. (The expiry only cleans up; `now` decides.)
-              redis.call('SET', (r.own and KEYS[k + r.at] or r.key), ARGV[1] .. ' ' .. member, 'PX', twice[r.windowText])
+              redis.call('SET', (keysOf(r, k)), ARGV[1] .. ' ' .. member, 'PX', twice[r.windowText])
             else
-              add((r.own and KEYS[k + r.at] or r.key), member, twice[r.windowText])
+              add((keysOf(r, k)), member, twice[r.windowText])
             end
           end
           if uniq then add(uniq, recipient, twice[u.windowText]) end
