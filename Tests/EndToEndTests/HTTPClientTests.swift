@@ -49,7 +49,7 @@ struct HTTPClientTests {
         let receiver = try await TestWebhookReceiver()
         defer { receiver.stop() }
         // Listens, so the connection is made (by the kernel), but never reads or answers.
-        let silent = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let silent = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
         defer { close(silent) }
         let port = try #require(bindLoopback(silent))
         #expect(listen(silent, 16) == 0)
@@ -110,7 +110,10 @@ final class ClosingServer: Sendable {
     private let stopping = Atomic<Bool>(false)
 
     init() throws {
-        listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        // Close-on-exec, the accepted connections too: a process another test
+        // starts meanwhile would otherwise keep a copy of a connection this
+        // server closed, and the client would wait on it (seen in CI: 7.8 s).
+        listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
         guard let port = bindLoopback(listener), listen(listener, 64) == 0 else { throw POSIXError(.EADDRNOTAVAIL) }
         self.port = port
         Thread.detachNewThread { [self] in serve() }
@@ -126,6 +129,7 @@ final class ClosingServer: Sendable {
         while !stopping.load(ordering: .relaxed) {
             let fd = accept(listener, nil, nil)
             guard fd >= 0 else { continue }
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)  // (accept4 is not in Swift's Glibc)
             var request: [UInt8] = []
             var buffer = [UInt8](repeating: 0, count: 4096)
             // Head, then the body its Content-Length announces ("{}": 2 bytes).
