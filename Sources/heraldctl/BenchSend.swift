@@ -114,6 +114,11 @@ struct BenchSend: AsyncParsableCommand {
             fleet = try await startSenders(servers, count: 1, limit: 1_000_000, port: port, account: account, settle: false)
             cpuBefore = cpuSeconds(processNamed: "herald-sender")
         }
+        // What the rest of the machine spent: on two cores, Redis and this
+        // receiver share the one the sender does not have.
+        let redisPort = devRedisPort()
+        let redisBefore = await redisCPUSeconds(port: redisPort)
+        let receiverBefore = receiver.cpuSeconds
         // A binding tier lets only that many recipients through (each request has its own).
         let expected = min(count, tier ?? count)
         let deadline = ContinuousClock.now + .seconds(Int64(expected / (senders > 0 ? max(1, limit / 2) : 500) + 60))
@@ -124,6 +129,12 @@ struct BenchSend: AsyncParsableCommand {
         if senders == 0, let c0 = cpuBefore, let c1 = cpuSeconds(processNamed: "herald-sender"), c1 > c0 {
             print(String(format: "herald-sender used %.1f CPU-s: %.0f µs per message, %.0f messages per CPU-second", c1 - c0, (c1 - c0) * 1e6 / Double(max(n, 1)), Double(n) / (c1 - c0)))
         }
+        if let r0 = redisBefore, let r1 = await redisCPUSeconds(port: redisPort) {
+            print(String(format: "redis-server used %.1f CPU-s meanwhile: %.0f µs per message (every client's work, not only the sender's)", r1 - r0, (r1 - r0) * 1e6 / Double(max(n, 1))))
+        }
+        if let r0 = receiverBefore, let r1 = receiver.cpuSeconds {
+            print(String(format: "the bench's receiver used %.2f CPU-s: %.0f µs per message", r1 - r0, (r1 - r0) * 1e6 / Double(max(n, 1))))
+        }
         if senders > 0 {
             // Receipts by send id, whatever the receiver reported.
             let ids = Dictionary(uniqueKeysWithValues: (0..<count).map { (receiptKey($0, run: run), Self.sendId($0, run: run)) })
@@ -133,6 +144,22 @@ struct BenchSend: AsyncParsableCommand {
         if let tier, tier < count { try await watchHeld(tier: tier, account: account, campaign: "bench-send-\(run)", counter: counter) }
         for child in fleet { _ = await child.stop(grace: .seconds(20)) }
         fflush(nil)
+    }
+
+    /// Redis's CPU seconds so far (`INFO cpu`: user + system, all its threads); nil without a dev stack.
+    func redisCPUSeconds(port: Int?) async -> Double? {
+        guard let port else { return nil }
+        let redis = RedisPool(configuration: RedisConfiguration(host: "127.0.0.1", port: port), logger: Logger(label: "bench"))
+        let reply = try? await redis.execute(["INFO", "cpu"]).string
+        await redis.close()
+        guard let info = reply else { return nil }
+        let fields = Dictionary(info.split(whereSeparator: \.isNewline).compactMap { line -> (String, Double)? in
+            let parts = line.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2, let value = Double(parts[1].trimmingCharacters(in: .whitespaces)) else { return nil }
+            return (String(parts[0]), value)
+        }, uniquingKeysWith: { a, _ in a })
+        guard let user = fields["used_cpu_user"], let system = fields["used_cpu_sys"] else { return nil }
+        return user + system
     }
 
     /// The WhatsApp template the bench sends: in the dev stack's `config/templates`

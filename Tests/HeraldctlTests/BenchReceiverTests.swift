@@ -9,7 +9,7 @@ import Testing
 struct BenchReceiverTests {
     /// Feeds `bytes` to a connection in the given pieces and collects what it tells `onPost`.
     func feed(_ pieces: [[UInt8]]) -> (connection: HTTPConnection, keys: [String]) {
-        var c = HTTPConnection()
+        let c = HTTPConnection()
         var keys: [String] = []
         for piece in pieces {
             c.inbox += piece
@@ -20,6 +20,16 @@ struct BenchReceiverTests {
 
     func post(_ key: String, body: String = "{\"a\":1}", extra: String = "") -> String {
         "POST /hook HTTP/1.1\r\nHost: x\r\nidempotency-KEY: \(key)\r\nContent-Length: \(body.utf8.count)\r\n\(extra)\r\n\(body)"
+    }
+
+    @Test("header fields are found whatever their case and blanks: Content-Length with spaces and tabs around it, an Idempotency-Key in capitals")
+    func headerFields() {
+        let body = "{\"a\":1}"
+        let request = "POST /hook HTTP/1.1\r\nIDEMPOTENCY-KEY:  k-9\t\r\ncontent-length:\t\(body.utf8.count)  \r\nX-Other: content-length: 99\r\n\r\n\(body)"
+        let (c, keys) = feed([Array(request.utf8)])
+        #expect(keys == ["k-9"])
+        #expect(c.outbox == HTTPConnection.ok)
+        #expect(c.inbox.isEmpty, "exactly the declared body was taken")
     }
 
     @Test("pipelined requests are each answered 200; a body split over reads waits for its end")
@@ -41,7 +51,9 @@ struct BenchReceiverTests {
     func refusals() {
         for (request, status) in [
             ("POST /hook HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", "501 Not Implemented"),
+            ("POST /hook HTTP/1.1\r\ntransfer-encoding: gzip, CHUNKED\r\n\r\n5\r\nhello\r\n0\r\n\r\n", "501 Not Implemented"),
             ("POST /hook HTTP/1.1\r\nHost: x\r\n\r\n", "411 Length Required"),
+            ("POST /hook HTTP/1.1\r\nContent-Length: 7x\r\n\r\n{\"a\":1}", "411 Length Required"),
             ("GET /hook HTTP/1.1\r\nHost: x\r\n\r\n", "405 Method Not Allowed"),
             ("POST /hook HTTP/1.1\r\nX-Long: " + String(repeating: "a", count: 70_000) + "\r\n", "431 Request Header Fields Too Large"),
         ] {
@@ -55,11 +67,14 @@ struct BenchReceiverTests {
         let (c, keys) = feed([Array((post("last", extra: "Connection: close\r\n") + post("never")).utf8)])
         #expect(keys == ["last"], "nothing is read after Connection: close")
         #expect(c.closing)
+        let (shouted, shoutedKeys) = feed([Array((post("last", extra: "CONNECTION:\t Close \r\n") + post("never")).utf8)])
+        #expect(shoutedKeys == ["last"], "header names and values are read without regard to case or surrounding blanks")
+        #expect(shouted.closing)
     }
 
     @Test("as the WhatsApp Cloud API: each POST is answered with Meta's success body naming a message id, and reported by its recipient")
     func whatsApp() {
-        var c = HTTPConnection()
+        let c = HTTPConnection()
         var recipients: [String] = []
         let bodies = ["420601234567", "420601234568"].map { to in
             #"{"messaging_product":"whatsapp","recipient_type":"individual","template":{"name":"order-update"},"to":"\#(to)","type":"template"}"#
