@@ -170,6 +170,69 @@ struct MessageStoreTests {
         #expect(retrySet == (60..<64).flatMap { ["\(campaign):\($0)", "5000"] }, "\(retrySet)")
     }
 
+    @Test("one call mixing campaigns, channels, caps, states and deferrals claims and records exactly as one-message calls do")
+    func mixedShapes() async throws {
+        // The same work on two servers: all at once (one call per script, as the
+        // messages share a shard), and message by message.
+        let servers = [try await TestRedisServer(), try await TestRedisServer()]
+        let pools = servers.map { RedisPool(configuration: $0.configuration, logger: Logger(label: "test")) }
+        let stores = pools.map { MessageStore(redis: $0, partitions: 1) }
+        let run = uniqueName("mix")
+        let campaigns = ["\(run)-a", "\(run)-b"]
+        let channels = ["webhook", "whatsapp"]
+        let caps: [MessageStore.ClaimCap?] = [
+            nil, .init(day: "2026-11-24", limit: 2, reason: "over the cap of 2"), .init(day: "2026-11-24", limit: 3, reason: "over the cap of 3"),
+        ]
+        // 24 messages over 4 contacts: every pairing of campaign, channel and cap, a contact's cap crossed.
+        let requests = (0..<24).map { i in
+            SendRequest(id: "\(run):\(i)", contactId: "\(run)-c\(i % 4)", campaignId: campaigns[i % 2], channel: channels[(i / 2) % 2], template: "t", category: "promo")
+        }
+        let messageCaps = requests.indices.map { caps[($0 / 4) % 3] }
+        // Some already waiting for a retry (due, and not yet due) or busy.
+        let earlier = requests.indices.filter { $0 % 5 == 0 }
+        for store in stores {
+            _ = try await store.claim(many: earlier.map { requests[$0] }, now: 500, lease: .seconds(1))
+            _ = try await store.record(many: earlier.map { i in .init(requests[i], .retryScheduled, reason: "HTTP 503", next: i % 10 == 0 ? 900 : 5_000, mayCreate: false) }, now: 600)
+        }
+        let together = try await stores[0].claim(many: requests, caps: messageCaps, now: 1_000, lease: .seconds(60))
+        var alone: [MessageStore.Claim] = []
+        for (r, cap) in zip(requests, messageCaps) { alone += try await stores[1].claim(many: [r], caps: [cap], now: 1_000, lease: .seconds(60)) }
+        #expect(together == alone)
+        #expect(Set(together.map { "\($0)".prefix(7) }).count >= 3, "claimed, capped and not due all occur: \(together)")
+
+        // Outcomes of every kind for the claimed ones, in one call.
+        let claimed = zip(requests, together).filter { if case .claimed = $0.1 { true } else { false } }.map(\.0)
+        let transitions = claimed.enumerated().map { i, r -> MessageStore.Transition in
+            switch i % 4 {
+            case 0: .init(r, .sent, mayCreate: false, providerId: "p-\(r.id)")
+            case 1: .init(r, .retryScheduled, reason: "HTTP 503", next: 8_000 + Int64(i), mayCreate: false)
+            case 2: .init(r, .retryScheduled, reason: "throttled", next: 9_000, deferred: true, mayCreate: false)
+            default: .init(r, .sendingFailed, reason: "HTTP 400 \(i)", mayCreate: false)
+            }
+        }
+        #expect(Set(transitions.map(\.state)).count == 3 && claimed.count >= 8)
+        let after = try await stores[0].record(many: transitions, now: 1_200)
+        var afterAlone: [MessageState] = []
+        for t in transitions { afterAlone += try await stores[1].record(many: [t], now: 1_200) }
+        #expect(after == afterAlone && after == transitions.map(\.state))
+
+        // Every record, the campaigns' counts, the retry set and the caps' sets agree.
+        for r in requests {
+            let records = try await stores.asyncMap { try await $0.message(contactId: r.contactId, id: r.id) }
+            #expect(records[0] == records[1], "\(r.id)")
+        }
+        for campaign in campaigns {
+            let counts = try await stores.asyncMap { try await $0.states(campaign: campaign) }
+            #expect(counts[0] == counts[1] && !counts[0].isEmpty, "\(campaign): \(counts)")
+        }
+        let retrySets = try await pools.asyncMap { try await $0.execute(["ZRANGE", "herald:retry:\(Shard.hashTag(0))", "0", "-1", "WITHSCORES"]) }
+        #expect(retrySets[0] == retrySets[1])
+        for contact in Set(requests.map(\.contactId)) {
+            let members = try await pools.asyncMap { try await $0.execute(["SMEMBERS", "herald:cap:\(Shard.hashTag(0)):\(contact):2026-11-24"]).array?.compactMap(\.string).sorted() ?? [] }
+            #expect(members[0] == members[1], "\(contact)")
+        }
+    }
+
     @Test("due(shards:) gathers what is due across shards (a record that is gone is dropped) and when each shard falls due next")
     func dueAcrossShards() async throws {
         let server = try await TestRedisServer()
@@ -203,5 +266,14 @@ struct MessageStoreTests {
         #expect(try await store.due(shards: all, now: 2_450, limit: 100).requests.count == 4)
         #expect(try await redis.execute(["ZSCORE", "herald:retry:\(t)", requests[0].id]).string == nil)
         #expect(try await store.due(shards: [], now: 2_450, limit: 100).next.isEmpty)
+    }
+}
+
+extension Array {
+    /// `map` with an async transform, one element after the other.
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var out: [T] = []
+        for element in self { out.append(try await transform(element)) }
+        return out
     }
 }

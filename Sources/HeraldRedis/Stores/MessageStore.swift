@@ -26,10 +26,12 @@ public struct MessageStore: Sendable {
     }
 
     func tag(_ contactId: String) -> String { Shard.hashTag(Shard.of(contactId, partitions: partitions)) }
-    func keys(_ r: SendRequest) -> [String] {
-        let t = tag(r.contactId)
-        return ["herald:m:\(t):\(r.id)", "herald:mc:\(t):\(r.contactId)", "herald:mstat:\(t):\(r.campaignId)", "herald:retry:\(t)"]
-    }
+
+    /// Key names, by the shard's hash tag `t` (`tag`).
+    static func recordKey(_ t: String, _ id: String) -> String { "herald:m:\(t):\(id)" }
+    static func contactIndexKey(_ t: String, _ contactId: String) -> String { "herald:mc:\(t):\(contactId)" }
+    static func campaignCountsKey(_ t: String, _ campaignId: String) -> String { "herald:mstat:\(t):\(campaignId)" }
+    static func retryKey(_ t: String) -> String { "herald:retry:\(t)" }
 
     /// What a claim found.
     public enum Claim: Sendable, Equatable {
@@ -53,7 +55,7 @@ public struct MessageStore: Sendable {
     /// `limit` distinct messages of the contact on `day`. Checked in the claim's
     /// own script (the set has the contact's shard tag, like the message), so a
     /// capped message costs no extra round trip and is never claimed.
-    public struct ClaimCap: Sendable {
+    public struct ClaimCap: Sendable, Hashable {
         public var day: String
         public var limit: Int
         /// Recorded on a message the cap cancels.
@@ -66,7 +68,7 @@ public struct MessageStore: Sendable {
         }
     }
 
-    func capKey(_ r: SendRequest, day: String) -> String { "herald:cap:\(tag(r.contactId)):\(r.contactId):\(day)" }
+    static func capKey(_ t: String, _ r: SendRequest, day: String) -> String { "herald:cap:\(t):\(r.contactId):\(day)" }
 
     /// Claims a message before the provider is called (creating its record on first sight).
     /// - Parameter lease: how long the claim holds; after it, the outcome counts as unknown.
@@ -85,20 +87,27 @@ public struct MessageStore: Sendable {
     public func claim(many requests: [SendRequest], texts: [String?] = [], caps: [ClaimCap?] = [], now: Int64, lease: Duration) async throws -> [Claim] {
         func cap(_ i: Int) -> ClaimCap? { i < caps.count ? caps[i] : nil }
         func text(_ i: Int) -> String { (i < texts.count ? texts[i] : nil) ?? requests[i].json.jsonString }
-        let replies = try await redis.evalGrouped(
-            Self.claimScript, count: requests.count, group: { Shard.of(requests[$0].contactId, partitions: partitions) },
-            header: [String(now), String(now + lease.milliseconds), String(retention.milliseconds)],
-            keys: { i in
+        let header = [String(now), String(now + lease.milliseconds), String(retention.milliseconds)]
+        let replies = try await redis.evalGrouped(Self.claimScript, count: requests.count, group: { Shard.of(requests[$0].contactId, partitions: partitions) }) {
+            items in
+            // Every item of a call is in one shard (the group).
+            let t = tag(requests[items[0]].contactId)
+            var shapes = Shapes<ClaimShape>()
+            var keys: [String] = []
+            var arguments: [String] = []
+            for i in items {
                 let r = requests[i]
-                return keys(r) + (cap(i).map { [capKey(r, day: $0.day)] } ?? [])
-            },
-            arguments: { i in
-                let r = requests[i]
-                var arguments = [cap(i) == nil ? "0" : "1", text(i), r.id, r.contactId, r.campaignId, r.channel]
-                // Kept two days: a local day never spans more.
-                if let cap = cap(i) { arguments += [String(cap.limit), String(2 * 86_400), cap.reason] }
-                return arguments
-            })
+                let shape = shapes.index(of: ClaimShape(campaign: r.campaignId, channel: r.channel, cap: cap(i)))
+                arguments += [shape, text(i), r.id, r.contactId]
+                keys += [Self.recordKey(t, r.id), Self.contactIndexKey(t, r.contactId)]
+                if let cap = cap(i) { keys.append(Self.capKey(t, r, day: cap.day)) }
+            }
+            return shapes.call(header: header, keys: keys, arguments: arguments) { shape in
+                // A cap's set is kept two days: a local day never spans more.
+                let capArguments = shape.cap.map { ["1", String($0.limit), String(2 * 86_400), $0.reason] } ?? ["0"]
+                return (keys: [Self.campaignCountsKey(t, shape.campaign), Self.retryKey(t)], arguments: [shape.campaign, shape.channel] + capArguments)
+            }
+        }
         return try replies.map { reply in
             let parts = reply.array?.compactMap(\.string) ?? []
             switch parts.first {
@@ -112,6 +121,47 @@ public struct MessageStore: Sendable {
             case "capped": return .overCap
             default: throw RedisError(code: .server, message: "message_claim returned \(reply)")
             }
+        }
+    }
+
+    /// What messages of one claim call share (the claim script's shapes): the
+    /// campaign and channel, with the campaign's counts and the shard's retry set
+    /// as keys, and the cap checked first.
+    struct ClaimShape: Hashable {
+        var campaign: String
+        var channel: String
+        var cap: ClaimCap?
+    }
+
+    /// What messages of one record call share (the record script's shapes).
+    struct RecordShape: Hashable {
+        var state: MessageState
+        var campaign: String
+        var channel: String
+        var deferred: Bool
+    }
+
+    /// A call's distinct shapes, numbered from 1 in order of first use. What
+    /// messages of a call share goes once per call, not once per message: Redis
+    /// makes an object and a Lua string of every key and argument (the limits'
+    /// shapes did the same, `RateLimiter.Shape`; docs/benchmarks.md).
+    struct Shapes<Shape: Hashable> {
+        private var index: [Shape: Int] = [:]
+        private var order: [Shape] = []
+
+        /// The shape's number, as the script reads it.
+        mutating func index(of shape: Shape) -> String {
+            if let known = index[shape] { return String(known) }
+            order.append(shape)
+            index[shape] = order.count
+            return String(order.count)
+        }
+
+        /// A call's keys and arguments: the shapes' (`each`) first, then the messages'.
+        /// ARGV: header, the number of shapes, each shape's arguments, the messages'.
+        func call(header: [String], keys: [String], arguments: [String], each: (Shape) -> (keys: [String], arguments: [String])) -> (keys: [String], arguments: [String]) {
+            let parts = order.map(each)
+            return (parts.flatMap(\.keys) + keys, header + [String(order.count)] + parts.flatMap(\.arguments) + arguments)
         }
     }
 
@@ -170,18 +220,26 @@ public struct MessageStore: Sendable {
         let mappings = transitions.compactMap { t in
             t.providerId.map { ["SET", "herald:pmid:\($0)", "\(t.request.contactId)\u{1F}\(t.request.id)", "EX", String(30 * 86_400)] }
         }
+        let header = [String(now), String(retention.milliseconds)]
         let replies = try await redis.evalGrouped(
-            Self.recordScript, count: transitions.count, group: { Shard.of(transitions[$0].request.contactId, partitions: partitions) },
-            header: [String(now), String(retention.milliseconds)], first: mappings,
-            keys: { keys(transitions[$0].request) },
-            arguments: { i in
-                let t = transitions[i]
-                let r = t.request
-                return [
-                    t.state.rawValue, Self.allowedFrom[t.state] ?? ",", t.reason, String(t.next ?? 0), t.mayCreate ? r.json.jsonString : "", r.id, r.contactId,
-                    r.campaignId, r.channel, t.deferred ? "1" : "0", t.providerId ?? "",
-                ]
-            })
+            Self.recordScript, count: transitions.count, group: { Shard.of(transitions[$0].request.contactId, partitions: partitions) }, first: mappings
+        ) { items in
+            let t = tag(transitions[items[0]].request.contactId)
+            var shapes = Shapes<RecordShape>()
+            var keys: [String] = []
+            var arguments: [String] = []
+            for i in items {
+                let tr = transitions[i]
+                let r = tr.request
+                let shape = shapes.index(of: RecordShape(state: tr.state, campaign: r.campaignId, channel: r.channel, deferred: tr.deferred))
+                arguments += [shape, tr.reason, String(tr.next ?? 0), tr.mayCreate ? r.json.jsonString : "", r.id, r.contactId, tr.providerId ?? ""]
+                keys += [Self.recordKey(t, r.id), Self.contactIndexKey(t, r.contactId)]
+            }
+            return shapes.call(header: header, keys: keys, arguments: arguments) { shape in
+                (keys: [Self.campaignCountsKey(t, shape.campaign), Self.retryKey(t)],
+                 arguments: [shape.state.rawValue, Self.allowedFrom[shape.state] ?? ",", shape.campaign, shape.channel, shape.deferred ? "1" : "0"])
+            }
+        }
         return zip(transitions, replies).map { t, reply in reply.string.flatMap(MessageState.init(rawValue:)) ?? t.state }
     }
 
@@ -199,7 +257,7 @@ public struct MessageStore: Sendable {
         guard let ref = try await redis.execute(["GET", "herald:pmid:\(providerId)"]).string else { return nil }
         let parts = ref.split(separator: "\u{1F}", maxSplits: 1).map(String.init)
         guard parts.count == 2,
-            let text = try await redis.execute(["HGET", "herald:m:\(tag(parts[0])):\(parts[1])", "request"]).string,
+            let text = try await redis.execute(["HGET", Self.recordKey(tag(parts[0]), parts[1]), "request"]).string,
             let request = try? SendRequest(json: JSONValue.parse(string: text))
         else { return nil }
         let before = try await message(contactId: request.contactId, id: request.id)?["state"]
@@ -209,7 +267,7 @@ public struct MessageStore: Sendable {
 
     /// One message's record, as the API shows it.
     public func message(contactId: String, id: String) async throws -> [String: String]? {
-        Self.fields(try await redis.execute(["HGETALL", "herald:m:\(tag(contactId)):\(id)"]), id: id)
+        Self.fields(try await redis.execute(["HGETALL", Self.recordKey(tag(contactId), id)]), id: id)
     }
 
     /// A message hash's fields (plus `id`); nil when it does not exist.
@@ -224,15 +282,15 @@ public struct MessageStore: Sendable {
 
     /// A contact's newest messages (at most `limit`).
     public func messages(contactId: String, limit: Int = 50) async throws -> [[String: String]] {
-        let ids = try await redis.execute(["ZREVRANGE", "herald:mc:\(tag(contactId)):\(contactId)", "0", String(limit - 1)]).array?.compactMap(\.string) ?? []
+        let ids = try await redis.execute(["ZREVRANGE", Self.contactIndexKey(tag(contactId), contactId), "0", String(limit - 1)]).array?.compactMap(\.string) ?? []
         // One round trip for all of them.
-        let replies = try await redis.pipeline(ids.map { ["HGETALL", "herald:m:\(tag(contactId)):\($0)"] })
+        let replies = try await redis.pipeline(ids.map { ["HGETALL", Self.recordKey(tag(contactId), $0)] })
         return zip(ids, replies).compactMap { id, reply in Self.fields(reply, id: id) }
     }
 
     /// How many of a campaign's messages are in each state (summed over shards).
     public func states(campaign: String) async throws -> [String: Int] {
-        let replies = try await redis.pipeline((0..<partitions).map { ["HGETALL", "herald:mstat:\(Shard.hashTag($0)):\(campaign)"] })
+        let replies = try await redis.pipeline((0..<partitions).map { ["HGETALL", Self.campaignCountsKey(Shard.hashTag($0), campaign)] })
         var total: [String: Int] = [:]
         for reply in replies {
             let flat = reply.array ?? []
@@ -258,7 +316,7 @@ public struct MessageStore: Sendable {
     /// oldest first in each shard, at most `limit` per shard, and when each shard
     /// next has one due: one round trip for the ids of every shard, one for their records.
     public func due(shards: [Int], now: Int64, limit: Int) async throws -> DuePass {
-        let sets = shards.map { "herald:retry:\(Shard.hashTag($0))" }
+        let sets = shards.map { Self.retryKey(Shard.hashTag($0)) }
         // Per shard, what is due, and the first entry after it (when the shard is due next).
         let reads = try await redis.pipeline(sets.flatMap { set in
             [["ZRANGEBYSCORE", set, "-inf", String(now), "LIMIT", "0", String(limit)], ["ZRANGEBYSCORE", set, "(\(now)", "+inf", "WITHSCORES", "LIMIT", "0", "1"]]
@@ -267,7 +325,7 @@ public struct MessageStore: Sendable {
         var next: [Int: Int64] = [:]
         for (i, (shard, set)) in zip(shards, sets).enumerated() {
             let ids = reads[2 * i].array?.compactMap(\.string) ?? []
-            for id in ids { keys.append((set, id, "herald:m:\(Shard.hashTag(shard)):\(id)")) }
+            for id in ids { keys.append((set, id, Self.recordKey(Shard.hashTag(shard), id))) }
             if ids.count >= limit {
                 next[shard] = now  // more may be due than were taken
             } else if let first = reads[2 * i + 1].array, first.count == 2, let score = first[1].string.flatMap(Double.init) {
@@ -294,7 +352,7 @@ public struct MessageStore: Sendable {
     /// How many messages these shards' retry sets hold (retries, parked messages,
     /// claims whose lease runs): one round trip.
     public func waiting(shards: [Int]) async throws -> Int {
-        let counts = try await redis.pipeline(shards.map { ["ZCARD", "herald:retry:\(Shard.hashTag($0))"] })
+        let counts = try await redis.pipeline(shards.map { ["ZCARD", Self.retryKey(Shard.hashTag($0))] })
         return counts.reduce(0) { $0 + Int($1.int ?? 0) }
     }
 
@@ -307,7 +365,7 @@ public struct MessageStore: Sendable {
             bringForwardScript, count: held.count, group: { held[$0].shard }, header: [String(now), reason],
             keys: { i in
                 let tag = Shard.hashTag(held[i].shard)
-                return ["herald:m:\(tag):\(held[i].id)", "herald:retry:\(tag)"]
+                return [recordKey(tag, held[i].id), retryKey(tag)]
             },
             arguments: { [held[$0].id] })
         return replies.filter { $0.int == 1 }.count
@@ -388,11 +446,16 @@ public struct MessageStore: Sendable {
         end
         """
 
-    /// Claims messages of one shard, in order. ARGV: now, the lease's end (now +
-    /// lease, ms), retention ms,
-    /// then per message: "1" with a cap or "0", request, id, contact, campaign,
-    /// channel, and with a cap: its limit, ttl seconds, reason. KEYS per message:
-    /// record, contact index, campaign counts, retry set, and with a cap its set.
+    /// Claims messages of one shard, in order.
+    ///
+    /// ARGV: now, the lease's end (now + lease, ms), retention ms, the number of
+    /// shapes; per shape (`ClaimShape`): campaign, channel, and "1", the cap's
+    /// limit, its set's ttl in seconds and its reason — or "0" without a cap.
+    /// Then per message: its shape (1-based), request, id, contact.
+    ///
+    /// KEYS: per shape: the campaign's counts, the shard's retry set; then per
+    /// message: record, contact index, and with a cap its set.
+    ///
     /// Returns per message {'claimed', attempt, deferrals, first seen ms},
     /// {'not_due'}, {'busy'}, {'unknown'}, {'final', state} or {'capped'}.
     static let claimScript = RedisScript(name: "message_claim", source: """
@@ -401,104 +464,123 @@ public struct MessageStore: Sendable {
         -- which was an eighth of Redis's work per message (docs/benchmarks.md).
         local nowText, leaseText, retention = ARGV[1], ARGV[2], ARGV[3]
         local now = tonumber(nowText)
-        -- Caps' limits, read once per call (see limit_acquire: `tonumber` is two strtod calls).
-        local capLimit = setmetatable({}, {__index = function(t, s)
-          local v = tonumber(s)
-          t[s] = v
-          return v
-        end})
         \(moveLua)
-        -- The message's arguments start at ARGV[a] (its request).
-        local function claim(state, km, kc, ks, kr, kcap, a)
-          local id, contact, campaign, channel = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+        -- The shapes, by their number as text (a message names its shape; no
+        -- `tonumber` per message: two strtod calls in Redis's Lua).
+        local shapes, k, a = {}, 1, 5
+        for s = 1, tonumber(ARGV[4]) do
+          local shape = {campaign = ARGV[a], channel = ARGV[a + 1], ks = KEYS[k], kr = KEYS[k + 1]}
+          if ARGV[a + 2] == '1' then
+            shape.capLimit, shape.capTtl, shape.capReason = tonumber(ARGV[a + 3]), ARGV[a + 4], ARGV[a + 5]
+            a = a + 6
+          else
+            a = a + 3
+          end
+          shapes[tostring(s)] = shape
+          k = k + 2
+        end
+        local function claim(state, km, kc, kcap, sh, request, id, contact)
           -- The cap first: a message over it ends cancelled, never claimed; one
           -- admitted before (a retry, a replay) is not counted again. SADD tells
           -- both at once: 1 when this message is new to the set.
           if kcap and redis.call('SADD', kcap, id) == 1 then
             local members = redis.call('SCARD', kcap)
-            if members > capLimit[ARGV[a + 5]] then
+            if members > sh.capLimit then
               redis.call('SREM', kcap, id)
-              local extra = {'reason', ARGV[a + 7]}
-              if not state then extra[3], extra[4] = 'request', ARGV[a] end
-              move(km, kc, ks, state, 'cancelled', id, contact, campaign, channel, extra)
-              schedule(kr, id, false)
+              local extra = {'reason', sh.capReason}
+              if not state then extra[3], extra[4] = 'request', request end
+              move(km, kc, sh.ks, state, 'cancelled', id, contact, sh.campaign, sh.channel, extra)
+              schedule(sh.kr, id, false)
               redis.call('PEXPIRE', km, retention)
               return {'capped'}
             end
             -- Expires from the day's first message: the set is for one day.
-            if members == 1 then redis.call('EXPIRE', kcap, ARGV[a + 6]) end
+            if members == 1 then redis.call('EXPIRE', kcap, sh.capTtl) end
           end
           -- Looked at again when the lease runs out, in case this sender dies.
-          schedule(kr, id, leaseText)
+          schedule(sh.kr, id, leaseText)
           if not state then
             -- The first attempt (nearly every claim): the whole record in one HSET.
             redis.call('ZADD', kc, nowText, id)
             redis.call('ZREMRANGEBYRANK', kc, '0', '-501')
-            count(ks, 'in_progress', 1)
-            redis.call('HSET', km, 'created_ms', nowText, 'contact', contact, 'campaign', campaign, 'channel', channel, 'attempts', '1',
-              'state', 'in_progress', 'updated_ms', nowText, 'request', ARGV[a], 'lease_ms', leaseText, 'attempt_ms', nowText)
+            count(sh.ks, 'in_progress', 1)
+            redis.call('HSET', km, 'created_ms', nowText, 'contact', contact, 'campaign', sh.campaign, 'channel', sh.channel, 'attempts', '1',
+              'state', 'in_progress', 'updated_ms', nowText, 'request', request, 'lease_ms', leaseText, 'attempt_ms', nowText)
             return {'claimed', '1', '0', nowText}
           end
-          move(km, kc, ks, state, 'in_progress', id, contact, campaign, channel, {'request', ARGV[a], 'lease_ms', leaseText, 'attempt_ms', nowText})
+          move(km, kc, sh.ks, state, 'in_progress', id, contact, sh.campaign, sh.channel, {'request', request, 'lease_ms', leaseText, 'attempt_ms', nowText})
           local attempt = redis.call('HINCRBY', km, 'attempts', '1')
           local d = redis.call('HMGET', km, 'deferrals', 'created_ms')
           return {'claimed', tostring(attempt), d[1] or '0', d[2] or nowText}
         end
-        local function one(km, kc, ks, kr, kcap, a)
+        local function one(km, kc, kcap, sh, request, id, contact)
           local state = redis.call('HGET', km, 'state')
-          if not state or state == 'initial' then return claim(state, km, kc, ks, kr, kcap, a) end
+          if not state or state == 'initial' then return claim(state, km, kc, kcap, sh, request, id, contact) end
           if state == 'retry_scheduled' then
             if tonumber(redis.call('HGET', km, 'next_ms') or '0') > now then return {'not_due'} end
-            return claim(state, km, kc, ks, kr, kcap, a)
+            return claim(state, km, kc, kcap, sh, request, id, contact)
           end
           if state == 'in_progress' then
             if tonumber(redis.call('HGET', km, 'lease_ms') or '0') > now then return {'busy'} end
-            move(km, kc, ks, state, 'sending_failed', ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4],
+            move(km, kc, sh.ks, state, 'sending_failed', id, contact, sh.campaign, sh.channel,
               {'reason', 'outcome unknown: a sender stopped during the provider call; not retried so it cannot be sent twice'})
-            schedule(kr, ARGV[a + 1], false)
+            schedule(sh.kr, id, false)
             redis.call('PEXPIRE', km, retention)
             return {'unknown'}
           end
           return {'final', state}
         end
-        local out, k, a = {}, 1, 4
+        local out = {}
         while a <= #ARGV do
-          local capped = ARGV[a] == '1'
-          out[#out + 1] = one(KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], capped and KEYS[k + 4] or nil, a + 1)
-          k = k + (capped and 5 or 4)
-          a = a + (capped and 9 or 6)
+          local sh = shapes[ARGV[a]]
+          local kcap = sh.capLimit and KEYS[k + 2] or nil
+          out[#out + 1] = one(KEYS[k], KEYS[k + 1], kcap, sh, ARGV[a + 1], ARGV[a + 2], ARGV[a + 3])
+          k = k + (kcap and 3 or 2)
+          a = a + 4
         end
         flushShared()
         return out
         """)
 
-    /// Records transitions of one shard's messages, in order. ARGV: now, retention
-    /// ms, then per message: new state, ",allowed,current,states,", reason, next
-    /// ms, request (or ""), id, contact, campaign, channel, deferred (0/1), the
-    /// provider's id (or ""). KEYS
-    /// per message: record, contact index, campaign counts, retry set. Returns per
-    /// message its state afterwards.
+    /// Records transitions of one shard's messages, in order.
+    ///
+    /// ARGV: now, retention ms, the number of shapes; per shape (`RecordShape`):
+    /// new state, ",allowed,current,states,", campaign, channel, deferred (0/1).
+    /// Then per message: its shape (1-based), reason, next ms, request (or ""),
+    /// id, contact, the provider's id (or "").
+    ///
+    /// KEYS: per shape: the campaign's counts, the shard's retry set; then per
+    /// message: record, contact index.
+    ///
+    /// Returns per message its state afterwards.
     static let recordScript = RedisScript(name: "message_record", source: """
         -- Times stay strings where they are written (see message_claim).
         local nowText, retention = ARGV[1], ARGV[2]
         \(moveLua)
-        local function one(km, kc, ks, kr, a)
-          local new, id = ARGV[a], ARGV[a + 5]
+        local shapes, k, a = {}, 1, 4
+        for s = 1, tonumber(ARGV[3]) do
+          shapes[tostring(s)] = {new = ARGV[a], allowed = ARGV[a + 1], campaign = ARGV[a + 2], channel = ARGV[a + 3], deferred = ARGV[a + 4] == '1',
+            ks = KEYS[k], kr = KEYS[k + 1]}
+          a, k = a + 5, k + 2
+        end
+        -- The message's arguments start at ARGV[a] (its shape).
+        local function one(km, kc, sh, a)
+          local new, id = sh.new, ARGV[a + 4]
           local state = redis.call('HGET', km, 'state')
-          if not string.find(ARGV[a + 1], ',' .. (state or 'initial') .. ',', 1, true) then return state end
+          if not string.find(sh.allowed, ',' .. (state or 'initial') .. ',', 1, true) then return state end
           -- Every field changed in move's one HSET.
           local extra = {}
-          if not state then extra[#extra + 1], extra[#extra + 2] = 'request', ARGV[a + 4] end
-          if ARGV[a + 2] ~= '' then extra[#extra + 1], extra[#extra + 2] = 'reason', ARGV[a + 2] end
-          if ARGV[a + 10] ~= '' then extra[#extra + 1], extra[#extra + 2] = 'provider_id', ARGV[a + 10] end
+          if not state then extra[#extra + 1], extra[#extra + 2] = 'request', ARGV[a + 3] end
+          if ARGV[a + 1] ~= '' then extra[#extra + 1], extra[#extra + 2] = 'reason', ARGV[a + 1] end
+          if ARGV[a + 6] ~= '' then extra[#extra + 1], extra[#extra + 2] = 'provider_id', ARGV[a + 6] end
           if new == 'retry_scheduled' then
-            extra[#extra + 1], extra[#extra + 2] = 'next_ms', ARGV[a + 3]
-            schedule(kr, id, ARGV[a + 3])
+            extra[#extra + 1], extra[#extra + 2] = 'next_ms', ARGV[a + 2]
+            schedule(sh.kr, id, ARGV[a + 2])
           else
-            schedule(kr, id, false)
+            schedule(sh.kr, id, false)
           end
-          move(km, kc, ks, state, new, id, ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], extra)
-          if ARGV[a + 9] == '1' and state == 'in_progress' then
+          move(km, kc, sh.ks, state, new, id, ARGV[a + 5], sh.campaign, sh.channel, extra)
+          if sh.deferred and state == 'in_progress' then
             redis.call('HINCRBY', km, 'attempts', '-1')
             redis.call('HINCRBY', km, 'deferrals', '1')
           end
@@ -507,10 +589,11 @@ public struct MessageStore: Sendable {
           end
           return new
         end
-        local out, k = {}, 1
-        for a = 3, #ARGV, 11 do
-          out[#out + 1] = one(KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], a)
-          k = k + 4
+        local out = {}
+        while a <= #ARGV do
+          out[#out + 1] = one(KEYS[k], KEYS[k + 1], shapes[ARGV[a]], a)
+          k = k + 2
+          a = a + 7
         end
         flushShared()
         return out
