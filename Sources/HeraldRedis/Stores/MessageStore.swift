@@ -88,8 +88,8 @@ public struct MessageStore: Sendable {
         func cap(_ i: Int) -> ClaimCap? { i < caps.count ? caps[i] : nil }
         func text(_ i: Int) -> String { (i < texts.count ? texts[i] : nil) ?? requests[i].json.jsonString }
         let header = [String(now), String(now + lease.milliseconds), String(retention.milliseconds)]
-        let replies = try await redis.evalGrouped(Self.claimScript, count: requests.count, group: { Shard.of(requests[$0].contactId, partitions: partitions) }) {
-            items in
+        let shard = { (i: Int) in Shard.of(requests[i].contactId, partitions: partitions) }
+        let replies = try await redis.evalGrouped(Self.claimScript, count: requests.count, group: shard) { items in
             // Every item of a call is in one shard (the group).
             let t = tag(requests[items[0]].contactId)
             var shapes = Shapes<ClaimShape>()
