@@ -92,7 +92,7 @@ public struct MessageStore: Sendable {
         let replies = try await redis.evalGrouped(Self.claimScript, count: requests.count, group: shard) { items in
             // Every item of a call is in one shard (the group).
             let t = tag(requests[items[0]].contactId)
-            var shapes = Shapes<ClaimShape>()
+            var shapes = ScriptShapes<ClaimShape>()
             var keys: [String] = []
             var arguments: [String] = []
             for i in items {
@@ -139,30 +139,6 @@ public struct MessageStore: Sendable {
         var campaign: String
         var channel: String
         var deferred: Bool
-    }
-
-    /// A call's distinct shapes, numbered from 1 in order of first use. What
-    /// messages of a call share goes once per call, not once per message: Redis
-    /// makes an object and a Lua string of every key and argument (the limits'
-    /// shapes did the same, `RateLimiter.Shape`; docs/benchmarks.md).
-    struct Shapes<Shape: Hashable> {
-        private var index: [Shape: Int] = [:]
-        private var order: [Shape] = []
-
-        /// The shape's number, as the script reads it.
-        mutating func index(of shape: Shape) -> String {
-            if let known = index[shape] { return String(known) }
-            order.append(shape)
-            index[shape] = order.count
-            return String(order.count)
-        }
-
-        /// A call's keys and arguments: the shapes' (`each`) first, then the messages'.
-        /// ARGV: header, the number of shapes, each shape's arguments, the messages'.
-        func call(header: [String], keys: [String], arguments: [String], each: (Shape) -> (keys: [String], arguments: [String])) -> (keys: [String], arguments: [String]) {
-            let parts = order.map(each)
-            return (parts.flatMap(\.keys) + keys, header + [String(order.count)] + parts.flatMap(\.arguments) + arguments)
-        }
     }
 
     /// A move of one message to a state (see `record`).
@@ -225,7 +201,7 @@ public struct MessageStore: Sendable {
             Self.recordScript, count: transitions.count, group: { Shard.of(transitions[$0].request.contactId, partitions: partitions) }, first: mappings
         ) { items in
             let t = tag(transitions[items[0]].request.contactId)
-            var shapes = Shapes<RecordShape>()
+            var shapes = ScriptShapes<RecordShape>()
             var keys: [String] = []
             var arguments: [String] = []
             for i in items {

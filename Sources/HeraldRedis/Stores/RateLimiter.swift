@@ -72,6 +72,8 @@ public struct RateLimiter: Sendable {
     }
 
     static func tierKey(_ account: String) -> String { "herald:{limits}:tier:\(account)" }
+    /// The account's recipients in its window, by their first message's time.
+    static func uniqueKey(_ account: String) -> String { "herald:{limits}:uniq:\(account)" }
 
     /// Where a rate's window is kept: a sorted set of the times let through, or
     /// for a rate of one per window (WhatsApp's per-recipient interval: a key per
@@ -115,7 +117,7 @@ public struct RateLimiter: Sendable {
 
     /// How many distinct recipients the account's cap counts in the window ending `now`.
     public func recipients(account: String, window: Duration = .seconds(86_400), now: Int64) async throws -> Int {
-        Int(try await redis.execute(["ZCOUNT", "herald:{limits}:uniq:\(account)", "(\(now - window.milliseconds)", "+inf"]).int ?? 0)
+        Int(try await redis.execute(["ZCOUNT", Self.uniqueKey(account), "(\(now - window.milliseconds)", "+inf"]).int ?? 0)
     }
 
     /// The account's limit as set at run time, if any.
@@ -207,37 +209,30 @@ public struct RateLimiter: Sendable {
     /// For a WhatsApp message that is 6 strings instead of 19: Redis makes an
     /// object and a Lua string of each (`scripts/redis-cost/run`).
     static func call(_ requests: [Request], _ items: [Int], now: Int64, recheck: Duration) -> (keys: [String], arguments: [String]) {
-        var shapes: [Shape: Int] = [:]
-        var shapeArguments: [String] = []
-        var shapeKeys: [String] = []
-        var messageArguments: [String] = []
-        var messageKeys: [String] = []
+        var shapes = ScriptShapes<Shape>()
+        var keys: [String] = []
+        var arguments: [String] = []
         for i in items {
             let r = requests[i]
-            let shape = Shape(r)
-            let index: Int
-            if let known = shapes[shape] {
-                index = known
-            } else {
-                index = shapes.count + 1
-                shapes[shape] = index
-                shapeArguments.append(String(shape.rates.count))
-                for rate in shape.rates {
-                    shapeArguments += [String(rate.limit), String(rate.window), rate.name == nil ? "1" : "0"]
-                    if let name = rate.name { shapeKeys += [rateKey(Rate(name: name, limit: rate.limit, window: .zero)), turnKey(name)] }
-                }
-                if let u = shape.unique {
-                    shapeArguments += ["1", String(u.defaultLimit), String(u.window)]
-                    shapeKeys += ["herald:{limits}:uniq:\(u.account)", tierKey(u.account), uniqueTurnKey(u.account), heldKey(u.account)]
-                } else {
-                    shapeArguments.append("0")
-                }
-            }
-            messageArguments += [String(index), r.member]
-            if let u = r.unique { messageArguments += [u.recipient, r.shard.map { "\($0):\(r.member)" } ?? ""] }
-            for rate in r.rates where rate.limit == 1 { messageKeys += [rateKey(rate), turnKey(rate.name)] }
+            arguments += [shapes.index(of: Shape(r)), r.member]
+            if let u = r.unique { arguments += [u.recipient, r.shard.map { "\($0):\(r.member)" } ?? ""] }
+            for rate in r.rates where rate.limit == 1 { keys += [rateKey(rate), turnKey(rate.name)] }
         }
-        return (shapeKeys + messageKeys, [String(now), String(recheck.milliseconds), String(shapes.count)] + shapeArguments + messageArguments)
+        return shapes.call(header: [String(now), String(recheck.milliseconds)], keys: keys, arguments: arguments) { shape in
+            var keys: [String] = []
+            var arguments = [String(shape.rates.count)]
+            for rate in shape.rates {
+                arguments += [String(rate.limit), String(rate.window), rate.name == nil ? "1" : "0"]
+                if let name = rate.name { keys += [rateKey(Rate(name: name, limit: rate.limit, window: .zero)), turnKey(name)] }
+            }
+            if let u = shape.unique {
+                arguments += ["1", String(u.defaultLimit), String(u.window)]
+                keys += [uniqueKey(u.account), tierKey(u.account), uniqueTurnKey(u.account), heldKey(u.account)]
+            } else {
+                arguments.append("0")
+            }
+            return (keys, arguments)
+        }
     }
 
     /// Takes messages' slots one after the other. What messages share comes once,
