@@ -9,10 +9,11 @@ import Logging
 ///
 /// - `GET /v1/status/whatsapp`: Meta's verification handshake — answers
 ///   `hub.challenge` when `hub.verify_token` is `whatsapp.verify_token`.
-/// - `POST /v1/status/whatsapp`: status notifications, accepted only with a valid
+/// - `POST /v1/status/whatsapp`: status notifications (`biz_opaque_callback_data`
+///   names the message: `MessageReference`), accepted only with a valid
 ///   `X-Hub-Signature-256` (HMAC-SHA256 of the raw body under `whatsapp.app_secret`).
 /// - `POST /v1/status/twilio`: Twilio's `StatusCallback` form (`MessageSid`,
-///   `MessageStatus`, `ErrorCode`), accepted only with a valid `X-Twilio-Signature`
+///   `MessageStatus`, `ErrorCode`; the query names the message), accepted only with a valid `X-Twilio-Signature`
 ///   under `sender.twilio_auth_token`. Twilio signs the URL it called: Herald
 ///   checks it as `sender.public_url` + path (the URL the sender handed Twilio),
 ///   and as `http://` + the `Host` header + path for a direct connection.
@@ -45,13 +46,15 @@ struct StatusAPI: Sendable {
                 return APISupport.json(.unauthorized, ["error": "missing or invalid X-Hub-Signature-256"])
             }
             guard let json = try? JSONValue.parse(body) else { return APISupport.json(.badRequest, ["error": "the body is not JSON"]) }
-            var statuses: [(String, String, String)] = []
+            var statuses: [Status] = []
             for entry in json["entry"]?.arrayValue ?? [] {
                 for change in entry["changes"]?.arrayValue ?? [] {
                     for s in change["value"]?["statuses"]?.arrayValue ?? [] {
                         guard let id = s["id"]?.stringValue, let status = s["status"]?.stringValue else { continue }
                         let error = s["errors"]?.arrayValue?.first.map { "WhatsApp \($0["code"].map { "\($0)" } ?? ""): \($0["title"]?.stringValue ?? "")" } ?? ""
-                        statuses.append((id, status, error))
+                        // What the sender gave as `biz_opaque_callback_data`: the message itself.
+                        let reference = s["biz_opaque_callback_data"]?.stringValue.flatMap(MessageReference.init(text:))
+                        statuses.append(Status(providerId: id, reference: reference, status: status, error: error))
                     }
                 }
             }
@@ -68,7 +71,9 @@ struct StatusAPI: Sendable {
             guard let sid = form["MessageSid"], let status = form["MessageStatus"] else {
                 return APISupport.json(.badRequest, ["error": "MessageSid and MessageStatus are required"])
             }
-            return await apply([(sid, status, form["ErrorCode"].map { "Twilio \($0)" } ?? "")])
+            // The query of the `StatusCallback` the sender gave (signed with the rest) names the message.
+            let reference = request.uri.query.flatMap(MessageReference.init(text:))
+            return await apply([Status(providerId: sid, reference: reference, status: status, error: form["ErrorCode"].map { "Twilio \($0)" } ?? "")])
         }
     }
 
@@ -82,13 +87,24 @@ struct StatusAPI: Sendable {
         }
     }
 
-    func apply(_ statuses: [(providerId: String, status: String, error: String)]) async -> Response {
+    /// One status of one message, as a provider reported it.
+    struct Status {
+        var providerId: String
+        /// Herald's name for the message, when the callback carries it (messages
+        /// sent before senders gave it are found by `providerId`).
+        var reference: MessageReference?
+        var status: String
+        var error: String
+    }
+
+    func apply(_ statuses: [Status]) async -> Response {
         do {
             var events: [KafkaOutgoingRecord] = []
             for s in statuses {
                 guard let state = Self.state(s.status) else { continue }
-                guard let result = try await messages.applyStatus(providerId: s.providerId, state, reason: s.error, now: Int64(Date.nowMilliseconds)) else {
-                    logger.info("status for an unknown provider message id", metadata: ["herald.provider_id": "\(s.providerId)"])
+                guard let result = try await messages.applyStatus(providerId: s.providerId, reference: s.reference, state, reason: s.error, now: Int64(Date.nowMilliseconds))
+                else {
+                    logger.info("status for an unknown message", metadata: ["herald.provider_id": "\(s.providerId)", "herald.reference": "\(s.reference?.text ?? "")"])
                     continue
                 }
                 guard result.changed else { continue }

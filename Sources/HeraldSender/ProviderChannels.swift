@@ -36,10 +36,15 @@ extension SendProcessor {
             }
             return ["type": "text", "text": .string(text)]
         }
-        let body: JSONValue = [
+        var body: [String: JSONValue] = [
             "messaging_product": "whatsapp", "recipient_type": "individual", "to": .string(String(phone.dropFirst())), "type": "template",
             "template": ["name": .string(request.template), "language": ["code": .string(template.language)], "components": [["type": "body", "parameters": .array(parameters)]]],
         ]
+        // Meta returns it in every status of the message: the status finds its
+        // record without a mapping from the wamid (`MessageReference`).
+        let reference = MessageReference(request).text
+        let named = reference.utf8.count <= MessageReference.whatsAppLimit
+        if named { body["biz_opaque_callback_data"] = .string(reference) }
         let url = "\(settings.whatsAppURL)/\(settings.whatsAppVersion)/\(settings.whatsAppPhoneNumberId)/messages"
         // Meta's limits: throughput per number (a rate), one message per recipient
         // per interval, and unique recipients per rolling 24 hours by tier.
@@ -48,8 +53,8 @@ extension SendProcessor {
             rates.append(.init(name: "whatsapp-recipient:\(phone)", limit: 1, window: settings.whatsAppRecipientInterval))
         }
         let unique = RateLimiter.UniqueRecipients(account: settings.whatsAppPhoneNumberId, recipient: phone, defaultLimit: settings.whatsAppTier)
-        let request = HTTPRequest.postJSON(url, body.serialized(), headers: [("Authorization", "Bearer \(settings.whatsAppToken)")], timeout: settings.webhookTimeout)
-        return .call(Call(rates: rates, unique: unique, action: .http(request: { request }, outcome: { result in
+        let request = HTTPRequest.postJSON(url, JSONValue.object(body).serialized(), headers: [("Authorization", "Bearer \(settings.whatsAppToken)")], timeout: settings.webhookTimeout)
+        return .call(Call(rates: rates, unique: unique, callbacksNameMessage: named, action: .http(request: { request }, outcome: { result in
             switch result {
             case .success(let r):
                 if (200..<300).contains(r.status) { return .sent((try? JSONValue.parse(r.body))?["messages"]?.arrayValue?.first?["id"]?.stringValue) }
@@ -82,7 +87,8 @@ extension SendProcessor {
         }
         let form: [(String, String)] = [
             ("To", phone), ("From", settings.twilioFrom), ("Body", text.trimmingCharacters(in: .whitespacesAndNewlines)),
-            ("StatusCallback", "\(settings.publicURL)/v1/status/twilio"),
+            // Twilio calls (and signs) the URL as given: its query names the message.
+            ("StatusCallback", "\(settings.publicURL)/v1/status/twilio?\(MessageReference(request).text)"),
         ]
         let body = URLEncoding.form(form)
         let credentials = Data("\(settings.twilioAccountSid):\(settings.twilioAuthToken)".utf8).base64EncodedString()
@@ -90,7 +96,7 @@ extension SendProcessor {
         let call = HTTPRequest(
             method: "POST", url: url, headers: [("Authorization", "Basic \(credentials)"), ("Content-Type", "application/x-www-form-urlencoded")],
             body: Array(body.utf8), timeout: settings.webhookTimeout)
-        return .call(Call(rates: channelRates(request), action: .http(request: { call }, outcome: { result in
+        return .call(Call(rates: channelRates(request), callbacksNameMessage: true, action: .http(request: { call }, outcome: { result in
             switch result {
             case .success(let r):
                 if (200..<300).contains(r.status) { return .sent((try? JSONValue.parse(r.body))?["sid"]?.stringValue) }

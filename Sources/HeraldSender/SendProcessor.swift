@@ -54,6 +54,9 @@ struct SendProcessor: Sendable {
     struct Call: Sendable {
         var rates: [RateLimiter.Rate] = []
         var unique: RateLimiter.UniqueRecipients? = nil
+        /// The provider's status callbacks will name the message (`MessageReference`),
+        /// so its provider id needs no mapping back (`MessageStore.Transition.mapProviderId`).
+        var callbacksNameMessage = false
         var action: Action
         /// The request's JSON text as it came, kept with its claim (nil: serialized).
         var requestText: String? = nil
@@ -339,8 +342,9 @@ struct SendProcessor: Sendable {
             let request = c.request
             switch outcome {
             case .sent(let providerId):
-                // Mapped back for status callbacks ahead of the state (`MessageStore.record`).
-                endings.append(.init(request, .sent, mayCreate: false, providerId: providerId))
+                // Mapped back for status callbacks ahead of the state (`MessageStore.record`)
+                // unless the callbacks name the message themselves.
+                endings.append(.init(request, .sent, mayCreate: false, providerId: providerId, mapProviderId: !c.call.callbacksNameMessage))
             case .failed(let reason):
                 endings.append(.init(request, .sendingFailed, reason: reason, mayCreate: false))
             case .retry(let reason) where c.attempt >= settings.maxAttempts:

@@ -45,7 +45,9 @@ struct Sandbox: AsyncParsableCommand {
                 return Self.whatsAppError(400, code: 132000, "Number of parameters does not match the expected number of params")
             }
             let id = "wamid.\(UUID().uuidString.replacingOccurrences(of: "-", with: ""))"
-            if let callback = whatsappCallback { Self.whatsAppStatuses(id: id, to: to, callback: callback, secret: appSecret) }
+            if let callback = whatsappCallback {
+                Self.whatsAppStatuses(id: id, to: to, opaque: json["biz_opaque_callback_data"]?.stringValue, callback: callback, secret: appSecret)
+            }
             return Self.json(200, ["messaging_product": "whatsapp", "contacts": [["input": .string(to), "wa_id": .string(to.filter(\.isNumber))]], "messages": [["id": .string(id)]]])
         }
         router.post("2010-04-01/Accounts/:sid/Messages.json") { request, context -> Response in
@@ -96,18 +98,18 @@ struct Sandbox: AsyncParsableCommand {
     }
 
     /// sent, delivered, read — then `delivered` again, late: a real provider may
-    /// redeliver or reorder, and Herald must not move backwards.
-    static func whatsAppStatuses(id: String, to: String, callback: String, secret: String) {
+    /// redeliver or reorder, and Herald must not move backwards. Each carries the
+    /// message's `biz_opaque_callback_data`, as Meta's do.
+    static func whatsAppStatuses(id: String, to: String, opaque: String?, callback: String, secret: String) {
         Task {
             let client = HTTPClient(concurrency: 1)
             for status in ["sent", "delivered", "read", "delivered"] {
                 try? await Task.sleep(for: .milliseconds(100))
+                var entry: [String: JSONValue] = ["id": .string(id), "status": .string(status), "timestamp": .string(String(Int(Date().timeIntervalSince1970))), "recipient_id": .string(to)]
+                if let opaque { entry["biz_opaque_callback_data"] = .string(opaque) }
                 let body: JSONValue = [
                     "object": "whatsapp_business_account",
-                    "entry": [["id": "sandbox-waba", "changes": [["field": "messages", "value": [
-                        "messaging_product": "whatsapp",
-                        "statuses": [["id": .string(id), "status": .string(status), "timestamp": .string(String(Int(Date().timeIntervalSince1970))), "recipient_id": .string(to)]],
-                    ]]]]],
+                    "entry": [["id": "sandbox-waba", "changes": [["field": "messages", "value": ["messaging_product": "whatsapp", "statuses": [.object(entry)]]]]]],
                 ]
                 let bytes = body.serialized()
                 let signature = "sha256=" + SHA256.hex(SHA256.hmac(key: Array(secret.utf8), message: bytes))

@@ -421,7 +421,8 @@ struct SenderTests {
             SendRequest(id: "sms:2", contactId: "wa-gone", campaignId: "c", channel: "sms", template: "callback-offer", category: "service"),
         ]
         try await produce(broker, requests)
-        let store = MessageStore(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test")), partitions: 4)
+        let pool = RedisPool(configuration: redis.configuration, logger: Logger(label: "test"))
+        let store = MessageStore(redis: pool, partitions: 4)
         let got = try await states(store, requests)
         // Sent — or already further along, as the sandbox's status webhooks arrive.
         let wentOut: Set<String> = ["sent", "delivered", "read"]
@@ -445,7 +446,11 @@ struct SenderTests {
         #expect(defaults == ["there", "your order"], "\(noname ?? .null)")
         let sms = received.filter { $0["api"] == "twilio" && $0["form"]?["To"] == "+420601234567" }.last
         #expect(sms?["form"]?["Body"]?.stringValue?.hasPrefix("Hi Věra, can we call you back") == true, "\(sms ?? .null)")
-        #expect(sms?["form"]?["StatusCallback"]?.stringValue?.hasPrefix(ingestor.apiURL) == true && sms?["authorization"]?.stringValue?.hasPrefix("Basic ") == true)
+        #expect(sms?["authorization"]?.stringValue?.hasPrefix("Basic ") == true)
+        // Each names its message for the status callbacks: WhatsApp's opaque
+        // callback data, the query of Twilio's StatusCallback.
+        #expect(wa?["body"]?["biz_opaque_callback_data"]?.stringValue == MessageReference(order).text, "\(wa ?? .null)")
+        #expect(sms?["form"]?["StatusCallback"]?.stringValue == "\(ingestor.apiURL)/v1/status/twilio?\(MessageReference(requests[5]).text)", "\(sms ?? .null)")
 
         // Status webhooks: WhatsApp's (signed; sent, delivered, read, then a late
         // delivered) end in read; Twilio's in delivered; each change is an event.
@@ -478,6 +483,20 @@ struct SenderTests {
             headers: [("Content-Type", "application/x-www-form-urlencoded"), ("X-Twilio-Signature", "0/KCTR6DLpKmkAf8muzZqo1nDgQ=")], body: form)
         #expect(unsigned.status == 401 && badSig.status == 401, "\(unsigned.bodyText) \(badSig.bodyText)")
         #expect(try await store.message(contactId: "wa", id: "sms:1")?["state"] == "delivered")
+        // The statuses found their messages by the reference alone: no provider id was mapped.
+        #expect(try await pool.execute(["KEYS", "herald:pmid:*"]).array?.isEmpty == true)
+        // A callback without a reference (a message an older sender sent, which
+        // mapped its provider id) is still found through the mapping.
+        _ = try await pool.execute(["SET", "herald:pmid:SMolder", "wa\u{1F}sms:1"])
+        let older = ["MessageSid": "SMolder", "MessageStatus": "undelivered", "ErrorCode": "30003"]
+        let olderURL = "\(ingestor.apiURL)/v1/status/twilio"
+        let applied = try await client.send(
+            method: "POST", url: olderURL,
+            headers: [("Content-Type", "application/x-www-form-urlencoded"), ("X-Twilio-Signature", TwilioSignature.compute(url: olderURL, parameters: older, authToken: "sandbox-token"))],
+            body: Array(URLEncoding.form(older.map { ($0.key, $0.value) }).utf8))
+        #expect(applied.status == 200, "\(applied.bodyText)")
+        let failed = try await store.message(contactId: "wa", id: "sms:1")
+        #expect(failed?["state"] == "sending_failed" && failed?["reason"] == "Twilio 30003", "\(failed ?? [:])")
         await sender.process.stop()
         await ingestor.process.stop()
         await sandbox.stop()

@@ -114,4 +114,14 @@ struct URLEncodingTests {
         #expect(URLEncoding.parseForm("MessageSid=SM1&MessageStatus=sent+ok") == ["MessageSid": "SM1", "MessageStatus": "sent ok"])
         #expect(URLEncoding.percentEncoded("a-b.c_d~e") == "a-b.c_d~e")
     }
+
+    @Test("a message reference round-trips contact and send ids with &, =, spaces and UTF-8; one without both parts is nil")
+    func messageReference() {
+        let ref = MessageReference(contactId: "ann & co=1", sendId: "spring:Věra 7")
+        #expect(ref.text == "c=ann%20%26%20co%3D1&m=spring%3AV%C4%9Bra%207")
+        #expect(MessageReference(text: ref.text) == ref)
+        #expect(MessageReference(text: "c=ann") == nil)
+        #expect(MessageReference(text: "c=&m=x") == nil)
+        #expect(MessageReference(text: "") == nil)
+    }
 }

@@ -70,6 +70,31 @@ struct MessageStoreTests {
         #expect(try await store.applyStatus(providerId: "wamid.unknown", .delivered, now: 1_300) == nil)
     }
 
+    @Test("a status that names its message (a MessageReference) needs no mapping: none is written, the status applies, even before the sender records sent")
+    func statusByReference() async throws {
+        let server = try await TestRedisServer()
+        let redis = RedisPool(configuration: server.configuration, logger: Logger(label: "test"))
+        let store = MessageStore(redis: redis, partitions: 4)
+        let requests = (0..<2).map { SendRequest(id: uniqueName("r\($0)"), contactId: "c\($0)", campaignId: "k", channel: "whatsapp", template: "t", category: "promo") }
+        _ = try await store.claim(many: requests, now: 1_000, lease: .seconds(60))
+        // Recorded with callbacks that name the message: no herald:pmid key.
+        _ = try await store.record(many: [.init(requests[0], .sent, mayCreate: false, providerId: "wamid.R0", mapProviderId: false)], now: 1_100)
+        #expect(try await redis.execute(["EXISTS", "herald:pmid:wamid.R0"]).int == 0)
+        let read = try await store.applyStatus(providerId: "wamid.R0", reference: MessageReference(requests[0]), .read, now: 1_200)
+        #expect(read?.request == requests[0] && read?.state == .read && read?.changed == true)
+        #expect(try await store.applyStatus(providerId: "wamid.R0", reference: MessageReference(requests[0]), .delivered, now: 1_300)?.changed == false)
+        // Its callback came before the sender's record: the state moves on from
+        // in_progress with the provider's id; the sender's later `sent` changes nothing.
+        let early = try await store.applyStatus(providerId: "wamid.R1", reference: MessageReference(requests[1]), .delivered, now: 1_150)
+        #expect(early?.state == .delivered)
+        let late = try await store.record(many: [.init(requests[1], .sent, mayCreate: false, providerId: "wamid.R1", mapProviderId: false)], now: 1_160)
+        #expect(late == [.delivered])
+        #expect(try await store.message(contactId: "c1", id: requests[1].id)?["provider_id"] == "wamid.R1")
+        #expect(try await redis.execute(["KEYS", "herald:pmid:*"]).array?.isEmpty == true)
+        // A reference to no message.
+        #expect(try await store.applyStatus(providerId: "wamid.X", reference: MessageReference(contactId: "c0", sendId: "nope"), .read, now: 1_400) == nil)
+    }
+
     @Test("the daily cap in the claim: the third message of a cap of 2 is cancelled, never claimed; a retry of an admitted one is not counted again")
     func capInClaim() async throws {
         let server = try await TestRedisServer()

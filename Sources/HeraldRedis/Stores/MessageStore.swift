@@ -153,13 +153,16 @@ public struct MessageStore: Sendable {
         /// request is then not sent along again (it is stored at creation).
         public var mayCreate: Bool
         /// The provider's id of the message (a `wamid…`, a Twilio `SM…`), written
-        /// with the state (`provider_id`) and mapped back to the message for status
-        /// callbacks (`herald:pmid:<id>`, kept 30 days; see `record`).
+        /// with the state (`provider_id`).
         public var providerId: String?
+        /// Whether status callbacks need the provider's id mapped back to the
+        /// message (`herald:pmid:<id>`, kept 30 days; see `record`). False when
+        /// they name the message themselves (`MessageReference`).
+        public var mapProviderId: Bool
 
         public init(
             _ request: SendRequest, _ state: MessageState, reason: String = "", next: Int64? = nil, deferred: Bool = false, mayCreate: Bool = true,
-            providerId: String? = nil
+            providerId: String? = nil, mapProviderId: Bool = true
         ) {
             self.request = request
             self.state = state
@@ -168,6 +171,7 @@ public struct MessageStore: Sendable {
             self.deferred = deferred
             self.mayCreate = mayCreate
             self.providerId = providerId
+            self.mapProviderId = mapProviderId
         }
     }
 
@@ -185,16 +189,17 @@ public struct MessageStore: Sendable {
     /// `record` for several messages in one round trip: one script call per shard,
     /// each message in order within it.
     ///
-    /// A transition with a provider id also maps that id to its message for
-    /// status callbacks (`herald:pmid:<id>`, kept 30 days), in the same round
-    /// trip and ahead of the scripts: a callback can come as soon as the
-    /// provider answered, and must find its message once the state says sent.
-    /// (The mapping's key has no shard — a callback knows only the provider's
-    /// id — so it cannot be written by the shard's script.)
+    /// A transition with a provider id whose callbacks do not name the message
+    /// (`mapProviderId`) also maps that id to its message (`herald:pmid:<id>`,
+    /// kept 30 days), in the same round trip and ahead of the scripts: a
+    /// callback can come as soon as the provider answered, and must find its
+    /// message once the state says sent. (The mapping's key has no shard — such
+    /// a callback knows only the provider's id — so it cannot be written by the
+    /// shard's script.)
     /// - Returns: each message's state afterwards.
     public func record(many transitions: [Transition], now: Int64) async throws -> [MessageState] {
         let mappings = transitions.compactMap { t in
-            t.providerId.map { ["SET", "herald:pmid:\($0)", "\(t.request.contactId)\u{1F}\(t.request.id)", "EX", String(30 * 86_400)] }
+            t.mapProviderId ? t.providerId.map { ["SET", "herald:pmid:\($0)", "\(t.request.contactId)\u{1F}\(t.request.id)", "EX", String(30 * 86_400)] } : nil
         }
         let header = [String(now), String(retention.milliseconds)]
         let replies = try await redis.evalGrouped(
@@ -226,18 +231,29 @@ public struct MessageStore: Sendable {
     })
 
     /// Applies a provider's status (`sent`, `delivered`, `read`, `sending_failed`)
-    /// to the message it names. Redelivered or reordered statuses change nothing
-    /// (states only move forward).
-    /// - Returns: the request and its state afterwards; nil for an unknown provider id.
-    public func applyStatus(providerId: String, _ state: MessageState, reason: String = "", now: Int64) async throws -> (request: SendRequest, state: MessageState, changed: Bool)? {
-        guard let ref = try await redis.execute(["GET", "herald:pmid:\(providerId)"]).string else { return nil }
-        let parts = ref.split(separator: "\u{1F}", maxSplits: 1).map(String.init)
-        guard parts.count == 2,
-            let text = try await redis.execute(["HGET", Self.recordKey(tag(parts[0]), parts[1]), "request"]).string,
+    /// to the message it names: by Herald's reference when the callback carries
+    /// one, else through the provider id's mapping. The provider's id is written
+    /// with the state: a callback may come before the sender recorded `sent`,
+    /// whose record then changes nothing. Redelivered
+    /// or reordered statuses change nothing (states only move forward).
+    /// - Returns: the request and its state afterwards; nil for an unknown message.
+    public func applyStatus(
+        providerId: String, reference: MessageReference? = nil, _ state: MessageState, reason: String = "", now: Int64
+    ) async throws -> (request: SendRequest, state: MessageState, changed: Bool)? {
+        let ref: MessageReference
+        if let reference {
+            ref = reference
+        } else {
+            guard let mapped = try await redis.execute(["GET", "herald:pmid:\(providerId)"]).string else { return nil }
+            let parts = mapped.split(separator: "\u{1F}", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { return nil }
+            ref = MessageReference(contactId: parts[0], sendId: parts[1])
+        }
+        guard let text = try await redis.execute(["HGET", Self.recordKey(tag(ref.contactId), ref.sendId), "request"]).string,
             let request = try? SendRequest(json: JSONValue.parse(string: text))
         else { return nil }
         let before = try await message(contactId: request.contactId, id: request.id)?["state"]
-        let after = try await record(request, state, reason: reason, now: now)
+        let after = try await record(many: [Transition(request, state, reason: reason, providerId: providerId, mapProviderId: false)], now: now)[0]
         return (request, after, before != after.rawValue)
     }
 

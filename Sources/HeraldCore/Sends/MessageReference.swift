@@ -1,0 +1,36 @@
+/// Herald's name for a message inside a provider's status callback: the contact
+/// (whose shard holds the record) and the send id, as a form-encoded string
+/// (`c=<contact>&m=<send id>`).
+///
+/// The sender hands it to the provider with the message — WhatsApp's
+/// `biz_opaque_callback_data`, which Meta returns in every status of that
+/// message; the query of Twilio's `StatusCallback` URL, which Twilio calls as
+/// given and signs — so a status finds its message without a mapping from the
+/// provider's id. That mapping was a Redis key per message kept 30 days
+/// (docs/sender.md, "Status callbacks").
+public struct MessageReference: Sendable, Hashable {
+    public var contactId: String
+    public var sendId: String
+
+    /// The longest `biz_opaque_callback_data` Meta takes. A longer reference is
+    /// not sent; the message is then found through its provider id instead.
+    public static let whatsAppLimit = 512
+
+    public init(contactId: String, sendId: String) {
+        self.contactId = contactId
+        self.sendId = sendId
+    }
+
+    public init(_ request: SendRequest) {
+        self.init(contactId: request.contactId, sendId: request.id)
+    }
+
+    public var text: String { URLEncoding.form([("c", contactId), ("m", sendId)]) }
+
+    /// Reads `text` back; nil unless both parts are there and not empty.
+    public init?(text: String) {
+        let fields = URLEncoding.parseForm(text)
+        guard let c = fields["c"], let m = fields["m"], !c.isEmpty, !m.isEmpty else { return nil }
+        self.init(contactId: c, sendId: m)
+    }
+}
