@@ -9,9 +9,10 @@ import Synchronization
 /// A consumer-group member with at-least-once processing.
 ///
 /// It polls batches on its own queue (never on the cooperative pool), hands each
-/// batch to `handler`, and stores the batch's offsets only after the handler
-/// returned; librdkafka commits stored offsets every second and on revoke and
-/// close. A handler that throws gets the same batch again after `retryBackoff`.
+/// batch to `handler` (up to `batchesInFlight` at once), and stores a batch's
+/// offsets only after the handler returned for it and for every batch before it;
+/// librdkafka commits stored offsets every second and on revoke and close. A
+/// handler that throws gets the same batch again after `retryBackoff`.
 ///
 /// Rebalancing is cooperative-sticky; `assignment` and `assignmentChanges` tell
 /// which partitions this process owns. A committed offset the broker no longer has
@@ -72,35 +73,52 @@ public final class KafkaConsumer: Service, Sendable {
         let maxBatch = configuration.maxBatchSize
         let lagEvery = configuration.lagInterval
         var nextLag = ContinuousClock.now + lagEvery
+        // Batches in the handler, oldest first (`batchesInFlight`).
+        var inFlight: [(batch: [KafkaRecord], done: Task<Bool, Never>)] = []
+        // False once a batch was left unfinished (shutdown): no later batch's
+        // offsets may be stored past its records.
+        var storing = true
+        func finishOldest() async {
+            let (batch, task) = inFlight.removeFirst()
+            let done = await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
+            if done && storing {
+                core.consumed(batch.count)
+                storeOffsets(batch)
+            } else {
+                storing = false
+            }
+        }
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let batch = await handle.queue.run { [handle, core] in
                 core.pollBatch(rk: handle.rk, firstTimeoutMs: pollMs, max: maxBatch)
             }
-            if !batch.isEmpty { await process(batch) }
+            if !batch.isEmpty { inFlight.append((batch, Task { await self.process(batch) })) }
+            // Full, or nothing new came: the oldest is waited for (and, with
+            // nothing new, every batch, so offsets are stored without delay).
+            while inFlight.count >= max(1, configuration.batchesInFlight) || (batch.isEmpty && !inFlight.isEmpty) { await finishOldest() }
             if ContinuousClock.now >= nextLag {
                 nextLag = ContinuousClock.now + lagEvery
                 await handle.queue.run { [handle, core] in core.updateLag(rk: handle.rk) }
             }
         }
+        while !inFlight.isEmpty { await finishOldest() }
         await close()
     }
 
-    /// Runs the handler until it succeeds (or shutdown), then stores offsets.
-    private func process(_ batch: [KafkaRecord]) async {
+    /// Runs the handler until it succeeds (true) or shutdown (false).
+    private func process(_ batch: [KafkaRecord]) async -> Bool {
         var attempt = 0
         while true {
             do {
                 try await handler(batch)
-                core.consumed(batch.count)
-                storeOffsets(batch)
-                return
+                return true
             } catch {
                 attempt += 1
                 core.handlerFailed()
                 logger.warning("kafka.consumer handler failed; the batch will be retried", metadata: [LogKeys.error: "\(error)", "kafka.attempt": "\(attempt)"])
                 if Task.isShuttingDownGracefully || Task.isCancelled {
                     // Offsets stay unstored: the batch is read again after restart.
-                    return
+                    return false
                 }
                 try? await Task.sleep(for: configuration.retryBackoff)
             }

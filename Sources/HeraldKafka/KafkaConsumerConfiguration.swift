@@ -9,6 +9,16 @@ public struct KafkaConsumerConfiguration: Sendable {
     public var topics: [String]
     /// Most records handed to the handler at once.
     public var maxBatchSize: Int = 500
+    /// How many batches may be in the handler at once. With 1, a batch is polled
+    /// once the previous one is done. With 2, the next batch is polled and handed
+    /// over while the previous one is still being handled, so a handler that
+    /// spends part of each batch waiting (on Redis, on a provider) overlaps the
+    /// start of the next batch with the end of the last. Offsets are still stored
+    /// in poll order, each batch's only after every earlier batch is done. Records
+    /// of one partition may then be handled out of order across batches: only a
+    /// handler for which that is harmless should ask for more than 1 (the sender,
+    /// which claims every message in Redis before calling a provider).
+    public var batchesInFlight: Int = 1
     /// How long a broker may hold a fetch that finds no new record. A real
     /// broker answers as soon as data arrives; librdkafka's mock cluster (the dev
     /// and test broker) answers only when this runs out, so every hop through a

@@ -68,6 +68,7 @@ public struct Configuration: Sendable {
         .init(name: "sender.max_attempts", defaultValue: "3", help: "Attempts before a message ends in error"),
         .init(name: "sender.retry_base", defaultValue: "2s", help: "Backoff base: attempt n waits a random time up to base × 2^(n-1)"),
         .init(name: "sender.lease", defaultValue: "60s", help: "How long a claim holds; after it a claim with no outcome counts as unknown"),
+        .init(name: "sender.batches_in_flight", defaultValue: "2", help: "herald.sends batches a sender handles at once (the next is read and planned while the last one's calls are out)"),
         .init(name: "sender.webhook_secret", defaultValue: "", help: "Key of webhook signatures (HMAC-SHA256); webhooks are refused while empty"),
         .init(name: "sender.webhook_timeout", defaultValue: "10s", help: "Timeout of one webhook call"),
         .init(name: "sender.http_connections", defaultValue: "64", help: "HTTP connections per sender process (webhooks, providers), all driven by one thread"),

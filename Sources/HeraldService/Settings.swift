@@ -58,6 +58,8 @@ public struct SenderSettings: Sendable {
     public var maxAttempts: Int
     public var retryBase: Duration
     public var lease: Duration
+    /// `herald.sends` batches handled at once (`KafkaConsumerConfiguration.batchesInFlight`).
+    public var batchesInFlight: Int
     public var publicURL: String
     public var webhookSecret: String
     public var webhookTimeout: Duration
@@ -118,7 +120,7 @@ extension Configuration {
             smtpConnections: try int("sender.smtp_connections", in: 1...256),
             emailFrom: from, emailFromName: string("sender.email_from_name"), templatesDirectory: string("sender.templates_dir"),
             maxAttempts: try int("sender.max_attempts", in: 1...100), retryBase: try duration("sender.retry_base"),
-            lease: try duration("sender.lease"), publicURL: string("sender.public_url"),
+            lease: try duration("sender.lease"), batchesInFlight: try int("sender.batches_in_flight", in: 1...8), publicURL: string("sender.public_url"),
             webhookSecret: string("sender.webhook_secret"), webhookTimeout: try duration("sender.webhook_timeout"),
             httpConnections: try int("sender.http_connections", in: 1...1024),
             channelRates: [

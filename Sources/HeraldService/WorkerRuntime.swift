@@ -34,11 +34,14 @@ public struct WorkerRuntime: Sendable {
 
     /// A consumer in this worker's group, configured from the settings.
     /// - Parameter group: the consumer group; the worker's own (`herald-ingestor`) by default.
-    public func consumer(topics: [String], group: String? = nil, maxBatchSize: Int = 500, handler: @escaping KafkaConsumer.Handler) throws -> KafkaConsumer {
+    public func consumer(
+        topics: [String], group: String? = nil, maxBatchSize: Int = 500, batchesInFlight: Int = 1, handler: @escaping KafkaConsumer.Handler
+    ) throws -> KafkaConsumer {
         var config = KafkaConsumerConfiguration(bootstrapServers: settings.kafkaBootstrapServers, groupId: group ?? worker.consumerGroup, clientId: clientId, topics: topics)
         config.sessionTimeout = settings.sessionTimeout
         config.fetchWaitMax = settings.fetchWaitMax
         config.maxBatchSize = maxBatchSize
+        config.batchesInFlight = batchesInFlight
         return try KafkaConsumer(configuration: config, metrics: metrics, worker: worker.rawValue, logger: logger, handler: handler)
     }
 

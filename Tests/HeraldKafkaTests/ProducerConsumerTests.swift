@@ -80,6 +80,43 @@ struct ProducerConsumerTests {
         await producer.close()
     }
 
+    @Test("with two batches in flight the next batch is handled while the last is still running; no offset is stored past an unfinished batch")
+    func batchesInFlight() async throws {
+        let broker = try TestBroker.start(partitions: 1, topics: ["inflight"])
+        let producer = try KafkaProducer(configuration: .init(bootstrapServers: broker.bootstrapServers, clientId: "p"), logger: logger)
+        for i in 0..<30 { _ = try await producer.send(topic: "inflight", key: "k", value: Array("value-\(i)".utf8)) }
+        var config = KafkaConsumerConfiguration(bootstrapServers: broker.bootstrapServers, groupId: uniqueName("g"), clientId: "c1", topics: ["inflight"])
+        config.sessionTimeout = .seconds(3)
+        config.retryBackoff = .milliseconds(10)
+        config.maxBatchSize = 10
+        config.batchesInFlight = 2
+        // The first batch waits until another batch's handler has started, then
+        // fails until shutdown: the later batches finish before it, and never.
+        let state = Mutex((othersStarted: 0, othersDone: 0, firstAttempts: 0))
+        let consumer = try KafkaConsumer(configuration: config, metrics: PrometheusCollectorRegistry(), worker: "test", logger: logger) { batch in
+            if batch.contains(where: { $0.value == Array("value-0".utf8) }) {
+                let deadline = ContinuousClock.now + .seconds(5)
+                while state.withLock({ $0.othersStarted }) == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+                state.withLock { $0.firstAttempts += 1 }
+                throw TestFailure()
+            }
+            state.withLock { $0.othersStarted += 1 }
+            state.withLock { $0.othersDone += 1 }
+        }
+        try await runUntil(consumer) { state.withLock { $0.othersDone >= 1 && $0.firstAttempts >= 3 } }
+        #expect(state.withLock { $0.othersStarted } >= 1, "no other batch was handled while the first one ran")
+        // A new member of the group starts at the first batch: the later batch's
+        // offsets were not stored past it.
+        let again = Mutex<[String]>([])
+        config.batchesInFlight = 1
+        let consumer2 = try KafkaConsumer(configuration: config, metrics: PrometheusCollectorRegistry(), worker: "test", logger: logger) { batch in
+            again.withLock { a in a.append(contentsOf: batch.map { String(decoding: $0.value, as: UTF8.self) }) }
+        }
+        try await runUntil(consumer2) { again.withLock { $0.count } >= 30 }
+        #expect(again.withLock { $0 } == (0..<30).map { "value-\($0)" })
+        await producer.close()
+    }
+
     @Test("ensureTopics leaves existing topics alone and names a topic it cannot create")
     func ensureTopics() async throws {
         let broker = try TestBroker.start(partitions: 5, topics: ["a.topic", "b.topic"])
