@@ -218,9 +218,12 @@ struct JSONParser {
     }
 
     /// Reads past one value without keeping it; a plain string (the common case)
-    /// is only scanned, anything else is parsed and dropped.
+    /// is only scanned, objects and arrays are walked (checked as fully as by
+    /// `parseValue`, but no dictionary is built), anything else is parsed and dropped.
     mutating func skipValue() throws(JSONParseError) {
-        if index < bytes.count, bytes[index] == UInt8(ascii: "\"") {
+        guard index < bytes.count else { throw fail("unexpected end of input") }
+        switch bytes[index] {
+        case UInt8(ascii: "\""):
             var i = index + 1
             while i < bytes.count {
                 let b = bytes[i]
@@ -228,6 +231,13 @@ struct JSONParser {
                 if b == UInt8(ascii: "\\") || b < 0x20 || b >= 0x80 { break }  // escapes and non-ASCII: checked in full below
                 i += 1
             }
+        case UInt8(ascii: "{"):
+            try parseMembers { _, parser throws(JSONParseError) in try parser.skipValue() }
+            return
+        case UInt8(ascii: "["):
+            try parseElements { _, parser throws(JSONParseError) in try parser.skipValue() }
+            return
+        default: break
         }
         _ = try parseValue()
     }

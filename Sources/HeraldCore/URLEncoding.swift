@@ -5,18 +5,31 @@ import Foundation
 public enum URLEncoding {
     /// Everything but RFC 3986's unreserved characters (`A–Z a–z 0–9 - . _ ~`) as `%XX`.
     public static func percentEncoded(_ s: String) -> String {
-        var out = ""
+        // Built as bytes: the sender encodes a reference for every WhatsApp and
+        // SMS message, and appending to a String scalar by scalar cost 1 % of its CPU.
+        var out: [UInt8] = []
+        out.reserveCapacity(s.utf8.count + 8)
         for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-                out.unicodeScalars.append(Unicode.Scalar(b))
-            default:
-                let hex = String(b, radix: 16, uppercase: true)
-                out += "%" + (hex.count == 1 ? "0" + hex : hex)
+            if isUnreserved(b) {
+                out.append(b)
+            } else {
+                out.append(UInt8(ascii: "%"))
+                out.append(hexDigits[Int(b >> 4)])
+                out.append(hexDigits[Int(b & 0x0F)])
             }
         }
-        return out
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static let hexDigits = Array("0123456789ABCDEF".utf8)
+
+    static func isUnreserved(_ b: UInt8) -> Bool {
+        switch b {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+            UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+            true
+        default: false
+        }
     }
 
     /// A form body: `name=value&…`, both percent-encoded.

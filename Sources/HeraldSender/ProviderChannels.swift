@@ -57,7 +57,7 @@ extension SendProcessor {
         return .call(Call(rates: rates, unique: unique, callbacksNameMessage: named, action: .http(request: { request }, outcome: { result in
             switch result {
             case .success(let r):
-                if (200..<300).contains(r.status) { return .sent((try? JSONValue.parse(r.body))?["messages"]?.arrayValue?.first?["id"]?.stringValue) }
+                if (200..<300).contains(r.status) { return .sent(JSONValue.string(at: ["messages", 0, "id"], in: r.body)) }
                 let code = (try? JSONValue.parse(r.body))?["error"]?["code"].flatMap { if case .int(let c) = $0 { Int(c) } else { nil } }
                 return Self.whatsAppOutcome(status: r.status, code: code, detail: String(r.bodyText.prefix(200)))
             case .failure(let error): return .noResponse(error)
@@ -99,7 +99,7 @@ extension SendProcessor {
         return .call(Call(rates: channelRates(request), callbacksNameMessage: true, action: .http(request: { call }, outcome: { result in
             switch result {
             case .success(let r):
-                if (200..<300).contains(r.status) { return .sent((try? JSONValue.parse(r.body))?["sid"]?.stringValue) }
+                if (200..<300).contains(r.status) { return .sent(JSONValue.string(at: ["sid"], in: r.body)) }
                 let code = (try? JSONValue.parse(r.body))?["code"].flatMap { if case .int(let c) = $0 { Int(c) } else { nil } }
                 return Self.twilioOutcome(status: r.status, code: code, detail: String(r.bodyText.prefix(200)))
             case .failure(let error): return .noResponse(error)

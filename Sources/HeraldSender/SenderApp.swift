@@ -57,7 +57,7 @@ public enum SenderApp {
             var dead: [KafkaOutgoingRecord] = []
             for record in batch {
                 do {
-                    requests.append(try SendRequest(json: try JSONValue.parse(record.value)))
+                    requests.append(try SendRequest.decode(record.value))
                     texts.append(String(decoding: record.value, as: UTF8.self))
                 } catch let error as SendRequestError {
                     dead.append(record.deadLettered(to: Topics.dlq, field: error.field, reason: error.description))

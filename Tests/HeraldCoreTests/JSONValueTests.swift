@@ -44,6 +44,23 @@ struct JSONValueTests {
         }
     }
 
+    @Test("a string at a path is read without the document: members, elements, absent or non-string values, broken documents")
+    func stringAtPath() {
+        let answer = Array(#"{"messaging_product":"whatsapp","contacts":[{"input":"+420601","wa_id":"420601"}],"messages":[{"id":"wamid.A\u00e9"},{"id":"wamid.B"}]}"#.utf8)
+        #expect(JSONValue.string(at: ["messages", 0, "id"], in: answer) == "wamid.Aé")
+        #expect(JSONValue.string(at: ["messages", 1, "id"], in: answer) == "wamid.B")
+        #expect(JSONValue.string(at: ["contacts", 0, "wa_id"], in: answer) == "420601")
+        #expect(JSONValue.string(at: ["messages", 2, "id"], in: answer) == nil)
+        #expect(JSONValue.string(at: ["messages", 0], in: answer) == nil, "an object is not a string")
+        #expect(JSONValue.string(at: ["messages", "id"], in: answer) == nil, "an array has no members")
+        #expect(JSONValue.string(at: ["sid"], in: Array(#" {"sid":"SM1","status":"queued","n":[1,{"x":[]}]} "#.utf8)) == "SM1")
+        // The whole document must be JSON, as parse() requires, even past the value found.
+        for broken in [#"{"sid":"SM1","#, #"{"sid":"SM1"} x"#, #"{"sid":"SM1","sid":"SM2"}"#, #"{"sid":"SM1","n":[1,}"#, ""] {
+            #expect(JSONValue.string(at: ["sid"], in: Array(broken.utf8)) == nil, "\(broken)")
+            #expect((try? JSONValue.parse(Array(broken.utf8))) == nil, "\(broken)")
+        }
+    }
+
     @Test("refuses nesting deeper than 64 levels")
     func depthLimit() {
         let deep = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)

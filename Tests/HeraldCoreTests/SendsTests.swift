@@ -48,6 +48,44 @@ struct SendsTests {
         #expect(try SendRequest(json: r.json) == r)
         #expect(throws: SendRequestError.self) { try SendRequest(json: ["id": "x", "campaign_id": "k", "channel": "email", "template": "t"]) }
     }
+
+    @Test("decoding a record field by field gives the request, or the error, that the dictionary gives")
+    func decodeMatchesDictionary() throws {
+        var full = SendRequest(id: "i:s:1", contactId: "c", campaignId: "k", version: 3, instanceId: "i", stepId: "s", channel: "email", template: "t", category: "promo", isTest: true, createdAtMs: 5)
+        full.event = ["order": ["id": "O-1", "total": 12.5], "tags": ["a", "b"]]
+        full.to = "ann@shop.example"
+        full.content = PreparedEmail(subject: "S", text: "T", html: "<p>T</p>", attachments: [EmailAttachment(filename: "a.txt", contentType: "text/plain", content: "eA==")])
+        full.originMs = 77
+        let records: [String] = [
+            full.json.jsonString,
+            SendRequest(id: "x", contactId: "c", campaignId: "k", channel: "whatsapp", template: "t").json.jsonString,
+            #" {"template":"t","id":"x","contact_id":"c","campaign_id":"k","channel":"sms","unknown":{"deep":[1,2,{"x":null}]},"category":null} "#,
+            #"{"id":"x","campaign_id":"k","channel":"email","template":"t"}"#,  // contact_id missing
+            #"{"id":"","contact_id":"c","campaign_id":"k","channel":"email","template":"t"}"#,  // empty id
+            #"{"id":7,"contact_id":"c","campaign_id":"k","channel":"email","template":"t"}"#,  // id not a string
+            #"{"id":"x","contact_id":"c","campaign_id":"k","channel":"email","template":"t","version":"2","test":"yes","created_at_ms":1.5}"#,
+            #"{"id":"x","contact_id":"c","campaign_id":"k","channel":"email","template":"t","content":{"subject":"s"}}"#,  // content without text
+            #"{"id":"x","contact_id":"c","campaign_id":"k","channel":"email","template":"t","content":null,"event":[]}"#,
+            #"{"id":"x","id":"y","contact_id":"c","campaign_id":"k","channel":"email","template":"t"}"#,  // duplicate key
+            #"[{"id":"x"}]"#, #""text""#, #"{"id":"x","#, "", "not json",
+        ]
+        // The request, or what the error says (a JSON error may name another
+        // byte: the field-by-field reader finds a duplicate key before its value).
+        enum Outcome: Equatable {
+            case request(SendRequest)
+            case failure(String)
+        }
+        func outcome(_ body: () throws -> SendRequest) -> Outcome {
+            do { return .request(try body()) } catch let e as JSONParseError { return .failure("JSON: \(e.reason)") } catch { return .failure("\(type(of: error)) \(error)") }
+        }
+        for text in records {
+            let bytes = Array(text.utf8)
+            let typed = outcome { try SendRequest.decode(bytes) }
+            let dictionary = outcome { try SendRequest(json: JSONValue.parse(bytes)) }
+            #expect(typed == dictionary, "\(text)")
+        }
+        #expect(try SendRequest.decode(Array(full.json.jsonString.utf8)) == full)
+    }
 }
 
 @Suite("SHA-256 and HMAC-SHA256")

@@ -47,9 +47,44 @@ public struct SendRequest: Sendable, Equatable {
     /// Reads a `herald.sends` record.
     /// - Throws: `SendRequestError` naming the missing or mistyped field.
     public init(json: JSONValue) throws(SendRequestError) {
-        guard case .object(let o) = json else { throw SendRequestError(field: "", "a send request must be a JSON object") }
+        guard case .object(let members) = json else { throw SendRequestError(field: "", "a send request must be a JSON object") }
+        try self.init(member: { members[$0] })
+    }
+
+    /// Reads a `herald.sends` record from its bytes field by field: the same
+    /// request, and the same errors, as `init(json: JSONValue.parse(bytes))`,
+    /// without building the record's dictionary first. The sender decodes every
+    /// record; the dictionary's hashing was most of that (docs/benchmarks.md).
+    /// - Throws: `JSONParseError` for text that is not JSON, `SendRequestError`
+    ///   naming the missing or mistyped field.
+    public static func decode(_ bytes: [UInt8]) throws -> SendRequest {
+        var values = [JSONValue?](repeating: nil, count: memberKeys.count)
+        let isObject = try bytes.withUnsafeBufferPointer { buffer throws(JSONParseError) -> Bool in
+            var parser = JSONParser(bytes: buffer)
+            parser.skipWhitespace()
+            guard parser.index < buffer.count, buffer[parser.index] == UInt8(ascii: "{") else { return false }
+            try parser.parseObjectMembers { key, parser throws(JSONParseError) in
+                if let i = memberKeys.firstIndex(of: key) { values[i] = try parser.parseValue() } else { try parser.skipValue() }
+            }
+            return true
+        }
+        // Not an object: the dictionary's path says what is wrong, as it always did.
+        guard isObject else { return try SendRequest(json: JSONValue.parse(bytes)) }
+        return try SendRequest(member: { key in memberKeys.firstIndex(of: key).flatMap { values[$0] } })
+    }
+
+    /// The members `init(member:)` reads (found by a linear search: small
+    /// strings compare faster than they hash).
+    static let memberKeys = [
+        "id", "contact_id", "campaign_id", "channel", "template", "version", "instance_id", "step_id", "category", "test", "created_at_ms",
+        "event", "to", "content", "origin_ms",
+    ]
+
+    /// Reads the request's members through `o` (a key's value; nil when absent).
+    /// Every key it asks for must be in `memberKeys`.
+    init(member o: (String) -> JSONValue?) throws(SendRequestError) {
         func string(_ k: String) throws(SendRequestError) -> String {
-            guard let s = o[k]?.stringValue, !s.isEmpty else { throw SendRequestError(field: k, "must be a non-empty string") }
+            guard let s = o(k)?.stringValue, !s.isEmpty else { throw SendRequestError(field: k, "must be a non-empty string") }
             return s
         }
         id = try string("id")
@@ -57,19 +92,19 @@ public struct SendRequest: Sendable, Equatable {
         campaignId = try string("campaign_id")
         channel = try string("channel")
         template = try string("template")
-        if case .int(let v)? = o["version"] { version = Int(v) } else { version = 1 }
-        instanceId = o["instance_id"]?.stringValue ?? ""
-        stepId = o["step_id"]?.stringValue ?? ""
-        category = o["category"]?.stringValue
-        isTest = o["test"] == .bool(true)
-        if case .int(let t)? = o["created_at_ms"] { createdAtMs = t } else { createdAtMs = 0 }
-        event = o["event"]?.objectValue ?? [:]
-        to = o["to"]?.stringValue
-        if let c = o["content"], c != .null {
+        if case .int(let v)? = o("version") { version = Int(v) } else { version = 1 }
+        instanceId = o("instance_id")?.stringValue ?? ""
+        stepId = o("step_id")?.stringValue ?? ""
+        category = o("category")?.stringValue
+        isTest = o("test") == .bool(true)
+        if case .int(let t)? = o("created_at_ms") { createdAtMs = t } else { createdAtMs = 0 }
+        event = o("event")?.objectValue ?? [:]
+        to = o("to")?.stringValue
+        if let c = o("content"), c != .null {
             guard let prepared = PreparedEmail(json: c) else { throw SendRequestError(field: "content", "must have subject and text strings, optional html and attachments") }
             content = prepared
         }
-        if case .int(let t)? = o["origin_ms"] { originMs = t }
+        if case .int(let t)? = o("origin_ms") { originMs = t }
     }
 
     public var json: JSONValue {
