@@ -61,6 +61,14 @@ struct JSONValueTests {
         }
     }
 
+    @Test("strings: ASCII and raw UTF-8 read as they are; invalid UTF-8 is refused, with or without escapes")
+    func stringEncodings() throws {
+        #expect(try JSONValue.parse(string: #"["plain","Věra 😀"]"#) == .array(["plain", "Věra 😀"]))
+        for bad: [UInt8] in [[0x22, 0xC3, 0x28, 0x22], [0x22, 0x61, 0xFF, 0x22], [0x22, 0x5C, 0x6E, 0xC3, 0x22]] {
+            #expect(throws: JSONParseError.self) { try JSONValue.parse(bad) }
+        }
+    }
+
     @Test("refuses nesting deeper than 64 levels")
     func depthLimit() {
         let deep = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)

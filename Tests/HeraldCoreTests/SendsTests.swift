@@ -49,6 +49,21 @@ struct SendsTests {
         #expect(throws: SendRequestError.self) { try SendRequest(json: ["id": "x", "campaign_id": "k", "channel": "email", "template": "t"]) }
     }
 
+    @Test("a copy of a request is its own: changing it leaves the original as it was; equal fields are equal requests")
+    func copyOnWrite() {
+        let a = SendRequest(id: "i:s:1", contactId: "c", campaignId: "k", channel: "email", template: "t")
+        var b = a
+        b.template = "other"
+        b.event["x"] = 1
+        #expect(a.template == "t" && a.event.isEmpty && b.template == "other" && b.event == ["x": 1])
+        #expect(a != b)
+        var c = b
+        c.template = "t"
+        c.event = [:]
+        #expect(c == a && b.template == "other")
+        #expect(a.description.hasPrefix("SendRequest(id: \"i:s:1\"") && a.description.contains("template: \"t\""), "\(a)")
+    }
+
     @Test("decoding a record field by field gives the request, or the error, that the dictionary gives")
     func decodeMatchesDictionary() throws {
         var full = SendRequest(id: "i:s:1", contactId: "c", campaignId: "k", version: 3, instanceId: "i", stepId: "s", channel: "email", template: "t", category: "promo", isTest: true, createdAtMs: 5)
