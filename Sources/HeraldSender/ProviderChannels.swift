@@ -27,24 +27,20 @@ extension SendProcessor {
         guard entry.parameters == template.parameters.count else {
             return .finish(.sendingFailed, "WhatsApp template '\(request.template)' takes \(entry.parameters) parameters; config/templates/whatsapp maps \(template.parameters.count)")
         }
-        let parameters = template.parameters.map { p -> JSONValue in
-            let text: String = switch Self.value(at: p.path, request, profile: profile) {
+        let parameters = template.parameters.map { p -> String in
+            switch Self.value(at: p.path, request, profile: profile) {
             case .string(let s)? where !s.isEmpty: s
             case .int(let i)?: String(i)
             case .double(let d)?: String(d)
             default: p.defaultValue
             }
-            return ["type": "text", "text": .string(text)]
         }
-        var body: [String: JSONValue] = [
-            "messaging_product": "whatsapp", "recipient_type": "individual", "to": .string(String(phone.dropFirst())), "type": "template",
-            "template": ["name": .string(request.template), "language": ["code": .string(template.language)], "components": [["type": "body", "parameters": .array(parameters)]]],
-        ]
         // Meta returns it in every status of the message: the status finds its
         // record without a mapping from the wamid (`MessageReference`).
         let reference = MessageReference(request).text
         let named = reference.utf8.count <= MessageReference.whatsAppLimit
-        if named { body["biz_opaque_callback_data"] = .string(reference) }
+        let body = Self.whatsAppBody(
+            to: String(phone.dropFirst()), template: request.template, language: template.language, parameters: parameters, reference: named ? reference : nil)
         let url = "\(settings.whatsAppURL)/\(settings.whatsAppVersion)/\(settings.whatsAppPhoneNumberId)/messages"
         // Meta's limits: throughput per number (a rate), one message per recipient
         // per interval, and unique recipients per rolling 24 hours by tier.
@@ -53,7 +49,7 @@ extension SendProcessor {
             rates.append(.init(name: "whatsapp-recipient:\(phone)", limit: 1, window: settings.whatsAppRecipientInterval))
         }
         let unique = RateLimiter.UniqueRecipients(account: settings.whatsAppPhoneNumberId, recipient: phone, defaultLimit: settings.whatsAppTier)
-        let request = HTTPRequest.postJSON(url, JSONValue.object(body).serialized(), headers: [("Authorization", "Bearer \(settings.whatsAppToken)")], timeout: settings.webhookTimeout)
+        let request = HTTPRequest.postJSON(url, body, headers: [("Authorization", "Bearer \(settings.whatsAppToken)")], timeout: settings.webhookTimeout)
         return .call(Call(rates: rates, unique: unique, callbacksNameMessage: named, action: .http(request: { request }, outcome: { result in
             switch result {
             case .success(let r):
@@ -63,6 +59,35 @@ extension SendProcessor {
             case .failure(let error): return .noResponse(error)
             }
         })))
+    }
+
+    /// A template message in the Cloud API's JSON, written straight as bytes in
+    /// a fixed key order. Built as `JSONValue` dictionaries and serialized with
+    /// sorted keys it cost about 3 % of the sender's CPU per message.
+    static func whatsAppBody(to: String, template: String, language: String, parameters: [String], reference: String?) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        func string(_ s: String) { JSONValue.writeString(s, to: &out) }
+        func raw(_ s: StaticString) { out.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount)) }
+        raw(#"{"messaging_product":"whatsapp","recipient_type":"individual","to":"#)
+        string(to)
+        raw(#","type":"template","template":{"name":"#)
+        string(template)
+        raw(#","language":{"code":"#)
+        string(language)
+        raw(#"},"components":[{"type":"body","parameters":["#)
+        for (i, text) in parameters.enumerated() {
+            raw(i == 0 ? #"{"type":"text","text":"# : #",{"type":"text","text":"#)
+            string(text)
+            out.append(UInt8(ascii: "}"))
+        }
+        raw("]}]}")
+        if let reference {
+            raw(#","biz_opaque_callback_data":"#)
+            string(reference)
+        }
+        out.append(UInt8(ascii: "}"))
+        return out
     }
 
     /// Meta's error codes: throttling is retried; the rest is final.

@@ -33,4 +33,20 @@ struct WhatsAppParameterTests {
         #expect(SendProcessor.value(at: ["contact", "attributes", "first_name"], request, profile: profile) == "Věra")
         #expect(SendProcessor.value(at: ["event", "cart", "total"], request, profile: profile) == .double(12.5))
     }
+
+    @Test("the template message written as bytes is the Cloud API's JSON: the same document as built from dictionaries, any text escaped")
+    func body() throws {
+        for (parameters, reference) in [(["Věra", #"say "hi"\n"#], "c=ann&m=k%3A1"), ([], nil), (["one"], nil)] as [([String], String?)] {
+            let bytes = SendProcessor.whatsAppBody(to: "420601234567", template: "order-update", language: "cs", parameters: parameters, reference: reference)
+            var expected: [String: JSONValue] = [
+                "messaging_product": "whatsapp", "recipient_type": "individual", "to": "420601234567", "type": "template",
+                "template": [
+                    "name": "order-update", "language": ["code": "cs"],
+                    "components": [["type": "body", "parameters": .array(parameters.map { ["type": "text", "text": .string($0)] })]],
+                ],
+            ]
+            if let reference { expected["biz_opaque_callback_data"] = .string(reference) }
+            #expect(try JSONValue.parse(bytes) == .object(expected), "\(String(decoding: bytes, as: UTF8.self))")
+        }
+    }
 }
