@@ -50,16 +50,31 @@ struct SendProcessor: Sendable {
         case call(Call)
     }
 
-    /// A provider call and the limits it is subject to.
-    struct Call: Sendable {
-        var rates: [RateLimiter.Rate] = []
-        var unique: RateLimiter.UniqueRecipients? = nil
+    /// A provider call and the limits it is subject to. A class: each call passes
+    /// through several lists on its way through a wave, and copying a struct of
+    /// these fields retained every one of them each time.
+    final class Call: Sendable {
+        let rates: [RateLimiter.Rate]
+        let unique: RateLimiter.UniqueRecipients?
         /// The provider's status callbacks will name the message (`MessageReference`),
         /// so its provider id needs no mapping back (`MessageStore.Transition.mapProviderId`).
-        var callbacksNameMessage = false
-        var action: Action
+        let callbacksNameMessage: Bool
+        let action: Action
         /// The request's JSON text as it came, kept with its claim (nil: serialized).
-        var requestText: String? = nil
+        let requestText: String?
+
+        init(rates: [RateLimiter.Rate] = [], unique: RateLimiter.UniqueRecipients? = nil, callbacksNameMessage: Bool = false, action: Action, requestText: String? = nil) {
+            self.rates = rates
+            self.unique = unique
+            self.callbacksNameMessage = callbacksNameMessage
+            self.action = action
+            self.requestText = requestText
+        }
+
+        /// The same call, with the request's text as it came.
+        func with(requestText: String) -> Call {
+            Call(rates: rates, unique: unique, callbacksNameMessage: callbacksNameMessage, action: action, requestText: requestText)
+        }
 
         enum Action: Sendable {
             /// An HTTP request — built when the wave calls, so a signature's
@@ -94,9 +109,8 @@ struct SendProcessor: Sendable {
             }
             switch plan {
             case .finish(let state, let reason): endings.append(.init(request, state, reason: reason))
-            case .call(var call):
-                if i < texts.count { call.requestText = texts[i] }
-                calls[request.channel, default: []].append((request, call))
+            case .call(let call):
+                calls[request.channel, default: []].append((request, i < texts.count ? call.with(requestText: texts[i]) : call))
             }
         }
         try await write(endings)
