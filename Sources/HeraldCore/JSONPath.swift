@@ -57,28 +57,4 @@ extension JSONParser {
         }
         return found
     }
-
-    /// Reads the array at the current position, handing each element's index to
-    /// `element`, which must read (or skip) that element.
-    mutating func parseElements(_ element: (Int, inout JSONParser) throws(JSONParseError) -> Void) throws(JSONParseError) {
-        try enter()
-        defer { depth -= 1 }
-        index += 1
-        skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
-            index += 1
-            return
-        }
-        var i = 0
-        while true {
-            skipWhitespace()
-            try element(i, &self)
-            i += 1
-            skipWhitespace()
-            guard index < bytes.count else { throw fail("unexpected end of input") }
-            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-            if bytes[index] == UInt8(ascii: "]") { index += 1; return }
-            throw fail("expected ',' or ']'")
-        }
-    }
 }
