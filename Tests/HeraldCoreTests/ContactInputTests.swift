@@ -37,4 +37,21 @@ struct ContactInputTests {
         #expect((ContactInput.change(for: e) != nil) == changes)
         if type == "purchase" { #expect(ContactInput.change(for: e)?.purchase?.id == "e1") }
     }
+
+    @Test("a stored profile read member by member is the profile the dictionary gives; anything else is nil for both")
+    func storedProfileBytes() {
+        let stored = [
+            #"{"purchases":{"o1":1700000000000,"o2":1.7e12},"notes":{"n1":{"text":"called"}},"tags":{"vip":true},"phone":"+420601234567","lists":{"news":true},"attributes":{"first_name":"Věra","address":{"city":"Brno"}},"consent":{"email":false},"updated_at_ms":1795492910071,"id":"c1","email":"vera@shop.example","timezone":"Europe/Prague","language":"cs","owner":"sales-1","x_newer":[1,{"a":null}]}"#,
+            #"{"purchases":{},"notes":{},"tags":{},"phone":"+12000000000","lists":{},"attributes":{"first_name":"Ada"},"consent":{},"updated_at_ms":1.5,"id":"bench-send-1"}"#,
+            #"{"id":"only"}"#,
+            #"{"email":"no-id@shop.example"}"#, #"{"id":7}"#, #"[{"id":"c1"}]"#, #"{"id":"c1","id":"c2"}"#, #"{"id":"c1""#, "",
+        ]
+        for text in stored {
+            let bytes = Array(text.utf8)
+            let typed = ContactProfile.decodeStored(bytes: bytes)
+            let dictionary = (try? JSONValue.parse(bytes)).flatMap(ContactProfile.decodeStored)
+            #expect(typed == dictionary, "\(text)")
+        }
+        #expect(ContactProfile.decodeStored(bytes: Array(stored[0].utf8))?.purchases == ["o1": 1_700_000_000_000, "o2": 1_700_000_000_000])
+    }
 }

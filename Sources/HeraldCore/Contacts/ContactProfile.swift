@@ -39,26 +39,60 @@ public struct ContactProfile: Sendable, Hashable {
 
     /// Reads the stored form (written by the store's Lua script).
     public static func decodeStored(_ value: JSONValue) -> ContactProfile? {
-        guard let o = value.objectValue, let id = o["id"]?.stringValue else { return nil }
+        guard let members = value.objectValue else { return nil }
+        return decodeStored(member: { members[$0] })
+    }
+
+    /// Reads the stored form from its bytes member by member: the profile
+    /// `decodeStored(JSONValue.parse(bytes))` gives, without building the
+    /// top-level dictionary first (the sender reads a profile for nearly every
+    /// message). Nil when the bytes are not one stored profile.
+    public static func decodeStored(bytes: [UInt8]) -> ContactProfile? {
+        var values = [JSONValue?](repeating: nil, count: storedKeys.count)
+        let read = bytes.withUnsafeBufferPointer { buffer -> Bool in
+            var parser = JSONParser(bytes: buffer)
+            do {
+                try parser.parseObjectMembers { key, parser throws(JSONParseError) in
+                    if let i = storedKeys.firstIndex(of: key) { values[i] = try parser.parseValue() } else { try parser.skipValue() }
+                }
+            } catch {
+                return false
+            }
+            return true
+        }
+        guard read else { return nil }
+        return decodeStored(member: { key in storedKeys.firstIndex(of: key).flatMap { values[$0] } })
+    }
+
+    /// The members `decodeStored(member:)` reads (found by a linear search:
+    /// small strings compare faster than they hash).
+    static let storedKeys = [
+        "id", "attributes", "email", "phone", "timezone", "language", "owner", "tags", "lists", "consent", "notes", "purchases", "updated_at_ms",
+    ]
+
+    /// Reads the stored form's members through `o` (a key's value; nil when
+    /// absent). Every key it asks for must be in `storedKeys`.
+    static func decodeStored(member o: (String) -> JSONValue?) -> ContactProfile? {
+        guard let id = o("id")?.stringValue else { return nil }
         var p = ContactProfile(id: id)
-        p.attributes = o["attributes"]?.objectValue ?? [:]
-        p.email = o["email"]?.stringValue
-        p.phone = o["phone"]?.stringValue
-        p.timeZone = o["timezone"]?.stringValue
-        p.language = o["language"]?.stringValue
-        p.owner = o["owner"]?.stringValue
-        p.tags = Set(o["tags"]?.objectValue?.keys.map { $0 } ?? [])
-        p.lists = Set(o["lists"]?.objectValue?.keys.map { $0 } ?? [])
-        p.consent = o["consent"]?.objectValue ?? [:]
-        p.notes = o["notes"]?.objectValue ?? [:]
-        for (k, v) in o["purchases"]?.objectValue ?? [:] {
+        p.attributes = o("attributes")?.objectValue ?? [:]
+        p.email = o("email")?.stringValue
+        p.phone = o("phone")?.stringValue
+        p.timeZone = o("timezone")?.stringValue
+        p.language = o("language")?.stringValue
+        p.owner = o("owner")?.stringValue
+        p.tags = Set(o("tags")?.objectValue?.keys.map { $0 } ?? [])
+        p.lists = Set(o("lists")?.objectValue?.keys.map { $0 } ?? [])
+        p.consent = o("consent")?.objectValue ?? [:]
+        p.notes = o("notes")?.objectValue ?? [:]
+        for (k, v) in o("purchases")?.objectValue ?? [:] {
             switch v {
             case .int(let i): p.purchases[k] = i
             case .double(let d): p.purchases[k] = Int64(d)
             default: break
             }
         }
-        if case .int(let u)? = o["updated_at_ms"] { p.updatedAt = u } else if case .double(let u)? = o["updated_at_ms"] { p.updatedAt = Int64(u) }
+        if case .int(let u)? = o("updated_at_ms") { p.updatedAt = u } else if case .double(let u)? = o("updated_at_ms") { p.updatedAt = Int64(u) }
         return p
     }
 

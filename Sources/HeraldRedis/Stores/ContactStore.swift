@@ -28,7 +28,7 @@ public struct ContactStore: Sendable {
         var out: [String: ContactProfile] = [:]
         for (id, reply) in zip(contactIds, replies) {
             if case .error(let message) = reply { throw RedisError(code: .server, message: "GET \(key(id)): \(message)") }
-            if case .bulk(let bytes) = reply, let p = (try? JSONValue.parse(bytes)).flatMap(ContactProfile.decodeStored) { out[id] = p }
+            if case .bulk(let bytes) = reply, let p = ContactProfile.decodeStored(bytes: bytes) { out[id] = p }
         }
         return out
     }
