@@ -58,3 +58,30 @@ extension JSONParser {
         return found
     }
 }
+
+/// Chosen members of one JSON object, read member by member: for decoders of a
+/// known shape (`SendRequest.decode`, `ContactProfile.decodeStored(bytes:)`),
+/// which then skip building the object's dictionary. Other members are checked
+/// as JSON but not kept.
+struct JSONMembers {
+    let keys: [String]
+    let values: [JSONValue?]
+
+    /// Reads the object `bytes`.
+    /// - Throws: `JSONParseError` when the bytes are not one JSON object.
+    init(_ keys: [String], of bytes: [UInt8]) throws(JSONParseError) {
+        var values = [JSONValue?](repeating: nil, count: keys.count)
+        try bytes.withUnsafeBufferPointer { buffer throws(JSONParseError) in
+            var parser = JSONParser(bytes: buffer)
+            try parser.parseObjectMembers { key, parser throws(JSONParseError) in
+                // A linear search: a few small strings compare faster than they hash.
+                if let i = keys.firstIndex(of: key) { values[i] = try parser.parseValue() } else { try parser.skipValue() }
+            }
+        }
+        self.keys = keys
+        self.values = values
+    }
+
+    /// A member's value; nil when absent (or not one of `keys`).
+    subscript(_ key: String) -> JSONValue? { keys.firstIndex(of: key).flatMap { values[$0] } }
+}

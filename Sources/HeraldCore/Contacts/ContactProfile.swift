@@ -48,24 +48,11 @@ public struct ContactProfile: Sendable, Hashable {
     /// top-level dictionary first (the sender reads a profile for nearly every
     /// message). Nil when the bytes are not one stored profile.
     public static func decodeStored(bytes: [UInt8]) -> ContactProfile? {
-        var values = [JSONValue?](repeating: nil, count: storedKeys.count)
-        let read = bytes.withUnsafeBufferPointer { buffer -> Bool in
-            var parser = JSONParser(bytes: buffer)
-            do {
-                try parser.parseObjectMembers { key, parser throws(JSONParseError) in
-                    if let i = storedKeys.firstIndex(of: key) { values[i] = try parser.parseValue() } else { try parser.skipValue() }
-                }
-            } catch {
-                return false
-            }
-            return true
-        }
-        guard read else { return nil }
-        return decodeStored(member: { key in storedKeys.firstIndex(of: key).flatMap { values[$0] } })
+        guard let members = try? JSONMembers(storedKeys, of: bytes) else { return nil }
+        return decodeStored(member: { members[$0] })
     }
 
-    /// The members `decodeStored(member:)` reads (found by a linear search:
-    /// small strings compare faster than they hash).
+    /// The members `decodeStored(member:)` reads.
     static let storedKeys = [
         "id", "attributes", "email", "phone", "timezone", "language", "owner", "tags", "lists", "consent", "notes", "purchases", "updated_at_ms",
     ]
