@@ -82,6 +82,13 @@ struct JSONMembers {
         self.values = values
     }
 
-    /// A member's value; nil when absent (or not one of `keys`).
-    subscript(_ key: String) -> JSONValue? { keys.firstIndex(of: key).flatMap { values[$0] } }
+    /// A member's value; nil when absent. Asking for a key not in `keys` is a
+    /// decoder's bug (it would read as absent), so debug builds stop on it.
+    subscript(_ key: String) -> JSONValue? {
+        guard let i = keys.firstIndex(of: key) else {
+            assertionFailure("JSONMembers: '\(key)' was not read")
+            return nil
+        }
+        return values[i]
+    }
 }

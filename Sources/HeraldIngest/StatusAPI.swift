@@ -13,8 +13,8 @@ import Logging
 ///   names the message: `MessageReference`), accepted only with a valid
 ///   `X-Hub-Signature-256` (HMAC-SHA256 of the raw body under `whatsapp.app_secret`).
 /// - `POST /v1/status/twilio`: Twilio's `StatusCallback` form (`MessageSid`,
-///   `MessageStatus`, `ErrorCode`; the query names the message), accepted only with a valid `X-Twilio-Signature`
-///   under `sender.twilio_auth_token`. Twilio signs the URL it called: Herald
+///   `MessageStatus`, `ErrorCode`; the query names the message), accepted only
+///   with a valid `X-Twilio-Signature` under `sender.twilio_auth_token`. Twilio signs the URL it called: Herald
 ///   checks it as `sender.public_url` + path (the URL the sender handed Twilio),
 ///   and as `http://` + the `Host` header + path for a direct connection.
 ///

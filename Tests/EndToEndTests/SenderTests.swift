@@ -475,6 +475,16 @@ struct SenderTests {
         #expect(try await client.get("\(ingestor.apiURL)/v1/status/whatsapp?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1").status == 403)
         let forged = try await client.postJSON("\(ingestor.apiURL)/v1/status/whatsapp", Array("{}".utf8), headers: [("X-Hub-Signature-256", "sha256=00")])
         #expect(forged.status == 401)
+        // Signed statuses whose reference is not one, or names no message, change nothing.
+        let stray: JSONValue = ["entry": [["changes": [["value": ["statuses": [
+            ["id": "wamid.stray1", "status": "failed", "biz_opaque_callback_data": "not a reference"],
+            ["id": "wamid.stray2", "status": "failed", "biz_opaque_callback_data": .string(MessageReference(contactId: "wa", sendId: "no-such").text)],
+        ]]]]]]]
+        let strayBytes = stray.serialized()
+        let straySignature = "sha256=" + SHA256.hex(SHA256.hmac(key: Array("app-secret".utf8), message: strayBytes))
+        let strayAnswer = try await client.postJSON("\(ingestor.apiURL)/v1/status/whatsapp", strayBytes, headers: [("X-Hub-Signature-256", straySignature)])
+        #expect(strayAnswer.status == 200, "\(strayAnswer.bodyText)")
+        #expect(try await store.message(contactId: "wa", id: "wa:1")?["state"] == "read")
         // Twilio callbacks without a valid X-Twilio-Signature change nothing.
         let form = Array("MessageSid=\(final["sms:1"]?["provider_id"] ?? "")&MessageStatus=failed".utf8)
         let unsigned = try await client.send(method: "POST", url: "\(ingestor.apiURL)/v1/status/twilio", headers: [("Content-Type", "application/x-www-form-urlencoded")], body: form)

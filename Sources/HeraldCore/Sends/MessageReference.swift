@@ -7,7 +7,7 @@
 /// message; the query of Twilio's `StatusCallback` URL, which Twilio calls as
 /// given and signs — so a status finds its message without a mapping from the
 /// provider's id. That mapping was a Redis key per message kept 30 days
-/// (docs/sender.md, "Status callbacks").
+/// (docs/sender.md, "Delivery statuses").
 public struct MessageReference: Sendable, Hashable {
     public var contactId: String
     public var sendId: String

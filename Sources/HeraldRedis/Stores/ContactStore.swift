@@ -37,7 +37,7 @@ public struct ContactStore: Sendable {
     @discardableResult
     public func apply(_ change: ContactChange, to contactId: String, now: Int64) async throws -> ContactProfile {
         let reply = try await redis.eval(Self.applyScript, keys: [key(contactId)], arguments: [change.json(now: now).jsonString, contactId])
-        guard case .bulk(let bytes) = reply, let p = (try? JSONValue.parse(bytes)).flatMap(ContactProfile.decodeStored) else {
+        guard case .bulk(let bytes) = reply, let p = ContactProfile.decodeStored(bytes: bytes) else {
             throw RedisError(code: .server, message: "contact_apply returned no profile")
         }
         return p

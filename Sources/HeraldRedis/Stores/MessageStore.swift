@@ -249,10 +249,10 @@ public struct MessageStore: Sendable {
             guard parts.count == 2 else { return nil }
             ref = MessageReference(contactId: parts[0], sendId: parts[1])
         }
-        guard let text = try await redis.execute(["HGET", Self.recordKey(tag(ref.contactId), ref.sendId), "request"]).string,
-            let request = try? SendRequest(json: JSONValue.parse(string: text))
-        else { return nil }
-        let before = try await message(contactId: request.contactId, id: request.id)?["state"]
+        // The request (for the event) and the state before, in one round trip.
+        let fields = try await redis.execute(["HMGET", Self.recordKey(tag(ref.contactId), ref.sendId), "request", "state"]).array ?? []
+        guard let text = fields.first?.string, let request = try? SendRequest.decode(Array(text.utf8)) else { return nil }
+        let before = fields.count > 1 ? fields[1].string : nil
         let after = try await record(many: [Transition(request, state, reason: reason, providerId: providerId, mapProviderId: false)], now: now)[0]
         return (request, after, before != after.rawValue)
     }
