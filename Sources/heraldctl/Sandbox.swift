@@ -9,7 +9,8 @@ import Synchronization
 
 /// `heraldctl sandbox`: a local stand-in for the WhatsApp Business Cloud API and
 /// Twilio's Messages API, speaking their wire formats, so the whole flow runs
-/// offline. It can be told to reject numbers or throttle the first requests.
+/// offline. It can be told to reject numbers, throttle the first requests or
+/// answer slowly.
 ///
 /// - `POST /{version}/{phone-number-id}/messages` (WhatsApp, Bearer token):
 ///   `{"messages":[{"id":"wamid…"}]}`, or an error object with Meta's codes.
@@ -25,6 +26,8 @@ struct Sandbox: AsyncParsableCommand {
     @Option(help: "Write the bound port to this file once listening.") var portFile: String?
     @Option(help: "Where to POST WhatsApp status webhooks (e.g. http://127.0.0.1:8080/v1/status/whatsapp).") var whatsappCallback: String?
     @Option(help: "App secret that signs the WhatsApp status webhooks (X-Hub-Signature-256).") var appSecret = ""
+    @Option(help: "Milliseconds to wait before answering a message request that was taken (its statuses still go out at once), as a slow provider would.")
+    var answerDelay = 0
 
     func run() async throws {
         var logger = Logger(label: "heraldctl.sandbox")
@@ -48,6 +51,7 @@ struct Sandbox: AsyncParsableCommand {
             if let callback = whatsappCallback {
                 Self.whatsAppStatuses(id: id, to: to, opaque: json["biz_opaque_callback_data"]?.stringValue, callback: callback, secret: appSecret)
             }
+            try await Self.pause(answerDelay)
             return Self.json(200, ["messaging_product": "whatsapp", "contacts": [["input": .string(to), "wa_id": .string(to.filter(\.isNumber))]], "messages": [["id": .string(id)]]])
         }
         router.post("2010-04-01/Accounts/:sid/Messages.json") { request, context -> Response in
@@ -60,6 +64,7 @@ struct Sandbox: AsyncParsableCommand {
             if state.rejects(to) || !ContactInput.isE164(to) { return Self.json(400, ["code": 21211, "message": "The 'To' number \(to) is not a valid phone number.", "status": 400]) }
             let sid = "SM" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
             if let callback = form["StatusCallback"] { Self.twilioStatuses(sid: sid, callback: callback, authToken: Self.basicPassword(request.headers[.authorization])) }
+            try await Self.pause(answerDelay)
             return Self.json(201, ["sid": .string(sid), "status": "queued", "to": .string(to), "from": .string(form["From"] ?? ""), "body": .string(form["Body"] ?? "")])
         }
         // The template catalogue, in two pages (clients must follow `paging.next`).
@@ -95,6 +100,13 @@ struct Sandbox: AsyncParsableCommand {
             },
             logger: logger)
         try await app.runService()
+    }
+
+    /// `--answer-delay`: the message is already taken (and its statuses on their
+    /// way) while the client waits, so a client that dies now leaves a message the
+    /// provider has, and no answer — the window `killMidBatch` tests measure.
+    static func pause(_ milliseconds: Int) async throws {
+        if milliseconds > 0 { try await Task.sleep(for: .milliseconds(milliseconds)) }
     }
 
     /// sent, delivered, read — then `delivered` again, late: a real provider may
@@ -170,7 +182,12 @@ final class SandboxState: Sendable {
         state = Mutex(([], [:]))
     }
 
-    func record(_ r: JSONValue) { state.withLock { $0.requests.append(r) } }
+    /// Keeps a request, with when it arrived (`received_ms`, UTC).
+    func record(_ fields: [String: JSONValue]) {
+        var r = fields
+        r["received_ms"] = .int(Int64(Date().timeIntervalSince1970 * 1000))
+        state.withLock { $0.requests.append(.object(r)) }
+    }
     var requests: [JSONValue] { state.withLock { $0.requests } }
     func rejects(_ number: String) -> Bool { reject.contains(number) || reject.contains("+" + number) }
 
