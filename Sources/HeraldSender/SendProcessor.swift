@@ -30,8 +30,9 @@ struct SendProcessor: Sendable {
     let http: HTTPClient
     let limiter: RateLimiter
     /// Per channel: how many messages one wave holds, and the lanes waves wait
-    /// for (shared by the consumer and the retry poller): lanes × size is the
-    /// channel's connections, so calls in flight never exceed them.
+    /// for (shared by the consumer and the retry poller, and by the channels that
+    /// share connections): lanes × size is the connections, so claims in flight
+    /// never exceed them.
     let waves: [String: (size: Int, lane: SlotPool)]
     let settings: SenderSettings
     let from: EmailAddress

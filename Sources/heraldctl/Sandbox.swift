@@ -104,7 +104,7 @@ struct Sandbox: AsyncParsableCommand {
 
     /// `--answer-delay`: the message is already taken (and its statuses on their
     /// way) while the client waits, so a client that dies now leaves a message the
-    /// provider has, and no answer — the window `killMidCallWhatsApp` measures.
+    /// provider has, and no answer — the window `killMidCallProviders` measures.
     static func pause(_ milliseconds: Int) async throws {
         if milliseconds > 0 { try await Task.sleep(for: .milliseconds(milliseconds)) }
     }

@@ -393,8 +393,8 @@ struct SenderTests {
         await redis.stop()
     }
 
-    @Test("SIGKILL of a sender mid-call, WhatsApp: the provider's status callbacks close the unknown-outcome window; no message is sent twice")
-    func killMidCallWhatsApp() async throws {
+    @Test("SIGKILL of a sender mid-call, WhatsApp and SMS: the provider's status callbacks close the unknown-outcome window; no message is sent twice")
+    func killMidCallProviders() async throws {
         let broker = try TestBroker.start(partitions: 4)
         let redis = try await TestRedisServer()
         let ingestor = try await TestIngestor(broker: broker, redis: redis, extraEnvironment: ["HERALD_WHATSAPP_APP_SECRET": "app-secret"])
@@ -407,12 +407,17 @@ struct SenderTests {
         ])
         let environment = [
             "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates", "HERALD_SENDER_WHATSAPP_API_URL": sandbox.url,
-            "HERALD_SENDER_PUBLIC_URL": ingestor.apiURL, "HERALD_SENDER_LEASE": "3s", "HERALD_SENDER_HTTP_CONNECTIONS": "8",
+            "HERALD_SENDER_TWILIO_API_URL": sandbox.url, "HERALD_SENDER_PUBLIC_URL": ingestor.apiURL, "HERALD_SENDER_LEASE": "3s", "HERALD_SENDER_HTTP_CONNECTIONS": "8",
         ]
         _ = try await syncTemplates(sandbox, redis)
         let contacts = (0..<160).map { "wk\($0)" }
         for (i, c) in contacts.enumerated() { try await putContact(ingestor, c, #"{"phone":"+42060210\#(String(format: "%04d", i))"}"#) }
-        let requests = contacts.map { SendRequest(id: "wkill:\($0)", contactId: $0, campaignId: "wkill", channel: "whatsapp", template: "order-update", category: "transactional") }
+        // Half WhatsApp, half SMS (Twilio's callbacks name the message in their URL's query).
+        let requests = contacts.enumerated().map { i, c in
+            i % 2 == 0
+                ? SendRequest(id: "wkill:\(c)", contactId: c, campaignId: "wkill", channel: "whatsapp", template: "order-update", category: "transactional")
+                : SendRequest(id: "skill:\(c)", contactId: c, campaignId: "wkill", channel: "sms", template: "callback-offer", category: "service")
+        }
         let first = try await TestWorker(.sender, broker: broker, redis: redis, extraEnvironment: environment)
         try await produce(broker, requests)
         for _ in 0..<400 {
@@ -430,7 +435,7 @@ struct SenderTests {
         let store = MessageStore(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test")), partitions: 4)
         let got = try await states(store, requests, timeout: .seconds(60))
         var ids: [String: Int] = [:]
-        for r in try await sandbox.requests() where r["api"] == "whatsapp" { if let id = Self.sendId(r) { ids[id, default: 0] += 1 } }
+        for r in try await sandbox.requests() { if let id = Self.sendId(r) { ids[id, default: 0] += 1 } }
         let twice = ids.filter { $0.value > 1 }
         #expect(twice.isEmpty, "sent twice: \(twice)")
         let wentOut: Set<String> = ["sent", "delivered", "read"]
@@ -440,11 +445,13 @@ struct SenderTests {
         #expect(closed.count == inFlight.count, "\(inFlight.map { ($0, got[$0]?["state"] ?? "none") })")
         let unknown = requests.filter { got[$0.id]?["reason"]?.hasPrefix("outcome unknown") == true }.map(\.id)
         // What can still be unknown: claimed by the killed sender, its call not yet
-        // made (the provider never had it).
-        #expect(unknown.allSatisfy { ids[$0] == nil } && unknown.count <= 8, "\(unknown)")
+        // made (the provider never had it). Claims never outnumber the 8 HTTP
+        // connections, whatever the channel: with those in flight, rarely any.
+        #expect(unknown.allSatisfy { ids[$0] == nil }, "\(unknown)")
+        #expect(inFlight.count + unknown.count <= 8, "claims beyond the 8 connections: \(inFlight.count) in flight, \(unknown.count) unknown")
         let sent = requests.filter { wentOut.contains(got[$0.id]?["state"] ?? "") }.count
         #expect(sent + unknown.count == requests.count, "\(Dictionary(grouping: requests.map { got[$0.id]?["state"] ?? "none" }, by: { $0 }).mapValues(\.count))")
-        print("killMidCallWhatsApp: killed after \(taken.count) of \(requests.count) messages reached the provider, \(inFlight.count) of them in flight; \(closed.count) of those closed by status callbacks; \(sent) sent, \(unknown.count) with an unknown outcome; \(ids.count) distinct messages received")
+        print("killMidCallProviders: killed after \(taken.count) of \(requests.count) messages reached the provider, \(inFlight.count) of them in flight (\(inFlight.filter { $0.hasPrefix("skill:") }.count) SMS); \(closed.count) of those closed by status callbacks; \(sent) sent, \(unknown.count) with an unknown outcome; \(ids.count) distinct messages received")
         await second.process.stop()
         await ingestor.process.stop()
         await sandbox.stop()
@@ -457,9 +464,12 @@ struct SenderTests {
         return 0
     }
 
-    /// The send id a sandbox request names in its `biz_opaque_callback_data`.
+    /// The send id a sandbox request names: in WhatsApp's `biz_opaque_callback_data`,
+    /// or in the query of Twilio's `StatusCallback`.
     static func sendId(_ request: JSONValue) -> String? {
-        request["body"]?["biz_opaque_callback_data"]?.stringValue.flatMap(MessageReference.init(text:))?.sendId
+        let text = request["body"]?["biz_opaque_callback_data"]?.stringValue
+            ?? request["form"]?["StatusCallback"]?.stringValue?.split(separator: "?", maxSplits: 1).last.map(String.init)
+        return text.flatMap(MessageReference.init(text:))?.sendId
     }
 
     @Test("WhatsApp and SMS in their providers' wire formats (sandbox): parameters with defaults, throttling retried, undeliverable and invalid numbers final; status webhooks only with valid signatures")
