@@ -441,7 +441,7 @@ struct SenderTests {
         let wentOut: Set<String> = ["sent", "delivered", "read"]
         // Each call in flight at the kill ends as the provider's callbacks say, not
         // `outcome unknown` when its lease runs out.
-        let closed = inFlight.filter { id in wentOut.contains(requests.first { $0.id == id }.flatMap { got[$0.id]?["state"] } ?? "") }
+        let closed = inFlight.filter { wentOut.contains(got[$0]?["state"] ?? "") }
         #expect(closed.count == inFlight.count, "\(inFlight.map { ($0, got[$0]?["state"] ?? "none") })")
         let unknown = requests.filter { got[$0.id]?["reason"]?.hasPrefix("outcome unknown") == true }.map(\.id)
         // What can still be unknown: claimed by the killed sender, its call not yet
