@@ -54,4 +54,13 @@ struct ContactInputTests {
         }
         #expect(ContactProfile.decodeStored(bytes: Array(stored[0].utf8))?.purchases == ["o1": 1_700_000_000_000, "o2": 1_700_000_000_000])
     }
+
+    @Test("a damaged stored profile with times no Int64 holds is read without them, by both readers, instead of stopping the process")
+    func storedProfileOutOfRange() {
+        let text = #"{"id":"c1","purchases":{"o1":1e300,"o2":-9.3e18,"o3":9.2e18,"o4":"soon"},"updated_at_ms":1.8e19}"#
+        let typed = ContactProfile.decodeStored(bytes: Array(text.utf8))
+        #expect(typed?.purchases == ["o3": 9_200_000_000_000_000_000])
+        #expect(typed?.updatedAt == 0)
+        #expect((try? JSONValue.parse(string: text)).flatMap(ContactProfile.decodeStored) == typed)
+    }
 }

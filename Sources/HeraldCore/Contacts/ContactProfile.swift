@@ -73,14 +73,22 @@ public struct ContactProfile: Sendable, Hashable {
         p.consent = o("consent")?.objectValue ?? [:]
         p.notes = o("notes")?.objectValue ?? [:]
         for (k, v) in o("purchases")?.objectValue ?? [:] {
-            switch v {
-            case .int(let i): p.purchases[k] = i
-            case .double(let d): p.purchases[k] = Int64(d)
-            default: break
-            }
+            if let at = wholeMilliseconds(v) { p.purchases[k] = at }
         }
-        if case .int(let u)? = o("updated_at_ms") { p.updatedAt = u } else if case .double(let u)? = o("updated_at_ms") { p.updatedAt = Int64(u) }
+        p.updatedAt = wholeMilliseconds(o("updated_at_ms")) ?? 0
         return p
+    }
+
+    /// A stored time as whole milliseconds; nil when it is not a number or none
+    /// an `Int64` holds (1e300, or 1e400 parsed as infinity). A damaged record is
+    /// read without that value: trapping on it would stop every batch holding
+    /// the contact, over and over (found by fuzzing `decodeStored(bytes:)`).
+    static func wholeMilliseconds(_ v: JSONValue?) -> Int64? {
+        switch v {
+        case .int(let i)?: i
+        case .double(let d)?: Int64(exactly: d.rounded(.towardZero))
+        default: nil
+        }
     }
 
     /// What journey evaluation reads.
