@@ -1,0 +1,61 @@
+// libFuzzer harness for Herald's hand-written readers and writers of JSON and
+// of the small text formats around it. Built and run by `scripts/fuzz`, which
+// adds it as a target to a copy of the package: it is not part of the main
+// package, whose build has no libFuzzer.
+//
+// Most checks are differential: the fast member-by-member readers and
+// byte writers must agree with the dictionary forms they replaced, and what is
+// written must read back. A disagreement or a trap is a finding.
+import HeraldCore
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let bytes = Array(UnsafeBufferPointer(start: data, count: size))
+    let text = String(decoding: bytes, as: UTF8.self)
+    let parsed = try? JSONValue.parse(bytes)
+
+    // What parses serializes to a document that parses to the same value.
+    if let v = parsed, (try? JSONValue.parse(v.serialized())) != v { fail("JSON round trip", text) }
+    // A path read agrees with subscripts (the sender reads Meta's answer so).
+    if let v = parsed, let id = JSONValue.string(at: ["messages", 0, "id"], in: bytes),
+        v["messages"]?.arrayValue?.first?["id"]?.stringValue != id
+    {
+        fail("path read", text)
+    }
+    // `herald.sends` records: field by field, the same request or the same refusal.
+    let fast = try? SendRequest.decode(bytes)
+    if fast != parsed.flatMap({ try? SendRequest(json: $0) }) { fail("SendRequest.decode", text) }
+    // Stored profiles: member by member, the same profile.
+    if ContactProfile.decodeStored(bytes: bytes) != parsed.flatMap(ContactProfile.decodeStored) { fail("ContactProfile.decodeStored", text) }
+    // Events: both writers give the same bytes, which read back as the event.
+    if let v = parsed, let e = try? EventValidator().validate(v, receivedAt: 1_795_500_000_000) {
+        let written = e.serialized()
+        if written != e.json.serialized() || (try? Event.decodeCanonical(written)) != e { fail("event writers", text) }
+    }
+    if let e = try? Event.decodeCanonical(bytes), (try? Event.decodeCanonical(e.serialized())) != e { fail("canonical event round trip", text) }
+    // Contact bodies, forms, references and times: no trap, and round trips hold.
+    if let v = parsed { _ = try? ContactInput.change(fromBody: v, replace: false) }
+    _ = URLEncoding.parseForm(text)
+    if let r = MessageReference(text: text), MessageReference(text: r.text) != r { fail("MessageReference round trip", text) }
+    if let ms = RFC3339.parseMilliseconds(text), RFC3339.parseMilliseconds(RFC3339.format(milliseconds: ms)) != ms { fail("RFC 3339 round trip", text) }
+    return 0
+}
+
+func fail(_ check: String, _ input: String) -> Never {
+    fatalError("\(check) disagrees on input: \(input)")
+}
+
+// SwiftPM links an executable's entry point as `<target>_main`: hand over to
+// libFuzzer's own driver, which reads the command line as libFuzzer does.
+@_silgen_name("LLVMFuzzerRunDriver")
+func runDriver(
+    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
+) -> CInt
+
+@_cdecl("FuzzJSON_main")
+func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    var count = argc
+    var arguments = argv
+    return runDriver(&count, &arguments) { data, size in fuzzOne(data, size) }
+}
