@@ -38,6 +38,10 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     _ = URLEncoding.parseForm(text)
     if let r = MessageReference(text: text), MessageReference(text: r.text) != r { fail("MessageReference round trip", text) }
     if let ms = RFC3339.parseMilliseconds(text), RFC3339.parseMilliseconds(RFC3339.format(milliseconds: ms)) != ms { fail("RFC 3339 round trip", text) }
+    // Campaigns and alert rules (YAML through libyaml, then Herald's checks):
+    // refused with a reason, never a trap.
+    _ = try? CampaignParser.parse(text, file: "fuzz.yaml")
+    if let rule = try? YAMLValue.parse(text) { _ = try? AlertRule(json: rule) }
     return 0
 }
 

@@ -31,6 +31,22 @@ struct AlertRuleTests {
 
     func rule(_ yaml: String) throws(AlertRuleError) -> AlertRule { try AlertRule(json: try YAMLValue.parse(yaml)) }
 
+    @Test("YAML integers, base 60 included, are read as YAML 1.1 reads them; one past Int stays text instead of stopping the process")
+    func yamlIntegers() throws {
+        let doc = try YAMLValue.parse("""
+            a: 1:30
+            b: -1:00:00
+            c: 0x1F
+            d: 1_000
+            e: 9223372036854775807:08
+            f: 1:00:00:00:00:00:00:00:00:00:00:00
+            g: "1:30"
+            """)
+        #expect(doc["a"] == .int(90) && doc["b"] == .int(-3600) && doc["c"] == .int(31) && doc["d"] == .int(1000))
+        #expect(doc["e"] == .string("9223372036854775807:08") && doc["f"] == .string("1:00:00:00:00:00:00:00:00:00:00:00"))
+        #expect(doc["g"] == .string("1:30"))
+    }
+
     @Test("the index finds every rule watching a page, with the smallest minimum time; disabled rules are left out")
     func index() throws {
         let a = try rule("name: A\npages: [{url: 'shop.example/products/**', min_time: 30s}, 'shop.example/products/shoes']\nrecipients: {cc: [a@x.example]}")

@@ -107,7 +107,7 @@ struct Reader {
         case .scalar(let s):
             if s.style == .plain {
                 if let b = Bool.construct(from: s) { return .bool(b) }
-                if let i = Int.construct(from: s) { return .int(Int64(i)) }
+                if let i = YAMLValue.integer(s) { return .int(Int64(i)) }
                 if let d = Double.construct(from: s) { return .double(d) }
                 if s.string == "~" || s.string == "null" { return .null }
             }
