@@ -1,7 +1,8 @@
-// libFuzzer harness for Herald's hand-written readers and writers of JSON and
-// of the small text formats around it. Built and run by `scripts/fuzz`, which
-// adds it as a target to a copy of the package: it is not part of the main
-// package, whose build has no libFuzzer.
+// libFuzzer harness for the parsers that take outside input: Herald's
+// hand-written readers and writers of JSON and of the small text formats
+// around it, and campaigns and alert rules in YAML. Built and run by
+// `scripts/fuzz`, which adds it as a target to a copy of the package: it is not
+// part of the main package, whose build has no libFuzzer.
 //
 // Most checks are differential: the fast member-by-member readers and
 // byte writers must agree with the dictionary forms they replaced, and what is
