@@ -123,7 +123,7 @@ struct AlertEvaluator: Sendable {
 
         let changes = contactIds.compactMap { id -> AlertStore.VisitChange? in
             guard loaded[id]?.eventId != current[id]?.eventId else { return nil }
-            let deadline = max(current[id]?.at ?? 0, now()) + sessionTimeoutMs + sweepGraceMs
+            let deadline = max(current[id]?.at ?? 0, now()).addingClamped(sessionTimeoutMs).addingClamped(sweepGraceMs)
             return AlertStore.VisitChange(contactId: id, expected: loaded[id], next: current[id], deadline: deadline)
         }
         // Counters and waiting visits touch different keys: one round trip for both.

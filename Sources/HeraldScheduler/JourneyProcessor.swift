@@ -184,19 +184,19 @@ struct JourneyProcessor: Sendable {
         guard let entry = campaigns[instance.campaignId], var engine = entry.engines[instance.version] else {
             // A version this process does not know yet: look again shortly.
             var later = instance
-            later.status = .waiting(until: max(due, now) + 1000)
+            later.status = .waiting(until: max(due, now).addingClamped(1000))
             return Transition(instance: later, effects: [])
         }
         if entry.state == .paused {
             // Held while paused: look again in a second (resumed wake-ups keep their order).
             var held = instance
-            held.status = .waiting(until: max(due, now) + 1000)
+            held.status = .waiting(until: max(due, now).addingClamped(1000))
             return Transition(instance: held, effects: [])
         }
         engine.testWait = testWait
         // A wake-up that changes nothing (already handled) still clears its entry.
         let t = engine.wakeUp(instance, contact: contact, now: now)
-        metrics.lateness.record(Double(max(0, now - due)) / 1000)
+        metrics.lateness.record(Double(max(0, now.subtractingClamped(due))) / 1000)
         return t
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import HeraldCore
 import Yams
 
 /// One configuration key: its dotted name, default and meaning (docs/configuration.md lists them all).
@@ -217,15 +218,6 @@ public struct Configuration: Sendable {
         return d
     }
 
-    public static func parseDuration(_ text: String) -> Duration? {
-        let s = text.trimmingCharacters(in: .whitespaces)
-        let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
-        for (suffix, ms) in units where s.hasSuffix(suffix) {
-            let number = s.dropLast(suffix.count)
-            if suffix == "s", number.hasSuffix("m") { continue }
-            guard let n = Int64(number), n >= 0 else { return nil }
-            return .milliseconds(n * ms)
-        }
-        return nil
-    }
+    /// The configuration's durations use Herald's one grammar (`DurationText`).
+    public static func parseDuration(_ text: String) -> Duration? { DurationText.parseOrNil(text) }
 }

@@ -123,7 +123,7 @@ public struct AlertRule: Sendable, Equatable {
             }
             var minTime: Int64 = 0
             if let text = try string("min_time", in: obj, path: "\(path).min_time") {
-                guard let d = DurationText.parse(text), d <= .seconds(86_400) else {
+                guard let d = DurationText.parseOrNil(text, maximum: .seconds(86_400)) else {
                     throw AlertRuleError(field: "\(path).min_time", reason: "'\(text)' is not a duration up to 24h (e.g. 30s, 2m)")
                 }
                 minTime = d.milliseconds

@@ -90,9 +90,14 @@ struct Reader {
 
     func duration(_ node: Node?, _ what: String, in parent: Node) throws(CampaignError) -> Duration {
         let text = try string(node, what, in: parent)
-        guard let d = DurationText.parse(text), d > .zero else {
-            throw fail(node, "\(what) '\(text)' is not a duration (e.g. 15m, 2h, 2d, 1w)")
+        let d: Duration
+        do { d = try DurationText.parse(text) } catch {
+            switch error {
+            case .notADuration: throw fail(node, "\(what) '\(text)' is not a duration (e.g. 15m, 2h, 2d, 1w)")
+            case .tooLong(let maximum): throw fail(node, "\(what) '\(text)' is longer than the maximum of \(DurationText.format(maximum))")
+            }
         }
+        guard d > .zero else { throw fail(node, "\(what) '\(text)' must be longer than zero") }
         return d
     }
 
@@ -403,22 +408,6 @@ struct Reader {
             return .webhook(url: url)
         case "start_campaign": return .startCampaign(try string(body, "start_campaign", in: body))
         default: return .end
-        }
-    }
-}
-
-/// Durations in campaigns: `30s`, `15m`, `2h`, `2d`, `1w`.
-public enum DurationText {
-    public static func parse(_ text: String) -> Duration? {
-        let s = text.trimmingCharacters(in: .whitespaces)
-        guard let unit = s.last, let n = Int64(s.dropLast()), n >= 0 else { return nil }
-        switch unit {
-        case "s": return .seconds(n)
-        case "m": return .seconds(n * 60)
-        case "h": return .seconds(n * 3600)
-        case "d": return .seconds(n * 86_400)
-        case "w": return .seconds(n * 604_800)
-        default: return nil
         }
     }
 }

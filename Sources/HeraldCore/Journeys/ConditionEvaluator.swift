@@ -13,13 +13,13 @@ public enum ConditionEvaluator {
         case .hasTag(let tag): return contact.tags.contains(tag)
         case .inList(let list): return contact.lists.contains(list)
         case .messages(let channel, let category, let within, let count):
-            let since = within.map { now - $0.milliseconds } ?? Int64.min
+            let since = within.map { now.subtractingClamped($0.milliseconds) } ?? Int64.min
             let n = contact.messages.filter { m in
                 m.at >= since && (channel == nil || m.channel == channel) && (category == nil || m.category == category)
             }.count
             return compare(.int(Int64(n)), count)
         case .purchases(let within, let count):
-            let since = within.map { now - $0.milliseconds } ?? Int64.min
+            let since = within.map { now.subtractingClamped($0.milliseconds) } ?? Int64.min
             return compare(.int(Int64(contact.purchases.filter { $0 >= since }.count)), count)
         }
     }

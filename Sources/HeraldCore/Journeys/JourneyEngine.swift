@@ -108,13 +108,13 @@ public struct JourneyEngine: Sendable {
             case .send(let channel, let template, let category):
                 effects.append(.send(channel: channel, template: template, category: category, idempotencyKey: key))
             case .wait(let d):
-                let until = now + (instance.isTest ? min(d, testWait) : d).milliseconds
+                let until = now.addingClamped((instance.isTest ? min(d, testWait) : d).milliseconds)
                 instance.status = .waiting(until: until)
                 effects.append(.wakeUp(at: until))
                 return Transition(instance: instance, effects: effects)
             case .waitUntil(let w):
                 var until = LocalTime.nextMoment(after: now, satisfying: w, timeZone: contact.timeZone ?? campaign.timeZone)
-                if instance.isTest { until = min(until, now + testWait.milliseconds) }
+                if instance.isTest { until = min(until, now.addingClamped(testWait.milliseconds)) }
                 if until > now {
                     instance.status = .waiting(until: until)
                     effects.append(.wakeUp(at: until))

@@ -164,7 +164,7 @@ public struct AlertStore: Sendable {
                     arguments += [
                         c.contactId, c.expected?.eventId ?? "", c.next.map(Self.encodeVisit) ?? "", String(c.deadline),
                         // Kept a day past its deadline, in case no sweep runs (no alerter owns the shard).
-                        String(max(60_000, c.deadline - now + 86_400_000)),
+                        String(max(60_000, c.deadline.subtractingClamped(now).addingClamped(86_400_000))),
                     ]
                 }
                 calls.append((keys, arguments))
