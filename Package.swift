@@ -23,6 +23,7 @@ let package = Package(
         // Already pulled in by Hummingbird; named so targets that use ByteBuffer may import NIOCore.
         .package(url: "https://github.com/apple/swift-nio", from: "2.0.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // MARK: - C system libraries (Debian: librdkafka-dev, libhiredis-dev, libcurl4-openssl-dev)
@@ -31,7 +32,14 @@ let package = Package(
         .systemLibrary(name: "CCurl"),
 
         // MARK: - Libraries
-        .target(name: "HeraldCore", dependencies: [.product(name: "Yams", package: "Yams"), .product(name: "Mustache", package: "swift-mustache")], swiftSettings: swift6),
+        .target(
+            name: "HeraldCore",
+            dependencies: [
+                .product(name: "Yams", package: "Yams"), .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swift6
+        ),
         .target(
             name: "HeraldKafka",
             dependencies: [

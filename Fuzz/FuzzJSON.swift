@@ -1,6 +1,8 @@
 // libFuzzer harness for the parsers that take outside input: Herald's
 // hand-written readers and writers of JSON and of the small text formats
-// around it, and campaigns and alert rules in YAML. Built and run by
+// around it, campaigns (parsed and then run through the journey engine on a
+// manual clock) and alert rules in YAML, page addresses, tracking-link
+// rewriting and Mustache templates. Built and run by
 // `scripts/fuzz`, which adds it as a target to a copy of the package: it is not
 // part of the main package, whose build has no libFuzzer.
 //
@@ -8,6 +10,7 @@
 // byte writers must agree with the dictionary forms they replaced, and what is
 // written must read back. A disagreement or a trap is a finding.
 import HeraldCore
+import Mustache
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
@@ -41,9 +44,36 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     if let ms = RFC3339.parseMilliseconds(text), RFC3339.parseMilliseconds(RFC3339.format(milliseconds: ms)) != ms { fail("RFC 3339 round trip", text) }
     // Campaigns and alert rules (YAML through libyaml, then Herald's checks):
     // refused with a reason, never a trap.
-    _ = try? CampaignParser.parse(text, file: "fuzz.yaml")
-    if let rule = try? YAMLValue.parse(text) { _ = try? AlertRule(json: rule) }
+    // A campaign that parses is also run: entered and woken on a manual clock
+    // until it ends, so a value that passes validation cannot trap at run time.
+    if let campaign = try? CampaignParser.parse(text, file: "fuzz.yaml") { runJourney(campaign) }
+    if let rule = try? YAMLValue.parse(text), let parsed = try? AlertRule(json: rule) {
+        // Page matching on the rule's own patterns and on the input as a page address.
+        let page = PageURL(text)
+        for watched in parsed.pages { _ = page.map(watched.pattern.matches) }
+    }
+    // Page addresses: what parses describes itself as a page that parses the same.
+    if let page = PageURL(text), let again = PageURL(page.description), again.host != page.host { fail("PageURL round trip", text) }
+    _ = PagePattern(text)
+    // Tracking-link rewriting: every http link is rewritten and the pixel added once.
+    let instrumented = EmailTracking.instrument(html: text, base: "https://t.example", secret: "s", contactId: "c", messageId: "m")
+    if instrumented.components(separatedBy: "/v1/t/o?").count - text.components(separatedBy: "/v1/t/o?").count != 1 { fail("tracking pixel", text) }
+    // Mustache templates compile or are refused, never trap.
+    if let template = try? MustacheTemplate(string: text) { _ = template.render(["first_name": "Ada"]) }
     return 0
+}
+
+/// Enters a journey and wakes it at each wait's due time (at most 50 times).
+func runJourney(_ campaign: Campaign) {
+    let engine = JourneyEngine(campaign: campaign, version: 1)
+    let contact = ContactSnapshot(id: "c-1", attributes: ["first_name": .string("Ada")], tags: ["vip"], lists: [campaign.list])
+    for start in [Int64(1_795_500_000_000), Int64.max - 1000] {
+        var t = engine.enter(id: "j-1", contact: contact, triggerEvent: ["total": .int(10)], now: start)
+        for _ in 0..<50 {
+            guard case .waiting(let until) = t.instance.status else { break }
+            t = engine.wakeUp(t.instance, contact: contact, now: until)
+        }
+    }
 }
 
 func fail(_ check: String, _ input: String) -> Never {

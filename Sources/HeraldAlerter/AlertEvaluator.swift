@@ -49,7 +49,10 @@ struct AlertEvaluator: Sendable {
         var events: [Event] = []
         for record in batch {
             // herald.events holds only what the ingestor validated; anything else is not ours to judge.
-            if let e = try? Event.decodeCanonical(record.value) { events.append(e) }
+            if var e = try? Event.decodeCanonical(record.value) {
+                e.timestamp = AlertClock.time(of: e)  // bounded skew: caps and dwell cannot be gamed by the client's clock
+                events.append(e)
+            }
         }
         metrics.evaluated.increment(by: Int64(events.count))
         let pageEvents = events.filter { $0.type == "page_visited" || $0.type == "page_left" }
@@ -198,7 +201,7 @@ struct AlertEvaluator: Sendable {
         let content = renderer.render(rule, data: data)
         out.records = recipients.map { address in
             var request = SendRequest(
-                id: "alert:\(rule.id):\(alert.contactId):\(alert.visit.eventId):\(SHA256.hex(SHA256.hash(Array(address.lowercased().utf8))).prefix(12))",
+                id: "alert:\(rule.id):\(alert.contactId):\(alert.visit.eventId):\(Hashing.hex(Hashing.sha256(Array(address.lowercased().utf8))).prefix(12))",
                 contactId: alert.contactId, campaignId: "alert:\(rule.id)", channel: "email", template: "alert", category: "alert", createdAtMs: now())
             request.to = address
             request.content = content

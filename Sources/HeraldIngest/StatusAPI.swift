@@ -34,15 +34,15 @@ struct StatusAPI: Sendable {
     func addRoutes(to router: Router<BasicRequestContext>) {
         router.get("v1/status/whatsapp") { request, _ -> Response in
             let q = request.uri.queryParameters
-            guard !verifyToken.isEmpty, q.get("hub.mode") == "subscribe", q.get("hub.verify_token").map({ String($0) }) == verifyToken,
+            guard !verifyToken.isEmpty, q.get("hub.mode") == "subscribe", Hashing.secretsEqual(q.get("hub.verify_token") ?? "", verifyToken),
                 let challenge = q.get("hub.challenge")
             else { return APISupport.json(.forbidden, ["error": "verification failed"]) }
             return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: .init(string: String(challenge))))
         }
         router.post("v1/status/whatsapp") { request, _ -> Response in
             let body = Array(buffer: try await request.body.collect(upTo: 1 << 20))
-            let expected = "sha256=" + SHA256.hex(SHA256.hmac(key: Array(appSecret.utf8), message: body))
-            guard !appSecret.isEmpty, let presented = request.headers[.init("X-Hub-Signature-256")!], presented == expected else {
+            let expected = "sha256=" + Hashing.hex(Hashing.hmacSHA256(key: Array(appSecret.utf8), message: body))
+            guard !appSecret.isEmpty, let presented = request.headers[.init("X-Hub-Signature-256")!], Hashing.secretsEqual(presented, expected) else {
                 return APISupport.json(.unauthorized, ["error": "missing or invalid X-Hub-Signature-256"])
             }
             guard let json = try? JSONValue.parse(body) else { return APISupport.json(.badRequest, ["error": "the body is not JSON"]) }

@@ -16,6 +16,6 @@ public struct RedisScript: Sendable, Hashable {
     public init(name: String, source: String) {
         self.name = name
         self.source = "-- \(name)\n" + source
-        self.sha = SHA256.hex(SHA1.hash(Array(self.source.utf8)))
+        self.sha = Hashing.hex(Hashing.sha1(Array(self.source.utf8)))
     }
 }

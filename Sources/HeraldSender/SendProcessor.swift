@@ -257,7 +257,7 @@ struct SendProcessor: Sendable {
         return .call(Call(rates: channelRates(request), action: .http(
             request: {
                 let timestamp = String(Int64(Date().timeIntervalSince1970))
-                let signature = SHA256.hex(SHA256.hmac(key: secret, message: Array("\(timestamp).".utf8) + bytes))
+                let signature = Hashing.hex(Hashing.hmacSHA256(key: secret, message: Array("\(timestamp).".utf8) + bytes))
                 return .postJSON(url, bytes, headers: [
                     ("X-Herald-Timestamp", timestamp), ("X-Herald-Signature", "sha256=\(signature)"), ("Idempotency-Key", request.id),
                 ], timeout: timeout)

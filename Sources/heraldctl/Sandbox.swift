@@ -124,7 +124,7 @@ struct Sandbox: AsyncParsableCommand {
                     "entry": [["id": "sandbox-waba", "changes": [["field": "messages", "value": ["messaging_product": "whatsapp", "statuses": [.object(entry)]]]]]],
                 ]
                 let bytes = body.serialized()
-                let signature = "sha256=" + SHA256.hex(SHA256.hmac(key: Array(secret.utf8), message: bytes))
+                let signature = "sha256=" + Hashing.hex(Hashing.hmacSHA256(key: Array(secret.utf8), message: bytes))
                 _ = try? await client.postJSON(callback, bytes, headers: [("X-Hub-Signature-256", signature)])
             }
         }

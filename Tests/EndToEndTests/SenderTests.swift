@@ -265,7 +265,7 @@ struct SenderTests {
         #expect(calls.count == 2)
         if let call = calls.last {
             let timestamp = call.headers["x-herald-timestamp"] ?? ""
-            let expected = "sha256=" + SHA256.hex(SHA256.hmac(key: Array(Self.webhookSecret.utf8), message: Array("\(timestamp).".utf8) + call.body))
+            let expected = "sha256=" + Hashing.hex(Hashing.hmacSHA256(key: Array(Self.webhookSecret.utf8), message: Array("\(timestamp).".utf8) + call.body))
             #expect(call.headers["x-herald-signature"] == expected, "\(call.headers)")
             #expect(call.headers["idempotency-key"] == "h:1")
             let body = try JSONValue.parse(call.body)
@@ -563,7 +563,7 @@ struct SenderTests {
             ["id": "wamid.stray2", "status": "failed", "biz_opaque_callback_data": .string(MessageReference(contactId: "wa", sendId: "no-such").text)],
         ]]]]]]]
         let strayBytes = stray.serialized()
-        let straySignature = "sha256=" + SHA256.hex(SHA256.hmac(key: Array("app-secret".utf8), message: strayBytes))
+        let straySignature = "sha256=" + Hashing.hex(Hashing.hmacSHA256(key: Array("app-secret".utf8), message: strayBytes))
         let strayAnswer = try await client.postJSON("\(ingestor.apiURL)/v1/status/whatsapp", strayBytes, headers: [("X-Hub-Signature-256", straySignature)])
         #expect(strayAnswer.status == 200, "\(strayAnswer.bodyText)")
         #expect(try await store.message(contactId: "wa", id: "wa:1")?["state"] == "read")

@@ -24,15 +24,20 @@ public struct PageURL: Sendable, Hashable, CustomStringConvertible {
             bytes = bytes[(colon + 3)...]
         }
         if let end = bytes.firstIndex(where: { $0 == 0x3F || $0 == 0x23 }) { bytes = bytes[..<end] }  // ? or #
-        let slash = bytes.firstIndex(of: 0x2F) ?? bytes.endIndex
-        var hostBytes = bytes[..<slash]
-        if let at = hostBytes.lastIndex(of: 0x40) { hostBytes = hostBytes[(at + 1)...] }  // user:pass@
+        // A browser ends the host at `\` as at `/` (WHATWG URL, special schemes), so
+        // `https://evil.example\@shop.example/` is a page of evil.example.
+        let slash = bytes.firstIndex(where: { $0 == 0x2F || $0 == 0x5C }) ?? bytes.endIndex
+        let hostBytes = bytes[..<slash]
+        // User-info (`user:pass@host`) is refused outright rather than stripped:
+        // no page a shop's own script reports has it, and it is how a link is
+        // dressed up as the shop's (`https://shop.example@evil.example/`).
+        guard !hostBytes.contains(0x40) else { return nil }
         var host = String(decoding: hostBytes, as: UTF8.self).lowercased()
         if host.hasSuffix(":80") || host.hasSuffix(":443") { host = String(host[..<host.lastIndex(of: ":")!]) }
         // On bytes: `String.contains(String)` goes through Foundation's search.
         guard !host.isEmpty, !hostBytes.contains(0x20) else { return nil }
         self.host = host
-        segments = bytes[slash...].split(separator: 0x2F).map { String(decoding: $0, as: UTF8.self).lowercased() }
+        segments = bytes[slash...].split(whereSeparator: { $0 == 0x2F || $0 == 0x5C }).map { String(decoding: $0, as: UTF8.self).lowercased() }
     }
 
     public var description: String { ([host] + segments).joined(separator: "/") }

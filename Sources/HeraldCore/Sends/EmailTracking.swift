@@ -7,7 +7,7 @@ import Foundation
 public enum EmailTracking {
     public static func openURL(base: String, secret: String, contactId: String, messageId: String) -> String {
         "\(base)/v1/t/o?contact=\(URLEncoding.percentEncoded(contactId))&message=\(URLEncoding.percentEncoded(messageId))"
-            + "&token=\(UnsubscribeLink.token(secret: secret, contactId: contactId, messageId: "open\n" + messageId))"
+            + "&token=\(LinkToken.sign(.open, secret: secret, fields: [contactId, messageId]))"
     }
 
     public static func clickURL(base: String, secret: String, contactId: String, messageId: String, target: String) -> String {
@@ -16,15 +16,15 @@ public enum EmailTracking {
     }
 
     public static func clickToken(secret: String, contactId: String, messageId: String, target: String) -> String {
-        UnsubscribeLink.token(secret: secret, contactId: contactId, messageId: "click\n\(messageId)\n\(target)")
+        LinkToken.sign(.click, secret: secret, fields: [contactId, messageId, target])
     }
 
     public static func verifyOpen(_ token: String, secret: String, contactId: String, messageId: String) -> Bool {
-        UnsubscribeLink.verify(token, secret: secret, contactId: contactId, messageId: "open\n" + messageId)
+        LinkToken.verify(token, .open, secret: secret, fields: [contactId, messageId])
     }
 
     public static func verifyClick(_ token: String, secret: String, contactId: String, messageId: String, target: String) -> Bool {
-        UnsubscribeLink.verify(token, secret: secret, contactId: contactId, messageId: "click\n\(messageId)\n\(target)")
+        LinkToken.verify(token, .click, secret: secret, fields: [contactId, messageId, target])
     }
 
     /// Rewrites every `href="http…"` (double or single quotes) except those in

@@ -8,14 +8,11 @@ public enum TwilioSignature {
     public static func compute(url: String, parameters: [String: String], authToken: String) -> String {
         var text = url
         for name in parameters.keys.sorted() { text += name + parameters[name]! }
-        return Data(SHA1.hmac(key: Array(authToken.utf8), message: Array(text.utf8))).base64EncodedString()
+        return Data(Hashing.hmacSHA1(key: Array(authToken.utf8), message: Array(text.utf8))).base64EncodedString()
     }
 
-    /// Compares in time independent of where the first difference is.
+    /// Compares in constant time (`Hashing.secretsEqual`).
     public static func matches(_ presented: String, url: String, parameters: [String: String], authToken: String) -> Bool {
-        let expected = Array(compute(url: url, parameters: parameters, authToken: authToken).utf8)
-        let given = Array(presented.utf8)
-        guard expected.count == given.count else { return false }
-        return zip(expected, given).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
+        Hashing.secretsEqual(presented, compute(url: url, parameters: parameters, authToken: authToken))
     }
 }

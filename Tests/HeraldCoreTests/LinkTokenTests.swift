@@ -1,0 +1,76 @@
+import HeraldCore
+import Testing
+
+@Suite("Link tokens, secret comparison, page addresses and the alert clock")
+struct LinkTokenTests {
+    let secret = "unsubscribe-secret"
+
+    @Test("a token verifies for its own purpose and fields only")
+    func purposes() {
+        for purpose in LinkToken.Purpose.allCases {
+            let token = LinkToken.sign(purpose, secret: secret, fields: ["c-1", "m-1", "https://shop.example/"])
+            #expect(LinkToken.verify(token, purpose, secret: secret, fields: ["c-1", "m-1", "https://shop.example/"]))
+            for other in LinkToken.Purpose.allCases where other != purpose {
+                #expect(!LinkToken.verify(token, other, secret: secret, fields: ["c-1", "m-1", "https://shop.example/"]), "\(purpose) as \(other)")
+            }
+            #expect(!LinkToken.verify(token, purpose, secret: "other", fields: ["c-1", "m-1", "https://shop.example/"]))
+            #expect(!LinkToken.verify(token, purpose, secret: secret, fields: ["c-2", "m-1", "https://shop.example/"]))
+        }
+        // Length prefixes: moving a boundary between fields changes the token.
+        #expect(LinkToken.sign(.click, secret: secret, fields: ["ab", "c"]) != LinkToken.sign(.click, secret: secret, fields: ["a", "bc"]))
+    }
+
+    @Test("the open pixel's token, which anyone reading the email sees, does not unsubscribe")
+    func openTokenDoesNotUnsubscribe() throws {
+        let open = EmailTracking.openURL(base: "https://t.example", secret: secret, contactId: "c-1", messageId: "m-1")
+        let token = try #require(open.split(separator: "token=").last.map(String.init))
+        #expect(EmailTracking.verifyOpen(token, secret: secret, contactId: "c-1", messageId: "m-1"))
+        #expect(!UnsubscribeLink.verify(token, secret: secret, contactId: "c-1", messageId: "m-1"))
+        // The old attack: the open token was HMAC("c-1\nopen\nm-1"), the unsubscribe
+        // token of message id "open\nm-1". An old-form open token must not do it either.
+        let oldOpen = String(Hashing.hex(Hashing.hmacSHA256(key: Array(secret.utf8), message: Array("c-1\nopen\nm-1".utf8))).prefix(32))
+        #expect(EmailTracking.verifyOpen(oldOpen, secret: secret, contactId: "c-1", messageId: "m-1"))
+        #expect(!UnsubscribeLink.verify(oldOpen, secret: secret, contactId: "c-1", messageId: "open\nm-1"))
+    }
+
+    @Test("unsubscribe links in emails sent before purpose binding still work")
+    func legacyUnsubscribe() {
+        let old = String(Hashing.hex(Hashing.hmacSHA256(key: Array(secret.utf8), message: Array("c-1\nm-1".utf8))).prefix(32))
+        #expect(UnsubscribeLink.verify(old, secret: secret, contactId: "c-1", messageId: "m-1"))
+        #expect(!UnsubscribeLink.verify(old, secret: secret, contactId: "c-1", messageId: "m-2"))
+        #expect(!EmailTracking.verifyOpen(old, secret: secret, contactId: "c-1", messageId: "m-1"))
+    }
+
+    @Test("secrets compare equal only when equal, whatever their lengths")
+    func secretsEqual() {
+        #expect(Hashing.secretsEqual("key-1", "key-1"))
+        #expect(!Hashing.secretsEqual("key-1", "key-2"))
+        #expect(!Hashing.secretsEqual("key-1", "key-10"))
+        #expect(!Hashing.secretsEqual("", "key-1"))
+        #expect(Hashing.secretsEqual("", ""))
+    }
+
+    @Test("a page address with user-info is not the shop's; a backslash ends the host as a browser ends it")
+    func userInfo() {
+        #expect(PageURL(#"https://evil.example\@shop.example/"#)?.host == "evil.example")
+        #expect(PageURL("https://shop.example@evil.example/pricing") == nil)
+        #expect(PageURL("https://user:pass@shop.example/pricing") == nil)
+        let pricing = PagePattern("https://shop.example/**")!
+        for forged in [#"https://evil.example\@shop.example/"#, "https://evil.example@shop.example/", #"evil.example\shop.example"#] {
+            #expect(PageURL(forged).map(pricing.matches) != true, "\(forged)")
+        }
+        #expect(PageURL(#"https://shop.example\pricing"#) == PageURL("shop.example/pricing"))
+    }
+
+    @Test("a client timestamp further than five minutes from receipt is replaced by the receipt time")
+    func alertClock() {
+        let received: Int64 = 1_795_500_000_000
+        func event(_ t: Int64) -> Event { Event(id: "e", type: "page_visited", contactId: "c", timestamp: t, receivedAt: received, properties: [:]) }
+        #expect(AlertClock.time(of: event(received - 299_000)) == received - 299_000)
+        #expect(AlertClock.time(of: event(received + 60_000)) == received + 60_000)
+        #expect(AlertClock.time(of: event(received - 86_400_000)) == received)
+        #expect(AlertClock.time(of: event(received + 86_400_000)) == received)
+        #expect(AlertClock.time(of: event(.min)) == received)
+        #expect(AlertClock.time(of: event(.max)) == received)
+    }
+}
