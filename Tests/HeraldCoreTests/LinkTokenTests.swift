@@ -60,6 +60,11 @@ struct LinkTokenTests {
             #expect(PageURL(forged).map(pricing.matches) != true, "\(forged)")
         }
         #expect(PageURL(#"https://shop.example\pricing"#) == PageURL("shop.example/pricing"))
+        // Hosts as browsers report them, and nothing else (the fuzzer's find: tabs, quotes, two ports).
+        for host in ["shop.example", "xn--sp-fka.example:8080", "[::1]:8443", "127.0.0.1", "my_host.example"] { #expect(PageURL("https://\(host)/x")?.host == host, "\(host)") }
+        for bad in ["sh op.example", "shop.example:443s", "shop.example:80:443", #"shop".example"#, "shop\t.example", "[zz]", "shop.example:", "obchod.čz"] {
+            #expect(PageURL("https://\(bad)/x") == nil, "\(bad)")
+        }
     }
 
     @Test("a client timestamp further than five minutes from receipt is replaced by the receipt time")

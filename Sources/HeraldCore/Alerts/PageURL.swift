@@ -33,14 +33,38 @@ public struct PageURL: Sendable, Hashable, CustomStringConvertible {
         // dressed up as the shop's (`https://shop.example@evil.example/`).
         guard !hostBytes.contains(0x40) else { return nil }
         var host = String(decoding: hostBytes, as: UTF8.self).lowercased()
+        guard Self.isHost(host.utf8) else { return nil }
         if host.hasSuffix(":80") || host.hasSuffix(":443") { host = String(host[..<host.lastIndex(of: ":")!]) }
-        // On bytes: `String.contains(String)` goes through Foundation's search.
-        guard !host.isEmpty, !hostBytes.contains(0x20) else { return nil }
         self.host = host
         segments = bytes[slash...].split(whereSeparator: { $0 == 0x2F || $0 == 0x5C }).map { String(decoding: $0, as: UTF8.self).lowercased() }
     }
 
     public var description: String { ([host] + segments).joined(separator: "/") }
+
+    /// A host as a browser reports it (`location.host`, IDNs in punycode): a
+    /// name of letters, digits, `-`, `_` and `.`, or an IPv6 address in
+    /// brackets, then at most one `:port` of digits. Anything else (spaces,
+    /// quotes, a second port) is no page of any shop.
+    static func isHost(_ bytes: String.UTF8View) -> Bool {
+        var rest = bytes[...]
+        if rest.first == 0x5B {  // [
+            guard let close = rest.firstIndex(of: 0x5D) else { return false }
+            let inside = rest[rest.index(after: rest.startIndex)..<close]
+            guard !inside.isEmpty, inside.allSatisfy({ isHexDigit($0) || $0 == 0x3A || $0 == 0x2E }) else { return false }
+            rest = rest[rest.index(after: close)...]
+        } else {
+            let nameEnd = rest.firstIndex(of: 0x3A) ?? rest.endIndex
+            let name = rest[..<nameEnd]
+            guard !name.isEmpty, name.allSatisfy({ isNameByte($0) }) else { return false }
+            rest = rest[nameEnd...]
+        }
+        guard let colon = rest.first else { return true }
+        let port = rest.dropFirst()
+        return colon == 0x3A && !port.isEmpty && port.count <= 5 && port.allSatisfy { (0x30...0x39).contains($0) }
+    }
+
+    private static func isHexDigit(_ b: UInt8) -> Bool { (0x30...0x39).contains(b) || (0x61...0x66).contains(b) }
+    private static func isNameByte(_ b: UInt8) -> Bool { (0x30...0x39).contains(b) || (0x61...0x7A).contains(b) || b == 0x2D || b == 0x2E || b == 0x5F }
 }
 
 /// A watched page: one page exactly, or (ending in `/**`) that page and every
