@@ -2,17 +2,8 @@ import HeraldCore
 import Hummingbird
 import NIOCore
 
-/// What the ingestor's HTTP handlers share: API-key checks and JSON answers.
+/// What the ingestor's HTTP handlers share: JSON answers and bodies (keys: `APIKeyAuthorization`).
 enum APISupport {
-    /// A 401 answer unless the request carries `Authorization: Bearer <one of keys>`.
-    static func refuseUnauthorized(_ request: Request, keys: Set<String>) -> Response? {
-        if let header = request.headers[.authorization], header.hasPrefix("Bearer ") {
-            let key = header.dropFirst("Bearer ".count).trimmingCharacters(in: .whitespaces)
-            if !key.isEmpty && keys.contains(key) { return nil }
-        }
-        return json(.unauthorized, ["error": "missing or invalid API key (send Authorization: Bearer <key>)"], headers: [.wwwAuthenticate: "Bearer"])
-    }
-
     /// A 415 answer unless the body is declared JSON.
     static func refuseNonJSON(_ request: Request) -> Response? {
         let contentType = request.headers[.contentType]?.lowercased() ?? ""

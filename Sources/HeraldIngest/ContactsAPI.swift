@@ -5,32 +5,30 @@ import Logging
 
 /// `/v1/contacts/{id}`: `GET` the profile, `PUT` to replace it, `PATCH` to change
 /// fields (attributes merge; `null` removes one; tags and lists are added), `DELETE`
-/// to erase it. The same API keys as events.
+/// to erase it. Reading needs the read scope; changing and erasing, the admin scope.
 public struct ContactsAPI: Sendable {
     let store: ContactStore
     let journeys: JourneyStore
-    let apiKeys: Set<String>
     let maxBodyBytes: Int
     let logger: Logger
 
-    public init(store: ContactStore, journeys: JourneyStore, apiKeys: Set<String>, maxBodyBytes: Int, logger: Logger) {
+    public init(store: ContactStore, journeys: JourneyStore, maxBodyBytes: Int, logger: Logger) {
         self.store = store
         self.journeys = journeys
-        self.apiKeys = apiKeys
         self.maxBodyBytes = maxBodyBytes
         self.logger = logger
     }
 
-    public func addRoutes(to router: Router<BasicRequestContext>) {
-        router.get("v1/contacts/:id") { request, context in await handle(request, context, method: "GET") }
-        router.put("v1/contacts/:id") { request, context in await handle(request, context, method: "PUT") }
-        router.patch("v1/contacts/:id") { request, context in await handle(request, context, method: "PATCH") }
-        router.delete("v1/contacts/:id") { request, context in await handle(request, context, method: "DELETE") }
-        router.get("v1/contacts/:id/journeys") { request, context in await handle(request, context, method: "JOURNEYS") }
+    /// Reads go on `read` (a group requiring the read scope), changes on `admin`.
+    public func addRoutes(read: some RouterMethods<BasicRequestContext>, admin: some RouterMethods<BasicRequestContext>) {
+        read.get("v1/contacts/:id") { request, context in await handle(request, context, method: "GET") }
+        admin.put("v1/contacts/:id") { request, context in await handle(request, context, method: "PUT") }
+        admin.patch("v1/contacts/:id") { request, context in await handle(request, context, method: "PATCH") }
+        admin.delete("v1/contacts/:id") { request, context in await handle(request, context, method: "DELETE") }
+        read.get("v1/contacts/:id/journeys") { request, context in await handle(request, context, method: "JOURNEYS") }
     }
 
     func handle(_ request: Request, _ context: BasicRequestContext, method: String) async -> Response {
-        if let refusal = APISupport.refuseUnauthorized(request, keys: apiKeys) { return refusal }
         guard let id = context.parameters.get("id"), !id.isEmpty, id.utf8.count <= 256 else {
             return APISupport.json(.badRequest, ["error": "the contact id must be 1 to 256 bytes", "field": "id"])
         }

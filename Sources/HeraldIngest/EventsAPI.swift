@@ -16,28 +16,25 @@ import NIOCore
 public struct EventsAPI: Sendable {
     let intake: EventIntake
     let validator = EventValidator()
-    let apiKeys: Set<String>
     let maxBodyBytes: Int
     let maxBatchEvents: Int
     let logger: Logger
 
-    public init(intake: EventIntake, apiKeys: Set<String>, maxBodyBytes: Int, maxBatchEvents: Int, logger: Logger) {
+    public init(intake: EventIntake, maxBodyBytes: Int, maxBatchEvents: Int, logger: Logger) {
         self.intake = intake
-        self.apiKeys = apiKeys
         self.maxBodyBytes = maxBodyBytes
         self.maxBatchEvents = maxBatchEvents
         self.logger = logger
     }
 
-    /// Adds the route to `router`.
-    public func addRoutes(to router: Router<BasicRequestContext>) {
+    /// Adds the route to `router` (a group that requires the ingest scope).
+    public func addRoutes(to router: some RouterMethods<BasicRequestContext>) {
         router.post("v1/events") { request, _ -> Response in
             await handle(request)
         }
     }
 
     func handle(_ request: Request) async -> Response {
-        if let refusal = APISupport.refuseUnauthorized(request, keys: apiKeys) { return refusal }
         if let refusal = APISupport.refuseNonJSON(request) { return refusal }
         let document: JSONValue
         switch await APISupport.jsonBody(request, maxBytes: maxBodyBytes) {

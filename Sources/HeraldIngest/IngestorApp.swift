@@ -13,23 +13,24 @@ public enum IngestorApp {
         if settings.apiKeys.isEmpty && settings.adminKeys.isEmpty {
             runtime.logger.warning("no api.keys configured: every request to /v1/events will get 401")
         }
+        let keys = APIKeys(ingest: settings.apiKeys, read: settings.readKeys, admin: settings.adminKeys)
         let apiIntake = EventIntake(
             redis: runtime.redis, producer: runtime.producer, partitions: settings.partitions, dedupeWindow: settings.dedupeWindow,
             messageTimeout: settings.messageTimeout, metrics: runtime.metrics, source: "http", logger: runtime.logger)
         let api = EventsAPI(
-            intake: apiIntake, apiKeys: settings.apiKeys.union(settings.adminKeys),
-            maxBodyBytes: settings.maxBodyBytes, maxBatchEvents: settings.maxBatchEvents, logger: runtime.logger)
+            intake: apiIntake, maxBodyBytes: settings.maxBodyBytes, maxBatchEvents: settings.maxBatchEvents, logger: runtime.logger)
         let contacts = ContactStore(redis: runtime.redis, partitions: settings.partitions)
         let journeys = JourneyStore(redis: runtime.redis, partitions: settings.partitions)
-        let contactsAPI = ContactsAPI(store: contacts, journeys: journeys, apiKeys: settings.apiKeys.union(settings.adminKeys), maxBodyBytes: settings.maxBodyBytes, logger: runtime.logger)
+        let contactsAPI = ContactsAPI(store: contacts, journeys: journeys, maxBodyBytes: settings.maxBodyBytes, logger: runtime.logger)
         let routes = Router()
-        api.addRoutes(to: routes)
-        contactsAPI.addRoutes(to: routes)
+        // Authorization lives on the route groups, one scope each (`APIKeys`).
+        let ingest = routes.requiring(.ingest, keys), read = routes.requiring(.read, keys), admin = routes.requiring(.admin, keys)
+        api.addRoutes(to: ingest)
+        contactsAPI.addRoutes(read: read, admin: admin)
         MessagesAPI(
             messages: MessageStore(redis: runtime.redis, partitions: settings.partitions), contacts: contacts,
-            apiKeys: settings.apiKeys.union(settings.adminKeys), adminKeys: settings.adminKeys, unsubscribeSecret: settings.unsubscribeSecret,
-            logger: runtime.logger
-        ).addRoutes(to: routes)
+            unsubscribeSecret: settings.unsubscribeSecret, logger: runtime.logger
+        ).addRoutes(read: read, admin: admin, open: routes)
         TrackingAPI(
             messages: MessageStore(redis: runtime.redis, partitions: settings.partitions), producer: runtime.producer,
             secret: settings.unsubscribeSecret, logger: runtime.logger
@@ -42,10 +43,10 @@ public enum IngestorApp {
         if settings.adminKeys.isEmpty {
             runtime.logger.warning("no api.admin_keys configured: /v1/campaigns will answer 401")
         }
-        AlertsAPI(store: AlertStore(redis: runtime.redis, partitions: settings.partitions), adminKeys: settings.adminKeys, maxBodyBytes: settings.maxBodyBytes, logger: runtime.logger)
-            .addRoutes(to: routes)
-        CampaignsAPI(store: CampaignStore(redis: runtime.redis), journeys: journeys, producer: runtime.producer, adminKeys: settings.adminKeys, maxBodyBytes: settings.maxBodyBytes, logger: runtime.logger)
-            .addRoutes(to: routes)
+        AlertsAPI(store: AlertStore(redis: runtime.redis, partitions: settings.partitions), maxBodyBytes: settings.maxBodyBytes, logger: runtime.logger)
+            .addRoutes(to: admin)
+        CampaignsAPI(store: CampaignStore(redis: runtime.redis), journeys: journeys, producer: runtime.producer, maxBodyBytes: settings.maxBodyBytes, logger: runtime.logger)
+            .addRoutes(to: admin)
         let app = Application(
             router: routes,
             configuration: .init(address: .hostname(settings.apiHost, port: settings.apiPort), serverName: "herald-ingestor"),

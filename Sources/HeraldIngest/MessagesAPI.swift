@@ -15,22 +15,19 @@ import Logging
 struct MessagesAPI: Sendable {
     let messages: MessageStore
     let contacts: ContactStore
-    let apiKeys: Set<String>
-    let adminKeys: Set<String>
     let unsubscribeSecret: String
     let logger: Logger
 
-    func addRoutes(to router: Router<BasicRequestContext>) {
-        router.get("v1/contacts/:id/messages") { request, context in
-            if let refusal = APISupport.refuseUnauthorized(request, keys: apiKeys) { return refusal }
+    /// `read` and `admin` require those scopes; `open` (the unsubscribe links) none: the link's token is the key.
+    func addRoutes(read: some RouterMethods<BasicRequestContext>, admin: some RouterMethods<BasicRequestContext>, open router: some RouterMethods<BasicRequestContext>) {
+        read.get("v1/contacts/:id/messages") { request, context in
             let id = context.parameters.get("id") ?? ""
             return await answer {
                 let list = try await messages.messages(contactId: id)
                 return APISupport.json(.ok, ["contact_id": .string(id), "messages": .array(list.map(Self.describe))])
             }
         }
-        router.get("v1/contacts/:id/messages/:message") { request, context in
-            if let refusal = APISupport.refuseUnauthorized(request, keys: apiKeys) { return refusal }
+        read.get("v1/contacts/:id/messages/:message") { request, context in
             let id = context.parameters.get("id") ?? "", message = context.parameters.get("message") ?? ""
             return await answer {
                 guard let m = try await messages.message(contactId: id, id: message) else {
@@ -39,8 +36,7 @@ struct MessagesAPI: Sendable {
                 return APISupport.json(.ok, Self.describe(m))
             }
         }
-        router.get("v1/campaigns/:id/messages") { request, context in
-            if let refusal = APISupport.refuseUnauthorized(request, keys: adminKeys) { return refusal }
+        admin.get("v1/campaigns/:id/messages") { request, context in
             let id = context.parameters.get("id") ?? ""
             return await answer {
                 let states = try await messages.states(campaign: id)

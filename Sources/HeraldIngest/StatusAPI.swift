@@ -31,7 +31,7 @@ struct StatusAPI: Sendable {
     let publicURL: String
     let logger: Logger
 
-    func addRoutes(to router: Router<BasicRequestContext>) {
+    func addRoutes(to router: some RouterMethods<BasicRequestContext>) {
         router.get("v1/status/whatsapp") { request, _ -> Response in
             let q = request.uri.queryParameters
             guard !verifyToken.isEmpty, q.get("hub.mode") == "subscribe", Hashing.secretsEqual(q.get("hub.verify_token") ?? "", verifyToken),

@@ -23,7 +23,7 @@ struct TrackingAPI: Sendable {
         0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
     ]
 
-    func addRoutes(to router: Router<BasicRequestContext>) {
+    func addRoutes(to router: some RouterMethods<BasicRequestContext>) {
         router.get("v1/t/o") { request, _ -> Response in
             let q = request.uri.queryParameters
             let contact = q.get("contact").map { String($0) } ?? "", message = q.get("message").map { String($0) } ?? ""

@@ -11,6 +11,9 @@ extension SendProcessor {
     /// each maps a field of the data (`contact.attributes.first_name`, `event.total`)
     /// with a default used when the value is missing or empty — no one gets a blank.
     func planWhatsApp(_ request: SendRequest, profile: ContactProfile?) async throws -> Plan {
+        guard !settings.whatsAppToken.isEmpty, !settings.whatsAppPhoneNumberId.isEmpty else {
+            return .finish(.sendingFailed, "WhatsApp is not configured (sender.whatsapp_token and sender.whatsapp_phone_number_id)")
+        }
         guard let phone = profile?.phone, ContactInput.isE164(phone) else {
             return .finish(.invalidRecord, profile?.phone == nil ? "the contact has no phone number" : "'\(profile?.phone ?? "")' is not an E.164 number")
         }
@@ -104,6 +107,9 @@ extension SendProcessor {
 
     /// Twilio's Messages API: a form POST with Basic auth and a `StatusCallback`.
     func planSMS(_ request: SendRequest, profile: ContactProfile?) -> Plan {
+        guard !settings.twilioAccountSid.isEmpty, !settings.twilioAuthToken.isEmpty else {
+            return .finish(.sendingFailed, "SMS is not configured (sender.twilio_account_sid and sender.twilio_auth_token)")
+        }
         guard let phone = profile?.phone, ContactInput.isE164(phone) else {
             return .finish(.invalidRecord, profile?.phone == nil ? "the contact has no phone number" : "'\(profile?.phone ?? "")' is not an E.164 number")
         }

@@ -49,8 +49,9 @@ public struct Configuration: Sendable {
         .init(name: "alerter.metrics_port", defaultValue: "9404", help: "herald-alerter's metrics port"),
         .init(name: "api.host", defaultValue: "0.0.0.0", help: "Address the ingestor's API binds to"),
         .init(name: "api.port", defaultValue: "8080", help: "The ingestor's API port"),
-        .init(name: "api.keys", defaultValue: "", help: "API keys accepted for /v1/events (comma-separated)"),
-        .init(name: "api.admin_keys", defaultValue: "", help: "Admin keys (also accepted for /v1/events)"),
+        .init(name: "api.keys", defaultValue: "", help: "Ingest keys (secret, comma-separated): may post events to /v1/events and nothing else"),
+        .init(name: "api.read_keys", defaultValue: "", help: "Read keys (secret, comma-separated): may read contacts, their journeys and messages"),
+        .init(name: "api.admin_keys", defaultValue: "", help: "Admin keys (secret, comma-separated): everything, including changing and erasing contacts, campaigns and alert rules"),
         .init(name: "api.max_body_bytes", defaultValue: "1048576", help: "Largest request body; larger gets 413"),
         .init(name: "api.max_batch_events", defaultValue: "1000", help: "Most events in one batch request"),
         .init(name: "ingest.dedupe_window", defaultValue: "24h", help: "How long an event id is remembered for deduplication"),
@@ -73,13 +74,13 @@ public struct Configuration: Sendable {
         .init(name: "sender.webhook_secret", defaultValue: "", help: "Key of webhook signatures (HMAC-SHA256); webhooks are refused while empty"),
         .init(name: "sender.webhook_timeout", defaultValue: "10s", help: "Timeout of one webhook call"),
         .init(name: "sender.http_connections", defaultValue: "64", help: "HTTP connections per sender process (webhooks, providers), all driven by one thread"),
-        .init(name: "sender.whatsapp_api_url", defaultValue: "http://127.0.0.1:8090", help: "WhatsApp Cloud API base (https://graph.facebook.com; the dev sandbox by default)"),
+        .init(name: "sender.whatsapp_api_url", defaultValue: "https://graph.facebook.com", help: "WhatsApp Cloud API base (the dev stack points it at its sandbox)"),
         .init(name: "sender.whatsapp_api_version", defaultValue: "v21.0", help: "Graph API version in WhatsApp URLs"),
-        .init(name: "sender.whatsapp_phone_number_id", defaultValue: "sandbox-phone", help: "The sending WhatsApp phone number id"),
-        .init(name: "sender.whatsapp_token", defaultValue: "sandbox-token", help: "WhatsApp Cloud API access token"),
-        .init(name: "sender.twilio_api_url", defaultValue: "http://127.0.0.1:8090", help: "Twilio API base (https://api.twilio.com; the dev sandbox by default)"),
-        .init(name: "sender.twilio_account_sid", defaultValue: "ACsandbox", help: "Twilio account SID"),
-        .init(name: "sender.twilio_auth_token", defaultValue: "sandbox-token", help: "Twilio auth token"),
+        .init(name: "sender.whatsapp_phone_number_id", defaultValue: "", help: "The sending WhatsApp phone number id (empty: WhatsApp messages end sending_failed, not configured)"),
+        .init(name: "sender.whatsapp_token", defaultValue: "", help: "WhatsApp Cloud API access token (secret; empty: WhatsApp is not configured)"),
+        .init(name: "sender.twilio_api_url", defaultValue: "https://api.twilio.com", help: "Twilio API base (the dev stack points it at its sandbox)"),
+        .init(name: "sender.twilio_account_sid", defaultValue: "", help: "Twilio account SID (empty: SMS messages end sending_failed, not configured)"),
+        .init(name: "sender.twilio_auth_token", defaultValue: "", help: "Twilio auth token (secret; also verifies X-Twilio-Signature of status callbacks, which are refused while it is empty)"),
         .init(name: "sender.twilio_from", defaultValue: "+15005550006", help: "The SMS sender number"),
         .init(name: "limits.whatsapp_per_second", defaultValue: "80", help: "WhatsApp messages per second per phone number (Meta's default throughput)"),
         .init(name: "limits.whatsapp_recipient_interval", defaultValue: "6s", help: "At most one WhatsApp message per recipient per this interval (0s: none)"),
@@ -99,6 +100,7 @@ public struct Configuration: Sendable {
         .init(name: "limits.webhook_per_second", defaultValue: "0", help: "Webhook calls per second across all senders (0: no limit)"),
         .init(name: "limits.marketing_per_contact_per_day", defaultValue: "0", help: "Marketing messages one contact may get per UTC day, all campaigns together (0: no cap)"),
         .init(name: "shutdown.timeout", defaultValue: "20s", help: "Bound on graceful shutdown after SIGTERM/SIGINT"),
+        .init(name: "dev.mode", defaultValue: "false", help: "Part of the dev stack or a test: allows the sandbox's tokens and provider URLs on loopback, which a worker otherwise refuses at start (`heraldctl dev` sets it; never in production)"),
     ]
 
     private static let keyNames = Set(keys.map(\.name))
@@ -185,8 +187,16 @@ public struct Configuration: Sendable {
 
     func raw(_ key: String) -> String { values[key] ?? "" }
 
+    /// Keys whose values are secrets: an error names the key and where the value
+    /// came from, never the value.
+    public static let secretKeys: Set<String> = [
+        "api.keys", "api.read_keys", "api.admin_keys", "sender.smtp_password", "sender.webhook_secret", "sender.whatsapp_token", "sender.twilio_auth_token",
+        "whatsapp.verify_token", "whatsapp.app_secret", "unsubscribe.secret",
+    ]
+
     func bad(_ key: String, _ expected: String) -> ConfigurationError {
-        ConfigurationError("configuration key '\(key)' = '\(raw(key))' (from \(sources[key] ?? "?")): \(expected)")
+        let shown = Self.secretKeys.contains(key) ? "(secret, not shown)" : "'\(raw(key))'"
+        return ConfigurationError("configuration key '\(key)' = \(shown) (from \(sources[key] ?? "?")): \(expected)")
     }
 
     public func string(_ key: String) -> String { raw(key) }

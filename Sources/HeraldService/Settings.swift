@@ -22,6 +22,8 @@ public struct Settings: Sendable {
     public var apiPort: Int
     public var apiKeys: Set<String>
     public var adminKeys: Set<String>
+    /// `api.read_keys`: may read contacts, journeys and messages.
+    public var readKeys: Set<String>
     public var maxBodyBytes: Int
     public var maxBatchEvents: Int
     public var dedupeWindow: Duration
@@ -36,6 +38,8 @@ public struct Settings: Sendable {
     public var whatsAppVerifyToken: String
     public var whatsAppAppSecret: String
     public var shutdownTimeout: Duration
+    /// `dev.mode`: the sandbox's tokens and loopback provider URLs are allowed.
+    public var devMode: Bool
 }
 
 /// herald-sender's settings (`sender.*`).
@@ -172,6 +176,7 @@ extension Configuration {
             apiPort: try int("api.port", in: 0...65535),
             apiKeys: Set(list("api.keys")),
             adminKeys: Set(list("api.admin_keys")),
+            readKeys: Set(list("api.read_keys")),
             maxBodyBytes: try int("api.max_body_bytes", in: 1024...(1 << 30)),
             maxBatchEvents: try int("api.max_batch_events", in: 1...100_000),
             dedupeWindow: try duration("ingest.dedupe_window"),
@@ -185,6 +190,38 @@ extension Configuration {
                 sessionTimeout: try duration("alerts.session_timeout")),
             unsubscribeSecret: string("unsubscribe.secret"),
             whatsAppVerifyToken: string("whatsapp.verify_token"), whatsAppAppSecret: string("whatsapp.app_secret"),
-            shutdownTimeout: try duration("shutdown.timeout"))
+            shutdownTimeout: try duration("shutdown.timeout"),
+            devMode: try devMode())
+    }
+
+    /// `dev.mode`, after refusing a development value outside it: no secret or
+    /// provider endpoint may have a working value by accident. A sandbox token
+    /// (the dev stack's `sandbox-…` values) would let anyone who read Herald's
+    /// docs forge a Twilio status callback; a provider URL on loopback would send
+    /// every message to whatever listens there.
+    func devMode() throws -> Bool {
+        let dev = try bool("dev.mode")
+        guard !dev else { return true }
+        let secrets = ["sender.whatsapp_token", "sender.twilio_auth_token", "sender.twilio_account_sid", "sender.whatsapp_phone_number_id",
+                       "sender.webhook_secret", "unsubscribe.secret", "whatsapp.app_secret", "whatsapp.verify_token"]
+        for key in secrets where string(key).lowercased().hasPrefix("sandbox") || string(key) == "ACsandbox" {
+            throw bad(key, "is the dev sandbox's value; set the real one (dev.mode is off)")
+        }
+        for key in ["sender.whatsapp_api_url", "sender.twilio_api_url"] where Self.isLoopbackURL(string(key)) {
+            throw bad(key, "points at this machine (the dev sandbox); set the provider's URL (dev.mode is off)")
+        }
+        return false
+    }
+
+    /// Whether `url`'s host is a loopback name or address (`localhost`, `127.x`, `[::1]`).
+    static func isLoopbackURL(_ url: String) -> Bool {
+        var rest = Substring(url.lowercased())
+        if let scheme = rest.range(of: "://") { rest = rest[scheme.upperBound...] }
+        let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        let host = authority.split(separator: "@").last.map { h -> Substring in
+            if h.hasPrefix("[") { return h.prefix { $0 != "]" }.dropFirst() }
+            return h.split(separator: ":").first ?? ""
+        } ?? ""
+        return host == "localhost" || host.hasSuffix(".localhost") || host.hasPrefix("127.") || host == "::1" || host == "0.0.0.0" || host == "0:0:0:0:0:0:0:1"
     }
 }

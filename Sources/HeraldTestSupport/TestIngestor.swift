@@ -14,6 +14,8 @@ public final class TestWorker: Sendable {
     public let logFile: String
     public static let apiKey = "test-key-1"
     public static let adminKey = "test-admin-key"
+    /// A key of the read scope (contacts, journeys, messages).
+    public static let readKey = "test-read-key"
     public static let unsubscribeSecret = "test-unsubscribe-secret"
 
     /// Starts the executable and waits until /readyz answers 200.
@@ -38,9 +40,14 @@ public final class TestWorker: Sendable {
                 "HERALD_\(worker.rawValue.uppercased())_METRICS_PORT": String(metricsPort),
                 "HERALD_API_KEYS": "\(Self.apiKey),test-key-2",
                 "HERALD_API_ADMIN_KEYS": Self.adminKey,
+                "HERALD_API_READ_KEYS": Self.readKey,
                 "HERALD_KAFKA_SESSION_TIMEOUT": "6s",
                 "HERALD_UNSUBSCRIBE_SECRET": Self.unsubscribeSecret,
                 "HERALD_CONFIG": "\(BuiltProducts.packageRoot)/config/herald.yaml",
+                // The sandbox provider's credentials, which only dev mode accepts.
+                "HERALD_DEV_MODE": "true",
+                "HERALD_SENDER_WHATSAPP_TOKEN": "sandbox-token", "HERALD_SENDER_WHATSAPP_PHONE_NUMBER_ID": "sandbox-phone",
+                "HERALD_SENDER_TWILIO_ACCOUNT_SID": "ACsandbox", "HERALD_SENDER_TWILIO_AUTH_TOKEN": "sandbox-token",
             ]
             env.merge(extraEnvironment) { _, new in new }
             let process = try ChildProcess(executable: try BuiltProducts.executable(worker.executable), environment: env, output: .file(logFile))

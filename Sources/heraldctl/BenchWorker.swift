@@ -12,7 +12,8 @@ func startBenchWorker(
     let child = try ChildProcess(
         executable: cpu == nil ? path : "/usr/bin/taskset",
         arguments: cpu.map { ["-c", String($0), path] } ?? [],
-        environment: environment,
+        // Bench workers talk to the bench receiver on loopback: dev mode allows it.
+        environment: environment.merging(["HERALD_DEV_MODE": "true"]) { given, _ in given },
         output: .file("\(DevPaths.logs)/\(log).log"))
     for _ in 0..<300 {
         if let code = child.poll() { throw CLIError("\(log) exited with \(code); see \(DevPaths.logs)/\(log).log") }

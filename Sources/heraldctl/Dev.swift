@@ -114,6 +114,10 @@ struct Dev: AsyncParsableCommand {
                 "HERALD_ALERTER_METRICS_PORT": String(metricsPort + 3),
                 "HERALD_SENDER_SMTP_SERVER": "127.0.0.1:\(smtpPort)",
                 "HERALD_SENDER_WHATSAPP_API_URL": "http://127.0.0.1:\(sandboxPort)", "HERALD_SENDER_TWILIO_API_URL": "http://127.0.0.1:\(sandboxPort)",
+                // The sandbox's credentials: accepted only because dev mode is on.
+                "HERALD_DEV_MODE": "true",
+                "HERALD_SENDER_WHATSAPP_TOKEN": "sandbox-token", "HERALD_SENDER_WHATSAPP_PHONE_NUMBER_ID": "sandbox-phone",
+                "HERALD_SENDER_TWILIO_ACCOUNT_SID": "ACsandbox", "HERALD_SENDER_TWILIO_AUTH_TOKEN": "sandbox-token",
                 "HERALD_WHATSAPP_APP_SECRET": appSecret, "HERALD_WHATSAPP_VERIFY_TOKEN": try devKey("\(DevPaths.root)/whatsapp-verify-token", prefix: "verify-"),
                 "HERALD_SENDER_TEMPLATES_DIR": fm.currentDirectoryPath + "/config/templates",
                 "HERALD_SENDER_PUBLIC_URL": "http://127.0.0.1:\(apiPort)",
@@ -159,7 +163,7 @@ struct Dev: AsyncParsableCommand {
             """)
             fflush(nil)
             try termination.check()
-            if demo { try await runDemo(client: client, apiURL: apiURL, apiKey: apiKey, bootstrap: bootstrap) }
+            if demo { try await runDemo(client: client, apiURL: apiURL, apiKey: apiKey, adminKey: adminKey, bootstrap: bootstrap) }
             if !exitAfterStart {
                 _ = await termination.wait()
                 print("\nstopping…")
@@ -172,7 +176,7 @@ struct Dev: AsyncParsableCommand {
         }
     }
 
-    private func runDemo(client: HTTPClient, apiURL: String, apiKey: String, bootstrap: String) async throws {
+    private func runDemo(client: HTTPClient, apiURL: String, apiKey: String, adminKey: String, bootstrap: String) async throws {
         let run = UUID().uuidString.prefix(8).lowercased()
         let body = """
             {"events":[
@@ -198,7 +202,8 @@ struct Dev: AsyncParsableCommand {
 
         // A whole journey: a French-speaking contact buys something, so the published
         // post-purchase campaign sends her a French thank-you email through the SMTP sink.
-        let headers = [("Authorization", "Bearer \(apiKey)"), ("Content-Type", "application/json")]
+        // Changing a contact over the API takes the admin scope (an ingest key only posts events).
+        let headers = [("Authorization", "Bearer \(adminKey)"), ("Content-Type", "application/json")]
         // The outbox is listed before each event is posted: the email can land
         // within a few hundred milliseconds, before a listing taken afterwards.
         var before = outboxFiles()

@@ -27,7 +27,7 @@ struct AlertTests {
     func putContact(_ ingestor: TestIngestor, _ id: String, _ body: String) async throws {
         let r = try await client.send(
             method: "PUT", url: "\(ingestor.apiURL)/v1/contacts/\(id)",
-            headers: [("Authorization", "Bearer \(TestIngestor.apiKey)"), ("Content-Type", "application/json")], body: Array(body.utf8))
+            headers: [("Authorization", "Bearer \(TestIngestor.adminKey)"), ("Content-Type", "application/json")], body: Array(body.utf8))
         #expect(r.status == 200, "\(r.bodyText)")
     }
 
@@ -50,11 +50,16 @@ struct AlertTests {
         return sink.messages().filter { $0.contains("X-Herald-Send-Id: alert:") }
     }
 
-    /// Visits are dated yesterday at noon (UTC), so a run near midnight cannot
-    /// straddle two days of a daily cap.
-    static var yesterdayNoonUTC: Int64 {
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
-        return now - now % 86_400_000 - 12 * 3_600_000
+    /// The time visits are dated from: about three minutes ago, inside the
+    /// alerter's five-minute bound on client clocks (`AlertClock`), and moved
+    /// forward so that `span` seconds from it cross no 15-minute UTC boundary —
+    /// every time zone's midnight falls on one, so no run straddles two days of
+    /// a daily cap.
+    static func recentStart(span: Int64) -> Int64 {
+        let quarter: Int64 = 900_000
+        let t0 = Int64(Date().timeIntervalSince1970 * 1000) - 200_000
+        let boundary = (t0 / quarter + 1) * quarter
+        return t0 + span * 1000 < boundary ? t0 : boundary
     }
 
     /// The decoded text of every base64 part of a message.
@@ -118,7 +123,7 @@ struct AlertTests {
 
         try await putContact(ingestor, "vera", #"{"email":"vera@customer.example","phone":"+420601234567","owner":"olaf@sales.example","tags":["vip"],"attributes":{"first_name":"Věra","last_name":"Nováková","company":"Acme s.r.o.","city":"Brno"}}"#)
         try await putContact(ingestor, "nobody", #"{"email":"n@customer.example"}"#)
-        let t0 = Self.yesterdayNoonUTC
+        let t0 = Self.recentStart(span: 40)
         let run = uniqueName("ev")
         try await post(ingestor, [
             ("\(run)-1", "purchase", "vera", 0, ["order_id": "O-77", "total": 120]),
@@ -191,7 +196,7 @@ struct AlertTests {
         let sender = try await sender(broker, redis, sink)
         let contacts = (0..<20).map { "shopper\($0)" }
         let run = uniqueName("cap")
-        let t0 = Self.yesterdayNoonUTC
+        let t0 = Self.recentStart(span: 70)
         for round in 0..<8 {
             try await post(ingestor, contacts.map { c in ("\(run)-\(c)-\(round)", "page_visited", c, Int64(round * 10), ["url": .string("https://shop.example/p/\(round)")]) }, t0: t0)
             if round == 2 { first.process.signal(SIGKILL) }  // its partitions move to the other alerter, uncommitted batches replay

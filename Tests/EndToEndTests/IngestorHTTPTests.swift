@@ -125,7 +125,7 @@ struct IngestorHTTPTests {
         let ingestor = try await TestIngestor(broker: broker, redis: redis)
         let url = "\(ingestor.apiURL)/v1/contacts/ada"
         func send(_ method: String, _ body: String? = nil) async throws -> (Int, JSONValue) {
-            let r = try await client.send(method: method, url: url, headers: [("Content-Type", "application/json")] + auth, body: body.map { Array($0.utf8) })
+            let r = try await client.send(method: method, url: url, headers: [("Content-Type", "application/json"), ("Authorization", "Bearer \(TestIngestor.adminKey)")], body: body.map { Array($0.utf8) })
             return (r.status, (try? JSONValue.parse(r.body)) ?? .null)
         }
         #expect(try await send("GET").0 == 404)
@@ -157,6 +157,40 @@ struct IngestorHTTPTests {
         await redis.stop()
     }
 
+    @Test("key scopes: an ingest key posts events and reads nothing; a read key reads; only an admin key changes or erases a contact")
+    func keyScopes() async throws {
+        let broker = try TestBroker.start(partitions: 2)
+        let redis = try await TestRedisServer()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        let url = "\(ingestor.apiURL)/v1/contacts/ada"
+        func status(_ method: String, _ path: String, key: String?, body: String? = nil) async throws -> Int {
+            var headers = [("Content-Type", "application/json")]
+            if let key { headers.append(("Authorization", "Bearer \(key)")) }
+            return try await client.send(method: method, url: path, headers: headers, body: body.map { Array($0.utf8) }).status
+        }
+        let profile = #"{"email":"ada@example.com"}"#
+        // Ingest: events only; a valid key of another scope gets 403, not 401.
+        #expect(try await post(ingestor, #"{"id":"s-1","type":"signup","contact_id":"ada"}"#).0 == 202)
+        for (method, path) in [("GET", url), ("GET", "\(url)/journeys"), ("GET", "\(url)/messages"), ("PUT", url), ("PATCH", url), ("DELETE", url)] {
+            #expect(try await status(method, path, key: TestIngestor.apiKey, body: method.hasPrefix("P") ? profile : nil) == 403, "ingest \(method) \(path)")
+        }
+        // Read: reads, but neither changes nor erases, nor posts events.
+        #expect(try await status("PUT", url, key: TestIngestor.adminKey, body: profile) == 200)
+        #expect(try await status("GET", url, key: TestIngestor.readKey) == 200)
+        #expect(try await status("GET", "\(url)/journeys", key: TestIngestor.readKey) == 200)
+        #expect(try await status("PATCH", url, key: TestIngestor.readKey, body: profile) == 403)
+        #expect(try await status("DELETE", url, key: TestIngestor.readKey) == 403)
+        #expect(try await status("POST", "\(ingestor.apiURL)/v1/events", key: TestIngestor.readKey, body: #"{"id":"s-2","type":"signup","contact_id":"ada"}"#) == 403)
+        #expect(try await status("GET", "\(ingestor.apiURL)/v1/campaigns", key: TestIngestor.readKey) == 403)
+        // No key, or an unknown one (one character off, or a prefix): 401.
+        for key in [nil, "test-admin-ke", "test-admin-key2", "Test-admin-key"] {
+            #expect(try await status("GET", url, key: key) == 401, "\(key ?? "no key")")
+        }
+        #expect(try await status("DELETE", url, key: TestIngestor.adminKey) == 204)
+        await ingestor.process.stop()
+        await redis.stop()
+    }
+
     @Test("campaigns over HTTP: admin key only, invalid YAML refused with its line, publish and show")
     func campaigns() async throws {
         let broker = try TestBroker.start(partitions: 2)
@@ -166,7 +200,8 @@ struct IngestorHTTPTests {
         let base = "\(ingestor.apiURL)/v1/campaigns"
         let good = try String(contentsOfFile: "\(BuiltProducts.packageRoot)/config/campaigns/abandoned-cart.yaml", encoding: .utf8)
         // The events key is not an admin key.
-        #expect(try await client.send(method: "GET", url: base, headers: auth).status == 401)
+        #expect(try await client.send(method: "GET", url: base, headers: auth).status == 403)
+        #expect(try await client.send(method: "GET", url: base).status == 401)
         let bad = "id: abandoned-cart\nlist: l\ntriggers: [purchase]\nsteps:\n  - id: a\n    wait: 2h\n    next: nowhere\n"
         let refused = try await client.send(method: "POST", url: "\(base)/abandoned-cart/publish", headers: admin, body: Array(bad.utf8))
         #expect(refused.status == 422)

@@ -81,7 +81,7 @@ struct JourneyTests {
         // The add_tag step went through herald.events.raw and the router to Ann's profile.
         var tags = JSONValue.null
         for _ in 0..<100 {
-            let r = try await client.send(method: "GET", url: "\(ingestor.apiURL)/v1/contacts/ann", headers: [("Authorization", "Bearer \(TestIngestor.apiKey)")])
+            let r = try await client.send(method: "GET", url: "\(ingestor.apiURL)/v1/contacts/ann", headers: [("Authorization", "Bearer \(TestIngestor.readKey)")])
             tags = ((try? JSONValue.parse(r.body))?["tags"]) ?? .null
             if tags == ["reminded"] { break }
             try await Task.sleep(for: .milliseconds(100))
@@ -92,7 +92,7 @@ struct JourneyTests {
 
         // Queries: Ann's journey is completed, Bob's exited; the report counts both.
         let admin = [("Authorization", "Bearer \(TestIngestor.adminKey)")]
-        let journeys = try JSONValue.parse(try await client.send(method: "GET", url: "\(ingestor.apiURL)/v1/contacts/bob/journeys", headers: [("Authorization", "Bearer \(TestIngestor.apiKey)")]).body)
+        let journeys = try JSONValue.parse(try await client.send(method: "GET", url: "\(ingestor.apiURL)/v1/contacts/bob/journeys", headers: [("Authorization", "Bearer \(TestIngestor.readKey)")]).body)
         #expect(journeys["journeys"]?.arrayValue?.first?["status"] == "exited" && journeys["journeys"]?.arrayValue?.first?["reason"] == "exit_event", "\(journeys)")
         let report = try JSONValue.parse(try await client.send(method: "GET", url: "\(ingestor.apiURL)/v1/campaigns/e2e-cart/report", headers: admin).body)
         #expect(report["entered"] == .int(2) && report["completed"] == .int(1) && report["active"] == .int(0), "\(report)")
@@ -124,7 +124,7 @@ struct JourneyTests {
     func journey(_ ingestor: TestIngestor, _ contact: String, until done: (JSONValue) -> Bool) async throws -> JSONValue {
         var journey = JSONValue.null
         for _ in 0..<100 {
-            let r = try await client.send(method: "GET", url: "\(ingestor.apiURL)/v1/contacts/\(contact)/journeys", headers: [("Authorization", "Bearer \(TestIngestor.apiKey)")])
+            let r = try await client.send(method: "GET", url: "\(ingestor.apiURL)/v1/contacts/\(contact)/journeys", headers: [("Authorization", "Bearer \(TestIngestor.readKey)")])
             journey = (try? JSONValue.parse(r.body))?["journeys"]?.arrayValue?.first ?? .null
             if journey != .null && done(journey) { break }
             try await Task.sleep(for: .milliseconds(100))
@@ -204,7 +204,7 @@ struct JourneyTests {
         var journeys = JSONValue.null
         for _ in 0..<100 {
             journeys = try JSONValue.parse(
-                try await client.send(method: "GET", url: "\(ingestor.apiURL)/v1/contacts/freq/journeys", headers: [("Authorization", "Bearer \(TestIngestor.apiKey)")]).body)
+                try await client.send(method: "GET", url: "\(ingestor.apiURL)/v1/contacts/freq/journeys", headers: [("Authorization", "Bearer \(TestIngestor.readKey)")]).body)
             if let all = journeys["journeys"]?.arrayValue, all.count == 3, all.allSatisfy({ $0["status"] != "active" }) { break }
             try await Task.sleep(for: .milliseconds(100))
         }
@@ -212,7 +212,7 @@ struct JourneyTests {
         #expect(try await promos() == 2, "the third promo was sent despite two in the last two days")
 
         // DELETE erases the history with the journeys: the next promo goes out again.
-        let deleted = try await client.send(method: "DELETE", url: "\(ingestor.apiURL)/v1/contacts/freq", headers: [("Authorization", "Bearer \(TestIngestor.apiKey)")])
+        let deleted = try await client.send(method: "DELETE", url: "\(ingestor.apiURL)/v1/contacts/freq", headers: [("Authorization", "Bearer \(TestIngestor.adminKey)")])
         #expect(deleted.status == 204 || deleted.status == 404, "\(deleted.bodyText)")
         try await post(ingestor, [("promo-4", "promo_week_started", "freq")])
         _ = try await sends(broker) { s in s.filter { $0 == ("freq", "weekly-promo") }.count == 3 }
@@ -305,7 +305,7 @@ struct JourneyTests {
         for (id, birthday) in [("bday-today", "1990" + today.dropFirst(4)), ("bday-other", otherDay)] {
             let r = try await client.send(
                 method: "PUT", url: "\(ingestor.apiURL)/v1/contacts/\(id)",
-                headers: [("Authorization", "Bearer \(TestIngestor.apiKey)"), ("Content-Type", "application/json")],
+                headers: [("Authorization", "Bearer \(TestIngestor.adminKey)"), ("Content-Type", "application/json")],
                 body: Array(#"{"attributes":{"birthday":"\#(birthday)"}}"#.utf8))
             #expect(r.status == 200)
         }

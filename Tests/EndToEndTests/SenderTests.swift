@@ -113,7 +113,7 @@ struct SenderTests {
         #expect(byCampaign["sent"] == 1 && byCampaign["invalid_record"] == 3 && byCampaign["in_progress"] ?? 0 == 0, "\(byCampaign)")
 
         // The same over HTTP.
-        let auth = [("Authorization", "Bearer \(TestIngestor.apiKey)")]
+        let auth = [("Authorization", "Bearer \(TestIngestor.readKey)")]
         let listed = try JSONValue.parse(try await client.send(method: "GET", url: "\(ingestor.apiURL)/v1/contacts/ann/messages", headers: auth).body)
         #expect(listed["messages"]?.arrayValue?.contains { $0["id"] == "welcome:ann:1" && $0["state"] == "sent" } == true, "\(listed)")
         let one = try await client.send(method: "GET", url: "\(ingestor.apiURL)/v1/contacts/ann/messages/w:ann:missing", headers: auth)

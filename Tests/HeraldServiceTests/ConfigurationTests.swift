@@ -68,6 +68,31 @@ struct ConfigurationTests {
         #expect(Configuration.parseDuration(text) == expected)
     }
 
+    @Test("outside dev mode a sandbox credential or a loopback provider URL stops the worker at start, naming the key", arguments: [
+        ("sender.twilio_auth_token", "sandbox-token"), ("sender.whatsapp_token", "sandbox-token"), ("sender.twilio_account_sid", "ACsandbox"),
+        ("sender.whatsapp_api_url", "http://127.0.0.1:8090"), ("sender.twilio_api_url", "http://localhost:8090/"), ("sender.whatsapp_api_url", "https://[::1]:443"),
+    ])
+    func devValuesRefused(key: String, value: String) throws {
+        do {
+            _ = try Configuration.load(file: "", environment: [:], overrides: ["\(key)=\(value)"])
+            Issue.record("\(key)=\(value) was accepted outside dev mode")
+        } catch {
+            #expect("\(error)".contains("'\(key)'"))
+            if Configuration.secretKeys.contains(key) { #expect(!"\(error)".contains(value), "a secret's value is never shown") }
+        }
+        let dev = try Configuration.load(file: "", environment: ["HERALD_DEV_MODE": "true"], overrides: ["\(key)=\(value)"])
+        #expect(try dev.settings().devMode)
+    }
+
+    @Test("the defaults hold no working credential: providers are unconfigured, not the sandbox's")
+    func noWorkingDefaults() throws {
+        let s = try Configuration.load(file: "", environment: [:], overrides: []).settings()
+        #expect(!s.devMode)
+        #expect(s.sender.twilioAuthToken.isEmpty && s.sender.whatsAppToken.isEmpty && s.sender.twilioAccountSid.isEmpty)
+        #expect(s.sender.whatsAppURL == "https://graph.facebook.com" && s.sender.twilioURL == "https://api.twilio.com")
+        #expect(s.unsubscribeSecret.isEmpty && s.whatsAppAppSecret.isEmpty && s.sender.webhookSecret.isEmpty)
+    }
+
     @Test("command-line flags")
     func flags() throws {
         let o = try CommandLineOptions.parse(["--config", "x.yaml", "--set", "a=1", "--set=b=2"])
