@@ -52,8 +52,14 @@ public struct CampaignsAPI: Sendable {
         router.put("v1/campaigns/:id/draft") { request, context in
             await guarded(request) {
                 do {
-                    let c = try await store.saveDraft(try await text(request), file: "\(context.parameters.get("id") ?? "").yaml")
-                    guard c.id == context.parameters.get("id") else { return APISupport.json(.badRequest, ["error": "the YAML's id is '\(c.id)', not the one in the URL"]) }
+                    let yaml = try await text(request), file = "\(context.parameters.get("id") ?? "").yaml"
+                    // Checked before anything is saved: a draft under the wrong id
+                    // would have replaced another campaign's draft.
+                    let parsed = try CampaignParser.parse(yaml, file: file)
+                    guard parsed.id == context.parameters.get("id") else {
+                        return APISupport.json(.badRequest, ["error": "the YAML's id is '\(parsed.id)', not the one in the URL; nothing was saved", "field": "id"])
+                    }
+                    let c = try await store.saveDraft(yaml, file: file)
                     return APISupport.json(.ok, ["id": .string(c.id), "draft": true])
                 } catch let error as CampaignError {
                     return invalid(error)

@@ -97,12 +97,15 @@ public struct EventIntake: Sendable {
     public func accept(_ events: [Event]) async throws -> [IntakeOutcome] {
         guard !events.isEmpty else { return [] }
         var outcomes = [IntakeOutcome?](repeating: nil, count: events.count)
-        // Duplicates inside the batch: only the first occurrence goes on.
+        // Duplicates inside the batch: only the first occurrence goes on. "The
+        // same" is what the Redis claim says is the same — the dedupe key (shard
+        // and id) — so a batch and two requests never disagree (docs/events.md).
         var firstIndex: [String: Int] = [:]
         var candidates: [Int] = []
         for (i, e) in events.enumerated() {
-            if firstIndex[e.id] != nil { outcomes[i] = .duplicate } else {
-                firstIndex[e.id] = i
+            let key = dedupeKey(e)
+            if firstIndex[key] != nil { outcomes[i] = .duplicate } else {
+                firstIndex[key] = i
                 candidates.append(i)
             }
         }

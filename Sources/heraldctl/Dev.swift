@@ -31,6 +31,10 @@ struct Dev: AsyncParsableCommand {
         }
         guard selected.contains(.ingestor) else { throw CLIError("--workers must include ingestor (the API and the campaigns are loaded through it)") }
         if demo && selected.count < Worker.allCases.count { throw CLIError("--demo needs every worker") }
+        try DevGuard.lock()
+        try DevGuard.requireFree([(apiPort, "the ingestor's API, --api-port")] + Worker.allCases.enumerated().filter { selected.contains($0.element) }.map {
+            (metricsPort + $0.offset, "\($0.element.executable)'s metrics, --metrics-port + \($0.offset)")
+        })
         let termination = TerminationSignal.install()
         let fm = FileManager.default
         // The outbox holds this run's emails only: kept across runs it grew without
@@ -165,7 +169,7 @@ struct Dev: AsyncParsableCommand {
             try termination.check()
             if demo { try await runDemo(client: client, apiURL: apiURL, apiKey: apiKey, adminKey: adminKey, bootstrap: bootstrap) }
             if !exitAfterStart {
-                _ = await termination.wait()
+                await watch(children, until: termination)
                 print("\nstopping…")
                 fflush(nil)
             }
@@ -285,6 +289,21 @@ struct Dev: AsyncParsableCommand {
             try await Task.sleep(for: .milliseconds(50))
         }
         throw CLIError("\(what) did not start within 15 s; see \(DevPaths.logs)/")
+    }
+
+    /// Until Ctrl-C: says at once when a process of the stack exits (a worker's
+    /// crash must not go unnoticed behind a stack that looks up); the rest run on.
+    private func watch(_ children: [(String, ChildProcess)], until termination: TerminationSignal) async {
+        var reported: Set<String> = []
+        while (try? termination.check()) != nil {
+            for (name, child) in children where !reported.contains(name) {
+                guard let code = child.poll() else { continue }
+                reported.insert(name)
+                print("\n\(name) exited with \(code); see \(DevPaths.logs)/\(name).log — the rest of the stack runs on (Ctrl-C stops it)")
+                fflush(nil)
+            }
+            try? await Task.sleep(for: .milliseconds(500))
+        }
     }
 
     private func waitReady(_ client: HTTPClient, url: String, name: String, process: ChildProcess) async throws {

@@ -37,6 +37,13 @@ struct IngestorHTTPTests {
         #expect(dupStatus == 202)
         #expect(dupBody["duplicates"] == .int(1))
 
+        // One id for two contacts of different shards is two events, in one batch as
+        // in two requests (the dedupe key is shard and id); repeated for one contact, one.
+        let (a, b) = ("ada", try #require((0..<100).map { "c\($0)" }.first { Shard.of($0, partitions: 4) != Shard.of("ada", partitions: 4) }))
+        let shared = #"{"events":[{"id":"\#(run)-shared","type":"signup","contact_id":"\#(a)"},{"id":"\#(run)-shared","type":"signup","contact_id":"\#(b)"},{"id":"\#(run)-shared","type":"signup","contact_id":"\#(a)"}]}"#
+        let (sharedStatus, sharedBody) = try await post(ingestor, shared)
+        #expect(sharedStatus == 202 && sharedBody["accepted"] == .int(2) && sharedBody["duplicates"] == .int(1), "\(sharedBody)")
+
         // A batch with one bad event: the others are accepted, the bad one named by index and field.
         let mixed = #"{"events":[{"id":"\#(run)-m0","type":"page_visited","contact_id":"bo"},{"id":"\#(run)-m1","type":"page_visited"},{"id":"\#(run)-m2","type":"page_visited","contact_id":"bo","timestamp":"nope"}]}"#
         let (mixedStatus, mixedBody) = try await post(ingestor, mixed)
@@ -60,14 +67,16 @@ struct IngestorHTTPTests {
         #expect(try await post(ingestor, #"{"events":[]}"#).0 == 400)
 
         // Read back: exactly the accepted events, once each, keyed and partitioned by contact.
-        let expected = Set((0..<20).map { "\(run)-\($0)" } + ["\(run)-single", "\(run)-m0"])
+        let expected = Set((0..<20).map { "\(run)-\($0)" } + ["\(run)-single", "\(run)-m0", "\(run)-shared"])
         let records = try await readTopic(Topics.events, bootstrapServers: broker.bootstrapServers) { records in
             Set(records.compactMap { try? Event.decodeCanonical($0.value).id }).isSuperset(of: expected)
+                && records.filter { (try? Event.decodeCanonical($0.value).id) == "\(run)-shared" }.count >= 2
         }
         let decoded = try records.map { ($0, try Event.decodeCanonical($0.value)) }
         let ids = decoded.map(\.1.id)
         #expect(Set(ids) == expected)
-        #expect(ids.count == expected.count, "an event was produced twice")
+        #expect(ids.count == expected.count + 1, "an event was produced twice (the shared id is two events)")
+        #expect(Set(decoded.filter { $0.1.id == "\(run)-shared" }.map(\.1.contactId)) == [a, b])
         for (record, event) in decoded {
             #expect(record.keyString == event.contactId)
             #expect(record.partition == Shard.of(event.contactId, partitions: 4))
@@ -76,8 +85,8 @@ struct IngestorHTTPTests {
 
         // Metrics count what happened.
         let metrics = try await client.get("\(ingestor.metricsURL)/metrics").bodyText
-        #expect(metrics.contains(#"herald_ingest_events_accepted_total{worker="ingestor",source="http"} 22"#), "\(metrics)")
-        #expect(metrics.contains(#"herald_ingest_events_duplicate_total{worker="ingestor",source="http"} 1"#))
+        #expect(metrics.contains(#"herald_ingest_events_accepted_total{worker="ingestor",source="http"} 24"#), "\(metrics)")
+        #expect(metrics.contains(#"herald_ingest_events_duplicate_total{worker="ingestor",source="http"} 2"#))
         await ingestor.process.stop()
         await redis.stop()
     }
@@ -216,6 +225,14 @@ struct IngestorHTTPTests {
         #expect(shown["state"] == "paused" && shown["published_version"] == .int(1))
         let yaml = try await client.send(method: "GET", url: "\(base)/abandoned-cart?yaml=published", headers: admin)
         #expect(yaml.bodyText == good)
+        // A draft whose YAML names another campaign is refused and saves nothing,
+        // neither under the URL's id nor under the YAML's.
+        let other = good.replacingOccurrences(of: "id: abandoned-cart", with: "id: someone-else")
+        let mismatch = try await client.send(method: "PUT", url: "\(base)/abandoned-cart/draft", headers: admin, body: Array(other.utf8))
+        #expect(mismatch.status == 400 && mismatch.bodyText.contains("nothing was saved"), "\(mismatch.bodyText)")
+        #expect(try await client.send(method: "GET", url: "\(base)/someone-else", headers: admin).status == 404)
+        let drafts = try JSONValue.parse(try await client.send(method: "GET", url: base, headers: admin).body)
+        #expect(drafts["campaigns"]?.arrayValue?.contains("someone-else") == false, "\(drafts)")
         // The same through heraldctl: publish makes version 2; validate refuses a bad file with exit 1.
         let dir = try temporaryDirectory("cli")
         let heraldctl = try BuiltProducts.executable("heraldctl")

@@ -16,7 +16,7 @@ struct SenderTests {
     func putContact(_ ingestor: TestIngestor, _ id: String, _ body: String) async throws {
         let r = try await client.send(
             method: "PUT", url: "\(ingestor.apiURL)/v1/contacts/\(id)",
-            headers: [("Authorization", "Bearer \(TestIngestor.apiKey)"), ("Content-Type", "application/json")], body: Array(body.utf8))
+            headers: [("Authorization", "Bearer \(TestIngestor.adminKey)"), ("Content-Type", "application/json")], body: Array(body.utf8))
         #expect(r.status == 200, "\(r.bodyText)")
     }
 
