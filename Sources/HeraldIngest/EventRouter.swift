@@ -38,6 +38,8 @@ public struct EventRouter: Sendable {
         }
         let changes = events.compactMap { e in ContactInput.change(for: e.event).map { (contactId: e.event.contactId, change: $0) } }
         if !changes.isEmpty { try await store.apply(changes, now: Int64(Date.nowMilliseconds)) }
+        // After the batch was read: sees every change the admin API has answered (`CampaignCatalog`).
+        try await catalog.refresh()
         let interesting = try await catalog.interestingEventTypes()
         let commands = events.filter { interesting.contains($0.event.type) }.map { e in
             // The record already holds the canonical event: wrapped as it is.

@@ -45,7 +45,7 @@ struct DateSweeper: Service {
     }
 
     func sweep(shard: Int, now: Date) async throws {
-        for (id, entry) in try await catalog.entries().sorted(by: { $0.key < $1.key }) where entry.state == .active {
+        for (id, entry) in try await catalog.refresh().sorted(by: { $0.key < $1.key }) where entry.state == .active {
             guard let engine = entry.published else { continue }
             var calendar = Calendar(identifier: .gregorian)
             calendar.timeZone = TimeZones.named(engine.campaign.timeZone)

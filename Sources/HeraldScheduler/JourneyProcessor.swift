@@ -131,7 +131,9 @@ struct JourneyProcessor: Sendable {
         defer { locks.unlock(mine) }
         guard !mine.isEmpty else { return 0 }
         let epoch = try await ownership.epoch(for: shard)
-        let campaigns = try await catalog.entries()
+        // Claimed wake-ups run on the campaigns as they are now: a pause answered
+        // before this claim holds them (`CampaignCatalog`).
+        let campaigns = try await catalog.refresh()
         let loaded = try await journeys.load(mine, contacts: contacts)
         let now = now()
         var saves: [JourneySave] = []

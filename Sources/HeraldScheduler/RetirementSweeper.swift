@@ -46,7 +46,7 @@ struct RetirementSweeper: Service {
     }
 
     func sweepOnce() async throws {
-        let retirements = Self.retirements(try await catalog.entries())
+        let retirements = Self.retirements(try await catalog.refresh())
         guard !retirements.isEmpty else { return }
         let shards = consumer.assignment.filter { $0.topic == Topics.journeys }.map(\.partition)
         for shard in shards {

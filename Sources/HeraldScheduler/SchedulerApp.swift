@@ -27,6 +27,8 @@ public enum SchedulerApp {
                 }
                 commands.append(command)
             }
+            // After the batch was read: sees every change the admin API has answered (`CampaignCatalog`).
+            try await processor.catalog.refresh()
             // Contacts in parallel, each contact's commands in order.
             try await PerContact.forEach(commands, concurrency: 256, contact: { $0.contactId }) { command in
                 do {

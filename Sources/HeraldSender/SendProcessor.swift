@@ -94,7 +94,8 @@ struct SendProcessor: Sendable {
     ///   as the message's `request` instead of serializing it again).
     func process(_ requests: [SendRequest], texts: [String] = []) async throws {
         guard !requests.isEmpty else { return }
-        let campaigns = try await catalog.entries()
+        // A stop or pause the admin API answered before this batch was read applies to it (`CampaignCatalog`).
+        let campaigns = try await catalog.refresh()
         // A notification with its content ready needs nothing from the profile.
         let wanted = Set(requests.filter { !($0.to != nil && $0.content != nil) }.map(\.contactId))
         let profiles = try await contacts.get(many: Array(wanted))

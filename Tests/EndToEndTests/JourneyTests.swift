@@ -59,6 +59,39 @@ struct JourneyTests {
         return (c, t)
     }
 
+    @Test("an event accepted right after a publish answered enters the new campaign, every time; one right after a pause answered is held")
+    func publishThenEvent() async throws {
+        let broker = try TestBroker.start(partitions: 4)
+        let redis = try await TestRedisServer()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        let scheduler = try await TestWorker(.scheduler, broker: broker, redis: redis)
+        let admin = [("Authorization", "Bearer \(TestIngestor.adminKey)"), ("Content-Type", "application/yaml")]
+        let rounds = 20
+        for i in 0..<rounds {
+            // Live traffic keeps the router reading (and checking its catalogue)
+            // just before the publish, as on a busy shop.
+            try await post(ingestor, [("traffic-\(i)", "page_visited", "someone")])
+            try await Task.sleep(for: .milliseconds(50))
+            // Each round publishes a campaign of its own, then at once posts the event it triggers on.
+            let yaml = "id: launch-\(i)\nlist: shop\ntriggers:\n  - event: launched_\(i)\nsteps:\n  - id: hello\n    send: {channel: email, template: launch-\(i)}\n"
+            let r = try await client.send(method: "POST", url: "\(ingestor.apiURL)/v1/campaigns/launch-\(i)/publish", headers: admin, body: Array(yaml.utf8))
+            #expect(r.status == 200, "\(r.bodyText)")
+            try await post(ingestor, [("launch-\(i)-event", "launched_\(i)", "fan-\(i)")])
+        }
+        let seen = try await sends(broker, timeout: .seconds(30)) { s in (0..<rounds).allSatisfy { i in s.contains { $0 == ("fan-\(i)", "launch-\(i)") } } }
+        let missing = (0..<rounds).filter { i in !seen.contains { $0 == ("fan-\(i)", "launch-\(i)") } }
+        #expect(missing.isEmpty, "contacts whose event followed the publish never entered: \(missing)")
+        // A pause answered before the event: the contact does not enter.
+        #expect(try await client.send(method: "POST", url: "\(ingestor.apiURL)/v1/campaigns/launch-0/pause", headers: admin).status == 200)
+        try await post(ingestor, [("launch-0-late", "launched_0", "late-fan")])
+        try await Task.sleep(for: .seconds(3))
+        let after = try await sends(broker, timeout: .seconds(3)) { _ in false }
+        #expect(!after.contains { $0.0 == "late-fan" }, "an event after the pause answered entered the paused campaign")
+        await scheduler.process.stop()
+        await ingestor.process.stop()
+        await redis.stop()
+    }
+
     @Test("an event starts a journey; the wait fires once; an exit event stops another contact's journey; a step's tag reaches the profile")
     func cartJourney() async throws {
         let broker = try TestBroker.start(partitions: 4)

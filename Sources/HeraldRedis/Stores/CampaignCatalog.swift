@@ -1,9 +1,16 @@
 import HeraldCore
 import Synchronization
 
-/// Parsed campaigns, reloaded from the `CampaignStore` when its revision changes
-/// (checked at most every `refreshInterval`), so workers pick up publishes, pauses
-/// and stops without a restart.
+/// Parsed campaigns, reloaded from the `CampaignStore` when its revision changes,
+/// so workers pick up publishes, pauses and stops without a restart.
+///
+/// Every caller that starts a batch (a consumer batch, a wake-up claim, a sweep)
+/// calls `refresh()` first: one `GET` of the revision, made after the batch's
+/// records were read. An event accepted after the admin API answered a publish
+/// was produced after the publish's `INCR`, so the batch holding it sees the new
+/// revision. (The catalogue was once checked at most every 500 ms, and ten of ten
+/// contacts whose event followed a publish at once never entered.) Within the
+/// batch, `entries()` reads the same snapshot without further round trips.
 public final class CampaignCatalog: Sendable {
     /// One campaign as the workers see it.
     public struct Entry: Sendable {
@@ -16,24 +23,25 @@ public final class CampaignCatalog: Sendable {
     }
 
     private let store: CampaignStore
-    private let refreshInterval: Duration
-    private let state = Mutex<(revision: Int64, checked: ContinuousClock.Instant?, entries: [String: Entry])>((-1, nil, [:]))
+    private let state = Mutex<(revision: Int64, entries: [String: Entry])>((-1, [:]))
 
-    public init(store: CampaignStore, refreshInterval: Duration = .milliseconds(500)) {
+    public init(store: CampaignStore) {
         self.store = store
-        self.refreshInterval = refreshInterval
     }
 
-    /// The current campaigns by id (reloading first if the store changed).
+    /// The campaigns as of the last `refresh()` (refreshing first if there was none).
     public func entries() async throws -> [String: Entry] {
-        let now = ContinuousClock.now
-        let (revision, checked, cached) = state.withLock { ($0.revision, $0.checked, $0.entries) }
-        if let checked, now - checked < refreshInterval { return cached }
+        let (revision, cached) = state.withLock { ($0.revision, $0.entries) }
+        return revision < 0 ? try await refresh() : cached
+    }
+
+    /// Reads the store's revision and reloads every campaign when it changed.
+    /// - Throws: `RedisError` when Redis cannot be reached.
+    @discardableResult
+    public func refresh() async throws -> [String: Entry] {
+        let (revision, cached) = state.withLock { ($0.revision, $0.entries) }
         let current = try await store.revision()
-        if current == revision {
-            state.withLock { $0.checked = now }
-            return cached
-        }
+        if current == revision { return cached }
         var entries: [String: Entry] = [:]
         for id in try await store.list() {
             guard let summary = try await store.show(id: id) else { continue }
@@ -46,11 +54,14 @@ public final class CampaignCatalog: Sendable {
             }
             entries[id] = Entry(state: summary.state, publishedVersion: summary.publishedVersion, engines: engines, retired: summary.retired)
         }
-        state.withLock { $0 = (current, now, entries) }
-        return entries
+        // A slower concurrent reload of an older revision must not win.
+        return state.withLock { s in
+            if current >= s.revision { s = (current, entries) }
+            return s.entries
+        }
     }
 
-    /// Event types any live campaign listens to (triggers and exits).
+    /// Event types any live campaign listens to (triggers and exits), as of the last refresh.
     public func interestingEventTypes() async throws -> Set<String> {
         var types: Set<String> = []
         for entry in try await entries().values {
