@@ -55,6 +55,7 @@ public func runWorker(_ worker: Worker, build: @escaping @Sendable (WorkerRuntim
     do {
         let runtime = try WorkerRuntime(worker: worker, settings: settings, logger: logger)
         try await runtime.ensureTopics()
+        try await runtime.requireDurableRedis()
         let services = try await build(runtime)
         try await runtime.run(services: services)
     } catch {

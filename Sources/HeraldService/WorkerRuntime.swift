@@ -61,6 +61,26 @@ public struct WorkerRuntime: Sendable {
             bootstrapServers: settings.kafkaBootstrapServers, logger: logger)
     }
 
+    /// Refuses an evicting Redis and warns of one without AOF (`RedisDurability`).
+    /// Waits up to 60 s for Redis to answer: a worker that cannot check does not start.
+    /// - Throws: `RedisDurabilityError` with the reason.
+    public func requireDurableRedis() async throws {
+        let deadline = ContinuousClock.now + .seconds(60)
+        var found: RedisDurability?
+        while found == nil {
+            do {
+                found = try await RedisDurability.read(from: redis)
+            } catch {
+                guard ContinuousClock.now < deadline else { throw RedisDurabilityError(reason: "Redis did not answer within 60 s at start: \(error)") }
+                logger.warning("waiting for Redis to check its persistence and eviction settings", metadata: ["redis.error": "\(error)"])
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
+        guard let durability = found else { return }
+        if let refusal = durability.refusal { throw RedisDurabilityError(reason: refusal) }
+        for warning in durability.warnings(devMode: settings.devMode) { logger.warning("\(warning)") }
+    }
+
     /// Runs `[health port, redis, producer] + services` until SIGTERM/SIGINT, then
     /// shuts down in reverse order within `shutdown.timeout`: the workers stop
     /// taking work and finish what is in flight, the producer flushes, Redis closes,
@@ -79,4 +99,10 @@ public struct WorkerRuntime: Sendable {
         try await ServiceGroup(configuration: config).run()
         logger.info("\(worker.executable) stopped")
     }
+}
+
+/// Why a worker will not run on this Redis.
+public struct RedisDurabilityError: Error, CustomStringConvertible {
+    public let reason: String
+    public var description: String { reason }
 }

@@ -69,7 +69,7 @@ struct Dev: AsyncParsableCommand {
             let redisPort = freeTCPPort()
             let redis = try ChildProcess(
                 executable: redisServerExecutable(),
-                arguments: ["--port", String(redisPort), "--bind", "127.0.0.1", "--dir", fm.currentDirectoryPath + "/" + DevPaths.redis, "--appendonly", "yes", "--save", ""],
+                arguments: ["--port", String(redisPort), "--bind", "127.0.0.1", "--dir", fm.currentDirectoryPath + "/" + DevPaths.redis, "--appendonly", "yes", "--appendfsync", "everysec", "--maxmemory-policy", "noeviction", "--save", ""],
                 output: .file("\(DevPaths.logs)/redis.log"))
             children.append(("redis-server", redis))
             try (String(redisPort) + "\n").write(toFile: DevPaths.redisPort, atomically: true, encoding: .utf8)

@@ -3,8 +3,10 @@ import Glibc
 import HeraldChannels
 import HeraldCore
 import HeraldKafka
+import HeraldRedis
 import HeraldService
 import HeraldTestSupport
+import Logging
 import Testing
 
 @Suite("herald-ingestor over HTTP (real executable, embedded broker, real redis-server)", .serialized, .timeLimit(.minutes(3)))
@@ -125,6 +127,29 @@ struct IngestorHTTPTests {
         #expect(await process.wait() == 2)
         let log = try String(contentsOfFile: "\(dir)/log", encoding: .utf8)
         #expect(log.contains("api.port") && log.contains("'http'") && log.contains("HERALD_API_PORT"), "\(log)")
+    }
+
+    @Test("a worker refuses to start on a Redis that evicts keys, naming the policy")
+    func evictingRedis() async throws {
+        let broker = try TestBroker.start(partitions: 2)
+        let redis = try await TestRedisServer()
+        let pool = RedisPool(configuration: redis.configuration, logger: Logger(label: "test"))
+        _ = try await pool.execute(["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"])
+        let dir = try temporaryDirectory("evicting")
+        let process = try ChildProcess(
+            executable: try BuiltProducts.executable("herald-scheduler"),
+            environment: [
+                "HERALD_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrapServers, "HERALD_KAFKA_PARTITIONS": "2", "HERALD_REDIS_PORT": String(redis.port),
+                "HERALD_SCHEDULER_METRICS_PORT": String(freeTCPPort()), "HERALD_DEV_MODE": "true",
+                "HERALD_CONFIG": "\(BuiltProducts.packageRoot)/config/herald.yaml",
+            ],
+            output: .file("\(dir)/log"))
+        let code = await process.wait(timeout: .seconds(30))
+        if code == nil { process.signal(SIGKILL) }
+        let log = try String(contentsOfFile: "\(dir)/log", encoding: .utf8)
+        #expect(code == 1, "\(log)")
+        #expect(log.contains("maxmemory-policy allkeys-lru"), "\(log)")
+        await redis.stop()
     }
 
     @Test("contacts: PUT, PATCH, GET, DELETE over HTTP, and events change the profile")
