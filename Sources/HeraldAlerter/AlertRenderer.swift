@@ -12,6 +12,16 @@ import Mustache
 struct AlertRenderer: Sendable {
     let library: MustacheLibrary
 
+    /// The pragma of CSV attachments; registering the content type on first use.
+    static let csvPragma: String = {
+        MustacheContentTypes.register(CSVContentType(), named: "HERALD_CSV")
+        return "{{% CONTENT_TYPE: HERALD_CSV}}"
+    }()
+
+    struct CSVContentType: MustacheContentType {
+        func escapeText(_ text: String) -> String { CSVCell.escape(text) }
+    }
+
     static func load(directory: String) async throws -> AlertRenderer {
         guard FileManager.default.fileExists(atPath: directory) else {
             throw AlertRendererError("alert templates directory '\(directory)' does not exist (alerts.templates_dir)")
@@ -33,8 +43,14 @@ struct AlertRenderer: Sendable {
         if let a = rule.attachment {
             var content = a.content ?? ""
             if let source = a.template {
-                // HTML escaping only for HTML attachments; CSV, JSON and text get values as they are.
-                let pragma = a.format == .html ? "" : "{{% CONTENT_TYPE: TEXT}}"
+                // Each format escapes what it needs: HTML as HTML, CSV every value as one
+                // safe cell (`CSVCell`: no formula runs when the file is opened), text and
+                // JSON as they are.
+                let pragma = switch a.format {
+                case .html: ""
+                case .csv: Self.csvPragma
+                case .text, .json: "{{% CONTENT_TYPE: TEXT}}"
+                }
                 content = (try? MustacheTemplate(string: pragma + source))?.render(object) ?? ""
             }
             attachments.append(EmailAttachment(filename: a.filename, contentType: a.format.contentType + "; charset=utf-8", content: content))

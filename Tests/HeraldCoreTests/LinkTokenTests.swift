@@ -78,4 +78,14 @@ struct LinkTokenTests {
         #expect(AlertClock.time(of: event(.min)) == received)
         #expect(AlertClock.time(of: event(.max)) == received)
     }
+
+    @Test("CSV cells: formula starts are neutralised, commas, quotes and line breaks quoted, plain values kept")
+    func csvCells() {
+        #expect(CSVCell.escape("Věra") == "Věra")
+        #expect(CSVCell.escape("=1+2") == "'=1+2")
+        #expect(CSVCell.escape("-2") == "'-2" && CSVCell.escape("@SUM(A1)") == "'@SUM(A1)" && CSVCell.escape("\tx") == "'\tx")
+        #expect(CSVCell.escape("a,b") == "\"a,b\"" && CSVCell.escape("say \"hi\"") == "\"say \"\"hi\"\"\"")
+        #expect(CSVCell.escape("line\r\nbreak") == "\"line\r\nbreak\"")
+        #expect(CSVCell.escape("=A1,B1") == "\"'=A1,B1\"")
+    }
 }
