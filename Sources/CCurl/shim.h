@@ -15,6 +15,10 @@ static inline CURLcode herald_curl_setopt_slist(CURL *h, CURLoption o, struct cu
 static inline CURLcode herald_curl_setopt_offset(CURL *h, CURLoption o, curl_off_t v) { return curl_easy_setopt(h, o, v); }
 typedef size_t (*herald_curl_data_cb)(char *ptr, size_t size, size_t nmemb, void *userdata);
 static inline CURLcode herald_curl_setopt_data_cb(CURL *h, CURLoption o, herald_curl_data_cb v) { return curl_easy_setopt(h, o, v); }
+/* CURLOPT_OPENSOCKETFUNCTION: called with the address curl is about to connect
+   to (after DNS), so a webhook's address is checked where it is used. */
+typedef curl_socket_t (*herald_curl_opensocket_cb)(void *clientp, curlsocktype purpose, struct curl_sockaddr *address);
+static inline CURLcode herald_curl_setopt_opensocket_cb(CURL *h, herald_curl_opensocket_cb v) { return curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, v); }
 static inline CURLcode herald_curl_getinfo_long(CURL *h, CURLINFO i, long *v) { return curl_easy_getinfo(h, i, v); }
 static inline CURLMcode herald_curl_multi_setopt_long(CURLM *m, CURLMoption o, long v) { return curl_multi_setopt(m, o, v); }
 static inline CURLMcode herald_curl_multi_setopt_pointer(CURLM *m, CURLMoption o, void *v) { return curl_multi_setopt(m, o, v); }

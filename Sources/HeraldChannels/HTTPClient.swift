@@ -16,7 +16,9 @@ public struct HTTPClientResponse: Sendable {
 
 /// Why a request got no HTTP response.
 public struct HTTPClientError: Error, Sendable, CustomStringConvertible {
-    public enum Code: Sendable { case timeout, connection, other }
+    /// `refused`: the request's `AddressPolicy` did not allow the address the
+    /// name resolved to; nothing was sent, and sending again will not help.
+    public enum Code: Sendable { case timeout, connection, refused, other }
     public var code: Code
     public var message: String
     public var description: String { message }
@@ -29,18 +31,28 @@ public struct HTTPRequest: Sendable {
     public var headers: [(String, String)]
     public var body: [UInt8]?
     public var timeout: Duration
+    /// Which addresses the request may connect to; nil: any (a provider's fixed URL).
+    public var addressPolicy: AddressPolicy?
+    /// A response body longer than this ends the transfer with an error: no
+    /// answer, however large, is held in memory. 1 MiB by default.
+    public var maxResponseBytes: Int
 
-    public init(method: String, url: String, headers: [(String, String)] = [], body: [UInt8]? = nil, timeout: Duration = .seconds(10)) {
+    public init(
+        method: String, url: String, headers: [(String, String)] = [], body: [UInt8]? = nil, timeout: Duration = .seconds(10),
+        addressPolicy: AddressPolicy? = nil, maxResponseBytes: Int = 1 << 20
+    ) {
         self.method = method
         self.url = url
         self.headers = headers
         self.body = body
         self.timeout = timeout
+        self.addressPolicy = addressPolicy
+        self.maxResponseBytes = maxResponseBytes
     }
 
     /// A POST with a JSON body.
-    public static func postJSON(_ url: String, _ body: [UInt8], headers: [(String, String)] = [], timeout: Duration = .seconds(10)) -> HTTPRequest {
-        HTTPRequest(method: "POST", url: url, headers: [("Content-Type", "application/json")] + headers, body: body, timeout: timeout)
+    public static func postJSON(_ url: String, _ body: [UInt8], headers: [(String, String)] = [], timeout: Duration = .seconds(10), addressPolicy: AddressPolicy? = nil) -> HTTPRequest {
+        HTTPRequest(method: "POST", url: url, headers: [("Content-Type", "application/json")] + headers, body: body, timeout: timeout, addressPolicy: addressPolicy)
     }
 }
 

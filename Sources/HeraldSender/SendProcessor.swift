@@ -254,14 +254,14 @@ struct SendProcessor: Sendable {
         ]
         let bytes = body.serialized()
         let secret = Array(settings.webhookSecret.utf8)
-        let timeout = settings.webhookTimeout
+        let timeout = settings.webhookTimeout, policy = settings.webhookAddressPolicy
         return .call(Call(rates: channelRates(request), action: .http(
             request: {
                 let timestamp = String(Int64(Date().timeIntervalSince1970))
                 let signature = Hashing.hex(Hashing.hmacSHA256(key: secret, message: Array("\(timestamp).".utf8) + bytes))
                 return .postJSON(url, bytes, headers: [
                     ("X-Herald-Timestamp", timestamp), ("X-Herald-Signature", "sha256=\(signature)"), ("Idempotency-Key", request.id),
-                ], timeout: timeout)
+                ], timeout: timeout, addressPolicy: policy)
             },
             outcome: { result in
                 switch result {
@@ -294,7 +294,11 @@ struct SendProcessor: Sendable {
         /// (deferred); a timeout or broken transfer may have reached the provider
         /// (a failed attempt).
         static func noResponse(_ error: HTTPClientError) -> Outcome {
-            error.code == .connection ? .deferred("\(error)") : .retry("\(error)")
+            switch error.code {
+            case .connection: .deferred("\(error)")
+            case .refused: .failed("\(error)")  // an address the policy refuses stays refused
+            case .timeout, .other: .retry("\(error)")
+            }
         }
     }
 

@@ -72,6 +72,7 @@ public struct Configuration: Sendable {
         .init(name: "sender.lease", defaultValue: "60s", help: "How long a claim holds; after it a claim with no outcome counts as unknown"),
         .init(name: "sender.batches_in_flight", defaultValue: "2", help: "herald.sends batches a sender handles at once (the next is read and planned while the last one's calls are out)"),
         .init(name: "sender.webhook_secret", defaultValue: "", help: "Key of webhook signatures (HMAC-SHA256); webhooks are refused while empty"),
+        .init(name: "sender.webhook_allowed_networks", defaultValue: "", help: "Non-public networks webhooks may reach (CIDRs, comma-separated); loopback, private, link-local and metadata addresses are refused otherwise, checked on the address connected to"),
         .init(name: "sender.webhook_timeout", defaultValue: "10s", help: "Timeout of one webhook call"),
         .init(name: "sender.http_connections", defaultValue: "64", help: "HTTP connections per sender process (webhooks, providers), all driven by one thread"),
         .init(name: "sender.whatsapp_api_url", defaultValue: "https://graph.facebook.com", help: "WhatsApp Cloud API base (the dev stack points it at its sandbox)"),

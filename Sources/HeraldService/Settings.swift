@@ -67,6 +67,8 @@ public struct SenderSettings: Sendable {
     public var publicURL: String
     public var webhookSecret: String
     public var webhookTimeout: Duration
+    /// Where webhooks may connect: public addresses, `sender.webhook_allowed_networks`, and loopback in dev mode.
+    public var webhookAddressPolicy: AddressPolicy
     public var httpConnections: Int
     /// Per second, per channel (`email`, `webhook`); absent: no limit.
     public var channelRates: [String: Int]
@@ -126,6 +128,7 @@ extension Configuration {
             maxAttempts: try int("sender.max_attempts", in: 1...100), retryBase: try duration("sender.retry_base"),
             lease: try duration("sender.lease"), batchesInFlight: try int("sender.batches_in_flight", in: 1...8), publicURL: string("sender.public_url"),
             webhookSecret: string("sender.webhook_secret"), webhookTimeout: try duration("sender.webhook_timeout"),
+            webhookAddressPolicy: try webhookAddressPolicy(),
             httpConnections: try int("sender.http_connections", in: 1...1024),
             channelRates: [
                 "email": try int("limits.email_per_second", in: 0...1_000_000), "webhook": try int("limits.webhook_per_second", in: 0...1_000_000),
@@ -141,6 +144,20 @@ extension Configuration {
             whatsAppRecipientInterval: try duration("limits.whatsapp_recipient_interval"),
             whatsAppTier: try int("limits.whatsapp_tier", in: 0...100_000_000),
             parkRecheck: try duration("sender.park_recheck"), giveUpAfter: try duration("sender.give_up_after"))
+    }
+
+    /// `sender.webhook_allowed_networks`, each a CIDR network; in dev mode loopback too
+    /// (the dev stack's and the tests' receivers listen there).
+    func webhookAddressPolicy() throws -> AddressPolicy {
+        var allowed: [AddressPolicy.Network] = []
+        for text in list("sender.webhook_allowed_networks") {
+            guard let network = AddressPolicy.Network(text) else {
+                throw bad("sender.webhook_allowed_networks", "'\(text)' is not a network such as 10.20.0.0/16 or fd00::/8")
+            }
+            allowed.append(network)
+        }
+        if try bool("dev.mode") { allowed += ["127.0.0.0/8", "::1/128"].compactMap(AddressPolicy.Network.init) }
+        return AddressPolicy(allowed: allowed)
     }
 
     /// The typed settings.

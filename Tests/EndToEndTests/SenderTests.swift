@@ -248,6 +248,29 @@ struct SenderTests {
         await redis.stop()
     }
 
+    @Test("webhook to a non-public address outside dev mode: sending_failed at once, naming the address; nothing reaches it")
+    func webhookAddressRefused() async throws {
+        let broker = try TestBroker.start(partitions: 4)
+        let redis = try await TestRedisServer()
+        let receiver = try await TestWebhookReceiver(statuses: [200])
+        // Production settings: no dev mode, so no sandbox credentials either.
+        let sender = try await TestWorker(.sender, broker: broker, redis: redis, extraEnvironment: [
+            "HERALD_DEV_MODE": "false", "HERALD_SENDER_WHATSAPP_TOKEN": "", "HERALD_SENDER_WHATSAPP_PHONE_NUMBER_ID": "",
+            "HERALD_SENDER_TWILIO_ACCOUNT_SID": "", "HERALD_SENDER_TWILIO_AUTH_TOKEN": "", "HERALD_SENDER_WEBHOOK_SECRET": Self.webhookSecret,
+            "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates",
+        ])
+        let store = MessageStore(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test")), partitions: 4)
+        let hook = SendRequest(id: "h:private", contactId: "wendy", campaignId: "c", channel: "webhook", template: receiver.url.replacingOccurrences(of: "127.0.0.1", with: "localhost"))
+        try await produce(broker, [hook])
+        let got = try await states(store, [hook])
+        #expect(got[hook.id]?["state"] == "sending_failed" && got[hook.id]?["attempts"] == "1", "\(got)\n\(sender.log)")
+        #expect(got[hook.id]?["reason"]?.contains("is not public") == true, "\(got)")
+        #expect(receiver.received.isEmpty)
+        receiver.stop()
+        await sender.process.stop()
+        await redis.stop()
+    }
+
     @Test("webhook: a signed JSON POST; a 503 is retried, a 400 is not; the signature verifies with the shared secret; malformed send records go to herald.dlq")
     func webhook() async throws {
         let broker = try TestBroker.start(partitions: 4)

@@ -88,4 +88,21 @@ struct LinkTokenTests {
         #expect(CSVCell.escape("line\r\nbreak") == "\"line\r\nbreak\"")
         #expect(CSVCell.escape("=A1,B1") == "\"'=A1,B1\"")
     }
+
+    @Test("webhook addresses: public ones pass; loopback, private, link-local (metadata), CGNAT, ULA and mapped forms are refused unless allow-listed")
+    func addressPolicy() throws {
+        let policy = AddressPolicy()
+        func bytes(_ s: String) throws -> [UInt8] { try #require(AddressPolicy.Network(s)).address }
+        for ok in ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "172.32.0.1", "192.169.0.1"] { #expect(policy.permits(try bytes(ok)), "\(ok)") }
+        for bad in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
+                    "::1", "::", "fd00::1", "fe80::1", "::ffff:127.0.0.1".replacingOccurrences(of: "127.0.0.1", with: "7f00:1"), "::ffff:a9fe:a9fe", "224.0.0.1"] {
+            #expect(!policy.permits(try bytes(bad)), "\(bad)")
+        }
+        let listed = AddressPolicy(allowed: [try #require(AddressPolicy.Network("10.20.0.0/16"))])
+        let (inside, outside) = (try bytes("10.20.3.4"), try bytes("10.21.0.1"))
+        #expect(listed.permits(inside) && !listed.permits(outside))
+        for malformed in ["10.0.0.0/33", "1.2.3", "1.2.3.4.5", "256.1.1.1", "fe80::1::2", "::/129", "x", "1.2.3.4/-1"] {
+            #expect(AddressPolicy.Network(malformed) == nil, "\(malformed)")
+        }
+    }
 }

@@ -1,4 +1,5 @@
 internal import CCurl
+import Glibc
 import HeraldCore
 
 /// An HTTP request as a `CurlMulti` transfer.
@@ -10,8 +11,17 @@ struct HTTPTransfer: CurlTransfer {
         var body: [UInt8] = []
         var headers: [(String, String)] = []
         let headerList: UnsafeMutablePointer<curl_slist>?
+        let policy: AddressPolicy?
+        let maxBody: Int
+        /// Set by the open-socket callback when the policy refused an address.
+        var refusedAddress: String?
+        var bodyTooLarge = false
 
-        init(headerList: UnsafeMutablePointer<curl_slist>?) { self.headerList = headerList }
+        init(headerList: UnsafeMutablePointer<curl_slist>?, policy: AddressPolicy?, maxBody: Int) {
+            self.headerList = headerList
+            self.policy = policy
+            self.maxBody = maxBody
+        }
         deinit { curl_slist_free_all(headerList) }
     }
 
@@ -19,7 +29,7 @@ struct HTTPTransfer: CurlTransfer {
         var list: UnsafeMutablePointer<curl_slist>? = nil
         for (name, value) in request.headers { list = curl_slist_append(list, "\(name): \(value)") }
         list = curl_slist_append(list, "Expect:")  // no 100-continue round trip
-        let state = State(headerList: list)
+        let state = State(headerList: list, policy: request.addressPolicy, maxBody: request.maxResponseBytes)
         // The state lives as long as the engine holds it: until the transfer ends.
         let context = Unmanaged.passUnretained(state).toOpaque()
         _ = herald_curl_setopt_string(h, CURLOPT_URL, request.url)
@@ -31,6 +41,10 @@ struct HTTPTransfer: CurlTransfer {
         _ = herald_curl_setopt_pointer(h, CURLOPT_WRITEDATA, context)
         _ = herald_curl_setopt_data_cb(h, CURLOPT_HEADERFUNCTION, curlWriteHeader)
         _ = herald_curl_setopt_pointer(h, CURLOPT_HEADERDATA, context)
+        if request.addressPolicy != nil {
+            _ = herald_curl_setopt_opensocket_cb(h, curlOpenSocket)
+            _ = herald_curl_setopt_pointer(h, CURLOPT_OPENSOCKETDATA, context)
+        }
         if let body = request.body {
             body.withUnsafeBytes { raw in
                 _ = herald_curl_setopt_offset(h, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(raw.count))
@@ -42,11 +56,15 @@ struct HTTPTransfer: CurlTransfer {
     }
 
     func result(of h: UnsafeMutableRawPointer, code: CURLcode, state: AnyObject) -> Result<HTTPClientResponse, HTTPClientError> {
+        let state = state as! State
+        if let address = state.refusedAddress {
+            return .failure(error(.refused, "the address \(address) is not public and not in the allow-list (sender.webhook_allowed_networks)"))
+        }
+        if state.bodyTooLarge { return .failure(error(.other, "the response body is over \(state.maxBody) bytes")) }
         guard code == CURLE_OK else {
             let kind: HTTPClientError.Code = code == CURLE_OPERATION_TIMEDOUT ? .timeout : code == CURLE_COULDNT_CONNECT ? .connection : .other
             return .failure(error(kind, String(cString: curl_easy_strerror(code))))
         }
-        let state = state as! State
         var status = 0
         _ = herald_curl_getinfo_long(h, CURLINFO_RESPONSE_CODE, &status)
         return .success(HTTPClientResponse(status: status, headers: state.headers, body: state.body))
@@ -65,8 +83,34 @@ private let curlWriteBody: herald_curl_data_cb = { ptr, size, count, userdata in
     guard let ptr, let userdata else { return 0 }
     let state = Unmanaged<HTTPTransfer.State>.fromOpaque(userdata).takeUnretainedValue()
     let n = size * count
+    guard state.body.count + n <= state.maxBody else {
+        state.bodyTooLarge = true
+        return 0  // curl ends the transfer (CURLE_WRITE_ERROR)
+    }
     state.body.append(contentsOf: UnsafeRawBufferPointer(start: ptr, count: n))
     return n
+}
+
+/// Opens the socket only for an address the request's policy permits: this is
+/// the address curl connects to, after DNS, so no name can smuggle in another.
+private let curlOpenSocket: herald_curl_opensocket_cb = { clientp, _, address in
+    guard let clientp, let address else { return CURL_SOCKET_BAD }
+    let state = Unmanaged<HTTPTransfer.State>.fromOpaque(clientp).takeUnretainedValue()
+    let family = address.pointee.family
+    let raw = UnsafeRawPointer(address).advanced(by: MemoryLayout<curl_sockaddr>.offset(of: \.addr)!)
+    var bytes: [UInt8] = []
+    if family == AF_INET {
+        let sin = raw.assumingMemoryBound(to: sockaddr_in.self).pointee
+        bytes = withUnsafeBytes(of: sin.sin_addr) { Array($0) }
+    } else if family == AF_INET6 {
+        let sin6 = raw.assumingMemoryBound(to: sockaddr_in6.self).pointee
+        bytes = withUnsafeBytes(of: sin6.sin6_addr) { Array($0) }
+    }
+    guard !bytes.isEmpty, state.policy?.permits(bytes) ?? true else {
+        state.refusedAddress = bytes.isEmpty ? "of family \(family)" : AddressPolicy.Network.format(bytes)
+        return CURL_SOCKET_BAD
+    }
+    return socket(family, address.pointee.socktype, address.pointee.protocol)
 }
 
 private let curlWriteHeader: herald_curl_data_cb = { ptr, size, count, userdata in
