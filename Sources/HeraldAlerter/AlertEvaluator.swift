@@ -23,6 +23,7 @@ struct AlertEvaluator: Sendable {
     let producer: KafkaProducer
     let sessionTimeoutMs: Int64
     let metrics: AlerterMetrics
+    var deadLetters: DeadLetterQueue? = nil
     let logger: Logger
 
     /// Grace after the session timeout before the sweep closes a visit, so a next
@@ -47,13 +48,14 @@ struct AlertEvaluator: Sendable {
     /// The records of one partition, in order.
     func handlePartition(_ batch: [KafkaRecord]) async throws {
         var events: [Event] = []
+        var undecodable: [KafkaRecord] = []
         for record in batch {
-            // herald.events holds only what the ingestor validated; anything else is not ours to judge.
-            if var e = try? Event.decodeCanonical(record.value) {
-                e.timestamp = AlertClock.time(of: e)  // bounded skew: caps and dwell cannot be gamed by the client's clock
-                events.append(e)
-            }
+            // herald.events holds only what the ingestor validated; anything else is kept in herald.dlq.
+            guard var e = try? Event.decodeCanonical(record.value) else { undecodable.append(record); continue }
+            e.timestamp = AlertClock.time(of: e)  // bounded skew: caps and dwell cannot be gamed by the client's clock
+            events.append(e)
         }
+        try await deadLetters?.send(undecodable.map { ($0, .undecodable, "", "not a canonical event") })
         metrics.evaluated.increment(by: Int64(events.count))
         let pageEvents = events.filter { $0.type == "page_visited" || $0.type == "page_left" }
         let contactIds = Array(Set(pageEvents.map(\.contactId)))

@@ -12,6 +12,8 @@ public enum IntakeOutcome: Sendable, Hashable {
     case duplicate
     /// Not accepted this time; the producer should retry (nothing was recorded).
     case retry(String)
+    /// Refused for good: the event, written, is this many bytes — over `maxEventBytes`.
+    case tooLarge(Int)
 }
 
 /// Accepts validated events: deduplicates them by id in Redis and produces the new
@@ -34,13 +36,24 @@ public struct EventIntake: Sendable {
     let partitions: Int
     let dedupeWindow: Duration
     let pendingTTL: Duration
+    /// The largest event, written as on `herald.events`. Whatever is accepted must
+    /// be producible with every record derived from it (the journey command that
+    /// wraps it, the send that copies its properties) under librdkafka's
+    /// `message.max.bytes` (1,000,000): an accepted event too large for its own
+    /// journey command once blocked its partition for good.
+    public static let maxEventBytes = 512 * 1024
+    let maxEventBytes: Int
     let logger: Logger
     let accepted: Counter
     let duplicates: Counter
     let failures: Counter
 
-    public init(redis: RedisPool, producer: KafkaProducer, partitions: Int, dedupeWindow: Duration, messageTimeout: Duration, metrics: PrometheusCollectorRegistry, source: String, logger: Logger) {
+    public init(
+        redis: RedisPool, producer: KafkaProducer, partitions: Int, dedupeWindow: Duration, messageTimeout: Duration, maxEventBytes: Int = EventIntake.maxEventBytes,
+        metrics: PrometheusCollectorRegistry, source: String, logger: Logger
+    ) {
         self.redis = redis
+        self.maxEventBytes = maxEventBytes
         self.producer = producer
         self.partitions = partitions
         self.dedupeWindow = dedupeWindow
@@ -102,12 +115,15 @@ public struct EventIntake: Sendable {
         // and id) — so a batch and two requests never disagree (docs/events.md).
         var firstIndex: [String: Int] = [:]
         var candidates: [Int] = []
+        // Written once here, checked against the limit, and produced as is.
+        var written = [[UInt8]](repeating: [], count: events.count)
         for (i, e) in events.enumerated() {
             let key = dedupeKey(e)
-            if firstIndex[key] != nil { outcomes[i] = .duplicate } else {
-                firstIndex[key] = i
-                candidates.append(i)
-            }
+            if firstIndex[key] != nil { outcomes[i] = .duplicate; continue }
+            firstIndex[key] = i
+            written[i] = e.serialized()
+            if written[i].count > maxEventBytes { outcomes[i] = .tooLarge(written[i].count); continue }
+            candidates.append(i)
         }
         let claims = try await runPerShard(Self.claimScript, candidates, events: events, firstArgument: String(pendingTTL.milliseconds)) { _ in nil }
         var toProduce: [Int] = []
@@ -121,7 +137,7 @@ public struct EventIntake: Sendable {
         }
         // One batch: each record is acknowledged (or failed) individually.
         let reports = await producer.send(toProduce.map {
-            KafkaOutgoingRecord(topic: Topics.events, key: events[$0].contactId, value: events[$0].serialized())
+            KafkaOutgoingRecord(topic: Topics.events, key: events[$0].contactId, value: written[$0])
         })
         let results: [(Int, String?)] = zip(toProduce, reports).map { i, report in
             switch report {
@@ -153,7 +169,7 @@ public struct EventIntake: Sendable {
             switch o {
             case .accepted: a += 1
             case .duplicate: d += 1
-            case .retry: f += 1
+            case .retry, .tooLarge: f += 1
             }
         }
         accepted.increment(by: Int64(a))

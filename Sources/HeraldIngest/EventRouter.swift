@@ -18,24 +18,26 @@ public struct EventRouter: Sendable {
     let store: ContactStore
     let catalog: CampaignCatalog
     let producer: KafkaProducer
+    let deadLetters: DeadLetterQueue?
     let logger: Logger
 
-    public init(store: ContactStore, catalog: CampaignCatalog, producer: KafkaProducer, logger: Logger) {
+    public init(store: ContactStore, catalog: CampaignCatalog, producer: KafkaProducer, deadLetters: DeadLetterQueue? = nil, logger: Logger) {
         self.store = store
         self.catalog = catalog
         self.producer = producer
+        self.deadLetters = deadLetters
         self.logger = logger
     }
 
     public func handle(_ batch: [KafkaRecord]) async throws {
         var events: [(event: Event, bytes: [UInt8])] = []
+        var undecodable: [KafkaRecord] = []
         for record in batch {
-            guard let event = try? Event.decodeCanonical(record.value) else {
-                logger.warning("event router skipped a record that is not a canonical event", metadata: ["kafka.offset": "\(record.offset)"])
-                continue
-            }
+            guard let event = try? Event.decodeCanonical(record.value) else { undecodable.append(record); continue }
             events.append((event, record.value))
         }
+        // herald.events holds what the ingestor wrote; anything else is kept in herald.dlq, never dropped.
+        try await deadLetters?.send(undecodable.map { ($0, .undecodable, "", "not a canonical event") })
         let changes = events.compactMap { e in ContactInput.change(for: e.event).map { (contactId: e.event.contactId, change: $0) } }
         if !changes.isEmpty { try await store.apply(changes, now: Int64(Date.nowMilliseconds)) }
         // After the batch was read: sees every change the admin API has answered (`CampaignCatalog`).

@@ -70,7 +70,7 @@ public struct EventsAPI: Sendable {
                 results[i] = .object(r)
             }
         }
-        var anyRetry = false
+        var anyRetry = false, anyTooLarge = false
         if !valid.isEmpty {
             let outcomes: [IntakeOutcome]
             do {
@@ -88,6 +88,11 @@ public struct EventsAPI: Sendable {
                     r["status"] = "retry"
                     r["error"] = .string(why)
                     anyRetry = true
+                case .tooLarge(let bytes):
+                    r["status"] = "rejected"
+                    r["field"] = "properties"
+                    r["error"] = .string(Self.tooLargeMessage(bytes))
+                    anyTooLarge = true
                 }
                 results[i] = .object(r)
             }
@@ -95,13 +100,18 @@ public struct EventsAPI: Sendable {
         let list = results.map { $0 ?? .null }
         func count(_ status: String) -> Int64 { Int64(list.filter { $0["status"]?.stringValue == status }.count) }
         let rejected = count("rejected")
-        let status: HTTPResponse.Status = rejected > 0 ? .badRequest : anyRetry ? .serviceUnavailable : .accepted
+        let status: HTTPResponse.Status = anyTooLarge && !isBatch ? .contentTooLarge : rejected > 0 ? .badRequest : anyRetry ? .serviceUnavailable : .accepted
         var summary: [String: JSONValue] = [
             "accepted": .int(count("accepted")), "duplicates": .int(count("duplicate")),
             "rejected": .int(rejected), "retry": .int(count("retry")), "results": .array(list),
         ]
         if !isBatch, let only = list.first?.objectValue, let error = only["error"] { summary["error"] = error }
         return APISupport.json(status, .object(summary), headers: anyRetry ? [.retryAfter: "1"] : [:])
+    }
+
+    /// Why an event over `EventIntake.maxEventBytes` is refused.
+    static func tooLargeMessage(_ bytes: Int) -> String {
+        "the event is \(bytes) bytes once written, more than the limit of \(EventIntake.maxEventBytes) (records derived from it must stay producible)"
     }
 }
 

@@ -56,11 +56,11 @@ public enum IngestorApp {
         let rawIntake = EventIntake(
             redis: runtime.redis, producer: runtime.producer, partitions: settings.partitions, dedupeWindow: settings.dedupeWindow,
             messageTimeout: settings.messageTimeout, metrics: runtime.metrics, source: "raw", logger: runtime.logger)
-        let raw = RawEventsHandler(intake: rawIntake, producer: runtime.producer, metrics: runtime.metrics, logger: runtime.logger)
+        let raw = RawEventsHandler(intake: rawIntake, deadLetters: runtime.deadLetters, metrics: runtime.metrics, logger: runtime.logger)
         let consumer = try runtime.consumer(topics: [Topics.eventsRaw], maxBatchSize: settings.rawBatchSize) { batch in
             try await raw.handle(batch)
         }
-        let router = EventRouter(store: contacts, catalog: CampaignCatalog(store: CampaignStore(redis: runtime.redis)), producer: runtime.producer, logger: runtime.logger)
+        let router = EventRouter(store: contacts, catalog: CampaignCatalog(store: CampaignStore(redis: runtime.redis)), producer: runtime.producer, deadLetters: runtime.deadLetters, logger: runtime.logger)
         let routerConsumer = try runtime.consumer(topics: [Topics.events], group: EventRouter.consumerGroup, maxBatchSize: 1000) { batch in
             try await router.handle(batch)
         }

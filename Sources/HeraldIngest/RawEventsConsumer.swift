@@ -14,14 +14,14 @@ import Prometheus
 /// it without storing offsets; dedupe makes the retry harmless.
 public struct RawEventsHandler: Sendable {
     let intake: EventIntake
-    let producer: KafkaProducer
+    let deadLetters: DeadLetterQueue
     let validator = EventValidator()
     let logger: Logger
     let dlqTotal: Counter
 
-    public init(intake: EventIntake, producer: KafkaProducer, metrics: PrometheusCollectorRegistry, logger: Logger) {
+    public init(intake: EventIntake, deadLetters: DeadLetterQueue, metrics: PrometheusCollectorRegistry, logger: Logger) {
         self.intake = intake
-        self.producer = producer
+        self.deadLetters = deadLetters
         self.logger = logger
         dlqTotal = metrics.makeCounter(descriptor: .init(metricName: "herald_ingest_dead_lettered", unitName: "total", helpText: "Invalid raw records moved to herald.dlq"), labels: [("worker", "ingestor")])
     }
@@ -30,11 +30,13 @@ public struct RawEventsHandler: Sendable {
     public func handle(_ batch: [KafkaRecord]) async throws {
         let now = Int64(Date.nowMilliseconds)
         var events: [Event] = []
+        var sources: [KafkaRecord] = []
         var invalid: [(KafkaRecord, EventValidationError)] = []
         for record in batch {
             do {
                 let value = try JSONValue.parse(record.value)
                 events.append(try validator.validate(value, receivedAt: now))
+                sources.append(record)
             } catch let error as EventValidationError {
                 invalid.append((record, error))
             } catch {
@@ -45,12 +47,13 @@ public struct RawEventsHandler: Sendable {
         if let failure = outcomes.first(where: { if case .retry = $0 { true } else { false } }) {
             throw IntakeRetryError(reason: "\(failure)")
         }
-        let dead = invalid.map { record, error in
-            record.deadLettered(to: Topics.dlq, field: error.field, reason: error.description)
+        for (record, outcome) in zip(sources, outcomes) {
+            if case .tooLarge(let bytes) = outcome { invalid.append((record, EventValidationError(field: "properties", reason: EventsAPI.tooLargeMessage(bytes)))) }
         }
-        for case .failure(let error) in await producer.send(dead) {
-            throw error  // offsets stay unstored; the batch is retried
-        }
+        // Unacknowledged dead letters throw: offsets stay unstored; the batch is retried.
+        try await deadLetters.send(invalid.map { record, error in
+            (record, error.field.isEmpty && error.reason.hasPrefix("not valid JSON") ? .undecodable : .invalid, error.field, error.description)
+        })
         if !invalid.isEmpty {
             dlqTotal.increment(by: Int64(invalid.count))
             logger.info("ingest moved invalid raw records to herald.dlq", metadata: ["herald.count": "\(invalid.count)", "herald.first_reason": "\(invalid[0].1)"])
@@ -59,7 +62,10 @@ public struct RawEventsHandler: Sendable {
 }
 
 /// Some events of a raw batch could not be accepted now; the batch is retried.
-struct IntakeRetryError: Error, CustomStringConvertible {
+/// Kafka did not acknowledge, or another request holds the dedupe claim: both
+/// pass by themselves, so the batch is retried and nothing is dead-lettered.
+struct IntakeRetryError: DependencyFailure, CustomStringConvertible {
     let reason: String
     var description: String { "some events could not be accepted: \(reason)" }
+    var isOutage: Bool { true }
 }

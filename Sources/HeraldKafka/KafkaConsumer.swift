@@ -11,8 +11,16 @@ import Synchronization
 /// It polls batches on its own queue (never on the cooperative pool), hands each
 /// batch to `handler` (up to `batchesInFlight` at once), and stores a batch's
 /// offsets only after the handler returned for it and for every batch before it;
-/// librdkafka commits stored offsets every second and on revoke and close. A
-/// handler that throws gets the same batch again after `retryBackoff`.
+/// librdkafka commits stored offsets every second and on revoke and close.
+///
+/// One failure policy for every consumer (docs/reliability.md): a handler that
+/// throws a dependency outage (`DependencyFailure.isOutage`: Redis or the
+/// broker out) gets the same batch again after a growing pause, for as long as
+/// the outage lasts — nothing is dead-lettered for it. Any other failure re-runs
+/// the batch record by record, in order; a record that fails
+/// `maxAttempts` times goes to `herald.dlq` with its origin, the reason and its
+/// bytes (`DeadLetterQueue`), and the partition goes on. Without a dead-letter
+/// queue (tests of this type alone) a failing record is retried forever.
 ///
 /// Rebalancing is cooperative-sticky; `assignment` and `assignmentChanges` tell
 /// which partitions this process owns. A committed offset the broker no longer has
@@ -27,14 +35,20 @@ public final class KafkaConsumer: Service, Sendable {
     private let core: ConsumerCore
     private let configuration: KafkaConsumerConfiguration
     private let handler: Handler
+    private let deadLetters: DeadLetterQueue?
     private let logger: Logger
 
     /// - Parameters:
     ///   - metrics: where lag and counters are registered; `worker` labels them.
+    ///   - deadLetters: where records that keep failing go (see the failure policy above).
     /// - Throws: `KafkaError` with code `.configuration` for a refused property.
-    public init(configuration: KafkaConsumerConfiguration, metrics: PrometheusCollectorRegistry, worker: String, logger: Logger, handler: @escaping Handler) throws {
+    public init(
+        configuration: KafkaConsumerConfiguration, metrics: PrometheusCollectorRegistry, worker: String, deadLetters: DeadLetterQueue? = nil, logger: Logger,
+        handler: @escaping Handler
+    ) throws {
         self.configuration = configuration
         self.handler = handler
+        self.deadLetters = deadLetters
         self.logger = logger
         let core = ConsumerCore(logger: logger, metrics: metrics, worker: worker, group: configuration.groupId)
         let conf = try RDKafkaConfig.make(configuration.properties)
@@ -105,24 +119,101 @@ public final class KafkaConsumer: Service, Sendable {
         await close()
     }
 
-    /// Runs the handler until it succeeds (true) or shutdown (false).
+    /// Handles `batch` under the failure policy: true when every record was
+    /// handled or dead-lettered, false at shutdown (its offsets stay unstored, so
+    /// the batch is read again after a restart).
     private func process(_ batch: [KafkaRecord]) async -> Bool {
-        var attempt = 0
-        while true {
-            do {
-                try await handler(batch)
-                return true
-            } catch {
-                attempt += 1
-                core.handlerFailed()
-                logger.warning("kafka.consumer handler failed; the batch will be retried", metadata: [LogKeys.error: "\(error)", "kafka.attempt": "\(attempt)"])
-                if Task.isShuttingDownGracefully || Task.isCancelled {
-                    // Offsets stay unstored: the batch is read again after restart.
+        switch await attempt(batch) {
+        case .handled: return true
+        case .stopped: return false
+        case .failed(let error):
+            guard batch.count > 1 || deadLetters != nil else { return await retryForever(batch, after: error) }
+            logger.warning("kafka.consumer batch failed; handling its records one by one", metadata: [LogKeys.error: "\(error)", "kafka.records": "\(batch.count)"])
+        }
+        // Record by record, in order: the one to blame is found, the others go on.
+        for record in batch {
+            var failures = 0
+            while true {
+                switch await attempt([record]) {
+                case .handled: break
+                case .stopped: return false
+                case .failed(let error):
+                    failures += 1
+                    guard let deadLetters else {
+                        try? await Task.sleep(for: Self.backoff(failures, base: configuration.retryBackoff))
+                        continue
+                    }
+                    guard failures >= configuration.maxAttempts else {
+                        try? await Task.sleep(for: Self.backoff(failures, base: configuration.retryBackoff))
+                        continue
+                    }
+                    // The dead letter must be acknowledged before the record counts as handled.
+                    if await deliver(record, to: deadLetters, error: error, failures: failures) { break }
                     return false
                 }
-                try? await Task.sleep(for: configuration.retryBackoff)
+                break
             }
         }
+        return true
+    }
+
+    enum Attempt {
+        case handled
+        case failed(any Error)
+        case stopped
+    }
+
+    /// Runs the handler once, waiting out dependency outages (which are not attempts).
+    private func attempt(_ records: [KafkaRecord]) async -> Attempt {
+        var outages = 0
+        while true {
+            do {
+                try await handler(records)
+                return .handled
+            } catch {
+                core.handlerFailed()
+                if Task.isShuttingDownGracefully || Task.isCancelled { return .stopped }
+                guard (error as? any DependencyFailure)?.isOutage == true else { return .failed(error) }
+                outages += 1
+                logger.warning("kafka.consumer waits out a dependency outage; nothing is dead-lettered for it", metadata: [LogKeys.error: "\(error)", "kafka.attempt": "\(outages)"])
+                try? await Task.sleep(for: Self.backoff(outages, base: configuration.retryBackoff))
+            }
+        }
+    }
+
+    /// Dead-letters `record`; an outage of the dead-letter topic is waited out.
+    private func deliver(_ record: KafkaRecord, to deadLetters: DeadLetterQueue, error: any Error, failures: Int) async -> Bool {
+        var outages = 0
+        while !(Task.isShuttingDownGracefully || Task.isCancelled) {
+            do {
+                try await deadLetters.send(record, reason: .failed, message: "failed \(failures) times: \(error)")
+                return true
+            } catch {
+                outages += 1
+                logger.warning("kafka.consumer could not dead-letter a record; will retry", metadata: [LogKeys.error: "\(error)"])
+                try? await Task.sleep(for: Self.backoff(outages, base: configuration.retryBackoff))
+            }
+        }
+        return false
+    }
+
+    /// No dead-letter queue and one record: the old behaviour, retried until it passes.
+    private func retryForever(_ batch: [KafkaRecord], after first: any Error) async -> Bool {
+        var failures = 1
+        while true {
+            try? await Task.sleep(for: Self.backoff(failures, base: configuration.retryBackoff))
+            switch await attempt(batch) {
+            case .handled: return true
+            case .stopped: return false
+            case .failed: failures += 1
+            }
+        }
+    }
+
+    /// `base` × 2^(n-1), at most 10 s: a failing record or an outage costs a few
+    /// calls a second at first and one every 10 s once it lasts.
+    static func backoff(_ n: Int, base: Duration) -> Duration {
+        min(.seconds(10), base * (1 << min(max(n - 1, 0), 16)))
     }
 
     /// Stores (does not commit) the offset after the last record of each partition.

@@ -32,8 +32,12 @@ public struct KafkaConsumerConfiguration: Sendable {
     public var lagInterval: Duration = .seconds(1)
     /// Heartbeat session timeout; a member silent this long is removed from the group.
     public var sessionTimeout: Duration = .seconds(10)
-    /// How long to wait before retrying a batch whose handler threw.
-    public var retryBackoff: Duration = .milliseconds(500)
+    /// The first pause before a failed batch or record is tried again; each
+    /// further failure doubles it, up to 10 s (`KafkaConsumer`'s failure policy).
+    public var retryBackoff: Duration = .milliseconds(200)
+    /// Failures (not counting dependency outages) after which a record goes to
+    /// the dead-letter queue.
+    public var maxAttempts: Int = 5
     /// Extra librdkafka properties, applied last (they win).
     public var extraProperties: [String: String] = [:]
 

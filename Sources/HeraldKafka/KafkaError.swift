@@ -1,4 +1,5 @@
 internal import CRdKafka
+import HeraldCore
 
 /// An error from Kafka, mapped once from librdkafka's codes.
 public struct KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
@@ -65,4 +66,10 @@ public struct KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     public static let shuttingDown = KafkaError(code: .shuttingDown, message: "the Kafka client is shutting down", isRetriable: false)
+}
+
+extension KafkaError: DependencyFailure {
+    /// The broker is unreachable or slow (a retriable client error). A record
+    /// too large for the broker, or a refused configuration, is not an outage.
+    public var isOutage: Bool { isRetriable || code == .shuttingDown }
 }

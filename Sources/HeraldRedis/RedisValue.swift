@@ -1,3 +1,5 @@
+import HeraldCore
+
 /// A Redis reply.
 public enum RedisValue: Sendable, Hashable {
     case null
@@ -71,4 +73,17 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { "Redis \(code.rawValue) error: \(message)" }
+}
+
+extension RedisError: DependencyFailure {
+    /// Redis cannot be reached or cannot take writes now (read-only replica,
+    /// loading, out of memory under `noeviction`, a cluster without a master).
+    /// A script's own error (`ERR …` about the data) is not an outage.
+    public var isOutage: Bool {
+        switch code {
+        case .connection, .timeout, .unavailable, .closed: true
+        case .server:
+            ["LOADING", "BUSY", "TRYAGAIN", "CLUSTERDOWN", "READONLY", "OOM", "MASTERDOWN", "NOREPLICAS", "MISCONF"].contains { message.hasPrefix($0) }
+        }
+    }
 }

@@ -20,13 +20,13 @@ public enum SchedulerApp {
         let logger = runtime.logger
         let consumer = try runtime.consumer(topics: [Topics.journeys], maxBatchSize: 2000) { batch in
             var commands: [JourneyCommand] = []
+            var undecodable: [KafkaRecord] = []
             for record in batch {
-                guard let command = JourneyCommand(bytes: record.value) else {
-                    logger.warning("scheduler skipped a record that is not a journey command", metadata: ["kafka.partition": "\(record.partition)", "kafka.offset": "\(record.offset)"])
-                    continue
-                }
+                guard let command = JourneyCommand(bytes: record.value) else { undecodable.append(record); continue }
                 commands.append(command)
             }
+            // Not ours to guess at: kept in herald.dlq, never dropped.
+            try await runtime.deadLetters.send(undecodable.map { ($0, .undecodable, "", "not a journey command") })
             // After the batch was read: sees every change the admin API has answered (`CampaignCatalog`).
             try await processor.catalog.refresh()
             // Contacts in parallel, each contact's commands in order.

@@ -45,7 +45,6 @@ public enum SenderApp {
             settings: s, from: from, metrics: SenderMetrics(
                 registry: runtime.metrics, accounts: ["email": s.smtpServer, "whatsapp": s.whatsAppPhoneNumberId, "sms": s.twilioFrom, "webhook": ""]), dueTimes: DueTimes(), logger: runtime.logger)
         let logger = runtime.logger
-        let producer = runtime.producer
         let deadLettered = runtime.metrics.makeCounter(
             descriptor: .init(metricName: "herald_sender_dead_lettered", unitName: "total", helpText: "herald.sends records that are not send requests, moved to herald.dlq"))
         // Two batches at once (`sender.batches_in_flight`): the next one is read,
@@ -60,19 +59,19 @@ public enum SenderApp {
             var requests: [SendRequest] = []
             // Each request's text as it came: stored with its claim, not serialized again.
             var texts: [String] = []
-            var dead: [KafkaOutgoingRecord] = []
+            var dead: [(record: KafkaRecord, reason: DeadLetterQueue.Reason, field: String, message: String)] = []
             for record in batch {
                 do {
                     requests.append(try SendRequest.decode(record.value))
                     texts.append(String(decoding: record.value, as: UTF8.self))
                 } catch let error as SendRequestError {
-                    dead.append(record.deadLettered(to: Topics.dlq, field: error.field, reason: error.description))
+                    dead.append((record, .invalid, error.field, error.description))
                 } catch {
-                    dead.append(record.deadLettered(to: Topics.dlq, field: "", reason: "not valid JSON: \(error)"))
+                    dead.append((record, .undecodable, "", "not valid JSON: \(error)"))
                 }
             }
             if !dead.isEmpty {
-                for case .failure(let error) in await producer.send(dead) { throw error }  // the batch is retried
+                try await runtime.deadLetters.send(dead)  // unacknowledged: the batch is retried
                 deadLettered.increment(by: Int64(dead.count))
                 logger.error("sender moved records that are not send requests to herald.dlq", metadata: ["herald.count": "\(dead.count)"])
             }

@@ -34,6 +34,7 @@ public struct Configuration: Sendable {
         .init(name: "kafka.create_topics", defaultValue: "true", help: "Create missing topics at start-up"),
         .init(name: "kafka.session_timeout", defaultValue: "10s", help: "Consumer-group session timeout"),
         .init(name: "kafka.fetch_wait_max", defaultValue: "20ms", help: "fetch.wait.max.ms of every consumer: the embedded (mock) broker holds an empty fetch this long, so it bounds each topic hop's latency; a real cluster answers when data arrives (500ms is librdkafka's default)"),
+        .init(name: "kafka.max_attempts", defaultValue: "5", help: "A record whose processing fails this many times (a dependency outage does not count) goes to herald.dlq and its partition goes on"),
         .init(name: "kafka.message_timeout", defaultValue: "30s", help: "How long a produced record may take to be acknowledged"),
         .init(name: "redis.host", defaultValue: "127.0.0.1", help: "Redis host"),
         .init(name: "redis.port", defaultValue: "6379", help: "Redis port"),

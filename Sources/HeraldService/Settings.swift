@@ -13,6 +13,8 @@ public struct Settings: Sendable {
     public var sessionTimeout: Duration
     public var fetchWaitMax: Duration
     public var messageTimeout: Duration
+    /// `kafka.max_attempts`: failures of one record (outages not counted) before it goes to herald.dlq.
+    public var kafkaMaxAttempts: Int
     public var redis: RedisConfiguration
     public var logLevel: Logger.Level
     public var logFormat: LogFormat
@@ -184,6 +186,7 @@ extension Configuration {
             sessionTimeout: try duration("kafka.session_timeout"),
             fetchWaitMax: try duration("kafka.fetch_wait_max"),
             messageTimeout: try duration("kafka.message_timeout"),
+            kafkaMaxAttempts: try int("kafka.max_attempts", in: 1...100),
             redis: redis,
             logLevel: level,
             logFormat: format,

@@ -15,6 +15,8 @@ public struct WorkerRuntime: Sendable {
     public let metrics: PrometheusCollectorRegistry
     public let redis: RedisPool
     public let producer: KafkaProducer
+    /// Where this worker's consumers put records that cannot be processed.
+    public let deadLetters: DeadLetterQueue
     /// Unique per process: `herald-ingestor-<host>-<pid>`.
     public let clientId: String
 
@@ -30,6 +32,7 @@ public struct WorkerRuntime: Sendable {
         var producerConfig = KafkaProducerConfiguration(bootstrapServers: settings.kafkaBootstrapServers, clientId: clientId)
         producerConfig.messageTimeout = settings.messageTimeout
         self.producer = try KafkaProducer(configuration: producerConfig, logger: logger)
+        self.deadLetters = DeadLetterQueue(producer: producer, metrics: metrics, worker: worker.rawValue, logger: logger)
     }
 
     /// A consumer in this worker's group, configured from the settings.
@@ -42,7 +45,8 @@ public struct WorkerRuntime: Sendable {
         config.fetchWaitMax = settings.fetchWaitMax
         config.maxBatchSize = maxBatchSize
         config.batchesInFlight = batchesInFlight
-        return try KafkaConsumer(configuration: config, metrics: metrics, worker: worker.rawValue, logger: logger, handler: handler)
+        config.maxAttempts = settings.kafkaMaxAttempts
+        return try KafkaConsumer(configuration: config, metrics: metrics, worker: worker.rawValue, deadLetters: deadLetters, logger: logger, handler: handler)
     }
 
     /// Readiness: Kafka answers metadata and Redis answers PING.

@@ -59,6 +59,33 @@ struct JourneyTests {
         return (c, t)
     }
 
+    @Test("size limits hold end to end: an event too large for its derived records is refused (413), one under the limit is accepted and still enters its journey")
+    func sizeLimits() async throws {
+        let broker = try TestBroker.start(partitions: 2)
+        let redis = try await TestRedisServer()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        let scheduler = try await TestWorker(.scheduler, broker: broker, redis: redis)
+        let yaml = "id: big-one\nlist: shop\ntriggers:\n  - event: big_order\nsteps:\n  - id: thanks\n    send: {channel: email, template: big}\n"
+        let published = try await client.send(
+            method: "POST", url: "\(ingestor.apiURL)/v1/campaigns/big-one/publish",
+            headers: [("Authorization", "Bearer \(TestIngestor.adminKey)"), ("Content-Type", "application/yaml")], body: Array(yaml.utf8))
+        #expect(published.status == 200, "\(published.bodyText)")
+        func event(_ id: String, _ contact: String, padding: Int) -> [UInt8] {
+            Array(#"{"id":"\#(id)","type":"big_order","contact_id":"\#(contact)","properties":{"pad":"\#(String(repeating: "x", count: padding))"}}"#.utf8)
+        }
+        let auth = [("Authorization", "Bearer \(TestIngestor.apiKey)")]
+        // Just under the 1 MiB body limit: accepted with 202 once, though its journey command could never be produced.
+        let huge = try await client.postJSON("\(ingestor.apiURL)/v1/events", event("huge", "hugo", padding: 999_700), headers: auth)
+        #expect(huge.status == 413 && huge.bodyText.contains("more than the limit of 524288"), "\(huge.status) \(huge.bodyText.prefix(300))")
+        let fits = try await client.postJSON("\(ingestor.apiURL)/v1/events", event("fits", "fiona", padding: 500_000), headers: auth)
+        #expect(fits.status == 202, "\(fits.bodyText.prefix(300))")
+        let seen = try await sends(broker) { s in s.contains { $0 == ("fiona", "big") } }
+        #expect(seen.contains { $0 == ("fiona", "big") } && !seen.contains { $0.0 == "hugo" })
+        await scheduler.process.stop()
+        await ingestor.process.stop()
+        await redis.stop()
+    }
+
     @Test("an event accepted right after a publish answered enters the new campaign, every time; one right after a pause answered is held")
     func publishThenEvent() async throws {
         let broker = try TestBroker.start(partitions: 4)
