@@ -45,46 +45,56 @@ struct HTTPClientTests {
         #expect(try await client.get(receiver.url.replacingOccurrences(of: "/hook", with: "/missing")).status == 404)
     }
 
-    @Test("an address policy is applied to the address connected to: loopback refused by name and by number, allowed when listed; nothing reaches the server")
+    /// Python's http.server on a free loopback port serving `directory`; its log (one line per request) in `directory/log`.
+    func pythonServer(_ directory: String) async throws -> (ChildProcess, Int) {
+        let port = freeTCPPort()
+        let server = try ChildProcess(
+            executable: "/usr/bin/env", arguments: ["python3", "-u", "-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", directory],
+            output: .file("\(directory)/log"))
+        let client = HTTPClient(concurrency: 1)
+        for _ in 0..<100 {
+            if case .success = await client.send(many: [HTTPRequest(method: "GET", url: "http://127.0.0.1:\(port)/")])[0].result { return (server, port) }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        server.signal(SIGKILL)
+        throw HTTPTestError("python's http.server did not start")
+    }
+
+    @Test("an address policy is applied to the address connected to: loopback refused by name and by number, allowed when listed; a refused request never reaches the server")
     func addressPolicy() async throws {
-        let receiver = try await TestWebhookReceiver()
-        defer { receiver.stop() }
+        let dir = try temporaryDirectory("policy")
+        try "hello".write(toFile: "\(dir)/page", atomically: true, encoding: .utf8)
+        let (server, port) = try await pythonServer(dir)
+        defer { server.signal(SIGKILL) }
         let client = HTTPClient(concurrency: 2)
-        let byName = receiver.url.replacingOccurrences(of: "127.0.0.1", with: "localhost")
-        for url in [receiver.url, byName] {
-            let refused = await client.send(many: [.postJSON(url, Array("{}".utf8), addressPolicy: AddressPolicy())])
-            guard case .failure(let error) = refused[0].result else { Issue.record("\(url) was reached: \(refused[0].result)"); continue }
+        let requestsBefore = try String(contentsOfFile: "\(dir)/log", encoding: .utf8).components(separatedBy: "\"GET ").count
+        for host in ["127.0.0.1", "localhost"] {
+            let refused = await client.send(many: [HTTPRequest(method: "GET", url: "http://\(host):\(port)/page", addressPolicy: AddressPolicy())])
+            guard case .failure(let error) = refused[0].result else { Issue.record("\(host) was reached: \(refused[0].result)"); continue }
             #expect(error.code == .refused && error.message.contains("is not public"), "\(error)")
         }
-        #expect(receiver.received.isEmpty, "a refused request reached the server")
-        let allowed = await client.send(many: [.postJSON(byName, Array("{}".utf8), addressPolicy: AddressPolicy(allowed: [AddressPolicy.Network("127.0.0.0/8")!]))])
+        try await Task.sleep(for: .milliseconds(200))
+        let requestsAfter = try String(contentsOfFile: "\(dir)/log", encoding: .utf8).components(separatedBy: "\"GET ").count
+        #expect(requestsAfter == requestsBefore, "a refused request reached the server")
+        let allowed = await client.send(many: [
+            HTTPRequest(method: "GET", url: "http://localhost:\(port)/page", addressPolicy: AddressPolicy(allowed: [AddressPolicy.Network("127.0.0.0/8")!])),
+        ])
         guard case .success(let r) = allowed[0].result else { Issue.record("\(allowed[0].result)"); return }
-        #expect(r.status == 200 && receiver.received.count == 1)
+        #expect(r.status == 200 && r.bodyText == "hello")
     }
 
     @Test("a response body over the request's cap ends the transfer with an error instead of filling memory")
     func responseCap() async throws {
         let dir = try temporaryDirectory("bigbody")
         try Data(repeating: 0x61, count: 3 << 20).write(to: URL(fileURLWithPath: "\(dir)/big"))
-        let port = freeTCPPort()
-        let server = try ChildProcess(executable: "/usr/bin/env", arguments: ["python3", "-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", dir], output: .null)
+        let (server, port) = try await pythonServer(dir)
         defer { server.signal(SIGKILL) }
         let client = HTTPClient(concurrency: 2)
-        var small: HTTPRequest?
-        for _ in 0..<100 {
-            if case .success? = await client.send(many: [HTTPRequest(method: "GET", url: "http://127.0.0.1:\(port)/")])[0].result as Result<HTTPClientResponse, HTTPClientError>? {
-                small = HTTPRequest(method: "GET", url: "http://127.0.0.1:\(port)/big")
-                break
-            }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        let request = try #require(small, "python's http.server did not start")
-        let capped = await client.send(many: [request])[0].result
-        guard case .failure(let error) = capped else { Issue.record("a 3 MiB body passed a 1 MiB cap"); return }
+        var request = HTTPRequest(method: "GET", url: "http://127.0.0.1:\(port)/big")
+        guard case .failure(let error) = await client.send(many: [request])[0].result else { Issue.record("a 3 MiB body passed a 1 MiB cap"); return }
         #expect(error.message.contains("over 1048576 bytes"), "\(error)")
-        var larger = request
-        larger.maxResponseBytes = 4 << 20
-        guard case .success(let r) = await client.send(many: [larger])[0].result else { Issue.record("a 4 MiB cap refused 3 MiB"); return }
+        request.maxResponseBytes = 4 << 20
+        guard case .success(let r) = await client.send(many: [request])[0].result else { Issue.record("a 4 MiB cap refused 3 MiB"); return }
         #expect(r.body.count == 3 << 20)
     }
 
@@ -191,4 +201,9 @@ final class ClosingServer: Sendable {
         }
         Glibc.close(listener)
     }
+}
+
+struct HTTPTestError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
