@@ -150,7 +150,7 @@ let package = Package(
         .testTarget(name: "HeraldRedisTests", dependencies: ["HeraldCore", "HeraldRedis", "HeraldTestSupport", .product(name: "Logging", package: "swift-log")], swiftSettings: swift6),
         .testTarget(name: "HeraldServiceTests", dependencies: ["HeraldService", "HeraldIngest", "HeraldTestSupport"], swiftSettings: swift6),
         .testTarget(name: "HeraldAlerterTests", dependencies: ["HeraldAlerter", "HeraldCore"], swiftSettings: swift6),
-        .testTarget(name: "HeraldSenderTests", dependencies: ["HeraldSender", "HeraldCore"], swiftSettings: swift6),
+        .testTarget(name: "HeraldSenderTests", dependencies: ["HeraldSender", "HeraldCore", "HeraldChannels"], swiftSettings: swift6),
         .testTarget(name: "HeraldctlTests", dependencies: ["heraldctl", "HeraldChannels", "HeraldCore"], swiftSettings: swift6),
         .testTarget(
             name: "EndToEndTests",

@@ -16,12 +16,19 @@ public struct HTTPClientResponse: Sendable {
 
 /// Why a request got no HTTP response.
 public struct HTTPClientError: Error, Sendable, CustomStringConvertible {
-    /// `refused`: the request's `AddressPolicy` did not allow the address the
-    /// name resolved to; nothing was sent, and sending again will not help.
+    /// - `connection`: nothing was sent (no name, no connection, a connect timeout).
+    /// - `timeout`, `other`: the request was sent, so the server may have acted on it.
+    /// - `refused`: the request's `AddressPolicy` did not allow the address the
+    ///   name resolved to; nothing was sent, and sending again will not help.
     public enum Code: Sendable { case timeout, connection, refused, other }
     public var code: Code
     public var message: String
     public var description: String { message }
+
+    public init(code: Code, message: String) {
+        self.code = code
+        self.message = message
+    }
 }
 
 /// One request, as `HTTPClient.send(many:)` takes it.

@@ -37,6 +37,10 @@ public enum SMTPOutcome: Sendable, Equatable {
     case unavailable(String)
     /// The server refused it for good (5xx reply, authentication): do not retry.
     case permanent(String)
+    /// The whole message was handed over but no reply came (a timeout, a broken
+    /// connection after DATA): the server may have it. Not retried, which could
+    /// deliver it twice (docs/sender.md, "Ambiguous failures").
+    case unknown(String)
 }
 
 /// One message to hand over: the envelope (`MAIL FROM`, `RCPT TO`) and the

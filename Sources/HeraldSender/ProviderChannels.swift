@@ -59,7 +59,7 @@ extension SendProcessor {
                 if (200..<300).contains(r.status) { return .sent(JSONValue.string(at: ["messages", 0, "id"], in: r.body)) }
                 let code = (try? JSONValue.parse(r.body))?["error"]?["code"].flatMap { if case .int(let c) = $0 { Int(c) } else { nil } }
                 return Self.whatsAppOutcome(status: r.status, code: code, detail: String(r.bodyText.prefix(200)))
-            case .failure(let error): return .noResponse(error)
+            case .failure(let error): return .noResponse(error, idempotent: false)  // no idempotency key
             }
         })))
     }
@@ -101,7 +101,7 @@ extension SendProcessor {
         case 131047: return .failed("WhatsApp 131047: more than 24 hours since the customer last replied")
         case 131050: return .failed("WhatsApp 131050: the user stopped marketing messages")
         case 132000, 132001, 132015, 132016: return .failed("WhatsApp \(code!): template problem (parameters, missing, paused or disabled)")
-        default: return status >= 500 ? .retry("WhatsApp HTTP \(status)") : .failed("WhatsApp HTTP \(status): \(detail)")
+        default: return Self.serverError(status, "WhatsApp") ?? .failed("WhatsApp HTTP \(status): \(detail)")
         }
     }
 
@@ -133,9 +133,18 @@ extension SendProcessor {
                 if (200..<300).contains(r.status) { return .sent(JSONValue.string(at: ["sid"], in: r.body)) }
                 let code = (try? JSONValue.parse(r.body))?["code"].flatMap { if case .int(let c) = $0 { Int(c) } else { nil } }
                 return Self.twilioOutcome(status: r.status, code: code, detail: String(r.bodyText.prefix(200)))
-            case .failure(let error): return .noResponse(error)
+            case .failure(let error): return .noResponse(error, idempotent: false)  // no idempotency key
             }
         })))
+    }
+
+    /// A provider's 5xx: 503 says the service did not take the request (deferred,
+    /// an outage); any other 5xx may come after the message was accepted, and
+    /// neither WhatsApp nor Twilio takes an idempotency key, so it is unknown
+    /// rather than retried into a second message. nil below 500.
+    static func serverError(_ status: Int, _ provider: String) -> Outcome? {
+        guard status >= 500 else { return nil }
+        return status == 503 ? .deferred("\(provider) HTTP 503") : .unknown("\(provider) HTTP \(status)")
     }
 
     static func twilioOutcome(status: Int, code: Int?, detail: String) -> Outcome {
@@ -144,7 +153,7 @@ extension SendProcessor {
         case 21211: return .failed("Twilio 21211: invalid 'To' number")
         case 21610: return .failed("Twilio 21610: the recipient replied STOP")
         case 21614: return .failed("Twilio 21614: 'To' is not a mobile number")
-        default: return status >= 500 ? .retry("Twilio HTTP \(status)") : .failed("Twilio HTTP \(status): \(detail)")
+        default: return Self.serverError(status, "Twilio") ?? .failed("Twilio HTTP \(status): \(detail)")
         }
     }
 

@@ -209,6 +209,7 @@ struct SendProcessor: Sendable {
         case .temporary(let reason): .retry(reason)
         case .unavailable(let reason): .deferred("the SMTP server could not be reached: \(reason)")
         case .permanent(let reason): .failed(reason)
+        case .unknown(let reason): .unknown(reason)
         }
     }
 
@@ -272,7 +273,7 @@ struct SendProcessor: Sendable {
                     case 500..<600: .retry("HTTP \(response.status)")
                     default: .failed("HTTP \(response.status): \(String(response.bodyText.prefix(200)))")
                     }
-                case .failure(let error): .noResponse(error)
+                case .failure(let error): .noResponse(error, idempotent: true)  // Idempotency-Key
                 }
             })))
     }
@@ -289,15 +290,21 @@ struct SendProcessor: Sendable {
         case deferred(String)
         /// Refused for good: not retried.
         case failed(String)
+        /// The provider may have the message, and sending again could deliver it
+        /// twice: ends `sending_failed` "outcome unknown", not retried; a status
+        /// callback moves it on if the provider sent it.
+        case unknown(String)
 
-        /// No HTTP response: a connection that could not be made is an outage
-        /// (deferred); a timeout or broken transfer may have reached the provider
-        /// (a failed attempt).
-        static func noResponse(_ error: HTTPClientError) -> Outcome {
+        /// No HTTP response, judged by what the provider can have received:
+        /// nothing sent is an outage (deferred, no attempt used); a request sent
+        /// but unanswered is a failed attempt where the call carries an
+        /// idempotency key (`idempotent`: webhooks), and unknown where it does not
+        /// (WhatsApp, Twilio).
+        static func noResponse(_ error: HTTPClientError, idempotent: Bool) -> Outcome {
             switch error.code {
             case .connection: .deferred("\(error)")
             case .refused: .failed("\(error)")  // an address the policy refuses stays refused
-            case .timeout, .other: .retry("\(error)")
+            case .timeout, .other: idempotent ? .retry("\(error)") : .unknown("\(error)")
             }
         }
     }
@@ -367,6 +374,9 @@ struct SendProcessor: Sendable {
                 endings.append(.init(request, .sent, mayCreate: false, providerId: providerId, mapProviderId: !c.call.callbacksNameMessage))
             case .failed(let reason):
                 endings.append(.init(request, .sendingFailed, reason: reason, mayCreate: false))
+            case .unknown(let reason):
+                metrics.outcome(channel, "unknown")
+                endings.append(.init(request, .sendingFailed, reason: "outcome unknown, not retried (the provider may have it): \(reason)", mayCreate: false))
             case .retry(let reason) where c.attempt >= settings.maxAttempts:
                 endings.append(.init(request, .error, reason: "\(c.attempt) attempts failed; last: \(reason)", mayCreate: false))
             case .retry(let reason):

@@ -271,6 +271,36 @@ struct SenderTests {
         await redis.stop()
     }
 
+    @Test("an SMS provider that takes the request and never answers: one call, then sending_failed 'outcome unknown' — not retried into a second message")
+    func silentProvider() async throws {
+        let broker = try TestBroker.start(partitions: 4)
+        let redis = try await TestRedisServer()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        let port = freeTCPPort()
+        let dir = try temporaryDirectory("silent")
+        let listener = try ChildProcess(
+            executable: "/usr/bin/env", arguments: ["python3", "-u", "\(BuiltProducts.packageRoot)/Tests/EndToEndTests/silent-listener.py", String(port)], output: .file("\(dir)/log"))
+        defer { listener.signal(SIGKILL) }
+        for _ in 0..<100 where !((try? String(contentsOfFile: "\(dir)/log", encoding: .utf8)) ?? "").contains("listening") { try await Task.sleep(for: .milliseconds(50)) }
+        try await putContact(ingestor, "quiet", #"{"phone":"+420602000111"}"#)
+        let sender = try await TestWorker(.sender, broker: broker, redis: redis, extraEnvironment: [
+            "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates", "HERALD_SENDER_TWILIO_API_URL": "http://127.0.0.1:\(port)",
+            "HERALD_SENDER_WEBHOOK_TIMEOUT": "1s", "HERALD_SENDER_RETRY_BASE": "100ms",
+        ])
+        let store = MessageStore(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test")), partitions: 4)
+        let sms = SendRequest(id: "quiet:1", contactId: "quiet", campaignId: "c", channel: "sms", template: "callback-offer", category: "service")
+        try await produce(broker, [sms])
+        let got = try await states(store, [sms])
+        #expect(got[sms.id]?["state"] == "sending_failed" && got[sms.id]?["attempts"] == "1", "\(got)\n\(sender.log)")
+        #expect(got[sms.id]?["reason"]?.contains("outcome unknown") == true, "\(got)")
+        try await Task.sleep(for: .seconds(2))  // a retry would have come by now (base 100 ms)
+        let log = try String(contentsOfFile: "\(dir)/log", encoding: .utf8)
+        #expect(log.components(separatedBy: "request POST").count - 1 == 1, "the provider got the message more than once:\n\(log)")
+        await sender.process.stop()
+        await ingestor.process.stop()
+        await redis.stop()
+    }
+
     @Test("webhook: a signed JSON POST; a 503 is retried, a 400 is not; the signature verifies with the shared secret; malformed send records go to herald.dlq")
     func webhook() async throws {
         let broker = try TestBroker.start(partitions: 4)

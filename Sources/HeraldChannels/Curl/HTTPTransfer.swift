@@ -62,8 +62,13 @@ struct HTTPTransfer: CurlTransfer {
         }
         if state.bodyTooLarge { return .failure(error(.other, "the response body is over \(state.maxBody) bytes")) }
         guard code == CURLE_OK else {
-            let kind: HTTPClientError.Code = code == CURLE_OPERATION_TIMEDOUT ? .timeout : code == CURLE_COULDNT_CONNECT ? .connection : .other
-            return .failure(error(kind, String(cString: curl_easy_strerror(code))))
+            // What the server can have received decides what the caller may do:
+            // with no request byte sent (no name, no connection, a connect timeout)
+            // nothing was sent, whatever curl's code.
+            var sent = 0
+            _ = herald_curl_getinfo_long(h, CURLINFO_REQUEST_SIZE, &sent)
+            let kind: HTTPClientError.Code = sent == 0 ? .connection : code == CURLE_OPERATION_TIMEDOUT ? .timeout : .other
+            return .failure(error(kind, String(cString: curl_easy_strerror(code)) + (sent == 0 ? " (nothing was sent)" : " (after the request was sent)")))
         }
         var status = 0
         _ = herald_curl_getinfo_long(h, CURLINFO_RESPONSE_CODE, &status)

@@ -51,9 +51,11 @@ struct SMTPTransfer: CurlTransfer {
         var reply = 0
         _ = herald_curl_getinfo_long(h, CURLINFO_RESPONSE_CODE, &reply)
         let message = "\(String(cString: curl_easy_strerror(code))) (last reply \(reply))"
-        if code == CURLE_COULDNT_CONNECT { return .unavailable(message) }
+        if code == CURLE_COULDNT_CONNECT || code == CURLE_COULDNT_RESOLVE_HOST { return .unavailable(message) }
         if code == CURLE_LOGIN_DENIED { return .permanent(message) }
         if (500..<600).contains(reply) { return .permanent(message) }
+        // The message went out whole and no final 4xx/5xx came back: it may be delivered.
+        if let s = state as? State, s.offset >= s.bytes.count, !(400..<600).contains(reply) { return .unknown(message) }
         return .temporary(message)
     }
 

@@ -1,0 +1,45 @@
+import HeraldChannels
+import Testing
+
+@testable import HeraldSender
+
+@Suite("Provider failures judged by what the provider can have received")
+struct AmbiguousFailureTests {
+    func kind(_ o: SendProcessor.Outcome) -> String {
+        switch o {
+        case .sent: "sent"
+        case .retry: "retry"
+        case .deferred: "deferred"
+        case .failed: "failed"
+        case .unknown: "unknown"
+        }
+    }
+
+    @Test("nothing sent is an outage for every channel; sent but unanswered is retried only where the call carries an idempotency key")
+    func noResponse() {
+        let notSent = HTTPClientError(code: .connection, message: "connect refused (nothing was sent)")
+        let unanswered = HTTPClientError(code: .timeout, message: "timed out (after the request was sent)")
+        let broken = HTTPClientError(code: .other, message: "connection reset (after the request was sent)")
+        for idempotent in [true, false] { #expect(kind(.noResponse(notSent, idempotent: idempotent)) == "deferred") }
+        #expect(kind(.noResponse(unanswered, idempotent: true)) == "retry")
+        #expect(kind(.noResponse(unanswered, idempotent: false)) == "unknown")
+        #expect(kind(.noResponse(broken, idempotent: false)) == "unknown")
+        #expect(kind(.noResponse(HTTPClientError(code: .refused, message: "private"), idempotent: true)) == "failed")
+    }
+
+    @Test("a provider's 503 did not take the message (deferred); another 5xx may have (unknown, not retried into a second message)")
+    func serverErrors() {
+        #expect(kind(SendProcessor.whatsAppOutcome(status: 503, code: nil, detail: "")) == "deferred")
+        #expect(kind(SendProcessor.whatsAppOutcome(status: 500, code: 131000, detail: "Something went wrong")) == "unknown")
+        #expect(kind(SendProcessor.twilioOutcome(status: 502, code: nil, detail: "")) == "unknown")
+        #expect(kind(SendProcessor.twilioOutcome(status: 429, code: 20429, detail: "")) == "deferred")
+        #expect(kind(SendProcessor.whatsAppOutcome(status: 400, code: 131026, detail: "")) == "failed")
+    }
+
+    @Test("SMTP: a message handed over whole with no reply is unknown; a 4xx reply after it is a temporary refusal")
+    func smtp() {
+        #expect(kind(SendProcessor.outcome(.unknown("timeout after DATA (last reply 354)"))) == "unknown")
+        #expect(kind(SendProcessor.outcome(.temporary("452 mailbox full"))) == "retry")
+        #expect(kind(SendProcessor.outcome(.unavailable("refused"))) == "deferred")
+    }
+}
