@@ -47,7 +47,9 @@ struct JourneyProcessor: Sendable {
         let loaded = try await journeys.load(contactId, contacts: contacts)
         let existing = loaded.journeys
         let contact = (loaded.profile ?? ContactProfile(id: contactId)).snapshot(messages: loaded.messages)
-        let now = now()
+        // The transition's time is the event's receipt, not the clock: a replay of
+        // this record (after a failed save) computes the same waits and windows.
+        let now = event.receivedAt > 0 ? event.receivedAt : now()
         var changed: [Transition] = []
         // Exits and stops for journeys already running.
         for instance in existing where instance.status.isActive {
@@ -197,7 +199,10 @@ struct JourneyProcessor: Sendable {
         }
         engine.testWait = testWait
         // A wake-up that changes nothing (already handled) still clears its entry.
-        let t = engine.wakeUp(instance, contact: contact, now: now)
+        // The wake-up's own time, not the clock: a replayed claim computes the same
+        // transition (waits from the scheduled time, windows as of it).
+        let at: Int64 = if case .waiting(let until) = instance.status { until } else { due }
+        let t = engine.wakeUp(instance, contact: contact, now: at)
         metrics.lateness.record(Double(max(0, now.subtractingClamped(due))) / 1000)
         return t
     }

@@ -125,8 +125,9 @@ struct JourneyTests {
         let redis = try await TestRedisServer()
         let ingestor = try await TestIngestor(broker: broker, redis: redis)
         let scheduler = try await TestWorker(.scheduler, broker: broker, redis: redis, extraEnvironment: ["HERALD_SCHEDULER_TEST_WAIT": "1s"])
-        try await publish(ingestor)
-        try await Task.sleep(for: .seconds(1))  // the router notices the new campaign (revision check every 0.5 s)
+        // Waits count from the event's receipt: long enough for this test to read
+        // Bob's first send back and post his purchase inside the wait.
+        try await publish(ingestor, wait: "8s")
         try await post(ingestor, [("a-1", "cart_abandoned", "ann"), ("b-1", "cart_abandoned", "bob")])
         _ = try await sends(broker) { s in s.contains { $0 == ("bob", "cart-1") } }
         try await post(ingestor, [("b-2", "purchase", "bob")])

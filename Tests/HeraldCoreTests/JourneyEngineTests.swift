@@ -209,3 +209,47 @@ struct JourneyEngineTests {
         #expect(ConditionEvaluator.compare(value, comparison) == expected)
     }
 }
+
+@Suite("Replays are deterministic")
+struct ReplayDeterminismTests {
+    static let yaml = """
+        id: vip-path
+        name: VIP path
+        list: shop
+        triggers: [{event: purchase}]
+        steps:
+          - id: tag
+            add_tag: vip
+            next: score
+          - id: score
+            update_contact: {tier: gold, legacy: null}
+            next: route
+          - id: route
+            split:
+              - when: {all: [{tag: vip}, {attribute: tier, eq: gold}, {not: {attribute: legacy, exists: true}}]}
+                next: vip-mail
+              - else: plain-mail
+          - id: vip-mail
+            send: {channel: email, template: vip}
+          - id: plain-mail
+            send: {channel: email, template: plain}
+        """
+
+    func sends(_ t: Transition) -> [String] {
+        t.effects.compactMap { if case .send(_, let template, _, let key) = $0 { "\(template)@\(key)" } else { nil } }
+    }
+
+    @Test("a later split sees the transition's own tag and attribute changes, and a replay on the changed profile sends the same message")
+    func ownEffectsAndReplay() throws {
+        let engine = JourneyEngine(campaign: try CampaignParser.parse(Self.yaml, file: "vip.yaml"), version: 1)
+        let before = ContactSnapshot(id: "c-1", attributes: ["legacy": .bool(true)], lists: ["shop"])
+        let first = engine.enter(id: "j-1", contact: before, triggerEvent: [:], now: 1_795_500_000_000)
+        #expect(sends(first) == ["vip@j-1:vip-mail:1"], "the split did not see the transition's own changes: \(first.effects)")
+        // The save failed; the effects reached the profile; the record is replayed.
+        var after = before
+        after.tags.insert("vip")
+        after.attributes = ["tier": .string("gold")]
+        let replay = engine.enter(id: "j-1", contact: after, triggerEvent: [:], now: 1_795_500_000_000)
+        #expect(sends(replay) == sends(first) && replay.instance == first.instance)
+    }
+}

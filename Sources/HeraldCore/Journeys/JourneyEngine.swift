@@ -89,8 +89,16 @@ public struct JourneyEngine: Sendable {
     // MARK: Running steps
 
     /// Runs steps from `instance.stepId` until a wait or the end.
-    func run(_ start: JourneyInstance, contact: ContactSnapshot, now: Int64) -> Transition {
+    ///
+    /// The transition's own changes to the contact (`update_contact`, tags,
+    /// lists) are applied to `contact` as the steps run, so a later split or
+    /// audience check in the same transition sees them. A replay of the
+    /// transition (after a failed save) reads the profile with those changes
+    /// already applied, and so takes the same branches and sends the same
+    /// messages; without this the first run and the replay could disagree.
+    func run(_ start: JourneyInstance, contact initial: ContactSnapshot, now: Int64) -> Transition {
         var instance = start
+        var contact = initial
         var effects: [JourneyEffect] = []
         for _ in 0..<maximumStepsPerTransition {
             guard let step = campaign.steps[instance.stepId] else { return finish(instance, now: now, effects: effects) }
@@ -134,11 +142,22 @@ public struct JourneyEngine: Sendable {
                     if bucket < b.percent { next = b.next; break }
                     bucket -= b.percent
                 }
-            case .updateContact(let values): effects.append(.updateContact(values))
-            case .addTag(let t): effects.append(.addTag(t))
-            case .removeTag(let t): effects.append(.removeTag(t))
-            case .subscribe(let l): effects.append(.subscribe(list: l))
-            case .unsubscribe(let l): effects.append(.unsubscribe(list: l))
+            case .updateContact(let values):
+                effects.append(.updateContact(values))
+                // As the profile applies it: attributes merge, null removes one.
+                for (name, value) in values { contact.attributes[name] = value == .null ? nil : value }
+            case .addTag(let t):
+                effects.append(.addTag(t))
+                contact.tags.insert(t)
+            case .removeTag(let t):
+                effects.append(.removeTag(t))
+                contact.tags.remove(t)
+            case .subscribe(let l):
+                effects.append(.subscribe(list: l))
+                contact.lists.insert(l)
+            case .unsubscribe(let l):
+                effects.append(.unsubscribe(list: l))
+                contact.lists.remove(l)
             case .addNote(let n): effects.append(.addNote(n))
             case .webhook(let url): effects.append(.webhook(url: url, idempotencyKey: key))
             case .startCampaign(let c): effects.append(.startCampaign(c))
