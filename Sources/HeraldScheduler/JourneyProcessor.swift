@@ -167,7 +167,8 @@ struct JourneyProcessor: Sendable {
             // One entry per instance: the last state of each.
             var seen: Set<String> = []
             let last = transitions.reversed().map(\.instance).filter { seen.insert($0.id).inserted }.reversed()
-            saves.append(JourneySave(contactId: contactId, instances: Array(last), messages: messages))
+            saves.append(JourneySave(
+                contactId: contactId, instances: Array(last), messages: messages, deletes: JourneyRetention.expired(existing: existing, saving: Array(last))))
         }
         for case .failure(let error) in await producer.send(records) { throw error }
         do {
@@ -226,13 +227,15 @@ struct JourneyProcessor: Sendable {
         let counts = Self.reportCounts(transitions, previous: previous)
         let (records, messages) = try await effects(of: transitions, contactId: contactId)
         for case .failure(let error) in await producer.send(records) { throw error }
+        let saving = transitions.map(\.instance)
+        let deletes = JourneyRetention.expired(existing: previous, saving: saving)
         do {
-            try await journeys.save(transitions.map(\.instance), contactId: contactId, epoch: epoch, counts: counts, messages: messages)
+            try await journeys.save(saving, contactId: contactId, epoch: epoch, counts: counts, messages: messages, deletes: deletes)
         } catch JourneyStoreError.fenced {
             // Another process claimed the shard. If the partition is still ours (its
             // notice was late), take a fresh token and save; otherwise give up.
             let fresh = try await ownership.afterFenced(shard: journeys.shard(of: contactId), failed: epoch)
-            try await journeys.save(transitions.map(\.instance), contactId: contactId, epoch: fresh, counts: counts, messages: messages)
+            try await journeys.save(saving, contactId: contactId, epoch: fresh, counts: counts, messages: messages, deletes: deletes)
         }
     }
 

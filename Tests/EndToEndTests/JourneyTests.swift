@@ -3,8 +3,10 @@ import Glibc
 import HeraldChannels
 import HeraldCore
 import HeraldKafka
+import HeraldRedis
 import HeraldService
 import HeraldTestSupport
+import Logging
 import Testing
 
 @Suite("Journeys end to end (ingestor + scheduler executables)", .serialized, .timeLimit(.minutes(4)))
@@ -57,6 +59,46 @@ struct JourneyTests {
     static func decodeSend(_ r: KafkaRecord) -> (String, String)? {
         guard let v = try? JSONValue.parse(r.value), let c = v["contact_id"]?.stringValue, let t = v["template"]?.stringValue else { return nil }
         return (c, t)
+    }
+
+    // One contact puts every event in one partition, and the embedded broker
+    // keeps only 5 MB of a partition (DESIGN.md): the events are kept small so
+    // all 10,000 stay on it until read.
+    @Test("10,000 parallel entries for one contact: its stored journeys stay bounded in count and bytes")
+    func boundedState() async throws {
+        let broker = try TestBroker.start(partitions: 2)
+        let redis = try await TestRedisServer()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        let scheduler = try await TestWorker(.scheduler, broker: broker, redis: redis)
+        let admin = [("Authorization", "Bearer \(TestIngestor.adminKey)"), ("Content-Type", "application/yaml")]
+        let yaml = "id: every-visit\nlist: shop\nentry: parallel\ntriggers:\n  - event: visited\nsteps:\n  - id: done\n    end: true\n"
+        let published = try await client.send(method: "POST", url: "\(ingestor.apiURL)/v1/campaigns/every-visit/publish", headers: admin, body: Array(yaml.utf8))
+        #expect(published.status == 200, "\(published.bodyText)")
+        let pad = String(repeating: "x", count: 100)  // each trigger event carries bytes that a finished journey no longer needs
+        let entries = 10_000
+        for batch in 0..<entries / 1000 {
+            let events = (0..<1000).map { #"{"id":"v-\#(batch)-\#($0)","type":"visited","contact_id":"regular","properties":{"pad":"\#(pad)"}}"# }
+            let r = try await client.postJSON("\(ingestor.apiURL)/v1/events", Array(#"{"events":[\#(events.joined(separator: ","))]}"#.utf8), headers: [("Authorization", "Bearer \(TestIngestor.apiKey)")])
+            #expect(r.status == 202, "\(r.bodyText.prefix(200))")
+        }
+        var entered: JSONValue = .null
+        for _ in 0..<600 {
+            let report = try JSONValue.parse(try await client.send(method: "GET", url: "\(ingestor.apiURL)/v1/campaigns/every-visit/report", headers: admin).body)
+            entered = report["entered"] ?? .null
+            if entered == .int(Int64(entries)) { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(entered == .int(Int64(entries)), "entered: \(entered)")
+        let pool = RedisPool(configuration: redis.configuration, logger: Logger(label: "test"))
+        let key = "herald:j:{\(Shard.of("regular", partitions: 2))}:regular"
+        let fields = try await pool.execute(["HLEN", key]).int ?? -1
+        let bytes = try await pool.execute(["MEMORY", "USAGE", key]).int ?? -1
+        #expect(fields == Int64(JourneyRetention.keptPerCampaign), "\(fields) journeys kept")
+        #expect(bytes > 0 && bytes < 16_384, "\(bytes) bytes for one contact's journeys")
+        print("boundedState: \(entries) entries, \(fields) journeys kept, \(bytes) bytes")
+        await scheduler.process.stop()
+        await ingestor.process.stop()
+        await redis.stop()
     }
 
     @Test("size limits hold end to end: an event too large for its derived records is refused (413), one under the limit is accepted and still enters its journey")

@@ -253,3 +253,28 @@ struct ReplayDeterminismTests {
         #expect(sends(replay) == sends(first) && replay.instance == first.instance)
     }
 }
+
+@Suite("Per-contact journey state is bounded")
+struct JourneyRetentionTests {
+    func finished(_ n: Int, campaign: String = "c", at: Int64) -> JourneyInstance {
+        var i = JourneyInstance(id: "\(campaign):e\(n)", campaignId: campaign, version: 1, contactId: "x", triggerEvent: ["big": .string(String(repeating: "p", count: 1000))], stepId: "s", enteredAt: at)
+        i.status = .completed(at: at)
+        i.visits = ["s": 1]
+        return i
+    }
+
+    @Test("finished instances are stored without their trigger event; only the newest of each campaign are kept")
+    func retention() {
+        let stored = JourneyRetention.compacted(finished(1, at: 5))
+        #expect(stored.triggerEvent.isEmpty && stored.visits.isEmpty && stored.status == .completed(at: 5))
+        var active = finished(99, at: 1)
+        active.status = .waiting(until: 99)
+        #expect(JourneyRetention.compacted(active) == active, "an active journey is kept whole: its later steps read the event")
+        let existing = (0..<10).map { finished($0, at: Int64($0)) } + [active]
+        let expired = JourneyRetention.expired(existing: existing, saving: [finished(10, at: 10)], keep: 10)
+        #expect(expired == ["c:e0"], "the oldest finished one goes; the active one and other campaigns stay")
+        #expect(JourneyRetention.expired(existing: existing + [finished(1, campaign: "d", at: 0)], saving: [], keep: 10).isEmpty)
+        // `once` still sees that the contact entered: at least one finished instance stays.
+        #expect(JourneyRetention.expired(existing: (0..<3).map { finished($0, at: Int64($0)) }, saving: [], keep: 0) == ["c:e0", "c:e1"])
+    }
+}

@@ -99,9 +99,11 @@ public struct JourneyStore: Sendable {
     ///   `completed`, `exited:<reason>`, `step:<id>`, `v<n>:entered`, ...); kept per
     ///   shard in the shard's slot and summed by `report`.
     /// - Throws: `JourneyStoreError.fenced` when another process took the shard.
-    public func save(_ instances: [JourneyInstance], contactId: String, epoch: Int64, counts: [String: [String: Int]] = [:], messages: [JourneySave.Message] = []) async throws {
+    public func save(
+        _ instances: [JourneyInstance], contactId: String, epoch: Int64, counts: [String: [String: Int]] = [:], messages: [JourneySave.Message] = [], deletes: [String] = []
+    ) async throws {
         guard !instances.isEmpty else { return }
-        let one = JourneySave(contactId: contactId, instances: instances, messages: messages)
+        let one = JourneySave(contactId: contactId, instances: instances, messages: messages, deletes: deletes)
         try await save([one], shard: shard(of: contactId), epoch: epoch, counts: counts)
     }
 
@@ -120,8 +122,11 @@ public struct JourneyStore: Sendable {
             args.append(String(save.instances.count))
             for i in save.instances {
                 let wake: Int64 = if case .waiting(let until) = i.status { until } else { -1 }
-                args += [i.id, i.json.jsonString, String(wake), "\(save.contactId)\(Self.separator)\(i.id)"]
+                // A finished journey is stored small (`JourneyRetention`).
+                args += [i.id, JourneyRetention.compacted(i).json.jsonString, String(wake), "\(save.contactId)\(Self.separator)\(i.id)"]
             }
+            args.append(String(save.deletes.count))
+            args += save.deletes
             args.append(String(save.messages.count))
             for m in save.messages { args += [String(m.record.at), Self.member(m)] }
             let newest = save.messages.map(\.record.at).max() ?? 0
@@ -255,6 +260,13 @@ public struct JourneyStore: Sendable {
             end
             a = a + 4
           end
+          -- Finished journeys past their retention (`JourneyRetention`).
+          local d = tonumber(ARGV[a])
+          a = a + 1
+          for _ = 1, d do
+            redis.call('HDEL', key, ARGV[a])
+            a = a + 1
+          end
           local m = tonumber(ARGV[a])
           a = a + 1
           if m > 0 then
@@ -311,11 +323,14 @@ public struct JourneySave: Sendable {
     public var contactId: String
     public var instances: [JourneyInstance]
     public var messages: [Message]
+    /// Finished instances to delete in the same save (`JourneyRetention.expired`).
+    public var deletes: [String]
 
-    public init(contactId: String, instances: [JourneyInstance], messages: [Message] = []) {
+    public init(contactId: String, instances: [JourneyInstance], messages: [Message] = [], deletes: [String] = []) {
         self.contactId = contactId
         self.instances = instances
         self.messages = messages
+        self.deletes = deletes
     }
 }
 
