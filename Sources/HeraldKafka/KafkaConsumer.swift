@@ -213,7 +213,7 @@ public final class KafkaConsumer: Service, Sendable {
     /// `base` × 2^(n-1), at most 10 s: a failing record or an outage costs a few
     /// calls a second at first and one every 10 s once it lasts.
     static func backoff(_ n: Int, base: Duration) -> Duration {
-        min(.seconds(10), base * (1 << min(max(n - 1, 0), 16)))
+        Backoff.delay(n, base: base, cap: .seconds(10))
     }
 
     /// Stores (does not commit) the offset after the last record of each partition.

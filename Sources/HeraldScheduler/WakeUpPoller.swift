@@ -50,16 +50,22 @@ struct WakeUpPoller: Service {
     /// Fires one shard's wake-ups until the shard is no longer assigned here.
     func loop(shard: Int) async {
         let partition = TopicPartition(topic: Topics.journeys, partition: shard)
+        var failures = 0
         while !Task.isShuttingDownGracefully && !Task.isCancelled && consumer.assignment.contains(partition) {
             var fired = 0
             do {
                 fired = try await drain(shard: shard)
+                failures = 0
             } catch is NotOwner {
                 logger.info("scheduler lost shard \(shard) to another owner")
                 return
             } catch {
-                logger.warning("scheduler wake-ups of shard \(shard) failed; will retry", metadata: ["herald.error": "\(error)"])
-                try? await Task.sleep(for: .milliseconds(500))
+                // A failed batch may already have produced its effects (deduplicated
+                // downstream): retrying at a growing pause keeps a lasting failure
+                // from multiplying them.
+                failures += 1
+                logger.warning("scheduler wake-ups of shard \(shard) failed; will retry", metadata: ["herald.error": "\(error)", "herald.failures": "\(failures)"])
+                try? await Task.sleep(for: Backoff.delay(failures, base: .milliseconds(500), cap: .seconds(30)))
             }
             if fired == 0 { try? await Task.sleep(for: interval) }
         }

@@ -107,4 +107,14 @@ struct DurationTextTests {
         let woken = engine.wakeUp(entered.instance, contact: contact, now: .max)
         #expect(woken.effects.contains { if case .send = $0 { true } else { false } })
     }
+
+    @Test("backoff doubles from its base and stops at its cap, whatever the count")
+    func backoff() {
+        #expect(Backoff.delay(1, base: .milliseconds(500), cap: .seconds(30)) == .milliseconds(500))
+        #expect(Backoff.delay(2, base: .milliseconds(500), cap: .seconds(30)) == .seconds(1))
+        #expect(Backoff.delay(4, base: .milliseconds(500), cap: .seconds(30)) == .seconds(4))
+        #expect(Backoff.delay(7, base: .milliseconds(500), cap: .seconds(30)) == .seconds(30))
+        #expect(Backoff.delay(.max, base: .milliseconds(200), cap: .seconds(10)) == .seconds(10))
+        #expect(Backoff.delay(0, base: .milliseconds(200), cap: .seconds(10)) == .milliseconds(200))
+    }
 }
