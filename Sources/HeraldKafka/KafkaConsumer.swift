@@ -20,7 +20,13 @@ import Synchronization
 /// the batch record by record, in order; a record that fails
 /// `maxAttempts` times goes to `herald.dlq` with its origin, the reason and its
 /// bytes (`DeadLetterQueue`), and the partition goes on. Without a dead-letter
-/// queue (tests of this type alone) a failing record is retried forever.
+/// queue (tests of this type alone) a failing record is retried forever. A
+/// handler that throws `PartitionInDoubt` has its batch rewound: nothing is
+/// stored, the partitions are sought back to the batch's first records, and the
+/// next polls bring them again (and serve the revoke, if one is coming).
+///
+/// Ownership is trusted only while the process runs without stalls and no other
+/// process fenced it (`AssignmentTrust`, `ownershipDoubt(_:)`).
 ///
 /// Rebalancing is cooperative-sticky; `assignment` and `assignmentChanges` tell
 /// which partitions this process owns. A committed offset the broker no longer has
@@ -37,6 +43,7 @@ public final class KafkaConsumer: Service, Sendable {
     private let handler: Handler
     private let deadLetters: DeadLetterQueue?
     private let logger: Logger
+    private let ticker: Ticker
 
     /// - Parameters:
     ///   - metrics: where lag and counters are registered; `worker` labels them.
@@ -50,7 +57,7 @@ public final class KafkaConsumer: Service, Sendable {
         self.handler = handler
         self.deadLetters = deadLetters
         self.logger = logger
-        let core = ConsumerCore(logger: logger, metrics: metrics, worker: worker, group: configuration.groupId)
+        let core = ConsumerCore(logger: logger, metrics: metrics, worker: worker, group: configuration.groupId, sessionTimeout: configuration.sessionTimeout)
         let conf = try RDKafkaConfig.make(configuration.properties)
         rd_kafka_conf_set_rebalance_cb(conf, consumerRebalanceCallback)
         rd_kafka_conf_set_error_cb(conf, consumerErrorCallback)
@@ -61,10 +68,28 @@ public final class KafkaConsumer: Service, Sendable {
         rd_kafka_poll_set_consumer(rk)
         self.core = core
         self.handle = RDKafkaHandle(rk, logger: logger, callbackContext: core)
+        // Its own thread, not the cooperative pool: a starved pool must not look
+        // like a stalled process, and a stopped process stops it too.
+        self.ticker = Ticker(every: .milliseconds(100)) { [core] in core.tick() }
     }
+
+    deinit { ticker.stop() }
 
     /// The partitions this process owns right now.
     public var assignment: Set<TopicPartition> { core.assignment }
+
+    /// Why this process may not act as `partition`'s owner now — it is not
+    /// assigned here, the process stalled, or another process fenced it — or nil
+    /// when it may (`AssignmentTrust`).
+    public func ownershipDoubt(_ partition: TopicPartition) -> String? {
+        core.doubt(about: partition)
+    }
+
+    /// Tells the consumer that another process took `partition`'s fencing token:
+    /// its ownership is in doubt until a session timeout of polls has passed.
+    public func fenced(_ partition: TopicPartition) {
+        core.fenced(partition)
+    }
 
     /// Every assignment change, in order: partitions gained and lost.
     public var assignmentChanges: AsyncStream<AssignmentChange> { core.changes }
@@ -87,18 +112,25 @@ public final class KafkaConsumer: Service, Sendable {
         let maxBatch = configuration.maxBatchSize
         let lagEvery = configuration.lagInterval
         var nextLag = ContinuousClock.now + lagEvery
-        // Batches in the handler, oldest first (`batchesInFlight`).
-        var inFlight: [(batch: [KafkaRecord], done: Task<Bool, Never>)] = []
+        // Batches in the handler, oldest first (`batchesInFlight`), numbered in poll order.
+        var inFlight: [(seq: Int, batch: [KafkaRecord], done: Task<Outcome, Never>)] = []
+        var polled = 0
         // False once a batch was left unfinished (shutdown): no later batch's
         // offsets may be stored past its records.
         var storing = true
+        // A rewound partition: batches up to this number were polled before its
+        // seek, and their records of it come again, so they store none of its offsets.
+        var rewound: [TopicPartition: Int] = [:]
         func finishOldest() async {
-            let (batch, task) = inFlight.removeFirst()
-            let done = await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
-            if done && storing {
+            let (seq, batch, task) = inFlight.removeFirst()
+            let outcome = await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
+            switch outcome {
+            case .done where storing:
                 core.consumed(batch.count)
-                storeOffsets(batch)
-            } else {
+                storeOffsets(batch.filter { r in (rewound[TopicPartition(topic: r.topic, partition: r.partition)] ?? -1) < seq })
+            case .rewind:
+                for tp in await rewind(batch) { rewound[tp] = polled }
+            case .done, .stopped:
                 storing = false
             }
         }
@@ -106,7 +138,10 @@ public final class KafkaConsumer: Service, Sendable {
             let batch = await handle.queue.run { [handle, core] in
                 core.pollBatch(rk: handle.rk, firstTimeoutMs: pollMs, max: maxBatch)
             }
-            if !batch.isEmpty { inFlight.append((batch, Task { await self.process(batch) })) }
+            if !batch.isEmpty {
+                polled += 1
+                inFlight.append((polled, batch, Task { await self.process(batch) }))
+            }
             // Full, or nothing new came: the oldest is waited for (and, with
             // nothing new, every batch, so offsets are stored without delay).
             while inFlight.count >= max(1, configuration.batchesInFlight) || (batch.isEmpty && !inFlight.isEmpty) { await finishOldest() }
@@ -119,15 +154,24 @@ public final class KafkaConsumer: Service, Sendable {
         await close()
     }
 
-    /// Handles `batch` under the failure policy: true when every record was
-    /// handled or dead-lettered, false at shutdown (its offsets stay unstored, so
-    /// the batch is read again after a restart).
-    private func process(_ batch: [KafkaRecord]) async -> Bool {
+    /// What became of a batch.
+    enum Outcome {
+        /// Every record was handled or dead-lettered: its offsets may be stored.
+        case done
+        /// Shutdown came first: its offsets stay unstored, so it is read again after a restart.
+        case stopped
+        /// Ownership of a partition is in doubt: the batch is read again after a seek.
+        case rewind
+    }
+
+    /// Handles `batch` under the failure policy.
+    private func process(_ batch: [KafkaRecord]) async -> Outcome {
         switch await attempt(batch) {
-        case .handled: return true
-        case .stopped: return false
+        case .handled: return .done
+        case .stopped: return .stopped
+        case .inDoubt(let doubt): return await pauseBeforeRewind(doubt)
         case .failed(let error):
-            guard batch.count > 1 || deadLetters != nil else { return await retryForever(batch, after: error) }
+            guard batch.count > 1 || deadLetters != nil else { return await retryForever(batch) }
             logger.warning("kafka.consumer batch failed; handling its records one by one", metadata: [LogKeys.error: "\(error)", "kafka.records": "\(batch.count)"])
         }
         // Record by record, in order: the one to blame is found, the others go on.
@@ -136,7 +180,8 @@ public final class KafkaConsumer: Service, Sendable {
             while true {
                 switch await attempt([record]) {
                 case .handled: break
-                case .stopped: return false
+                case .stopped: return .stopped
+                case .inDoubt(let doubt): return await pauseBeforeRewind(doubt)
                 case .failed(let error):
                     failures += 1
                     guard let deadLetters else {
@@ -149,18 +194,47 @@ public final class KafkaConsumer: Service, Sendable {
                     }
                     // The dead letter must be acknowledged before the record counts as handled.
                     if await deliver(record, to: deadLetters, error: error, failures: failures) { break }
-                    return false
+                    return .stopped
                 }
                 break
             }
         }
-        return true
+        return .done
     }
 
     enum Attempt {
         case handled
         case failed(any Error)
+        case inDoubt(PartitionInDoubt)
         case stopped
+    }
+
+    /// A short pause, so a doubt that lasts costs a few polls a second, not a spin.
+    private func pauseBeforeRewind(_ doubt: PartitionInDoubt) async -> Outcome {
+        logger.info("kafka.consumer rewinds a batch: partition ownership in doubt", metadata: [LogKeys.error: "\(doubt)"])
+        try? await Task.sleep(for: configuration.retryBackoff)
+        return Task.isShuttingDownGracefully || Task.isCancelled ? .stopped : .rewind
+    }
+
+    /// Seeks each partition of `batch` back to its first record there; returns
+    /// the partitions sought.
+    private func rewind(_ batch: [KafkaRecord]) async -> [TopicPartition] {
+        var first: [TopicPartition: Int64] = [:]
+        for r in batch {
+            let tp = TopicPartition(topic: r.topic, partition: r.partition)
+            first[tp] = min(first[tp] ?? .max, r.offset)
+        }
+        let targets = first
+        await handle.queue.run { [handle, logger] in
+            let list = RDKafkaPartitionList.make(targets.map { ($0.key, $0.value) })
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            if let e = rd_kafka_seek_partitions(handle.rk, list, 5000) {
+                // Typically revoked meanwhile: the new owner reads the records.
+                logger.info("kafka.consumer could not seek back", metadata: [LogKeys.error: "\(String(cString: rd_kafka_error_string(e)))"])
+                rd_kafka_error_destroy(e)
+            }
+        }
+        return Array(first.keys)
     }
 
     /// Runs the handler once, waiting out dependency outages (which are not attempts).
@@ -173,6 +247,7 @@ public final class KafkaConsumer: Service, Sendable {
             } catch {
                 core.handlerFailed()
                 if Task.isShuttingDownGracefully || Task.isCancelled { return .stopped }
+                if let doubt = error as? PartitionInDoubt { return .inDoubt(doubt) }
                 guard (error as? any DependencyFailure)?.isOutage == true else { return .failed(error) }
                 outages += 1
                 logger.warning("kafka.consumer waits out a dependency outage; nothing is dead-lettered for it", metadata: [LogKeys.error: "\(error)", "kafka.attempt": "\(outages)"])
@@ -198,13 +273,14 @@ public final class KafkaConsumer: Service, Sendable {
     }
 
     /// No dead-letter queue and one record: the old behaviour, retried until it passes.
-    private func retryForever(_ batch: [KafkaRecord], after first: any Error) async -> Bool {
+    private func retryForever(_ batch: [KafkaRecord]) async -> Outcome {
         var failures = 1
         while true {
             try? await Task.sleep(for: Self.backoff(failures, base: configuration.retryBackoff))
             switch await attempt(batch) {
-            case .handled: return true
-            case .stopped: return false
+            case .handled: return .done
+            case .stopped: return .stopped
+            case .inDoubt(let doubt): return await pauseBeforeRewind(doubt)
             case .failed: failures += 1
             }
         }
@@ -218,6 +294,7 @@ public final class KafkaConsumer: Service, Sendable {
 
     /// Stores (does not commit) the offset after the last record of each partition.
     private func storeOffsets(_ batch: [KafkaRecord]) {
+        guard !batch.isEmpty else { return }
         var next: [TopicPartition: Int64] = [:]
         for r in batch {
             let tp = TopicPartition(topic: r.topic, partition: r.partition)
@@ -242,6 +319,7 @@ public final class KafkaConsumer: Service, Sendable {
             _ = rd_kafka_consumer_close(handle.rk)
             core.finish()
         }
+        ticker.stop()
         logger.info("kafka.consumer closed", metadata: [LogKeys.group: "\(configuration.groupId)"])
     }
 }
@@ -271,8 +349,11 @@ final class ConsumerCore: Sendable {
     let outOfRange: Counter
     let errors: Counter
 
-    init(logger: Logger, metrics: PrometheusCollectorRegistry, worker: String, group: String) {
+    private let trust: Mutex<AssignmentTrust>
+
+    init(logger: Logger, metrics: PrometheusCollectorRegistry, worker: String, group: String, sessionTimeout: Duration) {
         self.logger = logger
+        trust = Mutex(AssignmentTrust(sessionTimeout: sessionTimeout, now: .now))
         self.metrics = metrics
         self.worker = worker
         self.group = group
@@ -288,6 +369,14 @@ final class ConsumerCore: Sendable {
     var changes: AsyncStream<AssignmentChange> { stream }
 
     func consumed(_ n: Int) { recordsTotal.increment(by: Int64(n)) }
+
+    func tick() { trust.withLock { $0.tick(at: .now) } }
+    func fenced(_ tp: TopicPartition) { trust.withLock { $0.fenced(tp, at: .now) } }
+
+    func doubt(about tp: TopicPartition) -> String? {
+        guard assignment.contains(tp) else { return "\(tp) is not assigned to this process" }
+        return trust.withLock { $0.doubt(about: tp, at: .now) }
+    }
     func handlerFailed() { handlerErrors.increment() }
 
     func assigned(_ tps: [TopicPartition]) {
@@ -325,6 +414,7 @@ final class ConsumerCore: Sendable {
             }
             batch.append(Self.record(message))
         }
+        trust.withLock { $0.polled(at: .now) }
         return batch
     }
 

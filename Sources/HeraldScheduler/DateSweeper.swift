@@ -33,8 +33,8 @@ struct DateSweeper: Service {
                 let start = ContinuousClock.now
                 do {
                     try await sweep(shard: shard, now: Date())
-                } catch is NotOwner {
-                    continue
+                } catch is NotOwner, is PartitionInDoubt {
+                    continue  // the shard's owner (or this process, once trusted again) sweeps it
                 } catch {
                     logger.warning("scheduler date sweep of shard \(shard) failed; will retry", metadata: ["herald.error": "\(error)"])
                 }

@@ -170,12 +170,13 @@ struct JourneyProcessor: Sendable {
             saves.append(JourneySave(
                 contactId: contactId, instances: Array(last), messages: messages, deletes: JourneyRetention.expired(existing: existing, saving: Array(last))))
         }
+        // A pause since the claim (a stall) is caught before anything goes out.
+        try ownership.confirm(shard)
         for case .failure(let error) in await producer.send(records) { throw error }
         do {
             try await journeys.save(saves, shard: shard, epoch: epoch, counts: counts, orphans: orphans)
         } catch JourneyStoreError.fenced {
-            let fresh = try await ownership.afterFenced(shard: shard, failed: epoch)
-            try await journeys.save(saves, shard: shard, epoch: fresh, counts: counts, orphans: orphans)
+            throw ownership.fenced(shard: shard, failed: epoch)
         }
         return handled
     }
@@ -226,16 +227,17 @@ struct JourneyProcessor: Sendable {
         guard !transitions.isEmpty else { return }
         let counts = Self.reportCounts(transitions, previous: previous)
         let (records, messages) = try await effects(of: transitions, contactId: contactId)
+        let shard = journeys.shard(of: contactId)
+        try ownership.confirm(shard)
         for case .failure(let error) in await producer.send(records) { throw error }
         let saving = transitions.map(\.instance)
         let deletes = JourneyRetention.expired(existing: previous, saving: saving)
         do {
             try await journeys.save(saving, contactId: contactId, epoch: epoch, counts: counts, messages: messages, deletes: deletes)
         } catch JourneyStoreError.fenced {
-            // Another process claimed the shard. If the partition is still ours (its
-            // notice was late), take a fresh token and save; otherwise give up.
-            let fresh = try await ownership.afterFenced(shard: journeys.shard(of: contactId), failed: epoch)
-            try await journeys.save(saving, contactId: contactId, epoch: fresh, counts: counts, messages: messages, deletes: deletes)
+            // Another process claimed the shard: the group decides who owns it
+            // (`ShardOwnership`); the consumer rewinds, the poller waits.
+            throw ownership.fenced(shard: shard, failed: epoch)
         }
     }
 

@@ -39,7 +39,7 @@ public enum SchedulerApp {
                 }
             }
         }
-        ownership.track { [consumer] shard in consumer.assignment.contains(TopicPartition(topic: Topics.journeys, partition: shard)) }
+        ownership.track(consumer)
         let sweeper = DateSweeper(
             consumer: consumer, contacts: ContactStore(redis: runtime.redis, partitions: settings.partitions),
             catalog: processor.catalog, processor: processor, redis: runtime.redis, interval: settings.sweepInterval,

@@ -1,3 +1,4 @@
+import HeraldCore
 import HeraldKafka
 import HeraldRedis
 import Synchronization
@@ -5,13 +6,15 @@ import Synchronization
 /// The shards this scheduler owns and their fencing tokens.
 ///
 /// A shard is owned while its `herald.journeys` partition is assigned to this
-/// process. Its token is taken (`INCR`) on first use — once per shard however many
-/// transitions run concurrently (single flight). A save with an older token fails
-/// (`fenced`): if the partition is still assigned here (a late notice) the process
-/// takes a fresh token, unless a concurrent transition already did; if it lost the
-/// partition it gives up. Ownership so converges on the group's assignment;
-/// transitions are deterministic and idempotent, so the brief overlap late notices
-/// allow can at worst repeat an effect that is deduplicated downstream.
+/// process and the consumer trusts that assignment (`KafkaConsumer.ownershipDoubt`:
+/// no stall, no fence in the last session timeout). Its token is taken (`INCR`)
+/// on first use — once per shard however many transitions run concurrently
+/// (single flight). A save with an older token fails (`fenced`): the token is
+/// dropped and the shard is in doubt for a session timeout, never re-taken on
+/// the spot. Re-taking at once made two processes that both believed they owned
+/// a shard (one of them stale after a pause) fence each other in turn, each
+/// writing between the other's claims; now the stale one learns of its revoke
+/// within the doubt, and only the group's owner takes the token again.
 final class ShardOwnership: Sendable {
     private struct State {
         var epochs: [Int: Int64] = [:]
@@ -20,24 +23,33 @@ final class ShardOwnership: Sendable {
 
     private let state = Mutex(State())
     private let journeys: JourneyStore
-    private let assigned = Mutex<(@Sendable (Int) -> Bool)?>(nil)
+    private let consumer = Mutex<KafkaConsumer?>(nil)
 
     init(journeys: JourneyStore) { self.journeys = journeys }
 
-    /// Tells how to ask whether a shard's partition is assigned right now.
-    func track(_ isAssigned: @escaping @Sendable (Int) -> Bool) {
-        assigned.withLock { $0 = isAssigned }
+    /// The consumer whose assignment (and trust in it) decides ownership.
+    func track(_ consumer: KafkaConsumer) {
+        self.consumer.withLock { $0 = consumer }
     }
 
-    func isAssigned(_ shard: Int) -> Bool {
-        assigned.withLock { $0 }?(shard) ?? false
+    private static func partition(_ shard: Int) -> TopicPartition { TopicPartition(topic: Topics.journeys, partition: shard) }
+
+    /// Throws unless this process may act as `shard`'s owner now.
+    /// - Throws: `NotOwner` when the partition is assigned elsewhere;
+    ///   `PartitionInDoubt` when it is assigned here but the assignment may be stale.
+    func confirm(_ shard: Int) throws {
+        guard let consumer = consumer.withLock({ $0 }) else { throw NotOwner(shard: shard) }
+        let partition = Self.partition(shard)
+        guard consumer.assignment.contains(partition) else { throw NotOwner(shard: shard) }
+        if let reason = consumer.ownershipDoubt(partition) { throw PartitionInDoubt(partition: partition, reason: reason) }
     }
 
     /// The token for `shard`, claiming it first if needed.
-    /// - Throws: `NotOwner` when the partition is not assigned to this process.
+    /// - Throws: what `confirm` throws.
     func epoch(for shard: Int) async throws -> Int64 {
         enum Step { case have(Int64), wait, claim }
         while true {
+            try confirm(shard)
             let step = state.withLock { s -> Step in
                 if let e = s.epochs[shard] { return .have(e) }
                 if s.claiming.contains(shard) { return .wait }
@@ -49,7 +61,7 @@ final class ShardOwnership: Sendable {
             case .wait: try await Task.sleep(for: .milliseconds(2))
             case .claim:
                 defer { state.withLock { _ = $0.claiming.remove(shard) } }
-                guard isAssigned(shard) else { throw NotOwner(shard: shard) }
+                try confirm(shard)
                 let e = try await journeys.claim(shard: shard)
                 state.withLock { $0.epochs[shard] = e }
                 return e
@@ -57,14 +69,13 @@ final class ShardOwnership: Sendable {
         }
     }
 
-    /// After a save with `failed` was fenced: the token to retry with.
-    func afterFenced(shard: Int, failed: Int64) async throws -> Int64 {
-        let current = state.withLock { s -> Int64? in
-            if s.epochs[shard] == failed { s.epochs.removeValue(forKey: shard) }
-            return s.epochs[shard]
-        }
-        if let current { return current }  // a concurrent transition already took a fresh one
-        return try await epoch(for: shard)
+    /// A save with `failed` was fenced: drops the token and puts the shard in
+    /// doubt. Returns the error to throw.
+    func fenced(shard: Int, failed: Int64) -> PartitionInDoubt {
+        state.withLock { s in if s.epochs[shard] == failed { s.epochs.removeValue(forKey: shard) } }
+        let partition = Self.partition(shard)
+        consumer.withLock { $0 }?.fenced(partition)
+        return PartitionInDoubt(partition: partition, reason: "a save was fenced: another scheduler took the shard's token")
     }
 
     /// Forgets shards whose partitions were revoked.

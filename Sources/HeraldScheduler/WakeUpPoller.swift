@@ -51,14 +51,23 @@ struct WakeUpPoller: Service {
     func loop(shard: Int) async {
         let partition = TopicPartition(topic: Topics.journeys, partition: shard)
         var failures = 0
+        var inDoubt = false
         while !Task.isShuttingDownGracefully && !Task.isCancelled && consumer.assignment.contains(partition) {
             var fired = 0
             do {
                 fired = try await drain(shard: shard)
                 failures = 0
+                inDoubt = false
             } catch is NotOwner {
                 logger.info("scheduler lost shard \(shard) to another owner")
                 return
+            } catch let doubt as PartitionInDoubt {
+                // Stalled or fenced: nothing fires until the group has had a
+                // session timeout to say who owns the shard (`ShardOwnership`).
+                if !inDoubt { logger.info("scheduler holds the wake-ups of shard \(shard)", metadata: ["herald.reason": "\(doubt.reason)"]) }
+                inDoubt = true
+                try? await Task.sleep(for: .milliseconds(250))
+                continue
             } catch {
                 // A failed batch may already have produced its effects (deduplicated
                 // downstream): retrying at a growing pause keeps a lasting failure

@@ -392,6 +392,75 @@ struct JourneyTests {
         await redis.stop()
     }
 
+    @Test("a scheduler stopped (SIGSTOP) past the session timeout in the middle of a backlog resumes with its old shards' wake-ups due: it writes nothing, takes no token, and each reminder goes out once")
+    func stalledScheduler() async throws {
+        let broker = try TestBroker.start(partitions: 4)
+        let redis = try await TestRedisServer()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        let stale = try await TestWorker(.scheduler, broker: broker, redis: redis)
+        let owner = try await TestWorker(.scheduler, broker: broker, redis: redis)
+        func ownsShards(_ worker: TestWorker) async -> Bool {
+            (try? await client.get("\(worker.metricsURL)/metrics").bodyText.contains("herald_scheduler_pending_wakeups_count{worker=\"scheduler\",shard=")) ?? false
+        }
+        for _ in 0..<150 {
+            if await ownsShards(stale), await ownsShards(owner) { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let staleOwns = await ownsShards(stale), ownerOwns = await ownsShards(owner)
+        #expect(staleOwns && ownerOwns, "both schedulers should own shards")
+        let wait = 30
+        try await publish(ingestor, wait: "\(wait)s")
+        try await Task.sleep(for: .seconds(1))
+        let contacts = (0..<400).map { "stall\($0)" }
+        let posted = ContinuousClock.now
+        try await post(ingestor, contacts.map { ("stall-\($0)", "cart_abandoned", $0) })
+        _ = try await sends(broker) { s in contacts.allSatisfy { c in s.contains { $0 == (c, "cart-1") } } }
+        // A backlog of entries keeps both consumers inside their handlers: the
+        // stale one is stopped in the middle of it, so when it resumes its
+        // consumer cannot hear of the move before that batch is done.
+        let backlog = (0..<6000).map { "busy\($0)" }
+        for chunk in stride(from: 0, to: backlog.count, by: 1000) {
+            try await post(ingestor, backlog[chunk..<chunk + 1000].map { ("busy-\($0)", "cart_abandoned", $0) })
+        }
+        print("stalledScheduler: backlog posted after \(ContinuousClock.now - posted)")
+        // Stopped; the group (6 s session timeout) moves its shards to the other
+        // scheduler, which takes their tokens. That one is paused for 2 s around
+        // the moment the reminders fall due (too short to leave the group), and
+        // the stale one resumes inside that pause, with the wake-ups of its old
+        // shards due and unfired and its assignment not yet revoked.
+        stale.process.signal(SIGSTOP)
+        try await Task.sleep(until: posted + .seconds(wait - 1), clock: .continuous)
+        owner.process.signal(SIGSTOP)
+        try await Task.sleep(for: .milliseconds(1500))
+        stale.process.signal(SIGCONT)
+        try await Task.sleep(for: .milliseconds(500))
+        owner.process.signal(SIGCONT)
+        // Within the stale one's doubt (a session timeout from its resumption):
+        // it fired no wake-up and took no token (its first claim and the owner's
+        // are the only ones per shard).
+        try await Task.sleep(for: .seconds(3))
+        let staleMetrics = try await client.get("\(stale.metricsURL)/metrics").bodyText
+        let fired = staleMetrics.split(separator: "\n").first { $0.hasPrefix("herald_scheduler_wakeup_lateness_seconds_count") }.flatMap { $0.split(separator: " ").last }.map(String.init) ?? "0"
+        #expect(fired == "0", "the stale scheduler fired \(fired) wake-ups after it resumed")
+        let pool = RedisPool(configuration: redis.configuration, logger: Logger(label: "test"))
+        var epochs: [Int64] = []
+        for shard in 0..<4 { epochs.append(try await pool.execute(["GET", "herald:epoch:\(Shard.hashTag(shard))"]).int ?? -1) }
+        #expect(epochs.allSatisfy { $0 <= 2 }, "fencing tokens taken per shard: \(epochs)")
+        _ = try await sends(broker, timeout: .seconds(90)) { s in contacts.allSatisfy { c in s.contains { $0 == (c, "cart-2") } } }
+        try await Task.sleep(for: .seconds(3))
+        let all = try await sends(broker, timeout: .seconds(5)) { _ in false }
+        var reminders: [String: Int] = [:]
+        for (c, t) in all where t == "cart-2" { reminders[c, default: 0] += 1 }
+        let doubled = contacts.filter { (reminders[$0] ?? 0) > 1 }
+        #expect(doubled.isEmpty, "\(doubled.count) reminders were fired by both schedulers, e.g. \(doubled.prefix(5))")
+        #expect(contacts.allSatisfy { reminders[$0] == 1 })
+        print("stalledScheduler: tokens per shard \(epochs), stale wake-ups \(fired)")
+        await owner.process.stop()
+        await stale.process.stop()
+        await ingestor.process.stop()
+        await redis.stop()
+    }
+
     @Test("anniversary trigger: the daily sweep enters contacts whose birthday is today, once, from the index")
     func birthdaySweep() async throws {
         let broker = try TestBroker.start(partitions: 4)

@@ -75,7 +75,7 @@ struct CampaignParserTests {
     @Test("a contact update's base-60 value past Int is read as a double, as YAML 1.1 allows, not a trap (the API publishes campaigns)")
     func baseSixtyPastInt() throws {
         let c = try CampaignParser.parse(Self.base + "  - id: a\n    update_contact: {code: 9223372036854775807:08, short: 1:30}\n", file: "b.yaml")
-        #expect(c.steps["a"]?.kind == .updateContact(["code": .double(9_223_372_036_854_775_807 * 60 + 8), "short": 90]))
+        #expect(c.steps["a"]?.kind == .updateContact(["code": .double(Double(Int64.max) * 60 + 8), "short": 90]))
     }
 
     static let base = "id: bad\nlist: l\ntriggers:\n  - purchase\nsteps:\n"
