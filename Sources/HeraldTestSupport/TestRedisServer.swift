@@ -11,6 +11,7 @@ public final class TestRedisServer: @unchecked Sendable {
     public let port: Int
     private let process: ChildProcess
     private let directory: URL
+    private let keepsDirectory: Bool
 
     /// Starts redis-server (from Debian's package) without persistence and waits until it answers.
     /// A port taken between choosing and binding it (parallel tests) is retried with another.
@@ -28,17 +29,30 @@ public final class TestRedisServer: @unchecked Sendable {
     }
 
     /// Starts redis-server on `port` (e.g. the port of a stopped one, to simulate a restart).
-    public init(port: Int) async throws {
+    /// - Parameter appendOnlyDirectory: persist there as production does (AOF
+    ///   `everysec`, `noeviction`); a server started again on the same directory
+    ///   replays it. Without one, nothing persists.
+    public init(port: Int, appendOnlyDirectory: URL? = nil) async throws {
         self.port = port
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-redis-\(port)-\(UUID().uuidString.prefix(8))")
+        directory = appendOnlyDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("herald-redis-\(port)-\(UUID().uuidString.prefix(8))")
+        keepsDirectory = appendOnlyDirectory != nil
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let persistence = appendOnlyDirectory == nil
+            ? ["--appendonly", "no"]
+            : ["--appendonly", "yes", "--appendfsync", "everysec", "--maxmemory-policy", "noeviction"]
         process = try ChildProcess(
             executable: redisServerExecutable(),
             arguments: [
-                "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--enable-debug-command", "yes",
+                "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--enable-debug-command", "yes",
                 "--dir", directory.path, "--logfile", directory.appendingPathComponent("redis.log").path,
-            ])
+            ] + persistence)
         try await waitUntilReady()
+    }
+
+    /// Kills the server with SIGKILL (a crash: no final fsync) and waits for it to exit.
+    public func kill() async {
+        process.signal(SIGKILL)
+        _ = await process.wait()
     }
 
     /// A pool configuration pointing at this server.
@@ -52,7 +66,7 @@ public final class TestRedisServer: @unchecked Sendable {
     deinit {
         // Tests that forget stop() must not leave servers behind.
         process.signal(SIGKILL)
-        try? FileManager.default.removeItem(at: directory)
+        if !keepsDirectory { try? FileManager.default.removeItem(at: directory) }
     }
 
     private func waitUntilReady() async throws {
