@@ -1,8 +1,9 @@
 // libFuzzer harness for the parsers that take outside input: Herald's
 // hand-written readers and writers of JSON and of the small text formats
 // around it, campaigns (parsed and then run through the journey engine on a
-// manual clock) and alert rules in YAML, page addresses, tracking-link
-// rewriting and Mustache templates. Built and run by
+// manual clock) and alert rules in YAML (run as the alerter runs them, on a
+// manual clock), page addresses, tracking-link rewriting, provider status
+// webhooks and Mustache templates. Built and run by
 // `scripts/fuzz`, which adds it as a target to a copy of the package: it is not
 // part of the main package, whose build has no libFuzzer.
 //
@@ -47,17 +48,20 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     // A campaign that parses is also run: entered and woken on a manual clock
     // until it ends, so a value that passes validation cannot trap at run time.
     if let campaign = try? CampaignParser.parse(text, file: "fuzz.yaml") { runJourney(campaign) }
-    if let rule = try? YAMLValue.parse(text), let parsed = try? AlertRule(json: rule) {
-        // Page matching on the rule's own patterns and on the input as a page address.
-        let page = PageURL(text)
-        for watched in parsed.pages { _ = page.map(watched.pattern.matches) }
-    }
+    if let rule = try? YAMLValue.parse(text), let parsed = try? AlertRule(json: rule) { runAlertRule(parsed, page: PageURL(text)) }
     // Page addresses: what parses describes itself as a page that parses the same.
     if let page = PageURL(text), let again = PageURL(page.description), again.host != page.host { fail("PageURL round trip", text) }
     _ = PagePattern(text)
     // Tracking-link rewriting: every http link is rewritten and the pixel added once.
     let instrumented = EmailTracking.instrument(html: text, base: "https://t.example", secret: "s", contactId: "c", messageId: "m")
     if instrumented.components(separatedBy: "/v1/t/o?").count - text.components(separatedBy: "/v1/t/o?").count != 1 { fail("tracking pixel", text) }
+    // Provider status webhooks (WhatsApp JSON, Twilio forms): read or skipped, never a trap;
+    // a status names a state or nothing, and a reference it carries reads back.
+    if let v = parsed {
+        for status in ProviderStatus.whatsApp(v) where status.reference.map({ MessageReference(text: $0.text) != $0 }) == true { fail("WhatsApp status reference", text) }
+    }
+    if let status = ProviderStatus.twilio(form: URLEncoding.parseForm(text), query: text) { _ = status.state }
+    _ = TwilioSignature.matches(text, url: "https://h.example/v1/status/twilio?\(text)", parameters: URLEncoding.parseForm(text), authToken: "t")
     // Mustache templates compile or are refused, never trap.
     if let template = try? MustacheTemplate(string: text) { _ = template.render(["first_name": "Ada"]) }
     return 0
@@ -73,6 +77,26 @@ func runJourney(_ campaign: Campaign) {
             guard case .waiting(let until) = t.instance.status else { break }
             t = engine.wakeUp(t.instance, contact: contact, now: until)
         }
+    }
+}
+
+/// Runs an alert rule as the alerter does, on a manual clock: matched against
+/// its own patterns and the input as a page, a visit decided at ordinary and
+/// extreme times, and its period computed at both.
+func runAlertRule(_ rule: AlertRule, page: PageURL?) {
+    let index = AlertRuleIndex(rules: [rule])
+    for watched in rule.pages { _ = page.map(watched.pattern.matches) }
+    let matches = page.map(index.matches) ?? []
+    for at in [Int64(1_795_500_000_000), Int64.max - 1, Int64.min + 1] {
+        let waiting = Dictionary(matches.map { ($0.rule.id, $0.minTimeMs) }, uniquingKeysWith: max)
+        let visit = PageVisit(eventId: "e", url: page?.description ?? "https://shop.example/", at: at, session: "s", acceptedAt: at, waiting: waiting)
+        for end in [PageVisit.End.left(at: at.addingClamped(rule.pages.first?.minTimeMs ?? 0)), .nextView(at: .max, session: "s"), .nextView(at: .min, session: nil), .timeout] {
+            let decided = visit.decide(end, sessionTimeoutMs: 30 * 60 * 1000)
+            if decided.reached.count + decided.tooShort.count != waiting.count { fail("alert visit decision", "\(rule.id)") }
+        }
+        _ = AlertPeriod.localDay(at, timeZone: rule.timeZone)
+        _ = rule.frequency.per.containing(at, timeZone: rule.timeZone)
+        if PageVisit(serialized: visit.serialized()[...]) == nil { fail("PageVisit round trip", "\(rule.id)") }
     }
 }
 

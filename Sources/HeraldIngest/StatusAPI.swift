@@ -46,19 +46,7 @@ struct StatusAPI: Sendable {
                 return APISupport.json(.unauthorized, ["error": "missing or invalid X-Hub-Signature-256"])
             }
             guard let json = try? JSONValue.parse(body) else { return APISupport.json(.badRequest, ["error": "the body is not JSON"]) }
-            var statuses: [Status] = []
-            for entry in json["entry"]?.arrayValue ?? [] {
-                for change in entry["changes"]?.arrayValue ?? [] {
-                    for s in change["value"]?["statuses"]?.arrayValue ?? [] {
-                        guard let id = s["id"]?.stringValue, let status = s["status"]?.stringValue else { continue }
-                        let error = s["errors"]?.arrayValue?.first.map { "WhatsApp \($0["code"].map { "\($0)" } ?? ""): \($0["title"]?.stringValue ?? "")" } ?? ""
-                        // What the sender gave as `biz_opaque_callback_data`: the message itself.
-                        let reference = s["biz_opaque_callback_data"]?.stringValue.flatMap(MessageReference.init(text:))
-                        statuses.append(Status(providerId: id, reference: reference, status: status, error: error))
-                    }
-                }
-            }
-            return await apply(statuses)
+            return await apply(ProviderStatus.whatsApp(json))
         }
         router.post("v1/status/twilio") { request, _ -> Response in
             let text = String(buffer: try await request.body.collect(upTo: 1 << 20))
@@ -68,40 +56,19 @@ struct StatusAPI: Sendable {
             guard !twilioAuthToken.isEmpty, let presented = request.headers[.init("X-Twilio-Signature")!],
                 candidates.contains(where: { TwilioSignature.matches(presented, url: $0, parameters: form, authToken: twilioAuthToken) })
             else { return APISupport.json(.unauthorized, ["error": "missing or invalid X-Twilio-Signature"]) }
-            guard let sid = form["MessageSid"], let status = form["MessageStatus"] else {
+            // The query of the `StatusCallback` the sender gave (signed with the rest) names the message.
+            guard let status = ProviderStatus.twilio(form: form, query: request.uri.query) else {
                 return APISupport.json(.badRequest, ["error": "MessageSid and MessageStatus are required"])
             }
-            // The query of the `StatusCallback` the sender gave (signed with the rest) names the message.
-            let reference = request.uri.query.flatMap(MessageReference.init(text:))
-            return await apply([Status(providerId: sid, reference: reference, status: status, error: form["ErrorCode"].map { "Twilio \($0)" } ?? "")])
+            return await apply([status])
         }
     }
 
-    static func state(_ providerStatus: String) -> MessageState? {
-        switch providerStatus {
-        case "sent": .sent
-        case "delivered": .delivered
-        case "read": .read
-        case "failed", "undelivered": .sendingFailed
-        default: nil  // queued, accepted, sending: nothing new
-        }
-    }
-
-    /// One status of one message, as a provider reported it.
-    struct Status {
-        var providerId: String
-        /// Herald's name for the message, when the callback carries it (messages
-        /// sent before senders gave it are found by `providerId`).
-        var reference: MessageReference?
-        var status: String
-        var error: String
-    }
-
-    func apply(_ statuses: [Status]) async -> Response {
+    func apply(_ statuses: [ProviderStatus]) async -> Response {
         do {
             var events: [KafkaOutgoingRecord] = []
             for s in statuses {
-                guard let state = Self.state(s.status) else { continue }
+                guard let state = s.state else { continue }
                 guard let result = try await messages.applyStatus(providerId: s.providerId, reference: s.reference, state, reason: s.error, now: Int64(Date.nowMilliseconds))
                 else {
                     logger.info("status for an unknown message", metadata: ["herald.provider_id": "\(s.providerId)", "herald.reference": "\(s.reference?.text ?? "")"])

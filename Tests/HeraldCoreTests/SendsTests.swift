@@ -178,3 +178,39 @@ struct URLEncodingTests {
         #expect(MessageReference(text: "") == nil)
     }
 }
+
+@Suite("Provider status webhooks, as the providers send them")
+struct ProviderStatusTests {
+    @Test("WhatsApp: every status of every change, with its error and the reference the sender gave; entries without an id or a status are skipped")
+    func whatsApp() throws {
+        let reference = MessageReference(contactId: "c1", sendId: "welcome:c1:1")
+        let body = try JSONValue.parse(string: """
+            {"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"statuses":[
+              {"id":"wamid.A","status":"delivered","biz_opaque_callback_data":"\(reference.text)"},
+              {"id":"wamid.B","status":"failed","errors":[{"code":131049,"title":"limit"}]},
+              {"status":"read"},
+              {"id":"wamid.C"}
+            ]}}]},{"changes":"not a list"}]}
+            """)
+        let statuses = ProviderStatus.whatsApp(body)
+        #expect(statuses == [
+            ProviderStatus(providerId: "wamid.A", reference: reference, status: "delivered", error: ""),
+            ProviderStatus(providerId: "wamid.B", reference: nil, status: "failed", error: "WhatsApp 131049: limit"),
+        ])
+        #expect(statuses.map(\.state) == [.delivered, .sendingFailed])
+        #expect(ProviderStatus.whatsApp(.array([.int(1)])).isEmpty)
+    }
+
+    @Test("Twilio: MessageSid and MessageStatus required; the callback's query names the message; queued and unknown words change nothing")
+    func twilio() {
+        let reference = MessageReference(contactId: "c2", sendId: "sms:c2:1")
+        let s = ProviderStatus.twilio(form: ["MessageSid": "SM1", "MessageStatus": "undelivered", "ErrorCode": "30003"], query: reference.text)
+        #expect(s == ProviderStatus(providerId: "SM1", reference: reference, status: "undelivered", error: "Twilio 30003"))
+        #expect(s?.state == .sendingFailed)
+        #expect(ProviderStatus.twilio(form: ["MessageSid": "SM1"], query: nil) == nil)
+        #expect(ProviderStatus.twilio(form: ["MessageStatus": "sent"], query: nil) == nil)
+        for word in ["queued", "accepted", "sending", "Delivered", ""] {
+            #expect(ProviderStatus(providerId: "x", reference: nil, status: word, error: "").state == nil, "\(word)")
+        }
+    }
+}

@@ -26,7 +26,8 @@ public enum AlertPeriod: String, Sendable, CaseIterable {
         case .month: .month
         }
         let interval = cal.dateInterval(of: component, for: date) ?? DateInterval(start: date, duration: 86_400)
-        let end = Int64((interval.end.timeIntervalSince1970 * 1000).rounded())
+        // Clamped: a time near the edge of Int64 (never a real one) must not trap.
+        let end = Int64(exactly: (interval.end.timeIntervalSince1970 * 1000).rounded()) ?? (ms < 0 ? .min : .max)
         let c = cal.dateComponents([.year, .month, .day, .yearForWeekOfYear, .weekOfYear], from: date)
         func two(_ n: Int?) -> String { n.map { $0 < 10 ? "0\($0)" : "\($0)" } ?? "00" }
         let key = switch self {

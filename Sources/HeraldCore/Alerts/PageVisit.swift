@@ -113,9 +113,9 @@ public struct PageVisit: Sendable, Equatable {
         switch end {
         case .nextView(let t, let nextSession):
             let sameSession = session == nil || nextSession == nil || session == nextSession
-            if sameSession { dwell = t - at }
+            if sameSession { dwell = t.subtractingClamped(at) }
         case .left(let t):
-            dwell = t - at
+            dwell = t.subtractingClamped(at)
         case .timeout:
             dwell = nil
         }
