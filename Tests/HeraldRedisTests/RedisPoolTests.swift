@@ -47,16 +47,12 @@ struct RedisPoolTests {
             try await group.waitForAll()
         }
         #expect(try await pool.execute(["GET", key]).int == 200)
-        // The server reaps a closed connection (the test server's readiness probe)
-        // a moment after the client closed it: the pool's own stay open, so a pool
-        // over its size still fails this after the wait.
-        var clients = ""
-        for _ in 0..<40 {
-            clients = try await pool.execute(["CLIENT", "LIST"]).string ?? ""
-            if clients.split(separator: "\n").count <= 3 { break }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        #expect(clients.split(separator: "\n").count <= 3, "\(clients)")
+        // The pool's connections are those that ran its commands; the test
+        // server's readiness probe (its last command a PING) may still be listed
+        // under load, seconds after it was closed.
+        let clients = try await pool.execute(["CLIENT", "LIST"]).string ?? ""
+        let mine = clients.split(separator: "\n").filter { !$0.contains("cmd=ping ") }
+        #expect(mine.count <= 3, "\(clients)")
         await pool.close()
     }
 
