@@ -28,6 +28,20 @@ struct JourneyProcessor: Sendable {
 
     func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
+    /// Loads contacts for transitions; a stored journey that cannot be read is
+    /// logged at error level (it is left out, and its wake-up ends as an orphan).
+    private func load(_ contactIds: [String]) async throws -> [JourneyStore.Loaded] {
+        let loaded = try await journeys.load(contactIds, contacts: contacts)
+        for (contactId, l) in zip(contactIds, loaded) where l.undecodable > 0 {
+            logger.error("scheduler skipped stored journeys it cannot read (damaged in Redis)", metadata: ["herald.contact_id": "\(contactId)", "herald.count": "\(l.undecodable)"])
+        }
+        return loaded
+    }
+
+    private func load(_ contactId: String) async throws -> JourneyStore.Loaded {
+        try await load([contactId])[0]
+    }
+
     // MARK: Commands
 
     func handle(_ command: JourneyCommand) async throws {
@@ -44,7 +58,7 @@ struct JourneyProcessor: Sendable {
         let contactId = command.contactId
         let epoch = try await ownership.epoch(for: journeys.shard(of: contactId))
         let campaigns = try await catalog.entries()
-        let loaded = try await journeys.load(contactId, contacts: contacts)
+        let loaded = try await load(contactId)
         let existing = loaded.journeys
         let contact = (loaded.profile ?? ContactProfile(id: contactId)).snapshot(messages: loaded.messages)
         // The transition's time is the event's receipt, not the clock: a replay of
@@ -88,7 +102,7 @@ struct JourneyProcessor: Sendable {
             return
         }
         engine.testWait = testWait
-        let loaded = try await journeys.load(contactId, contacts: contacts)
+        let loaded = try await load(contactId)
         let existing = loaded.journeys
         let contact = (loaded.profile ?? ContactProfile(id: contactId)).snapshot(messages: loaded.messages)
         let now = now()
@@ -136,7 +150,7 @@ struct JourneyProcessor: Sendable {
         // Claimed wake-ups run on the campaigns as they are now: a pause answered
         // before this claim holds them (`CampaignCatalog`).
         let campaigns = try await catalog.refresh()
-        let loaded = try await journeys.load(mine, contacts: contacts)
+        let loaded = try await load(mine)
         let now = now()
         var saves: [JourneySave] = []
         var counts: [String: [String: Int]] = [:]

@@ -36,6 +36,9 @@ public struct JourneyStore: Sendable {
         public var profile: ContactProfile?
         /// Messages Herald asked to send to the contact (newest kept; see `save`).
         public var messages: [MessageRecord]
+        /// Stored journeys that could not be read (damaged in Redis): left out of
+        /// `journeys`, so their wake-ups end as orphans. Counted for the log.
+        public var undecodable = 0
     }
 
     /// A contact's journeys, profile and message history in one round trip (the
@@ -52,7 +55,8 @@ public struct JourneyStore: Sendable {
         })
         for case .error(let message) in replies { throw RedisError(code: .server, message: message) }
         return contactIds.indices.map { n in
-            let journeys = (replies[3 * n].array ?? []).compactMap { v -> JourneyInstance? in
+            let stored = replies[3 * n].array ?? []
+            let journeys = stored.compactMap { v -> JourneyInstance? in
                 guard case .bulk(let bytes) = v, let json = try? JSONValue.parse(bytes) else { return nil }
                 return JourneyInstance(json: json)
             }
@@ -63,7 +67,7 @@ public struct JourneyStore: Sendable {
                 guard let member = flat[i].string, let at = flat[i + 1].string.flatMap({ Double($0) }) else { return nil }
                 return Self.message(member: member, at: Int64(at))
             }
-            return Loaded(journeys: journeys, profile: profile, messages: messages)
+            return Loaded(journeys: journeys, profile: profile, messages: messages, undecodable: stored.count - journeys.count)
         }
     }
 
