@@ -41,6 +41,48 @@ struct ContactStoreTests {
         await server.stop()
     }
 
+    @Test("a profile keeps its newest 1,000 purchases and 200 notes: older purchases are counted, not stored; replays of kept ones count once")
+    func boundedHistory() async throws {
+        let server = try await TestRedisServer()
+        let pool = RedisPool(configuration: server.configuration, logger: Logger(label: "test"))
+        let store = ContactStore(redis: pool, partitions: 24)
+        let id = uniqueName("buyer")
+        let cap = ContactProfile.purchaseCap
+        var changes: [(contactId: String, change: ContactChange)] = []
+        for n in 0..<(cap + 25) {
+            var c = ContactChange()
+            c.purchase = ("buy-\(n)", 1_000_000 + Int64(n))
+            changes.append((id, c))
+        }
+        for n in 0..<(ContactProfile.noteCap + 7) {
+            var c = ContactChange()
+            c.note = ("note-\(n)", "note \(n)", 2_000_000 + Int64(n))
+            changes.append((id, c))
+        }
+        try await store.apply(changes, now: 10)
+        // A replay of the newest purchase changes nothing.
+        try await store.apply([changes[cap + 24]], now: 11)
+        let p = try #require(try await store.get(id))
+        #expect(p.purchases.count == cap)
+        #expect(p.olderPurchases == 25)
+        #expect(p.purchaseCount == Int64(cap + 25))
+        #expect(p.purchases["buy-0"] == nil && p.purchases["buy-24"] == nil && p.purchases["buy-25"] != nil)
+        #expect(p.notes.count == ContactProfile.noteCap && p.notes["note-6"] == nil && p.notes["note-7"] != nil)
+        #expect(p.json["purchases"]?["count"] == .int(Int64(cap + 25)))
+        // Conditions count every purchase without a period.
+        let snapshot = p.snapshot()
+        #expect(ConditionEvaluator.evaluate(.purchases(within: nil, count: .eq(.int(Int64(cap + 25)))), contact: snapshot, event: [:], now: 3_000_000))
+        // A PUT keeps the history and its count.
+        let put = try ContactInput.change(fromBody: try JSONValue.parse(string: #"{"email":"b@example.com"}"#), replace: true)
+        let after = try await store.apply(put, to: id, now: 12)
+        #expect(after.purchaseCount == Int64(cap + 25))
+        // The fast reader agrees.
+        let raw = try #require(try await pool.execute(["GET", store.key(id)]).string)
+        #expect(ContactProfile.decodeStored(bytes: Array(raw.utf8))?.olderPurchases == 25)
+        await pool.close()
+        await server.stop()
+    }
+
     @Test("date attributes and list membership are indexed per shard, and follow changes and deletion")
     func indexes() async throws {
         let server = try await TestRedisServer()

@@ -17,8 +17,20 @@ public struct ContactProfile: Sendable, Hashable {
     /// Notes by id (an event id or a step's idempotency key, so replays add nothing).
     public var notes: [String: JSONValue] = [:]
     /// Purchases: event id → time (UTC ms); keyed by event id so a replay counts once.
+    /// The newest `purchaseCap` are kept; older ones are only counted.
     public var purchases: [String: Int64] = [:]
+    /// Purchases dropped from `purchases` (the oldest), counted so totals stay true.
+    public var olderPurchases: Int64 = 0
     public var updatedAt: Int64 = 0
+
+    /// How many purchases and notes a profile keeps (the store's script drops the
+    /// oldest beyond): a contact's profile is read for nearly every event and
+    /// message, so it must not grow with every purchase (docs/contacts.md).
+    public static let purchaseCap = 1000
+    public static let noteCap = 200
+
+    /// Every purchase ever recorded, kept or dropped.
+    public var purchaseCount: Int64 { Int64(purchases.count).addingClamped(olderPurchases) }
 
     public init(id: String) { self.id = id }
 
@@ -28,7 +40,7 @@ public struct ContactProfile: Sendable, Hashable {
             "id": .string(id), "attributes": .object(attributes),
             "tags": .array(tags.sorted().map(JSONValue.string)), "lists": .array(lists.sorted().map(JSONValue.string)),
             "consent": .object(consent), "notes": .object(notes),
-            "purchases": .object(["count": .int(Int64(purchases.count)), "last_at_ms": purchases.values.max().map(JSONValue.int) ?? .null]),
+            "purchases": .object(["count": .int(purchaseCount), "last_at_ms": purchases.values.max().map(JSONValue.int) ?? .null]),
             "updated_at_ms": .int(updatedAt),
         ]
         for (k, v) in [("email", email), ("phone", phone), ("timezone", timeZone), ("language", language), ("owner", owner)] {
@@ -54,7 +66,7 @@ public struct ContactProfile: Sendable, Hashable {
 
     /// The members `decodeStored(member:)` reads.
     static let storedKeys = [
-        "id", "attributes", "email", "phone", "timezone", "language", "owner", "tags", "lists", "consent", "notes", "purchases", "updated_at_ms",
+        "id", "attributes", "email", "phone", "timezone", "language", "owner", "tags", "lists", "consent", "notes", "purchases", "purchases_older", "updated_at_ms",
     ]
 
     /// Reads the stored form's members through `o` (a key's value; nil when
@@ -75,6 +87,7 @@ public struct ContactProfile: Sendable, Hashable {
         for (k, v) in o("purchases")?.objectValue ?? [:] {
             if let at = wholeMilliseconds(v) { p.purchases[k] = at }
         }
+        p.olderPurchases = max(0, wholeMilliseconds(o("purchases_older")) ?? 0)
         p.updatedAt = wholeMilliseconds(o("updated_at_ms")) ?? 0
         return p
     }
@@ -97,7 +110,7 @@ public struct ContactProfile: Sendable, Hashable {
         for (k, v) in [("email", email), ("phone", phone), ("language", language), ("owner", owner)] {
             if let v { attrs[k] = .string(v) }
         }
-        return ContactSnapshot(id: id, attributes: attrs, tags: tags, lists: lists, timeZone: timeZone, messages: messages, purchases: purchases.values.sorted())
+        return ContactSnapshot(id: id, attributes: attrs, tags: tags, lists: lists, timeZone: timeZone, messages: messages, purchases: purchases.values.sorted(), olderPurchases: olderPurchases)
     }
 }
 

@@ -19,7 +19,11 @@ public enum ConditionEvaluator {
             }.count
             return compare(.int(Int64(n)), count)
         case .purchases(let within, let count):
-            let since = within.map { now.subtractingClamped($0.milliseconds) } ?? Int64.min
+            // Without a period, the dropped (oldest) purchases count too; a period
+            // counts the kept ones, exact while the contact has at most
+            // `ContactProfile.purchaseCap` purchases newer than its start.
+            guard let within else { return compare(.int(Int64(contact.purchases.count).addingClamped(contact.olderPurchases)), count) }
+            let since = now.subtractingClamped(within.milliseconds)
             return compare(.int(Int64(contact.purchases.filter { $0 >= since }.count)), count)
         }
     }

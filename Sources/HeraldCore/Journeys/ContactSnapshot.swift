@@ -9,10 +9,15 @@ public struct ContactSnapshot: Sendable, Hashable {
     public var timeZone: String?
     /// Messages the contact received, newest last.
     public var messages: [MessageRecord]
-    /// Times of purchases, UTC milliseconds.
+    /// Times of the purchases the profile keeps (the newest), UTC milliseconds.
     public var purchases: [Int64]
+    /// Purchases older than all of `purchases`, only counted (`ContactProfile.purchaseCap`).
+    public var olderPurchases: Int64
 
-    public init(id: String, attributes: [String: JSONValue] = [:], tags: Set<String> = [], lists: Set<String> = [], timeZone: String? = nil, messages: [MessageRecord] = [], purchases: [Int64] = []) {
+    public init(
+        id: String, attributes: [String: JSONValue] = [:], tags: Set<String> = [], lists: Set<String> = [], timeZone: String? = nil, messages: [MessageRecord] = [],
+        purchases: [Int64] = [], olderPurchases: Int64 = 0
+    ) {
         self.id = id
         self.attributes = attributes
         self.tags = tags
@@ -20,6 +25,7 @@ public struct ContactSnapshot: Sendable, Hashable {
         self.timeZone = timeZone
         self.messages = messages
         self.purchases = purchases
+        self.olderPurchases = olderPurchases
     }
 }
 

@@ -55,17 +55,35 @@ public struct ContactStore: Sendable {
         (try await redis.eval(Self.deleteScript, keys: [key(contactId)], arguments: ["", contactId]).int ?? 0) > 0
     }
 
+    /// Keeps the newest `cap` entries of a table keyed by id (oldest by `time`,
+    /// then by id, go first); returns how many were dropped. Counting the table
+    /// is O(n) per added entry, with n at most the cap.
+    static let capFunctions = """
+        local PURCHASE_CAP = \(ContactProfile.purchaseCap)
+        local NOTE_CAP = \(ContactProfile.noteCap)
+        local function drop_oldest(t, cap, time)
+          local all = {}
+          for id, v in pairs(t) do all[#all + 1] = {id, tonumber(time(v)) or 0} end
+          if #all <= cap then return 0 end
+          table.sort(all, function(a, b) if a[2] ~= b[2] then return a[2] < b[2] end return a[1] < b[1] end)
+          local n = #all - cap
+          for i = 1, n do t[all[i][1]] = nil end
+          return n
+        end
+
+        """
+
     /// Sets (tags, lists) are JSON objects `{name: true}` because Redis's cjson
     /// encodes an empty Lua table as `{}`; purchases and notes are keyed by id so a
     /// replayed event changes nothing.
-    static let applyScript = RedisScript(name: "contact_apply", source: indexFunctions + """
+    static let applyScript = RedisScript(name: "contact_apply", source: indexFunctions + capFunctions + """
         local raw = redis.call('GET', KEYS[1])
         local p
         if raw then p = cjson.decode(raw) else p = {id = ARGV[2]} end
         local before = snapshot(p)
         local c = cjson.decode(ARGV[1])
         if c.replace then
-          p = {id = ARGV[2], purchases = p.purchases, notes = p.notes}
+          p = {id = ARGV[2], purchases = p.purchases, notes = p.notes, purchases_older = p.purchases_older}
         end
         for _, f in ipairs({'attributes', 'tags', 'lists', 'consent', 'notes', 'purchases'}) do
           if type(p[f]) ~= 'table' then p[f] = {} end
@@ -85,8 +103,15 @@ public struct ContactStore: Sendable {
         for _, t in ipairs(c.remove_tags or {}) do p.tags[t] = nil end
         for _, l in ipairs(c.add_lists or {}) do p.lists[l] = true end
         for _, l in ipairs(c.remove_lists or {}) do p.lists[l] = nil end
-        if c.purchase then p.purchases[c.purchase.id] = c.purchase.at end
-        if c.note then p.notes[c.note.id] = {text = c.note.text, at = c.note.at} end
+        if c.purchase then
+          p.purchases[c.purchase.id] = c.purchase.at
+          local dropped = drop_oldest(p.purchases, PURCHASE_CAP, function(at) return at end)
+          if dropped > 0 then p.purchases_older = (tonumber(p.purchases_older) or 0) + dropped end
+        end
+        if c.note then
+          p.notes[c.note.id] = {text = c.note.text, at = c.note.at}
+          drop_oldest(p.notes, NOTE_CAP, function(n) return type(n) == 'table' and tonumber(n.at) or 0 end)
+        end
         p.updated_at_ms = c.now
         reindex(before, snapshot(p))
         local out = cjson.encode(p)
