@@ -33,6 +33,7 @@ struct JourneyProcessor: Sendable {
     private func load(_ contactIds: [String]) async throws -> [JourneyStore.Loaded] {
         let loaded = try await journeys.load(contactIds, contacts: contacts)
         for (contactId, l) in zip(contactIds, loaded) where l.undecodable > 0 {
+            metrics.unreadableJourneys.increment(by: Int64(l.undecodable))
             logger.error("scheduler skipped stored journeys it cannot read (damaged in Redis)", metadata: ["herald.contact_id": "\(contactId)", "herald.count": "\(l.undecodable)"])
         }
         return loaded

@@ -4,6 +4,8 @@ import Synchronization
 /// The scheduler's metrics.
 final class SchedulerMetrics: Sendable {
     let lateness: ValueHistogram
+    /// Stored journeys left out because they could not be read (damaged in Redis).
+    let unreadableJourneys: Counter
     private let registry: PrometheusCollectorRegistry
     private let transitions = Mutex<[String: Counter]>([:])
     private let pending = Mutex<[Int: Gauge]>([:])
@@ -13,6 +15,9 @@ final class SchedulerMetrics: Sendable {
         lateness = registry.makeValueHistogram(
             descriptor: .init(metricName: "herald_scheduler_wakeup_lateness", unitName: "seconds", helpText: "How late wake-ups fire after their due time"),
             labels: [("worker", "scheduler")], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30])
+        unreadableJourneys = registry.makeCounter(
+            descriptor: .init(metricName: "herald_scheduler_unreadable_journeys", unitName: "total", helpText: "Stored journeys the scheduler could not read and left out (their wake-ups end as orphans)"),
+            labels: [("worker", "scheduler")])
     }
 
     func transition(campaign: String, step: String) {

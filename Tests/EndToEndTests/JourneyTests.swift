@@ -461,6 +461,34 @@ struct JourneyTests {
         await redis.stop()
     }
 
+    @Test("a damaged stored journey whose wake-up falls due is counted and logged, its wake-up cleared, and the shard goes on")
+    func damagedJourney() async throws {
+        let broker = try TestBroker.start(partitions: 2)
+        let redis = try await TestRedisServer()
+        let pool = RedisPool(configuration: redis.configuration, logger: Logger(label: "test"))
+        let contact = "damaged-1"
+        let shard = Shard.of(contact, partitions: 2)
+        _ = try await pool.execute(["HSET", "herald:j:\(Shard.hashTag(shard)):\(contact)", "c:1", "{not a journey"])
+        _ = try await pool.execute(["ZADD", "herald:wake:\(Shard.hashTag(shard))", "1000", "\(contact)\u{1F}c:1"])
+        let scheduler = try await TestWorker(.scheduler, broker: broker, redis: redis)
+        var metrics = ""
+        for _ in 0..<150 {
+            metrics = try await client.get("\(scheduler.metricsURL)/metrics").bodyText
+            if metrics.contains("herald_scheduler_unreadable_journeys_total{worker=\"scheduler\"} 1") { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(metrics.contains("herald_scheduler_unreadable_journeys_total{worker=\"scheduler\"} 1"), "\(metrics.split(separator: "\n").filter { $0.contains("unreadable") })")
+        #expect(scheduler.log.contains("cannot read"))
+        for _ in 0..<50 {
+            if try await pool.execute(["ZCARD", "herald:wake:\(Shard.hashTag(shard))"]).int == 0 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(try await pool.execute(["ZCARD", "herald:wake:\(Shard.hashTag(shard))"]).int == 0, "the orphaned wake-up stays")
+        await pool.close()
+        await scheduler.process.stop()
+        await redis.stop()
+    }
+
     @Test("anniversary trigger: the daily sweep enters contacts whose birthday is today, once, from the index")
     func birthdaySweep() async throws {
         let broker = try TestBroker.start(partitions: 4)
