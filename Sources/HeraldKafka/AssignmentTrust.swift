@@ -46,7 +46,7 @@ struct AssignmentTrust: Sendable {
     /// A consumer poll returned at `now`: doubts a window old end.
     mutating func polled(at now: Instant) {
         if let s = stalledAt, now - s >= window { stalledAt = nil }
-        fencedAt = fencedAt.filter { now - $0.value < window }
+        if !fencedAt.isEmpty { fencedAt = fencedAt.filter { now - $0.value < window } }  // every poll: no copy when nothing is fenced
     }
 
     /// Another process took `partition`'s fencing token.
