@@ -119,8 +119,17 @@ struct HTTPClientTests {
         }
         let result = await stuck[0].result
         let waited = ContinuousClock.now - started
+        // The code must say what the server got: on a loaded machine curl can
+        // still be short of writing the request when its 300 ms run out, and
+        // then "nothing was sent" (`.connection`) is the true answer. The kernel
+        // queued the connection; whatever curl wrote waits in it unread.
+        _ = fcntl(silent, F_SETFL, fcntl(silent, F_GETFL) | O_NONBLOCK)
+        let peer = accept(silent, nil, nil)
+        defer { if peer >= 0 { close(peer) } }
+        var byte: UInt8 = 0
+        let serverGotBytes = peer >= 0 && recv(peer, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) == 1
         switch result {
-        case .failure(let error): #expect(error.code == .timeout, "\(error)")
+        case .failure(let error): #expect(error.code == (serverGotBytes ? .timeout : .connection), "server got bytes: \(serverGotBytes); \(error)")
         case .success(let response): Issue.record("a silent server answered \(response.status)")
         }
         #expect(firstAnswered.map { $0 < waited } == true, "the other requests waited for the silent one: \(String(describing: firstAnswered)), \(waited)")
