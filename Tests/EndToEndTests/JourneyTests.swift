@@ -402,7 +402,9 @@ struct JourneyTests {
         func ownsShards(_ worker: TestWorker) async -> Bool {
             (try? await client.get("\(worker.metricsURL)/metrics").bodyText.contains("herald_scheduler_pending_wakeups_count{worker=\"scheduler\",shard=")) ?? false
         }
-        for _ in 0..<150 {
+        // A rebalance on a loaded machine (CI runs suites side by side) can take
+        // several session timeouts; wait up to a minute for both to own shards.
+        for _ in 0..<600 {
             if await ownsShards(stale), await ownsShards(owner) { break }
             try await Task.sleep(for: .milliseconds(100))
         }
