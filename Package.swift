@@ -155,7 +155,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["HeraldKafka", "HeraldRedis", "HeraldTestSupport", "HeraldChannels", "HeraldCore", "HeraldService", .product(name: "Logging", package: "swift-log")],
-            exclude: ["silent-listener.py"],
+            exclude: ["silent-listener.py", "lost-reply-proxy.py"],
             swiftSettings: swift6
         ),
     ]

@@ -39,6 +39,8 @@ struct SendProcessor: Sendable {
     let metrics: SenderMetrics
     /// When each shard next has a parked message due, for the retry poller.
     let dueTimes: DueTimes
+    /// Claims whose answer was lost, this process's to take back.
+    let unanswered = UnansweredClaims()
     let logger: Logger
 
     func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
@@ -349,7 +351,17 @@ struct SendProcessor: Sendable {
         let caps = admitted.map { item -> MessageStore.ClaimCap? in
             cap > 0 && Self.isMarketing(item.0) ? .init(day: day, limit: cap, reason: "over the daily cap of \(cap) marketing messages for this contact") : nil
         }
-        let claims = try await messages.claim(many: admitted.map(\.0), texts: admitted.map(\.1.requestText), caps: caps, now: t, lease: settings.lease)
+        let ids = admitted.map(\.0.id)
+        let claims: [MessageStore.Claim]
+        do {
+            claims = try await messages.claim(
+                many: admitted.map(\.0), texts: admitted.map(\.1.requestText), caps: caps, now: t, lease: settings.lease,
+                claimant: unanswered.claimant, resuming: unanswered.resuming(ids))
+        } catch {
+            unanswered.failed(ids)
+            throw error
+        }
+        unanswered.answered(ids)
         var claimed: [(request: SendRequest, call: Call, attempt: Int, deferrals: Int, firstSeen: Int64)] = []
         for (item, claim) in zip(admitted, claims) {
             switch claim {

@@ -271,6 +271,43 @@ struct SenderTests {
         await redis.stop()
     }
 
+    @Test("a claim Redis ran but whose answer was lost (the connection cut before the reply): the same sender takes its claim back and sends once — not busy until the lease ends and then 'outcome unknown'")
+    func lostClaimAnswer() async throws {
+        let broker = try TestBroker.start(partitions: 4)
+        let redis = try await TestRedisServer()
+        let sink = try await TestSMTPSink()
+        let receiver = try await TestWebhookReceiver()
+        defer { receiver.stop() }
+        let port = freeTCPPort()
+        let dir = try temporaryDirectory("lost-reply")
+        // The claim script's arguments carry the sender's name ("sender-…"): the
+        // first claim reaches Redis, and its answer never comes back.
+        let proxy = try ChildProcess(
+            executable: "/usr/bin/env", arguments: ["python3", "-u", "\(BuiltProducts.packageRoot)/Tests/EndToEndTests/lost-reply-proxy.py", String(port), String(redis.port), "sender-"],
+            output: .file("\(dir)/log"))
+        defer { proxy.signal(SIGKILL) }
+        func proxyLog() -> String { (try? String(contentsOfFile: "\(dir)/log", encoding: .utf8)) ?? "" }
+        for _ in 0..<100 where !proxyLog().contains("listening") { try await Task.sleep(for: .milliseconds(50)) }
+        let sender = try await TestWorker(.sender, broker: broker, redis: redis, extraEnvironment: [
+            "HERALD_REDIS_PORT": String(port),
+            "HERALD_SENDER_SMTP_SERVER": "127.0.0.1:\(sink.port)",
+            "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates",
+            "HERALD_SENDER_RETRY_BASE": "200ms",
+            "HERALD_SENDER_WEBHOOK_SECRET": Self.webhookSecret,
+        ])
+        let store = MessageStore(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test")), partitions: 4)
+        let hook = SendRequest(id: "lost:1", contactId: "lena", campaignId: "c", channel: "webhook", template: receiver.url)
+        try await produce(broker, [hook])
+        let got = try await states(store, [hook])
+        #expect(proxyLog().contains("cut"), "the proxy never cut a claim's answer: \(proxyLog())")
+        #expect(got[hook.id]?["state"] == "sent" && got[hook.id]?["attempts"] == "1", "\(got)\n\(sender.log)")
+        try await Task.sleep(for: .seconds(1))
+        #expect(receiver.received.count == 1, "the receiver got \(receiver.received.count) calls")
+        await sender.process.stop()
+        await sink.stop()
+        await redis.stop()
+    }
+
     @Test("an SMS provider that takes the request and never answers: one call, then sending_failed 'outcome unknown' — not retried into a second message")
     func silentProvider() async throws {
         let broker = try TestBroker.start(partitions: 4)

@@ -27,6 +27,29 @@ struct MessageStoreTests {
         #expect(try await store.message(contactId: ended.contactId, id: ended.id)?["state"] == "sent")
     }
 
+    @Test("a claim whose answer was lost is its claimant's again when it asks for it back, with the same attempt; anyone else finds it busy, then unknown")
+    func unansweredClaim() async throws {
+        let server = try await TestRedisServer()
+        let redis = RedisPool(configuration: server.configuration, logger: Logger(label: "test"))
+        let store = MessageStore(redis: redis, partitions: 4, retention: .seconds(100))
+        let r = SendRequest(id: uniqueName("u"), contactId: "c9", campaignId: "k", channel: "webhook", template: "http://x", category: "promo")
+        let lease = Duration.seconds(60)
+        // The claim runs; its answer is taken to be lost (Redis died before replying).
+        _ = try await store.claim(many: [r], now: 1_000, lease: lease, claimant: "sender-a")
+        // Asked for as any claim, it is busy: the claimant might be mid-call.
+        #expect(try await store.claim(many: [r], now: 2_000, lease: lease, claimant: "sender-a") == [.busy])
+        // Another process cannot take it back, even if it says it lost an answer.
+        #expect(try await store.claim(many: [r], now: 2_000, lease: lease, claimant: "sender-b", resuming: [true]) == [.busy])
+        // Nor can a caller without a name.
+        #expect(try await store.claim(many: [r], now: 2_000, lease: lease, resuming: [true]) == [.busy])
+        // Its claimant, knowing it made no call, gets it back: same attempt, same first sight.
+        #expect(try await store.claim(many: [r], now: 3_000, lease: lease, claimant: "sender-a", resuming: [true]) == [.claimed(attempt: 1, deferrals: 0, firstSeenMs: 1_000)])
+        // The lease was renewed from then: busy until 63,000, then unknown as before.
+        #expect(try await store.claim(many: [r], now: 62_000, lease: lease, claimant: "sender-b") == [.busy])
+        #expect(try await store.claim(many: [r], now: 63_001, lease: lease, claimant: "sender-b") == [.outcomeUnknown])
+        #expect(try await store.message(contactId: r.contactId, id: r.id)?["state"] == "sending_failed")
+    }
+
     @Test("a claim keeps the request's text as given; without one, the request serialized")
     func requestText() async throws {
         let server = try await TestRedisServer()

@@ -84,10 +84,18 @@ public struct MessageStore: Sendable {
     ///     `herald.sends` record, a stored request), kept as the record's
     ///     `request`; nil: `request.json` is serialized. Serializing every request
     ///     again was about 2 % of the sender's CPU (docs/benchmarks.md).
-    public func claim(many requests: [SendRequest], texts: [String?] = [], caps: [ClaimCap?] = [], now: Int64, lease: Duration) async throws -> [Claim] {
+    ///   - claimant: who claims (a sender process's own id), kept with the claim.
+    ///   - resuming: per message, true when this claimant claimed it before and
+    ///     never got the answer (the call failed, so it made no provider call):
+    ///     its own claim is granted again instead of counting as busy or unknown.
+    public func claim(
+        many requests: [SendRequest], texts: [String?] = [], caps: [ClaimCap?] = [], now: Int64, lease: Duration, claimant: String = "", resuming: [Bool] = []
+    ) async throws -> [Claim] {
         func cap(_ i: Int) -> ClaimCap? { i < caps.count ? caps[i] : nil }
         func text(_ i: Int) -> String { (i < texts.count ? texts[i] : nil) ?? requests[i].json.jsonString }
-        let header = [String(now), String(now + lease.milliseconds), String(retention.milliseconds)]
+        // Without a claimant nothing can be resumed (an empty one would match any unnamed claim).
+        func resume(_ i: Int) -> String { !claimant.isEmpty && i < resuming.count && resuming[i] ? "1" : "0" }
+        let header = [String(now), String(now + lease.milliseconds), String(retention.milliseconds), claimant]
         let shard = { (i: Int) in Shard.of(requests[i].contactId, partitions: partitions) }
         let replies = try await redis.evalGrouped(Self.claimScript, count: requests.count, group: shard) { items in
             // Every item of a call is in one shard (the group).
@@ -98,7 +106,7 @@ public struct MessageStore: Sendable {
             for i in items {
                 let r = requests[i]
                 let shape = shapes.index(of: ClaimShape(campaign: r.campaignId, channel: r.channel, cap: cap(i)))
-                arguments += [shape, text(i), r.id, r.contactId]
+                arguments += [shape, text(i), r.id, r.contactId, resume(i)]
                 keys += [Self.recordKey(t, r.id), Self.contactIndexKey(t, r.contactId)]
                 if let cap = cap(i) { keys.append(Self.capKey(t, r, day: cap.day)) }
             }
@@ -440,10 +448,11 @@ public struct MessageStore: Sendable {
 
     /// Claims messages of one shard, in order.
     ///
-    /// ARGV: now, the lease's end (now + lease, ms), retention ms, the number of
-    /// shapes; per shape (`ClaimShape`): campaign, channel, and "1", the cap's
-    /// limit, its set's ttl in seconds and its reason — or "0" without a cap.
-    /// Then per message: its shape (1-based), request, id, contact.
+    /// ARGV: now, the lease's end (now + lease, ms), retention ms, the claimant,
+    /// the number of shapes; per shape (`ClaimShape`): campaign, channel, and
+    /// "1", the cap's limit, its set's ttl in seconds and its reason — or "0"
+    /// without a cap. Then per message: its shape (1-based), request, id,
+    /// contact, and "1" when the claimant asks for its own unanswered claim again.
     ///
     /// KEYS: per shape: the campaign's counts, the shard's retry set; then per
     /// message: record, contact index, and with a cap its set.
@@ -454,13 +463,13 @@ public struct MessageStore: Sendable {
         -- Times stay the strings they came as wherever they are written: Redis
         -- 7.0 formats a Lua number given to redis.call with snprintf('%.17g'),
         -- which was an eighth of Redis's work per message (docs/benchmarks.md).
-        local nowText, leaseText, retention = ARGV[1], ARGV[2], ARGV[3]
+        local nowText, leaseText, retention, claimant = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
         local now = tonumber(nowText)
         \(moveLua)
         -- The shapes, by their number as text (a message names its shape; no
         -- `tonumber` per message: two strtod calls in Redis's Lua).
-        local shapes, k, a = {}, 1, 5
-        for s = 1, tonumber(ARGV[4]) do
+        local shapes, k, a = {}, 1, 6
+        for s = 1, tonumber(ARGV[5]) do
           local shape = {campaign = ARGV[a], channel = ARGV[a + 1], ks = KEYS[k], kr = KEYS[k + 1]}
           if ARGV[a + 2] == '1' then
             shape.capLimit, shape.capTtl, shape.capReason = tonumber(ARGV[a + 3]), ARGV[a + 4], ARGV[a + 5]
@@ -497,15 +506,15 @@ public struct MessageStore: Sendable {
             redis.call('ZREMRANGEBYRANK', kc, '0', '-501')
             count(sh.ks, 'in_progress', 1)
             redis.call('HSET', km, 'created_ms', nowText, 'contact', contact, 'campaign', sh.campaign, 'channel', sh.channel, 'attempts', '1',
-              'state', 'in_progress', 'updated_ms', nowText, 'request', request, 'lease_ms', leaseText, 'attempt_ms', nowText)
+              'state', 'in_progress', 'updated_ms', nowText, 'request', request, 'lease_ms', leaseText, 'attempt_ms', nowText, 'claimant', claimant)
             return {'claimed', '1', '0', nowText}
           end
-          move(km, kc, sh.ks, state, 'in_progress', id, contact, sh.campaign, sh.channel, {'request', request, 'lease_ms', leaseText, 'attempt_ms', nowText})
+          move(km, kc, sh.ks, state, 'in_progress', id, contact, sh.campaign, sh.channel, {'request', request, 'lease_ms', leaseText, 'attempt_ms', nowText, 'claimant', claimant})
           local attempt = redis.call('HINCRBY', km, 'attempts', '1')
           local d = redis.call('HMGET', km, 'deferrals', 'created_ms')
           return {'claimed', tostring(attempt), d[1] or '0', d[2] or nowText}
         end
-        local function one(km, kc, kcap, sh, request, id, contact)
+        local function one(km, kc, kcap, sh, request, id, contact, resume)
           local state = redis.call('HGET', km, 'state')
           if not state or state == 'initial' then return claim(state, km, kc, kcap, sh, request, id, contact) end
           if state == 'retry_scheduled' then
@@ -513,6 +522,15 @@ public struct MessageStore: Sendable {
             return claim(state, km, kc, kcap, sh, request, id, contact)
           end
           if state == 'in_progress' then
+            -- The claimant's own claim whose answer it never got (Redis went away
+            -- after running the claim): it has made no call for it, so the claim
+            -- is its again, with the same attempt.
+            if resume == '1' and redis.call('HGET', km, 'claimant') == claimant then
+              redis.call('HSET', km, 'lease_ms', leaseText, 'attempt_ms', nowText, 'updated_ms', nowText)
+              schedule(sh.kr, id, leaseText)
+              local d = redis.call('HMGET', km, 'attempts', 'deferrals', 'created_ms')
+              return {'claimed', d[1] or '1', d[2] or '0', d[3] or nowText}
+            end
             if tonumber(redis.call('HGET', km, 'lease_ms') or '0') > now then return {'busy'} end
             move(km, kc, sh.ks, state, 'sending_failed', id, contact, sh.campaign, sh.channel,
               {'reason', 'outcome unknown: a sender stopped during the provider call; not retried so it cannot be sent twice'})
@@ -526,9 +544,9 @@ public struct MessageStore: Sendable {
         while a <= #ARGV do
           local sh = shapes[ARGV[a]]
           local kcap = sh.capLimit and KEYS[k + 2] or nil
-          out[#out + 1] = one(KEYS[k], KEYS[k + 1], kcap, sh, ARGV[a + 1], ARGV[a + 2], ARGV[a + 3])
+          out[#out + 1] = one(KEYS[k], KEYS[k + 1], kcap, sh, ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4])
           k = k + (kcap and 3 or 2)
-          a = a + 4
+          a = a + 5
         end
         flushShared()
         return out

@@ -1,0 +1,45 @@
+import Foundation
+import Synchronization
+
+/// The claims this sender process asked Redis for and got no answer to.
+///
+/// A claim script that ran just before Redis died (or before the connection
+/// dropped) leaves the message `in_progress` under this process's lease, while
+/// the process saw only an error and so made no provider call. Retried as any
+/// claim, the message would be `busy` until the lease ran out and then end
+/// `sending_failed` "outcome unknown": never sent (a reminder lost in
+/// `RedisCrashTests.killRedis`). This process alone knows it made no call, so it
+/// names itself in every claim (`claimant`) and asks for exactly these claims
+/// back (`MessageStore.claim(many:claimant:resuming:)`). A call made after a
+/// claim that was answered is never resumed: those ids are not in the set.
+final class UnansweredClaims: Sendable {
+    /// This process's name in its claims: unique per start, so another process
+    /// (or this one after a restart, which cannot know) never takes it for its own.
+    let claimant = "sender-" + UUID().uuidString
+    private let ids = Mutex<Set<String>>([])
+    /// Bounds the set if claims keep failing for messages that never come back
+    /// (a partition moved away): beyond it the set is emptied, and those
+    /// messages end as they would without it (`sending_failed`, never twice).
+    static let limit = 100_000
+
+    /// Per message id: whether its last claim went unanswered.
+    func resuming(_ messageIds: [String]) -> [Bool] {
+        ids.withLock { set in messageIds.map { set.contains($0) } }
+    }
+
+    /// The claim call for these failed: Redis may or may not have run it.
+    func failed(_ messageIds: [String]) {
+        ids.withLock { set in
+            if set.count + messageIds.count > Self.limit { set.removeAll(keepingCapacity: true) }
+            set.formUnion(messageIds)
+        }
+    }
+
+    /// The claim call for these was answered.
+    func answered(_ messageIds: [String]) {
+        ids.withLock { set in
+            guard !set.isEmpty else { return }
+            for id in messageIds { set.remove(id) }
+        }
+    }
+}
