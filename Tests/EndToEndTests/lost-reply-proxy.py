@@ -15,7 +15,7 @@ listen_port, redis_port, marker = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3
 state = {"cut": False}
 
 
-async def pipe(reader, writer, watch, upstream_writer, cut_event):
+async def pipe(reader, writer, watch, cut_event):
     try:
         while True:
             data = await reader.read(65536)
@@ -38,9 +38,9 @@ async def pipe(reader, writer, watch, upstream_writer, cut_event):
 async def handle(client_reader, client_writer):
     redis_reader, redis_writer = await asyncio.open_connection("127.0.0.1", redis_port)
     cut_event = asyncio.Event()
-    up = asyncio.create_task(pipe(client_reader, redis_writer, True, None, cut_event))
-    down = asyncio.create_task(pipe(redis_reader, client_writer, False, None, cut_event))
-    done, _ = await asyncio.wait([up, down], return_when=asyncio.FIRST_COMPLETED)
+    up = asyncio.create_task(pipe(client_reader, redis_writer, True, cut_event))
+    down = asyncio.create_task(pipe(redis_reader, client_writer, False, cut_event))
+    await asyncio.wait([up, down], return_when=asyncio.FIRST_COMPLETED)
     if cut_event.is_set():
         # Let Redis run what it got; its answer is read and thrown away.
         down.cancel()
