@@ -22,9 +22,10 @@ final class UnansweredClaims: Sendable {
     /// messages end as they would without it (`sending_failed`, never twice).
     static let limit = 100_000
 
-    /// Per message id: whether its last claim went unanswered.
+    /// Per message id: whether its last claim went unanswered; empty (none) in
+    /// the common case, which `MessageStore.claim` reads as all false.
     func resuming(_ messageIds: [String]) -> [Bool] {
-        ids.withLock { set in messageIds.map { set.contains($0) } }
+        ids.withLock { set in set.isEmpty ? [] : messageIds.map { set.contains($0) } }
     }
 
     /// The claim call for these failed: Redis may or may not have run it.
