@@ -54,4 +54,36 @@ public struct DeadLetterQueue: Sendable {
     public func send(_ record: KafkaRecord, reason: Reason, field: String = "", message: String) async throws {
         try await send([(record, reason, field, message)])
     }
+
+    /// The source topic of dead letters that were read from Redis, not from Kafka.
+    public static let redisSource = "redis"
+
+    /// Dead-letters values stored in Redis that cannot be decoded (a damaged
+    /// stored journey), with their bytes, so they can be inspected and mended
+    /// before the caller deletes them. The source is `redis`; where the value was
+    /// is in `herald.source.redis_key` and `herald.source.redis_field`. Counted as
+    /// `herald_dlq_records_total{topic="redis",reason="undecodable"}`.
+    /// - Parameter key: the record key in herald.dlq (the contact id, so the dead
+    ///   letter sits with that contact's others).
+    /// - Throws: `KafkaError` when the dead letters were not acknowledged: the
+    ///   caller must then keep the values.
+    public func send(stored: [(key: String, redisKey: String, field: String, bytes: [UInt8], message: String)]) async throws {
+        guard !stored.isEmpty else { return }
+        let outgoing = stored.map {
+            KafkaOutgoingRecord(topic: Topics.dlq, key: $0.key, value: $0.bytes, headers: [
+                KafkaHeader(name: "herald.error.field", string: ""),
+                KafkaHeader(name: "herald.error.reason", string: $0.message),
+                KafkaHeader(name: "herald.source.topic", string: Self.redisSource),
+                KafkaHeader(name: "herald.source.redis_key", string: $0.redisKey),
+                KafkaHeader(name: "herald.source.redis_field", string: $0.field),
+            ])
+        }
+        for case .failure(let error) in await producer.send(outgoing) { throw error }
+        for s in stored {
+            counters(Self.redisSource, .undecodable).increment()
+            logger.warning("stored value moved to herald.dlq", metadata: [
+                "redis.key": "\(s.redisKey)", "redis.field": "\(s.field)", "herald.reason": "\(Reason.undecodable.rawValue)", "herald.error": "\(s.message)",
+            ])
+        }
+    }
 }

@@ -21,6 +21,8 @@ struct JourneyProcessor: Sendable {
     let ownership: ShardOwnership
     let locks = ContactLocks()
     let producer: KafkaProducer
+    /// Where stored journeys that cannot be read go, with their bytes.
+    let deadLetters: DeadLetterQueue
     let logger: Logger
     let metrics: SchedulerMetrics
     /// Test journeys wait this long instead of their real waits.
@@ -28,19 +30,40 @@ struct JourneyProcessor: Sendable {
 
     func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
-    /// Loads contacts for transitions; a stored journey that cannot be read is
-    /// logged at error level (it is left out, and its wake-up ends as an orphan).
-    private func load(_ contactIds: [String]) async throws -> [JourneyStore.Loaded] {
+    /// Loads contacts of one shard for transitions. A stored journey that cannot
+    /// be read is left out, logged at error level, and moved out of the way: its
+    /// bytes go to `herald.dlq` (source `redis`, the key and the instance id in
+    /// headers) and, once the dead letter is acknowledged, a fenced save deletes it
+    /// and its wake-up. Without the move every later load of the contact would
+    /// report it again; without the dead letter its bytes would be lost.
+    /// - Throws: what the dead-letter produce or the fenced delete throws; the
+    ///   damaged journey then stays for the next try.
+    private func load(_ contactIds: [String], shard: Int, epoch: Int64) async throws -> [JourneyStore.Loaded] {
         let loaded = try await journeys.load(contactIds, contacts: contacts)
-        for (contactId, l) in zip(contactIds, loaded) where l.undecodable > 0 {
+        var moved: [JourneySave] = []
+        var orphans: [(contactId: String, instanceId: String)] = []
+        var letters: [(key: String, redisKey: String, field: String, bytes: [UInt8], message: String)] = []
+        for (contactId, l) in zip(contactIds, loaded) where !l.damaged.isEmpty {
             metrics.unreadableJourneys.increment(by: Int64(l.undecodable))
-            logger.error("scheduler skipped stored journeys it cannot read (damaged in Redis)", metadata: ["herald.contact_id": "\(contactId)", "herald.count": "\(l.undecodable)"])
+            logger.error("scheduler moves stored journeys it cannot read (damaged in Redis) to herald.dlq", metadata: [
+                "herald.contact_id": "\(contactId)", "herald.count": "\(l.undecodable)", "herald.instances": "\(l.damaged.map(\.instanceId))",
+            ])
+            letters += l.damaged.map { (contactId, $0.key, $0.instanceId, $0.bytes, "stored journey \($0.instanceId) of \(contactId) is not a journey") }
+            moved.append(JourneySave(contactId: contactId, instances: [], deletes: l.damaged.map(\.instanceId)))
+            orphans += l.damaged.map { (contactId, $0.instanceId) }
+        }
+        guard !moved.isEmpty else { return loaded }
+        try await deadLetters.send(stored: letters)
+        do {
+            try await journeys.save(moved, shard: shard, epoch: epoch, orphans: orphans)
+        } catch JourneyStoreError.fenced {
+            throw ownership.fenced(shard: shard, failed: epoch)
         }
         return loaded
     }
 
-    private func load(_ contactId: String) async throws -> JourneyStore.Loaded {
-        try await load([contactId])[0]
+    private func load(_ contactId: String, epoch: Int64) async throws -> JourneyStore.Loaded {
+        try await load([contactId], shard: journeys.shard(of: contactId), epoch: epoch)[0]
     }
 
     // MARK: Commands
@@ -59,7 +82,7 @@ struct JourneyProcessor: Sendable {
         let contactId = command.contactId
         let epoch = try await ownership.epoch(for: journeys.shard(of: contactId))
         let campaigns = try await catalog.entries()
-        let loaded = try await load(contactId)
+        let loaded = try await load(contactId, epoch: epoch)
         let existing = loaded.journeys
         let contact = (loaded.profile ?? ContactProfile(id: contactId)).snapshot(messages: loaded.messages)
         // The transition's time is the event's receipt, not the clock: a replay of
@@ -103,7 +126,7 @@ struct JourneyProcessor: Sendable {
             return
         }
         engine.testWait = testWait
-        let loaded = try await load(contactId)
+        let loaded = try await load(contactId, epoch: epoch)
         let existing = loaded.journeys
         let contact = (loaded.profile ?? ContactProfile(id: contactId)).snapshot(messages: loaded.messages)
         let now = now()
@@ -151,7 +174,7 @@ struct JourneyProcessor: Sendable {
         // Claimed wake-ups run on the campaigns as they are now: a pause answered
         // before this claim holds them (`CampaignCatalog`).
         let campaigns = try await catalog.refresh()
-        let loaded = try await load(mine)
+        let loaded = try await load(mine, shard: shard, epoch: epoch)
         let now = now()
         var saves: [JourneySave] = []
         var counts: [String: [String: Int]] = [:]

@@ -15,7 +15,7 @@ public enum SchedulerApp {
         let processor = JourneyProcessor(
             catalog: CampaignCatalog(store: CampaignStore(redis: runtime.redis)),
             contacts: ContactStore(redis: runtime.redis, partitions: settings.partitions),
-            journeys: journeys, ownership: ownership, producer: runtime.producer, logger: runtime.logger,
+            journeys: journeys, ownership: ownership, producer: runtime.producer, deadLetters: runtime.deadLetters, logger: runtime.logger,
             metrics: metrics, testWait: settings.testWait)
         let logger = runtime.logger
         let consumer = try runtime.consumer(topics: [Topics.journeys], maxBatchSize: 2000) { batch in

@@ -35,7 +35,7 @@ struct DLQ: AsyncParsableCommand {
         func run() async throws {
             let letters = try await DeadLetters.read(options).filter { sourceTopic == nil || $0.source.topic == sourceTopic }
             for l in letters {
-                print("\(l.place)  from \(l.source.topic)[\(l.source.partition)]@\(l.source.offset)  key \(l.record.keyString ?? "-")  \(l.record.value.count) bytes  \(l.reason.prefix(160))")
+                print("\(l.place)  from \(l.origin)  key \(l.record.keyString ?? "-")  \(l.record.value.count) bytes  \(l.reason.prefix(160))")
             }
             print("\(letters.count) dead letter\(letters.count == 1 ? "" : "s")")
         }
@@ -71,9 +71,16 @@ struct DLQ: AsyncParsableCommand {
                 guard let l = letters.first(where: { $0.place == p }) else { throw CLIError("no dead letter at \(p) in \(Topics.dlq)") }
                 return l
             }
+            // A value read from Redis (a damaged stored journey) has no topic to go
+            // back to: it is mended by hand from `dlq show`, never replayed.
+            let stored = chosen.filter(\.isFromRedis)
+            if !all, let first = stored.first {
+                throw CLIError("\(first.place) was read from Redis (\(first.origin)), not from a topic: it cannot be replayed; see docs/operations.md, \"Dead letters\"")
+            }
+            for l in stored { print("\(l.place): skipped, read from Redis (\(l.origin)); mend it by hand") }
             // The same source record dead-lettered twice (two groups read its topic) is replayed once.
             var seen: Set<String> = []
-            let unique = chosen.filter { seen.insert("\($0.source.topic)/\($0.source.partition)/\($0.source.offset)").inserted }
+            let unique = chosen.filter { !$0.isFromRedis && seen.insert("\($0.source.topic)/\($0.source.partition)/\($0.source.offset)").inserted }
             let producer = try KafkaProducer(configuration: .init(bootstrapServers: try resolveBootstrap(options.bootstrap), clientId: "heraldctl-dlq-\(getpid())"), logger: DeadLetters.logger)
             let reports = await producer.send(unique.map {
                 KafkaOutgoingRecord(topic: $0.source.topic, key: $0.record.keyString, value: $0.record.value, headers: [KafkaHeader(name: "herald.replayed.from", string: "\(Topics.dlq)/\($0.place)")])
@@ -103,6 +110,14 @@ struct DeadLetters {
         (header("herald.source.topic") ?? "?", header("herald.source.partition") ?? "?", header("herald.source.offset") ?? "?")
     }
     var reason: String { header("herald.error.reason") ?? "" }
+    /// A value the scheduler read from Redis and could not decode (`DeadLetterQueue.send(stored:)`).
+    var isFromRedis: Bool { source.topic == DeadLetterQueue.redisSource }
+    /// Where the record came from: `topic[partition]@offset`, or `redis KEY FIELD`.
+    var origin: String {
+        isFromRedis
+            ? "redis \(header("herald.source.redis_key") ?? "?") \(header("herald.source.redis_field") ?? "?")"
+            : "\(source.topic)[\(source.partition)]@\(source.offset)"
+    }
 
     func header(_ name: String) -> String? { record.header(name).map { String(decoding: $0, as: UTF8.self) } }
 

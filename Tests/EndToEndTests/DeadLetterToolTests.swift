@@ -52,4 +52,23 @@ struct DeadLetterToolTests {
         #expect(copy.value == original && copy.keyString == "ada" && copy.partition == report.partition)
         await producer.close()
     }
+
+    @Test("a damaged stored journey's dead letter is listed with its Redis key and field, and is never replayed to a topic")
+    func storedValue() async throws {
+        let broker = try TestBroker.start(partitions: 2, topics: [Topics.dlq])
+        let logger = Logger(label: "test")
+        let producer = try KafkaProducer(configuration: .init(bootstrapServers: broker.bootstrapServers, clientId: "p"), logger: logger)
+        let dlq = DeadLetterQueue(producer: producer, metrics: PrometheusCollectorRegistry(), worker: "test", logger: logger)
+        try await dlq.send(stored: [(key: "ada", redisKey: "herald:j:{1}:ada", field: "c:1", bytes: Array("{damaged".utf8), message: "not a journey")])
+        await producer.close()
+        let dir = try temporaryDirectory("dlq-redis")
+        let bootstrap = ["--bootstrap", broker.bootstrapServers]
+        let (listCode, list) = try await heraldctl(["dlq", "list"] + bootstrap, in: dir, name: "list")
+        #expect(listCode == 0 && list.contains("from redis herald:j:{1}:ada c:1  key ada  8 bytes  not a journey"), "\(list)")
+        let place = try #require(list.split(separator: "\n").first.map { String($0.split(separator: " ")[0]) })
+        let (oneCode, one) = try await heraldctl(["dlq", "replay", place] + bootstrap, in: dir, name: "one")
+        #expect(oneCode != 0 && one.contains("cannot be replayed"), "\(one)")
+        let (allCode, all) = try await heraldctl(["dlq", "replay", "--all"] + bootstrap, in: dir, name: "all")
+        #expect(allCode == 0 && all.contains("skipped, read from Redis") && all.contains("replayed 0 of 0"), "\(all)")
+    }
 }

@@ -463,7 +463,7 @@ struct JourneyTests {
         await redis.stop()
     }
 
-    @Test("a damaged stored journey whose wake-up falls due is counted and logged, its wake-up cleared, and the shard goes on")
+    @Test("a damaged stored journey whose wake-up falls due is counted and logged, moved to herald.dlq with its bytes, its wake-up cleared, and the shard goes on")
     func damagedJourney() async throws {
         let broker = try TestBroker.start(partitions: 2)
         let redis = try await TestRedisServer()
@@ -486,6 +486,17 @@ struct JourneyTests {
             try await Task.sleep(for: .milliseconds(100))
         }
         #expect(try await pool.execute(["ZCARD", "herald:wake:\(Shard.hashTag(shard))"]).int == 0, "the orphaned wake-up stays")
+        // Its bytes are kept in herald.dlq, with where they were, and then deleted
+        // (read again on every load otherwise).
+        let dead = try await readTopic(Topics.dlq, bootstrapServers: broker.bootstrapServers) { !$0.isEmpty }
+        let letter = try #require(dead.first)
+        #expect(letter.value == Array("{not a journey".utf8) && letter.keyString == contact)
+        #expect(letter.header("herald.source.topic") == Array("redis".utf8))
+        #expect(letter.header("herald.source.redis_key") == Array("herald:j:\(Shard.hashTag(shard)):\(contact)".utf8))
+        #expect(letter.header("herald.source.redis_field") == Array("c:1".utf8))
+        #expect(try await pool.execute(["HLEN", "herald:j:\(Shard.hashTag(shard)):\(contact)"]).int == 0, "the damaged journey stays after its dead letter")
+        metrics = try await client.get("\(scheduler.metricsURL)/metrics").bodyText
+        #expect(metrics.contains(#"herald_dlq_records_total{worker="scheduler",topic="redis",reason="undecodable"} 1"#), "\(metrics.split(separator: "\n").filter { $0.contains("dlq") })")
         await pool.close()
         await scheduler.process.stop()
         await redis.stop()

@@ -20,6 +20,10 @@ struct JourneyStoreTests {
         let loaded = try await journeys.load(contact, contacts: contacts)
         #expect(loaded.journeys.isEmpty)
         #expect(loaded.undecodable == 2)
+        // Each damaged journey with its field and bytes, so the scheduler can keep them.
+        #expect(loaded.damaged.sorted { $0.instanceId < $1.instanceId } == [
+            .init(key: key, instanceId: "a", bytes: Array("{not json".utf8)), .init(key: key, instanceId: "b", bytes: Array(#"{"id":"x"}"#.utf8)),
+        ])
         let clean = try await journeys.load(uniqueName("clean"), contacts: contacts)
         #expect(clean.undecodable == 0)
         await pool.close()

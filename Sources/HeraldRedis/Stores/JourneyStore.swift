@@ -36,9 +36,27 @@ public struct JourneyStore: Sendable {
         public var profile: ContactProfile?
         /// Messages Herald asked to send to the contact (newest kept; see `save`).
         public var messages: [MessageRecord]
-        /// Stored journeys that could not be read (damaged in Redis): left out of
-        /// `journeys`, so their wake-ups end as orphans. Counted for the log.
-        public var undecodable = 0
+        /// Stored journeys that could not be read (damaged in Redis), with their
+        /// bytes: left out of `journeys`. The scheduler dead-letters them and
+        /// deletes them (`JourneyProcessor`), so their wake-ups end as orphans.
+        public var damaged: [Damaged] = []
+        /// How many stored journeys could not be read.
+        public var undecodable: Int { damaged.count }
+    }
+
+    /// A stored journey that does not decode: where it was and what it held.
+    public struct Damaged: Sendable, Equatable {
+        /// The contact's journeys hash (`herald:j:{shard}:<contact>`).
+        public var key: String
+        /// The hash field: the instance id.
+        public var instanceId: String
+        public var bytes: [UInt8]
+
+        public init(key: String, instanceId: String, bytes: [UInt8]) {
+            self.key = key
+            self.instanceId = instanceId
+            self.bytes = bytes
+        }
     }
 
     /// A contact's journeys, profile and message history in one round trip (the
@@ -54,12 +72,9 @@ public struct JourneyStore: Sendable {
             [["HVALS", journeysKey($0)], ["GET", contacts.key($0)], ["ZRANGE", messagesKey($0), "0", "-1", "WITHSCORES"]]
         })
         for case .error(let message) in replies { throw RedisError(code: .server, message: message) }
-        return contactIds.indices.map { n in
+        var out = contactIds.indices.map { n in
             let stored = replies[3 * n].array ?? []
-            let journeys = stored.compactMap { v -> JourneyInstance? in
-                guard case .bulk(let bytes) = v, let json = try? JSONValue.parse(bytes) else { return nil }
-                return JourneyInstance(json: json)
-            }
+            let journeys = stored.compactMap(Self.instance)
             var profile: ContactProfile? = nil
             if case .bulk(let bytes) = replies[3 * n + 1] { profile = (try? JSONValue.parse(bytes)).flatMap(ContactProfile.decodeStored) }
             let flat = replies[3 * n + 2].array ?? []
@@ -67,7 +82,29 @@ public struct JourneyStore: Sendable {
                 guard let member = flat[i].string, let at = flat[i + 1].string.flatMap({ Double($0) }) else { return nil }
                 return Self.message(member: member, at: Int64(at))
             }
-            return Loaded(journeys: journeys, profile: profile, messages: messages, undecodable: stored.count - journeys.count)
+            return (Loaded(journeys: journeys, profile: profile, messages: messages), stored.count - journeys.count)
+        }
+        // Rare: HVALS does not name the fields, so a contact with a damaged journey
+        // is read again with HGETALL to learn which instance it was.
+        for n in out.indices where out[n].1 > 0 {
+            out[n].0.damaged = try await damaged(contactIds[n])
+        }
+        return out.map(\.0)
+    }
+
+    static func instance(_ stored: RedisValue) -> JourneyInstance? {
+        guard case .bulk(let bytes) = stored, let json = try? JSONValue.parse(bytes) else { return nil }
+        return JourneyInstance(json: json)
+    }
+
+    /// A contact's stored journeys that do not decode, with their fields and bytes.
+    func damaged(_ contactId: String) async throws -> [Damaged] {
+        let key = journeysKey(contactId)
+        let flat = try await redis.execute(["HGETALL", key]).array ?? []
+        return stride(from: 0, to: flat.count - 1, by: 2).compactMap { i in
+            guard Self.instance(flat[i + 1]) == nil, let field = flat[i].string else { return nil }
+            let bytes: [UInt8] = if case .bulk(let b) = flat[i + 1] { b } else { [] }
+            return Damaged(key: key, instanceId: field, bytes: bytes)
         }
     }
 
