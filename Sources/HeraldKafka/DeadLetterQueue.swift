@@ -58,16 +58,17 @@ public struct DeadLetterQueue: Sendable {
     /// The source topic of dead letters that were read from Redis, not from Kafka.
     public static let redisSource = "redis"
 
-    /// Dead-letters values stored in Redis that cannot be decoded (a damaged
-    /// stored journey), with their bytes, so they can be inspected and mended
-    /// before the caller deletes them. The source is `redis`; where the value was
-    /// is in `herald.source.redis_key` and `herald.source.redis_field`. Counted as
-    /// `herald_dlq_records_total{topic="redis",reason="undecodable"}`.
+    /// Dead-letters values stored in Redis that cannot be used (a damaged stored
+    /// journey; a journey whose wake-ups keep failing), with their bytes, so they
+    /// can be inspected and mended before the caller deletes them or their
+    /// wake-up. The source is `redis`; where the value was is in
+    /// `herald.source.redis_key` and `herald.source.redis_field`. Counted as
+    /// `herald_dlq_records_total{topic="redis",reason=…}`.
     /// - Parameter key: the record key in herald.dlq (the contact id, so the dead
     ///   letter sits with that contact's others).
     /// - Throws: `KafkaError` when the dead letters were not acknowledged: the
     ///   caller must then keep the values.
-    public func send(stored: [(key: String, redisKey: String, field: String, bytes: [UInt8], message: String)]) async throws {
+    public func send(stored: [(key: String, redisKey: String, field: String, bytes: [UInt8], message: String)], reason: Reason = .undecodable) async throws {
         guard !stored.isEmpty else { return }
         let outgoing = stored.map {
             KafkaOutgoingRecord(topic: Topics.dlq, key: $0.key, value: $0.bytes, headers: [
@@ -80,9 +81,9 @@ public struct DeadLetterQueue: Sendable {
         }
         for case .failure(let error) in await producer.send(outgoing) { throw error }
         for s in stored {
-            counters(Self.redisSource, .undecodable).increment()
+            counters(Self.redisSource, reason).increment()
             logger.warning("stored value moved to herald.dlq", metadata: [
-                "redis.key": "\(s.redisKey)", "redis.field": "\(s.field)", "herald.reason": "\(Reason.undecodable.rawValue)", "herald.error": "\(s.message)",
+                "redis.key": "\(s.redisKey)", "redis.field": "\(s.field)", "herald.reason": "\(reason.rawValue)", "herald.error": "\(s.message)",
             ])
         }
     }

@@ -219,6 +219,30 @@ struct JourneyProcessor: Sendable {
         return handled
     }
 
+    /// Moves a contact's due wake-ups that keep failing out of the way: each
+    /// journey's stored bytes go to herald.dlq with `reason`, then its wake-up is
+    /// removed in a fenced save. The journey itself stays stored as it was;
+    /// docs/operations.md says how to put the wake-up back after a fix.
+    /// - Throws: what the dead letter or the save throws; the wake-ups then stay.
+    func deadLetter(_ dues: [Due], shard: Int, reason: String) async throws {
+        guard let contactId = dues.first?.contactId else { return }
+        try await locks.withLock(contactId) {
+            let epoch = try await ownership.epoch(for: shard)
+            let ids = dues.map(\.instanceId)
+            let (key, values) = try await journeys.stored(contactId, instanceIds: ids)
+            logger.error("scheduler moves wake-ups that keep failing to herald.dlq", metadata: [
+                "herald.contact_id": "\(contactId)", "herald.instances": "\(ids)", "herald.error": "\(reason)",
+            ])
+            try await deadLetters.send(
+                stored: zip(ids, values).map { (contactId, key, $0.0, $0.1 ?? [], "\(reason); its wake-up was removed") }, reason: .failed)
+            do {
+                try await journeys.save([], shard: shard, epoch: epoch, orphans: ids.map { (contactId, $0) })
+            } catch JourneyStoreError.fenced {
+                throw ownership.fenced(shard: shard, failed: epoch)
+            }
+        }
+    }
+
     /// What a due wake-up does to its instance: end it (campaign stopped), hold it
     /// (campaign paused), or run its next steps.
     private func transition(

@@ -19,6 +19,11 @@ struct WakeUpPoller: Service {
     let interval: Duration
     /// Wake-ups per batch (per shard): one load, one Kafka batch and one save each.
     let batchSize = 1000
+    /// Failures of one contact's wake-ups (outages not counted) before they go to
+    /// herald.dlq (`kafka.max_attempts`, the consumers' policy).
+    let maxAttempts: Int
+    /// The first pause between a contact's attempts, doubling (at most 10 s).
+    var retryBase: Duration = .milliseconds(200)
     let logger: Logger
 
     func owned() -> [Int] {
@@ -87,11 +92,60 @@ struct WakeUpPoller: Service {
             let due = try await journeys.due(shard: shard, now: Int64(Date().timeIntervalSince1970 * 1000), limit: batchSize)
             // Stop as soon as the partition moves: the new owner fires the rest.
             guard !due.isEmpty, consumer.assignment.contains(TopicPartition(topic: Topics.journeys, partition: shard)) else { return total }
-            let handled = try await processor.wake(due.map { JourneyProcessor.Due(contactId: $0.contactId, instanceId: $0.instanceId, due: $0.due) }, shard: shard)
+            let batch = due.map { JourneyProcessor.Due(contactId: $0.contactId, instanceId: $0.instanceId, due: $0.due) }
+            let handled: Int
+            do {
+                handled = try await processor.wake(batch, shard: shard)
+            } catch where Self.blamesInput(error) {
+                logger.warning("scheduler wake-up batch of shard \(shard) failed; handling its contacts one by one", metadata: ["herald.error": "\(error)", "herald.wake_ups": "\(batch.count)"])
+                handled = try await wakeOneByOne(batch, shard: shard)
+            }
             total += handled
             // A short batch is the last; a batch of busy contacts waits for the next poll.
             if due.count < batchSize || handled == 0 || Task.isShuttingDownGracefully { return total }
         }
+    }
+}
+
+extension WakeUpPoller {
+    /// Whether a failure may be one contact's fault: not an outage (every contact
+    /// would fail alike), not a lost or doubtful shard (the owner decides).
+    static func blamesInput(_ error: any Error) -> Bool {
+        !(error is NotOwner || error is PartitionInDoubt || (error as? any DependencyFailure)?.isOutage == true)
+    }
+
+    /// The consumers' failure policy, for wake-ups: each contact's due wake-ups
+    /// alone, in due order; a contact whose wake-ups fail `maxAttempts` times
+    /// (outages waited out by the caller's loop, not counted) has them moved to
+    /// herald.dlq, and the shard goes on. Returns how many were handled.
+    func wakeOneByOne(_ batch: [JourneyProcessor.Due], shard: Int) async throws -> Int {
+        var order: [String] = []
+        var byContact: [String: [JourneyProcessor.Due]] = [:]
+        for d in batch {
+            if byContact[d.contactId] == nil { order.append(d.contactId) }
+            byContact[d.contactId, default: []].append(d)
+        }
+        var handled = 0
+        for contactId in order {
+            let dues = byContact[contactId]!
+            var failures = 0
+            while true {
+                do {
+                    handled += try await processor.wake(dues, shard: shard)
+                    break
+                } catch where Self.blamesInput(error) {
+                    failures += 1
+                    guard failures >= maxAttempts else {
+                        try await Task.sleep(for: Backoff.delay(failures, base: retryBase, cap: .seconds(10)))
+                        continue
+                    }
+                    try await processor.deadLetter(dues, shard: shard, reason: "wake-up failed \(failures) times: \(error)")
+                    handled += dues.count
+                    break
+                }
+            }
+        }
+        return handled
     }
 }
 

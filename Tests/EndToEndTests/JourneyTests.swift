@@ -502,6 +502,53 @@ struct JourneyTests {
         await redis.stop()
     }
 
+    @Test("a contact whose wake-ups keep failing is moved to herald.dlq after kafka.max_attempts tries; the other contacts of its shard go on")
+    func poisonWakeUp() async throws {
+        // One partition: both contacts share the shard, and so its wake-up batches.
+        let broker = try TestBroker.start(partitions: 1)
+        let redis = try await TestRedisServer()
+        let pool = RedisPool(configuration: redis.configuration, logger: Logger(label: "test"))
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        let scheduler = try await TestWorker(.scheduler, broker: broker, redis: redis, extraEnvironment: ["HERALD_KAFKA_MAX_ATTEMPTS": "2"])
+        try await publish(ingestor, wait: "4s")
+        // Eve first: her wake-up falls due first, and every batch after it holds her.
+        try await post(ingestor, [("p-1", "cart_abandoned", "eve")])
+        try await Task.sleep(for: .milliseconds(300))
+        try await post(ingestor, [("p-2", "cart_abandoned", "ann")])
+        _ = try await sends(broker) { s in s.contains { $0 == ("eve", "cart-1") } && s.contains { $0 == ("ann", "cart-1") } }
+        // Once Eve waits, her message history becomes a string: every load of her
+        // fails with WRONGTYPE, an error of her data, not an outage.
+        let wake = "herald:wake:\(Shard.hashTag(0))"
+        var member: String?
+        for _ in 0..<50 {
+            let flat = try await pool.execute(["ZRANGE", wake, "0", "-1"]).array ?? []
+            member = flat.compactMap(\.string).first { $0.hasPrefix("eve\u{1F}") }
+            if member != nil { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let eveMember = try #require(member, "Eve's journey never waited")
+        _ = try await pool.pipeline([["DEL", "herald:msg:\(Shard.hashTag(0)):eve"], ["SET", "herald:msg:\(Shard.hashTag(0)):eve", "damaged"]])
+        let seen = try await sends(broker) { s in s.contains { $0 == ("ann", "cart-2") } }
+        #expect(seen.contains { $0 == ("ann", "cart-2") }, "Ann's wake-up waited behind Eve's: \(seen)")
+        #expect(!seen.contains { $0 == ("eve", "cart-2") })
+        let dead = try await readTopic(Topics.dlq, bootstrapServers: broker.bootstrapServers) { !$0.isEmpty }
+        let letter = try #require(dead.first)
+        let instance = String(eveMember.split(separator: "\u{1F}")[1])
+        #expect(letter.keyString == "eve" && letter.header("herald.source.redis_field") == Array(instance.utf8))
+        let reason = String(decoding: letter.header("herald.error.reason") ?? [], as: UTF8.self)
+        #expect(reason.contains("wake-up failed 2 times") && reason.contains("WRONGTYPE"), "\(reason)")
+        // The letter holds the journey as stored; the journey stays, its wake-up is gone.
+        #expect(JourneyInstance(json: try JSONValue.parse(letter.value))?.contactId == "eve")
+        #expect(try await pool.execute(["ZSCORE", wake, eveMember]) == .null)
+        #expect(try await pool.execute(["HEXISTS", "herald:j:\(Shard.hashTag(0)):eve", instance]).int == 1)
+        let metrics = try await client.get("\(scheduler.metricsURL)/metrics").bodyText
+        #expect(metrics.contains(#"herald_dlq_records_total{worker="scheduler",topic="redis",reason="failed"} 1"#), "\(metrics.split(separator: "\n").filter { $0.contains("dlq") })")
+        await pool.close()
+        await scheduler.process.stop()
+        await ingestor.process.stop()
+        await redis.stop()
+    }
+
     @Test("anniversary trigger: the daily sweep enters contacts whose birthday is today, once, from the index")
     func birthdaySweep() async throws {
         let broker = try TestBroker.start(partitions: 4)

@@ -125,6 +125,18 @@ public struct JourneyStore: Sendable {
     public static let messageRetention: Int64 = 90 * 86_400_000
     public static let messageCap = 500
 
+    /// The stored bytes of some of a contact's journeys (nil where none is
+    /// stored), with the hash's key: what a dead letter keeps of them.
+    public func stored(_ contactId: String, instanceIds: [String]) async throws -> (key: String, values: [[UInt8]?]) {
+        let key = journeysKey(contactId)
+        guard !instanceIds.isEmpty else { return (key, []) }
+        let flat = try await redis.execute(["HMGET", key] + instanceIds).array ?? []
+        return (key, instanceIds.indices.map { i in
+            guard i < flat.count, case .bulk(let bytes) = flat[i] else { return nil }
+            return bytes
+        })
+    }
+
     /// Every journey of a contact (active and finished).
     public func instances(of contactId: String) async throws -> [JourneyInstance] {
         guard case .array(let flat) = try await redis.execute(["HVALS", journeysKey(contactId)]) else { return [] }
