@@ -2,7 +2,6 @@ import Foundation
 import HeraldChannels
 import HeraldCore
 import HeraldRedis
-import Yams
 
 /// WhatsApp Business Cloud API template messages and Twilio SMS.
 extension SendProcessor {
@@ -221,12 +220,14 @@ struct WhatsAppTemplates: Sendable {
         var out: [String: Template] = [:]
         for file in ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter({ $0.hasSuffix(".yaml") }) {
             let path = "\(dir)/\(file)"
-            guard let yaml = try Yams.load(yaml: try String(contentsOfFile: path, encoding: .utf8)) as? [String: Any],
-                let language = yaml["language"] as? String
-            else { throw TemplateError("\(path): needs `language`") }
+            // Herald's one YAML reader: Yams' own `load` traps on a base-60 integer past `Int`.
+            let yaml: JSONValue?
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            do { yaml = try YAMLValue.document(text) } catch { throw TemplateError("\(path) is \(error.reason)") }
+            guard let language = yaml?["language"]?.stringValue else { throw TemplateError("\(path): needs `language`") }
             var parameters: [Template.Parameter] = []
-            for (i, p) in ((yaml["parameters"] as? [[String: Any]]) ?? []).enumerated() {
-                guard let field = p["field"] as? String, let d = p["default"].map({ "\($0)" }), !d.isEmpty else {
+            for (i, p) in (yaml?["parameters"]?.arrayValue ?? []).enumerated() {
+                guard let field = p["field"]?.stringValue, let d = p["default"].flatMap(Self.scalarText), !d.isEmpty else {
                     throw TemplateError("\(path): parameters[\(i)] needs `field` and a non-empty `default`")
                 }
                 parameters.append(.init(field: field, defaultValue: d))
@@ -234,6 +235,17 @@ struct WhatsAppTemplates: Sendable {
             out[String(file.dropLast(5))] = Template(language: language, parameters: parameters)
         }
         return WhatsAppTemplates(templates: out)
+    }
+
+    /// A default as written: `Customer`, `0`, `2.5`, `true`; nil for a list or a mapping.
+    static func scalarText(_ v: JSONValue) -> String? {
+        switch v {
+        case .string(let s): s
+        case .int(let i): String(i)
+        case .double(let d): String(d)
+        case .bool(let b): String(b)
+        case .null, .array, .object: nil
+        }
     }
 }
 

@@ -1,6 +1,5 @@
 import Foundation
 import HeraldCore
-import Yams
 
 /// One configuration key: its dotted name, default and meaning (docs/configuration.md lists them all).
 public struct ConfigurationKey: Sendable {
@@ -131,11 +130,13 @@ public struct Configuration: Sendable {
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
                 throw ConfigurationError("cannot read configuration file '\(path)'")
             }
-            let parsed: Any?
-            do { parsed = try Yams.load(yaml: text) } catch { throw ConfigurationError("\(path) is not valid YAML: \(error)") }
-            if let parsed {
-                guard let root = parsed as? [String: Any] else { throw ConfigurationError("\(path): the top level must be a mapping") }
-                for (key, value) in try flatten(root, prefix: "", file: path) {
+            // Herald's one YAML reader (`YAMLValue`): Yams' own `load` traps on a
+            // base-60 integer past `Int` (docs/fuzzing.md).
+            let parsed: JSONValue?
+            do { parsed = try YAMLValue.document(text) } catch { throw ConfigurationError("\(path) is \(error.reason)") }
+            if let parsed, parsed != .null {
+                guard let root = parsed.objectValue else { throw ConfigurationError("\(path): the top level must be a mapping") }
+                for (key, value) in flatten(root, prefix: "") {
                     try config.set(key, value, source: path)
                 }
             }
@@ -167,22 +168,29 @@ public struct Configuration: Sendable {
         sources[key] = source
     }
 
-    private static func flatten(_ map: [String: Any], prefix: String, file: String) throws -> [(String, String)] {
+    private static func flatten(_ map: [String: JSONValue], prefix: String) -> [(String, String)] {
         var out: [(String, String)] = []
         for (k, v) in map {
             let key = prefix.isEmpty ? k : "\(prefix).\(k)"
             switch v {
-            case let nested as [String: Any]:
-                out += try flatten(nested, prefix: key, file: file)
-            case let list as [Any]:
-                out.append((key, list.map { "\($0)" }.joined(separator: ",")))
-            case is NSNull:
-                out.append((key, ""))
-            default:
-                out.append((key, "\(v)"))
+            case .object(let nested): out += flatten(nested, prefix: key)
+            case .array(let list): out.append((key, list.map(scalarText).joined(separator: ",")))
+            default: out.append((key, scalarText(v)))
             }
         }
         return out
+    }
+
+    /// A YAML scalar as configuration text (`true`, `5`, `0.5`, empty for null).
+    private static func scalarText(_ v: JSONValue) -> String {
+        switch v {
+        case .null: ""
+        case .bool(let b): String(b)
+        case .int(let i): String(i)
+        case .double(let d): String(d)
+        case .string(let s): s
+        case .array, .object: String(decoding: v.serialized(), as: UTF8.self)
+        }
     }
 
     // MARK: - Typed access

@@ -54,6 +54,21 @@ struct ConfigurationTests {
         }
     }
 
+    @Test("the file is read with Herald's YAML reader: a base-60 number past Int is refused by its key, not a trap; bad YAML names its line; a file of comments is the defaults")
+    func yamlReader() throws {
+        // Yams.load traps on this value (its base-60 arithmetic does not check overflow).
+        let huge = try write("kafka:\n  partitions: 9223372036854775807:08\n")
+        #expect { try Configuration.load(file: huge, environment: [:], overrides: []) } throws: { "\($0)".contains("kafka.partitions") }
+        let sexagesimal = try Configuration.load(file: try write("redis:\n  port: 1:40\n"), environment: [:], overrides: [])
+        #expect(try sexagesimal.settings().redis.port == 100, "YAML 1.1 reads 1:40 as 100, as Yams did")
+        let broken = try write("kafka:\n  partitions: [12\n")
+        #expect { try Configuration.load(file: broken, environment: [:], overrides: []) } throws: { "\($0)".contains("not valid YAML (line") }
+        let comments = try Configuration.load(file: try write("# nothing set here\n"), environment: [:], overrides: [])
+        #expect(comments.string("kafka.partitions") == Configuration.defaults().string("kafka.partitions"))
+        let flags = try Configuration.load(file: try write("kafka:\n  create_topics: false\nsender:\n  max_attempts: 4\n"), environment: [:], overrides: [])
+        #expect(flags.string("kafka.create_topics") == "false" && flags.string("sender.max_attempts") == "4")
+    }
+
     @Test("unknown keys in the file or in --set are refused")
     func unknownKeys() throws {
         let file = try write("kafka:\n  partitons: 12\n")

@@ -3,13 +3,19 @@ import Yams
 /// YAML (and so JSON, its subset) read into a `JSONValue`, for documents that
 /// arrive both as files and over HTTP and are checked by one validator.
 public enum YAMLValue {
-    /// - Throws: `AlertRuleError` with the line of a YAML syntax error.
+    /// - Throws: `AlertRuleError` with the line of a YAML syntax error, or when
+    ///   the document is empty.
     public static func parse(_ text: String) throws(AlertRuleError) -> JSONValue {
+        guard let value = try document(text) else { throw AlertRuleError(field: "", reason: "the document is empty") }
+        return value
+    }
+
+    /// The document, or nil when it holds nothing (only comments or blanks): for
+    /// files where that means "all defaults".
+    /// - Throws: `AlertRuleError` with the line of a YAML syntax error.
+    public static func document(_ text: String) throws(AlertRuleError) -> JSONValue? {
         do {
-            guard let node = try Yams.compose(yaml: text) else { throw AlertRuleError(field: "", reason: "the document is empty") }
-            return convert(node)
-        } catch let error as AlertRuleError {
-            throw error
+            return try Yams.compose(yaml: text).map(convert)
         } catch let error as YamlError {
             throw AlertRuleError(field: "", reason: "not valid YAML (line \(CampaignParser.line(of: error))): \(error)")
         } catch {
