@@ -65,11 +65,14 @@ struct Dev: AsyncParsableCommand {
             let bootstrap = try await waitForFile(DevPaths.brokerAddress, process: broker, what: "the embedded broker")
 
             try termination.check()
-            // 2. redis-server with its data under .herald/dev/redis.
+            // 2. redis-server with its data under .herald/dev/redis. Uncompressed
+            // AOF rewrites: LZF is ~40 % of the rewrite child's CPU, and on two
+            // shared cores that child is what makes wake-ups late (docs/benchmarks.md,
+            // "Wake-up lateness with persistence on").
             let redisPort = freeTCPPort()
             let redis = try ChildProcess(
                 executable: redisServerExecutable(),
-                arguments: ["--port", String(redisPort), "--bind", "127.0.0.1", "--dir", fm.currentDirectoryPath + "/" + DevPaths.redis, "--appendonly", "yes", "--appendfsync", "everysec", "--maxmemory-policy", "noeviction", "--save", ""],
+                arguments: ["--port", String(redisPort), "--bind", "127.0.0.1", "--dir", fm.currentDirectoryPath + "/" + DevPaths.redis, "--appendonly", "yes", "--appendfsync", "everysec", "--maxmemory-policy", "noeviction", "--rdbcompression", "no", "--save", ""],
                 output: .file("\(DevPaths.logs)/redis.log"))
             children.append(("redis-server", redis))
             try (String(redisPort) + "\n").write(toFile: DevPaths.redisPort, atomically: true, encoding: .utf8)
