@@ -122,7 +122,7 @@ public struct CampaignsAPI: Sendable {
             await guarded(request) {
                 let id = context.parameters.get("id") ?? ""
                 guard try await store.show(id: id) != nil else { return APISupport.json(.notFound, ["error": "no campaign '\(id)'"]) }
-                return APISupport.json(.ok, Self.report(id: id, counts: try await journeys.report(campaign: id)))
+                return APISupport.json(.ok, try await journeys.report(campaign: id).json(campaignId: id))
             }
         }
         router.get("v1/campaigns/:id") { request, context in
@@ -156,30 +156,6 @@ public struct CampaignsAPI: Sendable {
         } catch {
             return APISupport.json(.badRequest, ["error": .string("\(error)")])
         }
-    }
-
-    /// The report's JSON from summed counters (test journeys are not counted).
-    static func report(id: String, counts: [String: Int]) -> JSONValue {
-        var exited: [String: JSONValue] = [:]
-        var steps: [String: JSONValue] = [:]
-        var versions: [String: [String: JSONValue]] = [:]
-        var exitedTotal = 0
-        for (k, v) in counts {
-            if k.hasPrefix("exited:") {
-                exited[String(k.dropFirst(7))] = .int(Int64(v))
-                exitedTotal += v
-            } else if k.hasPrefix("step:") {
-                steps[String(k.dropFirst(5))] = .int(Int64(v))
-            } else if k.hasPrefix("v"), let colon = k.firstIndex(of: ":") {
-                versions[String(k[k.index(after: k.startIndex)..<colon]), default: [:]][String(k[k.index(after: colon)...])] = .int(Int64(v))
-            }
-        }
-        let entered = counts["entered"] ?? 0, completed = counts["completed"] ?? 0
-        return [
-            "campaign_id": .string(id), "entered": .int(Int64(entered)), "active": .int(Int64(entered - completed - exitedTotal)),
-            "completed": .int(Int64(completed)), "exited": .object(exited), "steps": .object(steps),
-            "versions": .object(versions.mapValues { .object($0) }),
-        ]
     }
 
     func invalid(_ error: CampaignError) -> Response {

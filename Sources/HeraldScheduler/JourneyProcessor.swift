@@ -177,7 +177,7 @@ struct JourneyProcessor: Sendable {
         let loaded = try await load(mine, shard: shard, epoch: epoch)
         let now = now()
         var saves: [JourneySave] = []
-        var counts: [String: [String: Int]] = [:]
+        var counts: [String: CampaignReport] = [:]
         var records: [KafkaOutgoingRecord] = []
         var orphans: [(contactId: String, instanceId: String)] = []
         var handled = 0
@@ -199,8 +199,8 @@ struct JourneyProcessor: Sendable {
             guard !transitions.isEmpty else { continue }
             let (effects, messages) = try await effects(of: transitions, contactId: contactId)
             records += effects
-            for (campaign, fields) in Self.reportCounts(transitions, previous: existing) {
-                counts[campaign, default: [:]].merge(fields, uniquingKeysWith: +)
+            for (campaign, report) in CampaignReport.delta(of: transitions, previous: existing) {
+                counts[campaign, default: CampaignReport()].add(report)
             }
             // One entry per instance: the last state of each.
             var seen: Set<String> = []
@@ -287,7 +287,7 @@ struct JourneyProcessor: Sendable {
 
     func commit(_ transitions: [Transition], contactId: String, epoch: Int64, previous: [JourneyInstance] = []) async throws {
         guard !transitions.isEmpty else { return }
-        let counts = Self.reportCounts(transitions, previous: previous)
+        let counts = CampaignReport.delta(of: transitions, previous: previous)
         let (records, messages) = try await effects(of: transitions, contactId: contactId)
         let shard = journeys.shard(of: contactId)
         try ownership.confirm(shard)
@@ -340,40 +340,6 @@ struct JourneyProcessor: Sendable {
             metrics.transition(campaign: i.campaignId, step: i.stepId)
         }
         return (records, messages)
-    }
-
-    /// Report counters a save adds: entries (also per version), endings by kind and
-    /// reason, and how often each step ran. Test journeys are left out.
-    static func reportCounts(_ transitions: [Transition], previous: [JourneyInstance]) -> [String: [String: Int]] {
-        let before = Dictionary(previous.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-        var counts: [String: [String: Int]] = [:]
-        for t in transitions where !t.instance.isTest {
-            let i = t.instance
-            let old = before[i.id]
-            var c = counts[i.campaignId, default: [:]]
-            if old == nil {
-                c["entered", default: 0] += 1
-                c["v\(i.version):entered", default: 0] += 1
-            }
-            // Every step run in this transition (visits only grow).
-            for (step, visits) in i.visits {
-                let delta = visits - (old?.visits[step] ?? 0)
-                if delta > 0 { c["step:\(step)", default: 0] += delta }
-            }
-            if old?.status.isActive ?? true {
-                switch i.status {
-                case .completed:
-                    c["completed", default: 0] += 1
-                    c["v\(i.version):completed", default: 0] += 1
-                case .exited(let reason, _):
-                    c["exited:\(reason.rawValue)", default: 0] += 1
-                    c["v\(i.version):exited", default: 0] += 1
-                default: break
-                }
-            }
-            counts[i.campaignId] = c
-        }
-        return counts
     }
 
     /// A `herald.sends` record (the wire format is `SendRequest`'s, shared with the sender).

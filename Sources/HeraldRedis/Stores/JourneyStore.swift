@@ -148,12 +148,12 @@ public struct JourneyStore: Sendable {
     /// Saves instances, their wake-ups and report counters atomically, if `epoch`
     /// still owns the shard.
     ///
-    /// - Parameter counts: per campaign, report counters to add (`entered`,
-    ///   `completed`, `exited:<reason>`, `step:<id>`, `v<n>:entered`, ...); kept per
-    ///   shard in the shard's slot and summed by `report`.
+    /// - Parameter counts: per campaign, report counters to add; kept per shard in
+    ///   the shard's slot (fields named by `CampaignReport.Counter.field`) and
+    ///   summed by `report`.
     /// - Throws: `JourneyStoreError.fenced` when another process took the shard.
     public func save(
-        _ instances: [JourneyInstance], contactId: String, epoch: Int64, counts: [String: [String: Int]] = [:], messages: [JourneySave.Message] = [], deletes: [String] = []
+        _ instances: [JourneyInstance], contactId: String, epoch: Int64, counts: [String: CampaignReport] = [:], messages: [JourneySave.Message] = [], deletes: [String] = []
     ) async throws {
         guard !instances.isEmpty else { return }
         let one = JourneySave(contactId: contactId, instances: instances, messages: messages, deletes: deletes)
@@ -166,7 +166,7 @@ public struct JourneyStore: Sendable {
     /// - Parameter orphans: wake-up entries (`contact`, `instance`) whose instance
     ///   no longer exists; removed so they are not fetched again.
     /// - Throws: `JourneyStoreError.fenced` when another process took the shard.
-    public func save(_ saves: [JourneySave], shard s: Int, epoch: Int64, counts: [String: [String: Int]] = [:], orphans: [(contactId: String, instanceId: String)] = []) async throws {
+    public func save(_ saves: [JourneySave], shard s: Int, epoch: Int64, counts: [String: CampaignReport] = [:], orphans: [(contactId: String, instanceId: String)] = []) async throws {
         var keys = [Self.wakeKey(s), Self.epochKey(s)]
         var args = [String(epoch), String(saves.count)]
         for save in saves {
@@ -188,7 +188,8 @@ public struct JourneyStore: Sendable {
         args.append(String(Self.messageCap))
         args.append(String(orphans.count))
         for o in orphans { args.append("\(o.contactId)\(Self.separator)\(o.instanceId)") }
-        for (campaign, fields) in counts.sorted(by: { $0.key < $1.key }) where !fields.isEmpty {
+        for (campaign, report) in counts.sorted(by: { $0.key < $1.key }) where !report.counts.isEmpty {
+            let fields = report.fields
             keys.append(Self.reportKey(s, campaign))
             args.append(String(fields.count))
             for (field, delta) in fields.sorted(by: { $0.key < $1.key }) { args += [field, String(delta)] }
@@ -224,14 +225,16 @@ public struct JourneyStore: Sendable {
     }
 
     /// A campaign's report counters summed over every shard (one round trip).
-    public func report(campaign: String) async throws -> [String: Int] {
+    public func report(campaign: String) async throws -> CampaignReport {
         let replies = try await redis.pipeline((0..<partitions).map { ["HGETALL", Self.reportKey($0, campaign)] })
-        var total: [String: Int] = [:]
+        var total = CampaignReport()
         for reply in replies {
             let flat = reply.array ?? []
+            var fields: [String: Int] = [:]
             for i in stride(from: 0, to: flat.count - 1, by: 2) {
-                if let k = flat[i].string, let v = flat[i + 1].int { total[k, default: 0] += Int(v) }
+                if let k = flat[i].string, let v = flat[i + 1].int { fields[k, default: 0] += Int(v) }
             }
+            total.add(CampaignReport(fields: fields))
         }
         return total
     }
