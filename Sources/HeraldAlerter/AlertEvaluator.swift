@@ -204,7 +204,7 @@ struct AlertEvaluator: Sendable {
         out.records = recipients.map { address in
             var request = SendRequest(
                 id: "alert:\(rule.id):\(alert.contactId):\(alert.visit.eventId):\(Hashing.hex(Hashing.sha256(Array(address.lowercased().utf8))).prefix(12))",
-                contactId: alert.contactId, campaignId: "alert:\(rule.id)", channel: "email", template: "alert", category: "alert", createdAtMs: now())
+                contactId: alert.contactId, campaignId: "alert:\(rule.id)", channel: .email, template: "alert", category: "alert", createdAtMs: now())
             request.to = address
             request.content = content
             request.originMs = alert.originMs

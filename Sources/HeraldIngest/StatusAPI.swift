@@ -79,7 +79,7 @@ struct StatusAPI: Sendable {
                 let r = result.request
                 let event: JSONValue = [
                     "id": .string("\(r.id):\(name)"), "type": .string("message_\(name)"), "contact_id": .string(r.contactId),
-                    "properties": ["message_id": .string(r.id), "campaign_id": .string(r.campaignId), "channel": .string(r.channel), "template": .string(r.template)],
+                    "properties": ["message_id": .string(r.id), "campaign_id": .string(r.campaignId), "channel": .string(r.channel.rawValue), "template": .string(r.template)],
                 ]
                 events.append(KafkaOutgoingRecord(topic: Topics.eventsRaw, key: r.contactId, value: event.serialized()))
             }

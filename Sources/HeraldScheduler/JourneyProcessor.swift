@@ -317,10 +317,10 @@ struct JourneyProcessor: Sendable {
                 let eventId = "\(i.id):\(i.sequence):\(n)"
                 switch effect {
                 case .send(let channel, let template, let category, let key):
-                    records.append(send(i, channel: channel.rawValue, template: template, category: category, key: key))
+                    records.append(send(i, channel: channel, template: template, category: category, key: key))
                     if !i.isTest { messages.append(.init(key: key, record: MessageRecord(channel: channel, category: category, at: now()))) }
                 case .webhook(let url, let key):
-                    records.append(send(i, channel: "webhook", template: url, category: nil, key: key))
+                    records.append(send(i, channel: .webhook, template: url, category: nil, key: key))
                 case .addTag(let tag): records.append(raw(eventId, "tag_added", i, ["tag": .string(tag)]))
                 case .removeTag(let tag): records.append(raw(eventId, "tag_removed", i, ["tag": .string(tag)]))
                 case .subscribe(let list): records.append(raw(eventId, "list_subscribed", i, ["list": .string(list)]))
@@ -343,7 +343,7 @@ struct JourneyProcessor: Sendable {
     }
 
     /// A `herald.sends` record (the wire format is `SendRequest`'s, shared with the sender).
-    func send(_ i: JourneyInstance, channel: String, template: String, category: String?, key: String) -> KafkaOutgoingRecord {
+    func send(_ i: JourneyInstance, channel: Channel, template: String, category: String?, key: String) -> KafkaOutgoingRecord {
         var request = SendRequest(
             id: key, contactId: i.contactId, campaignId: i.campaignId, version: i.version, instanceId: i.id, stepId: i.stepId,
             channel: channel, template: template, category: category, isTest: i.isTest, createdAtMs: now())

@@ -33,7 +33,7 @@ struct SendProcessor: Sendable {
     /// for (shared by the consumer and the retry poller, and by the channels that
     /// share connections): lanes × size is the connections, so claims in flight
     /// never exceed them.
-    let waves: [String: (size: Int, lane: SlotPool)]
+    let waves: [Channel: (size: Int, lane: SlotPool)]
     let settings: SenderSettings
     let from: EmailAddress
     let metrics: SenderMetrics
@@ -102,7 +102,7 @@ struct SendProcessor: Sendable {
         let wanted = Set(requests.filter { !($0.to != nil && $0.content != nil) }.map(\.contactId))
         let profiles = try await contacts.get(many: Array(wanted))
         var endings: [MessageStore.Transition] = []
-        var calls: [String: [(SendRequest, Call)]] = [:]
+        var calls: [Channel: [(SendRequest, Call)]] = [:]
         for (i, request) in requests.enumerated() {
             let plan: Plan
             // A stopped campaign's queued messages are cancelled, not sent.
@@ -145,16 +145,15 @@ struct SendProcessor: Sendable {
 
     func plan(_ request: SendRequest, profile: ContactProfile?) async throws -> Plan {
         if Self.isMarketing(request), let consent = profile?.consent,
-            consent[request.channel] == .bool(false) || consent["marketing"] == .bool(false)
+            consent[request.channel.rawValue] == .bool(false) || consent["marketing"] == .bool(false)
         {
-            return .finish(.cancelled, "the contact opted out of \(request.channel) marketing")
+            return .finish(.cancelled, "the contact opted out of \(request.channel.rawValue) marketing")
         }
         switch request.channel {
-        case "email": return planEmail(request, profile: profile)
-        case "webhook": return planWebhook(request, profile: profile)
-        case "whatsapp": return try await planWhatsApp(request, profile: profile)
-        case "sms": return planSMS(request, profile: profile)
-        default: return .finish(.sendingFailed, "unknown channel '\(request.channel)'")
+        case .email: return planEmail(request, profile: profile)
+        case .webhook: return planWebhook(request, profile: profile)
+        case .whatsapp: return try await planWhatsApp(request, profile: profile)
+        case .sms: return planSMS(request, profile: profile)
         }
     }
 
@@ -312,7 +311,7 @@ struct SendProcessor: Sendable {
     }
 
     func channelRates(_ request: SendRequest) -> [RateLimiter.Rate] {
-        settings.channelRates[request.channel].map { [.init(name: request.channel, limit: $0, window: .seconds(1))] } ?? []
+        settings.channelRates[request.channel].map { [.init(name: request.channel.rawValue, limit: $0, window: .seconds(1))] } ?? []
     }
 
     /// One wave of a channel's calls: limits, then claims (a round trip each), the
@@ -320,7 +319,7 @@ struct SendProcessor: Sendable {
     ///
     /// A message over a rate is parked (`retry_scheduled` until its turn at the rate; no
     /// attempt is used up); one over the contact's daily marketing cap is cancelled.
-    func wave(_ wave: [(SendRequest, Call)], channel: String) async throws {
+    func wave(_ wave: [(SendRequest, Call)], channel: Channel) async throws {
         let lane = waves[channel]?.lane
         let slot = try await lane?.acquire()
         defer { if let slot { lane?.release(slot) } }
@@ -409,7 +408,7 @@ struct SendProcessor: Sendable {
 
     /// Makes a wave's calls, each once: the HTTP requests go out together and the
     /// emails together (one suspension for each kind). Outcomes in the calls' order.
-    func call(_ calls: [Call], channel: String) async -> [Outcome] {
+    func call(_ calls: [Call], channel: Channel) async -> [Outcome] {
         var requests: [HTTPRequest] = []
         var readers: [(index: Int, outcome: @Sendable (Result<HTTPClientResponse, HTTPClientError>) -> Outcome)] = []
         var envelopes: [SMTPEnvelope] = []

@@ -41,9 +41,9 @@ public enum SenderApp {
             // crash leaves no claimed message waiting in curl's queue (unsent, yet
             // ending `outcome unknown`). Lanes per channel let a mixed load claim up
             // to three times the connections (test `killMidCallProviders`).
-            waves: ["email": lanes(s.smtpConnections), "webhook": httpLanes, "whatsapp": httpLanes, "sms": httpLanes],
+            waves: [.email: lanes(s.smtpConnections), .webhook: httpLanes, .whatsapp: httpLanes, .sms: httpLanes],
             settings: s, from: from, metrics: SenderMetrics(
-                registry: runtime.metrics, accounts: ["email": s.smtpServer, "whatsapp": s.whatsAppPhoneNumberId, "sms": s.twilioFrom, "webhook": ""]), dueTimes: DueTimes(), logger: runtime.logger)
+                registry: runtime.metrics, accounts: [.email: s.smtpServer, .whatsapp: s.whatsAppPhoneNumberId, .sms: s.twilioFrom, .webhook: ""]), dueTimes: DueTimes(), logger: runtime.logger)
         let logger = runtime.logger
         let deadLettered = runtime.metrics.makeCounter(
             descriptor: .init(metricName: "herald_sender_dead_lettered", unitName: "total", helpText: "herald.sends records that are not send requests, moved to herald.dlq"))

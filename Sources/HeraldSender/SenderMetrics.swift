@@ -1,3 +1,4 @@
+import HeraldCore
 import Prometheus
 import Synchronization
 
@@ -7,16 +8,16 @@ final class SenderMetrics: Sendable {
     private let registry: PrometheusCollectorRegistry
     /// Per channel, the account it sends from (the `account` label): the SMTP
     /// server, the WhatsApp phone number id, the Twilio number; "" for webhooks.
-    private let accounts: [String: String]
+    private let accounts: [Channel: String]
     private let outcomes = Mutex<[String: Counter]>([:])
-    private let latencies = Mutex<[String: DurationHistogram]>([:])
+    private let latencies = Mutex<[Channel: DurationHistogram]>([:])
     private let backlog: Gauge
     /// Per account with a limited tier: (remaining, limit).
     private let quotas = Mutex<[String: (remaining: Gauge, limit: Gauge)]>([:])
 
     private let handOff: DurationHistogram
 
-    init(registry: PrometheusCollectorRegistry, accounts: [String: String]) {
+    init(registry: PrometheusCollectorRegistry, accounts: [Channel: String]) {
         self.registry = registry
         self.accounts = accounts
         backlog = registry.makeGauge(
@@ -40,24 +41,24 @@ final class SenderMetrics: Sendable {
         handOff.recordNanoseconds(max(0, milliseconds) * 1_000_000)
     }
 
-    func outcome(_ channel: String, _ state: String) {
+    func outcome(_ channel: Channel, _ state: String) {
         outcomes.withLock { o in
-            let key = "\(channel)\u{1F}\(state)"
+            let key = "\(channel.rawValue)\u{1F}\(state)"
             if o[key] == nil {
                 o[key] = registry.makeCounter(
                     descriptor: .init(metricName: "herald_sender_messages", unitName: "total", helpText: "Messages by channel and the state they reached"),
-                    labels: [("worker", "sender"), ("channel", channel), ("account", accounts[channel] ?? ""), ("state", state)])
+                    labels: [("worker", "sender"), ("channel", channel.rawValue), ("account", accounts[channel] ?? ""), ("state", state)])
             }
             return o[key]!
         }.increment()
     }
 
-    func providerLatency(_ channel: String, _ d: Duration) {
+    func providerLatency(_ channel: Channel, _ d: Duration) {
         latencies.withLock { l in
             if l[channel] == nil {
                 l[channel] = registry.makeDurationHistogram(
                     descriptor: .init(metricName: "herald_sender_provider_latency", unitName: "seconds", helpText: "Time of one provider call"),
-                    labels: [("worker", "sender"), ("channel", channel)],
+                    labels: [("worker", "sender"), ("channel", channel.rawValue)],
                     buckets: [.milliseconds(5), .milliseconds(25), .milliseconds(100), .milliseconds(500), .seconds(1), .seconds(5), .seconds(30)])
             }
             return l[channel]!

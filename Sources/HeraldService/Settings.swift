@@ -73,7 +73,7 @@ public struct SenderSettings: Sendable {
     public var webhookAddressPolicy: AddressPolicy
     public var httpConnections: Int
     /// Per second, per channel (`email`, `webhook`); absent: no limit.
-    public var channelRates: [String: Int]
+    public var channelRates: [Channel: Int]
     public var emailPerDomainPerSecond: Int
     public var marketingPerContactPerDay: Int
     public var unsubscribeSecret: String
@@ -133,8 +133,8 @@ extension Configuration {
             webhookAddressPolicy: try webhookAddressPolicy(),
             httpConnections: try int("sender.http_connections", in: 1...1024),
             channelRates: [
-                "email": try int("limits.email_per_second", in: 0...1_000_000), "webhook": try int("limits.webhook_per_second", in: 0...1_000_000),
-                "whatsapp": try int("limits.whatsapp_per_second", in: 0...1_000_000), "sms": try int("limits.sms_per_second", in: 0...1_000_000),
+                .email: try int("limits.email_per_second", in: 0...1_000_000), .webhook: try int("limits.webhook_per_second", in: 0...1_000_000),
+                .whatsapp: try int("limits.whatsapp_per_second", in: 0...1_000_000), .sms: try int("limits.sms_per_second", in: 0...1_000_000),
             ].filter { $0.value > 0 },
             emailPerDomainPerSecond: try int("limits.email_per_domain_per_second", in: 0...1_000_000),
             marketingPerContactPerDay: try int("limits.marketing_per_contact_per_day", in: 0...1_000_000),

@@ -21,6 +21,9 @@ struct BenchSend: AsyncParsableCommand {
 
     enum Channel: String, ExpressibleByArgument, CaseIterable {
         case webhook, whatsapp
+
+        /// The send record's channel.
+        var sendChannel: HeraldCore.Channel { self == .whatsapp ? .whatsapp : .webhook }
     }
 
     @Option(help: "Send requests to produce.") var count = 100_000
@@ -99,7 +102,7 @@ struct BenchSend: AsyncParsableCommand {
         for start in stride(from: 0, to: count, by: 10_000) {
             let records = (start..<min(count, start + 10_000)).map { i -> KafkaOutgoingRecord in
                 var r = SendRequest(
-                    id: Self.sendId(i, run: run), contactId: contact(i), campaignId: "bench-send-\(run)", channel: channel.rawValue,
+                    id: Self.sendId(i, run: run), contactId: contact(i), campaignId: "bench-send-\(run)", channel: channel.sendChannel,
                     template: channel == .whatsapp ? Self.whatsAppTemplate : "http://127.0.0.1:\(port)/hook", category: "promo")
                 if channel == .whatsapp { r.event = ["order_id": .string("B-\(i)")] }
                 return KafkaOutgoingRecord(topic: Topics.sends, key: r.contactId, value: r.json.serialized())

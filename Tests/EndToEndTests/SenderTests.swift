@@ -78,14 +78,14 @@ struct SenderTests {
             .apply(badEmail, to: "bad", now: 0)
         try await putContact(ingestor, "nomail", #"{"attributes":{"first_name":"Nia"}}"#)
         try await putContact(ingestor, "optout", #"{"email":"o@shop.example","consent":{"email":false}}"#)
-        let welcome = SendRequest(id: "welcome:ann:1", contactId: "ann", campaignId: "welcome", channel: "email", template: "welcome-promo", category: "promo")
+        let welcome = SendRequest(id: "welcome:ann:1", contactId: "ann", campaignId: "welcome", channel: .email, template: "welcome-promo", category: "promo")
         let requests = [
             welcome,
-            SendRequest(id: "w:bad:1", contactId: "bad", campaignId: "welcome", channel: "email", template: "welcome-promo", category: "promo"),
-            SendRequest(id: "w:nomail:1", contactId: "nomail", campaignId: "welcome", channel: "email", template: "welcome-promo"),
-            SendRequest(id: "w:optout:1", contactId: "optout", campaignId: "welcome", channel: "email", template: "welcome-promo", category: "promo"),
-            SendRequest(id: "w:ann:missing", contactId: "ann", campaignId: "welcome", channel: "email", template: "no-such-template"),
-            SendRequest(id: "w:ann:sms", contactId: "ann", campaignId: "welcome", channel: "sms", template: "x"),
+            SendRequest(id: "w:bad:1", contactId: "bad", campaignId: "welcome", channel: .email, template: "welcome-promo", category: "promo"),
+            SendRequest(id: "w:nomail:1", contactId: "nomail", campaignId: "welcome", channel: .email, template: "welcome-promo"),
+            SendRequest(id: "w:optout:1", contactId: "optout", campaignId: "welcome", channel: .email, template: "welcome-promo", category: "promo"),
+            SendRequest(id: "w:ann:missing", contactId: "ann", campaignId: "welcome", channel: .email, template: "no-such-template"),
+            SendRequest(id: "w:ann:sms", contactId: "ann", campaignId: "welcome", channel: .sms, template: "x"),
         ]
         try await produce(broker, requests)
         let store = MessageStore(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test")), partitions: 4)
@@ -156,12 +156,12 @@ struct SenderTests {
         #expect(try await client.send(method: "GET", url: "\(ingestor.apiURL)/v1/contacts/ann", headers: auth).bodyText.contains(#""consent":{}"#))
         let unsubscribed = try await client.send(method: "POST", url: link, headers: [("Content-Type", "application/x-www-form-urlencoded")], body: Array("List-Unsubscribe=One-Click".utf8))
         #expect(unsubscribed.status == 200, "\(unsubscribed.bodyText)")
-        let promo = SendRequest(id: "welcome:ann:2", contactId: "ann", campaignId: "welcome", channel: "email", template: "welcome-promo", category: "promo")
+        let promo = SendRequest(id: "welcome:ann:2", contactId: "ann", campaignId: "welcome", channel: .email, template: "welcome-promo", category: "promo")
         try await produce(broker, [promo])
         #expect(try await states(store, [promo])[promo.id]?["state"] == "cancelled")
         // A notification about her to a colleague (`to` set, a template, no prepared
         // content) goes to that address, opt-out or not, without an unsubscribe link.
-        var note = SendRequest(id: "note:ann:1", contactId: "ann", campaignId: "ops", channel: "email", template: "welcome-promo", category: "promo")
+        var note = SendRequest(id: "note:ann:1", contactId: "ann", campaignId: "ops", channel: .email, template: "welcome-promo", category: "promo")
         note.to = "ops@shop.example"
         try await produce(broker, [note])
         #expect(try await states(store, [note])[note.id]?["state"] == "sent")
@@ -189,17 +189,17 @@ struct SenderTests {
         let store = MessageStore(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test")), partitions: 4)
         // The sink answers the first five messages with 451: three failed attempts
         // end the first message in error; the second's third attempt is accepted.
-        let exhausted = SendRequest(id: "r:rita:0", contactId: "rita", campaignId: "c", channel: "email", template: "birthday", category: "birthday")
+        let exhausted = SendRequest(id: "r:rita:0", contactId: "rita", campaignId: "c", channel: .email, template: "birthday", category: "birthday")
         try await produce(broker, [exhausted])
         let zeroth = try await states(store, [exhausted])
         #expect(zeroth[exhausted.id]?["state"] == "error" && zeroth[exhausted.id]?["attempts"] == "3", "\(zeroth)\n\(sender.log)")
-        let retried = SendRequest(id: "r:rita:1", contactId: "rita", campaignId: "c", channel: "email", template: "birthday", category: "birthday")
+        let retried = SendRequest(id: "r:rita:1", contactId: "rita", campaignId: "c", channel: .email, template: "birthday", category: "birthday")
         try await produce(broker, [retried])
         let first = try await states(store, [retried])
         #expect(first[retried.id]?["state"] == "sent" && first[retried.id]?["attempts"] == "3", "\(first)\n\(sender.log)")
         #expect(sink.messages().count == 1)
         // A permanent refusal: one attempt, no retry.
-        let refused = SendRequest(id: "r:gone:1", contactId: "gone", campaignId: "c", channel: "email", template: "birthday")
+        let refused = SendRequest(id: "r:gone:1", contactId: "gone", campaignId: "c", channel: .email, template: "birthday")
         try await produce(broker, [refused])
         let second = try await states(store, [refused])
         #expect(second[refused.id]?["state"] == "sending_failed" && second[refused.id]?["attempts"] == "1", "\(second)")
@@ -212,7 +212,7 @@ struct SenderTests {
             "HERALD_SENDER_SMTP_SERVER": "127.0.0.1:\(smtpPort)", "HERALD_SENDER_RETRY_BASE": "100ms",
             "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates",
         ])
-        let outage = (0..<5).map { SendRequest(id: "r:rita:out\($0)", contactId: "rita", campaignId: "c", channel: "email", template: "birthday", category: "transactional") }
+        let outage = (0..<5).map { SendRequest(id: "r:rita:out\($0)", contactId: "rita", campaignId: "c", channel: .email, template: "birthday", category: "transactional") }
         try await produce(broker, outage)
         // Several deferrals each (backoff 100 ms, 200 ms, ...) once the new sender has joined.
         var during: [[String: String]] = []
@@ -239,7 +239,7 @@ struct SenderTests {
             "HERALD_SENDER_SMTP_SERVER": "127.0.0.1:\(freeTCPPort())", "HERALD_SENDER_RETRY_BASE": "100ms", "HERALD_SENDER_GIVE_UP_AFTER": "1s",
             "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates",
         ])
-        let failing = SendRequest(id: "r:rita:2", contactId: "rita", campaignId: "c", channel: "email", template: "birthday")
+        let failing = SendRequest(id: "r:rita:2", contactId: "rita", campaignId: "c", channel: .email, template: "birthday")
         try await produce(broker, [failing])
         let third = try await states(store, [failing])
         #expect(third[failing.id]?["state"] == "error" && third[failing.id]?["reason"]?.contains("give_up_after") == true, "\(third)\n\(giveUp.log)")
@@ -260,7 +260,7 @@ struct SenderTests {
             "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates",
         ])
         let store = MessageStore(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test")), partitions: 4)
-        let hook = SendRequest(id: "h:private", contactId: "wendy", campaignId: "c", channel: "webhook", template: receiver.url.replacingOccurrences(of: "127.0.0.1", with: "localhost"))
+        let hook = SendRequest(id: "h:private", contactId: "wendy", campaignId: "c", channel: .webhook, template: receiver.url.replacingOccurrences(of: "127.0.0.1", with: "localhost"))
         try await produce(broker, [hook])
         let got = try await states(store, [hook])
         #expect(got[hook.id]?["state"] == "sending_failed" && got[hook.id]?["attempts"] == "1", "\(got)\n\(sender.log)")
@@ -296,7 +296,7 @@ struct SenderTests {
             "HERALD_SENDER_WEBHOOK_SECRET": Self.webhookSecret,
         ])
         let store = MessageStore(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test")), partitions: 4)
-        let hook = SendRequest(id: "lost:1", contactId: "lena", campaignId: "c", channel: "webhook", template: receiver.url)
+        let hook = SendRequest(id: "lost:1", contactId: "lena", campaignId: "c", channel: .webhook, template: receiver.url)
         try await produce(broker, [hook])
         let got = try await states(store, [hook])
         #expect(proxyLog().contains("cut"), "the proxy never cut a claim's answer: \(proxyLog())")
@@ -325,7 +325,7 @@ struct SenderTests {
             "HERALD_SENDER_WEBHOOK_TIMEOUT": "1s", "HERALD_SENDER_RETRY_BASE": "100ms",
         ])
         let store = MessageStore(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test")), partitions: 4)
-        let sms = SendRequest(id: "quiet:1", contactId: "quiet", campaignId: "c", channel: "sms", template: "callback-offer", category: "service")
+        let sms = SendRequest(id: "quiet:1", contactId: "quiet", campaignId: "c", channel: .sms, template: "callback-offer", category: "service")
         try await produce(broker, [sms])
         let got = try await states(store, [sms])
         #expect(got[sms.id]?["state"] == "sending_failed" && got[sms.id]?["attempts"] == "1", "\(got)\n\(sender.log)")
@@ -346,7 +346,7 @@ struct SenderTests {
         let receiver = try await TestWebhookReceiver(statuses: [503, 200, 400])
         let sender = try await sender(broker, redis, sink)
         let store = MessageStore(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test")), partitions: 4)
-        var hook = SendRequest(id: "h:1", contactId: "wendy", campaignId: "c", channel: "webhook", template: receiver.url)
+        var hook = SendRequest(id: "h:1", contactId: "wendy", campaignId: "c", channel: .webhook, template: receiver.url)
         hook.event = ["order": "o-9"]
         try await produce(broker, [hook])
         let first = try await states(store, [hook])
@@ -366,7 +366,7 @@ struct SenderTests {
         let malformed: [(String, String)] = [("not json", ""), (#"{"id":"h:bad","campaign_id":"c","channel":"webhook","template":"t"}"#, "contact_id")]
         // A 4xx is the receiver refusing it: no retry. Its record has a field this
         // version does not know: the request is stored as it came.
-        let refused = SendRequest(id: "h:2", contactId: "wendy", campaignId: "c", channel: "webhook", template: receiver.url)
+        let refused = SendRequest(id: "h:2", contactId: "wendy", campaignId: "c", channel: .webhook, template: receiver.url)
         let refusedText = #"{"id":"h:2","contact_id":"wendy","campaign_id":"c","channel":"webhook","template":"\#(receiver.url)","x_newer":true}"#
         let raw = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: broker.bootstrapServers, clientId: uniqueName("raw")), logger: Logger(label: "test"))
         for case .failure(let error) in await raw.send((malformed.map(\.0) + [refusedText]).map { KafkaOutgoingRecord(topic: Topics.sends, key: "wendy", value: Array($0.utf8)) }) {
@@ -406,9 +406,9 @@ struct SenderTests {
         try await Task.sleep(for: .seconds(4))  // every member owns partitions
         let contacts = (0..<24).map { "lim\($0)" }
         for c in contacts { try await putContact(ingestor, c, #"{"email":"\#(c)@shop.example"}"#) }
-        let requests = contacts.map { SendRequest(id: "l:\($0)", contactId: $0, campaignId: "lim", channel: "email", template: "weekly-promo", category: "transactional") }
+        let requests = contacts.map { SendRequest(id: "l:\($0)", contactId: $0, campaignId: "lim", channel: .email, template: "weekly-promo", category: "transactional") }
         // One contact gets three marketing messages: the third is over the cap of 2.
-        let capped = (1...3).map { SendRequest(id: "cap:\($0)", contactId: "lim0", campaignId: "cap", channel: "email", template: "weekly-promo", category: "promo") }
+        let capped = (1...3).map { SendRequest(id: "cap:\($0)", contactId: "lim0", campaignId: "cap", channel: .email, template: "weekly-promo", category: "promo") }
         try await produce(broker, requests + capped)
         let store = MessageStore(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test")), partitions: 4)
         let got = try await states(store, requests + capped, timeout: .seconds(40))
@@ -447,7 +447,7 @@ struct SenderTests {
             "HERALD_SENDER_LEASE": "3s", "HERALD_SENDER_SMTP_CONNECTIONS": "8",
         ]
         try await putContact(ingestor, "kim", #"{"email":"kim@shop.example"}"#)
-        let requests = (0..<300).map { SendRequest(id: "kill:\($0)", contactId: "kim", campaignId: "kill", channel: "email", template: "birthday", category: "transactional") }
+        let requests = (0..<300).map { SendRequest(id: "kill:\($0)", contactId: "kim", campaignId: "kill", channel: .email, template: "birthday", category: "transactional") }
         let first = try await TestWorker(.sender, broker: broker, redis: redis, extraEnvironment: environment)
         try await produce(broker, requests)
         for _ in 0..<400 {
@@ -505,8 +505,8 @@ struct SenderTests {
         // Half WhatsApp, half SMS (Twilio's callbacks name the message in their URL's query).
         let requests = contacts.enumerated().map { i, c in
             i % 2 == 0
-                ? SendRequest(id: "wkill:\(c)", contactId: c, campaignId: "wkill", channel: "whatsapp", template: "order-update", category: "transactional")
-                : SendRequest(id: "skill:\(c)", contactId: c, campaignId: "wkill", channel: "sms", template: "callback-offer", category: "service")
+                ? SendRequest(id: "wkill:\(c)", contactId: c, campaignId: "wkill", channel: .whatsapp, template: "order-update", category: "transactional")
+                : SendRequest(id: "skill:\(c)", contactId: c, campaignId: "wkill", channel: .sms, template: "callback-offer", category: "service")
         }
         let first = try await TestWorker(.sender, broker: broker, redis: redis, extraEnvironment: environment)
         try await produce(broker, requests)
@@ -581,16 +581,16 @@ struct SenderTests {
         try await putContact(ingestor, "wa", #"{"phone":"+420601234567","attributes":{"first_name":"Věra"}}"#)
         try await putContact(ingestor, "wa-noname", #"{"phone":"+420601234568"}"#)
         try await putContact(ingestor, "wa-gone", #"{"phone":"+420600000009"}"#)
-        var order = SendRequest(id: "wa:1", contactId: "wa", campaignId: "c", channel: "whatsapp", template: "order-update", category: "transactional")
+        var order = SendRequest(id: "wa:1", contactId: "wa", campaignId: "c", channel: .whatsapp, template: "order-update", category: "transactional")
         order.event = ["order_id": "O-77"]
         let requests = [
             order,
-            SendRequest(id: "wa:2", contactId: "wa-noname", campaignId: "c", channel: "whatsapp", template: "order-update", category: "transactional"),
-            SendRequest(id: "wa:3", contactId: "wa-gone", campaignId: "c", channel: "whatsapp", template: "order-update", category: "transactional"),
-            SendRequest(id: "wa:4", contactId: "wa", campaignId: "c", channel: "whatsapp", template: "unknown-template"),
-            SendRequest(id: "wa:5", contactId: "wa", campaignId: "c", channel: "whatsapp", template: "spring-sale"),
-            SendRequest(id: "sms:1", contactId: "wa", campaignId: "c", channel: "sms", template: "callback-offer", category: "service"),
-            SendRequest(id: "sms:2", contactId: "wa-gone", campaignId: "c", channel: "sms", template: "callback-offer", category: "service"),
+            SendRequest(id: "wa:2", contactId: "wa-noname", campaignId: "c", channel: .whatsapp, template: "order-update", category: "transactional"),
+            SendRequest(id: "wa:3", contactId: "wa-gone", campaignId: "c", channel: .whatsapp, template: "order-update", category: "transactional"),
+            SendRequest(id: "wa:4", contactId: "wa", campaignId: "c", channel: .whatsapp, template: "unknown-template"),
+            SendRequest(id: "wa:5", contactId: "wa", campaignId: "c", channel: .whatsapp, template: "spring-sale"),
+            SendRequest(id: "sms:1", contactId: "wa", campaignId: "c", channel: .sms, template: "callback-offer", category: "service"),
+            SendRequest(id: "sms:2", contactId: "wa-gone", campaignId: "c", channel: .sms, template: "callback-offer", category: "service"),
         ]
         try await produce(broker, requests)
         let pool = RedisPool(configuration: redis.configuration, logger: Logger(label: "test"))
@@ -709,7 +709,7 @@ struct SenderTests {
         for (i, c) in ["t0", "t1", "t2"].enumerated() { try await putContact(ingestor, c, #"{"phone":"+42070000000\#(i)"}"#) }
         let store = MessageStore(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test")), partitions: 4)
         func wa(_ id: String, _ contact: String) -> SendRequest {
-            SendRequest(id: id, contactId: contact, campaignId: "t", channel: "whatsapp", template: "order-update", category: "transactional")
+            SendRequest(id: id, contactId: contact, campaignId: "t", channel: .whatsapp, template: "order-update", category: "transactional")
         }
         // Two recipients fill the tier; the third waits; a second message to the first is held by the interval, then sent.
         try await produce(broker, [wa("t:0", "t0"), wa("t:1", "t1")])

@@ -44,14 +44,25 @@ struct SendsTests {
 
     @Test("a send request round-trips through its JSON; a missing field is named")
     func request() throws {
-        let r = SendRequest(id: "i:s:1", contactId: "c", campaignId: "k", channel: "email", template: "t", category: "promo", isTest: true, createdAtMs: 5)
+        let r = SendRequest(id: "i:s:1", contactId: "c", campaignId: "k", channel: .email, template: "t", category: "promo", isTest: true, createdAtMs: 5)
         #expect(try SendRequest(json: r.json) == r)
         #expect(throws: SendRequestError.self) { try SendRequest(json: ["id": "x", "campaign_id": "k", "channel": "email", "template": "t"]) }
     }
 
+    @Test("a send request's channel is one Herald has: any other is refused by name, by the dictionary and the byte reader alike")
+    func unknownChannel() throws {
+        for channel in Channel.allCases {
+            let r = SendRequest(id: "i", contactId: "c", campaignId: "k", channel: channel, template: "t")
+            #expect(try SendRequest.decode(r.json.serialized()).channel == channel)
+        }
+        let fax = Array(#"{"id":"x","contact_id":"c","campaign_id":"k","channel":"fax","template":"t"}"#.utf8)
+        #expect { try SendRequest.decode(fax) } throws: { ($0 as? SendRequestError)?.field == "channel" }
+        #expect { try SendRequest(json: JSONValue.parse(fax)) } throws: { ($0 as? SendRequestError)?.field == "channel" }
+    }
+
     @Test("a copy of a request is its own: changing it leaves the original as it was; equal fields are equal requests")
     func copyOnWrite() {
-        let a = SendRequest(id: "i:s:1", contactId: "c", campaignId: "k", channel: "email", template: "t")
+        let a = SendRequest(id: "i:s:1", contactId: "c", campaignId: "k", channel: .email, template: "t")
         var b = a
         b.template = "other"
         b.event["x"] = 1
@@ -66,14 +77,14 @@ struct SendsTests {
 
     @Test("decoding a record field by field gives the request, or the error, that the dictionary gives")
     func decodeMatchesDictionary() throws {
-        var full = SendRequest(id: "i:s:1", contactId: "c", campaignId: "k", version: 3, instanceId: "i", stepId: "s", channel: "email", template: "t", category: "promo", isTest: true, createdAtMs: 5)
+        var full = SendRequest(id: "i:s:1", contactId: "c", campaignId: "k", version: 3, instanceId: "i", stepId: "s", channel: .email, template: "t", category: "promo", isTest: true, createdAtMs: 5)
         full.event = ["order": ["id": "O-1", "total": 12.5], "tags": ["a", "b"]]
         full.to = "ann@shop.example"
         full.content = PreparedEmail(subject: "S", text: "T", html: "<p>T</p>", attachments: [EmailAttachment(filename: "a.txt", contentType: "text/plain", content: "eA==")])
         full.originMs = 77
         let records: [String] = [
             full.json.jsonString,
-            SendRequest(id: "x", contactId: "c", campaignId: "k", channel: "whatsapp", template: "t").json.jsonString,
+            SendRequest(id: "x", contactId: "c", campaignId: "k", channel: .whatsapp, template: "t").json.jsonString,
             #" {"template":"t","id":"x","contact_id":"c","campaign_id":"k","channel":"sms","unknown":{"deep":[1,2,{"x":null}]},"category":null} "#,
             #"{"id":"x","campaign_id":"k","channel":"email","template":"t"}"#,  // contact_id missing
             #"{"id":"","contact_id":"c","campaign_id":"k","channel":"email","template":"t"}"#,  // empty id

@@ -11,8 +11,8 @@ struct MessageStoreTests {
         let server = try await TestRedisServer()
         let redis = RedisPool(configuration: server.configuration, logger: Logger(label: "test"))
         let store = MessageStore(redis: redis, partitions: 4, retention: .seconds(100))
-        let waiting = SendRequest(id: uniqueName("w"), contactId: "c1", campaignId: "k", channel: "webhook", template: "http://x", category: "promo")
-        let ended = SendRequest(id: uniqueName("e"), contactId: "c2", campaignId: "k", channel: "webhook", template: "http://x", category: "promo")
+        let waiting = SendRequest(id: uniqueName("w"), contactId: "c1", campaignId: "k", channel: .webhook, template: "http://x", category: "promo")
+        let ended = SendRequest(id: uniqueName("e"), contactId: "c2", campaignId: "k", channel: .webhook, template: "http://x", category: "promo")
         func ttl(_ r: SendRequest) async throws -> Int64 {
             try await redis.execute(["TTL", "herald:m:\(Shard.hashTag(Shard.of(r.contactId, partitions: 4))):\(r.id)"]).int ?? -3
         }
@@ -32,7 +32,7 @@ struct MessageStoreTests {
         let server = try await TestRedisServer()
         let redis = RedisPool(configuration: server.configuration, logger: Logger(label: "test"))
         let store = MessageStore(redis: redis, partitions: 4, retention: .seconds(100))
-        let r = SendRequest(id: uniqueName("u"), contactId: "c9", campaignId: "k", channel: "webhook", template: "http://x", category: "promo")
+        let r = SendRequest(id: uniqueName("u"), contactId: "c9", campaignId: "k", channel: .webhook, template: "http://x", category: "promo")
         let lease = Duration.seconds(60)
         // The claim runs; its answer is taken to be lost (Redis died before replying).
         _ = try await store.claim(many: [r], now: 1_000, lease: lease, claimant: "sender-a")
@@ -55,8 +55,8 @@ struct MessageStoreTests {
         let server = try await TestRedisServer()
         let redis = RedisPool(configuration: server.configuration, logger: Logger(label: "test"))
         let store = MessageStore(redis: redis, partitions: 4)
-        let given = SendRequest(id: uniqueName("t"), contactId: "c1", campaignId: "k", channel: "webhook", template: "http://x", category: "promo")
-        let other = SendRequest(id: uniqueName("s"), contactId: "c2", campaignId: "k", channel: "webhook", template: "http://x", category: "promo")
+        let given = SendRequest(id: uniqueName("t"), contactId: "c1", campaignId: "k", channel: .webhook, template: "http://x", category: "promo")
+        let other = SendRequest(id: uniqueName("s"), contactId: "c2", campaignId: "k", channel: .webhook, template: "http://x", category: "promo")
         // As a herald.sends record may come: its own key order, a field this version does not know.
         let text = #"{"template":"http://x","id":"\#(given.id)","contact_id":"c1","campaign_id":"k","channel":"webhook","category":"promo","x_newer":1}"#
         #expect(try SendRequest(json: JSONValue.parse(string: text)) == given)
@@ -74,9 +74,9 @@ struct MessageStoreTests {
         let server = try await TestRedisServer()
         let redis = RedisPool(configuration: server.configuration, logger: Logger(label: "test"))
         let store = MessageStore(redis: redis, partitions: 4)
-        let requests = (0..<3).map { SendRequest(id: uniqueName("p\($0)"), contactId: "c\($0)", campaignId: "k", channel: "whatsapp", template: "t", category: "promo") }
+        let requests = (0..<3).map { SendRequest(id: uniqueName("p\($0)"), contactId: "c\($0)", campaignId: "k", channel: .whatsapp, template: "t", category: "promo") }
         _ = try await store.claim(many: requests, now: 1_000, lease: .seconds(60))
-        try await store.record(SendRequest(id: uniqueName("loads"), contactId: "c9", campaignId: "k", channel: "whatsapp", template: "t"), .cancelled, now: 1_100)
+        try await store.record(SendRequest(id: uniqueName("loads"), contactId: "c9", campaignId: "k", channel: .whatsapp, template: "t"), .cancelled, now: 1_100)
         let before = redis.roundTrips
         let after = try await store.record(many: [
             .init(requests[0], .sent, mayCreate: false, providerId: "wamid.A"), .init(requests[1], .sent, mayCreate: false, providerId: "wamid.B"),
@@ -98,7 +98,7 @@ struct MessageStoreTests {
         let server = try await TestRedisServer()
         let redis = RedisPool(configuration: server.configuration, logger: Logger(label: "test"))
         let store = MessageStore(redis: redis, partitions: 4)
-        let requests = (0..<2).map { SendRequest(id: uniqueName("r\($0)"), contactId: "c\($0)", campaignId: "k", channel: "whatsapp", template: "t", category: "promo") }
+        let requests = (0..<2).map { SendRequest(id: uniqueName("r\($0)"), contactId: "c\($0)", campaignId: "k", channel: .whatsapp, template: "t", category: "promo") }
         _ = try await store.claim(many: requests, now: 1_000, lease: .seconds(60))
         // Recorded with callbacks that name the message: no herald:pmid key.
         _ = try await store.record(many: [.init(requests[0], .sent, mayCreate: false, providerId: "wamid.R0", mapProviderId: false)], now: 1_100)
@@ -124,7 +124,7 @@ struct MessageStoreTests {
         let redis = RedisPool(configuration: server.configuration, logger: Logger(label: "test"))
         let store = MessageStore(redis: redis, partitions: 4)
         let contact = uniqueName("capped")
-        let requests = (1...3).map { SendRequest(id: "\(contact):\($0)", contactId: contact, campaignId: "k", channel: "webhook", template: "http://x", category: "promo") }
+        let requests = (1...3).map { SendRequest(id: "\(contact):\($0)", contactId: contact, campaignId: "k", channel: .webhook, template: "http://x", category: "promo") }
         let cap = MessageStore.ClaimCap(day: "2026-11-23", limit: 2, reason: "over the daily cap of 2")
         let claims = try await store.claim(many: requests, caps: [cap, cap, cap], now: 1_000, lease: .seconds(60))
         #expect(claims == [.claimed(attempt: 1, deferrals: 0, firstSeenMs: 1_000), .claimed(attempt: 1, deferrals: 0, firstSeenMs: 1_000), .overCap])
@@ -137,7 +137,7 @@ struct MessageStoreTests {
         try await store.record(requests[0], .retryScheduled, reason: "HTTP 503", next: 2_000, now: 1_100)
         #expect(try await store.claim(many: [requests[0]], caps: [cap], now: 2_000, lease: .seconds(60)) == [.claimed(attempt: 2, deferrals: 0, firstSeenMs: 1_000)])
         // Another day has its own count.
-        let tomorrow = SendRequest(id: "\(contact):4", contactId: contact, campaignId: "k", channel: "webhook", template: "http://x", category: "promo")
+        let tomorrow = SendRequest(id: "\(contact):4", contactId: contact, campaignId: "k", channel: .webhook, template: "http://x", category: "promo")
         #expect(try await store.claim(many: [tomorrow], caps: [.init(day: "2026-11-24", limit: 2, reason: "")], now: 3_000, lease: .seconds(60)).first == .claimed(attempt: 1, deferrals: 0, firstSeenMs: 3_000))
     }
 
@@ -149,7 +149,7 @@ struct MessageStoreTests {
         let run = uniqueName("many")
         // 300 messages over 40 contacts (all 4 shards, about 75 each: two calls per shard),
         // interleaved with ones already claimed (busy) and already sent (final).
-        let requests = (0..<300).map { SendRequest(id: "\(run):\($0)", contactId: "\(run)-c\($0 % 40)", campaignId: "k", channel: "webhook", template: "http://x", category: "promo") }
+        let requests = (0..<300).map { SendRequest(id: "\(run):\($0)", contactId: "\(run)-c\($0 % 40)", campaignId: "k", channel: .webhook, template: "http://x", category: "promo") }
         let busy = requests.enumerated().filter { $0.offset % 7 == 3 }.map(\.element)
         let sent = requests.enumerated().filter { $0.offset % 11 == 5 && $0.offset % 7 != 3 }.map(\.element)
         _ = try await store.claim(many: busy + sent, now: 1_000, lease: .seconds(60))
@@ -190,7 +190,7 @@ struct MessageStoreTests {
         let redis = RedisPool(configuration: server.configuration, logger: Logger(label: "test"))
         let store = MessageStore(redis: redis, partitions: 1)
         let campaign = uniqueName("k")
-        let requests = (0..<64).map { SendRequest(id: "\(campaign):\($0)", contactId: "c\($0)", campaignId: campaign, channel: "webhook", template: "http://x", category: "promo") }
+        let requests = (0..<64).map { SendRequest(id: "\(campaign):\($0)", contactId: "c\($0)", campaignId: campaign, channel: .webhook, template: "http://x", category: "promo") }
         func calls(_ command: String) async throws -> Int {
             let stats = try await redis.execute(["INFO", "commandstats"]).string ?? ""
             guard let line = stats.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("cmdstat_\(command):calls=") }) else { return 0 }
@@ -227,7 +227,7 @@ struct MessageStoreTests {
         let stores = pools.map { MessageStore(redis: $0, partitions: 1) }
         let run = uniqueName("mix")
         let campaigns = ["\(run)-a", "\(run)-b"]
-        let channels = ["webhook", "whatsapp"]
+        let channels: [Channel] = [.webhook, .whatsapp]
         let caps: [MessageStore.ClaimCap?] = [
             nil, .init(day: "2026-11-24", limit: 2, reason: "over the cap of 2"), .init(day: "2026-11-24", limit: 3, reason: "over the cap of 3"),
         ]
@@ -287,7 +287,7 @@ struct MessageStoreTests {
         let redis = RedisPool(configuration: server.configuration, logger: Logger(label: "test"))
         let store = MessageStore(redis: redis, partitions: 4)
         // Contacts spread over the four shards, each with one parked message.
-        let requests = (0..<12).map { SendRequest(id: uniqueName("p\($0)"), contactId: "contact-\($0)", campaignId: "k", channel: "webhook", template: "http://x", category: "promo") }
+        let requests = (0..<12).map { SendRequest(id: uniqueName("p\($0)"), contactId: "contact-\($0)", campaignId: "k", channel: .webhook, template: "http://x", category: "promo") }
         #expect(Set(requests.map { Shard.of($0.contactId, partitions: 4) }).count == 4)
         let nexts = requests.indices.map { Int64(2_000 + 100 * $0) }
         _ = try await store.record(many: zip(requests, nexts).map { .init($0, .retryScheduled, reason: "throttled", next: $1) }, now: 1_000)

@@ -243,8 +243,8 @@ struct RateLimiterTests {
         #expect(try await ask("r1", "m1b", now: t0 + 3_000) == .allowed)
         // The sender notes a hold with the message's shard; a tier change brings
         // the message forward if it is still waiting for this cap, and only then.
-        let held = SendRequest(id: "held-1", contactId: "c-held", campaignId: "c", channel: "whatsapp", template: "t")
-        let other = SendRequest(id: "held-2", contactId: "c-other", campaignId: "c", channel: "whatsapp", template: "t")
+        let held = SendRequest(id: "held-1", contactId: "c-held", campaignId: "c", channel: .whatsapp, template: "t")
+        let other = SendRequest(id: "held-2", contactId: "c-other", campaignId: "c", channel: .whatsapp, template: "t")
         let now = t0 + 3_000
         for r in [held, other] {
             let shard = Shard.of(r.contactId, partitions: 4)

@@ -14,7 +14,7 @@ struct WhatsAppParameterTests {
 
     @Test("a parameter's value is read from the request and profile directly, and is what the template data holds at its path")
     func sameAsTemplateData() {
-        var request = SendRequest(id: "s1", contactId: "c1", campaignId: "k1", channel: "whatsapp", template: "order-update")
+        var request = SendRequest(id: "s1", contactId: "c1", campaignId: "k1", channel: .whatsapp, template: "order-update")
         request.event = ["order_id": "O-77", "cart": ["total": .double(12.5)]]
         var profile = ContactProfile(id: "c1")
         profile.phone = "+420601234567"

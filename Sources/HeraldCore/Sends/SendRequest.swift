@@ -18,7 +18,7 @@ public struct SendRequest: Sendable, Equatable, CustomStringConvertible {
         var version: Int = 1
         var instanceId: String = ""
         var stepId: String = ""
-        var channel: String = ""
+        var channel: Channel = .email
         var template: String = ""
         var category: String? = nil
         var isTest: Bool = false
@@ -64,7 +64,7 @@ public struct SendRequest: Sendable, Equatable, CustomStringConvertible {
         set { writable.fields.stepId = newValue }
     }
     /// `email`, `sms`, `whatsapp` or `webhook`.
-    public var channel: String {
+    public var channel: Channel {
         get { storage.fields.channel }
         set { writable.fields.channel = newValue }
     }
@@ -118,7 +118,7 @@ public struct SendRequest: Sendable, Equatable, CustomStringConvertible {
 
     public init(
         id: String, contactId: String, campaignId: String, version: Int = 1, instanceId: String = "", stepId: String = "",
-        channel: String, template: String, category: String? = nil, isTest: Bool = false, createdAtMs: Int64 = 0
+        channel: Channel, template: String, category: String? = nil, isTest: Bool = false, createdAtMs: Int64 = 0
     ) {
         storage = Storage(Fields())
         self.id = id
@@ -172,7 +172,10 @@ public struct SendRequest: Sendable, Equatable, CustomStringConvertible {
         id = try string("id")
         contactId = try string("contact_id")
         campaignId = try string("campaign_id")
-        channel = try string("channel")
+        guard let channel = Channel(rawValue: try string("channel")) else {
+            throw SendRequestError(field: "channel", "must be one of \(Channel.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        self.channel = channel
         template = try string("template")
         if case .int(let v)? = o("version") { version = Int(v) } else { version = 1 }
         instanceId = o("instance_id")?.stringValue ?? ""
@@ -192,7 +195,7 @@ public struct SendRequest: Sendable, Equatable, CustomStringConvertible {
     public var json: JSONValue {
         var o: [String: JSONValue] = [
             "id": .string(id), "contact_id": .string(contactId), "campaign_id": .string(campaignId), "version": .int(Int64(version)),
-            "instance_id": .string(instanceId), "step_id": .string(stepId), "channel": .string(channel), "template": .string(template),
+            "instance_id": .string(instanceId), "step_id": .string(stepId), "channel": .string(channel.rawValue), "template": .string(template),
             "category": category.map(JSONValue.string) ?? .null, "test": .bool(isTest), "created_at_ms": .int(createdAtMs),
             "event": .object(event),
         ]

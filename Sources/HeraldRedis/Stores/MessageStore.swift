@@ -105,7 +105,7 @@ public struct MessageStore: Sendable {
             var arguments: [String] = []
             for i in items {
                 let r = requests[i]
-                let shape = shapes.index(of: ClaimShape(campaign: r.campaignId, channel: r.channel, cap: cap(i)))
+                let shape = shapes.index(of: ClaimShape(campaign: r.campaignId, channel: r.channel.rawValue, cap: cap(i)))
                 arguments += [shape, text(i), r.id, r.contactId, resume(i)]
                 keys += [Self.recordKey(t, r.id), Self.contactIndexKey(t, r.contactId)]
                 if let cap = cap(i) { keys.append(Self.capKey(t, r, day: cap.day)) }
@@ -220,7 +220,7 @@ public struct MessageStore: Sendable {
             for i in items {
                 let tr = transitions[i]
                 let r = tr.request
-                let shape = shapes.index(of: RecordShape(state: tr.state, campaign: r.campaignId, channel: r.channel, deferred: tr.deferred))
+                let shape = shapes.index(of: RecordShape(state: tr.state, campaign: r.campaignId, channel: r.channel.rawValue, deferred: tr.deferred))
                 arguments += [shape, tr.reason, String(tr.next ?? 0), tr.mayCreate ? r.json.jsonString : "", r.id, r.contactId, tr.providerId ?? ""]
                 keys += [Self.recordKey(t, r.id), Self.contactIndexKey(t, r.contactId)]
             }
