@@ -61,7 +61,9 @@ public enum RFC3339 {
     /// Formats UTC milliseconds as `2026-11-22T19:13:38.123Z`.
     public static func format(milliseconds: Int64) -> String {
         let ms = Int(((milliseconds % 1000) + 1000) % 1000)
-        let totalSeconds = Int((milliseconds - Int64(ms)) / 1000)
+        // Floor division without `milliseconds - ms`, which overflows within a
+        // second of Int64.min (found by scripts/fuzz, alerts family).
+        let totalSeconds = Int(milliseconds / 1000 - (milliseconds % 1000 < 0 ? 1 : 0))
         let days = totalSeconds >= 0 ? totalSeconds / 86_400 : (totalSeconds - 86_399) / 86_400
         let secondsOfDay = totalSeconds - days * 86_400
         let (y, m, d) = civilFromDays(days)

@@ -11,7 +11,7 @@ public enum AlertPeriod: String, Sendable, CaseIterable {
     public static func localDay(_ ms: Int64, timeZone: String) -> String {
         let tz = TimeZones.named(timeZone)
         let offset = Int64(tz.secondsFromGMT(for: Date(timeIntervalSince1970: Double(ms) / 1000)))
-        return RFC3339.date(milliseconds: ms + offset * 1000)
+        return RFC3339.date(milliseconds: ms.addingClamped(offset * 1000))
     }
 
     /// A key naming the period that contains `ms` (UTC milliseconds) in

@@ -14,6 +14,9 @@ public enum YAMLValue {
     /// files where that means "all defaults".
     /// - Throws: `AlertRuleError` with the line of a YAML syntax error.
     public static func document(_ text: String) throws(AlertRuleError) -> JSONValue? {
+        if let refusal = YAMLShape.refusal(text) {
+            throw AlertRuleError(field: "", reason: "not valid YAML (line \(refusal.line)): \(refusal.reason)")
+        }
         do {
             return try Yams.compose(yaml: text).map(convert)
         } catch let error as YamlError {

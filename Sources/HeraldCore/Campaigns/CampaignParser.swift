@@ -7,6 +7,9 @@ public enum CampaignParser {
     /// Parses and validates one campaign.
     /// - Throws: `CampaignError` for the first problem found.
     public static func parse(_ yaml: String, file: String) throws(CampaignError) -> Campaign {
+        if let refusal = YAMLShape.refusal(yaml) {
+            throw CampaignError(file: file, line: refusal.line, reason: "not valid YAML: \(refusal.reason)")
+        }
         let root: Node
         do {
             guard let node = try Yams.compose(yaml: yaml) else {
