@@ -12,6 +12,13 @@ struct YAMLShapeTests {
         #expect(YAMLShape.refusal(finding)?.reason.contains("nested more than 64 levels") == true)
         #expect { try CampaignParser.parse(finding, file: "deep.yaml") } throws: { "\($0)".contains("nested more than 64 levels") }
         #expect { try YAMLValue.parse(finding) } throws: { "\($0)".contains("nested more than 64 levels") }
+        // The second finding: the same, its lines separated by CR alone.
+        let crLines = try String(contentsOf: Self.root.appendingPathComponent("Fuzz/corpus/yaml-deep-flow-cr-lines.txt"), encoding: .utf8)
+        #expect(YAMLShape.refusal(crLines)?.reason.contains("nested more than 64 levels") == true)
+        for brk in ["\r", "\r\n", "\u{85}", "\u{2028}"] {
+            let text = "a:" + brk + String(repeating: "{", count: 100) + brk + String(repeating: "}", count: 100)
+            #expect(YAMLShape.refusal(text) != nil, "\(Array(brk.unicodeScalars))")
+        }
         let deep = "a: " + String(repeating: "[", count: 5000) + String(repeating: "]", count: 5000)
         #expect(YAMLShape.refusal(deep) == .init(line: 1, reason: "nested more than 64 levels deep"))
         let justUnder = "a: " + String(repeating: "[", count: 62) + String(repeating: "]", count: 62)

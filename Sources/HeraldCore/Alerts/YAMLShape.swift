@@ -32,7 +32,10 @@ public enum YAMLShape {
         var flow = 0  // open `[` / `{`
         var blockScalarIndent: Int? = nil  // inside `|` / `>` content deeper than this
         var lineNumber = 0
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // Every line break libyaml knows (CR, CR LF, LF, NEL, LS, PS) ends a line
+        // here too: a document of CR-separated lines once hid its nesting
+        // (found by scripts/fuzz, campaigns family).
+        for line in text.split(omittingEmptySubsequences: false, whereSeparator: { Self.lineBreaks.contains($0) }) {
             lineNumber += 1
             let bytes = Array(line.utf8)
             var i = 0
@@ -97,6 +100,9 @@ public enum YAMLShape {
         }
         return nil
     }
+
+    /// libyaml's line breaks (`\r\n` is one `Character` in Swift).
+    static let lineBreaks: Set<Character> = ["\n", "\r", "\r\n", "\u{85}", "\u{2028}", "\u{2029}"]
 
     /// Whether a character can come right before the start of a node (so that a
     /// quote, bracket or `*` there is YAML syntax, not part of a plain scalar).
