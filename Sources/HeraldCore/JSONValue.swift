@@ -29,6 +29,20 @@ public enum JSONValue: Sendable, Hashable {
         return nil
     }
 
+    /// A scalar as written in a YAML file (`Customer`, `5`, `0.5`, `true`, empty
+    /// for null); nil for an array or an object. How configuration values and
+    /// template defaults are read.
+    public var scalarText: String? {
+        switch self {
+        case .null: ""
+        case .bool(let b): String(b)
+        case .int(let i): String(i)
+        case .double(let d): String(d)
+        case .string(let s): s
+        case .array, .object: nil
+        }
+    }
+
     /// The JSON type name used in error messages ("a string", "an object", ...).
     public var typeDescription: String {
         switch self {

@@ -150,6 +150,18 @@ struct JourneyProcessor: Sendable {
         var contactId: String
         var instanceId: String
         var due: Int64
+
+        /// The contacts of `batch` in the order of their first wake-up, and each
+        /// contact's wake-ups in due order.
+        static func byContact(_ batch: [Due]) -> (order: [String], dues: [String: [Due]]) {
+            var order: [String] = []
+            var dues: [String: [Due]] = [:]
+            for d in batch {
+                if dues[d.contactId] == nil { order.append(d.contactId) }
+                dues[d.contactId, default: []].append(d)
+            }
+            return (order, dues)
+        }
     }
 
     /// Continues a batch of due journeys of one shard, in three round trips
@@ -161,12 +173,7 @@ struct JourneyProcessor: Sendable {
     /// - Returns: how many wake-ups were handled (fired, held or cleared).
     @discardableResult
     func wake(_ batch: [Due], shard: Int) async throws -> Int {
-        var order: [String] = []
-        var byContact: [String: [Due]] = [:]
-        for d in batch {
-            if byContact[d.contactId] == nil { order.append(d.contactId) }
-            byContact[d.contactId, default: []].append(d)
-        }
+        let (order, byContact) = Due.byContact(batch)
         let mine = locks.tryLock(order)
         defer { locks.unlock(mine) }
         guard !mine.isEmpty else { return 0 }

@@ -110,8 +110,10 @@ struct WakeUpPoller: Service {
 extension WakeUpPoller {
     /// Whether a failure may be one contact's fault: not an outage (every contact
     /// would fail alike), not a lost or doubtful shard (the owner decides).
+    /// A shutdown is nobody's fault either: nothing is dead-lettered while one runs.
     static func blamesInput(_ error: any Error) -> Bool {
-        !(error is NotOwner || error is PartitionInDoubt || (error as? any DependencyFailure)?.isOutage == true)
+        !(error is NotOwner || error is PartitionInDoubt || error is CancellationError || (error as? any DependencyFailure)?.isOutage == true
+            || Task.isShuttingDownGracefully || Task.isCancelled)
     }
 
     /// The consumers' failure policy, for wake-ups: each contact's due wake-ups
@@ -119,14 +121,10 @@ extension WakeUpPoller {
     /// (outages waited out by the caller's loop, not counted) has them moved to
     /// herald.dlq, and the shard goes on. Returns how many were handled.
     func wakeOneByOne(_ batch: [JourneyProcessor.Due], shard: Int) async throws -> Int {
-        var order: [String] = []
-        var byContact: [String: [JourneyProcessor.Due]] = [:]
-        for d in batch {
-            if byContact[d.contactId] == nil { order.append(d.contactId) }
-            byContact[d.contactId, default: []].append(d)
-        }
+        let (order, byContact) = JourneyProcessor.Due.byContact(batch)
         var handled = 0
-        for contactId in order {
+        // Stopped by a shutdown: the rest stay in the wake-up set for the next owner.
+        for contactId in order where !Task.isShuttingDownGracefully && !Task.isCancelled {
             let dues = byContact[contactId]!
             var failures = 0
             while true {

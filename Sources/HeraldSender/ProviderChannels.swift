@@ -227,7 +227,7 @@ struct WhatsAppTemplates: Sendable {
             guard let language = yaml?["language"]?.stringValue else { throw TemplateError("\(path): needs `language`") }
             var parameters: [Template.Parameter] = []
             for (i, p) in (yaml?["parameters"]?.arrayValue ?? []).enumerated() {
-                guard let field = p["field"]?.stringValue, let d = p["default"].flatMap(Self.scalarText), !d.isEmpty else {
+                guard let field = p["field"]?.stringValue, let d = p["default"]?.scalarText, !d.isEmpty else {
                     throw TemplateError("\(path): parameters[\(i)] needs `field` and a non-empty `default`")
                 }
                 parameters.append(.init(field: field, defaultValue: d))
@@ -235,17 +235,6 @@ struct WhatsAppTemplates: Sendable {
             out[String(file.dropLast(5))] = Template(language: language, parameters: parameters)
         }
         return WhatsAppTemplates(templates: out)
-    }
-
-    /// A default as written: `Customer`, `0`, `2.5`, `true`; nil for a list or a mapping.
-    static func scalarText(_ v: JSONValue) -> String? {
-        switch v {
-        case .string(let s): s
-        case .int(let i): String(i)
-        case .double(let d): String(d)
-        case .bool(let b): String(b)
-        case .null, .array, .object: nil
-        }
     }
 }
 

@@ -181,16 +181,9 @@ public struct Configuration: Sendable {
         return out
     }
 
-    /// A YAML scalar as configuration text (`true`, `5`, `0.5`, empty for null).
+    /// A YAML scalar as configuration text; a nested list or mapping as its JSON.
     private static func scalarText(_ v: JSONValue) -> String {
-        switch v {
-        case .null: ""
-        case .bool(let b): String(b)
-        case .int(let i): String(i)
-        case .double(let d): String(d)
-        case .string(let s): s
-        case .array, .object: String(decoding: v.serialized(), as: UTF8.self)
-        }
+        v.scalarText ?? String(decoding: v.serialized(), as: UTF8.self)
     }
 
     // MARK: - Typed access
