@@ -31,7 +31,8 @@ struct AlertEvaluator: Sendable {
     /// (a minute, or the session timeout when that is shorter).
     var sweepGraceMs: Int64 { min(60_000, sessionTimeoutMs) }
 
-    func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+    /// The wall clock that decides what is due (injected; `.system` in production).
+    var clock = WallClock.system
 
     func handle(_ batch: [KafkaRecord]) async throws {
         // A contact's events are all in one partition: partitions are independent,
@@ -128,12 +129,12 @@ struct AlertEvaluator: Sendable {
 
         let changes = contactIds.compactMap { id -> AlertStore.VisitChange? in
             guard loaded[id]?.eventId != current[id]?.eventId else { return nil }
-            let deadline = max(current[id]?.at ?? 0, now()).addingClamped(sessionTimeoutMs).addingClamped(sweepGraceMs)
+            let deadline = max(current[id]?.at ?? 0, clock.now()).addingClamped(sessionTimeoutMs).addingClamped(sweepGraceMs)
             return AlertStore.VisitChange(contactId: id, expected: loaded[id], next: current[id], deadline: deadline)
         }
         // Counters and waiting visits touch different keys: one round trip for both.
         async let counted: Void = store.count(stats)
-        let applied = try await store.replaceVisits(changes, now: now())
+        let applied = try await store.replaceVisits(changes, now: clock.now())
         try await counted
         if applied.count < changes.count {
             logger.debug("alerter: some waiting visits were closed by the timeout sweep meanwhile", metadata: ["herald.count": "\(changes.count - applied.count)"])
@@ -152,7 +153,7 @@ struct AlertEvaluator: Sendable {
     /// Ends a waiting visit: rules whose minimum was reached alert, the others count as too short.
     func decide(_ visit: PageVisit, _ end: PageVisit.End, contactId: String, into alerts: inout [Alert], _ stats: inout [(ruleId: String, day: String, counter: AlertStore.Counter, by: Int)]) {
         let outcome = visit.decide(end, sessionTimeoutMs: sessionTimeoutMs)
-        let decidedAt = now()
+        let decidedAt = clock.now()
         for id in outcome.reached {
             // A rule disabled or deleted while the visit waited sends nothing.
             guard let rule = catalog.rule(id), rule.enabled else { continue }
@@ -186,7 +187,7 @@ struct AlertEvaluator: Sendable {
             return out
         }
         let period = rule.frequency.per.containing(alert.visit.at, timeZone: rule.timeZone)
-        let admission = try await store.admit(rule: rule, contactId: alert.contactId, visitId: alert.visit.eventId, periodKey: period.key, periodEndsAt: period.endsAt, now: now())
+        let admission = try await store.admit(rule: rule, contactId: alert.contactId, visitId: alert.visit.eventId, periodKey: period.key, periodEndsAt: period.endsAt, now: clock.now())
         switch admission {
         case .suppressed:
             out.stats.append((rule.id, day, .suppressed, 1))
@@ -204,7 +205,7 @@ struct AlertEvaluator: Sendable {
         out.records = recipients.map { address in
             var request = SendRequest(
                 id: "alert:\(rule.id):\(alert.contactId):\(alert.visit.eventId):\(Hashing.hex(Hashing.sha256(Array(address.lowercased().utf8))).prefix(12))",
-                contactId: alert.contactId, campaignId: "alert:\(rule.id)", channel: .email, template: "alert", category: "alert", createdAtMs: now())
+                contactId: alert.contactId, campaignId: "alert:\(rule.id)", channel: .email, template: "alert", category: "alert", createdAtMs: clock.now())
             request.to = address
             request.content = content
             request.originMs = alert.originMs

@@ -18,7 +18,7 @@ struct VisitTimeoutSweeper: Service {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             for shard in consumer.assignment.filter({ $0.topic == Topics.events }).map(\.partition) {
                 do {
-                    let timedOut = try await evaluator.store.takeTimedOut(shard: shard, now: evaluator.now())
+                    let timedOut = try await evaluator.store.takeTimedOut(shard: shard, now: evaluator.clock.now())
                     var alerts: [AlertEvaluator.Alert] = []
                     var stats: [(ruleId: String, day: String, counter: AlertStore.Counter, by: Int)] = []
                     for (contact, visit) in timedOut { evaluator.decide(visit, .timeout, contactId: contact, into: &alerts, &stats) }

@@ -22,6 +22,8 @@ struct AlertsAPI: Sendable {
     let store: AlertStore
     let maxBodyBytes: Int
     let logger: Logger
+    /// The wall clock (injected; `.system` in production).
+    var clock = WallClock.system
 
     /// `router` is a group that requires the admin scope.
     func addRoutes(to router: some RouterMethods<BasicRequestContext>) {
@@ -83,7 +85,7 @@ struct AlertsAPI: Sendable {
                 guard let n = Int(daysText), (1...366).contains(n) else {
                     return APISupport.json(.badRequest, ["error": .string("days must be 1-366, got '\(daysText)'"), "field": "days"])
                 }
-                let days = Self.localDays(count: n, endingAt: Int64(Date().timeIntervalSince1970 * 1000), timeZone: rule.timeZone)
+                let days = Self.localDays(count: n, endingAt: clock.now(), timeZone: rule.timeZone)
                 let rows = try await store.stats(ruleId: rule.id, days: days)
                 var total: [String: Int64] = [:]
                 let list: [JSONValue] = rows.map { row in

@@ -26,6 +26,8 @@ public struct CampaignsAPI: Sendable {
     let producer: KafkaProducer
     let maxBodyBytes: Int
     let logger: Logger
+    /// The wall clock (injected; `.system` in production).
+    var clock = WallClock.system
 
     public init(store: CampaignStore, journeys: JourneyStore, producer: KafkaProducer, maxBodyBytes: Int, logger: Logger) {
         self.store = store
@@ -112,7 +114,7 @@ public struct CampaignsAPI: Sendable {
                 guard let summary = try await store.show(id: id), summary.state == .active else {
                     throw CampaignStoreError("campaign '\(id)' is not active; publish it first")
                 }
-                let entryId = "\(id):test:\(Int64(Date.nowMilliseconds))"
+                let entryId = "\(id):test:\(clock.now())"
                 let command = JourneyCommand.enter(campaignId: id, contactId: contact, id: entryId, isTest: true)
                 _ = try await producer.send(topic: Topics.journeys, key: contact, value: command.serialized())
                 return APISupport.json(.accepted, ["campaign_id": .string(id), "contact_id": .string(contact), "journey_id": .string(entryId), "test": true])

@@ -11,6 +11,8 @@ public struct ContactsAPI: Sendable {
     let journeys: JourneyStore
     let maxBodyBytes: Int
     let logger: Logger
+    /// The wall clock (injected; `.system` in production).
+    var clock = WallClock.system
 
     public init(store: ContactStore, journeys: JourneyStore, maxBodyBytes: Int, logger: Logger) {
         self.store = store
@@ -58,7 +60,7 @@ public struct ContactsAPI: Sendable {
                 } catch {
                     return APISupport.json(.badRequest, ["error": .string(error.description), "field": .string(error.field)])
                 }
-                let profile = try await store.apply(change, to: id, now: Int64(Date.nowMilliseconds))
+                let profile = try await store.apply(change, to: id, now: clock.now())
                 return APISupport.json(.ok, profile.json)
             }
         } catch {

@@ -20,6 +20,8 @@ public struct EventRouter: Sendable {
     let producer: KafkaProducer
     let deadLetters: DeadLetterQueue?
     let logger: Logger
+    /// The wall clock (injected; `.system` in production).
+    var clock = WallClock.system
 
     public init(store: ContactStore, catalog: CampaignCatalog, producer: KafkaProducer, deadLetters: DeadLetterQueue? = nil, logger: Logger) {
         self.store = store
@@ -39,7 +41,7 @@ public struct EventRouter: Sendable {
         // herald.events holds what the ingestor wrote; anything else is kept in herald.dlq, never dropped.
         try await deadLetters?.send(undecodable.map { ($0, .undecodable, "", "not a canonical event") })
         let changes = events.compactMap { e in ContactInput.change(for: e.event).map { (contactId: e.event.contactId, change: $0) } }
-        if !changes.isEmpty { try await store.apply(changes, now: Int64(Date.nowMilliseconds)) }
+        if !changes.isEmpty { try await store.apply(changes, now: clock.now()) }
         // After the batch was read: sees every change the admin API has answered (`CampaignCatalog`).
         try await catalog.refresh()
         let interesting = try await catalog.interestingEventTypes()

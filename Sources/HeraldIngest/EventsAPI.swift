@@ -19,6 +19,8 @@ public struct EventsAPI: Sendable {
     let maxBodyBytes: Int
     let maxBatchEvents: Int
     let logger: Logger
+    /// The wall clock (injected; `.system` in production).
+    var clock = WallClock.system
 
     public init(intake: EventIntake, maxBodyBytes: Int, maxBatchEvents: Int, logger: Logger) {
         self.intake = intake
@@ -58,7 +60,7 @@ public struct EventsAPI: Sendable {
             items = [document]
             isBatch = false
         }
-        let now = Int64(Date.nowMilliseconds)
+        let now = clock.now()
         var results = [JSONValue?](repeating: nil, count: items.count)
         var valid: [(Int, Event)] = []
         for (i, item) in items.enumerated() {
@@ -113,11 +115,4 @@ public struct EventsAPI: Sendable {
     static func tooLargeMessage(_ bytes: Int) -> String {
         "the event is \(bytes) bytes once written, more than the limit of \(EventIntake.maxEventBytes) (records derived from it must stay producible)"
     }
-}
-
-import Foundation
-
-extension Date {
-    /// Wall-clock now in UTC milliseconds.
-    static var nowMilliseconds: Double { Date().timeIntervalSince1970 * 1000 }
 }

@@ -17,6 +17,8 @@ struct MessagesAPI: Sendable {
     let contacts: ContactStore
     let unsubscribeSecret: String
     let logger: Logger
+    /// The wall clock (injected; `.system` in production).
+    var clock = WallClock.system
 
     /// `read` and `admin` require those scopes; `open` (the unsubscribe links) none: the link's token is the key.
     func addRoutes(read: some RouterMethods<BasicRequestContext>, admin: some RouterMethods<BasicRequestContext>, open router: some RouterMethods<BasicRequestContext>) {
@@ -74,7 +76,7 @@ struct MessagesAPI: Sendable {
             consent["email"] = false
             var change = ContactChange()
             change.fields["consent"] = .object(consent)
-            _ = try await contacts.apply(change, to: contact, now: Int64(Date.nowMilliseconds))
+            _ = try await contacts.apply(change, to: contact, now: clock.now())
             logger.info("contact unsubscribed from email", metadata: ["herald.contact": "\(contact)", "herald.send_id": "\(message)"])
             return APISupport.json(.ok, ["contact_id": .string(contact), "unsubscribed": "email"])
         }

@@ -17,6 +17,8 @@ public struct RawEventsHandler: Sendable {
     let deadLetters: DeadLetterQueue
     let validator = EventValidator()
     let logger: Logger
+    /// The wall clock (injected; `.system` in production).
+    var clock = WallClock.system
     let dlqTotal: Counter
 
     public init(intake: EventIntake, deadLetters: DeadLetterQueue, metrics: PrometheusCollectorRegistry, logger: Logger) {
@@ -28,7 +30,7 @@ public struct RawEventsHandler: Sendable {
 
     /// Handles one consumer batch.
     public func handle(_ batch: [KafkaRecord]) async throws {
-        let now = Int64(Date.nowMilliseconds)
+        let now = clock.now()
         var events: [Event] = []
         var sources: [KafkaRecord] = []
         var invalid: [(KafkaRecord, EventValidationError)] = []

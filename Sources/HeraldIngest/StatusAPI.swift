@@ -30,6 +30,8 @@ struct StatusAPI: Sendable {
     let twilioAuthToken: String
     let publicURL: String
     let logger: Logger
+    /// The wall clock (injected; `.system` in production).
+    var clock = WallClock.system
 
     func addRoutes(to router: some RouterMethods<BasicRequestContext>) {
         router.get("v1/status/whatsapp") { request, _ -> Response in
@@ -69,7 +71,7 @@ struct StatusAPI: Sendable {
             var events: [KafkaOutgoingRecord] = []
             for s in statuses {
                 guard let state = s.state else { continue }
-                guard let result = try await messages.applyStatus(providerId: s.providerId, reference: s.reference, state, reason: s.error, now: Int64(Date.nowMilliseconds))
+                guard let result = try await messages.applyStatus(providerId: s.providerId, reference: s.reference, state, reason: s.error, now: clock.now())
                 else {
                     logger.info("status for an unknown message", metadata: ["herald.provider_id": "\(s.providerId)", "herald.reference": "\(s.reference?.text ?? "")"])
                     continue

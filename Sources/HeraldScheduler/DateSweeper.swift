@@ -32,7 +32,7 @@ struct DateSweeper: Service {
             for shard in shards {
                 let start = ContinuousClock.now
                 do {
-                    try await sweep(shard: shard, now: Date())
+                    try await sweep(shard: shard, now: processor.clock.date())
                 } catch is NotOwner, is PartitionInDoubt {
                     continue  // the shard's owner (or this process, once trusted again) sweeps it
                 } catch {

@@ -28,7 +28,8 @@ struct JourneyProcessor: Sendable {
     /// Test journeys wait this long instead of their real waits.
     let testWait: Duration
 
-    func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+    /// The wall clock that decides what is due (injected; `.system` in production).
+    var clock = WallClock.system
 
     /// Loads contacts of one shard for transitions. A stored journey that cannot
     /// be read is left out, logged at error level, and moved out of the way: its
@@ -87,7 +88,7 @@ struct JourneyProcessor: Sendable {
         let contact = (loaded.profile ?? ContactProfile(id: contactId)).snapshot(messages: loaded.messages)
         // The transition's time is the event's receipt, not the clock: a replay of
         // this record (after a failed save) computes the same waits and windows.
-        let now = event.receivedAt > 0 ? event.receivedAt : now()
+        let now = event.receivedAt > 0 ? event.receivedAt : clock.now()
         var changed: [Transition] = []
         // Exits and stops for journeys already running.
         for instance in existing where instance.status.isActive {
@@ -129,7 +130,7 @@ struct JourneyProcessor: Sendable {
         let loaded = try await load(contactId, epoch: epoch)
         let existing = loaded.journeys
         let contact = (loaded.profile ?? ContactProfile(id: contactId)).snapshot(messages: loaded.messages)
-        let now = now()
+        let now = clock.now()
         if let when, !ConditionEvaluator.evaluate(when, contact: contact, event: properties, now: now) { return }
         let mine = existing.filter { $0.campaignId == campaignId }
         var changed: [Transition] = []
@@ -182,7 +183,7 @@ struct JourneyProcessor: Sendable {
         // before this claim holds them (`CampaignCatalog`).
         let campaigns = try await catalog.refresh()
         let loaded = try await load(mine, shard: shard, epoch: epoch)
-        let now = now()
+        let now = clock.now()
         var saves: [JourneySave] = []
         var counts: [String: CampaignReport] = [:]
         var records: [KafkaOutgoingRecord] = []
@@ -325,7 +326,7 @@ struct JourneyProcessor: Sendable {
                 switch effect {
                 case .send(let channel, let template, let category, let key):
                     records.append(send(i, channel: channel, template: template, category: category, key: key))
-                    if !i.isTest { messages.append(.init(key: key, record: MessageRecord(channel: channel, category: category, at: now()))) }
+                    if !i.isTest { messages.append(.init(key: key, record: MessageRecord(channel: channel, category: category, at: clock.now()))) }
                 case .webhook(let url, let key):
                     records.append(send(i, channel: .webhook, template: url, category: nil, key: key))
                 case .addTag(let tag): records.append(raw(eventId, "tag_added", i, ["tag": .string(tag)]))
@@ -335,8 +336,8 @@ struct JourneyProcessor: Sendable {
                 case .updateContact(let values): records.append(raw(eventId, "contact_updated", i, ["attributes": .object(values)]))
                 case .addNote(let text):
                     var change = ContactChange()
-                    change.note = (eventId, text, now())
-                    try await contacts.apply(change, to: contactId, now: now())
+                    change.note = (eventId, text, clock.now())
+                    try await contacts.apply(change, to: contactId, now: clock.now())
                 case .startCampaign(let campaign):
                     let command = JourneyCommand.enter(campaignId: campaign, contactId: contactId, id: "\(campaign):\(eventId)", isTest: i.isTest)
                     records.append(KafkaOutgoingRecord(topic: Topics.journeys, key: contactId, value: command.serialized()))
@@ -353,7 +354,7 @@ struct JourneyProcessor: Sendable {
     func send(_ i: JourneyInstance, channel: Channel, template: String, category: String?, key: String) -> KafkaOutgoingRecord {
         var request = SendRequest(
             id: key, contactId: i.contactId, campaignId: i.campaignId, version: i.version, instanceId: i.id, stepId: i.stepId,
-            channel: channel, template: template, category: category, isTest: i.isTest, createdAtMs: now())
+            channel: channel, template: template, category: category, isTest: i.isTest, createdAtMs: clock.now())
         request.event = i.triggerEvent
         return KafkaOutgoingRecord(topic: Topics.sends, key: i.contactId, value: request.json.serialized())
     }

@@ -18,6 +18,7 @@ struct RetirementSweeper: Service {
     let journeys: JourneyStore
     let interval: Duration
     let logger: Logger
+    var clock = WallClock.system
 
     func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
@@ -52,7 +53,7 @@ struct RetirementSweeper: Service {
         for shard in shards {
             for (campaign, tag) in retirements.sorted(by: { $0.key < $1.key }) {
                 guard try await journeys.expedited(shard: shard, campaign: campaign) != tag else { continue }
-                let moved = try await journeys.expedite(shard: shard, campaign: campaign, now: Int64(Date().timeIntervalSince1970 * 1000))
+                let moved = try await journeys.expedite(shard: shard, campaign: campaign, now: clock.now())
                 try await journeys.markExpedited(shard: shard, campaign: campaign, tag: tag)
                 if moved > 0 {
                     logger.info("scheduler ends journeys of a retired campaign now", metadata: ["herald.campaign": "\(campaign)", "herald.shard": "\(shard)", "herald.count": "\(moved)"])

@@ -89,7 +89,7 @@ struct WakeUpPoller: Service {
     func drain(shard: Int) async throws -> Int {
         var total = 0
         while true {
-            let due = try await journeys.due(shard: shard, now: Int64(Date().timeIntervalSince1970 * 1000), limit: batchSize)
+            let due = try await journeys.due(shard: shard, now: processor.clock.now(), limit: batchSize)
             // Stop as soon as the partition moves: the new owner fires the rest.
             guard !due.isEmpty, consumer.assignment.contains(TopicPartition(topic: Topics.journeys, partition: shard)) else { return total }
             let batch = due.map { JourneyProcessor.Due(contactId: $0.contactId, instanceId: $0.instanceId, due: $0.due) }

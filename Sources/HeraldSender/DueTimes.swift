@@ -1,4 +1,5 @@
 import Foundation
+import HeraldCore
 import Synchronization
 
 /// When each shard next has a message due, as far as this process knows: what
@@ -30,6 +31,10 @@ final class DueTimes: Sendable {
     }
 
     private let state = Mutex(State())
+    /// The wall clock the due times are on.
+    private let clock: WallClock
+
+    init(clock: WallClock = .system) { self.clock = clock }
 
     /// A message of `shard` falls due at `at` (UTC ms); the earliest known is
     /// kept. Wakes the sleeping poller if that is before its wake-up.
@@ -64,8 +69,9 @@ final class DueTimes: Sendable {
             s.nextId += 1
             return s.nextId
         }
-        // The due times are UTC ms (`SendProcessor.now()`).
-        let pause = max(minimum, .milliseconds(until - Int64(Date().timeIntervalSince1970 * 1000)))
+        // The due times are UTC ms on the wall clock; the pause is slept on the
+        // monotonic one.
+        let pause = max(minimum, .milliseconds(until - clock.now()))
         let timer = Task { [self] in
             try? await Task.sleep(for: pause)
             wake(id)

@@ -29,7 +29,7 @@ struct RetryPoller: Service {
         var nextGauges = clock.now
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let owned = Set(consumer.assignment.filter { $0.topic == Topics.sends }.map(\.partition))
-            let now = processor.now()
+            let now = processor.clock.now()
             var shards = processor.dueTimes.take(dueBy: now).filter(owned.contains)
             if clock.now >= nextSweep {
                 shards = owned.sorted()
@@ -56,7 +56,7 @@ struct RetryPoller: Service {
             // every slot, left a quarter of a spread limit unused (147 of 200/s).
             // A message parked meanwhile with an earlier time (by the consumer:
             // a turn, a quick retry) ends the sleep early (`DueTimes`).
-            var until = processor.now() + (nextSweep - clock.now).milliseconds
+            var until = processor.clock.now() + (nextSweep - clock.now).milliseconds
             if let earliest = processor.dueTimes.earliest { until = min(until, earliest) }
             await processor.dueTimes.sleep(until: until, minimum: minimumPause)
         }
@@ -70,7 +70,7 @@ struct RetryPoller: Service {
             let account = processor.settings.whatsAppPhoneNumberId
             if !account.isEmpty {
                 let limit = try await processor.limiter.tier(account: account) ?? processor.settings.whatsAppTier
-                processor.metrics.quota(account: account, limit: limit, used: try await processor.limiter.recipients(account: account, now: processor.now()))
+                processor.metrics.quota(account: account, limit: limit, used: try await processor.limiter.recipients(account: account, now: processor.clock.now()))
             }
         } catch {
             logger.debug("sender could not read its gauges", metadata: ["herald.error": "\(error)"])

@@ -43,7 +43,8 @@ struct SendProcessor: Sendable {
     let unanswered = UnansweredClaims()
     let logger: Logger
 
-    func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+    /// The wall clock that decides what is due (injected; `.system` in production).
+    var clock = WallClock.system
 
     /// What to do with one request, decided from the request and the profile.
     enum Plan {
@@ -192,7 +193,7 @@ struct SendProcessor: Sendable {
         do {
             message = try EmailMessage(
                 from: from, to: to, subject: rendered.subject, text: rendered.text, html: html,
-                sendId: request.id, unsubscribeURL: unsubscribe
+                sendId: request.id, unsubscribeURL: unsubscribe, date: clock.date()
             ).rendered()
         } catch {
             return .finish(.sendingFailed, "\(error)")
@@ -222,7 +223,7 @@ struct SendProcessor: Sendable {
         let to: EmailAddress
         do {
             to = try EmailAddress(address)
-            var email = EmailMessage(from: from, to: to, subject: content.subject, text: content.text, html: content.html, sendId: request.id)
+            var email = EmailMessage(from: from, to: to, subject: content.subject, text: content.text, html: content.html, sendId: request.id, date: clock.date())
             email.attachments = content.attachments
             message = try email.rendered()
         } catch {
@@ -259,7 +260,7 @@ struct SendProcessor: Sendable {
         let timeout = settings.webhookTimeout, policy = settings.webhookAddressPolicy
         return .call(Call(rates: channelRates(request), action: .http(
             request: {
-                let timestamp = String(Int64(Date().timeIntervalSince1970))
+                let timestamp = String(clock.now() / 1000)
                 let signature = Hashing.hex(Hashing.hmacSHA256(key: secret, message: Array("\(timestamp).".utf8) + bytes))
                 return .postJSON(url, bytes, headers: [
                     ("X-Herald-Timestamp", timestamp), ("X-Herald-Signature", "sha256=\(signature)"), ("Idempotency-Key", request.id),
@@ -324,7 +325,7 @@ struct SendProcessor: Sendable {
         let slot = try await lane?.acquire()
         defer { if let slot { lane?.release(slot) } }
         // One clock reading for the limits and the claims: `attempt_ms` is when the slot was taken.
-        let t = now()
+        let t = clock.now()
         let decisions = try await limiter.acquire(many: wave.map {
             .init(rates: $0.1.rates, unique: $0.1.unique, member: $0.0.id, shard: Shard.of($0.0.contactId, partitions: messages.partitions))
         }, now: t, recheck: settings.parkRecheck)
@@ -393,14 +394,14 @@ struct SendProcessor: Sendable {
             case .retry(let reason):
                 // Exponential backoff with full jitter: uniform in [0, base · 2^(attempt-1)].
                 let cap = settings.retryBase.milliseconds << min(c.attempt - 1, 20)
-                parked.append((.init(request, .retryScheduled, reason: reason, next: now() + Int64.random(in: 0...max(1, cap)), mayCreate: false), "retry_scheduled"))
-            case .deferred(let reason) where now() - c.firstSeen >= settings.giveUpAfter.milliseconds:
+                parked.append((.init(request, .retryScheduled, reason: reason, next: clock.now() + Int64.random(in: 0...max(1, cap)), mayCreate: false), "retry_scheduled"))
+            case .deferred(let reason) where clock.now() - c.firstSeen >= settings.giveUpAfter.milliseconds:
                 endings.append(.init(request, .error, reason: "deferred by the provider for longer than sender.give_up_after (\(settings.giveUpAfter)); last: \(reason)", mayCreate: false))
             case .deferred(let reason):
                 // Backoff grows with each deferral up to a minute, with "equal jitter"
                 // (half fixed, half random) so a throttled account is not hit again at once.
                 let cap = min(settings.retryBase.milliseconds << min(c.deferrals, 20), 60_000)
-                parked.append((.init(request, .retryScheduled, reason: reason, next: now() + cap / 2 + Int64.random(in: 0...max(1, cap / 2)), deferred: true, mayCreate: false), "deferred"))
+                parked.append((.init(request, .retryScheduled, reason: reason, next: clock.now() + cap / 2 + Int64.random(in: 0...max(1, cap / 2)), deferred: true, mayCreate: false), "deferred"))
             }
         }
         try await write(endings, waiting: parked)
@@ -443,7 +444,7 @@ struct SendProcessor: Sendable {
     func write(_ endings: [MessageStore.Transition], waiting: [(MessageStore.Transition, String)] = []) async throws {
         let all = endings + waiting.map(\.0)
         guard !all.isEmpty else { return }
-        let t = now()
+        let t = clock.now()
         let after = try await messages.record(many: all, now: t)
         for (transition, label) in waiting {
             metrics.outcome(transition.request.channel, label)

@@ -38,7 +38,7 @@ public struct JSONLogHandler: LogHandler {
 
     public func log(event: LogEvent) {
         var object: [String: JSONValue] = [
-            "ts": .string(RFC3339.format(milliseconds: Int64(Date().timeIntervalSince1970 * 1000))),
+            "ts": .string(RFC3339.format(milliseconds: WallClock.system.now())),
             "level": .string(event.level.rawValue),
             "logger": .string(label),
             "msg": .string(event.message.description),

@@ -186,7 +186,7 @@ struct BenchSend: AsyncParsableCommand {
             throw CLIError("WhatsApp template '\(Self.whatsAppTemplate)' (en) is \(entry?.status ?? "not in the synced catalogue"): the dev stack syncs it at start (heraldctl templates sync)")
         }
         let store = ContactStore(redis: redis, partitions: partitions)
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let now = nowMilliseconds()
         for start in stride(from: 0, to: count, by: 1_000) {
             try await store.apply((start..<min(count, start + 1_000)).map { i in
                 var change = ContactChange()
@@ -238,7 +238,7 @@ struct BenchSend: AsyncParsableCommand {
         let redis = RedisPool(configuration: RedisConfiguration(host: "127.0.0.1", port: redisPort), logger: Logger(label: "bench"))
         let limiter = RateLimiter(redis: redis)
         let store = MessageStore(redis: redis, partitions: partitions)
-        let now = { Int64(Date().timeIntervalSince1970 * 1000) }
+        let now = { nowMilliseconds() }
         let reached = try await limiter.recipients(account: account, now: now())
         print("tier \(tier): \(reached) unique recipients in the account's 24-hour window, \(counter.count) received: overshoot \(max(0, max(reached, counter.count) - tier))")
         // Messages held by the rate come back at their turns (up to count / limit
@@ -303,7 +303,7 @@ final class ReceiptCounter: Sendable {
     /// - Parameter id: the send id (`Idempotency-Key`); its wall-clock receipt time is kept.
     func received(id: String) {
         let now = ContinuousClock.now
-        let wall = Int64(Date().timeIntervalSince1970 * 1000)
+        let wall = nowMilliseconds()
         state.withLock { s in
             s.count += 1
             if s.first == nil { s.first = now }

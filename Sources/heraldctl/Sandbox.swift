@@ -117,7 +117,7 @@ struct Sandbox: AsyncParsableCommand {
             let client = HTTPClient(concurrency: 1)
             for status in ["sent", "delivered", "read", "delivered"] {
                 try? await Task.sleep(for: .milliseconds(100))
-                var entry: [String: JSONValue] = ["id": .string(id), "status": .string(status), "timestamp": .string(String(Int(Date().timeIntervalSince1970))), "recipient_id": .string(to)]
+                var entry: [String: JSONValue] = ["id": .string(id), "status": .string(status), "timestamp": .string(String(nowMilliseconds() / 1000)), "recipient_id": .string(to)]
                 if let opaque { entry["biz_opaque_callback_data"] = .string(opaque) }
                 let body: JSONValue = [
                     "object": "whatsapp_business_account",
@@ -185,7 +185,7 @@ final class SandboxState: Sendable {
     /// Keeps a request, with when it arrived (`received_ms`, UTC).
     func record(_ fields: [String: JSONValue]) {
         var r = fields
-        r["received_ms"] = .int(Int64(Date().timeIntervalSince1970 * 1000))
+        r["received_ms"] = .int(nowMilliseconds())
         state.withLock { $0.requests.append(.object(r)) }
     }
     var requests: [JSONValue] { state.withLock { $0.requests } }

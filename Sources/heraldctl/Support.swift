@@ -125,7 +125,7 @@ func percentile(_ sorted: [Double], _ p: Double) -> Double {
     return sorted[min(max(rank, 0), sorted.count - 1)]
 }
 
-func nowMilliseconds() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+func nowMilliseconds() -> Int64 { WallClock.system.now() }
 
 /// User + system CPU seconds of the local process whose command line names
 /// `name` (nil when there is none, e.g. the stack runs elsewhere).

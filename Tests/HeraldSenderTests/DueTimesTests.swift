@@ -1,4 +1,5 @@
 import Foundation
+import HeraldCore
 import Testing
 
 @testable import HeraldSender
@@ -68,5 +69,17 @@ struct DueTimesTests {
         cancelled.cancel()
         await cancelled.value
         #expect(clock.now - stop < .seconds(5), "\(clock.now - stop)")
+    }
+
+    @Test("the pause is measured on the injected wall clock (a due time 300 ms after a clock stopped in 2001 is slept for 300 ms, not skipped as long past)")
+    func injectedClock() async throws {
+        let stopped: Int64 = 978_307_200_000  // 2001-01-01T00:00:00Z
+        let due = DueTimes(clock: WallClock { stopped })
+        let clock = ContinuousClock()
+        let start = clock.now
+        await due.sleep(until: stopped + 300)
+        let slept = clock.now - start
+        #expect(slept >= .milliseconds(250), "slept \(slept): the pause was read off the system clock")
+        #expect(slept < .seconds(5), "\(slept)")
     }
 }

@@ -98,7 +98,7 @@ public struct RateLimiter: Sendable {
     /// each message's turn or `park_recheck`.
     /// - Returns: how many held messages were brought forward.
     @discardableResult
-    public func setTier(account: String, limit: Int, now: Int64 = Int64(Date().timeIntervalSince1970 * 1000)) async throws -> Int {
+    public func setTier(account: String, limit: Int, now: Int64 = WallClock.system.now()) async throws -> Int {
         // Turns given under the old tier no longer hold.
         _ = try await redis.pipeline([["SET", Self.tierKey(account), String(limit)], ["DEL", Self.uniqueTurnKey(account)]])
         let key = Self.heldKey(account)
