@@ -1,4 +1,3 @@
-internal import CRdKafka
 import Foundation
 import HeraldCore
 import Logging
@@ -58,16 +57,8 @@ public final class KafkaConsumer: Service, Sendable {
         self.deadLetters = deadLetters
         self.logger = logger
         let core = ConsumerCore(logger: logger, metrics: metrics, worker: worker, group: configuration.groupId, sessionTimeout: configuration.sessionTimeout)
-        let conf = try RDKafkaConfig.make(configuration.properties)
-        rd_kafka_conf_set_rebalance_cb(conf, consumerRebalanceCallback)
-        rd_kafka_conf_set_error_cb(conf, consumerErrorCallback)
-        RDKafkaHandle.installLogging(conf)
-        // `core` outlives the handle: the handle is destroyed in close() / deinit first.
-        rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(core).toOpaque())
-        let rk = try RDKafkaConfig.makeHandle(type: RD_KAFKA_CONSUMER, conf: conf)
-        rd_kafka_poll_set_consumer(rk)
         self.core = core
-        self.handle = RDKafkaHandle(rk, logger: logger, callbackContext: core)
+        self.handle = try RDKafkaHandle.consumer(properties: configuration.properties, core: core, logger: logger)
         // Its own thread, not the cooperative pool: a starved pool must not look
         // like a stalled process, and a stopped process stops it too.
         self.ticker = Ticker(every: .milliseconds(100)) { [core] in core.tick() }
@@ -102,10 +93,7 @@ public final class KafkaConsumer: Service, Sendable {
     /// Joins the group and processes batches until graceful shutdown, then
     /// commits stored offsets and leaves the group.
     public func run() async throws {
-        let topics = RDKafkaPartitionList.make(configuration.topics.map { (TopicPartition(topic: $0, partition: Int(RD_KAFKA_PARTITION_UA)), Int64(RD_KAFKA_OFFSET_INVALID)) })
-        let err = rd_kafka_subscribe(handle.rk, topics)
-        rd_kafka_topic_partition_list_destroy(topics)
-        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, context: "subscribe") }
+        try handle.subscribe(configuration.topics)
         logger.info("kafka.consumer subscribed", metadata: [LogKeys.group: "\(configuration.groupId)", LogKeys.topic: "\(configuration.topics.joined(separator: ","))"])
 
         let pollMs = Int32(clamping: configuration.pollTimeout.milliseconds)
@@ -136,7 +124,7 @@ public final class KafkaConsumer: Service, Sendable {
         }
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let batch = await handle.queue.run { [handle, core] in
-                core.pollBatch(rk: handle.rk, firstTimeoutMs: pollMs, max: maxBatch)
+                core.pollBatch(handle, firstTimeoutMs: pollMs, max: maxBatch)
             }
             if !batch.isEmpty {
                 polled += 1
@@ -147,7 +135,7 @@ public final class KafkaConsumer: Service, Sendable {
             while inFlight.count >= max(1, configuration.batchesInFlight) || (batch.isEmpty && !inFlight.isEmpty) { await finishOldest() }
             if ContinuousClock.now >= nextLag {
                 nextLag = ContinuousClock.now + lagEvery
-                await handle.queue.run { [handle, core] in core.updateLag(rk: handle.rk) }
+                await handle.queue.run { [handle, core] in core.updateLag(handle) }
             }
         }
         while !inFlight.isEmpty { await finishOldest() }
@@ -225,14 +213,9 @@ public final class KafkaConsumer: Service, Sendable {
             first[tp] = min(first[tp] ?? .max, r.offset)
         }
         let targets = first
-        await handle.queue.run { [handle, logger] in
-            let list = RDKafkaPartitionList.make(targets.map { ($0.key, $0.value) })
-            defer { rd_kafka_topic_partition_list_destroy(list) }
-            if let e = rd_kafka_seek_partitions(handle.rk, list, 5000) {
-                // Typically revoked meanwhile: the new owner reads the records.
-                logger.info("kafka.consumer could not seek back", metadata: [LogKeys.error: "\(String(cString: rd_kafka_error_string(e)))"])
-                rd_kafka_error_destroy(e)
-            }
+        if let refused = await handle.queue.run({ [handle] in handle.seek(targets) }) {
+            // Typically revoked meanwhile: the new owner reads the records.
+            logger.info("kafka.consumer could not seek back", metadata: [LogKeys.error: "\(refused)"])
         }
         return Array(first.keys)
     }
@@ -300,23 +283,18 @@ public final class KafkaConsumer: Service, Sendable {
             let tp = TopicPartition(topic: r.topic, partition: r.partition)
             next[tp] = max(next[tp] ?? 0, r.offset + 1)
         }
-        let list = RDKafkaPartitionList.make(next.map { ($0.key, $0.value) })
-        defer { rd_kafka_topic_partition_list_destroy(list) }
         // Non-blocking: it only updates in-memory state.
-        let err = rd_kafka_offsets_store(handle.rk, list)
-        if err != RD_KAFKA_RESP_ERR_NO_ERROR {
+        if let error = handle.storeOffsets(next) {
             // Typically the partition was revoked meanwhile: its new owner re-reads it.
-            logger.info("kafka.consumer could not store offsets", metadata: [LogKeys.error: "\(KafkaError(err))"])
+            logger.info("kafka.consumer could not store offsets", metadata: [LogKeys.error: "\(error)"])
         }
     }
 
     private func close() async {
         await handle.queue.run { [handle, core, logger] in
-            let err = rd_kafka_commit(handle.rk, nil, 0)
-            if err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET {
-                logger.warning("kafka.consumer final commit failed", metadata: [LogKeys.error: "\(KafkaError(err))"])
+            if let error = handle.commitAndClose() {
+                logger.warning("kafka.consumer final commit failed", metadata: [LogKeys.error: "\(error)"])
             }
-            _ = rd_kafka_consumer_close(handle.rk)
             core.finish()
         }
         ticker.stop()
@@ -334,14 +312,14 @@ public enum AssignmentChange: Sendable, Hashable {
 
 /// What the C callbacks reach through the configuration opaque: the assignment,
 /// metrics and the logger. All of it runs on the consumer's queue (callbacks are
-/// served inside `rd_kafka_consumer_poll`) except reads of `assignment`.
+/// served inside the consumer poll) except reads of `assignment`.
 final class ConsumerCore: Sendable {
     let logger: Logger
-    private let metrics: PrometheusCollectorRegistry
+    let metrics: PrometheusCollectorRegistry
     private let worker: String
     private let group: String
     private let owned = Mutex<Set<TopicPartition>>([])
-    private let lagGauges = Mutex<[TopicPartition: Gauge]>([:])
+    let lagGauges = Mutex<[TopicPartition: Gauge]>([:])
     private let stream: AsyncStream<AssignmentChange>
     private let continuation: AsyncStream<AssignmentChange>.Continuation
     private let recordsTotal: Counter
@@ -349,7 +327,7 @@ final class ConsumerCore: Sendable {
     let outOfRange: Counter
     let errors: Counter
 
-    private let trust: Mutex<AssignmentTrust>
+    let trust: Mutex<AssignmentTrust>
 
     init(logger: Logger, metrics: PrometheusCollectorRegistry, worker: String, group: String, sessionTimeout: Duration) {
         self.logger = logger
@@ -399,102 +377,8 @@ final class ConsumerCore: Sendable {
         continuation.finish()
     }
 
-    // MARK: Polling (on the consumer's queue)
 
-    func pollBatch(rk: OpaquePointer, firstTimeoutMs: Int32, max: Int) -> [KafkaRecord] {
-        var batch: [KafkaRecord] = []
-        var timeout = firstTimeoutMs
-        while batch.count < max, let message = rd_kafka_consumer_poll(rk, timeout) {
-            timeout = 0
-            defer { rd_kafka_message_destroy(message) }
-            let m = message.pointee
-            if m.err != RD_KAFKA_RESP_ERR_NO_ERROR {
-                handleError(rk: rk, message: message)
-                continue
-            }
-            batch.append(Self.record(message))
-        }
-        trust.withLock { $0.polled(at: .now) }
-        return batch
-    }
-
-    static func record(_ message: UnsafeMutablePointer<rd_kafka_message_t>) -> KafkaRecord {
-        let m = message.pointee
-        let topic = String(cString: rd_kafka_topic_name(m.rkt))
-        let value = m.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: m.len)) } ?? []
-        let key = m.key.map { Array(UnsafeRawBufferPointer(start: $0, count: m.key_len)) }
-        var headers: [KafkaHeader] = []
-        var hdrs: OpaquePointer? = nil
-        if rd_kafka_message_headers(message, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR, let hdrs {
-            var i = 0
-            var name: UnsafePointer<CChar>? = nil
-            var val: UnsafeRawPointer? = nil
-            var size = 0
-            while rd_kafka_header_get_all(hdrs, i, &name, &val, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
-                let bytes = val.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
-                headers.append(KafkaHeader(name: name.map { String(cString: $0) } ?? "", value: bytes))
-                i += 1
-            }
-        }
-        var tstype = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
-        let ts = rd_kafka_message_timestamp(message, &tstype)
-        return KafkaRecord(topic: topic, partition: Int(m.partition), offset: m.offset, key: key, value: value, headers: headers, timestamp: ts)
-    }
-
-    private func handleError(rk: OpaquePointer, message: UnsafeMutablePointer<rd_kafka_message_t>) {
-        let m = message.pointee
-        let topic = m.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
-        if m.err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET || m.err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE {
-            offsetOutOfRange(rk: rk, tp: TopicPartition(topic: topic, partition: Int(m.partition)))
-            return
-        }
-        errors.increment()
-        let text = rd_kafka_message_errstr(message).map { String(cString: $0) } ?? ""
-        logger.warning("kafka.consumer error", metadata: [LogKeys.error: "\(KafkaError(m.err)): \(text)", LogKeys.topic: "\(topic)"])
-    }
-
-    /// Logs and counts the loss, then resumes at the earliest retained record.
-    private func offsetOutOfRange(rk: OpaquePointer, tp: TopicPartition) {
-        outOfRange.increment()
-        var low: Int64 = -1
-        var high: Int64 = -1
-        _ = rd_kafka_query_watermark_offsets(rk, tp.topic, Int32(tp.partition), &low, &high, 5000)
-        let list = RDKafkaPartitionList.make([(tp, Int64(RD_KAFKA_OFFSET_INVALID))])
-        defer { rd_kafka_topic_partition_list_destroy(list) }
-        _ = rd_kafka_committed(rk, list, 5000)
-        let committed = list.pointee.elems[0].offset
-        let lost = committed >= 0 && low >= 0 ? max(0, low - committed) : -1
-        logger.error(
-            "kafka.consumer OFFSET_OUT_OF_RANGE: records were deleted by retention before this group read them; resuming at the earliest retained record",
-            metadata: [LogKeys.topic: "\(tp.topic)", LogKeys.partition: "\(tp.partition)", LogKeys.offset: "\(committed)", "kafka.low_watermark": "\(low)", LogKeys.lost: "\(lost)"])
-        list.pointee.elems[0].offset = low >= 0 ? low : Int64(RD_KAFKA_OFFSET_BEGINNING)
-        // After the reset error librdkafka stops fetching the partition and a seek does
-        // not restart it; re-assigning it at the new offset does (ownership unchanged).
-        if let e = rd_kafka_incremental_unassign(rk, list) { rd_kafka_error_destroy(e) }
-        if let e = rd_kafka_incremental_assign(rk, list) {
-            logger.error("kafka.consumer could not resume after OFFSET_OUT_OF_RANGE", metadata: [LogKeys.error: "\(String(cString: rd_kafka_error_string(e)))"])
-            rd_kafka_error_destroy(e)
-        }
-    }
-
-    // MARK: Lag (on the consumer's queue)
-
-    func updateLag(rk: OpaquePointer) {
-        let tps = assignment.sorted()
-        guard !tps.isEmpty else { return }
-        let list = RDKafkaPartitionList.make(tps.map { ($0, Int64(RD_KAFKA_OFFSET_INVALID)) })
-        defer { rd_kafka_topic_partition_list_destroy(list) }
-        guard rd_kafka_position(rk, list) == RD_KAFKA_RESP_ERR_NO_ERROR else { return }
-        for (tp, position) in RDKafkaPartitionList.topicPartitions(list) {
-            var low: Int64 = -1
-            var high: Int64 = -1
-            guard rd_kafka_get_watermark_offsets(rk, tp.topic, Int32(tp.partition), &low, &high) == RD_KAFKA_RESP_ERR_NO_ERROR, high >= 0 else { continue }
-            let lag = position >= 0 ? max(0, high - position) : max(0, high - max(low, 0))
-            gauge(for: tp).set(Double(lag))
-        }
-    }
-
-    private func gauge(for tp: TopicPartition) -> Gauge {
+    func gauge(for tp: TopicPartition) -> Gauge {
         lagGauges.withLock { g in
             if let existing = g[tp] { return existing }
             let gauge = metrics.makeGauge(
@@ -504,64 +388,4 @@ final class ConsumerCore: Sendable {
             return gauge
         }
     }
-}
-
-// MARK: - C callbacks (run inside rd_kafka_consumer_poll on the consumer's queue)
-
-private let consumerRebalanceCallback: @convention(c) (OpaquePointer?, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?, UnsafeMutableRawPointer?) -> Void = {
-    rk, err, partitions, opaque in
-    guard let rk, let partitions, let opaque else { return }
-    let core = Unmanaged<ConsumerCore>.fromOpaque(opaque).takeUnretainedValue()
-    let cooperative = String(cString: rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE"
-    let tps = RDKafkaPartitionList.topicPartitions(partitions).map(\.0)
-    switch err {
-    case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
-        // Partitions this group never committed start at the beginning; the others
-        // resume at their committed offset. (auto.offset.reset=error makes a later
-        // out-of-range loud instead of silently skipping.)
-        if rd_kafka_committed(rk, partitions, 10_000) == RD_KAFKA_RESP_ERR_NO_ERROR {
-            for i in 0..<Int(partitions.pointee.cnt) where partitions.pointee.elems[i].offset < 0 {
-                partitions.pointee.elems[i].offset = Int64(RD_KAFKA_OFFSET_BEGINNING)
-            }
-        } else {
-            core.logger.warning("kafka.consumer could not read committed offsets; assigning with stored positions")
-        }
-        if cooperative {
-            if let e = rd_kafka_incremental_assign(rk, partitions) {
-                core.logger.error("kafka.consumer incremental_assign failed: \(String(cString: rd_kafka_error_string(e)))")
-                rd_kafka_error_destroy(e)
-            }
-        } else {
-            _ = rd_kafka_assign(rk, partitions)
-        }
-        core.assigned(tps)
-    case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
-        // Commit what was stored before the partitions move, so the next owner
-        // re-reads as little as possible.
-        _ = rd_kafka_commit(rk, nil, 0)
-        if cooperative {
-            if let e = rd_kafka_incremental_unassign(rk, partitions) {
-                rd_kafka_error_destroy(e)
-            }
-        } else {
-            _ = rd_kafka_assign(rk, nil)
-        }
-        core.revoked(tps)
-    default:
-        core.logger.error("kafka.consumer rebalance error: \(KafkaError(err))")
-        if cooperative {
-            if let e = rd_kafka_incremental_unassign(rk, partitions) { rd_kafka_error_destroy(e) }
-        } else {
-            _ = rd_kafka_assign(rk, nil)
-        }
-        core.revoked(tps)
-    }
-}
-
-private let consumerErrorCallback: @convention(c) (OpaquePointer?, Int32, UnsafePointer<CChar>?, UnsafeMutableRawPointer?) -> Void = {
-    _, err, reason, opaque in
-    guard let opaque else { return }
-    let core = Unmanaged<ConsumerCore>.fromOpaque(opaque).takeUnretainedValue()
-    core.errors.increment()
-    core.logger.warning("kafka.consumer client error", metadata: [LogKeys.error: "\(KafkaError(rd_kafka_resp_err_t(err))): \(reason.map { String(cString: $0) } ?? "")"])
 }

@@ -1,4 +1,3 @@
-internal import CRdKafka
 import Dispatch
 import Foundation
 import HeraldCore
@@ -27,16 +26,10 @@ public final class KafkaProducer: Service, Sendable {
         self.configuration = configuration
         self.logger = logger
         let deliveries = DeliveryRegistry()
-        let conf = try RDKafkaConfig.make(configuration.properties)
-        rd_kafka_conf_set_dr_msg_cb(conf, producerDeliveryCallback)
-        RDKafkaHandle.installLogging(conf)
-        // The registry outlives the handle: rd_kafka_destroy runs before it is released.
-        rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(deliveries).toOpaque())
-        let rk = try RDKafkaConfig.makeHandle(type: RD_KAFKA_PRODUCER, conf: conf)
         self.deliveries = deliveries
-        self.handle = RDKafkaHandle(rk, logger: logger, callbackContext: deliveries)
+        self.handle = try RDKafkaHandle.producer(properties: configuration.properties, deliveries: deliveries, logger: logger)
         self.pollThread = PollThread(name: "kafka.producer.poll") { [handle] in
-            rd_kafka_poll(handle.rk, 50)
+            handle.serveDeliveryReports(timeoutMs: 50)
         }
         pollThread.start()
     }
@@ -61,9 +54,8 @@ public final class KafkaProducer: Service, Sendable {
         guard state.withLock({ $0 }) != .closed else { throw KafkaError.shuttingDown }
         return try await withCheckedThrowingContinuation { continuation in
             let id = deliveries.register(continuation, topic: topic)
-            let err = produce(topic: topic, key: key, value: value, headers: headers, opaque: id)
-            if err != RD_KAFKA_RESP_ERR_NO_ERROR {
-                deliveries.fail(id, KafkaError(err, context: "produce to \(topic)"))
+            if let error = handle.produce(topic: topic, key: key, value: value, headers: headers, opaque: id) {
+                deliveries.fail(id, error)
             }
         }
     }
@@ -84,10 +76,8 @@ public final class KafkaProducer: Service, Sendable {
                     break
                 }
                 let id = deliveries.register(batch: batch, index: index, topic: record.topic)
-                let err = produce(topic: record.topic, key: record.key, value: record.value, headers: record.headers, opaque: id)
-                if err == RD_KAFKA_RESP_ERR_NO_ERROR { break }
-                let error = KafkaError(err, context: "produce to \(record.topic)")
-                if err == RD_KAFKA_RESP_ERR__QUEUE_FULL && ContinuousClock.now < deadline {
+                guard let error = handle.produce(topic: record.topic, key: record.key, value: record.value, headers: record.headers, opaque: id) else { break }
+                if error.code == .queueFull && ContinuousClock.now < deadline {
                     deliveries.forget(id)
                     try? await Task.sleep(for: .milliseconds(1))
                     continue
@@ -97,29 +87,6 @@ public final class KafkaProducer: Service, Sendable {
             }
         }
         return await batch.wait()
-    }
-
-    /// Enqueues without waiting: a C call that returns at once (no RD_KAFKA_MSG_F_BLOCK).
-    private func produce(topic: String, key: String?, value: [UInt8], headers: [KafkaHeader], opaque: UInt) -> rd_kafka_resp_err_t {
-        var hdrs: OpaquePointer? = nil
-        if !headers.isEmpty {
-            hdrs = rd_kafka_headers_new(headers.count)
-            for h in headers {
-                _ = h.value.withUnsafeBytes { rd_kafka_header_add(hdrs, h.name, -1, $0.baseAddress, $0.count) }
-            }
-        }
-        let keyBytes = key.map { Array($0.utf8) }
-        let err = value.withUnsafeBytes { v in
-            if let keyBytes {
-                return keyBytes.withUnsafeBytes { k in
-                    herald_rd_kafka_produce(handle.rk, topic, RD_KAFKA_PARTITION_UA, k.baseAddress, k.count, v.baseAddress, v.count, hdrs, UnsafeMutableRawPointer(bitPattern: opaque))
-                }
-            }
-            return herald_rd_kafka_produce(handle.rk, topic, RD_KAFKA_PARTITION_UA, nil, 0, v.baseAddress, v.count, hdrs, UnsafeMutableRawPointer(bitPattern: opaque))
-        }
-        // On success librdkafka owns the headers; on failure they are still ours.
-        if err != RD_KAFKA_RESP_ERR_NO_ERROR, let hdrs { rd_kafka_headers_destroy(hdrs) }
-        return err
     }
 
     /// Records sent but not yet acknowledged.
@@ -145,10 +112,7 @@ public final class KafkaProducer: Service, Sendable {
         }
         guard shouldClose else { return }
         let timeoutMs = Int32(clamping: configuration.flushTimeout.milliseconds)
-        let remaining = await handle.queue.run { [handle] in
-            _ = rd_kafka_flush(handle.rk, timeoutMs)
-            return Int(rd_kafka_outq_len(handle.rk))
-        }
+        let remaining = await handle.queue.run { [handle] in handle.flush(timeoutMs: timeoutMs) }
         if remaining > 0 {
             logger.error("kafka.producer flush timed out", metadata: [LogKeys.outstanding: "\(remaining)"])
         }
@@ -205,12 +169,13 @@ final class DeliveryRegistry: Sendable {
         Self.resolve(p, .failure(error))
     }
 
-    func complete(_ id: UInt, err: rd_kafka_resp_err_t, partition: Int32, offset: Int64) {
+    /// The broker's answer for record `id`: stored at `partition`/`offset`, or `error`.
+    func complete(_ id: UInt, error: KafkaError?, partition: Int, offset: Int64) {
         guard let p = state.withLock({ $0.pending.removeValue(forKey: id) }) else { return }
-        if err == RD_KAFKA_RESP_ERR_NO_ERROR {
-            Self.resolve(p, .success(KafkaDeliveryReport(topic: p.topic, partition: Int(partition), offset: offset)))
+        if let error {
+            Self.resolve(p, .failure(KafkaError(code: error.code, message: "delivery to \(p.topic): \(error.message)", isRetriable: error.isRetriable)))
         } else {
-            Self.resolve(p, .failure(KafkaError(err, context: "delivery to \(p.topic)")))
+            Self.resolve(p, .success(KafkaDeliveryReport(topic: p.topic, partition: partition, offset: offset)))
         }
     }
 
@@ -266,13 +231,4 @@ final class BatchDelivery: Sendable {
             if let done { c.resume(returning: done) }
         }
     }
-}
-
-/// librdkafka's delivery report callback; runs on the thread that calls `rd_kafka_poll`.
-private let producerDeliveryCallback: @convention(c) (OpaquePointer?, UnsafePointer<rd_kafka_message_t>?, UnsafeMutableRawPointer?) -> Void = {
-    _, message, opaque in
-    guard let message, let opaque else { return }
-    let registry = Unmanaged<DeliveryRegistry>.fromOpaque(opaque).takeUnretainedValue()
-    let id = UInt(bitPattern: message.pointee._private)
-    registry.complete(id, err: message.pointee.err, partition: message.pointee.partition, offset: message.pointee.offset)
 }
