@@ -114,10 +114,22 @@ let package = Package(
             ],
             swiftSettings: swift6
         ),
+        // Development tools: the dev stack, benchmarks, the sandbox provider, child
+        // processes and free ports. heraldctl and the tests use it; no worker links it.
+        .target(
+            name: "HeraldDevTools",
+            dependencies: [
+                "HeraldCore", "HeraldKafka", "HeraldRedis", "HeraldChannels", "HeraldService",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swift6
+        ),
         .target(
             name: "HeraldTestSupport",
             dependencies: [
-                "HeraldCore", "HeraldKafka", "HeraldRedis", "HeraldChannels", "HeraldService",
+                "HeraldCore", "HeraldKafka", "HeraldRedis", "HeraldChannels", "HeraldService", "HeraldDevTools",
                 .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "Hummingbird", package: "hummingbird"),
             ],
@@ -132,7 +144,7 @@ let package = Package(
         .executableTarget(
             name: "heraldctl",
             dependencies: [
-                "HeraldCore", "HeraldKafka", "HeraldRedis", "HeraldService", "HeraldChannels",
+                "HeraldCore", "HeraldKafka", "HeraldRedis", "HeraldService", "HeraldChannels", "HeraldDevTools",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Prometheus", package: "swift-prometheus"),
@@ -144,7 +156,7 @@ let package = Package(
         .testTarget(name: "HeraldCoreTests", dependencies: ["HeraldCore"], swiftSettings: swift6),
         .testTarget(
             name: "HeraldKafkaTests",
-            dependencies: ["HeraldCore", "HeraldKafka", "HeraldService", "HeraldTestSupport", .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Prometheus", package: "swift-prometheus")],
+            dependencies: ["HeraldCore", "HeraldKafka", "HeraldService", "HeraldTestSupport", "HeraldDevTools", .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Prometheus", package: "swift-prometheus")],
             swiftSettings: swift6
         ),
         .testTarget(name: "HeraldRedisTests", dependencies: ["HeraldCore", "HeraldRedis", "HeraldTestSupport", .product(name: "Logging", package: "swift-log")], swiftSettings: swift6),
@@ -152,9 +164,10 @@ let package = Package(
         .testTarget(name: "HeraldAlerterTests", dependencies: ["HeraldAlerter", "HeraldCore"], swiftSettings: swift6),
         .testTarget(name: "HeraldSenderTests", dependencies: ["HeraldSender", "HeraldCore", "HeraldChannels"], swiftSettings: swift6),
         .testTarget(name: "HeraldctlTests", dependencies: ["heraldctl", "HeraldChannels", "HeraldCore"], swiftSettings: swift6),
+        .testTarget(name: "HeraldDevToolsTests", dependencies: ["HeraldDevTools", "HeraldChannels", "HeraldCore"], swiftSettings: swift6),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["HeraldKafka", "HeraldRedis", "HeraldTestSupport", "HeraldChannels", "HeraldCore", "HeraldService", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["HeraldKafka", "HeraldRedis", "HeraldTestSupport", "HeraldDevTools", "HeraldChannels", "HeraldCore", "HeraldService", .product(name: "Logging", package: "swift-log")],
             exclude: ["silent-listener.py", "lost-reply-proxy.py"],
             swiftSettings: swift6
         ),

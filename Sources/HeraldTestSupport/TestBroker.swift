@@ -1,4 +1,5 @@
 import HeraldCore
+import HeraldDevTools
 import HeraldKafka
 import Logging
 

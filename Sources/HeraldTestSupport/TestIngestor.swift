@@ -1,4 +1,5 @@
 import Foundation
+import HeraldDevTools
 import HeraldChannels
 import Glibc
 import HeraldService

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import HeraldChannels
 import HeraldCore
+import HeraldDevTools
 import HeraldService
 
 /// `heraldctl sandbox`: the WhatsApp Cloud API / Twilio stand-in, as a process.

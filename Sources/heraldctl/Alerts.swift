@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HeraldChannels
 import HeraldCore
+import HeraldDevTools
 
 /// `heraldctl alerts`: sales alert rules (docs/alerts.md).
 struct Alerts: AsyncParsableCommand {

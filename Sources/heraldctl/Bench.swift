@@ -2,7 +2,10 @@ import ArgumentParser
 import Foundation
 import HeraldChannels
 import HeraldCore
+import HeraldDevTools
 import HeraldKafka
+import HeraldRedis
+import HeraldService
 import Logging
 import Prometheus
 import ServiceLifecycle
@@ -13,12 +16,11 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Benchmarks against a running stack (see docs/benchmarks.md).", subcommands: [BenchIngest.self, BenchJourneys.self, BenchSend.self, BenchAlerts.self])
 }
 
-/// `heraldctl bench ingest`: events/s accepted end to end, over HTTP and through herald.events.raw.
+/// `heraldctl bench ingest`: the options of `IngestBenchmark` (HeraldDevTools), which does the work.
 struct BenchIngest: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ingest",
         abstract: "Measure events/s accepted end to end (Kafka-acknowledged) via HTTP batches and via herald.events.raw, with p50/p99 latency.")
-
     @Option(help: "API base URL (default: the dev stack's).") var api: String?
     @Option(help: "API key (default: the dev stack's).") var key: String?
     @Option(help: "Broker address (default: HERALD_KAFKA_BOOTSTRAP_SERVERS or the dev stack's).") var bootstrap: String?
@@ -29,156 +31,99 @@ struct BenchIngest: AsyncParsableCommand {
     @Option(help: "Which parts to run: http, raw or both.") var mode = "both"
 
     func run() async throws {
-        let apiURL = try api ?? String(contentsOfFile: DevPaths.apiURL, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        let apiKey = try key ?? String(contentsOfFile: DevPaths.apiKey, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        let servers = try resolveBootstrap(bootstrap)
-        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory / (1 << 30)) GiB")
-        if mode == "http" || mode == "both" { try await http(apiURL: apiURL, apiKey: apiKey) }
-        if (mode == "raw" || mode == "both") && rawEvents > 0 { try await raw(servers: servers) }
-    }
-
-    // MARK: HTTP
-
-    private func http(apiURL: String, apiKey: String) async throws {
-        let client = HTTPClient(concurrency: concurrency)
-        let run = UUID().uuidString.prefix(8).lowercased()
-        let stats = BenchStats()
-        let start = ContinuousClock.now
-        let deadline = start + .seconds(seconds)
-        let batchSize = batch
-        let url = "\(apiURL)/v1/events"
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for worker in 0..<concurrency {
-                group.addTask {
-                    var n = 0
-                    while ContinuousClock.now < deadline {
-                        let body = Self.batchBody(run: run, worker: worker, sequence: n, size: batchSize)
-                        n += 1
-                        let t0 = ContinuousClock.now
-                        let r = try await client.postJSON(url, body, headers: [("Authorization", "Bearer \(apiKey)")], timeout: .seconds(30))
-                        let dt = ContinuousClock.now - t0
-                        if r.status == 202 {
-                            stats.record(count: batchSize, latencies: [Double(dt.milliseconds)])
-                        } else {
-                            stats.failed()
-                        }
-                    }
-                }
-            }
-            try await group.waitForAll()
-        }
-        let elapsed = Double((ContinuousClock.now - start).milliseconds) / 1000
-        let sorted = stats.sortedLatencies()
-        let events = stats.count
-        print(String(format: "http: %d events in %.1f s = %.0f events/s accepted (batches of %d, %d concurrent); request latency p50 %.1f ms, p99 %.1f ms; non-202 responses: %d",
-            events, elapsed, Double(events) / elapsed, batchSize, concurrency, percentile(sorted, 50), percentile(sorted, 99), stats.failures))
-    }
-
-    /// The `"sent_ms":<digits>` the bench put in the event, read without a full JSON parse
-    /// so the reader does not compete with the stack for CPU.
-    static func sentMilliseconds(_ value: [UInt8]) -> Int64? {
-        let marker = Array("\"sent_ms\":".utf8)
-        guard let range = value.firstRange(of: marker) else { return nil }
-        var n: Int64 = 0
-        var i = range.upperBound
-        while i < value.count, value[i] >= 0x30, value[i] <= 0x39 {
-            n = n * 10 + Int64(value[i] - 0x30)
-            i += 1
-        }
-        return n
-    }
-
-    static func batchBody(run: String, worker: Int, sequence: Int, size: Int) -> [UInt8] {
-        var out = Array(#"{"events":["#.utf8)
-        let ts = nowMilliseconds()
-        for i in 0..<size {
-            if i > 0 { out.append(UInt8(ascii: ",")) }
-            let id = "bench-\(run)-\(worker)-\(sequence)-\(i)"
-            out.append(contentsOf: #"{"id":"\#(id)","type":"page_visited","contact_id":"c-\#((sequence * size + i) % 100_000)","properties":{"url":"https://shop.example/p/\#(i)","sent_ms":\#(ts)}}"#.utf8)
-        }
-        out.append(contentsOf: "]}".utf8)
-        return out
-    }
-
-    // MARK: Raw topic
-
-    private func raw(servers: String) async throws {
-        var logger = Logger(label: "heraldctl.bench")
-        logger.logLevel = .warning
-        let run = "raw-" + UUID().uuidString.prefix(8).lowercased()
-        let total = rawEvents
-        let stats = BenchStats()
-        let prefix = Array("\"id\":\"\(run)-".utf8)
-        var config = KafkaConsumerConfiguration(bootstrapServers: servers, groupId: "bench-\(run)", clientId: "bench-\(run)", topics: [Topics.events])
-        config.maxBatchSize = 5000
-        config.sessionTimeout = .seconds(6)
-        let consumer = try KafkaConsumer(configuration: config, metrics: PrometheusCollectorRegistry(), worker: "bench", logger: logger) { batch in
-            let now = nowMilliseconds()
-            var mine: [Double] = []
-            for r in batch where r.value.firstRange(of: prefix) != nil {
-                if let sent = Self.sentMilliseconds(r.value) { mine.append(Double(now - sent)) }
-            }
-            if !mine.isEmpty { stats.record(count: mine.count, latencies: mine, at: now) }
-        }
-        let assignments = consumer.assignmentChanges
-        let group = ServiceGroup(services: [consumer], logger: logger)
-        let producer = try KafkaProducer(configuration: .init(bootstrapServers: servers, clientId: "bench-producer"), logger: logger)
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            // Start producing once the reader owns its partitions, so nothing is missed.
-            for await change in assignments { if case .assigned = change { break } }
-            let start = nowMilliseconds()
-            let cpuAtStart = cpuSeconds(processNamed: "herald-ingestor")
-            // Produce in windows so the mock broker's retention (100k records per
-            // partition) is never outrun and the producer queue stays bounded.
-            let window = 20_000
-            var sent = 0
-            while sent < total {
-                let count = min(window, total - sent)
-                let records = (sent..<(sent + count)).map { i in
-                    let body = #"{"id":"\#(run)-\#(i)","type":"page_visited","contact_id":"c-\#(i % 100_000)","properties":{"sent_ms":\#(nowMilliseconds())}}"#
-                    return KafkaOutgoingRecord(topic: Topics.eventsRaw, key: "c-\(i % 100_000)", value: Array(body.utf8))
-                }
-                for case .failure(let error) in await producer.send(records) { throw error }
-                sent += count
-            }
-            let deadline = ContinuousClock.now + .seconds(120)
-            while stats.count < total && ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(100))
-            }
-            let got = stats.count
-            let elapsed = Double(stats.lastAt - start) / 1000
-            let ingestorCPU = cpuSeconds(processNamed: "herald-ingestor").map { $0 - (cpuAtStart ?? 0) }
-            let sorted = stats.sortedLatencies()
-            print(String(format: "raw: %d of %d events on herald.events in %.1f s = %.0f events/s end to end; produce-to-visible latency p50 %.0f ms, p99 %.0f ms",
-                got, total, elapsed, Double(got) / max(elapsed, 0.001), percentile(sorted, 50), percentile(sorted, 99)))
-            // The load generator, Redis and the broker share the machine: what the
-            // ingestor itself spent tells its capacity per core.
-            if let cpu = ingestorCPU, cpu > 0 {
-                print(String(format: "raw: the ingestor used %.1f CPU seconds: %.0f events per ingestor CPU-second", cpu, Double(got) / cpu))
-            }
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
-        }
-        await producer.close()
+        try await IngestBenchmark(api: api, key: key, bootstrap: bootstrap, seconds: seconds, concurrency: concurrency, batch: batch, rawEvents: rawEvents, mode: mode).run()
     }
 }
 
-/// Counters shared by a benchmark's concurrent tasks.
-final class BenchStats: Sendable {
-    private let state = Mutex<(count: Int, failures: Int, latencies: [Double], lastAt: Int64)>((0, 0, [], 0))
+/// `heraldctl bench alerts`: the options of `AlertsBenchmark` (HeraldDevTools), which does the work.
+struct BenchAlerts: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "alerts",
+        abstract: "Page views per second one alerter evaluates against N rules, and p99 latency from event to SMTP hand-off at a given alert rate.")
+    @Option(help: "Alert rules to create (bench-0 … bench-N-1; deleted afterwards).") var rules = 1000
+    @Option(help: "Page views for the evaluation phase.") var events = 300_000
+    @Option(help: "Distinct contacts of the evaluation phase.") var contacts = 50_000
+    @Option(help: "Alerts per second in the latency phase (0: skip it).") var rate = 1000
+    @Option(help: "Seconds of the latency phase.") var seconds = 20
+    @Option(help: "Broker address (default: the dev stack's).") var bootstrap: String?
+    @Option(help: "The alerter's metrics URL.") var alerterMetrics = "http://127.0.0.1:9404/metrics"
+    @Option(help: "The sender's metrics URL.") var senderMetrics = "http://127.0.0.1:9403/metrics"
+    @Flag(help: "Produce the evaluation's views first, then start an alerter of the bench's own and time how fast it works through them (run the stack without an alerter: `heraldctl dev --workers ingestor`).")
+    var preload = false
+    @Option(help: "Partitions of the stack's topics (the dev stack's default; --preload only).") var partitions = 24
+    @OptionGroup var admin: AdminOptions
 
-    func record(count: Int, latencies: [Double], at time: Int64 = 0) {
-        state.withLock { s in
-            s.count += count
-            s.latencies.append(contentsOf: latencies)
-            s.lastAt = max(s.lastAt, time)
+    func validate() throws {
+        // The mock broker keeps 5 MB per partition (DESIGN.md): a preloaded backlog
+        // must fit, or its oldest views would be gone before the alerter reads them
+        // (a new group starts at the oldest kept, so nothing would say so).
+        // About 300 bytes a view on the broker, and partitions fill unevenly.
+        if preload, events > AlertsBenchmark.preloadLimit(partitions: partitions) {
+            throw ValidationError("--preload keeps every view in the broker at once (5 MB per partition): at most \(AlertsBenchmark.preloadLimit(partitions: partitions)) views for \(partitions) partitions")
         }
     }
 
-    func failed() { state.withLock { $0.failures += 1 } }
-    var count: Int { state.withLock { $0.count } }
-    var failures: Int { state.withLock { $0.failures } }
-    var lastAt: Int64 { state.withLock { $0.lastAt } }
-    func sortedLatencies() -> [Double] { state.withLock { $0.latencies.sorted() } }
+    func run() async throws {
+        try await AlertsBenchmark(rules: rules, events: events, contacts: contacts, rate: rate, seconds: seconds, bootstrap: bootstrap, alerterMetrics: alerterMetrics, senderMetrics: senderMetrics, preload: preload, partitions: partitions, admin: try admin.endpoint()).run()
+    }
 }
+
+/// `heraldctl bench journeys`: the options of `JourneysBenchmark` (HeraldDevTools), which does the work.
+struct BenchJourneys: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "journeys",
+        abstract: "Load N waiting journeys due at a fixed rate straight into Redis, then measure how late the running scheduler fires them.")
+    @Option(help: "Waiting journeys to create.") var count = 1_000_000
+    @Option(help: "Wake-ups falling due per second.") var rate = 10_000
+    @Option(help: "Redis port of the stack (default: the dev stack's).") var redisPort: Int?
+    @Option(help: "Partitions (shards) of the stack.") var partitions = 24
+    @Option(help: "Broker address (default: the dev stack's).") var bootstrap: String?
+    @OptionGroup var admin: AdminOptions
+
+    func run() async throws {
+        try await JourneysBenchmark(count: count, rate: rate, redisPort: redisPort, partitions: partitions, bootstrap: bootstrap, admin: try admin.endpoint()).run()
+    }
+}
+
+/// `heraldctl bench send`: the options of `SendBenchmark` (HeraldDevTools), which does the work.
+struct BenchSend: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "send",
+        abstract: "Produce N send requests (webhook or WhatsApp) and measure how fast a sender delivers them to a local provider.")
+    @Option(help: "Send requests to produce.") var count = 100_000
+    @Option(help: "webhook, or whatsapp (template messages to the Cloud API format; needs --preload or --senders).") var channel = SendBenchmark.Channel.webhook
+    @Option(help: "Distinct contacts the requests are spread over (webhook; with whatsapp each request has a contact of its own).") var contacts = 10_000
+    @Option(help: "Broker address (default: the dev stack's).") var bootstrap: String?
+    @Option(help: "Overshoot mode: start this many sender processes of its own, sharing --limit (needs the dev stack without its sender: `heraldctl dev --workers ingestor,scheduler,alerter`).")
+    var senders = 0
+    @Option(help: "Overshoot mode: the channel's limit, messages per second, all senders together.") var limit = 200
+    @Option(help: "With --channel whatsapp: the account's tier, unique recipients per 24 h (default 100,000,000: counted, not binding). Below --count, the bench checks that no more than this many are sent, then watches the held messages for --hold seconds.")
+    var tier: Int?
+    @Option(help: "With a binding --tier: how long to watch the held messages after the tier is used up (seconds).") var hold = 20
+    @Option(help: "Partitions of the stack's topics (the dev stack's default).") var partitions = 24
+    @Option(help: "With --preload: run the sender on this CPU only (`taskset -c`), to measure one process with a core of its own; pin the rest elsewhere yourself (docs/benchmarks.md).")
+    var senderCPU: Int?
+    @Flag(help: "Produce every request first, then start one sender of its own (limits set high) and time it through the backlog (needs the dev stack without its sender: `heraldctl dev --workers ingestor,scheduler,alerter`).")
+    var preload = false
+
+    func validate() throws {
+        if channel == .whatsapp, !preload, senders == 0 {
+            throw ValidationError("--channel whatsapp needs --preload or --senders: the stack's own sender sends WhatsApp to the sandbox provider, not to this bench")
+        }
+        if tier != nil, channel != .whatsapp { throw ValidationError("--tier is WhatsApp's unique-recipient limit: use it with --channel whatsapp") }
+        if let tier, tier < 1 { throw ValidationError("--tier must be at least 1") }
+        if hold < 1 { throw ValidationError("--hold must be at least 1 second") }
+        if preload, senders > 0 { throw ValidationError("--preload starts one sender of its own; it does not go with --senders") }
+        if senderCPU != nil, !preload { throw ValidationError("--sender-cpu pins the sender that --preload starts: use it with --preload") }
+        // The mock broker keeps 5 MB per partition (DESIGN.md); a request is about 400 bytes there.
+        if preload, count > 4_000_000 / 400 * partitions {
+            throw ValidationError("--preload keeps every request in the broker at once (5 MB per partition): at most \(4_000_000 / 400 * partitions) for \(partitions) partitions")
+        }
+    }
+
+    func run() async throws {
+        try await SendBenchmark(count: count, channel: channel, contacts: contacts, bootstrap: bootstrap, senders: senders, limit: limit, tier: tier, hold: hold, partitions: partitions, senderCPU: senderCPU, preload: preload).run()
+    }
+}
+
+extension SendBenchmark.Channel: ExpressibleByArgument {}

@@ -1,4 +1,5 @@
 import ArgumentParser
+import HeraldDevTools
 import Foundation
 import HeraldChannels
 import HeraldCore
@@ -41,23 +42,17 @@ struct AdminOptions: ParsableArguments {
     @Option(help: "Ingestor API base URL (default: the dev stack's).") var api: String?
     @Option(help: "Admin key (default: HERALD_ADMIN_KEY or the dev stack's).") var adminKey: String?
 
+    /// The admin API these options name (the dev stack's by default).
+    func endpoint() throws -> AdminEndpoint { try AdminEndpoint.resolve(url: api, key: adminKey) }
+
     func resolved() throws -> (url: String, key: String) {
-        let url = try api ?? String(contentsOfFile: DevPaths.apiURL, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard let key = adminKey ?? ProcessInfo.processInfo.environment["HERALD_ADMIN_KEY"]
-            ?? (try? String(contentsOfFile: DevPaths.adminKey, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
-        else { throw CLIError("no admin key: pass --admin-key, set HERALD_ADMIN_KEY, or start `heraldctl dev`") }
-        return (url, key)
+        let e = try endpoint()
+        return (e.url, e.key)
     }
 
     /// Sends one admin request; prints the answer; fails on a non-2xx status.
     func call(_ method: String, _ path: String, body: String? = nil) async throws {
-        let (url, key) = try resolved()
-        let client = HTTPClient(concurrency: 1)
-        let r = try await client.send(
-            method: method, url: "\(url)\(path)", headers: [("Authorization", "Bearer \(key)"), ("Content-Type", "application/yaml")],
-            body: body.map { Array($0.utf8) })
-        print(r.bodyText.trimmingCharacters(in: .whitespacesAndNewlines))
-        guard (200..<300).contains(r.status) else { throw ExitCode(1) }
+        guard (200..<300).contains(try await endpoint().call(method, path, body: body)) else { throw ExitCode(1) }
     }
 }
 

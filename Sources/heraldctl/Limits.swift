@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HeraldDevTools
 import HeraldRedis
 import Logging
 

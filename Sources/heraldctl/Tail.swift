@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HeraldCore
+import HeraldDevTools
 import HeraldKafka
 import Logging
 import Prometheus

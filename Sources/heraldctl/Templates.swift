@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HeraldChannels
 import HeraldCore
+import HeraldDevTools
 import HeraldRedis
 import Logging
 

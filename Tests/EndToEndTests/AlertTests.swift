@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import HeraldChannels
 import HeraldCore
+import HeraldDevTools
 import HeraldService
 import HeraldTestSupport
 import Testing

@@ -1,5 +1,6 @@
 import Foundation
 import HeraldCore
+import HeraldDevTools
 import HeraldKafka
 import HeraldService
 import HeraldTestSupport

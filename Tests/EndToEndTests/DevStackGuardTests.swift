@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import HeraldDevTools
 import HeraldService
 import HeraldTestSupport
 import Testing

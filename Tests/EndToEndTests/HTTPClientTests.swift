@@ -1,6 +1,7 @@
 import Foundation
 import HeraldChannels
 import HeraldCore
+import HeraldDevTools
 import HeraldService
 import HeraldTestSupport
 import Synchronization

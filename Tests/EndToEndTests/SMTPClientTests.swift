@@ -1,4 +1,5 @@
 import HeraldChannels
+import HeraldDevTools
 import HeraldService
 import HeraldTestSupport
 import Testing

@@ -65,6 +65,7 @@ struct CrossProcessTests {
 }
 
 import HeraldCore
+import HeraldDevTools
 
 /// Polls `condition` until it holds or `timeout` passes (then records an issue and throws).
 func eventually(timeout: Duration = .seconds(20), _ condition: @escaping @Sendable () -> Bool) async throws {

@@ -1,4 +1,3 @@
-import ArgumentParser
 import Foundation
 import Synchronization
 import HeraldChannels
@@ -11,19 +10,25 @@ import ServiceLifecycle
 
 /// `heraldctl bench journeys`: wake-up lateness and transitions per second of the
 /// running scheduler, and Redis memory per pending wake-up.
-struct BenchJourneys: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "journeys",
-        abstract: "Load N waiting journeys due at a fixed rate straight into Redis, then measure how late the running scheduler fires them.")
+public struct JourneysBenchmark: Sendable {
+    public var count: Int = 1_000_000
+    public var rate: Int = 10_000
+    public var redisPort: Int?
+    public var partitions: Int = 24
+    public var bootstrap: String?
+    public var admin: AdminEndpoint
 
-    @Option(help: "Waiting journeys to create.") var count = 1_000_000
-    @Option(help: "Wake-ups falling due per second.") var rate = 10_000
-    @Option(help: "Redis port of the stack (default: the dev stack's).") var redisPort: Int?
-    @Option(help: "Partitions (shards) of the stack.") var partitions = 24
-    @Option(help: "Broker address (default: the dev stack's).") var bootstrap: String?
-    @OptionGroup var admin: AdminOptions
+    public init(count: Int = 1_000_000, rate: Int = 10_000, redisPort: Int? = nil, partitions: Int = 24, bootstrap: String? = nil, admin: AdminEndpoint) {
+        self.count = count
+        self.rate = rate
+        self.redisPort = redisPort
+        self.partitions = partitions
+        self.bootstrap = bootstrap
+        self.admin = admin
+    }
 
-    func run() async throws {
+
+    public func run() async throws {
         var logger = Logger(label: "heraldctl.bench")
         logger.logLevel = .warning
         guard let port = redisPort ?? devRedisPort() else {
@@ -36,7 +41,9 @@ struct BenchJourneys: AsyncParsableCommand {
         let run = UUID().uuidString.prefix(6).lowercased()
         let campaign = "bench-wake-\(run)"
         let yaml = "id: \(campaign)\nlist: bench\nentry: parallel\ntriggers:\n  - event: bench_never\nsteps:\n  - id: w\n    wait: 1d\n    next: s\n  - id: s\n    send: {channel: email, template: bench}\n"
-        try await admin.call("POST", "/v1/campaigns/\(campaign)/publish", body: yaml)
+        guard (200..<300).contains(try await admin.call("POST", "/v1/campaigns/\(campaign)/publish", body: yaml)) else {
+            throw CLIError("the bench campaign \(campaign) was not published (the answer is above)")
+        }
         try await Task.sleep(for: .seconds(1))  // the scheduler notices the campaign
 
         let memoryBefore = try await usedMemory(redis)
@@ -126,3 +133,4 @@ struct BenchJourneys: AsyncParsableCommand {
         return replies.compactMap(\.int).reduce(0, +)
     }
 }
+

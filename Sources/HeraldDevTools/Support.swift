@@ -5,25 +5,25 @@ import HeraldCore
 import Synchronization
 
 /// Where `heraldctl dev` keeps its state, relative to the working directory.
-enum DevPaths {
-    static let root = ".herald/dev"
-    static let logs = "\(root)/logs"
-    static let redis = "\(root)/redis"
-    static let brokerAddress = "\(root)/broker.addr"
-    static let apiKey = "\(root)/api-key"
-    static let adminKey = "\(root)/admin-key"
-    static let apiURL = "\(root)/api.url"
-    static let outbox = "\(root)/outbox"
-    static let redisPort = "\(root)/redis.port"
+public enum DevPaths {
+    public static let root = ".herald/dev"
+    public static let logs = "\(root)/logs"
+    public static let redis = "\(root)/redis"
+    public static let brokerAddress = "\(root)/broker.addr"
+    public static let apiKey = "\(root)/api-key"
+    public static let adminKey = "\(root)/admin-key"
+    public static let apiURL = "\(root)/api.url"
+    public static let outbox = "\(root)/outbox"
+    public static let redisPort = "\(root)/redis.port"
 }
 
 /// The running dev stack's Redis port, if there is one.
-func devRedisPort() -> Int? {
+public func devRedisPort() -> Int? {
     (try? String(contentsOfFile: DevPaths.redisPort, encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
 }
 
 /// The bootstrap address: the flag, else HERALD_KAFKA_BOOTSTRAP_SERVERS, else the running dev stack's.
-func resolveBootstrap(_ flag: String?) throws -> String {
+public func resolveBootstrap(_ flag: String?) throws -> String {
     if let flag { return flag }
     if let env = ProcessInfo.processInfo.environment["HERALD_KAFKA_BOOTSTRAP_SERVERS"] { return env }
     if let addr = try? String(contentsOfFile: DevPaths.brokerAddress, encoding: .utf8) {
@@ -33,13 +33,13 @@ func resolveBootstrap(_ flag: String?) throws -> String {
 }
 
 /// A failure to report to the user, without a stack trace.
-struct CLIError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+public struct CLIError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// The directory holding this executable (the other Herald executables sit beside it).
-func executableDirectory() -> String {
+public func executableDirectory() -> String {
     var buffer = [CChar](repeating: 0, count: 4096)
     let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
     let path = n > 0 ? String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments[0]
@@ -52,10 +52,10 @@ func executableDirectory() -> String {
 ///
 /// A `sigaction` handler writes the signal number to a pipe (the self-pipe trick)
 /// and a thread of its own reads it: nothing but one write(2) runs in the handler.
-final class TerminationSignal: Sendable {
+public final class TerminationSignal: Sendable {
     private let state = Mutex<(signal: Int32?, waiter: CheckedContinuation<Int32, Never>?)>((nil, nil))
 
-    static func install() -> TerminationSignal {
+    public static func install() -> TerminationSignal {
         let t = TerminationSignal()
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { return t }
@@ -114,22 +114,22 @@ private let terminationHandler: @convention(c) (Int32) -> Void = { sig in
 }
 
 /// Suspends until SIGINT or SIGTERM arrives; returns the signal.
-func waitForTerminationSignal() async -> Int32 {
+public func waitForTerminationSignal() async -> Int32 {
     await TerminationSignal.install().wait()
 }
 
 /// Percentile of sorted samples.
-func percentile(_ sorted: [Double], _ p: Double) -> Double {
+public func percentile(_ sorted: [Double], _ p: Double) -> Double {
     guard !sorted.isEmpty else { return 0 }
     let rank = Int((p / 100 * Double(sorted.count - 1)).rounded())
     return sorted[min(max(rank, 0), sorted.count - 1)]
 }
 
-func nowMilliseconds() -> Int64 { WallClock.system.now() }
+public func nowMilliseconds() -> Int64 { WallClock.system.now() }
 
 /// User + system CPU seconds of the local process whose command line names
 /// `name` (nil when there is none, e.g. the stack runs elsewhere).
-func cpuSeconds(processNamed name: String) -> Double? {
+public func cpuSeconds(processNamed name: String) -> Double? {
     let pids = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).filter { Int($0) != nil }
     for pid in pids {
         guard let cmd = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),

@@ -3,7 +3,7 @@ import HeraldCore
 import Synchronization
 import Testing
 
-@testable import heraldctl
+@testable import HeraldDevTools
 
 @Suite("bench send's webhook receiver")
 struct BenchReceiverTests {

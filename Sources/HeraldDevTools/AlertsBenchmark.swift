@@ -1,4 +1,3 @@
-import ArgumentParser
 import Foundation
 import HeraldChannels
 import HeraldCore
@@ -16,44 +15,45 @@ import Logging
 /// 2. **Latency**: views that each alert once, produced at `--rate` per second
 ///    with `received_at_ms` = now (as if just accepted); the p50/p99 from the
 ///    sender's `herald_alert_latency_seconds` histogram (event accepted → SMTP hand-off).
-struct BenchAlerts: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "alerts",
-        abstract: "Page views per second one alerter evaluates against N rules, and p99 latency from event to SMTP hand-off at a given alert rate.")
+public struct AlertsBenchmark: Sendable {
+    public var rules: Int = 1000
+    public var events: Int = 300_000
+    public var contacts: Int = 50_000
+    public var rate: Int = 1000
+    public var seconds: Int = 20
+    public var bootstrap: String?
+    public var alerterMetrics: String = "http://127.0.0.1:9404/metrics"
+    public var senderMetrics: String = "http://127.0.0.1:9403/metrics"
+    public var preload: Bool = false
+    public var partitions: Int = 24
+    public var admin: AdminEndpoint
 
-    @Option(help: "Alert rules to create (bench-0 … bench-N-1; deleted afterwards).") var rules = 1000
-    @Option(help: "Page views for the evaluation phase.") var events = 300_000
-    @Option(help: "Distinct contacts of the evaluation phase.") var contacts = 50_000
-    @Option(help: "Alerts per second in the latency phase (0: skip it).") var rate = 1000
-    @Option(help: "Seconds of the latency phase.") var seconds = 20
-    @Option(help: "Broker address (default: the dev stack's).") var bootstrap: String?
-    @Option(help: "The alerter's metrics URL.") var alerterMetrics = "http://127.0.0.1:9404/metrics"
-    @Option(help: "The sender's metrics URL.") var senderMetrics = "http://127.0.0.1:9403/metrics"
-    @Flag(help: "Produce the evaluation's views first, then start an alerter of the bench's own and time how fast it works through them (run the stack without an alerter: `heraldctl dev --workers ingestor`).")
-    var preload = false
-    @Option(help: "Partitions of the stack's topics (the dev stack's default; --preload only).") var partitions = 24
-    @OptionGroup var admin: AdminOptions
-
-    func validate() throws {
-        // The mock broker keeps 5 MB per partition (DESIGN.md): a preloaded backlog
-        // must fit, or its oldest views would be gone before the alerter reads them
-        // (a new group starts at the oldest kept, so nothing would say so).
-        // About 300 bytes a view on the broker, and partitions fill unevenly.
-        if preload, events > Self.preloadLimit(partitions: partitions) {
-            throw ValidationError("--preload keeps every view in the broker at once (5 MB per partition): at most \(Self.preloadLimit(partitions: partitions)) views for \(partitions) partitions")
-        }
+    public init(rules: Int = 1000, events: Int = 300_000, contacts: Int = 50_000, rate: Int = 1000, seconds: Int = 20, bootstrap: String? = nil, alerterMetrics: String = "http://127.0.0.1:9404/metrics", senderMetrics: String = "http://127.0.0.1:9403/metrics", preload: Bool = false, partitions: Int = 24, admin: AdminEndpoint) {
+        self.rules = rules
+        self.events = events
+        self.contacts = contacts
+        self.rate = rate
+        self.seconds = seconds
+        self.bootstrap = bootstrap
+        self.alerterMetrics = alerterMetrics
+        self.senderMetrics = senderMetrics
+        self.preload = preload
+        self.partitions = partitions
+        self.admin = admin
     }
 
-    static func preloadLimit(partitions: Int) -> Int { 4_000_000 / 300 * partitions }
 
-    func run() async throws {
+
+    public static func preloadLimit(partitions: Int) -> Int { 4_000_000 / 300 * partitions }
+
+    public func run() async throws {
         if preload, cpuSeconds(processNamed: "herald-alerter") != nil {
             throw CLIError("--preload starts an alerter of its own, and the running one would read the views as they are produced: start the dev stack without it, `heraldctl dev --workers ingestor`")
         }
         var logger = Logger(label: "heraldctl.bench")
         logger.logLevel = .warning
         let servers = try resolveBootstrap(bootstrap)
-        let (api, key) = try admin.resolved()
+        let (api, key) = (admin.url, admin.key)
         let client = HTTPClient(concurrency: 8)
         let headers = [("Authorization", "Bearer \(key)"), ("Content-Type", "application/yaml")]
 
@@ -214,3 +214,4 @@ struct BenchAlerts: AsyncParsableCommand {
         }.sorted { $0.0 < $1.0 }
     }
 }
+

@@ -1,4 +1,3 @@
-import ArgumentParser
 import Foundation
 import HeraldChannels
 import HeraldCore
@@ -14,48 +13,42 @@ import Synchronization
 /// `--channel whatsapp` sends WhatsApp Cloud API template messages, each to a
 /// contact of its own, under the per-number rate, the per-recipient interval and
 /// the unique-recipient tier.
-struct BenchSend: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "send",
-        abstract: "Produce N send requests (webhook or WhatsApp) and measure how fast a sender delivers them to a local provider.")
+public struct SendBenchmark: Sendable {
+    public var count: Int = 100_000
+    public var channel: Channel = Channel.webhook
+    public var contacts: Int = 10_000
+    public var bootstrap: String?
+    public var senders: Int = 0
+    public var limit: Int = 200
+    public var tier: Int?
+    public var hold: Int = 20
+    public var partitions: Int = 24
+    public var senderCPU: Int?
+    public var preload: Bool = false
 
-    enum Channel: String, ExpressibleByArgument, CaseIterable {
+    public init(count: Int = 100_000, channel: Channel = Channel.webhook, contacts: Int = 10_000, bootstrap: String? = nil, senders: Int = 0, limit: Int = 200, tier: Int? = nil, hold: Int = 20, partitions: Int = 24, senderCPU: Int? = nil, preload: Bool = false) {
+        self.count = count
+        self.channel = channel
+        self.contacts = contacts
+        self.bootstrap = bootstrap
+        self.senders = senders
+        self.limit = limit
+        self.tier = tier
+        self.hold = hold
+        self.partitions = partitions
+        self.senderCPU = senderCPU
+        self.preload = preload
+    }
+
+    /// The channels the bench drives (`--channel`).
+    public enum Channel: String, Sendable, CaseIterable {
         case webhook, whatsapp
 
         /// The send record's channel.
         var sendChannel: HeraldCore.Channel { self == .whatsapp ? .whatsapp : .webhook }
     }
 
-    @Option(help: "Send requests to produce.") var count = 100_000
-    @Option(help: "webhook, or whatsapp (template messages to the Cloud API format; needs --preload or --senders).") var channel = Channel.webhook
-    @Option(help: "Distinct contacts the requests are spread over (webhook; with whatsapp each request has a contact of its own).") var contacts = 10_000
-    @Option(help: "Broker address (default: the dev stack's).") var bootstrap: String?
-    @Option(help: "Overshoot mode: start this many sender processes of its own, sharing --limit (needs the dev stack without its sender: `heraldctl dev --workers ingestor,scheduler,alerter`).")
-    var senders = 0
-    @Option(help: "Overshoot mode: the channel's limit, messages per second, all senders together.") var limit = 200
-    @Option(help: "With --channel whatsapp: the account's tier, unique recipients per 24 h (default 100,000,000: counted, not binding). Below --count, the bench checks that no more than this many are sent, then watches the held messages for --hold seconds.")
-    var tier: Int?
-    @Option(help: "With a binding --tier: how long to watch the held messages after the tier is used up (seconds).") var hold = 20
-    @Option(help: "Partitions of the stack's topics (the dev stack's default).") var partitions = 24
-    @Option(help: "With --preload: run the sender on this CPU only (`taskset -c`), to measure one process with a core of its own; pin the rest elsewhere yourself (docs/benchmarks.md).")
-    var senderCPU: Int?
-    @Flag(help: "Produce every request first, then start one sender of its own (limits set high) and time it through the backlog (needs the dev stack without its sender: `heraldctl dev --workers ingestor,scheduler,alerter`).")
-    var preload = false
 
-    func validate() throws {
-        if channel == .whatsapp, !preload, senders == 0 {
-            throw ValidationError("--channel whatsapp needs --preload or --senders: the stack's own sender sends WhatsApp to the sandbox provider, not to this bench")
-        }
-        if tier != nil, channel != .whatsapp { throw ValidationError("--tier is WhatsApp's unique-recipient limit: use it with --channel whatsapp") }
-        if let tier, tier < 1 { throw ValidationError("--tier must be at least 1") }
-        if hold < 1 { throw ValidationError("--hold must be at least 1 second") }
-        if preload, senders > 0 { throw ValidationError("--preload starts one sender of its own; it does not go with --senders") }
-        if senderCPU != nil, !preload { throw ValidationError("--sender-cpu pins the sender that --preload starts: use it with --preload") }
-        // The mock broker keeps 5 MB per partition (DESIGN.md); a request is about 400 bytes there.
-        if preload, count > 4_000_000 / 400 * partitions {
-            throw ValidationError("--preload keeps every request in the broker at once (5 MB per partition): at most \(4_000_000 / 400 * partitions) for \(partitions) partitions")
-        }
-    }
 
     /// A request's contact: webhooks spread over `--contacts`; WhatsApp messages
     /// one per contact, as a campaign's are (the per-recipient interval, one
@@ -72,7 +65,7 @@ struct BenchSend: AsyncParsableCommand {
     /// `Idempotency-Key`) or its recipient's digits (WhatsApp's `to`).
     func receiptKey(_ i: Int, run: String) -> String { channel == .whatsapp ? String(Self.phone(i).dropFirst()) : Self.sendId(i, run: run) }
 
-    func run() async throws {
+    public func run() async throws {
         var logger = Logger(label: "heraldctl.bench")
         logger.logLevel = .warning
         let servers = try resolveBootstrap(bootstrap)

@@ -1,0 +1,208 @@
+import Foundation
+import HeraldChannels
+import HeraldCore
+import HeraldService
+import Hummingbird
+import Logging
+import Synchronization
+
+/// `heraldctl sandbox`: a local stand-in for the WhatsApp Business Cloud API and
+/// Twilio's Messages API, speaking their wire formats, so the whole flow runs
+/// offline. It can be told to reject numbers, throttle the first requests or
+/// answer slowly.
+///
+/// - `POST /{version}/{phone-number-id}/messages` (WhatsApp, Bearer token):
+///   `{"messages":[{"id":"wamid…"}]}`, or an error object with Meta's codes.
+/// - `POST /2010-04-01/Accounts/{sid}/Messages.json` (Twilio, Basic auth, form):
+///   201 with `{"sid":"SM…","status":"queued"}`, or `{"code":…,"message":…}`.
+/// - `GET /sandbox/requests`: every request received (for tests and curious people).
+public struct SandboxProvider: Sendable {
+    public var port: Int = 8090
+    public var reject: [String] = []
+    public var throttleFirst: Int = 0
+    public var portFile: String?
+    public var whatsappCallback: String?
+    public var appSecret: String = ""
+    public var answerDelay: Int = 0
+
+    public init(port: Int = 8090, reject: [String] = [], throttleFirst: Int = 0, portFile: String? = nil, whatsappCallback: String? = nil, appSecret: String = "", answerDelay: Int = 0) {
+        self.port = port
+        self.reject = reject
+        self.throttleFirst = throttleFirst
+        self.portFile = portFile
+        self.whatsappCallback = whatsappCallback
+        self.appSecret = appSecret
+        self.answerDelay = answerDelay
+    }
+
+
+    public func run() async throws {
+        var logger = Logger(label: "heraldctl.sandbox")
+        logger.logLevel = .warning
+        let state = SandboxState(reject: Set(reject), throttleFirst: throttleFirst)
+        let router = Router()
+        router.post(":version/:phone/messages") { request, context -> Response in
+            let body = try await request.body.collect(upTo: 1 << 20)
+            let json = (try? JSONValue.parse(Array(buffer: body))) ?? .null
+            state.record(["api": "whatsapp", "path": .string(request.uri.path), "authorization": .string(request.headers[.authorization] ?? ""), "body": json])
+            guard request.headers[.authorization]?.hasPrefix("Bearer ") == true else {
+                return Self.whatsAppError(401, code: 190, "Invalid OAuth access token")
+            }
+            let to = json["to"]?.stringValue ?? ""
+            if state.throttle("whatsapp") { return Self.whatsAppError(400, code: 130429, "Rate limit hit") }
+            if state.rejects(to) { return Self.whatsAppError(400, code: 131026, "Message undeliverable") }
+            guard json["type"] == "template", json["template"]?["name"]?.stringValue != nil else {
+                return Self.whatsAppError(400, code: 132000, "Number of parameters does not match the expected number of params")
+            }
+            let id = "wamid.\(UUID().uuidString.replacingOccurrences(of: "-", with: ""))"
+            if let callback = whatsappCallback {
+                Self.whatsAppStatuses(id: id, to: to, opaque: json["biz_opaque_callback_data"]?.stringValue, callback: callback, secret: appSecret)
+            }
+            try await Self.pause(answerDelay)
+            return Self.json(200, ["messaging_product": "whatsapp", "contacts": [["input": .string(to), "wa_id": .string(to.filter(\.isNumber))]], "messages": [["id": .string(id)]]])
+        }
+        router.post("2010-04-01/Accounts/:sid/Messages.json") { request, context -> Response in
+            let body = try await request.body.collect(upTo: 1 << 20)
+            let form = URLEncoding.parseForm(String(buffer: body))
+            state.record(["api": "twilio", "path": .string(request.uri.path), "authorization": .string(request.headers[.authorization] ?? ""), "form": .object(form.mapValues(JSONValue.string))])
+            guard request.headers[.authorization]?.hasPrefix("Basic ") == true else { return Self.json(401, ["code": 20003, "message": "Authenticate", "status": 401]) }
+            if state.throttle("twilio") { return Self.json(429, ["code": 20429, "message": "Too Many Requests", "status": 429]) }
+            let to = form["To"] ?? ""
+            if state.rejects(to) || !ContactInput.isE164(to) { return Self.json(400, ["code": 21211, "message": "The 'To' number \(to) is not a valid phone number.", "status": 400]) }
+            let sid = "SM" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+            if let callback = form["StatusCallback"] { Self.twilioStatuses(sid: sid, callback: callback, authToken: Self.basicPassword(request.headers[.authorization])) }
+            try await Self.pause(answerDelay)
+            return Self.json(201, ["sid": .string(sid), "status": "queued", "to": .string(to), "from": .string(form["From"] ?? ""), "body": .string(form["Body"] ?? "")])
+        }
+        // The template catalogue, in two pages (clients must follow `paging.next`).
+        // (The second segment is the WhatsApp Business Account id; the router needs
+        // one parameter name per position.)
+        router.get(":version/:phone/message_templates") { request, _ -> Response in
+            guard request.headers[.authorization]?.hasPrefix("Bearer ") == true else { return Self.whatsAppError(401, code: 190, "Invalid OAuth access token") }
+            let page = request.uri.queryParameters.get("after") == "page2" ? 1 : 0
+            let all: [JSONValue] = [
+                Self.template("order-update", "en", "APPROVED", "UTILITY", "Hello {{1}}, your order {{2}} is on its way."),
+                Self.template("spring-sale", "en", "PAUSED", "MARKETING", "Hi {{1}}, spring sale: {{2}} off."),
+                Self.template("old-promo", "en", "DISABLED", "MARKETING", "Old offer for {{1}}."),
+                Self.template("bad-copy", "en", "REJECTED", "MARKETING", "Buy now {{1}}!"),
+                Self.template("order-update", "cs", "APPROVED", "UTILITY", "Dobrý den {{1}}, vaše objednávka {{2}} je na cestě."),
+            ]
+            let slice = page == 0 ? Array(all.prefix(3)) : Array(all.dropFirst(3))
+            var body: [String: JSONValue] = ["data": .array(slice)]
+            if page == 0 {
+                let next = "http://\(request.head.authority ?? "127.0.0.1")\(request.uri.path)?after=page2"
+                body["paging"] = ["cursors": ["after": "page2"], "next": .string(next)]
+            }
+            return Self.json(200, .object(body))
+        }
+        router.get("sandbox/requests") { _, _ -> Response in Self.json(200, ["requests": .array(state.requests)]) }
+        let portFile = portFile
+        let app = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: port), serverName: "herald-sandbox"),
+            onServerRunning: { channel in
+                let bound = channel.localAddress?.port ?? 0
+                print("sandbox provider listening on http://127.0.0.1:\(bound)")
+                fflush(nil)
+                if let portFile { try? "\(bound)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
+            },
+            logger: logger)
+        try await app.runService()
+    }
+
+    /// `--answer-delay`: the message is already taken (and its statuses on their
+    /// way) while the client waits, so a client that dies now leaves a message the
+    /// provider has, and no answer — the window `killMidCallProviders` measures.
+    static func pause(_ milliseconds: Int) async throws {
+        if milliseconds > 0 { try await Task.sleep(for: .milliseconds(milliseconds)) }
+    }
+
+    /// sent, delivered, read — then `delivered` again, late: a real provider may
+    /// redeliver or reorder, and Herald must not move backwards. Each carries the
+    /// message's `biz_opaque_callback_data`, as Meta's do.
+    static func whatsAppStatuses(id: String, to: String, opaque: String?, callback: String, secret: String) {
+        Task {
+            let client = HTTPClient(concurrency: 1)
+            for status in ["sent", "delivered", "read", "delivered"] {
+                try? await Task.sleep(for: .milliseconds(100))
+                var entry: [String: JSONValue] = ["id": .string(id), "status": .string(status), "timestamp": .string(String(nowMilliseconds() / 1000)), "recipient_id": .string(to)]
+                if let opaque { entry["biz_opaque_callback_data"] = .string(opaque) }
+                let body: JSONValue = [
+                    "object": "whatsapp_business_account",
+                    "entry": [["id": "sandbox-waba", "changes": [["field": "messages", "value": ["messaging_product": "whatsapp", "statuses": [.object(entry)]]]]]],
+                ]
+                let bytes = body.serialized()
+                let signature = "sha256=" + Hashing.hex(Hashing.hmacSHA256(key: Array(secret.utf8), message: bytes))
+                _ = try? await client.postJSON(callback, bytes, headers: [("X-Hub-Signature-256", signature)])
+            }
+        }
+    }
+
+    /// Twilio's callbacks: sent, then delivered, each signed (`X-Twilio-Signature`)
+    /// with the auth token the Messages request authenticated with, as Twilio does.
+    static func twilioStatuses(sid: String, callback: String, authToken: String) {
+        Task {
+            let client = HTTPClient(concurrency: 1)
+            for status in ["sent", "delivered"] {
+                try? await Task.sleep(for: .milliseconds(100))
+                let form = ["MessageSid": sid, "MessageStatus": status, "AccountSid": "ACsandbox"]
+                let signature = TwilioSignature.compute(url: callback, parameters: form, authToken: authToken)
+                _ = try? await client.send(
+                    method: "POST", url: callback,
+                    headers: [("Content-Type", "application/x-www-form-urlencoded"), ("X-Twilio-Signature", signature)],
+                    body: Array(URLEncoding.form(form.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }).utf8))
+            }
+        }
+    }
+
+    /// The password of a `Basic` Authorization header ("" if none).
+    static func basicPassword(_ header: String?) -> String {
+        guard let header, header.hasPrefix("Basic "), let data = Data(base64Encoded: String(header.dropFirst(6))),
+            let pair = String(data: data, encoding: .utf8), let colon = pair.firstIndex(of: ":")
+        else { return "" }
+        return String(pair[pair.index(after: colon)...])
+    }
+
+    static func template(_ name: String, _ language: String, _ status: String, _ category: String, _ body: String) -> JSONValue {
+        ["name": .string(name), "language": .string(language), "status": .string(status), "category": .string(category), "id": .string("\(name)-\(language)"),
+         "components": [["type": "BODY", "text": .string(body)]]]
+    }
+
+    static func whatsAppError(_ status: Int, code: Int, _ message: String) -> Response {
+        json(status, ["error": ["message": .string(message), "type": "OAuthException", "code": .int(Int64(code)), "error_data": ["messaging_product": "whatsapp", "details": .string(message)], "fbtrace_id": "sandbox"]])
+    }
+
+    static func json(_ status: Int, _ body: JSONValue) -> Response {
+        Response(status: .init(code: status), headers: [.contentType: "application/json"], body: .init(byteBuffer: .init(bytes: body.serialized())))
+    }
+
+}
+
+/// What the sandbox was told and what it received.
+final class SandboxState: Sendable {
+    private let state: Mutex<(requests: [JSONValue], throttled: [String: Int])>
+    private let reject: Set<String>
+    private let throttleFirst: Int
+
+    init(reject: Set<String>, throttleFirst: Int) {
+        self.reject = reject
+        self.throttleFirst = throttleFirst
+        state = Mutex(([], [:]))
+    }
+
+    /// Keeps a request, with when it arrived (`received_ms`, UTC).
+    func record(_ fields: [String: JSONValue]) {
+        var r = fields
+        r["received_ms"] = .int(nowMilliseconds())
+        state.withLock { $0.requests.append(.object(r)) }
+    }
+    var requests: [JSONValue] { state.withLock { $0.requests } }
+    func rejects(_ number: String) -> Bool { reject.contains(number) || reject.contains("+" + number) }
+
+    /// True for the first `throttleFirst` requests of an API.
+    func throttle(_ api: String) -> Bool {
+        state.withLock { s in
+            s.throttled[api, default: 0] += 1
+            return s.throttled[api]! <= throttleFirst
+        }
+    }
+}
