@@ -31,6 +31,10 @@ let package = Package(
         .systemLibrary(name: "CHiredis"),
         .systemLibrary(name: "CCurl"),
 
+        // MARK: - Build tools: Lua scripts live in .lua files and are embedded at build time
+        .executableTarget(name: "herald-embed-lua", swiftSettings: swift6),
+        .plugin(name: "EmbedLua", capability: .buildTool(), dependencies: ["herald-embed-lua"]),
+
         // MARK: - Libraries
         .target(
             name: "HeraldCore",
@@ -57,7 +61,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: swift6
+            swiftSettings: swift6,
+            plugins: ["EmbedLua"]
         ),
         .target(
             name: "HeraldChannels",
@@ -84,7 +89,8 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Prometheus", package: "swift-prometheus"),
             ],
-            swiftSettings: swift6
+            swiftSettings: swift6,
+            plugins: ["EmbedLua"]
         ),
         .target(
             name: "HeraldScheduler",

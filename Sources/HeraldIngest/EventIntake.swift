@@ -70,22 +70,10 @@ public struct EventIntake: Sendable {
     }
 
     /// Claims ids as pending unless present: per key 0 = claimed, 1 = done (duplicate), 2 = pending elsewhere.
-    static let claimScript = RedisScript(name: "dedupe_claim", source: """
-        local out = {}
-        for i, key in ipairs(KEYS) do
-          local old = redis.call('SET', key, 'pending', 'NX', 'PX', ARGV[1], 'GET')
-          if not old then out[i] = 0 elseif old == 'done' then out[i] = 1 else out[i] = 2 end
-        end
-        return out
-        """)
+    static let claimScript = RedisScript(name: "dedupe_claim", source: LuaSource.dedupeClaim)
 
     /// Marks produced ids done for the window (ARGV[i+1] = '1') and frees failed claims ('0').
-    static let finishScript = RedisScript(name: "dedupe_finish", source: """
-        for i, key in ipairs(KEYS) do
-          if ARGV[i + 1] == '1' then redis.call('SET', key, 'done', 'PX', ARGV[1]) else redis.call('DEL', key) end
-        end
-        return #KEYS
-        """)
+    static let finishScript = RedisScript(name: "dedupe_finish", source: LuaSource.dedupeFinish)
 
     /// Runs `script` once per shard over the given event indices, all in one round trip.
     private func runPerShard(_ script: RedisScript, _ indices: [Int], events: [Event], firstArgument: String, perKey: (Int) -> String?) async throws -> [Int: RedisValue] {

@@ -250,47 +250,9 @@ public struct AlertStore: Sendable {
     /// KEYS: due, then one visit key per change. ARGV: five per change — contact,
     /// expected event id ('' none), next visit ('' none), deadline, ttl ms.
     /// Returns 1 or 0 per change. The sorted-set updates go in one ZADD and one ZREM.
-    static let replaceVisitsScript = RedisScript(name: "alert_replace_visits", source: """
-        local out, added, removed = {}, {}, {}
-        for i = 2, #KEYS do
-          local a = (i - 2) * 5
-          local current = redis.call('GET', KEYS[i])
-          local currentId = ''
-          if current then currentId = string.sub(current, 1, (string.find(current, string.char(10), 1, true) or 1) - 1) end
-          if currentId ~= ARGV[a + 2] then
-            out[#out + 1] = 0
-          else
-            if ARGV[a + 3] == '' then
-              redis.call('DEL', KEYS[i])
-              removed[#removed + 1] = ARGV[a + 1]
-            else
-              redis.call('SET', KEYS[i], ARGV[a + 3], 'PX', ARGV[a + 5])
-              added[#added + 1] = ARGV[a + 4]
-              added[#added + 1] = ARGV[a + 1]
-            end
-            out[#out + 1] = 1
-          end
-        end
-        if #added > 0 then redis.call('ZADD', KEYS[1], unpack(added)) end
-        if #removed > 0 then redis.call('ZREM', KEYS[1], unpack(removed)) end
-        return out
-        """)
+    static let replaceVisitsScript = RedisScript(name: "alert_replace_visits", source: LuaSource.alertReplaceVisits)
 
     /// KEYS: due. ARGV: now, limit, visit key prefix. Returns contact, visit, contact, visit, ...
-    static let takeTimedOutScript = RedisScript(name: "alert_take_timed_out", source: """
-        local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-        local out = {}
-        for _, contact in ipairs(due) do
-          local key = ARGV[3] .. contact
-          local visit = redis.call('GET', key)
-          redis.call('DEL', key)
-          redis.call('ZREM', KEYS[1], contact)
-          if visit then
-            table.insert(out, contact)
-            table.insert(out, visit)
-          end
-        end
-        return out
-        """)
+    static let takeTimedOutScript = RedisScript(name: "alert_take_timed_out", source: LuaSource.alertTakeTimedOut)
 
 }

@@ -144,31 +144,10 @@ public struct CampaignStore: Sendable {
         try await redis.execute(["GET", Self.revision]).int ?? 0
     }
 
-    static let publishScript = RedisScript(name: "campaign_publish", source: """
-        local v = redis.call('HINCRBY', KEYS[1], 'last_version', 1)
-        local old = redis.call('HGET', KEYS[1], 'published')
-        if old then redis.call('HSET', KEYS[1], 'retired:' .. old, ARGV[3]) end
-        redis.call('SET', KEYS[1] .. ':v:' .. v, ARGV[2])
-        redis.call('HSET', KEYS[1], 'published', v, 'state', 'active')
-        redis.call('HDEL', KEYS[1], 'draft')
-        redis.call('SADD', KEYS[2], ARGV[1])
-        redis.call('INCR', KEYS[3])
-        return v
-        """)
+    static let publishScript = RedisScript(name: "campaign_publish", source: LuaSource.campaignPublish)
 
     /// Moves the state from one of ARGV[1] ('a|b') to ARGV[2]; returns 1, or the current state when not allowed.
-    static let transitionScript = RedisScript(name: "campaign_transition", source: """
-        local state = redis.call('HGET', KEYS[1], 'state')
-        if not state then return 'unknown' end
-        for allowed in string.gmatch(ARGV[1], '[^|]+') do
-          if allowed == state then
-            redis.call('HSET', KEYS[1], 'state', ARGV[2])
-            redis.call('INCR', KEYS[2])
-            return 1
-          end
-        end
-        return state
-        """)
+    static let transitionScript = RedisScript(name: "campaign_transition", source: LuaSource.campaignTransition)
 }
 
 /// A refused campaign operation, saying why.

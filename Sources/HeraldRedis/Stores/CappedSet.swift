@@ -31,11 +31,5 @@ public enum CappedSet {
     }
 
     /// KEYS: the set. ARGV: member, limit, ttl seconds. 1 allowed, 2 already a member, 0 suppressed.
-    static let script = RedisScript(name: "capped_set_admit", source: """
-        if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 2 end
-        if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
-        redis.call('SADD', KEYS[1], ARGV[1])
-        redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
-        return 1
-        """)
+    static let script = RedisScript(name: "capped_set_admit", source: LuaSource.cappedSetAdmit)
 }
