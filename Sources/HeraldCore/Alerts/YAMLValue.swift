@@ -14,15 +14,14 @@ public enum YAMLValue {
     /// files where that means "all defaults".
     /// - Throws: `AlertRuleError` with the line of a YAML syntax error.
     public static func document(_ text: String) throws(AlertRuleError) -> JSONValue? {
-        if let refusal = YAMLShape.refusal(text) {
-            throw AlertRuleError(field: "", reason: "not valid YAML (line \(refusal.line)): \(refusal.reason)")
-        }
         do {
-            return try Yams.compose(yaml: text).map(convert)
-        } catch let error as YamlError {
-            throw AlertRuleError(field: "", reason: "not valid YAML (line \(CampaignParser.line(of: error))): \(error)")
+            return try YAMLDocument.compose(text).map(convert)
         } catch {
-            throw AlertRuleError(field: "", reason: "not valid YAML: \(error)")
+            switch error {
+            case .refused(let line, let reason): throw AlertRuleError(field: "", reason: "not valid YAML (line \(line)): \(reason)")
+            case .yaml(let error): throw AlertRuleError(field: "", reason: "not valid YAML (line \(CampaignParser.line(of: error))): \(error)")
+            case .other(let error): throw AlertRuleError(field: "", reason: "not valid YAML: \(error)")
+            }
         }
     }
 

@@ -7,22 +7,17 @@ public enum CampaignParser {
     /// Parses and validates one campaign.
     /// - Throws: `CampaignError` for the first problem found.
     public static func parse(_ yaml: String, file: String) throws(CampaignError) -> Campaign {
-        if let refusal = YAMLShape.refusal(yaml) {
-            throw CampaignError(file: file, line: refusal.line, reason: "not valid YAML: \(refusal.reason)")
-        }
-        let root: Node
+        let composed: Node?
         do {
-            guard let node = try Yams.compose(yaml: yaml) else {
-                throw CampaignError(file: file, line: 1, reason: "the file is empty")
-            }
-            root = node
-        } catch let error as CampaignError {
-            throw error
-        } catch let error as YamlError {
-            throw CampaignError(file: file, line: Self.line(of: error), reason: "not valid YAML: \(error)")
+            composed = try YAMLDocument.compose(yaml)
         } catch {
-            throw CampaignError(file: file, line: 1, reason: "not valid YAML: \(error)")
+            switch error {
+            case .refused(let line, let reason): throw CampaignError(file: file, line: line, reason: "not valid YAML: \(reason)")
+            case .yaml(let error): throw CampaignError(file: file, line: Self.line(of: error), reason: "not valid YAML: \(error)")
+            case .other(let error): throw CampaignError(file: file, line: 1, reason: "not valid YAML: \(error)")
+            }
         }
+        guard let root = composed else { throw CampaignError(file: file, line: 1, reason: "the file is empty") }
         var reader = Reader(file: file)
         let campaign = try reader.campaign(root)
         try CampaignGraph.check(campaign, file: file)
