@@ -66,7 +66,11 @@ let package = Package(
         ),
         .target(
             name: "HeraldChannels",
-            dependencies: ["CCurl", "HeraldCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "CCurl", "HeraldCore", "HeraldRedis",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Mustache", package: "swift-mustache"),
+            ],
             swiftSettings: swift6
         ),
         .target(
@@ -104,8 +108,6 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "Mustache", package: "swift-mustache"),
-                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swift6
         ),
@@ -169,6 +171,7 @@ let package = Package(
         .testTarget(name: "HeraldServiceTests", dependencies: ["HeraldService", "HeraldIngest", "HeraldTestSupport"], swiftSettings: swift6),
         .testTarget(name: "HeraldAlerterTests", dependencies: ["HeraldAlerter", "HeraldCore"], swiftSettings: swift6),
         .testTarget(name: "HeraldSenderTests", dependencies: ["HeraldSender", "HeraldCore", "HeraldChannels"], swiftSettings: swift6),
+        .testTarget(name: "HeraldChannelsTests", dependencies: ["HeraldChannels", "HeraldCore", "HeraldRedis"], swiftSettings: swift6),
         .testTarget(name: "HeraldctlTests", dependencies: ["heraldctl", "HeraldChannels", "HeraldCore"], swiftSettings: swift6),
         .testTarget(name: "HeraldDevToolsTests", dependencies: ["HeraldDevTools", "HeraldChannels", "HeraldCore"], swiftSettings: swift6),
         .testTarget(

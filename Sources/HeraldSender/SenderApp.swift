@@ -25,12 +25,24 @@ public enum SenderApp {
         let messages = MessageStore(redis: runtime.redis, partitions: partitions)
         let httpLanes = lanes(s.httpConnections)
         let from = try EmailAddress(s.emailFrom, name: s.emailFromName.isEmpty ? nil : s.emailFromName)
+        let templates = try await MustacheTemplates.load(directory: s.templatesDirectory)
+        // The registry: one provider per channel. Another channel or account is
+        // one more conforming type in HeraldChannels and one more entry here.
+        let providers: [Channel: any ChannelProvider] = [
+            .email: EmailProvider(
+                templates: templates, from: from, publicURL: s.publicURL, unsubscribeSecret: s.unsubscribeSecret, perDomainPerSecond: s.emailPerDomainPerSecond),
+            .webhook: WebhookProvider(secret: s.webhookSecret, timeout: s.webhookTimeout, addressPolicy: s.webhookAddressPolicy),
+            .whatsapp: WhatsAppProvider(
+                apiURL: s.whatsAppURL, apiVersion: s.whatsAppVersion, phoneNumberId: s.whatsAppPhoneNumberId, token: s.whatsAppToken,
+                templates: try WhatsAppTemplates.load(directory: s.templatesDirectory), catalog: WhatsAppCatalog(redis: runtime.redis),
+                recipientInterval: s.whatsAppRecipientInterval, tier: s.whatsAppTier, timeout: s.webhookTimeout),
+            .sms: TwilioSMSProvider(
+                apiURL: s.twilioURL, accountSid: s.twilioAccountSid, authToken: s.twilioAuthToken, from: s.twilioFrom, publicURL: s.publicURL,
+                templates: templates, timeout: s.webhookTimeout),
+        ]
         let processor = SendProcessor(
             messages: messages, contacts: ContactStore(redis: runtime.redis, partitions: partitions),
-            catalog: CampaignCatalog(store: CampaignStore(redis: runtime.redis)),
-            templates: try await EmailTemplates.load(directory: s.templatesDirectory),
-            whatsAppTemplates: try WhatsAppTemplates.load(directory: s.templatesDirectory),
-            whatsAppCatalog: WhatsAppCatalog(redis: runtime.redis),
+            catalog: CampaignCatalog(store: CampaignStore(redis: runtime.redis)), providers: providers,
             smtp: SMTPClient(
                 configuration: SMTPConfiguration(
                     server: s.smtpServer, security: SMTPSecurity(rawValue: s.smtpSecurity) ?? .none, username: s.smtpUsername, password: s.smtpPassword),
@@ -42,7 +54,7 @@ public enum SenderApp {
             // ending `outcome unknown`). Lanes per channel let a mixed load claim up
             // to three times the connections (test `killMidCallProviders`).
             waves: [.email: lanes(s.smtpConnections), .webhook: httpLanes, .whatsapp: httpLanes, .sms: httpLanes],
-            settings: s, from: from, metrics: SenderMetrics(
+            settings: s, metrics: SenderMetrics(
                 registry: runtime.metrics, accounts: [.email: s.smtpServer, .whatsapp: s.whatsAppPhoneNumberId, .sms: s.twilioFrom, .webhook: ""]), dueTimes: DueTimes(), logger: runtime.logger)
         let logger = runtime.logger
         let deadLettered = runtime.metrics.makeCounter(

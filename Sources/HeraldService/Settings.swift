@@ -91,12 +91,6 @@ public struct SenderSettings: Sendable {
     /// How long a message may be deferred by the provider (throttled, unreachable)
     /// before it ends in error; deferrals are not failed attempts.
     public var giveUpAfter: Duration
-
-    /// The one-click unsubscribe link of a message; nil without `unsubscribe.secret`.
-    public func unsubscribeURL(contact: String, send: String) -> String? {
-        guard !unsubscribeSecret.isEmpty else { return nil }
-        return UnsubscribeLink.url(base: publicURL, secret: unsubscribeSecret, contactId: contact, messageId: send)
-    }
 }
 
 /// Log line format.

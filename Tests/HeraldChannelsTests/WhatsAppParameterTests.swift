@@ -1,7 +1,7 @@
 import HeraldCore
 import Testing
 
-@testable import HeraldSender
+@testable import HeraldChannels
 
 @Suite("WhatsApp template parameters")
 struct WhatsAppParameterTests {
@@ -23,21 +23,21 @@ struct WhatsAppParameterTests {
         profile.attributes = ["first_name": "Věra", "address": ["city": "Brno"]]
         for withProfile in [true, false] {
             let p = withProfile ? profile : nil
-            let data = SendProcessor.templateData(request, profile: p)
+            let data = JSONValue.object(TemplateData.of(request, profile: p))
             for field in Self.paths {
                 let path = field.split(separator: ".").map(String.init)
                 let expected = path.reduce(Optional(data)) { $0?[$1] }
-                #expect(SendProcessor.value(at: path, request, profile: p) == expected, "\(field), profile: \(withProfile)")
+                #expect(WhatsAppProvider.value(at: path, request, profile: p) == expected, "\(field), profile: \(withProfile)")
             }
         }
-        #expect(SendProcessor.value(at: ["contact", "attributes", "first_name"], request, profile: profile) == "Věra")
-        #expect(SendProcessor.value(at: ["event", "cart", "total"], request, profile: profile) == .double(12.5))
+        #expect(WhatsAppProvider.value(at: ["contact", "attributes", "first_name"], request, profile: profile) == "Věra")
+        #expect(WhatsAppProvider.value(at: ["event", "cart", "total"], request, profile: profile) == .double(12.5))
     }
 
     @Test("the template message written as bytes is the Cloud API's JSON: the same document as built from dictionaries, any text escaped")
     func body() throws {
         for (parameters, reference) in [(["Věra", #"say "hi"\n"#], "c=ann&m=k%3A1"), ([], nil), (["one"], nil)] as [([String], String?)] {
-            let bytes = SendProcessor.whatsAppBody(to: "420601234567", template: "order-update", language: "cs", parameters: parameters, reference: reference)
+            let bytes = WhatsAppProvider.body(to: "420601234567", template: "order-update", language: "cs", parameters: parameters, reference: reference)
             var expected: [String: JSONValue] = [
                 "messaging_product": "whatsapp", "recipient_type": "individual", "to": "420601234567", "type": "template",
                 "template": [

@@ -2,28 +2,29 @@ import Foundation
 import HeraldCore
 import Mustache
 
-/// Email templates: `<dir>/email/<name>/subject.mustache`, `text.mustache` and
-/// (optional) `html.mustache`, rendered with Mustache from the contact profile
-/// and the triggering event:
+/// Email and SMS templates: `<dir>/email/<name>/subject.mustache`, `text.mustache`
+/// and (optional) `html.mustache`, and `<dir>/sms/<name>.mustache`, rendered with
+/// Mustache from the contact profile and the triggering event:
 /// `{{contact.email}}`, `{{contact.attributes.first_name}}`, `{{event.total}}`,
 /// `{{campaign_id}}`, `{{unsubscribe_url}}`.
-struct EmailTemplates: Sendable {
+public struct MustacheTemplates: Sendable {
     let library: MustacheLibrary
 
     /// Loads every `.mustache` file under `directory` (names like `email/cart-1/subject`).
-    static func load(directory: String) async throws -> EmailTemplates {
-        guard FileManager.default.fileExists(atPath: directory) else { return EmailTemplates(library: MustacheLibrary()) }
-        return EmailTemplates(library: try await MustacheLibrary(directory: directory))
+    public static func load(directory: String) async throws -> MustacheTemplates {
+        guard FileManager.default.fileExists(atPath: directory) else { return MustacheTemplates(library: MustacheLibrary()) }
+        return MustacheTemplates(library: try await MustacheLibrary(directory: directory))
     }
 
-    struct Rendered: Sendable {
-        var subject: String
-        var text: String
-        var html: String?
+    /// An email's parts, rendered.
+    public struct Rendered: Sendable {
+        public var subject: String
+        public var text: String
+        public var html: String?
     }
 
     /// - Returns: nil when the template (its subject and text) does not exist.
-    func render(_ name: String, data: JSONValue) -> Rendered? {
+    public func render(_ name: String, data: JSONValue) -> Rendered? {
         let object = data.mustacheObject
         guard let subject = library.render(object, withTemplate: "email/\(name)/subject"),
             let text = library.render(object, withTemplate: "email/\(name)/text")
@@ -33,9 +34,9 @@ struct EmailTemplates: Sendable {
     }
 }
 
-extension EmailTemplates {
+extension MustacheTemplates {
     /// An SMS body from `sms/<name>.mustache`; nil when it does not exist.
-    func renderSMS(_ name: String, data: JSONValue) -> String? {
+    public func renderSMS(_ name: String, data: JSONValue) -> String? {
         library.render(data.mustacheObject, withTemplate: "sms/\(name)")
     }
 }

@@ -1,11 +1,9 @@
 import HeraldChannels
 import Testing
 
-@testable import HeraldSender
-
 @Suite("Provider failures judged by what the provider can have received")
 struct AmbiguousFailureTests {
-    func kind(_ o: SendProcessor.Outcome) -> String {
+    func kind(_ o: SendOutcome) -> String {
         switch o {
         case .sent: "sent"
         case .retry: "retry"
@@ -29,17 +27,17 @@ struct AmbiguousFailureTests {
 
     @Test("a provider's 503 did not take the message (deferred); another 5xx may have (unknown, not retried into a second message)")
     func serverErrors() {
-        #expect(kind(SendProcessor.whatsAppOutcome(status: 503, code: nil, detail: "")) == "deferred")
-        #expect(kind(SendProcessor.whatsAppOutcome(status: 500, code: 131000, detail: "Something went wrong")) == "unknown")
-        #expect(kind(SendProcessor.twilioOutcome(status: 502, code: nil, detail: "")) == "unknown")
-        #expect(kind(SendProcessor.twilioOutcome(status: 429, code: 20429, detail: "")) == "deferred")
-        #expect(kind(SendProcessor.whatsAppOutcome(status: 400, code: 131026, detail: "")) == "failed")
+        #expect(kind(WhatsAppProvider.outcome(status: 503, code: nil, detail: "")) == "deferred")
+        #expect(kind(WhatsAppProvider.outcome(status: 500, code: 131000, detail: "Something went wrong")) == "unknown")
+        #expect(kind(TwilioSMSProvider.outcome(status: 502, code: nil, detail: "")) == "unknown")
+        #expect(kind(TwilioSMSProvider.outcome(status: 429, code: 20429, detail: "")) == "deferred")
+        #expect(kind(WhatsAppProvider.outcome(status: 400, code: 131026, detail: "")) == "failed")
     }
 
     @Test("SMTP: a message handed over whole with no reply is unknown; a 4xx reply after it is a temporary refusal")
     func smtp() {
-        #expect(kind(SendProcessor.outcome(.unknown("timeout after DATA (last reply 354)"))) == "unknown")
-        #expect(kind(SendProcessor.outcome(.temporary("452 mailbox full"))) == "retry")
-        #expect(kind(SendProcessor.outcome(.unavailable("refused"))) == "deferred")
+        #expect(kind(EmailProvider.outcome(.unknown("timeout after DATA (last reply 354)"))) == "unknown")
+        #expect(kind(EmailProvider.outcome(.temporary("452 mailbox full"))) == "retry")
+        #expect(kind(EmailProvider.outcome(.unavailable("refused"))) == "deferred")
     }
 }
