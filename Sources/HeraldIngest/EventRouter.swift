@@ -32,24 +32,44 @@ public struct EventRouter: Sendable {
     }
 
     public func handle(_ batch: [KafkaRecord]) async throws {
-        var events: [(event: Event, bytes: [UInt8])] = []
-        var undecodable: [KafkaRecord] = []
-        for record in batch {
-            guard let event = try? Event.decodeCanonical(record.value) else { undecodable.append(record); continue }
-            events.append((event, record.value))
-        }
+        let read = Self.read(batch)
         // herald.events holds what the ingestor wrote; anything else is kept in herald.dlq, never dropped.
-        try await deadLetters?.send(undecodable.map { ($0, .undecodable, "", "not a canonical event") })
-        let changes = events.compactMap { e in ContactInput.change(for: e.event).map { (contactId: e.event.contactId, change: $0) } }
-        if !changes.isEmpty { try await store.apply(changes, now: clock.now()) }
+        try await deadLetters?.send(read.undecodable.map { ($0, .undecodable, "", "not a canonical event") })
+        if !read.changes.isEmpty { try await store.apply(read.changes, now: clock.now()) }
         // After the batch was read: sees every change the admin API has answered (`CampaignCatalog`).
         try await catalog.refresh()
-        let interesting = try await catalog.interestingEventTypes()
-        let commands = events.filter { interesting.contains($0.event.type) }.map { e in
-            // The record already holds the canonical event: wrapped as it is.
+        let commands = Self.commands(read.events, interesting: try await catalog.interestingEventTypes())
+        for case .failure(let error) in await producer.send(commands) { throw error }
+    }
+
+    /// A batch read: its events (with their bytes as they came), the profile
+    /// changes they imply in their order, and the records that are not events.
+    struct Read {
+        var events: [(event: Event, bytes: [UInt8])] = []
+        var changes: [(contactId: String, change: ContactChange)] = []
+        var undecodable: [KafkaRecord] = []
+    }
+
+    static func read(_ batch: [KafkaRecord]) -> Read {
+        var read = Read()
+        for record in batch {
+            guard let event = try? Event.decodeCanonical(record.value) else {
+                read.undecodable.append(record)
+                continue
+            }
+            read.events.append((event, record.value))
+            if let change = ContactInput.change(for: event) { read.changes.append((event.contactId, change)) }
+        }
+        return read
+    }
+
+    /// The `herald.journeys` records of the events a live campaign listens to,
+    /// keyed by contact, in the batch's order. The record already holds the
+    /// canonical event: it is wrapped as it is.
+    static func commands(_ events: [(event: Event, bytes: [UInt8])], interesting: Set<String>) -> [KafkaOutgoingRecord] {
+        events.filter { interesting.contains($0.event.type) }.map { e in
             KafkaOutgoingRecord(topic: Topics.journeys, key: e.event.contactId, value: JourneyCommand.serialized(canonicalEvent: e.bytes))
         }
-        for case .failure(let error) in await producer.send(commands) { throw error }
     }
 }
 
