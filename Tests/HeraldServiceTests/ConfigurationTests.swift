@@ -36,6 +36,23 @@ struct ConfigurationTests {
         }
     }
 
+    @Test("docs/configuration.md lists exactly the keys there are, each with its default and variable, and marks every secret")
+    func documented() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let doc = try String(contentsOf: root.appendingPathComponent("docs/configuration.md"), encoding: .utf8)
+        var rows: [String: String] = [:]
+        for line in doc.split(separator: "\n") where line.hasPrefix("| `") {
+            let cells = line.split(separator: "|", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            rows[cells[1].trimmingCharacters(in: CharacterSet(charactersIn: "`"))] = String(line)
+        }
+        #expect(Set(rows.keys) == Set(Configuration.keys.map(\.name)), "documented but not a key, or a key not documented")
+        for key in Configuration.keys {
+            guard let row = rows[key.name] else { continue }
+            #expect(row.hasPrefix("| `\(key.name)` | `\(key.defaultValue)` | `\(key.environmentName)` |"), "\(row)")
+            #expect(row.contains("**Secret.**") == Configuration.secretKeys.contains(key.name), "\(key.name)")
+        }
+    }
+
     @Test("errors name the key, the bad value and where it came from", arguments: [
         ("HERALD_REDIS_PORT", "seventy", "redis.port", "'seventy'"),
         ("HERALD_KAFKA_PARTITIONS", "0", "kafka.partitions", "1...10000"),
