@@ -97,12 +97,6 @@ public enum SendOutcome: Sendable {
     }
 }
 
-extension SendRequest {
-    /// Transactional messages and internal notifications (`to` set: an alert to a
-    /// colleague) ignore marketing opt-outs and caps; everything else is marketing.
-    public var isMarketing: Bool { to == nil && category != "transactional" }
-}
-
 /// What templates see: the profile, the triggering event, ids.
 enum TemplateData {
     static func of(_ request: SendRequest, profile: ContactProfile?) -> [String: JSONValue] {

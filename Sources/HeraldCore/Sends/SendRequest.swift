@@ -96,6 +96,9 @@ public struct SendRequest: Sendable, Equatable, CustomStringConvertible {
         get { storage.fields.to }
         set { writable.fields.to = newValue }
     }
+    /// Transactional messages and internal notifications (`to` set: an alert to a
+    /// colleague) ignore marketing opt-outs and caps; everything else is marketing.
+    public var isMarketing: Bool { to == nil && category != "transactional" }
     /// Content ready to send instead of a template (the alerter renders alerts itself).
     public var content: PreparedEmail? {
         get { storage.fields.content }
