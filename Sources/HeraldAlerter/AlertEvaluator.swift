@@ -52,7 +52,7 @@ struct AlertEvaluator: Sendable {
         var undecodable: [KafkaRecord] = []
         for record in batch {
             // herald.events holds only what the ingestor validated; anything else is kept in herald.dlq.
-            guard var e = try? Event.decodeCanonical(record.value) else { undecodable.append(record); continue }
+            guard var e = try? Event(decoding: record.value) else { undecodable.append(record); continue }
             e.timestamp = AlertClock.time(of: e)  // bounded skew: caps and dwell cannot be gamed by the client's clock
             events.append(e)
         }

@@ -1,7 +1,7 @@
 /// A validated customer event: what `herald.events` carries.
 ///
 /// Times are UTC milliseconds (DESIGN.md, principle 5).
-public struct Event: Sendable, Hashable {
+public struct Event: WireRecord, Hashable {
     /// The producer's idempotency key: the same id within the dedupe window is one event.
     public var id: String
     /// What happened: `purchase`, `page_visited`, `cart_abandoned`, ...
@@ -24,7 +24,8 @@ public struct Event: Sendable, Hashable {
         self.properties = properties
     }
 
-    /// The canonical JSON form written to `herald.events`.
+    /// The canonical form as a dictionary: the reference `encoded()` must equal
+    /// byte for byte (tests and the fuzzer compare them).
     public var json: JSONValue {
         .object([
             "id": .string(id),
@@ -40,7 +41,7 @@ public struct Event: Sendable, Hashable {
     /// The canonical JSON bytes written to `herald.events`: the bytes of
     /// `json.serialized()` (keys sorted), written field by field because every
     /// event is serialised once on intake and again by every load generator.
-    public func serialized() -> [UInt8] {
+    public func encoded() -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(160 + id.utf8.count + contactId.utf8.count)
         out.append(contentsOf: #"{"contact_id":"#.utf8)
@@ -64,13 +65,13 @@ public struct Event: Sendable, Hashable {
     /// Reads an event back from its canonical form on `herald.events`.
     /// - Throws: `JSONParseError` when it is not one JSON object,
     ///   `EventValidationError` naming a missing or mistyped field.
-    public static func decodeCanonical(_ bytes: [UInt8]) throws -> Event {
+    public init(decoding bytes: [UInt8]) throws {
         var fields = CanonicalFields()
         try bytes.withUnsafeBufferPointer { buffer throws(JSONParseError) in
             var parser = JSONParser(bytes: buffer)
             try parser.parseWholeDocument { parser throws(JSONParseError) in try fields.read(&parser) }
         }
-        return try fields.event()
+        self = try fields.event()
     }
 
     /// The canonical form read field by field rather than through a `JSONValue`

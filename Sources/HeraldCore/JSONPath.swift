@@ -60,7 +60,7 @@ extension JSONParser {
 }
 
 /// Chosen members of one JSON object, read member by member: for decoders of a
-/// known shape (`SendRequest.decode`, `ContactProfile.decodeStored(bytes:)`),
+/// known shape (`SendRequest(decoding:)`, `ContactProfile(decoding:)`),
 /// which then skip building the object's dictionary. Other members are checked
 /// as JSON but not kept.
 struct JSONMembers {

@@ -97,7 +97,7 @@ public struct AlertsBenchmark: Sendable {
                 // Each contact views a page every 5 s: watched pages (30 s minimum) end too short.
                 let url = i % 2 == 0 ? "https://bench.example/s\(i / 2 % rules)/p\(i % 7)" : "https://bench.example/other/\(i % 1000)"
                 let e = Event(id: "bench-\(run)-\(i)", type: "page_visited", contactId: contact, timestamp: base + Int64(i / contacts) * 5000, receivedAt: nowMilliseconds(), properties: ["url": .string(url)])
-                return KafkaOutgoingRecord(topic: Topics.events, key: contact, value: e.serialized())
+                return KafkaOutgoingRecord(topic: Topics.events, key: contact, value: e.encoded())
             }
             for case .failure(let error) in await producer.send(records) { throw error }
             if !preload, firstSeen == nil, try await counter(client, alerterMetrics, "herald_alerter_events_evaluated_total") > before { firstSeen = .now }
@@ -153,7 +153,7 @@ public struct AlertsBenchmark: Sendable {
                     let contact = "bench-lat-\(run)-\(n)"
                     let now = nowMilliseconds()
                     let e = Event(id: "bench-lat-\(run)-\(n)", type: "page_visited", contactId: contact, timestamp: now, receivedAt: now, properties: ["url": .string("https://bench.example/landing\(n % rules)")])
-                    return KafkaOutgoingRecord(topic: Topics.events, key: contact, value: e.serialized())
+                    return KafkaOutgoingRecord(topic: Topics.events, key: contact, value: e.encoded())
                 }
                 for case .failure(let error) in await producer.send(records) { throw error }
                 produced += records.count

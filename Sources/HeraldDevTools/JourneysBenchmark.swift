@@ -60,7 +60,7 @@ public struct JourneysBenchmark: Sendable {
                 instance.status = .waiting(until: due)
                 instance.sequence = 1
                 instance.visits = ["w": 1]
-                commands.append(["HSET", "herald:j:\(Shard.hashTag(shard)):\(contact)", instance.id, instance.json.jsonString])
+                commands.append(["HSET", "herald:j:\(Shard.hashTag(shard)):\(contact)", instance.id, String(decoding: instance.encoded(), as: UTF8.self)])
                 commands.append(["ZADD", "herald:wake:\(Shard.hashTag(shard))", String(due), "\(contact)\u{1F}\(instance.id)"])
             }
             _ = try await redis.pipeline(commands)

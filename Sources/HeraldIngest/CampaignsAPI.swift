@@ -116,7 +116,7 @@ public struct CampaignsAPI: Sendable {
                 }
                 let entryId = "\(id):test:\(clock.now())"
                 let command = JourneyCommand.enter(campaignId: id, contactId: contact, id: entryId, isTest: true)
-                _ = try await producer.send(topic: Topics.journeys, key: contact, value: command.serialized())
+                _ = try await producer.send(topic: Topics.journeys, key: contact, value: command.encoded())
                 return APISupport.json(.accepted, ["campaign_id": .string(id), "contact_id": .string(contact), "journey_id": .string(entryId), "test": true])
             }
         }

@@ -109,7 +109,7 @@ public struct EventIntake: Sendable {
             let key = dedupeKey(e)
             if firstIndex[key] != nil { outcomes[i] = .duplicate; continue }
             firstIndex[key] = i
-            written[i] = e.serialized()
+            written[i] = e.encoded()
             if written[i].count > maxEventBytes { outcomes[i] = .tooLarge(written[i].count); continue }
             candidates.append(i)
         }

@@ -53,7 +53,7 @@ public struct EventRouter: Sendable {
     static func read(_ batch: [KafkaRecord]) -> Read {
         var read = Read()
         for record in batch {
-            guard let event = try? Event.decodeCanonical(record.value) else {
+            guard let event = try? Event(decoding: record.value) else {
                 read.undecodable.append(record)
                 continue
             }
@@ -68,7 +68,7 @@ public struct EventRouter: Sendable {
     /// canonical event: it is wrapped as it is.
     static func commands(_ events: [(event: Event, bytes: [UInt8])], interesting: Set<String>) -> [KafkaOutgoingRecord] {
         events.filter { interesting.contains($0.event.type) }.map { e in
-            KafkaOutgoingRecord(topic: Topics.journeys, key: e.event.contactId, value: JourneyCommand.serialized(canonicalEvent: e.bytes))
+            KafkaOutgoingRecord(topic: Topics.journeys, key: e.event.contactId, value: JourneyCommand.encoded(canonicalEvent: e.bytes))
         }
     }
 }

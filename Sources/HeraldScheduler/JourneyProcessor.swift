@@ -340,7 +340,7 @@ struct JourneyProcessor: Sendable {
                     try await contacts.apply(change, to: contactId, now: clock.now())
                 case .startCampaign(let campaign):
                     let command = JourneyCommand.enter(campaignId: campaign, contactId: contactId, id: "\(campaign):\(eventId)", isTest: i.isTest)
-                    records.append(KafkaOutgoingRecord(topic: Topics.journeys, key: contactId, value: command.serialized()))
+                    records.append(KafkaOutgoingRecord(topic: Topics.journeys, key: contactId, value: command.encoded()))
                 case .wakeUp:
                     break  // saved with the instance
                 }
@@ -356,7 +356,7 @@ struct JourneyProcessor: Sendable {
             id: key, contactId: i.contactId, campaignId: i.campaignId, version: i.version, instanceId: i.id, stepId: i.stepId,
             channel: channel, template: template, category: category, isTest: i.isTest, createdAtMs: clock.now())
         request.event = i.triggerEvent
-        return KafkaOutgoingRecord(topic: Topics.sends, key: i.contactId, value: request.json.serialized())
+        return KafkaOutgoingRecord(topic: Topics.sends, key: i.contactId, value: request.encoded())
     }
 
     func raw(_ id: String, _ type: String, _ i: JourneyInstance, _ properties: [String: JSONValue]) -> KafkaOutgoingRecord {

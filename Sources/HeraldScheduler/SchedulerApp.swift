@@ -22,7 +22,7 @@ public enum SchedulerApp {
             var commands: [JourneyCommand] = []
             var undecodable: [KafkaRecord] = []
             for record in batch {
-                guard let command = JourneyCommand(bytes: record.value) else { undecodable.append(record); continue }
+                guard let command = try? JourneyCommand(decoding: record.value) else { undecodable.append(record); continue }
                 commands.append(command)
             }
             // Not ours to guess at: kept in herald.dlq, never dropped.

@@ -74,7 +74,7 @@ public enum SenderApp {
             var dead: [(record: KafkaRecord, reason: DeadLetterQueue.Reason, field: String, message: String)] = []
             for record in batch {
                 do {
-                    requests.append(try SendRequest.decode(record.value))
+                    requests.append(try SendRequest(decoding: record.value))
                     texts.append(String(decoding: record.value, as: UTF8.self))
                 } catch let error as SendRequestError {
                     dead.append((record, .invalid, error.field, error.description))

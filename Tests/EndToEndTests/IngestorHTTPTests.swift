@@ -72,10 +72,10 @@ struct IngestorHTTPTests {
         // Read back: exactly the accepted events, once each, keyed and partitioned by contact.
         let expected = Set((0..<20).map { "\(run)-\($0)" } + ["\(run)-single", "\(run)-m0", "\(run)-shared"])
         let records = try await readTopic(Topics.events, bootstrapServers: broker.bootstrapServers) { records in
-            Set(records.compactMap { try? Event.decodeCanonical($0.value).id }).isSuperset(of: expected)
-                && records.filter { (try? Event.decodeCanonical($0.value).id) == "\(run)-shared" }.count >= 2
+            Set(records.compactMap { try? Event(decoding: $0.value).id }).isSuperset(of: expected)
+                && records.filter { (try? Event(decoding: $0.value).id) == "\(run)-shared" }.count >= 2
         }
-        let decoded = try records.map { ($0, try Event.decodeCanonical($0.value)) }
+        let decoded = try records.map { ($0, try Event(decoding: $0.value)) }
         let ids = decoded.map(\.1.id)
         #expect(Set(ids) == expected)
         #expect(ids.count == expected.count + 1, "an event was produced twice (the shared id is two events)")
@@ -309,7 +309,7 @@ struct IngestorHTTPTests {
         let records = try await readTopic(Topics.events, bootstrapServers: broker.bootstrapServers) { records in
             records.count >= acked.count
         }
-        let onKafka = Set(records.compactMap { try? Event.decodeCanonical($0.value).id })
+        let onKafka = Set(records.compactMap { try? Event(decoding: $0.value).id })
         let missing = acked.subtracting(onKafka)
         #expect(missing.isEmpty, "\(missing.count) acknowledged events are missing")
         await redis.stop()

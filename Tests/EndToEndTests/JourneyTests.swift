@@ -538,7 +538,7 @@ struct JourneyTests {
         let reason = String(decoding: letter.header("herald.error.reason") ?? [], as: UTF8.self)
         #expect(reason.contains("wake-up failed 2 times") && reason.contains("WRONGTYPE"), "\(reason)")
         // The letter holds the journey as stored; the journey stays, its wake-up is gone.
-        #expect(JourneyInstance(json: try JSONValue.parse(letter.value))?.contactId == "eve")
+        #expect(try JourneyInstance(decoding: letter.value).contactId == "eve")
         #expect(try await pool.execute(["ZSCORE", wake, eveMember]) == .null)
         #expect(try await pool.execute(["HEXISTS", "herald:j:\(Shard.hashTag(0)):eve", instance]).int == 1)
         let metrics = try await client.get("\(scheduler.metricsURL)/metrics").bodyText

@@ -29,7 +29,7 @@ struct RawTopicTests {
         // Give a duplicate time to show up if dedupe were broken.
         try await Task.sleep(for: .seconds(1))
         let again = try await readTopic(Topics.events, bootstrapServers: broker.bootstrapServers) { $0.count >= 11 }
-        let ids = again.compactMap { try? Event.decodeCanonical($0.value).id }
+        let ids = again.compactMap { try? Event(decoding: $0.value).id }
         #expect(Set(ids) == Set((0..<10).map { "\(run)-\($0)" }))
         #expect(ids.count == 10, "a raw event was produced twice")
         #expect(events.allSatisfy { $0.partition == Shard.of($0.keyString ?? "", partitions: 3) })

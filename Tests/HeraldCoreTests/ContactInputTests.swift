@@ -48,19 +48,19 @@ struct ContactInputTests {
         ]
         for text in stored {
             let bytes = Array(text.utf8)
-            let typed = ContactProfile.decodeStored(bytes: bytes)
-            let dictionary = (try? JSONValue.parse(bytes)).flatMap(ContactProfile.decodeStored)
+            let typed = try? ContactProfile(decoding: bytes)
+            let dictionary = (try? JSONValue.parse(bytes)).flatMap { try? ContactProfile(stored: $0) }
             #expect(typed == dictionary, "\(text)")
         }
-        #expect(ContactProfile.decodeStored(bytes: Array(stored[0].utf8))?.purchases == ["o1": 1_700_000_000_000, "o2": 1_700_000_000_000])
+        #expect((try? ContactProfile(decoding: Array(stored[0].utf8)))?.purchases == ["o1": 1_700_000_000_000, "o2": 1_700_000_000_000])
     }
 
     @Test("a damaged stored profile with times no Int64 holds is read without them, by both readers, instead of stopping the process")
     func storedProfileOutOfRange() {
         let text = #"{"id":"c1","purchases":{"o1":1e300,"o2":-9.3e18,"o3":9.2e18,"o4":"soon"},"updated_at_ms":1.8e19}"#
-        let typed = ContactProfile.decodeStored(bytes: Array(text.utf8))
+        let typed = try? ContactProfile(decoding: Array(text.utf8))
         #expect(typed?.purchases == ["o3": 9_200_000_000_000_000_000])
         #expect(typed?.updatedAt == 0)
-        #expect((try? JSONValue.parse(string: text)).flatMap(ContactProfile.decodeStored) == typed)
+        #expect((try? JSONValue.parse(string: text)).flatMap { try? ContactProfile(stored: $0) } == typed)
     }
 }

@@ -59,25 +59,25 @@ struct EventValidatorTests {
     @Test("the canonical form reads back to the same event")
     func canonicalRoundTrip() throws {
         let e = Event(id: "e1", type: "cart_abandoned", contactId: "c-ü", timestamp: 1_795_338_000_123, receivedAt: now, properties: ["items": [1, "two"], "total": 3.25])
-        #expect(try Event.decodeCanonical(e.serialized()) == e)
+        #expect(try Event(decoding: e.encoded()) == e)
         // The field-by-field writer gives exactly the bytes of the sorted JSON form.
         let escaped = Event(id: "e\"2\n", type: "page_visited", contactId: "c\\", timestamp: -1, receivedAt: 0, properties: ["type": "nested", "url": "https://x.example/é"])
-        #expect(escaped.serialized() == escaped.json.serialized())
-        #expect(try Event.decodeCanonical(escaped.serialized()) == escaped)
+        #expect(escaped.encoded() == escaped.json.serialized())
+        #expect(try Event(decoding: escaped.encoded()) == escaped)
     }
 
     @Test("a canonical event missing a field, with a field of the wrong kind, or not JSON is refused; unknown fields are ignored")
     func canonicalBad() throws {
         let fields = #""id":"e","type":"t","contact_id":"c","timestamp_ms":5,"received_at_ms":6"#
-        #expect(try Event.decodeCanonical(Array("{\(fields),\"extra\":{\"a\":[1]},\"timestamp\":\"x\"}".utf8)).timestamp == 5)
+        #expect(try Event(decoding: Array("{\(fields),\"extra\":{\"a\":[1]},\"timestamp\":\"x\"}".utf8)).timestamp == 5)
         #expect(throws: EventValidationError(field: "type", reason: "is required and must be a string")) {
-            try Event.decodeCanonical(Array(#"{"id":"e","contact_id":"c","timestamp_ms":5,"received_at_ms":6}"#.utf8))
+            try Event(decoding: Array(#"{"id":"e","contact_id":"c","timestamp_ms":5,"received_at_ms":6}"#.utf8))
         }
         #expect(throws: EventValidationError(field: "timestamp_ms", reason: "is required and must be an integer")) {
-            try Event.decodeCanonical(Array(#"{"id":"e","type":"t","contact_id":"c","timestamp_ms":5.5,"received_at_ms":6}"#.utf8))
+            try Event(decoding: Array(#"{"id":"e","type":"t","contact_id":"c","timestamp_ms":5.5,"received_at_ms":6}"#.utf8))
         }
         for bad in ["{\(fields)", "{\(fields)}x", "[\(fields)]", "{\(fields),\"id\":\"again\"}"] {
-            #expect(throws: JSONParseError.self, "\(bad)") { try Event.decodeCanonical(Array(bad.utf8)) }
+            #expect(throws: JSONParseError.self, "\(bad)") { try Event(decoding: Array(bad.utf8)) }
         }
     }
 }

@@ -53,10 +53,10 @@ struct SendsTests {
     func unknownChannel() throws {
         for channel in Channel.allCases {
             let r = SendRequest(id: "i", contactId: "c", campaignId: "k", channel: channel, template: "t")
-            #expect(try SendRequest.decode(r.json.serialized()).channel == channel)
+            #expect(try SendRequest(decoding: r.json.serialized()).channel == channel)
         }
         let fax = Array(#"{"id":"x","contact_id":"c","campaign_id":"k","channel":"fax","template":"t"}"#.utf8)
-        #expect { try SendRequest.decode(fax) } throws: { ($0 as? SendRequestError)?.field == "channel" }
+        #expect { try SendRequest(decoding: fax) } throws: { ($0 as? SendRequestError)?.field == "channel" }
         #expect { try SendRequest(json: JSONValue.parse(fax)) } throws: { ($0 as? SendRequestError)?.field == "channel" }
     }
 
@@ -106,11 +106,11 @@ struct SendsTests {
         }
         for text in records {
             let bytes = Array(text.utf8)
-            let typed = outcome { try SendRequest.decode(bytes) }
+            let typed = outcome { try SendRequest(decoding: bytes) }
             let dictionary = outcome { try SendRequest(json: JSONValue.parse(bytes)) }
             #expect(typed == dictionary, "\(text)")
         }
-        #expect(try SendRequest.decode(Array(full.json.jsonString.utf8)) == full)
+        #expect(try SendRequest(decoding: Array(full.json.jsonString.utf8)) == full)
     }
 }
 

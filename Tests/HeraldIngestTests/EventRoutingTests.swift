@@ -24,7 +24,7 @@ struct EventRoutingTests {
             event("e4", "contact_updated", "bob", ["attributes": ["first_name": "Bob"]]),
             event("e5", "list_subscribed", "cyd", ["list": "news"]),
         ]
-        let batch = events.enumerated().map { record($0.element.serialized(), offset: Int64($0.offset)) }
+        let batch = events.enumerated().map { record($0.element.encoded(), offset: Int64($0.offset)) }
         let read = EventRouter.read(batch)
         #expect(read.undecodable.isEmpty)
         #expect(read.events.map(\.event.id) == ["e1", "e2", "e3", "e4", "e5"])
@@ -36,7 +36,7 @@ struct EventRoutingTests {
         let commands = EventRouter.commands(read.events, interesting: ["cart_abandoned", "list_subscribed"])
         #expect(commands.map(\.key) == ["ann", "cyd"])
         #expect(commands.allSatisfy { $0.topic == Topics.journeys })
-        let first = try #require(JourneyCommand(bytes: commands[0].value))
+        let first = try JourneyCommand(decoding: commands[0].value)
         guard case .event(let routed) = first else {
             Issue.record("expected an event command, got \(first)")
             return
@@ -48,10 +48,10 @@ struct EventRoutingTests {
     @Test("a record that is not a canonical event is set aside for herald.dlq; the events around it are still read")
     func undecodable() {
         let batch = [
-            record(event("e1", "tag_added", "ann", ["tag": "vip"]).serialized(), offset: 0),
+            record(event("e1", "tag_added", "ann", ["tag": "vip"]).encoded(), offset: 0),
             record(Array("not json".utf8), offset: 1),
             record(Array(#"{"id":"x"}"#.utf8), offset: 2),
-            record(event("e2", "purchase", "ann", ["order_id": "O-1", "total": 10]).serialized(), offset: 3),
+            record(event("e2", "purchase", "ann", ["order_id": "O-1", "total": 10]).encoded(), offset: 3),
         ]
         let read = EventRouter.read(batch)
         #expect(read.undecodable.map(\.offset) == [1, 2])

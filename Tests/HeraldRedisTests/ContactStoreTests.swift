@@ -78,7 +78,7 @@ struct ContactStoreTests {
         #expect(after.purchaseCount == Int64(cap + 25))
         // The fast reader agrees.
         let raw = try #require(try await pool.execute(["GET", store.key(id)]).string)
-        #expect(ContactProfile.decodeStored(bytes: Array(raw.utf8))?.olderPurchases == 25)
+        #expect(try ContactProfile(decoding: Array(raw.utf8)).olderPurchases == 25)
         await pool.close()
         await server.stop()
     }

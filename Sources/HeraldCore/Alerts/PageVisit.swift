@@ -1,6 +1,6 @@
 /// A page view whose time on the page is not known yet: it waits (in Redis, with
 /// a deadline) for the contact's next view, a `page_left`, or the session timeout.
-public struct PageVisit: Sendable, Equatable {
+public struct PageVisit: WireRecord, Equatable {
     /// The `page_visited` event's id (alerts about this visit are keyed by it).
     public var eventId: String
     public var url: String
@@ -21,6 +21,7 @@ public struct PageVisit: Sendable, Equatable {
         self.waiting = waiting
     }
 
+    /// The stored form as a dictionary: the reference `encoded()` must equal.
     public var json: JSONValue {
         var o: [String: JSONValue] = [
             "event_id": .string(eventId), "url": .string(url), "at": .int(at), "accepted_at": .int(acceptedAt),
@@ -30,21 +31,9 @@ public struct PageVisit: Sendable, Equatable {
         return .object(o)
     }
 
-    public init?(json: JSONValue) {
-        guard let id = json["event_id"]?.stringValue, let url = json["url"]?.stringValue, case .int(let at)? = json["at"] else { return nil }
-        eventId = id
-        self.url = url
-        self.at = at
-        session = json["session"]?.stringValue
-        if case .int(let a)? = json["accepted_at"] { acceptedAt = a } else { acceptedAt = at }
-        var waiting: [String: Int64] = [:]
-        for (k, v) in json["waiting"]?.objectValue ?? [:] { if case .int(let t) = v { waiting[k] = t } }
-        self.waiting = waiting
-    }
-
     /// The bytes of `json.serialized()`, written field by field: a waiting visit
     /// is stored for half of all page views.
-    public func serialized() -> [UInt8] {
+    public func encoded() -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(96 + url.utf8.count + eventId.utf8.count + waiting.count * 24)
         out.append(contentsOf: #"{"accepted_at":"#.utf8)
@@ -70,11 +59,16 @@ public struct PageVisit: Sendable, Equatable {
         return out
     }
 
-    /// Reads what `serialized()` (or `json`) wrote; nil when it is not a visit.
-    public init?(serialized bytes: ArraySlice<UInt8>) {
+    /// Reads what `encoded()` (or `json`) wrote.
+    /// - Throws: `JSONParseError`, or `FieldError` naming a missing field.
+    public init(decoding bytes: [UInt8]) throws { try self.init(decoding: bytes[...]) }
+
+    /// `init(decoding:)` on part of a buffer: the store keeps a visit behind a
+    /// prefix and reads one for every page event, so it is not copied out first.
+    public init(decoding bytes: ArraySlice<UInt8>) throws {
         var eventId: String?, url: String?, at: Int64?, acceptedAt: Int64?, session: String?
         var waiting: [String: Int64] = [:]
-        let read: Void? = try? bytes.withUnsafeBufferPointer { buffer throws(JSONParseError) in
+        try bytes.withUnsafeBufferPointer { buffer throws(JSONParseError) in
             var parser = JSONParser(bytes: buffer)
             try parser.parseObjectMembers { key, parser throws(JSONParseError) in
                 switch key {
@@ -89,7 +83,9 @@ public struct PageVisit: Sendable, Equatable {
                 }
             }
         }
-        guard read != nil, let eventId, let url, let at else { return nil }
+        guard let eventId else { throw FieldError(field: "event_id", reason: "is required and must be a string") }
+        guard let url else { throw FieldError(field: "url", reason: "is required and must be a string") }
+        guard let at else { throw FieldError(field: "at", reason: "is required and must be an integer") }
         self.init(eventId: eventId, url: url, at: at, session: session, acceptedAt: acceptedAt ?? at, waiting: waiting)
     }
 

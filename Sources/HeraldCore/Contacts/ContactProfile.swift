@@ -1,5 +1,5 @@
 /// A contact's profile as Herald keeps it (in Redis, one JSON document per contact).
-public struct ContactProfile: Sendable, Hashable {
+public struct ContactProfile: WireDecodable, Hashable {
     public var id: String
     /// Typed custom attributes (`birthday`, `gender`, `city`, ...).
     public var attributes: [String: JSONValue] = [:]
@@ -49,30 +49,32 @@ public struct ContactProfile: Sendable, Hashable {
         return .object(o)
     }
 
-    /// Reads the stored form (written by the store's Lua script).
-    public static func decodeStored(_ value: JSONValue) -> ContactProfile? {
-        guard let members = value.objectValue else { return nil }
-        return decodeStored(member: { members[$0] })
+    /// Reads the stored form (written by the store's Lua script) from its
+    /// bytes member by member, without building the top-level dictionary first:
+    /// the sender reads a profile for nearly every message.
+    /// - Throws: `JSONParseError` when the bytes are not one JSON object,
+    ///   `FieldError` when it has no string `id`.
+    public init(decoding bytes: [UInt8]) throws {
+        let members = try JSONMembers(Self.storedKeys, of: bytes)
+        try self.init(storedMember: { members[$0] })
     }
 
-    /// Reads the stored form from its bytes member by member: the profile
-    /// `decodeStored(JSONValue.parse(bytes))` gives, without building the
-    /// top-level dictionary first (the sender reads a profile for nearly every
-    /// message). Nil when the bytes are not one stored profile.
-    public static func decodeStored(bytes: [UInt8]) -> ContactProfile? {
-        guard let members = try? JSONMembers(storedKeys, of: bytes) else { return nil }
-        return decodeStored(member: { members[$0] })
+    /// Reads the stored form from its dictionary: the reference the fuzzer
+    /// compares `init(decoding:)` with.
+    public init(stored value: JSONValue) throws(FieldError) {
+        guard let members = value.objectValue else { throw FieldError(field: "", reason: "a stored profile must be a JSON object, got \(value.typeDescription)") }
+        try self.init(storedMember: { members[$0] })
     }
 
-    /// The members `decodeStored(member:)` reads.
+    /// The members `init(storedMember:)` reads.
     static let storedKeys = [
         "id", "attributes", "email", "phone", "timezone", "language", "owner", "tags", "lists", "consent", "notes", "purchases", "purchases_older", "updated_at_ms",
     ]
 
     /// Reads the stored form's members through `o` (a key's value; nil when
     /// absent). Every key it asks for must be in `storedKeys`.
-    static func decodeStored(member o: (String) -> JSONValue?) -> ContactProfile? {
-        guard let id = o("id")?.stringValue else { return nil }
+    init(storedMember o: (String) -> JSONValue?) throws(FieldError) {
+        guard let id = o("id")?.stringValue else { throw FieldError(field: "id", reason: "is required and must be a string") }
         var p = ContactProfile(id: id)
         p.attributes = o("attributes")?.objectValue ?? [:]
         p.email = o("email")?.stringValue
@@ -85,17 +87,17 @@ public struct ContactProfile: Sendable, Hashable {
         p.consent = o("consent")?.objectValue ?? [:]
         p.notes = o("notes")?.objectValue ?? [:]
         for (k, v) in o("purchases")?.objectValue ?? [:] {
-            if let at = wholeMilliseconds(v) { p.purchases[k] = at }
+            if let at = Self.wholeMilliseconds(v) { p.purchases[k] = at }
         }
-        p.olderPurchases = max(0, wholeMilliseconds(o("purchases_older")) ?? 0)
-        p.updatedAt = wholeMilliseconds(o("updated_at_ms")) ?? 0
-        return p
+        p.olderPurchases = max(0, Self.wholeMilliseconds(o("purchases_older")) ?? 0)
+        p.updatedAt = Self.wholeMilliseconds(o("updated_at_ms")) ?? 0
+        self = p
     }
 
     /// A stored time as whole milliseconds; nil when it is not a number or none
     /// an `Int64` holds (1e300, or 1e400 parsed as infinity). A damaged record is
     /// read without that value: trapping on it would stop every batch holding
-    /// the contact, over and over (found by fuzzing `decodeStored(bytes:)`).
+    /// the contact, over and over (found by fuzzing `init(decoding:)`).
     static func wholeMilliseconds(_ v: JSONValue?) -> Int64? {
         switch v {
         case .int(let i)?: i

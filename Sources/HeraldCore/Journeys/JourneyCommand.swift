@@ -1,5 +1,5 @@
 /// A record of `herald.journeys`, keyed by contact id.
-public enum JourneyCommand: Sendable, Hashable {
+public enum JourneyCommand: WireRecord, Hashable {
     /// An event a live campaign listens to: may start journeys or end them.
     case event(Event)
     /// Put a contact into a campaign (start-another-campaign steps, API and test entries).
@@ -12,6 +12,7 @@ public enum JourneyCommand: Sendable, Hashable {
         }
     }
 
+    /// The record as a dictionary; `.enter` is written from it.
     public var json: JSONValue {
         switch self {
         case .event(let e): ["kind": "event", "event": e.json]
@@ -20,16 +21,16 @@ public enum JourneyCommand: Sendable, Hashable {
     }
 
     /// The record's bytes: the sorted JSON of `json`.
-    public func serialized() -> [UInt8] {
+    public func encoded() -> [UInt8] {
         switch self {
-        case .event(let e): Self.serialized(canonicalEvent: e.serialized())
+        case .event(let e): Self.encoded(canonicalEvent: e.encoded())
         case .enter: json.serialized()
         }
     }
 
     /// The record of `.event` for an event already in its canonical form (as read
     /// off `herald.events`): wrapped as it is, not decoded and written again.
-    public static func serialized(canonicalEvent: [UInt8]) -> [UInt8] {
+    public static func encoded(canonicalEvent: [UInt8]) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(canonicalEvent.count + 26)
         out.append(contentsOf: #"{"event":"#.utf8)
@@ -38,11 +39,14 @@ public enum JourneyCommand: Sendable, Hashable {
         return out
     }
 
-    /// Reads a command; nil for anything else (the scheduler logs and skips it).
-    public init?(bytes: [UInt8]) {
+    /// Reads a command.
+    /// - Throws: `JSONParseError` when the bytes are not a JSON object,
+    ///   `FieldError` naming what a command of its kind lacks (the scheduler
+    ///   dead-letters it).
+    public init(decoding bytes: [UInt8]) throws {
         var kind: String?, event = Event.CanonicalFields(), hasEvent = false
         var campaign: String?, contact: String?, id: String?, test = false
-        let read: Void? = try? bytes.withUnsafeBufferPointer { buffer throws(JSONParseError) in
+        try bytes.withUnsafeBufferPointer { buffer throws(JSONParseError) in
             var parser = JSONParser(bytes: buffer)
             try parser.parseObjectMembers { key, parser throws(JSONParseError) in
                 switch key {
@@ -56,16 +60,17 @@ public enum JourneyCommand: Sendable, Hashable {
                 }
             }
         }
-        guard read != nil else { return nil }
         switch kind {
         case "event":
-            guard hasEvent, let e = try? event.event() else { return nil }
-            self = .event(e)
+            guard hasEvent else { throw FieldError(field: "event", reason: "is required for kind 'event'") }
+            self = .event(try event.event())
         case "enter":
-            guard let campaign, let contact, let id else { return nil }
+            guard let campaign, let contact, let id else {
+                throw FieldError(field: campaign == nil ? "campaign" : contact == nil ? "contact_id" : "id", reason: "is required for kind 'enter' and must be a string")
+            }
             self = .enter(campaignId: campaign, contactId: contact, id: id, isTest: test)
         default:
-            return nil
+            throw FieldError(field: "kind", reason: "must be 'event' or 'enter'")
         }
     }
 }

@@ -1,5 +1,7 @@
-/// The stored form of a journey instance (Redis) and of journey commands (Kafka).
-extension JourneyInstance {
+/// The stored form of a journey instance (a field of the contact's journeys hash
+/// in Redis).
+extension JourneyInstance: WireRecord {
+    /// The stored form as a dictionary (what `encoded()` writes).
     public var json: JSONValue {
         var status: [String: JSONValue]
         switch self.status {
@@ -15,18 +17,31 @@ extension JourneyInstance {
         ])
     }
 
-    /// Reads the stored form; nil when it is not one.
-    public init?(json: JSONValue) {
-        guard let o = json.objectValue, let id = o["id"]?.stringValue, let campaign = o["campaign"]?.stringValue,
-            case .int(let version)? = o["version"], let contact = o["contact"]?.stringValue, let step = o["step"]?.stringValue,
-            case .int(let entered)? = o["entered"], let status = o["status"]?.objectValue, let kind = status["kind"]?.stringValue
-        else { return nil }
+    /// The stored bytes: the sorted JSON of `json`. Instances are written once
+    /// per step, far less often than events, so no field-by-field writer.
+    public func encoded() -> [UInt8] { json.serialized() }
+
+    /// Reads the stored form.
+    /// - Throws: `JSONParseError` when the bytes are not JSON, `FieldError`
+    ///   naming the first required field that is missing or mistyped.
+    public init(decoding bytes: [UInt8]) throws {
+        let json = try JSONValue.parse(bytes)
+        guard let o = json.objectValue else { throw FieldError(field: "", reason: "a journey instance must be a JSON object, got \(json.typeDescription)") }
+        func required<T>(_ value: T?, _ field: String) throws(FieldError) -> T {
+            guard let value else { throw FieldError(field: field, reason: "is required") }
+            return value
+        }
+        func int(_ v: JSONValue?) -> Int64? { if case .int(let i)? = v { i } else { nil } }
+        let id = try required(o["id"]?.stringValue, "id"), campaign = try required(o["campaign"]?.stringValue, "campaign")
+        let version = try required(int(o["version"]), "version"), contact = try required(o["contact"]?.stringValue, "contact")
+        let step = try required(o["step"]?.stringValue, "step"), entered = try required(int(o["entered"]), "entered")
+        let status = try required(o["status"]?.objectValue, "status"), kind = try required(status["kind"]?.stringValue, "status.kind")
         self.init(id: id, campaignId: campaign, version: Int(version), contactId: contact, triggerEvent: o["event"]?.objectValue ?? [:], stepId: step, enteredAt: entered, isTest: o["test"] == .bool(true))
-        func int(_ k: String) -> Int64 { if case .int(let v)? = status[k] { v } else { 0 } }
+        func time(_ k: String) -> Int64 { int(status[k]) ?? 0 }
         switch kind {
-        case "waiting": self.status = .waiting(until: int("until"))
-        case "completed": self.status = .completed(at: int("at"))
-        case "exited": self.status = .exited(reason: ExitReason(rawValue: status["reason"]?.stringValue ?? "") ?? .stopped, at: int("at"))
+        case "waiting": self.status = .waiting(until: time("until"))
+        case "completed": self.status = .completed(at: time("at"))
+        case "exited": self.status = .exited(reason: ExitReason(rawValue: status["reason"]?.stringValue ?? "") ?? .stopped, at: time("at"))
         default: self.status = .running
         }
         if case .int(let s)? = o["seq"] { sequence = Int(s) }

@@ -1,7 +1,7 @@
 /// One message the scheduler asks the sender for: a record of `herald.sends`,
 /// keyed by contact id. `id` is the idempotency key (`<instance>:<step>:<visit>`):
 /// the sender calls a provider at most once per id.
-public struct SendRequest: Sendable, Equatable, CustomStringConvertible {
+public struct SendRequest: WireRecord, Equatable, CustomStringConvertible {
     /// The fields, in one shared box written copy-on-write: the sender passes
     /// every request through several lists per wave, and copying the struct
     /// retained and released each of its strings every time (about 3 % of the
@@ -137,7 +137,8 @@ public struct SendRequest: Sendable, Equatable, CustomStringConvertible {
         self.createdAtMs = createdAtMs
     }
 
-    /// Reads a `herald.sends` record.
+    /// Reads a `herald.sends` record from its dictionary: the reference reader
+    /// `init(decoding:)` must agree with (the fuzzer compares them).
     /// - Throws: `SendRequestError` naming the missing or mistyped field.
     public init(json: JSONValue) throws(SendRequestError) {
         guard case .object(let members) = json else { throw SendRequestError(field: "", "a send request must be a JSON object") }
@@ -150,13 +151,19 @@ public struct SendRequest: Sendable, Equatable, CustomStringConvertible {
     /// record; the dictionary's hashing was most of that (docs/benchmarks.md).
     /// - Throws: `JSONParseError` for text that is not JSON, `SendRequestError`
     ///   naming the missing or mistyped field.
-    public static func decode(_ bytes: [UInt8]) throws -> SendRequest {
+    public init(decoding bytes: [UInt8]) throws {
         // Not an object: the dictionary's path says what is wrong, as it always did.
         let first = bytes.first { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }  // past JSON's whitespace
-        guard first == UInt8(ascii: "{") else { return try SendRequest(json: JSONValue.parse(bytes)) }
-        let members = try JSONMembers(memberKeys, of: bytes)
-        return try SendRequest(member: { members[$0] })
+        guard first == UInt8(ascii: "{") else {
+            self = try SendRequest(json: JSONValue.parse(bytes))
+            return
+        }
+        let members = try JSONMembers(Self.memberKeys, of: bytes)
+        try self.init(member: { members[$0] })
     }
+
+    /// The record's bytes on `herald.sends`: the sorted JSON of `json`.
+    public func encoded() -> [UInt8] { json.serialized() }
 
     /// The members `init(member:)` reads.
     static let memberKeys = [
@@ -192,9 +199,10 @@ public struct SendRequest: Sendable, Equatable, CustomStringConvertible {
             guard let prepared = PreparedEmail(json: c) else { throw SendRequestError(field: "content", "must have subject and text strings, optional html and attachments") }
             content = prepared
         }
-        if case .int(let t)? = o("origin_ms") { originMs = t }
+        if case .int(let t)? = o("origin_ms"), t > 0 { originMs = t }  // written only when set
     }
 
+    /// The record as a dictionary (what `encoded()` writes).
     public var json: JSONValue {
         var o: [String: JSONValue] = [
             "id": .string(id), "contact_id": .string(contactId), "campaign_id": .string(campaignId), "version": .int(Int64(version)),

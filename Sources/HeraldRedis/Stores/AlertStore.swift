@@ -116,14 +116,14 @@ public struct AlertStore: Sendable {
 
     /// A waiting visit is stored as `<event id>\n<JSON>`, so the compare-and-set
     /// script compares a prefix instead of decoding JSON on every change.
-    static func encodeVisit(_ v: PageVisit) -> String { v.eventId + "\n" + String(decoding: v.serialized(), as: UTF8.self) }
+    static func encodeVisit(_ v: PageVisit) -> String { v.eventId + "\n" + String(decoding: v.encoded(), as: UTF8.self) }
 
     static func decodeVisit(_ text: String) -> PageVisit? { decodeVisit(Array(text.utf8)) }
 
     /// On the stored bytes: read for every page event's contact.
     static func decodeVisit(_ bytes: [UInt8]) -> PageVisit? {
         guard let newline = bytes.firstIndex(of: 0x0A) else { return nil }
-        return PageVisit(serialized: bytes[(newline + 1)...])
+        return try? PageVisit(decoding: bytes[(newline + 1)...])
     }
 
     /// One contact's change of waiting visit: from the one read (`expected`) to `next`.

@@ -19,7 +19,7 @@ public struct ContactStore: Sendable {
     /// The profile, or nil when the contact is unknown.
     public func get(_ contactId: String) async throws -> ContactProfile? {
         guard case .bulk(let bytes) = try await redis.execute(["GET", key(contactId)]) else { return nil }
-        return (try? JSONValue.parse(bytes)).flatMap(ContactProfile.decodeStored)
+        return try? ContactProfile(decoding: bytes)
     }
 
     /// Several profiles in one round trip; contacts without one are left out.
@@ -28,7 +28,7 @@ public struct ContactStore: Sendable {
         var out: [String: ContactProfile] = [:]
         for (id, reply) in zip(contactIds, replies) {
             if case .error(let message) = reply { throw RedisError(code: .server, message: "GET \(key(id)): \(message)") }
-            if case .bulk(let bytes) = reply, let p = ContactProfile.decodeStored(bytes: bytes) { out[id] = p }
+            if case .bulk(let bytes) = reply, let p = try? ContactProfile(decoding: bytes) { out[id] = p }
         }
         return out
     }
@@ -37,7 +37,7 @@ public struct ContactStore: Sendable {
     @discardableResult
     public func apply(_ change: ContactChange, to contactId: String, now: Int64) async throws -> ContactProfile {
         let reply = try await redis.eval(Self.applyScript, keys: [key(contactId)], arguments: [change.json(now: now).jsonString, contactId])
-        guard case .bulk(let bytes) = reply, let p = ContactProfile.decodeStored(bytes: bytes) else {
+        guard case .bulk(let bytes) = reply, let p = try? ContactProfile(decoding: bytes) else {
             throw RedisError(code: .server, message: "contact_apply returned no profile")
         }
         return p

@@ -76,7 +76,7 @@ public struct JourneyStore: Sendable {
             let stored = replies[3 * n].array ?? []
             let journeys = stored.compactMap(Self.instance)
             var profile: ContactProfile? = nil
-            if case .bulk(let bytes) = replies[3 * n + 1] { profile = (try? JSONValue.parse(bytes)).flatMap(ContactProfile.decodeStored) }
+            if case .bulk(let bytes) = replies[3 * n + 1] { profile = try? ContactProfile(decoding: bytes) }
             let flat = replies[3 * n + 2].array ?? []
             let messages = stride(from: 0, to: flat.count - 1, by: 2).compactMap { i -> MessageRecord? in
                 guard let member = flat[i].string, let at = flat[i + 1].string.flatMap({ Double($0) }) else { return nil }
@@ -93,8 +93,8 @@ public struct JourneyStore: Sendable {
     }
 
     static func instance(_ stored: RedisValue) -> JourneyInstance? {
-        guard case .bulk(let bytes) = stored, let json = try? JSONValue.parse(bytes) else { return nil }
-        return JourneyInstance(json: json)
+        guard case .bulk(let bytes) = stored else { return nil }
+        return try? JourneyInstance(decoding: bytes)
     }
 
     /// A contact's stored journeys that do not decode, with their fields and bytes.
@@ -140,7 +140,7 @@ public struct JourneyStore: Sendable {
     /// Every journey of a contact (active and finished).
     public func instances(of contactId: String) async throws -> [JourneyInstance] {
         guard case .array(let flat) = try await redis.execute(["HVALS", journeysKey(contactId)]) else { return [] }
-        return flat.compactMap { v in v.string.flatMap { try? JSONValue.parse(string: $0) }.flatMap(JourneyInstance.init(json:)) }
+        return flat.compactMap { v in v.string.flatMap { try? JourneyInstance(decoding: Array($0.utf8)) } }
     }
 
     static func reportKey(_ shard: Int, _ campaign: String) -> String { "herald:report:\(Shard.hashTag(shard)):\(campaign)" }
@@ -176,7 +176,7 @@ public struct JourneyStore: Sendable {
             for i in save.instances {
                 let wake: Int64 = if case .waiting(let until) = i.status { until } else { -1 }
                 // A finished journey is stored small (`JourneyRetention`).
-                args += [i.id, JourneyRetention.compacted(i).json.jsonString, String(wake), "\(save.contactId)\(Self.separator)\(i.id)"]
+                args += [i.id, String(decoding: JourneyRetention.compacted(i).encoded(), as: UTF8.self), String(wake), "\(save.contactId)\(Self.separator)\(i.id)"]
             }
             args.append(String(save.deletes.count))
             args += save.deletes

@@ -82,7 +82,7 @@ public struct MessageStore: Sendable {
     ///   - caps: per message, a cap to check first (nil: none).
     ///   - texts: per message, the request as JSON text, as it came (a
     ///     `herald.sends` record, a stored request), kept as the record's
-    ///     `request`; nil: `request.json` is serialized. Serializing every request
+    ///     `request`; nil: `request.encoded()` is written. Serializing every request
     ///     again was about 2 % of the sender's CPU (docs/benchmarks.md).
     ///   - claimant: who claims (a sender process's own id), kept with the claim.
     ///   - resuming: per message, true when this claimant claimed it before and
@@ -92,7 +92,7 @@ public struct MessageStore: Sendable {
         many requests: [SendRequest], texts: [String?] = [], caps: [ClaimCap?] = [], now: Int64, lease: Duration, claimant: String = "", resuming: [Bool] = []
     ) async throws -> [Claim] {
         func cap(_ i: Int) -> ClaimCap? { i < caps.count ? caps[i] : nil }
-        func text(_ i: Int) -> String { (i < texts.count ? texts[i] : nil) ?? requests[i].json.jsonString }
+        func text(_ i: Int) -> String { (i < texts.count ? texts[i] : nil) ?? String(decoding: requests[i].encoded(), as: UTF8.self) }
         // Without a claimant nothing can be resumed (an empty one would match any unnamed claim).
         func resume(_ i: Int) -> String { !claimant.isEmpty && i < resuming.count && resuming[i] ? "1" : "0" }
         let header = [String(now), String(now + lease.milliseconds), String(retention.milliseconds), claimant]
@@ -259,7 +259,7 @@ public struct MessageStore: Sendable {
         }
         // The request (for the event) and the state before, in one round trip.
         let fields = try await redis.execute(["HMGET", Self.recordKey(tag(ref.contactId), ref.sendId), "request", "state"]).array ?? []
-        guard let text = fields.first?.string, let request = try? SendRequest.decode(Array(text.utf8)) else { return nil }
+        guard let text = fields.first?.string, let request = try? SendRequest(decoding: Array(text.utf8)) else { return nil }
         let before = fields.count > 1 ? fields[1].string : nil
         let after = try await record(many: [Transition(request, state, reason: reason, providerId: providerId, mapProviderId: false)], now: now)[0]
         return (request, after, before != after.rawValue)
@@ -338,7 +338,7 @@ public struct MessageStore: Sendable {
         var texts: [String] = []
         var gone: [[String]] = []
         for (key, reply) in zip(keys, replies) {
-            if let text = reply.string, let json = try? JSONValue.parse(string: text), let r = try? SendRequest(json: json) {
+            if let text = reply.string, let r = try? SendRequest(decoding: Array(text.utf8)) {
                 out.append(r)
                 texts.append(text)
             } else {
