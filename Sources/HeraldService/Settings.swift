@@ -110,101 +110,88 @@ public enum Worker: String, Sendable, CaseIterable {
 
 extension Configuration {
     func senderSettings() throws -> SenderSettings {
-        guard ["none", "starttls", "implicit"].contains(string("sender.smtp_security")) else {
-            throw bad("sender.smtp_security", "expected none, starttls or implicit")
-        }
-        let from = string("sender.email_from")
-        guard from.contains("@"), !from.contains(" "), !from.contains("\n") else { throw bad("sender.email_from", "expected an email address") }
+        let k = ConfigurationKeys.shared
+        let username = try value(k.senderSMTPUsername), password = try value(k.senderSMTPPassword)
         return SenderSettings(
-            smtpServer: string("sender.smtp_server"), smtpSecurity: string("sender.smtp_security"),
-            smtpUsername: string("sender.smtp_username").isEmpty ? nil : string("sender.smtp_username"),
-            smtpPassword: string("sender.smtp_password").isEmpty ? nil : string("sender.smtp_password"),
-            smtpConnections: try int("sender.smtp_connections", in: 1...256),
-            emailFrom: from, emailFromName: string("sender.email_from_name"), templatesDirectory: string("sender.templates_dir"),
-            maxAttempts: try int("sender.max_attempts", in: 1...100), retryBase: try duration("sender.retry_base"),
-            lease: try duration("sender.lease"), batchesInFlight: try int("sender.batches_in_flight", in: 1...8), publicURL: string("sender.public_url"),
-            webhookSecret: string("sender.webhook_secret"), webhookTimeout: try duration("sender.webhook_timeout"),
+            smtpServer: try value(k.senderSMTPServer), smtpSecurity: try value(k.senderSMTPSecurity),
+            smtpUsername: username.isEmpty ? nil : username, smtpPassword: password.isEmpty ? nil : password,
+            smtpConnections: try value(k.senderSMTPConnections),
+            emailFrom: try value(k.senderEmailFrom), emailFromName: try value(k.senderEmailFromName), templatesDirectory: try value(k.senderTemplatesDir),
+            maxAttempts: try value(k.senderMaxAttempts), retryBase: try value(k.senderRetryBase),
+            lease: try value(k.senderLease), batchesInFlight: try value(k.senderBatchesInFlight), publicURL: try value(k.senderPublicURL),
+            webhookSecret: try value(k.senderWebhookSecret), webhookTimeout: try value(k.senderWebhookTimeout),
             webhookAddressPolicy: try webhookAddressPolicy(),
-            httpConnections: try int("sender.http_connections", in: 1...1024),
+            httpConnections: try value(k.senderHTTPConnections),
             channelRates: [
-                .email: try int("limits.email_per_second", in: 0...1_000_000), .webhook: try int("limits.webhook_per_second", in: 0...1_000_000),
-                .whatsapp: try int("limits.whatsapp_per_second", in: 0...1_000_000), .sms: try int("limits.sms_per_second", in: 0...1_000_000),
+                .email: try value(k.limitsEmailPerSecond), .webhook: try value(k.limitsWebhookPerSecond),
+                .whatsapp: try value(k.limitsWhatsAppPerSecond), .sms: try value(k.limitsSMSPerSecond),
             ].filter { $0.value > 0 },
-            emailPerDomainPerSecond: try int("limits.email_per_domain_per_second", in: 0...1_000_000),
-            marketingPerContactPerDay: try int("limits.marketing_per_contact_per_day", in: 0...1_000_000),
-            unsubscribeSecret: string("unsubscribe.secret"),
-            whatsAppURL: string("sender.whatsapp_api_url"), whatsAppVersion: string("sender.whatsapp_api_version"),
-            whatsAppPhoneNumberId: string("sender.whatsapp_phone_number_id"), whatsAppToken: string("sender.whatsapp_token"),
-            twilioURL: string("sender.twilio_api_url"), twilioAccountSid: string("sender.twilio_account_sid"),
-            twilioAuthToken: string("sender.twilio_auth_token"), twilioFrom: string("sender.twilio_from"),
-            whatsAppRecipientInterval: try duration("limits.whatsapp_recipient_interval"),
-            whatsAppTier: try int("limits.whatsapp_tier", in: 0...100_000_000),
-            parkRecheck: try duration("sender.park_recheck"), giveUpAfter: try duration("sender.give_up_after"))
+            emailPerDomainPerSecond: try value(k.limitsEmailPerDomainPerSecond),
+            marketingPerContactPerDay: try value(k.limitsMarketingPerContactPerDay),
+            unsubscribeSecret: try value(k.unsubscribeSecret),
+            whatsAppURL: try value(k.senderWhatsAppAPIURL), whatsAppVersion: try value(k.senderWhatsAppAPIVersion),
+            whatsAppPhoneNumberId: try value(k.senderWhatsAppPhoneNumberId), whatsAppToken: try value(k.senderWhatsAppToken),
+            twilioURL: try value(k.senderTwilioAPIURL), twilioAccountSid: try value(k.senderTwilioAccountSid),
+            twilioAuthToken: try value(k.senderTwilioAuthToken), twilioFrom: try value(k.senderTwilioFrom),
+            whatsAppRecipientInterval: try value(k.limitsWhatsAppRecipientInterval),
+            whatsAppTier: try value(k.limitsWhatsAppTier),
+            parkRecheck: try value(k.senderParkRecheck), giveUpAfter: try value(k.senderGiveUpAfter))
     }
 
-    /// `sender.webhook_allowed_networks`, each a CIDR network; in dev mode loopback too
-    /// (the dev stack's and the tests' receivers listen there).
+    /// `sender.webhook_allowed_networks`; in dev mode loopback too (the dev
+    /// stack's and the tests' receivers listen there).
     func webhookAddressPolicy() throws -> AddressPolicy {
-        var allowed: [AddressPolicy.Network] = []
-        for text in list("sender.webhook_allowed_networks") {
-            guard let network = AddressPolicy.Network(text) else {
-                throw bad("sender.webhook_allowed_networks", "'\(text)' is not a network such as 10.20.0.0/16 or fd00::/8")
-            }
-            allowed.append(network)
-        }
-        if try bool("dev.mode") { allowed += ["127.0.0.0/8", "::1/128"].compactMap(AddressPolicy.Network.init) }
+        let k = ConfigurationKeys.shared
+        var allowed = try value(k.senderWebhookAllowedNetworks)
+        if try value(k.devMode) { allowed += ["127.0.0.0/8", "::1/128"].compactMap(AddressPolicy.Network.init) }
         return AddressPolicy(allowed: allowed)
     }
 
     /// The typed settings.
     /// - Throws: `ConfigurationError` naming the key and its bad value.
     public func settings() throws -> Settings {
-        var redis = RedisConfiguration(host: string("redis.host"), port: try int("redis.port", in: 1...65535))
-        redis.poolSize = try int("redis.pool_size", in: 1...1024)
-        redis.connectTimeout = try duration("redis.connect_timeout")
-        redis.commandTimeout = try duration("redis.command_timeout")
-        guard let level = Logger.Level(rawValue: string("log.level").lowercased()) else {
-            throw bad("log.level", "expected one of trace, debug, info, notice, warning, error, critical")
-        }
-        guard let format = LogFormat(rawValue: string("log.format").lowercased()) else {
-            throw bad("log.format", "expected text or json")
-        }
-        guard !string("kafka.bootstrap_servers").isEmpty else { throw bad("kafka.bootstrap_servers", "must not be empty") }
-        var ports: [Worker: Int] = [:]
-        for w in Worker.allCases { ports[w] = try int("\(w.rawValue).metrics_port", in: 0...65535) }
+        let k = ConfigurationKeys.shared
+        var redis = RedisConfiguration(host: try value(k.redisHost), port: try value(k.redisPort))
+        redis.poolSize = try value(k.redisPoolSize)
+        redis.connectTimeout = try value(k.redisConnectTimeout)
+        redis.commandTimeout = try value(k.redisCommandTimeout)
+        let ports: [Worker: Int] = [
+            .ingestor: try value(k.ingestorMetricsPort), .scheduler: try value(k.schedulerMetricsPort),
+            .sender: try value(k.senderMetricsPort), .alerter: try value(k.alerterMetricsPort),
+        ]
         return Settings(
-            kafkaBootstrapServers: string("kafka.bootstrap_servers"),
-            partitions: try int("kafka.partitions", in: 1...10_000),
-            replicationFactor: try int("kafka.replication_factor", in: 1...16),
-            createTopics: try bool("kafka.create_topics"),
-            sessionTimeout: try duration("kafka.session_timeout"),
-            fetchWaitMax: try duration("kafka.fetch_wait_max"),
-            messageTimeout: try duration("kafka.message_timeout"),
-            kafkaMaxAttempts: try int("kafka.max_attempts", in: 1...100),
+            kafkaBootstrapServers: try value(k.kafkaBootstrapServers),
+            partitions: try value(k.kafkaPartitions),
+            replicationFactor: try value(k.kafkaReplicationFactor),
+            createTopics: try value(k.kafkaCreateTopics),
+            sessionTimeout: try value(k.kafkaSessionTimeout),
+            fetchWaitMax: try value(k.kafkaFetchWaitMax),
+            messageTimeout: try value(k.kafkaMessageTimeout),
+            kafkaMaxAttempts: try value(k.kafkaMaxAttempts),
             redis: redis,
-            logLevel: level,
-            logFormat: format,
-            metricsHost: string("metrics.host"),
+            logLevel: try value(k.logLevel),
+            logFormat: try value(k.logFormat),
+            metricsHost: try value(k.metricsHost),
             metricsPorts: ports,
-            apiHost: string("api.host"),
-            apiPort: try int("api.port", in: 0...65535),
-            apiKeys: Set(list("api.keys")),
-            adminKeys: Set(list("api.admin_keys")),
-            readKeys: Set(list("api.read_keys")),
-            maxBodyBytes: try int("api.max_body_bytes", in: 1024...(1 << 30)),
-            maxBatchEvents: try int("api.max_batch_events", in: 1...100_000),
-            dedupeWindow: try duration("ingest.dedupe_window"),
-            rawBatchSize: try int("ingest.raw_batch_size", in: 1...100_000),
-            schedulerPollInterval: try duration("scheduler.poll_interval"),
-            sweepInterval: try duration("scheduler.sweep_interval"),
-            testWait: try duration("scheduler.test_wait"),
+            apiHost: try value(k.apiHost),
+            apiPort: try value(k.apiPort),
+            apiKeys: Set(try value(k.apiKeys)),
+            adminKeys: Set(try value(k.apiAdminKeys)),
+            readKeys: Set(try value(k.apiReadKeys)),
+            maxBodyBytes: try value(k.apiMaxBodyBytes),
+            maxBatchEvents: try value(k.apiMaxBatchEvents),
+            dedupeWindow: try value(k.ingestDedupeWindow),
+            rawBatchSize: try value(k.ingestRawBatchSize),
+            schedulerPollInterval: try value(k.schedulerPollInterval),
+            sweepInterval: try value(k.schedulerSweepInterval),
+            testWait: try value(k.schedulerTestWait),
             sender: try senderSettings(),
             alerts: AlertSettings(
-                rulesDirectory: string("alerts.dir"), templatesDirectory: string("alerts.templates_dir"),
-                sessionTimeout: try duration("alerts.session_timeout")),
-            unsubscribeSecret: string("unsubscribe.secret"),
-            whatsAppVerifyToken: string("whatsapp.verify_token"), whatsAppAppSecret: string("whatsapp.app_secret"),
-            shutdownTimeout: try duration("shutdown.timeout"),
+                rulesDirectory: try value(k.alertsDir), templatesDirectory: try value(k.alertsTemplatesDir),
+                sessionTimeout: try value(k.alertsSessionTimeout)),
+            unsubscribeSecret: try value(k.unsubscribeSecret),
+            whatsAppVerifyToken: try value(k.whatsAppVerifyToken), whatsAppAppSecret: try value(k.whatsAppAppSecret),
+            shutdownTimeout: try value(k.shutdownTimeout),
             devMode: try devMode())
     }
 
@@ -214,15 +201,20 @@ extension Configuration {
     /// docs forge a Twilio status callback; a provider URL on loopback would send
     /// every message to whatever listens there.
     func devMode() throws -> Bool {
-        let dev = try bool("dev.mode")
-        guard !dev else { return true }
-        let secrets = ["sender.whatsapp_token", "sender.twilio_auth_token", "sender.twilio_account_sid", "sender.whatsapp_phone_number_id",
-                       "sender.webhook_secret", "unsubscribe.secret", "whatsapp.app_secret", "whatsapp.verify_token"]
-        for key in secrets where string(key).lowercased().hasPrefix("sandbox") || string(key) == "ACsandbox" {
-            throw bad(key, "is the dev sandbox's value; set the real one (dev.mode is off)")
+        let k = ConfigurationKeys.shared
+        guard try !value(k.devMode) else { return true }
+        let credentials = [
+            k.senderWhatsAppToken, k.senderTwilioAuthToken, k.senderTwilioAccountSid, k.senderWhatsAppPhoneNumberId,
+            k.senderWebhookSecret, k.unsubscribeSecret, k.whatsAppAppSecret, k.whatsAppVerifyToken,
+        ]
+        for setting in credentials {
+            let text = try value(setting)
+            if text.lowercased().hasPrefix("sandbox") || text == "ACsandbox" {
+                throw bad(setting.key.name, "is the dev sandbox's value; set the real one (dev.mode is off)")
+            }
         }
-        for key in ["sender.whatsapp_api_url", "sender.twilio_api_url"] where Self.isLoopbackURL(string(key)) {
-            throw bad(key, "points at this machine (the dev sandbox); set the provider's URL (dev.mode is off)")
+        for setting in [k.senderWhatsAppAPIURL, k.senderTwilioAPIURL] where Self.isLoopbackURL(try value(setting)) {
+            throw bad(setting.key.name, "points at this machine (the dev sandbox); set the provider's URL (dev.mode is off)")
         }
         return false
     }

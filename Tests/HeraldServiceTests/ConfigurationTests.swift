@@ -46,6 +46,7 @@ struct ConfigurationTests {
             rows[cells[1].trimmingCharacters(in: CharacterSet(charactersIn: "`"))] = String(line)
         }
         #expect(Set(rows.keys) == Set(Configuration.keys.map(\.name)), "documented but not a key, or a key not documented")
+        #expect(Set(Configuration.keys.map(\.name)).count == Configuration.keys.count, "a key declared twice")
         for key in Configuration.keys {
             guard let row = rows[key.name] else { continue }
             #expect(row.hasPrefix("| `\(key.name)` | `\(key.defaultValue)` | `\(key.environmentName)` |"), "\(row)")
