@@ -91,14 +91,18 @@ let package = Package(
             dependencies: [
                 "HeraldCore", "HeraldKafka", "HeraldRedis", "HeraldService",
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swift6,
             plugins: ["EmbedLua"]
         ),
         .target(
             name: "HeraldScheduler",
-            dependencies: ["HeraldCore", "HeraldKafka", "HeraldRedis", "HeraldService", .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Prometheus", package: "swift-prometheus")],
+            dependencies: [
+                "HeraldCore", "HeraldKafka", "HeraldRedis", "HeraldService", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
             swiftSettings: swift6
         ),
         .target(
@@ -155,7 +159,8 @@ let package = Package(
                 "HeraldCore", "HeraldKafka", "HeraldRedis", "HeraldService", "HeraldChannels", "HeraldDevTools",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swift6
         ),
@@ -164,10 +169,15 @@ let package = Package(
         .testTarget(name: "HeraldCoreTests", dependencies: ["HeraldCore"], swiftSettings: swift6),
         .testTarget(
             name: "HeraldKafkaTests",
-            dependencies: ["HeraldCore", "HeraldKafka", "HeraldService", "HeraldTestSupport", "HeraldDevTools", .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Prometheus", package: "swift-prometheus")],
+            dependencies: [
+                "HeraldCore", "HeraldKafka", "HeraldService", "HeraldTestSupport", "HeraldDevTools", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
             swiftSettings: swift6
         ),
-        .testTarget(name: "HeraldRedisTests", dependencies: ["HeraldCore", "HeraldRedis", "HeraldTestSupport", .product(name: "Logging", package: "swift-log")], swiftSettings: swift6),
+        .testTarget(
+            name: "HeraldRedisTests", dependencies: ["HeraldCore", "HeraldRedis", "HeraldTestSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swift6),
         .testTarget(name: "HeraldServiceTests", dependencies: ["HeraldService", "HeraldIngest", "HeraldTestSupport"], swiftSettings: swift6),
         .testTarget(name: "HeraldAlerterTests", dependencies: ["HeraldAlerter", "HeraldCore"], swiftSettings: swift6),
         .testTarget(name: "HeraldSenderTests", dependencies: ["HeraldSender", "HeraldCore", "HeraldChannels"], swiftSettings: swift6),
@@ -178,7 +188,10 @@ let package = Package(
         .testTarget(name: "HeraldDevToolsTests", dependencies: ["HeraldDevTools", "HeraldChannels", "HeraldCore"], swiftSettings: swift6),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["HeraldKafka", "HeraldRedis", "HeraldTestSupport", "HeraldDevTools", "HeraldChannels", "HeraldCore", "HeraldService", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "HeraldKafka", "HeraldRedis", "HeraldTestSupport", "HeraldDevTools", "HeraldChannels", "HeraldCore", "HeraldService",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             exclude: ["silent-listener.py", "lost-reply-proxy.py"],
             swiftSettings: swift6
         ),

@@ -14,7 +14,7 @@ import HeraldCore
 import Mustache
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The families of checks, chosen by `HERALD_FUZZ_FAMILY` (comma-separated; all
@@ -104,7 +104,9 @@ func fuzzTracking(_ text: String) {
 /// a status names a state or nothing, and a reference it carries reads back.
 func fuzzWebhooks(_ text: String, _ parsed: JSONValue?) {
     if let v = parsed {
-        for status in ProviderStatus.whatsApp(v) where status.reference.map({ MessageReference(text: $0.text) != $0 }) == true { fail("WhatsApp status reference", text) }
+        for status in ProviderStatus.whatsApp(v) where status.reference.map({ MessageReference(text: $0.text) != $0 }) == true {
+            fail("WhatsApp status reference", text)
+        }
     }
     if let status = ProviderStatus.twilio(form: URLEncoding.parseForm(text), query: text) { _ = status.state }
     _ = TwilioSignature.matches(text, url: "https://h.example/v1/status/twilio?\(text)", parameters: URLEncoding.parseForm(text), authToken: "t")
@@ -133,7 +135,10 @@ func runAlertRule(_ rule: AlertRule, page: PageURL?) {
     for at in [Int64(1_795_500_000_000), Int64.max - 1, Int64.min + 1] {
         let waiting = Dictionary(matches.map { ($0.rule.id, $0.minTimeMs) }, uniquingKeysWith: max)
         let visit = PageVisit(eventId: "e", url: page?.description ?? "https://shop.example/", at: at, session: "s", acceptedAt: at, waiting: waiting)
-        for end in [PageVisit.End.left(at: at.addingClamped(rule.pages.first?.minTimeMs ?? 0)), .nextView(at: .max, session: "s"), .nextView(at: .min, session: nil), .timeout] {
+        for end in [
+            PageVisit.End.left(at: at.addingClamped(rule.pages.first?.minTimeMs ?? 0)), .nextView(at: .max, session: "s"), .nextView(at: .min, session: nil),
+            .timeout,
+        ] {
             let decided = visit.decide(end, sessionTimeoutMs: 30 * 60 * 1000)
             if decided.reached.count + decided.tooShort.count != waiting.count { fail("alert visit decision", "\(rule.id)") }
         }

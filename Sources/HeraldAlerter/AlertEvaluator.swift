@@ -137,7 +137,8 @@ struct AlertEvaluator: Sendable {
         let applied = try await store.replaceVisits(changes, now: clock.now())
         try await counted
         if applied.count < changes.count {
-            logger.debug("alerter: some waiting visits were closed by the timeout sweep meanwhile", metadata: ["herald.count": "\(changes.count - applied.count)"])
+            logger.debug(
+                "alerter: some waiting visits were closed by the timeout sweep meanwhile", metadata: ["herald.count": "\(changes.count - applied.count)"])
         }
     }
 
@@ -151,7 +152,10 @@ struct AlertEvaluator: Sendable {
     }
 
     /// Ends a waiting visit: rules whose minimum was reached alert, the others count as too short.
-    func decide(_ visit: PageVisit, _ end: PageVisit.End, contactId: String, into alerts: inout [Alert], _ stats: inout [(ruleId: String, day: String, counter: AlertStore.Counter, by: Int)]) {
+    func decide(
+        _ visit: PageVisit, _ end: PageVisit.End, contactId: String, into alerts: inout [Alert],
+        _ stats: inout [(ruleId: String, day: String, counter: AlertStore.Counter, by: Int)]
+    ) {
         let outcome = visit.decide(end, sessionTimeoutMs: sessionTimeoutMs)
         let decidedAt = clock.now()
         for id in outcome.reached {
@@ -181,13 +185,16 @@ struct AlertEvaluator: Sendable {
         let recipients = Self.recipients(rule, owner: profile?.owner)
         guard !recipients.isEmpty else {
             out.stats.append((rule.id, day, .noRecipient, 1))
-            logger.warning("alert has no recipient: the contact has no owner with an email address and the rule has no other", metadata: [
-                "herald.rule": "\(rule.id)", "herald.contact_id": "\(alert.contactId)",
-            ])
+            logger.warning(
+                "alert has no recipient: the contact has no owner with an email address and the rule has no other",
+                metadata: [
+                    "herald.rule": "\(rule.id)", "herald.contact_id": "\(alert.contactId)",
+                ])
             return out
         }
         let period = rule.frequency.per.containing(alert.visit.at, timeZone: rule.timeZone)
-        let admission = try await store.admit(rule: rule, contactId: alert.contactId, visitId: alert.visit.eventId, periodKey: period.key, periodEndsAt: period.endsAt, now: clock.now())
+        let admission = try await store.admit(
+            rule: rule, contactId: alert.contactId, visitId: alert.visit.eventId, periodKey: period.key, periodEndsAt: period.endsAt, now: clock.now())
         switch admission {
         case .suppressed:
             out.stats.append((rule.id, day, .suppressed, 1))

@@ -46,11 +46,12 @@ struct AlertRenderer: Sendable {
                 // Each format escapes what it needs: HTML as HTML, CSV every value as one
                 // safe cell (`CSVCell`: no formula runs when the file is opened), text and
                 // JSON as they are.
-                let pragma = switch a.format {
-                case .html: ""
-                case .csv: Self.csvPragma
-                case .text, .json: "{{% CONTENT_TYPE: TEXT}}"
-                }
+                let pragma =
+                    switch a.format {
+                    case .html: ""
+                    case .csv: Self.csvPragma
+                    case .text, .json: "{{% CONTENT_TYPE: TEXT}}"
+                    }
                 content = (try? MustacheTemplate(string: pragma + source))?.render(object) ?? ""
             }
             attachments.append(EmailAttachment(filename: a.filename, contentType: a.format.contentType + "; charset=utf-8", content: content))
@@ -98,10 +99,11 @@ struct AlertRenderer: Sendable {
             "contact": profileJSON,
             "contact_name": .string(name.isEmpty ? (profile?.email ?? contactId) : name),
             "details": .array(details.compactMap { label, value in value.map { ["label": .string(label), "value": .string($0)] } }),
-            "activity": .array(activity.map { entry in
-                let at: Int64 = if case .int(let t)? = entry["at"] { t } else { 0 }
-                return ["at": .string(localTime(at, zone)), "type": entry["type"] ?? "", "detail": entry["detail"] ?? ""]
-            }),
+            "activity": .array(
+                activity.map { entry in
+                    let at: Int64 = if case .int(let t)? = entry["at"] { t } else { 0 }
+                    return ["at": .string(localTime(at, zone)), "type": entry["type"] ?? "", "detail": entry["detail"] ?? ""]
+                }),
         ]
     }
 

@@ -31,7 +31,8 @@ public enum AlerterApp {
         let evaluator = AlertEvaluator(
             catalog: catalog, store: store, contacts: ContactStore(redis: runtime.redis, partitions: settings.partitions),
             renderer: try await AlertRenderer.load(directory: settings.alerts.templatesDirectory), producer: runtime.producer,
-            sessionTimeoutMs: settings.alerts.sessionTimeout.milliseconds, metrics: AlerterMetrics(registry: runtime.metrics), deadLetters: runtime.deadLetters, logger: runtime.logger)
+            sessionTimeoutMs: settings.alerts.sessionTimeout.milliseconds, metrics: AlerterMetrics(registry: runtime.metrics), deadLetters: runtime.deadLetters,
+            logger: runtime.logger)
         // Up to 5,000 events a batch: the Redis round trips are paid per batch, and a
         // batch is only as large as the backlog, so light load keeps them small.
         let consumer = try runtime.consumer(topics: [Topics.events], maxBatchSize: 5000) { batch in

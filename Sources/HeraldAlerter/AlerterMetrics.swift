@@ -11,7 +11,9 @@ struct AlerterMetrics: Sendable {
     init(registry: PrometheusCollectorRegistry) {
         func counter(_ outcome: String) -> Counter {
             registry.makeCounter(
-                descriptor: .init(metricName: "herald_alerter_visits", unitName: "total", helpText: "Rule matches by outcome: matched, alerted, suppressed (frequency cap), too_short"),
+                descriptor: .init(
+                    metricName: "herald_alerter_visits", unitName: "total",
+                    helpText: "Rule matches by outcome: matched, alerted, suppressed (frequency cap), too_short"),
                 labels: [("worker", "alerter"), ("outcome", outcome)])
         }
         evaluated = registry.makeCounter(

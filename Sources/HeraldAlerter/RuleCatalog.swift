@@ -26,7 +26,9 @@ final class RuleCatalog: Service, Sendable {
         guard version != state.withLock({ $0.version }) else { return }
         let rules = try await store.rules()
         state.withLock { $0 = (version, AlertRuleIndex(rules: rules), Dictionary(uniqueKeysWithValues: rules.map { ($0.id, $0) })) }
-        logger.info("alerter loaded rules", metadata: ["herald.rules": "\(rules.count)", "herald.enabled": "\(rules.filter(\.enabled).count)", "herald.version": "\(version)"])
+        logger.info(
+            "alerter loaded rules",
+            metadata: ["herald.rules": "\(rules.count)", "herald.enabled": "\(rules.filter(\.enabled).count)", "herald.version": "\(version)"])
     }
 
     func run() async throws {

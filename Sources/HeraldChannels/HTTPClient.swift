@@ -58,8 +58,11 @@ public struct HTTPRequest: Sendable {
     }
 
     /// A POST with a JSON body.
-    public static func postJSON(_ url: String, _ body: [UInt8], headers: [(String, String)] = [], timeout: Duration = .seconds(10), addressPolicy: AddressPolicy? = nil) -> HTTPRequest {
-        HTTPRequest(method: "POST", url: url, headers: [("Content-Type", "application/json")] + headers, body: body, timeout: timeout, addressPolicy: addressPolicy)
+    public static func postJSON(
+        _ url: String, _ body: [UInt8], headers: [(String, String)] = [], timeout: Duration = .seconds(10), addressPolicy: AddressPolicy? = nil
+    ) -> HTTPRequest {
+        HTTPRequest(
+            method: "POST", url: url, headers: [("Content-Type", "application/json")] + headers, body: body, timeout: timeout, addressPolicy: addressPolicy)
     }
 }
 
@@ -98,7 +101,8 @@ public final class HTTPClient: Sendable {
     }
 
     /// `send` with a JSON body.
-    public func postJSON(_ url: String, _ body: [UInt8], headers: [(String, String)] = [], timeout: Duration = .seconds(10)) async throws -> HTTPClientResponse {
+    public func postJSON(_ url: String, _ body: [UInt8], headers: [(String, String)] = [], timeout: Duration = .seconds(10)) async throws -> HTTPClientResponse
+    {
         try await send(method: "POST", url: url, headers: [("Content-Type", "application/json")] + headers, body: body, timeout: timeout)
     }
 

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Herald's one duration grammar, for campaigns, alert rules and configuration:
 /// a whole number and a unit — `250ms`, `30s`, `15m`, `2h`, `2d`, `1w`.
 ///
@@ -51,5 +53,3 @@ public enum DurationText {
         return "\(ms)ms"
     }
 }
-
-import Foundation

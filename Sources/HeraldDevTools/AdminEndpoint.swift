@@ -20,8 +20,9 @@ public struct AdminEndpoint: Sendable {
         guard let base = url ?? (try? String(contentsOfFile: DevPaths.apiURL, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) else {
             throw CLIError("no API address: pass --api or start `heraldctl dev`")
         }
-        guard let key = key ?? ProcessInfo.processInfo.environment["HERALD_ADMIN_KEY"]
-            ?? (try? String(contentsOfFile: DevPaths.adminKey, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard
+            let key = key ?? ProcessInfo.processInfo.environment["HERALD_ADMIN_KEY"]
+                ?? (try? String(contentsOfFile: DevPaths.adminKey, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
         else { throw CLIError("no admin key: pass --admin-key, set HERALD_ADMIN_KEY, or start `heraldctl dev`") }
         return AdminEndpoint(url: base, key: key)
     }

@@ -28,7 +28,11 @@ public struct AlertsBenchmark: Sendable {
     public var partitions: Int = 24
     public var admin: AdminEndpoint
 
-    public init(rules: Int = 1000, events: Int = 300_000, contacts: Int = 50_000, rate: Int = 1000, seconds: Int = 20, bootstrap: String? = nil, alerterMetrics: String = "http://127.0.0.1:9404/metrics", senderMetrics: String = "http://127.0.0.1:9403/metrics", preload: Bool = false, partitions: Int = 24, admin: AdminEndpoint) {
+    public init(
+        rules: Int = 1000, events: Int = 300_000, contacts: Int = 50_000, rate: Int = 1000, seconds: Int = 20, bootstrap: String? = nil,
+        alerterMetrics: String = "http://127.0.0.1:9404/metrics", senderMetrics: String = "http://127.0.0.1:9403/metrics", preload: Bool = false,
+        partitions: Int = 24, admin: AdminEndpoint
+    ) {
         self.rules = rules
         self.events = events
         self.contacts = contacts
@@ -42,13 +46,13 @@ public struct AlertsBenchmark: Sendable {
         self.admin = admin
     }
 
-
-
     public static func preloadLimit(partitions: Int) -> Int { 4_000_000 / 300 * partitions }
 
     public func run() async throws {
         if preload, cpuSeconds(processNamed: "herald-alerter") != nil {
-            throw CLIError("--preload starts an alerter of its own, and the running one would read the views as they are produced: start the dev stack without it, `heraldctl dev --workers ingestor`")
+            throw CLIError(
+                "--preload starts an alerter of its own, and the running one would read the views as they are produced: start the dev stack without it, `heraldctl dev --workers ingestor`"
+            )
         }
         var logger = Logger(label: "heraldctl.bench")
         logger.logLevel = .warning
@@ -96,7 +100,9 @@ public struct AlertsBenchmark: Sendable {
                 let contact = "bench-\(run)-\(i % contacts)"
                 // Each contact views a page every 5 s: watched pages (30 s minimum) end too short.
                 let url = i % 2 == 0 ? "https://bench.example/s\(i / 2 % rules)/p\(i % 7)" : "https://bench.example/other/\(i % 1000)"
-                let e = Event(id: "bench-\(run)-\(i)", type: "page_visited", contactId: contact, timestamp: base + Int64(i / contacts) * 5000, receivedAt: nowMilliseconds(), properties: ["url": .string(url)])
+                let e = Event(
+                    id: "bench-\(run)-\(i)", type: "page_visited", contactId: contact, timestamp: base + Int64(i / contacts) * 5000,
+                    receivedAt: nowMilliseconds(), properties: ["url": .string(url)])
                 return KafkaOutgoingRecord(topic: Topics.events, key: contact, value: e.encoded())
             }
             for case .failure(let error) in await producer.send(records) { throw error }
@@ -127,12 +133,17 @@ public struct AlertsBenchmark: Sendable {
             if evaluated > lastProgress.count {
                 lastProgress = (evaluated, .now)
             } else if firstSeen != nil, ContinuousClock.now - lastProgress.at > .seconds(10) {
-                throw CLIError("the alerter evaluated \(Int(evaluated)) of \(events) views and nothing more for 10 s: views were lost before it read them (the broker keeps 5 MB per partition; use fewer --events) or it is stuck (see its log)")
+                throw CLIError(
+                    "the alerter evaluated \(Int(evaluated)) of \(events) views and nothing more for 10 s: views were lost before it read them (the broker keeps 5 MB per partition; use fewer --events) or it is stuck (see its log)"
+                )
             }
             try await Task.sleep(for: .milliseconds(100))
         }
         let span = Double(((ContinuousClock.now) - (firstSeen ?? produceStart)).milliseconds) / 1000
-        print(String(format: "evaluated %.0f of %d page views against %d rules: %.0f events/s (first to last, %.1f s)", evaluated, events, rules, (evaluated - countAtFirst) / max(span, 0.001), span))
+        print(
+            String(
+                format: "evaluated %.0f of %d page views against %d rules: %.0f events/s (first to last, %.1f s)", evaluated, events, rules,
+                (evaluated - countAtFirst) / max(span, 0.001), span))
         // On a shared machine the other workers (and Redis) take CPU too: what the
         // alerter itself spent tells its capacity per core.
         if let c0 = cpuBefore, let c1 = cpuSeconds(processNamed: "herald-alerter"), c1 > c0 {
@@ -152,7 +163,9 @@ public struct AlertsBenchmark: Sendable {
                 let records = (produced..<min(total, produced + perTick)).map { n -> KafkaOutgoingRecord in
                     let contact = "bench-lat-\(run)-\(n)"
                     let now = nowMilliseconds()
-                    let e = Event(id: "bench-lat-\(run)-\(n)", type: "page_visited", contactId: contact, timestamp: now, receivedAt: now, properties: ["url": .string("https://bench.example/landing\(n % rules)")])
+                    let e = Event(
+                        id: "bench-lat-\(run)-\(n)", type: "page_visited", contactId: contact, timestamp: now, receivedAt: now,
+                        properties: ["url": .string("https://bench.example/landing\(n % rules)")])
                     return KafkaOutgoingRecord(topic: Topics.events, key: contact, value: e.encoded())
                 }
                 for case .failure(let error) in await producer.send(records) { throw error }
@@ -208,10 +221,11 @@ public struct AlertsBenchmark: Sendable {
     func histogram(_ client: HTTPClient, _ url: String, _ name: String) async throws -> [(Double, Double)] {
         let text = try await client.get(url).bodyText
         return text.split(separator: "\n").filter { $0.hasPrefix("\(name)_bucket") }.compactMap { line -> (Double, Double)? in
-            guard let le = line.range(of: "le=\""), let close = line[le.upperBound...].firstIndex(of: "\""), let value = Double(line.split(separator: " ").last ?? "") else { return nil }
+            guard let le = line.range(of: "le=\""), let close = line[le.upperBound...].firstIndex(of: "\""),
+                let value = Double(line.split(separator: " ").last ?? "")
+            else { return nil }
             let bound = String(line[le.upperBound..<close])
             return (bound == "+Inf" ? .infinity : Double(bound) ?? .infinity, value)
         }.sorted { $0.0 < $1.0 }
     }
 }
-

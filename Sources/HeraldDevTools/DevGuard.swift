@@ -29,8 +29,9 @@ enum DevGuard {
     static func requireFree(_ ports: [(port: Int, what: String)]) throws {
         let taken = ports.filter { !isFree($0.port) }
         guard !taken.isEmpty else { return }
-        throw CLIError("port\(taken.count == 1 ? "" : "s") in use: " + taken.map { "\($0.port) (\($0.what))" }.joined(separator: ", ")
-            + "; another Herald may be running — stop it, or choose other ports (--api-port, --metrics-port)")
+        throw CLIError(
+            "port\(taken.count == 1 ? "" : "s") in use: " + taken.map { "\($0.port) (\($0.what))" }.joined(separator: ", ")
+                + "; another Herald may be running — stop it, or choose other ports (--api-port, --metrics-port)")
     }
 
     /// Whether a listener could bind `port` on every address, as the workers do.
@@ -44,6 +45,7 @@ enum DevGuard {
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = in_port_t(UInt16(truncatingIfNeeded: port).bigEndian)
         addr.sin_addr.s_addr = INADDR_ANY
-        return withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
+        return withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            == 0
     }
 }

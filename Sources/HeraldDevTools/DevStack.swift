@@ -14,7 +14,10 @@ public struct DevStack: Sendable {
     public var exitAfterStart: Bool = false
     public var outbox: String = DevPaths.outbox
 
-    public init(partitions: Int = 24, apiPort: Int = 8080, metricsPort: Int = 9401, demo: Bool = false, workers: String = Worker.allCases.map(\.rawValue).joined(separator: ","), exitAfterStart: Bool = false, outbox: String = DevPaths.outbox) {
+    public init(
+        partitions: Int = 24, apiPort: Int = 8080, metricsPort: Int = 9401, demo: Bool = false,
+        workers: String = Worker.allCases.map(\.rawValue).joined(separator: ","), exitAfterStart: Bool = false, outbox: String = DevPaths.outbox
+    ) {
         self.partitions = partitions
         self.apiPort = apiPort
         self.metricsPort = metricsPort
@@ -23,7 +26,6 @@ public struct DevStack: Sendable {
         self.exitAfterStart = exitAfterStart
         self.outbox = outbox
     }
-
 
     public func run() async throws {
         var selected: [Worker] = []
@@ -36,9 +38,11 @@ public struct DevStack: Sendable {
         guard selected.contains(.ingestor) else { throw CLIError("--workers must include ingestor (the API and the campaigns are loaded through it)") }
         if demo && selected.count < Worker.allCases.count { throw CLIError("--demo needs every worker") }
         try DevGuard.lock()
-        try DevGuard.requireFree([(apiPort, "the ingestor's API, --api-port")] + Worker.allCases.enumerated().filter { selected.contains($0.element) }.map {
-            (metricsPort + $0.offset, "\($0.element.executable)'s metrics, --metrics-port + \($0.offset)")
-        })
+        try DevGuard.requireFree(
+            [(apiPort, "the ingestor's API, --api-port")]
+                + Worker.allCases.enumerated().filter { selected.contains($0.element) }.map {
+                    (metricsPort + $0.offset, "\($0.element.executable)'s metrics, --metrics-port + \($0.offset)")
+                })
         let termination = TerminationSignal.install()
         let fm = FileManager.default
         // The outbox holds this run's emails only: kept across runs it grew without
@@ -76,7 +80,10 @@ public struct DevStack: Sendable {
             let redisPort = freeTCPPort()
             let redis = try ChildProcess(
                 executable: redisServerExecutable(),
-                arguments: ["--port", String(redisPort), "--bind", "127.0.0.1", "--dir", fm.currentDirectoryPath + "/" + DevPaths.redis, "--appendonly", "yes", "--appendfsync", "everysec", "--maxmemory-policy", "noeviction", "--rdbcompression", "no", "--save", ""],
+                arguments: [
+                    "--port", String(redisPort), "--bind", "127.0.0.1", "--dir", fm.currentDirectoryPath + "/" + DevPaths.redis, "--appendonly", "yes",
+                    "--appendfsync", "everysec", "--maxmemory-policy", "noeviction", "--rdbcompression", "no", "--save", "",
+                ],
                 output: .file("\(DevPaths.logs)/redis.log"))
             children.append(("redis-server", redis))
             try (String(redisPort) + "\n").write(toFile: DevPaths.redisPort, atomically: true, encoding: .utf8)
@@ -97,7 +104,10 @@ public struct DevStack: Sendable {
             let appSecret = try devKey("\(DevPaths.root)/whatsapp-app-secret", prefix: "app-")
             let sandbox = try ChildProcess(
                 executable: "\(binDir)/heraldctl",
-                arguments: ["sandbox", "--port", String(sandboxPort), "--whatsapp-callback", "http://127.0.0.1:\(apiPort)/v1/status/whatsapp", "--app-secret", appSecret],
+                arguments: [
+                    "sandbox", "--port", String(sandboxPort), "--whatsapp-callback", "http://127.0.0.1:\(apiPort)/v1/status/whatsapp", "--app-secret",
+                    appSecret,
+                ],
                 output: .file("\(DevPaths.logs)/sandbox.log"))
             children.append(("sandbox", sandbox))
             // The senders check WhatsApp templates against the synced catalogue.
@@ -129,7 +139,8 @@ public struct DevStack: Sendable {
                 "HERALD_DEV_MODE": "true",
                 "HERALD_SENDER_WHATSAPP_TOKEN": "sandbox-token", "HERALD_SENDER_WHATSAPP_PHONE_NUMBER_ID": "sandbox-phone",
                 "HERALD_SENDER_TWILIO_ACCOUNT_SID": "ACsandbox", "HERALD_SENDER_TWILIO_AUTH_TOKEN": "sandbox-token",
-                "HERALD_WHATSAPP_APP_SECRET": appSecret, "HERALD_WHATSAPP_VERIFY_TOKEN": try devKey("\(DevPaths.root)/whatsapp-verify-token", prefix: "verify-"),
+                "HERALD_WHATSAPP_APP_SECRET": appSecret,
+                "HERALD_WHATSAPP_VERIFY_TOKEN": try devKey("\(DevPaths.root)/whatsapp-verify-token", prefix: "verify-"),
                 "HERALD_SENDER_TEMPLATES_DIR": fm.currentDirectoryPath + "/config/templates",
                 "HERALD_SENDER_PUBLIC_URL": "http://127.0.0.1:\(apiPort)",
                 // High limits: the checks run (and are measured by `bench send`) but do not bind.
@@ -147,31 +158,34 @@ public struct DevStack: Sendable {
             let client = HTTPClient(concurrency: 2)
             for (i, worker) in Worker.allCases.enumerated() where selected.contains(worker) {
                 try termination.check()
-                try await waitReady(client, url: "http://127.0.0.1:\(metricsPort + i)/readyz", name: worker.executable, process: children.first { $0.0 == worker.executable }!.1)
+                try await waitReady(
+                    client, url: "http://127.0.0.1:\(metricsPort + i)/readyz", name: worker.executable, process: children.first { $0.0 == worker.executable }!.1
+                )
             }
             let apiURL = "http://127.0.0.1:\(apiPort)"
             try (apiURL + "\n").write(toFile: DevPaths.apiURL, atomically: true, encoding: .utf8)
             try await loadCampaigns(client: client, apiURL: apiURL, adminKey: adminKey)
-            print("""
+            print(
+                """
 
-            Herald dev stack is up.
-              API:       \(apiURL)/v1/events
-              API key:   \(apiKey)   (also in \(DevPaths.apiKey))
-              Admin key: \(adminKey)   (also in \(DevPaths.adminKey); for /v1/campaigns and `heraldctl campaigns`)
-              Kafka:     \(bootstrap)
-              Redis:     127.0.0.1:\(redisPort)
-              Email:     SMTP sink on 127.0.0.1:\(smtpPort); this run's messages in \(outbox)/*.eml
-              WhatsApp/SMS: sandbox provider on http://127.0.0.1:\(sandboxPort) (requests: /sandbox/requests)
-              Metrics:   \(Worker.allCases.enumerated().filter { selected.contains($0.element) }.map { "\($0.element.rawValue) http://127.0.0.1:\(metricsPort + $0.offset)/metrics" }.joined(separator: "\n             "))
-              Logs:      \(DevPaths.logs)/
+                Herald dev stack is up.
+                  API:       \(apiURL)/v1/events
+                  API key:   \(apiKey)   (also in \(DevPaths.apiKey))
+                  Admin key: \(adminKey)   (also in \(DevPaths.adminKey); for /v1/campaigns and `heraldctl campaigns`)
+                  Kafka:     \(bootstrap)
+                  Redis:     127.0.0.1:\(redisPort)
+                  Email:     SMTP sink on 127.0.0.1:\(smtpPort); this run's messages in \(outbox)/*.eml
+                  WhatsApp/SMS: sandbox provider on http://127.0.0.1:\(sandboxPort) (requests: /sandbox/requests)
+                  Metrics:   \(Worker.allCases.enumerated().filter { selected.contains($0.element) }.map { "\($0.element.rawValue) http://127.0.0.1:\(metricsPort + $0.offset)/metrics" }.joined(separator: "\n             "))
+                  Logs:      \(DevPaths.logs)/
 
-            Try:
-              curl -s -X POST \(apiURL)/v1/events -H 'Authorization: Bearer \(apiKey)' -H 'Content-Type: application/json' \\
-                -d '{"id":"evt-1","type":"purchase","contact_id":"c-42","properties":{"total":99.5}}'
-              .build/debug/heraldctl tail herald.events
+                Try:
+                  curl -s -X POST \(apiURL)/v1/events -H 'Authorization: Bearer \(apiKey)' -H 'Content-Type: application/json' \\
+                    -d '{"id":"evt-1","type":"purchase","contact_id":"c-42","properties":{"total":99.5}}'
+                  .build/debug/heraldctl tail herald.events
 
-            Ctrl-C stops everything.
-            """)
+                Ctrl-C stops everything.
+                """)
             fflush(nil)
             try termination.check()
             if demo { try await runDemo(client: client, apiURL: apiURL, apiKey: apiKey, adminKey: adminKey, bootstrap: bootstrap) }
@@ -220,7 +234,9 @@ public struct DevStack: Sendable {
         var before = outboxFiles()
         _ = try await client.send(
             method: "PUT", url: "\(apiURL)/v1/contacts/demo-eva-\(run)", headers: headers,
-            body: Array(#"{"email":"eva@shop.example","owner":"olaf@shop.example","attributes":{"first_name":"Eva","last_name":"Martin","company":"Café Lumière","city":"Lyon","language":"fr"}}"#.utf8))
+            body: Array(
+                #"{"email":"eva@shop.example","owner":"olaf@shop.example","attributes":{"first_name":"Eva","last_name":"Martin","company":"Café Lumière","city":"Lyon","language":"fr"}}"#
+                    .utf8))
         _ = try await client.postJSON(
             "\(apiURL)/v1/events", Array(#"{"id":"demo-\#(run)-5","type":"purchase","contact_id":"demo-eva-\#(run)","properties":{"total":42}}"#.utf8),
             headers: [("Authorization", "Bearer \(apiKey)")])
@@ -233,7 +249,9 @@ public struct DevStack: Sendable {
         before = outboxFiles()
         _ = try await client.postJSON(
             "\(apiURL)/v1/events",
-            Array(#"{"id":"demo-\#(run)-6","type":"page_visited","contact_id":"demo-eva-\#(run)","properties":{"url":"https://shop.example/products/espresso-machine"}}"#.utf8),
+            Array(
+                #"{"id":"demo-\#(run)-6","type":"page_visited","contact_id":"demo-eva-\#(run)","properties":{"url":"https://shop.example/products/espresso-machine"}}"#
+                    .utf8),
             headers: [("Authorization", "Bearer \(apiKey)")])
         print("demo: demo-eva-\(run) opened https://shop.example/products/espresso-machine: waiting for the sales alert in \(outbox)/")
         fflush(nil)
@@ -256,7 +274,8 @@ public struct DevStack: Sendable {
                 fflush(nil)  // the stack keeps running: a redirected stdout would hold this line
                 return
             }
-            seen.formUnion(now.filter { !$0.hasPrefix(".") && ((try? String(contentsOfFile: "\(outbox)/\($0)", encoding: .utf8)).map { !$0.isEmpty } ?? false) })
+            seen.formUnion(
+                now.filter { !$0.hasPrefix(".") && ((try? String(contentsOfFile: "\(outbox)/\($0)", encoding: .utf8)).map { !$0.isEmpty } ?? false) })
             try await Task.sleep(for: .milliseconds(200))
         }
         throw CLIError("demo: the expected email did not reach \(outbox)/ within 30 s (see \(DevPaths.logs)/herald-sender.log and herald-alerter.log)")
@@ -322,4 +341,3 @@ public struct DevStack: Sendable {
         throw CLIError("\(name) was not ready within 30 s; see \(DevPaths.logs)/\(name).log")
     }
 }
-

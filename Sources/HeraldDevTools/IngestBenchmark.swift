@@ -18,7 +18,10 @@ public struct IngestBenchmark: Sendable {
     public var rawEvents: Int = 500_000
     public var mode: String = "both"
 
-    public init(api: String? = nil, key: String? = nil, bootstrap: String? = nil, seconds: Int = 20, concurrency: Int = 8, batch: Int = 100, rawEvents: Int = 500_000, mode: String = "both") {
+    public init(
+        api: String? = nil, key: String? = nil, bootstrap: String? = nil, seconds: Int = 20, concurrency: Int = 8, batch: Int = 100, rawEvents: Int = 500_000,
+        mode: String = "both"
+    ) {
         self.api = api
         self.key = key
         self.bootstrap = bootstrap
@@ -28,7 +31,6 @@ public struct IngestBenchmark: Sendable {
         self.rawEvents = rawEvents
         self.mode = mode
     }
-
 
     public func run() async throws {
         let apiURL = try api ?? String(contentsOfFile: DevPaths.apiURL, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -72,8 +74,11 @@ public struct IngestBenchmark: Sendable {
         let elapsed = Double((ContinuousClock.now - start).milliseconds) / 1000
         let sorted = stats.sortedLatencies()
         let events = stats.count
-        print(String(format: "http: %d events in %.1f s = %.0f events/s accepted (batches of %d, %d concurrent); request latency p50 %.1f ms, p99 %.1f ms; non-202 responses: %d",
-            events, elapsed, Double(events) / elapsed, batchSize, concurrency, percentile(sorted, 50), percentile(sorted, 99), stats.failures))
+        print(
+            String(
+                format:
+                    "http: %d events in %.1f s = %.0f events/s accepted (batches of %d, %d concurrent); request latency p50 %.1f ms, p99 %.1f ms; non-202 responses: %d",
+                events, elapsed, Double(events) / elapsed, batchSize, concurrency, percentile(sorted, 50), percentile(sorted, 99), stats.failures))
     }
 
     /// The `"sent_ms":<digits>` the bench put in the event, read without a full JSON parse
@@ -96,7 +101,10 @@ public struct IngestBenchmark: Sendable {
         for i in 0..<size {
             if i > 0 { out.append(UInt8(ascii: ",")) }
             let id = "bench-\(run)-\(worker)-\(sequence)-\(i)"
-            out.append(contentsOf: #"{"id":"\#(id)","type":"page_visited","contact_id":"c-\#((sequence * size + i) % 100_000)","properties":{"url":"https://shop.example/p/\#(i)","sent_ms":\#(ts)}}"#.utf8)
+            out.append(
+                contentsOf:
+                    #"{"id":"\#(id)","type":"page_visited","contact_id":"c-\#((sequence * size + i) % 100_000)","properties":{"url":"https://shop.example/p/\#(i)","sent_ms":\#(ts)}}"#
+                    .utf8)
         }
         out.append(contentsOf: "]}".utf8)
         return out
@@ -152,8 +160,10 @@ public struct IngestBenchmark: Sendable {
             let elapsed = Double(stats.lastAt - start) / 1000
             let ingestorCPU = cpuSeconds(processNamed: "herald-ingestor").map { $0 - (cpuAtStart ?? 0) }
             let sorted = stats.sortedLatencies()
-            print(String(format: "raw: %d of %d events on herald.events in %.1f s = %.0f events/s end to end; produce-to-visible latency p50 %.0f ms, p99 %.0f ms",
-                got, total, elapsed, Double(got) / max(elapsed, 0.001), percentile(sorted, 50), percentile(sorted, 99)))
+            print(
+                String(
+                    format: "raw: %d of %d events on herald.events in %.1f s = %.0f events/s end to end; produce-to-visible latency p50 %.0f ms, p99 %.0f ms",
+                    got, total, elapsed, Double(got) / max(elapsed, 0.001), percentile(sorted, 50), percentile(sorted, 99)))
             // The load generator, Redis and the broker share the machine: what the
             // ingestor itself spent tells its capacity per core.
             if let cpu = ingestorCPU, cpu > 0 {

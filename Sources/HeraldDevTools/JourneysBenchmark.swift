@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import HeraldChannels
 import HeraldCore
 import HeraldKafka
@@ -7,6 +6,7 @@ import HeraldRedis
 import Logging
 import Prometheus
 import ServiceLifecycle
+import Synchronization
 
 /// `heraldctl bench journeys`: wake-up lateness and transitions per second of the
 /// running scheduler, and Redis memory per pending wake-up.
@@ -27,7 +27,6 @@ public struct JourneysBenchmark: Sendable {
         self.admin = admin
     }
 
-
     public func run() async throws {
         var logger = Logger(label: "heraldctl.bench")
         logger.logLevel = .warning
@@ -40,7 +39,8 @@ public struct JourneysBenchmark: Sendable {
         let redis = RedisPool(configuration: config, logger: logger)
         let run = UUID().uuidString.prefix(6).lowercased()
         let campaign = "bench-wake-\(run)"
-        let yaml = "id: \(campaign)\nlist: bench\nentry: parallel\ntriggers:\n  - event: bench_never\nsteps:\n  - id: w\n    wait: 1d\n    next: s\n  - id: s\n    send: {channel: email, template: bench}\n"
+        let yaml =
+            "id: \(campaign)\nlist: bench\nentry: parallel\ntriggers:\n  - event: bench_never\nsteps:\n  - id: w\n    wait: 1d\n    next: s\n  - id: s\n    send: {channel: email, template: bench}\n"
         guard (200..<300).contains(try await admin.call("POST", "/v1/campaigns/\(campaign)/publish", body: yaml)) else {
             throw CLIError("the bench campaign \(campaign) was not published (the answer is above)")
         }
@@ -56,7 +56,9 @@ public struct JourneysBenchmark: Sendable {
                 let contact = "bench-\(run)-\(i)"
                 let shard = Shard.of(contact, partitions: partitions)
                 let due = firstDue + Int64(i) * 1000 / Int64(rate)
-                var instance = JourneyInstance(id: "\(campaign):\(i):\(due)", campaignId: campaign, version: 1, contactId: contact, triggerEvent: [:], stepId: "w", enteredAt: due - 86_400_000)
+                var instance = JourneyInstance(
+                    id: "\(campaign):\(i):\(due)", campaignId: campaign, version: 1, contactId: contact, triggerEvent: [:], stepId: "w",
+                    enteredAt: due - 86_400_000)
                 instance.status = .waiting(until: due)
                 instance.sequence = 1
                 instance.visits = ["w": 1]
@@ -67,8 +69,10 @@ public struct JourneysBenchmark: Sendable {
         }
         let loadSeconds = Double((ContinuousClock.now - loadStart).milliseconds) / 1000
         let memoryAfter = try await usedMemory(redis)
-        print(String(format: "loaded %d waiting journeys in %.1f s; Redis used_memory grew %.0f MB = %.0f bytes per pending wake-up (journey state + wake-up entry)",
-            count, loadSeconds, Double(memoryAfter - memoryBefore) / 1e6, Double(memoryAfter - memoryBefore) / Double(count)))
+        print(
+            String(
+                format: "loaded %d waiting journeys in %.1f s; Redis used_memory grew %.0f MB = %.0f bytes per pending wake-up (journey state + wake-up entry)",
+                count, loadSeconds, Double(memoryAfter - memoryBefore) / 1e6, Double(memoryAfter - memoryBefore) / Double(count)))
         let wakeBytes = try await wakeSetBytes(redis, partitions: partitions)
         print(String(format: "  of which the wake-up sorted sets: %.0f bytes per entry (MEMORY USAGE)", Double(wakeBytes) / Double(count)))
         fflush(nil)
@@ -88,7 +92,8 @@ public struct JourneysBenchmark: Sendable {
             var lateness: [Double] = []
             var seconds: [Int64: Double] = [:]
             for r in batch where r.value.firstRange(of: marker) != nil {
-                guard let v = try? JSONValue.parse(r.value), let id = v["instance_id"]?.stringValue, let due = id.split(separator: ":").last.flatMap({ Int64($0) }),
+                guard let v = try? JSONValue.parse(r.value), let id = v["instance_id"]?.stringValue,
+                    let due = id.split(separator: ":").last.flatMap({ Int64($0) }),
                     case .int(let created)? = v["created_at_ms"]
                 else { continue }
                 lateness.append(Double(created - due))
@@ -107,8 +112,10 @@ public struct JourneysBenchmark: Sendable {
             }
             let sorted = stats.sortedLatencies()
             let span = Double(stats.lastAt - firstDue) / 1000
-            print(String(format: "fired %d of %d wake-ups due at %d/s: lateness p50 %.0f ms, p99 %.0f ms, max %.0f ms; %.0f transitions/s (first due to last fired)",
-                stats.count, count, rate, percentile(sorted, 50), percentile(sorted, 99), sorted.last ?? 0, Double(stats.count) / max(span, 0.001)))
+            print(
+                String(
+                    format: "fired %d of %d wake-ups due at %d/s: lateness p50 %.0f ms, p99 %.0f ms, max %.0f ms; %.0f transitions/s (first due to last fired)",
+                    stats.count, count, rate, percentile(sorted, 50), percentile(sorted, 99), sorted.last ?? 0, Double(stats.count) / max(span, 0.001)))
             let slowest = worst.withLock { $0 }.sorted { $0.value > $1.value }.prefix(8).sorted { $0.key < $1.key }
             print("  slowest seconds (since the first due: worst lateness): " + slowest.map { "+\($0.key) s: \(Int($0.value)) ms" }.joined(separator: ", "))
             // Wall-clock time of the first due, to line the slow seconds up with logs
@@ -133,4 +140,3 @@ public struct JourneysBenchmark: Sendable {
         return replies.compactMap(\.int).reduce(0, +)
     }
 }
-

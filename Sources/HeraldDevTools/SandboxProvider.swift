@@ -25,7 +25,10 @@ public struct SandboxProvider: Sendable {
     public var appSecret: String = ""
     public var answerDelay: Int = 0
 
-    public init(port: Int = 8090, reject: [String] = [], throttleFirst: Int = 0, portFile: String? = nil, whatsappCallback: String? = nil, appSecret: String = "", answerDelay: Int = 0) {
+    public init(
+        port: Int = 8090, reject: [String] = [], throttleFirst: Int = 0, portFile: String? = nil, whatsappCallback: String? = nil, appSecret: String = "",
+        answerDelay: Int = 0
+    ) {
         self.port = port
         self.reject = reject
         self.throttleFirst = throttleFirst
@@ -34,7 +37,6 @@ public struct SandboxProvider: Sendable {
         self.appSecret = appSecret
         self.answerDelay = answerDelay
     }
-
 
     public func run() async throws {
         var logger = Logger(label: "heraldctl.sandbox")
@@ -59,20 +61,35 @@ public struct SandboxProvider: Sendable {
                 Self.whatsAppStatuses(id: id, to: to, opaque: json["biz_opaque_callback_data"]?.stringValue, callback: callback, secret: appSecret)
             }
             try await Self.pause(answerDelay)
-            return Self.json(200, ["messaging_product": "whatsapp", "contacts": [["input": .string(to), "wa_id": .string(to.filter(\.isNumber))]], "messages": [["id": .string(id)]]])
+            return Self.json(
+                200,
+                [
+                    "messaging_product": "whatsapp", "contacts": [["input": .string(to), "wa_id": .string(to.filter(\.isNumber))]],
+                    "messages": [["id": .string(id)]],
+                ])
         }
         router.post("2010-04-01/Accounts/:sid/Messages.json") { request, context -> Response in
             let body = try await request.body.collect(upTo: 1 << 20)
             let form = URLEncoding.parseForm(String(buffer: body))
-            state.record(["api": "twilio", "path": .string(request.uri.path), "authorization": .string(request.headers[.authorization] ?? ""), "form": .object(form.mapValues(JSONValue.string))])
-            guard request.headers[.authorization]?.hasPrefix("Basic ") == true else { return Self.json(401, ["code": 20003, "message": "Authenticate", "status": 401]) }
+            state.record([
+                "api": "twilio", "path": .string(request.uri.path), "authorization": .string(request.headers[.authorization] ?? ""),
+                "form": .object(form.mapValues(JSONValue.string)),
+            ])
+            guard request.headers[.authorization]?.hasPrefix("Basic ") == true else {
+                return Self.json(401, ["code": 20003, "message": "Authenticate", "status": 401])
+            }
             if state.throttle("twilio") { return Self.json(429, ["code": 20429, "message": "Too Many Requests", "status": 429]) }
             let to = form["To"] ?? ""
-            if state.rejects(to) || !ContactInput.isE164(to) { return Self.json(400, ["code": 21211, "message": "The 'To' number \(to) is not a valid phone number.", "status": 400]) }
+            if state.rejects(to) || !ContactInput.isE164(to) {
+                return Self.json(400, ["code": 21211, "message": "The 'To' number \(to) is not a valid phone number.", "status": 400])
+            }
             let sid = "SM" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
-            if let callback = form["StatusCallback"] { Self.twilioStatuses(sid: sid, callback: callback, authToken: Self.basicPassword(request.headers[.authorization])) }
+            if let callback = form["StatusCallback"] {
+                Self.twilioStatuses(sid: sid, callback: callback, authToken: Self.basicPassword(request.headers[.authorization]))
+            }
             try await Self.pause(answerDelay)
-            return Self.json(201, ["sid": .string(sid), "status": "queued", "to": .string(to), "from": .string(form["From"] ?? ""), "body": .string(form["Body"] ?? "")])
+            return Self.json(
+                201, ["sid": .string(sid), "status": "queued", "to": .string(to), "from": .string(form["From"] ?? ""), "body": .string(form["Body"] ?? "")])
         }
         // The template catalogue, in two pages (clients must follow `paging.next`).
         // (The second segment is the WhatsApp Business Account id; the router needs
@@ -124,11 +141,15 @@ public struct SandboxProvider: Sendable {
             let client = HTTPClient(concurrency: 1)
             for status in ["sent", "delivered", "read", "delivered"] {
                 try? await Task.sleep(for: .milliseconds(100))
-                var entry: [String: JSONValue] = ["id": .string(id), "status": .string(status), "timestamp": .string(String(nowMilliseconds() / 1000)), "recipient_id": .string(to)]
+                var entry: [String: JSONValue] = [
+                    "id": .string(id), "status": .string(status), "timestamp": .string(String(nowMilliseconds() / 1000)), "recipient_id": .string(to),
+                ]
                 if let opaque { entry["biz_opaque_callback_data"] = .string(opaque) }
                 let body: JSONValue = [
                     "object": "whatsapp_business_account",
-                    "entry": [["id": "sandbox-waba", "changes": [["field": "messages", "value": ["messaging_product": "whatsapp", "statuses": [.object(entry)]]]]]],
+                    "entry": [
+                        ["id": "sandbox-waba", "changes": [["field": "messages", "value": ["messaging_product": "whatsapp", "statuses": [.object(entry)]]]]]
+                    ],
                 ]
                 let bytes = body.serialized()
                 let signature = "sha256=" + Hashing.hex(Hashing.hmacSHA256(key: Array(secret.utf8), message: bytes))
@@ -163,12 +184,22 @@ public struct SandboxProvider: Sendable {
     }
 
     static func template(_ name: String, _ language: String, _ status: String, _ category: String, _ body: String) -> JSONValue {
-        ["name": .string(name), "language": .string(language), "status": .string(status), "category": .string(category), "id": .string("\(name)-\(language)"),
-         "components": [["type": "BODY", "text": .string(body)]]]
+        [
+            "name": .string(name), "language": .string(language), "status": .string(status), "category": .string(category),
+            "id": .string("\(name)-\(language)"),
+            "components": [["type": "BODY", "text": .string(body)]],
+        ]
     }
 
     static func whatsAppError(_ status: Int, code: Int, _ message: String) -> Response {
-        json(status, ["error": ["message": .string(message), "type": "OAuthException", "code": .int(Int64(code)), "error_data": ["messaging_product": "whatsapp", "details": .string(message)], "fbtrace_id": "sandbox"]])
+        json(
+            status,
+            [
+                "error": [
+                    "message": .string(message), "type": "OAuthException", "code": .int(Int64(code)),
+                    "error_data": ["messaging_product": "whatsapp", "details": .string(message)], "fbtrace_id": "sandbox",
+                ]
+            ])
     }
 
     static func json(_ status: Int, _ body: JSONValue) -> Response {

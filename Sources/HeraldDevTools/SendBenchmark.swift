@@ -26,7 +26,10 @@ public struct SendBenchmark: Sendable {
     public var senderCPU: Int?
     public var preload: Bool = false
 
-    public init(count: Int = 100_000, channel: Channel = Channel.webhook, contacts: Int = 10_000, bootstrap: String? = nil, senders: Int = 0, limit: Int = 200, tier: Int? = nil, hold: Int = 20, partitions: Int = 24, senderCPU: Int? = nil, preload: Bool = false) {
+    public init(
+        count: Int = 100_000, channel: Channel = Channel.webhook, contacts: Int = 10_000, bootstrap: String? = nil, senders: Int = 0, limit: Int = 200,
+        tier: Int? = nil, hold: Int = 20, partitions: Int = 24, senderCPU: Int? = nil, preload: Bool = false
+    ) {
         self.count = count
         self.channel = channel
         self.contacts = contacts
@@ -47,8 +50,6 @@ public struct SendBenchmark: Sendable {
         /// The send record's channel.
         var sendChannel: HeraldCore.Channel { self == .whatsapp ? .whatsapp : .webhook }
     }
-
-
 
     /// A request's contact: webhooks spread over `--contacts`; WhatsApp messages
     /// one per contact, as a campaign's are (the per-recipient interval, one
@@ -77,7 +78,9 @@ public struct SendBenchmark: Sendable {
         // The bench's own senders must be the only ones: the stack's would take
         // requests as they are produced, with limits of its own.
         if senders > 0 || preload, cpuSeconds(processNamed: "herald-sender") != nil {
-            throw CLIError("--senders and --preload start senders of their own, and one is already running: start the dev stack without it, `heraldctl dev --workers ingestor,scheduler,alerter`")
+            throw CLIError(
+                "--senders and --preload start senders of their own, and one is already running: start the dev stack without it, `heraldctl dev --workers ingestor,scheduler,alerter`"
+            )
         }
         let run = String(UInt32.random(in: 0...UInt32.max), radix: 36)
         // A WhatsApp account of its own per run: its 24-hour window starts empty.
@@ -103,7 +106,8 @@ public struct SendBenchmark: Sendable {
             for case .failure(let error) in await producer.send(records) { throw error }
         }
         await producer.close()
-        print(String(format: "produced %d %@ send requests in %.1f s", count, channel.rawValue, Double((ContinuousClock.now - produceStart).milliseconds) / 1000))
+        print(
+            String(format: "produced %d %@ send requests in %.1f s", count, channel.rawValue, Double((ContinuousClock.now - produceStart).milliseconds) / 1000))
         fflush(nil)
         if preload {
             // Limits as high as the dev stack's: checked on every message, never binding.
@@ -121,15 +125,24 @@ public struct SendBenchmark: Sendable {
         while counter.count < expected && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
         let (n, first, last) = counter.snapshot()
         let span = Double((last - first).milliseconds) / 1000
-        print(String(format: "received %d of %d %@; %.0f messages/s (first to last receipt, %.1f s)", n, expected, channel == .whatsapp ? "WhatsApp messages" : "webhooks", Double(n) / max(span, 0.001), span))
+        print(
+            String(
+                format: "received %d of %d %@; %.0f messages/s (first to last receipt, %.1f s)", n, expected,
+                channel == .whatsapp ? "WhatsApp messages" : "webhooks", Double(n) / max(span, 0.001), span))
         if senders == 0, let c0 = cpuBefore, let c1 = cpuSeconds(processNamed: "herald-sender"), c1 > c0 {
-            print(String(format: "herald-sender used %.1f CPU-s: %.0f µs per message, %.0f messages per CPU-second", c1 - c0, (c1 - c0) * 1e6 / Double(max(n, 1)), Double(n) / (c1 - c0)))
+            print(
+                String(
+                    format: "herald-sender used %.1f CPU-s: %.0f µs per message, %.0f messages per CPU-second", c1 - c0, (c1 - c0) * 1e6 / Double(max(n, 1)),
+                    Double(n) / (c1 - c0)))
         }
         if let r0 = redisBefore, let r1 = await redisCPUSeconds(port: redisPort) {
             let main = r1.main - r0.main
             let children = r1.children - r0.children
-            print(String(format: "redis-server used %.1f CPU-s meanwhile: %.0f µs per message (every client's work, not only the sender's)%@", main, main * 1e6 / Double(max(n, 1)),
-                children > 0 ? String(format: ", and %.1f CPU-s in append-only-file rewrites", children) : ""))
+            print(
+                String(
+                    format: "redis-server used %.1f CPU-s meanwhile: %.0f µs per message (every client's work, not only the sender's)%@", main,
+                    main * 1e6 / Double(max(n, 1)),
+                    children > 0 ? String(format: ", and %.1f CPU-s in append-only-file rewrites", children) : ""))
         }
         if let r0 = receiverBefore, let r1 = receiver.cpuSeconds {
             print(String(format: "the bench's receiver used %.2f CPU-s: %.0f µs per message", r1 - r0, (r1 - r0) * 1e6 / Double(max(n, 1))))
@@ -154,11 +167,12 @@ public struct SendBenchmark: Sendable {
         let reply = try? await redis.execute(["INFO", "cpu"]).string
         await redis.close()
         guard let info = reply else { return nil }
-        let fields = Dictionary(info.split(whereSeparator: \.isNewline).compactMap { line -> (String, Double)? in
-            let parts = line.split(separator: ":", maxSplits: 1)
-            guard parts.count == 2, let value = Double(parts[1].trimmingCharacters(in: .whitespaces)) else { return nil }
-            return (String(parts[0]), value)
-        }, uniquingKeysWith: { a, _ in a })
+        let fields = Dictionary(
+            info.split(whereSeparator: \.isNewline).compactMap { line -> (String, Double)? in
+                let parts = line.split(separator: ":", maxSplits: 1)
+                guard parts.count == 2, let value = Double(parts[1].trimmingCharacters(in: .whitespaces)) else { return nil }
+                return (String(parts[0]), value)
+            }, uniquingKeysWith: { a, _ in a })
         guard let user = fields["used_cpu_user"], let system = fields["used_cpu_sys"] else { return nil }
         return (user + system, (fields["used_cpu_user_children"] ?? 0) + (fields["used_cpu_sys_children"] ?? 0))
     }
@@ -176,17 +190,20 @@ public struct SendBenchmark: Sendable {
         let redis = RedisPool(configuration: RedisConfiguration(host: "127.0.0.1", port: redisPort), logger: Logger(label: "bench"))
         let entry = try await WhatsAppCatalog(redis: redis).entries()["\(Self.whatsAppTemplate)|en"]
         guard entry?.status == "APPROVED" else {
-            throw CLIError("WhatsApp template '\(Self.whatsAppTemplate)' (en) is \(entry?.status ?? "not in the synced catalogue"): the dev stack syncs it at start (heraldctl templates sync)")
+            throw CLIError(
+                "WhatsApp template '\(Self.whatsAppTemplate)' (en) is \(entry?.status ?? "not in the synced catalogue"): the dev stack syncs it at start (heraldctl templates sync)"
+            )
         }
         let store = ContactStore(redis: redis, partitions: partitions)
         let now = nowMilliseconds()
         for start in stride(from: 0, to: count, by: 1_000) {
-            try await store.apply((start..<min(count, start + 1_000)).map { i in
-                var change = ContactChange()
-                change.fields["phone"] = .string(Self.phone(i))
-                change.attributes["first_name"] = "Ada"
-                return (contact(i), change)
-            }, now: now)
+            try await store.apply(
+                (start..<min(count, start + 1_000)).map { i in
+                    var change = ContactChange()
+                    change.fields["phone"] = .string(Self.phone(i))
+                    change.attributes["first_name"] = "Ada"
+                    return (contact(i), change)
+                }, now: now)
         }
     }
 
@@ -215,7 +232,9 @@ public struct SendBenchmark: Sendable {
         for i in 0..<senders {
             let metricsPort = freeTCPPort()
             environment["HERALD_SENDER_METRICS_PORT"] = String(metricsPort)
-            fleet.append(try await startBenchWorker("herald-sender", log: "bench-sender-\(i)", metricsPort: metricsPort, environment: environment, cpu: senderCPU, client: client))
+            fleet.append(
+                try await startBenchWorker(
+                    "herald-sender", log: "bench-sender-\(i)", metricsPort: metricsPort, environment: environment, cpu: senderCPU, client: client))
         }
         if settle { try await Task.sleep(for: .seconds(5)) }  // every member owns partitions before anything is produced
         print("started \(senders) herald-sender process\(senders == 1 ? "" : "es") sharing a \(channel.rawValue) limit of \(limit)/s")
@@ -233,7 +252,9 @@ public struct SendBenchmark: Sendable {
         let store = MessageStore(redis: redis, partitions: partitions)
         let now = { nowMilliseconds() }
         let reached = try await limiter.recipients(account: account, now: now())
-        print("tier \(tier): \(reached) unique recipients in the account's 24-hour window, \(counter.count) received: overshoot \(max(0, max(reached, counter.count) - tier))")
+        print(
+            "tier \(tier): \(reached) unique recipients in the account's 24-hour window, \(counter.count) received: overshoot \(max(0, max(reached, counter.count) - tier))"
+        )
         // Messages held by the rate come back at their turns (up to count / limit
         // seconds after the start) and are then held by the cap: wait for those
         // first, so that what is watched is the cap's holds alone.
@@ -248,11 +269,16 @@ public struct SendBenchmark: Sendable {
         let held = try await store.states(campaign: campaign)["retry_scheduled"] ?? 0
         let after = try await commandCalls(redis)
         let delta = { (command: String) in (after[command] ?? 0) - (before[command] ?? 0) }
-        print("held for \(hold) s: \(held) messages waiting (retry_scheduled), \(counter.count - tier) more received; meanwhile Redis ran \(delta("hset")) HSET (state writes) and \(delta("evalsha")) EVALSHA (all the stack's scripts)")
+        print(
+            "held for \(hold) s: \(held) messages waiting (retry_scheduled), \(counter.count - tier) more received; meanwhile Redis ran \(delta("hset")) HSET (state writes) and \(delta("evalsha")) EVALSHA (all the stack's scripts)"
+        )
         let raised = ContinuousClock.now
         let released = try await limiter.setTier(account: account, limit: count)
         while counter.count < count && ContinuousClock.now - raised < .seconds(count / max(1, limit / 2) + 60) { try await Task.sleep(for: .milliseconds(50)) }
-        print(String(format: "tier raised to %d: %d held messages brought forward; %d of %d received %.1f s after the raise", count, released, counter.count, count, Double((ContinuousClock.now - raised).milliseconds) / 1000))
+        print(
+            String(
+                format: "tier raised to %d: %d held messages brought forward; %d of %d received %.1f s after the raise", count, released, counter.count, count,
+                Double((ContinuousClock.now - raised).milliseconds) / 1000))
     }
 
     /// Calls per command the server has run so far (`INFO commandstats`), e.g. `evalsha`.
@@ -270,7 +296,8 @@ public struct SendBenchmark: Sendable {
     /// Redis's record of the claim) and by when the receiver got it.
     func reportOvershoot(ids: [(contact: String, id: String)], receipts: [String: Int64]) async throws {
         guard let redisPort = devRedisPort() else { return }
-        let store = MessageStore(redis: RedisPool(configuration: RedisConfiguration(host: "127.0.0.1", port: redisPort), logger: Logger(label: "bench")), partitions: partitions)
+        let store = MessageStore(
+            redis: RedisPool(configuration: RedisConfiguration(host: "127.0.0.1", port: redisPort), logger: Logger(label: "bench")), partitions: partitions)
         var starts: [String: Int64] = [:]
         for chunk in stride(from: 0, to: ids.count, by: 200).map({ ids[$0..<min(ids.count, $0 + 200)] }) {
             try await withThrowingTaskGroup(of: (String, Int64?).self) { group in
@@ -281,7 +308,9 @@ public struct SendBenchmark: Sendable {
         let claimed = SlidingWindow.most(starts.values.sorted(), width: 1000)
         let received = SlidingWindow.most(receipts.values.sorted(), width: 1000)
         let delays = starts.compactMap { id, t in receipts[id].map { $0 - t } }.sorted()
-        print("most calls started in any 1 s window: \(claimed) (limit \(limit)): overshoot \(max(0, claimed - limit)) — from attempt_ms of \(starts.count) messages")
+        print(
+            "most calls started in any 1 s window: \(claimed) (limit \(limit)): overshoot \(max(0, claimed - limit)) — from attempt_ms of \(starts.count) messages"
+        )
         print("most messages received in any 1 s window: \(received): overshoot \(max(0, received - limit)) at the receiver")
         if !delays.isEmpty {
             print("limit slot taken → message received: p50 \(delays[delays.count / 2]) ms, p99 \(delays[delays.count * 99 / 100]) ms, max \(delays.last!) ms")

@@ -1,3 +1,4 @@
+import Foundation
 import HeraldCore
 import Hummingbird
 
@@ -53,9 +54,15 @@ struct APIKeyAuthorization<Context: RequestContext>: RouterMiddleware {
         let held = presented.isEmpty ? [] : keys.scopes(of: presented)
         if held.contains(scope) { return try await next(request, context) }
         if held.isEmpty {
-            return APISupport.json(.unauthorized, ["error": "missing or invalid API key (send Authorization: Bearer <key>)"], headers: [.wwwAuthenticate: "Bearer"])
+            return APISupport.json(
+                .unauthorized, ["error": "missing or invalid API key (send Authorization: Bearer <key>)"], headers: [.wwwAuthenticate: "Bearer"])
         }
-        return APISupport.json(.forbidden, ["error": .string("this API key may not do this: it needs the \(scope.rawValue) scope (api.\(scope == .ingest ? "keys" : "\(scope.rawValue)_keys"))")])
+        return APISupport.json(
+            .forbidden,
+            [
+                "error": .string(
+                    "this API key may not do this: it needs the \(scope.rawValue) scope (api.\(scope == .ingest ? "keys" : "\(scope.rawValue)_keys"))")
+            ])
     }
 }
 
@@ -65,5 +72,3 @@ extension RouterMethods {
         group().add(middleware: APIKeyAuthorization<Context>(keys: keys, scope: scope))
     }
 }
-
-import Foundation

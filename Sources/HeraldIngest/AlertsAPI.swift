@@ -42,7 +42,8 @@ struct AlertsAPI: Sendable {
             await guarded(request) {
                 let rule = try await parse(request, id: nil)
                 guard try await store.rule(rule.id) == nil else {
-                    return APISupport.json(.conflict, ["error": .string("an alert rule '\(rule.id)' exists; PUT /v1/alerts/\(rule.id) replaces it"), "field": "id"])
+                    return APISupport.json(
+                        .conflict, ["error": .string("an alert rule '\(rule.id)' exists; PUT /v1/alerts/\(rule.id) replaces it"), "field": "id"])
                 }
                 try await store.put(rule)
                 return APISupport.json(.created, describe(rule))
@@ -96,10 +97,12 @@ struct AlertsAPI: Sendable {
                     }
                     return .object(o)
                 }
-                return APISupport.json(.ok, [
-                    "id": .string(rule.id), "time_zone": .string(rule.timeZone), "days": .array(list),
-                    "total": .object(total.mapValues { .int($0) }),
-                ])
+                return APISupport.json(
+                    .ok,
+                    [
+                        "id": .string(rule.id), "time_zone": .string(rule.timeZone), "days": .array(list),
+                        "total": .object(total.mapValues { .int($0) }),
+                    ])
             }
         }
     }
@@ -144,9 +147,12 @@ struct AlertsAPI: Sendable {
             }
             return try AlertRule(json: json)
         } catch let error as AlertRuleError {
-            throw ResponseError(APISupport.json(.unprocessableContent, [
-                "valid": false, "error": .string(error.description), "field": .string(error.field), "reason": .string(error.reason),
-            ]))
+            throw ResponseError(
+                APISupport.json(
+                    .unprocessableContent,
+                    [
+                        "valid": false, "error": .string(error.description), "field": .string(error.field), "reason": .string(error.reason),
+                    ]))
         }
     }
 

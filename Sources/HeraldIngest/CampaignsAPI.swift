@@ -39,7 +39,9 @@ public struct CampaignsAPI: Sendable {
 
     /// `router` is a group that requires the admin scope.
     public func addRoutes(to router: some RouterMethods<BasicRequestContext>) {
-        router.get("v1/campaigns") { request, _ in await guarded(request) { APISupport.json(.ok, ["campaigns": .array(try await store.list().map(JSONValue.string))]) } }
+        router.get("v1/campaigns") { request, _ in
+            await guarded(request) { APISupport.json(.ok, ["campaigns": .array(try await store.list().map(JSONValue.string))]) }
+        }
         router.post("v1/campaigns/validate") { request, _ in
             await guarded(request) {
                 let yaml = try await text(request)
@@ -59,7 +61,8 @@ public struct CampaignsAPI: Sendable {
                     // would have replaced another campaign's draft.
                     let parsed = try CampaignParser.parse(yaml, file: file)
                     guard parsed.id == context.parameters.get("id") else {
-                        return APISupport.json(.badRequest, ["error": "the YAML's id is '\(parsed.id)', not the one in the URL; nothing was saved", "field": "id"])
+                        return APISupport.json(
+                            .badRequest, ["error": "the YAML's id is '\(parsed.id)', not the one in the URL; nothing was saved", "field": "id"])
                     }
                     let c = try await store.saveDraft(yaml, file: file)
                     return APISupport.json(.ok, ["id": .string(c.id), "draft": true])
@@ -131,15 +134,19 @@ public struct CampaignsAPI: Sendable {
             await guarded(request) {
                 let id = context.parameters.get("id") ?? ""
                 if let which = request.uri.queryParameters.get("version") ?? request.uri.queryParameters.get("yaml") {
-                    guard let yaml = try await store.yaml(id: id, version: Int(which)) else { return APISupport.json(.notFound, ["error": "no such version of '\(id)'"]) }
+                    guard let yaml = try await store.yaml(id: id, version: Int(which)) else {
+                        return APISupport.json(.notFound, ["error": "no such version of '\(id)'"])
+                    }
                     return Response(status: .ok, headers: [.contentType: "application/yaml"], body: ResponseBody(byteBuffer: ByteBuffer(string: yaml)))
                 }
                 guard let s = try await store.show(id: id) else { return APISupport.json(.notFound, ["error": "no campaign '\(id)'"]) }
-                return APISupport.json(.ok, [
-                    "id": .string(s.id), "state": .string(s.state.rawValue), "published_version": s.publishedVersion.map { .int(Int64($0)) } ?? .null,
-                    "versions": .array(s.versions.map { .int(Int64($0)) }), "has_draft": .bool(s.hasDraft),
-                    "retired": .object(Dictionary(uniqueKeysWithValues: s.retired.map { (String($0.key), JSONValue.string($0.value.rawValue)) })),
-                ])
+                return APISupport.json(
+                    .ok,
+                    [
+                        "id": .string(s.id), "state": .string(s.state.rawValue), "published_version": s.publishedVersion.map { .int(Int64($0)) } ?? .null,
+                        "versions": .array(s.versions.map { .int(Int64($0)) }), "has_draft": .bool(s.hasDraft),
+                        "retired": .object(Dictionary(uniqueKeysWithValues: s.retired.map { (String($0.key), JSONValue.string($0.value.rawValue)) })),
+                    ])
             }
         }
     }
@@ -161,7 +168,8 @@ public struct CampaignsAPI: Sendable {
     }
 
     func invalid(_ error: CampaignError) -> Response {
-        APISupport.json(.unprocessableContent, ["valid": false, "error": .string(error.description), "line": .int(Int64(error.line)), "reason": .string(error.reason)])
+        APISupport.json(
+            .unprocessableContent, ["valid": false, "error": .string(error.description), "line": .int(Int64(error.line)), "reason": .string(error.reason)])
     }
 
     func mode(_ request: Request) throws -> CampaignStore.RetireMode {

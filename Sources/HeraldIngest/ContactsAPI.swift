@@ -1,3 +1,4 @@
+import Foundation
 import HeraldCore
 import HeraldRedis
 import Hummingbird
@@ -69,8 +70,6 @@ public struct ContactsAPI: Sendable {
         }
     }
 }
-
-import Foundation
 
 extension ContactsAPI {
     /// A journey as `GET /v1/contacts/{id}/journeys` shows it.

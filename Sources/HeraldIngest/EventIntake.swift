@@ -49,7 +49,8 @@ public struct EventIntake: Sendable {
     let failures: Counter
 
     public init(
-        redis: RedisPool, producer: KafkaProducer, partitions: Int, dedupeWindow: Duration, messageTimeout: Duration, maxEventBytes: Int = EventIntake.maxEventBytes,
+        redis: RedisPool, producer: KafkaProducer, partitions: Int, dedupeWindow: Duration, messageTimeout: Duration,
+        maxEventBytes: Int = EventIntake.maxEventBytes,
         metrics: PrometheusCollectorRegistry, source: String, logger: Logger
     ) {
         self.redis = redis
@@ -60,9 +61,15 @@ public struct EventIntake: Sendable {
         self.pendingTTL = messageTimeout + .seconds(10)
         self.logger = logger
         let labels = [("worker", "ingestor"), ("source", source)]
-        accepted = metrics.makeCounter(descriptor: .init(metricName: "herald_ingest_events_accepted", unitName: "total", helpText: "Events produced to herald.events"), labels: labels)
-        duplicates = metrics.makeCounter(descriptor: .init(metricName: "herald_ingest_events_duplicate", unitName: "total", helpText: "Events acknowledged but not produced again"), labels: labels)
-        failures = metrics.makeCounter(descriptor: .init(metricName: "herald_ingest_events_failed", unitName: "total", helpText: "Events not accepted because Kafka or Redis failed (caller retries)"), labels: labels)
+        accepted = metrics.makeCounter(
+            descriptor: .init(metricName: "herald_ingest_events_accepted", unitName: "total", helpText: "Events produced to herald.events"), labels: labels)
+        duplicates = metrics.makeCounter(
+            descriptor: .init(metricName: "herald_ingest_events_duplicate", unitName: "total", helpText: "Events acknowledged but not produced again"),
+            labels: labels)
+        failures = metrics.makeCounter(
+            descriptor: .init(
+                metricName: "herald_ingest_events_failed", unitName: "total", helpText: "Events not accepted because Kafka or Redis failed (caller retries)"),
+            labels: labels)
     }
 
     func dedupeKey(_ event: Event) -> String {
@@ -76,13 +83,17 @@ public struct EventIntake: Sendable {
     static let finishScript = RedisScript(name: "dedupe_finish", source: LuaSource.dedupeFinish)
 
     /// Runs `script` once per shard over the given event indices, all in one round trip.
-    private func runPerShard(_ script: RedisScript, _ indices: [Int], events: [Event], firstArgument: String, perKey: (Int) -> String?) async throws -> [Int: RedisValue] {
+    private func runPerShard(_ script: RedisScript, _ indices: [Int], events: [Event], firstArgument: String, perKey: (Int) -> String?) async throws -> [Int:
+        RedisValue]
+    {
         var byShard: [Int: [Int]] = [:]
         for i in indices { byShard[Shard.of(events[i].contactId, partitions: partitions), default: []].append(i) }
         let groups = byShard.sorted { $0.key < $1.key }.map(\.value)
-        let replies = try await redis.evalMany(script, calls: groups.map { group in
-            (keys: group.map { dedupeKey(events[$0]) }, arguments: [firstArgument] + group.compactMap(perKey))
-        })
+        let replies = try await redis.evalMany(
+            script,
+            calls: groups.map { group in
+                (keys: group.map { dedupeKey(events[$0]) }, arguments: [firstArgument] + group.compactMap(perKey))
+            })
         var result: [Int: RedisValue] = [:]
         for (group, reply) in zip(groups, replies) {
             if case .error(let message) = reply { throw RedisError(code: .server, message: message) }
@@ -124,9 +135,10 @@ public struct EventIntake: Sendable {
             }
         }
         // One batch: each record is acknowledged (or failed) individually.
-        let reports = await producer.send(toProduce.map {
-            KafkaOutgoingRecord(topic: Topics.events, key: events[$0].contactId, value: written[$0])
-        })
+        let reports = await producer.send(
+            toProduce.map {
+                KafkaOutgoingRecord(topic: Topics.events, key: events[$0].contactId, value: written[$0])
+            })
         let results: [(Int, String?)] = zip(toProduce, reports).map { i, report in
             switch report {
             case .success: (i, nil)

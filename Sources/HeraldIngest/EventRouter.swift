@@ -1,3 +1,4 @@
+import Foundation
 import HeraldCore
 import HeraldKafka
 import HeraldRedis
@@ -72,5 +73,3 @@ public struct EventRouter: Sendable {
         }
     }
 }
-
-import Foundation

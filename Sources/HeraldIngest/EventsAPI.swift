@@ -52,7 +52,8 @@ public struct EventsAPI: Sendable {
             }
             guard !list.isEmpty else { return APISupport.json(.badRequest, ["error": "events: must not be empty", "field": "events"]) }
             guard list.count <= maxBatchEvents else {
-                return APISupport.json(.contentTooLarge, ["error": "events: at most \(maxBatchEvents) events per request, got \(list.count)", "field": "events"])
+                return APISupport.json(
+                    .contentTooLarge, ["error": "events: at most \(maxBatchEvents) events per request, got \(list.count)", "field": "events"])
             }
             items = list
             isBatch = true
@@ -67,7 +68,9 @@ public struct EventsAPI: Sendable {
             do {
                 valid.append((i, try validator.validate(item, receivedAt: now)))
             } catch {
-                var r: [String: JSONValue] = ["index": .int(Int64(i)), "status": "rejected", "field": .string(error.field), "error": .string(error.description)]
+                var r: [String: JSONValue] = [
+                    "index": .int(Int64(i)), "status": "rejected", "field": .string(error.field), "error": .string(error.description),
+                ]
                 if let id = item["id"]?.stringValue { r["id"] = .string(id) }
                 results[i] = .object(r)
             }

@@ -45,8 +45,11 @@ public enum IngestorApp {
         }
         AlertsAPI(store: AlertStore(redis: runtime.redis, partitions: settings.partitions), maxBodyBytes: settings.maxBodyBytes, logger: runtime.logger)
             .addRoutes(to: admin)
-        CampaignsAPI(store: CampaignStore(redis: runtime.redis), journeys: journeys, producer: runtime.producer, maxBodyBytes: settings.maxBodyBytes, logger: runtime.logger)
-            .addRoutes(to: admin)
+        CampaignsAPI(
+            store: CampaignStore(redis: runtime.redis), journeys: journeys, producer: runtime.producer, maxBodyBytes: settings.maxBodyBytes,
+            logger: runtime.logger
+        )
+        .addRoutes(to: admin)
         let app = Application(
             router: routes,
             configuration: .init(address: .hostname(settings.apiHost, port: settings.apiPort), serverName: "herald-ingestor"),
@@ -60,7 +63,9 @@ public enum IngestorApp {
         let consumer = try runtime.consumer(topics: [Topics.eventsRaw], maxBatchSize: settings.rawBatchSize) { batch in
             try await raw.handle(batch)
         }
-        let router = EventRouter(store: contacts, catalog: CampaignCatalog(store: CampaignStore(redis: runtime.redis)), producer: runtime.producer, deadLetters: runtime.deadLetters, logger: runtime.logger)
+        let router = EventRouter(
+            store: contacts, catalog: CampaignCatalog(store: CampaignStore(redis: runtime.redis)), producer: runtime.producer, deadLetters: runtime.deadLetters,
+            logger: runtime.logger)
         let routerConsumer = try runtime.consumer(topics: [Topics.events], group: EventRouter.consumerGroup, maxBatchSize: 1000) { batch in
             try await router.handle(batch)
         }

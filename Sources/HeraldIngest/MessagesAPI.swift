@@ -21,7 +21,9 @@ struct MessagesAPI: Sendable {
     var clock = WallClock.system
 
     /// `read` and `admin` require those scopes; `open` (the unsubscribe links) none: the link's token is the key.
-    func addRoutes(read: some RouterMethods<BasicRequestContext>, admin: some RouterMethods<BasicRequestContext>, open router: some RouterMethods<BasicRequestContext>) {
+    func addRoutes(
+        read: some RouterMethods<BasicRequestContext>, admin: some RouterMethods<BasicRequestContext>, open router: some RouterMethods<BasicRequestContext>
+    ) {
         read.get("v1/contacts/:id/messages") { request, context in
             let id = context.parameters.get("id") ?? ""
             return await answer {

@@ -1,7 +1,7 @@
+import Foundation
 import HeraldCore
 import HeraldKafka
 import Logging
-import Foundation
 import Prometheus
 
 /// Validates records of `herald.events.raw` (bulk producers) with the same rules
@@ -25,7 +25,9 @@ public struct RawEventsHandler: Sendable {
         self.intake = intake
         self.deadLetters = deadLetters
         self.logger = logger
-        dlqTotal = metrics.makeCounter(descriptor: .init(metricName: "herald_ingest_dead_lettered", unitName: "total", helpText: "Invalid raw records moved to herald.dlq"), labels: [("worker", "ingestor")])
+        dlqTotal = metrics.makeCounter(
+            descriptor: .init(metricName: "herald_ingest_dead_lettered", unitName: "total", helpText: "Invalid raw records moved to herald.dlq"),
+            labels: [("worker", "ingestor")])
     }
 
     /// Handles one consumer batch.
@@ -50,15 +52,19 @@ public struct RawEventsHandler: Sendable {
             throw IntakeRetryError(reason: "\(failure)")
         }
         for (record, outcome) in zip(sources, outcomes) {
-            if case .tooLarge(let bytes) = outcome { invalid.append((record, EventValidationError(field: "properties", reason: EventsAPI.tooLargeMessage(bytes)))) }
+            if case .tooLarge(let bytes) = outcome {
+                invalid.append((record, EventValidationError(field: "properties", reason: EventsAPI.tooLargeMessage(bytes))))
+            }
         }
         // Unacknowledged dead letters throw: offsets stay unstored; the batch is retried.
-        try await deadLetters.send(invalid.map { record, error in
-            (record, error.field.isEmpty && error.reason.hasPrefix("not valid JSON") ? .undecodable : .invalid, error.field, error.description)
-        })
+        try await deadLetters.send(
+            invalid.map { record, error in
+                (record, error.field.isEmpty && error.reason.hasPrefix("not valid JSON") ? .undecodable : .invalid, error.field, error.description)
+            })
         if !invalid.isEmpty {
             dlqTotal.increment(by: Int64(invalid.count))
-            logger.info("ingest moved invalid raw records to herald.dlq", metadata: ["herald.count": "\(invalid.count)", "herald.first_reason": "\(invalid[0].1)"])
+            logger.info(
+                "ingest moved invalid raw records to herald.dlq", metadata: ["herald.count": "\(invalid.count)", "herald.first_reason": "\(invalid[0].1)"])
         }
     }
 }

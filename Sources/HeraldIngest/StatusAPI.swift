@@ -73,7 +73,8 @@ struct StatusAPI: Sendable {
                 guard let state = s.state else { continue }
                 guard let result = try await messages.applyStatus(providerId: s.providerId, reference: s.reference, state, reason: s.error, now: clock.now())
                 else {
-                    logger.info("status for an unknown message", metadata: ["herald.provider_id": "\(s.providerId)", "herald.reference": "\(s.reference?.text ?? "")"])
+                    logger.info(
+                        "status for an unknown message", metadata: ["herald.provider_id": "\(s.providerId)", "herald.reference": "\(s.reference?.text ?? "")"])
                     continue
                 }
                 guard result.changed else { continue }
@@ -81,7 +82,10 @@ struct StatusAPI: Sendable {
                 let r = result.request
                 let event: JSONValue = [
                     "id": .string("\(r.id):\(name)"), "type": .string("message_\(name)"), "contact_id": .string(r.contactId),
-                    "properties": ["message_id": .string(r.id), "campaign_id": .string(r.campaignId), "channel": .string(r.channel.rawValue), "template": .string(r.template)],
+                    "properties": [
+                        "message_id": .string(r.id), "campaign_id": .string(r.campaignId), "channel": .string(r.channel.rawValue),
+                        "template": .string(r.template),
+                    ],
                 ]
                 events.append(KafkaOutgoingRecord(topic: Topics.eventsRaw, key: r.contactId, value: event.serialized()))
             }

@@ -58,7 +58,9 @@ struct AssignmentTrust: Sendable {
     func doubt(about partition: TopicPartition, at now: Instant) -> String? {
         if now - lastTick > stallThreshold { return "the process has not run for \(now - lastTick) (stalled); the group may have moved its partitions" }
         if let s = stalledAt { return "the process stalled \(now - s) ago; waiting a session timeout of polls for the group's verdict" }
-        if let f = fencedAt[partition] { return "another process took \(partition)'s fencing token \(now - f) ago; waiting a session timeout of polls for the group's verdict" }
+        if let f = fencedAt[partition] {
+            return "another process took \(partition)'s fencing token \(now - f) ago; waiting a session timeout of polls for the group's verdict"
+        }
         return nil
     }
 }

@@ -43,10 +43,12 @@ public struct DeadLetterQueue: Sendable {
         for case .failure(let error) in await producer.send(outgoing) { throw error }
         for r in records {
             counters(r.record.topic, r.reason).increment()
-            logger.warning("record moved to herald.dlq", metadata: [
-                "kafka.topic": "\(r.record.topic)", "kafka.partition": "\(r.record.partition)", "kafka.offset": "\(r.record.offset)",
-                "herald.reason": "\(r.reason.rawValue)", "herald.error": "\(r.message)",
-            ])
+            logger.warning(
+                "record moved to herald.dlq",
+                metadata: [
+                    "kafka.topic": "\(r.record.topic)", "kafka.partition": "\(r.record.partition)", "kafka.offset": "\(r.record.offset)",
+                    "herald.reason": "\(r.reason.rawValue)", "herald.error": "\(r.message)",
+                ])
         }
     }
 
@@ -71,20 +73,24 @@ public struct DeadLetterQueue: Sendable {
     public func send(stored: [(key: String, redisKey: String, field: String, bytes: [UInt8], message: String)], reason: Reason = .undecodable) async throws {
         guard !stored.isEmpty else { return }
         let outgoing = stored.map {
-            KafkaOutgoingRecord(topic: Topics.dlq, key: $0.key, value: $0.bytes, headers: [
-                KafkaHeader(name: "herald.error.field", string: ""),
-                KafkaHeader(name: "herald.error.reason", string: $0.message),
-                KafkaHeader(name: "herald.source.topic", string: Self.redisSource),
-                KafkaHeader(name: "herald.source.redis_key", string: $0.redisKey),
-                KafkaHeader(name: "herald.source.redis_field", string: $0.field),
-            ])
+            KafkaOutgoingRecord(
+                topic: Topics.dlq, key: $0.key, value: $0.bytes,
+                headers: [
+                    KafkaHeader(name: "herald.error.field", string: ""),
+                    KafkaHeader(name: "herald.error.reason", string: $0.message),
+                    KafkaHeader(name: "herald.source.topic", string: Self.redisSource),
+                    KafkaHeader(name: "herald.source.redis_key", string: $0.redisKey),
+                    KafkaHeader(name: "herald.source.redis_field", string: $0.field),
+                ])
         }
         for case .failure(let error) in await producer.send(outgoing) { throw error }
         for s in stored {
             counters(Self.redisSource, reason).increment()
-            logger.warning("stored value moved to herald.dlq", metadata: [
-                "redis.key": "\(s.redisKey)", "redis.field": "\(s.field)", "herald.reason": "\(reason.rawValue)", "herald.error": "\(s.message)",
-            ])
+            logger.warning(
+                "stored value moved to herald.dlq",
+                metadata: [
+                    "redis.key": "\(s.redisKey)", "redis.field": "\(s.field)", "herald.reason": "\(reason.rawValue)", "herald.error": "\(s.message)",
+                ])
         }
     }
 }

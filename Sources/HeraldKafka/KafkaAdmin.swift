@@ -18,11 +18,13 @@ public enum KafkaAdmin {
         // against the embedded broker (whose CreateTopics never finds a controller in
         // librdkafka 2.0) and against a locked-down production cluster both work.
         guard let existing = await partitionCounts(handle: handle, timeoutMs: timeoutMs) else {
-            throw KafkaError(code: .allBrokersDown, message: "no broker at \(bootstrapServers) answered a metadata request within \(timeout)", isRetriable: true)
+            throw KafkaError(
+                code: .allBrokersDown, message: "no broker at \(bootstrapServers) answered a metadata request within \(timeout)", isRetriable: true)
         }
         for name in topics {
             if let count = existing[name], count != partitions {
-                logger.warning("kafka.admin topic exists with a different partition count; keyed routing assumes one count for all topics",
+                logger.warning(
+                    "kafka.admin topic exists with a different partition count; keyed routing assumes one count for all topics",
                     metadata: [LogKeys.topic: "\(name)", "kafka.expected": "\(partitions)", "kafka.actual": "\(count)"])
             }
         }
@@ -45,7 +47,8 @@ public enum KafkaAdmin {
 
     /// The partition count of `topic`, or nil when the broker does not know it.
     public static func partitionCount(topic: String, bootstrapServers: String, timeout: Duration = .seconds(5), logger: Logger) async throws -> Int? {
-        let handle = try RDKafkaHandle.admin(properties: ["bootstrap.servers": bootstrapServers, "client.id": "herald-admin", "allow.auto.create.topics": "false"], logger: logger)
+        let handle = try RDKafkaHandle.admin(
+            properties: ["bootstrap.servers": bootstrapServers, "client.id": "herald-admin", "allow.auto.create.topics": "false"], logger: logger)
         return await partitionCount(handle: handle, topic: topic, timeoutMs: Int32(clamping: timeout.milliseconds))
     }
 

@@ -94,7 +94,8 @@ public final class KafkaConsumer: Service, Sendable {
     /// commits stored offsets and leaves the group.
     public func run() async throws {
         try handle.subscribe(configuration.topics)
-        logger.info("kafka.consumer subscribed", metadata: [LogKeys.group: "\(configuration.groupId)", LogKeys.topic: "\(configuration.topics.joined(separator: ","))"])
+        logger.info(
+            "kafka.consumer subscribed", metadata: [LogKeys.group: "\(configuration.groupId)", LogKeys.topic: "\(configuration.topics.joined(separator: ","))"])
 
         let pollMs = Int32(clamping: configuration.pollTimeout.milliseconds)
         let maxBatch = configuration.maxBatchSize
@@ -111,7 +112,11 @@ public final class KafkaConsumer: Service, Sendable {
         var rewound: [TopicPartition: Int] = [:]
         func finishOldest() async {
             let (seq, batch, task) = inFlight.removeFirst()
-            let outcome = await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
+            let outcome = await withTaskCancellationHandler {
+                await task.value
+            } onCancel: {
+                task.cancel()
+            }
             switch outcome {
             case .done where storing:
                 core.consumed(batch.count)
@@ -160,7 +165,8 @@ public final class KafkaConsumer: Service, Sendable {
         case .inDoubt(let doubt): return await pauseBeforeRewind(doubt)
         case .failed(let error):
             guard batch.count > 1 || deadLetters != nil else { return await retryForever(batch) }
-            logger.warning("kafka.consumer batch failed; handling its records one by one", metadata: [LogKeys.error: "\(error)", "kafka.records": "\(batch.count)"])
+            logger.warning(
+                "kafka.consumer batch failed; handling its records one by one", metadata: [LogKeys.error: "\(error)", "kafka.records": "\(batch.count)"])
         }
         // Record by record, in order: the one to blame is found, the others go on.
         for record in batch {
@@ -233,7 +239,9 @@ public final class KafkaConsumer: Service, Sendable {
                 if let doubt = error as? PartitionInDoubt { return .inDoubt(doubt) }
                 guard (error as? any DependencyFailure)?.isOutage == true else { return .failed(error) }
                 outages += 1
-                logger.warning("kafka.consumer waits out a dependency outage; nothing is dead-lettered for it", metadata: [LogKeys.error: "\(error)", "kafka.attempt": "\(outages)"])
+                logger.warning(
+                    "kafka.consumer waits out a dependency outage; nothing is dead-lettered for it",
+                    metadata: [LogKeys.error: "\(error)", "kafka.attempt": "\(outages)"])
                 try? await Task.sleep(for: Self.backoff(outages, base: configuration.retryBackoff))
             }
         }
@@ -337,10 +345,19 @@ final class ConsumerCore: Sendable {
         self.group = group
         (stream, continuation) = AsyncStream.makeStream(of: AssignmentChange.self)
         let labels = [("worker", worker), ("group", group)]
-        recordsTotal = metrics.makeCounter(descriptor: MetricNameDescriptor(metricName: "herald_kafka_consumed_records", unitName: "total", helpText: "Records processed and stored for commit"), labels: labels)
-        handlerErrors = metrics.makeCounter(descriptor: MetricNameDescriptor(metricName: "herald_kafka_handler_errors", unitName: "total", helpText: "Batches whose handler threw and were retried"), labels: labels)
-        outOfRange = metrics.makeCounter(descriptor: MetricNameDescriptor(metricName: "herald_kafka_offset_out_of_range", unitName: "total", helpText: "Partitions whose committed offset was no longer on the broker (records lost)"), labels: labels)
-        errors = metrics.makeCounter(descriptor: MetricNameDescriptor(metricName: "herald_kafka_consumer_errors", unitName: "total", helpText: "Errors reported by librdkafka"), labels: labels)
+        recordsTotal = metrics.makeCounter(
+            descriptor: MetricNameDescriptor(
+                metricName: "herald_kafka_consumed_records", unitName: "total", helpText: "Records processed and stored for commit"), labels: labels)
+        handlerErrors = metrics.makeCounter(
+            descriptor: MetricNameDescriptor(
+                metricName: "herald_kafka_handler_errors", unitName: "total", helpText: "Batches whose handler threw and were retried"), labels: labels)
+        outOfRange = metrics.makeCounter(
+            descriptor: MetricNameDescriptor(
+                metricName: "herald_kafka_offset_out_of_range", unitName: "total",
+                helpText: "Partitions whose committed offset was no longer on the broker (records lost)"), labels: labels)
+        errors = metrics.makeCounter(
+            descriptor: MetricNameDescriptor(metricName: "herald_kafka_consumer_errors", unitName: "total", helpText: "Errors reported by librdkafka"),
+            labels: labels)
     }
 
     var assignment: Set<TopicPartition> { owned.withLock { $0 } }
@@ -372,17 +389,19 @@ final class ConsumerCore: Sendable {
     }
 
     func finish() {
-        let all = owned.withLock { s in defer { s.removeAll() }; return Array(s) }
+        let all = owned.withLock { s in
+            defer { s.removeAll() }; return Array(s)
+        }
         if !all.isEmpty { revoked(all) }
         continuation.finish()
     }
-
 
     func gauge(for tp: TopicPartition) -> Gauge {
         lagGauges.withLock { g in
             if let existing = g[tp] { return existing }
             let gauge = metrics.makeGauge(
-                descriptor: MetricNameDescriptor(metricName: "herald_kafka_consumer_lag", unitName: "records", helpText: "Records in the partition not yet fetched by this consumer"),
+                descriptor: MetricNameDescriptor(
+                    metricName: "herald_kafka_consumer_lag", unitName: "records", helpText: "Records in the partition not yet fetched by this consumer"),
                 labels: [("worker", worker), ("group", group), ("topic", tp.topic), ("partition", String(tp.partition))])
             g[tp] = gauge
             return gauge

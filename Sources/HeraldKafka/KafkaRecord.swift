@@ -48,13 +48,15 @@ public struct KafkaRecord: Sendable, Hashable {
     /// `herald.source.offset`. Every worker dead-letters the same way, so one
     /// tool reads and replays `herald.dlq` whatever wrote to it.
     public func deadLettered(to topic: String, field: String, reason: String) -> KafkaOutgoingRecord {
-        KafkaOutgoingRecord(topic: topic, key: keyString, value: value, headers: [
-            KafkaHeader(name: "herald.error.field", string: field),
-            KafkaHeader(name: "herald.error.reason", string: reason),
-            KafkaHeader(name: "herald.source.topic", string: self.topic),
-            KafkaHeader(name: "herald.source.partition", string: String(partition)),
-            KafkaHeader(name: "herald.source.offset", string: String(offset)),
-        ])
+        KafkaOutgoingRecord(
+            topic: topic, key: keyString, value: value,
+            headers: [
+                KafkaHeader(name: "herald.error.field", string: field),
+                KafkaHeader(name: "herald.error.reason", string: reason),
+                KafkaHeader(name: "herald.source.topic", string: self.topic),
+                KafkaHeader(name: "herald.source.partition", string: String(partition)),
+                KafkaHeader(name: "herald.source.offset", string: String(offset)),
+            ])
     }
 }
 

@@ -55,7 +55,9 @@ public struct RedisDurability: Sendable, Equatable {
         if maxmemoryPolicy == nil { out.append("could not read Redis's maxmemory-policy (INFO memory); Herald needs noeviction") }
         guard !devMode else { return out }
         if aofEnabled == false {
-            out.append("Redis runs without AOF (appendonly no): a Redis crash loses every change since its last snapshot, including wake-ups and send claims; set appendonly yes, appendfsync everysec")
+            out.append(
+                "Redis runs without AOF (appendonly no): a Redis crash loses every change since its last snapshot, including wake-ups and send claims; set appendonly yes, appendfsync everysec"
+            )
         } else if appendfsync == "no" {
             out.append("Redis's appendfsync is 'no': a crash of its host loses the writes the kernel had not flushed; set appendfsync everysec")
         } else if aofEnabled == true && appendfsync == nil {

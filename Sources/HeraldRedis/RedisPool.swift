@@ -136,7 +136,8 @@ public final class RedisPool: Service, Sendable {
             guard !batch.isEmpty else { return }
             flushes.add(1, ordering: .relaxed)
             do {
-                let replies = try slot.perform(batch.count == 1 ? batch[0].commands : batch.reduce(into: RESPCommands()) { $0.append(contentsOf: $1.commands) }, logger: logger)
+                let replies = try slot.perform(
+                    batch.count == 1 ? batch[0].commands : batch.reduce(into: RESPCommands()) { $0.append(contentsOf: $1.commands) }, logger: logger)
                 var offset = 0
                 for p in batch {
                     p.continuation.resume(returning: Array(replies[offset..<offset + p.commands.count]))
@@ -202,7 +203,9 @@ public final class RedisPool: Service, Sendable {
     /// Throws for the first error reply, naming its command.
     private static func check(_ replies: some Collection<RedisValue>, of commands: [[String]]) throws {
         for (reply, command) in zip(replies, commands) {
-            if case .error(let message) = reply { throw RedisError(code: .server, message: "\(command.first ?? "") \(command.dropFirst().first ?? ""): \(message)") }
+            if case .error(let message) = reply {
+                throw RedisError(code: .server, message: "\(command.first ?? "") \(command.dropFirst().first ?? ""): \(message)")
+            }
         }
     }
 
@@ -275,7 +278,8 @@ final class Slot: @unchecked Sendable {
             throw RedisError(code: .unavailable, message: "backing off after failed connects to \(configuration.host):\(configuration.port)")
         }
         do {
-            let c = try RedisConnection(host: configuration.host, port: configuration.port, connectTimeout: configuration.connectTimeout, commandTimeout: configuration.commandTimeout)
+            let c = try RedisConnection(
+                host: configuration.host, port: configuration.port, connectTimeout: configuration.connectTimeout, commandTimeout: configuration.commandTimeout)
             connection = c
             backoff = .zero
             return c

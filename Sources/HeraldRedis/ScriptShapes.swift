@@ -20,7 +20,9 @@ struct ScriptShapes<Shape: Hashable> {
 
     /// A call's keys and arguments: the shapes' (`each`) first, then the messages'.
     /// ARGV: `header`, the number of shapes, each shape's arguments, the messages'.
-    func call(header: [String], keys: [String], arguments: [String], each: (Shape) -> (keys: [String], arguments: [String])) -> (keys: [String], arguments: [String]) {
+    func call(header: [String], keys: [String], arguments: [String], each: (Shape) -> (keys: [String], arguments: [String])) -> (
+        keys: [String], arguments: [String]
+    ) {
         let parts = order.map(each)
         return (parts.flatMap(\.keys) + keys, header + [String(order.count)] + parts.flatMap(\.arguments) + arguments)
     }

@@ -88,7 +88,9 @@ struct DateSweeper: Service {
                 }
                 try await redis.execute(["SET", marker, "1", "EX", String(3 * 86_400)])
                 if !list.isEmpty {
-                    logger.info("scheduler date sweep entered contacts", metadata: ["herald.campaign": "\(id)", "herald.shard": "\(shard)", "herald.count": "\(list.count)"])
+                    logger.info(
+                        "scheduler date sweep entered contacts",
+                        metadata: ["herald.campaign": "\(id)", "herald.shard": "\(shard)", "herald.count": "\(list.count)"])
                 }
             }
         }

@@ -46,9 +46,11 @@ struct JourneyProcessor: Sendable {
         var letters: [(key: String, redisKey: String, field: String, bytes: [UInt8], message: String)] = []
         for (contactId, l) in zip(contactIds, loaded) where !l.damaged.isEmpty {
             metrics.unreadableJourneys.increment(by: Int64(l.undecodable))
-            logger.error("scheduler moves stored journeys it cannot read (damaged in Redis) to herald.dlq", metadata: [
-                "herald.contact_id": "\(contactId)", "herald.count": "\(l.undecodable)", "herald.instances": "\(l.damaged.map(\.instanceId))",
-            ])
+            logger.error(
+                "scheduler moves stored journeys it cannot read (damaged in Redis) to herald.dlq",
+                metadata: [
+                    "herald.contact_id": "\(contactId)", "herald.count": "\(l.undecodable)", "herald.instances": "\(l.damaged.map(\.instanceId))",
+                ])
             letters += l.damaged.map { (contactId, $0.key, $0.instanceId, $0.bytes, "stored journey \($0.instanceId) of \(contactId) is not a journey") }
             moved.append(JourneySave(contactId: contactId, instances: [], deletes: l.damaged.map(\.instanceId)))
             orphans += l.damaged.map { (contactId, $0.instanceId) }
@@ -102,7 +104,8 @@ struct JourneyProcessor: Sendable {
             guard let engine = entry.published, engine.triggers(on: event.type, properties: event.properties, contact: contact, now: now) else { continue }
             let instanceId = "\(id):\(event.id)"
             let mine = existing.filter { $0.campaignId == id }
-            guard !mine.contains(where: { $0.id == instanceId }), engine.mayEnter(existing: mine + changed.map(\.instance).filter { $0.campaignId == id }) else { continue }
+            guard !mine.contains(where: { $0.id == instanceId }), engine.mayEnter(existing: mine + changed.map(\.instance).filter { $0.campaignId == id })
+            else { continue }
             changed.append(engine.enter(id: instanceId, contact: contact, triggerEvent: event.properties, now: now))
         }
         try await commit(changed, contactId: contactId, epoch: epoch, previous: existing)
@@ -119,7 +122,9 @@ struct JourneyProcessor: Sendable {
         }
     }
 
-    private func enterLocked(campaignId: String, contactId: String, id: String, isTest: Bool, properties: [String: JSONValue] = [:], when: Condition? = nil) async throws {
+    private func enterLocked(campaignId: String, contactId: String, id: String, isTest: Bool, properties: [String: JSONValue] = [:], when: Condition? = nil)
+        async throws
+    {
         let epoch = try await ownership.epoch(for: journeys.shard(of: contactId))
         let campaigns = try await catalog.entries()
         guard let entry = campaigns[campaignId], entry.state == .active, var engine = entry.published else {
@@ -213,8 +218,10 @@ struct JourneyProcessor: Sendable {
             // One entry per instance: the last state of each.
             var seen: Set<String> = []
             let last = transitions.reversed().map(\.instance).filter { seen.insert($0.id).inserted }.reversed()
-            saves.append(JourneySave(
-                contactId: contactId, instances: Array(last), messages: messages, deletes: JourneyRetention.expired(existing: existing, saving: Array(last))))
+            saves.append(
+                JourneySave(
+                    contactId: contactId, instances: Array(last), messages: messages, deletes: JourneyRetention.expired(existing: existing, saving: Array(last))
+                ))
         }
         // A pause since the claim (a stall) is caught before anything goes out.
         try ownership.confirm(shard)
@@ -238,9 +245,11 @@ struct JourneyProcessor: Sendable {
             let epoch = try await ownership.epoch(for: shard)
             let ids = dues.map(\.instanceId)
             let (key, values) = try await journeys.stored(contactId, instanceIds: ids)
-            logger.error("scheduler moves wake-ups that keep failing to herald.dlq", metadata: [
-                "herald.contact_id": "\(contactId)", "herald.instances": "\(ids)", "herald.error": "\(reason)",
-            ])
+            logger.error(
+                "scheduler moves wake-ups that keep failing to herald.dlq",
+                metadata: [
+                    "herald.contact_id": "\(contactId)", "herald.instances": "\(ids)", "herald.error": "\(reason)",
+                ])
             try await deadLetters.send(
                 stored: zip(ids, values).map { (contactId, key, $0.0, $0.1 ?? [], "\(reason); its wake-up was removed") }, reason: .failed)
             do {

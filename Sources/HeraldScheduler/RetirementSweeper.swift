@@ -56,7 +56,9 @@ struct RetirementSweeper: Service {
                 let moved = try await journeys.expedite(shard: shard, campaign: campaign, now: clock.now())
                 try await journeys.markExpedited(shard: shard, campaign: campaign, tag: tag)
                 if moved > 0 {
-                    logger.info("scheduler ends journeys of a retired campaign now", metadata: ["herald.campaign": "\(campaign)", "herald.shard": "\(shard)", "herald.count": "\(moved)"])
+                    logger.info(
+                        "scheduler ends journeys of a retired campaign now",
+                        metadata: ["herald.campaign": "\(campaign)", "herald.shard": "\(shard)", "herald.count": "\(moved)"])
                 }
             }
         }

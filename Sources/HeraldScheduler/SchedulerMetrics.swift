@@ -16,7 +16,9 @@ final class SchedulerMetrics: Sendable {
             descriptor: .init(metricName: "herald_scheduler_wakeup_lateness", unitName: "seconds", helpText: "How late wake-ups fire after their due time"),
             labels: [("worker", "scheduler")], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30])
         unreadableJourneys = registry.makeCounter(
-            descriptor: .init(metricName: "herald_scheduler_unreadable_journeys", unitName: "total", helpText: "Stored journeys the scheduler could not read and left out (their wake-ups end as orphans)"),
+            descriptor: .init(
+                metricName: "herald_scheduler_unreadable_journeys", unitName: "total",
+                helpText: "Stored journeys the scheduler could not read and left out (their wake-ups end as orphans)"),
             labels: [("worker", "scheduler")])
     }
 
@@ -25,7 +27,8 @@ final class SchedulerMetrics: Sendable {
         transitions.withLock { t in
             if t[key] == nil {
                 t[key] = registry.makeCounter(
-                    descriptor: .init(metricName: "herald_scheduler_transitions", unitName: "total", helpText: "Journey transitions, by campaign and the step they ended in"),
+                    descriptor: .init(
+                        metricName: "herald_scheduler_transitions", unitName: "total", helpText: "Journey transitions, by campaign and the step they ended in"),
                     labels: [("worker", "scheduler"), ("campaign", campaign), ("step", step)])
             }
             return t[key]!

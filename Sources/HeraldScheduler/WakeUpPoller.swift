@@ -78,7 +78,8 @@ struct WakeUpPoller: Service {
                 // downstream): retrying at a growing pause keeps a lasting failure
                 // from multiplying them.
                 failures += 1
-                logger.warning("scheduler wake-ups of shard \(shard) failed; will retry", metadata: ["herald.error": "\(error)", "herald.failures": "\(failures)"])
+                logger.warning(
+                    "scheduler wake-ups of shard \(shard) failed; will retry", metadata: ["herald.error": "\(error)", "herald.failures": "\(failures)"])
                 try? await Task.sleep(for: Backoff.delay(failures, base: .milliseconds(500), cap: .seconds(30)))
             }
             if fired == 0 { try? await Task.sleep(for: interval) }
@@ -96,8 +97,10 @@ struct WakeUpPoller: Service {
             let handled: Int
             do {
                 handled = try await processor.wake(batch, shard: shard)
-            } catch where Self.blamesInput(error) {
-                logger.warning("scheduler wake-up batch of shard \(shard) failed; handling its contacts one by one", metadata: ["herald.error": "\(error)", "herald.wake_ups": "\(batch.count)"])
+            } catch  where Self.blamesInput(error) {
+                logger.warning(
+                    "scheduler wake-up batch of shard \(shard) failed; handling its contacts one by one",
+                    metadata: ["herald.error": "\(error)", "herald.wake_ups": "\(batch.count)"])
                 handled = try await wakeOneByOne(batch, shard: shard)
             }
             total += handled
@@ -131,7 +134,7 @@ extension WakeUpPoller {
                 do {
                     handled += try await processor.wake(dues, shard: shard)
                     break
-                } catch where Self.blamesInput(error) {
+                } catch  where Self.blamesInput(error) {
                     failures += 1
                     guard failures >= maxAttempts else {
                         try await Task.sleep(for: Backoff.delay(failures, base: retryBase, cap: .seconds(10)))

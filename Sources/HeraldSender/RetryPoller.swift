@@ -70,7 +70,8 @@ struct RetryPoller: Service {
             let account = processor.settings.whatsAppPhoneNumberId
             if !account.isEmpty {
                 let limit = try await processor.limiter.tier(account: account) ?? processor.settings.whatsAppTier
-                processor.metrics.quota(account: account, limit: limit, used: try await processor.limiter.recipients(account: account, now: processor.clock.now()))
+                processor.metrics.quota(
+                    account: account, limit: limit, used: try await processor.limiter.recipients(account: account, now: processor.clock.now()))
             }
         } catch {
             logger.debug("sender could not read its gauges", metadata: ["herald.error": "\(error)"])

@@ -131,9 +131,12 @@ struct SendProcessor: Sendable {
         defer { if let slot { lane?.release(slot) } }
         // One clock reading for the limits and the claims: `attempt_ms` is when the slot was taken.
         let t = clock.now()
-        let decisions = try await limiter.acquire(many: wave.map {
-            .init(rates: rates($0.request, $0.call), unique: $0.call.unique, member: $0.request.id, shard: Shard.of($0.request.contactId, partitions: messages.partitions))
-        }, now: t, recheck: settings.parkRecheck)
+        let decisions = try await limiter.acquire(
+            many: wave.map {
+                .init(
+                    rates: rates($0.request, $0.call), unique: $0.call.unique, member: $0.request.id,
+                    shard: Shard.of($0.request.contactId, partitions: messages.partitions))
+            }, now: t, recheck: settings.parkRecheck)
         // Waiting again, with the metric label saying why.
         var parked: [(MessageStore.Transition, String)] = []
         var admitted: [Pending] = []
@@ -176,7 +179,9 @@ struct SendProcessor: Sendable {
                 logger.info("sender: message cancelled", metadata: ["herald.send_id": "\(item.request.id)", "herald.reason": "over the daily marketing cap"])
             case .outcomeUnknown:
                 metrics.outcome(channel, "unknown")
-                logger.warning("sender found a message whose outcome is unknown (a sender died mid-call); marked sending_failed", metadata: ["herald.send_id": "\(item.request.id)"])
+                logger.warning(
+                    "sender found a message whose outcome is unknown (a sender died mid-call); marked sending_failed",
+                    metadata: ["herald.send_id": "\(item.request.id)"])
             default: break  // not due, another sender has it, or it already ended
             }
         }
@@ -199,14 +204,26 @@ struct SendProcessor: Sendable {
             case .retry(let reason):
                 // Exponential backoff with full jitter: uniform in [0, base · 2^(attempt-1)].
                 let cap = settings.retryBase.milliseconds << min(c.attempt - 1, 20)
-                parked.append((.init(request, .retryScheduled, reason: reason, next: clock.now() + Int64.random(in: 0...max(1, cap)), mayCreate: false), "retry_scheduled"))
+                parked.append(
+                    (
+                        .init(request, .retryScheduled, reason: reason, next: clock.now() + Int64.random(in: 0...max(1, cap)), mayCreate: false),
+                        "retry_scheduled"
+                    ))
             case .deferred(let reason) where clock.now() - c.firstSeen >= settings.giveUpAfter.milliseconds:
-                endings.append(.init(request, .error, reason: "deferred by the provider for longer than sender.give_up_after (\(settings.giveUpAfter)); last: \(reason)", mayCreate: false))
+                endings.append(
+                    .init(
+                        request, .error, reason: "deferred by the provider for longer than sender.give_up_after (\(settings.giveUpAfter)); last: \(reason)",
+                        mayCreate: false))
             case .deferred(let reason):
                 // Backoff grows with each deferral up to a minute, with "equal jitter"
                 // (half fixed, half random) so a throttled account is not hit again at once.
                 let cap = min(settings.retryBase.milliseconds << min(c.deferrals, 20), 60_000)
-                parked.append((.init(request, .retryScheduled, reason: reason, next: clock.now() + cap / 2 + Int64.random(in: 0...max(1, cap / 2)), deferred: true, mayCreate: false), "deferred"))
+                parked.append(
+                    (
+                        .init(
+                            request, .retryScheduled, reason: reason, next: clock.now() + cap / 2 + Int64.random(in: 0...max(1, cap / 2)), deferred: true,
+                            mayCreate: false), "deferred"
+                    ))
             }
         }
         try await write(endings, waiting: parked)
@@ -261,7 +278,9 @@ struct SendProcessor: Sendable {
             if state == .sent {
                 if request.originMs > 0 { metrics.handOffLatency(milliseconds: t - request.originMs) }
             } else {
-                logger.info("sender: message \(state.rawValue)", metadata: ["herald.send_id": "\(request.id)", "herald.reason": "\(transition.reason)", "herald.state": "\(state.rawValue)"])
+                logger.info(
+                    "sender: message \(state.rawValue)",
+                    metadata: ["herald.send_id": "\(request.id)", "herald.reason": "\(transition.reason)", "herald.state": "\(state.rawValue)"])
             }
         }
     }

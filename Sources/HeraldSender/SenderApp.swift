@@ -54,11 +54,14 @@ public enum SenderApp {
             // ending `outcome unknown`). Lanes per channel let a mixed load claim up
             // to three times the connections (test `killMidCallProviders`).
             waves: [.email: lanes(s.smtpConnections), .webhook: httpLanes, .whatsapp: httpLanes, .sms: httpLanes],
-            settings: s, metrics: SenderMetrics(
-                registry: runtime.metrics, accounts: [.email: s.smtpServer, .whatsapp: s.whatsAppPhoneNumberId, .sms: s.twilioFrom, .webhook: ""]), dueTimes: DueTimes(), logger: runtime.logger)
+            settings: s,
+            metrics: SenderMetrics(
+                registry: runtime.metrics, accounts: [.email: s.smtpServer, .whatsapp: s.whatsAppPhoneNumberId, .sms: s.twilioFrom, .webhook: ""]),
+            dueTimes: DueTimes(), logger: runtime.logger)
         let logger = runtime.logger
         let deadLettered = runtime.metrics.makeCounter(
-            descriptor: .init(metricName: "herald_sender_dead_lettered", unitName: "total", helpText: "herald.sends records that are not send requests, moved to herald.dlq"))
+            descriptor: .init(
+                metricName: "herald_sender_dead_lettered", unitName: "total", helpText: "herald.sends records that are not send requests, moved to herald.dlq"))
         // Two batches at once (`sender.batches_in_flight`): the next one is read,
         // parsed and planned (a fifth of a batch's time, with Redis and the
         // provider idle) while the last one's waves are still out. Order across

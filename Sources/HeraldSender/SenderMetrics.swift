@@ -82,10 +82,14 @@ final class SenderMetrics: Sendable {
                 let labels = [("worker", "sender"), ("account", account)]
                 q[account] = (
                     registry.makeGauge(
-                        descriptor: .init(metricName: "herald_sender_quota_remaining", unitName: "recipients", helpText: "New recipients the WhatsApp tier allows in the rolling 24 hours"),
+                        descriptor: .init(
+                            metricName: "herald_sender_quota_remaining", unitName: "recipients",
+                            helpText: "New recipients the WhatsApp tier allows in the rolling 24 hours"),
                         labels: labels),
                     registry.makeGauge(
-                        descriptor: .init(metricName: "herald_sender_quota_limit", unitName: "recipients", helpText: "The WhatsApp tier: unique recipients per rolling 24 hours"),
+                        descriptor: .init(
+                            metricName: "herald_sender_quota_limit", unitName: "recipients",
+                            helpText: "The WhatsApp tier: unique recipients per rolling 24 hours"),
                         labels: labels)
                 )
             }

@@ -132,7 +132,7 @@ public struct Configuration: Sendable {
     /// A key's checked value.
     /// - Throws: `ConfigurationError` naming the key, its value (unless it is a
     ///   secret), where the value came from and what was expected.
-    public func value<Value>(_ setting: Setting<Value>) throws(ConfigurationError) -> Value {
+    func value<Value>(_ setting: Setting<Value>) throws(ConfigurationError) -> Value {
         do {
             return try setting.convert(raw(setting.key.name))
         } catch {

@@ -1,8 +1,8 @@
 import Hummingbird
-import ServiceLifecycle
 import Logging
 import NIOCore
 import Prometheus
+import ServiceLifecycle
 import Synchronization
 
 /// A dependency `/readyz` checks: a name and a probe.
@@ -54,7 +54,8 @@ public enum HealthServer {
                 for await r in group { results.append(r) }
             }
             let ready = results.allSatisfy(\.1)
-            let body = "{\"status\":\"\(ready ? "ready" : "not ready")\",\"checks\":{"
+            let body =
+                "{\"status\":\"\(ready ? "ready" : "not ready")\",\"checks\":{"
                 + results.sorted { $0.0 < $1.0 }.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}}"
             return Response(
                 status: ready ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"],

@@ -6,87 +6,147 @@ import Logging
 
 /// The typed view of `Configuration`, checked once at start-up.
 public struct Settings: Sendable {
+    /// `kafka.bootstrap_servers` (docs/configuration.md).
     public var kafkaBootstrapServers: String
+    /// `kafka.partitions` (docs/configuration.md).
     public var partitions: Int
+    /// `kafka.replication_factor` (docs/configuration.md).
     public var replicationFactor: Int
+    /// `kafka.create_topics` (docs/configuration.md).
     public var createTopics: Bool
+    /// `kafka.session_timeout` (docs/configuration.md).
     public var sessionTimeout: Duration
+    /// `kafka.fetch_wait_max` (docs/configuration.md).
     public var fetchWaitMax: Duration
+    /// `kafka.message_timeout` (docs/configuration.md).
     public var messageTimeout: Duration
     /// `kafka.max_attempts`: failures of one record (outages not counted) before it goes to herald.dlq.
     public var kafkaMaxAttempts: Int
+    /// `redis.*`: where Redis is and how Herald talks to it.
     public var redis: RedisConfiguration
+    /// `log.level` (docs/configuration.md).
     public var logLevel: Logger.Level
+    /// `log.format` (docs/configuration.md).
     public var logFormat: LogFormat
+    /// `metrics.host` (docs/configuration.md).
     public var metricsHost: String
+    /// `<worker>.metrics_port`: each worker's /metrics, /healthz and /readyz port.
     public var metricsPorts: [Worker: Int]
+    /// `api.host` (docs/configuration.md).
     public var apiHost: String
+    /// `api.port` (docs/configuration.md).
     public var apiPort: Int
+    /// `api.keys` (docs/configuration.md).
     public var apiKeys: Set<String>
+    /// `api.admin_keys` (docs/configuration.md).
     public var adminKeys: Set<String>
     /// `api.read_keys`: may read contacts, journeys and messages.
     public var readKeys: Set<String>
+    /// `api.max_body_bytes` (docs/configuration.md).
     public var maxBodyBytes: Int
+    /// `api.max_batch_events` (docs/configuration.md).
     public var maxBatchEvents: Int
+    /// `ingest.dedupe_window` (docs/configuration.md).
     public var dedupeWindow: Duration
+    /// `ingest.raw_batch_size` (docs/configuration.md).
     public var rawBatchSize: Int
+    /// `scheduler.poll_interval` (docs/configuration.md).
     public var schedulerPollInterval: Duration
+    /// `scheduler.sweep_interval` (docs/configuration.md).
     public var sweepInterval: Duration
+    /// `scheduler.test_wait` (docs/configuration.md).
     public var testWait: Duration
+    /// `sender.*` and the channel limits: what herald-sender needs.
     public var sender: SenderSettings
+    /// `alerts.*`: what herald-alerter needs.
     public var alerts: AlertSettings
     /// Key of unsubscribe tokens; empty: no unsubscribe links.
     public var unsubscribeSecret: String
+    /// `whatsapp.verify_token` (docs/configuration.md).
     public var whatsAppVerifyToken: String
+    /// `whatsapp.app_secret` (docs/configuration.md).
     public var whatsAppAppSecret: String
+    /// `shutdown.timeout` (docs/configuration.md).
     public var shutdownTimeout: Duration
     /// `dev.mode`: the sandbox's tokens and loopback provider URLs are allowed.
     public var devMode: Bool
 }
 
-/// herald-sender's settings (`sender.*`).
 /// `alerts.*`: the alerter's rules and templates, and when a page view counts as closed.
 public struct AlertSettings: Sendable {
+    /// `alerts.dir` (docs/configuration.md).
     public var rulesDirectory: String
+    /// `alerts.templates_dir` (docs/configuration.md).
     public var templatesDirectory: String
+    /// `alerts.session_timeout` (docs/configuration.md).
     public var sessionTimeout: Duration
 }
 
+/// herald-sender's settings (`sender.*` and the channel limits).
 public struct SenderSettings: Sendable {
+    /// `sender.smtp_server` (docs/configuration.md).
     public var smtpServer: String
+    /// `sender.smtp_security` (docs/configuration.md).
     public var smtpSecurity: String
+    /// `sender.smtp_username` (docs/configuration.md).
     public var smtpUsername: String?
+    /// `sender.smtp_password` (docs/configuration.md).
     public var smtpPassword: String?
+    /// `sender.smtp_connections` (docs/configuration.md).
     public var smtpConnections: Int
+    /// `sender.email_from` (docs/configuration.md).
     public var emailFrom: String
+    /// `sender.email_from_name` (docs/configuration.md).
     public var emailFromName: String
+    /// `sender.templates_dir` (docs/configuration.md).
     public var templatesDirectory: String
+    /// `sender.max_attempts` (docs/configuration.md).
     public var maxAttempts: Int
+    /// `sender.retry_base` (docs/configuration.md).
     public var retryBase: Duration
+    /// `sender.lease` (docs/configuration.md).
     public var lease: Duration
     /// `herald.sends` batches handled at once (`KafkaConsumerConfiguration.batchesInFlight`).
     public var batchesInFlight: Int
+    /// `sender.public_url` (docs/configuration.md).
     public var publicURL: String
+    /// `sender.webhook_secret` (docs/configuration.md).
     public var webhookSecret: String
+    /// `sender.webhook_timeout` (docs/configuration.md).
     public var webhookTimeout: Duration
     /// Where webhooks may connect: public addresses, `sender.webhook_allowed_networks`, and loopback in dev mode.
     public var webhookAddressPolicy: AddressPolicy
+    /// `sender.http_connections` (docs/configuration.md).
     public var httpConnections: Int
     /// Per second, per channel (`email`, `webhook`); absent: no limit.
     public var channelRates: [Channel: Int]
+    /// `limits.email_per_domain_per_second` (docs/configuration.md).
     public var emailPerDomainPerSecond: Int
+    /// `limits.marketing_per_contact_per_day` (docs/configuration.md).
     public var marketingPerContactPerDay: Int
+    /// `unsubscribe.secret` (docs/configuration.md).
     public var unsubscribeSecret: String
+    /// `sender.whatsapp_api_url` (docs/configuration.md).
     public var whatsAppURL: String
+    /// `sender.whatsapp_api_version` (docs/configuration.md).
     public var whatsAppVersion: String
+    /// `sender.whatsapp_phone_number_id` (docs/configuration.md).
     public var whatsAppPhoneNumberId: String
+    /// `sender.whatsapp_token` (docs/configuration.md).
     public var whatsAppToken: String
+    /// `sender.twilio_api_url` (docs/configuration.md).
     public var twilioURL: String
+    /// `sender.twilio_account_sid` (docs/configuration.md).
     public var twilioAccountSid: String
+    /// `sender.twilio_auth_token` (docs/configuration.md).
     public var twilioAuthToken: String
+    /// `sender.twilio_from` (docs/configuration.md).
     public var twilioFrom: String
+    /// `limits.whatsapp_recipient_interval` (docs/configuration.md).
     public var whatsAppRecipientInterval: Duration
+    /// `limits.whatsapp_tier` (docs/configuration.md).
     public var whatsAppTier: Int
+    /// `sender.park_recheck` (docs/configuration.md).
     public var parkRecheck: Duration
     /// How long a message may be deferred by the provider (throttled, unreachable)
     /// before it ends in error; deferrals are not failed attempts.
@@ -224,10 +284,11 @@ extension Configuration {
         var rest = Substring(url.lowercased())
         if let scheme = rest.range(of: "://") { rest = rest[scheme.upperBound...] }
         let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
-        let host = authority.split(separator: "@").last.map { h -> Substring in
-            if h.hasPrefix("[") { return h.prefix { $0 != "]" }.dropFirst() }
-            return h.split(separator: ":").first ?? ""
-        } ?? ""
+        let host =
+            authority.split(separator: "@").last.map { h -> Substring in
+                if h.hasPrefix("[") { return h.prefix { $0 != "]" }.dropFirst() }
+                return h.split(separator: ":").first ?? ""
+            } ?? ""
         return host == "localhost" || host.hasSuffix(".localhost") || host.hasPrefix("127.") || host == "::1" || host == "0.0.0.0" || host == "0:0:0:0:0:0:0:1"
     }
 }

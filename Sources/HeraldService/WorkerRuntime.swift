@@ -40,7 +40,8 @@ public struct WorkerRuntime: Sendable {
     public func consumer(
         topics: [String], group: String? = nil, maxBatchSize: Int = 500, batchesInFlight: Int = 1, handler: @escaping KafkaConsumer.Handler
     ) throws -> KafkaConsumer {
-        var config = KafkaConsumerConfiguration(bootstrapServers: settings.kafkaBootstrapServers, groupId: group ?? worker.consumerGroup, clientId: clientId, topics: topics)
+        var config = KafkaConsumerConfiguration(
+            bootstrapServers: settings.kafkaBootstrapServers, groupId: group ?? worker.consumerGroup, clientId: clientId, topics: topics)
         config.sessionTimeout = settings.sessionTimeout
         config.fetchWaitMax = settings.fetchWaitMax
         config.maxBatchSize = maxBatchSize
@@ -99,7 +100,9 @@ public struct WorkerRuntime: Sendable {
             logger: logger)
         config.maximumGracefulShutdownDuration = settings.shutdownTimeout
         config.maximumCancellationDuration = Duration.seconds(5)
-        logger.info("\(worker.executable) starting", metadata: ["herald.metrics_port": "\(settings.metricsPorts[worker] ?? 0)", "kafka.bootstrap": "\(settings.kafkaBootstrapServers)"])
+        logger.info(
+            "\(worker.executable) starting",
+            metadata: ["herald.metrics_port": "\(settings.metricsPorts[worker] ?? 0)", "kafka.bootstrap": "\(settings.kafkaBootstrapServers)"])
         try await ServiceGroup(configuration: config).run()
         logger.info("\(worker.executable) stopped")
     }

@@ -1,6 +1,6 @@
 import Foundation
-import HeraldDevTools
 import HeraldChannels
+import HeraldDevTools
 import HeraldService
 
 /// The package's built executables (`swift build` puts them in .build/debug).

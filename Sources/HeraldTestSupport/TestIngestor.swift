@@ -1,7 +1,7 @@
 import Foundation
-import HeraldDevTools
-import HeraldChannels
 import Glibc
+import HeraldChannels
+import HeraldDevTools
 import HeraldService
 
 /// A real `herald-ingestor`.

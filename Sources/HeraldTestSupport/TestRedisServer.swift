@@ -1,6 +1,6 @@
 import Foundation
-import HeraldDevTools
 import Glibc
+import HeraldDevTools
 import HeraldRedis
 import HeraldService
 import Logging
@@ -38,7 +38,8 @@ public final class TestRedisServer: @unchecked Sendable {
         directory = appendOnlyDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("herald-redis-\(port)-\(UUID().uuidString.prefix(8))")
         keepsDirectory = appendOnlyDirectory != nil
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let persistence = appendOnlyDirectory == nil
+        let persistence =
+            appendOnlyDirectory == nil
             ? ["--appendonly", "no"]
             : ["--appendonly", "yes", "--appendfsync", "everysec", "--maxmemory-policy", "noeviction"]
         process = try ChildProcess(

@@ -1,6 +1,6 @@
 import Foundation
-import HeraldDevTools
 import Glibc
+import HeraldDevTools
 import HeraldService
 
 /// A real SMTP server (aiosmtpd, via scripts/smtp-sink.py) that writes each
@@ -20,8 +20,10 @@ public final class TestSMTPSink: Sendable {
         directory = try temporaryDirectory("smtp-sink")
         process = try ChildProcess(
             executable: "/usr/bin/env",
-            arguments: ["python3", "\(BuiltProducts.packageRoot)/scripts/smtp-sink.py", "--port", String(self.port), "--dir", directory,
-                "--fail-first", String(failFirst), "--reject-domain", rejectDomain, "--delay-ms", String(delay.milliseconds)],
+            arguments: [
+                "python3", "\(BuiltProducts.packageRoot)/scripts/smtp-sink.py", "--port", String(self.port), "--dir", directory,
+                "--fail-first", String(failFirst), "--reject-domain", rejectDomain, "--delay-ms", String(delay.milliseconds),
+            ],
             output: .file("\(directory).log"))
         // Ready when it accepts connections.
         for _ in 0..<100 {

@@ -1,6 +1,6 @@
 import Foundation
-import HeraldDevTools
 import Glibc
+import HeraldDevTools
 import HeraldService
 import Hummingbird
 import Logging
@@ -52,7 +52,8 @@ func isListening(port: Int) -> Bool {
     addr.sin_family = sa_family_t(AF_INET)
     addr.sin_port = in_port_t(UInt16(port).bigEndian)
     addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    return withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
+    return withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        == 0
 }
 
 private final class Recorder: Sendable {

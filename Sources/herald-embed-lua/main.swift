@@ -40,7 +40,8 @@ func expanded(_ path: String, files: [String: String], depth: Int = 0) -> String
         if trimmed.hasPrefix("--#include ") {
             let name = String(trimmed.dropFirst("--#include ".count)).trimmingCharacters(in: .whitespaces)
             guard let included = expanded(name, files: files, depth: depth + 1) else {
-                FileHandle.standardError.write(Data("herald-embed-lua: \(path): cannot include \(name) (not one of this target's .lua files, or includes nested too deep)\n".utf8))
+                FileHandle.standardError.write(
+                    Data("herald-embed-lua: \(path): cannot include \(name) (not one of this target's .lua files, or includes nested too deep)\n".utf8))
                 exit(1)
             }
             lines.append(included)

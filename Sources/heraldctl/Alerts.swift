@@ -96,7 +96,8 @@ struct Alerts: AsyncParsableCommand {
     }
 
     struct Stats: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Per-day analytics of a rule: visits matched, alerts sent, suppressed by the cap, visits too short.")
+        static let configuration = CommandConfiguration(
+            abstract: "Per-day analytics of a rule: visits matched, alerts sent, suppressed by the cap, visits too short.")
         @Argument var id: String
         @Option(help: "How many local days, ending today.") var days = 7
         @OptionGroup var admin: AdminOptions

@@ -13,7 +13,9 @@ import Synchronization
 
 /// `heraldctl bench`: load generators against a running stack.
 struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks against a running stack (see docs/benchmarks.md).", subcommands: [BenchIngest.self, BenchJourneys.self, BenchSend.self, BenchAlerts.self])
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmarks against a running stack (see docs/benchmarks.md).",
+        subcommands: [BenchIngest.self, BenchJourneys.self, BenchSend.self, BenchAlerts.self])
 }
 
 /// `heraldctl bench ingest`: the options of `IngestBenchmark` (HeraldDevTools), which does the work.
@@ -31,7 +33,9 @@ struct BenchIngest: AsyncParsableCommand {
     @Option(help: "Which parts to run: http, raw or both.") var mode = "both"
 
     func run() async throws {
-        try await IngestBenchmark(api: api, key: key, bootstrap: bootstrap, seconds: seconds, concurrency: concurrency, batch: batch, rawEvents: rawEvents, mode: mode).run()
+        try await IngestBenchmark(
+            api: api, key: key, bootstrap: bootstrap, seconds: seconds, concurrency: concurrency, batch: batch, rawEvents: rawEvents, mode: mode
+        ).run()
     }
 }
 
@@ -48,7 +52,10 @@ struct BenchAlerts: AsyncParsableCommand {
     @Option(help: "Broker address (default: the dev stack's).") var bootstrap: String?
     @Option(help: "The alerter's metrics URL.") var alerterMetrics = "http://127.0.0.1:9404/metrics"
     @Option(help: "The sender's metrics URL.") var senderMetrics = "http://127.0.0.1:9403/metrics"
-    @Flag(help: "Produce the evaluation's views first, then start an alerter of the bench's own and time how fast it works through them (run the stack without an alerter: `heraldctl dev --workers ingestor`).")
+    @Flag(
+        help:
+            "Produce the evaluation's views first, then start an alerter of the bench's own and time how fast it works through them (run the stack without an alerter: `heraldctl dev --workers ingestor`)."
+    )
     var preload = false
     @Option(help: "Partitions of the stack's topics (the dev stack's default; --preload only).") var partitions = 24
     @OptionGroup var admin: AdminOptions
@@ -59,12 +66,17 @@ struct BenchAlerts: AsyncParsableCommand {
         // (a new group starts at the oldest kept, so nothing would say so).
         // About 300 bytes a view on the broker, and partitions fill unevenly.
         if preload, events > AlertsBenchmark.preloadLimit(partitions: partitions) {
-            throw ValidationError("--preload keeps every view in the broker at once (5 MB per partition): at most \(AlertsBenchmark.preloadLimit(partitions: partitions)) views for \(partitions) partitions")
+            throw ValidationError(
+                "--preload keeps every view in the broker at once (5 MB per partition): at most \(AlertsBenchmark.preloadLimit(partitions: partitions)) views for \(partitions) partitions"
+            )
         }
     }
 
     func run() async throws {
-        try await AlertsBenchmark(rules: rules, events: events, contacts: contacts, rate: rate, seconds: seconds, bootstrap: bootstrap, alerterMetrics: alerterMetrics, senderMetrics: senderMetrics, preload: preload, partitions: partitions, admin: try admin.endpoint()).run()
+        try await AlertsBenchmark(
+            rules: rules, events: events, contacts: contacts, rate: rate, seconds: seconds, bootstrap: bootstrap, alerterMetrics: alerterMetrics,
+            senderMetrics: senderMetrics, preload: preload, partitions: partitions, admin: try admin.endpoint()
+        ).run()
     }
 }
 
@@ -81,7 +93,8 @@ struct BenchJourneys: AsyncParsableCommand {
     @OptionGroup var admin: AdminOptions
 
     func run() async throws {
-        try await JourneysBenchmark(count: count, rate: rate, redisPort: redisPort, partitions: partitions, bootstrap: bootstrap, admin: try admin.endpoint()).run()
+        try await JourneysBenchmark(count: count, rate: rate, redisPort: redisPort, partitions: partitions, bootstrap: bootstrap, admin: try admin.endpoint())
+            .run()
     }
 }
 
@@ -94,21 +107,34 @@ struct BenchSend: AsyncParsableCommand {
     @Option(help: "webhook, or whatsapp (template messages to the Cloud API format; needs --preload or --senders).") var channel = SendBenchmark.Channel.webhook
     @Option(help: "Distinct contacts the requests are spread over (webhook; with whatsapp each request has a contact of its own).") var contacts = 10_000
     @Option(help: "Broker address (default: the dev stack's).") var bootstrap: String?
-    @Option(help: "Overshoot mode: start this many sender processes of its own, sharing --limit (needs the dev stack without its sender: `heraldctl dev --workers ingestor,scheduler,alerter`).")
+    @Option(
+        help:
+            "Overshoot mode: start this many sender processes of its own, sharing --limit (needs the dev stack without its sender: `heraldctl dev --workers ingestor,scheduler,alerter`)."
+    )
     var senders = 0
     @Option(help: "Overshoot mode: the channel's limit, messages per second, all senders together.") var limit = 200
-    @Option(help: "With --channel whatsapp: the account's tier, unique recipients per 24 h (default 100,000,000: counted, not binding). Below --count, the bench checks that no more than this many are sent, then watches the held messages for --hold seconds.")
+    @Option(
+        help:
+            "With --channel whatsapp: the account's tier, unique recipients per 24 h (default 100,000,000: counted, not binding). Below --count, the bench checks that no more than this many are sent, then watches the held messages for --hold seconds."
+    )
     var tier: Int?
     @Option(help: "With a binding --tier: how long to watch the held messages after the tier is used up (seconds).") var hold = 20
     @Option(help: "Partitions of the stack's topics (the dev stack's default).") var partitions = 24
-    @Option(help: "With --preload: run the sender on this CPU only (`taskset -c`), to measure one process with a core of its own; pin the rest elsewhere yourself (docs/benchmarks.md).")
+    @Option(
+        help:
+            "With --preload: run the sender on this CPU only (`taskset -c`), to measure one process with a core of its own; pin the rest elsewhere yourself (docs/benchmarks.md)."
+    )
     var senderCPU: Int?
-    @Flag(help: "Produce every request first, then start one sender of its own (limits set high) and time it through the backlog (needs the dev stack without its sender: `heraldctl dev --workers ingestor,scheduler,alerter`).")
+    @Flag(
+        help:
+            "Produce every request first, then start one sender of its own (limits set high) and time it through the backlog (needs the dev stack without its sender: `heraldctl dev --workers ingestor,scheduler,alerter`)."
+    )
     var preload = false
 
     func validate() throws {
         if channel == .whatsapp, !preload, senders == 0 {
-            throw ValidationError("--channel whatsapp needs --preload or --senders: the stack's own sender sends WhatsApp to the sandbox provider, not to this bench")
+            throw ValidationError(
+                "--channel whatsapp needs --preload or --senders: the stack's own sender sends WhatsApp to the sandbox provider, not to this bench")
         }
         if tier != nil, channel != .whatsapp { throw ValidationError("--tier is WhatsApp's unique-recipient limit: use it with --channel whatsapp") }
         if let tier, tier < 1 { throw ValidationError("--tier must be at least 1") }
@@ -117,12 +143,17 @@ struct BenchSend: AsyncParsableCommand {
         if senderCPU != nil, !preload { throw ValidationError("--sender-cpu pins the sender that --preload starts: use it with --preload") }
         // The mock broker keeps 5 MB per partition (DESIGN.md); a request is about 400 bytes there.
         if preload, count > 4_000_000 / 400 * partitions {
-            throw ValidationError("--preload keeps every request in the broker at once (5 MB per partition): at most \(4_000_000 / 400 * partitions) for \(partitions) partitions")
+            throw ValidationError(
+                "--preload keeps every request in the broker at once (5 MB per partition): at most \(4_000_000 / 400 * partitions) for \(partitions) partitions"
+            )
         }
     }
 
     func run() async throws {
-        try await SendBenchmark(count: count, channel: channel, contacts: contacts, bootstrap: bootstrap, senders: senders, limit: limit, tier: tier, hold: hold, partitions: partitions, senderCPU: senderCPU, preload: preload).run()
+        try await SendBenchmark(
+            count: count, channel: channel, contacts: contacts, bootstrap: bootstrap, senders: senders, limit: limit, tier: tier, hold: hold,
+            partitions: partitions, senderCPU: senderCPU, preload: preload
+        ).run()
     }
 }
 

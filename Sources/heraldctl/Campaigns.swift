@@ -1,8 +1,8 @@
 import ArgumentParser
-import HeraldDevTools
 import Foundation
 import HeraldChannels
 import HeraldCore
+import HeraldDevTools
 
 /// `heraldctl campaigns`: campaign files.
 struct Campaigns: AsyncParsableCommand {
@@ -130,7 +130,8 @@ extension Campaigns {
 
 extension Campaigns {
     struct Report: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Entered, active, completed, exited by reason, per step and per version (test journeys left out).")
+        static let configuration = CommandConfiguration(
+            abstract: "Entered, active, completed, exited by reason, per step and per version (test journeys left out).")
         @Argument var id: String
         @OptionGroup var admin: AdminOptions
         func run() async throws { try await admin.call("GET", "/v1/campaigns/\(id)/report") }

@@ -68,24 +68,33 @@ struct DLQ: AsyncParsableCommand {
 
         func run() async throws {
             let letters = try await DeadLetters.read(options)
-            let chosen = all ? letters.filter { sourceTopic == nil || $0.source.topic == sourceTopic } : try places.map { p in
-                guard let l = letters.first(where: { $0.place == p }) else { throw CLIError("no dead letter at \(p) in \(Topics.dlq)") }
-                return l
-            }
+            let chosen =
+                all
+                ? letters.filter { sourceTopic == nil || $0.source.topic == sourceTopic }
+                : try places.map { p in
+                    guard let l = letters.first(where: { $0.place == p }) else { throw CLIError("no dead letter at \(p) in \(Topics.dlq)") }
+                    return l
+                }
             // A value read from Redis (a damaged stored journey) has no topic to go
             // back to: it is mended by hand from `dlq show`, never replayed.
             let stored = chosen.filter(\.isFromRedis)
             if !all, let first = stored.first {
-                throw CLIError("\(first.place) was read from Redis (\(first.origin)), not from a topic: it cannot be replayed; see docs/operations.md, \"Dead letters\"")
+                throw CLIError(
+                    "\(first.place) was read from Redis (\(first.origin)), not from a topic: it cannot be replayed; see docs/operations.md, \"Dead letters\"")
             }
             for l in stored { print("\(l.place): skipped, read from Redis (\(l.origin)); mend it by hand") }
             // The same source record dead-lettered twice (two groups read its topic) is replayed once.
             var seen: Set<String> = []
             let unique = chosen.filter { !$0.isFromRedis && seen.insert("\($0.source.topic)/\($0.source.partition)/\($0.source.offset)").inserted }
-            let producer = try KafkaProducer(configuration: .init(bootstrapServers: try resolveBootstrap(options.bootstrap), clientId: "heraldctl-dlq-\(getpid())"), logger: DeadLetters.logger)
-            let reports = await producer.send(unique.map {
-                KafkaOutgoingRecord(topic: $0.source.topic, key: $0.record.keyString, value: $0.record.value, headers: [KafkaHeader(name: "herald.replayed.from", string: "\(Topics.dlq)/\($0.place)")])
-            })
+            let producer = try KafkaProducer(
+                configuration: .init(bootstrapServers: try resolveBootstrap(options.bootstrap), clientId: "heraldctl-dlq-\(getpid())"),
+                logger: DeadLetters.logger)
+            let reports = await producer.send(
+                unique.map {
+                    KafkaOutgoingRecord(
+                        topic: $0.source.topic, key: $0.record.keyString, value: $0.record.value,
+                        headers: [KafkaHeader(name: "herald.replayed.from", string: "\(Topics.dlq)/\($0.place)")])
+                })
             await producer.close()
             var failed = 0
             for (letter, report) in zip(unique, reports) {
@@ -131,7 +140,8 @@ struct DeadLetters {
     /// Every record of herald.dlq, read in a fresh group until `idle` seconds pass without one.
     static func read(_ options: DLQ.Options) async throws -> [DeadLetters] {
         var config = KafkaConsumerConfiguration(
-            bootstrapServers: try resolveBootstrap(options.bootstrap), groupId: "heraldctl-dlq-\(UUID().uuidString.prefix(8))", clientId: "heraldctl-dlq-\(getpid())",
+            bootstrapServers: try resolveBootstrap(options.bootstrap), groupId: "heraldctl-dlq-\(UUID().uuidString.prefix(8))",
+            clientId: "heraldctl-dlq-\(getpid())",
             topics: [Topics.dlq])
         config.sessionTimeout = .seconds(6)
         let records = Mutex<[KafkaRecord]>([])

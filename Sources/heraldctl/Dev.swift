@@ -22,6 +22,8 @@ struct Dev: AsyncParsableCommand {
     var outbox = DevPaths.outbox
 
     func run() async throws {
-        try await DevStack(partitions: partitions, apiPort: apiPort, metricsPort: metricsPort, demo: demo, workers: workers, exitAfterStart: exitAfterStart, outbox: outbox).run()
+        try await DevStack(
+            partitions: partitions, apiPort: apiPort, metricsPort: metricsPort, demo: demo, workers: workers, exitAfterStart: exitAfterStart, outbox: outbox
+        ).run()
     }
 }

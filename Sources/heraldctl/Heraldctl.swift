@@ -6,5 +6,7 @@ struct Heraldctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "heraldctl",
         abstract: "Operate Herald: the dev stack, the embedded broker, topics and benchmarks.",
-        subcommands: [Dev.self, Broker.self, Tail.self, Produce.self, Bench.self, Campaigns.self, Alerts.self, Sandbox.self, Limits.self, Templates.self, DLQ.self])
+        subcommands: [
+            Dev.self, Broker.self, Tail.self, Produce.self, Bench.self, Campaigns.self, Alerts.self, Sandbox.self, Limits.self, Templates.self, DLQ.self,
+        ])
 }

@@ -26,7 +26,9 @@ struct Limits: AsyncParsableCommand {
     struct SetTier: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "set-tier",
-            abstract: "Set a WhatsApp phone number's unique-recipient limit per rolling 24 hours; every sender applies it at once, and messages held by the old tier are looked at again now.")
+            abstract:
+                "Set a WhatsApp phone number's unique-recipient limit per rolling 24 hours; every sender applies it at once, and messages held by the old tier are looked at again now."
+        )
         @Option(help: "The WhatsApp phone number id (sender.whatsapp_phone_number_id).") var account: String
         @Option(help: "250, 1000, 2000, 10000, 100000 or unlimited.") var tier: String
         @OptionGroup var redis: RedisOption
@@ -53,7 +55,9 @@ struct Limits: AsyncParsableCommand {
             let pool = try redis.pool()
             let tier = try await RateLimiter(redis: pool).tier(account: account)
             await pool.close()
-            print(tier.map { "WhatsApp \(account): \($0 == 0 ? "unlimited" : "\($0)") unique recipients per rolling 24 hours" } ?? "WhatsApp \(account): not set at run time (limits.whatsapp_tier applies)")
+            print(
+                tier.map { "WhatsApp \(account): \($0 == 0 ? "unlimited" : "\($0)") unique recipients per rolling 24 hours" }
+                    ?? "WhatsApp \(account): not set at run time (limits.whatsapp_tier applies)")
         }
     }
 }

@@ -19,7 +19,9 @@ struct Produce: AsyncParsableCommand {
         logger.logLevel = .warning
         let producer = try KafkaProducer(configuration: .init(bootstrapServers: try resolveBootstrap(bootstrap), clientId: "heraldctl-produce"), logger: logger)
         var values: [String] = []
-        if let value { values = [value] } else {
+        if let value {
+            values = [value]
+        } else {
             while let line = readLine(), !line.isEmpty { values.append(line) }
         }
         for v in values {

@@ -21,6 +21,9 @@ struct Sandbox: AsyncParsableCommand {
     var answerDelay = 0
 
     func run() async throws {
-        try await SandboxProvider(port: port, reject: reject, throttleFirst: throttleFirst, portFile: portFile, whatsappCallback: whatsappCallback, appSecret: appSecret, answerDelay: answerDelay).run()
+        try await SandboxProvider(
+            port: port, reject: reject, throttleFirst: throttleFirst, portFile: portFile, whatsappCallback: whatsappCallback, appSecret: appSecret,
+            answerDelay: answerDelay
+        ).run()
     }
 }

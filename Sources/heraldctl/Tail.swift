@@ -33,7 +33,11 @@ struct Tail: AsyncParsableCommand {
             for record in batch {
                 if let limit, printed.withLock({ $0 }) >= limit { break }
                 Self.printRecord(record)
-                if printed.withLock({ n in n += 1; return n }) == limit { done.continuation.yield() }
+                if printed.withLock({ n in
+                    n += 1; return n
+                }) == limit {
+                    done.continuation.yield()
+                }
             }
         }
         let assignments = consumer.assignmentChanges
@@ -62,7 +66,8 @@ struct Tail: AsyncParsableCommand {
         ]
         if let parsed = try? JSONValue.parse(r.value) { o["value"] = parsed } else { o["value"] = .string(String(decoding: r.value, as: UTF8.self)) }
         if !r.headers.isEmpty {
-            o["headers"] = .object(Dictionary(r.headers.map { ($0.name, JSONValue.string(String(decoding: $0.value, as: UTF8.self))) }, uniquingKeysWith: { a, _ in a }))
+            o["headers"] = .object(
+                Dictionary(r.headers.map { ($0.name, JSONValue.string(String(decoding: $0.value, as: UTF8.self))) }, uniquingKeysWith: { a, _ in a }))
         }
         print(JSONValue.object(o).jsonString)
         fflush(nil)

@@ -33,9 +33,10 @@ struct Templates: AsyncParsableCommand {
                 for t in json["data"]?.arrayValue ?? [] {
                     guard let name = t["name"]?.stringValue, let language = t["language"]?.stringValue else { continue }
                     let body = t["components"]?.arrayValue?.first { $0["type"] == "BODY" }?["text"]?.stringValue ?? ""
-                    entries.append(.init(
-                        name: name, language: language, status: t["status"]?.stringValue ?? "UNKNOWN",
-                        parameters: Self.parameterCount(body), category: t["category"]?.stringValue ?? ""))
+                    entries.append(
+                        .init(
+                            name: name, language: language, status: t["status"]?.stringValue ?? "UNKNOWN",
+                            parameters: Self.parameterCount(body), category: t["category"]?.stringValue ?? ""))
                 }
                 url = json["paging"]?["next"]?.stringValue
             }

@@ -13,16 +13,20 @@ struct AlertTests {
     let admin = [("Authorization", "Bearer \(TestIngestor.adminKey)"), ("Content-Type", "application/yaml")]
 
     func alerter(_ broker: TestBroker, _ redis: TestRedisServer, rulesDir: String, sessionTimeout: String = "30m") async throws -> TestWorker {
-        try await TestWorker(.alerter, broker: broker, redis: redis, extraEnvironment: [
-            "HERALD_ALERTS_DIR": rulesDir, "HERALD_ALERTS_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates/alerts",
-            "HERALD_ALERTS_SESSION_TIMEOUT": sessionTimeout,
-        ])
+        try await TestWorker(
+            .alerter, broker: broker, redis: redis,
+            extraEnvironment: [
+                "HERALD_ALERTS_DIR": rulesDir, "HERALD_ALERTS_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates/alerts",
+                "HERALD_ALERTS_SESSION_TIMEOUT": sessionTimeout,
+            ])
     }
 
     func sender(_ broker: TestBroker, _ redis: TestRedisServer, _ sink: TestSMTPSink) async throws -> TestWorker {
-        try await TestWorker(.sender, broker: broker, redis: redis, extraEnvironment: [
-            "HERALD_SENDER_SMTP_SERVER": "127.0.0.1:\(sink.port)", "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates",
-        ])
+        try await TestWorker(
+            .sender, broker: broker, redis: redis,
+            extraEnvironment: [
+                "HERALD_SENDER_SMTP_SERVER": "127.0.0.1:\(sink.port)", "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates",
+            ])
     }
 
     func putContact(_ ingestor: TestIngestor, _ id: String, _ body: String) async throws {
@@ -34,9 +38,15 @@ struct AlertTests {
 
     /// Posts events in order; `at` is seconds after `t0`.
     func post(_ ingestor: TestIngestor, _ events: [(id: String, type: String, contact: String, at: Int64, properties: JSONValue)], t0: Int64) async throws {
-        let body: JSONValue = ["events": .array(events.map {
-            ["id": .string($0.id), "type": .string($0.type), "contact_id": .string($0.contact), "timestamp": .string(RFC3339.format(milliseconds: t0 + $0.at * 1000)), "properties": $0.properties]
-        })]
+        let body: JSONValue = [
+            "events": .array(
+                events.map {
+                    [
+                        "id": .string($0.id), "type": .string($0.type), "contact_id": .string($0.contact),
+                        "timestamp": .string(RFC3339.format(milliseconds: t0 + $0.at * 1000)), "properties": $0.properties,
+                    ]
+                })
+        ]
         let r = try await client.postJSON("\(ingestor.apiURL)/v1/events", body.serialized(), headers: [("Authorization", "Bearer \(TestIngestor.apiKey)")])
         #expect(r.status == 202, "\(r.bodyText)")
     }
@@ -73,7 +83,9 @@ struct AlertTests {
         return out
     }
 
-    @Test("page views alert the right people with the contact's details and recent activity; dwell, caps, a disabled rule, owner-less contacts, stats and the latency histogram")
+    @Test(
+        "page views alert the right people with the contact's details and recent activity; dwell, caps, a disabled rule, owner-less contacts, stats and the latency histogram"
+    )
     func alerts() async throws {
         let broker = try TestBroker.start(partitions: 4)
         let redis = try await TestRedisServer()
@@ -82,64 +94,80 @@ struct AlertTests {
         // One rule from a file (imported at start), two over the API.
         let rulesDir = try temporaryDirectory("alerts")
         try """
-            name: Pricing
-            created_by: anna@sales.example
-            time_zone: Europe/Warsaw
-            pages: [{url: 'https://shop.example/pricing', min_time: 2s}]
-            frequency: once a day
-            recipients: {me: true, owner: true, cc: [boss@sales.example]}
-            description: Reading prices right now.
-            attachment: {filename: contact.csv, format: csv, template: "name,company\\n{{contact_name}},{{contact.attributes.company}}"}
-            """.write(toFile: "\(rulesDir)/pricing.yaml", atomically: true, encoding: .utf8)
+        name: Pricing
+        created_by: anna@sales.example
+        time_zone: Europe/Warsaw
+        pages: [{url: 'https://shop.example/pricing', min_time: 2s}]
+        frequency: once a day
+        recipients: {me: true, owner: true, cc: [boss@sales.example]}
+        description: Reading prices right now.
+        attachment: {filename: contact.csv, format: csv, template: "name,company\\n{{contact_name}},{{contact.attributes.company}}"}
+        """.write(toFile: "\(rulesDir)/pricing.yaml", atomically: true, encoding: .utf8)
         let alerter = try await alerter(broker, redis, rulesDir: rulesDir)
         let sender = try await sender(broker, redis, sink)
 
-        let products = try await client.send(method: "POST", url: "\(ingestor.apiURL)/v1/alerts", headers: admin, body: Array("""
-            name: Products
-            pages: ['https://shop.example/products/**']
-            frequency: {times: 2, per: day}
-            recipients: {owner: true}
-            """.utf8))
+        let products = try await client.send(
+            method: "POST", url: "\(ingestor.apiURL)/v1/alerts", headers: admin,
+            body: Array(
+                """
+                name: Products
+                pages: ['https://shop.example/products/**']
+                frequency: {times: 2, per: day}
+                recipients: {owner: true}
+                """.utf8))
         #expect(products.status == 201, "\(products.bodyText)")
         #expect(try JSONValue.parse(products.body)["summary"]?.stringValue?.contains("at most 2 times a day") == true)
-        let everything = try await client.send(method: "PUT", url: "\(ingestor.apiURL)/v1/alerts/everything", headers: admin, body: Array("""
-            name: Everything
-            pages: ['shop.example/**']
-            recipients: {cc: [watcher@sales.example]}
-            """.utf8))
+        let everything = try await client.send(
+            method: "PUT", url: "\(ingestor.apiURL)/v1/alerts/everything", headers: admin,
+            body: Array(
+                """
+                name: Everything
+                pages: ['shop.example/**']
+                recipients: {cc: [watcher@sales.example]}
+                """.utf8))
         #expect(everything.status == 201, "\(everything.bodyText)")
         #expect(try await client.send(method: "POST", url: "\(ingestor.apiURL)/v1/alerts/everything/disable", headers: admin, body: nil).status == 200)
         // Owner and CC: a contact without an owner still reaches the CC.
-        let cart = try await client.send(method: "PUT", url: "\(ingestor.apiURL)/v1/alerts/cart", headers: admin, body: Array("""
-            name: Cart
-            pages: ['shop.example/cart']
-            recipients: {owner: true, cc: [desk@sales.example]}
-            """.utf8))
+        let cart = try await client.send(
+            method: "PUT", url: "\(ingestor.apiURL)/v1/alerts/cart", headers: admin,
+            body: Array(
+                """
+                name: Cart
+                pages: ['shop.example/cart']
+                recipients: {owner: true, cc: [desk@sales.example]}
+                """.utf8))
         #expect(cart.status == 201, "\(cart.bodyText)")
         // Invalid: named field and reason; nothing saved.
-        let bad = try await client.send(method: "POST", url: "\(ingestor.apiURL)/v1/alerts", headers: admin, body: Array("name: Bad\npages: ['shop.example/x']\nrecipients: {cc: [nope]}".utf8))
+        let bad = try await client.send(
+            method: "POST", url: "\(ingestor.apiURL)/v1/alerts", headers: admin,
+            body: Array("name: Bad\npages: ['shop.example/x']\nrecipients: {cc: [nope]}".utf8))
         #expect(bad.status == 422 && (try? JSONValue.parse(bad.body))?["field"] == "recipients.cc[0]", "\(bad.bodyText)")
         #expect(try await client.send(method: "POST", url: "\(ingestor.apiURL)/v1/alerts", headers: [], body: Array("name: x".utf8)).status == 401)
         try await Task.sleep(for: .seconds(2))  // alerters reload rules within a second
 
-        try await putContact(ingestor, "vera", #"{"email":"vera@customer.example","phone":"+420601234567","owner":"olaf@sales.example","tags":["vip"],"attributes":{"first_name":"Věra","last_name":"Nováková","company":"Acme s.r.o.","city":"Brno"}}"#)
+        try await putContact(
+            ingestor, "vera",
+            #"{"email":"vera@customer.example","phone":"+420601234567","owner":"olaf@sales.example","tags":["vip"],"attributes":{"first_name":"Věra","last_name":"Nováková","company":"Acme s.r.o.","city":"Brno"}}"#
+        )
         try await putContact(ingestor, "nobody", #"{"email":"n@customer.example"}"#)
         let t0 = Self.recentStart(span: 40)
         let run = uniqueName("ev")
-        try await post(ingestor, [
-            ("\(run)-1", "purchase", "vera", 0, ["order_id": "O-77", "total": 120]),
-            ("\(run)-2", "page_visited", "vera", 1, ["url": "https://shop.example/products/shoes?utm_source=mail"]),
-            ("\(run)-3", "page_visited", "vera", 2, ["url": "https://shop.example/products/hats/"]),
-            ("\(run)-4", "page_visited", "vera", 3, ["url": "https://shop.example/products/socks"]),  // third today: over the cap of 2
-            ("\(run)-5", "page_visited", "vera", 4, ["url": "https://shop.example/pricing"]),
-            ("\(run)-6", "page_visited", "vera", 11, ["url": "https://shop.example/about"]),  // 7 s on pricing: alert
-            ("\(run)-7", "page_visited", "vera", 20, ["url": "https://shop.example/pricing"]),
-            ("\(run)-8", "page_visited", "vera", 21, ["url": "https://shop.example/contact"]),  // 1 s: too short
-            ("\(run)-9", "page_visited", "vera", 30, ["url": "https://shop.example/pricing"]),
-            ("\(run)-10", "page_left", "vera", 40, ["url": "https://shop.example/pricing"]),  // 10 s, but once a day: suppressed
-            ("\(run)-11", "page_visited", "nobody", 5, ["url": "https://shop.example/products/x"]),  // owner-only rule, no owner: nothing
-            ("\(run)-12", "page_visited", "nobody", 6, ["url": "https://shop.example/cart"]),  // owner + CC, no owner: CC only
-        ], t0: t0)
+        try await post(
+            ingestor,
+            [
+                ("\(run)-1", "purchase", "vera", 0, ["order_id": "O-77", "total": 120]),
+                ("\(run)-2", "page_visited", "vera", 1, ["url": "https://shop.example/products/shoes?utm_source=mail"]),
+                ("\(run)-3", "page_visited", "vera", 2, ["url": "https://shop.example/products/hats/"]),
+                ("\(run)-4", "page_visited", "vera", 3, ["url": "https://shop.example/products/socks"]),  // third today: over the cap of 2
+                ("\(run)-5", "page_visited", "vera", 4, ["url": "https://shop.example/pricing"]),
+                ("\(run)-6", "page_visited", "vera", 11, ["url": "https://shop.example/about"]),  // 7 s on pricing: alert
+                ("\(run)-7", "page_visited", "vera", 20, ["url": "https://shop.example/pricing"]),
+                ("\(run)-8", "page_visited", "vera", 21, ["url": "https://shop.example/contact"]),  // 1 s: too short
+                ("\(run)-9", "page_visited", "vera", 30, ["url": "https://shop.example/pricing"]),
+                ("\(run)-10", "page_left", "vera", 40, ["url": "https://shop.example/pricing"]),  // 10 s, but once a day: suppressed
+                ("\(run)-11", "page_visited", "nobody", 5, ["url": "https://shop.example/products/x"]),  // owner-only rule, no owner: nothing
+                ("\(run)-12", "page_visited", "nobody", 6, ["url": "https://shop.example/cart"]),  // owner + CC, no owner: CC only
+            ], t0: t0)
 
         // Products ×2 to the owner; Pricing once to me, the owner and CC; Cart to its CC.
         let mails = try await alertEmails(sink, count: 6)
@@ -150,8 +178,10 @@ struct AlertTests {
         #expect(to("watcher@sales.example").isEmpty && to("n@customer.example").isEmpty)
         let pricing = try #require(to("boss@sales.example").first)
         let body = Self.decodedParts(pricing)
-        for part in ["Reading prices right now.", "https://shop.example/pricing", "Věra Nováková", "Acme s.r.o.", "Brno", "+420601234567", "olaf@sales.example", "vip",
-                     "purchase", "order_id=O-77", "https://shop.example/products/shoes", "on the page for 7 s"] {
+        for part in [
+            "Reading prices right now.", "https://shop.example/pricing", "Věra Nováková", "Acme s.r.o.", "Brno", "+420601234567", "olaf@sales.example", "vip",
+            "purchase", "order_id=O-77", "https://shop.example/products/shoes", "on the page for 7 s",
+        ] {
             #expect(body.contains(part), "'\(part)' missing from the alert:\n\(body)")
         }
         #expect(pricing.contains("filename=\"contact.csv\"") && body.contains("name,company\nVěra Nováková,Acme s.r.o."), "\(body)")
@@ -172,7 +202,10 @@ struct AlertTests {
         #expect(count?.hasSuffix(" 6") == true, "\(count ?? "no herald_alert_latency_seconds_count")")
         // The list shows every rule with its switch.
         let list = try JSONValue.parse(try await client.get("\(ingestor.apiURL)/v1/alerts", headers: admin).body)
-        #expect(list["alerts"]?.arrayValue?.map { "\($0["id"]?.stringValue ?? ""):\($0["enabled"] == true)" } == ["cart:true", "everything:false", "pricing:true", "products:true"])
+        #expect(
+            list["alerts"]?.arrayValue?.map { "\($0["id"]?.stringValue ?? ""):\($0["enabled"] == true)" } == [
+                "cart:true", "everything:false", "pricing:true", "products:true",
+            ])
 
         #expect(await alerter.process.stop() == 0, "herald-alerter did not stop gracefully on SIGTERM")
         #expect(await sender.process.stop() == 0, "herald-sender did not stop gracefully on SIGTERM")
@@ -199,11 +232,15 @@ struct AlertTests {
         let run = uniqueName("cap")
         let t0 = Self.recentStart(span: 70)
         for round in 0..<8 {
-            try await post(ingestor, contacts.map { c in ("\(run)-\(c)-\(round)", "page_visited", c, Int64(round * 10), ["url": .string("https://shop.example/p/\(round)")]) }, t0: t0)
+            try await post(
+                ingestor,
+                contacts.map { c in ("\(run)-\(c)-\(round)", "page_visited", c, Int64(round * 10), ["url": .string("https://shop.example/p/\(round)")]) },
+                t0: t0)
             if round == 2 { first.process.signal(SIGKILL) }  // its partitions move to the other alerter, uncommitted batches replay
         }
         // A view with nothing after it: the session times out; its minimum is never reached.
-        try await post(ingestor, [("\(run)-lonely", "page_visited", "lonely", 0, ["url": "https://shop.example/read"])], t0: Int64(Date().timeIntervalSince1970 * 1000))
+        try await post(
+            ingestor, [("\(run)-lonely", "page_visited", "lonely", 0, ["url": "https://shop.example/read"])], t0: Int64(Date().timeIntervalSince1970 * 1000))
 
         let mails = try await alertEmails(sink, count: 60, timeout: .seconds(60))
         var perContact: [String: Int] = [:]
@@ -258,7 +295,9 @@ struct AlertTests {
 
         let validate = try await heraldctl(["alerts", "validate", "\(dir)/good.yaml", "\(dir)/bad.yaml"])
         #expect(validate.status != 0)
-        #expect(validate.output.contains("good.yaml: ok") && validate.output.contains("after at least 1 min on the page") && validate.output.contains("at most 2 times a week"), "\(validate.output)")
+        #expect(
+            validate.output.contains("good.yaml: ok") && validate.output.contains("after at least 1 min on the page")
+                && validate.output.contains("at most 2 times a week"), "\(validate.output)")
         #expect(validate.output.contains("bad.yaml: recipients.cc[0]: 'not-an-address' is not an email address"), "\(validate.output)")
 
         let create = try await heraldctl(["alerts", "create", "\(dir)/good.yaml", "--yes"] + admin)

@@ -8,7 +8,7 @@ import Synchronization
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @Suite("HTTP client on libcurl's multi interface", .serialized, .timeLimit(.minutes(2)))
@@ -61,7 +61,9 @@ struct HTTPClientTests {
         throw HTTPTestError("python's http.server did not start")
     }
 
-    @Test("an address policy is applied to the address connected to: loopback refused by name and by number, allowed when listed; a refused request never reaches the server")
+    @Test(
+        "an address policy is applied to the address connected to: loopback refused by name and by number, allowed when listed; a refused request never reaches the server"
+    )
     func addressPolicy() async throws {
         let dir = try temporaryDirectory("policy")
         try "hello".write(toFile: "\(dir)/page", atomically: true, encoding: .utf8)
@@ -78,7 +80,7 @@ struct HTTPClientTests {
         let requestsAfter = try String(contentsOfFile: "\(dir)/log", encoding: .utf8).components(separatedBy: "\"GET ").count
         #expect(requestsAfter == requestsBefore, "a refused request reached the server")
         let allowed = await client.send(many: [
-            HTTPRequest(method: "GET", url: "http://localhost:\(port)/page", addressPolicy: AddressPolicy(allowed: [AddressPolicy.Network("127.0.0.0/8")!])),
+            HTTPRequest(method: "GET", url: "http://localhost:\(port)/page", addressPolicy: AddressPolicy(allowed: [AddressPolicy.Network("127.0.0.0/8")!]))
         ])
         guard case .success(let r) = allowed[0].result else { Issue.record("\(allowed[0].result)"); return }
         #expect(r.status == 200 && r.bodyText == "hello")

@@ -15,8 +15,11 @@ struct IngestorHTTPTests {
     let client = HTTPClient(concurrency: 8)
     let auth = [("Authorization", "Bearer \(TestIngestor.apiKey)")]
 
-    func post(_ ingestor: TestIngestor, _ body: String, headers: [(String, String)]? = nil, contentType: String = "application/json") async throws -> (Int, JSONValue) {
-        let r = try await client.send(method: "POST", url: "\(ingestor.apiURL)/v1/events", headers: [("Content-Type", contentType)] + (headers ?? auth), body: Array(body.utf8))
+    func post(_ ingestor: TestIngestor, _ body: String, headers: [(String, String)]? = nil, contentType: String = "application/json") async throws -> (
+        Int, JSONValue
+    ) {
+        let r = try await client.send(
+            method: "POST", url: "\(ingestor.apiURL)/v1/events", headers: [("Content-Type", contentType)] + (headers ?? auth), body: Array(body.utf8))
         return (r.status, (try? JSONValue.parse(r.body)) ?? .string(r.bodyText))
     }
 
@@ -43,12 +46,14 @@ struct IngestorHTTPTests {
         // One id for two contacts of different shards is two events, in one batch as
         // in two requests (the dedupe key is shard and id); repeated for one contact, one.
         let (a, b) = ("ada", try #require((0..<100).map { "c\($0)" }.first { Shard.of($0, partitions: 4) != Shard.of("ada", partitions: 4) }))
-        let shared = #"{"events":[{"id":"\#(run)-shared","type":"signup","contact_id":"\#(a)"},{"id":"\#(run)-shared","type":"signup","contact_id":"\#(b)"},{"id":"\#(run)-shared","type":"signup","contact_id":"\#(a)"}]}"#
+        let shared =
+            #"{"events":[{"id":"\#(run)-shared","type":"signup","contact_id":"\#(a)"},{"id":"\#(run)-shared","type":"signup","contact_id":"\#(b)"},{"id":"\#(run)-shared","type":"signup","contact_id":"\#(a)"}]}"#
         let (sharedStatus, sharedBody) = try await post(ingestor, shared)
         #expect(sharedStatus == 202 && sharedBody["accepted"] == .int(2) && sharedBody["duplicates"] == .int(1), "\(sharedBody)")
 
         // A batch with one bad event: the others are accepted, the bad one named by index and field.
-        let mixed = #"{"events":[{"id":"\#(run)-m0","type":"page_visited","contact_id":"bo"},{"id":"\#(run)-m1","type":"page_visited"},{"id":"\#(run)-m2","type":"page_visited","contact_id":"bo","timestamp":"nope"}]}"#
+        let mixed =
+            #"{"events":[{"id":"\#(run)-m0","type":"page_visited","contact_id":"bo"},{"id":"\#(run)-m1","type":"page_visited"},{"id":"\#(run)-m2","type":"page_visited","contact_id":"bo","timestamp":"nope"}]}"#
         let (mixedStatus, mixedBody) = try await post(ingestor, mixed)
         #expect(mixedStatus == 400)
         #expect(mixedBody["accepted"] == .int(1))
@@ -160,7 +165,9 @@ struct IngestorHTTPTests {
         let ingestor = try await TestIngestor(broker: broker, redis: redis)
         let url = "\(ingestor.apiURL)/v1/contacts/ada"
         func send(_ method: String, _ body: String? = nil) async throws -> (Int, JSONValue) {
-            let r = try await client.send(method: method, url: url, headers: [("Content-Type", "application/json"), ("Authorization", "Bearer \(TestIngestor.adminKey)")], body: body.map { Array($0.utf8) })
+            let r = try await client.send(
+                method: method, url: url, headers: [("Content-Type", "application/json"), ("Authorization", "Bearer \(TestIngestor.adminKey)")],
+                body: body.map { Array($0.utf8) })
             return (r.status, (try? JSONValue.parse(r.body)) ?? .null)
         }
         #expect(try await send("GET").0 == 404)
@@ -172,7 +179,8 @@ struct IngestorHTTPTests {
         #expect(bad["field"] == "phone")
         #expect(try await send("PATCH", #"{"attributes":{"city":"Brno"}}"#).0 == 200)
         // Events change the profile through herald.events.
-        let events = #"{"events":[{"id":"p-1","type":"purchase","contact_id":"ada"},{"id":"t-1","type":"tag_added","contact_id":"ada","properties":{"tag":"vip"}},{"id":"l-1","type":"list_subscribed","contact_id":"ada","properties":{"list":"newsletter"}}]}"#
+        let events =
+            #"{"events":[{"id":"p-1","type":"purchase","contact_id":"ada"},{"id":"t-1","type":"tag_added","contact_id":"ada","properties":{"tag":"vip"}},{"id":"l-1","type":"list_subscribed","contact_id":"ada","properties":{"list":"newsletter"}}]}"#
         #expect(try await post(ingestor, events).0 == 202)
         var profile = JSONValue.null
         let deadline = ContinuousClock.now + .seconds(30)
@@ -215,7 +223,9 @@ struct IngestorHTTPTests {
         #expect(try await status("GET", "\(url)/journeys", key: TestIngestor.readKey) == 200)
         #expect(try await status("PATCH", url, key: TestIngestor.readKey, body: profile) == 403)
         #expect(try await status("DELETE", url, key: TestIngestor.readKey) == 403)
-        #expect(try await status("POST", "\(ingestor.apiURL)/v1/events", key: TestIngestor.readKey, body: #"{"id":"s-2","type":"signup","contact_id":"ada"}"#) == 403)
+        #expect(
+            try await status("POST", "\(ingestor.apiURL)/v1/events", key: TestIngestor.readKey, body: #"{"id":"s-2","type":"signup","contact_id":"ada"}"#)
+                == 403)
         #expect(try await status("GET", "\(ingestor.apiURL)/v1/campaigns", key: TestIngestor.readKey) == 403)
         // No key, or an unknown one (one character off, or a prefix): 401.
         for key in [nil, "test-admin-ke", "test-admin-key2", "Test-admin-key"] {
@@ -264,7 +274,10 @@ struct IngestorHTTPTests {
         let heraldctl = try BuiltProducts.executable("heraldctl")
         let publish = try ChildProcess(
             executable: heraldctl,
-            arguments: ["campaigns", "publish", "\(BuiltProducts.packageRoot)/config/campaigns/abandoned-cart.yaml", "--mode", "now", "--api", ingestor.apiURL, "--admin-key", TestIngestor.adminKey],
+            arguments: [
+                "campaigns", "publish", "\(BuiltProducts.packageRoot)/config/campaigns/abandoned-cart.yaml", "--mode", "now", "--api", ingestor.apiURL,
+                "--admin-key", TestIngestor.adminKey,
+            ],
             output: .file("\(dir)/publish.out"))
         #expect(await publish.wait() == 0)
         #expect(try String(contentsOfFile: "\(dir)/publish.out", encoding: .utf8).contains(#""version":2"#))
@@ -290,7 +303,8 @@ struct IngestorHTTPTests {
                     while true {
                         let ids = (0..<50).map { "\(run)-\(worker)-\(n)-\($0)" }
                         n += 1
-                        let body = #"{"events":[\#(ids.map { #"{"id":"\#($0)","type":"page_visited","contact_id":"c-\#($0.hashValue % 50)"}"# }.joined(separator: ","))]}"#
+                        let body =
+                            #"{"events":[\#(ids.map { #"{"id":"\#($0)","type":"page_visited","contact_id":"c-\#($0.hashValue % 50)"}"# }.joined(separator: ","))]}"#
                         guard let r = try? await client.postJSON("\(ingestor.apiURL)/v1/events", Array(body.utf8), headers: auth, timeout: .seconds(20)) else {
                             return  // connection refused/closed: the server is gone
                         }

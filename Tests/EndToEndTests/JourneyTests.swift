@@ -49,7 +49,9 @@ struct JourneyTests {
     }
 
     /// (contact, template) of every send on herald.sends so far, once `done` holds.
-    func sends(_ broker: TestBroker, timeout: Duration = .seconds(40), until done: @escaping @Sendable ([(String, String)]) -> Bool) async throws -> [(String, String)] {
+    func sends(_ broker: TestBroker, timeout: Duration = .seconds(40), until done: @escaping @Sendable ([(String, String)]) -> Bool) async throws -> [(
+        String, String
+    )] {
         let records = try await readTopic(Topics.sends, bootstrapServers: broker.bootstrapServers, timeout: timeout) { records in
             done(records.compactMap(Self.decodeSend))
         }
@@ -72,18 +74,22 @@ struct JourneyTests {
         let scheduler = try await TestWorker(.scheduler, broker: broker, redis: redis)
         let admin = [("Authorization", "Bearer \(TestIngestor.adminKey)"), ("Content-Type", "application/yaml")]
         let yaml = "id: every-visit\nlist: shop\nentry: parallel\ntriggers:\n  - event: visited\nsteps:\n  - id: done\n    end: true\n"
-        let published = try await client.send(method: "POST", url: "\(ingestor.apiURL)/v1/campaigns/every-visit/publish", headers: admin, body: Array(yaml.utf8))
+        let published = try await client.send(
+            method: "POST", url: "\(ingestor.apiURL)/v1/campaigns/every-visit/publish", headers: admin, body: Array(yaml.utf8))
         #expect(published.status == 200, "\(published.bodyText)")
         let pad = String(repeating: "x", count: 100)  // each trigger event carries bytes that a finished journey no longer needs
         let entries = 10_000
         for batch in 0..<entries / 1000 {
             let events = (0..<1000).map { #"{"id":"v-\#(batch)-\#($0)","type":"visited","contact_id":"regular","properties":{"pad":"\#(pad)"}}"# }
-            let r = try await client.postJSON("\(ingestor.apiURL)/v1/events", Array(#"{"events":[\#(events.joined(separator: ","))]}"#.utf8), headers: [("Authorization", "Bearer \(TestIngestor.apiKey)")])
+            let r = try await client.postJSON(
+                "\(ingestor.apiURL)/v1/events", Array(#"{"events":[\#(events.joined(separator: ","))]}"#.utf8),
+                headers: [("Authorization", "Bearer \(TestIngestor.apiKey)")])
             #expect(r.status == 202, "\(r.bodyText.prefix(200))")
         }
         var entered: JSONValue = .null
         for _ in 0..<600 {
-            let report = try JSONValue.parse(try await client.send(method: "GET", url: "\(ingestor.apiURL)/v1/campaigns/every-visit/report", headers: admin).body)
+            let report = try JSONValue.parse(
+                try await client.send(method: "GET", url: "\(ingestor.apiURL)/v1/campaigns/every-visit/report", headers: admin).body)
             entered = report["entered"] ?? .null
             if entered == .int(Int64(entries)) { break }
             try await Task.sleep(for: .milliseconds(200))
@@ -101,7 +107,9 @@ struct JourneyTests {
         await redis.stop()
     }
 
-    @Test("size limits hold end to end: an event too large for its derived records is refused (413), one under the limit is accepted and still enters its journey")
+    @Test(
+        "size limits hold end to end: an event too large for its derived records is refused (413), one under the limit is accepted and still enters its journey"
+    )
     func sizeLimits() async throws {
         let broker = try TestBroker.start(partitions: 2)
         let redis = try await TestRedisServer()
@@ -142,7 +150,8 @@ struct JourneyTests {
             try await post(ingestor, [("traffic-\(i)", "page_visited", "someone")])
             try await Task.sleep(for: .milliseconds(50))
             // Each round publishes a campaign of its own, then at once posts the event it triggers on.
-            let yaml = "id: launch-\(i)\nlist: shop\ntriggers:\n  - event: launched_\(i)\nsteps:\n  - id: hello\n    send: {channel: email, template: launch-\(i)}\n"
+            let yaml =
+                "id: launch-\(i)\nlist: shop\ntriggers:\n  - event: launched_\(i)\nsteps:\n  - id: hello\n    send: {channel: email, template: launch-\(i)}\n"
             let r = try await client.send(method: "POST", url: "\(ingestor.apiURL)/v1/campaigns/launch-\(i)/publish", headers: admin, body: Array(yaml.utf8))
             #expect(r.status == 200, "\(r.bodyText)")
             try await post(ingestor, [("launch-\(i)-event", "launched_\(i)", "fan-\(i)")])
@@ -184,7 +193,8 @@ struct JourneyTests {
         // The add_tag step went through herald.events.raw and the router to Ann's profile.
         var tags = JSONValue.null
         for _ in 0..<100 {
-            let r = try await client.send(method: "GET", url: "\(ingestor.apiURL)/v1/contacts/ann", headers: [("Authorization", "Bearer \(TestIngestor.readKey)")])
+            let r = try await client.send(
+                method: "GET", url: "\(ingestor.apiURL)/v1/contacts/ann", headers: [("Authorization", "Bearer \(TestIngestor.readKey)")])
             tags = ((try? JSONValue.parse(r.body))?["tags"]) ?? .null
             if tags == ["reminded"] { break }
             try await Task.sleep(for: .milliseconds(100))
@@ -195,8 +205,12 @@ struct JourneyTests {
 
         // Queries: Ann's journey is completed, Bob's exited; the report counts both.
         let admin = [("Authorization", "Bearer \(TestIngestor.adminKey)")]
-        let journeys = try JSONValue.parse(try await client.send(method: "GET", url: "\(ingestor.apiURL)/v1/contacts/bob/journeys", headers: [("Authorization", "Bearer \(TestIngestor.readKey)")]).body)
-        #expect(journeys["journeys"]?.arrayValue?.first?["status"] == "exited" && journeys["journeys"]?.arrayValue?.first?["reason"] == "exit_event", "\(journeys)")
+        let journeys = try JSONValue.parse(
+            try await client.send(
+                method: "GET", url: "\(ingestor.apiURL)/v1/contacts/bob/journeys", headers: [("Authorization", "Bearer \(TestIngestor.readKey)")]
+            ).body)
+        #expect(
+            journeys["journeys"]?.arrayValue?.first?["status"] == "exited" && journeys["journeys"]?.arrayValue?.first?["reason"] == "exit_event", "\(journeys)")
         let report = try JSONValue.parse(try await client.send(method: "GET", url: "\(ingestor.apiURL)/v1/campaigns/e2e-cart/report", headers: admin).body)
         #expect(report["entered"] == .int(2) && report["completed"] == .int(1) && report["active"] == .int(0), "\(report)")
         #expect(report["exited"] == ["exit_event": 1])
@@ -227,7 +241,8 @@ struct JourneyTests {
     func journey(_ ingestor: TestIngestor, _ contact: String, until done: (JSONValue) -> Bool) async throws -> JSONValue {
         var journey = JSONValue.null
         for _ in 0..<100 {
-            let r = try await client.send(method: "GET", url: "\(ingestor.apiURL)/v1/contacts/\(contact)/journeys", headers: [("Authorization", "Bearer \(TestIngestor.readKey)")])
+            let r = try await client.send(
+                method: "GET", url: "\(ingestor.apiURL)/v1/contacts/\(contact)/journeys", headers: [("Authorization", "Bearer \(TestIngestor.readKey)")])
             journey = (try? JSONValue.parse(r.body))?["journeys"]?.arrayValue?.first ?? .null
             if journey != .null && done(journey) { break }
             try await Task.sleep(for: .milliseconds(100))
@@ -235,7 +250,9 @@ struct JourneyTests {
         return journey
     }
 
-    @Test("lifecycle: a new version leaves waiting journeys on theirs; pause holds wake-ups and resume fires them; stop now ends waiting journeys and lets no one in")
+    @Test(
+        "lifecycle: a new version leaves waiting journeys on theirs; pause holds wake-ups and resume fires them; stop now ends waiting journeys and lets no one in"
+    )
     func lifecycle() async throws {
         let broker = try TestBroker.start(partitions: 4)
         let redis = try await TestRedisServer()
@@ -307,7 +324,9 @@ struct JourneyTests {
         var journeys = JSONValue.null
         for _ in 0..<100 {
             journeys = try JSONValue.parse(
-                try await client.send(method: "GET", url: "\(ingestor.apiURL)/v1/contacts/freq/journeys", headers: [("Authorization", "Bearer \(TestIngestor.readKey)")]).body)
+                try await client.send(
+                    method: "GET", url: "\(ingestor.apiURL)/v1/contacts/freq/journeys", headers: [("Authorization", "Bearer \(TestIngestor.readKey)")]
+                ).body)
             if let all = journeys["journeys"]?.arrayValue, all.count == 3, all.allSatisfy({ $0["status"] != "active" }) { break }
             try await Task.sleep(for: .milliseconds(100))
         }
@@ -315,7 +334,8 @@ struct JourneyTests {
         #expect(try await promos() == 2, "the third promo was sent despite two in the last two days")
 
         // DELETE erases the history with the journeys: the next promo goes out again.
-        let deleted = try await client.send(method: "DELETE", url: "\(ingestor.apiURL)/v1/contacts/freq", headers: [("Authorization", "Bearer \(TestIngestor.adminKey)")])
+        let deleted = try await client.send(
+            method: "DELETE", url: "\(ingestor.apiURL)/v1/contacts/freq", headers: [("Authorization", "Bearer \(TestIngestor.adminKey)")])
         #expect(deleted.status == 204 || deleted.status == 404, "\(deleted.bodyText)")
         try await post(ingestor, [("promo-4", "promo_week_started", "freq")])
         _ = try await sends(broker) { s in s.filter { $0 == ("freq", "weekly-promo") }.count == 3 }
@@ -368,7 +388,9 @@ struct JourneyTests {
         let second = try await TestWorker(.scheduler, broker: broker, redis: redis)
         var owns = false
         for _ in 0..<150 where !owns {
-            owns = (try? await client.get("\(second.metricsURL)/metrics").bodyText.contains("herald_scheduler_pending_wakeups_count{worker=\"scheduler\",shard=")) ?? false
+            owns =
+                (try? await client.get("\(second.metricsURL)/metrics").bodyText.contains("herald_scheduler_pending_wakeups_count{worker=\"scheduler\",shard="))
+                ?? false
             if !owns { try await Task.sleep(for: .milliseconds(100)) }
         }
         #expect(owns, "the second scheduler got no shard")
@@ -381,7 +403,9 @@ struct JourneyTests {
         // Each reminder once (by idempotency key, which is what the sender deduplicates on).
         var keys: [String: Set<String>] = [:]
         for r in all {
-            guard let v = try? JSONValue.parse(r.value), v["template"] == "cart-2", let c = v["contact_id"]?.stringValue, let k = v["id"]?.stringValue else { continue }
+            guard let v = try? JSONValue.parse(r.value), v["template"] == "cart-2", let c = v["contact_id"]?.stringValue, let k = v["id"]?.stringValue else {
+                continue
+            }
             keys[c, default: []].insert(k)
         }
         for c in contacts { #expect(keys[c]?.count == 1, "\(c): \(keys[c] ?? [])") }
@@ -392,7 +416,9 @@ struct JourneyTests {
         await redis.stop()
     }
 
-    @Test("a scheduler stopped (SIGSTOP) past the session timeout in the middle of a backlog resumes with its old shards' wake-ups due: it writes nothing, takes no token, and each reminder goes out once")
+    @Test(
+        "a scheduler stopped (SIGSTOP) past the session timeout in the middle of a backlog resumes with its old shards' wake-ups due: it writes nothing, takes no token, and each reminder goes out once"
+    )
     func stalledScheduler() async throws {
         let broker = try TestBroker.start(partitions: 4)
         let redis = try await TestRedisServer()
@@ -400,7 +426,8 @@ struct JourneyTests {
         let stale = try await TestWorker(.scheduler, broker: broker, redis: redis)
         let owner = try await TestWorker(.scheduler, broker: broker, redis: redis)
         func ownsShards(_ worker: TestWorker) async -> Bool {
-            (try? await client.get("\(worker.metricsURL)/metrics").bodyText.contains("herald_scheduler_pending_wakeups_count{worker=\"scheduler\",shard=")) ?? false
+            (try? await client.get("\(worker.metricsURL)/metrics").bodyText.contains("herald_scheduler_pending_wakeups_count{worker=\"scheduler\",shard="))
+                ?? false
         }
         // A rebalance on a loaded machine (CI runs suites side by side) can take
         // several session timeouts; wait up to a minute for both to own shards.
@@ -442,7 +469,10 @@ struct JourneyTests {
         // are the only ones per shard).
         try await Task.sleep(for: .seconds(3))
         let staleMetrics = try await client.get("\(stale.metricsURL)/metrics").bodyText
-        let fired = staleMetrics.split(separator: "\n").first { $0.hasPrefix("herald_scheduler_wakeup_lateness_seconds_count") }.flatMap { $0.split(separator: " ").last }.map(String.init) ?? "0"
+        let fired =
+            staleMetrics.split(separator: "\n").first { $0.hasPrefix("herald_scheduler_wakeup_lateness_seconds_count") }.flatMap {
+                $0.split(separator: " ").last
+            }.map(String.init) ?? "0"
         #expect(fired == "0", "the stale scheduler fired \(fired) wake-ups after it resumed")
         let pool = RedisPool(configuration: redis.configuration, logger: Logger(label: "test"))
         var epochs: [Int64] = []
@@ -463,7 +493,9 @@ struct JourneyTests {
         await redis.stop()
     }
 
-    @Test("a damaged stored journey whose wake-up falls due is counted and logged, moved to herald.dlq with its bytes, its wake-up cleared, and the shard goes on")
+    @Test(
+        "a damaged stored journey whose wake-up falls due is counted and logged, moved to herald.dlq with its bytes, its wake-up cleared, and the shard goes on"
+    )
     func damagedJourney() async throws {
         let broker = try TestBroker.start(partitions: 2)
         let redis = try await TestRedisServer()
@@ -479,7 +511,9 @@ struct JourneyTests {
             if metrics.contains("herald_scheduler_unreadable_journeys_total{worker=\"scheduler\"} 1") { break }
             try await Task.sleep(for: .milliseconds(100))
         }
-        #expect(metrics.contains("herald_scheduler_unreadable_journeys_total{worker=\"scheduler\"} 1"), "\(metrics.split(separator: "\n").filter { $0.contains("unreadable") })")
+        #expect(
+            metrics.contains("herald_scheduler_unreadable_journeys_total{worker=\"scheduler\"} 1"),
+            "\(metrics.split(separator: "\n").filter { $0.contains("unreadable") })")
         #expect(scheduler.log.contains("cannot read"))
         for _ in 0..<50 {
             if try await pool.execute(["ZCARD", "herald:wake:\(Shard.hashTag(shard))"]).int == 0 { break }
@@ -496,7 +530,9 @@ struct JourneyTests {
         #expect(letter.header("herald.source.redis_field") == Array("c:1".utf8))
         #expect(try await pool.execute(["HLEN", "herald:j:\(Shard.hashTag(shard)):\(contact)"]).int == 0, "the damaged journey stays after its dead letter")
         metrics = try await client.get("\(scheduler.metricsURL)/metrics").bodyText
-        #expect(metrics.contains(#"herald_dlq_records_total{worker="scheduler",topic="redis",reason="undecodable"} 1"#), "\(metrics.split(separator: "\n").filter { $0.contains("dlq") })")
+        #expect(
+            metrics.contains(#"herald_dlq_records_total{worker="scheduler",topic="redis",reason="undecodable"} 1"#),
+            "\(metrics.split(separator: "\n").filter { $0.contains("dlq") })")
         await pool.close()
         await scheduler.process.stop()
         await redis.stop()
@@ -542,7 +578,9 @@ struct JourneyTests {
         #expect(try await pool.execute(["ZSCORE", wake, eveMember]) == .null)
         #expect(try await pool.execute(["HEXISTS", "herald:j:\(Shard.hashTag(0)):eve", instance]).int == 1)
         let metrics = try await client.get("\(scheduler.metricsURL)/metrics").bodyText
-        #expect(metrics.contains(#"herald_dlq_records_total{worker="scheduler",topic="redis",reason="failed"} 1"#), "\(metrics.split(separator: "\n").filter { $0.contains("dlq") })")
+        #expect(
+            metrics.contains(#"herald_dlq_records_total{worker="scheduler",topic="redis",reason="failed"} 1"#),
+            "\(metrics.split(separator: "\n").filter { $0.contains("dlq") })")
         await pool.close()
         await scheduler.process.stop()
         await ingestor.process.stop()
@@ -555,7 +593,8 @@ struct JourneyTests {
         let redis = try await TestRedisServer()
         let ingestor = try await TestIngestor(broker: broker, redis: redis)
         let scheduler = try await TestWorker(.scheduler, broker: broker, redis: redis, extraEnvironment: ["HERALD_SCHEDULER_SWEEP_INTERVAL": "1s"])
-        let campaign = "id: e2e-birthday\nlist: shop\ntimezone: UTC\nentry: parallel\ntriggers:\n  - anniversary: {attribute: birthday, at: \"00:00\"}\nsteps:\n  - id: wish\n    send: {channel: email, template: birthday, category: birthday}\n"
+        let campaign =
+            "id: e2e-birthday\nlist: shop\ntimezone: UTC\nentry: parallel\ntriggers:\n  - anniversary: {attribute: birthday, at: \"00:00\"}\nsteps:\n  - id: wish\n    send: {channel: email, template: birthday, category: birthday}\n"
         let published = try await client.send(
             method: "POST", url: "\(ingestor.apiURL)/v1/campaigns/e2e-birthday/publish",
             headers: [("Authorization", "Bearer \(TestIngestor.adminKey)"), ("Content-Type", "application/yaml")], body: Array(campaign.utf8))

@@ -28,7 +28,9 @@ struct RedisCrashTests {
             send: {channel: email, template: cart-reminder, category: cart}
         """
 
-    @Test("SIGKILL of Redis in the middle of 200 reminders, restarted on its append-only file: no reminder lost; only one sent just before the crash can go out twice")
+    @Test(
+        "SIGKILL of Redis in the middle of 200 reminders, restarted on its append-only file: no reminder lost; only one sent just before the crash can go out twice"
+    )
     func killRedis() async throws {
         let aof = FileManager.default.temporaryDirectory.appendingPathComponent("herald-aof-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(at: aof) }
@@ -37,15 +39,18 @@ struct RedisCrashTests {
         let sink = try await TestSMTPSink()
         let ingestor = try await TestIngestor(broker: broker, redis: redis)
         let scheduler = try await TestWorker(.scheduler, broker: broker, redis: redis)
-        let sender = try await TestWorker(.sender, broker: broker, redis: redis, extraEnvironment: [
-            "HERALD_SENDER_SMTP_SERVER": "127.0.0.1:\(sink.port)",
-            "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates",
-            "HERALD_SENDER_RETRY_BASE": "200ms",
-        ])
+        let sender = try await TestWorker(
+            .sender, broker: broker, redis: redis,
+            extraEnvironment: [
+                "HERALD_SENDER_SMTP_SERVER": "127.0.0.1:\(sink.port)",
+                "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates",
+                "HERALD_SENDER_RETRY_BASE": "200ms",
+            ])
         let admin = [("Authorization", "Bearer \(TestIngestor.adminKey)"), ("Content-Type", "application/json")]
         let contacts = (0..<200).map { "crash\($0)" }
         for c in contacts {
-            let r = try await client.send(method: "PUT", url: "\(ingestor.apiURL)/v1/contacts/\(c)", headers: admin, body: Array(#"{"email":"\#(c)@shop.example"}"#.utf8))
+            let r = try await client.send(
+                method: "PUT", url: "\(ingestor.apiURL)/v1/contacts/\(c)", headers: admin, body: Array(#"{"email":"\#(c)@shop.example"}"#.utf8))
             #expect(r.status == 200, "\(r.bodyText)")
         }
         let published = try await client.send(
@@ -117,7 +122,9 @@ struct RedisCrashTests {
     /// The recipient of every reminder received so far, one entry per message.
     func reminders(_ sink: TestSMTPSink) -> [String] {
         sink.messages().filter { $0.contains("Subject: Still thinking about it?") }.compactMap { mail in
-            mail.split(whereSeparator: \.isNewline).first { $0.hasPrefix("To:") }.map { $0.dropFirst(3).trimmingCharacters(in: .whitespacesAndNewlines).trimmingCharacters(in: CharacterSet(charactersIn: "<>")) }
+            mail.split(whereSeparator: \.isNewline).first { $0.hasPrefix("To:") }.map {
+                $0.dropFirst(3).trimmingCharacters(in: .whitespacesAndNewlines).trimmingCharacters(in: CharacterSet(charactersIn: "<>"))
+            }
         }
     }
 }

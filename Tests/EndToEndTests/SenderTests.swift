@@ -22,8 +22,11 @@ struct SenderTests {
     }
 
     func produce(_ broker: TestBroker, _ requests: [SendRequest]) async throws {
-        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: broker.bootstrapServers, clientId: uniqueName("sends")), logger: Logger(label: "test"))
-        for case .failure(let error) in await producer.send(requests.map { KafkaOutgoingRecord(topic: Topics.sends, key: $0.contactId, value: $0.json.serialized()) }) {
+        let producer = try KafkaProducer(
+            configuration: KafkaProducerConfiguration(bootstrapServers: broker.bootstrapServers, clientId: uniqueName("sends")), logger: Logger(label: "test"))
+        for case .failure(let error) in await producer.send(
+            requests.map { KafkaOutgoingRecord(topic: Topics.sends, key: $0.contactId, value: $0.json.serialized()) })
+        {
             throw error
         }
         await producer.close()
@@ -42,13 +45,15 @@ struct SenderTests {
     }
 
     func sender(_ broker: TestBroker, _ redis: TestRedisServer, _ sink: TestSMTPSink, publicURL: String = "http://127.0.0.1:1") async throws -> TestWorker {
-        try await TestWorker(.sender, broker: broker, redis: redis, extraEnvironment: [
-            "HERALD_SENDER_PUBLIC_URL": publicURL,
-            "HERALD_SENDER_SMTP_SERVER": "127.0.0.1:\(sink.port)",
-            "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates",
-            "HERALD_SENDER_RETRY_BASE": "200ms",
-            "HERALD_SENDER_WEBHOOK_SECRET": Self.webhookSecret,
-        ])
+        try await TestWorker(
+            .sender, broker: broker, redis: redis,
+            extraEnvironment: [
+                "HERALD_SENDER_PUBLIC_URL": publicURL,
+                "HERALD_SENDER_SMTP_SERVER": "127.0.0.1:\(sink.port)",
+                "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates",
+                "HERALD_SENDER_RETRY_BASE": "200ms",
+                "HERALD_SENDER_WEBHOOK_SECRET": Self.webhookSecret,
+            ])
     }
 
     static let webhookSecret = "whsec-test"
@@ -120,13 +125,16 @@ struct SenderTests {
         let one = try await client.send(method: "GET", url: "\(ingestor.apiURL)/v1/contacts/ann/messages/w:ann:missing", headers: auth)
         let oneState = try JSONValue.parse(one.body)["state"]
         #expect(one.status == 200 && oneState == "sending_failed", "\(one.bodyText)")
-        let counts = try JSONValue.parse(try await client.send(
-            method: "GET", url: "\(ingestor.apiURL)/v1/campaigns/welcome/messages", headers: [("Authorization", "Bearer \(TestIngestor.adminKey)")]).body)
+        let counts = try JSONValue.parse(
+            try await client.send(
+                method: "GET", url: "\(ingestor.apiURL)/v1/campaigns/welcome/messages", headers: [("Authorization", "Bearer \(TestIngestor.adminKey)")]
+            ).body)
         #expect(counts["states"]?["sent"] == .int(1), "\(counts)")
 
         // Tracking: the HTML's link goes through the signed redirect and a pixel
         // reports the open; both come back as events with the campaign and template.
-        let htmlPart = mail.components(separatedBy: "Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n").last?
+        let htmlPart =
+            mail.components(separatedBy: "Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n").last?
             .components(separatedBy: "\r\n--").first ?? ""
         let html = String(decoding: Data(base64Encoded: htmlPart, options: .ignoreUnknownCharacters) ?? Data(), as: UTF8.self)
         func attribute(_ prefix: String) -> String? {
@@ -137,7 +145,9 @@ struct SenderTests {
         let pixel = attribute("<img src=\"")
         #expect(click?.hasPrefix("\(ingestor.apiURL)/v1/t/c?") == true && pixel?.hasPrefix("\(ingestor.apiURL)/v1/t/o?") == true, "\(html)")
         let redirect = try await client.send(method: "GET", url: click ?? "", headers: [])
-        #expect(redirect.status == 302 && redirect.header("location") == "https://shop.example/welcome?utm_source=herald&code=WELCOME10", "\(redirect.status) \(redirect.headers)")
+        #expect(
+            redirect.status == 302 && redirect.header("location") == "https://shop.example/welcome?utm_source=herald&code=WELCOME10",
+            "\(redirect.status) \(redirect.headers)")
         #expect(try await client.get((click ?? "").replacingOccurrences(of: "shop.example", with: "evil.example")).status == 403)
         let opened = try await client.get(pixel ?? "")
         #expect(opened.status == 200 && opened.header("content-type") == "image/gif")
@@ -145,17 +155,21 @@ struct SenderTests {
             let types = Set(records.compactMap { try? JSONValue.parse($0.value)["type"]?.stringValue })
             return types.contains("email_opened") && types.contains("email_clicked")
         }.compactMap { try? JSONValue.parse($0.value) }.filter { $0["type"]?.stringValue?.hasPrefix("email_") == true }
-        #expect(tracked.allSatisfy { $0["properties"]?["campaign"] == "welcome" && $0["properties"]?["template"] == "welcome-promo" && $0["contact_id"] == "ann" }, "\(tracked)")
+        #expect(
+            tracked.allSatisfy { $0["properties"]?["campaign"] == "welcome" && $0["properties"]?["template"] == "welcome-promo" && $0["contact_id"] == "ann" },
+            "\(tracked)")
 
         // One-click unsubscribe from the email's own header: a forged token is refused,
         // GET only shows a form, POST unsubscribes, and the next promo is cancelled.
-        let link = mail.split(separator: "\r\n").first { $0.hasPrefix("List-Unsubscribe: <") }
+        let link =
+            mail.split(separator: "\r\n").first { $0.hasPrefix("List-Unsubscribe: <") }
             .map { String($0.dropFirst("List-Unsubscribe: <".count).dropLast()) } ?? ""
         let forged = link.replacingOccurrences(of: "token=", with: "token=0")
         #expect(try await client.send(method: "POST", url: forged).status == 403)
         #expect(try await client.send(method: "GET", url: link).status == 200)
         #expect(try await client.send(method: "GET", url: "\(ingestor.apiURL)/v1/contacts/ann", headers: auth).bodyText.contains(#""consent":{}"#))
-        let unsubscribed = try await client.send(method: "POST", url: link, headers: [("Content-Type", "application/x-www-form-urlencoded")], body: Array("List-Unsubscribe=One-Click".utf8))
+        let unsubscribed = try await client.send(
+            method: "POST", url: link, headers: [("Content-Type", "application/x-www-form-urlencoded")], body: Array("List-Unsubscribe=One-Click".utf8))
         #expect(unsubscribed.status == 200, "\(unsubscribed.bodyText)")
         let promo = SendRequest(id: "welcome:ann:2", contactId: "ann", campaignId: "welcome", channel: .email, template: "welcome-promo", category: "promo")
         try await produce(broker, [promo])
@@ -167,8 +181,10 @@ struct SenderTests {
         try await produce(broker, [note])
         #expect(try await states(store, [note])[note.id]?["state"] == "sent")
         let noteMail = sink.messages().first { $0.contains("X-Herald-Send-Id: note:ann:1") } ?? ""
-        #expect(noteMail.contains("To: <ops@shop.example>") && noteMail.contains("Subject: Welcome, Ann!") && !noteMail.contains("List-Unsubscribe"), "\(noteMail)")
-        let noteHTML = noteMail.components(separatedBy: "Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n").last?
+        #expect(
+            noteMail.contains("To: <ops@shop.example>") && noteMail.contains("Subject: Welcome, Ann!") && !noteMail.contains("List-Unsubscribe"), "\(noteMail)")
+        let noteHTML =
+            noteMail.components(separatedBy: "Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n").last?
             .components(separatedBy: "\r\n--").first ?? ""
         let noteText = String(decoding: Data(base64Encoded: noteHTML, options: .ignoreUnknownCharacters) ?? Data(), as: UTF8.self)
         #expect(noteText.contains("https://shop.example/welcome") && !noteText.contains("/v1/t/"), "\(noteText)")  // not tracked
@@ -178,7 +194,9 @@ struct SenderTests {
         await redis.stop()
     }
 
-    @Test("retries: a temporary SMTP failure is retried with backoff until it goes through; three end in error; a 550 is not retried; an outage then recovery loses nothing; an outage past give_up_after ends in error")
+    @Test(
+        "retries: a temporary SMTP failure is retried with backoff until it goes through; three end in error; a 550 is not retried; an outage then recovery loses nothing; an outage past give_up_after ends in error"
+    )
     func retries() async throws {
         let broker = try TestBroker.start(partitions: 4)
         let redis = try await TestRedisServer()
@@ -209,11 +227,15 @@ struct SenderTests {
         // An outage, then recovery: while the server cannot be reached, messages are
         // deferred (no attempt used up); when it is back, every one goes out once.
         let smtpPort = freeTCPPort()
-        let down = try await TestWorker(.sender, broker: broker, redis: redis, extraEnvironment: [
-            "HERALD_SENDER_SMTP_SERVER": "127.0.0.1:\(smtpPort)", "HERALD_SENDER_RETRY_BASE": "100ms",
-            "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates",
-        ])
-        let outage = (0..<5).map { SendRequest(id: "r:rita:out\($0)", contactId: "rita", campaignId: "c", channel: .email, template: "birthday", category: "transactional") }
+        let down = try await TestWorker(
+            .sender, broker: broker, redis: redis,
+            extraEnvironment: [
+                "HERALD_SENDER_SMTP_SERVER": "127.0.0.1:\(smtpPort)", "HERALD_SENDER_RETRY_BASE": "100ms",
+                "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates",
+            ])
+        let outage = (0..<5).map {
+            SendRequest(id: "r:rita:out\($0)", contactId: "rita", campaignId: "c", channel: .email, template: "birthday", category: "transactional")
+        }
         try await produce(broker, outage)
         // Several deferrals each (backoff 100 ms, 200 ms, ...) once the new sender has joined.
         var during: [[String: String]] = []
@@ -236,10 +258,12 @@ struct SenderTests {
         await down.process.stop()
         await back.stop()
         // An outage longer than sender.give_up_after ends in error.
-        let giveUp = try await TestWorker(.sender, broker: broker, redis: redis, extraEnvironment: [
-            "HERALD_SENDER_SMTP_SERVER": "127.0.0.1:\(freeTCPPort())", "HERALD_SENDER_RETRY_BASE": "100ms", "HERALD_SENDER_GIVE_UP_AFTER": "1s",
-            "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates",
-        ])
+        let giveUp = try await TestWorker(
+            .sender, broker: broker, redis: redis,
+            extraEnvironment: [
+                "HERALD_SENDER_SMTP_SERVER": "127.0.0.1:\(freeTCPPort())", "HERALD_SENDER_RETRY_BASE": "100ms", "HERALD_SENDER_GIVE_UP_AFTER": "1s",
+                "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates",
+            ])
         let failing = SendRequest(id: "r:rita:2", contactId: "rita", campaignId: "c", channel: .email, template: "birthday")
         try await produce(broker, [failing])
         let third = try await states(store, [failing])
@@ -255,13 +279,17 @@ struct SenderTests {
         let redis = try await TestRedisServer()
         let receiver = try await TestWebhookReceiver(statuses: [200])
         // Production settings: no dev mode, so no sandbox credentials either.
-        let sender = try await TestWorker(.sender, broker: broker, redis: redis, extraEnvironment: [
-            "HERALD_DEV_MODE": "false", "HERALD_SENDER_WHATSAPP_TOKEN": "", "HERALD_SENDER_WHATSAPP_PHONE_NUMBER_ID": "",
-            "HERALD_SENDER_TWILIO_ACCOUNT_SID": "", "HERALD_SENDER_TWILIO_AUTH_TOKEN": "", "HERALD_SENDER_WEBHOOK_SECRET": Self.webhookSecret,
-            "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates",
-        ])
+        let sender = try await TestWorker(
+            .sender, broker: broker, redis: redis,
+            extraEnvironment: [
+                "HERALD_DEV_MODE": "false", "HERALD_SENDER_WHATSAPP_TOKEN": "", "HERALD_SENDER_WHATSAPP_PHONE_NUMBER_ID": "",
+                "HERALD_SENDER_TWILIO_ACCOUNT_SID": "", "HERALD_SENDER_TWILIO_AUTH_TOKEN": "", "HERALD_SENDER_WEBHOOK_SECRET": Self.webhookSecret,
+                "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates",
+            ])
         let store = MessageStore(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test")), partitions: 4)
-        let hook = SendRequest(id: "h:private", contactId: "wendy", campaignId: "c", channel: .webhook, template: receiver.url.replacingOccurrences(of: "127.0.0.1", with: "localhost"))
+        let hook = SendRequest(
+            id: "h:private", contactId: "wendy", campaignId: "c", channel: .webhook,
+            template: receiver.url.replacingOccurrences(of: "127.0.0.1", with: "localhost"))
         try await produce(broker, [hook])
         let got = try await states(store, [hook])
         #expect(got[hook.id]?["state"] == "sending_failed" && got[hook.id]?["attempts"] == "1", "\(got)\n\(sender.log)")
@@ -272,7 +300,9 @@ struct SenderTests {
         await redis.stop()
     }
 
-    @Test("a claim Redis ran but whose answer was lost (the connection cut before the reply): the same sender takes its claim back and sends once — not busy until the lease ends and then 'outcome unknown'")
+    @Test(
+        "a claim Redis ran but whose answer was lost (the connection cut before the reply): the same sender takes its claim back and sends once — not busy until the lease ends and then 'outcome unknown'"
+    )
     func lostClaimAnswer() async throws {
         let broker = try TestBroker.start(partitions: 4)
         let redis = try await TestRedisServer()
@@ -284,18 +314,21 @@ struct SenderTests {
         // The claim script's arguments carry the sender's name ("sender-…"): the
         // first claim reaches Redis, and its answer never comes back.
         let proxy = try ChildProcess(
-            executable: "/usr/bin/env", arguments: ["python3", "-u", "\(BuiltProducts.packageRoot)/Tests/EndToEndTests/lost-reply-proxy.py", String(port), String(redis.port), "sender-"],
+            executable: "/usr/bin/env",
+            arguments: ["python3", "-u", "\(BuiltProducts.packageRoot)/Tests/EndToEndTests/lost-reply-proxy.py", String(port), String(redis.port), "sender-"],
             output: .file("\(dir)/log"))
         defer { proxy.signal(SIGKILL) }
         func proxyLog() -> String { (try? String(contentsOfFile: "\(dir)/log", encoding: .utf8)) ?? "" }
         for _ in 0..<100 where !proxyLog().contains("listening") { try await Task.sleep(for: .milliseconds(50)) }
-        let sender = try await TestWorker(.sender, broker: broker, redis: redis, extraEnvironment: [
-            "HERALD_REDIS_PORT": String(port),
-            "HERALD_SENDER_SMTP_SERVER": "127.0.0.1:\(sink.port)",
-            "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates",
-            "HERALD_SENDER_RETRY_BASE": "200ms",
-            "HERALD_SENDER_WEBHOOK_SECRET": Self.webhookSecret,
-        ])
+        let sender = try await TestWorker(
+            .sender, broker: broker, redis: redis,
+            extraEnvironment: [
+                "HERALD_REDIS_PORT": String(port),
+                "HERALD_SENDER_SMTP_SERVER": "127.0.0.1:\(sink.port)",
+                "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates",
+                "HERALD_SENDER_RETRY_BASE": "200ms",
+                "HERALD_SENDER_WEBHOOK_SECRET": Self.webhookSecret,
+            ])
         let store = MessageStore(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test")), partitions: 4)
         let hook = SendRequest(id: "lost:1", contactId: "lena", campaignId: "c", channel: .webhook, template: receiver.url)
         try await produce(broker, [hook])
@@ -317,14 +350,19 @@ struct SenderTests {
         let port = freeTCPPort()
         let dir = try temporaryDirectory("silent")
         let listener = try ChildProcess(
-            executable: "/usr/bin/env", arguments: ["python3", "-u", "\(BuiltProducts.packageRoot)/Tests/EndToEndTests/silent-listener.py", String(port)], output: .file("\(dir)/log"))
+            executable: "/usr/bin/env", arguments: ["python3", "-u", "\(BuiltProducts.packageRoot)/Tests/EndToEndTests/silent-listener.py", String(port)],
+            output: .file("\(dir)/log"))
         defer { listener.signal(SIGKILL) }
-        for _ in 0..<100 where !((try? String(contentsOfFile: "\(dir)/log", encoding: .utf8)) ?? "").contains("listening") { try await Task.sleep(for: .milliseconds(50)) }
+        for _ in 0..<100 where !((try? String(contentsOfFile: "\(dir)/log", encoding: .utf8)) ?? "").contains("listening") {
+            try await Task.sleep(for: .milliseconds(50))
+        }
         try await putContact(ingestor, "quiet", #"{"phone":"+420602000111"}"#)
-        let sender = try await TestWorker(.sender, broker: broker, redis: redis, extraEnvironment: [
-            "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates", "HERALD_SENDER_TWILIO_API_URL": "http://127.0.0.1:\(port)",
-            "HERALD_SENDER_WEBHOOK_TIMEOUT": "1s", "HERALD_SENDER_RETRY_BASE": "100ms",
-        ])
+        let sender = try await TestWorker(
+            .sender, broker: broker, redis: redis,
+            extraEnvironment: [
+                "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates", "HERALD_SENDER_TWILIO_API_URL": "http://127.0.0.1:\(port)",
+                "HERALD_SENDER_WEBHOOK_TIMEOUT": "1s", "HERALD_SENDER_RETRY_BASE": "100ms",
+            ])
         let store = MessageStore(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test")), partitions: 4)
         let sms = SendRequest(id: "quiet:1", contactId: "quiet", campaignId: "c", channel: .sms, template: "callback-offer", category: "service")
         try await produce(broker, [sms])
@@ -369,8 +407,11 @@ struct SenderTests {
         // version does not know: the request is stored as it came.
         let refused = SendRequest(id: "h:2", contactId: "wendy", campaignId: "c", channel: .webhook, template: receiver.url)
         let refusedText = #"{"id":"h:2","contact_id":"wendy","campaign_id":"c","channel":"webhook","template":"\#(receiver.url)","x_newer":true}"#
-        let raw = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: broker.bootstrapServers, clientId: uniqueName("raw")), logger: Logger(label: "test"))
-        for case .failure(let error) in await raw.send((malformed.map(\.0) + [refusedText]).map { KafkaOutgoingRecord(topic: Topics.sends, key: "wendy", value: Array($0.utf8)) }) {
+        let raw = try KafkaProducer(
+            configuration: KafkaProducerConfiguration(bootstrapServers: broker.bootstrapServers, clientId: uniqueName("raw")), logger: Logger(label: "test"))
+        for case .failure(let error) in await raw.send(
+            (malformed.map(\.0) + [refusedText]).map { KafkaOutgoingRecord(topic: Topics.sends, key: "wendy", value: Array($0.utf8)) })
+        {
             throw error
         }
         await raw.close()
@@ -407,9 +448,13 @@ struct SenderTests {
         try await Task.sleep(for: .seconds(4))  // every member owns partitions
         let contacts = (0..<24).map { "lim\($0)" }
         for c in contacts { try await putContact(ingestor, c, #"{"email":"\#(c)@shop.example"}"#) }
-        let requests = contacts.map { SendRequest(id: "l:\($0)", contactId: $0, campaignId: "lim", channel: .email, template: "weekly-promo", category: "transactional") }
+        let requests = contacts.map {
+            SendRequest(id: "l:\($0)", contactId: $0, campaignId: "lim", channel: .email, template: "weekly-promo", category: "transactional")
+        }
         // One contact gets three marketing messages: the third is over the cap of 2.
-        let capped = (1...3).map { SendRequest(id: "cap:\($0)", contactId: "lim0", campaignId: "cap", channel: .email, template: "weekly-promo", category: "promo") }
+        let capped = (1...3).map {
+            SendRequest(id: "cap:\($0)", contactId: "lim0", campaignId: "cap", channel: .email, template: "weekly-promo", category: "promo")
+        }
         try await produce(broker, requests + capped)
         let store = MessageStore(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test")), partitions: 4)
         let got = try await states(store, requests + capped, timeout: .seconds(40))
@@ -448,7 +493,9 @@ struct SenderTests {
             "HERALD_SENDER_LEASE": "3s", "HERALD_SENDER_SMTP_CONNECTIONS": "8",
         ]
         try await putContact(ingestor, "kim", #"{"email":"kim@shop.example"}"#)
-        let requests = (0..<300).map { SendRequest(id: "kill:\($0)", contactId: "kim", campaignId: "kill", channel: .email, template: "birthday", category: "transactional") }
+        let requests = (0..<300).map {
+            SendRequest(id: "kill:\($0)", contactId: "kim", campaignId: "kill", channel: .email, template: "birthday", category: "transactional")
+        }
         let first = try await TestWorker(.sender, broker: broker, redis: redis, extraEnvironment: environment)
         try await produce(broker, requests)
         for _ in 0..<400 {
@@ -465,7 +512,9 @@ struct SenderTests {
         let got = try await states(store, requests, timeout: .seconds(60))
         var ids: [String: Int] = [:]
         for mail in sink.messages() {
-            if let line = mail.split(separator: "\r\n").first(where: { $0.hasPrefix("X-Herald-Send-Id: ") }) { ids[String(line.dropFirst(18)), default: 0] += 1 }
+            if let line = mail.split(separator: "\r\n").first(where: { $0.hasPrefix("X-Herald-Send-Id: ") }) {
+                ids[String(line.dropFirst(18)), default: 0] += 1
+            }
         }
         let twice = ids.filter { $0.value > 1 }
         #expect(twice.isEmpty, "sent twice: \(twice)")
@@ -477,7 +526,9 @@ struct SenderTests {
         #expect(ids.count >= sent)
         // Only calls in flight can be unknown: at most one per SMTP connection (8).
         #expect(unknown <= 8, "\(unknown) unknown outcomes")
-        print("killMidBatch: killed after \(killedAt) of \(requests.count) emails reached SMTP; \(sent) sent, \(unknown) with an unknown outcome (marked sending_failed, not retried); \(ids.count) distinct emails received")
+        print(
+            "killMidBatch: killed after \(killedAt) of \(requests.count) emails reached SMTP; \(sent) sent, \(unknown) with an unknown outcome (marked sending_failed, not retried); \(ids.count) distinct emails received"
+        )
         await second.process.stop()
         await ingestor.process.stop()
         await sink.stop()
@@ -498,7 +549,8 @@ struct SenderTests {
         ])
         let environment = [
             "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates", "HERALD_SENDER_WHATSAPP_API_URL": sandbox.url,
-            "HERALD_SENDER_TWILIO_API_URL": sandbox.url, "HERALD_SENDER_PUBLIC_URL": ingestor.apiURL, "HERALD_SENDER_LEASE": "3s", "HERALD_SENDER_HTTP_CONNECTIONS": "8",
+            "HERALD_SENDER_TWILIO_API_URL": sandbox.url, "HERALD_SENDER_PUBLIC_URL": ingestor.apiURL, "HERALD_SENDER_LEASE": "3s",
+            "HERALD_SENDER_HTTP_CONNECTIONS": "8",
         ]
         _ = try await syncTemplates(sandbox, redis)
         let contacts = (0..<160).map { "wk\($0)" }
@@ -541,8 +593,11 @@ struct SenderTests {
         #expect(unknown.allSatisfy { ids[$0] == nil }, "\(unknown)")
         #expect(inFlight.count + unknown.count <= 8, "claims beyond the 8 connections: \(inFlight.count) in flight, \(unknown.count) unknown")
         let sent = requests.filter { wentOut.contains(got[$0.id]?["state"] ?? "") }.count
-        #expect(sent + unknown.count == requests.count, "\(Dictionary(grouping: requests.map { got[$0.id]?["state"] ?? "none" }, by: { $0 }).mapValues(\.count))")
-        print("killMidCallProviders: killed after \(taken.count) of \(requests.count) messages reached the provider, \(inFlight.count) of them in flight (\(inFlight.filter { $0.hasPrefix("skill:") }.count) SMS); \(closed.count) of those closed by status callbacks; \(sent) sent, \(unknown.count) with an unknown outcome; \(ids.count) distinct messages received")
+        #expect(
+            sent + unknown.count == requests.count, "\(Dictionary(grouping: requests.map { got[$0.id]?["state"] ?? "none" }, by: { $0 }).mapValues(\.count))")
+        print(
+            "killMidCallProviders: killed after \(taken.count) of \(requests.count) messages reached the provider, \(inFlight.count) of them in flight (\(inFlight.filter { $0.hasPrefix("skill:") }.count) SMS); \(closed.count) of those closed by status callbacks; \(sent) sent, \(unknown.count) with an unknown outcome; \(ids.count) distinct messages received"
+        )
         await second.process.stop()
         await ingestor.process.stop()
         await sandbox.stop()
@@ -558,25 +613,31 @@ struct SenderTests {
     /// The send id a sandbox request names: in WhatsApp's `biz_opaque_callback_data`,
     /// or in the query of Twilio's `StatusCallback`.
     static func sendId(_ request: JSONValue) -> String? {
-        let text = request["body"]?["biz_opaque_callback_data"]?.stringValue
+        let text =
+            request["body"]?["biz_opaque_callback_data"]?.stringValue
             ?? request["form"]?["StatusCallback"]?.stringValue?.split(separator: "?", maxSplits: 1).last.map(String.init)
         return text.flatMap(MessageReference.init(text:))?.sendId
     }
 
-    @Test("WhatsApp and SMS in their providers' wire formats (sandbox): parameters with defaults, throttling retried, undeliverable and invalid numbers final; status webhooks only with valid signatures")
+    @Test(
+        "WhatsApp and SMS in their providers' wire formats (sandbox): parameters with defaults, throttling retried, undeliverable and invalid numbers final; status webhooks only with valid signatures"
+    )
     func whatsAppAndSMS() async throws {
         let broker = try TestBroker.start(partitions: 4)
         let redis = try await TestRedisServer()
-        let ingestor = try await TestIngestor(broker: broker, redis: redis, extraEnvironment: ["HERALD_WHATSAPP_APP_SECRET": "app-secret", "HERALD_WHATSAPP_VERIFY_TOKEN": "verify-me"])
+        let ingestor = try await TestIngestor(
+            broker: broker, redis: redis, extraEnvironment: ["HERALD_WHATSAPP_APP_SECRET": "app-secret", "HERALD_WHATSAPP_VERIFY_TOKEN": "verify-me"])
         let sandbox = try await TestSandboxProvider(arguments: [
             "--reject", "+420600000009", "--throttle-first", "1",
             "--whatsapp-callback", "\(ingestor.apiURL)/v1/status/whatsapp", "--app-secret", "app-secret",
         ])
-        let sender = try await TestWorker(.sender, broker: broker, redis: redis, extraEnvironment: [
-            "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates", "HERALD_SENDER_RETRY_BASE": "200ms",
-            "HERALD_SENDER_WHATSAPP_API_URL": sandbox.url, "HERALD_SENDER_TWILIO_API_URL": sandbox.url,
-            "HERALD_SENDER_PUBLIC_URL": ingestor.apiURL,
-        ])
+        let sender = try await TestWorker(
+            .sender, broker: broker, redis: redis,
+            extraEnvironment: [
+                "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates", "HERALD_SENDER_RETRY_BASE": "200ms",
+                "HERALD_SENDER_WHATSAPP_API_URL": sandbox.url, "HERALD_SENDER_TWILIO_API_URL": sandbox.url,
+                "HERALD_SENDER_PUBLIC_URL": ingestor.apiURL,
+            ])
         let synced = try await syncTemplates(sandbox, redis)
         #expect(synced.contains("synchronised 5 WhatsApp templates") && synced.contains("spring-sale [en] PAUSED, 2 parameters"), "\(synced)")
         try await putContact(ingestor, "wa", #"{"phone":"+420601234567","attributes":{"first_name":"Věra"}}"#)
@@ -629,7 +690,9 @@ struct SenderTests {
         // delivered) end in read; Twilio's in delivered; each change is an event.
         var final: [String: [String: String]] = [:]
         for _ in 0..<100 {
-            final = ["wa:1": try await store.message(contactId: "wa", id: "wa:1") ?? [:], "sms:1": try await store.message(contactId: "wa", id: "sms:1") ?? [:]]
+            final = [
+                "wa:1": try await store.message(contactId: "wa", id: "wa:1") ?? [:], "sms:1": try await store.message(contactId: "wa", id: "sms:1") ?? [:],
+            ]
             if final["wa:1"]?["state"] == "read" && final["sms:1"]?["state"] == "delivered" { break }
             try await Task.sleep(for: .milliseconds(100))
         }
@@ -640,7 +703,9 @@ struct SenderTests {
             let types = records.compactMap { try? JSONValue.parse($0.value)["type"]?.stringValue }
             return types.contains("message_read") && types.contains("message_delivered")
         }
-        let types = events.compactMap { try? JSONValue.parse($0.value) }.filter { $0["properties"]?["message_id"] == "wa:1" }.compactMap { $0["type"]?.stringValue }
+        let types = events.compactMap { try? JSONValue.parse($0.value) }.filter { $0["properties"]?["message_id"] == "wa:1" }.compactMap {
+            $0["type"]?.stringValue
+        }
         #expect(types.filter { $0 == "message_read" }.count == 1 && types.filter { $0 == "message_delivered" }.count == 1, "\(types)")
         // The handshake, and a forged signature.
         let handshake = try await client.get("\(ingestor.apiURL)/v1/status/whatsapp?hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=12345")
@@ -649,10 +714,25 @@ struct SenderTests {
         let forged = try await client.postJSON("\(ingestor.apiURL)/v1/status/whatsapp", Array("{}".utf8), headers: [("X-Hub-Signature-256", "sha256=00")])
         #expect(forged.status == 401)
         // Signed statuses whose reference is not one, or names no message, change nothing.
-        let stray: JSONValue = ["entry": [["changes": [["value": ["statuses": [
-            ["id": "wamid.stray1", "status": "failed", "biz_opaque_callback_data": "not a reference"],
-            ["id": "wamid.stray2", "status": "failed", "biz_opaque_callback_data": .string(MessageReference(contactId: "wa", sendId: "no-such").text)],
-        ]]]]]]]
+        let stray: JSONValue = [
+            "entry": [
+                [
+                    "changes": [
+                        [
+                            "value": [
+                                "statuses": [
+                                    ["id": "wamid.stray1", "status": "failed", "biz_opaque_callback_data": "not a reference"],
+                                    [
+                                        "id": "wamid.stray2", "status": "failed",
+                                        "biz_opaque_callback_data": .string(MessageReference(contactId: "wa", sendId: "no-such").text),
+                                    ],
+                                ]
+                            ]
+                        ]
+                    ]
+                ]
+            ]
+        ]
         let strayBytes = stray.serialized()
         let straySignature = "sha256=" + Hashing.hex(Hashing.hmacSHA256(key: Array("app-secret".utf8), message: strayBytes))
         let strayAnswer = try await client.postJSON("\(ingestor.apiURL)/v1/status/whatsapp", strayBytes, headers: [("X-Hub-Signature-256", straySignature)])
@@ -660,7 +740,8 @@ struct SenderTests {
         #expect(try await store.message(contactId: "wa", id: "wa:1")?["state"] == "read")
         // Twilio callbacks without a valid X-Twilio-Signature change nothing.
         let form = Array("MessageSid=\(final["sms:1"]?["provider_id"] ?? "")&MessageStatus=failed".utf8)
-        let unsigned = try await client.send(method: "POST", url: "\(ingestor.apiURL)/v1/status/twilio", headers: [("Content-Type", "application/x-www-form-urlencoded")], body: form)
+        let unsigned = try await client.send(
+            method: "POST", url: "\(ingestor.apiURL)/v1/status/twilio", headers: [("Content-Type", "application/x-www-form-urlencoded")], body: form)
         let badSig = try await client.send(
             method: "POST", url: "\(ingestor.apiURL)/v1/status/twilio",
             headers: [("Content-Type", "application/x-www-form-urlencoded"), ("X-Twilio-Signature", "0/KCTR6DLpKmkAf8muzZqo1nDgQ=")], body: form)
@@ -675,7 +756,10 @@ struct SenderTests {
         let olderURL = "\(ingestor.apiURL)/v1/status/twilio"
         let applied = try await client.send(
             method: "POST", url: olderURL,
-            headers: [("Content-Type", "application/x-www-form-urlencoded"), ("X-Twilio-Signature", TwilioSignature.compute(url: olderURL, parameters: older, authToken: "sandbox-token"))],
+            headers: [
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("X-Twilio-Signature", TwilioSignature.compute(url: olderURL, parameters: older, authToken: "sandbox-token")),
+            ],
             body: Array(URLEncoding.form(older.map { ($0.key, $0.value) }).utf8))
         #expect(applied.status == 200, "\(applied.bodyText)")
         let failed = try await store.message(contactId: "wa", id: "sms:1")
@@ -692,12 +776,14 @@ struct SenderTests {
         let redis = try await TestRedisServer()
         let sandbox = try await TestSandboxProvider()
         let ingestor = try await TestIngestor(broker: broker, redis: redis)
-        let sender = try await TestWorker(.sender, broker: broker, redis: redis, extraEnvironment: [
-            "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates", "HERALD_SENDER_WHATSAPP_API_URL": sandbox.url,
-            "HERALD_LIMITS_WHATSAPP_RECIPIENT_INTERVAL": "2s",
-            // The raise below must reach the held message itself, not wait for a recheck.
-            "HERALD_SENDER_PARK_RECHECK": "10m",
-        ])
+        let sender = try await TestWorker(
+            .sender, broker: broker, redis: redis,
+            extraEnvironment: [
+                "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates", "HERALD_SENDER_WHATSAPP_API_URL": sandbox.url,
+                "HERALD_LIMITS_WHATSAPP_RECIPIENT_INTERVAL": "2s",
+                // The raise below must reach the held message itself, not wait for a recheck.
+                "HERALD_SENDER_PARK_RECHECK": "10m",
+            ])
         // The tier changes at run time, through the CLI.
         let cli = try ChildProcess(
             executable: try BuiltProducts.executable("heraldctl"),
@@ -730,7 +816,8 @@ struct SenderTests {
         #expect(full.text.contains(#"channel="whatsapp",account="sandbox-phone",state="sent""#), "sends carry the account")
         let again = try await states(store, [wa("t:0b", "t0")], timeout: .seconds(15))
         #expect(again["t:0b"]?["state"] == "sent" || again["t:0b"]?["state"] == "delivered", "\(again)")
-        let starts = try await [store.message(contactId: "t0", id: "t:0")?["attempt_ms"], store.message(contactId: "t0", id: "t:0b")?["attempt_ms"]].compactMap { $0.flatMap { Int64($0) } }
+        let starts = try await [store.message(contactId: "t0", id: "t:0")?["attempt_ms"], store.message(contactId: "t0", id: "t:0b")?["attempt_ms"]].compactMap
+        { $0.flatMap { Int64($0) } }
         #expect(starts.count == 2 && starts[1] - starts[0] >= 2000, "\(starts)")
         // Raising the tier brings the held message forward: the third recipient goes through.
         #expect(try await limiter.setTier(account: "sandbox-phone", limit: 0) == 1)

@@ -33,9 +33,12 @@ struct ProviderPlanTests {
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("email/welcome"), withIntermediateDirectories: true)
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("sms"), withIntermediateDirectories: true)
         try "Hello {{contact.attributes.first_name}}".write(to: dir.appendingPathComponent("email/welcome/subject.mustache"), atomically: true, encoding: .utf8)
-        try "Order {{event.order_id}}. Leave: {{unsubscribe_url}}".write(to: dir.appendingPathComponent("email/welcome/text.mustache"), atomically: true, encoding: .utf8)
-        try "<p>See <a href=\"https://shop.example/o\">your order</a></p>".write(to: dir.appendingPathComponent("email/welcome/html.mustache"), atomically: true, encoding: .utf8)
-        try "  Hi {{contact.attributes.first_name}}, order {{event.order_id}} ships today.\n".write(to: dir.appendingPathComponent("sms/shipped.mustache"), atomically: true, encoding: .utf8)
+        try "Order {{event.order_id}}. Leave: {{unsubscribe_url}}".write(
+            to: dir.appendingPathComponent("email/welcome/text.mustache"), atomically: true, encoding: .utf8)
+        try "<p>See <a href=\"https://shop.example/o\">your order</a></p>".write(
+            to: dir.appendingPathComponent("email/welcome/html.mustache"), atomically: true, encoding: .utf8)
+        try "  Hi {{contact.attributes.first_name}}, order {{event.order_id}} ships today.\n".write(
+            to: dir.appendingPathComponent("sms/shipped.mustache"), atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: dir) }
         return try await MustacheTemplates.load(directory: dir.path)
     }
@@ -87,7 +90,8 @@ struct ProviderPlanTests {
         #expect(marketing.unique == nil && !marketing.callbacksNameMessage)
         if case .retry = outcome(.temporary("452 mailbox full")) {} else { Issue.record("a 4xx reply is retried") }
 
-        let transactional = try #require(call(try await provider.plan(Self.request(.email, template: "welcome", category: "transactional"), profile: Self.profile)))
+        let transactional = try #require(
+            call(try await provider.plan(Self.request(.email, template: "welcome", category: "transactional"), profile: Self.profile)))
         guard case .smtp(let receipt, _) = transactional.action else { return }
         #expect(!String(decoding: receipt.message, as: UTF8.self).contains("List-Unsubscribe"))
 
@@ -113,7 +117,9 @@ struct ProviderPlanTests {
         #expect(body["contact"]?["email"] == "ann@Shop.Example" && body["event"]?["order_id"] == "O-77" && body["step_id"] == "s1")
         #expect(request.addressPolicy != nil, "a webhook's address is checked against the policy")
 
-        #expect(finish(try await provider.plan(Self.request(.webhook, template: "ftp://crm.example/hook"), profile: nil))?.1 == "webhook URL 'ftp://crm.example/hook' is not http(s)")
+        #expect(
+            finish(try await provider.plan(Self.request(.webhook, template: "ftp://crm.example/hook"), profile: nil))?.1
+                == "webhook URL 'ftp://crm.example/hook' is not http(s)")
         provider.secret = ""
         #expect(finish(try await provider.plan(Self.request(.webhook, template: "https://crm.example/hook"), profile: nil))?.0 == .sendingFailed)
 
@@ -154,8 +160,10 @@ struct ProviderPlanTests {
         badPhone.phone = "601 234 567"
         #expect(finish(try await provider.plan(Self.request(.sms, template: "shipped"), profile: badPhone))?.1 == "'601 234 567' is not an E.164 number")
         #expect(finish(try await provider.plan(Self.request(.sms, template: "nope"), profile: Self.profile))?.0 == .sendingFailed)
-        let unconfigured = TwilioSMSProvider(apiURL: "", accountSid: "", authToken: "", from: "", publicURL: "", templates: try await Self.templates(), timeout: .seconds(5))
-        #expect(finish(try await unconfigured.plan(Self.request(.sms, template: "shipped"), profile: Self.profile))?.1.contains("SMS is not configured") == true)
+        let unconfigured = TwilioSMSProvider(
+            apiURL: "", accountSid: "", authToken: "", from: "", publicURL: "", templates: try await Self.templates(), timeout: .seconds(5))
+        #expect(
+            finish(try await unconfigured.plan(Self.request(.sms, template: "shipped"), profile: Self.profile))?.1.contains("SMS is not configured") == true)
     }
 
     @Test("WhatsApp: unconfigured, no phone, or an unmapped template end before the catalogue is read")
@@ -165,7 +173,9 @@ struct ProviderPlanTests {
         func provider(token: String) -> WhatsAppProvider {
             WhatsAppProvider(
                 apiURL: "https://graph.example", apiVersion: "v23.0", phoneNumberId: "1055", token: token,
-                templates: WhatsAppTemplates(templates: ["order-update": .init(language: "cs", parameters: [.init(field: "contact.attributes.first_name", defaultValue: "zákazníku")])]),
+                templates: WhatsAppTemplates(templates: [
+                    "order-update": .init(language: "cs", parameters: [.init(field: "contact.attributes.first_name", defaultValue: "zákazníku")])
+                ]),
                 catalog: catalog, recipientInterval: .seconds(6), tier: 250, timeout: .seconds(5))
         }
         let request = Self.request(.whatsapp, template: "order-update")
@@ -173,7 +183,8 @@ struct ProviderPlanTests {
         var noPhone = Self.profile
         noPhone.phone = nil
         #expect(finish(try await provider(token: "t").plan(request, profile: noPhone))?.1 == "the contact has no phone number")
-        #expect(finish(try await provider(token: "t").plan(Self.request(.whatsapp, template: "other"), profile: Self.profile))?.1
-            == "no WhatsApp template 'other' (config/templates/whatsapp/other.yaml)")
+        #expect(
+            finish(try await provider(token: "t").plan(Self.request(.whatsapp, template: "other"), profile: Self.profile))?.1
+                == "no WhatsApp template 'other' (config/templates/whatsapp/other.yaml)")
     }
 }

@@ -8,7 +8,9 @@ struct AlertRuleTests {
 
     @Test("a page is the same whatever its scheme, case, query string, fragment, default port or trailing slash")
     func normalization() {
-        let same = ["https://shop.example/pricing", "http://Shop.Example/Pricing/", "shop.example/pricing?utm_source=mail#plans", "https://shop.example:443/pricing//"]
+        let same = [
+            "https://shop.example/pricing", "http://Shop.Example/Pricing/", "shop.example/pricing?utm_source=mail#plans", "https://shop.example:443/pricing//",
+        ]
         for s in same { #expect(page(s) == page("shop.example/pricing"), "\(s)") }
         #expect(page("https://shop.example/pricing/team") != page("shop.example/pricing"))
         #expect(page("https://other.example/pricing") != page("shop.example/pricing"))
@@ -33,7 +35,8 @@ struct AlertRuleTests {
 
     @Test("YAML integers, base 60 included, are read as YAML 1.1 reads them; one past Int stays text instead of stopping the process")
     func yamlIntegers() throws {
-        let doc = try YAMLValue.parse("""
+        let doc = try YAMLValue.parse(
+            """
             a: 1:30
             b: -1:00:00
             c: 0x1F
@@ -80,7 +83,8 @@ struct AlertRuleTests {
 
     @Test("dwell: decided by the next view, by a leave, never by a timeout, a new session or a gap longer than the session")
     func dwell() throws {
-        let visit = PageVisit(eventId: "v1", url: "shop.example/pricing", at: 1_000_000, session: "s1", acceptedAt: 1_000_010, waiting: ["long": 60_000, "short": 10_000])
+        let visit = PageVisit(
+            eventId: "v1", url: "shop.example/pricing", at: 1_000_000, session: "s1", acceptedAt: 1_000_010, waiting: ["long": 60_000, "short": 10_000])
         let timeout: Int64 = 30 * 60_000
         let next = visit.decide(.nextView(at: 1_030_000, session: "s1"), sessionTimeoutMs: timeout)
         #expect(next.reached == ["short"] && next.tooShort == ["long"] && next.dwellMs == 30_000)
@@ -96,7 +100,9 @@ struct AlertRuleTests {
     @Test("a waiting visit's stored bytes are its sorted JSON, and read back with or without a session; anything else is not a visit")
     func visitBytes() throws {
         let visits = [
-            PageVisit(eventId: "v\"1", url: "shop.example/pricing?q=ü", at: 1_000_000, session: "s1", acceptedAt: 1_000_010, waiting: ["long": 60_000, "short": 10_000]),
+            PageVisit(
+                eventId: "v\"1", url: "shop.example/pricing?q=ü", at: 1_000_000, session: "s1", acceptedAt: 1_000_010,
+                waiting: ["long": 60_000, "short": 10_000]),
             PageVisit(eventId: "v2", url: "shop.example/", at: -5, session: nil, acceptedAt: 7, waiting: [:]),
         ]
         for visit in visits {
@@ -105,14 +111,18 @@ struct AlertRuleTests {
         }
         // Written before `accepted_at` existed: it falls back to the view's time.
         #expect(try PageVisit(decoding: Array(#"{"at":5,"event_id":"e","url":"u","waiting":{"r":1}}"#.utf8)).acceptedAt == 5)
-        for bad in [#"{"at":5,"url":"u"}"#, #"{"at":"5","event_id":"e","url":"u"}"#, #"[1]"#, #"{"at":5,"event_id":"e","url":"u""#, #"{"at":5,"at":6,"event_id":"e","url":"u"}"#] {
+        for bad in [
+            #"{"at":5,"url":"u"}"#, #"{"at":"5","event_id":"e","url":"u"}"#, #"[1]"#, #"{"at":5,"event_id":"e","url":"u""#,
+            #"{"at":5,"at":6,"event_id":"e","url":"u"}"#,
+        ] {
             #expect((try? PageVisit(decoding: Array(bad.utf8))) == nil, "\(bad)")
         }
     }
 
     @Test("a full rule reads from YAML, round-trips through its stored JSON, and summarises what, how often, to whom and the attachment")
     func fullRule() throws {
-        let r = try rule("""
+        let r = try rule(
+            """
             name: Pricing interest
             created_by: anna@shop.example
             time_zone: Europe/Warsaw
@@ -129,7 +139,10 @@ struct AlertRuleTests {
         #expect(r.recipients.cc == ["boss@shop.example", "team@shop.example"])
         #expect(try AlertRule(json: r.json) == r)
         let s = r.summary
-        for part in ["shop.example/pricing, after at least 30 s", "shop.example/products/** (and every page under it)", "at most 3 times a week", "me (anna@shop.example)", "the contact's owner", "CC boss@shop.example", "contact.csv (csv, rendered from a template)", "ON"] {
+        for part in [
+            "shop.example/pricing, after at least 30 s", "shop.example/products/** (and every page under it)", "at most 3 times a week",
+            "me (anna@shop.example)", "the contact's owner", "CC boss@shop.example", "contact.csv (csv, rendered from a template)", "ON",
+        ] {
             #expect(s.contains(part), "\(part) not in:\n\(s)")
         }
         #expect(try rule("name: x\npages: [a.example/b]\nfrequency: once a month\nrecipients: {cc: [a@b.example]}").frequencyText == "once a month")
@@ -176,7 +189,9 @@ struct AlertRuleTests {
 
     @Test("an email with an attachment is multipart/mixed: the body, then the file, base64")
     func attachment() throws {
-        var m = EmailMessage(from: try EmailAddress("herald@shop.example"), to: try EmailAddress("anna@shop.example"), subject: "Alert", text: "hi", html: "<p>hi</p>", sendId: "alert:1")
+        var m = EmailMessage(
+            from: try EmailAddress("herald@shop.example"), to: try EmailAddress("anna@shop.example"), subject: "Alert", text: "hi", html: "<p>hi</p>",
+            sendId: "alert:1")
         m.attachments = [EmailAttachment(filename: "contact.csv", contentType: "text/csv; charset=utf-8", content: "name,email\nVěra,v@x.example\n")]
         let text = String(decoding: try m.rendered(), as: UTF8.self)
         #expect(text.contains("Content-Type: multipart/mixed;") && text.contains("Content-Type: multipart/alternative;"))

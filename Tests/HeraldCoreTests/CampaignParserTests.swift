@@ -10,7 +10,10 @@ struct CampaignParserTests {
         return url.appendingPathComponent("config/campaigns").path
     }()
 
-    static let examples = ["welcome-prospects", "welcome-customers", "abandoned-cart", "post-purchase-multilingual", "frequency-control", "birthday", "free-trial-day3", "cart-15-minutes", "weekday-window"]
+    static let examples = [
+        "welcome-prospects", "welcome-customers", "abandoned-cart", "post-purchase-multilingual", "frequency-control", "birthday", "free-trial-day3",
+        "cart-15-minutes", "weekday-window",
+    ]
 
     @Test("every example campaign in config/campaigns is valid", arguments: examples)
     func examplesAreValid(name: String) throws {
@@ -66,8 +69,12 @@ struct CampaignParserTests {
         #expect(c.triggers[0] == .anniversary(attribute: "birthday", at: TimeOfDay(hour: 8, minute: 30)))
         #expect(c.triggers[1] == .daily(at: TimeOfDay(hour: 10, minute: 0), when: .not(.hasTag("vip"))))
         #expect(c.triggers[3] == .pageVisited(urls: ["https://a.example/x/**"]))
-        #expect(c.audience == .any([.attribute("city", .in(["Paris", "Lyon"])), .inList("newsletter"), .purchases(within: .seconds(30 * 86_400), count: .gt(2))]))
-        #expect(c.steps["w"]?.kind == .waitUntil(WaitUntil(time: TimeOfDay(hour: 9, minute: 0), days: [.mon, .fri], window: TimeOfDay(hour: 8, minute: 0)...TimeOfDay(hour: 18, minute: 0))))
+        #expect(
+            c.audience == .any([.attribute("city", .in(["Paris", "Lyon"])), .inList("newsletter"), .purchases(within: .seconds(30 * 86_400), count: .gt(2))]))
+        #expect(
+            c.steps["w"]?.kind
+                == .waitUntil(
+                    WaitUntil(time: TimeOfDay(hour: 9, minute: 0), days: [.mon, .fri], window: TimeOfDay(hour: 8, minute: 0)...TimeOfDay(hour: 18, minute: 0))))
         #expect(c.steps["ab"]?.kind == .randomSplit([RandomBranch(percent: 30, next: "a"), RandomBranch(percent: 70, next: "b")]))
         #expect(c.steps["a"]?.kind == .updateContact(["score": 5, "segment": "gold"]))
     }
@@ -80,18 +87,20 @@ struct CampaignParserTests {
 
     static let base = "id: bad\nlist: l\ntriggers:\n  - purchase\nsteps:\n"
 
-    @Test("invalid campaigns are refused with the line and the reason", arguments: [
-        ("  - id: a\n    sned: {channel: email, template: t}\n", 7, "unknown step kind 'sned'"),
-        ("  - id: a\n    wait: 2h\n    next: b\n", 6, "leads to unknown step 'b'"),
-        ("  - id: a\n    end: true\n  - id: b\n    wait: 1h\n", 8, "step 'b' is unreachable"),
-        ("  - id: a\n    add_tag: x\n    next: b\n  - id: b\n    remove_tag: x\n    next: a\n", 6, "cycle without a wait"),
-        ("  - id: a\n    split:\n      - when: {attribute: age, gte: 18}\n        next: a\n", 8, "unknown operator 'gte'"),
-        ("  - id: a\n    wait: two hours\n", 7, "'two hours' is not a duration"),
-        ("  - id: a\n    wait_until: {window: \"17:00-09:00\"}\n", 7, "window '17:00-09:00'"),
-        ("  - id: a\n    random_split:\n      - {percent: 50, next: a}\n      - {percent: 40, next: a}\n", 8, "add up to 90"),
-        ("  - id: a\n    send: {channel: fax, template: t}\n", 7, "channel 'fax'"),
-        ("  - id: a\n    end: true\n  - id: a\n    end: true\n", 8, "duplicate step id 'a'"),
-    ])
+    @Test(
+        "invalid campaigns are refused with the line and the reason",
+        arguments: [
+            ("  - id: a\n    sned: {channel: email, template: t}\n", 7, "unknown step kind 'sned'"),
+            ("  - id: a\n    wait: 2h\n    next: b\n", 6, "leads to unknown step 'b'"),
+            ("  - id: a\n    end: true\n  - id: b\n    wait: 1h\n", 8, "step 'b' is unreachable"),
+            ("  - id: a\n    add_tag: x\n    next: b\n  - id: b\n    remove_tag: x\n    next: a\n", 6, "cycle without a wait"),
+            ("  - id: a\n    split:\n      - when: {attribute: age, gte: 18}\n        next: a\n", 8, "unknown operator 'gte'"),
+            ("  - id: a\n    wait: two hours\n", 7, "'two hours' is not a duration"),
+            ("  - id: a\n    wait_until: {window: \"17:00-09:00\"}\n", 7, "window '17:00-09:00'"),
+            ("  - id: a\n    random_split:\n      - {percent: 50, next: a}\n      - {percent: 40, next: a}\n", 8, "add up to 90"),
+            ("  - id: a\n    send: {channel: fax, template: t}\n", 7, "channel 'fax'"),
+            ("  - id: a\n    end: true\n  - id: a\n    end: true\n", 8, "duplicate step id 'a'"),
+        ])
     func refused(steps: String, line: Int, reason: String) {
         do {
             _ = try CampaignParser.parse(Self.base + steps, file: "bad.yaml")
@@ -109,14 +118,16 @@ struct CampaignParserTests {
         #expect(c.steps.count == 2)
     }
 
-    @Test("top-level mistakes name their line", arguments: [
-        ("id: x\nlist: l\ntriggers:\n  - purchase\nentry: twice\nsteps:\n  - id: a\n    end: true\n", 5, "entry 'twice'"),
-        ("id: x\nlist: l\ntriggers:\n  - bought\nsteps:\n  - id: a\n    end: true\n", 4, "unknown trigger 'bought'"),
-        ("id: x\nlist: l\ntimezone: Mars/Olympus\ntriggers:\n  - purchase\nsteps:\n  - id: a\n    end: true\n", 3, "not an IANA time zone"),
-        ("id: x\nlist: l\ntriggers:\n  - purchase\nsteps:\n  - id: a\n    end: true\ncolour: red\n", 8, "unknown field 'colour'"),
-        ("id: x\ntriggers: [purchase]\nsteps:\n  - id: a\n    end: true\n", 1, "list is required"),
-        ("id: x\nlist: [unclosed\n", 3, "not valid YAML"),
-    ])
+    @Test(
+        "top-level mistakes name their line",
+        arguments: [
+            ("id: x\nlist: l\ntriggers:\n  - purchase\nentry: twice\nsteps:\n  - id: a\n    end: true\n", 5, "entry 'twice'"),
+            ("id: x\nlist: l\ntriggers:\n  - bought\nsteps:\n  - id: a\n    end: true\n", 4, "unknown trigger 'bought'"),
+            ("id: x\nlist: l\ntimezone: Mars/Olympus\ntriggers:\n  - purchase\nsteps:\n  - id: a\n    end: true\n", 3, "not an IANA time zone"),
+            ("id: x\nlist: l\ntriggers:\n  - purchase\nsteps:\n  - id: a\n    end: true\ncolour: red\n", 8, "unknown field 'colour'"),
+            ("id: x\ntriggers: [purchase]\nsteps:\n  - id: a\n    end: true\n", 1, "list is required"),
+            ("id: x\nlist: [unclosed\n", 3, "not valid YAML"),
+        ])
     func topLevel(yaml: String, line: Int, reason: String) {
         do {
             _ = try CampaignParser.parse(yaml, file: "top.yaml")

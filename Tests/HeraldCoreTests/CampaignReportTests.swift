@@ -3,7 +3,8 @@ import Testing
 
 @Suite("Campaign report counters: one form for the scheduler's saves and the API's report")
 struct CampaignReportTests {
-    func instance(_ id: String, campaign: String = "c", version: Int = 1, status: JourneyStatus, visits: [String: Int], isTest: Bool = false) -> JourneyInstance {
+    func instance(_ id: String, campaign: String = "c", version: Int = 1, status: JourneyStatus, visits: [String: Int], isTest: Bool = false) -> JourneyInstance
+    {
         var i = JourneyInstance(id: id, campaignId: campaign, version: version, contactId: "ada", triggerEvent: [:], stepId: "s", enteredAt: 0, isTest: isTest)
         i.status = status
         i.visits = visits
@@ -48,7 +49,9 @@ struct CampaignReportTests {
 
     @Test("the API's report: totals, active = entered − completed − exited, exits by reason, steps, versions")
     func json() {
-        var report = CampaignReport(fields: ["entered": 10, "completed": 3, "exited:audience": 2, "exited:exit_event": 1, "step:w": 9, "v1:entered": 6, "v2:entered": 4])
+        var report = CampaignReport(fields: [
+            "entered": 10, "completed": 3, "exited:audience": 2, "exited:exit_event": 1, "step:w": 9, "v1:entered": 6, "v2:entered": 4,
+        ])
         report.add(CampaignReport(fields: ["entered": 1, "v2:entered": 1]))
         let json = report.json(campaignId: "cart")
         #expect(json["campaign_id"] == "cart" && json["entered"] == .int(11) && json["completed"] == .int(3) && json["active"] == .int(5))

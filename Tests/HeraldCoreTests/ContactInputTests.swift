@@ -5,7 +5,11 @@ import Testing
 struct ContactInputTests {
     @Test("a PATCH body becomes a change", arguments: [true, false])
     func body(replace: Bool) throws {
-        let c = try ContactInput.change(fromBody: try JSONValue.parse(string: #"{"email":"ada@example.com","phone":"+420601234567","timezone":"Europe/Prague","attributes":{"gender":"female","city":null},"tags":["vip"],"lists":["newsletter"]}"#), replace: replace)
+        let c = try ContactInput.change(
+            fromBody: try JSONValue.parse(
+                string:
+                    #"{"email":"ada@example.com","phone":"+420601234567","timezone":"Europe/Prague","attributes":{"gender":"female","city":null},"tags":["vip"],"lists":["newsletter"]}"#
+            ), replace: replace)
         #expect(c.replace == replace)
         #expect(c.fields["email"] == "ada@example.com")
         #expect(c.attributes == ["gender": "female", "city": .null])
@@ -13,15 +17,19 @@ struct ContactInputTests {
         #expect(c.addLists == ["newsletter"])
     }
 
-    @Test("bad values name the field", arguments: [
-        (#"{"email":"not-an-email"}"#, "email"), (#"{"email":"a@b.c\r\nBcc: x@y.z"}"#, "email"),
-        (#"{"phone":"601234567"}"#, "phone"), (#"{"phone":"+0601234567"}"#, "phone"),
-        (#"{"timezone":"Mars/Base"}"#, "timezone"), (#"{"attributes":[1]}"#, "attributes"),
-        (#"{"tags":"vip"}"#, "tags"), (#"{"colour":"red"}"#, "colour"), (#"[]"#, ""),
-    ])
+    @Test(
+        "bad values name the field",
+        arguments: [
+            (#"{"email":"not-an-email"}"#, "email"), (#"{"email":"a@b.c\r\nBcc: x@y.z"}"#, "email"),
+            (#"{"phone":"601234567"}"#, "phone"), (#"{"phone":"+0601234567"}"#, "phone"),
+            (#"{"timezone":"Mars/Base"}"#, "timezone"), (#"{"attributes":[1]}"#, "attributes"),
+            (#"{"tags":"vip"}"#, "tags"), (#"{"colour":"red"}"#, "colour"), (#"[]"#, ""),
+        ])
     func refused(body: String, field: String) throws {
         #expect(throws: EventValidationError.self) { try ContactInput.change(fromBody: try JSONValue.parse(string: body), replace: false) }
-        do { _ = try ContactInput.change(fromBody: try JSONValue.parse(string: body), replace: false) } catch let e as EventValidationError { #expect(e.field == field) }
+        do { _ = try ContactInput.change(fromBody: try JSONValue.parse(string: body), replace: false) } catch let e as EventValidationError {
+            #expect(e.field == field)
+        }
     }
 
     static let eventCases: [(String, [String: JSONValue], Bool)] = [

@@ -3,10 +3,12 @@ import Testing
 
 @Suite("Durations and time arithmetic from outside")
 struct DurationTextTests {
-    @Test("the one grammar reads every unit", arguments: [
-        ("250ms", Duration.milliseconds(250)), ("30s", .seconds(30)), ("15m", .seconds(900)), ("2h", .seconds(7200)),
-        ("2d", .seconds(172_800)), ("1w", .seconds(604_800)), (" 3653d ", .seconds(3653 * 86_400)),
-    ])
+    @Test(
+        "the one grammar reads every unit",
+        arguments: [
+            ("250ms", Duration.milliseconds(250)), ("30s", .seconds(30)), ("15m", .seconds(900)), ("2h", .seconds(7200)),
+            ("2d", .seconds(172_800)), ("1w", .seconds(604_800)), (" 3653d ", .seconds(3653 * 86_400)),
+        ])
     func units(text: String, expected: Duration) throws {
         #expect(try DurationText.parse(text) == expected)
     }
@@ -16,9 +18,11 @@ struct DurationTextTests {
         #expect(throws: DurationText.Failure.notADuration) { try DurationText.parse(text) }
     }
 
-    @Test("durations past ten years are refused, however many digits", arguments: [
-        "3654d", "523w", "99999999999999w", "9223372036854775807ms", "9223372036854775808s", String(repeating: "9", count: 400) + "h",
-    ])
+    @Test(
+        "durations past ten years are refused, however many digits",
+        arguments: [
+            "3654d", "523w", "99999999999999w", "9223372036854775807ms", "9223372036854775808s", String(repeating: "9", count: 400) + "h",
+        ])
     func tooLong(text: String) {
         #expect(throws: DurationText.Failure.tooLong(maximum: DurationText.maximum)) { try DurationText.parse(text) }
     }

@@ -23,21 +23,23 @@ struct EventValidatorTests {
         #expect(e.properties.isEmpty)
     }
 
-    @Test("each bad field is named", arguments: [
-        (#"{"type":"a","contact_id":"c"}"#, "id", "is required"),
-        (#"{"id":"","type":"a","contact_id":"c"}"#, "id", "must not be empty"),
-        (#"{"id":5,"type":"a","contact_id":"c"}"#, "id", "must be a string, got a number"),
-        (#"{"id":"e","contact_id":"c"}"#, "type", "is required"),
-        (#"{"id":"e","type":"9lives","contact_id":"c"}"#, "type", "must start with a letter"),
-        (#"{"id":"e","type":"has space","contact_id":"c"}"#, "type", "must start with a letter"),
-        (#"{"id":"e","type":"a"}"#, "contact_id", "is required"),
-        (#"{"id":"e","type":"a","contact_id":"line\nbreak"}"#, "contact_id", "control characters"),
-        (#"{"id":"e","type":"a","contact_id":"c","timestamp":"yesterday"}"#, "timestamp", "not an RFC 3339"),
-        (#"{"id":"e","type":"a","contact_id":"c","timestamp":1700000000}"#, "timestamp", "must be an RFC 3339 string"),
-        (#"{"id":"e","type":"a","contact_id":"c","properties":[1]}"#, "properties", "must be a JSON object, got an array"),
-        (#"{"id":"e","type":"a","contact_id":"c","contactId":"c"}"#, "contactId", "unknown field"),
-        (#"[1,2]"#, "", "must be a JSON object"),
-    ])
+    @Test(
+        "each bad field is named",
+        arguments: [
+            (#"{"type":"a","contact_id":"c"}"#, "id", "is required"),
+            (#"{"id":"","type":"a","contact_id":"c"}"#, "id", "must not be empty"),
+            (#"{"id":5,"type":"a","contact_id":"c"}"#, "id", "must be a string, got a number"),
+            (#"{"id":"e","contact_id":"c"}"#, "type", "is required"),
+            (#"{"id":"e","type":"9lives","contact_id":"c"}"#, "type", "must start with a letter"),
+            (#"{"id":"e","type":"has space","contact_id":"c"}"#, "type", "must start with a letter"),
+            (#"{"id":"e","type":"a"}"#, "contact_id", "is required"),
+            (#"{"id":"e","type":"a","contact_id":"line\nbreak"}"#, "contact_id", "control characters"),
+            (#"{"id":"e","type":"a","contact_id":"c","timestamp":"yesterday"}"#, "timestamp", "not an RFC 3339"),
+            (#"{"id":"e","type":"a","contact_id":"c","timestamp":1700000000}"#, "timestamp", "must be an RFC 3339 string"),
+            (#"{"id":"e","type":"a","contact_id":"c","properties":[1]}"#, "properties", "must be a JSON object, got an array"),
+            (#"{"id":"e","type":"a","contact_id":"c","contactId":"c"}"#, "contactId", "unknown field"),
+            (#"[1,2]"#, "", "must be a JSON object"),
+        ])
     func namesField(text: String, field: String, reason: String) throws {
         do {
             _ = try validate(text)
@@ -58,10 +60,13 @@ struct EventValidatorTests {
 
     @Test("the canonical form reads back to the same event")
     func canonicalRoundTrip() throws {
-        let e = Event(id: "e1", type: "cart_abandoned", contactId: "c-ü", timestamp: 1_795_338_000_123, receivedAt: now, properties: ["items": [1, "two"], "total": 3.25])
+        let e = Event(
+            id: "e1", type: "cart_abandoned", contactId: "c-ü", timestamp: 1_795_338_000_123, receivedAt: now,
+            properties: ["items": [1, "two"], "total": 3.25])
         #expect(try Event(decoding: e.encoded()) == e)
         // The field-by-field writer gives exactly the bytes of the sorted JSON form.
-        let escaped = Event(id: "e\"2\n", type: "page_visited", contactId: "c\\", timestamp: -1, receivedAt: 0, properties: ["type": "nested", "url": "https://x.example/é"])
+        let escaped = Event(
+            id: "e\"2\n", type: "page_visited", contactId: "c\\", timestamp: -1, receivedAt: 0, properties: ["type": "nested", "url": "https://x.example/é"])
         #expect(escaped.encoded() == escaped.json.serialized())
         #expect(try Event(decoding: escaped.encoded()) == escaped)
     }

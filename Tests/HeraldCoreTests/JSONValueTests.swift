@@ -21,20 +21,24 @@ struct JSONValueTests {
         #expect(try JSONValue.parse(string: "92233720368547758070") == .double(Double("92233720368547758070")!))
     }
 
-    @Test("round-trips through its serialised form", arguments: [
-        #"{"a":1,"b":[true,null,"q\"uote\\"],"c":{"d":-0.5}}"#,
-        #"[]"#, #"{}"#, #""\u0001 tab\t""#,
-    ])
+    @Test(
+        "round-trips through its serialised form",
+        arguments: [
+            #"{"a":1,"b":[true,null,"q\"uote\\"],"c":{"d":-0.5}}"#,
+            #"[]"#, #"{}"#, #""\u0001 tab\t""#,
+        ])
     func roundTrip(text: String) throws {
         let v = try JSONValue.parse(string: text)
         #expect(try JSONValue.parse(v.serialized()) == v)
     }
 
-    @Test("rejects malformed documents with the byte offset", arguments: [
-        ("{\"a\":1,}", "expected a string key"), ("[1 2]", "expected ',' or ']'"), ("{\"a\":01}", "expected ',' or '}'"),
-        ("\"abc", "unterminated string"), ("{\"a\":1,\"a\":2}", "duplicate key 'a'"), ("nul", "unexpected end of input"), ("nulx", "invalid literal"),
-        ("", "unexpected end of input"), ("[1]x", "unexpected data after the JSON document"), ("\"\\ud800\"", "unpaired surrogate"),
-    ])
+    @Test(
+        "rejects malformed documents with the byte offset",
+        arguments: [
+            ("{\"a\":1,}", "expected a string key"), ("[1 2]", "expected ',' or ']'"), ("{\"a\":01}", "expected ',' or '}'"),
+            ("\"abc", "unterminated string"), ("{\"a\":1,\"a\":2}", "duplicate key 'a'"), ("nul", "unexpected end of input"), ("nulx", "invalid literal"),
+            ("", "unexpected end of input"), ("[1]x", "unexpected data after the JSON document"), ("\"\\ud800\"", "unpaired surrogate"),
+        ])
     func rejectsMalformed(text: String, reason: String) {
         #expect(throws: JSONParseError.self) { try JSONValue.parse(string: text) }
         do {
@@ -46,7 +50,8 @@ struct JSONValueTests {
 
     @Test("a string at a path is read without the document: members, elements, absent or non-string values, broken documents")
     func stringAtPath() {
-        let answer = Array(#"{"messaging_product":"whatsapp","contacts":[{"input":"+420601","wa_id":"420601"}],"messages":[{"id":"wamid.A\u00e9"},{"id":"wamid.B"}]}"#.utf8)
+        let answer = Array(
+            #"{"messaging_product":"whatsapp","contacts":[{"input":"+420601","wa_id":"420601"}],"messages":[{"id":"wamid.A\u00e9"},{"id":"wamid.B"}]}"#.utf8)
         #expect(JSONValue.string(at: ["messages", 0, "id"], in: answer) == "wamid.Aé")
         #expect(JSONValue.string(at: ["messages", 1, "id"], in: answer) == "wamid.B")
         #expect(JSONValue.string(at: ["contacts", 0, "wa_id"], in: answer) == "420601")
@@ -80,21 +85,25 @@ struct JSONValueTests {
 
 @Suite("RFC 3339")
 struct RFC3339Tests {
-    @Test("parses offsets and fractions to UTC milliseconds", arguments: [
-        ("1970-01-01T00:00:00Z", Int64(0)),
-        ("2026-11-22T19:13:38Z", Int64(1_795_374_818_000)),
-        ("2026-11-22T20:13:38.5+01:00", Int64(1_795_374_818_500)),
-        ("2024-02-29t23:59:59.999-00:30", Int64(1_709_252_999_999)),
-        ("1969-12-31T23:59:59Z", Int64(-1000)),
-    ])
+    @Test(
+        "parses offsets and fractions to UTC milliseconds",
+        arguments: [
+            ("1970-01-01T00:00:00Z", Int64(0)),
+            ("2026-11-22T19:13:38Z", Int64(1_795_374_818_000)),
+            ("2026-11-22T20:13:38.5+01:00", Int64(1_795_374_818_500)),
+            ("2024-02-29t23:59:59.999-00:30", Int64(1_709_252_999_999)),
+            ("1969-12-31T23:59:59Z", Int64(-1000)),
+        ])
     func parses(text: String, expected: Int64) {
         #expect(RFC3339.parseMilliseconds(text) == expected)
     }
 
-    @Test("rejects what is not RFC 3339", arguments: [
-        "2026-11-22", "2026-11-22T19:13:38", "2026-02-30T00:00:00Z", "2026-13-01T00:00:00Z", "2026-11-22T24:00:00Z",
-        "2026-11-22T19:13:38+0100", "yesterday", "2026-11-22T19:13:38.Z", "2026-11-22T19:13:38Zjunk",
-    ])
+    @Test(
+        "rejects what is not RFC 3339",
+        arguments: [
+            "2026-11-22", "2026-11-22T19:13:38", "2026-02-30T00:00:00Z", "2026-13-01T00:00:00Z", "2026-11-22T24:00:00Z",
+            "2026-11-22T19:13:38+0100", "yesterday", "2026-11-22T19:13:38.Z", "2026-11-22T19:13:38Zjunk",
+        ])
     func rejects(text: String) {
         #expect(RFC3339.parseMilliseconds(text) == nil)
     }
@@ -115,13 +124,15 @@ struct RFC3339Tests {
 @Suite("Shard")
 struct ShardTests {
     // Reference values from Kafka's Java Utils.murmur2 (also in librdkafka's rdmurmur2.c unit test).
-    @Test("murmur2 matches Kafka's reference vectors", arguments: [
-        ("kafka", UInt32(0xd067cf64)), ("giberish123456789", UInt32(0x8f552b0c)), ("1234", UInt32(0x9fc97b14)),
-        ("234", UInt32(0xe7c009ca)), ("34", UInt32(0x873930da)), ("4", UInt32(0x5a4b5ca1)),
-        ("PreAmbleWillBeRemoved,ThePrePartThatIs", UInt32(0x78424f1c)), ("reAmbleWillBeRemoved,ThePrePartThatIs", UInt32(0x4a62b377)),
-        ("eAmbleWillBeRemoved,ThePrePartThatIs", UInt32(0xe0e4e09e)), ("AmbleWillBeRemoved,ThePrePartThatIs", UInt32(0x62b8b43f)),
-        ("", UInt32(0x106e08d9)),
-    ])
+    @Test(
+        "murmur2 matches Kafka's reference vectors",
+        arguments: [
+            ("kafka", UInt32(0xd067cf64)), ("giberish123456789", UInt32(0x8f552b0c)), ("1234", UInt32(0x9fc97b14)),
+            ("234", UInt32(0xe7c009ca)), ("34", UInt32(0x873930da)), ("4", UInt32(0x5a4b5ca1)),
+            ("PreAmbleWillBeRemoved,ThePrePartThatIs", UInt32(0x78424f1c)), ("reAmbleWillBeRemoved,ThePrePartThatIs", UInt32(0x4a62b377)),
+            ("eAmbleWillBeRemoved,ThePrePartThatIs", UInt32(0xe0e4e09e)), ("AmbleWillBeRemoved,ThePrePartThatIs", UInt32(0x62b8b43f)),
+            ("", UInt32(0x106e08d9)),
+        ])
     func murmur2Vectors(key: String, expected: UInt32) {
         #expect(Shard.murmur2(Array(key.utf8)) == expected)
     }

@@ -47,7 +47,8 @@ struct JourneyEngineTests {
         #expect(exited.instance.status == .exited(reason: .exitEvent, at: Self.hour))
         #expect(engine.wakeUp(exited.instance, contact: contact, now: 2 * Self.hour).effects.isEmpty)
         // Other events change nothing.
-        #expect(engine.handle(event: "page_visited", properties: [:], instance: entered.instance, contact: contact, now: Self.hour).instance == entered.instance)
+        #expect(
+            engine.handle(event: "page_visited", properties: [:], instance: entered.instance, contact: contact, now: Self.hour).instance == entered.instance)
     }
 
     @Test("entry rules: once, after_exit, parallel")
@@ -95,8 +96,12 @@ struct JourneyEngineTests {
     func frequencyControl() throws {
         let engine = JourneyEngine(campaign: try Self.load("frequency-control"), version: 1)
         let now = 10 * Self.day
-        let recent = [MessageRecord(channel: .email, category: "promo", at: now - Self.day), MessageRecord(channel: .email, category: "promo", at: now - Self.hour)]
-        let old = [MessageRecord(channel: .email, category: "promo", at: now - 3 * Self.day), MessageRecord(channel: .email, category: "news", at: now - Self.hour)]
+        let recent = [
+            MessageRecord(channel: .email, category: "promo", at: now - Self.day), MessageRecord(channel: .email, category: "promo", at: now - Self.hour),
+        ]
+        let old = [
+            MessageRecord(channel: .email, category: "promo", at: now - 3 * Self.day), MessageRecord(channel: .email, category: "news", at: now - Self.hour),
+        ]
         #expect(sends(engine.enter(id: "a", contact: ContactSnapshot(id: "c", messages: recent), triggerEvent: [:], now: now)).isEmpty)
         #expect(sends(engine.enter(id: "b", contact: ContactSnapshot(id: "c", messages: old + [recent[0]]), triggerEvent: [:], now: now)) == ["weekly-promo"])
     }
@@ -168,43 +173,58 @@ struct JourneyEngineTests {
         #expect(key.hasPrefix("j1:"))
     }
 
-    @Test("triggers match their events", arguments: [
-        (Trigger.pageVisited(urls: ["https://Shop.example/contact/**"]), "page_visited", ["url": JSONValue.string("https://shop.example/contact/form/?utm=x")], true),
-        (.pageVisited(urls: ["https://shop.example/contact/**"]), "page_visited", ["url": "https://shop.example/contactless"], false),
-        (.pageVisited(urls: ["https://shop.example/p"]), "page_visited", ["url": "https://shop.example/p/"], true),
-        (.pageVisited(urls: ["https://shop.example/p"]), "page_visited", ["url": "https://shop.example/p/q"], false),
-        (.listSubscribed(list: nil, includeImports: false), "list_subscribed", ["list": "campaign-list"], true),
-        (.listSubscribed(list: nil, includeImports: false), "list_subscribed", ["list": "campaign-list", "source": "import"], false),
-        (.listSubscribed(list: "other", includeImports: true), "list_subscribed", ["list": "other", "source": "import"], true),
-        (.tagAdded("vip"), "tag_added", ["tag": "vip"], true),
-        (.tagAdded("vip"), "tag_removed", ["tag": "vip"], false),
-        (.emailClicked(campaign: "welcome", template: nil), "email_clicked", ["campaign": "welcome"], true),
-        (.emailClicked(campaign: "welcome", template: nil), "email_clicked", ["campaign": "promo"], false),
-        (.event(name: "cart_left", when: .eventProperty("items", .gt(0))), "cart_left", ["items": 2], true),
-        (.event(name: "cart_left", when: .eventProperty("items", .gt(0))), "cart_left", ["items": 0], false),
-        (.purchase, "purchase", [:], true),
-        (.anniversary(attribute: "birthday", at: TimeOfDay(hour: 9, minute: 0)), "purchase", [:], false),
-    ])
+    @Test(
+        "triggers match their events",
+        arguments: [
+            (
+                Trigger.pageVisited(urls: ["https://Shop.example/contact/**"]), "page_visited",
+                ["url": JSONValue.string("https://shop.example/contact/form/?utm=x")], true
+            ),
+            (.pageVisited(urls: ["https://shop.example/contact/**"]), "page_visited", ["url": "https://shop.example/contactless"], false),
+            (.pageVisited(urls: ["https://shop.example/p"]), "page_visited", ["url": "https://shop.example/p/"], true),
+            (.pageVisited(urls: ["https://shop.example/p"]), "page_visited", ["url": "https://shop.example/p/q"], false),
+            (.listSubscribed(list: nil, includeImports: false), "list_subscribed", ["list": "campaign-list"], true),
+            (.listSubscribed(list: nil, includeImports: false), "list_subscribed", ["list": "campaign-list", "source": "import"], false),
+            (.listSubscribed(list: "other", includeImports: true), "list_subscribed", ["list": "other", "source": "import"], true),
+            (.tagAdded("vip"), "tag_added", ["tag": "vip"], true),
+            (.tagAdded("vip"), "tag_removed", ["tag": "vip"], false),
+            (.emailClicked(campaign: "welcome", template: nil), "email_clicked", ["campaign": "welcome"], true),
+            (.emailClicked(campaign: "welcome", template: nil), "email_clicked", ["campaign": "promo"], false),
+            (.event(name: "cart_left", when: .eventProperty("items", .gt(0))), "cart_left", ["items": 2], true),
+            (.event(name: "cart_left", when: .eventProperty("items", .gt(0))), "cart_left", ["items": 0], false),
+            (.purchase, "purchase", [:], true),
+            (.anniversary(attribute: "birthday", at: TimeOfDay(hour: 9, minute: 0)), "purchase", [:], false),
+        ])
     func triggerMatching(trigger: Trigger, type: String, properties: [String: JSONValue], expected: Bool) {
-        #expect(TriggerMatcher.matches(trigger, eventType: type, properties: properties, contact: ContactSnapshot(id: "c"), campaignList: "campaign-list", campaignId: "this", now: 0) == expected)
+        #expect(
+            TriggerMatcher.matches(
+                trigger, eventType: type, properties: properties, contact: ContactSnapshot(id: "c"), campaignList: "campaign-list", campaignId: "this", now: 0)
+                == expected)
     }
 
     @Test("the API trigger fires only for the campaign the request names")
     func apiTrigger() {
         let ask = { (campaign: String) in
-            TriggerMatcher.matches(.api, eventType: "campaign_entry_requested", properties: ["campaign": .string(campaign)], contact: ContactSnapshot(id: "c"), campaignList: "l", campaignId: "welcome", now: 0)
+            TriggerMatcher.matches(
+                .api, eventType: "campaign_entry_requested", properties: ["campaign": .string(campaign)], contact: ContactSnapshot(id: "c"), campaignList: "l",
+                campaignId: "welcome", now: 0)
         }
         #expect(ask("welcome"))
         #expect(!ask("other"))
-        #expect(!TriggerMatcher.matches(.api, eventType: "purchase", properties: ["campaign": "welcome"], contact: ContactSnapshot(id: "c"), campaignList: "l", campaignId: "welcome", now: 0))
+        #expect(
+            !TriggerMatcher.matches(
+                .api, eventType: "purchase", properties: ["campaign": "welcome"], contact: ContactSnapshot(id: "c"), campaignList: "l", campaignId: "welcome",
+                now: 0))
     }
 
-    @Test("comparisons", arguments: [
-        (JSONValue?.some(5), Comparison.gt(4.5), true), (.some(5), .lt(5), false), (.some("2026-01-02"), .gt("2026-01-01"), true),
-        (nil, .ne("x"), true), (nil, .eq("x"), false), (nil, .exists(false), true), (.some(.null), .exists(true), false),
-        (.some("Hello World"), .contains("world"), true), (.some(["a", "b"]), .contains("b"), true),
-        (.some(3), .in([1, 2, 3.0]), true), (.some("x"), .lt(3), false),
-    ])
+    @Test(
+        "comparisons",
+        arguments: [
+            (JSONValue?.some(5), Comparison.gt(4.5), true), (.some(5), .lt(5), false), (.some("2026-01-02"), .gt("2026-01-01"), true),
+            (nil, .ne("x"), true), (nil, .eq("x"), false), (nil, .exists(false), true), (.some(.null), .exists(true), false),
+            (.some("Hello World"), .contains("world"), true), (.some(["a", "b"]), .contains("b"), true),
+            (.some(3), .in([1, 2, 3.0]), true), (.some("x"), .lt(3), false),
+        ])
     func comparisons(value: JSONValue?, comparison: Comparison, expected: Bool) {
         #expect(ConditionEvaluator.compare(value, comparison) == expected)
     }
@@ -257,7 +277,9 @@ struct ReplayDeterminismTests {
 @Suite("Per-contact journey state is bounded")
 struct JourneyRetentionTests {
     func finished(_ n: Int, campaign: String = "c", at: Int64) -> JourneyInstance {
-        var i = JourneyInstance(id: "\(campaign):e\(n)", campaignId: campaign, version: 1, contactId: "x", triggerEvent: ["big": .string(String(repeating: "p", count: 1000))], stepId: "s", enteredAt: at)
+        var i = JourneyInstance(
+            id: "\(campaign):e\(n)", campaignId: campaign, version: 1, contactId: "x", triggerEvent: ["big": .string(String(repeating: "p", count: 1000))],
+            stepId: "s", enteredAt: at)
         i.status = .completed(at: at)
         i.visits = ["s": 1]
         return i

@@ -11,7 +11,9 @@ struct SendsTests {
         let bad = EmailMessage(from: from, to: to, subject: "Hi\r\nBcc: everyone@evil.example", text: "x", sendId: "k")
         #expect(throws: EmailMessageError.self) { try bad.rendered() }
         #expect(throws: EmailMessageError.self) { try EmailAddress("ann@shop.example", name: "Ann\nBcc: x@evil.example") }
-        let good = try EmailMessage(from: from, to: to, subject: "Grüße", text: "hello", html: "<p>hello</p>", sendId: "k", unsubscribeURL: "https://u.example/x").rendered()
+        let good = try EmailMessage(
+            from: from, to: to, subject: "Grüße", text: "hello", html: "<p>hello</p>", sendId: "k", unsubscribeURL: "https://u.example/x"
+        ).rendered()
         let text = String(decoding: good, as: UTF8.self)
         #expect(text.contains("Subject: =?UTF-8?B?"))
         #expect(text.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"))
@@ -77,10 +79,13 @@ struct SendsTests {
 
     @Test("decoding a record field by field gives the request, or the error, that the dictionary gives")
     func decodeMatchesDictionary() throws {
-        var full = SendRequest(id: "i:s:1", contactId: "c", campaignId: "k", version: 3, instanceId: "i", stepId: "s", channel: .email, template: "t", category: "promo", isTest: true, createdAtMs: 5)
+        var full = SendRequest(
+            id: "i:s:1", contactId: "c", campaignId: "k", version: 3, instanceId: "i", stepId: "s", channel: .email, template: "t", category: "promo",
+            isTest: true, createdAtMs: 5)
         full.event = ["order": ["id": "O-1", "total": 12.5], "tags": ["a", "b"]]
         full.to = "ann@shop.example"
-        full.content = PreparedEmail(subject: "S", text: "T", html: "<p>T</p>", attachments: [EmailAttachment(filename: "a.txt", contentType: "text/plain", content: "eA==")])
+        full.content = PreparedEmail(
+            subject: "S", text: "T", html: "<p>T</p>", attachments: [EmailAttachment(filename: "a.txt", contentType: "text/plain", content: "eA==")])
         full.originMs = 77
         let records: [String] = [
             full.json.jsonString,
@@ -102,7 +107,9 @@ struct SendsTests {
             case failure(String)
         }
         func outcome(_ body: () throws -> SendRequest) -> Outcome {
-            do { return .request(try body()) } catch let e as JSONParseError { return .failure("JSON: \(e.reason)") } catch { return .failure("\(type(of: error)) \(error)") }
+            do { return .request(try body()) } catch let e as JSONParseError { return .failure("JSON: \(e.reason)") } catch {
+                return .failure("\(type(of: error)) \(error)")
+            }
         }
         for text in records {
             let bytes = Array(text.utf8)
@@ -120,11 +127,17 @@ struct SHA256Tests {
     func vectors() {
         #expect(Hashing.hex(Hashing.sha256(Array("abc".utf8))) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         #expect(Hashing.hex(Hashing.sha256([])) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-        #expect(Hashing.hex(Hashing.sha256(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8))) == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        #expect(
+            Hashing.hex(Hashing.sha256(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)))
+                == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
         // RFC 4231 test cases 2 and 6 (a key longer than the block).
-        #expect(Hashing.hex(Hashing.hmacSHA256(key: Array("Jefe".utf8), message: Array("what do ya want for nothing?".utf8))) == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
-        #expect(Hashing.hex(Hashing.hmacSHA256(key: [UInt8](repeating: 0xaa, count: 131), message: Array("Test Using Larger Than Block-Size Key - Hash Key First".utf8)))
-            == "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54")
+        #expect(
+            Hashing.hex(Hashing.hmacSHA256(key: Array("Jefe".utf8), message: Array("what do ya want for nothing?".utf8)))
+                == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+        #expect(
+            Hashing.hex(
+                Hashing.hmacSHA256(key: [UInt8](repeating: 0xaa, count: 131), message: Array("Test Using Larger Than Block-Size Key - Hash Key First".utf8)))
+                == "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54")
     }
 }
 
@@ -135,9 +148,13 @@ struct TwilioSignatureTests {
         #expect(Hashing.hex(Hashing.sha1(Array("abc".utf8))) == "a9993e364706816aba3e25717850c26c9cd0d89d")
         #expect(Hashing.hex(Hashing.sha1([])) == "da39a3ee5e6b4b0d3255bfef95601890afd80709")
         #expect(Hashing.hex(Hashing.sha1(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8))) == "84983e441c3bd26ebaae4aa1f95129e5e54670f1")
-        #expect(Hashing.hex(Hashing.hmacSHA1(key: Array("Jefe".utf8), message: Array("what do ya want for nothing?".utf8))) == "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79")
-        #expect(Hashing.hex(Hashing.hmacSHA1(key: [UInt8](repeating: 0xaa, count: 80), message: Array("Test Using Larger Than Block-Size Key - Hash Key First".utf8)))
-            == "aa4ae5e15272d00e95705637ce8a3b55ed402112")
+        #expect(
+            Hashing.hex(Hashing.hmacSHA1(key: Array("Jefe".utf8), message: Array("what do ya want for nothing?".utf8)))
+                == "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79")
+        #expect(
+            Hashing.hex(
+                Hashing.hmacSHA1(key: [UInt8](repeating: 0xaa, count: 80), message: Array("Test Using Larger Than Block-Size Key - Hash Key First".utf8)))
+                == "aa4ae5e15272d00e95705637ce8a3b55ed402112")
     }
 
     @Test("Twilio's documented example signs to its documented value; any changed parameter fails")
@@ -156,12 +173,16 @@ struct TwilioSignatureTests {
 struct EmailTrackingTests {
     @Test("http(s) links go through the signed redirect; mailto, anchors and kept links stay; the pixel goes before </body>")
     func instrument() {
-        let html = ##"<html><body><a href="https://a.example/x?y=1&amp;z=2">A</a> <a href='http://b.example'>B</a> <a href="mailto:x@y.z">M</a> <a href="#top">T</a> <a href="https://u.example/unsub">U</a></body></html>"##
-        let out = EmailTracking.instrument(html: html, base: "https://t.example", secret: "s", contactId: "c 1", messageId: "m:1", keep: ["https://u.example/unsub"])
+        let html =
+            ##"<html><body><a href="https://a.example/x?y=1&amp;z=2">A</a> <a href='http://b.example'>B</a> <a href="mailto:x@y.z">M</a> <a href="#top">T</a> <a href="https://u.example/unsub">U</a></body></html>"##
+        let out = EmailTracking.instrument(
+            html: html, base: "https://t.example", secret: "s", contactId: "c 1", messageId: "m:1", keep: ["https://u.example/unsub"])
         #expect(out.contains("href=\"https://t.example/v1/t/c?contact=c%201&amp;message=m%3A1&amp;url=https%3A%2F%2Fa.example%2Fx%3Fy%3D1%26z%3D2&amp;token="))
         #expect(out.contains("href='https://t.example/v1/t/c?") && out.contains("url=http%3A%2F%2Fb.example&amp;token="))
         #expect(out.contains(#"href="mailto:x@y.z""#) && out.contains(##"href="#top""##) && out.contains(#"href="https://u.example/unsub""#))
-        #expect(out.hasSuffix(#"style="display:none"></body></html>"#) && out.contains("<img src=\"https://t.example/v1/t/o?contact=c%201&amp;message=m%3A1&amp;token="))
+        #expect(
+            out.hasSuffix(#"style="display:none"></body></html>"#)
+                && out.contains("<img src=\"https://t.example/v1/t/o?contact=c%201&amp;message=m%3A1&amp;token="))
         let token = EmailTracking.clickToken(secret: "s", contactId: "c 1", messageId: "m:1", target: "https://a.example/x?y=1&z=2")
         #expect(EmailTracking.verifyClick(token, secret: "s", contactId: "c 1", messageId: "m:1", target: "https://a.example/x?y=1&z=2"))
         #expect(!EmailTracking.verifyClick(token, secret: "s", contactId: "c 1", messageId: "m:1", target: "https://evil.example"))
@@ -195,19 +216,21 @@ struct ProviderStatusTests {
     @Test("WhatsApp: every status of every change, with its error and the reference the sender gave; entries without an id or a status are skipped")
     func whatsApp() throws {
         let reference = MessageReference(contactId: "c1", sendId: "welcome:c1:1")
-        let body = try JSONValue.parse(string: """
-            {"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"statuses":[
-              {"id":"wamid.A","status":"delivered","biz_opaque_callback_data":"\(reference.text)"},
-              {"id":"wamid.B","status":"failed","errors":[{"code":131049,"title":"limit"}]},
-              {"status":"read"},
-              {"id":"wamid.C"}
-            ]}}]},{"changes":"not a list"}]}
-            """)
+        let body = try JSONValue.parse(
+            string: """
+                {"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"statuses":[
+                  {"id":"wamid.A","status":"delivered","biz_opaque_callback_data":"\(reference.text)"},
+                  {"id":"wamid.B","status":"failed","errors":[{"code":131049,"title":"limit"}]},
+                  {"status":"read"},
+                  {"id":"wamid.C"}
+                ]}}]},{"changes":"not a list"}]}
+                """)
         let statuses = ProviderStatus.whatsApp(body)
-        #expect(statuses == [
-            ProviderStatus(providerId: "wamid.A", reference: reference, status: "delivered", error: ""),
-            ProviderStatus(providerId: "wamid.B", reference: nil, status: "failed", error: "WhatsApp 131049: limit"),
-        ])
+        #expect(
+            statuses == [
+                ProviderStatus(providerId: "wamid.A", reference: reference, status: "delivered", error: ""),
+                ProviderStatus(providerId: "wamid.B", reference: nil, status: "failed", error: "WhatsApp 131049: limit"),
+            ])
         #expect(statuses.map(\.state) == [.delivered, .sendingFailed])
         #expect(ProviderStatus.whatsApp(.array([.int(1)])).isEmpty)
     }

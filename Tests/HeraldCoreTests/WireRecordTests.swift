@@ -23,12 +23,16 @@ struct WireRecordTests {
     static var emailToColleague: SendRequest {
         var r = SendRequest(id: "s2", contactId: "c-2", campaignId: "alert:pricing", channel: .email, template: "-")
         r.to = "sales@shop.example"
-        r.content = PreparedEmail(subject: "Ann is on pricing", text: "since 10:00", html: "<p>since 10:00</p>", attachments: [EmailAttachment(filename: "a.csv", contentType: "text/csv", content: "YQ==")])
+        r.content = PreparedEmail(
+            subject: "Ann is on pricing", text: "since 10:00", html: "<p>since 10:00</p>",
+            attachments: [EmailAttachment(filename: "a.csv", contentType: "text/csv", content: "YQ==")])
         return r
     }
 
     static var instance: JourneyInstance {
-        var i = JourneyInstance(id: "j1", campaignId: "welcome", version: 2, contactId: "c-1", triggerEvent: ["type": "list_subscribed"], stepId: "wait-1", enteredAt: 1_000, isTest: true)
+        var i = JourneyInstance(
+            id: "j1", campaignId: "welcome", version: 2, contactId: "c-1", triggerEvent: ["type": "list_subscribed"], stepId: "wait-1", enteredAt: 1_000,
+            isTest: true)
         i.status = .waiting(until: 90_000)
         i.sequence = 4
         i.visits = ["wait-1": 2]
@@ -61,7 +65,8 @@ struct WireRecordTests {
 
     @Test("a stored profile, written by the store's Lua script, reads the same from bytes as from its dictionary")
     func storedProfile() throws {
-        let text = #"{"id":"c-1","email":"ann@shop.example","tags":{"vip":true},"lists":{"news":true},"purchases":{"o1":1700000000000},"purchases_older":2,"updated_at_ms":5}"#
+        let text =
+            #"{"id":"c-1","email":"ann@shop.example","tags":{"vip":true},"lists":{"news":true},"purchases":{"o1":1700000000000},"purchases_older":2,"updated_at_ms":5}"#
         let profile = try ContactProfile(decoding: Array(text.utf8))
         #expect(profile == (try ContactProfile(stored: JSONValue.parse(string: text))))
         #expect(profile.tags == ["vip"] && profile.lists == ["news"] && profile.purchaseCount == 3 && profile.updatedAt == 5)
@@ -85,9 +90,13 @@ struct WireRecordTests {
         #expect(refusal(JourneyCommand.init(decoding:), #"{"kind":"event"}"#).hasPrefix("event:"))
         #expect(refusal(SendRequest.init(decoding:), #"{"id":"s","contact_id":"c","campaign_id":"k","channel":"fax","template":"t"}"#).contains("'channel'"))
         #expect(refusal(PageVisit.init(decoding:), #"{"event_id":"e","at":5}"#).hasPrefix("url:"))
-        #expect(refusal(JourneyInstance.init(decoding:), #"{"id":"j","campaign":"c","version":1,"contact":"x","step":"s","entered":1,"status":{}}"#).hasPrefix("status.kind:"))
+        #expect(
+            refusal(JourneyInstance.init(decoding:), #"{"id":"j","campaign":"c","version":1,"contact":"x","step":"s","entered":1,"status":{}}"#).hasPrefix(
+                "status.kind:"))
         #expect(refusal(ContactProfile.init(decoding:), #"{"email":"a@b.example"}"#).hasPrefix("id:"))
-        for read in [Event.init(decoding:), JourneyCommand.init(decoding:), SendRequest.init(decoding:), PageVisit.init(decoding:), JourneyInstance.init(decoding:)] as [([UInt8]) throws -> Any] {
+        for read in [
+            Event.init(decoding:), JourneyCommand.init(decoding:), SendRequest.init(decoding:), PageVisit.init(decoding:), JourneyInstance.init(decoding:),
+        ] as [([UInt8]) throws -> Any] {
             #expect(refusal(read, #"{"id":"#) != "accepted", "cut-off JSON is refused")
         }
     }

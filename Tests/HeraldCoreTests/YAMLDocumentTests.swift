@@ -1,6 +1,7 @@
 import Foundation
-@testable import HeraldCore
 import Testing
+
+@testable import HeraldCore
 
 @Suite("YAML documents: parsed on a stack sized for their worst nesting, deep trees refused")
 struct YAMLDocumentTests {

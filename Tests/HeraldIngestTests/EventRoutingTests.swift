@@ -15,7 +15,9 @@ struct EventRoutingTests {
         Event(id: id, type: type, contactId: contact, timestamp: 1_796_000_000_000, receivedAt: 1_796_000_000_001, properties: properties)
     }
 
-    @Test("tags, lists and updates become profile changes in the batch's order; only the types a campaign listens to become journey commands, keyed by contact and carrying the event's bytes")
+    @Test(
+        "tags, lists and updates become profile changes in the batch's order; only the types a campaign listens to become journey commands, keyed by contact and carrying the event's bytes"
+    )
     func routing() throws {
         let events = [
             event("e1", "tag_added", "ann", ["tag": "vip"]),

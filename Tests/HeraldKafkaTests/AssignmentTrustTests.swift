@@ -1,10 +1,11 @@
 import HeraldCore
-@testable import HeraldKafka
 import HeraldTestSupport
 import Logging
 import Prometheus
 import Synchronization
 import Testing
+
+@testable import HeraldKafka
 
 @Suite("Trust in a consumer's assignment: stalls and fences put it in doubt for a session timeout of polls")
 struct AssignmentTrustTests {
@@ -68,7 +69,9 @@ struct AssignmentTrustTests {
         #expect(trust.doubt(about: tp, at: at(7000)) == nil)
     }
 
-    @Test("a consumer doubts a partition it does not own and one it was fenced on; a handler's doubt rewinds the batch: every record handled, none dead-lettered, none skipped", .timeLimit(.minutes(2)))
+    @Test(
+        "a consumer doubts a partition it does not own and one it was fenced on; a handler's doubt rewinds the batch: every record handled, none dead-lettered, none skipped",
+        .timeLimit(.minutes(2)))
     func rewind() async throws {
         let logger = Logger(label: "test")
         let topic = uniqueName("doubt")
@@ -88,7 +91,11 @@ struct AssignmentTrustTests {
         let consumer = try KafkaConsumer(configuration: config, metrics: metrics, worker: "test", deadLetters: dlq, logger: logger) { batch in
             let texts = batch.map { String(decoding: $0.value, as: UTF8.self) }
             // The batch holding r4 is in doubt three times; its records must come again.
-            if texts.contains("r4"), doubts.withLock({ d in d += 1; return d <= 3 }) {
+            if texts.contains("r4"),
+                doubts.withLock({ d in
+                    d += 1; return d <= 3
+                })
+            {
                 throw PartitionInDoubt(partition: partition, reason: "test")
             }
             seen.withLock { $0.append(contentsOf: texts) }

@@ -1,5 +1,7 @@
 import Foundation
 import Glibc
+import HeraldCore
+import HeraldDevTools
 import HeraldKafka
 import HeraldService
 import HeraldTestSupport
@@ -63,9 +65,6 @@ struct CrossProcessTests {
         }
     }
 }
-
-import HeraldCore
-import HeraldDevTools
 
 /// Polls `condition` until it holds or `timeout` passes (then records an issue and throws).
 func eventually(timeout: Duration = .seconds(20), _ condition: @escaping @Sendable () -> Bool) async throws {

@@ -35,7 +35,13 @@ struct FailurePolicyTests {
                 throw TestFailure()
             }
             // Redis is out for the first 6 tries of this record: waited out, not an attempt.
-            if texts.contains("outage"), outageTries.withLock({ t in t += 1; return t <= 6 }) { throw Outage() }
+            if texts.contains("outage"),
+                outageTries.withLock({ t in
+                    t += 1; return t <= 6
+                })
+            {
+                throw Outage()
+            }
             handled.withLock { $0.append(contentsOf: texts) }
         }
         try await runUntil(consumer) { Set(handled.withLock { $0 }).count == 9 }

@@ -62,7 +62,11 @@ struct ProducerConsumerTests {
         config.retryBackoff = .milliseconds(10)
         let consumer = try KafkaConsumer(configuration: config, metrics: PrometheusCollectorRegistry(), worker: "test", logger: logger) { batch in
             // The first batch fails once: it must come again, not be skipped.
-            if failedOnce.withLock({ f in defer { f = true }; return !f }) { throw TestFailure() }
+            if failedOnce.withLock({ f in
+                defer { f = true }; return !f
+            }) {
+                throw TestFailure()
+            }
             seen.withLock { s in s.append(contentsOf: batch.map { String(decoding: $0.value, as: UTF8.self) }) }
             #expect(batch.allSatisfy { $0.header("h") != nil })
         }

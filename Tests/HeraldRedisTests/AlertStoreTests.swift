@@ -8,7 +8,9 @@ import Testing
 @Suite("Alert caps and waiting visits on a real redis-server", .timeLimit(.minutes(1)))
 struct AlertStoreTests {
     func rule(_ frequency: String, zone: String = "Europe/Warsaw") throws -> AlertRule {
-        try AlertRule(json: try YAMLValue.parse("name: Cap \(frequency) \(zone)\npages: ['shop.example/p']\nfrequency: \(frequency)\ntime_zone: \(zone)\nrecipients: {cc: [a@b.example]}"))
+        try AlertRule(
+            json: try YAMLValue.parse(
+                "name: Cap \(frequency) \(zone)\npages: ['shop.example/p']\nfrequency: \(frequency)\ntime_zone: \(zone)\nrecipients: {cc: [a@b.example]}"))
     }
 
     /// Admits visit `id` at `time` (RFC 3339).
@@ -96,13 +98,16 @@ struct AlertStoreTests {
         let server = try await TestRedisServer()
         let store = AlertStore(redis: RedisPool(configuration: server.configuration, logger: Logger(label: "test")), partitions: 4)
         let contacts = (0..<1200).map { "\(uniqueName("c"))-\($0)" }  // about 300 a shard: more than one call each
-        func visit(_ id: String, at: Int64) -> PageVisit { PageVisit(eventId: id, url: "shop.example/p", at: at, session: nil, acceptedAt: at, waiting: ["r": 30_000]) }
+        func visit(_ id: String, at: Int64) -> PageVisit {
+            PageVisit(eventId: id, url: "shop.example/p", at: at, session: nil, acceptedAt: at, waiting: ["r": 30_000])
+        }
         let first = contacts.map { AlertStore.VisitChange(contactId: $0, expected: nil, next: visit("a-\($0)", at: 1000), deadline: 10_000) }
         #expect(try await store.replaceVisits(first, now: 0) == Set(contacts))
         // Even contacts: read correctly, replaced (by a new visit or by none, alternately); odd contacts: a stale read.
         let second = contacts.enumerated().map { i, c in
             i % 2 == 0
-                ? AlertStore.VisitChange(contactId: c, expected: visit("a-\(c)", at: 1000), next: i % 4 == 0 ? visit("b-\(c)", at: 2000) : nil, deadline: 20_000)
+                ? AlertStore.VisitChange(
+                    contactId: c, expected: visit("a-\(c)", at: 1000), next: i % 4 == 0 ? visit("b-\(c)", at: 2000) : nil, deadline: 20_000)
                 : AlertStore.VisitChange(contactId: c, expected: nil, next: visit("x-\(c)", at: 2000), deadline: 20_000)
         }
         #expect(try await store.replaceVisits(second, now: 0) == Set(contacts.enumerated().filter { $0.offset % 2 == 0 }.map(\.element)))
@@ -130,7 +135,9 @@ struct AlertActivityTests {
         let server = try await TestRedisServer()
         let store = AlertStore(redis: RedisPool(configuration: server.configuration, logger: Logger(label: "test")), partitions: 4)
         let c = uniqueName("contact")
-        func entry(_ i: Int) -> [UInt8] { JSONValue.object(["id": .string("e\(i)"), "type": "page_visited", "at": .int(Int64(i)), "detail": .string("p\(i)")]).serialized() }
+        func entry(_ i: Int) -> [UInt8] {
+            JSONValue.object(["id": .string("e\(i)"), "type": "page_visited", "at": .int(Int64(i)), "detail": .string("p\(i)")]).serialized()
+        }
         try await store.recordActivity((0..<12).map { (c, entry($0)) })
         try await store.recordActivity((8..<12).map { (c, entry($0)) })  // a replay of the last four
         let got = try await store.activity(c)

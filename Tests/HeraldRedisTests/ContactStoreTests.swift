@@ -12,7 +12,9 @@ struct ContactStoreTests {
         let pool = RedisPool(configuration: server.configuration, logger: Logger(label: "test"))
         let store = ContactStore(redis: pool, partitions: 24)
         let id = uniqueName("contact")
-        var patch = try ContactInput.change(fromBody: try JSONValue.parse(string: #"{"email":"ada@example.com","attributes":{"gender":"female","score":3},"tags":["vip","new"]}"#), replace: false)
+        var patch = try ContactInput.change(
+            fromBody: try JSONValue.parse(string: #"{"email":"ada@example.com","attributes":{"gender":"female","score":3},"tags":["vip","new"]}"#),
+            replace: false)
         var p = try await store.apply(patch, to: id, now: 10)
         #expect(p.email == "ada@example.com" && p.tags == ["vip", "new"] && p.attributes["score"] == .int(3))
         // Events: a purchase (twice: a replay), a removed tag, a list.
@@ -90,7 +92,11 @@ struct ContactStoreTests {
         let store = ContactStore(redis: pool, partitions: 24)
         let id = uniqueName("born")
         let shard = Shard.of(id, partitions: 24)
-        try await store.apply(try ContactInput.change(fromBody: try JSONValue.parse(string: #"{"attributes":{"birthday":"1990-11-23","contract_end":"2027-01-31T00:00:00Z","nickname":"2020-ish"},"lists":["newsletter"]}"#), replace: false), to: id, now: 1)
+        try await store.apply(
+            try ContactInput.change(
+                fromBody: try JSONValue.parse(
+                    string: #"{"attributes":{"birthday":"1990-11-23","contract_end":"2027-01-31T00:00:00Z","nickname":"2020-ish"},"lists":["newsletter"]}"#),
+                replace: false), to: id, now: 1)
         #expect(try await store.contacts(shard: shard, attribute: "birthday", monthDay: "11-23") == [id])
         #expect(try await store.contacts(shard: shard, attribute: "contract_end", date: "2027-01-31") == [id])
         #expect(try await store.contacts(shard: shard, list: "newsletter") == [id])

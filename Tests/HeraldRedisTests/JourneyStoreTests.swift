@@ -21,9 +21,10 @@ struct JourneyStoreTests {
         #expect(loaded.journeys.isEmpty)
         #expect(loaded.undecodable == 2)
         // Each damaged journey with its field and bytes, so the scheduler can keep them.
-        #expect(loaded.damaged.sorted { $0.instanceId < $1.instanceId } == [
-            .init(key: key, instanceId: "a", bytes: Array("{not json".utf8)), .init(key: key, instanceId: "b", bytes: Array(#"{"id":"x"}"#.utf8)),
-        ])
+        #expect(
+            loaded.damaged.sorted { $0.instanceId < $1.instanceId } == [
+                .init(key: key, instanceId: "a", bytes: Array("{not json".utf8)), .init(key: key, instanceId: "b", bytes: Array(#"{"id":"x"}"#.utf8)),
+            ])
         let clean = try await journeys.load(uniqueName("clean"), contacts: contacts)
         #expect(clean.undecodable == 0)
         await pool.close()

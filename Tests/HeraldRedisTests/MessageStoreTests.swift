@@ -43,7 +43,10 @@ struct MessageStoreTests {
         // Nor can a caller without a name.
         #expect(try await store.claim(many: [r], now: 2_000, lease: lease, resuming: [true]) == [.busy])
         // Its claimant, knowing it made no call, gets it back: same attempt, same first sight.
-        #expect(try await store.claim(many: [r], now: 3_000, lease: lease, claimant: "sender-a", resuming: [true]) == [.claimed(attempt: 1, deferrals: 0, firstSeenMs: 1_000)])
+        #expect(
+            try await store.claim(many: [r], now: 3_000, lease: lease, claimant: "sender-a", resuming: [true]) == [
+                .claimed(attempt: 1, deferrals: 0, firstSeenMs: 1_000)
+            ])
         // The lease was renewed from then: busy until 63,000, then unknown as before.
         #expect(try await store.claim(many: [r], now: 62_000, lease: lease, claimant: "sender-b") == [.busy])
         #expect(try await store.claim(many: [r], now: 63_001, lease: lease, claimant: "sender-b") == [.outcomeUnknown])
@@ -74,14 +77,18 @@ struct MessageStoreTests {
         let server = try await TestRedisServer()
         let redis = RedisPool(configuration: server.configuration, logger: Logger(label: "test"))
         let store = MessageStore(redis: redis, partitions: 4)
-        let requests = (0..<3).map { SendRequest(id: uniqueName("p\($0)"), contactId: "c\($0)", campaignId: "k", channel: .whatsapp, template: "t", category: "promo") }
+        let requests = (0..<3).map {
+            SendRequest(id: uniqueName("p\($0)"), contactId: "c\($0)", campaignId: "k", channel: .whatsapp, template: "t", category: "promo")
+        }
         _ = try await store.claim(many: requests, now: 1_000, lease: .seconds(60))
-        try await store.record(SendRequest(id: uniqueName("loads"), contactId: "c9", campaignId: "k", channel: .whatsapp, template: "t"), .cancelled, now: 1_100)
+        try await store.record(
+            SendRequest(id: uniqueName("loads"), contactId: "c9", campaignId: "k", channel: .whatsapp, template: "t"), .cancelled, now: 1_100)
         let before = redis.roundTrips
-        let after = try await store.record(many: [
-            .init(requests[0], .sent, mayCreate: false, providerId: "wamid.A"), .init(requests[1], .sent, mayCreate: false, providerId: "wamid.B"),
-            .init(requests[2], .sendingFailed, reason: "HTTP 400", mayCreate: false),
-        ], now: 1_200)
+        let after = try await store.record(
+            many: [
+                .init(requests[0], .sent, mayCreate: false, providerId: "wamid.A"), .init(requests[1], .sent, mayCreate: false, providerId: "wamid.B"),
+                .init(requests[2], .sendingFailed, reason: "HTTP 400", mayCreate: false),
+            ], now: 1_200)
         #expect(after == [.sent, .sent, .sendingFailed])
         #expect(redis.roundTrips - before == 1)
         #expect(try await store.message(contactId: "c1", id: requests[1].id)?["provider_id"] == "wamid.B")
@@ -98,7 +105,9 @@ struct MessageStoreTests {
         let server = try await TestRedisServer()
         let redis = RedisPool(configuration: server.configuration, logger: Logger(label: "test"))
         let store = MessageStore(redis: redis, partitions: 4)
-        let requests = (0..<2).map { SendRequest(id: uniqueName("r\($0)"), contactId: "c\($0)", campaignId: "k", channel: .whatsapp, template: "t", category: "promo") }
+        let requests = (0..<2).map {
+            SendRequest(id: uniqueName("r\($0)"), contactId: "c\($0)", campaignId: "k", channel: .whatsapp, template: "t", category: "promo")
+        }
         _ = try await store.claim(many: requests, now: 1_000, lease: .seconds(60))
         // Recorded with callbacks that name the message: no herald:pmid key.
         _ = try await store.record(many: [.init(requests[0], .sent, mayCreate: false, providerId: "wamid.R0", mapProviderId: false)], now: 1_100)
@@ -124,7 +133,9 @@ struct MessageStoreTests {
         let redis = RedisPool(configuration: server.configuration, logger: Logger(label: "test"))
         let store = MessageStore(redis: redis, partitions: 4)
         let contact = uniqueName("capped")
-        let requests = (1...3).map { SendRequest(id: "\(contact):\($0)", contactId: contact, campaignId: "k", channel: .webhook, template: "http://x", category: "promo") }
+        let requests = (1...3).map {
+            SendRequest(id: "\(contact):\($0)", contactId: contact, campaignId: "k", channel: .webhook, template: "http://x", category: "promo")
+        }
         let cap = MessageStore.ClaimCap(day: "2026-11-23", limit: 2, reason: "over the daily cap of 2")
         let claims = try await store.claim(many: requests, caps: [cap, cap, cap], now: 1_000, lease: .seconds(60))
         #expect(claims == [.claimed(attempt: 1, deferrals: 0, firstSeenMs: 1_000), .claimed(attempt: 1, deferrals: 0, firstSeenMs: 1_000), .overCap])
@@ -135,13 +146,18 @@ struct MessageStoreTests {
         #expect(third?["state"] == "cancelled" && third?["reason"] == "over the daily cap of 2", "\(third ?? [:])")
         // The first is retried later the same day: admitted again, not counted again.
         try await store.record(requests[0], .retryScheduled, reason: "HTTP 503", next: 2_000, now: 1_100)
-        #expect(try await store.claim(many: [requests[0]], caps: [cap], now: 2_000, lease: .seconds(60)) == [.claimed(attempt: 2, deferrals: 0, firstSeenMs: 1_000)])
+        #expect(
+            try await store.claim(many: [requests[0]], caps: [cap], now: 2_000, lease: .seconds(60)) == [.claimed(attempt: 2, deferrals: 0, firstSeenMs: 1_000)]
+        )
         // Another day has its own count.
         let tomorrow = SendRequest(id: "\(contact):4", contactId: contact, campaignId: "k", channel: .webhook, template: "http://x", category: "promo")
-        #expect(try await store.claim(many: [tomorrow], caps: [.init(day: "2026-11-24", limit: 2, reason: "")], now: 3_000, lease: .seconds(60)).first == .claimed(attempt: 1, deferrals: 0, firstSeenMs: 3_000))
+        #expect(
+            try await store.claim(many: [tomorrow], caps: [.init(day: "2026-11-24", limit: 2, reason: "")], now: 3_000, lease: .seconds(60)).first
+                == .claimed(attempt: 1, deferrals: 0, firstSeenMs: 3_000))
     }
 
-    @Test("claims and records of many messages over several shards, more than one call's worth per shard, each answered in its own place; the calls go per shard")
+    @Test(
+        "claims and records of many messages over several shards, more than one call's worth per shard, each answered in its own place; the calls go per shard")
     func manyPerShard() async throws {
         let server = try await TestRedisServer()
         let redis = RedisPool(configuration: server.configuration, logger: Logger(label: "test"))
@@ -149,7 +165,9 @@ struct MessageStoreTests {
         let run = uniqueName("many")
         // 300 messages over 40 contacts (all 4 shards, about 75 each: two calls per shard),
         // interleaved with ones already claimed (busy) and already sent (final).
-        let requests = (0..<300).map { SendRequest(id: "\(run):\($0)", contactId: "\(run)-c\($0 % 40)", campaignId: "k", channel: .webhook, template: "http://x", category: "promo") }
+        let requests = (0..<300).map {
+            SendRequest(id: "\(run):\($0)", contactId: "\(run)-c\($0 % 40)", campaignId: "k", channel: .webhook, template: "http://x", category: "promo")
+        }
         let busy = requests.enumerated().filter { $0.offset % 7 == 3 }.map(\.element)
         let sent = requests.enumerated().filter { $0.offset % 11 == 5 && $0.offset % 7 != 3 }.map(\.element)
         _ = try await store.claim(many: busy + sent, now: 1_000, lease: .seconds(60))
@@ -160,13 +178,16 @@ struct MessageStoreTests {
         let claims = try await store.claim(many: requests, now: 1_100, lease: .seconds(60))
         let busyIds = Set(busy.map(\.id)), sentIds = Set(sent.map(\.id))
         for (r, claim) in zip(requests, claims) {
-            let expected: MessageStore.Claim = busyIds.contains(r.id) ? .busy : sentIds.contains(r.id) ? .done(.sent) : .claimed(attempt: 1, deferrals: 0, firstSeenMs: 1_100)
+            let expected: MessageStore.Claim =
+                busyIds.contains(r.id) ? .busy : sentIds.contains(r.id) ? .done(.sent) : .claimed(attempt: 1, deferrals: 0, firstSeenMs: 1_100)
             #expect(claim == expected, "\(r.id)")
         }
         // Each message's own outcome lands on its own record.
         let fresh = requests.filter { !busyIds.contains($0.id) && !sentIds.contains($0.id) }
         let transitions = fresh.enumerated().map { i, r in
-            i % 2 == 0 ? MessageStore.Transition(r, .sent, mayCreate: false) : .init(r, .retryScheduled, reason: "HTTP 503 #\(i)", next: 9_000 + Int64(i), mayCreate: false)
+            i % 2 == 0
+                ? MessageStore.Transition(r, .sent, mayCreate: false)
+                : .init(r, .retryScheduled, reason: "HTTP 503 #\(i)", next: 9_000 + Int64(i), mayCreate: false)
         }
         #expect(try await store.record(many: transitions, now: 1_200) == transitions.map(\.state))
         for (i, r) in fresh.enumerated() {
@@ -190,7 +211,9 @@ struct MessageStoreTests {
         let redis = RedisPool(configuration: server.configuration, logger: Logger(label: "test"))
         let store = MessageStore(redis: redis, partitions: 1)
         let campaign = uniqueName("k")
-        let requests = (0..<64).map { SendRequest(id: "\(campaign):\($0)", contactId: "c\($0)", campaignId: campaign, channel: .webhook, template: "http://x", category: "promo") }
+        let requests = (0..<64).map {
+            SendRequest(id: "\(campaign):\($0)", contactId: "c\($0)", campaignId: campaign, channel: .webhook, template: "http://x", category: "promo")
+        }
         func calls(_ command: String) async throws -> Int {
             let stats = try await redis.execute(["INFO", "commandstats"]).string ?? ""
             guard let line = stats.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("cmdstat_\(command):calls=") }) else { return 0 }
@@ -233,14 +256,17 @@ struct MessageStoreTests {
         ]
         // 24 messages over 4 contacts: every pairing of campaign, channel and cap, a contact's cap crossed.
         let requests = (0..<24).map { i in
-            SendRequest(id: "\(run):\(i)", contactId: "\(run)-c\(i % 4)", campaignId: campaigns[i % 2], channel: channels[(i / 2) % 2], template: "t", category: "promo")
+            SendRequest(
+                id: "\(run):\(i)", contactId: "\(run)-c\(i % 4)", campaignId: campaigns[i % 2], channel: channels[(i / 2) % 2], template: "t", category: "promo"
+            )
         }
         let messageCaps = requests.indices.map { caps[($0 / 4) % 3] }
         // Some already waiting for a retry (due, and not yet due) or busy.
         let earlier = requests.indices.filter { $0 % 5 == 0 }
         for store in stores {
             _ = try await store.claim(many: earlier.map { requests[$0] }, now: 500, lease: .seconds(1))
-            _ = try await store.record(many: earlier.map { i in .init(requests[i], .retryScheduled, reason: "HTTP 503", next: i % 10 == 0 ? 900 : 5_000, mayCreate: false) }, now: 600)
+            _ = try await store.record(
+                many: earlier.map { i in .init(requests[i], .retryScheduled, reason: "HTTP 503", next: i % 10 == 0 ? 900 : 5_000, mayCreate: false) }, now: 600)
         }
         let together = try await stores[0].claim(many: requests, caps: messageCaps, now: 1_000, lease: .seconds(60))
         var alone: [MessageStore.Claim] = []
@@ -276,7 +302,9 @@ struct MessageStoreTests {
         let retrySets = try await pools.asyncMap { try await $0.execute(["ZRANGE", "herald:retry:\(Shard.hashTag(0))", "0", "-1", "WITHSCORES"]) }
         #expect(retrySets[0] == retrySets[1])
         for contact in Set(requests.map(\.contactId)) {
-            let members = try await pools.asyncMap { try await $0.execute(["SMEMBERS", "herald:cap:\(Shard.hashTag(0)):\(contact):2026-11-24"]).array?.compactMap(\.string).sorted() ?? [] }
+            let members = try await pools.asyncMap {
+                try await $0.execute(["SMEMBERS", "herald:cap:\(Shard.hashTag(0)):\(contact):2026-11-24"]).array?.compactMap(\.string).sorted() ?? []
+            }
             #expect(members[0] == members[1], "\(contact)")
         }
     }
@@ -287,7 +315,9 @@ struct MessageStoreTests {
         let redis = RedisPool(configuration: server.configuration, logger: Logger(label: "test"))
         let store = MessageStore(redis: redis, partitions: 4)
         // Contacts spread over the four shards, each with one parked message.
-        let requests = (0..<12).map { SendRequest(id: uniqueName("p\($0)"), contactId: "contact-\($0)", campaignId: "k", channel: .webhook, template: "http://x", category: "promo") }
+        let requests = (0..<12).map {
+            SendRequest(id: uniqueName("p\($0)"), contactId: "contact-\($0)", campaignId: "k", channel: .webhook, template: "http://x", category: "promo")
+        }
         #expect(Set(requests.map { Shard.of($0.contactId, partitions: 4) }).count == 4)
         let nexts = requests.indices.map { Int64(2_000 + 100 * $0) }
         _ = try await store.record(many: zip(requests, nexts).map { .init($0, .retryScheduled, reason: "throttled", next: $1) }, now: 1_000)

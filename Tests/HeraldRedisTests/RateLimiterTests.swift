@@ -62,7 +62,9 @@ struct RateLimiterTests {
         #expect(try await limiter.acquire([small], member: "b5", now: 20_500) == .wait(milliseconds: 551, limit: small.name))
     }
 
-    @Test("one per window (a WhatsApp recipient's interval): the next message waits until the window after the last one let through, a retry of that one passes; a GET and a SET per message")
+    @Test(
+        "one per window (a WhatsApp recipient's interval): the next message waits until the window after the last one let through, a retry of that one passes; a GET and a SET per message"
+    )
     func onePerWindow() async throws {
         let server = try await TestRedisServer()
         let redis = RedisPool(configuration: server.configuration, logger: logger)
@@ -81,10 +83,14 @@ struct RateLimiterTests {
         let both = try await limiter.acquire(many: ["m3", "m4"].map { .init(rates: [recipient], member: $0) }, now: 70_000)
         #expect(both.first == .allowed && both.last != .allowed, "\(both)")
         let stats = try await redis.execute(["INFO", "commandstats"]).string ?? ""
-        #expect(!stats.contains("cmdstat_zadd") && !stats.contains("cmdstat_zcard") && !stats.contains("cmdstat_pexpire"), "no sorted set for a rate of one: \(stats)")
+        #expect(
+            !stats.contains("cmdstat_zadd") && !stats.contains("cmdstat_zcard") && !stats.contains("cmdstat_pexpire"),
+            "no sorted set for a rate of one: \(stats)")
     }
 
-    @Test("acquire(many:) decides in order, as one by one would: the messages a rate and a unique-recipient cap let through, the rest with their turns; unlimited ones pass; 64 messages per call")
+    @Test(
+        "acquire(many:) decides in order, as one by one would: the messages a rate and a unique-recipient cap let through, the rest with their turns; unlimited ones pass; 64 messages per call"
+    )
     func many() async throws {
         let server = try await TestRedisServer()
         let redis = RedisPool(configuration: server.configuration, logger: logger)
@@ -141,10 +147,15 @@ struct RateLimiterTests {
                 // A WhatsApp recipient's interval; the two accounts' recipients differ.
                 let recipient = RateLimiter.Rate(name: "\(p)recipient:\(i % 4)-\(i % 7)", limit: 1, window: .seconds(6))
                 switch i % 4 {
-                case 0: return .init(rates: [.init(name: "\(p)wa:1", limit: 9, window: .seconds(1)), recipient],
-                                     unique: .init(account: "\(p)wa:1", recipient: "r\(i % 7)", defaultLimit: 4), member: "m\(i)", shard: 3)
+                case 0:
+                    return .init(
+                        rates: [.init(name: "\(p)wa:1", limit: 9, window: .seconds(1)), recipient],
+                        unique: .init(account: "\(p)wa:1", recipient: "r\(i % 7)", defaultLimit: 4), member: "m\(i)", shard: 3)
                 case 1: return .init(rates: [.init(name: "\(p)wa:2", limit: 3, window: .seconds(1)), recipient], member: "m\(i)")
-                case 2: return .init(rates: [.init(name: "\(p)email", limit: 100, window: .seconds(1)), .init(name: "\(p)domain:\(i % 3)", limit: 2, window: .seconds(1))], member: "m\(i)")
+                case 2:
+                    return .init(
+                        rates: [.init(name: "\(p)email", limit: 100, window: .seconds(1)), .init(name: "\(p)domain:\(i % 3)", limit: 2, window: .seconds(1))],
+                        member: "m\(i)")
                 default: return .init(rates: [], member: "m\(i)")
                 }
             }
@@ -162,7 +173,9 @@ struct RateLimiterTests {
         #expect(kinds.isSuperset(of: ["allowed", "wa", "recipient", "unique-recipients", "domain"]), "\(kinds)")
     }
 
-    @Test("far below its limits, a call's messages cost no command of their own: each set is counted, added to and given its expiry once; near a limit it is read exactly")
+    @Test(
+        "far below its limits, a call's messages cost no command of their own: each set is counted, added to and given its expiry once; near a limit it is read exactly"
+    )
     func setsOncePerCall() async throws {
         let server = try await TestRedisServer()
         let redis = RedisPool(configuration: server.configuration, logger: logger)
@@ -170,7 +183,9 @@ struct RateLimiterTests {
         let rate = RateLimiter.Rate(name: uniqueName("wide"), limit: 10_000, window: .seconds(1))
         let account = uniqueName("acct")
         // 64 messages to 32 recipients (each twice).
-        let requests = (0..<64).map { RateLimiter.Request(rates: [rate], unique: .init(account: account, recipient: "r\($0 % 32)", defaultLimit: 1_000), member: "m\($0)") }
+        let requests = (0..<64).map {
+            RateLimiter.Request(rates: [rate], unique: .init(account: account, recipient: "r\($0 % 32)", defaultLimit: 1_000), member: "m\($0)")
+        }
         _ = try await redis.execute(["CONFIG", "RESETSTAT"])
         #expect(try await limiter.acquire(many: requests, now: 100_000) == Array(repeating: .allowed, count: 64))
         let stats = try await redis.execute(["INFO", "commandstats"]).string ?? ""
@@ -181,10 +196,16 @@ struct RateLimiterTests {
         // At the cap, the set is read exactly: 32 recipients counted, a cap of 33
         // lets one new recipient through and holds the next; known ones pass.
         try await limiter.setTier(account: account, limit: 33)
-        let more = ["new1", "new2", "r5"].map { RateLimiter.Request(rates: [rate], unique: .init(account: account, recipient: $0, defaultLimit: 1_000), member: "x-\($0)") }
+        let more = ["new1", "new2", "r5"].map {
+            RateLimiter.Request(rates: [rate], unique: .init(account: account, recipient: $0, defaultLimit: 1_000), member: "x-\($0)")
+        }
         let decisions = try await limiter.acquire(many: more, now: 100_100)
         #expect(decisions[0] == .allowed && decisions[2] == .allowed, "\(decisions)")
-        if case .wait(_, let limit) = decisions[1] { #expect(limit == "unique-recipients:\(account)") } else { Issue.record("new2 passed the cap: \(decisions)") }
+        if case .wait(_, let limit) = decisions[1] {
+            #expect(limit == "unique-recipients:\(account)")
+        } else {
+            Issue.record("new2 passed the cap: \(decisions)")
+        }
     }
 
     @Test("messages held by a rate get successive turns a slot's time apart, not all the same moment; each passes at its turn")
@@ -225,7 +246,9 @@ struct RateLimiterTests {
         // Two recipients per 10 s.
         func ask(_ recipient: String, _ member: String, shard: Int? = nil, now: Int64) async throws -> RateLimiter.Decision {
             try await limiter.acquire(
-                many: [.init(rates: [], unique: .init(account: account, recipient: recipient, defaultLimit: 2, window: .seconds(10)), member: member, shard: shard)],
+                many: [
+                    .init(rates: [], unique: .init(account: account, recipient: recipient, defaultLimit: 2, window: .seconds(10)), member: member, shard: shard)
+                ],
                 now: now, recheck: .seconds(3600))[0]
         }
         // The clock is near the real one: `setTier` reads it.

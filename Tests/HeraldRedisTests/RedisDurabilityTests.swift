@@ -33,8 +33,9 @@ struct RedisDurabilityTests {
     func withoutConfig() {
         #expect(RedisDurability.fields("# Memory\r\nused_memory:1000\r\nmaxmemory_policy:volatile-lru\r\n")["maxmemory_policy"] == "volatile-lru")
         #expect(RedisDurability(aofEnabled: true, appendfsync: nil, maxmemoryPolicy: "volatile-lru").refusal != nil)
-        #expect(RedisDurability(aofEnabled: true, appendfsync: nil, maxmemoryPolicy: "noeviction").warnings(devMode: false) == [
-            "could not read Redis's appendfsync (CONFIG refused); make sure it is everysec or always",
-        ])
+        #expect(
+            RedisDurability(aofEnabled: true, appendfsync: nil, maxmemoryPolicy: "noeviction").warnings(devMode: false) == [
+                "could not read Redis's appendfsync (CONFIG refused); make sure it is everysec or always"
+            ])
     }
 }

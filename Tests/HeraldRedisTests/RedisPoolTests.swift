@@ -107,7 +107,8 @@ struct RedisPoolTests {
         #expect(try await pool.eval(script, keys: [key], arguments: ["2"]) == .integer(7))
         // Many calls of one script in one round trip, also after the server forgot it.
         try await pool.execute(["SCRIPT", "FLUSH"])
-        let many = try await pool.evalMany(script, calls: [(keys: ["\(key)-a"], arguments: ["1"]), (keys: ["\(key)-b"], arguments: ["2"]), (keys: ["\(key)-a"], arguments: ["3"])])
+        let many = try await pool.evalMany(
+            script, calls: [(keys: ["\(key)-a"], arguments: ["1"]), (keys: ["\(key)-b"], arguments: ["2"]), (keys: ["\(key)-a"], arguments: ["3"])])
         #expect(many == [.integer(1), .integer(2), .integer(4)])
         let broken = RedisScript(name: "broken", source: "return redis.call('NOPE')")
         let error = await #expect(throws: RedisError.self) { try await pool.eval(broken, keys: [], arguments: []) }
@@ -120,11 +121,13 @@ struct RedisPoolTests {
         let server = try await TestRedisServer()
         let pool = RedisPool(configuration: server.configuration, logger: logger)
         // Answers, per item, "<header>:<key>:<argument>".
-        let echo = RedisScript(name: "echo_items", source: """
-            local out = {}
-            for i = 1, #KEYS do out[i] = ARGV[1] .. ':' .. KEYS[i] .. ':' .. ARGV[i + 1] end
-            return out
-            """)
+        let echo = RedisScript(
+            name: "echo_items",
+            source: """
+                local out = {}
+                for i = 1, #KEYS do out[i] = ARGV[1] .. ':' .. KEYS[i] .. ':' .. ARGV[i + 1] end
+                return out
+                """)
         let items = (0..<10).map { "i\($0)" }
         _ = try await pool.execute(["CONFIG", "RESETSTAT"])
         // Groups by i % 3 (4, 3 and 3 items), at most 2 items a call: 2 + 2 + 2 calls.
@@ -157,14 +160,18 @@ struct RedisPoolTests {
         let key = uniqueName("first")
         _ = try await pool.evalMany(read, calls: [(keys: [key], arguments: [])])  // loaded
         let before = pool.roundTrips
-        let replies = try await pool.evalMany(read, calls: [(keys: [key], arguments: []), (keys: [key], arguments: [])], first: [["SET", key, "written first"]])
+        let replies = try await pool.evalMany(
+            read, calls: [(keys: [key], arguments: []), (keys: [key], arguments: [])], first: [["SET", key, "written first"]])
         #expect(replies == [.bulk(Array("written first".utf8)), .bulk(Array("written first".utf8))])
         #expect(pool.roundTrips - before == 1)
         // After NOSCRIPT the whole pipeline goes again (the commands are idempotent).
         try await pool.execute(["SCRIPT", "FLUSH"])
         #expect(try await pool.evalMany(read, calls: [(keys: [key], arguments: [])], first: [["SET", key, "again"]]) == [.bulk(Array("again".utf8))])
         // With nothing to call, the commands still run.
-        #expect(try await pool.evalGrouped(read, count: 0, group: { _ in 0 }, header: [], first: [["SET", key, "alone"]], keys: { _ in [] }, arguments: { _ in [] }).isEmpty)
+        #expect(
+            try await pool.evalGrouped(
+                read, count: 0, group: { _ in 0 }, header: [], first: [["SET", key, "alone"]], keys: { _ in [] }, arguments: { _ in [] }
+            ).isEmpty)
         #expect(try await pool.execute(["GET", key]).string == "alone")
         _ = try await pool.execute(["SET", "\(key):text", "x"])
         let failed = await #expect(throws: RedisError.self) {

@@ -22,7 +22,9 @@ struct ConfigurationTests {
         #expect(s.apiKeys == ["a", "b"])
         #expect(s.dedupeWindow == .seconds(86_400))
         #expect(s.fetchWaitMax == .milliseconds(20))
-        let slow = try Configuration.load(file: "", environment: ["HERALD_KAFKA_FETCH_WAIT_MAX": "500ms", "HERALD_ALERTS_SESSION_TIMEOUT": "5m"], overrides: []).settings()
+        let slow = try Configuration.load(
+            file: "", environment: ["HERALD_KAFKA_FETCH_WAIT_MAX": "500ms", "HERALD_ALERTS_SESSION_TIMEOUT": "5m"], overrides: []
+        ).settings()
         #expect(slow.fetchWaitMax == .milliseconds(500) && slow.alerts.sessionTimeout == .seconds(300))
     }
 
@@ -54,14 +56,16 @@ struct ConfigurationTests {
         }
     }
 
-    @Test("errors name the key, the bad value and where it came from", arguments: [
-        ("HERALD_REDIS_PORT", "seventy", "redis.port", "'seventy'"),
-        ("HERALD_KAFKA_PARTITIONS", "0", "kafka.partitions", "1...10000"),
-        ("HERALD_INGEST_DEDUPE_WINDOW", "soon", "ingest.dedupe_window", "duration"),
-        ("HERALD_SENDER_GIVE_UP_AFTER", "never", "sender.give_up_after", "duration"),
-        ("HERALD_LOG_FORMAT", "xml", "log.format", "text or json"),
-        ("HERALD_KAFKA_CREATE_TOPICS", "maybe", "kafka.create_topics", "true or false"),
-    ])
+    @Test(
+        "errors name the key, the bad value and where it came from",
+        arguments: [
+            ("HERALD_REDIS_PORT", "seventy", "redis.port", "'seventy'"),
+            ("HERALD_KAFKA_PARTITIONS", "0", "kafka.partitions", "1...10000"),
+            ("HERALD_INGEST_DEDUPE_WINDOW", "soon", "ingest.dedupe_window", "duration"),
+            ("HERALD_SENDER_GIVE_UP_AFTER", "never", "sender.give_up_after", "duration"),
+            ("HERALD_LOG_FORMAT", "xml", "log.format", "text or json"),
+            ("HERALD_KAFKA_CREATE_TOPICS", "maybe", "kafka.create_topics", "true or false"),
+        ])
     func badValues(variable: String, value: String, key: String, fragment: String) {
         do {
             _ = try Configuration.load(file: "", environment: [variable: value], overrides: [])
@@ -72,7 +76,9 @@ struct ConfigurationTests {
         }
     }
 
-    @Test("the file is read with Herald's YAML reader: a base-60 number past Int is refused by its key, not a trap; bad YAML names its line; a file of comments is the defaults")
+    @Test(
+        "the file is read with Herald's YAML reader: a base-60 number past Int is refused by its key, not a trap; bad YAML names its line; a file of comments is the defaults"
+    )
     func yamlReader() throws {
         // Yams.load traps on this value (its base-60 arithmetic does not check overflow).
         let huge = try write("kafka:\n  partitions: 9223372036854775807:08\n")
@@ -96,15 +102,20 @@ struct ConfigurationTests {
         #expect(throws: ConfigurationError.self) { try Configuration.load(file: "/missing/herald.yaml", environment: [:], overrides: []) }
     }
 
-    @Test("durations", arguments: [("250ms", Duration.milliseconds(250)), ("2s", .seconds(2)), ("5m", .seconds(300)), ("24h", .seconds(86_400)), ("7d", .seconds(604_800))])
+    @Test(
+        "durations",
+        arguments: [("250ms", Duration.milliseconds(250)), ("2s", .seconds(2)), ("5m", .seconds(300)), ("24h", .seconds(86_400)), ("7d", .seconds(604_800))])
     func durations(text: String, expected: Duration) {
         #expect(Configuration.parseDuration(text) == expected)
     }
 
-    @Test("outside dev mode a sandbox credential or a loopback provider URL stops the worker at start, naming the key", arguments: [
-        ("sender.twilio_auth_token", "sandbox-token"), ("sender.whatsapp_token", "sandbox-token"), ("sender.twilio_account_sid", "ACsandbox"),
-        ("sender.whatsapp_api_url", "http://127.0.0.1:8090"), ("sender.twilio_api_url", "http://localhost:8090/"), ("sender.whatsapp_api_url", "https://[::1]:443"),
-    ])
+    @Test(
+        "outside dev mode a sandbox credential or a loopback provider URL stops the worker at start, naming the key",
+        arguments: [
+            ("sender.twilio_auth_token", "sandbox-token"), ("sender.whatsapp_token", "sandbox-token"), ("sender.twilio_account_sid", "ACsandbox"),
+            ("sender.whatsapp_api_url", "http://127.0.0.1:8090"), ("sender.twilio_api_url", "http://localhost:8090/"),
+            ("sender.whatsapp_api_url", "https://[::1]:443"),
+        ])
     func devValuesRefused(key: String, value: String) throws {
         do {
             _ = try Configuration.load(file: "", environment: [:], overrides: ["\(key)=\(value)"])

@@ -49,7 +49,8 @@ struct HTTPTransfer: CurlTransfer {
             body.withUnsafeBytes { raw in
                 _ = herald_curl_setopt_offset(h, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(raw.count))
                 // COPYPOSTFIELDS copies, so the buffer need not outlive this scope.
-                _ = herald_curl_setopt_pointer(h, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!))
+                _ = herald_curl_setopt_pointer(
+                    h, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!))
             }
         }
         return state

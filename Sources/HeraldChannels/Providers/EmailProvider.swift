@@ -35,7 +35,8 @@ public struct EmailProvider: ChannelProvider {
             return .finish(.invalidRecord, request.to == nil && profile?.email == nil ? "the contact has no email address" : "\(error)")
         }
         var data = TemplateData.of(request, profile: profile)
-        let unsubscribe = request.isMarketing && !unsubscribeSecret.isEmpty
+        let unsubscribe =
+            request.isMarketing && !unsubscribeSecret.isEmpty
             ? UnsubscribeLink.url(base: publicURL, secret: unsubscribeSecret, contactId: request.contactId, messageId: request.id) : nil
         if let unsubscribe { data["unsubscribe_url"] = .string(unsubscribe) }
         guard let rendered = templates.render(request.template, data: .object(data)) else {
@@ -69,7 +70,8 @@ public struct EmailProvider: ChannelProvider {
         let to: EmailAddress
         do {
             to = try EmailAddress(address)
-            var email = EmailMessage(from: from, to: to, subject: content.subject, text: content.text, html: content.html, sendId: request.id, date: clock.date())
+            var email = EmailMessage(
+                from: from, to: to, subject: content.subject, text: content.text, html: content.html, sendId: request.id, date: clock.date())
             email.attachments = content.attachments
             message = try email.rendered()
         } catch {

@@ -33,15 +33,19 @@ public struct WebhookProvider: ChannelProvider {
         let bytes = body.serialized()
         let key = Array(secret.utf8)
         let timeout = timeout, policy = addressPolicy, clock = clock, id = request.id
-        return .call(ProviderCall(action: .http(
-            request: {
-                let timestamp = String(clock.now() / 1000)
-                let signature = Hashing.hex(Hashing.hmacSHA256(key: key, message: Array("\(timestamp).".utf8) + bytes))
-                return .postJSON(url, bytes, headers: [
-                    ("X-Herald-Timestamp", timestamp), ("X-Herald-Signature", "sha256=\(signature)"), ("Idempotency-Key", id),
-                ], timeout: timeout, addressPolicy: policy)
-            },
-            outcome: Self.outcome)))
+        return .call(
+            ProviderCall(
+                action: .http(
+                    request: {
+                        let timestamp = String(clock.now() / 1000)
+                        let signature = Hashing.hex(Hashing.hmacSHA256(key: key, message: Array("\(timestamp).".utf8) + bytes))
+                        return .postJSON(
+                            url, bytes,
+                            headers: [
+                                ("X-Herald-Timestamp", timestamp), ("X-Herald-Signature", "sha256=\(signature)"), ("Idempotency-Key", id),
+                            ], timeout: timeout, addressPolicy: policy)
+                    },
+                    outcome: Self.outcome)))
     }
 
     /// A webhook's answer: 2xx sent, 429 deferred, 5xx retried, the rest final; no

@@ -50,13 +50,16 @@ public struct WhatsAppProvider: ChannelProvider {
             return .finish(.sendingFailed, "no WhatsApp template '\(request.template)' (config/templates/whatsapp/\(request.template).yaml)")
         }
         guard let entry = try await catalog.entries()["\(request.template)|\(template.language)"] else {
-            return .finish(.sendingFailed, "WhatsApp template '\(request.template)' (\(template.language)) is not in the synced catalogue (heraldctl templates sync)")
+            return .finish(
+                .sendingFailed, "WhatsApp template '\(request.template)' (\(template.language)) is not in the synced catalogue (heraldctl templates sync)")
         }
         guard entry.status == "APPROVED" else {
             return .finish(.sendingFailed, "WhatsApp template '\(request.template)' is \(entry.status), not APPROVED")
         }
         guard entry.parameters == template.parameters.count else {
-            return .finish(.sendingFailed, "WhatsApp template '\(request.template)' takes \(entry.parameters) parameters; config/templates/whatsapp maps \(template.parameters.count)")
+            return .finish(
+                .sendingFailed,
+                "WhatsApp template '\(request.template)' takes \(entry.parameters) parameters; config/templates/whatsapp maps \(template.parameters.count)")
         }
         let parameters = template.parameters.map { p -> String in
             switch Self.value(at: p.path, request, profile: profile) {

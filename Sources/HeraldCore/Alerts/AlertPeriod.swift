@@ -20,21 +20,23 @@ public enum AlertPeriod: String, Sendable, CaseIterable {
         var cal = Calendar(identifier: .iso8601)
         cal.timeZone = TimeZones.named(timeZone)
         let date = Date(timeIntervalSince1970: Double(ms) / 1000)
-        let component: Calendar.Component = switch self {
-        case .day: .day
-        case .week: .weekOfYear
-        case .month: .month
-        }
+        let component: Calendar.Component =
+            switch self {
+            case .day: .day
+            case .week: .weekOfYear
+            case .month: .month
+            }
         let interval = cal.dateInterval(of: component, for: date) ?? DateInterval(start: date, duration: 86_400)
         // Clamped: a time near the edge of Int64 (never a real one) must not trap.
         let end = Int64(exactly: (interval.end.timeIntervalSince1970 * 1000).rounded()) ?? (ms < 0 ? .min : .max)
         let c = cal.dateComponents([.year, .month, .day, .yearForWeekOfYear, .weekOfYear], from: date)
         func two(_ n: Int?) -> String { n.map { $0 < 10 ? "0\($0)" : "\($0)" } ?? "00" }
-        let key = switch self {
-        case .day: "\(c.year ?? 0)-\(two(c.month))-\(two(c.day))"
-        case .week: "\(c.yearForWeekOfYear ?? 0)-W\(two(c.weekOfYear))"
-        case .month: "\(c.year ?? 0)-\(two(c.month))"
-        }
+        let key =
+            switch self {
+            case .day: "\(c.year ?? 0)-\(two(c.month))-\(two(c.day))"
+            case .week: "\(c.yearForWeekOfYear ?? 0)-W\(two(c.weekOfYear))"
+            case .month: "\(c.year ?? 0)-\(two(c.month))"
+            }
         return (key, end)
     }
 }

@@ -73,7 +73,9 @@ public struct AlertRule: Sendable, Equatable {
     /// - Throws: `AlertRuleError` naming the field (`pages[1].url`) and the reason.
     public init(json: JSONValue) throws(AlertRuleError) {
         guard let o = json.objectValue else { throw AlertRuleError(field: "", reason: "an alert rule must be a mapping") }
-        let known: Set<String> = ["id", "name", "enabled", "created_by", "time_zone", "pages", "frequency", "recipients", "description", "attachment", "template"]
+        let known: Set<String> = [
+            "id", "name", "enabled", "created_by", "time_zone", "pages", "frequency", "recipients", "description", "attachment", "template",
+        ]
         if let unknown = o.keys.sorted().first(where: { !known.contains($0) }) {
             throw AlertRuleError(field: unknown, reason: "unknown field (expected one of \(known.sorted().joined(separator: ", ")))")
         }
@@ -119,7 +121,8 @@ public struct AlertRule: Sendable, Equatable {
             }
             guard let url = try string("url", in: obj, path: "\(path).url") else { throw AlertRuleError(field: "\(path).url", reason: "is required") }
             guard let pattern = PagePattern(url) else {
-                throw AlertRuleError(field: "\(path).url", reason: "'\(url)' is not a page address (host and path, optionally ending in /** for every sub-page)")
+                throw AlertRuleError(
+                    field: "\(path).url", reason: "'\(url)' is not a page address (host and path, optionally ending in /** for every sub-page)")
             }
             var minTime: Int64 = 0
             if let text = try string("min_time", in: obj, path: "\(path).min_time") {
@@ -141,7 +144,9 @@ public struct AlertRule: Sendable, Equatable {
             }
             frequency = f
         case .object(let f):
-            guard case .int(let times)? = f["times"], (1...1000).contains(times) else { throw AlertRuleError(field: "frequency.times", reason: "must be a whole number from 1 to 1000") }
+            guard case .int(let times)? = f["times"], (1...1000).contains(times) else {
+                throw AlertRuleError(field: "frequency.times", reason: "must be a whole number from 1 to 1000")
+            }
             guard let perText = f["per"]?.stringValue, let per = AlertPeriod(rawValue: perText) else {
                 throw AlertRuleError(field: "frequency.per", reason: "must be day, week or month")
             }
@@ -188,7 +193,9 @@ public struct AlertRule: Sendable, Equatable {
         guard Self.isValidId(template) else { throw AlertRuleError(field: "template", reason: "'\(template)' is not a template name") }
 
         if let a = o["attachment"], a != .null {
-            guard let obj = a.objectValue else { throw AlertRuleError(field: "attachment", reason: "must be a mapping (filename, format, content or template)") }
+            guard let obj = a.objectValue else {
+                throw AlertRuleError(field: "attachment", reason: "must be a mapping (filename, format, content or template)")
+            }
             if let unknown = obj.keys.sorted().first(where: { !["filename", "format", "content", "template"].contains($0) }) {
                 throw AlertRuleError(field: "attachment.\(unknown)", reason: "unknown field (expected filename, format, content, template)")
             }
@@ -245,7 +252,8 @@ public struct AlertRule: Sendable, Equatable {
         if recipients.me, let createdBy { to.append("me (\(createdBy))") }
         if recipients.owner { to.append("the contact's owner") }
         if !recipients.cc.isEmpty { to.append("CC \(recipients.cc.joined(separator: ", "))") }
-        let attachmentText = attachment.map { "\($0.filename) (\($0.format.rawValue), \($0.content != nil ? "typed-in content" : "rendered from a template"))" } ?? "none"
+        let attachmentText =
+            attachment.map { "\($0.filename) (\($0.format.rawValue), \($0.content != nil ? "typed-in content" : "rendered from a template"))" } ?? "none"
         return """
             Alert '\(name)' (\(id)) — \(enabled ? "ON" : "OFF")
               alert on: \(pageText.joined(separator: "; "))

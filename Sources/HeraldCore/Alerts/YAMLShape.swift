@@ -108,7 +108,8 @@ public enum YAMLShape {
     /// quote, bracket or `*` there is YAML syntax, not part of a plain scalar).
     static func startsNode(_ previous: UInt8) -> Bool {
         switch previous {
-        case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "["), UInt8(ascii: "{"), UInt8(ascii: ","), UInt8(ascii: ":"), UInt8(ascii: "-"), UInt8(ascii: "?"):
+        case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "["), UInt8(ascii: "{"), UInt8(ascii: ","), UInt8(ascii: ":"), UInt8(ascii: "-"),
+            UInt8(ascii: "?"):
             true
         default: false
         }

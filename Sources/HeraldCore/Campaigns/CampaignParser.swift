@@ -1,3 +1,4 @@
+import Foundation
 import Yams
 
 /// Reads a campaign from YAML and checks it: every error names the file, the line
@@ -126,7 +127,8 @@ struct Reader {
     // MARK: Campaign
 
     mutating func campaign(_ root: Node) throws(CampaignError) -> Campaign {
-        let f = try fields(root, "the campaign", allowed: ["id", "name", "list", "timezone", "categories", "entry", "triggers", "exit", "audience", "start", "steps"])
+        let f = try fields(
+            root, "the campaign", allowed: ["id", "name", "list", "timezone", "categories", "entry", "triggers", "exit", "audience", "start", "steps"])
         let id = try string(f["id"], "id", in: root)
         guard id.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
             throw fail(f["id"], "id '\(id)' may contain only letters, digits, '-' and '_'")
@@ -146,7 +148,9 @@ struct Reader {
             guard let list = exitNode.sequence else { throw fail(exitNode, "exit must be a list") }
             for e in list {
                 let ef = try fields(e, "an exit condition", allowed: ["event", "when"])
-                exits.append(ExitCondition(event: try string(ef["event"], "exit event", in: e), when: try ef["when"].map { n throws(CampaignError) in try condition(n) }))
+                exits.append(
+                    ExitCondition(event: try string(ef["event"], "exit event", in: e), when: try ef["when"].map { n throws(CampaignError) in try condition(n) })
+                )
             }
         }
         guard let stepsNode = f["steps"] else { throw fail(root, "steps is required") }
@@ -170,7 +174,10 @@ struct Reader {
 
     // MARK: Triggers
 
-    static let triggerKinds = ["list_subscribed", "email_opened", "email_clicked", "page_visited", "tag_added", "tag_removed", "anniversary", "date", "daily", "purchase", "event", "api"]
+    static let triggerKinds = [
+        "list_subscribed", "email_opened", "email_clicked", "page_visited", "tag_added", "tag_removed", "anniversary", "date", "daily", "purchase", "event",
+        "api",
+    ]
 
     func trigger(_ node: Node) throws(CampaignError) -> Trigger {
         if let name = node.scalar?.string {
@@ -409,8 +416,6 @@ struct Reader {
         }
     }
 }
-
-import Foundation
 
 /// IANA time-zone names known to this system.
 enum TimeZoneCheck {

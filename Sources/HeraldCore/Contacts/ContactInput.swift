@@ -24,7 +24,9 @@ public enum ContactInput {
             case "phone":
                 guard isE164(s) else { throw EventValidationError(field: field, reason: "'\(s)' is not an E.164 phone number (e.g. +420601234567)") }
             case "timezone":
-                guard TimeZone(identifier: s) != nil else { throw EventValidationError(field: field, reason: "'\(s)' is not an IANA time zone (e.g. Europe/Prague)") }
+                guard TimeZone(identifier: s) != nil else {
+                    throw EventValidationError(field: field, reason: "'\(s)' is not an IANA time zone (e.g. Europe/Prague)")
+                }
             default:
                 guard !s.isEmpty, s.utf8.count <= 256 else { throw EventValidationError(field: field, reason: "must be 1 to 256 bytes") }
             }

@@ -62,13 +62,16 @@ public struct ContactProfile: WireDecodable, Hashable {
     /// Reads the stored form from its dictionary: the reference the fuzzer
     /// compares `init(decoding:)` with.
     public init(stored value: JSONValue) throws(FieldError) {
-        guard let members = value.objectValue else { throw FieldError(field: "", reason: "a stored profile must be a JSON object, got \(value.typeDescription)") }
+        guard let members = value.objectValue else {
+            throw FieldError(field: "", reason: "a stored profile must be a JSON object, got \(value.typeDescription)")
+        }
         try self.init(storedMember: { members[$0] })
     }
 
     /// The members `init(storedMember:)` reads.
     static let storedKeys = [
-        "id", "attributes", "email", "phone", "timezone", "language", "owner", "tags", "lists", "consent", "notes", "purchases", "purchases_older", "updated_at_ms",
+        "id", "attributes", "email", "phone", "timezone", "language", "owner", "tags", "lists", "consent", "notes", "purchases", "purchases_older",
+        "updated_at_ms",
     ]
 
     /// Reads the stored form's members through `o` (a key's value; nil when
@@ -112,7 +115,9 @@ public struct ContactProfile: WireDecodable, Hashable {
         for (k, v) in [("email", email), ("phone", phone), ("language", language), ("owner", owner)] {
             if let v { attrs[k] = .string(v) }
         }
-        return ContactSnapshot(id: id, attributes: attrs, tags: tags, lists: lists, timeZone: timeZone, messages: messages, purchases: purchases.values.sorted(), olderPurchases: olderPurchases)
+        return ContactSnapshot(
+            id: id, attributes: attrs, tags: tags, lists: lists, timeZone: timeZone, messages: messages, purchases: purchases.values.sorted(),
+            olderPurchases: olderPurchases)
     }
 }
 
@@ -145,7 +150,8 @@ public struct ContactChange: Sendable, Hashable {
     public init() {}
 
     public var isEmpty: Bool {
-        !replace && fields.isEmpty && attributes.isEmpty && addTags.isEmpty && removeTags.isEmpty && addLists.isEmpty && removeLists.isEmpty && purchaseId == nil && noteId == nil
+        !replace && fields.isEmpty && attributes.isEmpty && addTags.isEmpty && removeTags.isEmpty && addLists.isEmpty && removeLists.isEmpty
+            && purchaseId == nil && noteId == nil
     }
 
     /// The JSON the store's Lua script applies.

@@ -15,7 +15,8 @@ public struct ContactSnapshot: Sendable, Hashable {
     public var olderPurchases: Int64
 
     public init(
-        id: String, attributes: [String: JSONValue] = [:], tags: Set<String> = [], lists: Set<String> = [], timeZone: String? = nil, messages: [MessageRecord] = [],
+        id: String, attributes: [String: JSONValue] = [:], tags: Set<String> = [], lists: Set<String> = [], timeZone: String? = nil,
+        messages: [MessageRecord] = [],
         purchases: [Int64] = [], olderPurchases: Int64 = 0
     ) {
         self.id = id

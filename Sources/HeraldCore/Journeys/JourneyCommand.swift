@@ -16,7 +16,8 @@ public enum JourneyCommand: WireRecord, Hashable {
     public var json: JSONValue {
         switch self {
         case .event(let e): ["kind": "event", "event": e.json]
-        case .enter(let c, let contact, let id, let test): ["kind": "enter", "campaign": .string(c), "contact_id": .string(contact), "id": .string(id), "test": .bool(test)]
+        case .enter(let c, let contact, let id, let test):
+            ["kind": "enter", "campaign": .string(c), "contact_id": .string(contact), "id": .string(id), "test": .bool(test)]
         }
     }
 
@@ -66,7 +67,8 @@ public enum JourneyCommand: WireRecord, Hashable {
             self = .event(try event.event())
         case "enter":
             guard let campaign, let contact, let id else {
-                throw FieldError(field: campaign == nil ? "campaign" : contact == nil ? "contact_id" : "id", reason: "is required for kind 'enter' and must be a string")
+                throw FieldError(
+                    field: campaign == nil ? "campaign" : contact == nil ? "contact_id" : "id", reason: "is required for kind 'enter' and must be a string")
             }
             self = .enter(campaignId: campaign, contactId: contact, id: id, isTest: test)
         default:

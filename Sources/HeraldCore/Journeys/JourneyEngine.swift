@@ -26,7 +26,10 @@ public struct JourneyEngine: Sendable {
 
     /// Whether `event` fires one of the campaign's event triggers for `contact`.
     public func triggers(on eventType: String, properties: [String: JSONValue], contact: ContactSnapshot, now: Int64) -> Bool {
-        campaign.triggers.contains { TriggerMatcher.matches($0, eventType: eventType, properties: properties, contact: contact, campaignList: campaign.list, campaignId: campaign.id, now: now) }
+        campaign.triggers.contains {
+            TriggerMatcher.matches(
+                $0, eventType: eventType, properties: properties, contact: contact, campaignList: campaign.list, campaignId: campaign.id, now: now)
+        }
     }
 
     /// Starts a journey and runs it to its first wait or its end.
@@ -57,7 +60,8 @@ public struct JourneyEngine: Sendable {
     }
 
     /// Applies an event to an active journey: an exit event ends it at once.
-    public func handle(event eventType: String, properties: [String: JSONValue], instance: JourneyInstance, contact: ContactSnapshot, now: Int64) -> Transition {
+    public func handle(event eventType: String, properties: [String: JSONValue], instance: JourneyInstance, contact: ContactSnapshot, now: Int64) -> Transition
+    {
         guard instance.status.isActive else { return Transition(instance: instance, effects: []) }
         for exit in campaign.exits where exit.event == eventType {
             if let when = exit.when, !ConditionEvaluator.evaluate(when, contact: contact, event: properties, now: now) { continue }

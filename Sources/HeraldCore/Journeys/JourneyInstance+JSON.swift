@@ -36,7 +36,9 @@ extension JourneyInstance: WireRecord {
         let version = try required(int(o["version"]), "version"), contact = try required(o["contact"]?.stringValue, "contact")
         let step = try required(o["step"]?.stringValue, "step"), entered = try required(int(o["entered"]), "entered")
         let status = try required(o["status"]?.objectValue, "status"), kind = try required(status["kind"]?.stringValue, "status.kind")
-        self.init(id: id, campaignId: campaign, version: Int(version), contactId: contact, triggerEvent: o["event"]?.objectValue ?? [:], stepId: step, enteredAt: entered, isTest: o["test"] == .bool(true))
+        self.init(
+            id: id, campaignId: campaign, version: Int(version), contactId: contact, triggerEvent: o["event"]?.objectValue ?? [:], stepId: step,
+            enteredAt: entered, isTest: o["test"] == .bool(true))
         func time(_ k: String) -> Int64 { int(status[k]) ?? 0 }
         switch kind {
         case "waiting": self.status = .waiting(until: time("until"))

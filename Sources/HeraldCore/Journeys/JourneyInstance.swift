@@ -18,7 +18,10 @@ public struct JourneyInstance: Sendable, Hashable {
     public var isTest: Bool
     public var enteredAt: Int64
 
-    public init(id: String, campaignId: String, version: Int, contactId: String, triggerEvent: [String: JSONValue], stepId: String, enteredAt: Int64, isTest: Bool = false) {
+    public init(
+        id: String, campaignId: String, version: Int, contactId: String, triggerEvent: [String: JSONValue], stepId: String, enteredAt: Int64,
+        isTest: Bool = false
+    ) {
         self.id = id
         self.campaignId = campaignId
         self.version = version

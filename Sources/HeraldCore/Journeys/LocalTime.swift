@@ -39,7 +39,10 @@ public enum LocalTime {
             if dayOffset == 0 && minute == minutesSinceMidnight(start, cal) && wait.time == nil {
                 return now  // already inside: go on at once
             }
-            let moment = cal.date(bySettingHour: minute / 60, minute: minute % 60, second: 0, of: day, matchingPolicy: .nextTime, repeatedTimePolicy: .first, direction: .forward) ?? day
+            let moment =
+                cal.date(
+                    bySettingHour: minute / 60, minute: minute % 60, second: 0, of: day, matchingPolicy: .nextTime, repeatedTimePolicy: .first,
+                    direction: .forward) ?? day
             let ms = Int64((moment.timeIntervalSince1970 * 1000).rounded())
             if ms >= now { return ms }
         }

@@ -1,7 +1,10 @@
 /// Decides whether an event fires a trigger.
 public enum TriggerMatcher {
     /// - Parameter campaignId: the campaign whose trigger this is (the API trigger names it).
-    public static func matches(_ trigger: Trigger, eventType: String, properties: [String: JSONValue], contact: ContactSnapshot, campaignList: String, campaignId: String = "", now: Int64) -> Bool {
+    public static func matches(
+        _ trigger: Trigger, eventType: String, properties: [String: JSONValue], contact: ContactSnapshot, campaignList: String, campaignId: String = "",
+        now: Int64
+    ) -> Bool {
         guard trigger.eventType == eventType else { return false }
         switch trigger {
         case .listSubscribed(let list, let includeImports):

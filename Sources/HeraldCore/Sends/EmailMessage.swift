@@ -19,7 +19,10 @@ public struct EmailMessage: Sendable {
     public var date: Date
     public var attachments: [EmailAttachment] = []
 
-    public init(from: EmailAddress, to: EmailAddress, subject: String, text: String, html: String? = nil, sendId: String, unsubscribeURL: String? = nil, date: Date = WallClock.system.date()) {
+    public init(
+        from: EmailAddress, to: EmailAddress, subject: String, text: String, html: String? = nil, sendId: String, unsubscribeURL: String? = nil,
+        date: Date = WallClock.system.date()
+    ) {
         self.from = from
         self.to = to
         self.subject = subject

@@ -48,7 +48,8 @@ public enum EmailTracking {
             rest = rest[rest.index(after: end)...]
         }
         out += rest
-        let pixel = #"<img src="\#(openURL(base: base, secret: secret, contactId: contactId, messageId: messageId).replacingOccurrences(of: "&", with: "&amp;"))" width="1" height="1" alt="" style="display:none">"#
+        let pixel =
+            #"<img src="\#(openURL(base: base, secret: secret, contactId: contactId, messageId: messageId).replacingOccurrences(of: "&", with: "&amp;"))" width="1" height="1" alt="" style="display:none">"#
         if let body = out.range(of: "</body>", options: .backwards) {
             out.insert(contentsOf: pixel, at: body.lowerBound)
         } else {

@@ -196,7 +196,9 @@ public struct SendRequest: WireRecord, Equatable, CustomStringConvertible {
         event = o("event")?.objectValue ?? [:]
         to = o("to")?.stringValue
         if let c = o("content"), c != .null {
-            guard let prepared = PreparedEmail(json: c) else { throw SendRequestError(field: "content", "must have subject and text strings, optional html and attachments") }
+            guard let prepared = PreparedEmail(json: c) else {
+                throw SendRequestError(field: "content", "must have subject and text strings, optional html and attachments")
+            }
             content = prepared
         }
         if case .int(let t)? = o("origin_ms"), t > 0 { originMs = t }  // written only when set
@@ -246,7 +248,8 @@ public struct PreparedEmail: Sendable, Equatable {
         var o: [String: JSONValue] = ["subject": .string(subject), "text": .string(text)]
         if let html { o["html"] = .string(html) }
         if !attachments.isEmpty {
-            o["attachments"] = .array(attachments.map { ["filename": .string($0.filename), "content_type": .string($0.contentType), "content": .string($0.content)] })
+            o["attachments"] = .array(
+                attachments.map { ["filename": .string($0.filename), "content_type": .string($0.contentType), "content": .string($0.content)] })
         }
         return .object(o)
     }

@@ -55,7 +55,8 @@ extension RDKafkaHandle {
         defer { rd_kafka_event_destroy(event) }
         let eventErr = rd_kafka_event_error(event)
         if eventErr != RD_KAFKA_RESP_ERR_NO_ERROR {
-            throw KafkaError(eventErr, context: "CreateTopics \(topics.joined(separator: ", ")): \(rd_kafka_event_error_string(event).map { String(cString: $0) } ?? "")")
+            throw KafkaError(
+                eventErr, context: "CreateTopics \(topics.joined(separator: ", ")): \(rd_kafka_event_error_string(event).map { String(cString: $0) } ?? "")")
         }
         guard let result = rd_kafka_event_CreateTopics_result(event) else {
             throw KafkaError(code: .invalidArgument, message: "CreateTopics returned no result", isRetriable: false)

@@ -130,7 +130,10 @@ extension ConsumerCore {
         let lost = committed >= 0 && low >= 0 ? max(0, low - committed) : -1
         logger.error(
             "kafka.consumer OFFSET_OUT_OF_RANGE: records were deleted by retention before this group read them; resuming at the earliest retained record",
-            metadata: [LogKeys.topic: "\(tp.topic)", LogKeys.partition: "\(tp.partition)", LogKeys.offset: "\(committed)", "kafka.low_watermark": "\(low)", LogKeys.lost: "\(lost)"])
+            metadata: [
+                LogKeys.topic: "\(tp.topic)", LogKeys.partition: "\(tp.partition)", LogKeys.offset: "\(committed)", "kafka.low_watermark": "\(low)",
+                LogKeys.lost: "\(lost)",
+            ])
         list.pointee.elems[0].offset = low >= 0 ? low : Int64(RD_KAFKA_OFFSET_BEGINNING)
         // After the reset error librdkafka stops fetching the partition and a seek does
         // not restart it; re-assigning it at the new offset does (ownership unchanged).
@@ -160,60 +163,62 @@ extension ConsumerCore {
 
 // MARK: - C callbacks (run inside rd_kafka_consumer_poll on the consumer's queue)
 
-private let consumerRebalanceCallback: @convention(c) (OpaquePointer?, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?, UnsafeMutableRawPointer?) -> Void = {
-    rk, err, partitions, opaque in
-    guard let rk, let partitions, let opaque else { return }
-    let core = Unmanaged<ConsumerCore>.fromOpaque(opaque).takeUnretainedValue()
-    let cooperative = String(cString: rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE"
-    let tps = RDKafkaPartitionList.topicPartitions(partitions).map(\.0)
-    switch err {
-    case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
-        // Partitions this group never committed start at the beginning; the others
-        // resume at their committed offset. (auto.offset.reset=error makes a later
-        // out-of-range loud instead of silently skipping.)
-        if rd_kafka_committed(rk, partitions, 10_000) == RD_KAFKA_RESP_ERR_NO_ERROR {
-            for i in 0..<Int(partitions.pointee.cnt) where partitions.pointee.elems[i].offset < 0 {
-                partitions.pointee.elems[i].offset = Int64(RD_KAFKA_OFFSET_BEGINNING)
+private let consumerRebalanceCallback:
+    @convention(c) (OpaquePointer?, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?, UnsafeMutableRawPointer?) -> Void = {
+        rk, err, partitions, opaque in
+        guard let rk, let partitions, let opaque else { return }
+        let core = Unmanaged<ConsumerCore>.fromOpaque(opaque).takeUnretainedValue()
+        let cooperative = String(cString: rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE"
+        let tps = RDKafkaPartitionList.topicPartitions(partitions).map(\.0)
+        switch err {
+        case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+            // Partitions this group never committed start at the beginning; the others
+            // resume at their committed offset. (auto.offset.reset=error makes a later
+            // out-of-range loud instead of silently skipping.)
+            if rd_kafka_committed(rk, partitions, 10_000) == RD_KAFKA_RESP_ERR_NO_ERROR {
+                for i in 0..<Int(partitions.pointee.cnt) where partitions.pointee.elems[i].offset < 0 {
+                    partitions.pointee.elems[i].offset = Int64(RD_KAFKA_OFFSET_BEGINNING)
+                }
+            } else {
+                core.logger.warning("kafka.consumer could not read committed offsets; assigning with stored positions")
             }
-        } else {
-            core.logger.warning("kafka.consumer could not read committed offsets; assigning with stored positions")
-        }
-        if cooperative {
-            if let e = rd_kafka_incremental_assign(rk, partitions) {
-                core.logger.error("kafka.consumer incremental_assign failed: \(String(cString: rd_kafka_error_string(e)))")
-                rd_kafka_error_destroy(e)
+            if cooperative {
+                if let e = rd_kafka_incremental_assign(rk, partitions) {
+                    core.logger.error("kafka.consumer incremental_assign failed: \(String(cString: rd_kafka_error_string(e)))")
+                    rd_kafka_error_destroy(e)
+                }
+            } else {
+                _ = rd_kafka_assign(rk, partitions)
             }
-        } else {
-            _ = rd_kafka_assign(rk, partitions)
-        }
-        core.assigned(tps)
-    case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
-        // Commit what was stored before the partitions move, so the next owner
-        // re-reads as little as possible.
-        _ = rd_kafka_commit(rk, nil, 0)
-        if cooperative {
-            if let e = rd_kafka_incremental_unassign(rk, partitions) {
-                rd_kafka_error_destroy(e)
+            core.assigned(tps)
+        case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+            // Commit what was stored before the partitions move, so the next owner
+            // re-reads as little as possible.
+            _ = rd_kafka_commit(rk, nil, 0)
+            if cooperative {
+                if let e = rd_kafka_incremental_unassign(rk, partitions) {
+                    rd_kafka_error_destroy(e)
+                }
+            } else {
+                _ = rd_kafka_assign(rk, nil)
             }
-        } else {
-            _ = rd_kafka_assign(rk, nil)
+            core.revoked(tps)
+        default:
+            core.logger.error("kafka.consumer rebalance error: \(KafkaError(err))")
+            if cooperative {
+                if let e = rd_kafka_incremental_unassign(rk, partitions) { rd_kafka_error_destroy(e) }
+            } else {
+                _ = rd_kafka_assign(rk, nil)
+            }
+            core.revoked(tps)
         }
-        core.revoked(tps)
-    default:
-        core.logger.error("kafka.consumer rebalance error: \(KafkaError(err))")
-        if cooperative {
-            if let e = rd_kafka_incremental_unassign(rk, partitions) { rd_kafka_error_destroy(e) }
-        } else {
-            _ = rd_kafka_assign(rk, nil)
-        }
-        core.revoked(tps)
     }
-}
 
 private let consumerErrorCallback: @convention(c) (OpaquePointer?, Int32, UnsafePointer<CChar>?, UnsafeMutableRawPointer?) -> Void = {
     _, err, reason, opaque in
     guard let opaque else { return }
     let core = Unmanaged<ConsumerCore>.fromOpaque(opaque).takeUnretainedValue()
     core.errors.increment()
-    core.logger.warning("kafka.consumer client error", metadata: [LogKeys.error: "\(KafkaError(rd_kafka_resp_err_t(err))): \(reason.map { String(cString: $0) } ?? "")"])
+    core.logger.warning(
+        "kafka.consumer client error", metadata: [LogKeys.error: "\(KafkaError(rd_kafka_resp_err_t(err))): \(reason.map { String(cString: $0) } ?? "")"])
 }

@@ -31,7 +31,8 @@ extension RDKafkaHandle {
         let err = value.withUnsafeBytes { v in
             if let keyBytes {
                 return keyBytes.withUnsafeBytes { k in
-                    herald_rd_kafka_produce(rk, topic, RD_KAFKA_PARTITION_UA, k.baseAddress, k.count, v.baseAddress, v.count, hdrs, UnsafeMutableRawPointer(bitPattern: opaque))
+                    herald_rd_kafka_produce(
+                        rk, topic, RD_KAFKA_PARTITION_UA, k.baseAddress, k.count, v.baseAddress, v.count, hdrs, UnsafeMutableRawPointer(bitPattern: opaque))
                 }
             }
             return herald_rd_kafka_produce(rk, topic, RD_KAFKA_PARTITION_UA, nil, 0, v.baseAddress, v.count, hdrs, UnsafeMutableRawPointer(bitPattern: opaque))
@@ -62,5 +63,6 @@ private let producerDeliveryCallback: @convention(c) (OpaquePointer?, UnsafePoin
     let registry = Unmanaged<DeliveryRegistry>.fromOpaque(opaque).takeUnretainedValue()
     let id = UInt(bitPattern: message.pointee._private)
     let err = message.pointee.err
-    registry.complete(id, error: err == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError(err), partition: Int(message.pointee.partition), offset: message.pointee.offset)
+    registry.complete(
+        id, error: err == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError(err), partition: Int(message.pointee.partition), offset: message.pointee.offset)
 }

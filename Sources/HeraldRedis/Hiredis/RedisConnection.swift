@@ -1,6 +1,6 @@
 internal import CHiredis
-import HeraldCore
 import Glibc
+import HeraldCore
 
 /// One hiredis context.
 ///

@@ -186,7 +186,8 @@ public struct AlertStore: Sendable {
     /// Takes (removes and returns) up to `limit` visits of `shard` whose deadline passed.
     public func takeTimedOut(shard: Int, now: Int64, limit: Int = 500) async throws -> [(contactId: String, visit: PageVisit)] {
         let t = Shard.hashTag(shard)
-        let reply = try await redis.eval(Self.takeTimedOutScript, keys: ["herald:alert:\(t):due"], arguments: [String(now), String(limit), "herald:alert:\(t):visit:"])
+        let reply = try await redis.eval(
+            Self.takeTimedOutScript, keys: ["herald:alert:\(t):due"], arguments: [String(now), String(limit), "herald:alert:\(t):visit:"])
         let flat = reply.array ?? []
         var out: [(String, PageVisit)] = []
         for i in stride(from: 1, to: flat.count, by: 2) {

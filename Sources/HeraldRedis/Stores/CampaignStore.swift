@@ -69,7 +69,9 @@ public struct CampaignStore: Sendable {
     /// the previous version are drained or removed per `mode`. Returns the version.
     public func publish(id: String, yaml: String?, mode: RetireMode) async throws -> Int {
         let text: String
-        if let yaml { text = yaml } else {
+        if let yaml {
+            text = yaml
+        } else {
             guard let draft = try await redis.execute(["HGET", Self.key(id), "draft"]).string else {
                 throw CampaignStoreError("campaign '\(id)' has no draft to publish")
             }
@@ -112,7 +114,9 @@ public struct CampaignStore: Sendable {
     /// The published YAML of a version (the published one when nil).
     public func yaml(id: String, version: Int? = nil) async throws -> String? {
         let v: Int
-        if let version { v = version } else {
+        if let version {
+            v = version
+        } else {
             guard let p = try await redis.execute(["HGET", Self.key(id), "published"]).int else { return nil }
             v = Int(p)
         }

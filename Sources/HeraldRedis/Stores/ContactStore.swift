@@ -45,7 +45,8 @@ public struct ContactStore: Sendable {
 
     /// Applies many changes in order, in one round trip (events of a batch).
     public func apply(_ changes: [(contactId: String, change: ContactChange)], now: Int64) async throws {
-        let replies = try await redis.evalMany(Self.applyScript, calls: changes.map { (keys: [key($0.contactId)], arguments: [$0.change.json(now: now).jsonString, $0.contactId]) })
+        let replies = try await redis.evalMany(
+            Self.applyScript, calls: changes.map { (keys: [key($0.contactId)], arguments: [$0.change.json(now: now).jsonString, $0.contactId]) })
         for case .error(let message) in replies { throw RedisError(code: .server, message: "contact_apply: \(message)") }
     }
 

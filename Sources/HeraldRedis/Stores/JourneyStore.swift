@@ -68,9 +68,10 @@ public struct JourneyStore: Sendable {
     /// Several contacts' journeys, profiles and message histories in one round
     /// trip, in the order asked.
     public func load(_ contactIds: [String], contacts: ContactStore) async throws -> [Loaded] {
-        let replies = try await redis.pipeline(contactIds.flatMap {
-            [["HVALS", journeysKey($0)], ["GET", contacts.key($0)], ["ZRANGE", messagesKey($0), "0", "-1", "WITHSCORES"]]
-        })
+        let replies = try await redis.pipeline(
+            contactIds.flatMap {
+                [["HVALS", journeysKey($0)], ["GET", contacts.key($0)], ["ZRANGE", messagesKey($0), "0", "-1", "WITHSCORES"]]
+            })
         for case .error(let message) in replies { throw RedisError(code: .server, message: message) }
         var out = contactIds.indices.map { n in
             let stored = replies[3 * n].array ?? []
@@ -131,10 +132,13 @@ public struct JourneyStore: Sendable {
         let key = journeysKey(contactId)
         guard !instanceIds.isEmpty else { return (key, []) }
         let flat = try await redis.execute(["HMGET", key] + instanceIds).array ?? []
-        return (key, instanceIds.indices.map { i in
-            guard i < flat.count, case .bulk(let bytes) = flat[i] else { return nil }
-            return bytes
-        })
+        return (
+            key,
+            instanceIds.indices.map { i in
+                guard i < flat.count, case .bulk(let bytes) = flat[i] else { return nil }
+                return bytes
+            }
+        )
     }
 
     /// Every journey of a contact (active and finished).
@@ -153,7 +157,8 @@ public struct JourneyStore: Sendable {
     ///   summed by `report`.
     /// - Throws: `JourneyStoreError.fenced` when another process took the shard.
     public func save(
-        _ instances: [JourneyInstance], contactId: String, epoch: Int64, counts: [String: CampaignReport] = [:], messages: [JourneySave.Message] = [], deletes: [String] = []
+        _ instances: [JourneyInstance], contactId: String, epoch: Int64, counts: [String: CampaignReport] = [:], messages: [JourneySave.Message] = [],
+        deletes: [String] = []
     ) async throws {
         guard !instances.isEmpty else { return }
         let one = JourneySave(contactId: contactId, instances: instances, messages: messages, deletes: deletes)
@@ -166,7 +171,9 @@ public struct JourneyStore: Sendable {
     /// - Parameter orphans: wake-up entries (`contact`, `instance`) whose instance
     ///   no longer exists; removed so they are not fetched again.
     /// - Throws: `JourneyStoreError.fenced` when another process took the shard.
-    public func save(_ saves: [JourneySave], shard s: Int, epoch: Int64, counts: [String: CampaignReport] = [:], orphans: [(contactId: String, instanceId: String)] = []) async throws {
+    public func save(
+        _ saves: [JourneySave], shard s: Int, epoch: Int64, counts: [String: CampaignReport] = [:], orphans: [(contactId: String, instanceId: String)] = []
+    ) async throws {
         var keys = [Self.wakeKey(s), Self.epochKey(s)]
         var args = [String(epoch), String(saves.count)]
         for save in saves {
@@ -176,7 +183,9 @@ public struct JourneyStore: Sendable {
             for i in save.instances {
                 let wake: Int64 = if case .waiting(let until) = i.status { until } else { -1 }
                 // A finished journey is stored small (`JourneyRetention`).
-                args += [i.id, String(decoding: JourneyRetention.compacted(i).encoded(), as: UTF8.self), String(wake), "\(save.contactId)\(Self.separator)\(i.id)"]
+                args += [
+                    i.id, String(decoding: JourneyRetention.compacted(i).encoded(), as: UTF8.self), String(wake), "\(save.contactId)\(Self.separator)\(i.id)",
+                ]
             }
             args.append(String(save.deletes.count))
             args += save.deletes
@@ -286,7 +295,8 @@ public struct JourneyStore: Sendable {
     /// Erases every journey of a contact, their wake-ups and its message history.
     public func erase(contactId: String) async throws {
         let members = try await instances(of: contactId).map { "\(contactId)\(Self.separator)\($0.id)" }
-        _ = try await redis.pipeline([["DEL", journeysKey(contactId), messagesKey(contactId)]] + (members.isEmpty ? [] : [["ZREM", Self.wakeKey(shard(of: contactId))] + members]))
+        _ = try await redis.pipeline(
+            [["DEL", journeysKey(contactId), messagesKey(contactId)]] + (members.isEmpty ? [] : [["ZREM", Self.wakeKey(shard(of: contactId))] + members]))
     }
 
     /// KEYS: wake-up set, epoch, per contact its journeys hash and message

@@ -190,7 +190,9 @@ public struct MessageStore: Sendable {
     ///     not be reached): it is given back (`attempts` − 1) and counted in `deferrals`.
     /// - Returns: the state the message is in afterwards.
     @discardableResult
-    public func record(_ r: SendRequest, _ state: MessageState, reason: String = "", next: Int64? = nil, deferred: Bool = false, now: Int64) async throws -> MessageState {
+    public func record(_ r: SendRequest, _ state: MessageState, reason: String = "", next: Int64? = nil, deferred: Bool = false, now: Int64) async throws
+        -> MessageState
+    {
         try await record(many: [Transition(r, state, reason: reason, next: next, deferred: deferred)], now: now)[0]
     }
 
@@ -225,8 +227,10 @@ public struct MessageStore: Sendable {
                 keys += [Self.recordKey(t, r.id), Self.contactIndexKey(t, r.contactId)]
             }
             return shapes.call(header: header, keys: keys, arguments: arguments) { shape in
-                (keys: [Self.campaignCountsKey(t, shape.campaign), Self.retryKey(t)],
-                 arguments: [shape.state.rawValue, Self.allowedFrom[shape.state] ?? ",", shape.campaign, shape.channel, shape.deferred ? "1" : "0"])
+                (
+                    keys: [Self.campaignCountsKey(t, shape.campaign), Self.retryKey(t)],
+                    arguments: [shape.state.rawValue, Self.allowedFrom[shape.state] ?? ",", shape.campaign, shape.channel, shape.deferred ? "1" : "0"]
+                )
             }
         }
         return zip(transitions, replies).map { t, reply in reply.string.flatMap(MessageState.init(rawValue:)) ?? t.state }
@@ -234,9 +238,10 @@ public struct MessageStore: Sendable {
 
     /// Per state: the states a message may move to it from, as the record script
     /// reads them (",initial,in_progress,"; `nil` counts as `initial`).
-    static let allowedFrom: [MessageState: String] = Dictionary(uniqueKeysWithValues: MessageState.allCases.map { to in
-        (to, "," + MessageState.allCases.filter { $0.allows(to) }.map(\.rawValue).joined(separator: ",") + ",")
-    })
+    static let allowedFrom: [MessageState: String] = Dictionary(
+        uniqueKeysWithValues: MessageState.allCases.map { to in
+            (to, "," + MessageState.allCases.filter { $0.allows(to) }.map(\.rawValue).joined(separator: ",") + ",")
+        })
 
     /// Applies a provider's status (`sent`, `delivered`, `read`, `sending_failed`)
     /// to the message it names: by Herald's reference when the callback carries
@@ -282,7 +287,8 @@ public struct MessageStore: Sendable {
 
     /// A contact's newest messages (at most `limit`).
     public func messages(contactId: String, limit: Int = 50) async throws -> [[String: String]] {
-        let ids = try await redis.execute(["ZREVRANGE", Self.contactIndexKey(tag(contactId), contactId), "0", String(limit - 1)]).array?.compactMap(\.string) ?? []
+        let ids =
+            try await redis.execute(["ZREVRANGE", Self.contactIndexKey(tag(contactId), contactId), "0", String(limit - 1)]).array?.compactMap(\.string) ?? []
         // One round trip for all of them.
         let replies = try await redis.pipeline(ids.map { ["HGETALL", Self.recordKey(tag(contactId), $0)] })
         return zip(ids, replies).compactMap { id, reply in Self.fields(reply, id: id) }
@@ -318,9 +324,13 @@ public struct MessageStore: Sendable {
     public func due(shards: [Int], now: Int64, limit: Int) async throws -> DuePass {
         let sets = shards.map { Self.retryKey(Shard.hashTag($0)) }
         // Per shard, what is due, and the first entry after it (when the shard is due next).
-        let reads = try await redis.pipeline(sets.flatMap { set in
-            [["ZRANGEBYSCORE", set, "-inf", String(now), "LIMIT", "0", String(limit)], ["ZRANGEBYSCORE", set, "(\(now)", "+inf", "WITHSCORES", "LIMIT", "0", "1"]]
-        })
+        let reads = try await redis.pipeline(
+            sets.flatMap { set in
+                [
+                    ["ZRANGEBYSCORE", set, "-inf", String(now), "LIMIT", "0", String(limit)],
+                    ["ZRANGEBYSCORE", set, "(\(now)", "+inf", "WITHSCORES", "LIMIT", "0", "1"],
+                ]
+            })
         var keys: [(set: String, id: String, record: String)] = []
         var next: [Int: Int64] = [:]
         for (i, (shard, set)) in zip(shards, sets).enumerated() {

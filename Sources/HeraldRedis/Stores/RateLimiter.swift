@@ -127,7 +127,9 @@ public struct RateLimiter: Sendable {
 
     /// Takes one slot of every rate (and counts the recipient), or none.
     /// - Parameter member: a unique id of this message (a retry after `wait` uses the same).
-    public func acquire(_ rates: [Rate], unique: UniqueRecipients? = nil, member: String, now: Int64, recheck: Duration = .seconds(600)) async throws -> Decision {
+    public func acquire(_ rates: [Rate], unique: UniqueRecipients? = nil, member: String, now: Int64, recheck: Duration = .seconds(600)) async throws
+        -> Decision
+    {
         try await acquire(many: [Request(rates: rates, unique: unique, member: member)], now: now, recheck: recheck)[0]
     }
 

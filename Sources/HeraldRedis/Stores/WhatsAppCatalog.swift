@@ -54,7 +54,8 @@ public final class WhatsAppCatalog: Sendable {
             let parts = k.split(separator: "|", maxSplits: 1).map(String.init)
             guard parts.count == 2 else { continue }
             let n: Int = if case .int(let p)? = v["parameters"] { Int(p) } else { 0 }
-            out[k] = Entry(name: parts[0], language: parts[1], status: v["status"]?.stringValue ?? "", parameters: n, category: v["category"]?.stringValue ?? "")
+            out[k] = Entry(
+                name: parts[0], language: parts[1], status: v["status"]?.stringValue ?? "", parameters: n, category: v["category"]?.stringValue ?? "")
         }
         cache.withLock { $0 = (ContinuousClock.now, out) }
         return out
