@@ -34,6 +34,7 @@ let families: Set<Family> = {
     return Set(chosen.compactMap { $0 })
 }()
 
+/// libFuzzer's entry point: runs the chosen families' checks on one input; a failed check stops the process.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))

@@ -9,6 +9,8 @@ import ServiceLifecycle
 /// evaluates page views against the alert rules, the rule catalogue, and the
 /// sweep that closes visits whose session timed out.
 public enum AlerterApp {
+    /// The alerter's services: the rule catalogue's refresher, the `herald.events` consumer and the
+    /// sweeper that closes visits whose session timed out.
     public static func services(runtime: WorkerRuntime) async throws -> [any Service] {
         let settings = runtime.settings
         let store = AlertStore(redis: runtime.redis, partitions: settings.partitions)

@@ -2,10 +2,14 @@ import HeraldCore
 
 /// An HTTP response.
 public struct HTTPClientResponse: Sendable {
+    /// The HTTP status code.
     public var status: Int
+    /// The response's headers, in order.
     public var headers: [(String, String)]
+    /// The body (at most the request's `maxResponseBytes`).
     public var body: [UInt8]
 
+    /// The body as UTF-8 text.
     public var bodyText: String { String(decoding: body, as: UTF8.self) }
 
     /// The first header with this name (case-insensitive).
@@ -21,10 +25,14 @@ public struct HTTPClientError: Error, Sendable, CustomStringConvertible {
     /// - `refused`: the request's `AddressPolicy` did not allow the address the
     ///   name resolved to; nothing was sent, and sending again will not help.
     public enum Code: Sendable { case timeout, connection, refused, other }
+    /// What kind of failure.
     public var code: Code
+    /// curl's explanation.
     public var message: String
+    /// The message.
     public var description: String { message }
 
+    /// A failure of `code`, explained by `message`.
     public init(code: Code, message: String) {
         self.code = code
         self.message = message
@@ -33,10 +41,15 @@ public struct HTTPClientError: Error, Sendable, CustomStringConvertible {
 
 /// One request, as `HTTPClient.send(many:)` takes it.
 public struct HTTPRequest: Sendable {
+    /// `GET`, `POST`, …
     public var method: String
+    /// The full URL.
     public var url: String
+    /// Request headers, in order.
     public var headers: [(String, String)]
+    /// The body, if any.
     public var body: [UInt8]?
+    /// Bound on the whole transfer.
     public var timeout: Duration
     /// Which addresses the request may connect to; nil: any (a provider's fixed URL).
     public var addressPolicy: AddressPolicy?
@@ -44,6 +57,7 @@ public struct HTTPRequest: Sendable {
     /// answer, however large, is held in memory. 1 MiB by default.
     public var maxResponseBytes: Int
 
+    /// A request; `maxResponseBytes` is 1 MiB unless given.
     public init(
         method: String, url: String, headers: [(String, String)] = [], body: [UInt8]? = nil, timeout: Duration = .seconds(10),
         addressPolicy: AddressPolicy? = nil, maxResponseBytes: Int = 1 << 20
@@ -68,7 +82,9 @@ public struct HTTPRequest: Sendable {
 
 /// What became of one request of `send(many:)`, and how long it took.
 public struct HTTPExchange: Sendable {
+    /// The response, or why there is none.
     public var result: Result<HTTPClientResponse, HTTPClientError>
+    /// From the start of the transfer to its end.
     public var duration: Duration
 }
 
@@ -78,6 +94,7 @@ public struct HTTPExchange: Sendable {
 public final class HTTPClient: Sendable {
     private let engine: CurlMulti<HTTPTransfer>
 
+    /// A client over at most `concurrency` connections, with its own curl thread.
     public init(concurrency: Int = 4) {
         engine = CurlMulti(maxConnections: max(1, concurrency), label: "curl.http")
     }

@@ -8,14 +8,20 @@ public enum SMTPSecurity: String, Sendable {
     case implicit
 }
 
+/// Where and how to hand mail over: `sender.smtp_*` (docs/configuration.md).
 public struct SMTPConfiguration: Sendable {
     /// `host:port`.
     public var server: String
+    /// Plain, STARTTLS (required) or TLS from the start.
     public var security: SMTPSecurity
+    /// The AUTH user; nil: no AUTH.
     public var username: String?
+    /// The AUTH password (a secret: never logged).
     public var password: String?
+    /// Bound on one message's whole session.
     public var timeout: Duration
 
+    /// A server at `server` (`host:port`).
     public init(server: String, security: SMTPSecurity = .none, username: String? = nil, password: String? = nil, timeout: Duration = .seconds(30)) {
         self.server = server
         self.security = security
@@ -46,10 +52,14 @@ public enum SMTPOutcome: Sendable, Equatable {
 /// One message to hand over: the envelope (`MAIL FROM`, `RCPT TO`) and the
 /// message's bytes (headers and body, CRLF line ends).
 public struct SMTPEnvelope: Sendable {
+    /// The envelope sender (`MAIL FROM`).
     public var from: String
+    /// The envelope recipients (`RCPT TO`).
     public var to: [String]
+    /// The message as rendered (`EmailMessage.rendered()`).
     public var message: [UInt8]
 
+    /// An envelope of `message` from `from` to `to`.
     public init(from: String, to: [String], message: [UInt8]) {
         self.from = from
         self.to = to
@@ -59,7 +69,9 @@ public struct SMTPEnvelope: Sendable {
 
 /// What became of one message of `SMTPClient.send(many:)`, and how long it took.
 public struct SMTPExchange: Sendable {
+    /// What the hand-off came to (accepted, temporary, unavailable, permanent, or no reply).
     public var outcome: SMTPOutcome
+    /// From the start of the transfer to its end.
     public var duration: Duration
 }
 
@@ -71,6 +83,7 @@ public final class SMTPClient: Sendable {
     private let engine: CurlMulti<SMTPTransfer>
     private let configuration: SMTPConfiguration
 
+    /// A client of `configuration`'s server over at most `concurrency` connections.
     public init(configuration: SMTPConfiguration, concurrency: Int = 4) {
         self.configuration = configuration
         engine = CurlMulti(maxConnections: max(1, concurrency), label: "curl.smtp")

@@ -15,6 +15,7 @@ public struct Event: WireRecord, Hashable {
     /// Free-form properties of the event.
     public var properties: [String: JSONValue]
 
+    /// An event with every field given (no checks: `EventValidator` checks producer input).
     public init(id: String, type: String, contactId: String, timestamp: Int64, receivedAt: Int64, properties: [String: JSONValue] = [:]) {
         self.id = id
         self.type = type
@@ -118,14 +119,18 @@ public typealias EventValidationError = FieldError
 /// `pages[1].url`; empty for the whole input) and the reason — events and alert
 /// rules report their errors the same way.
 public struct FieldError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The field at fault, as a path (`properties.total`, `pages[1].url`); "" for the whole input.
     public var field: String
+    /// What is wrong with it.
     public var reason: String
 
+    /// A refusal of `field` for `reason`.
     public init(field: String, reason: String) {
         self.field = field
         self.reason = reason
     }
 
+    /// `<field>: <reason>`, or the reason alone.
     public var description: String { field.isEmpty ? reason : "\(field): \(reason)" }
 }
 
@@ -137,8 +142,10 @@ public struct EventValidator: Sendable {
     /// Longest accepted `type`.
     public var maximumTypeLength = 64
 
+    /// The fields an event may have; any other is refused.
     public static let allowedFields: Set<String> = ["id", "type", "contact_id", "timestamp", "properties"]
 
+    /// A validator with the default limits.
     public init() {}
 
     /// Validates one event object.

@@ -4,7 +4,9 @@ public enum JSONPathStep: Sendable, Hashable, ExpressibleByStringLiteral, Expres
     case key(String)
     case index(Int)
 
+    /// A string literal is an object key.
     public init(stringLiteral value: String) { self = .key(value) }
+    /// An integer literal is an array index.
     public init(integerLiteral value: Int) { self = .index(value) }
 }
 

@@ -65,8 +65,11 @@ public enum JSONValue: Sendable, Hashable {
 
 /// Why a byte sequence is not JSON, with the byte offset where it went wrong.
 public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The byte offset where parsing stopped.
     public var offset: Int
+    /// What was expected there.
     public var reason: String
+    /// `<reason> at byte <offset>`.
     public var description: String { "\(reason) at byte \(offset)" }
 }
 
@@ -505,12 +508,19 @@ extension JSONValue {
 extension JSONValue: ExpressibleByStringLiteral, ExpressibleByStringInterpolation, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral,
     ExpressibleByDictionaryLiteral, ExpressibleByArrayLiteral, ExpressibleByNilLiteral, ExpressibleByFloatLiteral
 {
+    /// A string literal is a JSON string.
     public init(stringLiteral value: String) { self = .string(value) }
+    /// An integer literal is a JSON integer.
     public init(integerLiteral value: Int64) { self = .int(value) }
+    /// `true` and `false`.
     public init(booleanLiteral value: Bool) { self = .bool(value) }
+    /// A float literal is a JSON number with a fraction.
     public init(floatLiteral value: Double) { self = .double(value) }
+    /// `nil` is JSON `null`.
     public init(nilLiteral: ()) { self = .null }
+    /// An array literal is a JSON array.
     public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+    /// A dictionary literal is a JSON object (a repeated key: the last wins).
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
         self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
     }

@@ -8,6 +8,7 @@ public struct AdminEndpoint: Sendable {
     /// An admin-scope API key.
     public var key: String
 
+    /// The API at `url`, with admin key `key`.
     public init(url: String, key: String) {
         self.url = url
         self.key = key

@@ -16,18 +16,30 @@ import Logging
 ///    with `received_at_ms` = now (as if just accepted); the p50/p99 from the
 ///    sender's `herald_alert_latency_seconds` histogram (event accepted → SMTP hand-off).
 public struct AlertsBenchmark: Sendable {
+    /// `heraldctl bench alerts --rules` (its `--help` says what it does).
     public var rules: Int = 1000
+    /// `heraldctl bench alerts --events` (its `--help` says what it does).
     public var events: Int = 300_000
+    /// `heraldctl bench alerts --contacts` (its `--help` says what it does).
     public var contacts: Int = 50_000
+    /// `heraldctl bench alerts --rate` (its `--help` says what it does).
     public var rate: Int = 1000
+    /// `heraldctl bench alerts --seconds` (its `--help` says what it does).
     public var seconds: Int = 20
+    /// `heraldctl bench alerts --bootstrap` (its `--help` says what it does).
     public var bootstrap: String?
+    /// `heraldctl bench alerts --alerter-metrics` (its `--help` says what it does).
     public var alerterMetrics: String = "http://127.0.0.1:9404/metrics"
+    /// `heraldctl bench alerts --sender-metrics` (its `--help` says what it does).
     public var senderMetrics: String = "http://127.0.0.1:9403/metrics"
+    /// `heraldctl bench alerts --preload` (its `--help` says what it does).
     public var preload: Bool = false
+    /// `heraldctl bench alerts --partitions` (its `--help` says what it does).
     public var partitions: Int = 24
+    /// The admin API (`heraldctl bench alerts --api --admin-key`): the bench creates its rules there.
     public var admin: AdminEndpoint
 
+    /// Options as `heraldctl` parsed them; the defaults are the flags'.
     public init(
         rules: Int = 1000, events: Int = 300_000, contacts: Int = 50_000, rate: Int = 1000, seconds: Int = 20, bootstrap: String? = nil,
         alerterMetrics: String = "http://127.0.0.1:9404/metrics", senderMetrics: String = "http://127.0.0.1:9403/metrics", preload: Bool = false,
@@ -46,8 +58,11 @@ public struct AlertsBenchmark: Sendable {
         self.admin = admin
     }
 
+    /// Most page views `--preload` may put in the broker at once: about 300 bytes each, 4 MB per partition
+    /// (under the mock broker's 5 MB, DESIGN.md).
     public static func preloadLimit(partitions: Int) -> Int { 4_000_000 / 300 * partitions }
 
+    /// Runs the bench and prints its figures.
     public func run() async throws {
         if preload, cpuSeconds(processNamed: "herald-alerter") != nil {
             throw CLIError(

@@ -122,7 +122,9 @@ public final class ChildProcess: Sendable {
 
 /// Why a child process could not be started.
 public struct ChildProcessError: Error, CustomStringConvertible {
+    /// What failed: the executable and the system's reason.
     public let message: String
+    /// The message.
     public var description: String { message }
 }
 

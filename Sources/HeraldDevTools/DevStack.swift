@@ -6,14 +6,22 @@ import HeraldService
 
 /// `heraldctl dev`: the whole fleet on one machine.
 public struct DevStack: Sendable {
+    /// `heraldctl dev --partitions` (its `--help` says what it does).
     public var partitions: Int = 24
+    /// `heraldctl dev --api-port` (its `--help` says what it does).
     public var apiPort: Int = 8080
+    /// `heraldctl dev --metrics-port` (its `--help` says what it does).
     public var metricsPort: Int = 9401
+    /// `heraldctl dev --demo` (its `--help` says what it does).
     public var demo: Bool = false
+    /// `heraldctl dev --workers` (its `--help` says what it does).
     public var workers: String = Worker.allCases.map(\.rawValue).joined(separator: ",")
+    /// `heraldctl dev --exit-after-start` (its `--help` says what it does).
     public var exitAfterStart: Bool = false
+    /// `heraldctl dev --outbox` (its `--help` says what it does).
     public var outbox: String = DevPaths.outbox
 
+    /// Options as `heraldctl` parsed them; the defaults are the flags'.
     public init(
         partitions: Int = 24, apiPort: Int = 8080, metricsPort: Int = 9401, demo: Bool = false,
         workers: String = Worker.allCases.map(\.rawValue).joined(separator: ","), exitAfterStart: Bool = false, outbox: String = DevPaths.outbox
@@ -27,6 +35,7 @@ public struct DevStack: Sendable {
         self.outbox = outbox
     }
 
+    /// Starts the stack (broker, Redis, SMTP sink, sandbox, workers) and runs it until SIGINT or SIGTERM.
     public func run() async throws {
         var selected: [Worker] = []
         for name in workers.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {

@@ -9,15 +9,24 @@ import Synchronization
 
 /// `heraldctl bench ingest`: events/s accepted end to end, over HTTP and through herald.events.raw.
 public struct IngestBenchmark: Sendable {
+    /// `heraldctl bench ingest --api` (its `--help` says what it does).
     public var api: String?
+    /// `heraldctl bench ingest --key` (its `--help` says what it does).
     public var key: String?
+    /// `heraldctl bench ingest --bootstrap` (its `--help` says what it does).
     public var bootstrap: String?
+    /// `heraldctl bench ingest --seconds` (its `--help` says what it does).
     public var seconds: Int = 20
+    /// `heraldctl bench ingest --concurrency` (its `--help` says what it does).
     public var concurrency: Int = 8
+    /// `heraldctl bench ingest --batch` (its `--help` says what it does).
     public var batch: Int = 100
+    /// `heraldctl bench ingest --raw-events` (its `--help` says what it does).
     public var rawEvents: Int = 500_000
+    /// `heraldctl bench ingest --mode` (its `--help` says what it does).
     public var mode: String = "both"
 
+    /// Options as `heraldctl` parsed them; the defaults are the flags'.
     public init(
         api: String? = nil, key: String? = nil, bootstrap: String? = nil, seconds: Int = 20, concurrency: Int = 8, batch: Int = 100, rawEvents: Int = 500_000,
         mode: String = "both"
@@ -32,6 +41,7 @@ public struct IngestBenchmark: Sendable {
         self.mode = mode
     }
 
+    /// Runs the bench and prints its figures.
     public func run() async throws {
         let apiURL = try api ?? String(contentsOfFile: DevPaths.apiURL, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         let apiKey = try key ?? String(contentsOfFile: DevPaths.apiKey, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)

@@ -11,13 +11,20 @@ import Synchronization
 /// `heraldctl bench journeys`: wake-up lateness and transitions per second of the
 /// running scheduler, and Redis memory per pending wake-up.
 public struct JourneysBenchmark: Sendable {
+    /// `heraldctl bench journeys --count` (its `--help` says what it does).
     public var count: Int = 1_000_000
+    /// `heraldctl bench journeys --rate` (its `--help` says what it does).
     public var rate: Int = 10_000
+    /// `heraldctl bench journeys --redis-port` (its `--help` says what it does).
     public var redisPort: Int?
+    /// `heraldctl bench journeys --partitions` (its `--help` says what it does).
     public var partitions: Int = 24
+    /// `heraldctl bench journeys --bootstrap` (its `--help` says what it does).
     public var bootstrap: String?
+    /// The admin API (`heraldctl bench journeys --api --admin-key`): the bench publishes its campaign there.
     public var admin: AdminEndpoint
 
+    /// Options as `heraldctl` parsed them; the defaults are the flags'.
     public init(count: Int = 1_000_000, rate: Int = 10_000, redisPort: Int? = nil, partitions: Int = 24, bootstrap: String? = nil, admin: AdminEndpoint) {
         self.count = count
         self.rate = rate
@@ -27,6 +34,7 @@ public struct JourneysBenchmark: Sendable {
         self.admin = admin
     }
 
+    /// Runs the bench and prints its figures.
     public func run() async throws {
         var logger = Logger(label: "heraldctl.bench")
         logger.logLevel = .warning

@@ -17,14 +17,22 @@ import Synchronization
 ///   201 with `{"sid":"SM…","status":"queued"}`, or `{"code":…,"message":…}`.
 /// - `GET /sandbox/requests`: every request received (for tests and curious people).
 public struct SandboxProvider: Sendable {
+    /// `heraldctl sandbox --port` (its `--help` says what it does).
     public var port: Int = 8090
+    /// `heraldctl sandbox --reject` (its `--help` says what it does).
     public var reject: [String] = []
+    /// `heraldctl sandbox --throttle-first` (its `--help` says what it does).
     public var throttleFirst: Int = 0
+    /// `heraldctl sandbox --port-file` (its `--help` says what it does).
     public var portFile: String?
+    /// `heraldctl sandbox --whatsapp-callback` (its `--help` says what it does).
     public var whatsappCallback: String?
+    /// `heraldctl sandbox --app-secret` (its `--help` says what it does).
     public var appSecret: String = ""
+    /// `heraldctl sandbox --answer-delay` (its `--help` says what it does).
     public var answerDelay: Int = 0
 
+    /// Options as `heraldctl` parsed them; the defaults are the flags'.
     public init(
         port: Int = 8090, reject: [String] = [], throttleFirst: Int = 0, portFile: String? = nil, whatsappCallback: String? = nil, appSecret: String = "",
         answerDelay: Int = 0
@@ -38,6 +46,7 @@ public struct SandboxProvider: Sendable {
         self.answerDelay = answerDelay
     }
 
+    /// Serves until the process is stopped.
     public func run() async throws {
         var logger = Logger(label: "heraldctl.sandbox")
         logger.logLevel = .warning

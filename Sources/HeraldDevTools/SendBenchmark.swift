@@ -14,18 +14,30 @@ import Synchronization
 /// contact of its own, under the per-number rate, the per-recipient interval and
 /// the unique-recipient tier.
 public struct SendBenchmark: Sendable {
+    /// `heraldctl bench send --count` (its `--help` says what it does).
     public var count: Int = 100_000
+    /// `heraldctl bench send --channel` (its `--help` says what it does).
     public var channel: Channel = Channel.webhook
+    /// `heraldctl bench send --contacts` (its `--help` says what it does).
     public var contacts: Int = 10_000
+    /// `heraldctl bench send --bootstrap` (its `--help` says what it does).
     public var bootstrap: String?
+    /// `heraldctl bench send --senders` (its `--help` says what it does).
     public var senders: Int = 0
+    /// `heraldctl bench send --limit` (its `--help` says what it does).
     public var limit: Int = 200
+    /// `heraldctl bench send --tier` (its `--help` says what it does).
     public var tier: Int?
+    /// `heraldctl bench send --hold` (its `--help` says what it does).
     public var hold: Int = 20
+    /// `heraldctl bench send --partitions` (its `--help` says what it does).
     public var partitions: Int = 24
+    /// `heraldctl bench send --sender-cpu` (its `--help` says what it does).
     public var senderCPU: Int?
+    /// `heraldctl bench send --preload` (its `--help` says what it does).
     public var preload: Bool = false
 
+    /// Options as `heraldctl` parsed them; the defaults are the flags'.
     public init(
         count: Int = 100_000, channel: Channel = Channel.webhook, contacts: Int = 10_000, bootstrap: String? = nil, senders: Int = 0, limit: Int = 200,
         tier: Int? = nil, hold: Int = 20, partitions: Int = 24, senderCPU: Int? = nil, preload: Bool = false
@@ -66,6 +78,7 @@ public struct SendBenchmark: Sendable {
     /// `Idempotency-Key`) or its recipient's digits (WhatsApp's `to`).
     func receiptKey(_ i: Int, run: String) -> String { channel == .whatsapp ? String(Self.phone(i).dropFirst()) : Self.sendId(i, run: run) }
 
+    /// Runs the bench and prints its figures.
     public func run() async throws {
         var logger = Logger(label: "heraldctl.bench")
         logger.logLevel = .warning

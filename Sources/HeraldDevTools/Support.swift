@@ -6,14 +6,23 @@ import Synchronization
 
 /// Where `heraldctl dev` keeps its state, relative to the working directory.
 public enum DevPaths {
+    /// Everything of the dev stack lives under this directory.
     public static let root = ".herald/dev"
+    /// One log file per process of the stack.
     public static let logs = "\(root)/logs"
+    /// redis-server's data directory.
     public static let redis = "\(root)/redis"
+    /// The embedded broker's address, for other commands to find it.
     public static let brokerAddress = "\(root)/broker.addr"
+    /// The stack's ingest API key.
     public static let apiKey = "\(root)/api-key"
+    /// The stack's admin API key.
     public static let adminKey = "\(root)/admin-key"
+    /// The ingestor's API URL.
     public static let apiURL = "\(root)/api.url"
+    /// Where the stack's SMTP sink writes each email as an `.eml` file.
     public static let outbox = "\(root)/outbox"
+    /// redis-server's port.
     public static let redisPort = "\(root)/redis.port"
 }
 
@@ -34,7 +43,9 @@ public func resolveBootstrap(_ flag: String?) throws -> String {
 
 /// A failure to report to the user, without a stack trace.
 public struct CLIError: Error, CustomStringConvertible {
+    /// What to tell the user.
     public let description: String
+    /// An error saying `description`.
     public init(_ description: String) { self.description = description }
 }
 
@@ -55,6 +66,7 @@ public func executableDirectory() -> String {
 public final class TerminationSignal: Sendable {
     private let state = Mutex<(signal: Int32?, waiter: CheckedContinuation<Int32, Never>?)>((nil, nil))
 
+    /// Installs the handlers for SIGINT and SIGTERM; call it once, first.
     public static func install() -> TerminationSignal {
         let t = TerminationSignal()
         var fds: [Int32] = [0, 0]
@@ -125,6 +137,7 @@ public func percentile(_ sorted: [Double], _ p: Double) -> Double {
     return sorted[min(max(rank, 0), sorted.count - 1)]
 }
 
+/// Now, UTC ms (the benches' clock).
 public func nowMilliseconds() -> Int64 { WallClock.system.now() }
 
 /// User + system CPU seconds of the local process whose command line names

@@ -19,6 +19,7 @@ public struct APIKeys: Sendable {
     let read: [String]
     let admin: [String]
 
+    /// Keys by scope: `api.keys`, `api.read_keys`, `api.admin_keys`.
     public init(ingest: some Sequence<String>, read: some Sequence<String>, admin: some Sequence<String>) {
         self.ingest = Array(ingest).filter { !$0.isEmpty }
         self.read = Array(read).filter { !$0.isEmpty }

@@ -29,6 +29,7 @@ public struct CampaignsAPI: Sendable {
     /// The wall clock (injected; `.system` in production).
     var clock = WallClock.system
 
+    /// The campaign routes over these stores; bodies over `maxBodyBytes` get 413.
     public init(store: CampaignStore, journeys: JourneyStore, producer: KafkaProducer, maxBodyBytes: Int, logger: Logger) {
         self.store = store
         self.journeys = journeys

@@ -15,6 +15,7 @@ public struct ContactsAPI: Sendable {
     /// The wall clock (injected; `.system` in production).
     var clock = WallClock.system
 
+    /// The contact routes over these stores; bodies over `maxBodyBytes` get 413.
     public init(store: ContactStore, journeys: JourneyStore, maxBodyBytes: Int, logger: Logger) {
         self.store = store
         self.journeys = journeys

@@ -48,6 +48,7 @@ public struct EventIntake: Sendable {
     let duplicates: Counter
     let failures: Counter
 
+    /// An intake over these dependencies.
     public init(
         redis: RedisPool, producer: KafkaProducer, partitions: Int, dedupeWindow: Duration, messageTimeout: Duration,
         maxEventBytes: Int = EventIntake.maxEventBytes,

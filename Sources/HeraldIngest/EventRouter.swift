@@ -24,6 +24,7 @@ public struct EventRouter: Sendable {
     /// The wall clock (injected; `.system` in production).
     var clock = WallClock.system
 
+    /// A router applying profile changes to `store` and routing what `catalog`'s live campaigns listen to.
     public init(store: ContactStore, catalog: CampaignCatalog, producer: KafkaProducer, deadLetters: DeadLetterQueue? = nil, logger: Logger) {
         self.store = store
         self.catalog = catalog
@@ -32,6 +33,7 @@ public struct EventRouter: Sendable {
         self.logger = logger
     }
 
+    /// Handles one batch of `herald.events`: dead letters, profile changes, then journey commands.
     public func handle(_ batch: [KafkaRecord]) async throws {
         let read = Self.read(batch)
         // herald.events holds what the ingestor wrote; anything else is kept in herald.dlq, never dropped.

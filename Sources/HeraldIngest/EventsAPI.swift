@@ -22,6 +22,7 @@ public struct EventsAPI: Sendable {
     /// The wall clock (injected; `.system` in production).
     var clock = WallClock.system
 
+    /// `POST /v1/events` over `intake`, with these limits.
     public init(intake: EventIntake, maxBodyBytes: Int, maxBatchEvents: Int, logger: Logger) {
         self.intake = intake
         self.maxBodyBytes = maxBodyBytes

@@ -8,6 +8,7 @@ import ServiceLifecycle
 /// Builds `herald-ingestor`'s services: the events API and the raw-topic consumer.
 /// The executable and the tests call this.
 public enum IngestorApp {
+    /// The ingestor's services: the event router's consumer, the raw-events consumer and the API.
     public static func services(runtime: WorkerRuntime, onAPIRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> [any Service] {
         let settings = runtime.settings
         if settings.apiKeys.isEmpty && settings.adminKeys.isEmpty {

@@ -21,6 +21,7 @@ public struct RawEventsHandler: Sendable {
     var clock = WallClock.system
     let dlqTotal: Counter
 
+    /// A consumer of `herald.events.raw` feeding `intake`; invalid records go to `deadLetters`.
     public init(intake: EventIntake, deadLetters: DeadLetterQueue, metrics: PrometheusCollectorRegistry, logger: Logger) {
         self.intake = intake
         self.deadLetters = deadLetters

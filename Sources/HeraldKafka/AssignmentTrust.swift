@@ -72,13 +72,17 @@ struct AssignmentTrust: Sendable {
 /// group's verdict (a revoke, or the doubt's end) can arrive, and nothing is
 /// stored, skipped or dead-lettered.
 public struct PartitionInDoubt: Error, Sendable, CustomStringConvertible {
+    /// The partition whose ownership is uncertain.
     public let partition: TopicPartition
+    /// Why: not assigned here, the process stalled, or another process fenced it.
     public let reason: String
 
+    /// Doubt about `partition`, for `reason`.
     public init(partition: TopicPartition, reason: String) {
         self.partition = partition
         self.reason = reason
     }
 
+    /// What is in doubt and why, for logs.
     public var description: String { "ownership of \(partition) is in doubt: \(reason)" }
 }

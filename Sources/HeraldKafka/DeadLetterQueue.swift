@@ -24,6 +24,7 @@ public struct DeadLetterQueue: Sendable {
     let counters: @Sendable (String, Reason) -> Counter
     let logger: Logger
 
+    /// Dead letters produced with `producer`, counted in `metrics` under `worker`.
     public init(producer: KafkaProducer, metrics: PrometheusCollectorRegistry, worker: String, logger: Logger) {
         self.producer = producer
         self.logger = logger

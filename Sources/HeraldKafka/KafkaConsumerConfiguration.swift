@@ -1,5 +1,6 @@
 /// How a `KafkaConsumer` joins its group and reads.
 public struct KafkaConsumerConfiguration: Sendable {
+    /// Brokers to start from, `host:port[,host:port]`.
     public var bootstrapServers: String
     /// The consumer group; every process of one worker kind shares it.
     public var groupId: String
@@ -41,6 +42,7 @@ public struct KafkaConsumerConfiguration: Sendable {
     /// Extra librdkafka properties, applied last (they win).
     public var extraProperties: [String: String] = [:]
 
+    /// A consumer of `topics` in group `groupId`, with the other settings at their defaults.
     public init(bootstrapServers: String, groupId: String, clientId: String, topics: [String]) {
         self.bootstrapServers = bootstrapServers
         self.groupId = groupId

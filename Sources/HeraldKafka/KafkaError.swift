@@ -17,11 +17,14 @@ public struct KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
         init(rawValue: Int32) { self.rawValue = rawValue }
     }
 
+    /// librdkafka's error code.
     public var code: Code
+    /// librdkafka's (or Herald's) explanation.
     public var message: String
     /// Whether trying the same operation again may succeed.
     public var isRetriable: Bool
 
+    /// `Kafka error <code> (<name>): <message>`.
     public var description: String { "Kafka error \(code.rawValue) (\(code)): \(message)" }
 
     init(code: Code, message: String, isRetriable: Bool) {
@@ -34,6 +37,7 @@ public struct KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
         KafkaError(code: .configuration, message: message, isRetriable: false)
     }
 
+    /// Work handed to a client that is closing.
     public static let shuttingDown = KafkaError(code: .shuttingDown, message: "the Kafka client is shutting down", isRetriable: false)
 }
 

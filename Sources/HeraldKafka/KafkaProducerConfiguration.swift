@@ -15,6 +15,7 @@ public struct KafkaProducerConfiguration: Sendable {
     /// Extra librdkafka properties, applied last (they win).
     public var extraProperties: [String: String] = [:]
 
+    /// A producer for `bootstrapServers`, with the other settings at their defaults.
     public init(bootstrapServers: String, clientId: String) {
         self.bootstrapServers = bootstrapServers
         self.clientId = clientId

@@ -15,6 +15,7 @@ public struct RedisDurability: Sendable, Equatable {
     /// `maxmemory_policy` of `INFO memory`.
     public var maxmemoryPolicy: String?
 
+    /// The settings as read (nil: not reported).
     public init(aofEnabled: Bool?, appendfsync: String?, maxmemoryPolicy: String?) {
         self.aofEnabled = aofEnabled
         self.appendfsync = appendfsync

@@ -50,6 +50,7 @@ public final class RedisPool: Service, Sendable {
     static let maxCommandsPerFlush = 1024
     private let loadedScripts = Mutex<Set<String>>([])
 
+    /// A pool of `configuration.poolSize` connections, opened on first use.
     public init(configuration: RedisConfiguration, logger: Logger) {
         precondition(configuration.poolSize > 0, "redis pool size must be positive")
         self.configuration = configuration

@@ -13,6 +13,7 @@ public struct RedisScript: Sendable, Hashable {
     /// every call (about 3 % of the sender's CPU, docs/benchmarks.md).
     public let sha: String
 
+    /// A script named `name` (its first line, for `SCRIPT` listings and errors) running `source`.
     public init(name: String, source: String) {
         self.name = name
         self.source = "-- \(name)\n" + source

@@ -31,8 +31,10 @@ public enum RedisValue: Sendable, Hashable {
         }
     }
 
+    /// True for a nil reply (a missing key).
     public var isNull: Bool { self == .null }
 
+    /// The elements of an array reply; nil for any other reply.
     public var array: [RedisValue]? {
         if case .array(let a) = self { return a }
         return nil
@@ -41,6 +43,7 @@ public enum RedisValue: Sendable, Hashable {
 
 /// An error talking to Redis, mapped once.
 public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// What kind of failure: how to react to it (an outage waits, a server error does not).
     public enum Code: String, Sendable, Hashable {
         /// Could not connect, or the connection broke (the connection was discarded).
         case connection
@@ -54,9 +57,12 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
         case closed
     }
 
+    /// The kind of failure.
     public var code: Code
+    /// What hiredis or the server said.
     public var message: String
 
+    /// A failure of `code`, explained by `message`.
     public init(code: Code, message: String) {
         self.code = code
         self.message = message
@@ -72,6 +78,7 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// `Redis <code> error: <message>`.
     public var description: String { "Redis \(code.rawValue) error: \(message)" }
 }
 

@@ -7,6 +7,8 @@ import ServiceLifecycle
 /// Builds `herald-scheduler`'s services: the `herald.journeys` consumer and the
 /// wake-up poller. The executable and the tests call this.
 public enum SchedulerApp {
+    /// The scheduler's services: shard-ownership releases, the `herald.journeys` consumer, the
+    /// wake-up poller, the date-trigger sweeper and the retirement sweeper.
     public static func services(runtime: WorkerRuntime) throws -> [any Service] {
         let settings = runtime.settings
         let journeys = JourneyStore(redis: runtime.redis, partitions: settings.partitions)

@@ -19,6 +19,7 @@ public enum SenderApp {
         return (connections / lanes, SlotPool(count: lanes))
     }
 
+    /// The sender's services: the `herald.sends` consumer and the retry poller.
     public static func services(runtime: WorkerRuntime) async throws -> [any Service] {
         let s = runtime.settings.sender
         let partitions = runtime.settings.partitions

@@ -4,7 +4,9 @@ import ServiceLifecycle
 
 /// The flags every worker executable takes: `--config PATH` and `--set key=value`.
 public struct CommandLineOptions: Sendable {
+    /// `--config PATH` (nil: `HERALD_CONFIG` or `config/herald.yaml`).
     public var configFile: String?
+    /// Each `--set key=value`, in order.
     public var overrides: [String] = []
 
     /// Parses the arguments (without the program name).

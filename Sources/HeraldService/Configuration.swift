@@ -4,8 +4,11 @@ import HeraldCore
 /// One configuration key: its dotted name, default and meaning (declared in
 /// `ConfigurationKeys`; docs/configuration.md lists them all).
 public struct ConfigurationKey: Sendable {
+    /// The dotted name, `kafka.partitions`.
     public let name: String
+    /// The default, as text.
     public let defaultValue: String
+    /// What the key means (docs/configuration.md shows it).
     public let help: String
     /// A secret's value is never shown: errors name its key and source only.
     public let isSecret: Bool
@@ -18,7 +21,9 @@ public struct ConfigurationKey: Sendable {
 
 /// Why configuration could not be loaded: names the key (or file) and the bad value.
 public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
+    /// What is wrong: the key, its value (unless secret), where it came from and what was expected.
     public let message: String
+    /// The message.
     public var description: String { message }
     init(_ message: String) { self.message = message }
 }

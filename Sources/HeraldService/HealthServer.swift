@@ -7,9 +7,12 @@ import Synchronization
 
 /// A dependency `/readyz` checks: a name and a probe.
 public struct ReadinessCheck: Sendable {
+    /// The dependency's name, shown in `/readyz`'s answer.
     public let name: String
+    /// True when the dependency answers.
     public let probe: @Sendable () async -> Bool
 
+    /// A check of `name` by `probe`.
     public init(name: String, probe: @escaping @Sendable () async -> Bool) {
         self.name = name
         self.probe = probe

@@ -22,20 +22,26 @@ public enum HeraldLogging {
 /// Writes one JSON object per line to standard error:
 /// `{"ts":"…","level":"info","logger":"…","msg":"…","kafka.topic":"…"}`.
 public struct JSONLogHandler: LogHandler {
+    /// Metadata added to every line of this logger.
     public var metadata: Logger.Metadata = [:]
+    /// Lines below this level are not written.
     public var logLevel: Logger.Level = .info
+    /// Metadata computed per line (task-local values), if any.
     public var metadataProvider: Logger.MetadataProvider?
     private let label: String
 
+    /// A handler writing lines with `"logger": label`.
     public init(label: String) {
         self.label = label
     }
 
+    /// One metadata value of this logger.
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
+    /// Writes `event` as one JSON line.
     public func log(event: LogEvent) {
         var object: [String: JSONValue] = [
             "ts": .string(RFC3339.format(milliseconds: WallClock.system.now())),

@@ -9,11 +9,17 @@ import ServiceLifecycle
 /// What every Herald worker process shares: settings, logger, metrics registry,
 /// Redis pool, Kafka producer and the health port, run in one `ServiceGroup`.
 public struct WorkerRuntime: Sendable {
+    /// Which worker this process is.
     public let worker: Worker
+    /// The checked configuration.
     public let settings: Settings
+    /// The process's logger (`log.level`, `log.format`).
     public let logger: Logger
+    /// The registry `/metrics` exports.
     public let metrics: PrometheusCollectorRegistry
+    /// The process's Redis connections.
     public let redis: RedisPool
+    /// The process's one Kafka producer.
     public let producer: KafkaProducer
     /// Where this worker's consumers put records that cannot be processed.
     public let deadLetters: DeadLetterQueue
@@ -110,6 +116,8 @@ public struct WorkerRuntime: Sendable {
 
 /// Why a worker will not run on this Redis.
 public struct RedisDurabilityError: Error, CustomStringConvertible {
+    /// What is wrong with Redis's persistence settings.
     public let reason: String
+    /// The reason.
     public var description: String { reason }
 }

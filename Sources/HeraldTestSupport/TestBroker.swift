@@ -5,8 +5,11 @@ import Logging
 
 /// An embedded Kafka broker with Herald's topics, for tests.
 public struct TestBroker: Sendable {
+    /// The mock cluster itself.
     public let broker: EmbeddedKafkaBroker
+    /// Where clients connect.
     public var bootstrapServers: String { broker.bootstrapServers }
+    /// The partition count of every Herald topic it created.
     public let partitions: Int
 
     /// Starts a mock cluster and creates `topics` (Herald's by default) with `partitions` partitions.

@@ -9,14 +9,21 @@ public typealias TestIngestor = TestWorker
 
 /// A real worker process (`herald-ingestor` by default) against a test broker and redis-server.
 public final class TestWorker: Sendable {
+    /// The running executable.
     public let process: ChildProcess
+    /// The ingestor's API base URL (workers without an API have one unused).
     public let apiURL: String
+    /// The worker's `/metrics` base URL.
     public let metricsURL: String
+    /// Where the worker's output goes.
     public let logFile: String
+    /// A key of the ingest scope.
     public static let apiKey = "test-key-1"
+    /// A key of the admin scope.
     public static let adminKey = "test-admin-key"
     /// A key of the read scope (contacts, journeys, messages).
     public static let readKey = "test-read-key"
+    /// The `unsubscribe.secret` the workers get.
     public static let unsubscribeSecret = "test-unsubscribe-secret"
 
     /// Starts the executable and waits until /readyz answers 200.

@@ -9,6 +9,7 @@ import Logging
 ///
 /// Tests share nothing through it but use a unique key prefix each (never FLUSHALL).
 public final class TestRedisServer: @unchecked Sendable {
+    /// The loopback port redis-server listens on.
     public let port: Int
     private let process: ChildProcess
     private let directory: URL
@@ -99,6 +100,8 @@ public final class TestRedisServer: @unchecked Sendable {
 }
 /// A failure inside the test support, with a message saying what.
 public struct TestSupportError: Error, CustomStringConvertible {
+    /// What failed.
     public let description: String
+    /// A failure saying `description`.
     public init(_ description: String) { self.description = description }
 }

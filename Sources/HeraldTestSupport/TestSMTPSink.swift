@@ -6,8 +6,11 @@ import HeraldService
 /// A real SMTP server (aiosmtpd, via scripts/smtp-sink.py) that writes each
 /// accepted message as an .eml file into `directory`.
 public final class TestSMTPSink: Sendable {
+    /// The running sink.
     public let process: ChildProcess
+    /// The loopback port it accepts SMTP on.
     public let port: Int
+    /// Where accepted messages are written, one `.eml` each.
     public let directory: String
 
     /// - Parameters:
@@ -40,5 +43,6 @@ public final class TestSMTPSink: Sendable {
         return names.compactMap { try? String(contentsOfFile: "\(directory)/\($0)", encoding: .utf8) }
     }
 
+    /// Stops the sink.
     public func stop() async { _ = await process.stop() }
 }

@@ -7,10 +7,13 @@ import HeraldService
 
 /// `heraldctl sandbox`: the WhatsApp Cloud API / Twilio stand-in, as a process.
 public final class TestSandboxProvider: Sendable {
+    /// The running `heraldctl sandbox`.
     public let process: ChildProcess
+    /// Its base URL (both providers' APIs live under it).
     public let url: String
     let client = HTTPClient(concurrency: 1)
 
+    /// Starts the sandbox with `arguments` and waits until it answers.
     public init(arguments: [String] = []) async throws {
         let dir = try temporaryDirectory("sandbox")
         let portFile = "\(dir)/port"
@@ -34,5 +37,6 @@ public final class TestSandboxProvider: Sendable {
         try JSONValue.parse(try await client.get("\(url)/sandbox/requests").body)["requests"]?.arrayValue ?? []
     }
 
+    /// Stops the sandbox.
     public func stop() async { _ = await process.stop() }
 }

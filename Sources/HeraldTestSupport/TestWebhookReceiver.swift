@@ -10,16 +10,22 @@ import Synchronization
 /// An HTTP endpoint standing in for a customer's webhook receiver: answers each
 /// POST with the next status of `statuses` (then 200) and records what came.
 public final class TestWebhookReceiver: Sendable {
+    /// One request as it arrived.
     public struct Received: Sendable {
+        /// Its headers, names lower-cased.
         public var headers: [String: String]
+        /// Its body.
         public var body: [UInt8]
     }
 
+    /// The loopback port it listens on.
     public let port: Int
+    /// The URL a webhook step should call.
     public var url: String { "http://127.0.0.1:\(port)/hook" }
     private let recorder: Recorder
     private let task: Task<Void, any Error>
 
+    /// Starts a receiver answering with `statuses` in turn, then 200.
     public init(statuses: [Int] = []) async throws {
         let port = freeTCPPort()
         self.port = port
@@ -39,8 +45,10 @@ public final class TestWebhookReceiver: Sendable {
         for _ in 0..<100 where !isListening(port: port) { try await Task.sleep(for: .milliseconds(50)) }
     }
 
+    /// Every request so far, in order.
     public var received: [Received] { recorder.received }
 
+    /// Stops listening.
     public func stop() { task.cancel() }
 }
 

@@ -36,8 +36,10 @@ public final class ProviderCall: Sendable {
     /// The provider's status callbacks will name the message (`MessageReference`),
     /// so its provider id needs no mapping back (`MessageStore.Transition.mapProviderId`).
     public let callbacksNameMessage: Bool
+    /// What the wave does to make the call.
     public let action: Action
 
+    /// A call of `action` under these limits.
     public init(rates: [RateLimiter.Rate] = [], unique: RateLimiter.UniqueRecipients? = nil, callbacksNameMessage: Bool = false, action: Action) {
         self.rates = rates
         self.unique = unique
@@ -45,6 +47,7 @@ public final class ProviderCall: Sendable {
         self.action = action
     }
 
+    /// How the call is made: an HTTP request or an SMTP hand-off.
     public enum Action: Sendable {
         /// An HTTP request — built when the wave calls, so a signature's
         /// timestamp is fresh — and how its result reads. A wave's requests go

@@ -5,7 +5,9 @@ import HeraldRedis
 /// unsubscribe link and open and click tracking for marketing; or a notification
 /// whose content is ready (a sales alert), sent as it is.
 public struct EmailProvider: ChannelProvider {
+    /// The `email/<name>/` subject, text and HTML templates.
     public var templates: MustacheTemplates
+    /// The sender (`sender.email_from`, `sender.email_from_name`).
     public var from: EmailAddress
     /// The base of tracking and unsubscribe links (`sender.public_url`).
     public var publicURL: String
@@ -16,6 +18,7 @@ public struct EmailProvider: ChannelProvider {
     /// The clock that dates each message (injected; `.system` in production).
     public var clock = WallClock.system
 
+    /// A provider of these settings.
     public init(templates: MustacheTemplates, from: EmailAddress, publicURL: String, unsubscribeSecret: String, perDomainPerSecond: Int) {
         self.templates = templates
         self.from = from
@@ -24,6 +27,7 @@ public struct EmailProvider: ChannelProvider {
         self.perDomainPerSecond = perDomainPerSecond
     }
 
+    /// The rendered message for `request`, with its per-domain rate, or why it cannot be sent.
     public func plan(_ request: SendRequest, profile: ContactProfile?) async throws -> SendPlan {
         if let address = request.to, let content = request.content {
             return planPrepared(request, to: address, content: content)

@@ -18,8 +18,11 @@ public struct MustacheTemplates: Sendable {
 
     /// An email's parts, rendered.
     public struct Rendered: Sendable {
+        /// The subject line.
         public var subject: String
+        /// The plain-text body.
         public var text: String
+        /// The HTML body, when the template has one.
         public var html: String?
     }
 

@@ -8,14 +8,18 @@ public struct TwilioSMSProvider: ChannelProvider {
     public var apiURL: String
     /// The account and its token; either empty: not configured.
     public var accountSid: String
+    /// The account's auth token (a secret: never logged).
     public var authToken: String
     /// The sending number or messaging service (`sender.twilio_from`).
     public var from: String
     /// The base of the status callback's URL (`sender.public_url`).
     public var publicURL: String
+    /// The `sms/<name>.mustache` bodies.
     public var templates: MustacheTemplates
+    /// Bound on one API call.
     public var timeout: Duration
 
+    /// A provider of these settings.
     public init(apiURL: String, accountSid: String, authToken: String, from: String, publicURL: String, templates: MustacheTemplates, timeout: Duration) {
         self.apiURL = apiURL
         self.accountSid = accountSid
@@ -26,6 +30,7 @@ public struct TwilioSMSProvider: ChannelProvider {
         self.timeout = timeout
     }
 
+    /// The form POST for `request`, or why it cannot be sent (no phone, not configured, a template error).
     public func plan(_ request: SendRequest, profile: ContactProfile?) async throws -> SendPlan {
         guard !accountSid.isEmpty, !authToken.isEmpty else {
             return .finish(.sendingFailed, "SMS is not configured (sender.twilio_account_sid and sender.twilio_auth_token)")

@@ -6,18 +6,21 @@ import HeraldCore
 public struct WebhookProvider: ChannelProvider {
     /// The signing key; empty: webhooks end `sending_failed` (never sent unsigned).
     public var secret: String
+    /// Bound on one call (`sender.webhook_timeout`).
     public var timeout: Duration
     /// Where webhooks may connect (`sender.webhook_allowed_networks`).
     public var addressPolicy: AddressPolicy
     /// The clock of the signature's timestamp (injected; `.system` in production).
     public var clock = WallClock.system
 
+    /// A provider of these settings.
     public init(secret: String, timeout: Duration, addressPolicy: AddressPolicy) {
         self.secret = secret
         self.timeout = timeout
         self.addressPolicy = addressPolicy
     }
 
+    /// The signed POST for `request`, or why it cannot be sent (no secret).
     public func plan(_ request: SendRequest, profile: ContactProfile?) async throws -> SendPlan {
         let url = request.template
         guard url.hasPrefix("https://") || url.hasPrefix("http://") else {

@@ -10,10 +10,13 @@ import HeraldRedis
 public struct WhatsAppProvider: ChannelProvider {
     /// The Cloud API's base URL and version (`sender.whatsapp_api_url`, `…_version`).
     public var apiURL: String
+    /// The Graph API version in URLs (`v21.0`).
     public var apiVersion: String
     /// The sending number's id and its access token; either empty: not configured.
     public var phoneNumberId: String
+    /// The access token (a secret: never logged).
     public var token: String
+    /// Each template's language and body parameters.
     public var templates: WhatsAppTemplates
     /// The provider's template catalogue (`heraldctl templates sync`), which decides
     /// whether a template may be used at all.
@@ -22,8 +25,10 @@ public struct WhatsAppProvider: ChannelProvider {
     public var recipientInterval: Duration
     /// Unique recipients per rolling 24 hours when no tier was set at run time; 0: unlimited.
     public var tier: Int
+    /// Bound on one API call.
     public var timeout: Duration
 
+    /// A provider of these settings.
     public init(
         apiURL: String, apiVersion: String, phoneNumberId: String, token: String, templates: WhatsAppTemplates, catalog: WhatsAppCatalog,
         recipientInterval: Duration, tier: Int, timeout: Duration
@@ -39,6 +44,7 @@ public struct WhatsAppProvider: ChannelProvider {
         self.timeout = timeout
     }
 
+    /// The template message POST for `request`, with its limits, or why it cannot be sent.
     public func plan(_ request: SendRequest, profile: ContactProfile?) async throws -> SendPlan {
         guard !token.isEmpty, !phoneNumberId.isEmpty else {
             return .finish(.sendingFailed, "WhatsApp is not configured (sender.whatsapp_token and sender.whatsapp_phone_number_id)")
@@ -174,30 +180,39 @@ public struct WhatsAppTemplates: Sendable {
     public struct Template: Sendable {
         /// One body parameter: the data field it shows, and its text when that is empty.
         public struct Parameter: Sendable {
+            /// The dotted data field, e.g. `contact.attributes.first_name`.
             public let field: String
+            /// The text shown when the field is missing or empty.
             public let defaultValue: String
             /// `field` split at its dots, once, when the mapping is loaded.
             public let path: [String]
 
+            /// A parameter showing `field`, or `defaultValue`.
             public init(field: String, defaultValue: String) {
                 self.field = field
                 self.defaultValue = defaultValue
                 self.path = field.split(separator: ".").map(String.init)
             }
         }
+        /// The approved language to send in (`cs`, `en_US`).
         public var language: String
+        /// The body parameters, in `{{1}}`, `{{2}}`, … order.
         public var parameters: [Parameter]
 
+        /// A mapping in `language` with `parameters`.
         public init(language: String, parameters: [Parameter]) {
             self.language = language
             self.parameters = parameters
         }
     }
 
+    /// Mappings by template name.
     public let templates: [String: Template]
 
+    /// These mappings.
     public init(templates: [String: Template]) { self.templates = templates }
 
+    /// The mapping of template `name`, or nil.
     public func template(_ name: String) -> Template? { templates[name] }
 
     /// - Throws: naming the file and the field for a malformed mapping.
@@ -226,6 +241,7 @@ public struct WhatsAppTemplates: Sendable {
 
 /// A template mapping that cannot be used, naming its file.
 public struct TemplateError: Error, CustomStringConvertible {
+    /// What is wrong with the mapping, naming the file and field.
     public let description: String
     init(_ description: String) { self.description = description }
 }

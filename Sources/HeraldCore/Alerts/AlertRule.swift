@@ -8,47 +8,66 @@ import Mustache
 /// The same document arrives as a YAML file in `config/alerts/`, as a YAML or
 /// JSON body over HTTP, and is stored as JSON; `init(json:)` is the one validator.
 public struct AlertRule: Sendable, Equatable {
+    /// The rule's id: its file name, URL path and Redis key part.
     public var id: String
+    /// The name shown in the alert's subject and in lists.
     public var name: String
+    /// A disabled rule is kept but matches nothing.
     public var enabled: Bool
     /// "Me": the address of the user who created the rule.
     public var createdBy: String?
+    /// The IANA time zone whose calendar days, weeks and months `frequency` counts in.
     public var timeZone: String
+    /// The pages watched; a view of any of them can alert.
     public var pages: [WatchedPage]
+    /// At most this many alerts per contact per calendar period.
     public var frequency: AlertFrequency
+    /// Who is told.
     public var recipients: AlertRecipients
     /// Shown at the top of the alert.
     public var description: String
+    /// A file attached to every alert of the rule, if any.
     public var attachment: AlertAttachment?
     /// The alert's email templates: `config/templates/alerts/<template>/`.
     public var template: String
 
+    /// One watched page and the time on it that alerts.
     public struct WatchedPage: Sendable, Equatable {
+        /// The page, or with `/**` the page and those below it.
         public var pattern: PagePattern
         /// The least time on the page (ms) from its view to the next view or a leave; 0: alert on the view.
         public var minTimeMs: Int64
     }
 
+    /// How often one contact may trigger the rule: `times` per calendar `per`.
     public struct AlertFrequency: Sendable, Equatable {
+        /// Alerts allowed per period (1 or more).
         public var times: Int
+        /// The calendar period, in the rule's time zone.
         public var per: AlertPeriod
+        /// `times` alerts per `per`.
         public init(times: Int, per: AlertPeriod) {
             self.times = times
             self.per = per
         }
     }
 
+    /// Who gets the rule's alerts; at least one must be chosen.
     public struct AlertRecipients: Sendable, Equatable {
         /// The rule's creator (`created_by`).
         public var me: Bool
         /// The contact's main owner (the profile's `owner`, an email address).
         public var owner: Bool
+        /// Further addresses (at most `maxCCLength` characters together).
         public var cc: [String]
     }
 
+    /// A file attached to the alert: typed-in content or a template.
     public struct AlertAttachment: Sendable, Equatable {
+        /// The attachment's kind, which sets its MIME type.
         public enum Format: String, Sendable, CaseIterable {
             case text, html, csv, json
+            /// The MIME type of this format.
             public var contentType: String {
                 switch self {
                 case .text: "text/plain"
@@ -58,7 +77,9 @@ public struct AlertRule: Sendable, Equatable {
                 }
             }
         }
+        /// The name the recipient sees.
         public var filename: String
+        /// The file's kind.
         public var format: Format
         /// Typed-in content, sent as it is.
         public var content: String?
@@ -263,6 +284,7 @@ public struct AlertRule: Sendable, Equatable {
             """
     }
 
+    /// The frequency in words: "once a day", "at most 3 times a week".
     public var frequencyText: String {
         (frequency.times == 1 ? "once" : "at most \(frequency.times) times") + " a \(frequency.per.rawValue)"
     }

@@ -1,6 +1,7 @@
 /// Enabled rules indexed by page, so evaluating a page view costs a few
 /// dictionary lookups (one per path depth), not a scan of every rule.
 public struct AlertRuleIndex: Sendable {
+    /// The rules indexed, in the order given.
     public let rules: [AlertRule]
     /// "host/seg/seg" → (rule, page) pairs watching exactly that page.
     private var exact: [String: [(Int, Int)]] = [:]
@@ -9,10 +10,13 @@ public struct AlertRuleIndex: Sendable {
 
     /// A rule a view matched, with the least time on the page among its matching pages.
     public struct Match: Sendable, Equatable {
+        /// The rule matched.
         public var rule: AlertRule
+        /// The least time on the page (ms) among the rule's pages this view matched.
         public var minTimeMs: Int64
     }
 
+    /// Indexes `rules`' pages by exact page and by sub-tree root.
     public init(rules: [AlertRule]) {
         self.rules = rules.filter(\.enabled)
         for (r, rule) in self.rules.enumerated() {
@@ -23,6 +27,7 @@ public struct AlertRuleIndex: Sendable {
         }
     }
 
+    /// The rules a view of `url` matches, each once, with its least time on the page.
     public func matches(_ url: PageURL) -> [Match] {
         var found: [Int: Int64] = [:]
         func add(_ pairs: [(Int, Int)]?) {

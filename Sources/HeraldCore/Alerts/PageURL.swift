@@ -6,7 +6,9 @@ import Foundation
 /// dropped, so `HTTPS://Shop.example/Pricing/?utm_source=x#top` is the same page
 /// as `shop.example/pricing`.
 public struct PageURL: Sendable, Hashable, CustomStringConvertible {
+    /// The host, lower-cased, without a default port (`:80`, `:443`).
     public var host: String
+    /// The path's non-empty segments, lower-cased, in order.
     public var segments: [String]
 
     /// nil when there is no host.
@@ -39,6 +41,7 @@ public struct PageURL: Sendable, Hashable, CustomStringConvertible {
         segments = bytes[slash...].split(whereSeparator: { $0 == 0x2F || $0 == 0x5C }).map { String(decoding: $0, as: UTF8.self).lowercased() }
     }
 
+    /// `host/segment/…`, the form rules and alerts show.
     public var description: String { ([host] + segments).joined(separator: "/") }
 
     /// A host as a browser reports it (`location.host`, IDNs in punycode): a
@@ -71,9 +74,12 @@ public struct PageURL: Sendable, Hashable, CustomStringConvertible {
 /// page under it — `shop.example/products/**` covers `/products`,
 /// `/products/shoes` and `/products/shoes/red`, not `/products-old`.
 public struct PagePattern: Sendable, Hashable, CustomStringConvertible {
+    /// The page the pattern names.
     public var page: PageURL
+    /// True for a `/**` pattern: the page and every page under it.
     public var coversSubpages: Bool
 
+    /// Parses a pattern: a page address, optionally ending in `/**`; nil when the page has no host.
     public init?(_ text: String) {
         var t = text.trimmingCharacters(in: .whitespaces)
         coversSubpages = t.hasSuffix("/**") || t.hasSuffix("**")
@@ -82,11 +88,13 @@ public struct PagePattern: Sendable, Hashable, CustomStringConvertible {
         self.page = page
     }
 
+    /// Whether a view of `url` is a view of this pattern's page (or, for `/**`, of one below it).
     public func matches(_ url: PageURL) -> Bool {
         guard url.host == page.host else { return false }
         if coversSubpages { return url.segments.starts(with: page.segments) }
         return url.segments == page.segments
     }
 
+    /// The pattern as a rule writes it.
     public var description: String { page.description + (coversSubpages ? "/**" : "") }
 }

@@ -3,15 +3,18 @@
 public struct PageVisit: WireRecord, Equatable {
     /// The `page_visited` event's id (alerts about this visit are keyed by it).
     public var eventId: String
+    /// The page's URL as the event gave it.
     public var url: String
     /// When the page was viewed (the event's timestamp, UTC ms).
     public var at: Int64
+    /// The event's session id, if it had one; a view in another session does not end this one.
     public var session: String?
     /// When Herald accepted the event (UTC ms).
     public var acceptedAt: Int64
     /// Rules waiting on this visit → the time on the page each needs (ms).
     public var waiting: [String: Int64]
 
+    /// A view waiting for the rules in `waiting` to learn its time on the page.
     public init(eventId: String, url: String, at: Int64, session: String?, acceptedAt: Int64, waiting: [String: Int64]) {
         self.eventId = eventId
         self.url = url

@@ -17,9 +17,12 @@ public enum YAMLShape {
 
     /// Why a document is refused, and on which line (1-based).
     public struct Refusal: Error, Sendable, Equatable {
+        /// The line at fault, from 1.
         public var line: Int
+        /// What is wrong there.
         public var reason: String
 
+        /// A refusal at `line`.
         public init(line: Int, reason: String) {
             self.line = line
             self.reason = reason

@@ -1,14 +1,19 @@
 /// A triggered campaign: who may enter, what makes them enter or leave, and the
 /// graph of steps they walk through (docs/campaigns.md).
 public struct Campaign: Sendable, Hashable {
+    /// The campaign's id: its file name and the prefix of its journeys' ids.
     public var id: String
+    /// The name shown in reports.
     public var name: String
     /// The contact list the campaign runs for.
     public var list: String
     /// IANA time zone used when a contact has none.
     public var timeZone: String
+    /// Message categories its sends carry (frequency caps and opt-outs use them).
     public var categories: [String]
+    /// How often one contact may enter.
     public var entry: EntryRule
+    /// What makes a contact enter; any one is enough.
     public var triggers: [Trigger]
     /// Events that take a contact out at once, even while it waits.
     public var exits: [ExitCondition]
@@ -18,6 +23,7 @@ public struct Campaign: Sendable, Hashable {
     public var start: String
     /// Steps by id, and their order in the file.
     public var steps: [String: Step]
+    /// Step ids in the order the file lists them.
     public var stepOrder: [String]
 }
 
@@ -35,11 +41,15 @@ public enum EntryRule: String, Sendable, Hashable, CaseIterable {
 public enum Trigger: Sendable, Hashable {
     /// Subscribed to `list` (the campaign's list when nil); imports only when `includeImports`.
     case listSubscribed(list: String?, includeImports: Bool)
+    /// Opened an email (of `campaign` and `template`, when given).
     case emailOpened(campaign: String?, template: String?)
+    /// Clicked a link in an email (of `campaign` and `template`, when given).
     case emailClicked(campaign: String?, template: String?)
     /// A page whose URL matches one of the patterns (`**` at the end covers sub-pages).
     case pageVisited(urls: [String])
+    /// The tag was added to the contact.
     case tagAdded(String)
+    /// The tag was removed from the contact.
     case tagRemoved(String)
     /// The month and day of a date attribute (year ignored), at a local time.
     case anniversary(attribute: String, at: TimeOfDay)
@@ -47,6 +57,7 @@ public enum Trigger: Sendable, Hashable {
     case date(attribute: String, at: TimeOfDay)
     /// Every day at a local time, for contacts matching `when`.
     case daily(at: TimeOfDay, when: Condition?)
+    /// Any `purchase` event.
     case purchase
     /// Any named event (e.g. `cart_abandoned`), optionally filtered by its properties.
     case event(name: String, when: Condition?)
@@ -72,14 +83,18 @@ public enum Trigger: Sendable, Hashable {
 
 /// An event that takes a contact out of the campaign.
 public struct ExitCondition: Sendable, Hashable {
+    /// The event type that ends the journey.
     public var event: String
+    /// Only when the event (and contact) match this; nil: always.
     public var when: Condition?
 }
 
 /// A local time of day, minutes after midnight.
 public struct TimeOfDay: Sendable, Hashable, Comparable, CustomStringConvertible {
+    /// Minutes after local midnight, 0–1439.
     public var minutes: Int
 
+    /// `hour`:`minute` (not checked: `init?(_:)` checks text).
     public init(hour: Int, minute: Int) { minutes = hour * 60 + minute }
 
     /// Parses `HH:MM` (24-hour).
@@ -91,11 +106,13 @@ public struct TimeOfDay: Sendable, Hashable, Comparable, CustomStringConvertible
         self.init(hour: h, minute: m)
     }
 
+    /// `HH:MM`.
     public var description: String {
         let h = minutes / 60, m = minutes % 60
         return (h < 10 ? "0" : "") + "\(h):" + (m < 10 ? "0" : "") + "\(m)"
     }
 
+    /// Earlier in the day.
     public static func < (a: TimeOfDay, b: TimeOfDay) -> Bool { a.minutes < b.minutes }
 }
 
@@ -103,6 +120,7 @@ public struct TimeOfDay: Sendable, Hashable, Comparable, CustomStringConvertible
 public enum Weekday: Int, Sendable, Hashable, CaseIterable {
     case mon = 1, tue, wed, thu, fri, sat, sun
 
+    /// A day from its English name or three-letter abbreviation, any case.
     public init?(name: String) {
         switch name.lowercased() {
         case "mon", "monday": self = .mon

@@ -1,6 +1,8 @@
 /// One node of a campaign's graph.
 public struct Step: Sendable, Hashable {
+    /// The step's id, unique in its campaign.
     public var id: String
+    /// What the step does.
     public var kind: StepKind
     /// Where to go after this step; nil ends the journey (splits name their own).
     public var next: String?
@@ -78,10 +80,14 @@ public enum Channel: String, Sendable, Hashable, CaseIterable {
 /// "Wait until": the next moment that is at `time` (if given), on one of `days`
 /// (if given) and inside `window` (if given), in the contact's time zone.
 public struct WaitUntil: Sendable, Hashable {
+    /// At this local time.
     public var time: TimeOfDay?
+    /// On one of these days.
     public var days: Set<Weekday>?
+    /// Inside this local time window.
     public var window: ClosedRange<TimeOfDay>?
 
+    /// A wait with the given constraints (none given: the next moment).
     public init(time: TimeOfDay? = nil, days: Set<Weekday>? = nil, window: ClosedRange<TimeOfDay>? = nil) {
         self.time = time
         self.days = days
@@ -91,9 +97,12 @@ public struct WaitUntil: Sendable, Hashable {
 
 /// One branch of a conditional split; branches are tried in order.
 public struct SplitBranch: Sendable, Hashable {
+    /// The branch is taken when this holds.
     public var when: Condition
+    /// The step the branch leads to.
     public var next: String
 
+    /// Go to `next` when `when` holds.
     public init(when: Condition, next: String) {
         self.when = when
         self.next = next
@@ -102,9 +111,12 @@ public struct SplitBranch: Sendable, Hashable {
 
 /// One branch of an A/B split.
 public struct RandomBranch: Sendable, Hashable {
+    /// The share of contacts that take this branch, 1–99 (a split's shares add up to 100).
     public var percent: Int
+    /// The step the branch leads to.
     public var next: String
 
+    /// Send `percent` % of contacts to `next`.
     public init(percent: Int, next: String) {
         self.percent = percent
         self.next = next

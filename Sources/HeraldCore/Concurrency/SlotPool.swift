@@ -12,6 +12,7 @@ public final class SlotPool: Sendable {
 
     private let state: Mutex<State>
 
+    /// A pool of `count` slots, all free.
     public init(count: Int) {
         precondition(count > 0, "a slot pool needs at least one slot")
         state = Mutex(State(free: Array((0..<count).reversed())))
@@ -54,5 +55,6 @@ public final class SlotPool: Sendable {
 
 /// The pool was closed.
 public struct SlotPoolClosed: Error, CustomStringConvertible {
+    /// "the pool is closed".
     public var description: String { "the pool is closed" }
 }

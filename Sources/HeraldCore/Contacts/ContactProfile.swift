@@ -1,18 +1,25 @@
 /// A contact's profile as Herald keeps it (in Redis, one JSON document per contact).
 public struct ContactProfile: WireDecodable, Hashable {
+    /// The contact id (the producer's own, 1–256 bytes): the Kafka key of everything about the contact.
     public var id: String
     /// Typed custom attributes (`birthday`, `gender`, `city`, ...).
     public var attributes: [String: JSONValue] = [:]
+    /// The email address messages go to.
     public var email: String?
     /// E.164, e.g. +420601234567.
     public var phone: String?
     /// IANA time zone.
     public var timeZone: String?
+    /// The preferred language, as the producer writes it (e.g. `cs`).
     public var language: String?
     /// The contact's main owner (a user of the system; alert recipient).
     public var owner: String?
+    /// Tags set on the contact (`tag_added`/`tag_removed`, the contacts API).
     public var tags: Set<String> = []
+    /// Lists the contact is subscribed to.
     public var lists: Set<String> = []
+    /// Consent by channel or purpose: `email: false` (or `sms`, `whatsapp`…) opts the contact out of that
+    /// channel's marketing, `marketing: false` out of all marketing.
     public var consent: [String: JSONValue] = [:]
     /// Notes by id (an event id or a step's idempotency key, so replays add nothing).
     public var notes: [String: JSONValue] = [:]
@@ -21,17 +28,20 @@ public struct ContactProfile: WireDecodable, Hashable {
     public var purchases: [String: Int64] = [:]
     /// Purchases dropped from `purchases` (the oldest), counted so totals stay true.
     public var olderPurchases: Int64 = 0
+    /// When the profile last changed, UTC ms.
     public var updatedAt: Int64 = 0
 
     /// How many purchases and notes a profile keeps (the store's script drops the
     /// oldest beyond): a contact's profile is read for nearly every event and
     /// message, so it must not grow with every purchase (docs/contacts.md).
     public static let purchaseCap = 1000
+    /// How many notes a profile keeps (see `purchaseCap`).
     public static let noteCap = 200
 
     /// Every purchase ever recorded, kept or dropped.
     public var purchaseCount: Int64 { Int64(purchases.count).addingClamped(olderPurchases) }
 
+    /// An empty profile of contact `id`.
     public init(id: String) { self.id = id }
 
     /// The API form: tags and lists as sorted arrays, purchases as a count and times.
@@ -129,16 +139,22 @@ public struct ContactChange: Sendable, Hashable {
     public var fields: [String: JSONValue] = [:]
     /// Attributes to set (null removes one).
     public var attributes: [String: JSONValue] = [:]
+    /// Tags to add.
     public var addTags: [String] = []
+    /// Tags to remove.
     public var removeTags: [String] = []
+    /// Lists to subscribe to.
     public var addLists: [String] = []
+    /// Lists to unsubscribe from.
     public var removeLists: [String] = []
+    /// A purchase to record: its event id (a replay records nothing new) and time, UTC ms.
     public var purchase: (id: String, at: Int64)? {
         get { purchaseId.map { ($0, purchaseAt) } }
         set { purchaseId = newValue?.id; purchaseAt = newValue?.at ?? 0 }
     }
     private var purchaseId: String?
     private var purchaseAt: Int64 = 0
+    /// A note to add: its id (a replay adds nothing), text and time, UTC ms.
     public var note: (id: String, text: String, at: Int64)? {
         get { noteId.map { ($0, noteText, noteAt) } }
         set { noteId = newValue?.id; noteText = newValue?.text ?? ""; noteAt = newValue?.at ?? 0 }
@@ -147,8 +163,10 @@ public struct ContactChange: Sendable, Hashable {
     private var noteText = ""
     private var noteAt: Int64 = 0
 
+    /// A change that changes nothing.
     public init() {}
 
+    /// True when applying the change would change nothing (the store is not called).
     public var isEmpty: Bool {
         !replace && fields.isEmpty && attributes.isEmpty && addTags.isEmpty && removeTags.isEmpty && addLists.isEmpty && removeLists.isEmpty
             && purchaseId == nil && noteId == nil

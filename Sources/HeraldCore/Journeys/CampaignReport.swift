@@ -61,6 +61,7 @@ public struct CampaignReport: Sendable, Hashable {
     /// Each counter's value.
     public var counts: [Counter: Int]
 
+    /// A report with these counts (absent counters are zero).
     public init(counts: [Counter: Int] = [:]) {
         self.counts = counts
     }
@@ -85,6 +86,7 @@ public struct CampaignReport: Sendable, Hashable {
         counts.merge(other.counts, uniquingKeysWith: +)
     }
 
+    /// One counter's value (0 when absent).
     public subscript(_ counter: Counter) -> Int {
         get { counts[counter] ?? 0 }
         set { counts[counter] = newValue }

@@ -1,9 +1,13 @@
 /// What journey evaluation may read about a contact: a value, so evaluation stays
 /// pure (the scheduler loads it from Redis).
 public struct ContactSnapshot: Sendable, Hashable {
+    /// The contact id.
     public var id: String
+    /// Custom attributes, with the profile's email, phone, language and owner among them.
     public var attributes: [String: JSONValue]
+    /// The contact's tags.
     public var tags: Set<String>
+    /// The lists the contact is subscribed to.
     public var lists: Set<String>
     /// IANA time zone; nil means the campaign's.
     public var timeZone: String?
@@ -14,6 +18,7 @@ public struct ContactSnapshot: Sendable, Hashable {
     /// Purchases older than all of `purchases`, only counted (`ContactProfile.purchaseCap`).
     public var olderPurchases: Int64
 
+    /// A snapshot of these values (tests build them; the scheduler uses `ContactProfile.snapshot`).
     public init(
         id: String, attributes: [String: JSONValue] = [:], tags: Set<String> = [], lists: Set<String> = [], timeZone: String? = nil,
         messages: [MessageRecord] = [],
@@ -32,11 +37,14 @@ public struct ContactSnapshot: Sendable, Hashable {
 
 /// One message a contact received.
 public struct MessageRecord: Sendable, Hashable {
+    /// The channel it went over.
     public var channel: Channel
+    /// Its category (`marketing`, `transactional`, …), if it had one.
     public var category: String?
     /// When it was sent, UTC milliseconds.
     public var at: Int64
 
+    /// A message of `channel` and `category` sent at `at`.
     public init(channel: Channel, category: String?, at: Int64) {
         self.channel = channel
         self.category = category

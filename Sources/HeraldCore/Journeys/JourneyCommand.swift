@@ -5,6 +5,7 @@ public enum JourneyCommand: WireRecord, Hashable {
     /// Put a contact into a campaign (start-another-campaign steps, API and test entries).
     case enter(campaignId: String, contactId: String, id: String, isTest: Bool)
 
+    /// The contact the command is for: the record's Kafka key.
     public var contactId: String {
         switch self {
         case .event(let e): e.contactId

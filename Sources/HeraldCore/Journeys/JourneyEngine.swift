@@ -1,13 +1,16 @@
 /// Runs journeys of one campaign version: pure and deterministic, driven by the
 /// caller's clock (`now`), so it is tested without Kafka or Redis.
 public struct JourneyEngine: Sendable {
+    /// The campaign whose journeys it runs.
     public let campaign: Campaign
+    /// The campaign's version.
     public let version: Int
     /// In test mode every wait lasts this long instead (5 minutes by default).
     public var testWait: Duration = .seconds(300)
     /// Most steps run in one transition; a guard against a graph the validator missed.
     public var maximumStepsPerTransition = 1000
 
+    /// An engine for `version` of `campaign`.
     public init(campaign: Campaign, version: Int) {
         self.campaign = campaign
         self.version = version
@@ -182,9 +185,13 @@ public struct JourneyEngine: Sendable {
 
 /// The result of one step of evaluation: the instance as it is now and what to do.
 public struct Transition: Sendable, Hashable {
+    /// The instance after the step.
     public var instance: JourneyInstance
+    /// What the caller must do, in order: sends, profile changes, webhooks, entries into other
+    /// campaigns, a wake-up.
     public var effects: [JourneyEffect]
 
+    /// A transition to `instance` with `effects`.
     public init(instance: JourneyInstance, effects: [JourneyEffect]) {
         self.instance = instance
         self.effects = effects

@@ -1,12 +1,16 @@
 /// One contact's walk through one version of a campaign.
 public struct JourneyInstance: Sendable, Hashable {
+    /// The journey's id, unique per contact (the caller of `JourneyEngine.enter` chooses it).
     public var id: String
+    /// The campaign it belongs to.
     public var campaignId: String
     /// The campaign version it entered; it stays on it.
     public var version: Int
+    /// The contact walking it.
     public var contactId: String
     /// Properties of the event that let it in (conditions may read them).
     public var triggerEvent: [String: JSONValue]
+    /// Running, waiting until a time, completed or exited.
     public var status: JourneyStatus
     /// The step it is in (waiting in, or about to run).
     public var stepId: String
@@ -16,8 +20,10 @@ public struct JourneyInstance: Sendable, Hashable {
     public var visits: [String: Int]
     /// Test journeys: waits shortened, left out of reports.
     public var isTest: Bool
+    /// When it entered, UTC ms.
     public var enteredAt: Int64
 
+    /// A running journey at step `stepId`, never advanced.
     public init(
         id: String, campaignId: String, version: Int, contactId: String, triggerEvent: [String: JSONValue], stepId: String, enteredAt: Int64,
         isTest: Bool = false
@@ -44,6 +50,7 @@ public enum JourneyStatus: Sendable, Hashable {
     case completed(at: Int64)
     case exited(reason: ExitReason, at: Int64)
 
+    /// Running or waiting: not yet completed or exited.
     public var isActive: Bool {
         switch self {
         case .running, .waiting: true

@@ -36,6 +36,7 @@ public enum TriggerMatcher {
 /// every sub-page. Query strings, fragments and a trailing slash are ignored, and
 /// scheme and host compare case-insensitively, as a user expects.
 public enum URLPattern {
+    /// Whether `url` is the page `pattern` names, or (for a `/**` pattern) one of its sub-pages.
     public static func matches(pattern: String, url: String) -> Bool {
         if pattern.hasSuffix("/**") {
             let base = normalise(String(pattern.dropLast(3)))

@@ -10,12 +10,14 @@ public struct AddressPolicy: Sendable, Hashable {
     /// Networks allowed even though they are not public (an operator's allow-list).
     public var allowed: [Network]
 
+    /// A policy that also allows the non-public networks in `allowed`.
     public init(allowed: [Network] = []) { self.allowed = allowed }
 
     /// A network in CIDR form: `10.1.0.0/16`, `fd00::/8`.
     public struct Network: Sendable, Hashable, CustomStringConvertible {
         /// 4 or 16 bytes.
         public var address: [UInt8]
+        /// The prefix length in bits.
         public var prefix: Int
 
         /// nil unless `text` is an IPv4 or IPv6 network with a prefix that fits it.
@@ -42,6 +44,7 @@ public struct AddressPolicy: Sendable, Hashable {
             return true
         }
 
+        /// CIDR notation, `10.20.0.0/16`.
         public var description: String { "\(Self.format(address))/\(prefix)" }
 
         /// IPv4 dotted quads or IPv6 (with `::`) as bytes.

@@ -7,18 +7,26 @@ import Foundation
 /// Values that would start a new header line (CR or LF) are refused, not
 /// cleaned: a template or profile that produces one is a bug to see.
 public struct EmailMessage: Sendable {
+    /// The envelope sender and `From`.
     public var from: EmailAddress
+    /// The recipient (envelope and `To`).
     public var to: EmailAddress
+    /// The subject; RFC 2047-encoded when it is not ASCII.
     public var subject: String
+    /// The plain-text part.
     public var text: String
+    /// The HTML part; with it the body is `multipart/alternative`.
     public var html: String?
     /// The send's idempotency key.
     public var sendId: String
     /// Where one-click unsubscribe POSTs go; none for transactional mail.
     public var unsubscribeURL: String?
+    /// The `Date` header.
     public var date: Date
+    /// Files attached after the body (`multipart/mixed`).
     public var attachments: [EmailAttachment] = []
 
+    /// A message with no attachments; `date` defaults to now.
     public init(
         from: EmailAddress, to: EmailAddress, subject: String, text: String, html: String? = nil, sendId: String, unsubscribeURL: String? = nil,
         date: Date = WallClock.system.date()
@@ -114,7 +122,9 @@ public struct EmailMessage: Sendable {
 
 /// A mailbox: an address and an optional display name.
 public struct EmailAddress: Sendable, Equatable {
+    /// The address itself, `local@domain`.
     public var address: String
+    /// The display name, if any.
     public var name: String?
 
     /// - Throws: `EmailMessageError` when `address` is not `local@domain.tld`
@@ -126,6 +136,7 @@ public struct EmailAddress: Sendable, Equatable {
         self.name = name
     }
 
+    /// The part after the last `@` (per-domain rate limits use it).
     public var domain: String { String(address[address.index(after: address.lastIndex(of: "@")!)...]) }
 
     var header: String {
@@ -151,8 +162,11 @@ public struct EmailAddress: Sendable, Equatable {
     }
 }
 
+/// Why a message or an address was refused (a line break in a header, an invalid address).
 public struct EmailMessageError: Error, Sendable, CustomStringConvertible, Equatable {
+    /// What was refused and why.
     public let description: String
+    /// A refusal saying `description`.
     public init(_ description: String) { self.description = description }
 }
 
@@ -161,10 +175,14 @@ func hasLineBreak(_ s: String) -> Bool { s.utf8.contains { $0 == 0x0D || $0 == 0
 
 /// A file attached to an email (text content: CSV, JSON, HTML or plain text).
 public struct EmailAttachment: Sendable, Equatable {
+    /// The name the recipient sees.
     public var filename: String
+    /// The MIME type, e.g. `text/csv`.
     public var contentType: String
+    /// The file's text (sent base64-encoded).
     public var content: String
 
+    /// An attachment of `content` named `filename`.
     public init(filename: String, contentType: String, content: String) {
         self.filename = filename
         self.contentType = contentType

@@ -5,24 +5,29 @@ import Foundation
 /// is signed (HMAC under the tracking secret over contact, message and target),
 /// so the redirect is never an open redirect and no one can forge opens.
 public enum EmailTracking {
+    /// The open pixel's URL under `base` (the ingestor's public URL), signed for this contact and message.
     public static func openURL(base: String, secret: String, contactId: String, messageId: String) -> String {
         "\(base)/v1/t/o?contact=\(URLEncoding.percentEncoded(contactId))&message=\(URLEncoding.percentEncoded(messageId))"
             + "&token=\(LinkToken.sign(.open, secret: secret, fields: [contactId, messageId]))"
     }
 
+    /// The tracked link that redirects to `target`, signed for this contact, message and target.
     public static func clickURL(base: String, secret: String, contactId: String, messageId: String, target: String) -> String {
         "\(base)/v1/t/c?contact=\(URLEncoding.percentEncoded(contactId))&message=\(URLEncoding.percentEncoded(messageId))"
             + "&url=\(URLEncoding.percentEncoded(target))&token=\(clickToken(secret: secret, contactId: contactId, messageId: messageId, target: target))"
     }
 
+    /// The token of a tracked link: binds the target, so a link cannot be pointed elsewhere.
     public static func clickToken(secret: String, contactId: String, messageId: String, target: String) -> String {
         LinkToken.sign(.click, secret: secret, fields: [contactId, messageId, target])
     }
 
+    /// Whether `token` is this contact's and message's open token.
     public static func verifyOpen(_ token: String, secret: String, contactId: String, messageId: String) -> Bool {
         LinkToken.verify(token, .open, secret: secret, fields: [contactId, messageId])
     }
 
+    /// Whether `token` is this contact's, message's and target's click token.
     public static func verifyClick(_ token: String, secret: String, contactId: String, messageId: String, target: String) -> Bool {
         LinkToken.verify(token, .click, secret: secret, fields: [contactId, messageId, target])
     }

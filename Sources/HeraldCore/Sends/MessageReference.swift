@@ -9,22 +9,27 @@
 /// provider's id. That mapping was a Redis key per message kept 30 days
 /// (docs/sender.md, "Delivery statuses").
 public struct MessageReference: Sendable, Hashable {
+    /// The contact the message went to.
     public var contactId: String
+    /// The message's send id (`SendRequest.id`).
     public var sendId: String
 
     /// The longest `biz_opaque_callback_data` Meta takes. A longer reference is
     /// not sent; the message is then found through its provider id instead.
     public static let whatsAppLimit = 512
 
+    /// A reference to one message.
     public init(contactId: String, sendId: String) {
         self.contactId = contactId
         self.sendId = sendId
     }
 
+    /// The reference of `request`'s message.
     public init(_ request: SendRequest) {
         self.init(contactId: request.contactId, sendId: request.id)
     }
 
+    /// The form the provider carries back: `c=<contact>&m=<send id>`, form-encoded.
     public var text: String { URLEncoding.form([("c", contactId), ("m", sendId)]) }
 
     /// Reads `text` back; nil unless both parts are there and not empty.

@@ -14,6 +14,7 @@ public struct ProviderStatus: Sendable, Equatable {
     /// The provider's error, for the message's record (empty when none).
     public var error: String
 
+    /// A status as the provider reported it.
     public init(providerId: String, reference: MessageReference?, status: String, error: String) {
         self.providerId = providerId
         self.reference = reference

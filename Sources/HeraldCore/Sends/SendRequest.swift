@@ -39,26 +39,32 @@ public struct SendRequest: WireRecord, Equatable, CustomStringConvertible {
         }
     }
 
+    /// The idempotency key, `<instance>:<step>:<visit>`: one provider call at most per id.
     public var id: String {
         get { storage.fields.id }
         set { writable.fields.id = newValue }
     }
+    /// The recipient contact; the record's Kafka key.
     public var contactId: String {
         get { storage.fields.contactId }
         set { writable.fields.contactId = newValue }
     }
+    /// The campaign whose step asked for the message (`alert:<rule>` for sales alerts).
     public var campaignId: String {
         get { storage.fields.campaignId }
         set { writable.fields.campaignId = newValue }
     }
+    /// The campaign version the journey runs.
     public var version: Int {
         get { storage.fields.version }
         set { writable.fields.version = newValue }
     }
+    /// The journey instance that reached the step ("" when none did).
     public var instanceId: String {
         get { storage.fields.instanceId }
         set { writable.fields.instanceId = newValue }
     }
+    /// The send step's id within the campaign.
     public var stepId: String {
         get { storage.fields.stepId }
         set { writable.fields.stepId = newValue }
@@ -73,14 +79,17 @@ public struct SendRequest: WireRecord, Equatable, CustomStringConvertible {
         get { storage.fields.template }
         set { writable.fields.template = newValue }
     }
+    /// `marketing`, `transactional` or a campaign's own category; caps and opt-outs use it (see `isMarketing`).
     public var category: String? {
         get { storage.fields.category }
         set { writable.fields.category = newValue }
     }
+    /// A test journey's message (`POST /v1/campaigns/{id}/test`): reported apart from real ones.
     public var isTest: Bool {
         get { storage.fields.isTest }
         set { writable.fields.isTest = newValue }
     }
+    /// When the scheduler made the request, UTC ms.
     public var createdAtMs: Int64 {
         get { storage.fields.createdAtMs }
         set { writable.fields.createdAtMs = newValue }
@@ -112,6 +121,7 @@ public struct SendRequest: WireRecord, Equatable, CustomStringConvertible {
         set { writable.fields.originMs = newValue }
     }
 
+    /// Equal when every field is equal (the same box, or equal boxes).
     public static func == (a: SendRequest, b: SendRequest) -> Bool {
         a.storage === b.storage || a.storage.fields == b.storage.fields
     }
@@ -119,6 +129,7 @@ public struct SendRequest: WireRecord, Equatable, CustomStringConvertible {
     /// Every field, as the struct printed them before it had a box (test failures, logs).
     public var description: String { "SendRequest" + String(describing: storage.fields).drop { $0 != "(" } }
 
+    /// A request with these fields; `event`, `to`, `content` and `originMs` are set afterwards.
     public init(
         id: String, contactId: String, campaignId: String, version: Int = 1, instanceId: String = "", stepId: String = "",
         channel: Channel, template: String, category: String? = nil, isTest: Bool = false, createdAtMs: Int64 = 0
@@ -219,24 +230,33 @@ public struct SendRequest: WireRecord, Equatable, CustomStringConvertible {
     }
 }
 
+/// Why a `herald.sends` record was refused: the field and the reason.
 public struct SendRequestError: Error, Sendable, CustomStringConvertible {
     /// The failing field ("" when the record as a whole is wrong).
     public let field: String
+    /// What is wrong with the field.
     public let reason: String
+    /// A refusal of `field` for `reason`.
     public init(field: String, _ reason: String) {
         self.field = field
         self.reason = reason
     }
+    /// `field '<field>' <reason>`, or the reason alone for the whole record.
     public var description: String { field.isEmpty ? reason : "field '\(field)' \(reason)" }
 }
 
 /// An email already rendered: subject, text, optional HTML and attachments.
 public struct PreparedEmail: Sendable, Equatable {
+    /// The subject line.
     public var subject: String
+    /// The plain-text body.
     public var text: String
+    /// The HTML body, if any.
     public var html: String?
+    /// Files attached (an alert's CSV of the visit, for one).
     public var attachments: [EmailAttachment]
 
+    /// An email rendered by its producer.
     public init(subject: String, text: String, html: String? = nil, attachments: [EmailAttachment] = []) {
         self.subject = subject
         self.text = text
@@ -244,6 +264,7 @@ public struct PreparedEmail: Sendable, Equatable {
         self.attachments = attachments
     }
 
+    /// The dictionary form carried in a send request's `content`.
     public var json: JSONValue {
         var o: [String: JSONValue] = ["subject": .string(subject), "text": .string(text)]
         if let html { o["html"] = .string(html) }
@@ -254,6 +275,7 @@ public struct PreparedEmail: Sendable, Equatable {
         return .object(o)
     }
 
+    /// Reads `json`'s form; nil without string `subject` and `text`, or with an attachment lacking a field.
     public init?(json: JSONValue) {
         guard let subject = json["subject"]?.stringValue, let text = json["text"]?.stringValue else { return nil }
         self.subject = subject

@@ -5,6 +5,8 @@ import Foundation
 /// name and value, sorted by name, with no separators.
 /// (https://www.twilio.com/docs/usage/security#validating-requests)
 public enum TwilioSignature {
+    /// The `X-Twilio-Signature` Twilio sends with a callback to `url` carrying `parameters`:
+    /// Base64 of HMAC-SHA1 over the URL followed by each parameter's name and value, sorted by name.
     public static func compute(url: String, parameters: [String: String], authToken: String) -> String {
         var text = url
         for name in parameters.keys.sorted() { text += name + parameters[name]! }

@@ -9,17 +9,29 @@ extension KafkaError.Code: CustomStringConvertible {
 
     init(_ err: rd_kafka_resp_err_t) { self.init(rawValue: err.rawValue) }
 
+    /// The producer's local queue is full: wait for deliveries, then produce again.
     public static let queueFull = KafkaError.Code(RD_KAFKA_RESP_ERR__QUEUE_FULL)
+    /// A record was not acknowledged within `message.timeout.ms`.
     public static let messageTimedOut = KafkaError.Code(RD_KAFKA_RESP_ERR__MSG_TIMED_OUT)
+    /// The client does not know the topic (local error).
     public static let unknownTopic = KafkaError.Code(RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC)
+    /// The broker has no such topic or partition.
     public static let unknownTopicOrPartition = KafkaError.Code(RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+    /// A broker connection failed.
     public static let transport = KafkaError.Code(RD_KAFKA_RESP_ERR__TRANSPORT)
+    /// No broker can be reached.
     public static let allBrokersDown = KafkaError.Code(RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+    /// The committed offset is no longer in the log (retention removed it).
     public static let offsetOutOfRange = KafkaError.Code(RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE)
+    /// The consumer reset its position because the offset was out of range.
     public static let autoOffsetReset = KafkaError.Code(RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET)
+    /// A request timed out.
     public static let timedOut = KafkaError.Code(RD_KAFKA_RESP_ERR__TIMED_OUT)
+    /// Creating a topic that exists (not an error at start-up).
     public static let topicAlreadyExists = KafkaError.Code(RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+    /// librdkafka refused an argument.
     public static let invalidArgument = KafkaError.Code(RD_KAFKA_RESP_ERR__INVALID_ARG)
+    /// The client hit a fatal error and must be recreated.
     public static let fatal = KafkaError.Code(RD_KAFKA_RESP_ERR__FATAL)
 }
 

@@ -14,8 +14,10 @@ import HeraldCore
 ///   `too_short`, `no_recipient` (400 days).
 public struct AlertStore: Sendable {
     let redis: RedisPool
+    /// The shard count (`kafka.partitions`): visits and deadlines are kept per shard.
     public let partitions: Int
 
+    /// A store on `redis` with `partitions` shards.
     public init(redis: RedisPool, partitions: Int) {
         self.redis = redis
         self.partitions = partitions
@@ -35,6 +37,7 @@ public struct AlertStore: Sendable {
         return replies[0].int == 0
     }
 
+    /// The rule `id`, or nil when there is none.
     public func rule(_ id: String) async throws -> AlertRule? {
         guard let text = try await redis.execute(["HGET", Self.rulesKey, id]).string else { return nil }
         return try AlertRule(json: try JSONValue.parse(string: text))
@@ -56,6 +59,7 @@ public struct AlertStore: Sendable {
         return replies[0].int == 1
     }
 
+    /// The rule set's version: every save and delete increments it, so alerters reload when it moves.
     public func version() async throws -> Int64 { try await redis.execute(["GET", Self.versionKey]).int ?? 0 }
 
     // MARK: Per contact
@@ -128,11 +132,15 @@ public struct AlertStore: Sendable {
 
     /// One contact's change of waiting visit: from the one read (`expected`) to `next`.
     public struct VisitChange: Sendable {
+        /// The contact whose visit changes.
         public var contactId: String
+        /// The waiting visit as read (nil: none); the change applies only if it is still there.
         public var expected: PageVisit?
+        /// The visit to wait on now (nil: none).
         public var next: PageVisit?
         /// When `next` times out (UTC ms).
         public var deadline: Int64
+        /// A change of `contactId`'s waiting visit from `expected` to `next`, timing out at `deadline`.
         public init(contactId: String, expected: PageVisit?, next: PageVisit?, deadline: Int64) {
             self.contactId = contactId
             self.expected = expected
@@ -208,10 +216,12 @@ public struct AlertStore: Sendable {
         return try await CappedSet.admit(redis, key: key, member: visitId, limit: rule.frequency.times, ttlSeconds: ttl)
     }
 
+    /// Whether a frequency cap let an alert through.
     public typealias Admission = CappedSet.Admission
 
     // MARK: Analytics
 
+    /// The daily statistics each rule keeps (`herald:alert:stats:…` fields).
     public enum Counter: String, Sendable, CaseIterable { case matched, sent, suppressed, tooShort = "too_short", noRecipient = "no_recipient" }
 
     /// Adds to per-rule, per-day counters (one round trip).

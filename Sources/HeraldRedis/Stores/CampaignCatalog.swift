@@ -14,17 +14,23 @@ import Synchronization
 public final class CampaignCatalog: Sendable {
     /// One campaign as the workers see it.
     public struct Entry: Sendable {
+        /// Draft, active, paused, draining or stopped.
         public var state: CampaignStore.State
+        /// The version new journeys enter (nil: never published).
         public var publishedVersion: Int?
+        /// An engine per version journeys may be on: the published one and those retired with `drain`.
         public var engines: [Int: JourneyEngine]
+        /// Retired versions and what happens to their journeys.
         public var retired: [Int: CampaignStore.RetireMode]
 
+        /// The engine of the published version.
         public var published: JourneyEngine? { publishedVersion.flatMap { engines[$0] } }
     }
 
     private let store: CampaignStore
     private let state = Mutex<(revision: Int64, entries: [String: Entry])>((-1, [:]))
 
+    /// A catalogue read from `store`, empty until first read.
     public init(store: CampaignStore) {
         self.store = store
     }

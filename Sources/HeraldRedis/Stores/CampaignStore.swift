@@ -10,12 +10,14 @@ import HeraldCore
 public struct CampaignStore: Sendable {
     let redis: RedisPool
 
+    /// A store on `redis`.
     public init(redis: RedisPool) { self.redis = redis }
 
     /// A campaign's lifecycle state.
     public enum State: String, Sendable, Hashable {
         /// Saved as a draft, never published.
         case draft
+        /// Published: new contacts enter the published version.
         case active
         /// No one enters; wake-ups are held.
         case paused
@@ -35,10 +37,15 @@ public struct CampaignStore: Sendable {
 
     /// What `show` answers.
     public struct Summary: Sendable, Hashable {
+        /// The campaign id.
         public var id: String
+        /// Draft, active, paused, draining or stopped.
         public var state: State
+        /// The published version (nil: none yet).
         public var publishedVersion: Int?
+        /// Every saved version, ascending.
         public var versions: [Int]
+        /// Whether a draft is saved (not yet published).
         public var hasDraft: Bool
         /// Retired versions and what happens to their journeys.
         public var retired: [Int: RetireMode]
@@ -156,6 +163,8 @@ public struct CampaignStore: Sendable {
 
 /// A refused campaign operation, saying why.
 public struct CampaignStoreError: Error, Sendable, CustomStringConvertible {
+    /// What was refused and why.
     public let description: String
+    /// A refusal saying `description`.
     public init(_ description: String) { self.description = description }
 }

@@ -4,6 +4,7 @@
 /// the check and the count are atomic across processes; a member admitted before
 /// (a replay) is admitted again without being counted twice.
 public enum CappedSet {
+    /// Whether a member was let in.
     public enum Admission: Sendable, Equatable {
         /// First time, within the limit: now counted.
         case allowed

@@ -7,11 +7,13 @@ public struct ContactStore: Sendable {
     let redis: RedisPool
     let partitions: Int
 
+    /// A store on `redis` with `partitions` shards.
     public init(redis: RedisPool, partitions: Int) {
         self.redis = redis
         self.partitions = partitions
     }
 
+    /// The Redis key of a contact's profile: `herald:contact:{shard}:<id>`.
     public func key(_ contactId: String) -> String {
         "herald:contact:\(Shard.hashTag(Shard.of(contactId, partitions: partitions))):\(contactId)"
     }

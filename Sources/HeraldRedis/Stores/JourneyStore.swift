@@ -10,11 +10,13 @@ public struct JourneyStore: Sendable {
     let redis: RedisPool
     let partitions: Int
 
+    /// A store on `redis` with `partitions` shards.
     public init(redis: RedisPool, partitions: Int) {
         self.redis = redis
         self.partitions = partitions
     }
 
+    /// The shard (= partition) a contact's journeys and wake-ups live in.
     public func shard(of contactId: String) -> Int { Shard.of(contactId, partitions: partitions) }
     func journeysKey(_ contactId: String) -> String { "herald:j:\(Shard.hashTag(shard(of: contactId))):\(contactId)" }
     func messagesKey(_ contactId: String) -> String { "herald:msg:\(Shard.hashTag(shard(of: contactId))):\(contactId)" }
@@ -32,7 +34,9 @@ public struct JourneyStore: Sendable {
 
     /// What the scheduler reads of a contact before a transition.
     public struct Loaded: Sendable {
+        /// The contact's stored journeys that decode.
         public var journeys: [JourneyInstance]
+        /// The contact's profile (nil: none stored).
         public var profile: ContactProfile?
         /// Messages Herald asked to send to the contact (newest kept; see `save`).
         public var messages: [MessageRecord]
@@ -50,8 +54,10 @@ public struct JourneyStore: Sendable {
         public var key: String
         /// The hash field: the instance id.
         public var instanceId: String
+        /// What the field held.
         public var bytes: [UInt8]
 
+        /// The damaged field `instanceId` of `key`, holding `bytes`.
         public init(key: String, instanceId: String, bytes: [UInt8]) {
             self.key = key
             self.instanceId = instanceId
@@ -124,6 +130,7 @@ public struct JourneyStore: Sendable {
     /// How long message history is kept, and at most how many entries per contact:
     /// enough for any frequency rule over the last weeks.
     public static let messageRetention: Int64 = 90 * 86_400_000
+    /// At most this many messages of history per contact (the oldest go first).
     public static let messageCap = 500
 
     /// The stored bytes of some of a contact's journeys (nil where none is
@@ -279,6 +286,7 @@ public struct JourneyStore: Sendable {
         try await redis.execute(["HGET", "herald:expedited:\(Shard.hashTag(shard))", campaign]).string
     }
 
+    /// Records that `expedite` ran for `campaign` in `shard` under `tag`, so a retry does not run it again.
     public func markExpedited(shard: Int, campaign: String, tag: String) async throws {
         try await redis.execute(["HSET", "herald:expedited:\(Shard.hashTag(shard))", campaign, tag])
     }
@@ -312,21 +320,28 @@ public struct JourneyStore: Sendable {
 public struct JourneySave: Sendable {
     /// A message for the contact's history, under its send's idempotency key.
     public struct Message: Sendable {
+        /// The send's idempotency key: a replay records the message once.
         public var key: String
+        /// Channel, category and time.
         public var record: MessageRecord
 
+        /// The message `record` under `key`.
         public init(key: String, record: MessageRecord) {
             self.key = key
             self.record = record
         }
     }
 
+    /// The contact whose journeys are saved.
     public var contactId: String
+    /// Its instances as they are after the transitions, with their wake-ups.
     public var instances: [JourneyInstance]
+    /// Messages the transitions asked to send, for the contact's history.
     public var messages: [Message]
     /// Finished instances to delete in the same save (`JourneyRetention.expired`).
     public var deletes: [String]
 
+    /// A save of `contactId`'s `instances`, `messages` and `deletes`.
     public init(contactId: String, instances: [JourneyInstance], messages: [Message] = [], deletes: [String] = []) {
         self.contactId = contactId
         self.instances = instances
@@ -340,5 +355,6 @@ public enum JourneyStoreError: Error, Sendable, CustomStringConvertible {
     /// Another process owns the shard now (this one lost its partition).
     case fenced
 
+    /// What the refusal means, for logs.
     public var description: String { "the shard is owned by another scheduler (fencing token changed)" }
 }

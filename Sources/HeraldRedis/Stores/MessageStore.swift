@@ -13,12 +13,14 @@ import HeraldCore
 /// so states only move forward (`MessageState.allows`).
 public struct MessageStore: Sendable {
     let redis: RedisPool
+    /// The shard count (`kafka.partitions`): records and retry sets are kept per shard.
     public let partitions: Int
     /// How long a message's record is kept once it reached a final state (each
     /// later status, `delivered` or `read`, starts it again). Without it, every
     /// message ever sent would stay in Redis.
     public let retention: Duration
 
+    /// A store on `redis` with `partitions` shards, keeping final records for `retention`.
     public init(redis: RedisPool, partitions: Int, retention: Duration = .seconds(30 * 86_400)) {
         self.redis = redis
         self.partitions = partitions
@@ -56,11 +58,14 @@ public struct MessageStore: Sendable {
     /// own script (the set has the contact's shard tag, like the message), so a
     /// capped message costs no extra round trip and is never claimed.
     public struct ClaimCap: Sendable, Hashable {
+        /// The UTC day the cap counts, `YYYY-MM-DD`.
         public var day: String
+        /// Distinct messages allowed that day.
         public var limit: Int
         /// Recorded on a message the cap cancels.
         public var reason: String
 
+        /// A cap of `limit` messages on `day`, cancelling with `reason`.
         public init(day: String, limit: Int, reason: String) {
             self.day = day
             self.limit = limit
@@ -151,11 +156,15 @@ public struct MessageStore: Sendable {
 
     /// A move of one message to a state (see `record`).
     public struct Transition: Sendable {
+        /// The message.
         public var request: SendRequest
+        /// The state it moves to (refused if that would move it backwards).
         public var state: MessageState
+        /// Why, for the record (an error, a cap), "" when none.
         public var reason: String
         /// For `retry_scheduled`: when to try again (UTC ms).
         public var next: Int64?
+        /// The provider did not take the attempt (throttled, unreachable): not a failed attempt.
         public var deferred: Bool
         /// False when the message is known to have a record (it was claimed): the
         /// request is then not sent along again (it is stored at creation).
@@ -168,6 +177,7 @@ public struct MessageStore: Sendable {
         /// they name the message themselves (`MessageReference`).
         public var mapProviderId: Bool
 
+        /// A move of `request` to `state`.
         public init(
             _ request: SendRequest, _ state: MessageState, reason: String = "", next: Int64? = nil, deferred: Bool = false, mayCreate: Bool = true,
             providerId: String? = nil, mapProviderId: Bool = true

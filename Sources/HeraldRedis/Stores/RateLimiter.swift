@@ -26,6 +26,7 @@ import HeraldCore
 public struct RateLimiter: Sendable {
     let redis: RedisPool
 
+    /// A limiter whose windows live in `redis`, shared by every sender.
     public init(redis: RedisPool) { self.redis = redis }
 
     /// The window a rate is counted over: the configured one plus the jitter guard.
@@ -34,12 +35,16 @@ public struct RateLimiter: Sendable {
         return ms + ms / 20
     }
 
+    /// At most `limit` events per sliding `window`, counted under `name`.
     public struct Rate: Sendable, Equatable {
         /// What is limited, e.g. `email`, `email-domain:shop.example`.
         public var name: String
+        /// Events allowed per window.
         public var limit: Int
+        /// The sliding window's length.
         public var window: Duration
 
+        /// `limit` per `window` under `name`.
         public init(name: String, limit: Int, window: Duration) {
             self.name = name
             self.limit = limit
@@ -47,7 +52,9 @@ public struct RateLimiter: Sendable {
         }
     }
 
+    /// What the limits answer for one message.
     public enum Decision: Sendable, Equatable {
+        /// Every limit had room; the message is counted in each.
         case allowed
         /// Try again after this many milliseconds (the earliest moment a slot frees).
         case wait(milliseconds: Int64, limit: String)
@@ -57,12 +64,16 @@ public struct RateLimiter: Sendable {
     /// limit: unique customers per 24 hours, by the account's tier). A recipient
     /// already counted in the window passes freely.
     public struct UniqueRecipients: Sendable, Equatable {
+        /// The sending account (a WhatsApp phone number id) whose tier applies.
         public var account: String
+        /// The recipient counted (a phone number).
         public var recipient: String
         /// Used when no tier was set at run time (`setTier`); 0 means unlimited.
         public var defaultLimit: Int
+        /// The rolling window, 24 hours for WhatsApp.
         public var window: Duration
 
+        /// `recipient` counted against `account`'s cap.
         public init(account: String, recipient: String, defaultLimit: Int, window: Duration = .seconds(86_400)) {
             self.account = account
             self.recipient = recipient
@@ -135,7 +146,9 @@ public struct RateLimiter: Sendable {
 
     /// What one message asks of the limits.
     public struct Request: Sendable {
+        /// Every rate the message must fit (all or none count it).
         public var rates: [Rate]
+        /// The unique-recipient cap, if its channel has one.
         public var unique: UniqueRecipients?
         /// A unique id of the message (a retry after `wait` uses the same).
         public var member: String
@@ -143,6 +156,7 @@ public struct RateLimiter: Sendable {
         /// hold is noted so a tier change (`setTier`) can bring it forward. Nil: not noted.
         public var shard: Int?
 
+        /// A request of `member` against `rates` and `unique`.
         public init(rates: [Rate], unique: UniqueRecipients? = nil, member: String, shard: Int? = nil) {
             self.rates = rates
             self.unique = unique

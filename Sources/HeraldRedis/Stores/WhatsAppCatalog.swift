@@ -5,15 +5,20 @@ import Synchronization
 /// (`heraldctl templates sync`), in `herald:{wa}:templates`: `<name>|<language>` →
 /// `{"status", "parameters", "category"}`.
 public final class WhatsAppCatalog: Sendable {
+    /// One template in one language.
     public struct Entry: Sendable, Equatable {
+        /// The template's name at Meta.
         public var name: String
+        /// Its language code (`cs`, `en_US`, …).
         public var language: String
         /// `APPROVED`, `PAUSED`, `DISABLED`, `REJECTED`, `PENDING`, …
         public var status: String
         /// How many body parameters (`{{1}}`, `{{2}}`, …) the template takes.
         public var parameters: Int
+        /// Meta's category: `MARKETING`, `UTILITY` or `AUTHENTICATION`.
         public var category: String
 
+        /// An entry as the provider reported it.
         public init(name: String, language: String, status: String, parameters: Int, category: String) {
             self.name = name
             self.language = language
@@ -28,6 +33,7 @@ public final class WhatsAppCatalog: Sendable {
     private let cache = Mutex<(at: ContinuousClock.Instant, entries: [String: Entry])?>(nil)
     private let refresh: Duration
 
+    /// A catalogue read from `redis`, cached for `refresh` between reads.
     public init(redis: RedisPool, refresh: Duration = .seconds(10)) {
         self.redis = redis
         self.refresh = refresh
