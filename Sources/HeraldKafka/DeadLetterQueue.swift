@@ -3,7 +3,7 @@ import Logging
 import Prometheus
 
 /// Puts records that cannot be processed in `herald.dlq`, unchanged (same key
-/// and bytes), with where they came from and why in headers (`KafkaRecord.deadLettered`),
+/// and bytes), with where they came from and why in headers (`DeadLetter`),
 /// and counts them in `herald_dlq_records_total{worker,topic,reason}`.
 ///
 /// Every worker dead-letters through this one type, so `heraldctl dlq` reads and
@@ -40,7 +40,7 @@ public struct DeadLetterQueue: Sendable {
     ///   outage: the caller must not treat the records as handled).
     public func send(_ records: [(record: KafkaRecord, reason: Reason, field: String, message: String)]) async throws {
         guard !records.isEmpty else { return }
-        let outgoing = records.map { $0.record.deadLettered(to: Topics.dlq, field: $0.field, reason: $0.message) }
+        let outgoing = records.map { $0.record.deadLetter(field: $0.field, reason: $0.message).outgoing() }
         for case .failure(let error) in await producer.send(outgoing) { throw error }
         for r in records {
             counters(r.record.topic, r.reason).increment()
@@ -58,9 +58,6 @@ public struct DeadLetterQueue: Sendable {
         try await send([(record, reason, field, message)])
     }
 
-    /// The source topic of dead letters that were read from Redis, not from Kafka.
-    public static let redisSource = "redis"
-
     /// Dead-letters values stored in Redis that cannot be used (a damaged stored
     /// journey; a journey whose wake-ups keep failing), with their bytes, so they
     /// can be inspected and mended before the caller deletes them or their
@@ -74,19 +71,11 @@ public struct DeadLetterQueue: Sendable {
     public func send(stored: [(key: String, redisKey: String, field: String, bytes: [UInt8], message: String)], reason: Reason = .undecodable) async throws {
         guard !stored.isEmpty else { return }
         let outgoing = stored.map {
-            KafkaOutgoingRecord(
-                topic: Topics.dlq, key: $0.key, value: $0.bytes,
-                headers: [
-                    KafkaHeader(name: "herald.error.field", string: ""),
-                    KafkaHeader(name: "herald.error.reason", string: $0.message),
-                    KafkaHeader(name: "herald.source.topic", string: Self.redisSource),
-                    KafkaHeader(name: "herald.source.redis_key", string: $0.redisKey),
-                    KafkaHeader(name: "herald.source.redis_field", string: $0.field),
-                ])
+            DeadLetter(key: $0.key, value: $0.bytes, source: .redis(key: $0.redisKey, field: $0.field), reason: $0.message).outgoing()
         }
         for case .failure(let error) in await producer.send(outgoing) { throw error }
         for s in stored {
-            counters(Self.redisSource, reason).increment()
+            counters(DeadLetter.redisTopic, reason).increment()
             logger.warning(
                 "stored value moved to herald.dlq",
                 metadata: [

@@ -53,23 +53,6 @@ public struct KafkaRecord: Sendable, Hashable {
 
     /// The first header with this name.
     public func header(_ name: String) -> [UInt8]? { headers.first { $0.name == name }?.value }
-
-    /// This record moved to `topic` (the dead-letter topic) unchanged — same key
-    /// and bytes — with why in headers: `herald.error.field`,
-    /// `herald.error.reason`, `herald.source.topic`, `herald.source.partition`,
-    /// `herald.source.offset`. Every worker dead-letters the same way, so one
-    /// tool reads and replays `herald.dlq` whatever wrote to it.
-    public func deadLettered(to topic: String, field: String, reason: String) -> KafkaOutgoingRecord {
-        KafkaOutgoingRecord(
-            topic: topic, key: keyString, value: value,
-            headers: [
-                KafkaHeader(name: "herald.error.field", string: field),
-                KafkaHeader(name: "herald.error.reason", string: reason),
-                KafkaHeader(name: "herald.source.topic", string: self.topic),
-                KafkaHeader(name: "herald.source.partition", string: String(partition)),
-                KafkaHeader(name: "herald.source.offset", string: String(offset)),
-            ])
-    }
 }
 
 /// A Kafka record header.

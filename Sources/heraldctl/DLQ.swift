@@ -34,7 +34,7 @@ struct DLQ: AsyncParsableCommand {
         @Option(help: "Only dead letters from this source topic.") var sourceTopic: String?
 
         func run() async throws {
-            let letters = try await DeadLetters.read(options).filter { sourceTopic == nil || $0.source.topic == sourceTopic }
+            let letters = try await DeadLetters.read(options).filter { sourceTopic == nil || $0.sourceTopic == sourceTopic }
             for l in letters {
                 print("\(l.place)  from \(l.origin)  key \(l.record.keyString ?? "-")  \(l.record.value.count) bytes  \(l.reason.prefix(160))")
             }
@@ -70,7 +70,7 @@ struct DLQ: AsyncParsableCommand {
             let letters = try await DeadLetters.read(options)
             let chosen =
                 all
-                ? letters.filter { sourceTopic == nil || $0.source.topic == sourceTopic }
+                ? letters.filter { sourceTopic == nil || $0.sourceTopic == sourceTopic }
                 : try places.map { p in
                     guard let l = letters.first(where: { $0.place == p }) else { throw CLIError("no dead letter at \(p) in \(Topics.dlq)") }
                     return l
@@ -83,23 +83,27 @@ struct DLQ: AsyncParsableCommand {
                     "\(first.place) was read from Redis (\(first.origin)), not from a topic: it cannot be replayed; see docs/operations.md, \"Dead letters\"")
             }
             for l in stored { print("\(l.place): skipped, read from Redis (\(l.origin)); mend it by hand") }
+            // A record produced to herald.dlq by something else names no source to go back to.
+            let unplaced = chosen.filter { !$0.isFromRedis && $0.sourcePlace == nil }
+            if !all, let first = unplaced.first { throw CLIError("\(first.place) has no source topic, partition and offset headers: it cannot be replayed") }
+            for l in unplaced { print("\(l.place): skipped, its source is \(l.origin)") }
             // The same source record dead-lettered twice (two groups read its topic) is replayed once.
             var seen: Set<String> = []
-            let unique = chosen.filter { !$0.isFromRedis && seen.insert("\($0.source.topic)/\($0.source.partition)/\($0.source.offset)").inserted }
+            let unique = chosen.filter { l in l.sourcePlace.map { seen.insert($0).inserted } ?? false }
             let producer = try KafkaProducer(
                 configuration: .init(bootstrapServers: try resolveBootstrap(options.bootstrap), clientId: "heraldctl-dlq-\(getpid())"),
                 logger: DeadLetters.logger)
             let reports = await producer.send(
                 unique.map {
                     KafkaOutgoingRecord(
-                        topic: $0.source.topic, key: $0.record.keyString, value: $0.record.value,
-                        headers: [KafkaHeader(name: "herald.replayed.from", string: "\(Topics.dlq)/\($0.place)")])
+                        topic: $0.sourceTopic ?? "", key: $0.letter.key, value: $0.letter.value,
+                        headers: [KafkaHeader(name: DeadLetter.replayedFromHeader, string: "\(Topics.dlq)/\($0.place)")])
                 })
             await producer.close()
             var failed = 0
             for (letter, report) in zip(unique, reports) {
                 switch report {
-                case .success(let r): print("\(letter.place) → \(letter.source.topic)[\(r.partition)]@\(r.offset)")
+                case .success(let r): print("\(letter.place) → \(letter.sourceTopic ?? "")[\(r.partition)]@\(r.offset)")
                 case .failure(let error):
                     failed += 1
                     print("\(letter.place): not replayed: \(error)")
@@ -111,25 +115,39 @@ struct DLQ: AsyncParsableCommand {
     }
 }
 
-/// One record of `herald.dlq`, read back.
+/// One record of `herald.dlq`, read back, with its place there.
 struct DeadLetters {
     let record: KafkaRecord
-    /// `PARTITION:OFFSET` in herald.dlq.
-    var place: String { "\(record.partition):\(record.offset)" }
-    var source: (topic: String, partition: String, offset: String) {
-        (header("herald.source.topic") ?? "?", header("herald.source.partition") ?? "?", header("herald.source.offset") ?? "?")
-    }
-    var reason: String { header("herald.error.reason") ?? "" }
-    /// A value the scheduler read from Redis and could not decode (`DeadLetterQueue.send(stored:)`).
-    var isFromRedis: Bool { source.topic == DeadLetterQueue.redisSource }
-    /// Where the record came from: `topic[partition]@offset`, or `redis KEY FIELD`.
-    var origin: String {
-        isFromRedis
-            ? "redis \(header("herald.source.redis_key") ?? "?") \(header("herald.source.redis_field") ?? "?")"
-            : "\(source.topic)[\(source.partition)]@\(source.offset)"
+    let letter: DeadLetter
+
+    init(_ record: KafkaRecord) {
+        self.record = record
+        self.letter = DeadLetter(reading: record)
     }
 
-    func header(_ name: String) -> String? { record.header(name).map { String(decoding: $0, as: UTF8.self) } }
+    /// `PARTITION:OFFSET` in herald.dlq.
+    var place: String { "\(record.partition):\(record.offset)" }
+    var reason: String { letter.reason }
+    /// The topic to replay to; nil for a value read from Redis or of unknown origin.
+    var sourceTopic: String? {
+        switch letter.source {
+        case .topic(let topic, _, _): topic
+        case .redis: DeadLetter.redisTopic
+        case .unknown(let topic): topic
+        }
+    }
+    /// The source record's place, for replaying each one once.
+    var sourcePlace: String? { if case .topic(let t, let p, let o) = letter.source { "\(t)/\(p)/\(o)" } else { nil } }
+    /// A value the scheduler read from Redis and could not decode (`DeadLetterQueue.send(stored:)`).
+    var isFromRedis: Bool { if case .redis = letter.source { true } else { false } }
+    /// Where the record came from: `topic[partition]@offset`, `redis KEY FIELD`, or what is known.
+    var origin: String {
+        switch letter.source {
+        case .topic(let t, let p, let o): "\(t)[\(p)]@\(o)"
+        case .redis(let key, let field): "redis \(key) \(field)"
+        case .unknown(let topic): "unknown (\(topic ?? "no herald.source headers"))"
+        }
+    }
 
     static let logger: Logger = {
         var l = Logger(label: "heraldctl.dlq")
@@ -162,6 +180,6 @@ struct DeadLetters {
             try await tasks.next()
             tasks.cancelAll()
         }
-        return records.withLock { $0 }.sorted { ($0.partition, $0.offset) < ($1.partition, $1.offset) }.map(DeadLetters.init)
+        return records.withLock { $0 }.sorted { ($0.partition, $0.offset) < ($1.partition, $1.offset) }.map { DeadLetters($0) }
     }
 }
