@@ -333,11 +333,11 @@ struct JourneyProcessor: Sendable {
             for (n, effect) in t.effects.enumerated() {
                 let eventId = "\(i.id):\(i.sequence):\(n)"
                 switch effect {
-                case .send(let channel, let template, let category, let key):
-                    records.append(send(i, channel: channel, template: template, category: category, key: key))
-                    if !i.isTest { messages.append(.init(key: key, record: MessageRecord(channel: channel, category: category, at: clock.now()))) }
+                case .send(let step, let key):
+                    records.append(send(i, step, key: key))
+                    if !i.isTest { messages.append(.init(key: key, record: MessageRecord(channel: step.channel, category: step.category, at: clock.now()))) }
                 case .webhook(let url, let key):
-                    records.append(send(i, channel: .webhook, template: url, category: nil, key: key))
+                    records.append(send(i, SendStep(channel: .webhook, template: url), key: key))
                 case .addTag(let tag): records.append(raw(eventId, "tag_added", i, ["tag": .string(tag)]))
                 case .removeTag(let tag): records.append(raw(eventId, "tag_removed", i, ["tag": .string(tag)]))
                 case .subscribe(let list): records.append(raw(eventId, "list_subscribed", i, ["list": .string(list)]))
@@ -360,10 +360,16 @@ struct JourneyProcessor: Sendable {
     }
 
     /// A `herald.sends` record (the wire format is `SendRequest`'s, shared with the sender).
-    func send(_ i: JourneyInstance, channel: Channel, template: String, category: String?, key: String) -> KafkaOutgoingRecord {
+    func send(_ i: JourneyInstance, _ step: SendStep, key: String) -> KafkaOutgoingRecord {
+        Self.sendRecord(i, step, key: key, now: clock.now())
+    }
+
+    /// The `herald.sends` record for journey `i`'s send step, keyed by its contact.
+    static func sendRecord(_ i: JourneyInstance, _ step: SendStep, key: String, now: Int64) -> KafkaOutgoingRecord {
         var request = SendRequest(
             id: key, contactId: i.contactId, campaignId: i.campaignId, version: i.version, instanceId: i.id, stepId: i.stepId,
-            channel: channel, template: template, category: category, isTest: i.isTest, createdAtMs: clock.now())
+            channel: step.channel, template: step.template, category: step.category, isTest: i.isTest, createdAtMs: now)
+        request.account = step.account ?? ""
         request.event = i.triggerEvent
         return KafkaOutgoingRecord(topic: Topics.sends, key: i.contactId, value: request.encoded())
     }

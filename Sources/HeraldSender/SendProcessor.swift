@@ -22,9 +22,10 @@ struct SendProcessor: Sendable {
     let messages: MessageStore
     let contacts: ContactStore
     let catalog: CampaignCatalog
-    /// Each channel's provider: what a request becomes on the wire and what the
-    /// answer means (`HeraldChannels`). A channel without one ends `sending_failed`.
-    let providers: [Channel: any ChannelProvider]
+    /// Each channel's and account's provider: what a request becomes on the wire
+    /// and what the answer means (`HeraldChannels`), and the account's own rate. A
+    /// request for a channel or account without one ends `sending_failed`.
+    let providers: ProviderRegistry
     let smtp: SMTPClient
     let http: HTTPClient
     let limiter: RateLimiter
@@ -108,16 +109,17 @@ struct SendProcessor: Sendable {
         {
             return .finish(.cancelled, "the contact opted out of \(request.channel.rawValue) marketing")
         }
-        guard let provider = providers[request.channel] else {
-            return .finish(.sendingFailed, "no provider is registered for the \(request.channel.rawValue) channel")
+        switch providers.entry(for: request) {
+        case .success(let entry): return try await entry.provider.plan(request, profile: profile)
+        case .failure(let miss): return .finish(.sendingFailed, miss.description)
         }
-        return try await provider.plan(request, profile: profile)
     }
 
-    /// The channel's own rate (`limits.<channel>_per_second`) ahead of the provider's limits.
+    /// The account's own rate (`limits.<channel>_per_second`, or an account file's
+    /// `per_second`) ahead of the provider's limits.
     func rates(_ request: SendRequest, _ call: ProviderCall) -> [RateLimiter.Rate] {
-        guard let limit = settings.channelRates[request.channel] else { return call.rates }
-        return [.init(name: request.channel.rawValue, limit: limit, window: .seconds(1))] + call.rates
+        guard case .success(let entry) = providers.entry(for: request), let limit = entry.perSecond else { return call.rates }
+        return [.init(name: entry.rateName, limit: limit, window: .seconds(1))] + call.rates
     }
 
     /// One wave of a channel's calls: limits, then claims (a round trip each), the
@@ -175,10 +177,10 @@ struct SendProcessor: Sendable {
             switch claim {
             case .claimed(let attempt, let deferrals, let firstSeen): claimed.append((item.request, item.call, attempt, deferrals, firstSeen))
             case .overCap:
-                metrics.outcome(channel, MessageState.cancelled.rawValue)
+                metrics.outcome(item.request, MessageState.cancelled.rawValue)
                 logger.info("sender: message cancelled", metadata: ["herald.send_id": "\(item.request.id)", "herald.reason": "over the daily marketing cap"])
             case .outcomeUnknown:
-                metrics.outcome(channel, "unknown")
+                metrics.outcome(item.request, "unknown")
                 logger.warning(
                     "sender found a message whose outcome is unknown (a sender died mid-call); marked sending_failed",
                     metadata: ["herald.send_id": "\(item.request.id)"])
@@ -197,7 +199,7 @@ struct SendProcessor: Sendable {
             case .failed(let reason):
                 endings.append(.init(request, .sendingFailed, reason: reason, mayCreate: false))
             case .unknown(let reason):
-                metrics.outcome(channel, "unknown")
+                metrics.outcome(request, "unknown")
                 endings.append(.init(request, .sendingFailed, reason: "outcome unknown, not retried (the provider may have it): \(reason)", mayCreate: false))
             case .retry(let reason) where c.attempt >= settings.maxAttempts:
                 endings.append(.init(request, .error, reason: "\(c.attempt) attempts failed; last: \(reason)", mayCreate: false))
@@ -269,12 +271,12 @@ struct SendProcessor: Sendable {
         let t = clock.now()
         let after = try await messages.record(many: all, now: t)
         for (transition, label) in waiting {
-            metrics.outcome(transition.request.channel, label)
+            metrics.outcome(transition.request, label)
             if let next = transition.next { dueTimes.note(shard: Shard.of(transition.request.contactId, partitions: messages.partitions), at: next) }
         }
         for (transition, state) in zip(endings, after) where state == transition.state {
             let request = transition.request
-            metrics.outcome(request.channel, state.rawValue)
+            metrics.outcome(request, state.rawValue)
             if state == .sent {
                 if request.originMs > 0 { metrics.handOffLatency(milliseconds: t - request.originMs) }
             } else {

@@ -1,3 +1,4 @@
+import Foundation
 import HeraldChannels
 import HeraldCore
 import HeraldKafka
@@ -19,6 +20,44 @@ public enum SenderApp {
         return (connections / lanes, SlotPool(count: lanes))
     }
 
+    /// The registry: each channel's default account from the settings, and one
+    /// entry per account file (`sender.accounts_dir`). Another channel is one more
+    /// conforming type in HeraldChannels and one more registration here; another
+    /// WhatsApp number is one more file.
+    static func registry(_ s: SenderSettings, templates: MustacheTemplates, from: EmailAddress, runtime: WorkerRuntime) throws -> ProviderRegistry {
+        let rates = s.channelRates
+        var r = ProviderRegistry()
+        r.register(
+            EmailProvider(
+                templates: templates, from: from, publicURL: s.publicURL, unsubscribeSecret: s.unsubscribeSecret, perDomainPerSecond: s.emailPerDomainPerSecond),
+            for: .email, perSecond: rates[.email], label: s.smtpServer)
+        r.register(
+            WebhookProvider(secret: s.webhookSecret, timeout: s.webhookTimeout, addressPolicy: s.webhookAddressPolicy), for: .webhook,
+            perSecond: rates[.webhook], label: "")
+        r.register(
+            TwilioSMSProvider(
+                apiURL: s.twilioURL, accountSid: s.twilioAccountSid, authToken: s.twilioAuthToken, from: s.twilioFrom, publicURL: s.publicURL,
+                templates: templates, timeout: s.webhookTimeout),
+            for: .sms, perSecond: rates[.sms], label: s.twilioFrom)
+        let whatsAppTemplates = try WhatsAppTemplates.load(directory: s.templatesDirectory)
+        let catalog = WhatsAppCatalog(redis: runtime.redis)
+        func whatsApp(phoneNumberId: String, token: String, portfolio: String = "") -> WhatsAppProvider {
+            WhatsAppProvider(
+                apiURL: s.whatsAppURL, apiVersion: s.whatsAppVersion, phoneNumberId: phoneNumberId, token: token, templates: whatsAppTemplates,
+                catalog: catalog, recipientInterval: s.whatsAppRecipientInterval, tier: s.whatsAppTier, timeout: s.webhookTimeout, portfolio: portfolio)
+        }
+        r.register(
+            whatsApp(phoneNumberId: s.whatsAppPhoneNumberId, token: s.whatsAppToken), for: .whatsapp, perSecond: rates[.whatsapp],
+            label: s.whatsAppPhoneNumberId)
+        for a in try WhatsAppAccount.load(directory: s.accountsDirectory, environment: ProcessInfo.processInfo.environment) {
+            r.register(
+                whatsApp(phoneNumberId: a.phoneNumberId, token: a.token, portfolio: a.portfolio), for: .whatsapp, account: a.name,
+                perSecond: a.perSecond, label: a.phoneNumberId)
+            runtime.logger.info("sender sends WhatsApp from \(a)")
+        }
+        return r
+    }
+
     /// The sender's services: the `herald.sends` consumer and the retry poller.
     public static func services(runtime: WorkerRuntime) async throws -> [any Service] {
         let s = runtime.settings.sender
@@ -27,20 +66,7 @@ public enum SenderApp {
         let httpLanes = lanes(s.httpConnections)
         let from = try EmailAddress(s.emailFrom, name: s.emailFromName.isEmpty ? nil : s.emailFromName)
         let templates = try await MustacheTemplates.load(directory: s.templatesDirectory)
-        // The registry: one provider per channel. Another channel or account is
-        // one more conforming type in HeraldChannels and one more entry here.
-        let providers: [Channel: any ChannelProvider] = [
-            .email: EmailProvider(
-                templates: templates, from: from, publicURL: s.publicURL, unsubscribeSecret: s.unsubscribeSecret, perDomainPerSecond: s.emailPerDomainPerSecond),
-            .webhook: WebhookProvider(secret: s.webhookSecret, timeout: s.webhookTimeout, addressPolicy: s.webhookAddressPolicy),
-            .whatsapp: WhatsAppProvider(
-                apiURL: s.whatsAppURL, apiVersion: s.whatsAppVersion, phoneNumberId: s.whatsAppPhoneNumberId, token: s.whatsAppToken,
-                templates: try WhatsAppTemplates.load(directory: s.templatesDirectory), catalog: WhatsAppCatalog(redis: runtime.redis),
-                recipientInterval: s.whatsAppRecipientInterval, tier: s.whatsAppTier, timeout: s.webhookTimeout),
-            .sms: TwilioSMSProvider(
-                apiURL: s.twilioURL, accountSid: s.twilioAccountSid, authToken: s.twilioAuthToken, from: s.twilioFrom, publicURL: s.publicURL,
-                templates: templates, timeout: s.webhookTimeout),
-        ]
+        let providers = try registry(s, templates: templates, from: from, runtime: runtime)
         let processor = SendProcessor(
             messages: messages, contacts: ContactStore(redis: runtime.redis, partitions: partitions),
             catalog: CampaignCatalog(store: CampaignStore(redis: runtime.redis)), providers: providers,
@@ -56,8 +82,7 @@ public enum SenderApp {
             // to three times the connections (test `killMidCallProviders`).
             waves: [.email: lanes(s.smtpConnections), .webhook: httpLanes, .whatsapp: httpLanes, .sms: httpLanes],
             settings: s,
-            metrics: SenderMetrics(
-                registry: runtime.metrics, accounts: [.email: s.smtpServer, .whatsapp: s.whatsAppPhoneNumberId, .sms: s.twilioFrom, .webhook: ""]),
+            metrics: SenderMetrics(registry: runtime.metrics, accounts: providers),
             dueTimes: DueTimes(), logger: runtime.logger)
         let logger = runtime.logger
         let deadLettered = runtime.metrics.makeCounter(

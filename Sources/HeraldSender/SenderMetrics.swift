@@ -1,3 +1,4 @@
+import HeraldChannels
 import HeraldCore
 import Prometheus
 import Synchronization
@@ -6,9 +7,9 @@ import Synchronization
 /// latency, the retry backlog of its shards, WhatsApp quota left.
 final class SenderMetrics: Sendable {
     private let registry: PrometheusCollectorRegistry
-    /// Per channel, the account it sends from (the `account` label): the SMTP
+    /// Per channel and account, what it sends from (the `account` label): the SMTP
     /// server, the WhatsApp phone number id, the Twilio number; "" for webhooks.
-    private let accounts: [Channel: String]
+    private let accounts: ProviderRegistry
     private let outcomes = Mutex<[String: Counter]>([:])
     private let latencies = Mutex<[Channel: DurationHistogram]>([:])
     private let backlog: Gauge
@@ -17,7 +18,7 @@ final class SenderMetrics: Sendable {
 
     private let handOff: DurationHistogram
 
-    init(registry: PrometheusCollectorRegistry, accounts: [Channel: String]) {
+    init(registry: PrometheusCollectorRegistry, accounts: ProviderRegistry) {
         self.registry = registry
         self.accounts = accounts
         backlog = registry.makeGauge(
@@ -41,13 +42,14 @@ final class SenderMetrics: Sendable {
         handOff.recordNanoseconds(max(0, milliseconds) * 1_000_000)
     }
 
-    func outcome(_ channel: Channel, _ state: String) {
+    func outcome(_ request: SendRequest, _ state: String) {
+        let channel = request.channel
         outcomes.withLock { o in
-            let key = "\(channel.rawValue)\u{1F}\(state)"
+            let key = "\(channel.rawValue)\u{1F}\(request.account)\u{1F}\(state)"
             if o[key] == nil {
                 o[key] = registry.makeCounter(
                     descriptor: .init(metricName: "herald_sender_messages", unitName: "total", helpText: "Messages by channel and the state they reached"),
-                    labels: [("worker", "sender"), ("channel", channel.rawValue), ("account", accounts[channel] ?? ""), ("state", state)])
+                    labels: [("worker", "sender"), ("channel", channel.rawValue), ("account", accounts.label(request)), ("state", state)])
             }
             return o[key]!
         }.increment()

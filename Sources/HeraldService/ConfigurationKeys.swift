@@ -166,6 +166,9 @@ struct ConfigurationKeys: Sendable {
     let senderEmailFromName: Setting<String> = .text("sender.email_from_name", "Herald", "From display name")
     let senderTemplatesDir: Setting<String> = .text(
         "sender.templates_dir", "config/templates", "Directory of Mustache templates (email/<name>/subject|text|html.mustache)")
+    let senderAccountsDir: Setting<String> = .text(
+        "sender.accounts_dir", "config/accounts",
+        "Directory of further sending accounts: whatsapp/<name>.yaml per WhatsApp number, named by campaigns' send steps (absent: none)")
     let senderMaxAttempts: Setting<Int> = .integer("sender.max_attempts", 3, in: 1...100, "Attempts before a message ends in error")
     let senderRetryBase: Setting<Duration> = .duration("sender.retry_base", "2s", "Backoff base: attempt n waits a random time up to base × 2^(n-1)")
     let senderLease: Setting<Duration> = .duration("sender.lease", "60s", "How long a claim holds; after it a claim with no outcome counts as unknown")

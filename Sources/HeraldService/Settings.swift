@@ -100,6 +100,8 @@ public struct SenderSettings: Sendable {
     public var emailFromName: String
     /// `sender.templates_dir` (docs/configuration.md).
     public var templatesDirectory: String
+    /// `sender.accounts_dir` (docs/configuration.md).
+    public var accountsDirectory: String
     /// `sender.max_attempts` (docs/configuration.md).
     public var maxAttempts: Int
     /// `sender.retry_base` (docs/configuration.md).
@@ -177,7 +179,7 @@ extension Configuration {
             smtpUsername: username.isEmpty ? nil : username, smtpPassword: password.isEmpty ? nil : password,
             smtpConnections: try value(k.senderSMTPConnections),
             emailFrom: try value(k.senderEmailFrom), emailFromName: try value(k.senderEmailFromName), templatesDirectory: try value(k.senderTemplatesDir),
-            maxAttempts: try value(k.senderMaxAttempts), retryBase: try value(k.senderRetryBase),
+            accountsDirectory: try value(k.senderAccountsDir), maxAttempts: try value(k.senderMaxAttempts), retryBase: try value(k.senderRetryBase),
             lease: try value(k.senderLease), batchesInFlight: try value(k.senderBatchesInFlight), publicURL: try value(k.senderPublicURL),
             webhookSecret: try value(k.senderWebhookSecret), webhookTimeout: try value(k.senderWebhookTimeout),
             webhookAddressPolicy: try webhookAddressPolicy(),

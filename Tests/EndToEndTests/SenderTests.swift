@@ -836,6 +836,61 @@ struct SenderTests {
         await redis.stop()
     }
 
+    @Test("several WhatsApp numbers: a send step's account picks the number, its token and its metrics label; an unknown account ends sending_failed naming it")
+    func whatsAppAccounts() async throws {
+        let broker = try TestBroker.start(partitions: 4)
+        let redis = try await TestRedisServer()
+        let sandbox = try await TestSandboxProvider()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        // Two more numbers, one file each: one token from a variable, one from a secret file.
+        let accounts = try temporaryDirectory("accounts")
+        try FileManager.default.createDirectory(atPath: "\(accounts)/whatsapp", withIntermediateDirectories: true)
+        try "sales-token\n".write(toFile: "\(accounts)/sales.token", atomically: true, encoding: .utf8)
+        try "phone_number_id: \"111\"\ntoken_file: \(accounts)/sales.token\nper_second: 1000\n".write(
+            toFile: "\(accounts)/whatsapp/sales.yaml", atomically: true, encoding: .utf8)
+        try "phone_number_id: \"222\"\ntoken_env: TEST_WA_SUPPORT\nper_second: 20\n".write(
+            toFile: "\(accounts)/whatsapp/support.yaml", atomically: true, encoding: .utf8)
+        let sender = try await TestWorker(
+            .sender, broker: broker, redis: redis,
+            extraEnvironment: [
+                "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates", "HERALD_SENDER_WHATSAPP_API_URL": sandbox.url,
+                "HERALD_SENDER_ACCOUNTS_DIR": accounts, "TEST_WA_SUPPORT": "support-token",
+            ])
+        _ = try await syncTemplates(sandbox, redis)
+        for (i, c) in ["a0", "a1", "a2", "a3"].enumerated() { try await putContact(ingestor, c, #"{"phone":"+42070000001\#(i)"}"#) }
+        func wa(_ id: String, _ contact: String, account: String) -> SendRequest {
+            var r = SendRequest(id: id, contactId: contact, campaignId: "acc", channel: .whatsapp, template: "order-update", category: "transactional")
+            r.account = account
+            return r
+        }
+        let requests = [wa("a:0", "a0", account: ""), wa("a:1", "a1", account: "sales"), wa("a:2", "a2", account: "support"), wa("a:3", "a3", account: "nope")]
+        try await produce(broker, requests)
+        let store = MessageStore(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test")), partitions: 4)
+        let got = try await states(store, requests)
+        for id in ["a:0", "a:1", "a:2"] { #expect(["sent", "delivered", "read"].contains(got[id]?["state"] ?? ""), "\(id): \(got)\n\(sender.log)") }
+        #expect(got["a:3"]?["state"] == "sending_failed" && got["a:3"]?["reason"]?.contains("no whatsapp account 'nope'") == true, "\(got)")
+        // Each number's own URL and token, as Meta's API takes them.
+        let calls = try await sandbox.requests().filter { $0["api"] == "whatsapp" }
+        func call(to phone: String) -> (path: String?, auth: String?) {
+            let c = calls.first { $0["body"]?["to"]?.stringValue == phone }
+            return (c?["path"]?.stringValue, c?["authorization"]?.stringValue)
+        }
+        #expect(call(to: "420700000010") == ("/v21.0/sandbox-phone/messages", "Bearer sandbox-token"), "\(calls)")
+        #expect(call(to: "420700000011") == ("/v21.0/111/messages", "Bearer sales-token"), "\(calls)")
+        #expect(call(to: "420700000012") == ("/v21.0/222/messages", "Bearer support-token"), "\(calls)")
+        #expect(calls.count == 3, "no call for the unknown account: \(calls.count)")
+        // The metrics name the number each message went from.
+        let counted = try await metricsUntil(sender, timeout: .seconds(12)) {
+            $0.contains(#"channel="whatsapp",account="111",state="sent""#) && $0.contains(#"channel="whatsapp",account="222",state="sent""#)
+        }
+        #expect(counted.ok, "\(counted.text.split(separator: "\n").filter { $0.hasPrefix("herald_sender_messages") })")
+        #expect(!sender.log.contains("sales-token") && !sender.log.contains("support-token"), "tokens are never logged")
+        await sender.process.stop()
+        await ingestor.process.stop()
+        await sandbox.stop()
+        await redis.stop()
+    }
+
     /// Reads a worker's /metrics until `condition` holds or `timeout` passes.
     func metricsUntil(_ worker: TestWorker, timeout: Duration, _ condition: (String) -> Bool) async throws -> (ok: Bool, text: String) {
         let deadline = ContinuousClock.now + timeout

@@ -34,7 +34,7 @@ struct CampaignParserTests {
         guard case .split(let branches, let otherwise)? = c.steps["design"]?.kind else { Issue.record("design is not a split"); return }
         #expect(branches.map(\.when) == [.attribute("gender", .eq("female")), .attribute("gender", .eq("male"))])
         #expect(otherwise == "send-neutral")
-        #expect(c.steps["reminder"]?.kind == .send(channel: .email, template: "cart-reminder", category: "cart"))
+        #expect(c.steps["reminder"]?.kind == .send(SendStep(channel: .email, template: "cart-reminder", category: "cart")))
     }
 
     @Test("conditions, triggers and wait-until parse into their model")
@@ -99,6 +99,8 @@ struct CampaignParserTests {
             ("  - id: a\n    wait_until: {window: \"17:00-09:00\"}\n", 7, "window '17:00-09:00'"),
             ("  - id: a\n    random_split:\n      - {percent: 50, next: a}\n      - {percent: 40, next: a}\n", 8, "add up to 90"),
             ("  - id: a\n    send: {channel: fax, template: t}\n", 7, "channel 'fax'"),
+            ("  - id: a\n    send: {channel: email, template: t, account: sales}\n", 7, "only whatsapp send steps choose an account"),
+            ("  - id: a\n    send: {channel: whatsapp, template: t, account: ../../etc}\n", 7, "an account name is 1 to 64"),
             ("  - id: a\n    end: true\n  - id: a\n    end: true\n", 8, "duplicate step id 'a'"),
         ])
     func refused(steps: String, line: Int, reason: String) {
@@ -110,6 +112,16 @@ struct CampaignParserTests {
             #expect(error.line == line, "\(error)")
             #expect(error.reason.contains(reason), "\(error)")
         }
+    }
+
+    @Test("a WhatsApp send step may name the account (phone number) it sends from; without one, the default")
+    func sendAccount() throws {
+        let c = try CampaignParser.parse(
+            Self.base
+                + "  - id: a\n    send: {channel: whatsapp, template: t, account: sales-cz}\n    next: b\n  - id: b\n    send: {channel: whatsapp, template: t}\n",
+            file: "ok.yaml")
+        #expect(c.steps["a"]?.kind == .send(SendStep(channel: .whatsapp, template: "t", account: "sales-cz")))
+        #expect(c.steps["b"]?.kind == .send(SendStep(channel: .whatsapp, template: "t")))
     }
 
     @Test("a cycle through a wait is allowed")

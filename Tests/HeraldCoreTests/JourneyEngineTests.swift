@@ -15,7 +15,7 @@ struct JourneyEngineTests {
     static let monday8utc: Int64 = 1_795_392_000_000 + 8 * hour
 
     func sends(_ t: Transition) -> [String] {
-        t.effects.compactMap { if case .send(_, let template, _, _) = $0 { template } else { nil } }
+        t.effects.compactMap { if case .send(let step, _) = $0 { step.template } else { nil } }
     }
 
     @Test("abandoned cart: 2 h wait, design by gender with a neutral default, reminder 2 days later")
@@ -169,7 +169,7 @@ struct JourneyEngineTests {
         }
         #expect(counts["A"]! > 850 && counts["B"]! > 850)
         let t = engine.enter(id: "j1", contact: ContactSnapshot(id: "c"), triggerEvent: [:], now: 0)
-        guard case .send(_, _, _, let key)? = t.effects.first else { Issue.record("no send"); return }
+        guard case .send(_, let key)? = t.effects.first else { Issue.record("no send"); return }
         #expect(key.hasPrefix("j1:"))
     }
 
@@ -256,7 +256,7 @@ struct ReplayDeterminismTests {
         """
 
     func sends(_ t: Transition) -> [String] {
-        t.effects.compactMap { if case .send(_, let template, _, let key) = $0 { "\(template)@\(key)" } else { nil } }
+        t.effects.compactMap { if case .send(let step, let key) = $0 { "\(step.template)@\(key)" } else { nil } }
     }
 
     @Test("a later split sees the transition's own tag and attribute changes, and a replay on the changed profile sends the same message")

@@ -101,6 +101,20 @@ struct WireRecordTests {
         }
     }
 
+    @Test("a send's account is written only when set, and read only when it is an account name")
+    func accountRoundTrip() throws {
+        var r = Self.sendRequest
+        #expect(!String(decoding: r.encoded(), as: UTF8.self).contains("account"), "records without one are as before")
+        r.account = "sales"
+        #expect(String(decoding: r.encoded(), as: UTF8.self).contains(#""account":"sales""#))
+        #expect(try SendRequest(decoding: r.encoded()) == r)
+        let text = String(decoding: r.encoded(), as: UTF8.self)
+        for bad in [#""account":"../x""#, #""account":5"#, #""account":"""#] {
+            let damaged = text.replacingOccurrences(of: #""account":"sales""#, with: bad)
+            #expect(refusal(SendRequest.init(decoding:), damaged).contains("'account'"), "\(bad)")
+        }
+    }
+
     @Test("a send's origin time is written only when set, so a negative one read from a damaged record reads back the same")
     func originRoundTrip() throws {
         var text = String(decoding: Self.sendRequest.encoded(), as: UTF8.self)

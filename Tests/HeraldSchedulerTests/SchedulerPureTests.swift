@@ -83,3 +83,22 @@ struct SchedulerPureTests {
         #expect(tags == ["stopped": "stopped", "two-now": "now:1,2"])
     }
 }
+
+/// What a send step becomes on `herald.sends`.
+@Suite("Scheduler: send records")
+struct SendRecordTests {
+    @Test("a send step's channel, template, category and account reach the send request, keyed by the contact")
+    func sendStepToRecord() throws {
+        let i = JourneyInstance(
+            id: "j1", campaignId: "welcome", version: 2, contactId: "ada", triggerEvent: ["type": "purchase"], stepId: "wa", enteredAt: 1_000)
+        let record = JourneyProcessor.sendRecord(
+            i, SendStep(channel: .whatsapp, template: "order-update", category: "transactional", account: "sales"), key: "j1:wa:1", now: 5_000)
+        #expect(record.topic == Topics.sends && record.key == "ada")
+        let request = try SendRequest(decoding: record.value)
+        #expect(request.id == "j1:wa:1" && request.channel == .whatsapp && request.template == "order-update" && request.category == "transactional")
+        #expect(request.account == "sales" && request.campaignId == "welcome" && request.version == 2 && request.createdAtMs == 5_000)
+        #expect(request.event == ["type": "purchase"])
+        let defaultAccount = try SendRequest(decoding: JourneyProcessor.sendRecord(i, SendStep(channel: .email, template: "t"), key: "k", now: 1).value)
+        #expect(defaultAccount.account == "")
+    }
+}

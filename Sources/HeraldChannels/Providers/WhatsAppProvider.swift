@@ -27,12 +27,16 @@ public struct WhatsAppProvider: ChannelProvider {
     public var tier: Int
     /// Bound on one API call.
     public var timeout: Duration
+    /// Whose unique-recipient tier the number counts against (Meta counts it per
+    /// business portfolio, shared by its numbers); "": the phone number id.
+    public var portfolio: String
 
     /// A provider of these settings.
     public init(
         apiURL: String, apiVersion: String, phoneNumberId: String, token: String, templates: WhatsAppTemplates, catalog: WhatsAppCatalog,
-        recipientInterval: Duration, tier: Int, timeout: Duration
+        recipientInterval: Duration, tier: Int, timeout: Duration, portfolio: String = ""
     ) {
+        self.portfolio = portfolio
         self.apiURL = apiURL
         self.apiVersion = apiVersion
         self.phoneNumberId = phoneNumberId
@@ -89,7 +93,7 @@ public struct WhatsAppProvider: ChannelProvider {
         if recipientInterval > .zero {
             rates.append(.init(name: "whatsapp-recipient:\(phone)", limit: 1, window: recipientInterval))
         }
-        let unique = RateLimiter.UniqueRecipients(account: phoneNumberId, recipient: phone, defaultLimit: tier)
+        let unique = RateLimiter.UniqueRecipients(account: portfolio.isEmpty ? phoneNumberId : portfolio, recipient: phone, defaultLimit: tier)
         let call = HTTPRequest.postJSON(url, body, headers: [("Authorization", "Bearer \(token)")], timeout: timeout)
         return .call(ProviderCall(rates: rates, unique: unique, callbacksNameMessage: named, action: .http(request: { call }, outcome: Self.outcome)))
     }

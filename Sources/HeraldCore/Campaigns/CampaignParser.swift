@@ -340,10 +340,18 @@ struct Reader {
     func stepKind(_ kind: String, _ body: Node, id: String) throws(CampaignError) -> StepKind {
         switch kind {
         case "send":
-            let o = try fields(body, "send step '\(id)'", allowed: ["channel", "template", "category"])
+            let o = try fields(body, "send step '\(id)'", allowed: ["channel", "template", "category", "account"])
             let c = try string(o["channel"], "channel", in: body)
             guard let channel = Channel(rawValue: c) else { throw fail(o["channel"], "channel '\(c)' is not one of email, sms, whatsapp, webhook") }
-            return .send(channel: channel, template: try string(o["template"], "template", in: body), category: try optionalString(o["category"], "category"))
+            let account = try optionalString(o["account"], "account")
+            if let account {
+                guard channel == .whatsapp else { throw fail(o["account"], "only whatsapp send steps choose an account") }
+                guard AccountName.isValid(account) else { throw fail(o["account"], AccountName.rule) }
+            }
+            return .send(
+                SendStep(
+                    channel: channel, template: try string(o["template"], "template", in: body), category: try optionalString(o["category"], "category"),
+                    account: account))
         case "wait":
             return .wait(try duration(body, "wait", in: body))
         case "wait_until":

@@ -28,9 +28,30 @@ public struct Step: Sendable, Hashable {
     }
 }
 
+/// What a send step asks for.
+public struct SendStep: Sendable, Hashable {
+    /// The channel to send on.
+    public var channel: Channel
+    /// The template's name (for `webhook`: the URL).
+    public var template: String
+    /// The category caps and opt-outs use (`marketing` when nil).
+    public var category: String?
+    /// The account to send from (a WhatsApp number's name, `config/accounts/whatsapp/<name>.yaml`);
+    /// nil: the channel's default account.
+    public var account: String?
+
+    /// A send on `channel` of `template`.
+    public init(channel: Channel, template: String, category: String? = nil, account: String? = nil) {
+        self.channel = channel
+        self.template = template
+        self.category = category
+        self.account = account
+    }
+}
+
 /// What a step does.
 public enum StepKind: Sendable, Hashable {
-    case send(channel: Channel, template: String, category: String?)
+    case send(SendStep)
     case wait(Duration)
     case waitUntil(WaitUntil)
     case split(branches: [SplitBranch], otherwise: String?)

@@ -120,8 +120,8 @@ public struct JourneyEngine: Sendable {
             let key = "\(instance.id):\(step.id):\(visit)"
             var next = step.next
             switch step.kind {
-            case .send(let channel, let template, let category):
-                effects.append(.send(channel: channel, template: template, category: category, idempotencyKey: key))
+            case .send(let send):
+                effects.append(.send(send, idempotencyKey: key))
             case .wait(let d):
                 let until = now.addingClamped((instance.isTest ? min(d, testWait) : d).milliseconds)
                 instance.status = .waiting(until: until)

@@ -76,7 +76,7 @@ public enum ExitReason: String, Sendable, Hashable {
 /// What a transition asks the world to do. The scheduler performs these; the
 /// engine only decides them.
 public enum JourneyEffect: Sendable, Hashable {
-    case send(channel: Channel, template: String, category: String?, idempotencyKey: String)
+    case send(SendStep, idempotencyKey: String)
     case updateContact([String: JSONValue])
     case addTag(String)
     case removeTag(String)

@@ -27,6 +27,7 @@ public struct SendRequest: WireRecord, Equatable, CustomStringConvertible {
         var to: String? = nil
         var content: PreparedEmail? = nil
         var originMs: Int64 = 0
+        var account: String = ""
     }
 
     private var storage: Storage
@@ -121,6 +122,13 @@ public struct SendRequest: WireRecord, Equatable, CustomStringConvertible {
         set { writable.fields.originMs = newValue }
     }
 
+    /// The account to send from (a WhatsApp number's name); "" for the channel's
+    /// default account. Written only when set, so records of before it read the same.
+    public var account: String {
+        get { storage.fields.account }
+        set { writable.fields.account = newValue }
+    }
+
     /// Equal when every field is equal (the same box, or equal boxes).
     public static func == (a: SendRequest, b: SendRequest) -> Bool {
         a.storage === b.storage || a.storage.fields == b.storage.fields
@@ -179,7 +187,7 @@ public struct SendRequest: WireRecord, Equatable, CustomStringConvertible {
     /// The members `init(member:)` reads.
     static let memberKeys = [
         "id", "contact_id", "campaign_id", "channel", "template", "version", "instance_id", "step_id", "category", "test", "created_at_ms",
-        "event", "to", "content", "origin_ms",
+        "event", "to", "content", "origin_ms", "account",
     ]
 
     /// Reads the request's members through `o` (a key's value; nil when absent).
@@ -213,6 +221,11 @@ public struct SendRequest: WireRecord, Equatable, CustomStringConvertible {
             content = prepared
         }
         if case .int(let t)? = o("origin_ms"), t > 0 { originMs = t }  // written only when set
+        if let a = o("account"), a != .null {
+            // The sender names the account in file paths' stead and in metric labels: checked here, at the one reader.
+            guard let name = a.stringValue, AccountName.isValid(name) else { throw SendRequestError(field: "account", AccountName.rule) }
+            account = name
+        }
     }
 
     /// The record as a dictionary (what `encoded()` writes).
@@ -226,6 +239,7 @@ public struct SendRequest: WireRecord, Equatable, CustomStringConvertible {
         if let to { o["to"] = .string(to) }
         if let content { o["content"] = content.json }
         if originMs > 0 { o["origin_ms"] = .int(originMs) }
+        if !account.isEmpty { o["account"] = .string(account) }
         return .object(o)
     }
 }
