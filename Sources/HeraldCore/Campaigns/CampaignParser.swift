@@ -25,6 +25,25 @@ public enum CampaignParser {
         return campaign
     }
 
+    /// Parses one condition in the campaign language (YAML, or JSON, which is YAML
+    /// too): `{all: [{list: newsletter}, {attribute: city, eq: Praha}]}`.
+    /// - Throws: `CampaignError` naming `source` and the line.
+    public static func parseCondition(_ text: String, source: String) throws(CampaignError) -> Condition {
+        let composed: Node?
+        do {
+            composed = try YAMLDocument.compose(text)
+        } catch {
+            switch error {
+            case .refused(let line, let reason): throw CampaignError(file: source, line: line, reason: "not valid YAML: \(reason)")
+            case .yaml(let error): throw CampaignError(file: source, line: Self.line(of: error), reason: "not valid YAML: \(error)")
+            case .other(let error): throw CampaignError(file: source, line: 1, reason: "not valid YAML: \(error)")
+            }
+        }
+        guard let root = composed else { throw CampaignError(file: source, line: 1, reason: "the condition is empty") }
+        let reader = Reader(file: source)
+        return try reader.condition(root)
+    }
+
     static func line(of error: YamlError) -> Int {
         switch error {
         case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): mark.line

@@ -39,4 +39,5 @@ p.updated_at_ms = c.now
 reindex(before, snapshot(p))
 local out = cjson.encode(p)
 redis.call('SET', KEYS[1], out)
+redis.call('ZADD', 'herald:idx:all:' .. tag, 0, ARGV[2])
 return out

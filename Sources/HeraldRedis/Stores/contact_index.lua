@@ -2,6 +2,8 @@
 -- never scan all contacts: `herald:idx:md:{s}:<attr>:<MM-DD>` and
 -- `herald:idx:date:{s}:<attr>:<YYYY-MM-DD>` for attributes holding a
 -- `YYYY-MM-DD…` date, and `herald:idx:list:{s}:<list>` for list members.
+-- `herald:idx:all:{s}` holds every contact id of the shard (a sorted set, all
+-- scores 0, so ZRANGEBYLEX pages through the address book in id order).
 local tag = string.match(KEYS[1], '{[^}]*}')
 local function day(v)
   if type(v) == 'string' and string.match(v, '^%d%d%d%d%-%d%d%-%d%d') then return string.sub(v, 1, 10) end

@@ -1,0 +1,72 @@
+import Foundation
+import HeraldChannels
+import HeraldCore
+import HeraldTestSupport
+import Testing
+
+@Suite("Address book over HTTP (real ingestor, real redis-server)", .timeLimit(.minutes(3)))
+struct AddressBookAPITests {
+    let client = HTTPClient(concurrency: 4)
+
+    func get(_ ingestor: TestIngestor, _ path: String, key: String = TestIngestor.readKey) async throws -> (status: Int, body: [UInt8]) {
+        let r = try await client.send(method: "GET", url: "\(ingestor.apiURL)\(path)", headers: [("Authorization", "Bearer \(key)")], body: nil)
+        return (r.status, r.body)
+    }
+
+    func json(_ r: (status: Int, body: [UInt8])) -> JSONValue { (try? JSONValue.parse(r.body)) ?? .null }
+
+    @Test("list by list, tag and condition with cursor pages; count; CSV export for admins only; bad parameters get 400 naming them")
+    func listCountExport() async throws {
+        let broker = try TestBroker.start(partitions: 4)
+        let redis = try await TestRedisServer()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        for n in 0..<40 {
+            let lists = n % 2 == 0 ? #"["newsletter"]"# : "[]"
+            let body =
+                #"{"email":"c\#(n)@example.com","lists":\#(lists),"tags":\#(n % 4 == 0 ? #"["vip"]"# : "[]"),"attributes":{"score":\#(n),"name":"Jméno \#(n), \"x\""}}"#
+            let r = try await client.send(
+                method: "PUT", url: "\(ingestor.apiURL)/v1/contacts/c\(n)",
+                headers: [("Authorization", "Bearer \(TestIngestor.adminKey)"), ("Content-Type", "application/json")], body: Array(body.utf8))
+            #expect(r.status == 200)
+        }
+        // Pages of 7 from the newsletter list: 20 contacts, each once.
+        var seen: [String] = []
+        var cursor: String? = nil
+        repeat {
+            let page = json(try await get(ingestor, "/v1/contacts?list=newsletter&limit=7" + (cursor.map { "&cursor=\($0)" } ?? "")))
+            let ids = page["contacts"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []
+            #expect(ids.count <= 7)
+            seen += ids
+            cursor = page["next_cursor"]?.stringValue
+        } while cursor != nil && seen.count < 100
+        #expect(seen.count == 20 && Set(seen) == Set((0..<40).filter { $0 % 2 == 0 }.map { "c\($0)" }), "\(seen)")
+        // A condition, URL-encoded, with a tag; and counts.
+        let condition = URLEncoding.percentEncoded(#"{"attribute":"score","gt":20}"#)
+        let high = json(try await get(ingestor, "/v1/contacts?tag=vip&where=\(condition)"))
+        #expect(Set(high["contacts"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []) == ["c24", "c28", "c32", "c36"], "\(high)")
+        #expect(json(try await get(ingestor, "/v1/contacts?count=true"))["count"] == 40)
+        #expect(json(try await get(ingestor, "/v1/contacts?count=true&tag=vip&where=\(condition)"))["count"] == 4)
+        // Refusals name the parameter.
+        for (query, field) in [
+            ("limit=0", "limit"), ("limit=1001", "limit"), ("cursor=zz", "cursor"), ("count=yes", "count"),
+            ("where=\(URLEncoding.percentEncoded("{messages: {count: {gt: 1}}}"))", "where"),
+        ] {
+            let r = try await get(ingestor, "/v1/contacts?\(query)")
+            #expect(r.status == 400 && json(r)["field"]?.stringValue == field, "\(query): \(r.status) \(json(r))")
+        }
+        // The export: admins only; a header and one line per selected contact, quoted as CSV.
+        #expect(try await get(ingestor, "/v1/contacts.csv").status == 403)
+        let csv = try await get(ingestor, "/v1/contacts.csv?tag=vip&attributes=name,score", key: TestIngestor.adminKey)
+        let text = String(decoding: csv.body, as: UTF8.self)
+        let lines = text.split(separator: "\r\n")
+        #expect(csv.status == 200 && lines.count == 11, "\(text)")
+        #expect(lines.first == "id,email,phone,timezone,language,owner,lists,tags,attributes.name,attributes.score")
+        #expect(lines.contains("c4,c4@example.com,,,,,newsletter,vip,\"Jméno 4, \"\"x\"\"\",4"), "\(text)")
+        // Without `attributes`, the columns are the attributes the contacts have.
+        let all = String(decoding: try await get(ingestor, "/v1/contacts.csv", key: TestIngestor.adminKey).body, as: UTF8.self)
+        #expect(
+            all.hasPrefix("id,email,phone,timezone,language,owner,lists,tags,attributes.name,attributes.score\r\n") && all.split(separator: "\r\n").count == 41)
+        await ingestor.process.stop()
+        await redis.stop()
+    }
+}
