@@ -1,7 +1,10 @@
 import Foundation
 import HeraldChannels
 import HeraldCore
+import HeraldDevTools
+import HeraldRedis
 import HeraldTestSupport
+import Logging
 import Testing
 
 @Suite("Address book over HTTP (real ingestor, real redis-server)", .timeLimit(.minutes(3)))
@@ -66,6 +69,31 @@ struct AddressBookAPITests {
         let all = String(decoding: try await get(ingestor, "/v1/contacts.csv", key: TestIngestor.adminKey).body, as: UTF8.self)
         #expect(
             all.hasPrefix("id,email,phone,timezone,language,owner,lists,tags,attributes.name,attributes.score\r\n") && all.split(separator: "\r\n").count == 41)
+        // The CLI: counts, and an export written page by page that equals the API's.
+        let dir = try temporaryDirectory("contacts-cli")
+        func heraldctl(_ arguments: [String]) async throws -> (Int32, String) {
+            let cli = try ChildProcess(
+                executable: try BuiltProducts.executable("heraldctl"),
+                arguments: arguments + ["--api", ingestor.apiURL, "--admin-key", TestIngestor.adminKey], output: .file("\(dir)/out"))
+            let code = await cli.wait()
+            return (code, (try? String(contentsOfFile: "\(dir)/out", encoding: .utf8)) ?? "")
+        }
+        #expect(try await heraldctl(["contacts", "count", "--tag", "vip"]) == (0, "10\n"))
+        let exported = try await heraldctl(["contacts", "export", "--tag", "vip", "--attributes", "name,score", "-o", "\(dir)/vip.csv"])
+        #expect(exported.0 == 0 && exported.1.contains("10 contacts written"), "\(exported)")
+        let file = try String(contentsOfFile: "\(dir)/vip.csv", encoding: .utf8)
+        #expect(Set(file.split(separator: "\r\n")) == Set(lines), "the CLI's export equals the API's")
+        let bad = try await heraldctl(["contacts", "list", "--where", "{messages: {count: {gt: 1}}}"])
+        #expect(bad.0 != 0 && bad.1.contains("messages conditions"), "\(bad)")
+        // Profiles written before the index existed: `reindex` puts them in.
+        let pool = RedisPool(configuration: redis.configuration, logger: Logger(label: "test"))
+        for shard in 0..<4 { try await pool.execute(["DEL", "herald:idx:all:\(Shard.hashTag(shard))"]) }
+        #expect(json(try await get(ingestor, "/v1/contacts?count=true"))["count"] == 0)
+        let cli = try ChildProcess(
+            executable: try BuiltProducts.executable("heraldctl"), arguments: ["contacts", "reindex", "--redis-port", String(redis.port)],
+            output: .file("\(dir)/reindex"))
+        #expect(await cli.wait() == 0)
+        #expect(json(try await get(ingestor, "/v1/contacts?count=true"))["count"] == 40)
         await ingestor.process.stop()
         await redis.stop()
     }

@@ -123,3 +123,32 @@ public struct AddressBook: Sendable {
         }
     }
 }
+
+extension AddressBook {
+    /// Puts every stored profile in its shard's id index (`SCAN` over
+    /// `herald:contact:*`, a batch per round trip), for profiles written before
+    /// the index existed. Idempotent: a profile already indexed stays as it is.
+    /// - Returns: how many profiles were seen.
+    public func rebuildIndex() async throws -> Int {
+        var cursor = "0"
+        var seen = 0
+        repeat {
+            let reply = try await contacts.redis.execute(["SCAN", cursor, "MATCH", "herald:contact:*", "COUNT", "1000"])
+            guard let parts = reply.array, parts.count == 2, let next = parts[0].string else {
+                throw RedisError(code: .server, message: "SCAN returned an unexpected reply")
+            }
+            cursor = next
+            var adds: [[String]] = []
+            for key in (parts[1].array ?? []).compactMap(\.string) {
+                // herald:contact:{<shard>}:<id>; the id may hold any characters, the tag none of "}".
+                guard let close = key.firstIndex(of: "}"), key[key.index(after: close)...].hasPrefix(":") else { continue }
+                let tag = key[key.index(key.startIndex, offsetBy: "herald:contact:".count)...close]
+                let id = key[key.index(close, offsetBy: 2)...]
+                adds.append(["ZADD", "herald:idx:all:\(tag)", "0", String(id)])
+            }
+            for case .error(let message) in try await contacts.redis.pipeline(adds) { throw RedisError(code: .server, message: "ZADD: \(message)") }
+            seen += adds.count
+        } while cursor != "0"
+        return seen
+    }
+}

@@ -1,0 +1,143 @@
+import ArgumentParser
+import Foundation
+import HeraldChannels
+import HeraldCore
+import HeraldDevTools
+import HeraldRedis
+
+/// `heraldctl contacts`: the address book through the ingestor's API (docs/contacts.md).
+struct Contacts: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The address book: list, show, count and export contacts (docs/contacts.md).",
+        subcommands: [List.self, Show.self, Count.self, Export.self, Reindex.self])
+
+    /// The selection every subcommand takes.
+    struct Selection: ParsableArguments {
+        @Option(help: "Only members of this list.") var list: String?
+        @Option(help: "Only contacts with this tag.") var tag: String?
+        @Option(help: "A condition in the campaign language, JSON or YAML: '{attribute: city, eq: Praha}'.") var `where`: String?
+
+        var query: String {
+            [("list", list), ("tag", tag), ("where", `where`)].compactMap { k, v in v.map { "\(k)=\(URLEncoding.percentEncoded($0))" } }.joined(separator: "&")
+        }
+    }
+
+    /// GET `path` on the admin API; the body as JSON, or the API's error as a `CLIError`.
+    static func get(_ options: AdminOptions, _ path: String) async throws -> JSONValue {
+        let e = try options.endpoint()
+        // A page of profiles can be large (notes, attributes): up to 64 MiB, not the client's default 1 MiB.
+        let request = HTTPRequest(
+            method: "GET", url: "\(e.url)\(path)", headers: [("Authorization", "Bearer \(e.key)")], timeout: .seconds(120), maxResponseBytes: 64 << 20)
+        let r = try await HTTPClient(concurrency: 1).send(many: [request])[0].result.get()
+        let body = (try? JSONValue.parse(r.body)) ?? .null
+        guard (200..<300).contains(r.status) else { throw CLIError("HTTP \(r.status): \(body["error"]?.stringValue ?? r.bodyText)") }
+        return body
+    }
+
+    /// What CSV rows show of a profile as the API answers it (tags and lists as arrays).
+    static func profile(fromAPI json: JSONValue) -> ContactProfile {
+        var p = ContactProfile(id: json["id"]?.stringValue ?? "")
+        p.email = json["email"]?.stringValue
+        p.phone = json["phone"]?.stringValue
+        p.timeZone = json["timezone"]?.stringValue
+        p.language = json["language"]?.stringValue
+        p.owner = json["owner"]?.stringValue
+        p.lists = Set((json["lists"]?.arrayValue ?? []).compactMap(\.stringValue))
+        p.tags = Set((json["tags"]?.arrayValue ?? []).compactMap(\.stringValue))
+        p.attributes = json["attributes"]?.objectValue ?? [:]
+        return p
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "One page of contacts: id, email, phone, lists, tags; then the cursor of the next page.")
+        @OptionGroup var selection: Selection
+        @OptionGroup var options: AdminOptions
+        @Option(help: "Contacts per page (1–1000).") var limit = 50
+        @Option(help: "Go on from this cursor (printed after a page).") var cursor: String?
+
+        func run() async throws {
+            let page = try await Contacts.get(options, "/v1/contacts?limit=\(limit)&\(selection.query)" + (cursor.map { "&cursor=\($0)" } ?? ""))
+            for c in page["contacts"]?.arrayValue ?? [] {
+                let lists = (c["lists"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: "|")
+                let tags = (c["tags"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: "|")
+                print([c["id"]?.stringValue ?? "", c["email"]?.stringValue ?? "-", c["phone"]?.stringValue ?? "-", lists, tags].joined(separator: "\t"))
+            }
+            print(page["next_cursor"]?.stringValue.map { "next page: --cursor \($0)" } ?? "end of the list")
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "A contact's profile, as JSON.")
+        @OptionGroup var options: AdminOptions
+        @Argument(help: "The contact id.") var id: String
+
+        func run() async throws {
+            print(String(decoding: try await Contacts.get(options, "/v1/contacts/\(URLEncoding.percentEncoded(id))").serialized(), as: UTF8.self))
+        }
+    }
+
+    struct Count: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "How many contacts the selection holds.")
+        @OptionGroup var selection: Selection
+        @OptionGroup var options: AdminOptions
+
+        func run() async throws {
+            let n = try await Contacts.get(options, "/v1/contacts?count=true&\(selection.query)")["count"]
+            print(n.map { String(decoding: $0.serialized(), as: UTF8.self) } ?? "?")
+        }
+    }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The selection as CSV (the columns an import maps to), page by page in bounded memory.")
+        @OptionGroup var selection: Selection
+        @OptionGroup var options: AdminOptions
+        @Option(help: "Attribute columns, comma-separated (default: those of the first page's contacts).") var attributes: String?
+        @Option(name: .shortAndLong, help: "Write here instead of standard output.") var output: String?
+
+        func run() async throws {
+            let out: FileHandle
+            if let output {
+                guard FileManager.default.createFile(atPath: output, contents: nil) else { throw CLIError("cannot create \(output)") }
+                out = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
+            } else {
+                out = FileHandle.standardOutput
+            }
+            var csv = attributes.map { ContactCSV(attributes: $0.split(separator: ",").map(String.init)) }
+            if let csv { out.write(Data(csv.header())) }
+            var cursor: String? = nil
+            var rows = 0
+            repeat {
+                let page = try await Contacts.get(options, "/v1/contacts?limit=500&\(selection.query)" + (cursor.map { "&cursor=\($0)" } ?? ""))
+                let profiles = (page["contacts"]?.arrayValue ?? []).map(Contacts.profile(fromAPI:))
+                var bytes: [UInt8] = []
+                if csv == nil, !profiles.isEmpty {
+                    csv = ContactCSV(attributes: ContactCSV.attributeNames(profiles))
+                    bytes = csv!.header()
+                }
+                for p in profiles { csv?.append(p, to: &bytes) }
+                out.write(Data(bytes))
+                rows += profiles.count
+                cursor = page["next_cursor"]?.stringValue
+            } while cursor != nil
+            if csv == nil { out.write(Data(ContactCSV(attributes: []).header())) }
+            if output != nil {
+                try out.close()
+                print("\(rows) contact\(rows == 1 ? "" : "s") written to \(output!)")
+            }
+        }
+    }
+
+    struct Reindex: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Put every stored profile in the address book's index (once, for profiles written before it existed).")
+        @OptionGroup var redis: Limits.RedisOption
+
+        func run() async throws {
+            let pool = try redis.pool()
+            // The shard count does not matter here: the index key comes from each profile's own key.
+            let n = try await AddressBook(contacts: ContactStore(redis: pool, partitions: 1)).rebuildIndex()
+            print("\(n) profile\(n == 1 ? "" : "s") indexed")
+        }
+    }
+}
