@@ -10,15 +10,18 @@ import Logging
 public struct ContactsAPI: Sendable {
     let store: ContactStore
     let journeys: JourneyStore
+    /// Where the list and tag events of a change go (`herald.events`, deduplicated as any event).
+    let intake: EventIntake
     let maxBodyBytes: Int
     let logger: Logger
     /// The wall clock (injected; `.system` in production).
     var clock = WallClock.system
 
     /// The contact routes over these stores; bodies over `maxBodyBytes` get 413.
-    public init(store: ContactStore, journeys: JourneyStore, maxBodyBytes: Int, logger: Logger) {
+    public init(store: ContactStore, journeys: JourneyStore, intake: EventIntake, maxBodyBytes: Int, logger: Logger) {
         self.store = store
         self.journeys = journeys
+        self.intake = intake
         self.maxBodyBytes = maxBodyBytes
         self.logger = logger
     }
@@ -62,7 +65,17 @@ public struct ContactsAPI: Sendable {
                 } catch {
                     return APISupport.json(.badRequest, ["error": .string(error.description), "field": .string(error.field)])
                 }
-                let profile = try await store.apply(change, to: id, now: clock.now())
+                // The list and tag events go out before the change is applied: if they
+                // cannot, nothing changed and a retry is safe; once they are out, a retry
+                // against the same profile makes the same event ids, which the intake drops.
+                // (A change on the event stream between the read and the apply can make
+                // one event too many or too few: the diff is against the profile as read.)
+                let now = clock.now()
+                let events = change.membershipEvents(before: try await store.get(id), contactId: id, now: now, source: "api")
+                for case .retry(let why) in try await intake.accept(events) {
+                    return APISupport.json(.serviceUnavailable, ["error": .string("nothing changed: \(why); retry")], headers: [.retryAfter: "1"])
+                }
+                let profile = try await store.apply(change, to: id, now: now)
                 return APISupport.json(.ok, profile.json)
             }
         } catch {

@@ -22,7 +22,7 @@ public enum IngestorApp {
             intake: apiIntake, maxBodyBytes: settings.maxBodyBytes, maxBatchEvents: settings.maxBatchEvents, logger: runtime.logger)
         let contacts = ContactStore(redis: runtime.redis, partitions: settings.partitions)
         let journeys = JourneyStore(redis: runtime.redis, partitions: settings.partitions)
-        let contactsAPI = ContactsAPI(store: contacts, journeys: journeys, maxBodyBytes: settings.maxBodyBytes, logger: runtime.logger)
+        let contactsAPI = ContactsAPI(store: contacts, journeys: journeys, intake: apiIntake, maxBodyBytes: settings.maxBodyBytes, logger: runtime.logger)
         let routes = Router()
         // Authorization lives on the route groups, one scope each (`APIKeys`).
         let ingest = routes.requiring(.ingest, keys), read = routes.requiring(.read, keys), admin = routes.requiring(.admin, keys)

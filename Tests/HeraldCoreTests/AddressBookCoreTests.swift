@@ -88,3 +88,42 @@ struct AddressBookCoreTests {
         #expect(String(decoding: cells, as: UTF8.self) == "'+cmd'@SUM(1)\"line\nbreak\"")
     }
 }
+
+@Suite("Contacts API changes as list and tag events")
+struct MembershipEventsTests {
+    func names(_ events: [Event]) -> [String] {
+        events.map { "\($0.type) \($0.properties["list"]?.stringValue ?? $0.properties["tag"]?.stringValue ?? "")" }
+    }
+
+    @Test("PATCH adds, PUT replaces; only what changes is an event, marked with its source")
+    func diff() {
+        var before = ContactProfile(id: "ann")
+        before.lists = ["a", "b"]
+        before.tags = ["x"]
+        before.updatedAt = 5
+        var patch = ContactChange()
+        patch.addLists = ["b", "c"]
+        patch.addTags = ["x"]
+        #expect(names(patch.membershipEvents(before: before, contactId: "ann", now: 9, source: "api")) == ["list_subscribed c"])
+        var put = ContactChange()
+        put.replace = true
+        put.addLists = ["c"]
+        let events = put.membershipEvents(before: before, contactId: "ann", now: 9, source: "import")
+        #expect(names(events) == ["list_subscribed c", "list_unsubscribed a", "list_unsubscribed b", "tag_removed x"])
+        #expect(events.allSatisfy { $0.properties["source"] == "import" && $0.contactId == "ann" && $0.timestamp == 9 })
+        #expect(names(put.membershipEvents(before: nil, contactId: "new", now: 9, source: "api")) == ["list_subscribed c"])
+    }
+
+    @Test("a retry against the same profile makes the same ids; a changed profile or another contact, new ones")
+    func ids() {
+        var before = ContactProfile(id: "ann")
+        before.updatedAt = 5
+        var c = ContactChange()
+        c.addLists = ["vip"]
+        let first = c.membershipEvents(before: before, contactId: "ann", now: 9, source: "api").map(\.id)
+        #expect(first == c.membershipEvents(before: before, contactId: "ann", now: 10, source: "api").map(\.id))
+        before.updatedAt = 6
+        #expect(first != c.membershipEvents(before: before, contactId: "ann", now: 9, source: "api").map(\.id))
+        #expect(first != c.membershipEvents(before: before, contactId: "bob", now: 9, source: "api").map(\.id))
+    }
+}
