@@ -28,13 +28,13 @@ public struct AdminEndpoint: Sendable {
         return AdminEndpoint(url: base, key: key)
     }
 
-    /// Sends one admin request (a YAML body, if any); prints the answer.
+    /// Sends one admin request (a body of `contentType`, if any); prints the answer.
     /// - Returns: the HTTP status.
     @discardableResult
-    public func call(_ method: String, _ path: String, body: String? = nil) async throws -> Int {
+    public func call(_ method: String, _ path: String, body: String? = nil, contentType: String = "application/yaml") async throws -> Int {
         let client = HTTPClient(concurrency: 1)
         let r = try await client.send(
-            method: method, url: "\(url)\(path)", headers: [("Authorization", "Bearer \(key)"), ("Content-Type", "application/yaml")],
+            method: method, url: "\(url)\(path)", headers: [("Authorization", "Bearer \(key)"), ("Content-Type", contentType)],
             body: body.map { Array($0.utf8) })
         print(r.bodyText.trimmingCharacters(in: .whitespacesAndNewlines))
         return r.status

@@ -51,8 +51,8 @@ struct AdminOptions: ParsableArguments {
     }
 
     /// Sends one admin request; prints the answer; fails on a non-2xx status.
-    func call(_ method: String, _ path: String, body: String? = nil) async throws {
-        guard (200..<300).contains(try await endpoint().call(method, path, body: body)) else { throw ExitCode(1) }
+    func call(_ method: String, _ path: String, body: String? = nil, contentType: String = "application/yaml") async throws {
+        guard (200..<300).contains(try await endpoint().call(method, path, body: body, contentType: contentType)) else { throw ExitCode(1) }
     }
 }
 

@@ -91,4 +91,24 @@ struct AddressBookTests {
         #expect(try await book.count(.everyone, now: 0) == ids.count - erased.count + round)
         await server.stop()
     }
+
+    @Test("deleting a list takes every member off in batches, including an index entry whose profile is gone, and can be repeated")
+    func deleteList() async throws {
+        let (server, store, _) = try await seeded()
+        let lists = ListStore(contacts: store)
+        #expect(try await lists.create(id: "newsletter", name: "News", now: 1))
+        #expect(try await lists.create(id: "newsletter", name: "Again", now: 2) == false)
+        #expect(try await lists.get("newsletter")?.members == 100)
+        // A stale index entry (its profile erased by hand) must not bring the profile back.
+        let pool = RedisPool(configuration: server.configuration, logger: Logger(label: "test"))
+        try await pool.execute(["DEL", store.key("c-0")])
+        #expect(try await lists.delete("newsletter", now: 5, batch: 7) == 100)
+        #expect(try await store.get("c-0") == nil, "no profile is created for a stale member")
+        let c3 = try await store.get("c-3")
+        #expect(c3?.lists == [] && c3?.updatedAt == 5)
+        #expect(try await lists.get("newsletter") == nil)
+        #expect(try await lists.delete("newsletter", now: 6) == nil)
+        #expect(try await AddressBook(contacts: store).count(try ContactFilter(list: "newsletter", tag: nil, where: nil), now: 0) == 0)
+        await server.stop()
+    }
 }
