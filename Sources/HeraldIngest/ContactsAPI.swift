@@ -12,16 +12,19 @@ public struct ContactsAPI: Sendable {
     let journeys: JourneyStore
     /// Where the list and tag events of a change go (`herald.events`, deduplicated as any event).
     let intake: EventIntake
+    /// Erasing a contact everywhere it is kept.
+    let erasure: ContactErasure
     let maxBodyBytes: Int
     let logger: Logger
     /// The wall clock (injected; `.system` in production).
     var clock = WallClock.system
 
     /// The contact routes over these stores; bodies over `maxBodyBytes` get 413.
-    public init(store: ContactStore, journeys: JourneyStore, intake: EventIntake, maxBodyBytes: Int, logger: Logger) {
+    public init(store: ContactStore, journeys: JourneyStore, intake: EventIntake, erasure: ContactErasure, maxBodyBytes: Int, logger: Logger) {
         self.store = store
         self.journeys = journeys
         self.intake = intake
+        self.erasure = erasure
         self.maxBodyBytes = maxBodyBytes
         self.logger = logger
     }
@@ -48,9 +51,8 @@ public struct ContactsAPI: Sendable {
                 let list = try await journeys.instances(of: id).sorted { ($0.enteredAt, $0.id) < ($1.enteredAt, $1.id) }
                 return APISupport.json(.ok, ["contact_id": .string(id), "journeys": .array(list.map(Self.describe))])
             case "DELETE":
-                // Erase the journeys first: a profile without journeys is harmless, the reverse is not.
-                try await journeys.erase(contactId: id)
-                let existed = try await store.delete(id)
+                // Everywhere the contact is kept, the profile last (`ContactErasure`).
+                let existed = try await erasure.erase(id, now: clock.now())
                 return existed ? Response(status: .noContent) : APISupport.json(.notFound, ["error": "no contact '\(id)'"])
             default:
                 if let refusal = APISupport.refuseNonJSON(request) { return refusal }

@@ -22,7 +22,11 @@ public enum IngestorApp {
             intake: apiIntake, maxBodyBytes: settings.maxBodyBytes, maxBatchEvents: settings.maxBatchEvents, logger: runtime.logger)
         let contacts = ContactStore(redis: runtime.redis, partitions: settings.partitions)
         let journeys = JourneyStore(redis: runtime.redis, partitions: settings.partitions)
-        let contactsAPI = ContactsAPI(store: contacts, journeys: journeys, intake: apiIntake, maxBodyBytes: settings.maxBodyBytes, logger: runtime.logger)
+        let erasure = ContactErasure(
+            contacts: contacts, journeys: journeys, messages: MessageStore(redis: runtime.redis, partitions: settings.partitions),
+            alerts: AlertStore(redis: runtime.redis, partitions: settings.partitions), limiter: RateLimiter(redis: runtime.redis))
+        let contactsAPI = ContactsAPI(
+            store: contacts, journeys: journeys, intake: apiIntake, erasure: erasure, maxBodyBytes: settings.maxBodyBytes, logger: runtime.logger)
         let routes = Router()
         // Authorization lives on the route groups, one scope each (`APIKeys`).
         let ingest = routes.requiring(.ingest, keys), read = routes.requiring(.read, keys), admin = routes.requiring(.admin, keys)

@@ -266,4 +266,16 @@ public struct AlertStore: Sendable {
     /// KEYS: due. ARGV: now, limit, visit key prefix. Returns contact, visit, contact, visit, ...
     static let takeTimedOutScript = RedisScript(name: "alert_take_timed_out", source: LuaSource.alertTakeTimedOut)
 
+    // MARK: Erasure
+
+    /// Erases the contact's recent activity and open page visit, and takes it out
+    /// of the shard's visit timeouts. Frequency caps (`…:cap:<rule>:<contact>:…`)
+    /// hold only a count and expire a day after their period.
+    public func erase(contactId: String) async throws {
+        let t = tag(contactId)
+        let commands = [
+            ["DEL", "herald:alert:\(t):act:\(contactId)", "herald:alert:\(t):visit:\(contactId)"], ["ZREM", "herald:alert:\(t):due", contactId],
+        ]
+        for case .error(let message) in try await redis.pipeline(commands) { throw RedisError(code: .server, message: "erase: \(message)") }
+    }
 }

@@ -422,4 +422,22 @@ public struct MessageStore: Sendable {
     ///
     /// Returns per message its state afterwards.
     static let recordScript = RedisScript(name: "message_record", source: LuaSource.messageRecord)
+
+    // MARK: Erasure
+
+    /// Erases what the store keeps of a contact: each message record its index
+    /// names (the newest 500; older ones expire with `retention`), their
+    /// provider-id mappings, their places in the retry set, and the daily
+    /// marketing caps of the days around `now` (older ones have expired).
+    public func erase(contactId: String, now: Int64) async throws {
+        let t = tag(contactId)
+        let reply = try await redis.eval(Self.eraseScript, keys: [Self.contactIndexKey(t, contactId), Self.retryKey(t)], arguments: [])
+        let pids = (reply.array ?? []).compactMap(\.string)
+        let days = (-2...1).map { RFC3339.date(milliseconds: now.addingClamped(Int64($0) * 86_400_000)) }
+        var commands = days.map { ["DEL", "herald:cap:\(t):\(contactId):\($0)"] }
+        commands += pids.map { ["DEL", "herald:pmid:\($0)"] }
+        for case .error(let message) in try await redis.pipeline(commands) { throw RedisError(code: .server, message: "erase: \(message)") }
+    }
+
+    static let eraseScript = RedisScript(name: "message_erase", source: LuaSource.messageErase)
 }

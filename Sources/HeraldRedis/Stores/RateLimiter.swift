@@ -296,4 +296,25 @@ public struct RateLimiter: Sendable {
     /// traffic, a message costs no Redis command of its own (each `redis.call`
     /// is work for Redis's one thread: `scripts/redis-cost/run` counts it).
     static let script = RedisScript(name: "limit_acquire", source: LuaSource.limitAcquire)
+
+    // MARK: Erasure
+
+    /// Forgets a recipient (a phone number): it leaves every account's
+    /// unique-recipient set (found by `SCAN`: one set per account) and its
+    /// per-recipient interval window.
+    public func forget(recipient: String) async throws {
+        var cursor = "0"
+        var commands: [[String]] = []
+        repeat {
+            let reply = try await redis.execute(["SCAN", cursor, "MATCH", "herald:{limits}:uniq:*", "COUNT", "1000"])
+            guard let parts = reply.array, parts.count == 2, let next = parts[0].string else {
+                throw RedisError(code: .server, message: "SCAN returned an unexpected reply")
+            }
+            cursor = next
+            commands += (parts[1].array ?? []).compactMap(\.string).map { ["ZREM", $0, recipient] }
+        } while cursor != "0"
+        let window = Rate(name: "whatsapp-recipient:\(recipient)", limit: 1, window: .seconds(1))
+        commands.append(["DEL", Self.rateKey(window), Self.turnKey(window.name)])
+        for case .error(let message) in try await redis.pipeline(commands) { throw RedisError(code: .server, message: "forget: \(message)") }
+    }
 }
