@@ -32,6 +32,10 @@ public enum IngestorApp {
         let ingest = routes.requiring(.ingest, keys), read = routes.requiring(.read, keys), admin = routes.requiring(.admin, keys)
         api.addRoutes(to: ingest)
         contactsAPI.addRoutes(read: read, admin: admin)
+        ImportsAPI(
+            contacts: contacts, jobs: ImportJobStore(redis: runtime.redis), producer: runtime.producer, maxBytes: settings.importsMaxBytes,
+            directory: settings.importsDirectory, logger: runtime.logger
+        ).addRoutes(read: read, admin: admin)
         ListsAPI(store: ListStore(contacts: contacts), maxBodyBytes: settings.maxBodyBytes, logger: runtime.logger).addRoutes(read: read, admin: admin)
         AddressBookAPI(book: AddressBook(contacts: contacts), partitions: settings.partitions, logger: runtime.logger).addRoutes(read: read, admin: admin)
         MessagesAPI(

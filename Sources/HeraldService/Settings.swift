@@ -44,6 +44,10 @@ public struct Settings: Sendable {
     public var readKeys: Set<String>
     /// `api.max_body_bytes` (docs/configuration.md).
     public var maxBodyBytes: Int
+    /// `imports.max_bytes` (docs/configuration.md).
+    public var importsMaxBytes: Int
+    /// `imports.dir` (docs/configuration.md).
+    public var importsDirectory: String
     /// `api.max_batch_events` (docs/configuration.md).
     public var maxBatchEvents: Int
     /// `ingest.dedupe_window` (docs/configuration.md).
@@ -241,6 +245,7 @@ extension Configuration {
             adminKeys: Set(try value(k.apiAdminKeys)),
             readKeys: Set(try value(k.apiReadKeys)),
             maxBodyBytes: try value(k.apiMaxBodyBytes),
+            importsMaxBytes: try value(k.importsMaxBytes), importsDirectory: try value(k.importsDir),
             maxBatchEvents: try value(k.apiMaxBatchEvents),
             dedupeWindow: try value(k.ingestDedupeWindow),
             rawBatchSize: try value(k.ingestRawBatchSize),

@@ -9,7 +9,7 @@ import HeraldRedis
 struct Contacts: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The address book: list, show, count and export contacts (docs/contacts.md).",
-        subcommands: [List.self, Show.self, Count.self, Export.self, Reindex.self])
+        subcommands: [List.self, Show.self, Count.self, Export.self, Import.self, Template.self, Reindex.self])
 
     /// The selection every subcommand takes.
     struct Selection: ParsableArguments {
@@ -138,6 +138,87 @@ struct Contacts: AsyncParsableCommand {
             // The shard count does not matter here: the index key comes from each profile's own key.
             let n = try await AddressBook(contacts: ContactStore(redis: pool, partitions: 1)).rebuildIndex()
             print("\(n) profile\(n == 1 ? "" : "s") indexed")
+        }
+    }
+
+    struct Template: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "A blank CSV with the address book's columns (what an import maps by default).")
+
+        func run() async throws { FileHandle.standardOutput.write(Data(ContactCSV(attributes: []).header())) }
+    }
+
+    struct Import: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Import a CSV into the address book through the ingestor (POST /v1/imports), with a progress line.",
+            discussion: """
+                Without --map, each header names its field (id, email, phone, …, attributes.<name>): a template or an export.
+                Running the same command again resumes an interrupted import, or reports a finished one: the job id comes
+                from the file and the parameters.
+                """)
+        @OptionGroup var options: AdminOptions
+        @Argument(help: "The CSV file (UTF-8 with or without BOM, or Windows-1250; comma, semicolon or tab).") var file: String
+        @Option(help: "Column=target pairs: 'Telefon=phone,Jméno=attributes.first_name,ID=id'.") var map: String?
+        @Option(help: "A list every imported contact joins (repeat for several).") var list: [String] = []
+        @Option(help: "create_or_update, only_new or only_existing.") var mode = "create_or_update"
+        @Option(help: "Country code of national phone numbers, e.g. +420.") var country: String?
+        @Option(help: "utf-8 or windows-1250 (default: detected).") var encoding: String?
+        @Option(help: "',', ';' or tab (default: detected).") var delimiter: String?
+        @Flag(help: "Show the header, the first rows as mapped, column types and the first errors; change nothing.") var dryRun = false
+        @Option(help: "Write the rejected rows (line, column, reason) to this CSV.") var errors: String?
+
+        func run() async throws {
+            guard let data = FileManager.default.contents(atPath: file) else { throw CLIError("cannot read \(file)") }
+            let bytes = Array(data)
+            var query: [(String, String)] = [("mode", mode)]
+            if let map { query.append(("map", map)) }
+            for l in list { query.append(("list", l)) }
+            if let country { query.append(("country", country)) }
+            if let encoding { query.append(("encoding", encoding)) }
+            if let delimiter { query.append(("delimiter", delimiter)) }
+            // The same file with the same parameters is the same job: a rerun resumes or reports it.
+            let id = "f-" + Hashing.hex(Hashing.sha256(bytes + Array(query.map { "\($0.0)=\($0.1)" }.joined(separator: "&").utf8)).prefix(12))
+            query.append(dryRun ? ("dry_run", "true") : ("id", id))
+            let e = try options.endpoint()
+            let url = "\(e.url)/v1/imports?" + query.map { "\($0.0)=\(URLEncoding.percentEncoded($0.1))" }.joined(separator: "&")
+            let request = HTTPRequest(
+                method: "POST", url: url, headers: [("Authorization", "Bearer \(e.key)"), ("Content-Type", "text/csv")], body: bytes, timeout: .seconds(600),
+                maxResponseBytes: 16 << 20)
+            let r = try await HTTPClient(concurrency: 1).send(many: [request])[0].result.get()
+            let answer = (try? JSONValue.parse(r.body)) ?? .null
+            guard (200..<300).contains(r.status) else { throw CLIError("HTTP \(r.status): \(answer["error"]?.stringValue ?? r.bodyText)") }
+            if dryRun {
+                print(String(decoding: answer.serialized(), as: UTF8.self))
+                return
+            }
+            // Progress: rows a second, and an ETA from the file's line count.
+            let total = max(1, bytes.reduce(0) { $1 == 0x0A ? $0 + 1 : $0 } - 1)
+            let started = ContinuousClock.now
+            var job = answer
+            while job["state"]?.stringValue == "running" {
+                try await Task.sleep(for: .milliseconds(500))
+                job = try await Contacts.get(options, "/v1/imports/\(id)")
+                let rows = Int(job["rows"].flatMap { if case .int(let n) = $0 { n } else { nil } } ?? Int64(0))
+                let seconds = Double((ContinuousClock.now - started).components.seconds) + 0.001
+                let rate = Double(rows) / seconds
+                let eta = rate > 0 ? Int(Double(max(0, total - rows)) / rate) : 0
+                FileHandle.standardError.write(Data("\r\(rows)/~\(total) rows  \(Int(rate)) rows/s  ETA \(eta) s   ".utf8))
+            }
+            FileHandle.standardError.write(Data("\n".utf8))
+            func n(_ k: String) -> String { job[k].map { String(decoding: $0.serialized(), as: UTF8.self) } ?? "0" }
+            print(
+                "import \(id): \(job["state"]?.stringValue ?? "?") — rows \(n("rows")), created \(n("created")), updated \(n("updated")), rejected \(n("rejected")), skipped \(n("skipped"))"
+            )
+            if let errors, let e2 = try? options.endpoint() {
+                let list = try await HTTPClient(concurrency: 1).send(
+                    many: [
+                        HTTPRequest(
+                            method: "GET", url: "\(e2.url)/v1/imports/\(id)/errors.csv", headers: [("Authorization", "Bearer \(e2.key)")],
+                            maxResponseBytes: 64 << 20)
+                    ])[0].result.get()
+                guard FileManager.default.createFile(atPath: errors, contents: Data(list.body)) else { throw CLIError("cannot write \(errors)") }
+                print("rejected rows written to \(errors)")
+            }
+            if job["state"]?.stringValue != "done" { throw CLIError("the import did not finish: \(job["error"]?.stringValue ?? "")") }
         }
     }
 }

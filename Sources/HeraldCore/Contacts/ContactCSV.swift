@@ -53,7 +53,7 @@ public struct ContactCSV: Sendable {
     }
 
     /// One CSV line, CRLF-terminated (RFC 4180).
-    static func line(_ cells: [String], to out: inout [UInt8]) {
+    public static func line(_ cells: [String], to out: inout [UInt8]) {
         for (i, cell) in cells.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
             field(cell, to: &out)

@@ -1,0 +1,210 @@
+/// Turns CSV rows into contact changes under an `ImportMapping`, row by row,
+/// with every problem of a row reported by line, column and reason.
+public struct ImportRows: Sendable {
+    /// Where each mapped column is in the header.
+    let indexed: [(index: Int, column: ImportMapping.Column)]
+    /// Where the contact id is.
+    let idIndex: Int
+    /// Lists every row joins (`--list`), besides a `lists` column.
+    let lists: [String]
+    /// The country code a national phone number gets (`+420`); nil: numbers must be international.
+    let defaultCountry: String?
+
+    /// A reader of rows under `header`.
+    /// - Throws: `ImportError` naming a mapped column the header lacks, or a missing id column.
+    public init(mapping: ImportMapping, header: [String], lists: [String], defaultCountry: String?) throws(ImportError) {
+        var indexed: [(Int, ImportMapping.Column)] = []
+        for c in mapping.columns {
+            guard let i = header.firstIndex(of: c.header) else {
+                throw ImportError("map: the file has no column '\(c.header)' (its columns: \(header.joined(separator: ", ")))")
+            }
+            indexed.append((i, c))
+        }
+        guard let id = indexed.first(where: { $0.1.target == .id })?.0 else {
+            throw ImportError("map: name the column that holds the contact id (…=id); matching by email or phone is not available yet")
+        }
+        if let country = defaultCountry {
+            guard country.hasPrefix("+"), (2...4).contains(country.utf8.count), country.utf8.dropFirst().allSatisfy({ (48...57).contains($0) }) else {
+                throw ImportError("country: '\(country)' is not a country calling code such as +420")
+            }
+        }
+        self.indexed = indexed
+        self.idIndex = id
+        self.lists = lists
+        self.defaultCountry = defaultCountry
+    }
+
+    /// One problem of one row.
+    public struct RowError: Sendable, Equatable {
+        /// The line the row starts on (the header is line 1).
+        public var line: Int
+        /// The column's header ("" for the row as a whole).
+        public var column: String
+        /// What is wrong.
+        public var reason: String
+    }
+
+    /// A row that can be imported.
+    public struct Row: Sendable, Equatable {
+        /// The contact.
+        public var contactId: String
+        /// The change, as a PATCH body (`ContactInput` checked it).
+        public var body: JSONValue
+        /// The change itself.
+        public var change: ContactChange
+    }
+
+    /// What a row read as.
+    public enum Outcome: Sendable, Equatable {
+        /// A row to import.
+        case row(Row)
+        /// Every problem the row has; nothing of it is imported.
+        case rejected([RowError])
+    }
+
+    /// Reads the row `cells` that starts on `line`.
+    public func read(_ cells: [String], line: Int) -> Outcome {
+        var errors: [RowError] = []
+        func fail(_ column: String, _ reason: String) { errors.append(RowError(line: line, column: column, reason: reason)) }
+        let id = idIndex < cells.count ? cells[idIndex].trimmingSpaces : ""
+        if id.isEmpty || id.utf8.count > 256 {
+            fail(indexed.first { $0.index == idIndex }!.column.header, id.isEmpty ? "the contact id is empty" : "the contact id is longer than 256 bytes")
+        }
+        var body: [String: JSONValue] = [:]
+        var attributes: [String: JSONValue] = [:]
+        var tags: [JSONValue] = [], rowLists: [JSONValue] = lists.map(JSONValue.string)
+        for (index, column) in indexed where index != idIndex {
+            let cell = index < cells.count ? cells[index].trimmingSpaces : ""
+            if cell.isEmpty { continue }
+            switch column.target {
+            case .id: break
+            case .field("phone"):
+                guard let phone = PhoneNumber.e164(cell, defaultCountry: defaultCountry) else {
+                    fail(
+                        column.header,
+                        "'\(cell)' is not a phone number" + (defaultCountry == nil ? " in international form (+420…); pass a default country" : ""))
+                    continue
+                }
+                body["phone"] = .string(phone)
+            case .field("email") where !ContactInput.isEmail(cell):
+                // Checked here too, so that a row with several problems reports them all.
+                fail(column.header, "'\(cell)' is not an email address")
+            case .field(let f): body[f] = .string(cell)
+            case .tags: tags += Self.names(cell).map(JSONValue.string)
+            case .lists: rowLists += Self.names(cell).map(JSONValue.string)
+            case .attribute(let name, let type):
+                guard let value = Self.value(cell, type) else {
+                    fail(
+                        column.header,
+                        "'\(cell)' is not \(type == .int ? "a whole number" : type == .number ? "a number" : type == .bool ? "true or false" : "a date (YYYY-MM-DD or D.M.YYYY)")"
+                    )
+                    continue
+                }
+                attributes[name] = value
+            }
+        }
+        if !attributes.isEmpty { body["attributes"] = .object(attributes) }
+        if !tags.isEmpty { body["tags"] = .array(tags) }
+        if !rowLists.isEmpty { body["lists"] = .array(rowLists) }
+        guard errors.isEmpty else { return .rejected(errors) }
+        do {
+            let change = try ContactInput.change(fromBody: .object(body), replace: false)
+            return .row(Row(contactId: id, body: .object(body), change: change))
+        } catch {
+            let header = indexed.first { $0.column.target.text == error.field || $0.column.target == .field(error.field) }?.column.header ?? error.field
+            return .rejected([RowError(line: line, column: header, reason: error.reason)])
+        }
+    }
+
+    /// `a|b|c` as names, blanks dropped.
+    static func names(_ cell: String) -> [String] { cell.split(separator: "|").map { String($0).trimmingSpaces }.filter { !$0.isEmpty } }
+
+    /// A cell read as `type`, or nil when it is not one.
+    public static func value(_ cell: String, _ type: ImportMapping.AttributeType) -> JSONValue? {
+        switch type {
+        case .text: return .string(cell)
+        case .int: return Int64(cell).map(JSONValue.int)
+        case .number:
+            if let i = Int64(cell) { return .int(i) }
+            // A decimal comma, as Czech spreadsheets write it.
+            guard let d = Double(cell.replacingOccurrences(of: ",", with: ".")), d.isFinite else { return nil }
+            return .double(d)
+        case .bool:
+            switch cell.lowercased() {
+            case "true", "yes", "1", "ano", "y": return .bool(true)
+            case "false", "no", "0", "ne", "n": return .bool(false)
+            default: return nil
+            }
+        case .date: return ImportDate.iso(cell).map(JSONValue.string)
+        }
+    }
+}
+
+/// Dates as imports meet them: `2026-12-06`, or the Czech `6.12.2026`.
+public enum ImportDate {
+    /// The date as `YYYY-MM-DD`, or nil when it is none.
+    public static func iso(_ cell: String) -> String? {
+        let digits = { (s: Substring) in !s.isEmpty && s.utf8.allSatisfy { (48...57).contains($0) } }
+        let (y, m, d): (Int, Int, Int)
+        if cell.contains("-") {
+            let p = cell.split(separator: "-", omittingEmptySubsequences: false)
+            guard p.count == 3, p[0].count == 4, p[1].count == 2, p[2].count == 2, p.allSatisfy(digits) else { return nil }
+            (y, m, d) = (Int(p[0])!, Int(p[1])!, Int(p[2])!)
+        } else {
+            let p = cell.split(separator: ".", omittingEmptySubsequences: false).map { $0.drop { $0 == " " } }
+            guard p.count == 3, p[2].count == 4, (1...2).contains(p[0].count), (1...2).contains(p[1].count), p.allSatisfy(digits) else { return nil }
+            (y, m, d) = (Int(p[2])!, Int(p[1])!, Int(p[0])!)
+        }
+        guard (1...12).contains(m), d >= 1, d <= RFC3339.daysIn(month: m, year: y) else { return nil }
+        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        return "\(y)-\(two(m))-\(two(d))"
+    }
+}
+
+/// Phone numbers as people write them, made E.164.
+public enum PhoneNumber {
+    /// `+420 601 234 567`, `00420601234567`, `(601) 234-567` with `defaultCountry`
+    /// `+420`, … as `+420601234567`; nil when no E.164 number comes of it. A
+    /// national number's trunk `0` is dropped (`0601…` → `+420601…`).
+    public static func e164(_ raw: String, defaultCountry: String?) -> String? {
+        var kept = ""
+        for (i, c) in raw.enumerated() {
+            if c.isASCII, c.isNumber {
+                kept.append(c)
+            } else if c == "+" && i == 0 {
+                kept.append(c)
+            } else if !" -./()\u{00A0}".contains(c) {
+                return nil
+            }
+        }
+        let number: String
+        if kept.hasPrefix("+") {
+            number = kept
+        } else if kept.hasPrefix("00") {
+            number = "+" + kept.dropFirst(2)
+        } else if let country = defaultCountry {
+            number = country + (kept.hasPrefix("0") ? String(kept.dropFirst()) : kept)
+        } else {
+            return nil
+        }
+        return ContactInput.isE164(number) ? number : nil
+    }
+}
+
+extension ImportRows {
+    /// What a column's cells look like (for a dry run): `empty`, `int`,
+    /// `number`, `bool`, `date`, `email`, `phone` or `text`. A number with a
+    /// leading zero is text: it is a code (a postcode, an account), not a number.
+    public static func detectType(_ cells: [String]) -> String {
+        let values = cells.map(\.trimmingSpaces).filter { !$0.isEmpty }
+        guard !values.isEmpty else { return "empty" }
+        func all(_ test: (String) -> Bool) -> Bool { values.allSatisfy(test) }
+        if all({ Int64($0) != nil && !($0.hasPrefix("0") && $0.count > 1) }) { return "int" }
+        if all({ value($0, .number) != nil && !$0.hasPrefix("0") }) { return "number" }
+        if all({ value($0, .bool) != nil }) { return "bool" }
+        if all({ ImportDate.iso($0) != nil }) { return "date" }
+        if all({ ContactInput.isEmail($0) }) { return "email" }
+        if all({ PhoneNumber.e164($0, defaultCountry: "+1") != nil }) { return "phone" }
+        return "text"
+    }
+}

@@ -1,0 +1,228 @@
+@preconcurrency import CSV
+import Dispatch
+import Foundation
+import HeraldCore
+import Synchronization
+
+/// A CSV file as an import reads it: its encoding and delimiter (given, or
+/// detected from its first bytes), its header, and its rows in batches, each
+/// row with the line it starts on.
+///
+/// Parsing is CSV.swift's (quotes, line breaks in fields, BOM). It reads a
+/// Foundation `InputStream`, which blocks, so it runs on a thread of its own
+/// and hands batches over (`next()`), never on Swift's cooperative pool.
+final class CSVSource: Sendable {
+    /// The text encodings imports take.
+    enum Encoding: String, Sendable, CaseIterable {
+        case utf8 = "utf-8"
+        case windows1250 = "windows-1250"
+    }
+
+    /// How the file is read.
+    struct Dialect: Sendable, Equatable {
+        var encoding: Encoding
+        var delimiter: UnicodeScalar
+    }
+
+    /// Rows of a batch: cells and the line each starts on.
+    typealias Batch = [(cells: [String], line: Int)]
+
+    let dialect: Dialect
+    let header: [String]
+    private let state = Mutex<State>(State())
+    private let space = DispatchSemaphore(value: 2)
+
+    private struct State {
+        var ready: [Batch] = []
+        var waiter: CheckedContinuation<Batch?, any Error>?
+        var finished = false
+        var failure: ImportError?
+        var stopped = false
+    }
+
+    /// The rows read so far and the bytes of the file, for progress.
+    let progress = Mutex<(rows: Int, bytes: Int)>((0, 0))
+
+    /// Opens `path` (UTF-8 or Windows-1250; a Windows-1250 file is first turned
+    /// into UTF-8 beside it) and reads its header.
+    /// - Parameters:
+    ///   - encoding, delimiter: nil to detect them.
+    ///   - skipRows: data rows already imported (a resumed import), read but not handed over.
+    /// - Throws: `ImportError` naming what is wrong with the file.
+    init(path: String, encoding: Encoding?, delimiter: UnicodeScalar?, batchSize: Int = 1000, skipRows: Int = 0) throws(ImportError) {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw ImportError("the uploaded file cannot be read") }
+        let head = (try? handle.read(upToCount: 1 << 20)) ?? Data()
+        try? handle.close()
+        let detected = Self.detect(Array(head))
+        let dialect = Dialect(encoding: encoding ?? detected.encoding, delimiter: delimiter ?? detected.delimiter)
+        var readPath = path
+        if dialect.encoding == .windows1250 {
+            readPath = path + ".utf8"
+            try Self.transcode1250(from: path, to: readPath)
+        }
+        guard let stream = InputStream(fileAtPath: readPath) else { throw ImportError("the uploaded file cannot be read") }
+        let reader: CSVReader
+        do {
+            reader = try CSVReader(stream: stream, hasHeaderRow: true, delimiter: dialect.delimiter)
+        } catch {
+            throw ImportError("the file is not CSV: \(error)")
+        }
+        guard let header = reader.headerRow, !header.isEmpty, header != [""] else { throw ImportError("the file has no header row") }
+        self.dialect = dialect
+        self.header = header.map { $0.trimmingCharacters(in: .whitespaces) }
+        let total = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
+        progress.withLock { $0.bytes = total }
+        // Lines of the header: 1 plus its fields' line breaks.
+        let firstLine = 2 + header.reduce(0) { $0 + $1.utf8.filter { $0 == 0x0A }.count }
+        let owned = ReaderBox(reader), cleanup = readPath == path ? nil : readPath
+        let thread = Thread { [self] in self.read(owned.reader, firstLine: firstLine, batchSize: batchSize, skipRows: skipRows, cleanup: cleanup) }
+        thread.name = "csv-import"
+        thread.start()
+    }
+
+    /// `init` on a thread of its own: opening reads the file's start, and a
+    /// Windows-1250 file is converted whole, neither of which may block the
+    /// cooperative pool.
+    static func open(path: String, encoding: Encoding?, delimiter: UnicodeScalar?, batchSize: Int = 1000, skipRows: Int = 0) async throws -> CSVSource {
+        try await withCheckedThrowingContinuation { c in
+            let thread = Thread {
+                c.resume(
+                    with: Result { () throws(ImportError) in
+                        try CSVSource(path: path, encoding: encoding, delimiter: delimiter, batchSize: batchSize, skipRows: skipRows)
+                    })
+            }
+            thread.name = "csv-open"
+            thread.start()
+        }
+    }
+
+    /// The next batch; nil at the end of the file.
+    /// - Throws: `ImportError` when the file stops being CSV midway.
+    func next() async throws -> Batch? {
+        try await withCheckedThrowingContinuation { c in
+            let (result, took): (Result<Batch?, any Error>?, Bool) = state.withLock { s in
+                if !s.ready.isEmpty { return (.success(s.ready.removeFirst()), true) }
+                if let failure = s.failure { return (.failure(failure), false) }
+                if s.finished { return (.success(nil), false) }
+                s.waiter = c
+                return (nil, false)
+            }
+            if took { space.signal() }
+            if let result { c.resume(with: result) }
+        }
+    }
+
+    /// Stops the reader thread (the import ended early).
+    func stop() {
+        state.withLock { $0.stopped = true }
+        space.signal()
+        space.signal()
+    }
+
+    private func read(_ reader: CSVReader, firstLine: Int, batchSize: Int, skipRows: Int, cleanup: String?) {
+        defer { if let cleanup { try? FileManager.default.removeItem(atPath: cleanup) } }
+        var line = firstLine
+        var batch: Batch = []
+        var index = 0
+        while let row = reader.next() {
+            if state.withLock({ $0.stopped }) { return }
+            let start = line
+            line += 1 + row.reduce(0) { $0 + $1.utf8.filter { $0 == 0x0A }.count }
+            index += 1
+            progress.withLock { $0.rows = index }
+            if index <= skipRows || row == [""] { continue }  // resumed past it, or a blank line
+            batch.append((row, start))
+            if batch.count == batchSize {
+                hand(batch)
+                batch = []
+            }
+        }
+        if !batch.isEmpty { hand(batch) }
+        // CSV.swift reports the end of a file as `cannotReadFile` on Linux:
+        // Foundation's `InputStream.hasBytesAvailable` stays true until a read
+        // returns nothing, and it takes that empty read for a failure. The file
+        // is one this process just wrote, so that error means the end; any other
+        // (a byte sequence that is not the encoding) is the file's fault.
+        let failure: ImportError? =
+            switch reader.error {
+            case nil, CSVError.cannotReadFile?: nil
+            case let error?: ImportError("the file stops being CSV near line \(line): \(error)")
+            }
+        let waiter: CheckedContinuation<Batch?, any Error>? = state.withLock { s in
+            s.finished = true
+            s.failure = failure
+            defer { s.waiter = nil }
+            return s.waiter
+        }
+        if let failure { waiter?.resume(throwing: failure) } else { waiter?.resume(returning: nil) }
+    }
+
+    private func hand(_ batch: Batch) {
+        space.wait()
+        let waiter: CheckedContinuation<Batch?, any Error>? = state.withLock { s in
+            if s.stopped { return nil }
+            if let w = s.waiter {
+                s.waiter = nil
+                return w
+            }
+            s.ready.append(batch)
+            return nil
+        }
+        if let waiter {
+            space.signal()  // handed straight over: it takes no place in the queue
+            waiter.resume(returning: batch)
+        }
+    }
+
+    /// The encoding (UTF-8 when the first megabyte is valid UTF-8, with or without
+    /// BOM; else Windows-1250) and the delimiter (the most frequent of `,` `;`
+    /// and tab on the header line, outside quotes; `,` when none).
+    static func detect(_ head: [UInt8]) -> Dialect {
+        var bytes = head[...]
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes = bytes.dropFirst(3) }
+        // A multi-byte character cut by the megabyte's end is not an error.
+        var valid = String(validating: bytes, as: UTF8.self) != nil
+        if !valid {
+            for cut in 1...3 where bytes.count > cut {
+                if String(validating: bytes.dropLast(cut), as: UTF8.self) != nil {
+                    valid = true
+                    break
+                }
+            }
+        }
+        var counts: [UInt8: Int] = [UInt8(ascii: ","): 0, UInt8(ascii: ";"): 0, 0x09: 0]
+        var quoted = false
+        for b in bytes {
+            if b == UInt8(ascii: "\"") { quoted.toggle() }
+            if !quoted && (b == 0x0A || b == 0x0D) { break }
+            if !quoted, counts[b] != nil { counts[b]! += 1 }
+        }
+        let best = counts.max { ($0.value, $0.key == UInt8(ascii: ",") ? 1 : 0) < ($1.value, $1.key == UInt8(ascii: ",") ? 1 : 0) }!
+        return Dialect(encoding: valid ? .utf8 : .windows1250, delimiter: UnicodeScalar(best.value > 0 ? best.key : UInt8(ascii: ",")))
+    }
+
+    /// Windows-1250 to UTF-8, a megabyte at a time: a single-byte encoding, so no
+    /// character is cut at a chunk's end.
+    static func transcode1250(from: String, to: String) throws(ImportError) {
+        guard let input = FileHandle(forReadingAtPath: from), FileManager.default.createFile(atPath: to, contents: nil),
+            let output = FileHandle(forWritingAtPath: to)
+        else { throw ImportError("the uploaded file cannot be converted from Windows-1250") }
+        defer {
+            try? input.close()
+            try? output.close()
+        }
+        while let chunk = try? input.read(upToCount: 1 << 20), !chunk.isEmpty {
+            guard let text = String(data: chunk, encoding: .windowsCP1250) else {
+                throw ImportError("the file is neither UTF-8 nor Windows-1250")
+            }
+            output.write(Data(text.utf8))
+        }
+    }
+}
+
+/// Hands the reader to its thread. `@unchecked`: the initializer reads the
+/// header and never touches the reader again; from then on only the thread does.
+private final class ReaderBox: @unchecked Sendable {
+    let reader: CSVReader
+    init(_ reader: CSVReader) { self.reader = reader }
+}

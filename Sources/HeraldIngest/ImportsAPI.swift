@@ -1,0 +1,251 @@
+import Foundation
+import HeraldCore
+import HeraldKafka
+import HeraldRedis
+import Hummingbird
+import Logging
+import NIOCore
+import Synchronization
+
+/// `/v1/imports`: CSV imports into the address book (docs/contacts.md, "Importing").
+///
+/// `POST /v1/imports?map=…&list=…&mode=…&country=…` takes the CSV as the body,
+/// streamed to a file, and answers 202 with the job; the import then runs in
+/// the background and `GET /v1/imports/{id}` follows it. With `dry_run=true`
+/// the answer is the file as it would be imported, and nothing changes.
+public struct ImportsAPI: Sendable {
+    let importer: ContactImporter
+    let jobs: ImportJobStore
+    /// The largest CSV body taken.
+    let maxBytes: Int
+    /// Where bodies are spooled.
+    let directory: String
+    let logger: Logger
+    var clock = WallClock.system
+
+    /// How long a running job may go without a heartbeat before a retry may take it over.
+    static let staleAfter = Duration.seconds(30)
+
+    /// The routes: imports on `admin`, following them on `read`.
+    public init(contacts: ContactStore, jobs: ImportJobStore, producer: KafkaProducer, maxBytes: Int, directory: String, logger: Logger) {
+        importer = ContactImporter(contacts: contacts, jobs: jobs, producer: producer, logger: logger)
+        self.jobs = jobs
+        self.maxBytes = maxBytes
+        self.directory = directory
+        self.logger = logger
+    }
+
+    /// Adds the routes.
+    public func addRoutes(read: some RouterMethods<BasicRequestContext>, admin: some RouterMethods<BasicRequestContext>) {
+        admin.post("v1/imports") { request, context in await start(request, context) }
+        read.get("v1/imports/template.csv") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"contacts-template.csv\""],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: ContactCSV(attributes: []).header())))
+        }
+        read.get("v1/imports/:id") { _, context in
+            await guarded {
+                let id = try Self.jobId(context.parameters.get("id"))
+                guard let job = try await jobs.job(id) else { return APISupport.json(.notFound, ["error": .string("no import '\(id)'")]) }
+                return APISupport.json(.ok, Self.describe(id, job))
+            }
+        }
+        read.get("v1/imports/:id/errors.csv") { _, context in
+            await guarded {
+                let id = try Self.jobId(context.parameters.get("id"))
+                guard try await jobs.job(id) != nil else { return APISupport.json(.notFound, ["error": .string("no import '\(id)'")]) }
+                var out: [UInt8] = []
+                ContactCSV.line(["line", "column", "reason"], to: &out)
+                for e in try await jobs.errors(id) { ContactCSV.line([String(e.line), e.column, e.reason], to: &out) }
+                return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: out)))
+            }
+        }
+    }
+
+    /// A job as `GET /v1/imports/{id}` shows it: numbers as numbers.
+    static func describe(_ id: String, _ job: [String: String]) -> JSONValue {
+        var o: [String: JSONValue] = ["id": .string(id)]
+        for (k, v) in job where k != "fingerprint" { o[k] = Int64(v).map(JSONValue.int) ?? .string(v) }
+        return .object(o)
+    }
+
+    /// A job id: an account-name-like word (the client's, to retry with, or ours).
+    static func jobId(_ text: String?) throws(Refusal) -> String {
+        guard let text, AccountName.isValid(text) else {
+            throw Refusal(APISupport.json(.badRequest, ["error": "id: 1 to 64 of a-z, 0-9, '_' and '-'", "field": "id"]))
+        }
+        return text
+    }
+
+    /// The parameters of `POST /v1/imports`.
+    static func options(_ q: Parameters) throws(Refusal) -> ImportOptions {
+        func refuse(_ field: String, _ reason: String) -> Refusal {
+            Refusal(APISupport.json(.badRequest, ["error": .string("\(field): \(reason)"), "field": .string(field)]))
+        }
+        var o = ImportOptions()
+        if let map = q.get("map") {
+            do { o.mapping = try ImportMapping(String(map)) } catch { throw refuse("map", error.description) }
+        }
+        o.lists = q.getAll("list").map { String($0) }.filter { !$0.isEmpty }
+        for l in o.lists where l.utf8.count > 256 { throw refuse("list", "'\(l.prefix(40))…' is longer than 256 bytes") }
+        if let mode = q.get("mode") {
+            guard let m = ImportMode(rawValue: String(mode)) else {
+                throw refuse("mode", "one of \(ImportMode.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            o.mode = m
+        }
+        if let match = q.get("match"), match != "id" { throw refuse("match", "only id is available yet (matching by email or phone is not)") }
+        o.country = q.get("country").map { String($0) }
+        if let e = q.get("encoding") {
+            guard let enc = CSVSource.Encoding(rawValue: e.lowercased()) else { throw refuse("encoding", "utf-8 or windows-1250") }
+            o.encoding = enc
+        }
+        if let d = q.get("delimiter") {
+            switch d {
+            case ",", ";": o.delimiter = UnicodeScalar(UInt8(ascii: d == "," ? "," : ";"))
+            case "tab", "\t": o.delimiter = "\t"
+            default: throw refuse("delimiter", "',', ';' or tab")
+            }
+        }
+        return o
+    }
+
+    func start(_ request: Request, _ context: BasicRequestContext) async -> Response {
+        await guarded {
+            let q = request.uri.queryParameters
+            let options = try Self.options(q)
+            let dryRun = q.get("dry_run") == "true"
+            let id = try q.get("id").map { text throws(Refusal) in try Self.jobId(String(text)) } ?? "imp-" + UUID().uuidString.lowercased()
+            if options.country != nil, PhoneNumber.e164("601234567", defaultCountry: options.country) == nil {
+                throw Refusal(APISupport.json(.badRequest, ["error": "country: a country calling code such as +420", "field": "country"]))
+            }
+            if !dryRun, let job = try await jobs.job(id) {
+                if job["fingerprint"] != options.fingerprint {
+                    return APISupport.json(.conflict, ["error": .string("import '\(id)' was started with other parameters"), "field": "id"])
+                }
+                if job["state"] == "done" { return APISupport.json(.ok, Self.describe(id, job)) }
+            }
+            let tooLarge = APISupport.json(.contentTooLarge, ["error": .string("the CSV is larger than \(maxBytes) bytes (imports.max_bytes)")])
+            if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBytes { return tooLarge }
+            let path = "\(directory)/herald-import-\(UUID().uuidString)"
+            let body = LimitedBody(request.body, maxBytes: maxBytes)
+            do {
+                try await FileIO().writeFile(contents: body, path: path, context: context)
+            } catch {
+                try? FileManager.default.removeItem(atPath: path)
+                // The file system layer may wrap the body's error: the flag says what happened.
+                if body.exceeded.withLock({ $0 }) { return tooLarge }
+                throw error
+            }
+            if dryRun {
+                defer { try? FileManager.default.removeItem(atPath: path) }
+                return try await dryRunAnswer(path: path, options: options)
+            }
+            let claimed = try await jobs.claim(
+                id, now: clock.now(), staleAfter: Self.staleAfter,
+                fields: ["fingerprint": options.fingerprint, "started_at_ms": String(clock.now()), "mode": options.mode.rawValue, "error": ""])
+            guard claimed else {
+                try? FileManager.default.removeItem(atPath: path)
+                return APISupport.json(.conflict, ["error": .string("import '\(id)' is running; follow it at /v1/imports/\(id)"), "field": "id"])
+            }
+            let importer = self.importer
+            Task.detached { await importer.run(id: id, path: path, options: options) }
+            return APISupport.json(.accepted, ["id": .string(id), "state": "running", "url": .string("/v1/imports/\(id)")])
+        }
+    }
+
+    /// The file as it would be imported: header, dialect, each mapped column's
+    /// detected type, the first rows as they would be applied, the first errors.
+    func dryRunAnswer(path: String, options: ImportOptions) async throws -> Response {
+        let source: CSVSource
+        do { source = try await CSVSource.open(path: path, encoding: options.encoding, delimiter: options.delimiter) } catch let e as ImportError {
+            return APISupport.json(.unprocessableContent, ["error": .string(e.description)])
+        }
+        defer { source.stop() }
+        let rows: ImportRows
+        let mapping: ImportMapping
+        do {
+            mapping = try options.mapping ?? ImportMapping.identity(headers: source.header)
+            rows = try ImportRows(mapping: mapping, header: source.header, lists: options.lists, defaultCountry: options.country)
+        } catch let error as ImportError {
+            return APISupport.json(
+                .unprocessableContent, ["error": .string(error.description), "header": .array(source.header.map(JSONValue.string))])
+        }
+        let batch = (try await source.next()) ?? []
+        var mapped: [JSONValue] = []
+        var errors: [JSONValue] = []
+        for (cells, line) in batch {
+            switch rows.read(cells, line: line) {
+            case .row(let r) where mapped.count < 10: mapped.append(["line": .int(Int64(line)), "contact_id": .string(r.contactId), "change": r.body])
+            case .row: break
+            case .rejected(let es):
+                for e in es where errors.count < 20 {
+                    errors.append(["line": .int(Int64(e.line)), "column": .string(e.column), "reason": .string(e.reason)])
+                }
+            }
+        }
+        let columns: [JSONValue] = mapping.columns.map { c in
+            let index = source.header.firstIndex(of: c.header) ?? 0
+            return [
+                "header": .string(c.header), "target": .string(c.target.text),
+                "detected": .string(ImportRows.detectType(batch.map { index < $0.cells.count ? $0.cells[index] : "" })),
+            ]
+        }
+        return APISupport.json(
+            .ok,
+            [
+                "dry_run": true, "header": .array(source.header.map(JSONValue.string)), "encoding": .string(source.dialect.encoding.rawValue),
+                "delimiter": .string(source.dialect.delimiter == "\t" ? "tab" : String(source.dialect.delimiter)), "columns": .array(columns),
+                "rows_checked": .int(Int64(batch.count)), "rows": .array(mapped), "errors": .array(errors),
+            ])
+    }
+
+    /// An answer that ends a request early.
+    struct Refusal: Error {
+        let response: Response
+        init(_ response: Response) { self.response = response }
+    }
+
+    func guarded(_ body: () async throws -> Response) async -> Response {
+        do { return try await body() } catch let refusal as Refusal { return refusal.response } catch {
+            logger.warning("imports API failed", metadata: ["herald.error": "\(error)"])
+            return APISupport.json(.serviceUnavailable, ["error": "the import store is unavailable; retry"], headers: [.retryAfter: "1"])
+        }
+    }
+}
+
+/// A body over `maxBytes`.
+struct BodyTooLarge: Error {}
+
+/// A request body that ends in `BodyTooLarge` past `maxBytes`, so a huge upload
+/// stops at the limit instead of filling the disk.
+struct LimitedBody<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where Base.Element == ByteBuffer {
+    typealias Element = ByteBuffer
+    let base: Base
+    let maxBytes: Int
+    /// Set when the body went past `maxBytes`.
+    let exceeded = Flag()
+    final class Flag: Sendable {
+        let value = Mutex(false)
+        func withLock<R>(_ body: (inout Bool) -> R) -> R { value.withLock { body(&$0) } }
+    }
+    init(_ base: Base, maxBytes: Int) {
+        self.base = base
+        self.maxBytes = maxBytes
+    }
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var base: Base.AsyncIterator
+        var left: Int
+        let exceeded: Flag
+        mutating func next() async throws -> ByteBuffer? {
+            guard let buffer = try await base.next() else { return nil }
+            left -= buffer.readableBytes
+            if left < 0 {
+                exceeded.withLock { $0 = true }
+                throw BodyTooLarge()
+            }
+            return buffer
+        }
+    }
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: base.makeAsyncIterator(), left: maxBytes, exceeded: exceeded) }
+}

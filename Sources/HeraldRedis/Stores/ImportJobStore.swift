@@ -1,0 +1,71 @@
+import HeraldCore
+
+/// Import jobs as clients follow them: one hash per job
+/// (`herald:{imports}:job:<id>`: state, counters, the row count committed, a
+/// heartbeat) and its rejected rows (`herald:{imports}:errors:<id>`, a list of
+/// `line␟column␟reason`, the first `maxErrors`). Both expire `retention` after
+/// the last change.
+public struct ImportJobStore: Sendable {
+    let redis: RedisPool
+    /// How long a job is kept after it last changed.
+    public let retention: Duration
+    /// Rejected rows kept per job; more are counted, not kept.
+    public static let maxErrors = 10_000
+
+    /// A store on `redis`.
+    public init(redis: RedisPool, retention: Duration = .seconds(7 * 86_400)) {
+        self.redis = redis
+        self.retention = retention
+    }
+
+    static func jobKey(_ id: String) -> String { "herald:{imports}:job:\(id)" }
+    static func errorsKey(_ id: String) -> String { "herald:{imports}:errors:\(id)" }
+
+    /// A job's fields as stored (nil: no such job).
+    public func job(_ id: String) async throws -> [String: String]? {
+        guard case .array(let flat) = try await redis.execute(["HGETALL", Self.jobKey(id)]), !flat.isEmpty else { return nil }
+        var out: [String: String] = [:]
+        var i = 0
+        while i + 1 < flat.count {
+            if let k = flat[i].string, let v = flat[i + 1].string { out[k] = v }
+            i += 2
+        }
+        return out
+    }
+
+    /// Sets fields of a job (creating it), and renews both keys' expiry.
+    public func update(_ id: String, set fields: [String: String], errors: [String] = []) async throws {
+        let ttl = String(retention.milliseconds)
+        var commands: [[String]] = [["HSET", Self.jobKey(id)] + fields.sorted { $0.key < $1.key }.flatMap { [$0.key, $0.value] }]
+        if !errors.isEmpty {
+            commands.append(["RPUSH", Self.errorsKey(id)] + errors)
+            commands.append(["LTRIM", Self.errorsKey(id), "0", String(Self.maxErrors - 1)])
+        }
+        commands.append(["PEXPIRE", Self.jobKey(id), ttl])
+        commands.append(["PEXPIRE", Self.errorsKey(id), ttl])
+        for case .error(let message) in try await redis.pipeline(commands) { throw RedisError(code: .server, message: "import job: \(message)") }
+    }
+
+    /// Claims a job for running: true when it did not exist, or its last
+    /// heartbeat is older than `staleAfter` (the process running it died) and it
+    /// has not finished. The claim is the heartbeat itself, set only if it is
+    /// still the stale one read (a Lua compare-and-set), so two retries cannot
+    /// both run it.
+    public func claim(_ id: String, now: Int64, staleAfter: Duration, fields: [String: String]) async throws -> Bool {
+        let reply = try await redis.eval(
+            Self.claimScript, keys: [Self.jobKey(id)],
+            arguments: [String(now), String(staleAfter.milliseconds), String(retention.milliseconds)]
+                + fields.sorted { $0.key < $1.key }.flatMap { [$0.key, $0.value] })
+        return reply.int == 1
+    }
+
+    /// Up to `limit` rejected rows: (line, column, reason).
+    public func errors(_ id: String, limit: Int = maxErrors) async throws -> [(line: Int, column: String, reason: String)] {
+        (try await redis.execute(["LRANGE", Self.errorsKey(id), "0", String(limit - 1)]).array ?? []).compactMap(\.string).map { text in
+            let parts = text.split(separator: "\u{1F}", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
+            return (Int(parts.first ?? "") ?? 0, parts.count > 1 ? parts[1] : "", parts.count > 2 ? parts[2] : "")
+        }
+    }
+
+    static let claimScript = RedisScript(name: "import_claim", source: LuaSource.importClaim)
+}

@@ -1,0 +1,118 @@
+import Foundation
+import HeraldChannels
+import HeraldCore
+import HeraldDevTools
+import HeraldKafka
+import HeraldTestSupport
+import Testing
+
+@Suite("CSV import (real ingestor, broker and redis-server; heraldctl)", .timeLimit(.minutes(3)))
+struct ImportTests {
+    let client = HTTPClient(concurrency: 4)
+
+    /// A Czech export: Windows-1250, `;`, a quoted field with a line break, bad rows.
+    static let czech: [UInt8] = {
+        let text =
+            [
+                "ID;Jméno;Telefon;E-mail;Věk;Poznámka",
+                "c1;Věra;601 234 567;vera@example.com;41;\"první řádek\r\ndruhý řádek\"",
+                "c2;Jiří;+420 602 000 000;jiri@example.com;35;",
+                "c3;Žofie;12;zofie@example.com;29;",  // line 5: a bad phone
+                "c4;Šimon;603000000;not-an-email;abc;",  // line 6: a bad email and a bad age
+                "c5;Řehoř;00420604000000;rehor@example.com;;",
+            ].joined(separator: "\r\n") + "\r\n"
+        return Array(text.data(using: .windowsCP1250)!)
+    }()
+
+    func get(_ ingestor: TestIngestor, _ path: String) async throws -> JSONValue {
+        let r = try await client.send(method: "GET", url: "\(ingestor.apiURL)\(path)", headers: [("Authorization", "Bearer \(TestIngestor.adminKey)")])
+        return (try? JSONValue.parse(r.body)) ?? .null
+    }
+
+    @Test(
+        "a Windows-1250 file with ';' and a multi-line field: mapped, phones made E.164, bad rows reported by line and column, the rest imported; a rerun changes and starts nothing"
+    )
+    func czechImport() async throws {
+        let broker = try TestBroker.start(partitions: 2)
+        let redis = try await TestRedisServer()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        let dir = try temporaryDirectory("import")
+        let file = "\(dir)/kontakty.csv"
+        #expect(FileManager.default.createFile(atPath: file, contents: Data(Self.czech)))
+        func heraldctl(_ arguments: [String]) async throws -> (Int32, String) {
+            let cli = try ChildProcess(
+                executable: try BuiltProducts.executable("heraldctl"),
+                arguments: ["contacts"] + arguments + ["--api", ingestor.apiURL, "--admin-key", TestIngestor.adminKey], output: .file("\(dir)/out"))
+            let code = await cli.wait()
+            return (code, (try? String(contentsOfFile: "\(dir)/out", encoding: .utf8)) ?? "")
+        }
+        let map = "ID=id,Jméno=attributes.first_name,Telefon=phone,E-mail=email,Věk=attributes.age:int,Poznámka=attributes.note"
+        let args = ["import", file, "--map", map, "--list", "newsletter", "--country", "+420"]
+        // A dry run: detected dialect and types, the first rows as mapped, the errors; nothing changes.
+        let dry = try await heraldctl(args + ["--dry-run"])
+        let answer = try JSONValue.parse(string: String(dry.1.split(separator: "\n").first ?? ""))
+        #expect(dry.0 == 0 && answer["encoding"] == "windows-1250" && answer["delimiter"] == ";", "\(dry)")
+        #expect(answer["header"]?.arrayValue?.first == "ID" && answer["header"]?.arrayValue?[1] == "Jméno")
+        #expect(answer["rows"]?.arrayValue?.first?["change"]?["phone"] == "+420601234567", "\(answer)")
+        #expect(answer["columns"]?.arrayValue?.first { $0["header"] == "Věk" }?["detected"] == "text", "a column with 'abc' is text: \(answer)")
+        #expect(try await get(ingestor, "/v1/contacts?count=true")["count"] == 0, "a dry run changes nothing")
+        // The import.
+        let run = try await heraldctl(args + ["--errors", "\(dir)/errors.csv"])
+        #expect(run.0 == 0 && run.1.contains("done — rows 5, created 3, updated 0, rejected 2"), "\(run)")
+        let errors = try String(contentsOfFile: "\(dir)/errors.csv", encoding: .utf8)
+        #expect(errors.contains("5,Telefon,'12' is not a phone number"), "\(errors)")
+        #expect(errors.contains("6,E-mail,") && errors.contains("6,Věk,'abc' is not a whole number"), "\(errors)")
+        // Profiles arrive through herald.events and the profile applier.
+        var vera: JSONValue = .null
+        for _ in 0..<100 {
+            vera = try await get(ingestor, "/v1/contacts/c1")
+            if vera["phone"] != nil { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(vera["phone"] == "+420601234567" && vera["lists"] == ["newsletter"] && vera["attributes"]?["first_name"] == "Věra", "\(vera)")
+        #expect(vera["attributes"]?["note"] == "první řádek\r\ndruhý řádek" && vera["attributes"]?["age"] == 41)
+        #expect(try await get(ingestor, "/v1/contacts/c5")["phone"] == "+420604000000")
+        // Running it again reports the same job; importing the file again as a new job makes no list event twice.
+        let again = try await heraldctl(args)
+        #expect(again.0 == 0 && again.1.contains("done — rows 5, created 3"), "\(again)")
+        let second = try await heraldctl(args.filter { $0 != "+420" && $0 != "--country" } + ["--country", "+420", "--mode", "only_existing"])
+        #expect(second.0 == 0 && second.1.contains("updated 3") && second.1.contains("rejected 2"), "\(second)")
+        let events = try await readTopic(Topics.events, bootstrapServers: broker.bootstrapServers, timeout: .seconds(8)) { _ in false }
+            .compactMap { try? Event(decoding: $0.value) }
+        #expect(events.filter { $0.type == "list_subscribed" }.count == 3, "one list event per contact: \(events.map(\.type))")
+        #expect(events.filter { $0.type != "contact_updated" }.allSatisfy { $0.properties["source"] == "import" })
+        // The template: the address book's columns.
+        let cli = try ChildProcess(
+            executable: try BuiltProducts.executable("heraldctl"), arguments: ["contacts", "template"], output: .file("\(dir)/template"))
+        #expect(await cli.wait() == 0)
+        let template = (0, (try? String(contentsOfFile: "\(dir)/template", encoding: .utf8)) ?? "")
+        #expect(template.1.hasPrefix("id,email,phone,timezone,language,owner,lists,tags"), "\(template)")
+        await ingestor.process.stop()
+        await redis.stop()
+    }
+
+    @Test("refusals name the parameter or the file's problem; an oversized body gets 413")
+    func refusals() async throws {
+        let broker = try TestBroker.start(partitions: 2)
+        let redis = try await TestRedisServer()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis, extraEnvironment: ["HERALD_IMPORTS_MAX_BYTES": "2048"])
+        func post(_ query: String, _ body: String) async throws -> (Int, JSONValue) {
+            let r = try await client.send(
+                method: "POST", url: "\(ingestor.apiURL)/v1/imports?\(query)", headers: [("Authorization", "Bearer \(TestIngestor.adminKey)")],
+                body: Array(body.utf8))
+            return (r.status, (try? JSONValue.parse(r.body)) ?? .null)
+        }
+        for (query, field) in [
+            ("map=Phone", "map"), ("map=A=colour", "map"), ("mode=merge", "mode"), ("match=email", "match"), ("country=420", "country"),
+            ("encoding=latin1", "encoding"), ("id=Bad%20Id", "id"),
+        ] {
+            let (status, answer) = try await post(query, "id\nx\n")
+            #expect(status == 400 && answer["field"]?.stringValue == field, "\(query): \(status) \(answer)")
+        }
+        let (noColumn, answer) = try await post("map=Telefon%3Dphone&dry_run=true", "ID,Phone\nx,1\n")
+        #expect(noColumn == 422 && answer["error"]?.stringValue?.contains("no column 'Telefon'") == true, "\(answer)")
+        #expect(try await post("dry_run=true", "id\n" + String(repeating: "x\n", count: 2000)).0 == 413)
+        await ingestor.process.stop()
+        await redis.stop()
+    }
+}
