@@ -24,10 +24,13 @@ public struct ImportsAPI: Sendable {
     var clock = WallClock.system
 
     /// How long a running job may go without a heartbeat before a retry may take it over.
-    static let staleAfter = Duration.seconds(30)
+    let staleAfter: Duration
 
     /// The routes: imports on `admin`, following them on `read`.
-    public init(contacts: ContactStore, jobs: ImportJobStore, producer: KafkaProducer, maxBytes: Int, directory: String, logger: Logger) {
+    public init(
+        contacts: ContactStore, jobs: ImportJobStore, producer: KafkaProducer, maxBytes: Int, directory: String, staleAfter: Duration, logger: Logger
+    ) {
+        self.staleAfter = staleAfter
         importer = ContactImporter(contacts: contacts, jobs: jobs, producer: producer, logger: logger)
         self.jobs = jobs
         self.maxBytes = maxBytes
@@ -142,7 +145,7 @@ public struct ImportsAPI: Sendable {
                 return try await dryRunAnswer(path: path, options: options)
             }
             let claimed = try await jobs.claim(
-                id, now: clock.now(), staleAfter: Self.staleAfter,
+                id, now: clock.now(), staleAfter: staleAfter,
                 fields: ["fingerprint": options.fingerprint, "started_at_ms": String(clock.now()), "mode": options.mode.rawValue, "error": ""])
             guard claimed else {
                 try? FileManager.default.removeItem(atPath: path)

@@ -34,7 +34,7 @@ public enum IngestorApp {
         contactsAPI.addRoutes(read: read, admin: admin)
         ImportsAPI(
             contacts: contacts, jobs: ImportJobStore(redis: runtime.redis), producer: runtime.producer, maxBytes: settings.importsMaxBytes,
-            directory: settings.importsDirectory, logger: runtime.logger
+            directory: settings.importsDirectory, staleAfter: settings.importsStaleAfter, logger: runtime.logger
         ).addRoutes(read: read, admin: admin)
         ListsAPI(store: ListStore(contacts: contacts), maxBodyBytes: settings.maxBodyBytes, logger: runtime.logger).addRoutes(read: read, admin: admin)
         AddressBookAPI(book: AddressBook(contacts: contacts), partitions: settings.partitions, logger: runtime.logger).addRoutes(read: read, admin: admin)

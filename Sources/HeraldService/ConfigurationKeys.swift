@@ -140,6 +140,8 @@ struct ConfigurationKeys: Sendable {
         "Admin keys (secret, comma-separated): everything, including changing and erasing contacts, campaigns and alert rules")
     let importsMaxBytes: Setting<Int> = .integer(
         "imports.max_bytes", 1 << 30, in: 1024...(1 << 36), "Largest CSV a POST /v1/imports takes (spooled to imports.dir); larger gets 413")
+    let importsStaleAfter: Setting<Duration> = .duration(
+        "imports.stale_after", "30s", "A running import without progress for this long was abandoned (its process died): a retry of it resumes it")
     let importsDir: Setting<String> = .text("imports.dir", "/tmp", "Where the ingestor spools uploaded CSVs while it imports them")
     let apiMaxBodyBytes: Setting<Int> = .integer("api.max_body_bytes", 1048576, in: 1024...(1 << 30), "Largest request body; larger gets 413")
     let apiMaxBatchEvents: Setting<Int> = .integer("api.max_batch_events", 1000, in: 1...100_000, "Most events in one batch request")

@@ -48,6 +48,8 @@ public struct Settings: Sendable {
     public var importsMaxBytes: Int
     /// `imports.dir` (docs/configuration.md).
     public var importsDirectory: String
+    /// `imports.stale_after` (docs/configuration.md).
+    public var importsStaleAfter: Duration
     /// `api.max_batch_events` (docs/configuration.md).
     public var maxBatchEvents: Int
     /// `ingest.dedupe_window` (docs/configuration.md).
@@ -245,7 +247,7 @@ extension Configuration {
             adminKeys: Set(try value(k.apiAdminKeys)),
             readKeys: Set(try value(k.apiReadKeys)),
             maxBodyBytes: try value(k.apiMaxBodyBytes),
-            importsMaxBytes: try value(k.importsMaxBytes), importsDirectory: try value(k.importsDir),
+            importsMaxBytes: try value(k.importsMaxBytes), importsDirectory: try value(k.importsDir), importsStaleAfter: try value(k.importsStaleAfter),
             maxBatchEvents: try value(k.apiMaxBatchEvents),
             dedupeWindow: try value(k.ingestDedupeWindow),
             rawBatchSize: try value(k.ingestRawBatchSize),

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import HeraldChannels
 import HeraldCore
 import HeraldDevTools
@@ -113,6 +114,59 @@ struct ImportTests {
         #expect(noColumn == 422 && answer["error"]?.stringValue?.contains("no column 'Telefon'") == true, "\(answer)")
         #expect(try await post("dry_run=true", "id\n" + String(repeating: "x\n", count: 2000)).0 == 413)
         await ingestor.process.stop()
+        await redis.stop()
+    }
+
+    @Test("SIGKILL of the ingestor mid-import: a retry of the same import resumes where it was, and every row reaches herald.events exactly once")
+    func killAndResume() async throws {
+        let broker = try TestBroker.start(partitions: 4)
+        let redis = try await TestRedisServer()
+        let environment = ["HERALD_IMPORTS_STALE_AFTER": "1s"]
+        let first = try await TestIngestor(broker: broker, redis: redis, extraEnvironment: environment)
+        let n = 40_000
+        var csv = "id,email,attributes.n\n"
+        for i in 0..<n { csv += "k\(i),k\(i)@example.com,\(i)\n" }
+        func start(_ ingestor: TestIngestor) async throws -> Int {
+            let request = HTTPRequest(
+                method: "POST", url: "\(ingestor.apiURL)/v1/imports?id=big-1&map=id%3Did,email%3Demail,attributes.n%3Dattributes.n:int",
+                headers: [("Authorization", "Bearer \(TestIngestor.adminKey)")], body: Array(csv.utf8), timeout: .seconds(60))
+            return try await client.send(many: [request])[0].result.get().status
+        }
+        func job(_ ingestor: TestIngestor) async throws -> JSONValue { try await get(ingestor, "/v1/imports/big-1") }
+        func rows(_ j: JSONValue) -> Int64 { if case .int(let r)? = j["committed"] { r } else { 0 } }
+        #expect(try await start(first) == 202)
+        // Kill it once some batches are committed, well before the end.
+        var killedAt: Int64 = 0
+        for _ in 0..<2000 {
+            let j = try await job(first)
+            if rows(j) >= 3000 {
+                first.process.signal(SIGKILL)
+                killedAt = rows(j)
+                break
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(killedAt > 0 && killedAt < Int64(n), "killed after \(killedAt) rows")
+        _ = await first.process.wait()
+        // Another ingestor; the same import again (as `heraldctl contacts import` reruns it) once the heartbeat is stale.
+        let second = try await TestIngestor(broker: broker, redis: redis, extraEnvironment: environment)
+        try await Task.sleep(for: .seconds(1.5))
+        #expect(try await start(second) == 202)
+        var done: JSONValue = .null
+        for _ in 0..<600 {
+            done = try await job(second)
+            if done["state"] != "running" { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(done["state"] == "done" && done["rows"] == .int(Int64(n)) && done["rejected"] == 0, "\(done)")
+        func int(_ v: JSONValue?) -> Int64 { if case .int(let c)? = v { c } else { -1 } }
+        #expect(int(done["created"]) + int(done["updated"]) == Int64(n), "\(done)")
+        // Every row once on herald.events: none lost, none doubled by the replayed batch.
+        let records = try await readTopic(Topics.events, bootstrapServers: broker.bootstrapServers, timeout: .seconds(60)) { $0.count >= n }
+        try await Task.sleep(for: .seconds(1))
+        let ids = records.compactMap { try? Event(decoding: $0.value) }.filter { $0.type == "contact_updated" }.map(\.contactId)
+        #expect(ids.count == n && Set(ids).count == n, "\(ids.count) events for \(Set(ids).count) contacts")
+        await second.process.stop()
         await redis.stop()
     }
 }
