@@ -1,0 +1,82 @@
+import Testing
+
+@testable import HeraldCore
+
+@Suite("Import mapping, phones and rows")
+struct ImportCoreTests {
+    @Test("a mapping reads Header=target pairs with typed attributes")
+    func mapping() throws {
+        let m = try ImportMapping(" Telefon = phone ,Jméno=attributes.first_name,Věk=attributes.age:int,Štítky=tags,ID=id")
+        #expect(m.columns.map(\.header) == ["Telefon", "Jméno", "Věk", "Štítky", "ID"])
+        #expect(m.columns.map(\.target.text) == ["phone", "attributes.first_name", "attributes.age:int", "tags", "id"])
+    }
+
+    @Test(
+        "a mapping that cannot be used is refused, naming the pair",
+        arguments: [
+            ("Telefon", "is not Header=target"), ("=phone", "names no column"), ("A=colour", "unknown target 'colour'"),
+            ("A=attributes.x:float", "unknown type 'float'"), ("A=attributes.", "attribute name"), ("A=attributes.a.b", "attribute name"),
+            ("A=phone,A=email", "mapped twice"), ("A=phone,B=phone", "target of two columns"), ("A=attributes.x,B=attributes.x:int", "target of two columns"),
+            ("", "no column is mapped"),
+        ])
+    func mappingRefusals(text: String, reason: String) {
+        #expect(throws: ImportError.self) { try ImportMapping(text) }
+        do { _ = try ImportMapping(text) } catch { #expect(error.description.contains(reason), "\(error)") }
+    }
+
+    @Test(
+        "phones as people write them become E.164",
+        arguments: [
+            ("601 234 567", "+420", "+420601234567"), ("+420 601-234-567", nil, "+420601234567"), ("00420601234567", nil, "+420601234567"),
+            ("(0601) 234.567", "+420", "+420601234567"), ("07911 123456", "+44", "+447911123456"), ("601234567", nil, nil), ("12", "+420", nil),
+            ("+420 601 234 567 ext 5", nil, nil), ("6012345678901234567", "+420", nil), ("+0601234567", nil, nil),
+        ] as [(String, String?, String?)])
+    func phones(raw: String, country: String?, expected: String?) {
+        #expect(PhoneNumber.e164(raw, defaultCountry: country) == expected)
+    }
+
+    @Test("rows: every problem of a row by line and column; valid rows become PATCH bodies with the import's lists")
+    func rows() throws {
+        let header = ["ID", "Mail", "Tel", "Věk", "Narozen", "VIP", "Štítky"]
+        let rows = try ImportRows(
+            mapping: try ImportMapping("ID=id,Mail=email,Tel=phone,Věk=attributes.age:int,Narozen=attributes.born:date,VIP=attributes.vip:bool,Štítky=tags"),
+            header: header, lists: ["newsletter"], defaultCountry: "+420")
+        guard case .row(let ok) = rows.read(["c1", "a@b.cz", "601234567", "41", "4.5.1985", "ano", "vip|  | new"], line: 2) else {
+            Issue.record("refused")
+            return
+        }
+        #expect(ok.contactId == "c1")
+        #expect(
+            ok.body
+                == [
+                    "email": "a@b.cz", "phone": "+420601234567", "attributes": ["age": 41, "born": "1985-05-04", "vip": true], "tags": ["vip", "new"],
+                    "lists": ["newsletter"],
+                ])
+        guard case .rejected(let errors) = rows.read(["", "nope", "12", "4 1", "31.2.2020", "maybe", ""], line: 9) else {
+            Issue.record("accepted")
+            return
+        }
+        #expect(errors.map(\.column) == ["ID", "Mail", "Tel", "Věk", "Narozen", "VIP"], "\(errors)")
+        #expect(errors.allSatisfy { $0.line == 9 })
+        // A short row: missing cells are empty, not an error (except the id).
+        guard case .row(let short) = rows.read(["c2"], line: 3) else { Issue.record("refused"); return }
+        #expect(short.body == ["lists": ["newsletter"]])
+    }
+
+    @Test("a header without a mapped column, or a mapping without an id, is refused before any row")
+    func headerRefusals() {
+        #expect(throws: ImportError.self) { try ImportRows(mapping: try ImportMapping("X=email"), header: ["ID"], lists: [], defaultCountry: nil) }
+        #expect(throws: ImportError.self) { try ImportRows(mapping: try ImportMapping("ID=email"), header: ["ID"], lists: [], defaultCountry: nil) }
+        #expect(throws: ImportError.self) { try ImportRows(mapping: try ImportMapping("ID=id"), header: ["ID"], lists: [], defaultCountry: "420") }
+    }
+
+    @Test(
+        "column types a dry run shows",
+        arguments: [
+            (["1", "22", ""], "int"), (["01234"], "text"), (["3,5", "2"], "number"), (["ano", "ne"], "bool"), (["2026-01-31", "6.12.2026"], "date"),
+            (["a@b.cz"], "email"), (["+420 601 234 567"], "phone"), ([""], "empty"), (["x", "1"], "text"),
+        ])
+    func types(cells: [String], expected: String) {
+        #expect(ImportRows.detectType(cells) == expected)
+    }
+}

@@ -1,0 +1,53 @@
+import Foundation
+import HeraldCore
+import Testing
+
+@testable import HeraldIngest
+
+@Suite("CSV files as imports read them")
+struct CSVSourceTests {
+    @Test(
+        "encoding and delimiter are detected from the first bytes",
+        arguments: [
+            (Array("id,name\n1,a\n".utf8), CSVSource.Encoding.utf8, ","), ([0xEF, 0xBB, 0xBF] + Array("id;jméno\n".utf8), .utf8, ";"),
+            (Array("id\tname\n".utf8), .utf8, "\t"), (Array("\"a;b\",c,d\n".utf8), .utf8, ","), (Array("id\n".utf8), .utf8, ","),
+            (Array("jm\u{e9}no;x\n".data(using: .windowsCP1250)!), .windows1250, ";"),
+            // A UTF-8 character cut by the sample's end is still UTF-8.
+            (Array("a,b\nž".utf8).dropLast(), .utf8, ","),
+        ] as [([UInt8], CSVSource.Encoding, String)])
+    func detection(bytes: [UInt8], encoding: CSVSource.Encoding, delimiter: String) {
+        let d = CSVSource.detect(bytes)
+        #expect(d.encoding == encoding && String(d.delimiter) == delimiter)
+    }
+
+    func source(_ bytes: [UInt8], batchSize: Int = 2, skipRows: Int = 0) async throws -> (CSVSource, [(cells: [String], line: Int)]) {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("csv-\(UUID().uuidString)").path
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(bytes)))
+        let s = try await CSVSource.open(path: path, encoding: nil, delimiter: nil, batchSize: batchSize, skipRows: skipRows)
+        var rows: [(cells: [String], line: Int)] = []
+        while let batch = try await s.next() { rows += batch }
+        return (s, rows)
+    }
+
+    @Test("rows keep their line numbers across quoted line breaks; BOM and blank lines are dropped; Windows-1250 reads as text")
+    func rows() async throws {
+        let text = "ID;Poznámka\r\n1;\"a\r\nb;c\"\r\n\r\n2;\"x\"\"y\"\r\n3;ž\r\n"
+        let (s, rows) = try await source([0xEF, 0xBB, 0xBF] + Array(text.utf8))
+        #expect(s.header == ["ID", "Poznámka"])
+        #expect(rows.map(\.cells) == [["1", "a\r\nb;c"], ["2", "x\"y"], ["3", "ž"]])
+        #expect(rows.map(\.line) == [2, 5, 6])
+        let (w, cp) = try await source(Array("ID;Jméno\r\n1;Řehoř\r\n".data(using: .windowsCP1250)!))
+        #expect(w.dialect.encoding == .windows1250 && cp.map(\.cells) == [["1", "Řehoř"]])
+        let (_, resumed) = try await source(Array("id\n1\n2\n3\n".utf8), skipRows: 2)
+        #expect(resumed.map(\.cells) == [["3"]] && resumed.map(\.line) == [4])
+    }
+
+    @Test("a file without a header, or not in its encoding, is refused with the reason")
+    func refusals() async throws {
+        await #expect(throws: (any Error).self) { _ = try await source([]) }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("csv-\(UUID().uuidString)").path
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(Array("id\n1\n".utf8) + [0xC3, 0x28, 0x0A])))
+        let s = try await CSVSource.open(path: path, encoding: .utf8, delimiter: nil)
+        await #expect(throws: ImportError.self) { while try await s.next() != nil {} }
+    }
+}
