@@ -11,14 +11,16 @@ import NIOCore
 /// (every field of every selected contact at once) the admin scope.
 public struct AddressBookAPI: Sendable {
     let book: AddressBook
+    let segments: SegmentStore
     let partitions: Int
     let logger: Logger
     /// The wall clock (injected; `.system` in production): purchase periods count back from it.
     var clock = WallClock.system
 
     /// The routes over `book`, an address book of `partitions` shards.
-    public init(book: AddressBook, partitions: Int, logger: Logger) {
+    public init(book: AddressBook, segments: SegmentStore, partitions: Int, logger: Logger) {
         self.book = book
+        self.segments = segments
         self.partitions = partitions
         self.logger = logger
     }
@@ -32,32 +34,46 @@ public struct AddressBookAPI: Sendable {
     /// The most contacts one page holds.
     static let maxLimit = 1000
 
-    func filter(_ request: Request) throws(ContactFilterError) -> ContactFilter {
+    /// The request's `list`, `tag`, `where` and `segment` (a saved segment's condition), all of which must hold.
+    func filter(_ request: Request) async throws -> ContactFilter {
         let q = request.uri.queryParameters
-        return try ContactFilter(list: q.get("list").map { String($0) }, tag: q.get("tag").map { String($0) }, where: q.get("where").map { String($0) })
+        let own = try ContactFilter(list: q.get("list").map { String($0) }, tag: q.get("tag").map { String($0) }, where: q.get("where").map { String($0) })
+        guard let id = q.get("segment").map({ String($0) }) else { return own }
+        guard AccountName.isValid(id), let segment = try await segments.get(id) else {
+            throw ContactFilterError(parameter: "segment", "no segment '\(id)' (GET /v1/segments)")
+        }
+        let saved = try segment.filter()
+        let parts = [own.condition, saved.condition].compactMap { $0 }
+        return ContactFilter(condition: parts.count == 1 ? parts[0] : .all(parts))
+    }
+
+    /// A page size from its text: 1 to `maxLimit`, 100 when absent.
+    static func limit(_ text: String?) throws(ContactFilterError) -> Int {
+        guard let text else { return 100 }
+        guard let n = Int(text), (1...maxLimit).contains(n) else { throw ContactFilterError(parameter: "limit", "must be 1 to \(maxLimit)") }
+        return n
+    }
+
+    /// A page as the API answers it.
+    static func json(_ page: AddressBook.Page) -> JSONValue {
+        [
+            "contacts": .array(page.profiles.map(\.json)), "next_cursor": page.next.map { .string($0.text) } ?? .null,
+            "scanned": .int(Int64(page.scanned)),
+        ]
     }
 
     func list(_ request: Request) async -> Response {
         let q = request.uri.queryParameters
         do {
-            let filter = try filter(request)
+            let filter = try await filter(request)
             if let count = q.get("count") {
                 guard count == "true" else { throw ContactFilterError(parameter: "count", "must be true (or absent for a page)") }
                 return APISupport.json(.ok, ["count": .int(Int64(try await book.count(filter, now: clock.now())))])
             }
-            var limit = 100
-            if let text = q.get("limit") {
-                guard let n = Int(text), (1...Self.maxLimit).contains(n) else { throw ContactFilterError(parameter: "limit", "must be 1 to \(Self.maxLimit)") }
-                limit = n
-            }
+            let limit = try Self.limit(q.get("limit").map { String($0) })
             let cursor = try q.get("cursor").map { text throws(ContactFilterError) in try AddressBookCursor(text: String(text), partitions: partitions) }
             let page = try await book.page(filter, from: cursor, limit: limit, now: clock.now())
-            return APISupport.json(
-                .ok,
-                [
-                    "contacts": .array(page.profiles.map(\.json)), "next_cursor": page.next.map { .string($0.text) } ?? .null,
-                    "scanned": .int(Int64(page.scanned)),
-                ])
+            return APISupport.json(.ok, Self.json(page))
         } catch let error as ContactFilterError {
             return APISupport.json(.badRequest, ["error": .string(error.description), "field": .string(error.parameter)])
         } catch {
@@ -68,8 +84,10 @@ public struct AddressBookAPI: Sendable {
 
     func export(_ request: Request) async -> Response {
         let filter: ContactFilter
-        do { filter = try self.filter(request) } catch {
+        do { filter = try await self.filter(request) } catch let error as ContactFilterError {
             return APISupport.json(.badRequest, ["error": .string(error.description), "field": .string(error.parameter)])
+        } catch {
+            return APISupport.json(.serviceUnavailable, ["error": "the profile store is unavailable; retry"], headers: [.retryAfter: "1"])
         }
         let chosen = request.uri.queryParameters.get("attributes").map { $0.split(separator: ",").map { String($0) }.filter { !$0.isEmpty } }
         let book = self.book, now = clock.now(), logger = self.logger

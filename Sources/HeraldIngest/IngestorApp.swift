@@ -37,7 +37,13 @@ public enum IngestorApp {
             directory: settings.importsDirectory, staleAfter: settings.importsStaleAfter, logger: runtime.logger
         ).addRoutes(read: read, admin: admin)
         ListsAPI(store: ListStore(contacts: contacts), maxBodyBytes: settings.maxBodyBytes, logger: runtime.logger).addRoutes(read: read, admin: admin)
-        AddressBookAPI(book: AddressBook(contacts: contacts), partitions: settings.partitions, logger: runtime.logger).addRoutes(read: read, admin: admin)
+        let segments = SegmentStore(redis: runtime.redis)
+        AddressBookAPI(book: AddressBook(contacts: contacts), segments: segments, partitions: settings.partitions, logger: runtime.logger)
+            .addRoutes(read: read, admin: admin)
+        SegmentsAPI(
+            segments: segments, book: AddressBook(contacts: contacts), partitions: settings.partitions, maxBodyBytes: settings.maxBodyBytes,
+            logger: runtime.logger
+        ).addRoutes(read: read, admin: admin)
         MessagesAPI(
             messages: MessageStore(redis: runtime.redis, partitions: settings.partitions), contacts: contacts,
             unsubscribeSecret: settings.unsubscribeSecret, logger: runtime.logger

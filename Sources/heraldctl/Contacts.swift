@@ -16,9 +16,11 @@ struct Contacts: AsyncParsableCommand {
         @Option(help: "Only members of this list.") var list: String?
         @Option(help: "Only contacts with this tag.") var tag: String?
         @Option(help: "A condition in the campaign language, JSON or YAML: '{attribute: city, eq: Praha}'.") var `where`: String?
+        @Option(help: "Only members of this saved segment.") var segment: String?
 
         var query: String {
-            [("list", list), ("tag", tag), ("where", `where`)].compactMap { k, v in v.map { "\(k)=\(URLEncoding.percentEncoded($0))" } }.joined(separator: "&")
+            [("list", list), ("tag", tag), ("where", `where`), ("segment", segment)].compactMap { k, v in v.map { "\(k)=\(URLEncoding.percentEncoded($0))" } }
+                .joined(separator: "&")
         }
     }
 
