@@ -2,6 +2,7 @@ import Foundation
 import HeraldChannels
 import HeraldCore
 import HeraldDevTools
+import HeraldKafka
 import HeraldTestSupport
 import Testing
 
@@ -80,6 +81,52 @@ struct SegmentsAPITests {
         #expect(try String(contentsOfFile: "\(dir)/count", encoding: .utf8) == "10\n")
         #expect(try await call(ingestor, "DELETE", "/v1/segments/vip-prague").status == 204)
         #expect(try await call(ingestor, "GET", "/v1/segments/vip-prague/count").status == 404)
+        await ingestor.process.stop()
+        await redis.stop()
+    }
+
+    @Test("a campaign's audience names a segment: only its members enter, and a changed segment applies without republishing")
+    func campaignAudience() async throws {
+        let broker = try TestBroker.start(partitions: 2)
+        let redis = try await TestRedisServer()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        let scheduler = try await TestWorker(.scheduler, broker: broker, redis: redis)
+        #expect(try await call(ingestor, "PUT", "/v1/contacts/p1", #"{"attributes":{"city":"Praha"}}"#).status == 200)
+        #expect(try await call(ingestor, "PUT", "/v1/contacts/b1", #"{"attributes":{"city":"Brno"}}"#).status == 200)
+        #expect(try await call(ingestor, "POST", "/v1/segments", #"{"id":"here","where":{"attribute":"city","eq":"Praha"}}"#).status == 201)
+        let campaign = """
+            id: seg-welcome
+            list: all
+            entry: after_exit
+            triggers:
+              - event: signup
+            audience: {segment: here}
+            steps:
+              - id: hello
+                send: {channel: email, template: welcome, category: promo}
+            """
+        let r = try await client.send(
+            method: "POST", url: "\(ingestor.apiURL)/v1/campaigns/seg-welcome/publish",
+            headers: [("Authorization", "Bearer \(TestIngestor.adminKey)"), ("Content-Type", "application/yaml")], body: Array(campaign.utf8))
+        #expect(r.status == 200, "\(r.bodyText)")
+        func signup(_ id: String, _ contact: String) async throws {
+            let body = #"{"id":"\#(id)","type":"signup","contact_id":"\#(contact)"}"#
+            let r = try await client.postJSON("\(ingestor.apiURL)/v1/events", Array(body.utf8), headers: [("Authorization", "Bearer \(TestIngestor.apiKey)")])
+            #expect(r.status == 202)
+        }
+        try await signup("e1", "p1")
+        try await signup("e2", "b1")
+        let first = try await readTopic(Topics.sends, bootstrapServers: broker.bootstrapServers, timeout: .seconds(8)) { $0.contains { $0.keyString == "p1" } }
+        #expect(first.compactMap(\.keyString) == ["p1"], "only the segment's member entered: \(first.compactMap(\.keyString))\n\(scheduler.log)")
+        // The segment now selects Brno: b1 enters on its next signup (its first try exited at once, so
+        // `after_exit` lets it in again), with the campaign as published.
+        #expect(try await call(ingestor, "PUT", "/v1/segments/here", #"{"where":{"attribute":"city","eq":"Brno"}}"#).status == 200)
+        try await signup("e3", "b1")
+        let second = try await readTopic(Topics.sends, bootstrapServers: broker.bootstrapServers, timeout: .seconds(20)) {
+            $0.contains { $0.keyString == "b1" }
+        }
+        #expect(second.compactMap(\.keyString).sorted() == ["b1", "p1"], "\(second.compactMap(\.keyString))")
+        await scheduler.process.stop()
         await ingestor.process.stop()
         await redis.stop()
     }

@@ -127,3 +127,45 @@ struct MembershipEventsTests {
         #expect(first != c.membershipEvents(before: before, contactId: "bob", now: 9, source: "api").map(\.id))
     }
 }
+
+@Suite("Segments in campaign conditions")
+struct SegmentConditionTests {
+    @Test("segments resolve to their conditions, nested ones too; an unknown or cyclic one holds for nobody")
+    func resolving() throws {
+        let segments: [String: Condition] = [
+            "vip": .hasTag("vip"), "vip-prague": .all([.segment("vip"), .attribute("city", .eq("Praha"))]), "loop": .segment("loop"),
+        ]
+        #expect(Condition.segment("vip-prague").resolvingSegments(segments) == .all([.hasTag("vip"), .attribute("city", .eq("Praha"))]))
+        #expect(Condition.not(.segment("nope")).resolvingSegments(segments) == .not(.segment("nope")))
+        let ada = ContactSnapshot(id: "ada", attributes: ["city": "Praha"], tags: ["vip"])
+        for (condition, expected) in [("vip-prague", true), ("nope", false), ("loop", false)] {
+            #expect(
+                ConditionEvaluator.evaluate(Condition.segment(condition).resolvingSegments(segments), contact: ada, event: [:], now: 0) == expected,
+                "\(condition)")
+        }
+    }
+
+    @Test("a campaign's audience, exits and splits resolve; the parser takes {segment: id} and refuses a bad id")
+    func campaigns() throws {
+        let yaml = """
+            id: c
+            list: l
+            triggers:
+              - purchase
+            audience: {segment: vip}
+            steps:
+              - id: a
+                split:
+                  - when: {segment: vip}
+                    next: b
+                  - else: b
+              - id: b
+                end: true
+            """
+        let c = try CampaignParser.parse(yaml, file: "c.yaml").resolvingSegments(["vip": .hasTag("vip")])
+        #expect(c.audience == .hasTag("vip"))
+        guard case .split(let branches, _)? = c.steps["a"]?.kind else { Issue.record("no split"); return }
+        #expect(branches.first?.when == .hasTag("vip"))
+        #expect(throws: CampaignError.self) { try CampaignParser.parseCondition("{segment: Bad Id}", source: "t") }
+    }
+}

@@ -268,6 +268,11 @@ struct Reader {
         if keys == ["not"] { return .not(try condition(entries[0].2)) }
         if keys == ["tag"] { return .hasTag(try string(entries[0].2, "tag", in: node)) }
         if keys == ["list"] { return .inList(try string(entries[0].2, "list", in: node)) }
+        if keys == ["segment"] {
+            let id = try string(entries[0].2, "segment", in: node)
+            guard AccountName.isValid(id) else { throw fail(entries[0].2, "segment '\(id)': a segment id is 1 to 64 of a-z, 0-9, '_' and '-'") }
+            return .segment(id)
+        }
         let f = Dictionary(entries.map { ($0.0, $0.2) }, uniquingKeysWith: { a, _ in a })
         if let attr = f["attribute"] {
             return .attribute(try string(attr, "attribute", in: node), try comparison(node, f, subject: ["attribute"]))
@@ -295,7 +300,7 @@ struct Reader {
                 within: try o["within"].map { n throws(CampaignError) in try duration(n, "within", in: p) },
                 count: try comparison(count, try fields(count, "count", allowed: Set(Comparison.operators)), subject: []))
         }
-        throw fail(node, "unknown condition \(keys.sorted()) (use all, any, not, attribute, event_property, tag, list, messages or purchases)")
+        throw fail(node, "unknown condition \(keys.sorted()) (use all, any, not, attribute, event_property, tag, list, segment, messages or purchases)")
     }
 
     func comparison(_ node: Node, _ f: [String: Node], subject: Set<String>) throws(CampaignError) -> Comparison {

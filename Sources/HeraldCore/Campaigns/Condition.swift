@@ -17,6 +17,47 @@ public indirect enum Condition: Sendable, Hashable {
     case messages(channel: Channel?, category: String?, within: Duration?, count: Comparison)
     /// How many purchases the contact made (optionally within a period), compared.
     case purchases(within: Duration?, count: Comparison)
+    /// The contact is in this saved segment. Workers replace it with the
+    /// segment's condition (`resolvingSegments`) whenever segments or campaigns
+    /// change; left unresolved (no such segment) it holds for nobody.
+    case segment(String)
+}
+
+extension Condition {
+    /// This condition with every `segment` replaced by that segment's condition
+    /// (`segments`: id → condition). A segment that names segments is resolved
+    /// too, up to a depth of 8, beyond which (a cycle) it holds for nobody.
+    public func resolvingSegments(_ segments: [String: Condition], depth: Int = 0) -> Condition {
+        switch self {
+        case .all(let cs): return .all(cs.map { $0.resolvingSegments(segments, depth: depth) })
+        case .any(let cs): return .any(cs.map { $0.resolvingSegments(segments, depth: depth) })
+        case .not(let c): return .not(c.resolvingSegments(segments, depth: depth))
+        case .segment(let id):
+            guard depth < 8, let c = segments[id] else { return self }
+            return c.resolvingSegments(segments, depth: depth + 1)
+        default: return self
+        }
+    }
+}
+
+extension Campaign {
+    /// The campaign with the segments its audience, exits and splits name
+    /// replaced by their conditions.
+    public func resolvingSegments(_ segments: [String: Condition]) -> Campaign {
+        var c = self
+        c.audience = audience?.resolvingSegments(segments)
+        c.exits = exits.map {
+            var x = $0; x.when = x.when?.resolvingSegments(segments); return x
+        }
+        for (id, step) in steps {
+            if case .split(let branches, let otherwise) = step.kind {
+                var s = step
+                s.kind = .split(branches: branches.map { SplitBranch(when: $0.when.resolvingSegments(segments), next: $0.next) }, otherwise: otherwise)
+                c.steps[id] = s
+            }
+        }
+        return c
+    }
 }
 
 /// An operator and its operand.

@@ -12,6 +12,7 @@ public enum ConditionEvaluator {
         case .eventProperty(let name, let cmp): return compare(event[name], cmp)
         case .hasTag(let tag): return contact.tags.contains(tag)
         case .inList(let list): return contact.lists.contains(list)
+        case .segment: return false  // unresolved: no such segment (`Condition.resolvingSegments`)
         case .messages(let channel, let category, let within, let count):
             let since = within.map { now.subtractingClamped($0.milliseconds) } ?? Int64.min
             let n = contact.messages.filter { m in

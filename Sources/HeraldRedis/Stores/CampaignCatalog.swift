@@ -49,6 +49,13 @@ public final class CampaignCatalog: Sendable {
         let current = try await store.revision()
         if current == revision { return cached }
         var entries: [String: Entry] = [:]
+        // Segments a campaign names are resolved here, so a campaign and an
+        // address-book filter read a segment alike; a segment's change bumps the
+        // revision too (`SegmentStore`).
+        var segments: [String: Condition] = [:]
+        for s in try await SegmentStore(redis: store.redis).all() {
+            if let c = try? CampaignParser.parseCondition(s.condition, source: "segment \(s.id)") { segments[s.id] = c }
+        }
         for id in try await store.list() {
             guard let summary = try await store.show(id: id) else { continue }
             var engines: [Int: JourneyEngine] = [:]
@@ -56,7 +63,7 @@ public final class CampaignCatalog: Sendable {
             let live = (summary.publishedVersion.map { [$0] } ?? []) + summary.retired.filter { $0.value == .drain }.map(\.key)
             for v in live {
                 guard let yaml = try await store.yaml(id: id, version: v), let c = try? CampaignParser.parse(yaml, file: "\(id)@\(v)") else { continue }
-                engines[v] = JourneyEngine(campaign: c, version: v)
+                engines[v] = JourneyEngine(campaign: c.resolvingSegments(segments), version: v)
             }
             entries[id] = Entry(state: summary.state, publishedVersion: summary.publishedVersion, engines: engines, retired: summary.retired)
         }

@@ -56,10 +56,18 @@ public struct SegmentStore: Sendable {
     }
 
     /// Saves `segment`: creates it (false when `createOnly` and it exists) or replaces it.
+    /// Either bumps the campaigns' revision, so workers resolve campaigns'
+    /// `segment` conditions anew (`CampaignCatalog`).
     public func save(_ segment: Segment, createOnly: Bool) async throws -> Bool {
-        if createOnly { return try await redis.execute(["HSETNX", Self.registry, segment.id, segment.stored.jsonString]).int == 1 }
-        try await redis.execute(["HSET", Self.registry, segment.id, segment.stored.jsonString])
-        return true
+        let saved: Bool
+        if createOnly {
+            saved = try await redis.execute(["HSETNX", Self.registry, segment.id, segment.stored.jsonString]).int == 1
+        } else {
+            try await redis.execute(["HSET", Self.registry, segment.id, segment.stored.jsonString])
+            saved = true
+        }
+        if saved { try await redis.execute(["INCR", CampaignStore.revision]) }
+        return saved
     }
 
     /// One segment, or nil.
@@ -83,5 +91,9 @@ public struct SegmentStore: Sendable {
     }
 
     /// Deletes a segment; false when there was none.
-    public func delete(_ id: String) async throws -> Bool { try await redis.execute(["HDEL", Self.registry, id]).int == 1 }
+    public func delete(_ id: String) async throws -> Bool {
+        let deleted = try await redis.execute(["HDEL", Self.registry, id]).int == 1
+        if deleted { try await redis.execute(["INCR", CampaignStore.revision]) }
+        return deleted
+    }
 }
