@@ -15,7 +15,7 @@ import Synchronization
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks against a running stack (see docs/benchmarks.md).",
-        subcommands: [BenchIngest.self, BenchJourneys.self, BenchSend.self, BenchAlerts.self])
+        subcommands: [BenchIngest.self, BenchJourneys.self, BenchSend.self, BenchAlerts.self, BenchImport.self, BenchSegments.self])
 }
 
 /// `heraldctl bench ingest`: the options of `IngestBenchmark` (HeraldDevTools), which does the work.
@@ -36,6 +36,34 @@ struct BenchIngest: AsyncParsableCommand {
         try await IngestBenchmark(
             api: api, key: key, bootstrap: bootstrap, seconds: seconds, concurrency: concurrency, batch: batch, rawEvents: rawEvents, mode: mode
         ).run()
+    }
+}
+
+/// `heraldctl bench import`: the options of `ImportBenchmark` (HeraldDevTools), which does the work.
+struct BenchImport: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Import a generated CSV (8 columns, some invalid rows) end to end, until every valid profile is readable; then count a segment over the address book.")
+    @Option(help: "Rows to generate.") var rows = 1_000_000
+    @Option(help: "Percent of rows with a bad phone.") var invalidPercent = 5
+    @Option(help: "API base URL (default: the dev stack's).") var api: String?
+    @Option(help: "Admin key (default: the dev stack's).") var adminKey: String?
+    @Option(help: "The ingestor's pid, to report its peak RSS.") var ingestorPid: Int32?
+
+    func run() async throws {
+        try await ImportBenchmark(rows: rows, invalidPercent: invalidPercent, api: api, adminKey: adminKey, ingestorPid: ingestorPid, segmentOnly: false).run()
+    }
+}
+
+/// `heraldctl bench segments`: `ImportBenchmark`'s segment count alone, over what the address book holds.
+struct BenchSegments: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "segments", abstract: "Count a segment of attributes, tags and a purchase window over the whole address book (run bench import first).")
+    @Option(help: "API base URL (default: the dev stack's).") var api: String?
+    @Option(help: "Admin key (default: the dev stack's).") var adminKey: String?
+
+    func run() async throws {
+        try await ImportBenchmark(rows: 0, invalidPercent: 0, api: api, adminKey: adminKey, ingestorPid: nil, segmentOnly: true).run()
     }
 }
 
