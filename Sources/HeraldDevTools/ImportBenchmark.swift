@@ -58,12 +58,15 @@ public struct ImportBenchmark: Sendable {
             let (bytes, valid) = Self.csv(rows: rows, invalidPercent: invalidPercent, run: run)
             let memoryBefore: Int? = if let redis { try await Self.usedMemory(redis) } else { nil }
             let list = "bench-\(run)"
-            let map = "ID=id,E-mail=email,Telefon=phone,Jméno=attributes.first_name,Město=attributes.city,Věk=attributes.age:int,Štítky=tags,Souhlas=attributes.consent:bool"
+            let map =
+                "ID=id,E-mail=email,Telefon=phone,Jméno=attributes.first_name,Město=attributes.city,Věk=attributes.age:int,Štítky=tags,Souhlas=attributes.consent:bool"
             let url = "\(endpoint.url)/v1/imports?id=\(run)&list=\(list)&map=\(URLEncoding.percentEncoded(map))"
             print("import: \(rows) rows (\(rows - valid) invalid), \(bytes.count / 1024) KiB")
             let start = ContinuousClock.now
-            let posted = try await client.send(many: [HTTPRequest(method: "POST", url: url, headers: auth, body: bytes, timeout: .seconds(600), maxResponseBytes: 1 << 20)])[0]
-                .result.get()
+            let posted = try await client.send(many: [
+                HTTPRequest(method: "POST", url: url, headers: auth, body: bytes, timeout: .seconds(600), maxResponseBytes: 1 << 20)
+            ])[0]
+            .result.get()
             guard posted.status == 202 else { throw CLIError("POST /v1/imports: HTTP \(posted.status) \(posted.bodyText)") }
             let uploaded = ContinuousClock.now - start
             // Done when the job is and every valid row's contact is in the list (its profile is written).
@@ -78,7 +81,10 @@ public struct ImportBenchmark: Sendable {
                 try await Task.sleep(for: .milliseconds(200))
             }
             let elapsed = Double((ContinuousClock.now - start).milliseconds) / 1000
-            print(String(format: "import: %d valid rows readable in %.1f s = %.0f rows/s end to end (upload %.1f s); job %@", valid, elapsed, Double(valid) / elapsed, Double(uploaded.milliseconds) / 1000, String(decoding: job.serialized(), as: UTF8.self)))
+            print(
+                String(
+                    format: "import: %d valid rows readable in %.1f s = %.0f rows/s end to end (upload %.1f s); job %@", valid, elapsed,
+                    Double(valid) / elapsed, Double(uploaded.milliseconds) / 1000, String(decoding: job.serialized(), as: UTF8.self)))
             if let pid = ingestorPid, let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) {
                 let peak = status.split(separator: "\n").first { $0.hasPrefix("VmHWM") } ?? "VmHWM: ?"
                 print("ingestor peak RSS (since it started): \(peak.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "?")")
@@ -89,14 +95,22 @@ public struct ImportBenchmark: Sendable {
             }
         }
         // bench segments: a segment of attributes, tags and a purchase window over the whole address book.
-        let segment = #"{"id":"bench-segment","where":{"all":[{"attribute":"city","eq":"Praha"},{"tag":"vip"},{"not":{"purchases":{"within":"30d","count":{"gt":0}}}}]}}"#
+        let segment =
+            #"{"id":"bench-segment","where":{"all":[{"attribute":"city","eq":"Praha"},{"tag":"vip"},{"not":{"purchases":{"within":"30d","count":{"gt":0}}}}]}}"#
         _ = try await client.send(method: "DELETE", url: "\(endpoint.url)/v1/segments/bench-segment", headers: auth)
-        _ = try await client.send(method: "POST", url: "\(endpoint.url)/v1/segments", headers: auth + [("Content-Type", "application/json")], body: Array(segment.utf8))
+        _ = try await client.send(
+            method: "POST", url: "\(endpoint.url)/v1/segments", headers: auth + [("Content-Type", "application/json")], body: Array(segment.utf8))
         let total = (try? JSONValue.parse(try await client.get("\(endpoint.url)/v1/contacts?count=true", headers: auth).body))?["count"]
         let t0 = ContinuousClock.now
-        let counted = try await client.send(many: [HTTPRequest(method: "GET", url: "\(endpoint.url)/v1/segments/bench-segment/count", headers: auth, timeout: .seconds(600))])[0].result.get()
+        let counted = try await client.send(many: [
+            HTTPRequest(method: "GET", url: "\(endpoint.url)/v1/segments/bench-segment/count", headers: auth, timeout: .seconds(600))
+        ])[0].result.get()
         let seconds = Double((ContinuousClock.now - t0).milliseconds) / 1000
-        print(String(format: "segments: counted %@ of %@ contacts in %.2f s (city, tag and a purchase window)", counted.bodyText.trimmingCharacters(in: .whitespacesAndNewlines), total.map { String(decoding: $0.serialized(), as: UTF8.self) } ?? "?", seconds))
+        print(
+            String(
+                format: "segments: counted %@ of %@ contacts in %.2f s (city, tag and a purchase window)",
+                counted.bodyText.trimmingCharacters(in: .whitespacesAndNewlines), total.map { String(decoding: $0.serialized(), as: UTF8.self) } ?? "?", seconds
+            ))
     }
 
     static func usedMemory(_ redis: RedisPool) async throws -> Int {

@@ -43,7 +43,9 @@ struct BenchIngest: AsyncParsableCommand {
 struct BenchImport: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import",
-        abstract: "Import a generated CSV (8 columns, some invalid rows) end to end, until every valid profile is readable; then count a segment over the address book.")
+        abstract:
+            "Import a generated CSV (8 columns, some invalid rows) end to end, until every valid profile is readable; then count a segment over the address book."
+    )
     @Option(help: "Rows to generate.") var rows = 1_000_000
     @Option(help: "Percent of rows with a bad phone.") var invalidPercent = 5
     @Option(help: "API base URL (default: the dev stack's).") var api: String?

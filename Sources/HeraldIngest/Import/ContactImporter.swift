@@ -72,9 +72,24 @@ struct ContactImporter: Sendable {
                     "encoding": source.dialect.encoding.rawValue, "delimiter": String(source.dialect.delimiter),
                     "bytes_total": String(source.progress.withLock { $0.bytes }),
                 ])
+            var inFlight: [(producedAt: Int64, sentinels: Set<String>)] = []
             while let batch = try await source.next() {
                 let (records, errors, batchCounts) = try await events(for: batch, rows: rows, mode: options.mode)
-                for case .failure(let error) in await producer.send(records) { throw error }
+                // Pacing: at most `batchesAhead` batches ahead of the profiles. An
+                // import must not outrun the consumers it feeds: on a broker with
+                // short retention (the embedded one keeps 5 MB a partition) the
+                // backlog would be deleted unread, and on any broker live events
+                // would queue behind it.
+                if inFlight.count >= batchesAhead { try await waitApplied(inFlight.removeFirst()) }
+                let producedAt = clock.now()
+                var lastByPartition: [Int: String] = [:]
+                for (record, report) in zip(records, await producer.send(records)) {
+                    switch report {
+                    case .success(let r): lastByPartition[r.partition] = record.key
+                    case .failure(let error): throw error
+                    }
+                }
+                inFlight.append((producedAt, Set(lastByPartition.values.compactMap { $0 })))
                 for (k, v) in batchCounts { counts[k, default: 0] += v }
                 counts["rows", default: 0] += batch.count
                 counts["committed", default: 0] += batch.count
@@ -95,6 +110,23 @@ struct ContactImporter: Sendable {
             try? await jobs.update(id, set: ["state": "failed", "error": "\(error)", "finished_at_ms": String(clock.now())])
         }
         try? FileManager.default.removeItem(atPath: path)
+    }
+
+    /// Batches produced but not yet seen in the profiles, at most.
+    var batchesAhead = 8
+
+    /// Waits until each sentinel contact's profile changed after `producedAt`
+    /// (each is the last contact of its partition in the batch, so in-order
+    /// consumers have applied the batch there), for at most a minute: pacing,
+    /// not correctness, so a contact changed by something else cannot stop it.
+    func waitApplied(_ batch: (producedAt: Int64, sentinels: Set<String>)) async throws {
+        let deadline = ContinuousClock.now + .seconds(60)
+        var waiting = batch.sentinels
+        while !waiting.isEmpty && ContinuousClock.now < deadline {
+            let profiles = try await contacts.get(many: Array(waiting))
+            waiting = waiting.filter { (profiles[$0]?.updatedAt ?? Int64.min) < batch.producedAt }
+            if !waiting.isEmpty { try await Task.sleep(for: .milliseconds(20)) }
+        }
     }
 
     /// The events of one batch, its rejected rows, and its counts.
