@@ -51,9 +51,12 @@ struct BenchImport: AsyncParsableCommand {
     @Option(help: "API base URL (default: the dev stack's).") var api: String?
     @Option(help: "Admin key (default: the dev stack's).") var adminKey: String?
     @Option(help: "The ingestor's pid, to report its peak RSS.") var ingestorPid: Int32?
+    @Option(help: "Partitions (shards) of the stack (the dev stack's default).") var partitions = 24
 
     func run() async throws {
-        try await ImportBenchmark(rows: rows, invalidPercent: invalidPercent, api: api, adminKey: adminKey, ingestorPid: ingestorPid, segmentOnly: false).run()
+        var bench = ImportBenchmark(rows: rows, invalidPercent: invalidPercent, api: api, adminKey: adminKey, ingestorPid: ingestorPid, segmentOnly: false)
+        bench.partitions = partitions
+        try await bench.run()
     }
 }
 
