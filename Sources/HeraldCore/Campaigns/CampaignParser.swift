@@ -308,6 +308,16 @@ struct Reader {
         guard ops.count == 1, let op = ops.first, let operand = f[op] else {
             throw fail(node, "a comparison needs exactly one operator (\(Comparison.operators.joined(separator: ", "))), got \(ops.sorted())")
         }
+        if Comparison.relativeDateOperators.contains(op) {
+            guard subject == ["attribute"] else { throw fail(operand, "\(op) compares a date attribute with now; use it with attribute") }
+            let d = try duration(operand, op, in: node)
+            guard d <= .seconds(366 * 86_400) || op != "anniversary_within" else { throw fail(operand, "anniversary_within is at most 366d") }
+            switch op {
+            case "within_last": return .withinLast(d)
+            case "older_than": return .olderThan(d)
+            default: return .anniversaryWithin(d)
+            }
+        }
         let v = value(operand)
         switch op {
         case "eq": return .eq(v)

@@ -69,7 +69,16 @@ public enum Comparison: Sendable, Hashable {
     case `in`([JSONValue])
     case contains(JSONValue)
     case exists(Bool)
+    /// A date (`YYYY-MM-DD` or an RFC 3339 time) in the last period before now.
+    case withinLast(Duration)
+    /// A date further back than the period before now.
+    case olderThan(Duration)
+    /// A date whose month and day come within the period from today (a birthday
+    /// within 7 days), today being the contact's day in its time zone.
+    case anniversaryWithin(Duration)
 
     /// Every operator's YAML name.
-    public static let operators = ["eq", "ne", "lt", "gt", "in", "contains", "exists"]
+    public static let operators = ["eq", "ne", "lt", "gt", "in", "contains", "exists", "within_last", "older_than", "anniversary_within"]
+    /// The operators that compare a date with now (attributes only).
+    public static let relativeDateOperators: Set<String> = ["within_last", "older_than", "anniversary_within"]
 }

@@ -8,7 +8,11 @@ public enum ConditionEvaluator {
         case .all(let cs): return cs.allSatisfy { evaluate($0, contact: contact, event: event, now: now) }
         case .any(let cs): return cs.contains { evaluate($0, contact: contact, event: event, now: now) }
         case .not(let c): return !evaluate(c, contact: contact, event: event, now: now)
-        case .attribute(let name, let cmp): return compare(contact.attributes[name], cmp)
+        case .attribute(let name, let cmp):
+            switch cmp {
+            case .withinLast, .olderThan, .anniversaryWithin: return RelativeDate.holds(contact.attributes[name], cmp, now: now, timeZone: contact.timeZone)
+            default: return compare(contact.attributes[name], cmp)
+            }
         case .eventProperty(let name, let cmp): return compare(event[name], cmp)
         case .hasTag(let tag): return contact.tags.contains(tag)
         case .inList(let list): return contact.lists.contains(list)
@@ -49,6 +53,7 @@ public enum ConditionEvaluator {
             default: return false
             }
         case .exists: return true
+        case .withinLast, .olderThan, .anniversaryWithin: return false  // dates of attributes only (`RelativeDate`)
         }
     }
 
