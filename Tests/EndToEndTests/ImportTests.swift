@@ -169,4 +169,38 @@ struct ImportTests {
         await second.process.stop()
         await redis.stop()
     }
+
+    @Test("an import fires list_subscribed only for a campaign that asks for imports; the same subscription through the API fires both")
+    func importTriggers() async throws {
+        let broker = try TestBroker.start(partitions: 2)
+        let redis = try await TestRedisServer()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        let scheduler = try await TestWorker(.scheduler, broker: broker, redis: redis)
+        for (id, trigger) in [("with-imports", "{list: news, include_imports: true}"), ("without-imports", "news")] {
+            let yaml =
+                "id: \(id)\nlist: news\ntriggers:\n  - list_subscribed: \(trigger)\nsteps:\n  - id: hello\n    send: {channel: email, template: welcome, category: promo}\n"
+            let r = try await client.send(
+                method: "POST", url: "\(ingestor.apiURL)/v1/campaigns/\(id)/publish",
+                headers: [("Authorization", "Bearer \(TestIngestor.adminKey)"), ("Content-Type", "application/yaml")], body: Array(yaml.utf8))
+            #expect(r.status == 200, "\(r.bodyText)")
+        }
+        let post = try await client.send(
+            method: "POST", url: "\(ingestor.apiURL)/v1/imports?id=trig-1&list=news", headers: [("Authorization", "Bearer \(TestIngestor.adminKey)")],
+            body: Array("id,email\nimported,i@example.com\n".utf8))
+        #expect(post.status == 202, "\(post.bodyText)")
+        let api = try await client.send(
+            method: "PUT", url: "\(ingestor.apiURL)/v1/contacts/by-api",
+            headers: [("Authorization", "Bearer \(TestIngestor.adminKey)"), ("Content-Type", "application/json")], body: Array(#"{"lists":["news"]}"#.utf8))
+        #expect(api.status == 200)
+        @Sendable func entries(_ records: [KafkaRecord]) -> Set<String> {
+            Set(records.compactMap { try? SendRequest(decoding: $0.value) }.map { "\($0.contactId)@\($0.campaignId)" })
+        }
+        let sends = try await readTopic(Topics.sends, bootstrapServers: broker.bootstrapServers, timeout: .seconds(20)) { entries($0).count >= 3 }
+        try await Task.sleep(for: .seconds(2))
+        let all = entries(try await readTopic(Topics.sends, bootstrapServers: broker.bootstrapServers, timeout: .seconds(5)) { $0.count >= sends.count })
+        #expect(all == ["imported@with-imports", "by-api@with-imports", "by-api@without-imports"], "\(all)\n\(scheduler.log.suffix(2000))")
+        await scheduler.process.stop()
+        await ingestor.process.stop()
+        await redis.stop()
+    }
 }
