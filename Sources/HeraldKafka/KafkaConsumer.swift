@@ -303,6 +303,15 @@ public final class KafkaConsumer: Service, Sendable {
             if let error = handle.commitAndClose() {
                 logger.warning("kafka.consumer final commit failed", metadata: [LogKeys.error: "\(error)"])
             }
+            // librdkafka before 2.3.0 (Debian 12 ships 2.0.2) asserts in
+            // `rd_kafka_sticky_assignor_state_destroy` when a cooperative-sticky
+            // consumer that was never assigned is destroyed (librdkafka #4312,
+            // fixed by #4381): a SIGTERM during start-up aborted the process. Such a
+            // handle is left to the process's exit instead; it holds no offsets.
+            if !core.everAssigned.withLock({ $0 }) {
+                handle.leakAtExit()
+                logger.info("kafka.consumer closed before any assignment; its handle is released at exit (librdkafka #4312)")
+            }
             core.finish()
         }
         ticker.stop()
@@ -327,6 +336,9 @@ final class ConsumerCore: Sendable {
     private let worker: String
     private let group: String
     private let owned = Mutex<Set<TopicPartition>>([])
+    /// Whether the group ever assigned this consumer anything (its rebalance
+    /// callback ran with an assignment, even an empty one).
+    let everAssigned = Mutex(false)
     let lagGauges = Mutex<[TopicPartition: Gauge]>([:])
     private let stream: AsyncStream<AssignmentChange>
     private let continuation: AsyncStream<AssignmentChange>.Continuation
@@ -375,6 +387,7 @@ final class ConsumerCore: Sendable {
     func handlerFailed() { handlerErrors.increment() }
 
     func assigned(_ tps: [TopicPartition]) {
+        everAssigned.withLock { $0 = true }
         owned.withLock { $0.formUnion(tps) }
         continuation.yield(.assigned(tps.sorted()))
         logger.info("kafka.consumer partitions assigned", metadata: [LogKeys.partitions: "\(tps.sorted().map(\.description).joined(separator: ","))"])

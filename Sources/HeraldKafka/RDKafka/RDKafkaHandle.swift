@@ -24,6 +24,13 @@ final class RDKafkaHandle: @unchecked Sendable {
         self.queue = BlockingQueue(label: "kafka.\(String(cString: rd_kafka_name(rk)))")
     }
 
+    /// Keeps `rd_kafka_destroy` from running for this handle (see the consumer's
+    /// close: a librdkafka assertion): a reference held to the process's exit.
+    func leakAtExit() { Self.kept.withLock { $0.append(self) } }
+
+    /// Handles kept to the process's exit.
+    private static let kept = Mutex<[RDKafkaHandle]>([])
+
     deinit {
         rd_kafka_destroy(rk)
     }
