@@ -203,11 +203,8 @@ public struct ImportsAPI: Sendable {
             ])
     }
 
-    /// An answer that ends a request early.
-    struct Refusal: Error {
-        let response: Response
-        init(_ response: Response) { self.response = response }
-    }
+    /// An answer that ends a request early (the one refusal type of the ingestor's admin routes).
+    typealias Refusal = ListsAPI.Refusal
 
     func guarded(_ body: () async throws -> Response) async -> Response {
         do { return try await body() } catch let refusal as Refusal { return refusal.response } catch {
