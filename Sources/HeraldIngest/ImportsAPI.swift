@@ -97,7 +97,10 @@ public struct ImportsAPI: Sendable {
             }
             o.mode = m
         }
-        if let match = q.get("match"), match != "id" { throw refuse("match", "only id is available yet (matching by email or phone is not)") }
+        if let match = q.get("match") {
+            guard let m = ImportMatch(rawValue: match) else { throw refuse("match", "one of id, email, phone") }
+            o.match = m
+        }
         o.country = q.get("country").map { String($0) }
         if let e = q.get("encoding") {
             guard let enc = CSVSource.Encoding(rawValue: e.lowercased()) else { throw refuse("encoding", "utf-8 or windows-1250") }
@@ -169,7 +172,7 @@ public struct ImportsAPI: Sendable {
         let mapping: ImportMapping
         do {
             mapping = try options.mapping ?? ImportMapping.identity(headers: source.header)
-            rows = try ImportRows(mapping: mapping, header: source.header, lists: options.lists, defaultCountry: options.country)
+            rows = try ImportRows(mapping: mapping, header: source.header, lists: options.lists, defaultCountry: options.country, match: options.match)
         } catch let error as ImportError {
             return APISupport.json(
                 .unprocessableContent, ["error": .string(error.description), "header": .array(source.header.map(JSONValue.string))])
@@ -179,7 +182,11 @@ public struct ImportsAPI: Sendable {
         var errors: [JSONValue] = []
         for (cells, line) in batch {
             switch rows.read(cells, line: line) {
-            case .row(let r) where mapped.count < 10: mapped.append(["line": .int(Int64(line)), "contact_id": .string(r.contactId), "change": r.body])
+            case .row(let r) where mapped.count < 10:
+                mapped.append([
+                    "line": .int(Int64(line)), "contact_id": r.contactId.map(JSONValue.string) ?? .null, "match_key": r.matchKey.map(JSONValue.string) ?? .null,
+                    "change": r.body,
+                ])
             case .row: break
             case .rejected(let es):
                 for e in es where errors.count < 20 {

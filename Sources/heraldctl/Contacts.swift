@@ -132,13 +132,14 @@ struct Contacts: AsyncParsableCommand {
 
     struct Reindex: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Put every stored profile in the address book's index (once, for profiles written before it existed).")
+            abstract: "Put every stored profile in the address book's index and the email and phone lookups (for profiles written before they existed).")
         @OptionGroup var redis: Limits.RedisOption
+        @Option(help: "Partitions (shards) of the deployment: the lookups' slots depend on it.") var partitions = 24
 
         func run() async throws {
             let pool = try redis.pool()
-            // The shard count does not matter here: the index key comes from each profile's own key.
-            let n = try await AddressBook(contacts: ContactStore(redis: pool, partitions: 1)).rebuildIndex()
+            guard (1...10_000).contains(partitions) else { throw CLIError("--partitions must be 1 to 10000") }
+            let n = try await AddressBook(contacts: ContactStore(redis: pool, partitions: partitions)).rebuildIndex()
             print("\(n) profile\(n == 1 ? "" : "s") indexed")
         }
     }
@@ -162,6 +163,7 @@ struct Contacts: AsyncParsableCommand {
         @Option(help: "Column=target pairs: 'Telefon=phone,Jméno=attributes.first_name,ID=id'.") var map: String?
         @Option(help: "A list every imported contact joins (repeat for several).") var list: [String] = []
         @Option(help: "create_or_update, only_new or only_existing.") var mode = "create_or_update"
+        @Option(help: "What rows find their contact by: id, email or phone.") var match = "id"
         @Option(help: "Country code of national phone numbers, e.g. +420.") var country: String?
         @Option(help: "utf-8 or windows-1250 (default: detected).") var encoding: String?
         @Option(help: "',', ';' or tab (default: detected).") var delimiter: String?
@@ -172,6 +174,7 @@ struct Contacts: AsyncParsableCommand {
             guard let data = FileManager.default.contents(atPath: file) else { throw CLIError("cannot read \(file)") }
             let bytes = Array(data)
             var query: [(String, String)] = [("mode", mode)]
+            if match != "id" { query.append(("match", match)) }
             if let map { query.append(("map", map)) }
             for l in list { query.append(("list", l)) }
             if let country { query.append(("country", country)) }

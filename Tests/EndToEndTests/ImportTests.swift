@@ -104,7 +104,7 @@ struct ImportTests {
             return (r.status, (try? JSONValue.parse(r.body)) ?? .null)
         }
         for (query, field) in [
-            ("map=Phone", "map"), ("map=A=colour", "map"), ("mode=merge", "mode"), ("match=email", "match"), ("country=420", "country"),
+            ("map=Phone", "map"), ("map=A=colour", "map"), ("mode=merge", "mode"), ("match=name", "match"), ("country=420", "country"),
             ("encoding=latin1", "encoding"), ("id=Bad%20Id", "id"),
         ] {
             let (status, answer) = try await post(query, "id\nx\n")
@@ -112,7 +112,73 @@ struct ImportTests {
         }
         let (noColumn, answer) = try await post("map=Telefon%3Dphone&dry_run=true", "ID,Phone\nx,1\n")
         #expect(noColumn == 422 && answer["error"]?.stringValue?.contains("no column 'Telefon'") == true, "\(answer)")
+        let (noKey, keyAnswer) = try await post("match=email&dry_run=true", "id,phone\nx,+420601000001\n")
+        #expect(noKey == 422 && keyAnswer["error"]?.stringValue?.contains("matches by email") == true, "\(keyAnswer)")
         #expect(try await post("dry_run=true", "id\n" + String(repeating: "x\n", count: 2000)).0 == 413)
+        await ingestor.process.stop()
+        await redis.stop()
+    }
+
+    @Test(
+        "matching by email (any case) or phone updates the contact that holds it, creates one contact per new address with a derived id, and a rerun of the file changes nothing"
+    )
+    func matchByEmailAndPhone() async throws {
+        let broker = try TestBroker.start(partitions: 2)
+        let redis = try await TestRedisServer()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        func send(_ method: String, _ path: String, _ body: String) async throws -> (Int, JSONValue) {
+            let r = try await client.send(
+                method: method, url: "\(ingestor.apiURL)\(path)",
+                headers: [("Authorization", "Bearer \(TestIngestor.adminKey)"), ("Content-Type", "application/json")], body: Array(body.utf8))
+            return (r.status, (try? JSONValue.parse(r.body)) ?? .null)
+        }
+        #expect(try await send("PUT", "/v1/contacts/ada", #"{"email":"Ada@Example.com"}"#).0 == 200)
+        #expect(try await send("PUT", "/v1/contacts/bob", #"{"phone":"+420601000001","attributes":{"city":"Plzeň"}}"#).0 == 200)
+        func runImport(_ id: String, _ query: String, _ csv: String) async throws -> JSONValue {
+            let (status, started) = try await send("POST", "/v1/imports?id=\(id)&\(query)", csv)
+            #expect(status == 202, "\(started)")
+            for _ in 0..<200 {
+                let job = try await get(ingestor, "/v1/imports/\(id)")
+                if job["state"] != "running" { return job }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            return .null
+        }
+        func settled(_ path: String, until ok: (JSONValue) -> Bool) async throws -> JSONValue {
+            var v: JSONValue = .null
+            for _ in 0..<100 {
+                v = try await get(ingestor, path)
+                if ok(v) { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            return v
+        }
+        let byEmail = "email,attributes.city\nada@example.com,Praha\nnew@example.com,Brno\nNEW@Example.com,Brno\n,Ostrava\n"
+        var job = try await runImport("mail-1", "match=email", byEmail)
+        #expect(job["state"] == "done" && job["updated"] == 2 && job["created"] == 1 && job["rejected"] == 1, "the second row of new@ finds the first: \(job)")
+        let derived = ImportMatch.email.derivedId("new@example.com")
+        #expect(try await settled("/v1/contacts/ada") { $0["attributes"]?["city"] == "Praha" }["attributes"]?["city"] == "Praha")
+        #expect(try await settled("/v1/contacts/\(derived)") { $0["email"] != nil }["email"] == "NEW@Example.com")
+        #expect(try await get(ingestor, "/v1/contacts?count=true")["count"] == 3, "ada, bob and one new contact, not two")
+        let errors = try await client.send(
+            method: "GET", url: "\(ingestor.apiURL)/v1/imports/mail-1/errors.csv", headers: [("Authorization", "Bearer \(TestIngestor.adminKey)")])
+        #expect(errors.bodyText.contains("5,email,\"the email is empty"), "\(errors.bodyText)")
+        // The same file again as a new job: the address book stays as it is.
+        job = try await runImport("mail-2", "match=email", byEmail)
+        #expect(job["updated"] == 3 && job["created"] == 0, "the new contact is found by its address now: \(job)")
+        try await Task.sleep(for: .seconds(1))
+        #expect(try await get(ingestor, "/v1/contacts?count=true")["count"] == 3)
+        // only_new skips the contacts an address finds.
+        job = try await runImport("mail-3", "match=email&mode=only_new", "email\nada@example.com\nthird@example.com\n")
+        #expect(job["skipped"] == 1 && job["created"] == 1, "\(job)")
+        // By phone, written as people write it, made E.164 first.
+        job = try await runImport(
+            "tel-1", "match=phone&country=%2B420&map=Telefon%3Dphone,Jm%C3%A9no%3Dattributes.first_name", "Telefon,Jméno\n601 000 001,Bob\n602000002,Eva\n")
+        #expect(job["updated"] == 1 && job["created"] == 1, "\(job)")
+        let bob = try await settled("/v1/contacts/bob") { $0["attributes"]?["first_name"] != nil }
+        #expect(bob["attributes"]?["first_name"] == "Bob" && bob["attributes"]?["city"] == "Plzeň", "\(bob)")
+        let eva = try await settled("/v1/contacts/\(ImportMatch.phone.derivedId("+420602000002"))") { $0["phone"] != nil }
+        #expect(eva["phone"] == "+420602000002" && eva["attributes"]?["first_name"] == "Eva", "\(eva)")
         await ingestor.process.stop()
         await redis.stop()
     }

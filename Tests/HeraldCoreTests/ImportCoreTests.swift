@@ -70,6 +70,25 @@ struct ImportCoreTests {
         #expect(throws: ImportError.self) { try ImportRows(mapping: try ImportMapping("ID=id"), header: ["ID"], lists: [], defaultCountry: "420") }
     }
 
+    @Test("matching by email or phone: the key column is required and must not be empty; keys are normalised; ids derive from them alone")
+    func matchKeys() throws {
+        #expect(throws: ImportError.self) {
+            try ImportRows(mapping: try ImportMapping("T=phone"), header: ["T"], lists: [], defaultCountry: nil, match: .email)
+        }
+        let byEmail = try ImportRows(mapping: try ImportMapping("E=email,N=attributes.n"), header: ["E", "N"], lists: [], defaultCountry: nil, match: .email)
+        guard case .row(let row) = byEmail.read([" Ada@Example.COM ", "1"], line: 2) else { Issue.record("refused"); return }
+        #expect(row.contactId == nil && row.matchKey == "ada@example.com")
+        #expect(byEmail.read(["", "1"], line: 3) == .rejected([.init(line: 3, column: "E", reason: "the email is empty, and this import matches by it")]))
+        let byPhone = try ImportRows(mapping: try ImportMapping("ID=id,T=phone"), header: ["ID", "T"], lists: [], defaultCountry: "+420", match: .phone)
+        guard case .row(let phoneRow) = byPhone.read(["", "601 000 001"], line: 2) else { Issue.record("refused"); return }
+        #expect(phoneRow.contactId == nil && phoneRow.matchKey == "+420601000001", "an empty id is allowed when matching by phone")
+        guard case .row(let withId) = byPhone.read(["c9", "601000001"], line: 3) else { Issue.record("refused"); return }
+        #expect(withId.contactId == "c9")
+        #expect(ImportMatch.email.derivedId("ada@example.com") == ImportMatch.email.derivedId("ada@example.com"))
+        #expect(ImportMatch.email.derivedId("ada@example.com") != ImportMatch.phone.derivedId("ada@example.com"))
+        #expect(ImportMatch.email.derivedId("ada@example.com").hasPrefix("email-") && ImportMatch.email.derivedId("x").count == 30)
+    }
+
     @Test(
         "column types a dry run shows",
         arguments: [

@@ -114,3 +114,51 @@ struct ContactStoreTests {
         await server.stop()
     }
 }
+
+@Suite("Email and phone lookups on a real redis-server", .timeLimit(.minutes(1)))
+struct ContactLookupTests {
+    func change(_ json: String, replace: Bool = false) throws -> ContactChange {
+        try ContactInput.change(fromBody: try JSONValue.parse(string: json), replace: replace)
+    }
+
+    @Test("a contact is found by email (any case) and phone; a changed, taken or erased address stops naming it; a stale entry is a miss; reindex rebuilds")
+    func lookups() async throws {
+        let server = try await TestRedisServer()
+        let pool = RedisPool(configuration: server.configuration, logger: Logger(label: "test"))
+        let store = ContactStore(redis: pool, partitions: 24)
+        try await store.apply(try change(#"{"email":"Ada@Example.com","phone":"+420601000001"}"#), to: "ada", now: 1)
+        // Through the batch path too, as the profile applier applies events.
+        try await store.apply([("bob", try change(#"{"email":"bob@example.com"}"#))], now: 2)
+        var found = try await store.find(.email, ["ada@example.com", "bob@example.com", "nobody@example.com"])
+        #expect(found.mapValues(\.id) == ["ada@example.com": "ada", "bob@example.com": "bob"])
+        #expect(try await store.find(.phone, ["+420601000001"]).mapValues(\.id) == ["+420601000001": "ada"])
+        // Ada changes her address: the old one no longer finds her.
+        try await store.apply(try change(#"{"email":"ada@new.example"}"#), to: "ada", now: 3)
+        found = try await store.find(.email, ["ada@example.com", "ada@new.example"])
+        #expect(found.mapValues(\.id) == ["ada@new.example": "ada"])
+        // Bob takes Ada's new address too: the entry names the last to take it; Ada's change away from it keeps Bob's.
+        try await store.apply(try change(#"{"email":"ADA@new.example"}"#), to: "bob", now: 4)
+        #expect(try await store.find(.email, ["ada@new.example"]).mapValues(\.id) == ["ada@new.example": "bob"])
+        try await store.apply(try change(#"{"email":"ada@third.example"}"#), to: "ada", now: 5)
+        #expect(try await store.find(.email, ["ada@new.example"]).mapValues(\.id) == ["ada@new.example": "bob"])
+        // A PUT without a phone clears it, and the lookup with it.
+        try await store.apply(try change(#"{"email":"ada@third.example"}"#, replace: true), to: "ada", now: 6)
+        #expect(try await store.find(.phone, ["+420601000001"]).isEmpty)
+        // A stale entry (a crash between the profile and the lookup) is checked against the profile.
+        _ = try await pool.execute(["HSET", store.lookupKey(.email, "ghost@example.com"), "ghost@example.com", "ada"])
+        #expect(try await store.find(.email, ["ghost@example.com"]).isEmpty)
+        // Erasure takes the contact off every lookup.
+        let erasure = ContactErasure(
+            contacts: store, journeys: JourneyStore(redis: pool, partitions: 24), messages: MessageStore(redis: pool, partitions: 24),
+            alerts: AlertStore(redis: pool, partitions: 24), limiter: RateLimiter(redis: pool))
+        #expect(try await erasure.erase("bob", now: 7))
+        #expect(try await store.find(.email, ["ada@new.example"]).isEmpty)
+        #expect(try await pool.execute(["HGET", store.lookupKey(.email, "ada@new.example"), "ada@new.example"]) == .null)
+        // Lookups lost (written before they existed): reindex rebuilds them from the profiles.
+        for key in (try await pool.execute(["KEYS", "herald:idx:email:*"]).array ?? []).compactMap(\.string) { _ = try await pool.execute(["DEL", key]) }
+        #expect(try await store.find(.email, ["ada@third.example"]).isEmpty)
+        #expect(try await AddressBook(contacts: store).rebuildIndex() == 1)
+        #expect(try await store.find(.email, ["ada@third.example"]).mapValues(\.id) == ["ada@third.example": "ada"])
+        await server.stop()
+    }
+}

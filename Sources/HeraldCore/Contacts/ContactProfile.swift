@@ -166,6 +166,10 @@ public struct ContactChange: Sendable, Hashable {
     /// A change that changes nothing.
     public init() {}
 
+    /// Whether the change may set or clear the email or phone, so the store
+    /// updates the lookups that find a contact by them (imports matching by email or phone).
+    public var touchesLookups: Bool { replace || fields["email"] != nil || fields["phone"] != nil }
+
     /// True when applying the change would change nothing (the store is not called).
     public var isEmpty: Bool {
         !replace && fields.isEmpty && attributes.isEmpty && addTags.isEmpty && removeTags.isEmpty && addLists.isEmpty && removeLists.isEmpty

@@ -21,6 +21,8 @@ struct ImportOptions: Sendable {
     /// Lists every imported contact joins.
     var lists: [String] = []
     var mode: ImportMode = .createOrUpdate
+    /// What rows find their contact by.
+    var match: ImportMatch = .id
     /// The country code national phone numbers get.
     var country: String?
     var encoding: CSVSource.Encoding?
@@ -31,7 +33,7 @@ struct ImportOptions: Sendable {
         [
             mapping?.columns.map { "\($0.header)=\($0.target.text)" }.joined(separator: ",") ?? "(headers)", lists.joined(separator: "|"), mode.rawValue,
             country ?? "", encoding?.rawValue ?? "", delimiter.map { String($0) } ?? "",
-        ].joined(separator: "\u{1F}")
+        ].joined(separator: "\u{1F}") + (match == .id ? "" : "\u{1F}match=\(match.rawValue)")
     }
 }
 
@@ -65,7 +67,7 @@ struct ContactImporter: Sendable {
             let source = try await CSVSource.open(path: path, encoding: options.encoding, delimiter: options.delimiter, skipRows: counts["committed"]!)
             defer { source.stop() }
             let mapping = try options.mapping ?? ImportMapping.identity(headers: source.header)
-            let rows = try ImportRows(mapping: mapping, header: source.header, lists: options.lists, defaultCountry: options.country)
+            let rows = try ImportRows(mapping: mapping, header: source.header, lists: options.lists, defaultCountry: options.country, match: options.match)
             try await jobs.update(
                 id,
                 set: [
@@ -129,6 +131,20 @@ struct ContactImporter: Sendable {
         }
     }
 
+    /// The contact of each row: its `id` column when matching by id; else the
+    /// contact that holds the row's email or phone now, or the row's `id`, or
+    /// an id derived from the email or phone (`ImportMatch.derivedId`), so
+    /// running the file again finds the same contacts.
+    func contactIds(of rows: [ImportRows.Row], match: ImportMatch) async throws -> [String] {
+        guard match != .id else { return rows.map { $0.contactId ?? "" } }
+        let field: ContactStore.LookupField = match == .email ? .email : .phone
+        let found = try await contacts.find(field, rows.compactMap(\.matchKey))
+        return rows.map { row in
+            let key = row.matchKey ?? ""
+            return found[key]?.id ?? row.contactId ?? match.derivedId(key)
+        }
+    }
+
     /// The events of one batch, its rejected rows, and its counts.
     func events(for batch: CSVSource.Batch, rows: ImportRows, mode: ImportMode) async throws -> (
         [KafkaOutgoingRecord], [ImportRows.RowError], [String: Int]
@@ -142,11 +158,12 @@ struct ContactImporter: Sendable {
             }
         }
         var counts = ["rejected": Set(errors.map(\.line)).count]
-        var profiles = try await contacts.get(many: Array(Set(valid.map(\.contactId))))
+        let ids = try await contactIds(of: valid, match: rows.match)
+        var profiles = try await contacts.get(many: Array(Set(ids)))
         var records: [KafkaOutgoingRecord] = []
         let now = clock.now()
-        for row in valid {
-            let before = profiles[row.contactId]
+        for (row, contactId) in zip(valid, ids) {
+            let before = profiles[contactId]
             switch (mode, before) {
             case (.onlyNew, _?), (.onlyExisting, nil):
                 counts["skipped", default: 0] += 1
@@ -158,10 +175,10 @@ struct ContactImporter: Sendable {
             fields["tags"] = nil
             var events: [Event] = []
             if !fields.isEmpty {
-                let digest = Hashing.sha256(Array("\(row.contactId)\u{1F}contact_updated\u{1F}".utf8) + JSONValue.object(fields).serialized())
+                let digest = Hashing.sha256(Array("\(contactId)\u{1F}contact_updated\u{1F}".utf8) + JSONValue.object(fields).serialized())
                 events.append(
                     Event(
-                        id: "import-" + Hashing.hex(digest.prefix(16)), type: "contact_updated", contactId: row.contactId, timestamp: now, receivedAt: now,
+                        id: "import-" + Hashing.hex(digest.prefix(16)), type: "contact_updated", contactId: contactId, timestamp: now, receivedAt: now,
                         properties: fields))
             }
             var membership = ContactChange()
@@ -169,16 +186,16 @@ struct ContactImporter: Sendable {
             membership.addTags = row.change.addTags
             // Against the profile as stored, before this import's own rows: ids stay
             // the same when the import is resumed or run again.
-            events += membership.membershipEvents(before: before, contactId: row.contactId, now: now, source: "import")
+            events += membership.membershipEvents(before: before, contactId: contactId, now: now, source: "import")
             // A later row of the same contact in this file sees this one's lists and tags.
-            var after = before ?? ContactProfile(id: row.contactId)
+            var after = before ?? ContactProfile(id: contactId)
             after.lists.formUnion(row.change.addLists)
             after.tags.formUnion(row.change.addTags)
-            profiles[row.contactId] = after
+            profiles[contactId] = after
             for e in events {
                 // The raw topic's form (as a bulk producer writes it): validated and stamped on intake.
                 let raw: JSONValue = ["id": .string(e.id), "type": .string(e.type), "contact_id": .string(e.contactId), "properties": .object(e.properties)]
-                records.append(KafkaOutgoingRecord(topic: Topics.eventsRaw, key: row.contactId, value: raw.serialized()))
+                records.append(KafkaOutgoingRecord(topic: Topics.eventsRaw, key: contactId, value: raw.serialized()))
             }
         }
         return (records, errors, counts)

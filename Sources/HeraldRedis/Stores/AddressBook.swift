@@ -125,9 +125,11 @@ public struct AddressBook: Sendable {
 }
 
 extension AddressBook {
-    /// Puts every stored profile in its shard's id index (`SCAN` over
-    /// `herald:contact:*`, a batch per round trip), for profiles written before
-    /// the index existed. Idempotent: a profile already indexed stays as it is.
+    /// Puts every stored profile in its shard's id index and in the email and
+    /// phone lookups (`SCAN` over `herald:contact:*`, a batch per round trip),
+    /// for profiles written before those existed. Idempotent: a profile already
+    /// indexed stays as it is. The lookups' slots come from the store's
+    /// partition count, which must be the deployment's.
     /// - Returns: how many profiles were seen.
     public func rebuildIndex() async throws -> Int {
         var cursor = "0"
@@ -139,14 +141,18 @@ extension AddressBook {
             }
             cursor = next
             var adds: [[String]] = []
+            var ids: [String] = []
             for key in (parts[1].array ?? []).compactMap(\.string) {
                 // herald:contact:{<shard>}:<id>; the id may hold any characters, the tag none of "}".
                 guard let close = key.firstIndex(of: "}"), key[key.index(after: close)...].hasPrefix(":") else { continue }
                 let tag = key[key.index(key.startIndex, offsetBy: "herald:contact:".count)...close]
-                let id = key[key.index(close, offsetBy: 2)...]
-                adds.append(["ZADD", "herald:idx:all:\(tag)", "0", String(id)])
+                let id = String(key[key.index(close, offsetBy: 2)...])
+                adds.append(["ZADD", "herald:idx:all:\(tag)", "0", id])
+                ids.append(id)
             }
             for case .error(let message) in try await contacts.redis.pipeline(adds) { throw RedisError(code: .server, message: "ZADD: \(message)") }
+            let profiles = try await contacts.get(many: ids)
+            try await contacts.updateLookups(profiles.map { ($0.key, ContactStore.lookupReply(before: nil, after: $0.value)) })
             seen += adds.count
         } while cursor != "0"
         return seen

@@ -30,11 +30,12 @@ public struct ContactErasure: Sendable {
     /// - Throws: a Redis error: part may be erased; repeating finishes it.
     @discardableResult
     public func erase(_ contactId: String, now: Int64) async throws -> Bool {
-        let phone = try await contacts.get(contactId)?.phone
+        let profile = try await contacts.get(contactId)
         try await journeys.erase(contactId: contactId)
         try await messages.erase(contactId: contactId, now: now)
         try await alerts.erase(contactId: contactId)
-        if let phone { try await limiter.forget(recipient: phone) }
+        if let phone = profile?.phone { try await limiter.forget(recipient: phone) }
+        try await contacts.updateLookups(contactId, before: profile, after: nil)
         return try await contacts.delete(contactId)
     }
 }

@@ -35,21 +35,26 @@ public struct ContactStore: Sendable {
         return out
     }
 
-    /// Applies a change atomically and returns the profile after it.
+    /// Applies a change atomically and returns the profile after it; keeps the
+    /// email and phone lookups (`ContactStore+Lookup`) in step when it touches them.
     @discardableResult
     public func apply(_ change: ContactChange, to contactId: String, now: Int64) async throws -> ContactProfile {
         let reply = try await redis.eval(Self.applyScript, keys: [key(contactId)], arguments: [change.json(now: now).jsonString, contactId])
-        guard case .bulk(let bytes) = reply, let p = try? ContactProfile(decoding: bytes) else {
+        guard let parts = reply.array, case .bulk(let bytes)? = parts.first, let p = try? ContactProfile(decoding: bytes) else {
             throw RedisError(code: .server, message: "contact_apply returned no profile")
         }
+        if change.touchesLookups { try await updateLookups([(contactId, parts)]) }
         return p
     }
 
-    /// Applies many changes in order, in one round trip (events of a batch).
+    /// Applies many changes in order, in one round trip (events of a batch),
+    /// then the lookups of those that touch email or phone in one more.
     public func apply(_ changes: [(contactId: String, change: ContactChange)], now: Int64) async throws {
         let replies = try await redis.evalMany(
             Self.applyScript, calls: changes.map { (keys: [key($0.contactId)], arguments: [$0.change.json(now: now).jsonString, $0.contactId]) })
         for case .error(let message) in replies { throw RedisError(code: .server, message: "contact_apply: \(message)") }
+        let touched = zip(changes, replies).compactMap { c, reply in c.change.touchesLookups ? (c.contactId, reply.array ?? []) : nil }
+        if !touched.isEmpty { try await updateLookups(touched) }
     }
 
     /// Erases the profile. Returns whether it existed.

@@ -4,6 +4,8 @@ local raw = redis.call('GET', KEYS[1])
 local p
 if raw then p = cjson.decode(raw) else p = {id = ARGV[2]} end
 local before = snapshot(p)
+local function text(v) if type(v) == 'string' then return v end return false end
+local email_before, phone_before = text(p.email), text(p.phone)
 local c = cjson.decode(ARGV[1])
 if c.replace then
   p = {id = ARGV[2], purchases = p.purchases, notes = p.notes, purchases_older = p.purchases_older}
@@ -40,4 +42,6 @@ reindex(before, snapshot(p))
 local out = cjson.encode(p)
 redis.call('SET', KEYS[1], out)
 redis.call('ZADD', 'herald:idx:all:' .. tag, 0, ARGV[2])
-return out
+-- The email and phone before and after, for the lookup indexes, which live in
+-- the slots of the address and the number, not of the contact (ContactStore+Lookup).
+return {out, email_before, phone_before, text(p.email), text(p.phone)}

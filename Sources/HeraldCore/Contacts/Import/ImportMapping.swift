@@ -129,7 +129,9 @@ public struct ImportError: Error, Sendable, CustomStringConvertible, Equatable {
 }
 
 extension String {
-    var trimmingSpaces: String {
+    /// The string without leading and trailing white space (Unicode's, so a
+    /// no-break space from a spreadsheet goes too).
+    public var trimmingSpaces: String {
         let scalars = unicodeScalars
         guard let start = scalars.firstIndex(where: { !$0.properties.isWhitespace }) else { return "" }
         let end = scalars.lastIndex(where: { !$0.properties.isWhitespace })!

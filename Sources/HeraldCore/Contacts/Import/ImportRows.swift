@@ -3,16 +3,21 @@
 public struct ImportRows: Sendable {
     /// Where each mapped column is in the header.
     let indexed: [(index: Int, column: ImportMapping.Column)]
-    /// Where the contact id is.
-    let idIndex: Int
+    /// Where the contact id is, if the mapping names it.
+    let idIndex: Int?
+    /// What a row finds its contact by.
+    public let match: ImportMatch
+    /// Where the email or phone that rows are matched by is (match by email or phone).
+    let keyIndex: Int?
     /// Lists every row joins (`--list`), besides a `lists` column.
     let lists: [String]
     /// The country code a national phone number gets (`+420`); nil: numbers must be international.
     let defaultCountry: String?
 
     /// A reader of rows under `header`.
-    /// - Throws: `ImportError` naming a mapped column the header lacks, or a missing id column.
-    public init(mapping: ImportMapping, header: [String], lists: [String], defaultCountry: String?) throws(ImportError) {
+    /// - Throws: `ImportError` naming a mapped column the header lacks, or a
+    ///   missing column of the match key (`id`, `email` or `phone`).
+    public init(mapping: ImportMapping, header: [String], lists: [String], defaultCountry: String?, match: ImportMatch = .id) throws(ImportError) {
         var indexed: [(Int, ImportMapping.Column)] = []
         for c in mapping.columns {
             guard let i = header.firstIndex(of: c.header) else {
@@ -20,8 +25,16 @@ public struct ImportRows: Sendable {
             }
             indexed.append((i, c))
         }
-        guard let id = indexed.first(where: { $0.1.target == .id })?.0 else {
-            throw ImportError("map: name the column that holds the contact id (…=id); matching by email or phone is not available yet")
+        let id = indexed.first(where: { $0.1.target == .id })?.0
+        switch match {
+        case .id where id == nil:
+            throw ImportError("map: name the column that holds the contact id (…=id), or match by email or phone")
+        case .email, .phone:
+            guard let key = indexed.first(where: { $0.1.target == .field(match.rawValue) })?.0 else {
+                throw ImportError("map: this import matches by \(match.rawValue); name the column that holds it (…=\(match.rawValue))")
+            }
+            self.keyIndex = key
+        case .id: self.keyIndex = nil
         }
         if let country = defaultCountry {
             guard country.hasPrefix("+"), (2...4).contains(country.utf8.count), country.utf8.dropFirst().allSatisfy({ (48...57).contains($0) }) else {
@@ -30,6 +43,7 @@ public struct ImportRows: Sendable {
         }
         self.indexed = indexed
         self.idIndex = id
+        self.match = match
         self.lists = lists
         self.defaultCountry = defaultCountry
     }
@@ -46,8 +60,11 @@ public struct ImportRows: Sendable {
 
     /// A row that can be imported.
     public struct Row: Sendable, Equatable {
-        /// The contact.
-        public var contactId: String
+        /// The contact id of the row's `id` column; nil when the mapping has none
+        /// (an import matching by email or phone then derives it, `ImportMatch.derivedId`).
+        public var contactId: String?
+        /// The email (lower case) or E.164 phone the row is matched by; nil when matching by id.
+        public var matchKey: String?
         /// The change, as a PATCH body (`ContactInput` checked it).
         public var body: JSONValue
         /// The change itself.
@@ -66,9 +83,20 @@ public struct ImportRows: Sendable {
     public func read(_ cells: [String], line: Int) -> Outcome {
         var errors: [RowError] = []
         func fail(_ column: String, _ reason: String) { errors.append(RowError(line: line, column: column, reason: reason)) }
-        let id = idIndex < cells.count ? cells[idIndex].trimmingSpaces : ""
-        if id.isEmpty || id.utf8.count > 256 {
-            fail(indexed.first { $0.index == idIndex }!.column.header, id.isEmpty ? "the contact id is empty" : "the contact id is longer than 256 bytes")
+        var id: String?
+        if let idIndex {
+            let cell = idIndex < cells.count ? cells[idIndex].trimmingSpaces : ""
+            let header = indexed.first { $0.index == idIndex }!.column.header
+            if cell.utf8.count > 256 {
+                fail(header, "the contact id is longer than 256 bytes")
+            } else if !cell.isEmpty {
+                id = cell
+            } else if match == .id {
+                fail(header, "the contact id is empty")
+            }
+        }
+        if let keyIndex, keyIndex >= cells.count || cells[keyIndex].trimmingSpaces.isEmpty {
+            fail(indexed.first { $0.index == keyIndex }!.column.header, "the \(match.rawValue) is empty, and this import matches by it")
         }
         var body: [String: JSONValue] = [:]
         var attributes: [String: JSONValue] = [:]
@@ -109,7 +137,8 @@ public struct ImportRows: Sendable {
         guard errors.isEmpty else { return .rejected(errors) }
         do {
             let change = try ContactInput.change(fromBody: .object(body), replace: false)
-            return .row(Row(contactId: id, body: .object(body), change: change))
+            let key = body[match.rawValue]?.stringValue.map(match.normalized)
+            return .row(Row(contactId: id, matchKey: match == .id ? nil : key, body: .object(body), change: change))
         } catch {
             let header = indexed.first { $0.column.target.text == error.field || $0.column.target == .field(error.field) }?.column.header ?? error.field
             return .rejected([RowError(line: line, column: header, reason: error.reason)])
@@ -137,6 +166,29 @@ public struct ImportRows: Sendable {
             }
         case .date: return ImportDate.iso(cell).map(JSONValue.string)
         }
+    }
+}
+
+/// What an import matches rows to contacts by.
+public enum ImportMatch: String, Sendable, CaseIterable {
+    /// The `id` column: the contact id itself.
+    case id
+    /// The email address, compared in lower case.
+    case email
+    /// The phone number, as E.164 (after `PhoneNumber.e164`).
+    case phone
+
+    /// The form a value is compared in: email trimmed and lowercased; phone and id trimmed.
+    public func normalized(_ value: String) -> String {
+        self == .email ? value.trimmingSpaces.lowercased() : value.trimmingSpaces
+    }
+
+    /// The id a new contact gets when no row names one: `email-` or `phone-`
+    /// and 24 hex digits of the SHA-256 of the key. The same key always makes
+    /// the same id, so importing a file again (or resuming it) finds or makes
+    /// the same contacts, and the id does not spell out the address.
+    public func derivedId(_ key: String) -> String {
+        "\(rawValue)-" + Hashing.hex(Hashing.sha256(Array("herald-import\u{1F}\(rawValue)\u{1F}\(key)".utf8)).prefix(12))
     }
 }
 

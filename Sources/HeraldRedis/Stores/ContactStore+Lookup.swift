@@ -1,0 +1,102 @@
+import HeraldCore
+
+/// Finding contacts by email address or phone number, for imports that match
+/// on them (docs/contacts.md, "Matching").
+///
+/// `herald:idx:email:{k}` and `herald:idx:phone:{k}` are hashes from the
+/// normalised address (lower case) or E.164 number to a contact id, where `k`
+/// is the shard of the address or number itself: a lookup is then one `HMGET`
+/// per slot, whatever the number of shards, and stays valid on a Redis Cluster.
+/// The profile lives in the contact's slot, so one script cannot change both:
+/// the store updates the lookups right after `contact_apply`, from the email
+/// and phone it returns before and after. A crash in between leaves an entry
+/// missing (the replayed change, which names the field again, restores it) or
+/// stale; so every hit is checked against the profile, and a stale entry is a miss.
+/// Two contacts with one address: the entry names the one that took it last.
+extension ContactStore {
+    /// Which lookup: by email or by phone.
+    public enum LookupField: String, Sendable, CaseIterable {
+        case email
+        case phone
+
+        /// The form a value is looked up by: a lowercased, trimmed email; a phone as stored (E.164).
+        public func normalized(_ value: String) -> String {
+            (self == .email ? ImportMatch.email : ImportMatch.phone).normalized(value)
+        }
+
+        /// The profile's value of this field.
+        func value(of profile: ContactProfile) -> String? {
+            switch self {
+            case .email: profile.email
+            case .phone: profile.phone
+            }
+        }
+    }
+
+    /// The lookup hash that holds `value` (already normalised).
+    public func lookupKey(_ field: LookupField, _ value: String) -> String {
+        "herald:idx:\(field.rawValue):\(Shard.hashTag(Shard.of(value, partitions: partitions)))"
+    }
+
+    /// The contacts whose `field` is one of `values` (normalised), with their
+    /// profiles; values no contact holds are left out. Two round trips: the
+    /// lookups, then the profiles they name, which must still hold the value.
+    public func find(_ field: LookupField, _ values: [String]) async throws -> [String: ContactProfile] {
+        let unique = Array(Set(values))
+        guard !unique.isEmpty else { return [:] }
+        let bySlot = Dictionary(grouping: unique) { lookupKey(field, $0) }
+        let slots = Array(bySlot)
+        let replies = try await redis.pipeline(slots.map { ["HMGET", $0.key] + $0.value })
+        var ids: [String: String] = [:]
+        for ((key, asked), reply) in zip(slots, replies) {
+            if case .error(let message) = reply { throw RedisError(code: .server, message: "HMGET \(key): \(message)") }
+            for (value, id) in zip(asked, reply.array ?? []) { if let id = id.string { ids[value] = id } }
+        }
+        let profiles = try await get(many: Array(Set(ids.values)))
+        var found: [String: ContactProfile] = [:]
+        for (value, id) in ids {
+            if let p = profiles[id], let held = field.value(of: p), field.normalized(held) == value { found[value] = p }
+        }
+        return found
+    }
+
+    /// Records `contactId` under its email and phone in the lookups, and takes it
+    /// off the ones it no longer has; `profile` is the profile as stored (or nil:
+    /// erased). For `heraldctl contacts reindex` and erasure; changes through
+    /// `apply` keep the lookups themselves.
+    public func updateLookups(_ contactId: String, before: ContactProfile?, after: ContactProfile?) async throws {
+        try await updateLookups([(contactId, Self.lookupReply(before: before, after: after))])
+    }
+
+    /// The reply `contact_apply` would give for a change from `before` to `after`.
+    static func lookupReply(before: ContactProfile?, after: ContactProfile?) -> [RedisValue] {
+        func text(_ s: String?) -> RedisValue { s.map { .bulk(Array($0.utf8)) } ?? .null }
+        return [.null, text(before?.email), text(before?.phone), text(after?.email), text(after?.phone)]
+    }
+
+    /// Applies `contact_apply`'s replies (`[profile, email before, phone before,
+    /// email after, phone after]`) to the lookups, in order, in one round trip.
+    func updateLookups(_ changes: [(contactId: String, reply: [RedisValue])]) async throws {
+        var commands: [[String]] = []
+        for (id, reply) in changes where reply.count == 5 {
+            for (i, field) in LookupField.allCases.enumerated() {
+                let old = reply[1 + i].string.map(field.normalized), new = reply[3 + i].string.map(field.normalized)
+                if let old, old != new {
+                    commands.append(["EVAL", Self.forgetLookupScript.source, "1", lookupKey(field, old), old, id])
+                }
+                // Set even when unchanged: a change replayed after a crash between
+                // the profile and the lookup restores the entry.
+                if let new, !new.isEmpty { commands.append(["HSET", lookupKey(field, new), new, id]) }
+            }
+        }
+        guard !commands.isEmpty else { return }
+        for (command, reply) in zip(commands, try await redis.pipeline(commands)) {
+            if case .error(let message) = reply {
+                throw RedisError(code: .server, message: "\(command[0]) \(command[command[0] == "EVAL" ? 3 : 1]): \(message)")
+            }
+        }
+    }
+
+    /// Takes an email or phone entry off only while it still names the contact.
+    static let forgetLookupScript = RedisScript(name: "contact_lookup_forget", source: LuaSource.contactLookupForget)
+}
