@@ -53,8 +53,10 @@ struct TrackingAPI: Sendable {
             var properties = extra
             properties["message_id"] = .string(message)
             if let campaign = stored?["campaign"] { properties["campaign"] = .string(campaign) }
-            if let request = stored?["request"].flatMap({ try? JSONValue.parse(string: $0) }), let template = request["template"]?.stringValue {
-                properties["template"] = .string(template)
+            if let request = stored?["request"].flatMap({ try? JSONValue.parse(string: $0) }) {
+                if let template = request["template"]?.stringValue { properties["template"] = .string(template) }
+                // So "opened an email of category X" can be asked of the profile (ContactActivity).
+                if let category = request["category"]?.stringValue { properties["category"] = .string(category) }
             }
             let event: JSONValue = ["id": .string(id), "type": .string(type), "contact_id": .string(contact), "properties": .object(properties)]
             _ = try await producer.send(topic: Topics.eventsRaw, key: contact, value: event.serialized())

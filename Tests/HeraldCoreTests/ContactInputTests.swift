@@ -36,7 +36,8 @@ struct ContactInputTests {
         ("tag_added", ["tag": "vip"], true), ("tag_removed", ["tag": "vip"], true),
         ("list_subscribed", ["list": "news"], true), ("list_unsubscribed", ["list": "news"], true),
         ("purchase", [:], true), ("contact_updated", ["attributes": ["city": "Brno"]], true),
-        ("contact_updated", ["phone": "nope"], false), ("tag_added", [:], false), ("page_visited", ["url": "x"], false),
+        ("contact_updated", ["phone": "nope"], false), ("tag_added", [:], false), ("page_visited", ["url": "x"], true),
+        ("campaign_entry_requested", ["campaign": "x"], false),
     ]
 
     @Test("events imply profile changes", arguments: eventCases)
@@ -44,6 +45,7 @@ struct ContactInputTests {
         let e = Event(id: "e1", type: type, contactId: "c", timestamp: 5, receivedAt: 6, properties: properties)
         #expect((ContactInput.change(for: e) != nil) == changes)
         if type == "purchase" { #expect(ContactInput.change(for: e)?.purchase?.id == "e1") }
+        if type == "page_visited" { #expect(ContactInput.change(for: e)?.activity?.keys == ["page_visited"] && ContactInput.change(for: e)?.activity?.at == 5) }
     }
 
     @Test("a stored profile read member by member is the profile the dictionary gives; anything else is nil for both")

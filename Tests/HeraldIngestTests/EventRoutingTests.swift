@@ -16,7 +16,7 @@ struct EventRoutingTests {
     }
 
     @Test(
-        "tags, lists and updates become profile changes in the batch's order; only the types a campaign listens to become journey commands, keyed by contact and carrying the event's bytes"
+        "tags, lists, updates and activity become profile changes in the batch's order; only the types a campaign listens to become journey commands, keyed by contact and carrying the event's bytes"
     )
     func routing() throws {
         let events = [
@@ -30,10 +30,12 @@ struct EventRoutingTests {
         let read = EventRouter.read(batch)
         #expect(read.undecodable.isEmpty)
         #expect(read.events.map(\.event.id) == ["e1", "e2", "e3", "e4", "e5"])
-        #expect(read.changes.map(\.contactId) == ["ann", "bob", "cyd"])
+        // Every event changes the profile: other events are kept as activity (ContactActivity).
+        #expect(read.changes.map(\.contactId) == ["ann", "bob", "ann", "bob", "cyd"])
         #expect(read.changes[0].change.addTags == ["vip"])
-        #expect(read.changes[1].change.attributes == ["first_name": "Bob"])
-        #expect(read.changes[2].change.addLists == ["news"])
+        #expect(read.changes[1].change.activity?.keys == ["page_view"] && read.changes[2].change.activity?.keys == ["cart_abandoned"])
+        #expect(read.changes[3].change.attributes == ["first_name": "Bob"])
+        #expect(read.changes[4].change.addLists == ["news"])
 
         let commands = EventRouter.commands(read.events, interesting: ["cart_abandoned", "list_subscribed"])
         #expect(commands.map(\.key) == ["ann", "cyd"])

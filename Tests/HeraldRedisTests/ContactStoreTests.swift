@@ -162,3 +162,43 @@ struct ContactLookupTests {
         await server.stop()
     }
 }
+
+@Suite("Activity and purchase amounts in stored profiles, on a real redis-server", .timeLimit(.minutes(1)))
+struct ContactActivityStoreTests {
+    @Test("events are kept per key, newest 20 and at most 40 keys; a replay adds nothing; a PUT keeps them; dropped purchases keep their sum")
+    func activityAndTotals() async throws {
+        let server = try await TestRedisServer()
+        let pool = RedisPool(configuration: server.configuration, logger: Logger(label: "test"))
+        let store = ContactStore(redis: pool, partitions: 24)
+        func event(_ type: String, _ at: Int64, _ properties: [String: JSONValue] = [:]) -> (String, ContactChange) {
+            ("c", ContactInput.change(for: Event(id: "\(type)-\(at)", type: type, contactId: "c", timestamp: at, receivedAt: at, properties: properties))!)
+        }
+        // 25 visits, out of order, one replayed: the newest 20 are kept, ascending.
+        var visits = (1...25).map { event("page_visited", Int64($0) * 1000) }.shuffled()
+        visits.append(visits[0])
+        try await store.apply(visits, now: 1)
+        var p = try #require(try await store.get("c"))
+        #expect(p.activity["page_visited"] == (6...25).map { Int64($0) * 1000 })
+        try await store.apply([event("email_opened", 500, ["campaign": "welcome", "category": "promo"])], now: 2)
+        p = try #require(try await store.get("c"))
+        #expect(p.activity["email_opened|campaign:welcome"] == [500] && p.activity["email_opened|category:promo"] == [500])
+        // A PUT replaces fields and keeps history.
+        try await store.apply(try ContactInput.change(fromBody: ["email": "c@example.com"], replace: true), to: "c", now: 3)
+        p = try #require(try await store.get("c"))
+        #expect(p.activity.count == 4 && p.email == "c@example.com")
+        // 40 more kinds, newer: the keys whose newest event is oldest go (the opens at 500, then visits at 25,000).
+        try await store.apply((0..<40).map { event("kind\($0)", 100_000 + Int64($0)) }, now: 4)
+        p = try #require(try await store.get("c"))
+        #expect(p.activity.count == ContactActivity.keysCap && p.activity["page_visited"] == nil && p.activity["kind0"] == [100_000])
+        // Purchases with amounts; beyond the cap, the dropped ones' amounts are summed.
+        let cap = ContactProfile.purchaseCap
+        try await store.apply((0..<(cap + 2)).map { event("purchase", Int64($0) + 1, ["total": .double(Double($0) + 0.5)]) }, now: 5)
+        p = try #require(try await store.get("c"))
+        #expect(p.purchases.count == cap && p.purchaseTotals.count == cap && p.olderPurchaseTotal == 0.5 + 1.5)
+        let snapshot = p.snapshot()
+        let everything = (0..<(cap + 2)).reduce(0.0) { $0 + Double($1) + 0.5 }
+        #expect(ConditionEvaluator.evaluate(.purchaseTotal(within: nil, amount: .eq(.double(everything))), contact: snapshot, event: [:], now: 10_000))
+        #expect(p.json["purchases"]?["total"] == .double(everything))
+        await server.stop()
+    }
+}

@@ -254,6 +254,27 @@ struct Reader {
 
     // MARK: Conditions
 
+    /// An activity count: numbers below `ContactActivity.timesCap`, the event
+    /// times a profile keeps per key, so every comparison is exact.
+    func activityCount(_ node: Node) throws(CampaignError) -> Comparison {
+        let cmp = try comparison(node, try fields(node, "count", allowed: Set(Comparison.operators)), subject: [])
+        let values: [JSONValue]
+        switch cmp {
+        case .eq(let v), .ne(let v), .lt(let v), .gt(let v), .contains(let v): values = [v]
+        case .in(let vs): values = vs
+        default: values = []
+        }
+        for v in values {
+            guard case .int(let n) = v, n >= 0, n < ContactActivity.timesCap else {
+                throw fail(
+                    node,
+                    "count compares whole numbers from 0 to \(ContactActivity.timesCap - 1) (a profile keeps the newest \(ContactActivity.timesCap) events of each kind)"
+                )
+            }
+        }
+        return cmp
+    }
+
     func condition(_ node: Node) throws(CampaignError) -> Condition {
         let entries = try mapping(node, "a condition")
         let keys = Set(entries.map(\.0))
@@ -294,13 +315,46 @@ struct Reader {
                 count: try comparison(count, try fields(count, "count", allowed: Set(Comparison.operators)), subject: []))
         }
         if let p = f["purchases"] {
-            let o = try fields(p, "purchases", allowed: ["within", "count"])
-            guard let count = o["count"] else { throw fail(p, "purchases needs count (e.g. count: {eq: 0})") }
-            return .purchases(
-                within: try o["within"].map { n throws(CampaignError) in try duration(n, "within", in: p) },
-                count: try comparison(count, try fields(count, "count", allowed: Set(Comparison.operators)), subject: []))
+            let o = try fields(p, "purchases", allowed: ["within", "count", "amount"])
+            guard o["count"] != nil || o["amount"] != nil else { throw fail(p, "purchases needs count or amount (e.g. count: {eq: 0}, amount: {gt: 1000})") }
+            let within = try o["within"].map { n throws(CampaignError) in try duration(n, "within", in: p) }
+            var parts: [Condition] = []
+            if let count = o["count"] {
+                parts.append(
+                    .purchases(within: within, count: try comparison(count, try fields(count, "count", allowed: Set(Comparison.operators)), subject: [])))
+            }
+            if let amount = o["amount"] {
+                parts.append(
+                    .purchaseTotal(
+                        within: within, amount: try comparison(amount, try fields(amount, "amount", allowed: Set(Comparison.operators)), subject: [])))
+            }
+            return parts.count == 1 ? parts[0] : .all(parts)
         }
-        throw fail(node, "unknown condition \(keys.sorted()) (use all, any, not, attribute, event_property, tag, list, segment, messages or purchases)")
+        if let e = f["events"] {
+            let o = try fields(e, "events", allowed: ["name", "within", "count"])
+            let name = try string(o["name"], "events name", in: e)
+            guard EventValidator.isValidType(name) else {
+                throw fail(o["name"], "events name '\(name)' is not an event type (a letter, then letters, digits, '_', '.', ':' or '-'; at most 64)")
+            }
+            guard let count = o["count"] else { throw fail(e, "events needs count (e.g. count: {gt: 2})") }
+            return .activity(
+                key: name, within: try o["within"].map { n throws(CampaignError) in try duration(n, "within", in: e) },
+                count: try activityCount(count))
+        }
+        for (word, event) in [("opened", "email_opened"), ("clicked", "email_clicked")] {
+            guard let e = f[word] else { continue }
+            let o = try fields(e, word, allowed: ["within", "campaign", "category", "count"])
+            let campaign = try optionalString(o["campaign"], "campaign"), category = try optionalString(o["category"], "category")
+            if campaign != nil && category != nil { throw fail(e, "\(word) takes a campaign or a category, not both") }
+            return .activity(
+                key: ContactActivity.key(event: event, campaign: campaign, category: category),
+                within: try o["within"].map { n throws(CampaignError) in try duration(n, "within", in: e) },
+                count: try o["count"].map { c throws(CampaignError) in try activityCount(c) } ?? .gt(.int(0)))
+        }
+        throw fail(
+            node,
+            "unknown condition \(keys.sorted()) (use all, any, not, attribute, event_property, tag, list, segment, messages, purchases, events, opened or clicked)"
+        )
     }
 
     func comparison(_ node: Node, _ f: [String: Node], subject: Set<String>) throws(CampaignError) -> Comparison {

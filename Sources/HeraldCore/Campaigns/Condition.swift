@@ -17,6 +17,12 @@ public indirect enum Condition: Sendable, Hashable {
     case messages(channel: Channel?, category: String?, within: Duration?, count: Comparison)
     /// How many purchases the contact made (optionally within a period), compared.
     case purchases(within: Duration?, count: Comparison)
+    /// The sum of the amounts of the contact's purchases (optionally within a period), compared.
+    case purchaseTotal(within: Duration?, amount: Comparison)
+    /// How many events of an activity key (`ContactActivity.key`: an event type,
+    /// or an open or click of one campaign or category) the contact had
+    /// (optionally within a period), compared.
+    case activity(key: String, within: Duration?, count: Comparison)
     /// The contact is in this saved segment. Workers replace it with the
     /// segment's condition (`resolvingSegments`) whenever segments or campaigns
     /// change; left unresolved (no such segment) it holds for nobody.

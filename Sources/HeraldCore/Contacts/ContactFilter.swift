@@ -59,7 +59,7 @@ public struct ContactFilter: Sendable, Hashable {
         case .eventProperty: return "event_property conditions need an event; an address-book filter has none"
         case .messages: return "messages conditions are not available in address-book filters (message history is kept with journeys)"
         case .segment: return "segment conditions are for campaigns; filter by a segment with the segment parameter"
-        case .attribute, .hasTag, .inList, .purchases: return nil
+        case .attribute, .hasTag, .inList, .purchases, .purchaseTotal, .activity: return nil
         }
     }
 }

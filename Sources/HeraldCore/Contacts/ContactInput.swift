@@ -64,10 +64,25 @@ public enum ContactInput {
             if event.type == "tag_added" { change.addTags = [tag] } else { change.removeTags = [tag] }
         case "purchase":
             change.purchase = (event.id, event.timestamp)
+            change.purchaseTotal = amount(event.properties["total"]) ?? amount(event.properties["value"])
         default:
-            return nil
+            let keys = ContactActivity.keys(for: event)
+            guard !keys.isEmpty else { return nil }
+            change.activity = (keys, event.timestamp)
         }
         return change.isEmpty ? nil : change
+    }
+
+    /// A purchase amount: a finite JSON number of at most 1e15 in size; nil
+    /// for anything else (a string, a huge number), which is then not summed.
+    public static func amount(_ v: JSONValue?) -> Double? {
+        let d: Double
+        switch v {
+        case .int(let i)?: d = Double(i)
+        case .double(let x)?: d = x
+        default: return nil
+        }
+        return d.isFinite && abs(d) <= 1e15 ? d : nil
     }
 
     static func strings(_ v: JSONValue, field: String) throws(EventValidationError) -> [String] {

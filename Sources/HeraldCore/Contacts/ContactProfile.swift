@@ -28,6 +28,12 @@ public struct ContactProfile: WireDecodable, Hashable {
     public var purchases: [String: Int64] = [:]
     /// Purchases dropped from `purchases` (the oldest), counted so totals stay true.
     public var olderPurchases: Int64 = 0
+    /// Amounts of the kept purchases that had one (`total` or `value`), by purchase id.
+    public var purchaseTotals: [String: Double] = [:]
+    /// The sum of the amounts of dropped purchases.
+    public var olderPurchaseTotal: Double = 0
+    /// Times (UTC ms, ascending) of the newest events per activity key (`ContactActivity`).
+    public var activity: [String: [Int64]] = [:]
     /// When the profile last changed, UTC ms.
     public var updatedAt: Int64 = 0
 
@@ -46,13 +52,17 @@ public struct ContactProfile: WireDecodable, Hashable {
 
     /// The API form: tags and lists as sorted arrays, purchases as a count and times.
     public var json: JSONValue {
+        var purchaseSummary: [String: JSONValue] = ["count": .int(purchaseCount), "last_at_ms": purchases.values.max().map(JSONValue.int) ?? .null]
+        if !purchaseTotals.isEmpty || olderPurchaseTotal != 0 { purchaseSummary["total"] = .double(purchaseTotals.values.reduce(olderPurchaseTotal, +)) }
         var o: [String: JSONValue] = [
             "id": .string(id), "attributes": .object(attributes),
             "tags": .array(tags.sorted().map(JSONValue.string)), "lists": .array(lists.sorted().map(JSONValue.string)),
             "consent": .object(consent), "notes": .object(notes),
-            "purchases": .object(["count": .int(purchaseCount), "last_at_ms": purchases.values.max().map(JSONValue.int) ?? .null]),
-            "updated_at_ms": .int(updatedAt),
+            "purchases": .object(purchaseSummary), "updated_at_ms": .int(updatedAt),
         ]
+        if !activity.isEmpty {
+            o["activity"] = .object(activity.mapValues { ["kept": .int(Int64($0.count)), "last_at_ms": $0.last.map(JSONValue.int) ?? .null] })
+        }
         for (k, v) in [("email", email), ("phone", phone), ("timezone", timeZone), ("language", language), ("owner", owner)] {
             if let v { o[k] = .string(v) }
         }
@@ -81,7 +91,7 @@ public struct ContactProfile: WireDecodable, Hashable {
     /// The members `init(storedMember:)` reads.
     static let storedKeys = [
         "id", "attributes", "email", "phone", "timezone", "language", "owner", "tags", "lists", "consent", "notes", "purchases", "purchases_older",
-        "updated_at_ms",
+        "purchase_totals", "purchases_older_total", "activity", "updated_at_ms",
     ]
 
     /// Reads the stored form's members through `o` (a key's value; nil when
@@ -103,6 +113,14 @@ public struct ContactProfile: WireDecodable, Hashable {
             if let at = Self.wholeMilliseconds(v) { p.purchases[k] = at }
         }
         p.olderPurchases = max(0, Self.wholeMilliseconds(o("purchases_older")) ?? 0)
+        for (k, v) in o("purchase_totals")?.objectValue ?? [:] {
+            if let amount = ContactInput.amount(v) { p.purchaseTotals[k] = amount }
+        }
+        p.olderPurchaseTotal = ContactInput.amount(o("purchases_older_total")) ?? 0
+        for (k, v) in o("activity")?.objectValue ?? [:] {
+            let times = v.arrayValue?.compactMap { Self.wholeMilliseconds($0) } ?? []
+            if !times.isEmpty { p.activity[k] = times.sorted() }
+        }
         p.updatedAt = Self.wholeMilliseconds(o("updated_at_ms")) ?? 0
         self = p
     }
@@ -127,7 +145,9 @@ public struct ContactProfile: WireDecodable, Hashable {
         }
         return ContactSnapshot(
             id: id, attributes: attrs, tags: tags, lists: lists, timeZone: timeZone, messages: messages, purchases: purchases.values.sorted(),
-            olderPurchases: olderPurchases)
+            olderPurchases: olderPurchases,
+            purchaseTotals: purchaseTotals.compactMap { id, total in purchases[id].map { PurchaseTotal(at: $0, total: total) } },
+            olderPurchaseTotal: olderPurchaseTotal, activity: activity)
     }
 }
 
@@ -154,6 +174,15 @@ public struct ContactChange: Sendable, Hashable {
     }
     private var purchaseId: String?
     private var purchaseAt: Int64 = 0
+    /// The purchase's amount, when its event had one (`total` or `value`).
+    public var purchaseTotal: Double?
+    /// An event to record as activity: the keys (`ContactActivity.keys`) and its time, UTC ms.
+    public var activity: (keys: [String], at: Int64)? {
+        get { activityKeys.isEmpty ? nil : (activityKeys, activityAt) }
+        set { activityKeys = newValue?.keys ?? []; activityAt = newValue?.at ?? 0 }
+    }
+    private var activityKeys: [String] = []
+    private var activityAt: Int64 = 0
     /// A note to add: its id (a replay adds nothing), text and time, UTC ms.
     public var note: (id: String, text: String, at: Int64)? {
         get { noteId.map { ($0, noteText, noteAt) } }
@@ -173,7 +202,7 @@ public struct ContactChange: Sendable, Hashable {
     /// True when applying the change would change nothing (the store is not called).
     public var isEmpty: Bool {
         !replace && fields.isEmpty && attributes.isEmpty && addTags.isEmpty && removeTags.isEmpty && addLists.isEmpty && removeLists.isEmpty
-            && purchaseId == nil && noteId == nil
+            && purchaseId == nil && noteId == nil && activityKeys.isEmpty
     }
 
     /// The JSON the store's Lua script applies.
@@ -185,7 +214,12 @@ public struct ContactChange: Sendable, Hashable {
         for (k, v) in [("add_tags", addTags), ("remove_tags", removeTags), ("add_lists", addLists), ("remove_lists", removeLists)] where !v.isEmpty {
             o[k] = .array(v.map(JSONValue.string))
         }
-        if let purchaseId { o["purchase"] = ["id": .string(purchaseId), "at": .int(purchaseAt)] }
+        if let purchaseId {
+            var purchase: [String: JSONValue] = ["id": .string(purchaseId), "at": .int(purchaseAt)]
+            if let purchaseTotal { purchase["total"] = .double(purchaseTotal) }
+            o["purchase"] = .object(purchase)
+        }
+        if !activityKeys.isEmpty { o["activity"] = ["keys": .array(activityKeys.map(JSONValue.string)), "at": .int(activityAt)] }
         if let noteId { o["note"] = ["id": .string(noteId), "text": .string(noteText), "at": .int(noteAt)] }
         return .object(o)
     }

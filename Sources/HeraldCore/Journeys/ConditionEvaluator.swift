@@ -30,6 +30,15 @@ public enum ConditionEvaluator {
             guard let within else { return compare(.int(Int64(contact.purchases.count).addingClamped(contact.olderPurchases)), count) }
             let since = now.subtractingClamped(within.milliseconds)
             return compare(.int(Int64(contact.purchases.filter { $0 >= since }.count)), count)
+        case .purchaseTotal(let within, let amount):
+            // As counts: without a period, dropped purchases' amounts are in the sum too.
+            guard let within else { return compare(.double(contact.purchaseTotals.reduce(contact.olderPurchaseTotal) { $0 + $1.total }), amount) }
+            let since = now.subtractingClamped(within.milliseconds)
+            return compare(.double(contact.purchaseTotals.reduce(0) { $1.at >= since ? $0 + $1.total : $0 }), amount)
+        case .activity(let key, let within, let count):
+            // Exact: the parser keeps counts below `ContactActivity.timesCap`, the times kept per key.
+            let since = within.map { now.subtractingClamped($0.milliseconds) } ?? Int64.min
+            return compare(.int(Int64((contact.activity[key] ?? []).filter { $0 >= since }.count)), count)
         }
     }
 

@@ -17,12 +17,19 @@ public struct ContactSnapshot: Sendable, Hashable {
     public var purchases: [Int64]
     /// Purchases older than all of `purchases`, only counted (`ContactProfile.purchaseCap`).
     public var olderPurchases: Int64
+    /// The kept purchases that had an amount.
+    public var purchaseTotals: [PurchaseTotal]
+    /// The sum of the amounts of purchases no longer kept.
+    public var olderPurchaseTotal: Double
+    /// Event times per activity key, ascending (`ContactActivity`).
+    public var activity: [String: [Int64]]
 
     /// A snapshot of these values (tests build them; the scheduler uses `ContactProfile.snapshot`).
     public init(
         id: String, attributes: [String: JSONValue] = [:], tags: Set<String> = [], lists: Set<String> = [], timeZone: String? = nil,
         messages: [MessageRecord] = [],
-        purchases: [Int64] = [], olderPurchases: Int64 = 0
+        purchases: [Int64] = [], olderPurchases: Int64 = 0, purchaseTotals: [PurchaseTotal] = [], olderPurchaseTotal: Double = 0,
+        activity: [String: [Int64]] = [:]
     ) {
         self.id = id
         self.attributes = attributes
@@ -32,6 +39,23 @@ public struct ContactSnapshot: Sendable, Hashable {
         self.messages = messages
         self.purchases = purchases
         self.olderPurchases = olderPurchases
+        self.purchaseTotals = purchaseTotals
+        self.olderPurchaseTotal = olderPurchaseTotal
+        self.activity = activity
+    }
+}
+
+/// A purchase's time and amount.
+public struct PurchaseTotal: Sendable, Hashable {
+    /// When, UTC milliseconds.
+    public var at: Int64
+    /// How much, as the shop sent it (one currency per shop).
+    public var total: Double
+
+    /// A purchase of `total` at `at`.
+    public init(at: Int64, total: Double) {
+        self.at = at
+        self.total = total
     }
 }
 

@@ -70,7 +70,8 @@ public struct ContactStore: Sendable {
     /// and prefixed to the script rather than written into `contact_caps.lua`.
     static let applyScript = RedisScript(
         name: "contact_apply",
-        source: "local PURCHASE_CAP = \(ContactProfile.purchaseCap)\nlocal NOTE_CAP = \(ContactProfile.noteCap)\n" + LuaSource.contactApply)
+        source: "local PURCHASE_CAP = \(ContactProfile.purchaseCap)\nlocal NOTE_CAP = \(ContactProfile.noteCap)\n"
+            + "local ACTIVITY_TIMES = \(ContactActivity.timesCap)\nlocal ACTIVITY_KEYS = \(ContactActivity.keysCap)\n" + LuaSource.contactApply)
 
     /// Deletes a profile and removes it from the indexes; returns 1 if it existed.
     static let deleteScript = RedisScript(name: "contact_delete", source: LuaSource.contactDelete)

@@ -8,7 +8,8 @@ local function text(v) if type(v) == 'string' then return v end return false end
 local email_before, phone_before = text(p.email), text(p.phone)
 local c = cjson.decode(ARGV[1])
 if c.replace then
-  p = {id = ARGV[2], purchases = p.purchases, notes = p.notes, purchases_older = p.purchases_older}
+  p = {id = ARGV[2], purchases = p.purchases, notes = p.notes, purchases_older = p.purchases_older,
+       purchase_totals = p.purchase_totals, purchases_older_total = p.purchases_older_total, activity = p.activity}
 end
 for _, f in ipairs({'attributes', 'tags', 'lists', 'consent', 'notes', 'purchases'}) do
   if type(p[f]) ~= 'table' then p[f] = {} end
@@ -30,8 +31,51 @@ for _, l in ipairs(c.add_lists or {}) do p.lists[l] = true end
 for _, l in ipairs(c.remove_lists or {}) do p.lists[l] = nil end
 if c.purchase then
   p.purchases[c.purchase.id] = c.purchase.at
+  -- Amounts live beside the times (only for purchases that had one), so
+  -- profiles without amounts keep their old form.
+  if c.purchase.total then
+    if type(p.purchase_totals) ~= 'table' then p.purchase_totals = {} end
+    p.purchase_totals[c.purchase.id] = c.purchase.total
+  end
   local dropped = drop_oldest(p.purchases, PURCHASE_CAP, function(at) return at end)
-  if dropped > 0 then p.purchases_older = (tonumber(p.purchases_older) or 0) + dropped end
+  if dropped > 0 then
+    p.purchases_older = (tonumber(p.purchases_older) or 0) + dropped
+    if type(p.purchase_totals) == 'table' then
+      for id, total in pairs(p.purchase_totals) do
+        if p.purchases[id] == nil then
+          p.purchases_older_total = (tonumber(p.purchases_older_total) or 0) + (tonumber(total) or 0)
+          p.purchase_totals[id] = nil
+        end
+      end
+    end
+  end
+end
+if c.activity then
+  -- The newest ACTIVITY_TIMES times per key, ascending; a replayed event (same
+  -- key, same time) adds nothing. Beyond ACTIVITY_KEYS keys, the key whose
+  -- newest event is oldest goes.
+  if type(p.activity) ~= 'table' then p.activity = {} end
+  local at = c.activity.at
+  for _, k in ipairs(c.activity.keys) do
+    local times = p.activity[k]
+    if type(times) ~= 'table' then times = {} end
+    local seen = false
+    for _, t in ipairs(times) do if t == at then seen = true break end end
+    if not seen then
+      times[#times + 1] = at
+      table.sort(times, function(a, b) return (tonumber(a) or 0) < (tonumber(b) or 0) end)
+      while #times > ACTIVITY_TIMES do table.remove(times, 1) end
+      p.activity[k] = times
+    end
+  end
+  local keys = {}
+  for k, times in pairs(p.activity) do
+    keys[#keys + 1] = {k, type(times) == 'table' and tonumber(times[#times]) or 0}
+  end
+  if #keys > ACTIVITY_KEYS then
+    table.sort(keys, function(a, b) if a[2] ~= b[2] then return a[2] < b[2] end return a[1] < b[1] end)
+    for i = 1, #keys - ACTIVITY_KEYS do p.activity[keys[i][1]] = nil end
+  end
 end
 if c.note then
   p.notes[c.note.id] = {text = c.note.text, at = c.note.at}
