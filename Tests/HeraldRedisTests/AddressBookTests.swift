@@ -92,6 +92,40 @@ struct AddressBookTests {
         await server.stop()
     }
 
+    @Test("a CSV export streamed while contacts are added, changed and erased: each row once, every contact present throughout, with its filter applied")
+    func exportWhileChanging() async throws {
+        let (server, store, ids) = try await seeded()
+        let book = AddressBook(contacts: store, chunkSize: 10)
+        let filter = try ContactFilter(list: nil, tag: nil, where: "{attribute: city, eq: Praha}")
+        let erased = Set(ids.enumerated().filter { $0.offset % 6 == 2 }.map(\.element))
+        let columns = ContactCSV(attributes: ["city"])
+        var csv = columns.header()
+        var chunk = 0
+        // As `GET /v1/contacts.csv` streams it: a chunk of rows written, then the
+        // address book changes before the next chunk is read.
+        try await book.forEach(filter, now: 2_000) { profiles in
+            for p in profiles { columns.append(p, to: &csv) }
+            for (i, id) in ids.enumerated() where i % 6 == 2 && i % 20 == chunk % 20 { try await store.delete(id) }
+            var c = ContactChange()
+            c.attributes = ["city": "Praha"]
+            try await store.apply(c, to: "new-\(chunk)", now: 3_000)
+            // A contact moving out of the selection: listed or not, never twice.
+            var moved = ContactChange()
+            moved.attributes = ["city": "Ostrava"]
+            try await store.apply(moved, to: ids[(chunk * 7) % ids.count], now: 3_000)
+            chunk += 1
+        }
+        let text = String(decoding: csv, as: UTF8.self)
+        let rows = text.split(separator: "\r\n").dropFirst().map { String($0.split(separator: ",", maxSplits: 1)[0]) }
+        #expect(rows.count == Set(rows).count, "no contact is exported twice")
+        let moved = Set((0..<chunk).map { ids[($0 * 7) % ids.count] })
+        let praha = Set(ids.enumerated().filter { $0.offset % 2 == 0 }.map(\.element)).subtracting(erased).subtracting(moved)
+        #expect(praha.isSubset(of: Set(rows)), "every selected contact present and unchanged throughout is exported")
+        #expect(Set(rows).isSubset(of: Set(ids).union((0..<chunk).map { "new-\($0)" })), "only contacts that existed")
+        #expect(text.hasPrefix("id,email,phone,timezone,language,owner,lists,tags,attributes.city\r\n"))
+        await server.stop()
+    }
+
     @Test("deleting a list takes every member off in batches, including an index entry whose profile is gone, and can be repeated")
     func deleteList() async throws {
         let (server, store, _) = try await seeded()
