@@ -28,10 +28,11 @@ public struct ImportsAPI: Sendable {
 
     /// The routes: imports on `admin`, following them on `read`.
     public init(
-        contacts: ContactStore, jobs: ImportJobStore, producer: KafkaProducer, maxBytes: Int, directory: String, staleAfter: Duration, logger: Logger
+        contacts: ContactStore, jobs: ImportJobStore, catalog: CampaignCatalog, producer: KafkaProducer, maxBytes: Int, directory: String,
+        staleAfter: Duration, logger: Logger
     ) {
         self.staleAfter = staleAfter
-        importer = ContactImporter(contacts: contacts, jobs: jobs, producer: producer, logger: logger)
+        importer = ContactImporter(contacts: contacts, jobs: jobs, catalog: catalog, producer: producer, logger: logger)
         self.jobs = jobs
         self.maxBytes = maxBytes
         self.directory = directory

@@ -33,7 +33,8 @@ public enum IngestorApp {
         api.addRoutes(to: ingest)
         contactsAPI.addRoutes(read: read, admin: admin)
         ImportsAPI(
-            contacts: contacts, jobs: ImportJobStore(redis: runtime.redis), producer: runtime.producer, maxBytes: settings.importsMaxBytes,
+            contacts: contacts, jobs: ImportJobStore(redis: runtime.redis), catalog: CampaignCatalog(store: CampaignStore(redis: runtime.redis)),
+            producer: runtime.producer, maxBytes: settings.importsMaxBytes,
             directory: settings.importsDirectory, staleAfter: settings.importsStaleAfter, logger: runtime.logger
         ).addRoutes(read: read, admin: admin)
         ListsAPI(store: ListStore(contacts: contacts), maxBodyBytes: settings.maxBodyBytes, logger: runtime.logger).addRoutes(read: read, admin: admin)

@@ -47,6 +47,13 @@ struct ImportTests {
             let code = await cli.wait()
             return (code, (try? String(contentsOfFile: "\(dir)/out", encoding: .utf8)) ?? "")
         }
+        // A campaign that starts on imported subscriptions, so the import announces them as events.
+        let yaml =
+            "id: imported\nlist: newsletter\ntriggers:\n  - list_subscribed: {include_imports: true}\nsteps:\n  - id: hello\n    send: {channel: email, template: welcome}\n"
+        let published = try await client.send(
+            method: "POST", url: "\(ingestor.apiURL)/v1/campaigns/imported/publish",
+            headers: [("Authorization", "Bearer \(TestIngestor.adminKey)"), ("Content-Type", "application/yaml")], body: Array(yaml.utf8))
+        #expect(published.status == 200, "\(published.bodyText)")
         let map = "ID=id,Jméno=attributes.first_name,Telefon=phone,E-mail=email,Věk=attributes.age:int,Poznámka=attributes.note"
         let args = ["import", file, "--map", map, "--list", "newsletter", "--country", "+420"]
         // A dry run: detected dialect and types, the first rows as mapped, the errors; nothing changes.
@@ -81,6 +88,7 @@ struct ImportTests {
         let events = try await readTopic(Topics.events, bootstrapServers: broker.bootstrapServers, timeout: .seconds(8)) { _ in false }
             .compactMap { try? Event(decoding: $0.value) }
         #expect(events.filter { $0.type == "list_subscribed" }.count == 3, "one list event per contact: \(events.map(\.type))")
+        #expect(events.filter { $0.type == "contact_updated" }.allSatisfy { $0.properties["lists"] == ["newsletter"] }, "each row is one profile change")
         #expect(events.filter { $0.type != "contact_updated" }.allSatisfy { $0.properties["source"] == "import" })
         // The template: the address book's columns.
         let cli = try ChildProcess(
@@ -236,7 +244,9 @@ struct ImportTests {
         await redis.stop()
     }
 
-    @Test("an import fires list_subscribed only for a campaign that asks for imports; the same subscription through the API fires both")
+    @Test(
+        "an import fires list_subscribed only for a campaign that asks for imports, and makes no event no campaign reads; the same subscription through the API fires both"
+    )
     func importTriggers() async throws {
         let broker = try TestBroker.start(partitions: 2)
         let redis = try await TestRedisServer()
@@ -252,7 +262,7 @@ struct ImportTests {
         }
         let post = try await client.send(
             method: "POST", url: "\(ingestor.apiURL)/v1/imports?id=trig-1&list=news", headers: [("Authorization", "Bearer \(TestIngestor.adminKey)")],
-            body: Array("id,email\nimported,i@example.com\n".utf8))
+            body: Array("id,email,tags\nimported,i@example.com,vip\n".utf8))
         #expect(post.status == 202, "\(post.bodyText)")
         let api = try await client.send(
             method: "PUT", url: "\(ingestor.apiURL)/v1/contacts/by-api",
@@ -265,6 +275,11 @@ struct ImportTests {
         try await Task.sleep(for: .seconds(2))
         let all = entries(try await readTopic(Topics.sends, bootstrapServers: broker.bootstrapServers, timeout: .seconds(5)) { $0.count >= sends.count })
         #expect(all == ["imported@with-imports", "by-api@with-imports", "by-api@without-imports"], "\(all)\n\(scheduler.log.suffix(2000))")
+        // No campaign starts on tag_added: the import's tag is in its profile change, and no tag event is made.
+        let events = try await readTopic(Topics.events, bootstrapServers: broker.bootstrapServers, timeout: .seconds(8)) { _ in false }
+            .compactMap { try? Event(decoding: $0.value) }.filter { $0.contactId == "imported" }
+        #expect(events.map(\.type).sorted() == ["contact_updated", "list_subscribed"], "\(events.map(\.type))")
+        #expect(try await get(ingestor, "/v1/contacts/imported")["tags"] == ["vip"])
         await scheduler.process.stop()
         await ingestor.process.stop()
         await redis.stop()

@@ -99,3 +99,25 @@ struct ImportCoreTests {
         #expect(ImportRows.detectType(cells) == expected)
     }
 }
+
+@Suite("What an import announces as events")
+struct ImportAnnouncementsTests {
+    func campaign(_ id: String, list: String = "news", triggers: String, exits: String = "") throws -> Campaign {
+        try CampaignParser.parse(
+            "id: \(id)\nlist: \(list)\ntriggers:\n\(triggers)\n\(exits)steps:\n  - id: hello\n    send: {channel: email, template: welcome}\n", file: "\(id).yaml")
+    }
+
+    @Test("lists a campaign starts on with include_imports, tags a campaign starts on; every list or tag when an event trigger or an exit reads the type")
+    func announcements() throws {
+        #expect(ImportAnnouncements(campaigns: []) == ImportAnnouncements())
+        let plain = try campaign("a", triggers: "  - list_subscribed: news")
+        let imports = try campaign("b", list: "weekly", triggers: "  - list_subscribed: {include_imports: true}\n  - tag_added: vip")
+        var a = ImportAnnouncements(campaigns: [plain, imports])
+        #expect(a.lists == ["weekly"] && a.tags == ["vip"] && !a.allLists && !a.allTags)
+        #expect(a.announces(list: "weekly") && !a.announces(list: "news") && a.announces(tag: "vip") && !a.announces(tag: "other"))
+        a = ImportAnnouncements(campaigns: [try campaign("c", triggers: "  - event: list_subscribed")])
+        #expect(a.allLists && a.announces(list: "anything") && !a.announces(tag: "vip"))
+        a = ImportAnnouncements(campaigns: [try campaign("d", triggers: "  - purchase", exits: "exit:\n  - event: tag_added\n")])
+        #expect(a.allTags && !a.allLists)
+    }
+}

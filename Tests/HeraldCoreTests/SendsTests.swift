@@ -26,6 +26,37 @@ struct SendsTests {
         for bad in ["", "a@b", "@b.co", "a b@b.co", "a@b..co", "a@-b.co", "a@b.co\r\n", "<a@b.co>", "a@@b.co"] { #expect(!EmailAddress.isValid(bad), "\(bad)") }
     }
 
+    @Test("the byte-level address check decides as the general form it replaced, on 200,000 random strings and edge cases")
+    func addressesAsBefore() {
+        // The check before the byte-level fast path, kept as the reference.
+        func reference(_ address: String) -> Bool {
+            let parts = address.split(separator: "@", omittingEmptySubsequences: false)
+            guard parts.count == 2, !parts[0].isEmpty, parts[0].utf8.count <= 64, address.utf8.count <= 254 else { return false }
+            let forbidden = Set(" <>()[],;:\"\\\r\n\t".utf8)
+            guard parts[0].utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && !forbidden.contains($0) }) else { return false }
+            let labels = parts[1].split(separator: ".", omittingEmptySubsequences: false)
+            guard labels.count >= 2 else { return false }
+            return labels.allSatisfy { l in
+                !l.isEmpty && l.count <= 63 && !l.hasPrefix("-") && !l.hasSuffix("-")
+                    && l.unicodeScalars.allSatisfy { ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-") }
+            }
+        }
+        let alphabet: [Character] = [
+            "a", "Z", "0", "9", "@", ".", "-", "_", "+", " ", "<", "\"", "\\", "\r\n", "\n", "\t", "é", "ř", "ß", "日", "\u{0301}", "\u{7F}", "😀", "[", ";",
+        ]
+        var rng = SystemRandomNumberGenerator()
+        var cases = [
+            String(repeating: "a", count: 64) + "@b.co", String(repeating: "a", count: 65) + "@b.co", "a@" + String(repeating: "b", count: 63) + ".co",
+            "a@" + String(repeating: "b", count: 64) + ".co", "a@" + String(repeating: "ř", count: 63) + ".cz",
+            "a@" + String(repeating: "ř", count: 64) + ".cz",
+            "a@" + String(repeating: "b.", count: 126) + "co", "a@e\u{0301}.cz", "a@b.c-", "a@b.-c", "a@.b.c", "a@b.c.",
+        ]
+        for _ in 0..<200_000 { cases.append(String((0..<Int.random(in: 1...14, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! })) }
+        for _ in 0..<20_000 { cases.append("x@" + String((0..<Int.random(in: 1...10, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! }) + ".cz") }
+        let differing = cases.filter { EmailAddress.isValid($0) != reference($0) }
+        #expect(differing.isEmpty, "\(differing.prefix(5).map { Array($0.unicodeScalars) })")
+    }
+
     @Test("states only move forward: a late delivered never overwrites read; nothing cancels a sent message")
     func monotonic() {
         #expect(MessageState.read.allows(.delivered) == false)

@@ -38,11 +38,17 @@ struct ImportOptions: Sendable {
 }
 
 /// Imports a CSV file into the address book through `herald.events.raw`, keyed
-/// by contact id: each row becomes a `contact_updated` event (its fields and
-/// attributes), plus `list_subscribed` and `tag_added` for lists and tags the
-/// contact is not on yet, all with `properties.source: import`. Rows therefore
-/// take their place among the contact's live events, pass the same validation
-/// and dedupe, and change profiles through the one profile applier.
+/// by contact id: each row becomes one `contact_updated` event (its fields,
+/// attributes, lists and tags). Rows therefore take their place among the
+/// contact's live events, pass the same validation and dedupe, and change
+/// profiles through the one profile applier, one profile write per row.
+/// `list_subscribed` and `tag_added` events (with `properties.source: import`)
+/// are added only for lists and tags the contact is not on yet and that a live
+/// campaign starts or ends journeys on (`CampaignCatalog.importAnnouncements`):
+/// they start journeys, the row's own event already changed the profile.
+/// Decision: one event per row, not one per list and tag, since measured
+/// (docs/benchmarks.md) the intake and the profile applier cost the same per
+/// event, and an 8-column row with a list and a tag was three events.
 ///
 /// Exactly once, across a restart: after each batch is acknowledged by Kafka
 /// the job records how many rows are done (`committed`); a resumed import
@@ -53,6 +59,7 @@ struct ImportOptions: Sendable {
 struct ContactImporter: Sendable {
     let contacts: ContactStore
     let jobs: ImportJobStore
+    let catalog: CampaignCatalog
     let producer: KafkaProducer
     let logger: Logger
     var clock = WallClock.system
@@ -75,31 +82,49 @@ struct ContactImporter: Sendable {
                     "bytes_total": String(source.progress.withLock { $0.bytes }),
                 ])
             var inFlight: [(producedAt: Int64, sentinels: Set<String>)] = []
-            while let batch = try await source.next() {
-                let (records, errors, batchCounts) = try await events(for: batch, rows: rows, mode: options.mode)
+            // Batches being produced while the next ones are read and mapped, oldest
+            // first: a batch's rows count as committed once Kafka acknowledged all
+            // of them and every batch before it.
+            var sending:
+                [(
+                    records: [KafkaOutgoingRecord], reports: Task<[Result<KafkaDeliveryReport, KafkaError>], Never>, producedAt: Int64, rows: Int,
+                    counts: [String: Int], errors: [ImportRows.RowError]
+                )] = []
+            func commit() async throws {
+                guard !sending.isEmpty else { return }
+                let s = sending.removeFirst()
+                var lastByPartition: [Int: String] = [:]
+                for (record, report) in zip(s.records, await s.reports.value) {
+                    switch report {
+                    case .success(let r): lastByPartition[r.partition] = record.key
+                    case .failure(let error): throw error
+                    }
+                }
+                inFlight.append((s.producedAt, Set(lastByPartition.values.compactMap { $0 })))
+                for (k, v) in s.counts { counts[k, default: 0] += v }
+                counts["rows", default: 0] += s.rows
+                counts["committed", default: 0] += s.rows
+                var fields = counts.mapValues(String.init)
+                fields["heartbeat_ms"] = String(clock.now())
+                fields["rows_read"] = String(source.progress.withLock { $0.rows })
+                try await jobs.update(id, set: fields, errors: s.errors.map { "\($0.line)\u{1F}\($0.column)\u{1F}\($0.reason)" })
+            }
+            // The next batch is read and looked up while this one is mapped and produced.
+            var upcoming = Task { try await prepare(source, rows: rows) }
+            while let prepared = try await upcoming.value {
+                upcoming = Task { try await prepare(source, rows: rows) }
+                let (records, errors, batchCounts) = events(for: prepared, mode: options.mode)
+                if sending.count >= batchesSending { try await commit() }
                 // Pacing: at most `batchesAhead` batches ahead of the profiles. An
                 // import must not outrun the consumers it feeds: on a broker with
                 // short retention (the embedded one keeps 5 MB a partition) the
                 // backlog would be deleted unread, and on any broker live events
                 // would queue behind it.
                 if inFlight.count >= batchesAhead { try await waitApplied(inFlight.removeFirst()) }
-                let producedAt = clock.now()
-                var lastByPartition: [Int: String] = [:]
-                for (record, report) in zip(records, await producer.send(records)) {
-                    switch report {
-                    case .success(let r): lastByPartition[r.partition] = record.key
-                    case .failure(let error): throw error
-                    }
-                }
-                inFlight.append((producedAt, Set(lastByPartition.values.compactMap { $0 })))
-                for (k, v) in batchCounts { counts[k, default: 0] += v }
-                counts["rows", default: 0] += batch.count
-                counts["committed", default: 0] += batch.count
-                var fields = counts.mapValues(String.init)
-                fields["heartbeat_ms"] = String(clock.now())
-                fields["rows_read"] = String(source.progress.withLock { $0.rows })
-                try await jobs.update(id, set: fields, errors: errors.map { "\($0.line)\u{1F}\($0.column)\u{1F}\($0.reason)" })
+                let producer = self.producer
+                sending.append((records, Task { await producer.send(records) }, clock.now(), prepared.rows, batchCounts, errors))
             }
+            while !sending.isEmpty { try await commit() }
             var fields = counts.mapValues(String.init)
             fields["state"] = "done"
             fields["finished_at_ms"] = String(clock.now())
@@ -114,8 +139,13 @@ struct ContactImporter: Sendable {
         try? FileManager.default.removeItem(atPath: path)
     }
 
-    /// Batches produced but not yet seen in the profiles, at most.
-    var batchesAhead = 8
+    /// Batches produced but not yet seen in the profiles, at most: 40,000 rows,
+    /// a few seconds of the profile applier's work (docs/benchmarks.md), and
+    /// about 10 MB on the broker, well inside the embedded one's 5 MB per partition.
+    var batchesAhead = 40
+    /// Batches handed to the producer and not yet acknowledged, at most: the
+    /// acknowledgements of one take about as long as mapping the next.
+    var batchesSending = 3
 
     /// Waits until each sentinel contact's profile changed after `producedAt`
     /// (each is the last contact of its partition in the batch, so in-order
@@ -145,10 +175,20 @@ struct ContactImporter: Sendable {
         }
     }
 
-    /// The events of one batch, its rejected rows, and its counts.
-    func events(for batch: CSVSource.Batch, rows: ImportRows, mode: ImportMode) async throws -> (
-        [KafkaOutgoingRecord], [ImportRows.RowError], [String: Int]
-    ) {
+    /// A batch read and looked up, ready to become events: its valid rows with
+    /// their contacts, its rejected rows, and the profiles and campaigns as they were.
+    struct Prepared: Sendable {
+        var rows: Int
+        var valid: [(row: ImportRows.Row, contactId: String)]
+        var errors: [ImportRows.RowError]
+        var profiles: [String: ContactProfile]
+        var announcements: ImportAnnouncements
+    }
+
+    /// Reads and looks up the next batch of `source`; nil at the end. Its round
+    /// trips to Redis are what `run` overlaps with producing the batch before.
+    func prepare(_ source: CSVSource, rows: ImportRows) async throws -> Prepared? {
+        guard let batch = try await source.next() else { return nil }
         var valid: [ImportRows.Row] = []
         var errors: [ImportRows.RowError] = []
         for (cells, line) in batch {
@@ -157,12 +197,22 @@ struct ContactImporter: Sendable {
             case .rejected(let e): errors += e
             }
         }
-        var counts = ["rejected": Set(errors.map(\.line)).count]
         let ids = try await contactIds(of: valid, match: rows.match)
-        var profiles = try await contacts.get(many: Array(Set(ids)))
+        let profiles = try await contacts.get(many: Array(Set(ids)))
+        try await catalog.refresh()
+        return Prepared(
+            rows: batch.count, valid: Array(zip(valid, ids)), errors: errors, profiles: profiles, announcements: try await catalog.importAnnouncements())
+    }
+
+    /// The events of one prepared batch, its rejected rows, and its counts.
+    func events(for prepared: Prepared, mode: ImportMode) -> ([KafkaOutgoingRecord], [ImportRows.RowError], [String: Int]) {
+        let errors = prepared.errors
+        var counts = ["rejected": Set(errors.map(\.line)).count]
+        var profiles = prepared.profiles
+        let announcements = prepared.announcements
         var records: [KafkaOutgoingRecord] = []
         let now = clock.now()
-        for (row, contactId) in zip(valid, ids) {
+        for (row, contactId) in prepared.valid {
             let before = profiles[contactId]
             switch (mode, before) {
             case (.onlyNew, _?), (.onlyExisting, nil):
@@ -170,33 +220,36 @@ struct ContactImporter: Sendable {
                 continue
             default: counts[before == nil ? "created" : "updated", default: 0] += 1
             }
-            var fields = row.body.objectValue ?? [:]
-            fields["lists"] = nil
-            fields["tags"] = nil
-            var events: [Event] = []
-            if !fields.isEmpty {
-                let digest = Hashing.sha256(Array("\(contactId)\u{1F}contact_updated\u{1F}".utf8) + JSONValue.object(fields).serialized())
-                events.append(
-                    Event(
-                        id: "import-" + Hashing.hex(digest.prefix(16)), type: "contact_updated", contactId: contactId, timestamp: now, receivedAt: now,
-                        properties: fields))
+            if let fields = row.body.objectValue, !fields.isEmpty {
+                // The raw topic's form (as a bulk producer writes it), validated and
+                // stamped on intake. Written from the fields' bytes, serialized once
+                // for the id and the record: mapping rows is the importer's own CPU cost.
+                let properties = JSONValue.object(fields).serialized()
+                let digest = Hashing.sha256(Array("\(contactId)\u{1F}contact_updated\u{1F}".utf8) + properties)
+                var raw = Array(#"{"id":"import-"#.utf8) + Array(Hashing.hex(digest.prefix(16)).utf8)
+                raw += Array(#"","type":"contact_updated","contact_id":"#.utf8) + JSONValue.string(contactId).serialized()
+                raw += Array(#","properties":"#.utf8) + properties + [UInt8(ascii: "}")]
+                records.append(KafkaOutgoingRecord(topic: Topics.eventsRaw, key: contactId, value: raw))
             }
+            // Events only for what a campaign reads (the profile change is in the record above).
             var membership = ContactChange()
-            membership.addLists = row.change.addLists
-            membership.addTags = row.change.addTags
-            // Against the profile as stored, before this import's own rows: ids stay
-            // the same when the import is resumed or run again.
-            events += membership.membershipEvents(before: before, contactId: contactId, now: now, source: "import")
+            membership.addLists = row.change.addLists.filter(announcements.announces(list:))
+            membership.addTags = row.change.addTags.filter(announcements.announces(tag:))
+            if !membership.isEmpty {
+                // Against the profile as stored, before this import's own rows: ids stay
+                // the same when the import is resumed or run again.
+                for e in membership.membershipEvents(before: before, contactId: contactId, now: now, source: "import") {
+                    let raw: JSONValue = [
+                        "id": .string(e.id), "type": .string(e.type), "contact_id": .string(e.contactId), "properties": .object(e.properties),
+                    ]
+                    records.append(KafkaOutgoingRecord(topic: Topics.eventsRaw, key: contactId, value: raw.serialized()))
+                }
+            }
             // A later row of the same contact in this file sees this one's lists and tags.
             var after = before ?? ContactProfile(id: contactId)
             after.lists.formUnion(row.change.addLists)
             after.tags.formUnion(row.change.addTags)
             profiles[contactId] = after
-            for e in events {
-                // The raw topic's form (as a bulk producer writes it): validated and stamped on intake.
-                let raw: JSONValue = ["id": .string(e.id), "type": .string(e.type), "contact_id": .string(e.contactId), "properties": .object(e.properties)]
-                records.append(KafkaOutgoingRecord(topic: Topics.eventsRaw, key: contactId, value: raw.serialized()))
-            }
         }
         return (records, errors, counts)
     }

@@ -85,4 +85,10 @@ public final class CampaignCatalog: Sendable {
         }
         return types
     }
+
+    /// Which lists and tags an import must announce with `list_subscribed` and
+    /// `tag_added` events, as of the last refresh (`ImportAnnouncements`).
+    public func importAnnouncements() async throws -> ImportAnnouncements {
+        ImportAnnouncements(campaigns: try await entries().values.flatMap { $0.engines.values.map(\.campaign) })
+    }
 }
