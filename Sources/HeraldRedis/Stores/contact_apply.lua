@@ -3,10 +3,13 @@
 local raw = redis.call('GET', KEYS[1])
 local p
 if raw then p = cjson.decode(raw) else p = {id = ARGV[2]} end
-local before = snapshot(p)
+-- Only attribute and list changes move the indexes: other changes (activity,
+-- purchases, notes, fields) skip both snapshots, the most frequent case.
+local c = cjson.decode(ARGV[1])
+local indexed = c.replace or c.attributes or c.add_lists or c.remove_lists
+local before = indexed and snapshot(p)
 local function text(v) if type(v) == 'string' then return v end return false end
 local email_before, phone_before = text(p.email), text(p.phone)
-local c = cjson.decode(ARGV[1])
 if c.replace then
   p = {id = ARGV[2], purchases = p.purchases, notes = p.notes, purchases_older = p.purchases_older,
        purchase_totals = p.purchase_totals, purchases_older_total = p.purchases_older_total, activity = p.activity}
@@ -56,25 +59,29 @@ if c.activity then
   -- newest event is oldest goes.
   if type(p.activity) ~= 'table' then p.activity = {} end
   local at = c.activity.at
+  local added = false
   for _, k in ipairs(c.activity.keys) do
     local times = p.activity[k]
-    if type(times) ~= 'table' then times = {} end
-    local seen = false
-    for _, t in ipairs(times) do if t == at then seen = true break end end
-    if not seen then
-      times[#times + 1] = at
-      table.sort(times, function(a, b) return (tonumber(a) or 0) < (tonumber(b) or 0) end)
+    if type(times) ~= 'table' then times = {}; added = true end
+    -- Kept ascending: walk back from the newest to where `at` belongs (most
+    -- events are the newest), unless it is there already.
+    local i = #times
+    while i > 0 and (tonumber(times[i]) or 0) > at do i = i - 1 end
+    if i == 0 or times[i] ~= at then
+      table.insert(times, i + 1, at)
       while #times > ACTIVITY_TIMES do table.remove(times, 1) end
       p.activity[k] = times
     end
   end
-  local keys = {}
-  for k, times in pairs(p.activity) do
-    keys[#keys + 1] = {k, type(times) == 'table' and tonumber(times[#times]) or 0}
-  end
-  if #keys > ACTIVITY_KEYS then
-    table.sort(keys, function(a, b) if a[2] ~= b[2] then return a[2] < b[2] end return a[1] < b[1] end)
-    for i = 1, #keys - ACTIVITY_KEYS do p.activity[keys[i][1]] = nil end
+  if added then
+    local keys = {}
+    for k, times in pairs(p.activity) do
+      keys[#keys + 1] = {k, type(times) == 'table' and tonumber(times[#times]) or 0}
+    end
+    if #keys > ACTIVITY_KEYS then
+      table.sort(keys, function(a, b) if a[2] ~= b[2] then return a[2] < b[2] end return a[1] < b[1] end)
+      for i = 1, #keys - ACTIVITY_KEYS do p.activity[keys[i][1]] = nil end
+    end
   end
 end
 if c.note then
@@ -82,7 +89,7 @@ if c.note then
   drop_oldest(p.notes, NOTE_CAP, function(n) return type(n) == 'table' and tonumber(n.at) or 0 end)
 end
 p.updated_at_ms = c.now
-reindex(before, snapshot(p))
+if indexed then reindex(before, snapshot(p)) end
 local out = cjson.encode(p)
 redis.call('SET', KEYS[1], out)
 redis.call('ZADD', 'herald:idx:all:' .. tag, 0, ARGV[2])
