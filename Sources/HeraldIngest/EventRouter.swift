@@ -35,7 +35,8 @@ public struct EventRouter: Sendable {
 
     /// Handles one batch of `herald.events`: dead letters, profile changes, then journey commands.
     public func handle(_ batch: [KafkaRecord]) async throws {
-        let read = Self.read(batch)
+        let recorded = catalog.recordedActivityTypes()
+        let read = Self.read(batch, recordsActivity: recorded.contains)
         // herald.events holds what the ingestor wrote; anything else is kept in herald.dlq, never dropped.
         try await deadLetters?.send(read.undecodable.map { ($0, .undecodable, "", "not a canonical event") })
         if !read.changes.isEmpty { try await store.apply(read.changes, now: clock.now()) }
@@ -53,7 +54,10 @@ public struct EventRouter: Sendable {
         var undecodable: [KafkaRecord] = []
     }
 
-    static func read(_ batch: [KafkaRecord]) -> Read {
+    /// - Parameter recordsActivity: whether events of a type are kept as
+    ///   activity (`CampaignCatalog.recordedActivityTypes`); an event that would
+    ///   change nothing else then changes nothing.
+    static func read(_ batch: [KafkaRecord], recordsActivity: (String) -> Bool = { _ in true }) -> Read {
         var read = Read()
         for record in batch {
             guard let event = try? Event(decoding: record.value) else {
@@ -61,7 +65,10 @@ public struct EventRouter: Sendable {
                 continue
             }
             read.events.append((event, record.value))
-            if let change = ContactInput.change(for: event) { read.changes.append((event.contactId, change)) }
+            // A change with activity is activity only (`ContactInput.change(for:)`).
+            if let change = ContactInput.change(for: event), change.activity == nil || recordsActivity(event.type) {
+                read.changes.append((event.contactId, change))
+            }
         }
         return read
     }

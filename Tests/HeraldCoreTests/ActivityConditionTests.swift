@@ -83,4 +83,29 @@ struct ActivityConditionTests {
             properties: ["campaign": "welcome", "category": "promo", "template": "t"])
         #expect(ContactInput.change(for: open)?.activity?.keys == ["email_opened", "email_opened|campaign:welcome", "email_opened|category:promo"])
     }
+
+    @Test("the types recorded come from every condition a campaign holds: audience, trigger and exit conditions, split branches")
+    func recordedFromCampaigns() throws {
+        let campaign = try CampaignParser.parse(
+            """
+            id: c
+            list: l
+            triggers:
+              - daily: {at: "10:00", when: {events: {name: wishlist_added, count: {gt: 0}}}}
+            exit:
+              - event: purchase
+                when: {clicked: {campaign: promo}}
+            steps:
+              - id: s
+                split:
+                  - when: {any: [{not: {events: {name: page_visited, count: {gt: 1}}}}, {opened: {}}]}
+                    next: a
+                  - when: {events: {name: review_written, count: {eq: 0}}}
+                    next: a
+              - id: a
+                send: {channel: email, template: t}
+            """, file: "c.yaml")
+        #expect(campaign.conditions.count == 4)
+        #expect(ContactActivity.recordedTypes(campaign.conditions) == ["email_opened", "email_clicked", "wishlist_added", "page_visited", "review_written"])
+    }
 }

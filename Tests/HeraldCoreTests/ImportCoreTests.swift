@@ -104,7 +104,8 @@ struct ImportCoreTests {
 struct ImportAnnouncementsTests {
     func campaign(_ id: String, list: String = "news", triggers: String, exits: String = "") throws -> Campaign {
         try CampaignParser.parse(
-            "id: \(id)\nlist: \(list)\ntriggers:\n\(triggers)\n\(exits)steps:\n  - id: hello\n    send: {channel: email, template: welcome}\n", file: "\(id).yaml")
+            "id: \(id)\nlist: \(list)\ntriggers:\n\(triggers)\n\(exits)steps:\n  - id: hello\n    send: {channel: email, template: welcome}\n",
+            file: "\(id).yaml")
     }
 
     @Test("lists a campaign starts on with include_imports, tags a campaign starts on; every list or tag when an event trigger or an exit reads the type")

@@ -37,6 +37,9 @@ struct EventRoutingTests {
         #expect(read.changes[3].change.attributes == ["first_name": "Bob"])
         #expect(read.changes[4].change.addLists == ["news"])
 
+        // Activity only of the types campaigns and segments count: the page view changes nothing.
+        let counted = EventRouter.read(batch, recordsActivity: { $0 == "cart_abandoned" })
+        #expect(counted.changes.map(\.contactId) == ["ann", "ann", "bob", "cyd"] && counted.changes[1].change.activity?.keys == ["cart_abandoned"])
         let commands = EventRouter.commands(read.events, interesting: ["cart_abandoned", "list_subscribed"])
         #expect(commands.map(\.key) == ["ann", "cyd"])
         #expect(commands.allSatisfy { $0.topic == Topics.journeys })

@@ -63,3 +63,36 @@ struct CampaignStoreTests {
         await server.stop()
     }
 }
+
+@Suite("Activity the profile applier records, from campaigns and segments", .timeLimit(.minutes(1)))
+struct RecordedActivityTests {
+    @Test("opens and clicks always; a type a published campaign or a saved segment counts once either is saved; none after the segment goes")
+    func recordedTypes() async throws {
+        let server = try await TestRedisServer()
+        let pool = RedisPool(configuration: server.configuration, logger: Logger(label: "test"))
+        let store = CampaignStore(redis: pool)
+        let catalog = CampaignCatalog(store: store)
+        try await catalog.refresh()
+        #expect(catalog.recordedActivityTypes() == ["email_opened", "email_clicked"])
+        let yaml = """
+            id: viewers
+            list: l
+            triggers: [purchase]
+            audience: {events: {name: page_visited, within: 7d, count: {gt: 2}}}
+            steps:
+              - id: a
+                send: {channel: email, template: t}
+            """
+        _ = try await store.publish(id: "viewers", yaml: yaml, mode: .drain)
+        let segments = SegmentStore(redis: pool)
+        _ = try await segments.save(
+            .init(id: "carts", name: "Carts", condition: "{not: {events: {name: cart_abandoned, count: {eq: 0}}}}", createdAt: 1, updatedAt: 1),
+            createOnly: true)
+        try await catalog.refresh()
+        #expect(catalog.recordedActivityTypes() == ["email_opened", "email_clicked", "page_visited", "cart_abandoned"])
+        _ = try await segments.delete("carts")
+        try await catalog.refresh()
+        #expect(catalog.recordedActivityTypes() == ["email_opened", "email_clicked", "page_visited"])
+        await server.stop()
+    }
+}

@@ -47,6 +47,23 @@ extension Condition {
 }
 
 extension Campaign {
+    /// Every condition the campaign holds: its audience, its triggers' and
+    /// exits' `when`, and its split branches.
+    public var conditions: [Condition] {
+        var out: [Condition] = audience.map { [$0] } ?? []
+        for t in triggers {
+            switch t {
+            case .daily(_, let when?), .event(_, let when?): out.append(when)
+            default: break
+            }
+        }
+        out += exits.compactMap(\.when)
+        for step in steps.values {
+            if case .split(let branches, _) = step.kind { out += branches.map(\.when) }
+        }
+        return out
+    }
+
     /// The campaign with the segments its audience, exits and splits name
     /// replaced by their conditions.
     public func resolvingSegments(_ segments: [String: Condition]) -> Campaign {

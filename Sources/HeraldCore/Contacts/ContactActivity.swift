@@ -13,6 +13,27 @@ public enum ContactActivity {
     /// Keys kept per profile.
     public static let keysCap = 40
 
+    /// Event types recorded whatever campaigns and segments ask: opens and clicks
+    /// (few, and the most asked about). Others are recorded while a live campaign
+    /// or a saved segment counts them (`recordedTypes`).
+    public static let alwaysRecorded: Set<String> = ["email_opened", "email_clicked"]
+
+    /// The event types to record for `conditions` (of live campaigns and saved
+    /// segments): `alwaysRecorded` and every type an `events` condition counts.
+    public static func recordedTypes(_ conditions: [Condition]) -> Set<String> {
+        var types = alwaysRecorded
+        func walk(_ c: Condition) {
+            switch c {
+            case .all(let cs), .any(let cs): cs.forEach(walk)
+            case .not(let c): walk(c)
+            case .activity(let key, _, _): types.insert(String(key.prefix { $0 != "|" }))
+            default: break
+            }
+        }
+        conditions.forEach(walk)
+        return types
+    }
+
     /// Events whose effect the profile keeps otherwise (fields, lists, tags,
     /// purchases) or that only start a campaign: not recorded as activity.
     static let notRecorded: Set<String> = [

@@ -28,7 +28,7 @@ public final class CampaignCatalog: Sendable {
     }
 
     private let store: CampaignStore
-    private let state = Mutex<(revision: Int64, entries: [String: Entry])>((-1, [:]))
+    private let state = Mutex<(revision: Int64, entries: [String: Entry], recordedActivity: Set<String>)>((-1, [:], ContactActivity.alwaysRecorded))
 
     /// A catalogue read from `store`, empty until first read.
     public init(store: CampaignStore) {
@@ -56,6 +56,7 @@ public final class CampaignCatalog: Sendable {
         for s in try await SegmentStore(redis: store.redis).all() {
             if let c = try? CampaignParser.parseCondition(s.condition, source: "segment \(s.id)") { segments[s.id] = c }
         }
+        var conditions = Array(segments.values)
         for id in try await store.list() {
             guard let summary = try await store.show(id: id) else { continue }
             var engines: [Int: JourneyEngine] = [:]
@@ -64,12 +65,14 @@ public final class CampaignCatalog: Sendable {
             for v in live {
                 guard let yaml = try await store.yaml(id: id, version: v), let c = try? CampaignParser.parse(yaml, file: "\(id)@\(v)") else { continue }
                 engines[v] = JourneyEngine(campaign: c.resolvingSegments(segments), version: v)
+                conditions += c.conditions
             }
             entries[id] = Entry(state: summary.state, publishedVersion: summary.publishedVersion, engines: engines, retired: summary.retired)
         }
         // A slower concurrent reload of an older revision must not win.
+        let recorded = ContactActivity.recordedTypes(conditions)
         return state.withLock { s in
-            if current >= s.revision { s = (current, entries) }
+            if current >= s.revision { s = (current, entries, recorded) }
             return s.entries
         }
     }
@@ -85,6 +88,11 @@ public final class CampaignCatalog: Sendable {
         }
         return types
     }
+
+    /// The event types the profile applier records as activity, as of the last
+    /// refresh: those a live campaign or a saved segment counts
+    /// (`ContactActivity.recordedTypes`), and opens and clicks.
+    public func recordedActivityTypes() -> Set<String> { state.withLock { $0.recordedActivity } }
 
     /// Which lists and tags an import must announce with `list_subscribed` and
     /// `tag_added` events, as of the last refresh (`ImportAnnouncements`).
