@@ -26,8 +26,10 @@ struct SendsTests {
         for bad in ["", "a@b", "@b.co", "a b@b.co", "a@b..co", "a@-b.co", "a@b.co\r\n", "<a@b.co>", "a@@b.co"] { #expect(!EmailAddress.isValid(bad), "\(bad)") }
     }
 
-    @Test("the byte-level address check decides as the general form it replaced, on 200,000 random strings and edge cases")
+    @Test("the byte-level address check decides as the general form it replaced, on 25,000 random strings and edge cases")
     func addressesAsBefore() {
+        // Kept to about a tenth of a second: a synchronous test holds one of the
+        // two threads of the cooperative pool, and timing tests share it.
         // The check before the byte-level fast path, kept as the reference.
         func reference(_ address: String) -> Bool {
             let parts = address.split(separator: "@", omittingEmptySubsequences: false)
@@ -51,8 +53,8 @@ struct SendsTests {
             "a@" + String(repeating: "ř", count: 64) + ".cz",
             "a@" + String(repeating: "b.", count: 126) + "co", "a@e\u{0301}.cz", "a@b.c-", "a@b.-c", "a@.b.c", "a@b.c.",
         ]
-        for _ in 0..<200_000 { cases.append(String((0..<Int.random(in: 1...14, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! })) }
-        for _ in 0..<20_000 { cases.append("x@" + String((0..<Int.random(in: 1...10, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! }) + ".cz") }
+        for _ in 0..<20_000 { cases.append(String((0..<Int.random(in: 1...14, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! })) }
+        for _ in 0..<5_000 { cases.append("x@" + String((0..<Int.random(in: 1...10, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! }) + ".cz") }
         let differing = cases.filter { EmailAddress.isValid($0) != reference($0) }
         #expect(differing.isEmpty, "\(differing.prefix(5).map { Array($0.unicodeScalars) })")
     }
