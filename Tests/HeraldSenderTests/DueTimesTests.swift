@@ -12,13 +12,15 @@ struct DueTimesTests {
     func earlyWake() async throws {
         let due = DueTimes()
         let clock = ContinuousClock()
-        // Asleep for 10 s; a message parked 50 ms in, due 100 ms later, wakes it.
+        // Asleep for 120 s; a message parked 50 ms in, due 100 ms later, wakes it.
+        // The bounds below are far from both ends: the first wave of the test run
+        // (every suite starting its redis-server) has stalled timers here for 6 s.
         let start = clock.now
-        let sleeper = Task { await due.sleep(until: nowMs() + 10_000) }
+        let sleeper = Task { await due.sleep(until: nowMs() + 120_000) }
         try await Task.sleep(for: .milliseconds(50))
         due.note(shard: 3, at: nowMs() + 100)
         await sleeper.value
-        #expect(clock.now - start < .seconds(5), "woken by the note, not the 10 s wake-up: \(clock.now - start)")
+        #expect(clock.now - start < .seconds(60), "woken by the note, not the 120 s wake-up: \(clock.now - start)")
         // The poller takes what is due before it sleeps again.
         #expect(due.take(dueBy: nowMs() + 1_000) == [3])
 
@@ -59,16 +61,16 @@ struct DueTimesTests {
         let clock = ContinuousClock()
         due.note(shard: 1, at: nowMs() + 50)
         let start = clock.now
-        await due.sleep(until: nowMs() + 10_000)
-        #expect(clock.now - start < .seconds(5), "\(clock.now - start)")
+        await due.sleep(until: nowMs() + 120_000)
+        #expect(clock.now - start < .seconds(60), "\(clock.now - start)")
 
-        let cancelled = Task { await due.sleep(until: nowMs() + 10_000) }
+        let cancelled = Task { await due.sleep(until: nowMs() + 120_000) }
         _ = due.take(dueBy: nowMs() + 100_000)
         try await Task.sleep(for: .milliseconds(50))
         let stop = clock.now
         cancelled.cancel()
         await cancelled.value
-        #expect(clock.now - stop < .seconds(5), "\(clock.now - stop)")
+        #expect(clock.now - stop < .seconds(60), "\(clock.now - stop)")
     }
 
     @Test("the pause is measured on the injected wall clock (a due time 300 ms after a clock stopped in 2001 is slept for 300 ms, not skipped as long past)")
@@ -80,6 +82,6 @@ struct DueTimesTests {
         await due.sleep(until: stopped + 300)
         let slept = clock.now - start
         #expect(slept >= .milliseconds(250), "slept \(slept): the pause was read off the system clock")
-        #expect(slept < .seconds(5), "\(slept)")
+        #expect(slept < .seconds(60), "\(slept)")
     }
 }
