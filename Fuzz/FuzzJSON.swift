@@ -116,7 +116,11 @@ func fuzzWebhooks(_ text: String, _ parsed: JSONValue?) {
 /// Enters a journey and wakes it at each wait's due time (at most 50 times).
 func runJourney(_ campaign: Campaign) {
     let engine = JourneyEngine(campaign: campaign, version: 1)
-    let contact = ContactSnapshot(id: "c-1", attributes: ["first_name": .string("Ada")], tags: ["vip"], lists: [campaign.list])
+    // Activity and purchase amounts at ordinary and extreme times, so their conditions are decided on something.
+    let contact = ContactSnapshot(
+        id: "c-1", attributes: ["first_name": .string("Ada")], tags: ["vip"], lists: [campaign.list], purchases: [Int64.min, 1_795_000_000_000],
+        purchaseTotals: [.init(at: 1_795_000_000_000, total: 1e15), .init(at: Int64.min, total: -1e15)], olderPurchaseTotal: 1e15,
+        activity: ["page_visited": [Int64.min, 1_795_400_000_000, Int64.max], "email_opened|campaign:x": [1_795_499_000_000]])
     for start in [Int64(1_795_500_000_000), Int64.max - 1000] {
         var t = engine.enter(id: "j-1", contact: contact, triggerEvent: ["total": .int(10)], now: start)
         for _ in 0..<50 {
