@@ -164,15 +164,17 @@ struct ContactImporter: Sendable {
     /// The contact of each row: its `id` column when matching by id; else the
     /// contact that holds the row's email or phone now, or the row's `id`, or
     /// an id derived from the email or phone (`ImportMatch.derivedId`), so
-    /// running the file again finds the same contacts.
-    func contactIds(of rows: [ImportRows.Row], match: ImportMatch) async throws -> [String] {
-        guard match != .id else { return rows.map { $0.contactId ?? "" } }
+    /// running the file again finds the same contacts. Also the profiles the
+    /// lookup already read (by contact id), so they are not read twice.
+    func contactIds(of rows: [ImportRows.Row], match: ImportMatch) async throws -> (ids: [String], profiles: [String: ContactProfile]) {
+        guard match != .id else { return (rows.map { $0.contactId ?? "" }, [:]) }
         let field: ContactStore.LookupField = match == .email ? .email : .phone
         let found = try await contacts.find(field, rows.compactMap(\.matchKey))
-        return rows.map { row in
+        let ids = rows.map { row in
             let key = row.matchKey ?? ""
             return found[key]?.id ?? row.contactId ?? match.derivedId(key)
         }
+        return (ids, Dictionary(found.values.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a }))
     }
 
     /// A batch read and looked up, ready to become events: its valid rows with
@@ -197,8 +199,8 @@ struct ContactImporter: Sendable {
             case .rejected(let e): errors += e
             }
         }
-        let ids = try await contactIds(of: valid, match: rows.match)
-        let profiles = try await contacts.get(many: Array(Set(ids)))
+        let (ids, found) = try await contactIds(of: valid, match: rows.match)
+        let profiles = found.merging(try await contacts.get(many: Array(Set(ids).subtracting(found.keys)))) { a, _ in a }
         try await catalog.refresh()
         return Prepared(
             rows: batch.count, valid: Array(zip(valid, ids)), errors: errors, profiles: profiles, announcements: try await catalog.importAnnouncements())

@@ -77,26 +77,21 @@ extension ContactStore {
     /// Applies `contact_apply`'s replies (`[profile, email before, phone before,
     /// email after, phone after]`) to the lookups, in order, in one round trip.
     func updateLookups(_ changes: [(contactId: String, reply: [RedisValue])]) async throws {
-        var commands: [[String]] = []
+        var calls: [(keys: [String], arguments: [String])] = []
         for (id, reply) in changes where reply.count == 5 {
             for (i, field) in LookupField.allCases.enumerated() {
                 let old = reply[1 + i].string.map(field.normalized), new = reply[3 + i].string.map(field.normalized)
-                if let old, old != new {
-                    commands.append(["EVAL", Self.forgetLookupScript.source, "1", lookupKey(field, old), old, id])
-                }
+                if let old, old != new { calls.append(([lookupKey(field, old)], [old, id, "forget"])) }
                 // Set even when unchanged: a change replayed after a crash between
                 // the profile and the lookup restores the entry.
-                if let new, !new.isEmpty { commands.append(["HSET", lookupKey(field, new), new, id]) }
+                if let new, !new.isEmpty { calls.append(([lookupKey(field, new)], [new, id, "set"])) }
             }
         }
-        guard !commands.isEmpty else { return }
-        for (command, reply) in zip(commands, try await redis.pipeline(commands)) {
-            if case .error(let message) = reply {
-                throw RedisError(code: .server, message: "\(command[0]) \(command[command[0] == "EVAL" ? 3 : 1]): \(message)")
-            }
+        for case .error(let message) in try await redis.evalMany(Self.lookupScript, calls: calls) {
+            throw RedisError(code: .server, message: "contact_lookup: \(message)")
         }
     }
 
-    /// Takes an email or phone entry off only while it still names the contact.
-    static let forgetLookupScript = RedisScript(name: "contact_lookup_forget", source: LuaSource.contactLookupForget)
+    /// Sets an email or phone entry, or takes it off only while it still names the contact.
+    static let lookupScript = RedisScript(name: "contact_lookup", source: LuaSource.contactLookup)
 }
