@@ -35,13 +35,15 @@ public struct EventRouter: Sendable {
 
     /// Handles one batch of `herald.events`: dead letters, profile changes, then journey commands.
     public func handle(_ batch: [KafkaRecord]) async throws {
+        // After the batch was fetched: sees every change the admin API has
+        // answered (`CampaignCatalog`), for the activity recorded here and the
+        // journey commands below.
+        try await catalog.refresh()
         let recorded = catalog.recordedActivityTypes()
         let read = Self.read(batch, recordsActivity: recorded.contains)
         // herald.events holds what the ingestor wrote; anything else is kept in herald.dlq, never dropped.
         try await deadLetters?.send(read.undecodable.map { ($0, .undecodable, "", "not a canonical event") })
         if !read.changes.isEmpty { try await store.apply(read.changes, now: clock.now()) }
-        // After the batch was read: sees every change the admin API has answered (`CampaignCatalog`).
-        try await catalog.refresh()
         let commands = Self.commands(read.events, interesting: try await catalog.interestingEventTypes())
         for case .failure(let error) in await producer.send(commands) { throw error }
     }

@@ -130,4 +130,37 @@ struct SegmentsAPITests {
         await ingestor.process.stop()
         await redis.stop()
     }
+
+    @Test(
+        "a saved segment that counts an event type starts its recording: its events then count, opens always do, and a type nobody counts is not kept"
+    )
+    func activitySegment() async throws {
+        let broker = try TestBroker.start(partitions: 2)
+        let redis = try await TestRedisServer()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        let saved = try await call(
+            ingestor, "POST", "/v1/segments", #"{"id":"carts","where":{"events":{"name":"cart_abandoned","within":"7d","count":{"gt":1}}}}"#)
+        #expect(saved.status == 201, "\(saved)")
+        var events: [String] = []
+        for (n, (contact, type)) in [
+            ("ann", "cart_abandoned"), ("ann", "cart_abandoned"), ("bob", "cart_abandoned"), ("bob", "page_visited"),
+            ("bob", "page_visited"), ("cyd", "email_opened"),
+        ].enumerated() {
+            events.append(#"{"id":"a\#(n)","type":"\#(type)","contact_id":"\#(contact)","properties":{"url":"https://shop.example/"}}"#)
+        }
+        #expect(try await call(ingestor, "POST", "/v1/events", #"{"events":[\#(events.joined(separator: ","))]}"#, key: TestIngestor.apiKey).status == 202)
+        var count: JSONValue = .null
+        for _ in 0..<100 {
+            count = try await call(ingestor, "GET", "/v1/segments/carts/count").json["count"] ?? .null
+            if count == 1, try await call(ingestor, "GET", "/v1/contacts/cyd").json["activity"] != nil { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let ann = try await call(ingestor, "GET", "/v1/contacts/ann").json
+        #expect(count == 1, "ann abandoned two carts, bob one: \(ann)")
+        let bob = try await call(ingestor, "GET", "/v1/contacts/bob").json
+        #expect(bob["activity"]?["cart_abandoned"]?["kept"] == 1 && bob["activity"]?["page_visited"] == nil, "\(bob)")
+        #expect(try await call(ingestor, "GET", "/v1/contacts/cyd").json["activity"]?["email_opened"]?["kept"] == 1)
+        await ingestor.process.stop()
+        await redis.stop()
+    }
 }

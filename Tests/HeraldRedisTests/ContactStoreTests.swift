@@ -179,14 +179,21 @@ struct ContactActivityStoreTests {
         try await store.apply(visits, now: 1)
         var p = try #require(try await store.get("c"))
         #expect(p.activity["page_visited"] == (6...25).map { Int64($0) * 1000 })
+        // Two events of one millisecond (a batch without timestamps) both count; a replay of either does not.
+        let sameTime = [
+            event("cart_abandoned", 30_000),
+            ("c", ContactInput.change(for: Event(id: "other", type: "cart_abandoned", contactId: "c", timestamp: 30_000, receivedAt: 1))!),
+        ]
+        try await store.apply(sameTime + sameTime, now: 1)
+        #expect(try await store.get("c")?.activity["cart_abandoned"] == [30_000, 30_000])
         try await store.apply([event("email_opened", 500, ["campaign": "welcome", "category": "promo"])], now: 2)
         p = try #require(try await store.get("c"))
         #expect(p.activity["email_opened|campaign:welcome"] == [500] && p.activity["email_opened|category:promo"] == [500])
         // A PUT replaces fields and keeps history.
         try await store.apply(try ContactInput.change(fromBody: ["email": "c@example.com"], replace: true), to: "c", now: 3)
         p = try #require(try await store.get("c"))
-        #expect(p.activity.count == 4 && p.email == "c@example.com")
-        // 40 more kinds, newer: the keys whose newest event is oldest go (the opens at 500, then visits at 25,000).
+        #expect(p.activity.count == 5 && p.email == "c@example.com")
+        // 40 more kinds, newer: the keys whose newest event is oldest go (the opens at 500, then visits at 25,000, then carts).
         try await store.apply((0..<40).map { event("kind\($0)", 100_000 + Int64($0)) }, now: 4)
         p = try #require(try await store.get("c"))
         #expect(p.activity.count == ContactActivity.keysCap && p.activity["page_visited"] == nil && p.activity["kind0"] == [100_000])

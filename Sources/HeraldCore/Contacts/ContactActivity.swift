@@ -40,6 +40,11 @@ public enum ContactActivity {
         "contact_updated", "list_subscribed", "list_unsubscribed", "tag_added", "tag_removed", "purchase", "campaign_entry_requested",
     ]
 
+    /// The tag an event's entries carry beside its time: 1 to 999,999 from its id
+    /// (murmur2), so a replay of it matches its entry and another event of the
+    /// same millisecond almost never does (1 in a million).
+    public static func tag(eventId: String) -> Int64 { Int64(Shard.murmur2(Array(eventId.utf8)) % 999_999) + 1 }
+
     /// The key of events of `event`, optionally of one campaign or one category.
     public static func key(event: String, campaign: String? = nil, category: String? = nil) -> String {
         if let campaign { return "\(event)|campaign:\(campaign)" }

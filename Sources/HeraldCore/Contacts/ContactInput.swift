@@ -68,7 +68,7 @@ public enum ContactInput {
         default:
             let keys = ContactActivity.keys(for: event)
             guard !keys.isEmpty else { return nil }
-            change.activity = (keys, event.timestamp)
+            change.activity = (keys, event.timestamp, ContactActivity.tag(eventId: event.id))
         }
         return change.isEmpty ? nil : change
     }

@@ -118,7 +118,8 @@ public struct ContactProfile: WireDecodable, Hashable {
         }
         p.olderPurchaseTotal = ContactInput.amount(o("purchases_older_total")) ?? 0
         for (k, v) in o("activity")?.objectValue ?? [:] {
-            let times = v.arrayValue?.compactMap { Self.wholeMilliseconds($0) } ?? []
+            // Entries are `[time, tag]` (a bare time in the first stored form).
+            let times = v.arrayValue?.compactMap { Self.wholeMilliseconds($0.arrayValue?.first ?? $0) } ?? []
             if !times.isEmpty { p.activity[k] = times.sorted() }
         }
         p.updatedAt = Self.wholeMilliseconds(o("updated_at_ms")) ?? 0
@@ -176,13 +177,20 @@ public struct ContactChange: Sendable, Hashable {
     private var purchaseAt: Int64 = 0
     /// The purchase's amount, when its event had one (`total` or `value`).
     public var purchaseTotal: Double?
-    /// An event to record as activity: the keys (`ContactActivity.keys`) and its time, UTC ms.
-    public var activity: (keys: [String], at: Int64)? {
-        get { activityKeys.isEmpty ? nil : (activityKeys, activityAt) }
-        set { activityKeys = newValue?.keys ?? []; activityAt = newValue?.at ?? 0 }
+    /// An event to record as activity: the keys (`ContactActivity.keys`), its
+    /// time (UTC ms) and a tag from its id (`ContactActivity.tag`), so a replay
+    /// counts once and two events of one millisecond count twice.
+    public var activity: (keys: [String], at: Int64, tag: Int64)? {
+        get { activityKeys.isEmpty ? nil : (activityKeys, activityAt, activityTag) }
+        set {
+            activityKeys = newValue?.keys ?? []
+            activityAt = newValue?.at ?? 0
+            activityTag = newValue?.tag ?? 0
+        }
     }
     private var activityKeys: [String] = []
     private var activityAt: Int64 = 0
+    private var activityTag: Int64 = 0
     /// A note to add: its id (a replay adds nothing), text and time, UTC ms.
     public var note: (id: String, text: String, at: Int64)? {
         get { noteId.map { ($0, noteText, noteAt) } }
@@ -219,7 +227,9 @@ public struct ContactChange: Sendable, Hashable {
             if let purchaseTotal { purchase["total"] = .double(purchaseTotal) }
             o["purchase"] = .object(purchase)
         }
-        if !activityKeys.isEmpty { o["activity"] = ["keys": .array(activityKeys.map(JSONValue.string)), "at": .int(activityAt)] }
+        if !activityKeys.isEmpty {
+            o["activity"] = ["keys": .array(activityKeys.map(JSONValue.string)), "at": .int(activityAt), "tag": .int(activityTag)]
+        }
         if let noteId { o["note"] = ["id": .string(noteId), "text": .string(noteText), "at": .int(noteAt)] }
         return .object(o)
     }

@@ -54,21 +54,33 @@ if c.purchase then
   end
 end
 if c.activity then
-  -- The newest ACTIVITY_TIMES times per key, ascending; a replayed event (same
-  -- key, same time) adds nothing. Beyond ACTIVITY_KEYS keys, the key whose
-  -- newest event is oldest goes.
+  -- The newest ACTIVITY_TIMES events per key as {time, tag}, ascending; the tag
+  -- comes from the event id, so a replayed event (same key, time and tag) adds
+  -- nothing while two events of one millisecond (a batch without timestamps)
+  -- both count. A bare number is an entry of tag 0. Beyond ACTIVITY_KEYS keys,
+  -- the key whose newest event is oldest goes.
   if type(p.activity) ~= 'table' then p.activity = {} end
-  local at = c.activity.at
+  local at, tag = c.activity.at, c.activity.tag
+  local function entry(e)
+    if type(e) == 'table' then return tonumber(e[1]) or 0, tonumber(e[2]) or 0 end
+    return tonumber(e) or 0, 0
+  end
   local added = false
   for _, k in ipairs(c.activity.keys) do
     local times = p.activity[k]
     if type(times) ~= 'table' then times = {}; added = true end
-    -- Kept ascending: walk back from the newest to where `at` belongs (most
-    -- events are the newest), unless it is there already.
+    -- Walk back from the newest to where the event belongs (most events are
+    -- the newest), unless it is there already.
     local i = #times
-    while i > 0 and (tonumber(times[i]) or 0) > at do i = i - 1 end
-    if i == 0 or times[i] ~= at then
-      table.insert(times, i + 1, at)
+    while i > 0 do
+      local a, t = entry(times[i])
+      if a < at or (a == at and t <= tag) then break end
+      i = i - 1
+    end
+    local a, t = 0, -1
+    if i > 0 then a, t = entry(times[i]) end
+    if i == 0 or a ~= at or t ~= tag then
+      table.insert(times, i + 1, {at, tag})
       while #times > ACTIVITY_TIMES do table.remove(times, 1) end
       p.activity[k] = times
     end
@@ -76,7 +88,7 @@ if c.activity then
   if added then
     local keys = {}
     for k, times in pairs(p.activity) do
-      keys[#keys + 1] = {k, type(times) == 'table' and tonumber(times[#times]) or 0}
+      keys[#keys + 1] = {k, type(times) == 'table' and (entry(times[#times])) or 0}
     end
     if #keys > ACTIVITY_KEYS then
       table.sort(keys, function(a, b) if a[2] ~= b[2] then return a[2] < b[2] end return a[1] < b[1] end)
