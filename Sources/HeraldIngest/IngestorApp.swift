@@ -63,6 +63,8 @@ public enum IngestorApp {
         }
         AlertsAPI(store: AlertStore(redis: runtime.redis, partitions: settings.partitions), maxBodyBytes: settings.maxBodyBytes, logger: runtime.logger)
             .addRoutes(to: admin)
+        let broadcasts = BroadcastStore(redis: runtime.redis, partitions: settings.partitions)
+        BroadcastsAPI(store: broadcasts, maxBodyBytes: settings.maxBodyBytes, logger: runtime.logger).addRoutes(to: admin)
         CampaignsAPI(
             store: CampaignStore(redis: runtime.redis), journeys: journeys, producer: runtime.producer, maxBodyBytes: settings.maxBodyBytes,
             logger: runtime.logger
@@ -87,8 +89,11 @@ public enum IngestorApp {
         let routerConsumer = try runtime.consumer(topics: [Topics.events], group: EventRouter.consumerGroup, maxBatchSize: 1000) { batch in
             try await router.handle(batch)
         }
+        let planner = BroadcastPlanner(
+            store: broadcasts, book: AddressBook(contacts: contacts), segments: segments,
+            messages: MessageStore(redis: runtime.redis, partitions: settings.partitions), logger: runtime.logger)
         // Order: the API and consumers stop first on shutdown (finishing in-flight
         // requests and batches) while the producer and Redis are still up.
-        return [routerConsumer, consumer, app]
+        return [routerConsumer, consumer, planner, app]
     }
 }

@@ -61,12 +61,27 @@ struct SendProcessor: Sendable {
         let wanted = Set(requests.filter { !($0.to != nil && $0.content != nil) }.map(\.contactId))
         let profiles = try await contacts.get(many: Array(wanted))
         var endings: [MessageStore.Transition] = []
+        var held: [SendRequest] = []
         var calls: [Channel: [Pending]] = [:]
+        let broadcasts = catalog.broadcastStates()
         for (i, request) in requests.enumerated() {
             let plan: SendPlan
             // A stopped campaign's queued messages are cancelled, not sent.
             if let entry = campaigns[request.campaignId], entry.state == .stopped || entry.retired[request.version] == .now {
                 plan = .finish(.cancelled, "the campaign was stopped")
+            } else if let broadcast = Self.broadcastId(request.campaignId), broadcasts[broadcast]?.sends != true {
+                // A broadcast's message goes out only while it runs. Paused (or not
+                // yet started): held, untouched, until a resume makes it due again;
+                // cancelled (or deleted): cancelled.
+                switch broadcasts[broadcast] {
+                case .draft?, .scheduled?, .paused?:
+                    held.append(request)
+                    continue
+                case .finished?:
+                    plan = try await self.plan(request, profile: profiles[request.contactId])
+                case .cancelled?, .running?, nil:
+                    plan = .finish(.cancelled, "cancelled by the administrator")
+                }
             } else {
                 plan = try await self.plan(request, profile: profiles[request.contactId])
             }
@@ -77,6 +92,9 @@ struct SendProcessor: Sendable {
             }
         }
         try await write(endings)
+        // Looked at again only after `park_recheck` unless a resume makes them due
+        // first (`BroadcastStore.release`), which every resume does.
+        if !held.isEmpty { try await messages.hold(held, until: clock.now().addingClamped(settings.parkRecheck.milliseconds)) }
         // Each wave waits on round trips most of its time: several run at once
         // (as many as a channel has lanes), so Redis, the provider and this
         // process stay busy.
@@ -90,6 +108,11 @@ struct SendProcessor: Sendable {
             }
             try await group.waitForAll()
         }
+    }
+
+    /// The broadcast a campaign id names (`Broadcast.campaignId`), or nil for a journey's or an alert's.
+    static func broadcastId(_ campaignId: String) -> String? {
+        campaignId.hasPrefix(Broadcast.campaignPrefix) ? String(campaignId.dropFirst(Broadcast.campaignPrefix.count)) : nil
     }
 
     /// The calls ordered by the contact's shard (in their order within a shard),

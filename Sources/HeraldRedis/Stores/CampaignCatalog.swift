@@ -28,7 +28,8 @@ public final class CampaignCatalog: Sendable {
     }
 
     private let store: CampaignStore
-    private let state = Mutex<(revision: Int64, entries: [String: Entry], recordedActivity: Set<String>)>((-1, [:], ContactActivity.alwaysRecorded))
+    private let state = Mutex<(revision: Int64, entries: [String: Entry], recordedActivity: Set<String>, broadcasts: [String: BroadcastState])>(
+        (-1, [:], ContactActivity.alwaysRecorded, [:]))
 
     /// A catalogue read from `store`, empty until first read.
     public init(store: CampaignStore) {
@@ -69,13 +70,19 @@ public final class CampaignCatalog: Sendable {
             }
             entries[id] = Entry(state: summary.state, publishedVersion: summary.publishedVersion, engines: engines, retired: summary.retired)
         }
+        // Broadcasts move through the same revision (`BroadcastStore`): the sender
+        // holds, sends or cancels their messages by these states.
+        let broadcasts = try await BroadcastStore.states(in: store.redis)
         // A slower concurrent reload of an older revision must not win.
         let recorded = ContactActivity.recordedTypes(conditions)
         return state.withLock { s in
-            if current >= s.revision { s = (current, entries, recorded) }
+            if current >= s.revision { s = (current, entries, recorded, broadcasts) }
             return s.entries
         }
     }
+
+    /// Each broadcast's state by id, as of the last refresh.
+    public func broadcastStates() -> [String: BroadcastState] { state.withLock { $0.broadcasts } }
 
     /// Event types any live campaign listens to (triggers and exits), as of the last refresh.
     public func interestingEventTypes() async throws -> Set<String> {

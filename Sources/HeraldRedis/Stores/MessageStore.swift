@@ -369,6 +369,13 @@ public struct MessageStore: Sendable {
         return DuePass(requests: out, texts: texts, next: next)
     }
 
+    /// Leaves messages as they are but looks at them again only at `until`
+    /// (a paused broadcast's): their place in the retry set moves, nothing else.
+    public func hold(_ requests: [SendRequest], until: Int64) async throws {
+        let commands = requests.map { ["ZADD", Self.retryKey(tag($0.contactId)), String(until), $0.id] }
+        for case .error(let message) in try await redis.pipeline(commands) { throw RedisError(code: .server, message: "hold: \(message)") }
+    }
+
     /// How many messages these shards' retry sets hold (retries, parked messages,
     /// claims whose lease runs): one round trip.
     public func waiting(shards: [Int]) async throws -> Int {

@@ -1,0 +1,182 @@
+import Foundation
+import HeraldCore
+import HeraldRedis
+import Logging
+import ServiceLifecycle
+
+/// The broadcasts' background work, in every ingestor: one planner at a time
+/// per broadcast, by a lease in Redis (`BroadcastStore.lease`), so any number of
+/// ingestors can run and a dead one's work is taken over when its lease ends.
+///
+/// For each broadcast with work (`BroadcastStore.workItems`):
+/// 1. a scheduled one whose start time came starts;
+/// 2. an audience being added is paged through the address book, a chunk at a
+///    time: the chunk's recipients are written (`initial`) before the cursor
+///    moves past them, so a planner killed mid-way goes on where the last one
+///    stopped and never skips anyone; a recipient written twice is one;
+/// 3. after a start or a resume, every waiting recipient is made due in the
+///    retry sets, where the senders' retry pollers take them; after a cancel,
+///    every recipient not yet handed to a provider is `cancelled`;
+/// 4. a running one whose recipients are all final is finished.
+///
+/// Steps 2 and 3 run under one lease in that order, so recipients added while
+/// the broadcast was started are released by the start's pass that follows.
+public struct BroadcastPlanner: Service {
+    let store: BroadcastStore
+    let book: AddressBook
+    let segments: SegmentStore
+    let messages: MessageStore
+    let logger: Logger
+    /// The wall clock (injected; `.system` in production).
+    var clock = WallClock.system
+    /// This process, as lease holder.
+    let owner = "planner-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))"
+    /// How often the work set is read.
+    var interval: Duration = .milliseconds(500)
+    /// How long a lease lasts without renewal: a dead planner's work waits this long.
+    var lease: Duration = .seconds(30)
+    /// Contacts read, and recipients written or passed over, per round trip.
+    var chunk = 1_000
+
+    /// A planner over these stores.
+    public init(store: BroadcastStore, book: AddressBook, segments: SegmentStore, messages: MessageStore, logger: Logger) {
+        self.store = store
+        self.book = book
+        self.segments = segments
+        self.messages = messages
+        self.logger = logger
+    }
+
+    /// Works until the service group shuts down.
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do { try await pass() } catch {
+                // Redis down: nothing was lost (cursors move only after their writes); try again.
+                logger.warning("broadcast planner could not work; will try again", metadata: ["herald.error": "\(error)"])
+            }
+            try? await Task.sleep(for: interval)
+        }
+    }
+
+    /// One look at every broadcast with work.
+    func pass() async throws {
+        for id in try await store.workItems() {
+            guard try await store.lease(id, owner: owner, for: lease) else { continue }
+            do {
+                try await work(id)
+            } catch {
+                try? await store.unlease(id, owner: owner)
+                throw error
+            }
+            try await store.unlease(id, owner: owner)
+        }
+    }
+
+    /// Renews the lease; false when it was lost (this planner stalled past it).
+    func stillMine(_ id: String) async throws -> Bool { try await store.lease(id, owner: owner, for: lease) }
+
+    func work(_ id: String) async throws {
+        guard var record = try await store.get(id) else { return try await store.finishWork(id) }
+        let now = clock.now()
+        if record.state == .scheduled, (record.broadcast.startAt ?? now) <= now {
+            _ = try await store.move(id, from: .scheduled, to: .running, now: now, reason: "its start time came", extra: ["release", "1"])
+            record = try await store.get(id) ?? record
+        }
+        if let audience = record.adding {
+            if record.state.isFinal {
+                try await store.saveProgress(id, cursor: nil, added: record.added)
+            } else {
+                guard try await add(audience, to: record) else { return }
+            }
+            record = try await store.get(id) ?? record
+        }
+        if record.releasePending && record.state == .running {
+            guard try await everyRecipient(of: record, { shard, ids in _ = try await store.release(shard: shard, sendIds: ids, now: clock.now()) }) else {
+                return
+            }
+            try await store.clear("release", of: id)
+        }
+        if record.cancelPending {
+            guard try await everyRecipient(of: record, { shard, ids in try await cancelWaiting(record.broadcast, shard: shard, ids) }) else { return }
+            try await store.clear("cancel", of: id)
+        }
+        if record.state == .running && record.adding == nil {
+            let counts = try await store.counts(record.broadcast)
+            if !counts.contains(where: { !$0.key.isFinal && $0.value > 0 }) {
+                _ = try await store.move(id, from: .running, to: .finished, now: clock.now(), reason: "every recipient reached a final state")
+                logger.info("broadcast finished", metadata: ["herald.broadcast": "\(id)"])
+            }
+        }
+        // A broadcast in a final state never changes again: its work is done once
+        // its passes are. Any other stays in the set (a start, a resume, a
+        // recipient finishing), read every `interval`: a conditional removal
+        // would race with the admin API adding it back.
+        if record.state.isFinal && record.adding == nil && !record.cancelPending { try await store.finishWork(id) }
+    }
+
+    /// Adds `audience`'s members, from where the last planner stopped. False when
+    /// the lease was lost mid-way (another planner goes on).
+    func add(_ audience: Broadcast.Audience, to record: BroadcastStore.Record) async throws -> Bool {
+        let id = record.broadcast.id
+        let filter: ContactFilter
+        do {
+            switch audience {
+            case .segment(let segment):
+                guard let s = try await segments.get(segment) else {
+                    logger.warning("broadcast audience names no segment", metadata: ["herald.broadcast": "\(id)", "herald.segment": "\(segment)"])
+                    try await store.saveProgress(id, cursor: nil, added: record.added)
+                    return true
+                }
+                filter = try s.filter()
+            case .filter:
+                filter = try audience.filter() ?? .everyone
+            }
+        } catch {
+            logger.warning("broadcast audience no longer reads", metadata: ["herald.broadcast": "\(id)", "herald.error": "\(error)"])
+            try await store.saveProgress(id, cursor: nil, added: record.added)
+            return true
+        }
+        var cursor = try record.cursor.map { text throws(ContactFilterError) in try AddressBookCursor(text: text, partitions: store.partitions) }
+        var added = record.added
+        repeat {
+            let page = try await book.page(filter, from: cursor, limit: chunk, now: clock.now(), scanLimit: chunk * 4)
+            // Written before the cursor moves past them.
+            let new = try await store.addRecipients(record.broadcast, page.profiles.map(\.id), release: record.state.sends, now: clock.now())
+            added += new.count
+            try await store.saveProgress(id, cursor: page.next?.text, added: added)
+            cursor = page.next
+            if cursor != nil, !(try await stillMine(id)) { return false }
+        } while cursor != nil
+        logger.info("broadcast recipients added", metadata: ["herald.broadcast": "\(id)", "herald.added": "\(added)"])
+        return true
+    }
+
+    /// Runs `body` over every recipient, shard by shard, a chunk at a time. False
+    /// when the lease was lost mid-way.
+    func everyRecipient(of record: BroadcastStore.Record, _ body: (Int, [String]) async throws -> Void) async throws -> Bool {
+        for shard in 0..<store.partitions {
+            var after: String?
+            while true {
+                let ids = try await store.recipientIds(record.broadcast.id, shard: shard, after: after, limit: chunk)
+                if !ids.isEmpty { try await body(shard, ids) }
+                guard ids.count == chunk else { break }
+                after = ids.last
+                if !(try await stillMine(record.broadcast.id)) { return false }
+            }
+        }
+        return true
+    }
+
+    /// Cancels the recipients among `ids` that were not handed to a provider (a
+    /// message in flight or done is left alone: `MessageState.allows`).
+    func cancelWaiting(_ broadcast: Broadcast, shard: Int, _ ids: [String]) async throws {
+        let waiting = try await store.recipients(shard: shard, sendIds: ids).filter {
+            $0.fields["state"] == MessageState.initial.rawValue || $0.fields["state"] == MessageState.retryScheduled.rawValue
+        }
+        guard !waiting.isEmpty else { return }
+        let now = clock.now()
+        _ = try await messages.record(
+            many: waiting.map { .init(broadcast.request(for: $0.contactId, now: now), .cancelled, reason: "cancelled by the administrator", mayCreate: false) },
+            now: now)
+    }
+}

@@ -1,0 +1,182 @@
+import HeraldCore
+import HeraldRedis
+import Hummingbird
+import Logging
+
+/// `/v1/broadcasts` (admin scope): one-shot campaigns over the address book
+/// (docs/broadcasts.md). `POST` creates a draft whose audience's members the
+/// planner adds as recipients (`initial` at once); `POST /{id}/start`, `pause`,
+/// `resume` and `cancel` move it; `POST /{id}/recipients` adds another
+/// audience; `GET /{id}` shows it with its counts per state and progress;
+/// `GET /{id}/recipients?state=…` pages through its recipients.
+public struct BroadcastsAPI: Sendable {
+    let store: BroadcastStore
+    let maxBodyBytes: Int
+    let logger: Logger
+    var clock = WallClock.system
+
+    /// The routes over `store`.
+    public init(store: BroadcastStore, maxBodyBytes: Int, logger: Logger) {
+        self.store = store
+        self.maxBodyBytes = maxBodyBytes
+        self.logger = logger
+    }
+
+    /// Every route needs the admin scope: broadcasts send to many at once.
+    public func addRoutes(to admin: some RouterMethods<BasicRequestContext>) {
+        admin.post("v1/broadcasts") { request, _ in await guarded { try await create(request) } }
+        admin.get("v1/broadcasts") { _, _ in
+            await guarded { APISupport.json(.ok, ["broadcasts": .array(try await store.all().map { summary($0) })]) }
+        }
+        admin.get("v1/broadcasts/:id") { _, context in
+            await guarded {
+                let record = try await record(context)
+                return APISupport.json(.ok, try await detail(record))
+            }
+        }
+        for action in BroadcastState.Action.allCases {
+            admin.post("v1/broadcasts/:id/\(action.rawValue)") { _, context in await guarded { try await apply(action, context) } }
+        }
+        admin.post("v1/broadcasts/:id/recipients") { request, context in await guarded { try await addAudience(request, context) } }
+        admin.get("v1/broadcasts/:id/recipients") { request, context in await guarded { try await recipients(request, context) } }
+    }
+
+    func record(_ context: BasicRequestContext) async throws -> BroadcastStore.Record {
+        let id = try SegmentsAPI.id(context.parameters.get("id"))
+        guard let record = try await store.get(id) else { throw Refusal(APISupport.json(.notFound, ["error": .string("no broadcast '\(id)'")])) }
+        return record
+    }
+
+    func create(_ request: Request) async throws -> Response {
+        let body = try await ListsAPI.body(request, maxBytes: maxBodyBytes, allowed: Broadcast.fields)
+        let now = clock.now()
+        let broadcast: Broadcast
+        do { broadcast = try Broadcast(json: .object(body), now: now) } catch {
+            return APISupport.json(.unprocessableContent, ["error": .string(error.description), "field": .string(error.field)])
+        }
+        guard try await store.create(broadcast, now: now) else {
+            return APISupport.json(.conflict, ["error": .string("broadcast '\(broadcast.id)' exists"), "field": "id"])
+        }
+        guard let record = try await store.get(broadcast.id) else { throw RedisError(code: .server, message: "broadcast vanished after create") }
+        return APISupport.json(.created, summary(record))
+    }
+
+    func apply(_ action: BroadcastState.Action, _ context: BasicRequestContext) async throws -> Response {
+        let id = try SegmentsAPI.id(context.parameters.get("id"))
+        switch try await store.apply(action, to: id, now: clock.now(), reason: "\(action.rawValue) by an administrator") {
+        case .moved:
+            guard let record = try await store.get(id) else { throw RedisError(code: .server, message: "broadcast vanished") }
+            logger.info("broadcast \(action.rawValue)", metadata: ["herald.broadcast": "\(id)", "herald.state": "\(record.state.rawValue)"])
+            return APISupport.json(.ok, summary(record))
+        case .refused(let state):
+            return APISupport.json(
+                .conflict, ["error": .string("broadcast '\(id)' is \(state.rawValue): it cannot \(action.rawValue)"), "state": .string(state.rawValue)])
+        case .unknown:
+            return APISupport.json(.notFound, ["error": .string("no broadcast '\(id)'")])
+        }
+    }
+
+    func addAudience(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let record = try await record(context)
+        let body = try await ListsAPI.body(request, maxBytes: maxBodyBytes, allowed: ["audience"])
+        let audience: Broadcast.Audience
+        do { audience = try Broadcast.Audience(json: body["audience"] ?? .null) } catch {
+            return APISupport.json(.unprocessableContent, ["error": .string(error.description), "field": .string(error.field)])
+        }
+        guard !record.state.isFinal else {
+            return APISupport.json(.conflict, ["error": .string("broadcast '\(record.broadcast.id)' is \(record.state.rawValue): no recipients can be added")])
+        }
+        guard try await store.queueAddition(audience, to: record.broadcast.id) else {
+            return APISupport.json(.conflict, ["error": "recipients are still being added to this broadcast; try again when `adding` is false"])
+        }
+        return APISupport.json(.accepted, ["id": .string(record.broadcast.id), "adding": audience.json])
+    }
+
+    /// Pages through recipients, optionally of one state. A page reads at most
+    /// 20 chunks of ids, so a rare state answers in bounded time: it may then
+    /// hold fewer than `limit` with a cursor to go on (only no `next_cursor` ends it).
+    func recipients(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let record = try await record(context)
+        let q = request.uri.queryParameters
+        let limit = try AddressBookAPI.limit(q.get("limit").map { String($0) })
+        var state: MessageState?
+        if let text = q.get("state").map({ String($0) }) {
+            guard let s = MessageState(rawValue: text) else {
+                let names = MessageState.allCases.map(\.rawValue).joined(separator: ", ")
+                return APISupport.json(.badRequest, ["error": .string("state must be one of \(names)"), "field": "state"])
+            }
+            state = s
+        }
+        var next: AddressBookCursor? =
+            try q.get("cursor").map { text throws(ContactFilterError) in try AddressBookCursor(text: String(text), partitions: store.partitions) }
+            ?? AddressBookCursor(shard: 0, after: nil)
+        var out: [JSONValue] = []
+        var reads = 0
+        while let at = next, out.count < limit, reads < 20 {
+            reads += 1
+            let ids = try await store.recipientIds(record.broadcast.id, shard: at.shard, after: at.after, limit: 500)
+            // In id order; a recipient whose record expired is skipped.
+            var stoppedAt: String?
+            for r in try await store.recipients(shard: at.shard, sendIds: ids) where state == nil || r.fields["state"] == state?.rawValue {
+                out.append(Self.json(r))
+                if out.count == limit {
+                    stoppedAt = r.sendId
+                    break
+                }
+            }
+            if let stoppedAt {
+                next = AddressBookCursor(shard: at.shard, after: stoppedAt)
+            } else if ids.count == 500 {
+                next = AddressBookCursor(shard: at.shard, after: ids.last)
+            } else {
+                next = at.shard + 1 < store.partitions ? AddressBookCursor(shard: at.shard + 1, after: nil) : nil
+            }
+        }
+        var body: [String: JSONValue] = ["recipients": .array(out)]
+        if let next { body["next_cursor"] = .string(next.text) }
+        return APISupport.json(.ok, .object(body))
+    }
+
+    static func json(_ r: BroadcastStore.Recipient) -> JSONValue {
+        var o: [String: JSONValue] = ["contact_id": .string(r.contactId), "send_id": .string(r.sendId)]
+        for (k, v) in r.fields where !v.isEmpty {
+            if k.hasSuffix("_ms") || k == "attempts", let n = Int64(v) { o[k] = .int(n) } else { o[k] = .string(v) }
+        }
+        // The next attempt's time is shown only where it means one.
+        if r.fields["state"] != MessageState.retryScheduled.rawValue { o["next_ms"] = nil }
+        return .object(o)
+    }
+
+    func summary(_ r: BroadcastStore.Record) -> JSONValue {
+        var o = r.broadcast.json.objectValue ?? [:]
+        o["state"] = .string(r.state.rawValue)
+        if !r.reason.isEmpty { o["reason"] = .string(r.reason) }
+        o["created_at_ms"] = .int(r.createdAt)
+        o["updated_at_ms"] = .int(r.updatedAt)
+        o["recipients"] = .int(Int64(r.added))
+        o["adding"] = .bool(r.adding != nil)
+        return .object(o)
+    }
+
+    /// The summary with counts per recipient state and how many are done.
+    func detail(_ r: BroadcastStore.Record) async throws -> JSONValue {
+        var o = summary(r).objectValue ?? [:]
+        let counts = try await store.counts(r.broadcast)
+        o["counts"] = .object(Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, .int(Int64($0.value))) }))
+        let total = counts.values.reduce(0, +)
+        let done = counts.filter { $0.key.isFinal }.values.reduce(0, +)
+        o["progress"] = ["total": .int(Int64(total)), "done": .int(Int64(done))]
+        return .object(o)
+    }
+
+    typealias Refusal = ListsAPI.Refusal
+
+    func guarded(_ body: () async throws -> Response) async -> Response {
+        do { return try await body() } catch let refusal as Refusal { return refusal.response } catch let error as ContactFilterError {
+            return APISupport.json(.badRequest, ["error": .string(error.description), "field": .string(error.parameter)])
+        } catch {
+            logger.warning("broadcasts API could not reach Redis", metadata: ["redis.error": "\(error)"])
+            return APISupport.json(.serviceUnavailable, ["error": "the broadcast store is unavailable; retry"], headers: [.retryAfter: "1"])
+        }
+    }
+}

@@ -1,0 +1,97 @@
+import HeraldCore
+import HeraldRedis
+import HeraldTestSupport
+import Logging
+import Testing
+
+@Suite("Broadcasts on a real redis-server", .serialized, .timeLimit(.minutes(2)))
+struct BroadcastStoreTests {
+    func broadcast(_ id: String, channel: String = "whatsapp") throws -> Broadcast {
+        try Broadcast(json: ["id": .string(id), "channel": .string(channel), "template": "order-update", "audience": ["tag": "vip"]], now: 0)
+    }
+
+    @Test("states move only as the actions allow, each move tells the workers (the revision), a start asks for a release and a cancel for a cancel pass")
+    func transitions() async throws {
+        let server = try await TestRedisServer()
+        let redis = RedisPool(configuration: server.configuration, logger: Logger(label: "test"))
+        let store = BroadcastStore(redis: redis, partitions: 4)
+        let b = try broadcast("spring")
+        #expect(try await store.create(b, now: 1_000))
+        #expect(try await store.create(b, now: 2_000) == false, "an id is taken once")
+        let created = try #require(try await store.get("spring"))
+        #expect(created.state == .draft && created.adding == b.audience && created.createdAt == 1_000)
+        #expect(try await store.workItems() == ["spring"], "the planner adds its audience")
+        let revision = try await redis.execute(["GET", "herald:{campaigns}:revision"]).int ?? 0
+        #expect(try await store.apply(.pause, to: "spring", now: 3_000) == .refused(.draft))
+        #expect(try await store.apply(.resume, to: "spring", now: 3_000) == .refused(.draft))
+        #expect(try await store.apply(.start, to: "spring", now: 3_000) == .moved(.running))
+        #expect(try await store.get("spring")?.releasePending == true)
+        #expect((try await redis.execute(["GET", "herald:{campaigns}:revision"]).int ?? 0) == revision + 1)
+        #expect(try await BroadcastStore.states(in: redis) == ["spring": .running])
+        #expect(try await store.apply(.start, to: "spring", now: 3_000) == .refused(.running))
+        #expect(try await store.apply(.pause, to: "spring", now: 4_000) == .moved(.paused))
+        #expect(try await store.apply(.resume, to: "spring", now: 5_000) == .moved(.running))
+        #expect(try await store.apply(.cancel, to: "spring", now: 6_000, reason: "wrong template") == .moved(.cancelled))
+        let cancelled = try #require(try await store.get("spring"))
+        #expect(cancelled.cancelPending && cancelled.reason == "wrong template" && cancelled.updatedAt == 6_000)
+        #expect(try await store.apply(.resume, to: "spring", now: 7_000) == .refused(.cancelled), "cancelled is final")
+        #expect(try await store.apply(.start, to: "nope", now: 7_000) == .unknown)
+        // A start time ahead schedules it; the planner starts it when it comes.
+        var later = try broadcast("later")
+        later.startAt = 100_000
+        #expect(try await store.create(later, now: 1_000))
+        #expect(try await store.apply(.start, to: "later", now: 2_000) == .moved(.scheduled))
+        #expect(try await store.apply(.pause, to: "later", now: 3_000) == .moved(.paused))
+        #expect(try await store.apply(.resume, to: "later", now: 200_000) == .moved(.running), "resumed after its start time: runs")
+        await server.stop()
+    }
+
+    @Test("a recipient added twice is one message in initial; only a running broadcast's are due; a release makes due only those still waiting")
+    func recipients() async throws {
+        let server = try await TestRedisServer()
+        let redis = RedisPool(configuration: server.configuration, logger: Logger(label: "test"))
+        let store = BroadcastStore(redis: redis, partitions: 4)
+        let messages = MessageStore(redis: redis, partitions: 4)
+        let b = try broadcast("r1")
+        let contacts = (0..<50).map { "c\($0)" }
+        let added = try await store.addRecipients(b, contacts + ["c1", "c2"], release: false, now: 1_000)
+        #expect(Set(added) == Set(contacts.map(b.sendId)), "each contact once, duplicates in one call too")
+        #expect(try await store.addRecipients(b, ["c3", "c50"], release: false, now: 2_000) == [b.sendId("c50")])
+        #expect(try await store.counts(b) == [.initial: 51])
+        #expect(try await messages.waiting(shards: [0, 1, 2, 3]) == 0, "a draft's recipients are not due")
+        let record = try #require(try await messages.message(contactId: "c7", id: b.sendId("c7")))
+        #expect(record["state"] == "initial" && record["campaign"] == "broadcast:r1" && record["channel"] == "whatsapp")
+        let request = try SendRequest(decoding: Array((record["request"] ?? "").utf8))
+        #expect(request == b.request(for: "c7", now: 1_000), "the request the sender will read back")
+        // Every recipient is in its shard's index, once.
+        var listed: [String] = []
+        for shard in 0..<4 {
+            var after: String?
+            while true {
+                let ids = try await store.recipientIds("r1", shard: shard, after: after, limit: 7)
+                listed += ids
+                if ids.count < 7 { break }
+                after = ids.last
+            }
+        }
+        #expect(listed.count == 51 && Set(listed).count == 51)
+        // One claimed (in flight), one done: a release leaves both alone.
+        let c0 = b.request(for: "c0", now: 0), c1 = b.request(for: "c1", now: 0)
+        #expect(try await messages.claim(c0, now: 3_000, lease: .seconds(60)) == .claimed(attempt: 1, deferrals: 0, firstSeenMs: 1_000))
+        _ = try await messages.claim(c1, now: 3_000, lease: .seconds(60))
+        _ = try await messages.record(c1, .sent, now: 3_100)
+        var released = 0
+        for shard in 0..<4 {
+            let ids = try await store.recipientIds("r1", shard: shard, after: nil, limit: 100)
+            released += try await store.release(shard: shard, sendIds: ids, now: 4_000)
+        }
+        #expect(released == 49)
+        #expect(try await messages.due(shards: [0, 1, 2, 3], now: 4_000, limit: 100).requests.count == 49, "c0 is due only when its lease ends")
+        // Added while running: due at once.
+        _ = try await store.addRecipients(b, ["late"], release: true, now: 5_000)
+        #expect(try await messages.due(shards: [0, 1, 2, 3], now: 5_000, limit: 100).requests.contains { $0.contactId == "late" })
+        let counts = try await store.counts(b)
+        #expect(counts[.initial] == 50 && counts[.inProgress] == 1 && counts[.sent] == 1, "\(counts)")
+        await server.stop()
+    }
+}
