@@ -1,0 +1,203 @@
+import Foundation
+import Glibc
+import HeraldChannels
+import HeraldCore
+import HeraldDevTools
+import HeraldRedis
+import HeraldTestSupport
+import Logging
+import Testing
+
+/// Broadcasts end to end: a real ingestor (API and planner), a real sender, the
+/// WhatsApp sandbox counting calls per recipient.
+@Suite("Broadcasts", .serialized, .timeLimit(.minutes(4)))
+struct BroadcastTests {
+    let client = HTTPClient(concurrency: 2)
+
+    func call(_ ingestor: TestIngestor, _ method: String, _ path: String, _ body: String? = nil) async throws -> (status: Int, json: JSONValue) {
+        let r = try await client.send(
+            method: method, url: "\(ingestor.apiURL)\(path)",
+            headers: [("Authorization", "Bearer \(TestIngestor.adminKey)"), ("Content-Type", "application/json")], body: body.map { Array($0.utf8) })
+        return (r.status, (try? JSONValue.parse(string: r.bodyText)) ?? .null)
+    }
+
+    func putContacts(_ ingestor: TestIngestor, _ ids: [String], tags: [String] = ["vip"]) async throws {
+        for (i, c) in ids.enumerated() {
+            let tagList = tags.map { "\"\($0)\"" }.joined(separator: ",")
+            let r = try await call(ingestor, "PUT", "/v1/contacts/\(c)", #"{"phone":"+42060\#(String(format: "%07d", i))","tags":[\#(tagList)]}"#)
+            #expect(r.status == 200, "\(r.json)")
+        }
+    }
+
+    func syncTemplates(_ sandbox: TestSandboxProvider, _ redis: TestRedisServer) async throws {
+        let dir = try temporaryDirectory("sync")
+        let cli = try ChildProcess(
+            executable: try BuiltProducts.executable("heraldctl"),
+            arguments: ["templates", "sync", "--api-url", sandbox.url, "--redis-port", String(redis.port)], output: .file("\(dir)/out"))
+        #expect(await cli.wait() == 0)
+    }
+
+    /// The broadcast as `GET /v1/broadcasts/{id}` shows it, once `until` holds (or the last one read).
+    func show(_ ingestor: TestIngestor, _ id: String, timeout: Duration = .seconds(30), until: (JSONValue) -> Bool) async throws -> JSONValue {
+        let deadline = ContinuousClock.now + timeout
+        var last: JSONValue = .null
+        while ContinuousClock.now < deadline {
+            last = try await call(ingestor, "GET", "/v1/broadcasts/\(id)").json
+            if until(last) { return last }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return last
+    }
+
+    /// Provider calls per send id.
+    func calls(_ sandbox: TestSandboxProvider) async throws -> [String: Int] {
+        var out: [String: Int] = [:]
+        for r in try await sandbox.requests() where r["api"] == "whatsapp" {
+            if let id = r["body"]?["biz_opaque_callback_data"]?.stringValue.flatMap(MessageReference.init(text:))?.sendId { out[id, default: 0] += 1 }
+        }
+        return out
+    }
+
+    /// Every recipient listed through `GET /{id}/recipients`, `limit` a page.
+    func recipients(_ ingestor: TestIngestor, _ id: String, state: String? = nil, limit: Int = 7) async throws -> [JSONValue] {
+        var out: [JSONValue] = []
+        var cursor: String?
+        repeat {
+            var path = "/v1/broadcasts/\(id)/recipients?limit=\(limit)"
+            if let state { path += "&state=\(state)" }
+            if let cursor { path += "&cursor=\(cursor)" }
+            let page = try await call(ingestor, "GET", path)
+            #expect(page.status == 200, "\(page.json)")
+            out += page.json["recipients"]?.arrayValue ?? []
+            cursor = page.json["next_cursor"]?.stringValue
+        } while cursor != nil
+        return out
+    }
+
+    func senderEnvironment(_ sandbox: TestSandboxProvider, _ ingestor: TestIngestor, _ extra: [String: String] = [:]) -> [String: String] {
+        [
+            "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates", "HERALD_SENDER_WHATSAPP_API_URL": sandbox.url,
+            "HERALD_SENDER_PUBLIC_URL": ingestor.apiURL,
+        ].merging(extra) { _, b in b }
+    }
+
+    @Test("a WhatsApp broadcast to a filter: every recipient initial before the start and listed once; one provider call each; finished; bad ones refused")
+    func wholeBroadcast() async throws {
+        let broker = try TestBroker.start(partitions: 4)
+        let redis = try await TestRedisServer()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        let sandbox = try await TestSandboxProvider()
+        let sender = try await TestWorker(.sender, broker: broker, redis: redis, extraEnvironment: senderEnvironment(sandbox, ingestor))
+        try await syncTemplates(sandbox, redis)
+        let vip = (0..<30).map { "v\($0)" }
+        try await putContacts(ingestor, vip)
+        try await putContacts(ingestor, ["o1", "o2"], tags: ["other"])
+        // Refusals name the field.
+        let bad = try await call(ingestor, "POST", "/v1/broadcasts", #"{"id":"x","channel":"fax","template":"t","audience":{}}"#)
+        #expect(bad.status == 422 && bad.json["field"] == "channel", "\(bad.json)")
+        let badWhere = try await call(ingestor, "POST", "/v1/broadcasts", #"{"id":"x","channel":"sms","template":"t","audience":{"where":"nonsense: 1"}}"#)
+        #expect(badWhere.status == 422 && badWhere.json["field"] == "audience.where", "\(badWhere.json)")
+        let unknown = try await call(ingestor, "POST", "/v1/broadcasts", #"{"id":"x","channel":"sms","template":"t","audience":{},"send_at":"now"}"#)
+        #expect(unknown.status == 400 && unknown.json["field"] == "send_at", "\(unknown.json)")
+
+        let created = try await call(
+            ingestor, "POST", "/v1/broadcasts",
+            #"{"id":"spring","name":"Spring sale","channel":"whatsapp","template":"order-update","audience":{"tag":"vip"}}"#)
+        #expect(created.status == 201 && created.json["state"] == "draft", "\(created.json)")
+        #expect(try await call(ingestor, "POST", "/v1/broadcasts", #"{"id":"spring","channel":"sms","template":"t","audience":{}}"#).status == 409)
+        // The planner adds the audience: every recipient initial, nothing sent.
+        let planned = try await show(ingestor, "spring") { $0["adding"] == false }
+        #expect(planned["recipients"] == .int(30) && planned["counts"] == ["initial": 30], "\(planned)\n\(ingestor.log)")
+        let listed = try await recipients(ingestor, "spring", state: "initial")
+        #expect(listed.count == 30 && Set(listed.compactMap { $0["contact_id"]?.stringValue }) == Set(vip), "listed once each: \(listed.count)")
+        try await Task.sleep(for: .seconds(1))
+        #expect(try await calls(sandbox).isEmpty, "a draft sends nothing")
+
+        #expect(try await call(ingestor, "POST", "/v1/broadcasts/spring/start").json["state"] == "running")
+        let finished = try await show(ingestor, "spring") { $0["state"] == "finished" }
+        #expect(finished["state"] == "finished", "\(finished)\n\(sender.log)")
+        let got = try await calls(sandbox)
+        #expect(Set(got.keys) == Set(vip.map { "bc:spring:\($0)" }) && got.values.allSatisfy { $0 == 1 }, "\(got)")
+        let progress = finished["progress"]
+        #expect(progress?["total"] == .int(30) && progress?["done"] == .int(30), "\(finished)")
+        #expect(try await call(ingestor, "POST", "/v1/broadcasts/spring/start").status == 409, "a finished broadcast does not start again")
+        #expect(try await call(ingestor, "POST", "/v1/broadcasts/spring/recipients", #"{"audience":{"tag":"other"}}"#).status == 409)
+        let list = try await call(ingestor, "GET", "/v1/broadcasts")
+        #expect(list.json["broadcasts"]?.arrayValue?.first?["id"] == "spring")
+        await sender.process.stop()
+        await ingestor.process.stop()
+        await sandbox.stop()
+        await redis.stop()
+    }
+
+    @Test(
+        "pause and resume under load, more recipients added while running, then cancel: no call while paused, none twice, the rest cancelled by the administrator"
+    )
+    func pauseResumeCancel() async throws {
+        let broker = try TestBroker.start(partitions: 4)
+        let redis = try await TestRedisServer()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        let sandbox = try await TestSandboxProvider()
+        // 10 a second: the broadcast lasts long enough to pause, resume and cancel it mid-way.
+        let sender = try await TestWorker(
+            .sender, broker: broker, redis: redis, extraEnvironment: senderEnvironment(sandbox, ingestor, ["HERALD_LIMITS_WHATSAPP_PER_SECOND": "10"]))
+        try await syncTemplates(sandbox, redis)
+        let first = (0..<80).map { "p\($0)" }, more = (0..<40).map { "q\($0)" }
+        try await putContacts(ingestor, first)
+        try await putContacts(ingestor, more, tags: ["late"])
+        #expect(
+            try await call(ingestor, "POST", "/v1/broadcasts", #"{"id":"slow","channel":"whatsapp","template":"order-update","audience":{"tag":"vip"}}"#)
+                .status == 201)
+        _ = try await show(ingestor, "slow") { $0["adding"] == false }
+        #expect(try await call(ingestor, "POST", "/v1/broadcasts/slow/start").status == 200)
+        func waitCalls(atLeast n: Int) async throws -> Int {
+            for _ in 0..<300 {
+                let c = try await calls(sandbox).count
+                if c >= n { return c }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            return try await calls(sandbox).count
+        }
+        #expect(try await waitCalls(atLeast: 15) >= 15)
+        #expect(try await call(ingestor, "POST", "/v1/broadcasts/slow/pause").json["state"] == "paused")
+        // What a sender had in hand when the pause came goes out; then nothing.
+        try await Task.sleep(for: .milliseconds(1500))
+        let atPause = try await calls(sandbox).count
+        try await Task.sleep(for: .seconds(2))
+        #expect(try await calls(sandbox).count == atPause, "no call while paused")
+        #expect(atPause < first.count, "paused mid-way: \(atPause)")
+        #expect(try await call(ingestor, "POST", "/v1/broadcasts/slow/resume").json["state"] == "running")
+        // More recipients while it runs; one already in it is not added twice.
+        let added = try await call(ingestor, "POST", "/v1/broadcasts/slow/recipients", #"{"audience":{"where":{"any":[{"tag":"late"},{"tag":"vip"}]}}}"#)
+        #expect(added.status == 202, "\(added.json)")
+        let grown = try await show(ingestor, "slow") { $0["adding"] == false && $0["recipients"] == .int(120) }
+        #expect(grown["recipients"] == .int(120), "\(grown)")
+        #expect(try await waitCalls(atLeast: atPause + 15) >= atPause + 15, "sending went on after the resume")
+        #expect(try await call(ingestor, "POST", "/v1/broadcasts/slow/cancel").json["state"] == "cancelled")
+        // Every recipient ends: sent once, or cancelled without a call.
+        let store = MessageStore(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test")), partitions: 4)
+        var states: [String: [String: String]] = [:]
+        for _ in 0..<150 {
+            for c in first + more { states[c] = try await store.message(contactId: c, id: "bc:slow:\(c)") }
+            if states.values.allSatisfy({ MessageState(rawValue: $0["state"] ?? "")?.isFinal == true }) { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let got = try await calls(sandbox)
+        #expect(got.values.allSatisfy { $0 == 1 }, "called twice: \(got.filter { $0.value > 1 })")
+        let wentOut: Set<String> = ["sent", "delivered", "read"]
+        for c in first + more {
+            let s = states[c] ?? [:]
+            if got["bc:slow:\(c)"] != nil {
+                #expect(wentOut.contains(s["state"] ?? ""), "\(c) was called: \(s)")
+            } else {
+                #expect(s["state"] == "cancelled" && s["reason"] == "cancelled by the administrator", "\(c) was not called: \(s)\n\(sender.log)")
+            }
+        }
+        let cancelled = try await recipients(ingestor, "slow", state: "cancelled", limit: 50)
+        #expect(cancelled.count == first.count + more.count - got.count && !cancelled.isEmpty, "\(cancelled.count) cancelled, \(got.count) called")
+        await sender.process.stop()
+        await ingestor.process.stop()
+        await sandbox.stop()
+        await redis.stop()
+    }
+}
