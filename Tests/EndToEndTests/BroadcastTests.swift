@@ -74,6 +74,16 @@ struct BroadcastTests {
         return out
     }
 
+    /// Runs `heraldctl broadcasts …` against the ingestor: its exit status and output.
+    func cli(_ ingestor: TestIngestor, _ arguments: [String]) async throws -> (status: Int32, output: String) {
+        let dir = try temporaryDirectory("cli")
+        let p = try ChildProcess(
+            executable: try BuiltProducts.executable("heraldctl"),
+            arguments: ["broadcasts"] + arguments + ["--api", ingestor.apiURL, "--admin-key", TestIngestor.adminKey], output: .file("\(dir)/out"))
+        let status = await p.wait()
+        return (status, (try? String(contentsOfFile: "\(dir)/out", encoding: .utf8)) ?? "")
+    }
+
     func senderEnvironment(_ sandbox: TestSandboxProvider, _ ingestor: TestIngestor, _ extra: [String: String] = [:]) -> [String: String] {
         [
             "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates", "HERALD_SENDER_WHATSAPP_API_URL": sandbox.url,
@@ -113,7 +123,10 @@ struct BroadcastTests {
         try await Task.sleep(for: .seconds(1))
         #expect(try await calls(sandbox).isEmpty, "a draft sends nothing")
 
-        #expect(try await call(ingestor, "POST", "/v1/broadcasts/spring/start").json["state"] == "running")
+        let csv = try await cli(ingestor, ["recipients", "spring", "--state", "initial"])
+        let lines = csv.output.split(separator: "\r\n")
+        #expect(csv.status == 0 && lines.count == 31 && lines[0] == "contact_id,send_id,state,reason,next_attempt,updated", "\(csv)")
+        #expect(try await cli(ingestor, ["do", "start", "spring"]).status == 0)
         let finished = try await show(ingestor, "spring") { $0["state"] == "finished" }
         #expect(finished["state"] == "finished", "\(finished)\n\(sender.log)")
         let got = try await calls(sandbox)
@@ -121,6 +134,9 @@ struct BroadcastTests {
         let progress = finished["progress"]
         #expect(progress?["total"] == .int(30) && progress?["done"] == .int(30), "\(finished)")
         #expect(try await call(ingestor, "POST", "/v1/broadcasts/spring/start").status == 409, "a finished broadcast does not start again")
+        #expect(try await cli(ingestor, ["do", "resume", "spring"]).status != 0, "the CLI fails on a refusal")
+        let watched = try await cli(ingestor, ["watch", "spring"])
+        #expect(watched.status == 0 && (watched.output.contains("\"read\"") || watched.output.contains("\"sent\"")), "\(watched)")
         #expect(try await call(ingestor, "POST", "/v1/broadcasts/spring/recipients", #"{"audience":{"tag":"other"}}"#).status == 409)
         let list = try await call(ingestor, "GET", "/v1/broadcasts")
         #expect(list.json["broadcasts"]?.arrayValue?.first?["id"] == "spring")
