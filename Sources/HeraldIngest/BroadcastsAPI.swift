@@ -1,3 +1,4 @@
+import Foundation
 import HeraldCore
 import HeraldRedis
 import Hummingbird
@@ -11,14 +12,24 @@ import Logging
 /// `GET /{id}/recipients?state=…` pages through its recipients.
 public struct BroadcastsAPI: Sendable {
     let store: BroadcastStore
+    let contacts: ContactStore
+    let templates: WhatsAppCatalog
     let maxBodyBytes: Int
+    /// Where uploaded recipient CSVs are kept while they are read, and their largest size (`imports.*`).
+    let directory: String, maxCSVBytes: Int
     let logger: Logger
     var clock = WallClock.system
 
-    /// The routes over `store`.
-    public init(store: BroadcastStore, maxBodyBytes: Int, logger: Logger) {
+    /// The routes over `store`; CSV recipients become contacts of `contacts` by phone.
+    public init(
+        store: BroadcastStore, contacts: ContactStore, templates: WhatsAppCatalog, maxBodyBytes: Int, directory: String, maxCSVBytes: Int, logger: Logger
+    ) {
         self.store = store
+        self.contacts = contacts
+        self.templates = templates
         self.maxBodyBytes = maxBodyBytes
+        self.directory = directory
+        self.maxCSVBytes = maxCSVBytes
         self.logger = logger
     }
 
@@ -37,7 +48,13 @@ public struct BroadcastsAPI: Sendable {
         for action in BroadcastState.Action.allCases {
             admin.post("v1/broadcasts/:id/\(action.rawValue)") { _, context in await guarded { try await apply(action, context) } }
         }
-        admin.post("v1/broadcasts/:id/recipients") { request, context in await guarded { try await addAudience(request, context) } }
+        admin.post("v1/broadcasts/:id/recipients") { request, context in
+            await guarded {
+                request.headers[.contentType]?.lowercased().hasPrefix("text/csv") == true
+                    ? try await addCSV(request, context) : try await addAudience(request, context)
+            }
+        }
+        admin.get("v1/broadcasts/:id/template.csv") { _, context in await guarded { try await blank(context) } }
         admin.get("v1/broadcasts/:id/recipients") { request, context in await guarded { try await recipients(request, context) } }
     }
 
@@ -90,6 +107,110 @@ public struct BroadcastsAPI: Sendable {
             return APISupport.json(.conflict, ["error": "recipients are still being added to this broadcast; try again when `adding` is false"])
         }
         return APISupport.json(.accepted, ["id": .string(record.broadcast.id), "adding": audience.json])
+    }
+
+    /// Adds the recipients of an uploaded CSV (`BroadcastRecipientRows`): each
+    /// phone becomes the contact that holds it, or a new contact with it (the id
+    /// an import matching by phone would give it, `ImportMatch.derivedId`). Rows
+    /// are read and added 1,000 at a time; a refused row is reported with its
+    /// line, column and reason and never stops the others.
+    func addCSV(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let record = try await record(context)
+        guard !record.state.isFinal else {
+            return APISupport.json(.conflict, ["error": .string("broadcast '\(record.broadcast.id)' is \(record.state.rawValue): no recipients can be added")])
+        }
+        let q = request.uri.queryParameters
+        let country = q.get("country").map { String($0) }
+        if country != nil, PhoneNumber.e164("601234567", defaultCountry: country) == nil {
+            return APISupport.json(.badRequest, ["error": "country: a country calling code such as +420", "field": "country"])
+        }
+        let path = try await CSVUpload.save(request, context: context, directory: directory, maxBytes: maxCSVBytes)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let source: CSVSource
+        do { source = try await CSVSource.open(path: path, encoding: nil, delimiter: nil) } catch let e as ImportError {
+            return APISupport.json(.unprocessableContent, ["error": .string(e.description)])
+        }
+        defer { source.stop() }
+        let rows: BroadcastRecipientRows
+        do { rows = try BroadcastRecipientRows(broadcast: record.broadcast, header: source.header, country: country) } catch {
+            return APISupport.json(.unprocessableContent, ["error": .string(error.description), "field": .string(error.field)])
+        }
+        var counts = (rows: 0, added: 0, already: 0, rejected: 0)
+        var errors: [JSONValue] = []
+        while let batch = try await source.next() {
+            var valid: [(phone: String, event: [String: JSONValue], variables: [TemplateVariable])] = []
+            for (cells, line) in batch {
+                counts.rows += 1
+                switch rows.read(cells, line: line) {
+                case .row(let phone, let event, let variables): valid.append((phone, event, variables))
+                case .rejected(let line, let column, let reason):
+                    counts.rejected += 1
+                    if errors.count < 100 { errors.append(["line": .int(Int64(line)), "column": .string(column), "reason": .string(reason)]) }
+                }
+            }
+            let added = try await add(valid, to: record)
+            counts.added += added
+            counts.already += valid.count - added
+        }
+        return APISupport.json(
+            .ok,
+            [
+                "id": .string(record.broadcast.id), "rows": .int(Int64(counts.rows)), "added": .int(Int64(counts.added)),
+                "already_in": .int(Int64(counts.already)), "rejected": .int(Int64(counts.rejected)), "errors": .array(errors),
+            ])
+    }
+
+    /// Adds one batch of CSV recipients; how many were new to the broadcast.
+    func add(_ valid: [(phone: String, event: [String: JSONValue], variables: [TemplateVariable])], to record: BroadcastStore.Record) async throws -> Int {
+        guard !valid.isEmpty else { return 0 }
+        let now = clock.now()
+        let found = try await contacts.find(.phone, valid.map(\.phone))
+        var created: [(contactId: String, change: ContactChange)] = []
+        var requests: [SendRequest] = []
+        for row in valid {
+            let id = found[row.phone]?.id ?? ImportMatch.phone.derivedId(row.phone)
+            if found[row.phone] == nil {
+                var change = ContactChange()
+                change.fields["phone"] = .string(row.phone)
+                created.append((id, change))
+            }
+            var r = record.broadcast.request(for: id, now: now)
+            r.event = row.event
+            r.variables = row.variables
+            requests.append(r)
+        }
+        if !created.isEmpty { try await contacts.apply(created, now: now) }
+        let new = try await store.addRecipients(record.broadcast, requests: requests, release: record.state.sends, now: now)
+        // Started meanwhile: the start's release pass may have run before these
+        // were written. Released here too (a second release changes nothing).
+        if !record.state.sends, let state = try await store.get(record.broadcast.id)?.state, state.sends {
+            let byShard = Dictionary(grouping: requests) { Shard.of($0.contactId, partitions: store.partitions) }
+            for (shard, list) in byShard { _ = try await store.release(shard: shard, sendIds: list.map(\.id), now: clock.now()) }
+        }
+        return new.count
+    }
+
+    /// The blank recipient CSV for the broadcast's template: `phone`, then one
+    /// column per variable — the broadcast's own variables, or as many as the
+    /// synced catalogue says the template takes (`heraldctl templates sync`).
+    func blank(_ context: BasicRequestContext) async throws -> Response {
+        let record = try await record(context)
+        let b = record.broadcast
+        var count = b.variables.count
+        if count == 0 && b.channel == .whatsapp {
+            let matches = try await templates.entries().values.filter { $0.name == b.template && (b.language.isEmpty || $0.language == b.language) }
+            guard let entry = matches.sorted(by: { $0.language < $1.language }).first else {
+                return APISupport.json(
+                    .conflict, ["error": .string("WhatsApp template '\(b.template)' is not in the synced catalogue (heraldctl templates sync)")])
+            }
+            count = entry.parameters
+        }
+        var bytes: [UInt8] = []
+        ContactCSV.line(BroadcastRecipientRows.blankHeader(variables: count), to: &bytes)
+        var headers = HTTPFields()
+        headers[.contentType] = "text/csv; charset=utf-8"
+        headers[.contentDisposition] = "attachment; filename=\"\(b.id)-recipients.csv\""
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
     /// Pages through recipients, optionally of one state. A page reads at most

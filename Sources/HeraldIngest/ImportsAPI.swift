@@ -132,18 +132,7 @@ public struct ImportsAPI: Sendable {
                 }
                 if job["state"] == "done" { return APISupport.json(.ok, Self.describe(id, job)) }
             }
-            let tooLarge = APISupport.json(.contentTooLarge, ["error": .string("the CSV is larger than \(maxBytes) bytes (imports.max_bytes)")])
-            if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBytes { return tooLarge }
-            let path = "\(directory)/herald-import-\(UUID().uuidString)"
-            let body = LimitedBody(request.body, maxBytes: maxBytes)
-            do {
-                try await FileIO().writeFile(contents: body, path: path, context: context)
-            } catch {
-                try? FileManager.default.removeItem(atPath: path)
-                // The file system layer may wrap the body's error: the flag says what happened.
-                if body.exceeded.withLock({ $0 }) { return tooLarge }
-                throw error
-            }
+            let path = try await CSVUpload.save(request, context: context, directory: directory, maxBytes: maxBytes)
             if dryRun {
                 defer { try? FileManager.default.removeItem(atPath: path) }
                 return try await dryRunAnswer(path: path, options: options)
@@ -220,40 +209,4 @@ public struct ImportsAPI: Sendable {
             return APISupport.json(.serviceUnavailable, ["error": "the import store is unavailable; retry"], headers: [.retryAfter: "1"])
         }
     }
-}
-
-/// A body over `maxBytes`.
-struct BodyTooLarge: Error {}
-
-/// A request body that ends in `BodyTooLarge` past `maxBytes`, so a huge upload
-/// stops at the limit instead of filling the disk.
-struct LimitedBody<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where Base.Element == ByteBuffer {
-    typealias Element = ByteBuffer
-    let base: Base
-    let maxBytes: Int
-    /// Set when the body went past `maxBytes`.
-    let exceeded = Flag()
-    final class Flag: Sendable {
-        let value = Mutex(false)
-        func withLock<R>(_ body: (inout Bool) -> R) -> R { value.withLock { body(&$0) } }
-    }
-    init(_ base: Base, maxBytes: Int) {
-        self.base = base
-        self.maxBytes = maxBytes
-    }
-    struct AsyncIterator: AsyncIteratorProtocol {
-        var base: Base.AsyncIterator
-        var left: Int
-        let exceeded: Flag
-        mutating func next() async throws -> ByteBuffer? {
-            guard let buffer = try await base.next() else { return nil }
-            left -= buffer.readableBytes
-            if left < 0 {
-                exceeded.withLock { $0 = true }
-                throw BodyTooLarge()
-            }
-            return buffer
-        }
-    }
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: base.makeAsyncIterator(), left: maxBytes, exceeded: exceeded) }
 }

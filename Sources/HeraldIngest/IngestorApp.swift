@@ -64,7 +64,10 @@ public enum IngestorApp {
         AlertsAPI(store: AlertStore(redis: runtime.redis, partitions: settings.partitions), maxBodyBytes: settings.maxBodyBytes, logger: runtime.logger)
             .addRoutes(to: admin)
         let broadcasts = BroadcastStore(redis: runtime.redis, partitions: settings.partitions)
-        BroadcastsAPI(store: broadcasts, maxBodyBytes: settings.maxBodyBytes, logger: runtime.logger).addRoutes(to: admin)
+        BroadcastsAPI(
+            store: broadcasts, contacts: contacts, templates: WhatsAppCatalog(redis: runtime.redis), maxBodyBytes: settings.maxBodyBytes,
+            directory: settings.importsDirectory, maxCSVBytes: settings.importsMaxBytes, logger: runtime.logger
+        ).addRoutes(to: admin)
         CampaignsAPI(
             store: CampaignStore(redis: runtime.redis), journeys: journeys, producer: runtime.producer, maxBodyBytes: settings.maxBodyBytes,
             logger: runtime.logger

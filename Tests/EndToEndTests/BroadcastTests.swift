@@ -216,4 +216,82 @@ struct BroadcastTests {
         await sandbox.stop()
         await redis.stop()
     }
+
+    /// Uploads a recipient CSV.
+    func upload(_ ingestor: TestIngestor, _ id: String, _ csv: String, query: String = "") async throws -> (status: Int, json: JSONValue) {
+        let r = try await client.send(
+            method: "POST", url: "\(ingestor.apiURL)/v1/broadcasts/\(id)/recipients\(query)",
+            headers: [("Authorization", "Bearer \(TestIngestor.adminKey)"), ("Content-Type", "text/csv")], body: Array(csv.utf8))
+        return (r.status, (try? JSONValue.parse(string: r.bodyText)) ?? .null)
+    }
+
+    @Test(
+        "CSV recipients (seed 001): the phone first, the other columns fill the variables in order, or the broadcast's own mapping with defaults; bad rows reported by line and column; a phone twice is one recipient"
+    )
+    func csvRecipients() async throws {
+        let broker = try TestBroker.start(partitions: 4)
+        let redis = try await TestRedisServer()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        let sandbox = try await TestSandboxProvider()
+        let sender = try await TestWorker(.sender, broker: broker, redis: redis, extraEnvironment: senderEnvironment(sandbox, ingestor))
+        try await syncTemplates(sandbox, redis)
+        #expect(try await call(ingestor, "PUT", "/v1/contacts/known", #"{"phone":"+420601000001","attributes":{"first_name":"Jan"}}"#).status == 200)
+        #expect(
+            try await call(ingestor, "POST", "/v1/broadcasts", #"{"id":"orders","channel":"whatsapp","template":"order-update","audience":{"tag":"none"}}"#)
+                .status == 201)
+        let blank = try await client.send(
+            method: "GET", url: "\(ingestor.apiURL)/v1/broadcasts/orders/template.csv", headers: [("Authorization", "Bearer \(TestIngestor.adminKey)")])
+        #expect(blank.status == 200 && blank.bodyText == "phone,variable_1,variable_2\r\n", "\(blank.bodyText)")
+        // Semicolons and a BOM, as Czech spreadsheets write them; national numbers get +420.
+        let csv =
+            "\u{FEFF}Telefon;Oslovení;Objednávka\n+420601000001;Pane Nováku;A-1\n601000002;Paní Dvořáková;A-2\n12;x;y\n+420601000003;;A-3\n601 000 002;dup;A-9\n"
+        let first = try await upload(ingestor, "orders", csv, query: "?country=%2B420")
+        #expect(first.status == 200, "\(first.json)")
+        #expect(first.json["rows"] == 5 && first.json["added"] == 2 && first.json["already_in"] == 1 && first.json["rejected"] == 2, "\(first.json)")
+        let errors = first.json["errors"]?.arrayValue ?? []
+        #expect(
+            errors.count == 2 && errors[0]["line"] == 4 && errors[0]["column"] == "Telefon" && errors[1]["line"] == 5 && errors[1]["column"] == "Oslovení",
+            "\(errors)")
+        // Uploading it again adds no one.
+        #expect(try await upload(ingestor, "orders", csv, query: "?country=%2B420").json["added"] == 0)
+        // The new number is a contact now, found by phone as an import would.
+        let newId = ImportMatch.phone.derivedId("+420601000002")
+        #expect(try await call(ingestor, "GET", "/v1/contacts/\(newId)").json["phone"] == "+420601000002")
+
+        // A broadcast with its own mapping: the profile's first name, a column, defaults for what is empty.
+        let mapped = try await call(
+            ingestor, "POST", "/v1/broadcasts",
+            #"{"id":"orders2","channel":"whatsapp","template":"order-update","language":"en","audience":{"tag":"none"},"variables":[{"field":"contact.attributes.first_name","default":"zákazníku"},{"field":"event.2","default":"vaše objednávka"}]}"#
+        )
+        #expect(mapped.status == 201, "\(mapped.json)")
+        let second = try await upload(ingestor, "orders2", "phone,ignored,order\n+420601000001,,B-1\n+420601000004,,\n")
+        #expect(second.json["added"] == 2 && second.json["rejected"] == 0, "\(second.json)")
+        #expect(try await upload(ingestor, "orders2", "x\n+1\n").json["rejected"] == 1)
+        // Email broadcasts take audiences, not phone lists.
+        #expect(
+            try await call(ingestor, "POST", "/v1/broadcasts", #"{"id":"mail","channel":"email","template":"welcome","audience":{"tag":"none"}}"#).status == 201
+        )
+        #expect(try await upload(ingestor, "mail", "phone\n+420601000001\n").status == 422)
+
+        for id in ["orders", "orders2"] { #expect(try await call(ingestor, "POST", "/v1/broadcasts/\(id)/start").status == 200) }
+        for id in ["orders", "orders2"] {
+            let done = try await show(ingestor, id) { $0["state"] == "finished" }
+            #expect(done["state"] == "finished", "\(done)\n\(sender.log)")
+        }
+        var parameters: [String: [String]] = [:]
+        for r in try await sandbox.requests() where r["api"] == "whatsapp" {
+            let id = r["body"]?["biz_opaque_callback_data"]?.stringValue.flatMap(MessageReference.init(text:))?.sendId ?? "?"
+            let texts = r["body"]?["template"]?["components"]?.arrayValue?.first?["parameters"]?.arrayValue?.compactMap { $0["text"]?.stringValue }
+            parameters[id] = texts
+        }
+        #expect(parameters["bc:orders:known"] == ["Pane Nováku", "A-1"], "\(parameters)")
+        #expect(parameters["bc:orders:\(newId)"] == ["Paní Dvořáková", "A-2"], "\(parameters)")
+        #expect(parameters["bc:orders2:known"] == ["Jan", "B-1"], "\(parameters)")
+        #expect(parameters["bc:orders2:\(ImportMatch.phone.derivedId("+420601000004"))"] == ["zákazníku", "vaše objednávka"], "\(parameters)")
+        #expect(parameters.count == 4, "\(parameters)")
+        await sender.process.stop()
+        await ingestor.process.stop()
+        await sandbox.stop()
+        await redis.stop()
+    }
 }

@@ -56,9 +56,15 @@ public struct WhatsAppProvider: ChannelProvider {
         guard let phone = profile?.phone, ContactInput.isE164(phone) else {
             return .finish(.invalidRecord, profile?.phone == nil ? "the contact has no phone number" : "'\(profile?.phone ?? "")' is not an E.164 number")
         }
-        guard let template = templates.template(request.template) else {
+        // A request's own language and variables (a broadcast's) stand in for the
+        // template's configured mapping, which it then does not need.
+        let configured = templates.template(request.template)
+        let language = request.language.isEmpty ? configured?.language : request.language
+        let mapping = request.variables.isEmpty ? configured?.parameters : request.variables.map { .init(field: $0.field, defaultValue: $0.defaultValue) }
+        guard let language, let mapping else {
             return .finish(.sendingFailed, "no WhatsApp template '\(request.template)' (config/templates/whatsapp/\(request.template).yaml)")
         }
+        let template = WhatsAppTemplates.Template(language: language, parameters: mapping)
         guard let entry = try await catalog.entries()["\(request.template)|\(template.language)"] else {
             return .finish(
                 .sendingFailed, "WhatsApp template '\(request.template)' (\(template.language)) is not in the synced catalogue (heraldctl templates sync)")
@@ -69,7 +75,8 @@ public struct WhatsAppProvider: ChannelProvider {
         guard entry.parameters == template.parameters.count else {
             return .finish(
                 .sendingFailed,
-                "WhatsApp template '\(request.template)' takes \(entry.parameters) parameters; config/templates/whatsapp maps \(template.parameters.count)")
+                "WhatsApp template '\(request.template)' takes \(entry.parameters) parameters; "
+                    + (request.variables.isEmpty ? "config/templates/whatsapp maps" : "the request's variables are") + " \(template.parameters.count)")
         }
         let parameters = template.parameters.map { p -> String in
             switch Self.value(at: p.path, request, profile: profile) {

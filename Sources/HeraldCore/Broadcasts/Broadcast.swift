@@ -16,6 +16,11 @@ public struct Broadcast: Sendable, Equatable {
     public var template: String
     /// The WhatsApp number to send from ("" : the default one).
     public var account: String
+    /// The WhatsApp template's language ("" : the template's configured one).
+    public var language: String = ""
+    /// What fills the WhatsApp template's variables, in order (empty: the
+    /// template's configured mapping, or a CSV recipient's columns).
+    public var variables: [TemplateVariable] = []
     /// `marketing` or `utility`: what consent, caps and suppression apply
     /// (`SendRequest.isMarketing`).
     public var category: Category
@@ -106,11 +111,15 @@ public struct Broadcast: Sendable, Equatable {
             id: sendId(contactId), contactId: contactId, campaignId: campaignId, stepId: "broadcast", channel: channel, template: template,
             category: category == .utility ? "transactional" : "marketing", createdAtMs: now)
         r.account = account
+        r.language = language
+        r.variables = variables
         return r
     }
 
     /// The fields `init(json:)` takes.
-    public static let fields: Set<String> = ["id", "name", "note", "channel", "template", "account", "category", "audience", "start_at"]
+    public static let fields: Set<String> = [
+        "id", "name", "note", "channel", "template", "account", "language", "variables", "category", "audience", "start_at",
+    ]
 
     /// Longest `name`, and `note`, in bytes.
     public static let maxNameBytes = 256, maxNoteBytes = 4_096
@@ -150,6 +159,19 @@ public struct Broadcast: Sendable, Equatable {
             guard channel == .whatsapp else { throw BroadcastError(field: "account", "is only for whatsapp broadcasts") }
             guard AccountName.isValid(account) else { throw BroadcastError(field: "account", AccountName.rule) }
         }
+        language = try string("language") ?? ""
+        if !language.isEmpty {
+            guard channel == .whatsapp else {
+                throw BroadcastError(field: "language", "is only for whatsapp broadcasts (email and SMS templates are per language)")
+            }
+            guard TemplateLanguage.isValid(language) else { throw BroadcastError(field: "language", TemplateLanguage.rule) }
+        }
+        if let v = o["variables"], v != .null {
+            guard channel == .whatsapp else {
+                throw BroadcastError(field: "variables", "are only for whatsapp broadcasts (email and SMS templates name their fields)")
+            }
+            do { variables = try TemplateVariable.list(v) } catch { throw BroadcastError(field: "variables\(error.entry)", error.reason) }
+        }
         let categoryText = try string("category") ?? Category.marketing.rawValue
         guard let category = Category(rawValue: categoryText) else { throw BroadcastError(field: "category", "must be marketing or utility") }
         self.category = category
@@ -174,6 +196,8 @@ public struct Broadcast: Sendable, Equatable {
             "category": .string(category.rawValue), "audience": audience.json,
         ]
         if !account.isEmpty { o["account"] = .string(account) }
+        if !language.isEmpty { o["language"] = .string(language) }
+        if !variables.isEmpty { o["variables"] = .array(variables.map(\.json)) }
         if let startAt { o["start_at"] = .string(RFC3339.format(milliseconds: startAt)) }
         return .object(o)
     }

@@ -28,6 +28,8 @@ public struct SendRequest: WireRecord, Equatable, CustomStringConvertible {
         var content: PreparedEmail? = nil
         var originMs: Int64 = 0
         var account: String = ""
+        var language: String = ""
+        var variables: [TemplateVariable] = []
     }
 
     private var storage: Storage
@@ -129,6 +131,20 @@ public struct SendRequest: WireRecord, Equatable, CustomStringConvertible {
         set { writable.fields.account = newValue }
     }
 
+    /// The template's language to send in ("" : the template's configured one).
+    /// Written only when set.
+    public var language: String {
+        get { storage.fields.language }
+        set { writable.fields.language = newValue }
+    }
+
+    /// What fills the template's variables, in order (empty: the template's
+    /// configured mapping): a broadcast's own. Written only when set.
+    public var variables: [TemplateVariable] {
+        get { storage.fields.variables }
+        set { writable.fields.variables = newValue }
+    }
+
     /// Equal when every field is equal (the same box, or equal boxes).
     public static func == (a: SendRequest, b: SendRequest) -> Bool {
         a.storage === b.storage || a.storage.fields == b.storage.fields
@@ -187,7 +203,7 @@ public struct SendRequest: WireRecord, Equatable, CustomStringConvertible {
     /// The members `init(member:)` reads.
     static let memberKeys = [
         "id", "contact_id", "campaign_id", "channel", "template", "version", "instance_id", "step_id", "category", "test", "created_at_ms",
-        "event", "to", "content", "origin_ms", "account",
+        "event", "to", "content", "origin_ms", "account", "language", "variables",
     ]
 
     /// Reads the request's members through `o` (a key's value; nil when absent).
@@ -226,6 +242,13 @@ public struct SendRequest: WireRecord, Equatable, CustomStringConvertible {
             guard let name = a.stringValue, AccountName.isValid(name) else { throw SendRequestError(field: "account", AccountName.rule) }
             account = name
         }
+        if let l = o("language"), l != .null {
+            guard let text = l.stringValue, TemplateLanguage.isValid(text) else { throw SendRequestError(field: "language", TemplateLanguage.rule) }
+            language = text
+        }
+        if let v = o("variables"), v != .null {
+            do { variables = try TemplateVariable.list(v) } catch { throw SendRequestError(field: "variables\(error.entry)", error.reason) }
+        }
     }
 
     /// The record as a dictionary (what `encoded()` writes).
@@ -240,6 +263,8 @@ public struct SendRequest: WireRecord, Equatable, CustomStringConvertible {
         if let content { o["content"] = content.json }
         if originMs > 0 { o["origin_ms"] = .int(originMs) }
         if !account.isEmpty { o["account"] = .string(account) }
+        if !language.isEmpty { o["language"] = .string(language) }
+        if !variables.isEmpty { o["variables"] = .array(variables.map(\.json)) }
         return .object(o)
     }
 }

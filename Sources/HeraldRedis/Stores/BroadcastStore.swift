@@ -202,9 +202,16 @@ public struct BroadcastStore: Sendable {
     /// due at once when `release`. Returns the send ids that were new.
     @discardableResult
     public func addRecipients(_ broadcast: Broadcast, _ contactIds: [String], release: Bool, now: Int64) async throws -> [String] {
-        let unique = Array(Set(contactIds)).sorted()
-        guard !unique.isEmpty else { return [] }
-        let requests = unique.map { broadcast.request(for: $0, now: now) }
+        try await addRecipients(broadcast, requests: Array(Set(contactIds)).sorted().map { broadcast.request(for: $0, now: now) }, release: release, now: now)
+    }
+
+    /// `addRecipients` with each recipient's message as made (a CSV row's
+    /// values in its `event`); of two for one contact, the first counts.
+    @discardableResult
+    public func addRecipients(_ broadcast: Broadcast, requests all: [SendRequest], release: Bool, now: Int64) async throws -> [String] {
+        var seen: Set<String> = []
+        let requests = all.filter { seen.insert($0.id).inserted }
+        guard !requests.isEmpty else { return [] }
         let replies = try await redis.evalGrouped(
             Self.addScript, count: requests.count, group: { Shard.of(requests[$0].contactId, partitions: partitions) }, perCall: 200
         ) { items in

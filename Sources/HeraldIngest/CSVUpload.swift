@@ -1,0 +1,64 @@
+import Foundation
+import HeraldCore
+import Hummingbird
+import Synchronization
+
+/// A CSV request body saved to a file (an import's, a broadcast's recipients'),
+/// streamed, never past a size limit, so a huge upload stops at the limit
+/// instead of filling the memory or the disk.
+enum CSVUpload {
+    /// Saves `request`'s body to a new file in `directory`; its path.
+    /// - Throws: `ListsAPI.Refusal` with 413 past `maxBytes` (`imports.max_bytes`).
+    static func save(_ request: Request, context: BasicRequestContext, directory: String, maxBytes: Int) async throws -> String {
+        let tooLarge = ListsAPI.Refusal(
+            APISupport.json(.contentTooLarge, ["error": .string("the CSV is larger than \(maxBytes) bytes (imports.max_bytes)")]))
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBytes { throw tooLarge }
+        let path = "\(directory)/herald-import-\(UUID().uuidString)"
+        let body = LimitedBody(request.body, maxBytes: maxBytes)
+        do {
+            try await FileIO().writeFile(contents: body, path: path, context: context)
+        } catch {
+            try? FileManager.default.removeItem(atPath: path)
+            // The file system layer may wrap the body's error: the flag says what happened.
+            if body.exceeded.withLock({ $0 }) { throw tooLarge }
+            throw error
+        }
+        return path
+    }
+}
+
+/// A body over `maxBytes`.
+struct BodyTooLarge: Error {}
+
+/// A request body that ends in `BodyTooLarge` past `maxBytes`, so a huge upload
+/// stops at the limit instead of filling the disk.
+struct LimitedBody<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where Base.Element == ByteBuffer {
+    typealias Element = ByteBuffer
+    let base: Base
+    let maxBytes: Int
+    /// Set when the body went past `maxBytes`.
+    let exceeded = Flag()
+    final class Flag: Sendable {
+        let value = Mutex(false)
+        func withLock<R>(_ body: (inout Bool) -> R) -> R { value.withLock { body(&$0) } }
+    }
+    init(_ base: Base, maxBytes: Int) {
+        self.base = base
+        self.maxBytes = maxBytes
+    }
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var base: Base.AsyncIterator
+        var left: Int
+        let exceeded: Flag
+        mutating func next() async throws -> ByteBuffer? {
+            guard let buffer = try await base.next() else { return nil }
+            left -= buffer.readableBytes
+            if left < 0 {
+                exceeded.withLock { $0 = true }
+                throw BodyTooLarge()
+            }
+            return buffer
+        }
+    }
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: base.makeAsyncIterator(), left: maxBytes, exceeded: exceeded) }
+}
