@@ -183,7 +183,10 @@ let package = Package(
         .testTarget(name: "HeraldServiceTests", dependencies: ["HeraldService", "HeraldIngest", "HeraldTestSupport"], swiftSettings: swift6),
         .testTarget(name: "HeraldAlerterTests", dependencies: ["HeraldAlerter", "HeraldCore"], swiftSettings: swift6),
         .testTarget(name: "HeraldSenderTests", dependencies: ["HeraldSender", "HeraldCore", "HeraldChannels"], swiftSettings: swift6),
-        .testTarget(name: "HeraldIngestTests", dependencies: ["HeraldIngest", "HeraldKafka", "HeraldCore"], swiftSettings: swift6),
+        .testTarget(
+            name: "HeraldIngestTests",
+            dependencies: ["HeraldIngest", "HeraldKafka", "HeraldCore", "HeraldRedis", "HeraldTestSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swift6),
         .testTarget(name: "HeraldSchedulerTests", dependencies: ["HeraldScheduler", "HeraldRedis", "HeraldCore"], swiftSettings: swift6),
         .testTarget(name: "HeraldChannelsTests", dependencies: ["HeraldChannels", "HeraldCore", "HeraldRedis"], swiftSettings: swift6),
         .testTarget(name: "HeraldctlTests", dependencies: ["heraldctl", "HeraldChannels", "HeraldCore"], swiftSettings: swift6),

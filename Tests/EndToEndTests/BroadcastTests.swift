@@ -294,4 +294,47 @@ struct BroadcastTests {
         await sandbox.stop()
         await redis.stop()
     }
+
+    @Test("SIGKILL of the sender mid-broadcast: after a restart every recipient ends sent, none gets two calls, none is skipped")
+    func killSenderMidBroadcast() async throws {
+        let broker = try TestBroker.start(partitions: 4)
+        let redis = try await TestRedisServer()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis, extraEnvironment: ["HERALD_WHATSAPP_APP_SECRET": "app-secret"])
+        // A slow provider that takes each message and sends its statuses at once: the
+        // kill finds calls in flight, which the statuses then close (docs/sender.md).
+        let sandbox = try await TestSandboxProvider(arguments: [
+            "--answer-delay", "300", "--whatsapp-callback", "\(ingestor.apiURL)/v1/status/whatsapp", "--app-secret", "app-secret",
+        ])
+        let environment = senderEnvironment(sandbox, ingestor, ["HERALD_SENDER_LEASE": "3s", "HERALD_SENDER_HTTP_CONNECTIONS": "8"])
+        try await syncTemplates(sandbox, redis)
+        let people = (0..<150).map { "k\($0)" }
+        try await putContacts(ingestor, people)
+        #expect(
+            try await call(ingestor, "POST", "/v1/broadcasts", #"{"id":"kill","channel":"whatsapp","template":"order-update","audience":{"tag":"vip"}}"#)
+                .status == 201)
+        _ = try await show(ingestor, "kill") { $0["adding"] == false }
+        let first = try await TestWorker(.sender, broker: broker, redis: redis, extraEnvironment: environment)
+        #expect(try await call(ingestor, "POST", "/v1/broadcasts/kill/start").status == 200)
+        for _ in 0..<400 {
+            if try await calls(sandbox).count >= 20 { break }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        first.process.signal(SIGKILL)
+        _ = await first.process.wait()
+        let atKill = try await calls(sandbox).count
+        #expect(atKill < people.count, "the kill did not land mid-broadcast: \(atKill)")
+        let second = try await TestWorker(.sender, broker: broker, redis: redis, extraEnvironment: environment)
+        let done = try await show(ingestor, "kill", timeout: .seconds(90)) { $0["state"] == "finished" }
+        #expect(done["state"] == "finished", "\(done)\n\(second.log)")
+        let got = try await calls(sandbox)
+        #expect(got.values.allSatisfy { $0 == 1 }, "called twice: \(got.filter { $0.value > 1 })")
+        #expect(Set(got.keys) == Set(people.map { "bc:kill:\($0)" }), "skipped: \(Set(people.map { "bc:kill:\($0)" }).subtracting(got.keys))")
+        let counts = done["counts"]?.objectValue ?? [:]
+        let wentOut = ["sent", "delivered", "read"].reduce(Int64(0)) { if case .int(let n)? = counts[$1] { $0 + n } else { $0 } }
+        #expect(wentOut == Int64(people.count), "\(counts)")
+        await second.process.stop()
+        await ingestor.process.stop()
+        await sandbox.stop()
+        await redis.stop()
+    }
 }
