@@ -16,4 +16,15 @@ public enum TimeZones {
         cache.withLock { $0[identifier] = zone }
         return zone
     }
+
+    private static let known = Mutex<[String: Bool]>([:])
+
+    /// Whether `name` is an IANA zone (or `UTC`), answered once per name: send
+    /// requests carry a zone, and every one is checked where it is read.
+    public static func isKnown(_ name: String) -> Bool {
+        if let answer = known.withLock({ $0[name] }) { return answer }
+        let answer = name == "UTC" || (name.utf8.count <= 64 && TimeZone(identifier: name) != nil)
+        known.withLock { if $0.count < 10_000 { $0[name] = answer } }
+        return answer
+    }
 }

@@ -62,8 +62,10 @@ struct SendProcessor: Sendable {
         let profiles = try await contacts.get(many: Array(wanted))
         var endings: [MessageStore.Transition] = []
         var held: [SendRequest] = []
+        var windowHeld: [(SendRequest, Int64)] = []
         var calls: [Channel: [Pending]] = [:]
         let broadcasts = catalog.broadcastStates()
+        let now = clock.now()
         for (i, request) in requests.enumerated() {
             let plan: SendPlan
             // A stopped campaign's queued messages are cancelled, not sent.
@@ -82,6 +84,10 @@ struct SendProcessor: Sendable {
                 case .cancelled?, .running?, nil:
                     plan = .finish(.cancelled, "cancelled by the administrator")
                 }
+            } else if let opens = Self.windowOpens(request, profile: profiles[request.contactId], now: now), opens > now {
+                // Outside its send window in the recipient's time zone: untouched until the window opens.
+                windowHeld.append((request, opens))
+                continue
             } else {
                 plan = try await self.plan(request, profile: profiles[request.contactId])
             }
@@ -95,6 +101,10 @@ struct SendProcessor: Sendable {
         // Looked at again only after `park_recheck` unless a resume makes them due
         // first (`BroadcastStore.release`), which every resume does.
         if !held.isEmpty { try await messages.hold(held, until: clock.now().addingClamped(settings.parkRecheck.milliseconds)) }
+        for (opens, group) in Dictionary(grouping: windowHeld, by: \.1) {
+            try await messages.hold(group.map(\.0), until: opens)
+            for (request, _) in group { dueTimes.note(shard: Shard.of(request.contactId, partitions: messages.partitions), at: opens) }
+        }
         // Each wave waits on round trips most of its time: several run at once
         // (as many as a channel has lanes), so Redis, the provider and this
         // process stay busy.
@@ -108,6 +118,15 @@ struct SendProcessor: Sendable {
             }
             try await group.waitForAll()
         }
+    }
+
+    /// When a request with a send window may go out next: now if inside it, the
+    /// window's next start in the contact's time zone (else the request's, else
+    /// UTC) if outside; nil without a window.
+    static func windowOpens(_ request: SendRequest, profile: ContactProfile?, now: Int64) -> Int64? {
+        guard !request.window.isEmpty, let window = WaitUntil.window(request.window) else { return nil }
+        let zone = profile?.timeZone ?? (request.timeZone.isEmpty ? "UTC" : request.timeZone)
+        return LocalTime.nextMoment(after: now, satisfying: WaitUntil(window: window), timeZone: zone)
     }
 
     /// The broadcast a campaign id names (`Broadcast.campaignId`), or nil for a journey's or an alert's.

@@ -337,4 +337,48 @@ struct BroadcastTests {
         await sandbox.stop()
         await redis.stop()
     }
+
+    @Test("a send window in each recipient's time zone: at the same moment one recipient inside it is sent to, one outside waits untouched for its window")
+    func sendWindow() async throws {
+        let broker = try TestBroker.start(partitions: 4)
+        let redis = try await TestRedisServer()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        let sandbox = try await TestSandboxProvider()
+        let sender = try await TestWorker(.sender, broker: broker, redis: redis, extraEnvironment: senderEnvironment(sandbox, ingestor))
+        try await syncTemplates(sandbox, redis)
+        // A window that is open now k hours east of UTC and closed in UTC (at least an hour of margin).
+        let hour = Calendar(identifier: .gregorian).dateComponents(in: TimeZone(identifier: "UTC")!, from: Date()).hour!
+        let k = (1...3).first { (hour + $0) % 24 <= 22 }!
+        let start = (hour + k) % 24
+        let window = String(format: "%02d:00-%02d:59", start, start + 1)
+        #expect(try await call(ingestor, "PUT", "/v1/contacts/east", #"{"phone":"+420601000101","timezone":"Etc/GMT-\#(k)","tags":["w"]}"#).status == 200)
+        #expect(try await call(ingestor, "PUT", "/v1/contacts/utc", #"{"phone":"+420601000102","timezone":"UTC","tags":["w"]}"#).status == 200)
+        let created = try await call(
+            ingestor, "POST", "/v1/broadcasts",
+            #"{"id":"win","channel":"whatsapp","template":"order-update","window":"\#(window)","time_zone":"Europe/Prague","audience":{"tag":"w"}}"#)
+        #expect(created.status == 201 && created.json["window"] == .string(window), "\(created.json)")
+        _ = try await show(ingestor, "win") { $0["adding"] == false }
+        #expect(try await call(ingestor, "POST", "/v1/broadcasts/win/start").status == 200)
+        for _ in 0..<200 {
+            if try await calls(sandbox)["bc:win:east"] != nil { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        try await Task.sleep(for: .seconds(2))
+        let got = try await calls(sandbox)
+        #expect(got == ["bc:win:east": 1], "\(got)\n\(sender.log)")
+        let store = MessageStore(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test")), partitions: 4)
+        #expect(try await store.message(contactId: "utc", id: "bc:win:utc")?["state"] == "initial", "waiting for its window, untouched")
+        // Its retry entry is the window's next start in UTC (today at `start`, or tomorrow).
+        let pending = try await RedisPool(configuration: redis.configuration, logger: Logger(label: "test")).execute([
+            "ZSCORE", "herald:retry:\(Shard.hashTag(Shard.of("utc", partitions: 4)))", "bc:win:utc",
+        ])
+        let opens = pending.string.flatMap(Double.init).map { Int64($0) } ?? 0
+        let utcStart = opens / 1000 % 86_400
+        #expect(utcStart == Int64(start * 3600) && opens > Int64(Date().timeIntervalSince1970 * 1000), "opens at \(opens)")
+        #expect(try await call(ingestor, "POST", "/v1/broadcasts/win/cancel").status == 200)
+        await sender.process.stop()
+        await ingestor.process.stop()
+        await sandbox.stop()
+        await redis.stop()
+    }
 }

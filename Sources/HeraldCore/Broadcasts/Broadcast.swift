@@ -28,6 +28,11 @@ public struct Broadcast: Sendable, Equatable {
     public var audience: Audience
     /// When it starts by itself (UTC ms); nil: when started.
     public var startAt: Int64?
+    /// The local hours messages may go out in (`09:00-20:00`), in each
+    /// recipient's time zone ("" : any time); outside them, a message waits for the next.
+    public var window: String = ""
+    /// The time zone `window` is read in for a recipient without one ("" : UTC).
+    public var timeZone: String = ""
 
     /// What consent and caps see.
     public enum Category: String, Sendable, CaseIterable {
@@ -113,12 +118,14 @@ public struct Broadcast: Sendable, Equatable {
         r.account = account
         r.language = language
         r.variables = variables
+        r.window = window
+        r.timeZone = timeZone
         return r
     }
 
     /// The fields `init(json:)` takes.
     public static let fields: Set<String> = [
-        "id", "name", "note", "channel", "template", "account", "language", "variables", "category", "audience", "start_at",
+        "id", "name", "note", "channel", "template", "account", "language", "variables", "category", "audience", "start_at", "window", "time_zone",
     ]
 
     /// Longest `name`, and `note`, in bytes.
@@ -177,6 +184,12 @@ public struct Broadcast: Sendable, Equatable {
         self.category = category
         guard let audience = o["audience"] else { throw BroadcastError(field: "audience", "is required: {segment} or {list, tag, where}") }
         self.audience = try Audience(json: audience)
+        window = try string("window") ?? ""
+        guard window.isEmpty || WaitUntil.window(window) != nil else {
+            throw BroadcastError(field: "window", "must be HH:MM-HH:MM in the recipient's time zone, the start before the end (09:00-20:00)")
+        }
+        timeZone = try string("time_zone") ?? ""
+        guard timeZone.isEmpty || TimeZones.isKnown(timeZone) else { throw BroadcastError(field: "time_zone", "must be an IANA time zone (Europe/Prague)") }
         if let text = try string("start_at") {
             guard let at = RFC3339.parseMilliseconds(text) else { throw BroadcastError(field: "start_at", "must be an RFC 3339 time") }
             guard at <= now.addingClamped(Self.maxLeadMs) else { throw BroadcastError(field: "start_at", "is more than a year ahead") }
@@ -198,6 +211,8 @@ public struct Broadcast: Sendable, Equatable {
         if !account.isEmpty { o["account"] = .string(account) }
         if !language.isEmpty { o["language"] = .string(language) }
         if !variables.isEmpty { o["variables"] = .array(variables.map(\.json)) }
+        if !window.isEmpty { o["window"] = .string(window) }
+        if !timeZone.isEmpty { o["time_zone"] = .string(timeZone) }
         if let startAt { o["start_at"] = .string(RFC3339.format(milliseconds: startAt)) }
         return .object(o)
     }

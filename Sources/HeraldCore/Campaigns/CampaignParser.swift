@@ -456,11 +456,8 @@ struct Reader {
             }
             if let win = o["window"] {
                 let text = try string(win, "window", in: body)
-                let parts = text.split(separator: "-").map { $0.trimmingCharacters(in: .whitespaces) }
-                guard parts.count == 2, let from = TimeOfDay(parts[0]), let to = TimeOfDay(parts[1]), from < to else {
-                    throw fail(win, "window '\(text)' must be HH:MM-HH:MM with the start before the end")
-                }
-                w.window = from...to
+                guard let window = WaitUntil.window(text) else { throw fail(win, "window '\(text)' must be HH:MM-HH:MM with the start before the end") }
+                w.window = window
             }
             if w.time == nil && w.days == nil && w.window == nil {
                 throw fail(body, "wait_until needs time, days or window")
@@ -515,5 +512,5 @@ struct Reader {
 
 /// IANA time-zone names known to this system.
 enum TimeZoneCheck {
-    static func isKnown(_ name: String) -> Bool { name == "UTC" || TimeZone(identifier: name) != nil }
+    static func isKnown(_ name: String) -> Bool { TimeZones.isKnown(name) }
 }

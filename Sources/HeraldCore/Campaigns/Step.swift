@@ -114,6 +114,13 @@ public struct WaitUntil: Sendable, Hashable {
         self.days = days
         self.window = window
     }
+
+    /// Reads a local time window `HH:MM-HH:MM` (the start before the end); nil otherwise.
+    public static func window(_ text: String) -> ClosedRange<TimeOfDay>? {
+        let parts = text.split(separator: "-").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard parts.count == 2, let from = TimeOfDay(parts[0]), let to = TimeOfDay(parts[1]), from < to else { return nil }
+        return from...to
+    }
 }
 
 /// One branch of a conditional split; branches are tried in order.

@@ -30,6 +30,8 @@ public struct SendRequest: WireRecord, Equatable, CustomStringConvertible {
         var account: String = ""
         var language: String = ""
         var variables: [TemplateVariable] = []
+        var window: String = ""
+        var timeZone: String = ""
     }
 
     private var storage: Storage
@@ -145,6 +147,19 @@ public struct SendRequest: WireRecord, Equatable, CustomStringConvertible {
         set { writable.fields.variables = newValue }
     }
 
+    /// A local time window (`HH:MM-HH:MM`) the message may go out in, in the
+    /// contact's time zone ("" : any time): a broadcast's send window. Written only when set.
+    public var window: String {
+        get { storage.fields.window }
+        set { writable.fields.window = newValue }
+    }
+
+    /// The time zone `window` is read in for a contact without one ("" : UTC).
+    public var timeZone: String {
+        get { storage.fields.timeZone }
+        set { writable.fields.timeZone = newValue }
+    }
+
     /// Equal when every field is equal (the same box, or equal boxes).
     public static func == (a: SendRequest, b: SendRequest) -> Bool {
         a.storage === b.storage || a.storage.fields == b.storage.fields
@@ -203,7 +218,7 @@ public struct SendRequest: WireRecord, Equatable, CustomStringConvertible {
     /// The members `init(member:)` reads.
     static let memberKeys = [
         "id", "contact_id", "campaign_id", "channel", "template", "version", "instance_id", "step_id", "category", "test", "created_at_ms",
-        "event", "to", "content", "origin_ms", "account", "language", "variables",
+        "event", "to", "content", "origin_ms", "account", "language", "variables", "window", "time_zone",
     ]
 
     /// Reads the request's members through `o` (a key's value; nil when absent).
@@ -246,6 +261,18 @@ public struct SendRequest: WireRecord, Equatable, CustomStringConvertible {
             guard let text = l.stringValue, TemplateLanguage.isValid(text) else { throw SendRequestError(field: "language", TemplateLanguage.rule) }
             language = text
         }
+        if let w = o("window"), w != .null {
+            guard let text = w.stringValue, WaitUntil.window(text) != nil else {
+                throw SendRequestError(field: "window", "must be HH:MM-HH:MM, the start before the end")
+            }
+            window = text
+        }
+        if let z = o("time_zone"), z != .null {
+            guard let name = z.stringValue, TimeZones.isKnown(name) else {
+                throw SendRequestError(field: "time_zone", "must be an IANA time zone (Europe/Prague)")
+            }
+            timeZone = name
+        }
         if let v = o("variables"), v != .null {
             do { variables = try TemplateVariable.list(v) } catch { throw SendRequestError(field: "variables\(error.entry)", error.reason) }
         }
@@ -265,6 +292,8 @@ public struct SendRequest: WireRecord, Equatable, CustomStringConvertible {
         if !account.isEmpty { o["account"] = .string(account) }
         if !language.isEmpty { o["language"] = .string(language) }
         if !variables.isEmpty { o["variables"] = .array(variables.map(\.json)) }
+        if !window.isEmpty { o["window"] = .string(window) }
+        if !timeZone.isEmpty { o["time_zone"] = .string(timeZone) }
         return .object(o)
     }
 }
