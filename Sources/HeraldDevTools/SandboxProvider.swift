@@ -31,12 +31,18 @@ public struct SandboxProvider: Sendable {
     public var appSecret: String = ""
     /// `heraldctl sandbox --answer-delay` (its `--help` says what it does).
     public var answerDelay: Int = 0
+    /// `heraldctl sandbox --marketing-limited` (its `--help` says what it does).
+    public var marketingLimited: [String] = []
+    /// `heraldctl sandbox --spam-limit-after` (its `--help` says what it does).
+    public var spamLimitAfter: Int = 0
 
     /// Options as `heraldctl` parsed them; the defaults are the flags'.
     public init(
         port: Int = 8090, reject: [String] = [], throttleFirst: Int = 0, portFile: String? = nil, whatsappCallback: String? = nil, appSecret: String = "",
-        answerDelay: Int = 0
+        answerDelay: Int = 0, marketingLimited: [String] = [], spamLimitAfter: Int = 0
     ) {
+        self.marketingLimited = marketingLimited
+        self.spamLimitAfter = spamLimitAfter
         self.port = port
         self.reject = reject
         self.throttleFirst = throttleFirst
@@ -50,7 +56,7 @@ public struct SandboxProvider: Sendable {
     public func run() async throws {
         var logger = Logger(label: "heraldctl.sandbox")
         logger.logLevel = .warning
-        let state = SandboxState(reject: Set(reject), throttleFirst: throttleFirst)
+        let state = SandboxState(reject: Set(reject), throttleFirst: throttleFirst, marketingLimited: Set(marketingLimited), spamLimitAfter: spamLimitAfter)
         let router = Router()
         router.post(":version/:phone/messages") { request, context -> Response in
             let body = try await request.body.collect(upTo: 1 << 20)
@@ -62,6 +68,14 @@ public struct SandboxProvider: Sendable {
             let to = json["to"]?.stringValue ?? ""
             if state.throttle("whatsapp") { return Self.whatsAppError(400, code: 130429, "Rate limit hit") }
             if state.rejects(to) { return Self.whatsAppError(400, code: 131026, "Message undeliverable") }
+            // Meta's 2025 limits: the number's spam rate limit once it sent its share,
+            // and the per-user marketing limit for the numbers told.
+            if state.spamLimited(phoneNumberId: context.parameters.get("phone") ?? "") {
+                return Self.whatsAppError(400, code: 131048, "Spam rate limit hit")
+            }
+            if state.marketingLimited(to) {
+                return Self.whatsAppError(400, code: 131049, "This message was not delivered to maintain healthy ecosystem engagement.")
+            }
             guard json["type"] == "template", json["template"]?["name"]?.stringValue != nil else {
                 return Self.whatsAppError(400, code: 132000, "Number of parameters does not match the expected number of params")
             }
@@ -223,10 +237,28 @@ final class SandboxState: Sendable {
     private let reject: Set<String>
     private let throttleFirst: Int
 
-    init(reject: Set<String>, throttleFirst: Int) {
+    private let marketing: Set<String>
+    private let spamLimitAfter: Int
+    private let sentFrom = Mutex<[String: Int]>([:])
+
+    init(reject: Set<String>, throttleFirst: Int, marketingLimited: Set<String> = [], spamLimitAfter: Int = 0) {
         self.reject = reject
         self.throttleFirst = throttleFirst
+        self.marketing = marketingLimited
+        self.spamLimitAfter = spamLimitAfter
         state = Mutex(([], [:]))
+    }
+
+    /// Whether `number` has had its share of marketing (131049).
+    func marketingLimited(_ number: String) -> Bool { marketing.contains(number) || marketing.contains("+" + number) }
+
+    /// Whether the number has sent `spamLimitAfter` messages already (131048 from then on).
+    func spamLimited(phoneNumberId: String) -> Bool {
+        guard spamLimitAfter > 0 else { return false }
+        return sentFrom.withLock { s in
+            s[phoneNumberId, default: 0] += 1
+            return s[phoneNumberId]! > spamLimitAfter
+        }
     }
 
     /// Keeps a request, with when it arrived (`received_ms`, UTC).

@@ -63,6 +63,8 @@ struct SendProcessor: Sendable {
         var endings: [MessageStore.Transition] = []
         var held: [SendRequest] = []
         var windowHeld: [(SendRequest, Int64)] = []
+        var stoppedWaits: [(MessageStore.Transition, String)] = []
+        let stopped = try await limiter.stoppedAccounts()
         var calls: [Channel: [Pending]] = [:]
         let broadcasts = catalog.broadcastStates()
         let now = clock.now()
@@ -84,6 +86,16 @@ struct SendProcessor: Sendable {
                 case .cancelled?, .running?, nil:
                     plan = .finish(.cancelled, "cancelled by the administrator")
                 }
+            } else if let key = stopKey(request), let why = stopped[key] {
+                // Its number was stopped by the provider (131048): waits, no attempt
+                // used, looked at again after `park_recheck` (or an operator's resume).
+                stoppedWaits.append(
+                    (
+                        .init(
+                            request, .retryScheduled, reason: "\(key) is stopped (\(why.reason)); heraldctl limits resume --account \(key)",
+                            next: now.addingClamped(settings.parkRecheck.milliseconds), deferred: true), "stopped"
+                    ))
+                continue
             } else if let opens = Self.windowOpens(request, profile: profiles[request.contactId], now: now), opens > now {
                 // Outside its send window in the recipient's time zone: untouched until the window opens.
                 windowHeld.append((request, opens))
@@ -97,7 +109,7 @@ struct SendProcessor: Sendable {
                 calls[request.channel, default: []].append((request, call, i < texts.count ? texts[i] : nil))
             }
         }
-        try await write(endings)
+        try await write(endings, waiting: stoppedWaits)
         // Looked at again only after `park_recheck` unless a resume makes them due
         // first (`BroadcastStore.release`), which every resume does.
         if !held.isEmpty { try await messages.hold(held, until: clock.now().addingClamped(settings.parkRecheck.milliseconds)) }
@@ -118,6 +130,13 @@ struct SendProcessor: Sendable {
             }
             try await group.waitForAll()
         }
+    }
+
+    /// The key a stop of `request`'s sending account is kept under
+    /// (`<channel>:<account label>`: `whatsapp:<phone number id>`); nil without a provider.
+    func stopKey(_ request: SendRequest) -> String? {
+        guard case .success(let entry) = providers.entry(for: request) else { return nil }
+        return "\(request.channel.rawValue):\(entry.label)"
     }
 
     /// When a request with a send window may go out next: now if inside it, the
@@ -252,6 +271,29 @@ struct SendProcessor: Sendable {
                     (
                         .init(request, .retryScheduled, reason: reason, next: clock.now() + Int64.random(in: 0...max(1, cap)), mayCreate: false),
                         "retry_scheduled"
+                    ))
+            case .retryAfter(let reason, _) where c.attempt >= settings.maxAttempts:
+                endings.append(.init(request, .error, reason: "\(c.attempt) attempts failed; last: \(reason)", mayCreate: false))
+            case .retryAfter(let reason, let after):
+                // At least `after`, and up to 1/24 more so a crowd of them does not come back at once.
+                let wait = after.milliseconds
+                parked.append(
+                    (
+                        .init(request, .retryScheduled, reason: reason, next: clock.now() + wait + Int64.random(in: 0...max(1, wait / 24)), mayCreate: false),
+                        "retry_scheduled"
+                    ))
+            case .accountStopped(let reason):
+                let key = stopKey(request) ?? request.channel.rawValue
+                try await limiter.stop(account: key, reason: reason, now: clock.now())
+                logger.error(
+                    "sender stopped a sending account at the provider's word; nothing more goes out from it until `heraldctl limits resume --account \(key)`",
+                    metadata: ["herald.account": "\(key)", "herald.reason": "\(reason)", "herald.send_id": "\(request.id)"])
+                metrics.accountStopped(key)
+                parked.append(
+                    (
+                        .init(
+                            request, .retryScheduled, reason: "\(reason); heraldctl limits resume --account \(key)",
+                            next: clock.now().addingClamped(settings.parkRecheck.milliseconds), deferred: true, mayCreate: false), "stopped"
                     ))
             case .deferred(let reason) where clock.now() - c.firstSeen >= settings.giveUpAfter.milliseconds:
                 endings.append(

@@ -55,6 +55,22 @@ final class SenderMetrics: Sendable {
         }.increment()
     }
 
+    private let stops = Mutex<[String: Counter]>([:])
+
+    /// The provider stopped an account (WhatsApp 131048): alert on any increase.
+    func accountStopped(_ key: String) {
+        stops.withLock { s in
+            if s[key] == nil {
+                s[key] = registry.makeCounter(
+                    descriptor: .init(
+                        metricName: "herald_sender_account_stops", unitName: "total",
+                        helpText: "Sending accounts stopped at the provider's word (WhatsApp 131048, spam rate limit); resume with heraldctl limits resume"),
+                    labels: [("worker", "sender"), ("account", key)])
+            }
+            return s[key]!
+        }.increment()
+    }
+
     func providerLatency(_ channel: Channel, _ d: Duration) {
         latencies.withLock { l in
             if l[channel] == nil {

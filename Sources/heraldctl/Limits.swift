@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HeraldCore
 import HeraldDevTools
 import HeraldRedis
 import Logging
@@ -7,7 +8,8 @@ import Logging
 /// `heraldctl limits`: limits that change at run time.
 struct Limits: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show or change run-time limits (WhatsApp messaging tiers).", subcommands: [SetTier.self, Show.self])
+        abstract: "Show or change run-time limits (WhatsApp messaging tiers, accounts stopped by the provider).",
+        subcommands: [SetTier.self, Show.self, Stopped.self, Resume.self])
 
     struct RedisOption: ParsableArguments {
         @Option(help: "Redis port (default: the dev stack's).") var redisPort: Int?
@@ -58,6 +60,34 @@ struct Limits: AsyncParsableCommand {
             print(
                 tier.map { "WhatsApp \(account): \($0 == 0 ? "unlimited" : "\($0)") unique recipients per rolling 24 hours" }
                     ?? "WhatsApp \(account): not set at run time (limits.whatsapp_tier applies)")
+        }
+    }
+
+    struct Stopped: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Sending accounts the provider stopped (WhatsApp 131048, spam rate limit): since when and why.")
+        @OptionGroup var redis: RedisOption
+
+        func run() async throws {
+            let pool = try redis.pool()
+            let stopped = try await RateLimiter(redis: pool).stoppedAccounts()
+            await pool.close()
+            if stopped.isEmpty { print("no account is stopped") }
+            for (key, s) in stopped.sorted(by: { $0.key < $1.key }) { print("\(key)  since \(RFC3339.format(milliseconds: s.since))  \(s.reason)") }
+        }
+    }
+
+    struct Resume: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Let a stopped account send again (after the cause is dealt with); its waiting messages go out within sender.park_recheck.")
+        @Option(help: "The account as `limits stopped` lists it (whatsapp:<phone number id>).") var account: String
+        @OptionGroup var redis: RedisOption
+
+        func run() async throws {
+            let pool = try redis.pool()
+            let was = try await RateLimiter(redis: pool).resume(account: account)
+            await pool.close()
+            print(was ? "\(account) may send again" : "\(account) was not stopped")
         }
     }
 }

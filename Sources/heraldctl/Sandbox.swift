@@ -19,11 +19,14 @@ struct Sandbox: AsyncParsableCommand {
     @Option(help: "App secret that signs the WhatsApp status webhooks (X-Hub-Signature-256).") var appSecret = ""
     @Option(help: "Milliseconds to wait before answering a message request that was taken (its statuses still go out at once), as a slow provider would.")
     var answerDelay = 0
+    @Option(help: "Numbers that had their share of marketing: WhatsApp 131049 (the per-user marketing limit).") var marketingLimited: [String] = []
+    @Option(help: "After N messages from one phone number id, answer WhatsApp 131048 (spam rate limit) for every further one; 0: never.")
+    var spamLimitAfter = 0
 
     func run() async throws {
         try await SandboxProvider(
             port: port, reject: reject, throttleFirst: throttleFirst, portFile: portFile, whatsappCallback: whatsappCallback, appSecret: appSecret,
-            answerDelay: answerDelay
+            answerDelay: answerDelay, marketingLimited: marketingLimited, spamLimitAfter: spamLimitAfter
         ).run()
     }
 }

@@ -381,4 +381,73 @@ struct BroadcastTests {
         await sandbox.stop()
         await redis.stop()
     }
+
+    @Test(
+        "Meta's 2025 limits: 131049 defers only that recipient by a day (not an error); 131048 stops the number for every sender until an operator resumes it")
+    func metaLimits() async throws {
+        let broker = try TestBroker.start(partitions: 4)
+        let redis = try await TestRedisServer()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        let people = (0..<16).map { "m\($0)" }
+        // m3's number had its share of marketing; the number is spam-limited after 8 messages.
+        let sandbox = try await TestSandboxProvider(arguments: ["--marketing-limited", "+420600000003", "--spam-limit-after", "8"])
+        let sender = try await TestWorker(
+            .sender, broker: broker, redis: redis, extraEnvironment: senderEnvironment(sandbox, ingestor, ["HERALD_SENDER_HTTP_CONNECTIONS": "1"]))
+        try await syncTemplates(sandbox, redis)
+        try await putContacts(ingestor, people)
+        #expect(
+            try await call(ingestor, "POST", "/v1/broadcasts", #"{"id":"meta","channel":"whatsapp","template":"order-update","audience":{"tag":"vip"}}"#)
+                .status == 201)
+        _ = try await show(ingestor, "meta") { $0["adding"] == false }
+        let started = Int64(Date().timeIntervalSince1970 * 1000)
+        #expect(try await call(ingestor, "POST", "/v1/broadcasts/meta/start").status == 200)
+        let store = MessageStore(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test")), partitions: 4)
+        func states() async throws -> [String: [String: String]] {
+            var out: [String: [String: String]] = [:]
+            for c in people { out[c] = try await store.message(contactId: c, id: "bc:meta:\(c)") }
+            return out
+        }
+        var got: [String: [String: String]] = [:]
+        for _ in 0..<200 {
+            got = try await states()
+            // Settled: each sent, or waiting for 131049 or for its stopped number (not for a turn at a rate).
+            let settled = got.values.allSatisfy { m in
+                let reason = m["reason"] ?? ""
+                return ["sent", "delivered", "read"].contains(m["state"] ?? "")
+                    || (m["state"] == "retry_scheduled" && (reason.contains("131049") || reason.contains("131048") || reason.contains("is stopped")))
+            }
+            if got.count == people.count && settled { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let limited = got["m3"] ?? [:]
+        #expect(limited["state"] == "retry_scheduled" && limited["reason"]?.contains("131049") == true, "\(limited)")
+        #expect((Int64(limited["next_ms"] ?? "") ?? 0) >= started + 86_400_000, "a day at least: \(limited)")
+        let stoppedOnes = got.filter { $0.value["reason"]?.contains("131048") == true || $0.value["reason"]?.contains("is stopped") == true }
+        #expect(!stoppedOnes.isEmpty && stoppedOnes.values.allSatisfy { $0["state"] == "retry_scheduled" }, "\(got)")
+        let wentOut = got.values.filter { ["sent", "delivered", "read"].contains($0["state"] ?? "") }.count
+        #expect(wentOut + stoppedOnes.count + 1 == people.count, "\(got)\n\(sender.log)")
+        // Once stopped, the number gets no further call.
+        let calls = try await sandbox.requests().count
+        try await Task.sleep(for: .seconds(2))
+        #expect(try await sandbox.requests().count == calls, "no call after the stop")
+        let listed = try await limitsCLI(redis, ["stopped"])
+        #expect(listed.contains("whatsapp:sandbox-phone") && listed.contains("131048"), "\(listed)")
+        #expect(try await limitsCLI(redis, ["resume", "--account", "whatsapp:sandbox-phone"]).contains("may send again"))
+        #expect(try await limitsCLI(redis, ["stopped"]).contains("no account is stopped"))
+        let metrics = try await client.get("\(sender.metricsURL)/metrics").bodyText
+        #expect(metrics.contains(#"herald_sender_account_stops_total{worker="sender",account="whatsapp:sandbox-phone"}"#), "\(metrics.prefix(300))")
+        await sender.process.stop()
+        await ingestor.process.stop()
+        await sandbox.stop()
+        await redis.stop()
+    }
+
+    func limitsCLI(_ redis: TestRedisServer, _ arguments: [String]) async throws -> String {
+        let dir = try temporaryDirectory("limits")
+        let p = try ChildProcess(
+            executable: try BuiltProducts.executable("heraldctl"), arguments: ["limits"] + arguments + ["--redis-port", String(redis.port)],
+            output: .file("\(dir)/out"))
+        _ = await p.wait()
+        return (try? String(contentsOfFile: "\(dir)/out", encoding: .utf8)) ?? ""
+    }
 }

@@ -10,6 +10,8 @@ struct AmbiguousFailureTests {
         case .deferred: "deferred"
         case .failed: "failed"
         case .unknown: "unknown"
+        case .retryAfter: "retry_after"
+        case .accountStopped: "stopped"
         }
     }
 
@@ -32,6 +34,13 @@ struct AmbiguousFailureTests {
         #expect(kind(TwilioSMSProvider.outcome(status: 502, code: nil, detail: "")) == "unknown")
         #expect(kind(TwilioSMSProvider.outcome(status: 429, code: 20429, detail: "")) == "deferred")
         #expect(kind(WhatsAppProvider.outcome(status: 400, code: 131026, detail: "")) == "failed")
+        // Meta's 2025 limits: the per-user marketing limit waits a day; the spam rate limit stops the number.
+        guard case .retryAfter(_, let after) = WhatsAppProvider.outcome(status: 400, code: 131049, detail: "") else {
+            Issue.record("131049 is not retried after a wait")
+            return
+        }
+        #expect(after >= .seconds(86_400))
+        #expect(kind(WhatsAppProvider.outcome(status: 400, code: 131048, detail: "")) == "stopped")
     }
 
     @Test("SMTP: a message handed over whole with no reply is unknown; a 4xx reply after it is a temporary refusal")

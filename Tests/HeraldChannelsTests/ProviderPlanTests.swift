@@ -130,6 +130,8 @@ struct ProviderPlanTests {
             case .deferred: "deferred"
             case .failed: "failed"
             case .unknown: "unknown"
+            case .retryAfter: "retry_after"
+            case .accountStopped: "stopped"
             }
         }
         #expect([204, 429, 503, 404].map(kind) == ["sent", "deferred", "retry", "failed"])

@@ -72,6 +72,14 @@ public enum SendOutcome: Sendable {
     case deferred(String)
     /// Refused for good: not retried.
     case failed(String)
+    /// A failed attempt that may pass no sooner than `after` (WhatsApp 131049,
+    /// the per-user marketing limit: the recipient had enough marketing for now):
+    /// retried after at least that long, up to `sender.max_attempts`.
+    case retryAfter(String, Duration)
+    /// The provider stopped the sending account (WhatsApp 131048, the spam rate
+    /// limit): nothing more goes out from it until an operator resumes it
+    /// (`heraldctl limits resume`); this message was not taken and waits, no attempt used.
+    case accountStopped(String)
     /// The provider may have the message, and sending again could deliver it
     /// twice: ends `sending_failed` "outcome unknown", not retried; a status
     /// callback moves it on if the provider sent it.

@@ -146,10 +146,13 @@ public struct WhatsAppProvider: ChannelProvider {
         return out
     }
 
-    /// Meta's error codes: throttling is retried; the rest is final.
+    /// Meta's error codes: throttling is retried; the per-user marketing limit
+    /// waits a day; the spam rate limit stops the number; the rest is final.
     public static func outcome(status: Int, code: Int?, detail: String) -> SendOutcome {
         switch code {
         case 130429, 131056, 80007: return .deferred("WhatsApp throttled (\(code!))")
+        case 131049: return .retryAfter("WhatsApp 131049: the recipient's marketing limit (not an error; tried again in 24 h)", .seconds(86_400))
+        case 131048: return .accountStopped("WhatsApp 131048: spam rate limit; the number's sending is paused")
         case 131026: return .failed("WhatsApp 131026: message undeliverable")
         case 131047: return .failed("WhatsApp 131047: more than 24 hours since the customer last replied")
         case 131050: return .failed("WhatsApp 131050: the user stopped marketing messages")

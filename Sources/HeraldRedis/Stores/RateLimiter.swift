@@ -83,6 +83,7 @@ public struct RateLimiter: Sendable {
     }
 
     static func tierKey(_ account: String) -> String { "herald:{limits}:tier:\(account)" }
+    static let stoppedKey = "herald:{limits}:stopped"
     /// The account's recipients in its window, by their first message's time.
     static func uniqueKey(_ account: String) -> String { "herald:{limits}:uniq:\(account)" }
 
@@ -316,5 +317,29 @@ public struct RateLimiter: Sendable {
         let window = Rate(name: "whatsapp-recipient:\(recipient)", limit: 1, window: .seconds(1))
         commands.append(["DEL", Self.rateKey(window), Self.turnKey(window.name)])
         for case .error(let message) in try await redis.pipeline(commands) { throw RedisError(code: .server, message: "forget: \(message)") }
+    }
+
+    // MARK: Stopped accounts
+
+    /// Stops `account` (`<channel>:<label>`, e.g. `whatsapp:106540352242922`)
+    /// for every sender until `resume`: the provider said so (WhatsApp 131048).
+    public func stop(account: String, reason: String, now: Int64) async throws {
+        _ = try await redis.execute(["HSET", Self.stoppedKey, account, "\(now)\u{1F}\(reason)"])
+    }
+
+    /// Lets `account` send again. Returns whether it was stopped.
+    @discardableResult
+    public func resume(account: String) async throws -> Bool { (try await redis.execute(["HDEL", Self.stoppedKey, account]).int ?? 0) > 0 }
+
+    /// Stopped accounts: since when (UTC ms) and why.
+    public func stoppedAccounts() async throws -> [String: (since: Int64, reason: String)] {
+        let flat = try await redis.execute(["HGETALL", Self.stoppedKey]).array ?? []
+        var out: [String: (since: Int64, reason: String)] = [:]
+        for i in stride(from: 0, to: flat.count - 1, by: 2) {
+            guard let k = flat[i].string, let v = flat[i + 1].string else { continue }
+            let parts = v.split(separator: "\u{1F}", maxSplits: 1, omittingEmptySubsequences: false)
+            out[k] = (Int64(parts.first ?? "") ?? 0, parts.count > 1 ? String(parts[1]) : "")
+        }
+        return out
     }
 }
