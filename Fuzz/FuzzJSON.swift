@@ -105,6 +105,7 @@ func fuzzTracking(_ text: String) {
 /// a status names a state or nothing, and a reference it carries reads back.
 func fuzzWebhooks(_ text: String, _ parsed: JSONValue?) {
     if let v = parsed {
+        for update in ProviderStatus.whatsAppTemplateUpdates(v) { _ = (update.stopsSending, update.description) }
         for status in ProviderStatus.whatsApp(v) where status.reference.map({ MessageReference(text: $0.text) != $0 }) == true {
             fail("WhatsApp status reference", text)
         }

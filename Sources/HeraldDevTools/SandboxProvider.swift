@@ -121,11 +121,12 @@ public struct SandboxProvider: Sendable {
             guard request.headers[.authorization]?.hasPrefix("Bearer ") == true else { return Self.whatsAppError(401, code: 190, "Invalid OAuth access token") }
             let page = request.uri.queryParameters.get("after") == "page2" ? 1 : 0
             let all: [JSONValue] = [
-                Self.template("order-update", "en", "APPROVED", "UTILITY", "Hello {{1}}, your order {{2}} is on its way."),
-                Self.template("spring-sale", "en", "PAUSED", "MARKETING", "Hi {{1}}, spring sale: {{2}} off."),
+                Self.template("order-update", "en", state.templateStatus("order-update|en") ?? "APPROVED", "UTILITY", "Hello {{1}}, your order {{2}} is on its way."),
+                Self.template("spring-sale", "en", state.templateStatus("spring-sale|en") ?? "PAUSED", "MARKETING", "Hi {{1}}, spring sale: {{2}} off."),
                 Self.template("old-promo", "en", "DISABLED", "MARKETING", "Old offer for {{1}}."),
                 Self.template("bad-copy", "en", "REJECTED", "MARKETING", "Buy now {{1}}!"),
-                Self.template("order-update", "cs", "APPROVED", "UTILITY", "Dobrý den {{1}}, vaše objednávka {{2}} je na cestě."),
+                Self.template(
+                    "order-update", "cs", state.templateStatus("order-update|cs") ?? "APPROVED", "UTILITY", "Dobrý den {{1}}, vaše objednávka {{2}} je na cestě."),
             ]
             let slice = page == 0 ? Array(all.prefix(3)) : Array(all.dropFirst(3))
             var body: [String: JSONValue] = ["data": .array(slice)]
@@ -136,6 +137,36 @@ public struct SandboxProvider: Sendable {
             return Self.json(200, .object(body))
         }
         router.get("sandbox/requests") { _, _ -> Response in Self.json(200, ["requests": .array(state.requests)]) }
+        // As WhatsApp Manager does when Meta pauses or disables a template: the
+        // catalogue changes and a signed `message_template_status_update` goes out.
+        router.post("sandbox/templates/:name/:language/status") { request, context -> Response in
+            let name = context.parameters.get("name") ?? "", language = context.parameters.get("language") ?? ""
+            let event = request.uri.queryParameters.get("event").map { String($0) } ?? "PAUSED"
+            let reason = request.uri.queryParameters.get("reason").map { String($0) } ?? "NONE"
+            state.setTemplateStatus("\(name)|\(language)", event)
+            guard let callback = whatsappCallback else { return Self.json(200, ["webhook": false]) }
+            let body: JSONValue = [
+                "object": "whatsapp_business_account",
+                "entry": [
+                    [
+                        "id": "sandbox-waba", "time": .int(nowMilliseconds() / 1000),
+                        "changes": [
+                            [
+                                "field": "message_template_status_update",
+                                "value": [
+                                    "event": .string(event), "message_template_id": 1, "message_template_name": .string(name),
+                                    "message_template_language": .string(language), "reason": .string(reason),
+                                ],
+                            ]
+                        ],
+                    ]
+                ],
+            ]
+            let bytes = body.serialized()
+            let signature = "sha256=" + Hashing.hex(Hashing.hmacSHA256(key: Array(appSecret.utf8), message: bytes))
+            let answer = try? await HTTPClient(concurrency: 1).postJSON(callback, bytes, headers: [("X-Hub-Signature-256", signature)])
+            return Self.json(200, ["webhook": true, "status": .int(Int64(answer?.status ?? 0))])
+        }
         let portFile = portFile
         let app = Application(
             router: router, configuration: .init(address: .hostname("127.0.0.1", port: port), serverName: "herald-sandbox"),
@@ -236,6 +267,12 @@ final class SandboxState: Sendable {
     private let state: Mutex<(requests: [JSONValue], throttled: [String: Int])>
     private let reject: Set<String>
     private let throttleFirst: Int
+
+    private let templates = Mutex<[String: String]>([:])
+
+    /// A template's status as changed through `/sandbox/templates/…/status` (nil: as listed).
+    func templateStatus(_ key: String) -> String? { templates.withLock { $0[key] } }
+    func setTemplateStatus(_ key: String, _ status: String) { templates.withLock { $0[key] = status } }
 
     private let marketing: Set<String>
     private let spamLimitAfter: Int

@@ -54,7 +54,8 @@ public enum IngestorApp {
             secret: settings.unsubscribeSecret, logger: runtime.logger
         ).addRoutes(to: routes)
         StatusAPI(
-            messages: MessageStore(redis: runtime.redis, partitions: settings.partitions), producer: runtime.producer,
+            messages: MessageStore(redis: runtime.redis, partitions: settings.partitions), templates: WhatsAppCatalog(redis: runtime.redis),
+            broadcasts: BroadcastStore(redis: runtime.redis, partitions: settings.partitions), producer: runtime.producer,
             verifyToken: settings.whatsAppVerifyToken, appSecret: settings.whatsAppAppSecret,
             twilioAuthToken: settings.sender.twilioAuthToken, publicURL: settings.sender.publicURL, logger: runtime.logger
         ).addRoutes(to: routes)

@@ -24,6 +24,9 @@ import Logging
 /// with the id `<send id>:<state>` — so a redelivered webhook is a duplicate event.
 struct StatusAPI: Sendable {
     let messages: MessageStore
+    /// Template updates change the synced catalogue and pause the broadcasts that use a stopped template.
+    let templates: WhatsAppCatalog
+    let broadcasts: BroadcastStore
     let producer: KafkaProducer
     let verifyToken: String
     let appSecret: String
@@ -48,6 +51,8 @@ struct StatusAPI: Sendable {
                 return APISupport.json(.unauthorized, ["error": "missing or invalid X-Hub-Signature-256"])
             }
             guard let json = try? JSONValue.parse(body) else { return APISupport.json(.badRequest, ["error": "the body is not JSON"]) }
+            let updates = ProviderStatus.whatsAppTemplateUpdates(json)
+            if !updates.isEmpty, let refusal = await applyTemplates(updates) { return refusal }
             return await apply(ProviderStatus.whatsApp(json))
         }
         router.post("v1/status/twilio") { request, _ -> Response in
@@ -63,6 +68,26 @@ struct StatusAPI: Sendable {
                 return APISupport.json(.badRequest, ["error": "MessageSid and MessageStatus are required"])
             }
             return await apply([status])
+        }
+    }
+
+    /// Records each template's new status and pauses the broadcasts using a
+    /// template that can no longer be sent; nil when done, else the 503 that
+    /// makes Meta deliver the webhook again (applying it twice is harmless).
+    func applyTemplates(_ updates: [ProviderStatus.TemplateUpdate]) async -> Response? {
+        do {
+            for u in updates {
+                if let status = u.status { try await templates.setStatus(name: u.name, language: u.language, status: status) }
+                guard u.stopsSending else { continue }
+                let paused = try await broadcasts.pauseUsing(template: u.name, language: u.language, reason: u.description, now: clock.now())
+                logger.warning(
+                    "WhatsApp template can no longer be sent; broadcasts using it paused",
+                    metadata: ["herald.template": "\(u.name)", "herald.reason": "\(u.description)", "herald.paused": "\(paused.joined(separator: ","))"])
+            }
+            return nil
+        } catch {
+            logger.error("could not apply template updates", metadata: ["herald.error": "\(error)"])
+            return APISupport.json(.serviceUnavailable, ["error": "could not record the template update; retry"], headers: [.retryAfter: "1"])
         }
     }
 

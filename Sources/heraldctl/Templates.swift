@@ -42,11 +42,21 @@ struct Templates: AsyncParsableCommand {
             }
             let pool = try redis.pool()
             try await WhatsAppCatalog(redis: pool).replace(with: entries)
-            await pool.close()
             print("synchronised \(entries.count) WhatsApp templates:")
             for e in entries.sorted(by: { ($0.name, $0.language) < ($1.name, $1.language) }) {
                 print("  \(e.name) [\(e.language)] \(e.status), \(e.parameters) parameter\(e.parameters == 1 ? "" : "s"), \(e.category)")
             }
+            // A template that can no longer be sent pauses the broadcasts using it, as its
+            // status webhook would (the shard count matters only to recipients, unused here).
+            let broadcasts = BroadcastStore(redis: pool, partitions: 1)
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            for e in entries where e.status != "APPROVED" {
+                let update = ProviderStatus.TemplateUpdate(name: e.name, language: e.language, status: e.status, quality: nil, reason: "found by templates sync")
+                for id in try await broadcasts.pauseUsing(template: e.name, language: e.language, reason: update.description, now: now) {
+                    print("paused broadcast \(id): \(update.description)")
+                }
+            }
+            await pool.close()
         }
 
         /// Distinct `{{n}}` placeholders in a template body.

@@ -442,6 +442,63 @@ struct BroadcastTests {
         await redis.stop()
     }
 
+    @Test("a template paused by Meta (its status webhook, or found by a sync) pauses the broadcasts using it, with the reason; nothing more is sent")
+    func templatePaused() async throws {
+        let broker = try TestBroker.start(partitions: 4)
+        let redis = try await TestRedisServer()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis, extraEnvironment: ["HERALD_WHATSAPP_APP_SECRET": "app-secret"])
+        let sandbox = try await TestSandboxProvider(arguments: ["--whatsapp-callback", "\(ingestor.apiURL)/v1/status/whatsapp", "--app-secret", "app-secret"])
+        let sender = try await TestWorker(
+            .sender, broker: broker, redis: redis, extraEnvironment: senderEnvironment(sandbox, ingestor, ["HERALD_LIMITS_WHATSAPP_PER_SECOND": "5"]))
+        try await syncTemplates(sandbox, redis)
+        try await putContacts(ingestor, (0..<40).map { "t\($0)" })
+        #expect(
+            try await call(ingestor, "POST", "/v1/broadcasts", #"{"id":"tp","channel":"whatsapp","template":"order-update","audience":{"tag":"vip"}}"#)
+                .status == 201)
+        _ = try await show(ingestor, "tp") { $0["adding"] == false }
+        #expect(try await call(ingestor, "POST", "/v1/broadcasts/tp/start").status == 200)
+        for _ in 0..<200 {
+            if try await calls(sandbox).count >= 5 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let paused = try await client.send(method: "POST", url: "\(sandbox.url)/sandbox/templates/order-update/en/status?event=PAUSED&reason=LOW_QUALITY")
+        #expect(paused.status == 200 && paused.bodyText.contains("200"), "the webhook was taken: \(paused.bodyText)")
+        let shown = try await show(ingestor, "tp") { $0["state"] == "paused" }
+        #expect(shown["state"] == "paused", "\(shown)\n\(ingestor.log)")
+        #expect(shown["reason"]?.stringValue?.contains("'order-update' (en) is PAUSED: LOW_QUALITY") == true, "\(shown)")
+        try await Task.sleep(for: .milliseconds(1500))
+        let atPause = try await calls(sandbox).count
+        try await Task.sleep(for: .seconds(2))
+        #expect(try await calls(sandbox).count == atPause && atPause < 40, "nothing more sent: \(atPause)")
+        let catalogue = try await WhatsAppCatalog(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test"))).entries()
+        #expect(catalogue["order-update|en"]?.status == "PAUSED")
+        // A sync finds the same: a scheduled broadcast of the template is paused too.
+        #expect(
+            try await call(
+                ingestor, "POST", "/v1/broadcasts",
+                #"{"id":"later","channel":"whatsapp","template":"order-update","language":"en","audience":{"tag":"vip"},"start_at":"2099-01-01T00:00:00Z"}"#
+            ).status == 422, "more than a year ahead")
+        let inAMonth = RFC3339.format(milliseconds: Int64(Date().timeIntervalSince1970 * 1000) + 30 * 86_400_000)
+        #expect(
+            try await call(
+                ingestor, "POST", "/v1/broadcasts",
+                #"{"id":"later","channel":"whatsapp","template":"order-update","language":"en","audience":{"tag":"none"},"start_at":"\#(inAMonth)"}"#
+            ).status == 201)
+        #expect(try await call(ingestor, "POST", "/v1/broadcasts/later/start").json["state"] == "scheduled")
+        let dir = try temporaryDirectory("sync")
+        let cli = try ChildProcess(
+            executable: try BuiltProducts.executable("heraldctl"),
+            arguments: ["templates", "sync", "--api-url", sandbox.url, "--redis-port", String(redis.port)], output: .file("\(dir)/out"))
+        #expect(await cli.wait() == 0)
+        let printed = (try? String(contentsOfFile: "\(dir)/out", encoding: .utf8)) ?? ""
+        #expect(printed.contains("paused broadcast later"), "\(printed)")
+        #expect(try await call(ingestor, "GET", "/v1/broadcasts/later").json["state"] == "paused")
+        await sender.process.stop()
+        await ingestor.process.stop()
+        await sandbox.stop()
+        await redis.stop()
+    }
+
     func limitsCLI(_ redis: TestRedisServer, _ arguments: [String]) async throws -> String {
         let dir = try temporaryDirectory("limits")
         let p = try ChildProcess(

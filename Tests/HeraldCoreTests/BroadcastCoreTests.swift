@@ -95,4 +95,23 @@ struct BroadcastCoreTests {
         #expect(throws: BroadcastError.self) { try BroadcastRecipientRows(broadcast: email, header: ["phone"], country: nil) }
         #expect(BroadcastRecipientRows.blankHeader(variables: 2) == ["phone", "variable_1", "variable_2"])
     }
+
+    @Test("Meta's template webhooks: a status or a quality update per change; paused, disabled and a red quality stop sending, approval does not")
+    func templateUpdates() throws {
+        let body = try JSONValue.parse(
+            string: #"""
+                {"object":"whatsapp_business_account","entry":[{"id":"1","changes":[
+                 {"field":"message_template_status_update","value":{"event":"PAUSED","message_template_name":"spring","message_template_language":"cs","reason":"LOW_QUALITY"}},
+                 {"field":"message_template_status_update","value":{"event":"APPROVED","message_template_name":"spring","message_template_language":"en","reason":"NONE"}},
+                 {"field":"message_template_quality_update","value":{"new_quality_score":"RED","previous_quality_score":"YELLOW","message_template_name":"x","message_template_language":"en"}},
+                 {"field":"messages","value":{"statuses":[]}},
+                 {"field":"message_template_status_update","value":{"event":"DISABLED"}}]}]}
+                """#)
+        let updates = ProviderStatus.whatsAppTemplateUpdates(body)
+        #expect(updates.count == 3)
+        #expect(updates.map(\.stopsSending) == [true, false, true])
+        #expect(updates[0].description == "WhatsApp template 'spring' (cs) is PAUSED: LOW_QUALITY")
+        #expect(updates[1].reason == "" && updates[2].description == "WhatsApp template 'x' (en) quality is now RED")
+        #expect(ProviderStatus.whatsApp(body).isEmpty, "template updates are not message statuses")
+    }
 }

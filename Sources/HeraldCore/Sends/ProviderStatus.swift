@@ -52,6 +52,68 @@ public struct ProviderStatus: Sendable, Equatable {
         return statuses
     }
 
+    /// A template's status or quality as Meta reports it
+    /// (`message_template_status_update`, `message_template_quality_update`):
+    /// the template, its language, and what happened.
+    public struct TemplateUpdate: Sendable, Equatable {
+        /// The template's name.
+        public var name: String
+        /// Its language code.
+        public var language: String
+        /// The new status (`PAUSED`, `DISABLED`, `APPROVED`, …); nil for a quality update.
+        public var status: String?
+        /// The new quality score (`GREEN`, `YELLOW`, `RED`); nil for a status update.
+        public var quality: String?
+        /// Meta's reason, or "" when it gave none.
+        public var reason: String
+
+        /// An update of `name` in `language`: a new `status` or a new `quality`.
+        public init(name: String, language: String, status: String?, quality: String?, reason: String) {
+            self.name = name
+            self.language = language
+            self.status = status
+            self.quality = quality
+            self.reason = reason
+        }
+
+        /// Whether broadcasts using the template must stop: it can no longer be
+        /// sent (`PAUSED`, `DISABLED`, `REJECTED`, `PENDING_DELETION`, `FLAGGED`), or its
+        /// quality fell to `RED` (Meta pauses such templates next).
+        public var stopsSending: Bool {
+            if let status { return ["PAUSED", "DISABLED", "REJECTED", "PENDING_DELETION", "FLAGGED"].contains(status) }
+            return quality == "RED"
+        }
+
+        /// `template 'x' (en) is PAUSED: reason`.
+        public var description: String {
+            let what = status.map { "is \($0)" } ?? "quality is now \(quality ?? "?")"
+            return "WhatsApp template '\(name)' (\(language)) \(what)" + (reason.isEmpty ? "" : ": \(reason)")
+        }
+    }
+
+    /// The template updates of a WhatsApp Business Account webhook (`entry[].changes[]`
+    /// whose `field` is `message_template_status_update` or `message_template_quality_update`).
+    public static func whatsAppTemplateUpdates(_ body: JSONValue) -> [TemplateUpdate] {
+        var out: [TemplateUpdate] = []
+        for entry in body["entry"]?.arrayValue ?? [] {
+            for change in entry["changes"]?.arrayValue ?? [] {
+                let v = change["value"]
+                guard let name = v?["message_template_name"]?.stringValue, let language = v?["message_template_language"]?.stringValue else { continue }
+                let reason = v?["reason"]?.stringValue.map { $0 == "NONE" ? "" : $0 } ?? ""
+                switch change["field"]?.stringValue {
+                case "message_template_status_update":
+                    guard let event = v?["event"]?.stringValue else { continue }
+                    out.append(TemplateUpdate(name: name, language: language, status: event, quality: nil, reason: reason))
+                case "message_template_quality_update":
+                    guard let score = v?["new_quality_score"]?.stringValue else { continue }
+                    out.append(TemplateUpdate(name: name, language: language, status: nil, quality: score, reason: reason))
+                default: continue
+                }
+            }
+        }
+        return out
+    }
+
     /// Meta's error code as its digits (it is a JSON number; a string is kept as is).
     private static func code(_ value: JSONValue?) -> String {
         switch value {

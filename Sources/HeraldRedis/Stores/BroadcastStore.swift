@@ -133,6 +133,20 @@ public struct BroadcastStore: Sendable {
         return .refused(try await get(id)?.state ?? .draft)
     }
 
+    /// Pauses every scheduled or running WhatsApp broadcast that sends
+    /// `template` in `language` (or in its configured language, which only the
+    /// senders know: a broadcast without a language of its own is paused for
+    /// any), with `reason`. Returns the ids paused. Resuming stays an
+    /// administrator's decision.
+    public func pauseUsing(template: String, language: String, reason: String, now: Int64) async throws -> [String] {
+        var paused: [String] = []
+        for r in try await all() where r.broadcast.channel == .whatsapp && r.broadcast.template == template {
+            guard r.broadcast.language.isEmpty || r.broadcast.language == language, r.state == .running || r.state == .scheduled else { continue }
+            if case .moved = try await move(r.broadcast.id, from: r.state, to: .paused, now: now, reason: reason) { paused.append(r.broadcast.id) }
+        }
+        return paused
+    }
+
     /// Moves `id` from `from` to `to` if it is still in `from` (`broadcast_transition`).
     public func move(_ id: String, from: BroadcastState, to: BroadcastState, now: Int64, reason: String, extra: [String] = []) async throws -> Move {
         let reply = try await redis.eval(

@@ -50,6 +50,21 @@ public final class WhatsAppCatalog: Sendable {
         cache.withLock { $0 = nil }
     }
 
+    /// Sets one template's status as the provider reported it (a status
+    /// webhook); a template never synced is left to the next sync.
+    /// - Returns: whether the template was in the catalogue.
+    @discardableResult
+    public func setStatus(name: String, language: String, status: String) async throws -> Bool {
+        let field = "\(name)|\(language)"
+        guard let text = try await redis.execute(["HGET", Self.key, field]).string, case .object(var value)? = try? JSONValue.parse(string: text) else {
+            return false
+        }
+        value["status"] = .string(status)
+        _ = try await redis.execute(["HSET", Self.key, field, JSONValue.object(value).jsonString])
+        cache.withLock { $0 = nil }
+        return true
+    }
+
     /// Every template by `name|language` (cached for `refresh`); empty if never synced.
     public func entries() async throws -> [String: Entry] {
         if let c = cache.withLock({ $0 }), ContinuousClock.now - c.at < refresh { return c.entries }
