@@ -121,12 +121,14 @@ public struct SandboxProvider: Sendable {
             guard request.headers[.authorization]?.hasPrefix("Bearer ") == true else { return Self.whatsAppError(401, code: 190, "Invalid OAuth access token") }
             let page = request.uri.queryParameters.get("after") == "page2" ? 1 : 0
             let all: [JSONValue] = [
-                Self.template("order-update", "en", state.templateStatus("order-update|en") ?? "APPROVED", "UTILITY", "Hello {{1}}, your order {{2}} is on its way."),
+                Self.template(
+                    "order-update", "en", state.templateStatus("order-update|en") ?? "APPROVED", "UTILITY", "Hello {{1}}, your order {{2}} is on its way."),
                 Self.template("spring-sale", "en", state.templateStatus("spring-sale|en") ?? "PAUSED", "MARKETING", "Hi {{1}}, spring sale: {{2}} off."),
                 Self.template("old-promo", "en", "DISABLED", "MARKETING", "Old offer for {{1}}."),
                 Self.template("bad-copy", "en", "REJECTED", "MARKETING", "Buy now {{1}}!"),
                 Self.template(
-                    "order-update", "cs", state.templateStatus("order-update|cs") ?? "APPROVED", "UTILITY", "Dobrý den {{1}}, vaše objednávka {{2}} je na cestě."),
+                    "order-update", "cs", state.templateStatus("order-update|cs") ?? "APPROVED", "UTILITY",
+                    "Dobrý den {{1}}, vaše objednávka {{2}} je na cestě."),
             ]
             let slice = page == 0 ? Array(all.prefix(3)) : Array(all.dropFirst(3))
             var body: [String: JSONValue] = ["data": .array(slice)]

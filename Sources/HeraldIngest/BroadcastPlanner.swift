@@ -90,19 +90,35 @@ public struct BroadcastPlanner: Service {
             }
             record = try await store.get(id) ?? record
         }
+        if record.retryFailedPending {
+            let release = record.state.sends
+            guard
+                try await everyRecipient(
+                    of: record,
+                    { shard, ids in _ = try await store.reopenFailed(record.broadcast, shard: shard, sendIds: ids, release: release, now: clock.now()) })
+            else { return }
+            try await store.clear("retry_failed", of: id)
+            try await setBaseline(record)
+        }
         if record.releasePending && record.state == .running {
             guard try await everyRecipient(of: record, { shard, ids in _ = try await store.release(shard: shard, sendIds: ids, now: clock.now()) }) else {
                 return
             }
             try await store.clear("release", of: id)
+            try await setBaseline(record)
+            record = try await store.get(id) ?? record
         }
         if record.cancelPending {
             guard try await everyRecipient(of: record, { shard, ids in try await cancelWaiting(record.broadcast, shard: shard, ids) }) else { return }
             try await store.clear("cancel", of: id)
         }
-        if record.state == .running && record.adding == nil {
+        if record.state == .running {
             let counts = try await store.counts(record.broadcast)
-            if !counts.contains(where: { !$0.key.isFinal && $0.value > 0 }) {
+            if let why = Self.autoPause(record, counts) {
+                if case .moved = try await store.move(id, from: .running, to: .paused, now: clock.now(), reason: why) {
+                    logger.warning("broadcast paused by its error rate", metadata: ["herald.broadcast": "\(id)", "herald.reason": "\(why)"])
+                }
+            } else if record.adding == nil && !counts.contains(where: { !$0.key.isFinal && $0.value > 0 }) {
                 _ = try await store.move(id, from: .running, to: .finished, now: clock.now(), reason: "every recipient reached a final state")
                 logger.info("broadcast finished", metadata: ["herald.broadcast": "\(id)"])
             }
@@ -111,7 +127,31 @@ public struct BroadcastPlanner: Service {
         // its passes are. Any other stays in the set (a start, a resume, a
         // recipient finishing), read every `interval`: a conditional removal
         // would race with the admin API adding it back.
-        if record.state.isFinal && record.adding == nil && !record.cancelPending { try await store.finishWork(id) }
+        if record.state.isFinal && record.adding == nil && !record.cancelPending && !record.retryFailedPending { try await store.finishWork(id) }
+    }
+
+    /// Why a running broadcast must pause by itself: more than its
+    /// `pauseOnErrorRate` of the messages that ended since its baseline failed,
+    /// once `Broadcast.autoPauseSample` ended; nil otherwise.
+    static func autoPause(_ record: BroadcastStore.Record, _ counts: [MessageState: Int]) -> String? {
+        let rate = record.broadcast.pauseOnErrorRate
+        guard rate < 100 else { return nil }
+        let (failed, ended) = outcomes(counts)
+        let f = max(0, failed - record.baseline.failed), e = max(0, ended - record.baseline.ended)
+        guard e >= Broadcast.autoPauseSample, f * 100 > rate * e else { return nil }
+        return "auto-paused: \(f) of the last \(e) messages failed, over \(rate) % (pause_on_error_rate); resume once the cause is fixed"
+    }
+
+    /// Messages that failed (`error`, `sending_failed`) and that ended at the provider (those and the sent ones).
+    static func outcomes(_ counts: [MessageState: Int]) -> (failed: Int, ended: Int) {
+        let failed = (counts[.error] ?? 0) + (counts[.sendingFailed] ?? 0)
+        return (failed, failed + (counts[.sent] ?? 0) + (counts[.delivered] ?? 0) + (counts[.read] ?? 0))
+    }
+
+    /// What its auto-pause counts from now: what ended so far.
+    func setBaseline(_ record: BroadcastStore.Record) async throws {
+        let (failed, ended) = Self.outcomes(try await store.counts(record.broadcast))
+        try await store.setBaseline(record.broadcast.id, failed: failed, ended: ended)
     }
 
     /// Adds `audience`'s members, from where the last planner stopped. False when

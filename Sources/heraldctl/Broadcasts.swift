@@ -62,13 +62,18 @@ struct Broadcasts: AsyncParsableCommand {
 
     struct Action: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "do", abstract: "start, pause, resume or cancel a broadcast (cancel: recipients not yet sent to end cancelled).")
+            commandName: "do",
+            abstract:
+                "start, pause, resume, cancel or retry-failed a broadcast (cancel: recipients not yet sent to end cancelled; retry-failed: those that ended error or sending_failed are sent again, except an outcome unknown)."
+        )
         @OptionGroup var options: AdminOptions
-        @Argument(help: "start, pause, resume or cancel.") var action: String
+        @Argument(help: "start, pause, resume, cancel or retry-failed.") var action: String
         @Argument(help: "The broadcast id.") var id: String
 
         func run() async throws {
-            guard let a = BroadcastState.Action(rawValue: action) else { throw ValidationError("the action must be start, pause, resume or cancel") }
+            guard let a = BroadcastState.Action(rawValue: action) else {
+                throw ValidationError("the action must be start, pause, resume, cancel or retry-failed")
+            }
             try await options.call("POST", "/v1/broadcasts/\(URLEncoding.percentEncoded(id))/\(a.rawValue)")
         }
     }

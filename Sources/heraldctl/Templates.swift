@@ -51,7 +51,8 @@ struct Templates: AsyncParsableCommand {
             let broadcasts = BroadcastStore(redis: pool, partitions: 1)
             let now = Int64(Date().timeIntervalSince1970 * 1000)
             for e in entries where e.status != "APPROVED" {
-                let update = ProviderStatus.TemplateUpdate(name: e.name, language: e.language, status: e.status, quality: nil, reason: "found by templates sync")
+                let update = ProviderStatus.TemplateUpdate(
+                    name: e.name, language: e.language, status: e.status, quality: nil, reason: "found by templates sync")
                 for id in try await broadcasts.pauseUsing(template: e.name, language: e.language, reason: update.description, now: now) {
                     print("paused broadcast \(id): \(update.description)")
                 }

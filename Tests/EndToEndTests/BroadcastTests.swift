@@ -499,6 +499,53 @@ struct BroadcastTests {
         await redis.stop()
     }
 
+    @Test("an error rate over the broadcast's threshold pauses it by itself; retry failed sends again only to those that failed")
+    func autoPauseAndRetryFailed() async throws {
+        let broker = try TestBroker.start(partitions: 4)
+        let redis = try await TestRedisServer()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        // Every other number is undeliverable (131026, sending_failed): half fail.
+        let people = (0..<60).map { "e\($0)" }
+        let rejected = stride(from: 0, to: 60, by: 2).map { "+42060\(String(format: "%07d", $0))" }
+        let sandbox = try await TestSandboxProvider(arguments: rejected.flatMap { ["--reject", $0] })
+        let sender = try await TestWorker(
+            .sender, broker: broker, redis: redis, extraEnvironment: senderEnvironment(sandbox, ingestor, ["HERALD_LIMITS_WHATSAPP_PER_SECOND": "15"]))
+        try await syncTemplates(sandbox, redis)
+        try await putContacts(ingestor, people)
+        // The default threshold (20 %): paused by itself once 50 ended.
+        #expect(
+            try await call(ingestor, "POST", "/v1/broadcasts", #"{"id":"auto","channel":"whatsapp","template":"order-update","audience":{"tag":"vip"}}"#)
+                .status == 201)
+        _ = try await show(ingestor, "auto") { $0["adding"] == false }
+        #expect(try await call(ingestor, "POST", "/v1/broadcasts/auto/start").status == 200)
+        let paused = try await show(ingestor, "auto") { $0["state"] == "paused" }
+        #expect(paused["state"] == "paused" && paused["reason"]?.stringValue?.hasPrefix("auto-paused: ") == true, "\(paused)")
+        #expect(try await call(ingestor, "POST", "/v1/broadcasts/auto/cancel").status == 200)
+
+        // Never paused (100): it finishes with half failed; retry failed calls those again, and only those.
+        #expect(
+            try await call(
+                ingestor, "POST", "/v1/broadcasts",
+                #"{"id":"again","channel":"whatsapp","template":"order-update","audience":{"tag":"vip"},"pause_on_error_rate":100}"#
+            ).status == 201)
+        _ = try await show(ingestor, "again") { $0["adding"] == false }
+        #expect(try await call(ingestor, "POST", "/v1/broadcasts/again/start").status == 200)
+        let first = try await show(ingestor, "again", timeout: .seconds(60)) { $0["state"] == "finished" }
+        #expect(first["counts"]?["sending_failed"] == 30, "\(first)")
+        #expect(try await call(ingestor, "POST", "/v1/broadcasts/again/retry-failed").json["state"] == "running")
+        let second = try await show(ingestor, "again", timeout: .seconds(60)) { b in
+            b["state"] == "finished" && b["counts"]?["sending_failed"] == 30 && b["counts"]?["retry_scheduled"] == nil
+        }
+        #expect(second["state"] == "finished" && second["counts"]?["sending_failed"] == 30, "\(second)")
+        var perRecipient: [String: Int] = [:]
+        for (id, n) in try await calls(sandbox) where id.hasPrefix("bc:again:") { perRecipient[String(id.dropFirst(9)), default: 0] += n }
+        for (i, c) in people.enumerated() { #expect(perRecipient[c] == (i % 2 == 0 ? 2 : 1), "\(c): \(perRecipient[c] ?? 0) calls") }
+        await sender.process.stop()
+        await ingestor.process.stop()
+        await sandbox.stop()
+        await redis.stop()
+    }
+
     func limitsCLI(_ redis: TestRedisServer, _ arguments: [String]) async throws -> String {
         let dir = try temporaryDirectory("limits")
         let p = try ChildProcess(

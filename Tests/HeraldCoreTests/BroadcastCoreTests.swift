@@ -61,9 +61,13 @@ struct BroadcastCoreTests {
         #expect(BroadcastState.paused.after(.resume, startAt: 20, now: 30) == .running)
         #expect(BroadcastState.running.after(.start, startAt: nil, now: 10) == nil)
         #expect(BroadcastState.draft.after(.pause, startAt: nil, now: 10) == nil)
-        for s in [BroadcastState.finished, .cancelled] {
-            for a in BroadcastState.Action.allCases { #expect(s.after(a, startAt: nil, now: 0) == nil, "\(s) \(a)") }
+        for a in BroadcastState.Action.allCases { #expect(BroadcastState.cancelled.after(a, startAt: nil, now: 0) == nil, "cancelled \(a)") }
+        for a in BroadcastState.Action.allCases where a != .retryFailed {
+            #expect(BroadcastState.finished.after(a, startAt: nil, now: 0) == nil, "finished \(a)")
         }
+        #expect(BroadcastState.finished.after(.retryFailed, startAt: nil, now: 0) == .running, "retrying the failed runs it again")
+        #expect(BroadcastState.paused.after(.retryFailed, startAt: nil, now: 0) == .paused, "a paused one stays paused until resumed")
+        #expect(BroadcastState.draft.after(.retryFailed, startAt: nil, now: 0) == nil)
         for s in [BroadcastState.draft, .scheduled, .running, .paused] { #expect(s.after(.cancel, startAt: nil, now: 0) == .cancelled) }
     }
 

@@ -94,4 +94,32 @@ struct BroadcastStoreTests {
         #expect(counts[.initial] == 50 && counts[.inProgress] == 1 && counts[.sent] == 1, "\(counts)")
         await server.stop()
     }
+
+    @Test("retry failed reopens error and sending_failed recipients, due now when running, never one whose outcome is unknown")
+    func reopen() async throws {
+        let server = try await TestRedisServer()
+        let redis = RedisPool(configuration: server.configuration, logger: Logger(label: "test"))
+        let store = BroadcastStore(redis: redis, partitions: 1)
+        let messages = MessageStore(redis: redis, partitions: 1, retention: .seconds(100))
+        let b = try broadcast("rf")
+        let ids = try await store.addRecipients(b, ["ok", "bad", "unknown", "tired"], release: false, now: 1_000)
+        #expect(ids.count == 4)
+        for c in ["ok", "bad", "unknown", "tired"] { _ = try await messages.claim(b.request(for: c, now: 0), now: 2_000, lease: .seconds(60)) }
+        _ = try await messages.record(b.request(for: "ok", now: 0), .sent, now: 3_000)
+        _ = try await messages.record(b.request(for: "bad", now: 0), .sendingFailed, reason: "WhatsApp 131026: message undeliverable", now: 3_000)
+        _ = try await messages.record(b.request(for: "unknown", now: 0), .sendingFailed, reason: "outcome unknown, not retried: timeout", now: 3_000)
+        _ = try await messages.record(b.request(for: "tired", now: 0), .error, reason: "3 attempts failed", now: 3_000)
+        #expect(try await store.counts(b) == [.sent: 1, .sendingFailed: 2, .error: 1])
+        let all = try await store.recipientIds("rf", shard: 0, after: nil, limit: 10)
+        #expect(try await store.reopenFailed(b, shard: 0, sendIds: all, release: true, now: 4_000) == 2)
+        #expect(try await store.counts(b) == [.sent: 1, .sendingFailed: 1, .retryScheduled: 2])
+        let bad = try #require(try await messages.message(contactId: "bad", id: b.sendId("bad")))
+        #expect(bad["state"] == "retry_scheduled" && bad["attempts"] == "0" && bad["reason"] == "retried by an administrator")
+        #expect(try await redis.execute(["TTL", "herald:m:{0}:\(b.sendId("bad"))"]).int == -1, "kept again: it waits")
+        #expect(Set(try await messages.due(shards: [0], now: 4_000, limit: 10).requests.map(\.contactId)) == ["bad", "tired"])
+        #expect(
+            try await messages.claim(b.request(for: "bad", now: 0), now: 5_000, lease: .seconds(60)) == .claimed(attempt: 1, deferrals: 0, firstSeenMs: 1_000))
+        #expect(try await store.reopenFailed(b, shard: 0, sendIds: all, release: true, now: 6_000) == 0, "nothing failed is left but the unknown")
+        await server.stop()
+    }
 }

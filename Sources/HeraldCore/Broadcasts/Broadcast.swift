@@ -33,6 +33,13 @@ public struct Broadcast: Sendable, Equatable {
     public var window: String = ""
     /// The time zone `window` is read in for a recipient without one ("" : UTC).
     public var timeZone: String = ""
+    /// Paused by itself when more than this percentage of the messages that ended
+    /// since its start (or last resume) failed (`error`, `sending_failed`), once
+    /// at least `autoPauseSample` ended; 100: never.
+    public var pauseOnErrorRate = 20
+
+    /// Messages that must have ended before the error rate counts.
+    public static let autoPauseSample = 50
 
     /// What consent and caps see.
     public enum Category: String, Sendable, CaseIterable {
@@ -126,6 +133,7 @@ public struct Broadcast: Sendable, Equatable {
     /// The fields `init(json:)` takes.
     public static let fields: Set<String> = [
         "id", "name", "note", "channel", "template", "account", "language", "variables", "category", "audience", "start_at", "window", "time_zone",
+        "pause_on_error_rate",
     ]
 
     /// Longest `name`, and `note`, in bytes.
@@ -190,6 +198,11 @@ public struct Broadcast: Sendable, Equatable {
         }
         timeZone = try string("time_zone") ?? ""
         guard timeZone.isEmpty || TimeZones.isKnown(timeZone) else { throw BroadcastError(field: "time_zone", "must be an IANA time zone (Europe/Prague)") }
+        switch o["pause_on_error_rate"] {
+        case nil, .null?: break
+        case .int(let n)? where (1...100).contains(n): pauseOnErrorRate = Int(n)
+        default: throw BroadcastError(field: "pause_on_error_rate", "must be a whole percentage from 1 to 100 (100: never pause)")
+        }
         if let text = try string("start_at") {
             guard let at = RFC3339.parseMilliseconds(text) else { throw BroadcastError(field: "start_at", "must be an RFC 3339 time") }
             guard at <= now.addingClamped(Self.maxLeadMs) else { throw BroadcastError(field: "start_at", "is more than a year ahead") }
@@ -211,6 +224,7 @@ public struct Broadcast: Sendable, Equatable {
         if !account.isEmpty { o["account"] = .string(account) }
         if !language.isEmpty { o["language"] = .string(language) }
         if !variables.isEmpty { o["variables"] = .array(variables.map(\.json)) }
+        o["pause_on_error_rate"] = .int(Int64(pauseOnErrorRate))
         if !window.isEmpty { o["window"] = .string(window) }
         if !timeZone.isEmpty { o["time_zone"] = .string(timeZone) }
         if let startAt { o["start_at"] = .string(RFC3339.format(milliseconds: startAt)) }

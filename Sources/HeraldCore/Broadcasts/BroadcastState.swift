@@ -24,6 +24,9 @@ public enum BroadcastState: String, Sendable, CaseIterable {
         case resume
         /// Ends it: recipients not yet sent to are cancelled.
         case cancel
+        /// Sends again to the recipients that ended `error` or `sending_failed`
+        /// (not those whose outcome is unknown: the provider may have them).
+        case retryFailed = "retry-failed"
     }
 
     /// Whether the sender may hand its messages to a provider.
@@ -40,6 +43,8 @@ public enum BroadcastState: String, Sendable, CaseIterable {
         case (.pause, .running), (.pause, .scheduled): return .paused
         case (.resume, .paused): return (startAt ?? now) > now ? .scheduled : .running
         case (.cancel, .draft), (.cancel, .scheduled), (.cancel, .running), (.cancel, .paused): return .cancelled
+        case (.retryFailed, .finished), (.retryFailed, .running): return .running
+        case (.retryFailed, .paused): return .paused
         default: return nil
         }
     }

@@ -51,6 +51,11 @@ public struct BroadcastStore: Sendable {
         public var releasePending: Bool
         /// A pass that cancels its waiting recipients (after a cancel) is pending.
         public var cancelPending: Bool
+        /// A pass that reopens its failed recipients ("retry failed") is pending.
+        public var retryFailedPending: Bool
+        /// Failed and ended messages when it was last started, resumed or
+        /// retried: its auto-pause counts what ended since.
+        public var baseline: (failed: Int, ended: Int)
     }
 
     /// Creates `broadcast` as a draft, its audience's members to be added by the
@@ -88,7 +93,8 @@ public struct BroadcastStore: Sendable {
         return Record(
             broadcast: broadcast, state: state, reason: h["reason"] ?? "", createdAt: Int64(h["created_ms"] ?? "") ?? 0,
             updatedAt: Int64(h["updated_ms"] ?? "") ?? 0, adding: adding, cursor: h["cursor"].flatMap { $0.isEmpty ? nil : $0 },
-            added: Int(h["added"] ?? "") ?? 0, releasePending: h["release"] == "1", cancelPending: h["cancel"] == "1")
+            added: Int(h["added"] ?? "") ?? 0, releasePending: h["release"] == "1", cancelPending: h["cancel"] == "1",
+            retryFailedPending: h["retry_failed"] == "1", baseline: (Int(h["base_failed"] ?? "") ?? 0, Int(h["base_ended"] ?? "") ?? 0))
     }
 
     /// Every broadcast, oldest first.
@@ -128,6 +134,7 @@ public struct BroadcastStore: Sendable {
             var extra: [String] = []
             if next == .running { extra += ["release", "1"] }
             if next == .cancelled { extra += ["cancel", "1"] }
+            if action == .retryFailed { extra += ["retry_failed", "1"] }
             if case .moved = try await move(id, from: record.state, to: next, now: now, reason: reason, extra: extra) { return .moved(next) }
         }
         return .refused(try await get(id)?.state ?? .draft)
@@ -184,7 +191,12 @@ public struct BroadcastStore: Sendable {
         }
     }
 
-    /// Clears a pending pass flag (`release` or `cancel`) once its pass is done.
+    /// Notes the failed and ended counts its auto-pause starts from.
+    public func setBaseline(_ id: String, failed: Int, ended: Int) async throws {
+        _ = try await redis.execute(["HSET", Self.key(id), "base_failed", String(failed), "base_ended", String(ended)])
+    }
+
+    /// Clears a pending pass flag (`release`, `cancel`, `retry_failed`) once its pass is done.
     public func clear(_ flag: String, of id: String) async throws {
         _ = try await redis.execute(["HSET", Self.key(id), flag, "0"])
     }
@@ -266,6 +278,20 @@ public struct BroadcastStore: Sendable {
     }
 
     static let releaseScript = RedisScript(name: "broadcast_release", source: LuaSource.broadcastRelease)
+
+    /// Reopens the failed recipients among `sendIds` of `shard` ("retry failed",
+    /// `broadcast_reopen`), due at once when `release`. Returns how many.
+    public func reopenFailed(_ broadcast: Broadcast, shard: Int, sendIds: [String], release: Bool, now: Int64) async throws -> Int {
+        guard !sendIds.isEmpty else { return 0 }
+        let t = Shard.hashTag(shard)
+        let reply = try await redis.eval(
+            Self.reopenScript,
+            keys: [MessageStore.campaignCountsKey(t, broadcast.campaignId), MessageStore.retryKey(t)] + sendIds.map { MessageStore.recordKey(t, $0) },
+            arguments: [String(now), release ? "1" : "0"] + sendIds)
+        return (reply.array ?? []).filter { $0.int == 1 }.count
+    }
+
+    static let reopenScript = RedisScript(name: "broadcast_reopen", source: LuaSource.broadcastReopen)
 
     /// One recipient as listed: its send id, contact and message fields.
     public struct Recipient: Sendable {
