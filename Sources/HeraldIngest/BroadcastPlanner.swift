@@ -3,6 +3,7 @@ import HeraldCore
 import HeraldRedis
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// The broadcasts' background work, in every ingestor: one planner at a time
 /// per broadcast, by a lease in Redis (`BroadcastStore.lease`), so any number of
@@ -101,13 +102,17 @@ public struct BroadcastPlanner: Service {
             try await setBaseline(record)
         }
         if record.releasePending && record.state == .running {
-            guard try await everyRecipient(of: record, { shard, ids in _ = try await store.release(shard: shard, sendIds: ids, now: clock.now()) }) else {
-                return
-            }
+            // Everyone the window already passed and still waiting: held by a
+            // pause, or added behind a cursor. Those after the cursors wait their turn.
+            guard
+                try await everyRecipient(
+                    of: record, through: record.cursors, { shard, ids in _ = try await store.release(shard: shard, sendIds: ids, now: clock.now()) })
+            else { return }
             try await store.clear("release", of: id)
             try await setBaseline(record)
             record = try await store.get(id) ?? record
         }
+        if record.state == .running { try await releaseWindow(record) }
         if record.cancelPending {
             guard try await everyRecipient(of: record, { shard, ids in try await cancelWaiting(record.broadcast, shard: shard, ids) }) else { return }
             try await store.clear("cancel", of: id)
@@ -181,7 +186,9 @@ public struct BroadcastPlanner: Service {
         repeat {
             let page = try await book.page(filter, from: cursor, limit: chunk, now: clock.now(), scanLimit: chunk * 4)
             // Written before the cursor moves past them.
-            let new = try await store.addRecipients(record.broadcast, page.profiles.map(\.id), release: record.state.sends, now: clock.now())
+            // Under the lease no window step runs meanwhile: those behind a shard's cursor are released now, the rest in turn.
+            let new = try await store.addRecipients(
+                record.broadcast, page.profiles.map(\.id), release: record.state.sends ? .through(record.cursors) : .none, now: clock.now())
             added += new.count
             try await store.saveProgress(id, cursor: page.next?.text, added: added)
             cursor = page.next
@@ -191,20 +198,54 @@ public struct BroadcastPlanner: Service {
         return true
     }
 
-    /// Runs `body` over every recipient, shard by shard, a chunk at a time. False
-    /// when the lease was lost mid-way.
-    func everyRecipient(of record: BroadcastStore.Record, _ body: (Int, [String]) async throws -> Void) async throws -> Bool {
+    /// Runs `body` over every recipient, shard by shard, a chunk at a time; with
+    /// `through`, only over those at or before each shard's cursor (none in a
+    /// shard without one). False when the lease was lost mid-way.
+    func everyRecipient(
+        of record: BroadcastStore.Record, through: [Int: String]? = nil, _ body: (Int, [String]) async throws -> Void
+    ) async throws -> Bool {
         for shard in 0..<store.partitions {
+            let end = through.map { $0[shard].map { Array($0.utf8) } }
+            if case .some(.none) = end { continue }
             var after: String?
             while true {
-                let ids = try await store.recipientIds(record.broadcast.id, shard: shard, after: after, limit: chunk)
+                var ids = try await store.recipientIds(record.broadcast.id, shard: shard, after: after, limit: chunk)
+                let full = ids.count == chunk
+                if case .some(.some(let last)) = end { ids = ids.filter { !last.lexicographicallyPrecedes(Array($0.utf8)) } }
                 if !ids.isEmpty { try await body(shard, ids) }
-                guard ids.count == chunk else { break }
+                guard full, ids.count == chunk else { break }
                 after = ids.last
                 if !(try await stillMine(record.broadcast.id)) { return false }
             }
         }
         return true
+    }
+
+    /// How many recipients a running broadcast may have handed to the senders
+    /// and not ended, at least: the window grows with the pace its messages end
+    /// (`windowSeconds` of it), so a fast broadcast is never starved and a slow
+    /// one (a number at 80 a second) does not have thousands parked at the rate.
+    var minimumWindow = 1_000
+    /// Seconds of the observed pace the window holds.
+    var windowSeconds = 5
+    /// Per broadcast, the last time and ended count seen (this planner's own view).
+    let pace = PaceMemory()
+
+    /// Makes more recipients due while fewer than the window are in flight:
+    /// due and not yet taken (every shard's due backlog), in progress, or
+    /// waiting for a retry or a turn at a limit. Shards are released alike.
+    func releaseWindow(_ record: BroadcastStore.Record) async throws {
+        let now = clock.now()
+        let counts = try await store.counts(record.broadcast)
+        let ended = counts.filter { $0.key.isFinal }.values.reduce(0, +)
+        let perSecond = pace.rate(record.broadcast.id, ended: ended, now: now)
+        let window = max(minimumWindow, Int(perSecond * Double(windowSeconds)))
+        let inFlight = (counts[.inProgress] ?? 0) + (counts[.retryScheduled] ?? 0) + (try await store.dueBacklog(now: now))
+        guard inFlight < window, (counts[.initial] ?? 0) > 0 else { return }
+        let share = max(1, (window - inFlight + store.partitions - 1) / store.partitions)
+        for shard in 0..<store.partitions {
+            _ = try await store.releaseNext(record.broadcast.id, shard: shard, after: record.cursors[shard], limit: share, now: now)
+        }
     }
 
     /// Cancels the recipients among `ids` that were not handed to a provider (a
@@ -218,5 +259,25 @@ public struct BroadcastPlanner: Service {
         _ = try await messages.record(
             many: waiting.map { .init(broadcast.request(for: $0.contactId, now: now), .cancelled, reason: "cancelled by the administrator", mayCreate: false) },
             now: now)
+    }
+}
+
+/// The pace each broadcast's messages end at, as this planner saw it between
+/// its passes (smoothed), for the release window.
+final class PaceMemory: Sendable {
+    private let seen = Mutex<[String: (at: Int64, ended: Int, perSecond: Double)]>([:])
+
+    /// Messages ended per second lately (0 until two looks apart).
+    func rate(_ id: String, ended: Int, now: Int64) -> Double {
+        seen.withLock { s in
+            guard let last = s[id], now > last.at else {
+                s[id] = (now, ended, 0)
+                return 0
+            }
+            let instant = Double(max(0, ended - last.ended)) * 1000 / Double(now - last.at)
+            let smoothed = last.perSecond == 0 ? instant : 0.7 * last.perSecond + 0.3 * instant
+            s[id] = (now, ended, smoothed)
+            return smoothed
+        }
     }
 }

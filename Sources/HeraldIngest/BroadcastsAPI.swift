@@ -180,13 +180,11 @@ public struct BroadcastsAPI: Sendable {
             requests.append(r)
         }
         if !created.isEmpty { try await contacts.apply(created, now: now) }
-        let new = try await store.addRecipients(record.broadcast, requests: requests, release: record.state.sends, now: now)
-        // Started meanwhile: the start's release pass may have run before these
-        // were written. Released here too (a second release changes nothing).
-        if !record.state.sends, let state = try await store.get(record.broadcast.id)?.state, state.sends {
-            let byShard = Dictionary(grouping: requests) { Shard.of($0.contactId, partitions: store.partitions) }
-            for (shard, list) in byShard { _ = try await store.release(shard: shard, sendIds: list.map(\.id), now: clock.now()) }
-        }
+        // Released by the planner, which owns the window: those after its cursors
+        // in turn, those behind them by the pass asked for here, which runs after
+        // these writes (a release decided here could race with the window moving).
+        let new = try await store.addRecipients(record.broadcast, requests: requests, release: .none, now: now)
+        if !new.isEmpty { try await store.requestRelease(record.broadcast.id) }
         return new.count
     }
 

@@ -54,9 +54,9 @@ struct BroadcastStoreTests {
         let messages = MessageStore(redis: redis, partitions: 4)
         let b = try broadcast("r1")
         let contacts = (0..<50).map { "c\($0)" }
-        let added = try await store.addRecipients(b, contacts + ["c1", "c2"], release: false, now: 1_000)
+        let added = try await store.addRecipients(b, contacts + ["c1", "c2"], release: .none, now: 1_000)
         #expect(Set(added) == Set(contacts.map(b.sendId)), "each contact once, duplicates in one call too")
-        #expect(try await store.addRecipients(b, ["c3", "c50"], release: false, now: 2_000) == [b.sendId("c50")])
+        #expect(try await store.addRecipients(b, ["c3", "c50"], release: .none, now: 2_000) == [b.sendId("c50")])
         #expect(try await store.counts(b) == [.initial: 51])
         #expect(try await messages.waiting(shards: [0, 1, 2, 3]) == 0, "a draft's recipients are not due")
         let record = try #require(try await messages.message(contactId: "c7", id: b.sendId("c7")))
@@ -88,7 +88,7 @@ struct BroadcastStoreTests {
         #expect(released == 49)
         #expect(try await messages.due(shards: [0, 1, 2, 3], now: 4_000, limit: 100).requests.count == 49, "c0 is due only when its lease ends")
         // Added while running: due at once.
-        _ = try await store.addRecipients(b, ["late"], release: true, now: 5_000)
+        _ = try await store.addRecipients(b, ["late"], release: .all, now: 5_000)
         #expect(try await messages.due(shards: [0, 1, 2, 3], now: 5_000, limit: 100).requests.contains { $0.contactId == "late" })
         let counts = try await store.counts(b)
         #expect(counts[.initial] == 50 && counts[.inProgress] == 1 && counts[.sent] == 1, "\(counts)")
@@ -102,7 +102,7 @@ struct BroadcastStoreTests {
         let store = BroadcastStore(redis: redis, partitions: 1)
         let messages = MessageStore(redis: redis, partitions: 1, retention: .seconds(100))
         let b = try broadcast("rf")
-        let ids = try await store.addRecipients(b, ["ok", "bad", "unknown", "tired"], release: false, now: 1_000)
+        let ids = try await store.addRecipients(b, ["ok", "bad", "unknown", "tired"], release: .none, now: 1_000)
         #expect(ids.count == 4)
         for c in ["ok", "bad", "unknown", "tired"] { _ = try await messages.claim(b.request(for: c, now: 0), now: 2_000, lease: .seconds(60)) }
         _ = try await messages.record(b.request(for: "ok", now: 0), .sent, now: 3_000)
@@ -120,6 +120,33 @@ struct BroadcastStoreTests {
         #expect(
             try await messages.claim(b.request(for: "bad", now: 0), now: 5_000, lease: .seconds(60)) == .claimed(attempt: 1, deferrals: 0, firstSeenMs: 1_000))
         #expect(try await store.reopenFailed(b, shard: 0, sendIds: all, release: true, now: 6_000) == 0, "nothing failed is left but the unknown")
+        await server.stop()
+    }
+
+    @Test("the window releases a shard's recipients in id order past its cursor; a recipient added behind a cursor is released at once, one after it waits")
+    func window() async throws {
+        let server = try await TestRedisServer()
+        let redis = RedisPool(configuration: server.configuration, logger: Logger(label: "test"))
+        let store = BroadcastStore(redis: redis, partitions: 1)
+        let messages = MessageStore(redis: redis, partitions: 1)
+        let b = try broadcast("w")
+        #expect(try await store.create(b, now: 0))
+        _ = try await store.addRecipients(b, (10..<30).map { "c\($0)" }, release: .none, now: 1_000)
+        #expect(try await store.releaseNext("w", shard: 0, after: nil, limit: 5, now: 2_000) == 5)
+        let cursors = try #require(try await store.get("w")).cursors
+        #expect(cursors == [0: b.sendId("c14")])
+        #expect(try await store.dueBacklog(now: 2_000) == 5)
+        #expect(try await store.releaseNext("w", shard: 0, after: cursors[0], limit: 5, now: 2_000) == 5)
+        let moved = try #require(try await store.get("w")).cursors
+        let backlog = try await store.dueBacklog(now: 2_000)
+        #expect(moved == [0: b.sendId("c19")] && backlog == 10)
+        // c0 sorts before the cursor (released at once); c99 after it (waits its turn).
+        let added = try await store.addRecipients(b, ["c0", "c99"], release: .through(moved), now: 3_000)
+        #expect(added.count == 2)
+        let due = Set(try await messages.due(shards: [0], now: 3_000, limit: 100).requests.map(\.contactId))
+        #expect(due.contains("c0") && !due.contains("c99") && due.count == 11, "\(due)")
+        #expect(try await store.releaseNext("w", shard: 0, after: moved[0], limit: 100, now: 4_000) == 11, "c20…c29 and c99")
+        #expect(try await store.releaseNext("w", shard: 0, after: b.sendId("c99"), limit: 100, now: 4_000) == 0, "none left")
         await server.stop()
     }
 }

@@ -56,6 +56,9 @@ public struct BroadcastStore: Sendable {
         /// Failed and ended messages when it was last started, resumed or
         /// retried: its auto-pause counts what ended since.
         public var baseline: (failed: Int, ended: Int)
+        /// Per shard, the last recipient the planner's window made due (`rc:<shard>`):
+        /// recipients up to it were released, those after it wait their turn.
+        public var cursors: [Int: String] = [:]
     }
 
     /// Creates `broadcast` as a draft, its audience's members to be added by the
@@ -89,12 +92,14 @@ public struct BroadcastStore: Sendable {
             let broadcast = try? Broadcast(json: json, now: Int64(h["created_ms"] ?? "") ?? 0),
             let state = h["state"].flatMap(BroadcastState.init(rawValue:))
         else { return nil }
+        var cursors: [Int: String] = [:]
+        for (k, v) in h where k.hasPrefix("rc:") { if let shard = Int(k.dropFirst(3)) { cursors[shard] = v } }
         let adding = h["adding"].flatMap { $0.isEmpty ? nil : try? JSONValue.parse(string: $0) }.flatMap { try? Broadcast.Audience(json: $0) }
         return Record(
             broadcast: broadcast, state: state, reason: h["reason"] ?? "", createdAt: Int64(h["created_ms"] ?? "") ?? 0,
             updatedAt: Int64(h["updated_ms"] ?? "") ?? 0, adding: adding, cursor: h["cursor"].flatMap { $0.isEmpty ? nil : $0 },
             added: Int(h["added"] ?? "") ?? 0, releasePending: h["release"] == "1", cancelPending: h["cancel"] == "1",
-            retryFailedPending: h["retry_failed"] == "1", baseline: (Int(h["base_failed"] ?? "") ?? 0, Int(h["base_ended"] ?? "") ?? 0))
+            retryFailedPending: h["retry_failed"] == "1", baseline: (Int(h["base_failed"] ?? "") ?? 0, Int(h["base_ended"] ?? "") ?? 0), cursors: cursors)
     }
 
     /// Every broadcast, oldest first.
@@ -227,14 +232,34 @@ public struct BroadcastStore: Sendable {
     /// Adds these contacts as recipients (each once, however often added),
     /// due at once when `release`. Returns the send ids that were new.
     @discardableResult
-    public func addRecipients(_ broadcast: Broadcast, _ contactIds: [String], release: Bool, now: Int64) async throws -> [String] {
+    public func addRecipients(_ broadcast: Broadcast, _ contactIds: [String], release: Release, now: Int64) async throws -> [String] {
         try await addRecipients(broadcast, requests: Array(Set(contactIds)).sorted().map { broadcast.request(for: $0, now: now) }, release: release, now: now)
+    }
+
+    /// Which new recipients are made due as they are added.
+    public enum Release: Sendable {
+        /// None: the planner's window releases them in turn.
+        case none
+        /// Every one.
+        case all
+        /// Those at or before their shard's release cursor (`Record.cursors`),
+        /// which the window has passed: the planner's own additions to a running broadcast.
+        case through([Int: String])
+
+        func releases(_ sendId: String, shard: Int) -> Bool {
+            switch self {
+            case .none: false
+            case .all: true
+            // Bytes, as the index orders its members (ZRANGEBYLEX).
+            case .through(let cursors): cursors[shard].map { !Array($0.utf8).lexicographicallyPrecedes(Array(sendId.utf8)) } ?? false
+            }
+        }
     }
 
     /// `addRecipients` with each recipient's message as made (a CSV row's
     /// values in its `event`); of two for one contact, the first counts.
     @discardableResult
-    public func addRecipients(_ broadcast: Broadcast, requests all: [SendRequest], release: Bool, now: Int64) async throws -> [String] {
+    public func addRecipients(_ broadcast: Broadcast, requests all: [SendRequest], release: Release, now: Int64) async throws -> [String] {
         var seen: Set<String> = []
         let requests = all.filter { seen.insert($0.id).inserted }
         guard !requests.isEmpty else { return [] }
@@ -245,15 +270,16 @@ public struct BroadcastStore: Sendable {
             var keys = [
                 MessageStore.campaignCountsKey(t, broadcast.campaignId), MessageStore.retryKey(t), Self.recipientsKey(t, broadcast.id),
             ]
-            var arguments = [String(now), broadcast.campaignId, broadcast.channel.rawValue, release ? "1" : "0"]
+            let shard = Shard.of(requests[items[0]].contactId, partitions: partitions)
+            var arguments = [String(now), broadcast.campaignId, broadcast.channel.rawValue]
             for i in items {
                 let r = requests[i]
                 keys += [MessageStore.recordKey(t, r.id), MessageStore.contactIndexKey(t, r.contactId)]
-                arguments += [r.id, r.contactId, r.encoded().jsonText]
+                arguments += [r.id, r.contactId, r.encoded().jsonText, release.releases(r.id, shard: shard) ? "1" : "0"]
             }
             return (keys, arguments)
         }
-        return zip(requests, replies).compactMap { $1.int == 1 ? $0.id : nil }
+        return zip(requests, replies).compactMap { ($1.int ?? 0) > 0 ? $0.id : nil }
     }
 
     static let addScript = RedisScript(name: "broadcast_add", source: LuaSource.broadcastAdd)
@@ -278,6 +304,29 @@ public struct BroadcastStore: Sendable {
     }
 
     static let releaseScript = RedisScript(name: "broadcast_release", source: LuaSource.broadcastRelease)
+
+    /// Releases up to `limit` more recipients of `shard` after its cursor (the
+    /// planner's window), then moves the cursor past them. Returns how many
+    /// recipients it passed (0: the shard has no more).
+    public func releaseNext(_ id: String, shard: Int, after cursor: String?, limit: Int, now: Int64) async throws -> Int {
+        let ids = try await recipientIds(id, shard: shard, after: cursor, limit: limit)
+        guard let last = ids.last else { return 0 }
+        _ = try await release(shard: shard, sendIds: ids, now: now)
+        _ = try await redis.execute(["HSET", Self.key(id), "rc:\(shard)", last])
+        return ids.count
+    }
+
+    /// Messages due now in every shard's retry set (what the senders have not
+    /// taken yet, of every campaign): one round trip.
+    public func dueBacklog(now: Int64) async throws -> Int {
+        let replies = try await redis.pipeline((0..<partitions).map { ["ZCOUNT", MessageStore.retryKey(Shard.hashTag($0)), "-inf", String(now)] })
+        return replies.reduce(0) { $0 + Int($1.int ?? 0) }
+    }
+
+    /// Asks the planner for a release pass (recipients added behind the window's cursors).
+    public func requestRelease(_ id: String) async throws {
+        _ = try await redis.pipeline([["HSET", Self.key(id), "release", "1"], ["SADD", Self.work, id]])
+    }
 
     /// Reopens the failed recipients among `sendIds` of `shard` ("retry failed",
     /// `broadcast_reopen`), due at once when `release`. Returns how many.
