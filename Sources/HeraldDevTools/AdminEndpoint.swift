@@ -28,15 +28,15 @@ public struct AdminEndpoint: Sendable {
         return AdminEndpoint(url: base, key: key)
     }
 
-    /// Sends one admin request (a body of `contentType`, if any); prints the answer.
+    /// Sends one admin request (a body of `contentType`, if any); prints the answer unless `quiet`.
     /// - Returns: the HTTP status.
     @discardableResult
-    public func call(_ method: String, _ path: String, body: String? = nil, contentType: String = "application/yaml") async throws -> Int {
+    public func call(_ method: String, _ path: String, body: String? = nil, contentType: String = "application/yaml", quiet: Bool = false) async throws -> Int {
         let client = HTTPClient(concurrency: 1)
         let r = try await client.send(
             method: method, url: "\(url)\(path)", headers: [("Authorization", "Bearer \(key)"), ("Content-Type", contentType)],
             body: body.map { Array($0.utf8) })
-        print(r.bodyText.trimmingCharacters(in: .whitespacesAndNewlines))
+        if !quiet || !(200..<300).contains(r.status) { print(r.bodyText.trimmingCharacters(in: .whitespacesAndNewlines)) }
         return r.status
     }
 }

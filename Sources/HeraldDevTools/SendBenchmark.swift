@@ -224,7 +224,9 @@ public struct SendBenchmark: Sendable {
     /// Redis, with the channel's limit at `limit` and its provider at this bench's
     /// receiver, and waits until they are ready and (with `settle`) the group has
     /// settled.
-    func startSenders(_ bootstrap: String, count senders: Int, limit: Int, port: Int, account: String, settle: Bool = true) async throws -> [ChildProcess] {
+    func startSenders(
+        _ bootstrap: String, count senders: Int, limit: Int, port: Int, account: String, settle: Bool = true, extraEnvironment: [String: String] = [:]
+    ) async throws -> [ChildProcess] {
         guard let redisPort = devRedisPort(), let secret = try? String(contentsOfFile: "\(DevPaths.root)/webhook-secret", encoding: .utf8) else {
             throw CLIError("no dev stack found (.herald/dev/redis.port, webhook-secret): start `heraldctl dev --workers ingestor,scheduler,alerter`")
         }
@@ -240,6 +242,7 @@ public struct SendBenchmark: Sendable {
                 "HERALD_LIMITS_WHATSAPP_PER_SECOND": String(limit), "HERALD_LIMITS_WHATSAPP_TIER": String(tier ?? 100_000_000),
             ]) { $1 }
         }
+        environment.merge(extraEnvironment) { $1 }
         var fleet: [ChildProcess] = []
         let client = HTTPClient(concurrency: 2)
         for i in 0..<senders {

@@ -15,7 +15,7 @@ import Synchronization
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks against a running stack (see docs/benchmarks.md).",
-        subcommands: [BenchIngest.self, BenchJourneys.self, BenchSend.self, BenchAlerts.self, BenchImport.self, BenchSegments.self])
+        subcommands: [BenchIngest.self, BenchJourneys.self, BenchSend.self, BenchAlerts.self, BenchImport.self, BenchSegments.self, BenchBroadcast.self])
 }
 
 /// `heraldctl bench ingest`: the options of `IngestBenchmark` (HeraldDevTools), which does the work.
@@ -57,6 +57,28 @@ struct BenchImport: AsyncParsableCommand {
         var bench = ImportBenchmark(rows: rows, invalidPercent: invalidPercent, api: api, adminKey: adminKey, ingestorPid: ingestorPid, segmentOnly: false)
         bench.partitions = partitions
         try await bench.run()
+    }
+}
+
+/// `heraldctl bench broadcast`: the options of `BroadcastBenchmark` (HeraldDevTools), which does the work.
+struct BenchBroadcast: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "broadcast",
+        abstract:
+            "WhatsApp broadcasts from segments, one per number sharing one portfolio: recipients planned per second, Redis bytes per queued recipient, delivery against the aggregate limit, overshoot per number at the receiver."
+    )
+    @Option(help: "Recipients in all (contacts created for the run).") var recipients = 1_000_000
+    @Option(help: "WhatsApp numbers (one broadcast each).") var numbers = 10
+    @Option(help: "Each number's messages per second.") var perSecond = 1_000
+    @Option(help: "herald-sender processes the bench starts.") var senders = 1
+    @Option(help: "API base URL (default: the dev stack's).") var api: String?
+    @Option(help: "Admin key (default: the dev stack's).") var adminKey: String?
+    @Option(help: "Kafka bootstrap servers (default: the dev stack's broker).") var bootstrap: String?
+
+    func run() async throws {
+        try await BroadcastBenchmark(
+            recipients: recipients, numbers: numbers, perSecond: perSecond, senders: senders, api: api, adminKey: adminKey, bootstrap: bootstrap
+        ).run()
     }
 }
 
