@@ -5,7 +5,7 @@ import HeraldRedis
 import HeraldService
 import Logging
 
-/// `heraldctl bench broadcast`: WhatsApp broadcasts from segments to a local
+/// `heraldctl bench broadcast`: WhatsApp broadcasts to lists of the address book, to a local
 /// provider (`BenchReceiver`), one broadcast per number, the numbers sharing
 /// one business portfolio. Reports how fast the recipients are planned (from
 /// the broadcasts' creation until every recipient is `initial`), Redis memory
@@ -59,11 +59,12 @@ public struct BroadcastBenchmark: Sendable {
             throw CLIError("the bench starts senders of its own: start the dev stack without one, `heraldctl dev --workers ingestor,scheduler,alerter`")
         }
         let redis = RedisPool(configuration: RedisConfiguration(host: "127.0.0.1", port: redisPort), logger: logger)
-        let run = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+        let numericRun = UInt32.random(in: 1_000_000...UInt32.max)
+        let run = String(numericRun, radix: 36)
         let share = (recipients + numbers - 1) / numbers
         print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(recipients) recipients over \(numbers) numbers at \(perSecond)/s each")
 
-        // The address book: each recipient a contact with a phone, tagged by its number's broadcast.
+        // The address book: each recipient a contact with a phone, on its number's broadcast's list.
         let contacts = ContactStore(redis: redis, partitions: partitions)
         let t0 = ContinuousClock.now
         for start in stride(from: 0, to: recipients, by: 5_000) {
@@ -74,7 +75,7 @@ public struct BroadcastBenchmark: Sendable {
                             (chunk..<min(recipients, chunk + 1_000)).map { k in
                                 var change = ContactChange()
                                 change.fields["phone"] = .string(Self.phone(k))
-                                change.addTags = ["bb-\(run)-\(k / share)"]
+                                change.addLists = ["bb-\(run)-\(k / share)"]
                                 return ("bb-\(run)-\(k)", change)
                             }, now: nowMilliseconds())
                     }
@@ -89,8 +90,11 @@ public struct BroadcastBenchmark: Sendable {
         try FileManager.default.createDirectory(atPath: "\(dir)/whatsapp", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         for i in 0..<numbers {
-            try "phone_number_id: \"bb\(run)n\(i)\"\ntoken_env: HERALD_BENCH_WA_TOKEN\nper_second: \(perSecond)\nportfolio: bb\(run)\n".write(
-                toFile: "\(dir)/whatsapp/n\(i).yaml", atomically: true, encoding: .utf8)
+            // Meta's ids are numeric: the run's number and the index.
+            try
+                "phone_number_id: \"\(numericRun)\(String(format: "%03d", i))\"\ntoken_env: HERALD_BENCH_WA_TOKEN\nper_second: \(perSecond)\nportfolio: bb\(run)\n"
+                .write(
+                    toFile: "\(dir)/whatsapp/n\(i).yaml", atomically: true, encoding: .utf8)
         }
         _ = try await RateLimiter(redis: redis).setTier(account: "bb\(run)", limit: 0)
 
@@ -111,7 +115,7 @@ public struct BroadcastBenchmark: Sendable {
         let t1 = ContinuousClock.now
         for (i, id) in ids.enumerated() {
             let body =
-                #"{"id":"\#(id)","channel":"whatsapp","template":"order-update","account":"n\#(i)","audience":{"tag":"bb-\#(run)-\#(i)"},"pause_on_error_rate":100}"#
+                #"{"id":"\#(id)","channel":"whatsapp","template":"order-update","account":"n\#(i)","audience":{"list":"bb-\#(run)-\#(i)"},"pause_on_error_rate":100}"#
             guard try await endpoint.call("POST", "/v1/broadcasts", body: body, contentType: "application/json", quiet: true) == 201 else {
                 throw CLIError("could not create broadcast \(id)")
             }

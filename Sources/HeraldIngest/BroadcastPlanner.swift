@@ -181,6 +181,7 @@ public struct BroadcastPlanner: Service {
             try await store.saveProgress(id, cursor: nil, added: record.added)
             return true
         }
+        if let list = AddressBook.requiredList(filter) { return try await add(members: filter, of: list, to: record) }
         var cursor = try record.cursor.map { text throws(ContactFilterError) in try AddressBookCursor(text: text, partitions: store.partitions) }
         var added = record.added
         repeat {
@@ -194,6 +195,30 @@ public struct BroadcastPlanner: Service {
             cursor = page.next
             if cursor != nil, !(try await stillMine(id)) { return false }
         } while cursor != nil
+        logger.info("broadcast recipients added", metadata: ["herald.broadcast": "\(id)", "herald.added": "\(added)"])
+        return true
+    }
+
+    /// `add` for a selection that needs a list: its members are read from the
+    /// list's index, shard by shard (`AddressBook.listPage`), the cursor kept as
+    /// `set:<shard>:<scan cursor>`. A member the scan returns twice is one recipient.
+    func add(members filter: ContactFilter, of list: String, to record: BroadcastStore.Record) async throws -> Bool {
+        let id = record.broadcast.id
+        var (shard, scan) = (0, "0")
+        if let text = record.cursor, text.hasPrefix("set:") {
+            let parts = text.split(separator: ":")
+            if parts.count == 3, let s = Int(parts[1]), (0..<store.partitions).contains(s) { (shard, scan) = (s, String(parts[2])) }
+        }
+        var added = record.added
+        while shard < store.partitions {
+            let page = try await book.listPage(filter, list: list, shard: shard, cursor: scan, now: clock.now(), count: chunk)
+            let new = try await store.addRecipients(
+                record.broadcast, page.ids, release: record.state.sends ? .through(record.cursors) : .none, now: clock.now())
+            added += new.count
+            (shard, scan) = page.next == "0" ? (shard + 1, "0") : (shard, page.next)
+            try await store.saveProgress(id, cursor: shard < store.partitions ? "set:\(shard):\(scan)" : nil, added: added)
+            if shard < store.partitions, !(try await stillMine(id)) { return false }
+        }
         logger.info("broadcast recipients added", metadata: ["herald.broadcast": "\(id)", "herald.added": "\(added)"])
         return true
     }

@@ -90,4 +90,47 @@ struct BroadcastPlannerTests {
         #expect(try await store.counts(b) == [.initial: 40, .sent: 10])
         await server.stop()
     }
+
+    @Test(
+        "an audience that needs a list is read from the list's index: its members (and of them those the rest selects), each once, going on from its cursor after a lost lease"
+    )
+    func listAudience() async throws {
+        let server = try await TestRedisServer()
+        let redis = RedisPool(configuration: server.configuration, logger: Logger(label: "test"))
+        let contacts = ContactStore(redis: redis, partitions: 4)
+        var changes: [(contactId: String, change: ContactChange)] = []
+        for i in 0..<120 {
+            var c = ContactChange()
+            if i % 2 == 0 { c.addLists = ["news"] }
+            if i % 3 == 0 { c.addTags = ["vip"] }
+            changes.append(("l\(i)", c))
+        }
+        try await contacts.apply(changes, now: 1_000)
+        let store = BroadcastStore(redis: redis, partitions: 4)
+        func planner() -> BroadcastPlanner {
+            var p = BroadcastPlanner(
+                store: store, book: AddressBook(contacts: contacts), segments: SegmentStore(redis: redis), messages: MessageStore(redis: redis, partitions: 4),
+                logger: Logger(label: "p"))
+            p.chunk = 7
+            return p
+        }
+        let all = try Broadcast(json: ["id": "news", "channel": "sms", "template": "t", "audience": ["list": "news"]], now: 0)
+        let vip = try Broadcast(json: ["id": "newsvip", "channel": "sms", "template": "t", "audience": ["list": "news", "tag": "vip"]], now: 0)
+        #expect(AddressBook.requiredList(try #require(try all.audience.filter())) == "news")
+        #expect(AddressBook.requiredList(try #require(try vip.audience.filter())) == "news")
+        #expect(try await store.create(all, now: 1_000))
+        #expect(try await store.create(vip, now: 1_000))
+        // The first planner loses its lease after one chunk of the first broadcast.
+        _ = try await redis.execute(["SET", "herald:{campaigns}:bc-lease:news", "someone-else", "PX", "60000"])
+        try await planner().work("news")
+        let stopped = try #require(try await store.get("news"))
+        #expect(stopped.cursor?.hasPrefix("set:") == true && stopped.adding != nil, "\(stopped)")
+        _ = try await redis.execute(["DEL", "herald:{campaigns}:bc-lease:news"])
+        try await planner().pass()
+        #expect(try await store.get("news")?.adding == nil)
+        #expect(try await store.get("newsvip")?.adding == nil)
+        #expect(try await store.counts(all) == [.initial: 60], "the list's 60 members")
+        #expect(try await store.counts(vip) == [.initial: 20], "those of them with the tag: every 6th contact")
+        await server.stop()
+    }
 }
