@@ -257,15 +257,21 @@ public struct BroadcastPlanner: Service {
     let pace = PaceMemory()
 
     /// Makes more recipients due while fewer than the window are in flight:
-    /// due and not yet taken (every shard's due backlog), in progress, or
-    /// waiting for a retry or a turn at a limit. Shards are released alike.
+    /// released and not yet taken, in progress, or waiting for a retry or a turn
+    /// at a limit. Every recipient that left `initial` was released first, so
+    /// those released and still `initial` are `released − (total − initial)`
+    /// (this broadcast's own; the retry sets' due backlog is every campaign's,
+    /// and with ten broadcasts each would have counted the others'). Shards
+    /// are released alike.
     func releaseWindow(_ record: BroadcastStore.Record) async throws {
         let now = clock.now()
         let counts = try await store.counts(record.broadcast)
         let ended = counts.filter { $0.key.isFinal }.values.reduce(0, +)
         let perSecond = pace.rate(record.broadcast.id, ended: ended, now: now)
         let window = max(minimumWindow, Int(perSecond * Double(windowSeconds)))
-        let inFlight = (counts[.inProgress] ?? 0) + (counts[.retryScheduled] ?? 0) + (try await store.dueBacklog(now: now))
+        let total = counts.values.reduce(0, +), initial = counts[.initial] ?? 0
+        let waiting = max(0, record.released - (total - initial))
+        let inFlight = (counts[.inProgress] ?? 0) + (counts[.retryScheduled] ?? 0) + waiting
         guard inFlight < window, (counts[.initial] ?? 0) > 0 else { return }
         let share = max(1, (window - inFlight + store.partitions - 1) / store.partitions)
         for shard in 0..<store.partitions {

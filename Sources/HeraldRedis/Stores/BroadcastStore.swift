@@ -56,6 +56,8 @@ public struct BroadcastStore: Sendable {
         /// Failed and ended messages when it was last started, resumed or
         /// retried: its auto-pause counts what ended since.
         public var baseline: (failed: Int, ended: Int)
+        /// Recipients the window (or an addition behind a cursor) made due so far (`released`).
+        public var released: Int = 0
         /// Per shard, the last recipient the planner's window made due (`rc:<shard>`):
         /// recipients up to it were released, those after it wait their turn.
         public var cursors: [Int: String] = [:]
@@ -99,7 +101,8 @@ public struct BroadcastStore: Sendable {
             broadcast: broadcast, state: state, reason: h["reason"] ?? "", createdAt: Int64(h["created_ms"] ?? "") ?? 0,
             updatedAt: Int64(h["updated_ms"] ?? "") ?? 0, adding: adding, cursor: h["cursor"].flatMap { $0.isEmpty ? nil : $0 },
             added: Int(h["added"] ?? "") ?? 0, releasePending: h["release"] == "1", cancelPending: h["cancel"] == "1",
-            retryFailedPending: h["retry_failed"] == "1", baseline: (Int(h["base_failed"] ?? "") ?? 0, Int(h["base_ended"] ?? "") ?? 0), cursors: cursors)
+            retryFailedPending: h["retry_failed"] == "1", baseline: (Int(h["base_failed"] ?? "") ?? 0, Int(h["base_ended"] ?? "") ?? 0),
+            released: Int(h["released"] ?? "") ?? 0, cursors: cursors)
     }
 
     /// Every broadcast, oldest first.
@@ -279,6 +282,8 @@ public struct BroadcastStore: Sendable {
             }
             return (keys, arguments)
         }
+        let releasedNow = replies.filter { $0.int == 2 }.count
+        if releasedNow > 0 { _ = try await redis.execute(["HINCRBY", Self.key(broadcast.id), "released", String(releasedNow)]) }
         return zip(requests, replies).compactMap { ($1.int ?? 0) > 0 ? $0.id : nil }
     }
 
@@ -311,8 +316,8 @@ public struct BroadcastStore: Sendable {
     public func releaseNext(_ id: String, shard: Int, after cursor: String?, limit: Int, now: Int64) async throws -> Int {
         let ids = try await recipientIds(id, shard: shard, after: cursor, limit: limit)
         guard let last = ids.last else { return 0 }
-        _ = try await release(shard: shard, sendIds: ids, now: now)
-        _ = try await redis.execute(["HSET", Self.key(id), "rc:\(shard)", last])
+        let made = try await release(shard: shard, sendIds: ids, now: now)
+        _ = try await redis.pipeline([["HSET", Self.key(id), "rc:\(shard)", last], ["HINCRBY", Self.key(id), "released", String(made)]])
         return ids.count
     }
 
