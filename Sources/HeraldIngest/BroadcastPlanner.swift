@@ -268,6 +268,8 @@ public struct BroadcastPlanner: Service {
         let counts = try await store.counts(record.broadcast)
         let ended = counts.filter { $0.key.isFinal }.values.reduce(0, +)
         let perSecond = pace.rate(record.broadcast.id, ended: ended, now: now)
+        // The API's ETA: the pace the limits in force allow, as observed.
+        try await store.notePace(record.broadcast.id, perSecond: perSecond)
         let window = max(minimumWindow, Int(perSecond * Double(windowSeconds)))
         let total = counts.values.reduce(0, +), initial = counts[.initial] ?? 0
         let waiting = max(0, record.released - (total - initial))

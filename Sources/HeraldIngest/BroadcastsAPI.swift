@@ -177,6 +177,8 @@ public struct BroadcastsAPI: Sendable {
             var r = record.broadcast.request(for: id, now: now)
             r.event = row.event
             r.variables = row.variables
+            // The row's number is the contact's `phone` (found or written by it), whatever field the audience uses.
+            r.phoneField = ""
             requests.append(r)
         }
         if !created.isEmpty { try await contacts.apply(created, now: now) }
@@ -284,7 +286,13 @@ public struct BroadcastsAPI: Sendable {
         o["counts"] = .object(Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, .int(Int64($0.value))) }))
         let total = counts.values.reduce(0, +)
         let done = counts.filter { $0.key.isFinal }.values.reduce(0, +)
-        o["progress"] = ["total": .int(Int64(total)), "done": .int(Int64(done))]
+        var progress: [String: JSONValue] = ["total": .int(Int64(total)), "done": .int(Int64(done))]
+        // The pace the limits in force allow, as the planner saw it lately; the ETA follows.
+        if r.state == .running, r.pace > 0 {
+            progress["per_second"] = .double((r.pace * 10).rounded() / 10)
+            progress["eta_seconds"] = .int(Int64((Double(total - done) / r.pace).rounded(.up)))
+        }
+        o["progress"] = .object(progress)
         return .object(o)
     }
 

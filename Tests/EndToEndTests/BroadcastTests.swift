@@ -175,6 +175,11 @@ struct BroadcastTests {
             return try await calls(sandbox).count
         }
         #expect(try await waitCalls(atLeast: 15) >= 15)
+        // The ETA follows the pace the limit allows (10 a second).
+        let running = try await show(ingestor, "slow", timeout: .seconds(10)) { $0["progress"]?["eta_seconds"] != nil }
+        let pace: Double = if case .double(let d)? = running["progress"]?["per_second"] { d } else { 0 }
+        let eta: Int64 = if case .int(let n)? = running["progress"]?["eta_seconds"] { n } else { 0 }
+        #expect(pace > 3 && pace < 20 && eta > 0, "\(running)")
         #expect(try await call(ingestor, "POST", "/v1/broadcasts/slow/pause").json["state"] == "paused")
         // What a sender had in hand when the pause came goes out; then nothing.
         try await Task.sleep(for: .milliseconds(1500))

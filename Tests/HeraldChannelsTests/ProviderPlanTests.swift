@@ -158,6 +158,17 @@ struct ProviderPlanTests {
         let reference = MessageReference(Self.request(.sms, template: "shipped")).text
         #expect(form["StatusCallback"] == "https://herald.shop.example/v1/status/twilio?\(reference)")
 
+        // A broadcast may name the field holding the number.
+        var mobile = Self.profile
+        mobile.attributes["mobile"] = "+420777000111"
+        var fromMobile = Self.request(.sms, template: "shipped")
+        fromMobile.phoneField = "attributes.mobile"
+        let toMobile = try #require(http(call(try await provider.plan(fromMobile, profile: mobile))))
+        #expect(String(decoding: toMobile.body ?? [], as: UTF8.self).contains("To=%2B420777000111"), "\(String(decoding: toMobile.body ?? [], as: UTF8.self))")
+        #expect(finish(try await provider.plan(fromMobile, profile: Self.profile))?.1 == "the contact has no attributes.mobile")
+        mobile.attributes["mobile"] = "777"
+        #expect(finish(try await provider.plan(fromMobile, profile: mobile))?.1 == "'777' in attributes.mobile is not an E.164 number")
+
         var badPhone = Self.profile
         badPhone.phone = "601 234 567"
         #expect(finish(try await provider.plan(Self.request(.sms, template: "shipped"), profile: badPhone))?.1 == "'601 234 567' is not an E.164 number")

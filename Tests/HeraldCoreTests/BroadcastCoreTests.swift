@@ -22,6 +22,9 @@ struct BroadcastCoreTests {
         )
         #expect(full.startAt == 86_400_000 && full.category == .utility && full.variables.count == 1 && full.audience == .segment("vip"))
         #expect(try Broadcast(json: full.json, now: 0) == full)
+        #expect(
+            try parse(#"{"id":"m","channel":"sms","template":"t","audience":{},"phone_field":"attributes.mobile"}"#).request(for: "c", now: 0).phoneField
+                == "attributes.mobile")
         let request = full.request(for: "c1", now: 5)
         #expect(request.id == "bc:spring:c1" && request.campaignId == "broadcast:spring" && request.account == "sales" && request.language == "cs")
         #expect(request.category == "transactional", "utility is not marketing: no opt-out or cap applies")
@@ -45,6 +48,11 @@ struct BroadcastCoreTests {
             (#"{"id":"a","channel":"sms","template":"t","audience":{"where":"nonsense: 1"}}"#, "audience.where"),
             (#"{"id":"a","channel":"sms","template":"t","audience":{"size":1}}"#, "audience.size"),
             (#"{"id":"a",\#(base),"send_at":"x"}"#, "send_at"),
+            (#"{"id":"a",\#(base),"phone_field":"email"}"#, "phone_field"),
+            (#"{"id":"a","channel":"email","template":"t","audience":{},"phone_field":"phone"}"#, "phone_field"),
+            (#"{"id":"a",\#(base),"window":"20:00-09:00"}"#, "window"),
+            (#"{"id":"a",\#(base),"time_zone":"Mars/Base"}"#, "time_zone"),
+            (#"{"id":"a",\#(base),"pause_on_error_rate":0}"#, "pause_on_error_rate"),
             (#"{"id":"a",\#(base),"name":"\#(String(repeating: "x", count: 300))"}"#, "name"),
         ]
         for (text, field) in cases { #expect(refusal(text)?.field == field, "\(text): \(String(describing: refusal(text)))") }

@@ -35,8 +35,10 @@ public struct TwilioSMSProvider: ChannelProvider {
         guard !accountSid.isEmpty, !authToken.isEmpty else {
             return .finish(.sendingFailed, "SMS is not configured (sender.twilio_account_sid and sender.twilio_auth_token)")
         }
-        guard let phone = profile?.phone, ContactInput.isE164(phone) else {
-            return .finish(.invalidRecord, profile?.phone == nil ? "the contact has no phone number" : "'\(profile?.phone ?? "")' is not an E.164 number")
+        let phone: String
+        switch PhoneField.number(request.phoneField, in: profile) {
+        case .success(let number): phone = number
+        case .failure(let miss): return .finish(.invalidRecord, miss.description)
         }
         guard let text = templates.renderSMS(request.template, data: .object(TemplateData.of(request, profile: profile))) else {
             return .finish(.sendingFailed, "no SMS template '\(request.template)' (config/templates/sms/\(request.template).mustache)")

@@ -53,8 +53,10 @@ public struct WhatsAppProvider: ChannelProvider {
         guard !token.isEmpty, !phoneNumberId.isEmpty else {
             return .finish(.sendingFailed, "WhatsApp is not configured (sender.whatsapp_token and sender.whatsapp_phone_number_id)")
         }
-        guard let phone = profile?.phone, ContactInput.isE164(phone) else {
-            return .finish(.invalidRecord, profile?.phone == nil ? "the contact has no phone number" : "'\(profile?.phone ?? "")' is not an E.164 number")
+        let phone: String
+        switch PhoneField.number(request.phoneField, in: profile) {
+        case .success(let number): phone = number
+        case .failure(let miss): return .finish(.invalidRecord, miss.description)
         }
         // A request's own language and variables (a broadcast's) stand in for the
         // template's configured mapping, which it then does not need.

@@ -33,6 +33,8 @@ public struct Broadcast: Sendable, Equatable {
     public var window: String = ""
     /// The time zone `window` is read in for a recipient without one ("" : UTC).
     public var timeZone: String = ""
+    /// The profile field that holds the number (`attributes.mobile`; "" : `phone`), for WhatsApp and SMS.
+    public var phoneField: String = ""
     /// Paused by itself when more than this percentage of the messages that ended
     /// since its start (or last resume) failed (`error`, `sending_failed`), once
     /// at least `autoPauseSample` ended; 100: never.
@@ -127,13 +129,14 @@ public struct Broadcast: Sendable, Equatable {
         r.variables = variables
         r.window = window
         r.timeZone = timeZone
+        r.phoneField = phoneField
         return r
     }
 
     /// The fields `init(json:)` takes.
     public static let fields: Set<String> = [
         "id", "name", "note", "channel", "template", "account", "language", "variables", "category", "audience", "start_at", "window", "time_zone",
-        "pause_on_error_rate",
+        "pause_on_error_rate", "phone_field",
     ]
 
     /// Longest `name`, and `note`, in bytes.
@@ -198,6 +201,11 @@ public struct Broadcast: Sendable, Equatable {
         }
         timeZone = try string("time_zone") ?? ""
         guard timeZone.isEmpty || TimeZones.isKnown(timeZone) else { throw BroadcastError(field: "time_zone", "must be an IANA time zone (Europe/Prague)") }
+        phoneField = try string("phone_field") ?? ""
+        if !phoneField.isEmpty {
+            guard channel != .email else { throw BroadcastError(field: "phone_field", "is for whatsapp and sms broadcasts") }
+            guard PhoneField.isValid(phoneField) else { throw BroadcastError(field: "phone_field", PhoneField.rule) }
+        }
         switch o["pause_on_error_rate"] {
         case nil, .null?: break
         case .int(let n)? where (1...100).contains(n): pauseOnErrorRate = Int(n)
@@ -227,6 +235,7 @@ public struct Broadcast: Sendable, Equatable {
         o["pause_on_error_rate"] = .int(Int64(pauseOnErrorRate))
         if !window.isEmpty { o["window"] = .string(window) }
         if !timeZone.isEmpty { o["time_zone"] = .string(timeZone) }
+        if !phoneField.isEmpty { o["phone_field"] = .string(phoneField) }
         if let startAt { o["start_at"] = .string(RFC3339.format(milliseconds: startAt)) }
         return .object(o)
     }

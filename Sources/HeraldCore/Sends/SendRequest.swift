@@ -32,6 +32,7 @@ public struct SendRequest: WireRecord, Equatable, CustomStringConvertible {
         var variables: [TemplateVariable] = []
         var window: String = ""
         var timeZone: String = ""
+        var phoneField: String = ""
     }
 
     private var storage: Storage
@@ -160,6 +161,13 @@ public struct SendRequest: WireRecord, Equatable, CustomStringConvertible {
         set { writable.fields.timeZone = newValue }
     }
 
+    /// Where the contact's phone is for this message (`attributes.mobile`; ""
+    /// : the profile's `phone`): a broadcast's choice. Written only when set.
+    public var phoneField: String {
+        get { storage.fields.phoneField }
+        set { writable.fields.phoneField = newValue }
+    }
+
     /// Equal when every field is equal (the same box, or equal boxes).
     public static func == (a: SendRequest, b: SendRequest) -> Bool {
         a.storage === b.storage || a.storage.fields == b.storage.fields
@@ -218,7 +226,7 @@ public struct SendRequest: WireRecord, Equatable, CustomStringConvertible {
     /// The members `init(member:)` reads.
     static let memberKeys = [
         "id", "contact_id", "campaign_id", "channel", "template", "version", "instance_id", "step_id", "category", "test", "created_at_ms",
-        "event", "to", "content", "origin_ms", "account", "language", "variables", "window", "time_zone",
+        "event", "to", "content", "origin_ms", "account", "language", "variables", "window", "time_zone", "phone_field",
     ]
 
     /// Reads the request's members through `o` (a key's value; nil when absent).
@@ -273,6 +281,10 @@ public struct SendRequest: WireRecord, Equatable, CustomStringConvertible {
             }
             timeZone = name
         }
+        if let f = o("phone_field"), f != .null {
+            guard let text = f.stringValue, PhoneField.isValid(text) else { throw SendRequestError(field: "phone_field", PhoneField.rule) }
+            phoneField = text
+        }
         if let v = o("variables"), v != .null {
             do { variables = try TemplateVariable.list(v) } catch { throw SendRequestError(field: "variables\(error.entry)", error.reason) }
         }
@@ -294,6 +306,7 @@ public struct SendRequest: WireRecord, Equatable, CustomStringConvertible {
         if !variables.isEmpty { o["variables"] = .array(variables.map(\.json)) }
         if !window.isEmpty { o["window"] = .string(window) }
         if !timeZone.isEmpty { o["time_zone"] = .string(timeZone) }
+        if !phoneField.isEmpty { o["phone_field"] = .string(phoneField) }
         return .object(o)
     }
 }

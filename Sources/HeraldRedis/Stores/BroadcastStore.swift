@@ -56,6 +56,8 @@ public struct BroadcastStore: Sendable {
         /// Failed and ended messages when it was last started, resumed or
         /// retried: its auto-pause counts what ended since.
         public var baseline: (failed: Int, ended: Int)
+        /// Messages a second its recipients ended at lately, as the planner saw (`pace`).
+        public var pace: Double = 0
         /// Recipients the window (or an addition behind a cursor) made due so far (`released`).
         public var released: Int = 0
         /// Per shard, the last recipient the planner's window made due (`rc:<shard>`):
@@ -102,7 +104,7 @@ public struct BroadcastStore: Sendable {
             updatedAt: Int64(h["updated_ms"] ?? "") ?? 0, adding: adding, cursor: h["cursor"].flatMap { $0.isEmpty ? nil : $0 },
             added: Int(h["added"] ?? "") ?? 0, releasePending: h["release"] == "1", cancelPending: h["cancel"] == "1",
             retryFailedPending: h["retry_failed"] == "1", baseline: (Int(h["base_failed"] ?? "") ?? 0, Int(h["base_ended"] ?? "") ?? 0),
-            released: Int(h["released"] ?? "") ?? 0, cursors: cursors)
+            pace: Double(h["pace"] ?? "") ?? 0, released: Int(h["released"] ?? "") ?? 0, cursors: cursors)
     }
 
     /// Every broadcast, oldest first.
@@ -202,6 +204,11 @@ public struct BroadcastStore: Sendable {
     /// Notes the failed and ended counts its auto-pause starts from.
     public func setBaseline(_ id: String, failed: Int, ended: Int) async throws {
         _ = try await redis.execute(["HSET", Self.key(id), "base_failed", String(failed), "base_ended", String(ended)])
+    }
+
+    /// Notes the pace its messages end at lately (messages a second), for its ETA.
+    public func notePace(_ id: String, perSecond: Double) async throws {
+        _ = try await redis.execute(["HSET", Self.key(id), "pace", String(format: "%.1f", perSecond)])
     }
 
     /// Clears a pending pass flag (`release`, `cancel`, `retry_failed`) once its pass is done.
