@@ -21,8 +21,9 @@ struct BroadcastTests {
         return (r.status, (try? JSONValue.parse(string: r.bodyText)) ?? .null)
     }
 
-    func putContacts(_ ingestor: TestIngestor, _ ids: [String], tags: [String] = ["vip"]) async throws {
-        for (i, c) in ids.enumerated() {
+    func putContacts(_ ingestor: TestIngestor, _ ids: [String], tags: [String] = ["vip"], firstPhone: Int = 0) async throws {
+        for (j, c) in ids.enumerated() {
+            let i = firstPhone + j
             let tagList = tags.map { "\"\($0)\"" }.joined(separator: ",")
             let r = try await call(ingestor, "PUT", "/v1/contacts/\(c)", #"{"phone":"+42060\#(String(format: "%07d", i))","tags":[\#(tagList)]}"#)
             #expect(r.status == 200, "\(r.json)")
@@ -546,6 +547,60 @@ struct BroadcastTests {
         for (id, n) in try await calls(sandbox) where id.hasPrefix("bc:again:") { perRecipient[String(id.dropFirst(9)), default: 0] += n }
         for (i, c) in people.enumerated() { #expect(perRecipient[c] == (i % 2 == 0 ? 2 : 1), "\(c): \(perRecipient[c] ?? 0) calls") }
         await sender.process.stop()
+        await ingestor.process.stop()
+        await sandbox.stop()
+        await redis.stop()
+    }
+
+    @Test("two numbers of one business portfolio, a broadcast each, four senders: together they reach no more unique recipients than the portfolio's tier")
+    func sharedPortfolio() async throws {
+        let broker = try TestBroker.start(partitions: 4)
+        let redis = try await TestRedisServer()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        let sandbox = try await TestSandboxProvider()
+        let accounts = try temporaryDirectory("accounts")
+        try FileManager.default.createDirectory(atPath: "\(accounts)/whatsapp", withIntermediateDirectories: true)
+        for (name, id) in [("shop-a", "111"), ("shop-b", "222")] {
+            try "phone_number_id: \"\(id)\"\ntoken_env: TEST_WA_TOKEN\nper_second: 1000\nportfolio: shop\n".write(
+                toFile: "\(accounts)/whatsapp/\(name).yaml", atomically: true, encoding: .utf8)
+        }
+        let limiter = RateLimiter(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test")))
+        _ = try await limiter.setTier(account: "shop", limit: 50)
+        var senders: [TestWorker] = []
+        for _ in 0..<4 {
+            senders.append(
+                try await TestWorker(
+                    .sender, broker: broker, redis: redis,
+                    extraEnvironment: senderEnvironment(sandbox, ingestor, ["HERALD_SENDER_ACCOUNTS_DIR": accounts, "TEST_WA_TOKEN": "shop-token"])))
+        }
+        try await syncTemplates(sandbox, redis)
+        try await putContacts(ingestor, (0..<40).map { "pa\($0)" }, tags: ["a"])
+        try await putContacts(ingestor, (0..<40).map { "pb\($0)" }, tags: ["b"], firstPhone: 100)
+        for (id, account, tag) in [("sa", "shop-a", "a"), ("sb", "shop-b", "b")] {
+            let body = #"{"id":"\#(id)","channel":"whatsapp","template":"order-update","account":"\#(account)","audience":{"tag":"\#(tag)"}}"#
+            #expect(try await call(ingestor, "POST", "/v1/broadcasts", body).status == 201)
+            _ = try await show(ingestor, id) { $0["adding"] == false }
+        }
+        for id in ["sa", "sb"] { #expect(try await call(ingestor, "POST", "/v1/broadcasts/\(id)/start").status == 200) }
+        // Until the tier is reached (the four senders' group may still be settling), then a while more: no more come.
+        var requests: [JSONValue] = []
+        for _ in 0..<150 {
+            requests = try await sandbox.requests().filter { $0["api"] == "whatsapp" }
+            if requests.count >= 50 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        try await Task.sleep(for: .seconds(3))
+        requests = try await sandbox.requests().filter { $0["api"] == "whatsapp" }
+        let recipients = Set(requests.compactMap { $0["body"]?["to"]?.stringValue })
+        let numbers = Set(requests.compactMap { $0["path"]?.stringValue })
+        let store = MessageStore(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test")), partitions: 4)
+        let sample = try await store.message(contactId: "pa39", id: "bc:sa:pa39")
+        #expect(
+            recipients.count == 50 && requests.count == 50,
+            "the portfolio's tier, over both numbers and four senders: \(recipients.count) recipients, \(requests.count) calls; pa39: \(String(describing: sample))"
+        )
+        #expect(numbers == ["/v21.0/111/messages", "/v21.0/222/messages"], "both numbers sent: \(numbers)")
+        for w in senders { await w.process.stop() }
         await ingestor.process.stop()
         await sandbox.stop()
         await redis.stop()
