@@ -95,6 +95,17 @@ struct ProviderPlanTests {
         guard case .smtp(let receipt, _) = transactional.action else { return }
         #expect(!String(decoding: receipt.message, as: UTF8.self).contains("List-Unsubscribe"))
 
+        // A broadcast's own From, at the configured domain; any other domain is refused.
+        var news = Self.request(.email, template: "welcome")
+        news.from = try EmailAddress("news@shop.example", name: "Shop News")
+        let fromNews = try #require(call(try await provider.plan(news, profile: Self.profile)))
+        guard case .smtp(let newsEnvelope, _) = fromNews.action else { return }
+        #expect(newsEnvelope.from == "news@shop.example" && String(decoding: newsEnvelope.message, as: UTF8.self).contains("<news@shop.example>"))
+        news.from = try EmailAddress("ceo@elsewhere.example")
+        #expect(
+            finish(try await provider.plan(news, profile: Self.profile))?.1
+                == "From 'ceo@elsewhere.example' is not at shop.example, the domain of sender.email_from")
+
         var noAddress = Self.profile
         noAddress.email = nil
         #expect(finish(try await provider.plan(Self.request(.email, template: "welcome"), profile: noAddress))?.1 == "the contact has no email address")

@@ -25,6 +25,11 @@ struct BroadcastCoreTests {
         #expect(
             try parse(#"{"id":"m","channel":"sms","template":"t","audience":{},"phone_field":"attributes.mobile"}"#).request(for: "c", now: 0).phoneField
                 == "attributes.mobile")
+        let mail = try parse(#"{"id":"m","channel":"email","template":"t","audience":{},"from":"news@shop.example","from_name":"Shop News"}"#)
+        #expect(mail.request(for: "c", now: 0).from == (try EmailAddress("news@shop.example", name: "Shop News")))
+        #expect(try Broadcast(json: mail.json, now: 0) == mail)
+        let sent = mail.request(for: "c", now: 0)
+        #expect(try SendRequest(json: sent.json) == sent && SendRequest(decoding: sent.encoded()) == sent, "From travels")
         let request = full.request(for: "c1", now: 5)
         #expect(request.id == "bc:spring:c1" && request.campaignId == "broadcast:spring" && request.account == "sales" && request.language == "cs")
         #expect(request.category == "transactional", "utility is not marketing: no opt-out or cap applies")
@@ -49,6 +54,9 @@ struct BroadcastCoreTests {
             (#"{"id":"a","channel":"sms","template":"t","audience":{"size":1}}"#, "audience.size"),
             (#"{"id":"a",\#(base),"send_at":"x"}"#, "send_at"),
             (#"{"id":"a",\#(base),"phone_field":"email"}"#, "phone_field"),
+            (#"{"id":"a",\#(base),"from":"x@shop.example"}"#, "from"),
+            (#"{"id":"a","channel":"email","template":"t","audience":{},"from":"not an address"}"#, "from"),
+            (#"{"id":"a","channel":"email","template":"t","audience":{},"from_name":"Shop"}"#, "from_name"),
             (#"{"id":"a","channel":"email","template":"t","audience":{},"phone_field":"phone"}"#, "phone_field"),
             (#"{"id":"a",\#(base),"window":"20:00-09:00"}"#, "window"),
             (#"{"id":"a",\#(base),"time_zone":"Mars/Base"}"#, "time_zone"),

@@ -54,16 +54,22 @@ public struct EmailProvider: ChannelProvider {
                 html: h, base: publicURL, secret: unsubscribeSecret, contactId: request.contactId, messageId: request.id,
                 keep: Set([unsubscribe].compactMap { $0 }))
         }
+        // A request's own From (a broadcast's) only at the configured From's
+        // domain: the one the relay, SPF and DKIM are set up for.
+        let sender = request.from ?? from
+        guard sender.domain.lowercased() == from.domain.lowercased() else {
+            return .finish(.sendingFailed, "From '\(sender.address)' is not at \(from.domain), the domain of sender.email_from")
+        }
         let message: [UInt8]
         do {
             message = try EmailMessage(
-                from: from, to: to, subject: rendered.subject, text: rendered.text, html: html,
+                from: sender, to: to, subject: rendered.subject, text: rendered.text, html: html,
                 sendId: request.id, unsubscribeURL: unsubscribe, date: clock.date()
             ).rendered()
         } catch {
             return .finish(.sendingFailed, "\(error)")
         }
-        return call(message, to: to)
+        return call(message, from: sender, to: to)
     }
 
     /// An internal notification (a sales alert): rendered by whoever asked for it,
@@ -81,10 +87,10 @@ public struct EmailProvider: ChannelProvider {
         } catch {
             return .finish(.invalidRecord, "\(error)")
         }
-        return call(message, to: to)
+        return call(message, from: from, to: to)
     }
 
-    func call(_ message: [UInt8], to: EmailAddress) -> SendPlan {
+    func call(_ message: [UInt8], from: EmailAddress, to: EmailAddress) -> SendPlan {
         var rates: [RateLimiter.Rate] = []
         if perDomainPerSecond > 0 {
             rates.append(.init(name: "email-domain:\(to.domain.lowercased())", limit: perDomainPerSecond, window: .seconds(1)))

@@ -33,6 +33,8 @@ public struct Broadcast: Sendable, Equatable {
     public var window: String = ""
     /// The time zone `window` is read in for a recipient without one ("" : UTC).
     public var timeZone: String = ""
+    /// An email broadcast's From (nil: `sender.email_from`); at that address's domain.
+    public var from: EmailAddress?
     /// The profile field that holds the number (`attributes.mobile`; "" : `phone`), for WhatsApp and SMS.
     public var phoneField: String = ""
     /// Paused by itself when more than this percentage of the messages that ended
@@ -130,13 +132,14 @@ public struct Broadcast: Sendable, Equatable {
         r.window = window
         r.timeZone = timeZone
         r.phoneField = phoneField
+        r.from = from
         return r
     }
 
     /// The fields `init(json:)` takes.
     public static let fields: Set<String> = [
         "id", "name", "note", "channel", "template", "account", "language", "variables", "category", "audience", "start_at", "window", "time_zone",
-        "pause_on_error_rate", "phone_field",
+        "pause_on_error_rate", "phone_field", "from", "from_name",
     ]
 
     /// Longest `name`, and `note`, in bytes.
@@ -201,6 +204,13 @@ public struct Broadcast: Sendable, Equatable {
         }
         timeZone = try string("time_zone") ?? ""
         guard timeZone.isEmpty || TimeZones.isKnown(timeZone) else { throw BroadcastError(field: "time_zone", "must be an IANA time zone (Europe/Prague)") }
+        if let address = try string("from") {
+            guard channel == .email else { throw BroadcastError(field: "from", "is for email broadcasts") }
+            let name = try string("from_name")
+            do throws(EmailMessageError) { from = try EmailAddress(address, name: name) } catch { throw BroadcastError(field: "from", "\(error)") }
+        } else if o["from_name"] != nil {
+            throw BroadcastError(field: "from_name", "needs from")
+        }
         phoneField = try string("phone_field") ?? ""
         if !phoneField.isEmpty {
             guard channel != .email else { throw BroadcastError(field: "phone_field", "is for whatsapp and sms broadcasts") }
@@ -236,6 +246,10 @@ public struct Broadcast: Sendable, Equatable {
         if !window.isEmpty { o["window"] = .string(window) }
         if !timeZone.isEmpty { o["time_zone"] = .string(timeZone) }
         if !phoneField.isEmpty { o["phone_field"] = .string(phoneField) }
+        if let from {
+            o["from"] = .string(from.address)
+            if let name = from.name { o["from_name"] = .string(name) }
+        }
         if let startAt { o["start_at"] = .string(RFC3339.format(milliseconds: startAt)) }
         return .object(o)
     }

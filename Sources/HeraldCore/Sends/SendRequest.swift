@@ -33,6 +33,7 @@ public struct SendRequest: WireRecord, Equatable, CustomStringConvertible {
         var window: String = ""
         var timeZone: String = ""
         var phoneField: String = ""
+        var from: EmailAddress? = nil
     }
 
     private var storage: Storage
@@ -168,6 +169,13 @@ public struct SendRequest: WireRecord, Equatable, CustomStringConvertible {
         set { writable.fields.phoneField = newValue }
     }
 
+    /// The email's From, instead of the configured one (a broadcast's); the
+    /// sender sends it only at the configured From's domain. Written only when set.
+    public var from: EmailAddress? {
+        get { storage.fields.from }
+        set { writable.fields.from = newValue }
+    }
+
     /// Equal when every field is equal (the same box, or equal boxes).
     public static func == (a: SendRequest, b: SendRequest) -> Bool {
         a.storage === b.storage || a.storage.fields == b.storage.fields
@@ -226,7 +234,7 @@ public struct SendRequest: WireRecord, Equatable, CustomStringConvertible {
     /// The members `init(member:)` reads.
     static let memberKeys = [
         "id", "contact_id", "campaign_id", "channel", "template", "version", "instance_id", "step_id", "category", "test", "created_at_ms",
-        "event", "to", "content", "origin_ms", "account", "language", "variables", "window", "time_zone", "phone_field",
+        "event", "to", "content", "origin_ms", "account", "language", "variables", "window", "time_zone", "phone_field", "from",
     ]
 
     /// Reads the request's members through `o` (a key's value; nil when absent).
@@ -285,6 +293,12 @@ public struct SendRequest: WireRecord, Equatable, CustomStringConvertible {
             guard let text = f.stringValue, PhoneField.isValid(text) else { throw SendRequestError(field: "phone_field", PhoneField.rule) }
             phoneField = text
         }
+        if let f = o("from"), f != .null {
+            guard let address = f["address"]?.stringValue, let from = try? EmailAddress(address, name: f["name"]?.stringValue) else {
+                throw SendRequestError(field: "from", "must be {address, name?} with a valid address and no line break in the name")
+            }
+            self.from = from
+        }
         if let v = o("variables"), v != .null {
             do { variables = try TemplateVariable.list(v) } catch { throw SendRequestError(field: "variables\(error.entry)", error.reason) }
         }
@@ -307,6 +321,7 @@ public struct SendRequest: WireRecord, Equatable, CustomStringConvertible {
         if !window.isEmpty { o["window"] = .string(window) }
         if !timeZone.isEmpty { o["time_zone"] = .string(timeZone) }
         if !phoneField.isEmpty { o["phone_field"] = .string(phoneField) }
+        if let from { o["from"] = from.name.map { ["address": .string(from.address), "name": .string($0)] } ?? ["address": .string(from.address)] }
         return .object(o)
     }
 }
