@@ -370,6 +370,7 @@ struct JourneyProcessor: Sendable {
             id: key, contactId: i.contactId, campaignId: i.campaignId, version: i.version, instanceId: i.id, stepId: i.stepId,
             channel: step.channel, template: step.template, category: step.category, isTest: i.isTest, createdAtMs: now)
         request.account = step.account ?? ""
+        request.language = step.language ?? ""
         request.event = i.triggerEvent
         return KafkaOutgoingRecord(topic: Topics.sends, key: i.contactId, value: request.encoded())
     }

@@ -101,6 +101,8 @@ struct CampaignParserTests {
             ("  - id: a\n    send: {channel: fax, template: t}\n", 7, "channel 'fax'"),
             ("  - id: a\n    send: {channel: email, template: t, account: sales}\n", 7, "only whatsapp send steps choose an account"),
             ("  - id: a\n    send: {channel: whatsapp, template: t, account: ../../etc}\n", 7, "an account name is 1 to 64"),
+            ("  - id: a\n    send: {channel: sms, template: t, language: cs}\n", 7, "only whatsapp send steps choose a language"),
+            ("  - id: a\n    send: {channel: whatsapp, template: t, language: \"c s\"}\n", 7, "a language code is 2 to 15 letters"),
             ("  - id: a\n    end: true\n  - id: a\n    end: true\n", 8, "duplicate step id 'a'"),
         ])
     func refused(steps: String, line: Int, reason: String) {
@@ -114,7 +116,7 @@ struct CampaignParserTests {
         }
     }
 
-    @Test("a WhatsApp send step may name the account (phone number) it sends from; without one, the default")
+    @Test("a WhatsApp send step may name the account (phone number) it sends from and the template's language; without them, the defaults")
     func sendAccount() throws {
         let c = try CampaignParser.parse(
             Self.base
@@ -122,6 +124,9 @@ struct CampaignParserTests {
             file: "ok.yaml")
         #expect(c.steps["a"]?.kind == .send(SendStep(channel: .whatsapp, template: "t", account: "sales-cz")))
         #expect(c.steps["b"]?.kind == .send(SendStep(channel: .whatsapp, template: "t")))
+        let cz = try CampaignParser.parse(
+            Self.base + "  - id: a\n    send: {channel: whatsapp, template: t, account: sales-cz, language: cs}\n", file: "ok.yaml")
+        #expect(cz.steps["a"]?.kind == .send(SendStep(channel: .whatsapp, template: "t", account: "sales-cz", language: "cs")), "and the language")
     }
 
     @Test("a cycle through a wait is allowed")

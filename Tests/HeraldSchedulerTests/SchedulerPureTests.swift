@@ -87,18 +87,20 @@ struct SchedulerPureTests {
 /// What a send step becomes on `herald.sends`.
 @Suite("Scheduler: send records")
 struct SendRecordTests {
-    @Test("a send step's channel, template, category and account reach the send request, keyed by the contact")
+    @Test("a send step's channel, template, category, account and language reach the send request, keyed by the contact")
     func sendStepToRecord() throws {
         let i = JourneyInstance(
             id: "j1", campaignId: "welcome", version: 2, contactId: "ada", triggerEvent: ["type": "purchase"], stepId: "wa", enteredAt: 1_000)
         let record = JourneyProcessor.sendRecord(
-            i, SendStep(channel: .whatsapp, template: "order-update", category: "transactional", account: "sales"), key: "j1:wa:1", now: 5_000)
+            i, SendStep(channel: .whatsapp, template: "order-update", category: "transactional", account: "sales", language: "cs"), key: "j1:wa:1",
+            now: 5_000)
         #expect(record.topic == Topics.sends && record.key == "ada")
         let request = try SendRequest(decoding: record.value)
         #expect(request.id == "j1:wa:1" && request.channel == .whatsapp && request.template == "order-update" && request.category == "transactional")
         #expect(request.account == "sales" && request.campaignId == "welcome" && request.version == 2 && request.createdAtMs == 5_000)
+        #expect(request.language == "cs")
         #expect(request.event == ["type": "purchase"])
         let defaultAccount = try SendRequest(decoding: JourneyProcessor.sendRecord(i, SendStep(channel: .email, template: "t"), key: "k", now: 1).value)
-        #expect(defaultAccount.account == "")
+        #expect(defaultAccount.account == "" && defaultAccount.language == "")
     }
 }

@@ -428,7 +428,7 @@ struct Reader {
     func stepKind(_ kind: String, _ body: Node, id: String) throws(CampaignError) -> StepKind {
         switch kind {
         case "send":
-            let o = try fields(body, "send step '\(id)'", allowed: ["channel", "template", "category", "account"])
+            let o = try fields(body, "send step '\(id)'", allowed: ["channel", "template", "category", "account", "language"])
             let c = try string(o["channel"], "channel", in: body)
             guard let channel = Channel(rawValue: c) else { throw fail(o["channel"], "channel '\(c)' is not one of email, sms, whatsapp, webhook") }
             let account = try optionalString(o["account"], "account")
@@ -436,10 +436,17 @@ struct Reader {
                 guard channel == .whatsapp else { throw fail(o["account"], "only whatsapp send steps choose an account") }
                 guard AccountName.isValid(account) else { throw fail(o["account"], AccountName.rule) }
             }
+            let language = try optionalString(o["language"], "language")
+            if let language {
+                guard channel == .whatsapp else {
+                    throw fail(o["language"], "only whatsapp send steps choose a language (email and SMS templates are per language)")
+                }
+                guard TemplateLanguage.isValid(language) else { throw fail(o["language"], TemplateLanguage.rule) }
+            }
             return .send(
                 SendStep(
                     channel: channel, template: try string(o["template"], "template", in: body), category: try optionalString(o["category"], "category"),
-                    account: account))
+                    account: account, language: language))
         case "wait":
             return .wait(try duration(body, "wait", in: body))
         case "wait_until":

@@ -39,13 +39,16 @@ public struct SendStep: Sendable, Hashable {
     /// The account to send from (a WhatsApp number's name, `config/accounts/whatsapp/<name>.yaml`);
     /// nil: the channel's default account.
     public var account: String?
+    /// The WhatsApp template's language (`cs`, `en_US`); nil: the one in its template file.
+    public var language: String?
 
     /// A send on `channel` of `template`.
-    public init(channel: Channel, template: String, category: String? = nil, account: String? = nil) {
+    public init(channel: Channel, template: String, category: String? = nil, account: String? = nil, language: String? = nil) {
         self.channel = channel
         self.template = template
         self.category = category
         self.account = account
+        self.language = language
     }
 }
 
