@@ -35,12 +35,15 @@ public struct SandboxProvider: Sendable {
     public var marketingLimited: [String] = []
     /// `heraldctl sandbox --spam-limit-after` (its `--help` says what it does).
     public var spamLimitAfter: Int = 0
+    /// `heraldctl sandbox --messaging-limit` (its `--help` says what it does).
+    public var messagingLimit = "TIER_2K"
 
     /// Options as `heraldctl` parsed them; the defaults are the flags'.
     public init(
         port: Int = 8090, reject: [String] = [], throttleFirst: Int = 0, portFile: String? = nil, whatsappCallback: String? = nil, appSecret: String = "",
-        answerDelay: Int = 0, marketingLimited: [String] = [], spamLimitAfter: Int = 0
+        answerDelay: Int = 0, marketingLimited: [String] = [], spamLimitAfter: Int = 0, messagingLimit: String = "TIER_2K"
     ) {
+        self.messagingLimit = messagingLimit
         self.marketingLimited = marketingLimited
         self.spamLimitAfter = spamLimitAfter
         self.port = port
@@ -137,6 +140,13 @@ public struct SandboxProvider: Sendable {
                 body["paging"] = ["cursors": ["after": "page2"], "next": .string(next)]
             }
             return Self.json(200, .object(body))
+        }
+        // The phone number's portfolio messaging limit, as the Graph API answers `?fields=whatsapp_business_manager_messaging_limit`.
+        let messagingLimit = messagingLimit
+        router.get(":version/:phone") { request, context -> Response in
+            guard request.headers[.authorization]?.hasPrefix("Bearer ") == true else { return Self.whatsAppError(401, code: 190, "Invalid OAuth access token") }
+            return Self.json(
+                200, ["id": .string(context.parameters.get("phone") ?? ""), "whatsapp_business_manager_messaging_limit": .string(messagingLimit)])
         }
         router.get("sandbox/requests") { _, _ -> Response in Self.json(200, ["requests": .array(state.requests)]) }
         // As WhatsApp Manager does when Meta pauses or disables a template: the

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HeraldChannels
 import HeraldCore
 import HeraldDevTools
 import HeraldRedis
@@ -9,7 +10,7 @@ import Logging
 struct Limits: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show or change run-time limits (WhatsApp messaging tiers, accounts stopped by the provider).",
-        subcommands: [SetTier.self, Show.self, Stopped.self, Resume.self])
+        subcommands: [SetTier.self, Sync.self, Show.self, Stopped.self, Resume.self])
 
     struct RedisOption: ParsableArguments {
         @Option(help: "Redis port (default: the dev stack's).") var redisPort: Int?
@@ -44,6 +45,39 @@ struct Limits: AsyncParsableCommand {
             let released = try await RateLimiter(redis: pool).setTier(account: account, limit: limit)
             await pool.close()
             print("WhatsApp \(account): \(limit == 0 ? "unlimited" : "\(limit)") unique recipients per rolling 24 hours")
+            if released > 0 { print("\(released) message\(released == 1 ? "" : "s") held by the old tier will be looked at again now") }
+        }
+    }
+
+    struct Sync: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract:
+                "Read a phone number's business portfolio messaging limit from Meta (whatsapp_business_manager_messaging_limit) and apply it to the portfolio for every sender."
+        )
+        @Option(help: "WhatsApp Cloud API base URL (https://graph.facebook.com, or the sandbox).") var apiURL = "http://127.0.0.1:8090"
+        @Option(help: "Graph API version.") var version = "v21.0"
+        @Option(help: "A phone number id of the portfolio.") var phoneNumberId: String
+        @Option(help: "The portfolio as the account files name it (default: the phone number id).") var portfolio: String?
+        @Option(help: "Access token (default: HERALD_WHATSAPP_TOKEN).") var token: String?
+        @OptionGroup var redis: RedisOption
+
+        func run() async throws {
+            guard let token = token ?? ProcessInfo.processInfo.environment["HERALD_WHATSAPP_TOKEN"], !token.isEmpty else {
+                throw CLIError("no access token: pass --token or set HERALD_WHATSAPP_TOKEN")
+            }
+            let url = "\(apiURL)/\(version)/\(phoneNumberId)?fields=whatsapp_business_manager_messaging_limit"
+            let r = try await HTTPClient(concurrency: 1).get(url, headers: [("Authorization", "Bearer \(token)")])
+            guard r.status == 200, let tier = (try? JSONValue.parse(r.body))?["whatsapp_business_manager_messaging_limit"]?.stringValue else {
+                throw CLIError("GET \(url): HTTP \(r.status) \(String(r.bodyText.prefix(300)))")
+            }
+            guard let limit = WhatsAppProvider.messagingLimit(tier) else {
+                throw CLIError("Meta reported messaging limit '\(tier)', which Herald does not know")
+            }
+            let account = portfolio ?? phoneNumberId
+            let pool = try redis.pool()
+            let released = try await RateLimiter(redis: pool).setTier(account: account, limit: limit)
+            await pool.close()
+            print("WhatsApp \(account): \(tier) from Meta, \(limit == 0 ? "unlimited" : "\(limit)") unique recipients per rolling 24 hours")
             if released > 0 { print("\(released) message\(released == 1 ? "" : "s") held by the old tier will be looked at again now") }
         }
     }

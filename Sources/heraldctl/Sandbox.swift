@@ -22,11 +22,14 @@ struct Sandbox: AsyncParsableCommand {
     @Option(help: "Numbers that had their share of marketing: WhatsApp 131049 (the per-user marketing limit).") var marketingLimited: [String] = []
     @Option(help: "After N messages from one phone number id, answer WhatsApp 131048 (spam rate limit) for every further one; 0: never.")
     var spamLimitAfter = 0
+    @Option(help: "The business portfolio's messaging limit the Graph API reports (TIER_250, TIER_2K, TIER_10K, TIER_100K, TIER_UNLIMITED).")
+    var messagingLimit = "TIER_2K"
 
     func run() async throws {
         try await SandboxProvider(
             port: port, reject: reject, throttleFirst: throttleFirst, portFile: portFile, whatsappCallback: whatsappCallback, appSecret: appSecret,
-            answerDelay: answerDelay, marketingLimited: marketingLimited, spamLimitAfter: spamLimitAfter
+            answerDelay: answerDelay, marketingLimited: marketingLimited, spamLimitAfter: spamLimitAfter,
+            messagingLimit: messagingLimit
         ).run()
     }
 }

@@ -606,6 +606,25 @@ struct BroadcastTests {
         await redis.stop()
     }
 
+    @Test(
+        "a portfolio's messaging limit is read from Meta's Graph API (whatsapp_business_manager_messaging_limit) and applied at run time; an unknown tier is refused"
+    )
+    func tierFromProvider() async throws {
+        let redis = try await TestRedisServer()
+        let sandbox = try await TestSandboxProvider(arguments: ["--messaging-limit", "TIER_10K"])
+        let synced = try await limitsCLI(
+            redis, ["sync", "--api-url", sandbox.url, "--phone-number-id", "111", "--portfolio", "shop", "--token", "t"])
+        #expect(synced.contains("TIER_10K from Meta, 10000 unique recipients"), "\(synced)")
+        #expect(try await limitsCLI(redis, ["show", "--account", "shop"]).contains("10000 unique recipients"))
+        #expect(try await sandbox.requests().isEmpty, "the sandbox's own routes still answer")
+        await sandbox.stop()
+        let odd = try await TestSandboxProvider(arguments: ["--messaging-limit", "TIER_1K"])
+        let refused = try await limitsCLI(redis, ["sync", "--api-url", odd.url, "--phone-number-id", "111", "--token", "t"])
+        #expect(refused.contains("Meta reported messaging limit 'TIER_1K', which Herald does not know"), "\(refused)")
+        await odd.stop()
+        await redis.stop()
+    }
+
     func limitsCLI(_ redis: TestRedisServer, _ arguments: [String]) async throws -> String {
         let dir = try temporaryDirectory("limits")
         let p = try ChildProcess(

@@ -148,6 +148,14 @@ public struct WhatsAppProvider: ChannelProvider {
         return out
     }
 
+    /// A business portfolio's messaging limit as Meta's Graph API names it
+    /// (`whatsapp_business_manager_messaging_limit`: `TIER_250`, `TIER_2K`,
+    /// `TIER_10K`, `TIER_100K`, `TIER_UNLIMITED`): unique recipients per rolling
+    /// 24 hours, 0 for unlimited; nil for anything else (the former 1,000 tier is gone).
+    public static func messagingLimit(_ tier: String) -> Int? {
+        ["TIER_250": 250, "TIER_2K": 2_000, "TIER_10K": 10_000, "TIER_100K": 100_000, "TIER_UNLIMITED": 0][tier]
+    }
+
     /// Meta's error codes: throttling is retried; the per-user marketing limit
     /// waits a day; the spam rate limit stops the number; the rest is final.
     public static func outcome(status: Int, code: Int?, detail: String) -> SendOutcome {
