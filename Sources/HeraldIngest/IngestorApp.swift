@@ -93,9 +93,10 @@ public enum IngestorApp {
         let routerConsumer = try runtime.consumer(topics: [Topics.events], group: EventRouter.consumerGroup, maxBatchSize: 1000) { batch in
             try await router.handle(batch)
         }
-        let planner = BroadcastPlanner(
+        var planner = BroadcastPlanner(
             store: broadcasts, book: AddressBook(contacts: contacts), segments: segments,
             messages: MessageStore(redis: runtime.redis, partitions: settings.partitions), logger: runtime.logger)
+        planner.lease = settings.broadcastsPlannerLease
         // Order: the API and consumers stop first on shutdown (finishing in-flight
         // requests and batches) while the producer and Redis are still up.
         return [routerConsumer, consumer, planner, app]

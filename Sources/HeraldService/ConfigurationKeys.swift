@@ -143,6 +143,9 @@ struct ConfigurationKeys: Sendable {
     let importsStaleAfter: Setting<Duration> = .duration(
         "imports.stale_after", "30s", "A running import without progress for this long was abandoned (its process died): a retry of it resumes it")
     let importsDir: Setting<String> = .text("imports.dir", "/tmp", "Where the ingestor spools uploaded CSVs while it imports them")
+    let broadcastsPlannerLease: Setting<Duration> = .duration(
+        "broadcasts.planner_lease", "30s",
+        "How long an ingestor's broadcast planner holds a broadcast without renewing: a planner that died is taken over after this")
     let apiMaxBodyBytes: Setting<Int> = .integer("api.max_body_bytes", 1048576, in: 1024...(1 << 30), "Largest request body; larger gets 413")
     let apiMaxBatchEvents: Setting<Int> = .integer("api.max_batch_events", 1000, in: 1...100_000, "Most events in one batch request")
     let ingestDedupeWindow: Setting<Duration> = .duration("ingest.dedupe_window", "24h", "How long an event id is remembered for deduplication")

@@ -50,6 +50,8 @@ public struct Settings: Sendable {
     public var importsDirectory: String
     /// `imports.stale_after` (docs/configuration.md).
     public var importsStaleAfter: Duration
+    /// `broadcasts.planner_lease` (docs/configuration.md).
+    public var broadcastsPlannerLease: Duration
     /// `api.max_batch_events` (docs/configuration.md).
     public var maxBatchEvents: Int
     /// `ingest.dedupe_window` (docs/configuration.md).
@@ -248,6 +250,7 @@ extension Configuration {
             readKeys: Set(try value(k.apiReadKeys)),
             maxBodyBytes: try value(k.apiMaxBodyBytes),
             importsMaxBytes: try value(k.importsMaxBytes), importsDirectory: try value(k.importsDir), importsStaleAfter: try value(k.importsStaleAfter),
+            broadcastsPlannerLease: try value(k.broadcastsPlannerLease),
             maxBatchEvents: try value(k.apiMaxBatchEvents),
             dedupeWindow: try value(k.ingestDedupeWindow),
             rawBatchSize: try value(k.ingestRawBatchSize),

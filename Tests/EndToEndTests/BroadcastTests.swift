@@ -625,6 +625,65 @@ struct BroadcastTests {
         await redis.stop()
     }
 
+    @Test(
+        "SIGKILL of the ingestor (its planner) while a paced broadcast runs: another takes the lease over and goes on from the window's cursors; every recipient sent once"
+    )
+    func killPlannerMidBroadcast() async throws {
+        let broker = try TestBroker.start(partitions: 4)
+        let redis = try await TestRedisServer()
+        let lease = ["HERALD_BROADCASTS_PLANNER_LEASE": "2s"]
+        let first = try await TestIngestor(broker: broker, redis: redis, extraEnvironment: lease)
+        let sandbox = try await TestSandboxProvider()
+        // 200 a second over 1,400 recipients: the window (at least 1,000) releases them in steps. The tier
+        // unlimited (by default 1,000 unique recipients a day would hold the rest, rightly).
+        let sender = try await TestWorker(
+            .sender, broker: broker, redis: redis,
+            extraEnvironment: senderEnvironment(sandbox, first, ["HERALD_LIMITS_WHATSAPP_PER_SECOND": "200", "HERALD_LIMITS_WHATSAPP_TIER": "0"]))
+        try await syncTemplates(sandbox, redis)
+        let contacts = ContactStore(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test")), partitions: 4)
+        let people = (0..<1400).map { "kp\($0)" }
+        try await contacts.apply(
+            people.enumerated().map { i, c in
+                var change = ContactChange()
+                change.fields["phone"] = .string("+42061\(String(format: "%07d", i))")
+                change.addLists = ["kill-list"]
+                return (c, change)
+            }, now: 1_000)
+        #expect(
+            try await call(first, "POST", "/v1/broadcasts", #"{"id":"kp","channel":"whatsapp","template":"order-update","audience":{"list":"kill-list"}}"#)
+                .status == 201)
+        _ = try await show(first, "kp") { $0["adding"] == false }
+        #expect(try await call(first, "POST", "/v1/broadcasts/kp/start").status == 200)
+        for _ in 0..<300 {
+            if try await calls(sandbox).count >= 300 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        first.process.signal(SIGKILL)
+        _ = await first.process.wait()
+        let atKill = try await calls(sandbox).count
+        #expect(atKill < 1000, "killed while the window still held recipients back: \(atKill)")
+        let second = try await TestIngestor(broker: broker, redis: redis, extraEnvironment: lease)
+        let done = try await show(second, "kp", timeout: .seconds(90)) { $0["state"] == "finished" }
+        #expect(done["state"] == "finished", "\(done)\n\(second.log)")
+        let got = try await calls(sandbox)
+        // On a failure, one recipient still waiting says why.
+        var sample: [String: String] = [:]
+        let store = MessageStore(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test")), partitions: 4)
+        for c in people where got.count != people.count {
+            if let m = try await store.message(contactId: c, id: "bc:kp:\(c)"), m["state"] == "retry_scheduled" {
+                sample = m
+                break
+            }
+        }
+        #expect(
+            got.count == people.count && got.values.allSatisfy { $0 == 1 },
+            "\(got.count) recipients called, \(got.filter { $0.value > 1 }.count) twice; \(sample.filter { $0.key != "request" })")
+        await sender.process.stop()
+        await second.process.stop()
+        await sandbox.stop()
+        await redis.stop()
+    }
+
     func limitsCLI(_ redis: TestRedisServer, _ arguments: [String]) async throws -> String {
         let dir = try temporaryDirectory("limits")
         let p = try ChildProcess(
