@@ -33,6 +33,8 @@ public struct BroadcastBenchmark: Sendable {
     public var adminKey: String?
     /// `heraldctl bench broadcast --bootstrap` (its `--help` says what it does).
     public var bootstrap: String?
+    /// `heraldctl bench broadcast --plan-only` (its `--help` says what it does).
+    public var planOnly = false
 
     /// Options as `heraldctl` parsed them; the defaults are the flags'.
     public init(recipients: Int, numbers: Int, perSecond: Int, senders: Int, api: String?, adminKey: String?, bootstrap: String?) {
@@ -136,6 +138,12 @@ public struct BroadcastBenchmark: Sendable {
                 format: "redis: %.0f bytes per queued recipient (used_memory %d → %d: its message record, indexes and counts)",
                 Double(memoryAfter - memoryBefore) / Double(max(planned, 1)), memoryBefore, memoryAfter))
 
+        if planOnly {
+            for id in ids { _ = try? await endpoint.call("POST", "/v1/broadcasts/\(id)/cancel", quiet: true) }
+            for child in fleet { _ = await child.stop(grace: .seconds(20)) }
+            await redis.close()
+            return
+        }
         // Sending: every broadcast started at once.
         for id in ids { _ = try await endpoint.call("POST", "/v1/broadcasts/\(id)/start", quiet: true) }
         let aggregate = numbers * perSecond

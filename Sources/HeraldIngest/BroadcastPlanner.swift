@@ -59,18 +59,37 @@ public struct BroadcastPlanner: Service {
         }
     }
 
-    /// One look at every broadcast with work.
+    /// Broadcasts worked on at once in a pass: their round trips overlap, so
+    /// ten broadcasts being added are not ten additions one after the other.
+    var concurrency = 4
+
+    /// One look at every broadcast with work, `concurrency` at a time.
     func pass() async throws {
-        for id in try await store.workItems() {
-            guard try await store.lease(id, owner: owner, for: lease) else { continue }
-            do {
-                try await work(id)
-            } catch {
-                try? await store.unlease(id, owner: owner)
-                throw error
+        let items = try await store.workItems()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var running = 0
+            for id in items {
+                if running == concurrency {
+                    try await group.next()
+                    running -= 1
+                }
+                group.addTask { try await one(id) }
+                running += 1
             }
-            try await store.unlease(id, owner: owner)
+            try await group.waitForAll()
         }
+    }
+
+    /// The work of broadcast `id`, under its lease (skipped while another holds it).
+    func one(_ id: String) async throws {
+        guard try await store.lease(id, owner: owner, for: lease) else { return }
+        do {
+            try await work(id)
+        } catch {
+            try? await store.unlease(id, owner: owner)
+            throw error
+        }
+        try await store.unlease(id, owner: owner)
     }
 
     /// Renews the lease; false when it was lost (this planner stalled past it).

@@ -74,11 +74,13 @@ struct BenchBroadcast: AsyncParsableCommand {
     @Option(help: "API base URL (default: the dev stack's).") var api: String?
     @Option(help: "Admin key (default: the dev stack's).") var adminKey: String?
     @Option(help: "Kafka bootstrap servers (default: the dev stack's broker).") var bootstrap: String?
+    @Flag(help: "Stop after planning (the recipients are cancelled, nothing is sent).") var planOnly = false
 
     func run() async throws {
-        try await BroadcastBenchmark(
-            recipients: recipients, numbers: numbers, perSecond: perSecond, senders: senders, api: api, adminKey: adminKey, bootstrap: bootstrap
-        ).run()
+        var bench = BroadcastBenchmark(
+            recipients: recipients, numbers: numbers, perSecond: perSecond, senders: senders, api: api, adminKey: adminKey, bootstrap: bootstrap)
+        bench.planOnly = planOnly
+        try await bench.run()
     }
 }
 
