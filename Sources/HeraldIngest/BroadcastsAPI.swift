@@ -55,6 +55,7 @@ public struct BroadcastsAPI: Sendable {
             }
         }
         admin.get("v1/broadcasts/:id/template.csv") { _, context in await guarded { try await blank(context) } }
+        admin.get("v1/broadcasts/:id/recipients.csv") { request, context in await guarded { try await export(request, context) } }
         admin.get("v1/broadcasts/:id/recipients") { request, context in await guarded { try await recipients(request, context) } }
     }
 
@@ -213,6 +214,61 @@ public struct BroadcastsAPI: Sendable {
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
+    /// Every recipient (optionally of one `state`) as CSV: contact, send id,
+    /// state, reason, attempts, next attempt, last change. Streamed shard by
+    /// shard, 500 at a time, so any size is exported in bounded memory; a Redis
+    /// failure midway cuts the chunked body short, which a client sees as an error.
+    func export(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let record = try await record(context)
+        let state = try Self.state(request.uri.queryParameters.get("state").map { String($0) })
+        let store = self.store, logger = self.logger, id = record.broadcast.id
+        let body = ResponseBody { writer in
+            var header: [UInt8] = []
+            ContactCSV.line(["contact_id", "send_id", "state", "reason", "attempts", "next_attempt", "updated"], to: &header)
+            try await writer.write(ByteBuffer(bytes: header))
+            do {
+                for shard in 0..<store.partitions {
+                    var after: String?
+                    while true {
+                        let ids = try await store.recipientIds(id, shard: shard, after: after, limit: 500)
+                        var out: [UInt8] = []
+                        for r in try await store.recipients(shard: shard, sendIds: ids) where state == nil || r.fields["state"] == state?.rawValue {
+                            func time(_ k: String) -> String { r.fields[k].flatMap { Int64($0) }.map { RFC3339.format(milliseconds: $0) } ?? "" }
+                            let next = r.fields["state"] == MessageState.retryScheduled.rawValue ? time("next_ms") : ""
+                            ContactCSV.line(
+                                [
+                                    r.contactId, r.sendId, r.fields["state"] ?? "", r.fields["reason"] ?? "", r.fields["attempts"] ?? "", next,
+                                    time("updated_ms"),
+                                ],
+                                to: &out)
+                        }
+                        if !out.isEmpty { try await writer.write(ByteBuffer(bytes: out)) }
+                        guard ids.count == 500 else { break }
+                        after = ids.last
+                    }
+                }
+                try await writer.finish(nil)
+            } catch {
+                logger.warning("broadcast recipients export stopped midway", metadata: ["herald.broadcast": "\(id)", "herald.error": "\(error)"])
+                throw error
+            }
+        }
+        return Response(
+            status: .ok, headers: [.contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"\(id)-recipients.csv\""],
+            body: body)
+    }
+
+    /// The `state` parameter: nil when absent.
+    /// - Throws: `Refusal` (400) naming the states there are.
+    static func state(_ text: String?) throws(Refusal) -> MessageState? {
+        guard let text else { return nil }
+        guard let s = MessageState(rawValue: text) else {
+            let names = MessageState.allCases.map(\.rawValue).joined(separator: ", ")
+            throw Refusal(APISupport.json(.badRequest, ["error": .string("state must be one of \(names)"), "field": "state"]))
+        }
+        return s
+    }
+
     /// Pages through recipients, optionally of one state. A page reads at most
     /// 20 chunks of ids, so a rare state answers in bounded time: it may then
     /// hold fewer than `limit` with a cursor to go on (only no `next_cursor` ends it).
@@ -220,14 +276,7 @@ public struct BroadcastsAPI: Sendable {
         let record = try await record(context)
         let q = request.uri.queryParameters
         let limit = try AddressBookAPI.limit(q.get("limit").map { String($0) })
-        var state: MessageState?
-        if let text = q.get("state").map({ String($0) }) {
-            guard let s = MessageState(rawValue: text) else {
-                let names = MessageState.allCases.map(\.rawValue).joined(separator: ", ")
-                return APISupport.json(.badRequest, ["error": .string("state must be one of \(names)"), "field": "state"])
-            }
-            state = s
-        }
+        let state = try Self.state(q.get("state").map { String($0) })
         var next: AddressBookCursor? =
             try q.get("cursor").map { text throws(ContactFilterError) in try AddressBookCursor(text: String(text), partitions: store.partitions) }
             ?? AddressBookCursor(shard: 0, after: nil)

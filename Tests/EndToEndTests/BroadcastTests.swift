@@ -217,6 +217,20 @@ struct BroadcastTests {
         }
         let cancelled = try await recipients(ingestor, "slow", state: "cancelled", limit: 50)
         #expect(cancelled.count == first.count + more.count - got.count && !cancelled.isEmpty, "\(cancelled.count) cancelled, \(got.count) called")
+        // The same as CSV, streamed: every recipient, or those of one state.
+        func csv(_ query: String) async throws -> (status: Int, lines: [Substring]) {
+            let r = try await client.send(
+                method: "GET", url: "\(ingestor.apiURL)/v1/broadcasts/slow/recipients.csv\(query)",
+                headers: [("Authorization", "Bearer \(TestIngestor.adminKey)")])
+            return (r.status, r.bodyText.split(separator: "\r\n"))
+        }
+        let everyone = try await csv("")
+        #expect(everyone.status == 200 && everyone.lines.count == 121 && everyone.lines[0] == "contact_id,send_id,state,reason,attempts,next_attempt,updated")
+        let cancelledCSV = try await csv("?state=cancelled")
+        #expect(
+            cancelledCSV.lines.count == cancelled.count + 1
+                && cancelledCSV.lines.dropFirst().allSatisfy { $0.contains(",cancelled,cancelled by the administrator,") })
+        #expect(try await csv("?state=nope").status == 400)
         await sender.process.stop()
         await ingestor.process.stop()
         await sandbox.stop()
