@@ -47,18 +47,32 @@ struct HTTPClientTests {
     }
 
     /// Python's http.server on a free loopback port serving `directory`; its log (one line per request) in `directory/log`.
+    ///
+    /// Ready only when it serves this directory's own marker: a free port can be
+    /// taken by another test's server before Python binds it (tests run side by
+    /// side), and a bare answer on the port once let these tests talk to that
+    /// other server (a 3 MiB body "passed" a 1 MiB cap; seen on CI, 2026-12-07).
+    /// Then it starts again on another port.
     func pythonServer(_ directory: String) async throws -> (ChildProcess, Int) {
-        let port = freeTCPPort()
-        let server = try ChildProcess(
-            executable: "/usr/bin/env", arguments: ["python3", "-u", "-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", directory],
-            output: .file("\(directory)/log"))
+        let marker = UUID().uuidString
+        try marker.write(toFile: "\(directory)/marker", atomically: true, encoding: .utf8)
         let client = HTTPClient(concurrency: 1)
-        for _ in 0..<100 {
-            if case .success = await client.send(many: [HTTPRequest(method: "GET", url: "http://127.0.0.1:\(port)/")])[0].result { return (server, port) }
-            try await Task.sleep(for: .milliseconds(100))
+        for _ in 0..<5 {
+            let port = freeTCPPort()
+            let server = try ChildProcess(
+                executable: "/usr/bin/env", arguments: ["python3", "-u", "-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", directory],
+                output: .file("\(directory)/log"))
+            for _ in 0..<50 {
+                if case .success(let r) = await client.send(many: [HTTPRequest(method: "GET", url: "http://127.0.0.1:\(port)/marker")])[0].result,
+                    r.status == 200, r.bodyText == marker
+                {
+                    return (server, port)
+                }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            server.signal(SIGKILL)
         }
-        server.signal(SIGKILL)
-        throw HTTPTestError("python's http.server did not start")
+        throw HTTPTestError("python's http.server did not start on a port of its own")
     }
 
     @Test(
