@@ -110,13 +110,12 @@ struct SendProcessor: Sendable {
             }
         }
         try await write(endings, waiting: stoppedWaits)
-        // Looked at again only after `park_recheck` unless a resume makes them due
-        // first (`BroadcastStore.release`), which every resume does.
-        if !held.isEmpty { try await messages.hold(held, until: clock.now().addingClamped(settings.parkRecheck.milliseconds)) }
-        for (opens, group) in Dictionary(grouping: windowHeld, by: \.1) {
-            try await messages.hold(group.map(\.0), until: opens)
-            for (request, _) in group { dueTimes.note(shard: Shard.of(request.contactId, partitions: messages.partitions), at: opens) }
-        }
+        // In one round trip: a held broadcast's messages are looked at again after
+        // `park_recheck` unless a resume makes them due first (every resume does),
+        // those outside their window when it opens.
+        let recheck = clock.now().addingClamped(settings.parkRecheck.milliseconds)
+        try await messages.hold(held.map { ($0, recheck) } + windowHeld.map { ($0.0, $0.1) })
+        for (request, opens) in windowHeld { dueTimes.note(shard: Shard.of(request.contactId, partitions: messages.partitions), at: opens) }
         // Each wave waits on round trips most of its time: several run at once
         // (as many as a channel has lanes), so Redis, the provider and this
         // process stay busy.

@@ -36,6 +36,14 @@ struct BroadcastStoreTests {
         #expect(cancelled.cancelPending && cancelled.reason == "wrong template" && cancelled.updatedAt == 6_000)
         #expect(try await store.apply(.resume, to: "spring", now: 7_000) == .refused(.cancelled), "cancelled is final")
         #expect(try await store.apply(.start, to: "nope", now: 7_000) == .unknown)
+        // One addition at a time: while the first is queued, of two more at once neither is taken; once done, one of two is.
+        #expect(try await store.queueAddition(.segment("x"), to: "spring") == false, "the creation's audience is still being added")
+        try await store.saveProgress("spring", cursor: nil, added: 0)
+        async let first = store.queueAddition(.segment("a"), to: "spring")
+        async let second = store.queueAddition(.segment("b"), to: "spring")
+        let taken = [try await first, try await second]
+        #expect(taken.filter { $0 }.count == 1, "\(taken)")
+        #expect(try await store.get("spring")?.adding == (taken[0] ? .segment("a") : .segment("b")))
         // A start time ahead schedules it; the planner starts it when it comes.
         var later = try broadcast("later")
         later.startAt = 100_000

@@ -179,17 +179,10 @@ public struct BroadcastStore: Sendable {
     /// Queues `audience`'s members to be added to `id`. False when an addition
     /// is still running (one at a time keeps the planner's cursor simple).
     public func queueAddition(_ audience: Broadcast.Audience, to id: String) async throws -> Bool {
-        let key = Self.key(id)
-        guard try await redis.execute(["HSETNX", key, "adding", audience.json.jsonString]).int == 1 else {
-            // An empty `adding` is a finished one: take its place.
-            let current = try await redis.execute(["HGET", key, "adding"]).string
-            guard current == "" else { return false }
-            _ = try await redis.pipeline([["HSET", key, "adding", audience.json.jsonString, "cursor", ""], ["SADD", Self.work, id]])
-            return true
-        }
-        _ = try await redis.execute(["SADD", Self.work, id])
-        return true
+        try await redis.eval(Self.queueScript, keys: [Self.key(id), Self.work], arguments: [audience.json.jsonString, id]).int == 1
     }
+
+    static let queueScript = RedisScript(name: "broadcast_queue", source: LuaSource.broadcastQueue)
 
     /// Writes how far an addition got, after its recipients were added: a
     /// planner that dies goes on from here, and adding a recipient twice adds it once.

@@ -369,10 +369,11 @@ public struct MessageStore: Sendable {
         return DuePass(requests: out, texts: texts, next: next)
     }
 
-    /// Leaves messages as they are but looks at them again only at `until`
+    /// Leaves messages as they are but looks at each again only at its `until`
     /// (a paused broadcast's): their place in the retry set moves, nothing else.
-    public func hold(_ requests: [SendRequest], until: Int64) async throws {
-        let commands = requests.map { ["ZADD", Self.retryKey(tag($0.contactId)), String(until), $0.id] }
+    public func hold(_ requests: [(request: SendRequest, until: Int64)]) async throws {
+        guard !requests.isEmpty else { return }
+        let commands = requests.map { ["ZADD", Self.retryKey(tag($0.request.contactId)), String($0.until), $0.request.id] }
         for case .error(let message) in try await redis.pipeline(commands) { throw RedisError(code: .server, message: "hold: \(message)") }
     }
 
