@@ -5,7 +5,7 @@ import HeraldRedis
 import HeraldService
 import Logging
 
-/// `heraldctl bench broadcast`: WhatsApp broadcasts to lists of the address book, to a local
+/// `heraldctl bench broadcast`: WhatsApp broadcasts to segments (one list each) of the address book, to a local
 /// provider (`BenchReceiver`), one broadcast per number, the numbers sharing
 /// one business portfolio. Reports how fast the recipients are planned (from
 /// the broadcasts' creation until every recipient is `initial`), Redis memory
@@ -114,10 +114,17 @@ public struct BroadcastBenchmark: Sendable {
         // Planning: from the first create until every recipient is initial.
         let memoryBefore = try await ImportBenchmark.usedMemory(redis)
         let ids = (0..<numbers).map { "bb-\(run)-\($0)" }
+        for (i, id) in ids.enumerated() {
+            // Each audience a segment, as a marketer picks one: the members of its number's list.
+            let segment = #"{"id":"\#(id)","where":{"list":"bb-\#(run)-\#(i)"}}"#
+            guard try await endpoint.call("POST", "/v1/segments", body: segment, contentType: "application/json", quiet: true) == 201 else {
+                throw CLIError("could not create segment \(id)")
+            }
+        }
         let t1 = ContinuousClock.now
         for (i, id) in ids.enumerated() {
             let body =
-                #"{"id":"\#(id)","channel":"whatsapp","template":"order-update","account":"n\#(i)","audience":{"list":"bb-\#(run)-\#(i)"},"pause_on_error_rate":100}"#
+                #"{"id":"\#(id)","channel":"whatsapp","template":"order-update","account":"n\#(i)","audience":{"segment":"\#(id)"},"pause_on_error_rate":100}"#
             guard try await endpoint.call("POST", "/v1/broadcasts", body: body, contentType: "application/json", quiet: true) == 201 else {
                 throw CLIError("could not create broadcast \(id)")
             }
@@ -167,7 +174,10 @@ public struct BroadcastBenchmark: Sendable {
         print("most messages one number had received in any 1 s window: \(worst) (limit \(perSecond)): overshoot \(max(0, worst - perSecond))")
         print("calls beyond one per recipient: \(n - receipts.count)")
         for child in fleet { _ = await child.stop(grace: .seconds(20)) }
-        for id in ids { _ = try? await endpoint.call("POST", "/v1/broadcasts/\(id)/cancel", quiet: true) }
+        // Those the deadline cut short are cancelled; a finished one has nothing left to cancel.
+        for id in ids where try await store.get(id)?.state != .finished {
+            _ = try? await endpoint.call("POST", "/v1/broadcasts/\(id)/cancel", quiet: true)
+        }
         await redis.close()
         fflush(nil)
     }

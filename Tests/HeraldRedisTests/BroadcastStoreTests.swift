@@ -61,6 +61,7 @@ struct BroadcastStoreTests {
         let store = BroadcastStore(redis: redis, partitions: 4)
         let messages = MessageStore(redis: redis, partitions: 4)
         let b = try broadcast("r1")
+        #expect(try await store.create(b, now: 500))
         let contacts = (0..<50).map { "c\($0)" }
         let added = try await store.addRecipients(b, contacts + ["c1", "c2"], release: .none, now: 1_000)
         #expect(Set(added) == Set(contacts.map(b.sendId)), "each contact once, duplicates in one call too")
@@ -69,8 +70,7 @@ struct BroadcastStoreTests {
         #expect(try await messages.waiting(shards: [0, 1, 2, 3]) == 0, "a draft's recipients are not due")
         let record = try #require(try await messages.message(contactId: "c7", id: b.sendId("c7")))
         #expect(record["state"] == "initial" && record["campaign"] == "broadcast:r1" && record["channel"] == "whatsapp")
-        let request = try SendRequest(decoding: Array((record["request"] ?? "").utf8))
-        #expect(request == b.request(for: "c7", now: 1_000), "the request the sender will read back")
+        #expect(record["request"] == nil, "an audience's recipient holds no copy of the broadcast's request")
         // Every recipient is in its shard's index, once.
         var listed: [String] = []
         for shard in 0..<4 {
@@ -94,12 +94,39 @@ struct BroadcastStoreTests {
             released += try await store.release(shard: shard, sendIds: ids, now: 4_000)
         }
         #expect(released == 49)
-        #expect(try await messages.due(shards: [0, 1, 2, 3], now: 4_000, limit: 100).requests.count == 49, "c0 is due only when its lease ends")
+        let pass = try await messages.due(shards: [0, 1, 2, 3], now: 4_000, limit: 100)
+        #expect(pass.requests.count == 49, "c0 is due only when its lease ends")
+        let c7 = try #require(pass.requests.first { $0.contactId == "c7" })
+        #expect(c7 == b.request(for: "c7", now: 1_000), "the request made from the definition is the one the broadcast would have stored")
+        #expect(pass.texts.count == 49 && pass.texts.allSatisfy { (try? SendRequest(decoding: Array($0.utf8))) != nil })
         // Added while running: due at once.
         _ = try await store.addRecipients(b, ["late"], release: .all, now: 5_000)
         #expect(try await messages.due(shards: [0, 1, 2, 3], now: 5_000, limit: 100).requests.contains { $0.contactId == "late" })
         let counts = try await store.counts(b)
         #expect(counts[.initial] == 50 && counts[.inProgress] == 1 && counts[.sent] == 1, "\(counts)")
+        await server.stop()
+    }
+
+    @Test("a recipient with values of its own (a CSV row) keeps its request; one made from the definition needs the broadcast to exist")
+    func ownRequests() async throws {
+        let server = try await TestRedisServer()
+        let redis = RedisPool(configuration: server.configuration, logger: Logger(label: "test"))
+        let store = BroadcastStore(redis: redis, partitions: 2)
+        let messages = MessageStore(redis: redis, partitions: 2)
+        let b = try broadcast("csv")
+        #expect(try await store.create(b, now: 500))
+        var row = b.request(for: "r", now: 1_000)
+        row.event = ["phone": "+420601000001", "name": "Jana"]
+        _ = try await store.addRecipients(b, requests: [row], release: .all, now: 1_000)
+        let stored = try #require(try await messages.message(contactId: "r", id: b.sendId("r"))?["request"])
+        #expect(try SendRequest(decoding: Array(stored.utf8)) == row)
+        #expect(try await messages.due(shards: [0, 1], now: 1_000, limit: 10).requests == [row])
+        // Recipients of a broadcast whose definition is gone cannot be sent: they leave the retry set.
+        let orphan = try broadcast("gone")
+        _ = try await store.addRecipients(orphan, ["x", "y"], release: .all, now: 1_000)
+        #expect(try await messages.waiting(shards: [0, 1]) == 3)
+        #expect(try await messages.due(shards: [0, 1], now: 1_000, limit: 10).requests.map(\.contactId) == ["r"])
+        #expect(try await messages.waiting(shards: [0, 1]) == 1)
         await server.stop()
     }
 

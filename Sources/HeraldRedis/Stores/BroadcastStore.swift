@@ -236,7 +236,8 @@ public struct BroadcastStore: Sendable {
     /// due at once when `release`. Returns the send ids that were new.
     @discardableResult
     public func addRecipients(_ broadcast: Broadcast, _ contactIds: [String], release: Release, now: Int64) async throws -> [String] {
-        try await addRecipients(broadcast, requests: Array(Set(contactIds)).sorted().map { broadcast.request(for: $0, now: now) }, release: release, now: now)
+        try await addRecipients(
+            broadcast, requests: Array(Set(contactIds)).sorted().map { broadcast.request(for: $0, now: now) }, ownRequests: true, release: release, now: now)
     }
 
     /// Which new recipients are made due as they are added.
@@ -263,9 +264,17 @@ public struct BroadcastStore: Sendable {
     /// values in its `event`); of two for one contact, the first counts.
     @discardableResult
     public func addRecipients(_ broadcast: Broadcast, requests all: [SendRequest], release: Release, now: Int64) async throws -> [String] {
+        try await addRecipients(broadcast, requests: all, ownRequests: false, release: release, now: now)
+    }
+
+    /// With `ownRequests`, every request is `broadcast.request(for:now:)` and
+    /// is not stored: `MessageStore.due` makes it again from the definition
+    /// (`broadcast_add.lua`).
+    func addRecipients(_ broadcast: Broadcast, requests all: [SendRequest], ownRequests: Bool, release: Release, now: Int64) async throws -> [String] {
         var seen: Set<String> = []
         let requests = all.filter { seen.insert($0.id).inserted }
         guard !requests.isEmpty else { return [] }
+        // 200 a call: the script's one ZADD of a call's members stays far below Lua's unpack limit.
         let replies = try await redis.evalGrouped(
             Self.addScript, count: requests.count, group: { Shard.of(requests[$0].contactId, partitions: partitions) }, perCall: 200
         ) { items in
@@ -278,7 +287,7 @@ public struct BroadcastStore: Sendable {
             for i in items {
                 let r = requests[i]
                 keys += [MessageStore.recordKey(t, r.id), MessageStore.contactIndexKey(t, r.contactId)]
-                arguments += [r.id, r.contactId, r.encoded().jsonText, release.releases(r.id, shard: shard) ? "1" : "0"]
+                arguments += [r.id, r.contactId, ownRequests ? "" : r.encoded().jsonText, release.releases(r.id, shard: shard) ? "1" : "0"]
             }
             return (keys, arguments)
         }

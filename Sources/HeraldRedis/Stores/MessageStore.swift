@@ -353,20 +353,50 @@ public struct MessageStore: Sendable {
             }
         }
         guard !keys.isEmpty else { return DuePass(requests: [], texts: [], next: next) }
-        let replies = try await redis.pipeline(keys.map { ["HGET", $0.record, "request"] })
+        let replies = try await redis.pipeline(keys.map { ["HMGET", $0.record, "request", "campaign", "contact", "created_ms"] })
+        let made = try await broadcastRequests(replies.map { $0.array ?? [] })
         var out: [SendRequest] = []
         var texts: [String] = []
         var gone: [[String]] = []
-        for (key, reply) in zip(keys, replies) {
-            if let text = reply.string, let r = try? SendRequest(decoding: Array(text.utf8)) {
+        for (i, (key, reply)) in zip(keys, replies).enumerated() {
+            if let text = reply.array?.first?.string, let r = try? SendRequest(decoding: Array(text.utf8)) {
                 out.append(r)
                 texts.append(text)
+            } else if let r = made[i] {
+                out.append(r)
+                texts.append(String(decoding: r.encoded(), as: UTF8.self))
             } else {
                 gone.append(["ZREM", key.set, key.id])  // its record is gone
             }
         }
         if !gone.isEmpty { _ = try await redis.pipeline(gone) }
         return DuePass(requests: out, texts: texts, next: next)
+    }
+
+    /// The requests of the records (`request`, `campaign`, `contact`,
+    /// `created_ms` as read) that a broadcast added without one
+    /// (`broadcast_add.lua`): each made from its broadcast's definition, read
+    /// once per broadcast (one round trip). Nil for the others, and for a
+    /// broadcast that is gone.
+    func broadcastRequests(_ records: [[RedisValue]]) async throws -> [Int: SendRequest] {
+        var wanted: [Int: (broadcast: String, contact: String, created: Int64)] = [:]
+        for (i, fields) in records.enumerated() where fields.count == 4 && fields[0].string == nil {
+            guard let campaign = fields[1].string, campaign.hasPrefix(Broadcast.campaignPrefix), let contact = fields[2].string,
+                let created = fields[3].string.flatMap({ Int64($0) })
+            else { continue }
+            wanted[i] = (String(campaign.dropFirst(Broadcast.campaignPrefix.count)), contact, created)
+        }
+        guard !wanted.isEmpty else { return [:] }
+        let ids = Array(Set(wanted.values.map(\.broadcast)))
+        let definitions = try await redis.pipeline(ids.map { ["HMGET", BroadcastStore.key($0), "definition", "created_ms"] })
+        var broadcasts: [String: Broadcast] = [:]
+        for (id, reply) in zip(ids, definitions) {
+            // The definition as stored at creation (it never changes), read as `BroadcastStore.get` reads it.
+            let fields = reply.array ?? []
+            guard fields.count == 2, let text = fields[0].string, let json = try? JSONValue.parse(string: text) else { continue }
+            if let b = try? Broadcast(json: json, now: fields[1].string.flatMap { Int64($0) } ?? 0) { broadcasts[id] = b }
+        }
+        return wanted.compactMapValues { w in broadcasts[w.broadcast]?.request(for: w.contact, now: w.created) }
     }
 
     /// Leaves messages as they are but looks at each again only at its `until`
