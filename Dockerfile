@@ -1,25 +1,37 @@
 # Builds all Herald executables and runs one of them (choose with the command).
 #   docker build -t herald .
 #   docker run herald herald-ingestor --set kafka.bootstrap_servers=kafka:9092
-FROM swift:6.1-bookworm AS build
+#
+# No Docker engine runs where Herald is developed: ImageLayoutTests reads this
+# file (the runtime stage's COPY, ENV, WORKDIR and USER lines) and runs the four
+# workers in the layout it describes, as its numeric user, from its working
+# directory. docs/deploy.md says what only a real build can prove.
+
+# The toolchain CI and the benchmarks use (the dependencies need tools 6.2 or later).
+FROM swift:6.3-bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends librdkafka-dev libhiredis-dev libcurl4-openssl-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Package.swift ./
+COPY Plugins ./Plugins
 COPY Sources ./Sources
 COPY Tests ./Tests
+# One build of every product (the workers and heraldctl share their modules).
 RUN swift build -c release --static-swift-stdlib \
-    --product herald-ingestor && swift build -c release --static-swift-stdlib --product herald-scheduler \
-    && swift build -c release --static-swift-stdlib --product herald-sender && swift build -c release --static-swift-stdlib --product herald-alerter \
-    && swift build -c release --static-swift-stdlib --product heraldctl
+    && mkdir /out && cp .build/release/herald-ingestor .build/release/herald-scheduler .build/release/herald-sender \
+       .build/release/herald-alerter .build/release/heraldctl /out/
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends librdkafka1 libhiredis0.14 libcurl4 ca-certificates \
-    && rm -rf /var/lib/apt/lists/* && useradd --system herald
-COPY --from=build /src/.build/release/herald-ingestor /src/.build/release/herald-scheduler \
-     /src/.build/release/herald-sender /src/.build/release/herald-alerter /src/.build/release/heraldctl /usr/local/bin/
+    && rm -rf /var/lib/apt/lists/*
+COPY --from=build /out/ /usr/local/bin/
+# herald.yaml beside templates/, alerts/ and accounts/: relative paths in it are
+# relative to its directory (docs/configuration.md), so a ConfigMap mounted over
+# /etc/herald works the same way.
 COPY config /etc/herald
 ENV HERALD_CONFIG=/etc/herald/herald.yaml
-USER herald
+WORKDIR /
+# A numeric user, so Kubernetes' runAsNonRoot can check it without a passwd lookup.
+USER 10001:10001
 EXPOSE 8080 9401 9402 9403 9404
 CMD ["herald-ingestor"]

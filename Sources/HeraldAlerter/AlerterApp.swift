@@ -15,6 +15,8 @@ public enum AlerterApp {
         let settings = runtime.settings
         let store = AlertStore(redis: runtime.redis, partitions: settings.partitions)
         let catalog = RuleCatalog(store: store, logger: runtime.logger)
+        try Configuration.requireDirectory(settings.alerts.rulesDirectory, key: "alerts.dir")
+        try Configuration.requireDirectory(settings.alerts.templatesDirectory, key: "alerts.templates_dir")
         // Redis may still be starting (or loading its data set) when the alerter
         // does: retry the start-up reads and writes for a while instead of exiting.
         var delay = Duration.milliseconds(200)

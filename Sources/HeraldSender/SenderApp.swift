@@ -65,6 +65,7 @@ public enum SenderApp {
         let messages = MessageStore(redis: runtime.redis, partitions: partitions)
         let httpLanes = lanes(s.httpConnections)
         let from = try EmailAddress(s.emailFrom, name: s.emailFromName.isEmpty ? nil : s.emailFromName)
+        try Configuration.requireDirectory(s.templatesDirectory, key: "sender.templates_dir")
         let templates = try await MustacheTemplates.load(directory: s.templatesDirectory)
         let providers = try registry(s, templates: templates, from: from, runtime: runtime)
         let processor = SendProcessor(

@@ -12,6 +12,10 @@ public struct ConfigurationKey: Sendable {
     public let help: String
     /// A secret's value is never shown: errors name its key and source only.
     public let isSecret: Bool
+    /// A file or directory: a relative value is resolved at load
+    /// (`Configuration.resolvePaths`), so a worker finds its templates
+    /// whatever its working directory.
+    public internal(set) var isPath: Bool = false
 
     /// The environment variable that overrides it: `kafka.bootstrap_servers` → `HERALD_KAFKA_BOOTSTRAP_SERVERS`.
     public var environmentName: String {
@@ -82,8 +86,26 @@ public struct Configuration: Sendable {
             }
             try config.set(String(pair[..<eq]), String(pair[pair.index(after: eq)...]), source: "--set")
         }
+        config.resolvePaths(file: path.flatMap { $0.isEmpty ? nil : $0 }, workingDirectory: FileManager.default.currentDirectoryPath)
         _ = try config.settings()  // every value checked at start-up, not at first use
         return config
+    }
+
+    /// Makes every relative path absolute. A value from the configuration
+    /// file, and a default, are relative to the file's directory (the shipped
+    /// layout: `herald.yaml` beside `templates/`, `alerts/` and `accounts/`,
+    /// wherever the image or a ConfigMap puts them); one from the environment
+    /// or `--set`, and a default when no file is used, to the working
+    /// directory, as a shell would read it.
+    mutating func resolvePaths(file: String?, workingDirectory: String) {
+        let cwd = URL(fileURLWithPath: workingDirectory, isDirectory: true)
+        let fileDirectory = file.map { URL(fileURLWithPath: $0, relativeTo: cwd).deletingLastPathComponent() }
+        for key in Self.keys where key.isPath {
+            guard let text = values[key.name], !text.isEmpty, !text.hasPrefix("/") else { continue }
+            let source = sources[key.name] ?? "default"
+            let base = (source == file || source == "default") ? (fileDirectory ?? cwd) : cwd
+            values[key.name] = URL(fileURLWithPath: text, relativeTo: base).standardizedFileURL.path
+        }
     }
 
     /// Defaults only (for tests and tools).
@@ -142,6 +164,18 @@ public struct Configuration: Sendable {
             return try setting.convert(raw(setting.key.name))
         } catch {
             throw bad(setting.key.name, error.expected)
+        }
+    }
+
+    /// Refuses to start without a directory the worker reads its files from:
+    /// a missing templates directory would otherwise be an empty one, and every
+    /// message would end `sending_failed`.
+    /// - Throws: `ConfigurationError` naming the key and the path.
+    public static func requireDirectory(_ path: String, key: String) throws(ConfigurationError) {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ConfigurationError(
+                "configuration key '\(key)' names '\(path)', which is not a directory (relative paths are relative to the configuration file)")
         }
     }
 

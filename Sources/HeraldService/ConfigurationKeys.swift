@@ -33,6 +33,17 @@ extension Setting where Value == String {
     }
 }
 
+extension Setting where Value == String {
+    /// A file or directory; a relative one is resolved against the
+    /// configuration file's directory or the working directory
+    /// (`Configuration.resolvePaths`).
+    static func path(_ name: String, _ defaultValue: String, _ help: String) -> Setting {
+        var key = ConfigurationKey(name: name, defaultValue: defaultValue, help: help, isSecret: false)
+        key.isPath = true
+        return Setting(key: key) { $0 }
+    }
+}
+
 extension Setting where Value == [String] {
     /// A comma-separated list; blanks around items and empty items are dropped.
     static func list(_ name: String, _ defaultValue: String, secret: Bool = false, _ help: String) -> Setting {
@@ -142,7 +153,7 @@ struct ConfigurationKeys: Sendable {
         "imports.max_bytes", 1 << 30, in: 1024...(1 << 36), "Largest CSV a POST /v1/imports takes (spooled to imports.dir); larger gets 413")
     let importsStaleAfter: Setting<Duration> = .duration(
         "imports.stale_after", "30s", "A running import without progress for this long was abandoned (its process died): a retry of it resumes it")
-    let importsDir: Setting<String> = .text("imports.dir", "/tmp", "Where the ingestor spools uploaded CSVs while it imports them")
+    let importsDir: Setting<String> = .path("imports.dir", "/tmp", "Where the ingestor spools uploaded CSVs while it imports them")
     let broadcastsPlannerLease: Setting<Duration> = .duration(
         "broadcasts.planner_lease", "30s",
         "How long an ingestor's broadcast planner holds a broadcast without renewing: a planner that died is taken over after this")
@@ -172,10 +183,11 @@ struct ConfigurationKeys: Sendable {
         return text
     }
     let senderEmailFromName: Setting<String> = .text("sender.email_from_name", "Herald", "From display name")
-    let senderTemplatesDir: Setting<String> = .text(
-        "sender.templates_dir", "config/templates", "Directory of Mustache templates (email/<name>/subject|text|html.mustache)")
-    let senderAccountsDir: Setting<String> = .text(
-        "sender.accounts_dir", "config/accounts",
+    let senderTemplatesDir: Setting<String> = .path(
+        "sender.templates_dir", "templates",
+        "Directory of message templates (email/<name>/subject|text|html.mustache, sms/, whatsapp/); must exist when the sender starts")
+    let senderAccountsDir: Setting<String> = .path(
+        "sender.accounts_dir", "accounts",
         "Directory of further sending accounts: whatsapp/<name>.yaml per WhatsApp number, named by campaigns' send steps (absent: none)")
     let senderMaxAttempts: Setting<Int> = .integer("sender.max_attempts", 3, in: 1...100, "Attempts before a message ends in error")
     let senderRetryBase: Setting<Duration> = .duration("sender.retry_base", "2s", "Backoff base: attempt n waits a random time up to base × 2^(n-1)")
@@ -232,10 +244,10 @@ struct ConfigurationKeys: Sendable {
         "whatsapp.verify_token", "", secret: true, "Token Meta's webhook verification must present (GET /v1/status/whatsapp)")
     let whatsAppAppSecret: Setting<String> = .text(
         "whatsapp.app_secret", "", secret: true, "App secret that signs WhatsApp status webhooks (X-Hub-Signature-256); unsigned ones are refused")
-    let alertsDir: Setting<String> = .text(
-        "alerts.dir", "config/alerts", "Alert rules as YAML files; each alerter saves them into Redis at start (the API and heraldctl manage the rest)")
-    let alertsTemplatesDir: Setting<String> = .text(
-        "alerts.templates_dir", "config/templates/alerts", "Alert email templates: <name>/subject|text|html.mustache ('default' unless a rule names another)")
+    let alertsDir: Setting<String> = .path(
+        "alerts.dir", "alerts", "Alert rules as YAML files; each alerter saves them into Redis at start (the API and heraldctl manage the rest); must exist")
+    let alertsTemplatesDir: Setting<String> = .path(
+        "alerts.templates_dir", "templates/alerts", "Alert email templates: <name>/subject|text|html.mustache ('default' unless a rule names another)")
     let alertsSessionTimeout: Setting<Duration> = .duration(
         "alerts.session_timeout", "30m",
         "A page view with no next view or page_left within this long was closed: its time on the page is unknown and reaches no minimum")

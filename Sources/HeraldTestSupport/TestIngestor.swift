@@ -26,8 +26,16 @@ public final class TestWorker: Sendable {
     /// The `unsubscribe.secret` the workers get.
     public static let unsubscribeSecret = "test-unsubscribe-secret"
 
-    /// Starts the executable and waits until /readyz answers 200.
-    public init(_ worker: Worker = .ingestor, broker: TestBroker, redis: TestRedisServer, extraEnvironment: [String: String] = [:]) async throws {
+    /// How a test runs a worker's executable some other way (as another user,
+    /// from another directory): the program and its arguments, given the
+    /// executable's path.
+    public typealias Launcher = @Sendable (String) -> (program: String, arguments: [String])
+
+    /// Starts the executable (through `launcher` when given) and waits until /readyz answers 200.
+    public init(
+        _ worker: Worker = .ingestor, broker: TestBroker, redis: TestRedisServer, extraEnvironment: [String: String] = [:], executable: String? = nil,
+        launcher: Launcher? = nil
+    ) async throws {
         // Ports come from freeTCPPort, which another test may take before this
         // process binds them (suites run in parallel): on "Address already in use"
         // start again with new ports.
@@ -58,7 +66,9 @@ public final class TestWorker: Sendable {
                 "HERALD_SENDER_TWILIO_ACCOUNT_SID": "ACsandbox", "HERALD_SENDER_TWILIO_AUTH_TOKEN": "sandbox-token",
             ]
             env.merge(extraEnvironment) { _, new in new }
-            let process = try ChildProcess(executable: try BuiltProducts.executable(worker.executable), environment: env, output: .file(logFile))
+            let path = try executable ?? BuiltProducts.executable(worker.executable)
+            let (program, arguments) = launcher?(path) ?? (path, [])
+            let process = try ChildProcess(executable: program, arguments: arguments, environment: env, output: .file(logFile))
             do {
                 try await waitUntilReady("http://127.0.0.1:\(metricsPort)/readyz", process: process, logFile: logFile)
                 self.process = process

@@ -34,8 +34,33 @@ struct ConfigurationTests {
         let shipped = try Configuration.load(file: root.appendingPathComponent("config/herald.yaml").path, environment: [:], overrides: [])
         let defaults = Configuration.defaults()
         for key in Configuration.keys {
-            #expect(shipped.string(key.name) == defaults.string(key.name), "\(key.name)")
+            if key.isPath, !key.defaultValue.hasPrefix("/") {
+                #expect(shipped.string(key.name) == root.appendingPathComponent("config/\(key.defaultValue)").path, "\(key.name)")
+            } else {
+                #expect(shipped.string(key.name) == defaults.string(key.name), "\(key.name)")
+            }
         }
+        #expect(try shipped.settings().sender.templatesDirectory == root.appendingPathComponent("config/templates").path)
+    }
+
+    @Test("a relative path in the file is relative to the file's directory, as are the defaults; from the environment or --set, to the working directory")
+    func relativePaths() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("herald-etc-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let file = dir.appendingPathComponent("herald.yaml").path
+        try "sender:\n  templates_dir: ../shared/templates\nalerts:\n  dir: /srv/rules\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let cwd = FileManager.default.currentDirectoryPath
+        let fromFile = try Configuration.load(file: file, environment: ["HERALD_ALERTS_TEMPLATES_DIR": "mine/alerts"], overrides: []).settings()
+        #expect(fromFile.sender.templatesDirectory == dir.deletingLastPathComponent().appendingPathComponent("shared/templates").path)
+        #expect(fromFile.alerts.rulesDirectory == "/srv/rules", "an absolute path stays as it is")
+        #expect(fromFile.alerts.templatesDirectory == URL(fileURLWithPath: cwd).appendingPathComponent("mine/alerts").path)
+        #expect(fromFile.sender.accountsDirectory == dir.appendingPathComponent("accounts").path, "a default is beside the file")
+        let flag = try Configuration.load(file: file, environment: [:], overrides: ["sender.templates_dir=t"]).settings()
+        #expect(flag.sender.templatesDirectory == URL(fileURLWithPath: cwd).appendingPathComponent("t").path)
+        #expect { try Configuration.requireDirectory(dir.appendingPathComponent("templates").path, key: "sender.templates_dir") } throws: {
+            "\($0)".contains("sender.templates_dir") && "\($0)".contains("not a directory")
+        }
+        try Configuration.requireDirectory(dir.path, key: "sender.templates_dir")
     }
 
     @Test("docs/configuration.md lists exactly the keys there are, each with its default and variable, and marks every secret")
