@@ -79,6 +79,8 @@ public struct Configuration: Sendable {
         }
         for key in keys {
             if let value = environment[key.environmentName] { try config.set(key.name, value, source: key.environmentName) }
+            let fileVariable = key.environmentName + fileSuffix.uppercased()
+            if key.isSecret, let path = environment[fileVariable] { try config.set(key.name + fileSuffix, path, source: fileVariable) }
         }
         for pair in overrides {
             guard let eq = pair.firstIndex(of: "=") else {
@@ -113,13 +115,44 @@ public struct Configuration: Sendable {
         try! load(file: "", environment: [:], overrides: [])
     }
 
-    /// Sets one key, refusing unknown ones.
+    /// Sets one key, refusing unknown ones. A secret's `<key>_file` reads the
+    /// secret from that file (`readSecretFile`), at this level of precedence.
     public mutating func set(_ key: String, _ value: String, source: String = "code") throws {
+        if key.hasSuffix(Self.fileSuffix), case let secret = String(key.dropLast(Self.fileSuffix.count)), Self.secretKeys.contains(secret) {
+            values[secret] = try Self.readSecretFile(value, key: key, source: source)
+            sources[secret] = "\(key) from \(source)"
+            return
+        }
         guard Self.keyNames.contains(key) else {
             throw ConfigurationError("unknown configuration key '\(key)' (from \(source)); see docs/configuration.md")
         }
         values[key] = value
         sources[key] = source
+    }
+
+    /// What names a secret's file: `sender.smtp_password_file`, `HERALD_SENDER_SMTP_PASSWORD_FILE`.
+    static let fileSuffix = "_file"
+
+    /// Largest secret file read: a key, token or password, not a document.
+    static let maxSecretFileBytes = 64 * 1024
+
+    /// A secret from a file (a Kubernetes Secret or a compose secret mounted as
+    /// one): its text with one trailing line break removed, as editors and
+    /// `echo` leave one. An error names the key and the path, never the content.
+    static func readSecretFile(_ path: String, key: String, source: String) throws(ConfigurationError) -> String {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw ConfigurationError("configuration key '\(key)' (from \(source)) names '\(path)', which cannot be read")
+        }
+        defer { try? handle.close() }
+        let data = (try? handle.read(upToCount: maxSecretFileBytes + 1)) ?? Data()
+        guard data.count <= maxSecretFileBytes else {
+            throw ConfigurationError("configuration key '\(key)' (from \(source)) names '\(path)', which is larger than \(maxSecretFileBytes) bytes")
+        }
+        guard var text = String(data: data, encoding: .utf8) else {
+            throw ConfigurationError("configuration key '\(key)' (from \(source)) names '\(path)', which is not UTF-8 text")
+        }
+        if let last = text.last, last == "\n" || last == "\r\n" { text.removeLast() }
+        return text
     }
 
     private static func flatten(_ map: [String: JSONValue], prefix: String) -> [(String, String)] {

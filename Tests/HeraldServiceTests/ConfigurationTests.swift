@@ -63,6 +63,43 @@ struct ConfigurationTests {
         try Configuration.requireDirectory(dir.path, key: "sender.templates_dir")
     }
 
+    @Test(
+        "every secret can come from a file (<key>_file in the file or --set, HERALD_<KEY>_FILE), at that source's precedence; errors name the key and path, never the content"
+    )
+    func secretFiles() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("herald-secrets-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        func secret(_ name: String, _ text: String) throws -> String {
+            let path = "\(dir)/\(name)"
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+        let password = try secret("smtp", "s3cr3t pass\n")
+        let admin = try secret("admin", "admin-one,admin-two\r\n")
+        let token = try secret("token", "from-a-file")
+        let file = try write("sender:\n  smtp_password_file: \(password)\nunsubscribe:\n  secret: in-the-yaml\n")
+        let config = try Configuration.load(
+            file: file, environment: ["HERALD_API_ADMIN_KEYS_FILE": admin, "HERALD_UNSUBSCRIBE_SECRET_FILE": token], overrides: [])
+        let s = try config.settings()
+        #expect(s.sender.smtpPassword == "s3cr3t pass", "one trailing line break dropped, inner blanks kept")
+        #expect(s.adminKeys == ["admin-one", "admin-two"])
+        #expect(s.unsubscribeSecret == "from-a-file", "the environment's file wins over the YAML's value")
+        #expect(config.sources["api.admin_keys"] == "api.admin_keys_file from HERALD_API_ADMIN_KEYS_FILE")
+        let flag = try Configuration.load(file: file, environment: [:], overrides: ["unsubscribe.secret_file=\(token)"]).settings()
+        #expect(flag.unsubscribeSecret == "from-a-file")
+        // Not a secret: no _file form.
+        #expect { try Configuration.load(file: "", environment: [:], overrides: ["kafka.partitions_file=\(token)"]) } throws: {
+            "\($0)".contains("unknown configuration key 'kafka.partitions_file'")
+        }
+        #expect { try Configuration.load(file: "", environment: ["HERALD_SENDER_WHATSAPP_TOKEN_FILE": "\(dir)/absent"], overrides: []) } throws: {
+            "\($0)".contains("sender.whatsapp_token_file") && "\($0)".contains("\(dir)/absent") && "\($0)".contains("cannot be read")
+        }
+        let huge = try secret("huge", String(repeating: "x", count: 70_000))
+        #expect { try Configuration.load(file: "", environment: ["HERALD_SENDER_WHATSAPP_TOKEN_FILE": huge], overrides: []) } throws: {
+            "\($0)".contains("larger than") && !"\($0)".contains("xxxx")
+        }
+    }
+
     @Test("docs/configuration.md lists exactly the keys there are, each with its default and variable, and marks every secret")
     func documented() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
