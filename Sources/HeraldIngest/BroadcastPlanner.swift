@@ -38,6 +38,8 @@ public struct BroadcastPlanner: Service {
     var lease: Duration = .seconds(30)
     /// Contacts read, and recipients written or passed over, per round trip.
     var chunk = 1_000
+    /// Beaten each pass and each chunk (`/healthz`): a million recipients take many seconds, not one beat.
+    public var heartbeat: Heartbeat?
 
     /// A planner over these stores.
     public init(store: BroadcastStore, book: AddressBook, segments: SegmentStore, messages: MessageStore, logger: Logger) {
@@ -51,6 +53,7 @@ public struct BroadcastPlanner: Service {
     /// Works until the service group shuts down.
     public func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            heartbeat?.beat()
             do { try await pass() } catch {
                 // Redis down: nothing was lost (cursors move only after their writes); try again.
                 logger.warning("broadcast planner could not work; will try again", metadata: ["herald.error": "\(error)"])
@@ -210,6 +213,7 @@ public struct BroadcastPlanner: Service {
             let new = try await store.addRecipients(
                 record.broadcast, page.profiles.map(\.id), release: record.state.sends ? .through(record.cursors) : .none, now: clock.now())
             added += new.count
+            heartbeat?.beat()
             try await store.saveProgress(id, cursor: page.next?.text, added: added)
             cursor = page.next
             if cursor != nil, !(try await stillMine(id)) { return false }
@@ -234,6 +238,7 @@ public struct BroadcastPlanner: Service {
             let new = try await store.addRecipients(
                 record.broadcast, page.ids, release: record.state.sends ? .through(record.cursors) : .none, now: clock.now())
             added += new.count
+            heartbeat?.beat()
             (shard, scan) = page.next == "0" ? (shard + 1, "0") : (shard, page.next)
             try await store.saveProgress(id, cursor: shard < store.partitions ? "set:\(shard):\(scan)" : nil, added: added)
             if shard < store.partitions, !(try await stillMine(id)) { return false }
@@ -257,6 +262,7 @@ public struct BroadcastPlanner: Service {
                 let full = ids.count == chunk
                 if case .some(.some(let last)) = end { ids = ids.filter { !last.lexicographicallyPrecedes(Array($0.utf8)) } }
                 if !ids.isEmpty { try await body(shard, ids) }
+                heartbeat?.beat()
                 guard full, ids.count == chunk else { break }
                 after = ids.last
                 if !(try await stillMine(record.broadcast.id)) { return false }

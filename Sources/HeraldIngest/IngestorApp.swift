@@ -97,6 +97,7 @@ public enum IngestorApp {
             store: broadcasts, book: AddressBook(contacts: contacts), segments: segments,
             messages: MessageStore(redis: runtime.redis, partitions: settings.partitions), logger: runtime.logger)
         planner.lease = settings.broadcastsPlannerLease
+        planner.heartbeat = runtime.heartbeats.make("broadcast planner")
         // Order: the API and consumers stop first on shutdown (finishing in-flight
         // requests and batches) while the producer and Redis are still up.
         return [routerConsumer, consumer, planner, app]

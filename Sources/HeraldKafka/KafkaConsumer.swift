@@ -43,15 +43,19 @@ public final class KafkaConsumer: Service, Sendable {
     private let deadLetters: DeadLetterQueue?
     private let logger: Logger
     private let ticker: Ticker
+    private let heartbeat: Heartbeat?
 
     /// - Parameters:
     ///   - metrics: where lag and counters are registered; `worker` labels them.
     ///   - deadLetters: where records that keep failing go (see the failure policy above).
+    ///   - heartbeat: beaten each time the poll loop goes round, and each time a
+    ///     batch's retry or outage wait does (a handler stuck for good stops it).
     /// - Throws: `KafkaError` with code `.configuration` for a refused property.
     public init(
         configuration: KafkaConsumerConfiguration, metrics: PrometheusCollectorRegistry, worker: String, deadLetters: DeadLetterQueue? = nil, logger: Logger,
-        handler: @escaping Handler
+        heartbeat: Heartbeat? = nil, handler: @escaping Handler
     ) throws {
+        self.heartbeat = heartbeat
         self.configuration = configuration
         self.handler = handler
         self.deadLetters = deadLetters
@@ -128,6 +132,7 @@ public final class KafkaConsumer: Service, Sendable {
             }
         }
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            heartbeat?.beat()
             let batch = await handle.queue.run { [handle, core] in
                 core.pollBatch(handle, firstTimeoutMs: pollMs, max: maxBatch)
             }
@@ -178,6 +183,7 @@ public final class KafkaConsumer: Service, Sendable {
                 case .inDoubt(let doubt): return await pauseBeforeRewind(doubt)
                 case .failed(let error):
                     failures += 1
+                    heartbeat?.beat()
                     guard let deadLetters else {
                         try? await Task.sleep(for: Self.backoff(failures, base: configuration.retryBackoff))
                         continue
@@ -239,6 +245,7 @@ public final class KafkaConsumer: Service, Sendable {
                 if let doubt = error as? PartitionInDoubt { return .inDoubt(doubt) }
                 guard (error as? any DependencyFailure)?.isOutage == true else { return .failed(error) }
                 outages += 1
+                heartbeat?.beat()  // waiting on purpose, not stuck
                 logger.warning(
                     "kafka.consumer waits out a dependency outage; nothing is dead-lettered for it",
                     metadata: [LogKeys.error: "\(error)", "kafka.attempt": "\(outages)"])
@@ -256,6 +263,7 @@ public final class KafkaConsumer: Service, Sendable {
                 return true
             } catch {
                 outages += 1
+                heartbeat?.beat()
                 logger.warning("kafka.consumer could not dead-letter a record; will retry", metadata: [LogKeys.error: "\(error)"])
                 try? await Task.sleep(for: Self.backoff(outages, base: configuration.retryBackoff))
             }
@@ -268,6 +276,7 @@ public final class KafkaConsumer: Service, Sendable {
         var failures = 1
         while true {
             try? await Task.sleep(for: Self.backoff(failures, base: configuration.retryBackoff))
+            heartbeat?.beat()
             switch await attempt(batch) {
             case .handled: return .done
             case .stopped: return .stopped

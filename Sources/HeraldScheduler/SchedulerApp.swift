@@ -51,7 +51,7 @@ public enum SchedulerApp {
             logger: logger)
         let poller = WakeUpPoller(
             consumer: consumer, journeys: journeys, processor: processor, metrics: metrics, interval: settings.schedulerPollInterval,
-            maxAttempts: settings.kafkaMaxAttempts, logger: logger)
+            maxAttempts: settings.kafkaMaxAttempts, logger: logger, heartbeats: runtime.heartbeats)
         let releases = OwnershipReleases(consumer: consumer, ownership: ownership)
         let retirements = RetirementSweeper(consumer: consumer, catalog: processor.catalog, journeys: journeys, interval: .seconds(1), logger: logger)
         return [releases, consumer, poller, sweeper, retirements]

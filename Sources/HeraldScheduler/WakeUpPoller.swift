@@ -25,6 +25,8 @@ struct WakeUpPoller: Service {
     /// The first pause between a contact's attempts, doubling (at most 10 s).
     var retryBase: Duration = .milliseconds(200)
     let logger: Logger
+    /// Where the poller's loops beat (`/healthz`): the assignment loop and each shard's.
+    var heartbeats: Heartbeats?
 
     func owned() -> [Int] {
         consumer.assignment.filter { $0.topic == Topics.journeys }.map(\.partition).sorted()
@@ -32,9 +34,11 @@ struct WakeUpPoller: Service {
 
     func run() async throws {
         let running = ShardSet()
+        let heartbeat = heartbeats?.make("wake-up poller")
         await withTaskGroup(of: Void.self) { group in
             var lastGauge = ContinuousClock.now - .seconds(10)  // report at once, then every 5 s
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                heartbeat?.beat()
                 let shards = owned()
                 for shard in shards where running.insert(shard) {
                     group.addTask {
@@ -57,7 +61,10 @@ struct WakeUpPoller: Service {
         let partition = TopicPartition(topic: Topics.journeys, partition: shard)
         var failures = 0
         var inDoubt = false
+        let heartbeat = heartbeats?.make("wake-up poller shard \(shard)")
+        defer { if let heartbeat { heartbeats?.retire(heartbeat) } }
         while !Task.isShuttingDownGracefully && !Task.isCancelled && consumer.assignment.contains(partition) {
+            heartbeat?.beat()
             var fired = 0
             do {
                 fired = try await drain(shard: shard)

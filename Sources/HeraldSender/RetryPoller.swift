@@ -22,12 +22,15 @@ struct RetryPoller: Service {
     /// The shortest pause between reads.
     var minimumPause: Duration = .milliseconds(1)
     let logger: Logger
+    /// Beaten each pass (`/healthz`).
+    var heartbeat: Heartbeat?
 
     func run() async throws {
         let clock = ContinuousClock()
         var nextSweep = clock.now
         var nextGauges = clock.now
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            heartbeat?.beat()
             let owned = Set(consumer.assignment.filter { $0.topic == Topics.sends }.map(\.partition))
             let now = processor.clock.now()
             var shards = processor.dueTimes.take(dueBy: now).filter(owned.contains)

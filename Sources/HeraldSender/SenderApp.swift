@@ -121,7 +121,9 @@ public enum SenderApp {
             // messages are skipped the second time by their state.
             try await processor.process(requests, texts: texts)
         }
-        let retries = RetryPoller(consumer: consumer, messages: messages, processor: processor, interval: .milliseconds(250), logger: logger)
+        let retries = RetryPoller(
+            consumer: consumer, messages: messages, processor: processor, interval: .milliseconds(250), logger: logger,
+            heartbeat: runtime.heartbeats.make("retry poller"))
         return [consumer, retries]
     }
 }

@@ -262,6 +262,14 @@ struct ConfigurationKeys: Sendable {
     let limitsMarketingPerContactPerDay: Setting<Int> = .integer(
         "limits.marketing_per_contact_per_day", 0, in: 0...1_000_000, "Marketing messages one contact may get per UTC day, all campaigns together (0: no cap)")
     let shutdownTimeout: Setting<Duration> = .duration("shutdown.timeout", "20s", "Bound on graceful shutdown after SIGTERM/SIGINT")
+    let healthStallAfter: Setting<Duration> = .custom(
+        "health.stall_after", "2m",
+        "/healthz answers 503 when a consumer loop or poller has not gone round for this long (a liveness probe then restarts the worker); at least 15s"
+    ) { text throws(SettingRefusal) in
+        // A loop waiting out an outage goes round every 10 s at the slowest (`KafkaConsumer.backoff`).
+        guard let d = DurationText.parseOrNil(text), d >= .seconds(15) else { throw SettingRefusal("expected a duration of at least 15s") }
+        return d
+    }
     let devMode: Setting<Bool> = .flag(
         "dev.mode", false,
         "Part of the dev stack or a test: allows the sandbox's tokens and provider URLs on loopback, which a worker otherwise refuses at start (`heraldctl dev` sets it; never in production)"

@@ -76,6 +76,8 @@ public struct Settings: Sendable {
     public var whatsAppAppSecret: String
     /// `shutdown.timeout` (docs/configuration.md).
     public var shutdownTimeout: Duration
+    /// `health.stall_after` (docs/configuration.md).
+    public var stallAfter: Duration = .seconds(120)
     /// `dev.mode`: the sandbox's tokens and loopback provider URLs are allowed.
     public var devMode: Bool
 }
@@ -263,7 +265,7 @@ extension Configuration {
                 sessionTimeout: try value(k.alertsSessionTimeout)),
             unsubscribeSecret: try value(k.unsubscribeSecret),
             whatsAppVerifyToken: try value(k.whatsAppVerifyToken), whatsAppAppSecret: try value(k.whatsAppAppSecret),
-            shutdownTimeout: try value(k.shutdownTimeout),
+            shutdownTimeout: try value(k.shutdownTimeout), stallAfter: try value(k.healthStallAfter),
             devMode: try devMode())
     }
 

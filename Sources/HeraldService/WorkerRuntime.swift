@@ -25,6 +25,8 @@ public struct WorkerRuntime: Sendable {
     public let deadLetters: DeadLetterQueue
     /// Unique per process: `herald-ingestor-<host>-<pid>`.
     public let clientId: String
+    /// The loops `/healthz` watches: a consumer's poll loop, a poller's passes.
+    public let heartbeats = Heartbeats()
 
     /// Builds the shared parts; connects lazily.
     /// - Throws: `KafkaError` for a refused Kafka property.
@@ -53,7 +55,9 @@ public struct WorkerRuntime: Sendable {
         config.maxBatchSize = maxBatchSize
         config.batchesInFlight = batchesInFlight
         config.maxAttempts = settings.kafkaMaxAttempts
-        return try KafkaConsumer(configuration: config, metrics: metrics, worker: worker.rawValue, deadLetters: deadLetters, logger: logger, handler: handler)
+        return try KafkaConsumer(
+            configuration: config, metrics: metrics, worker: worker.rawValue, deadLetters: deadLetters, logger: logger,
+            heartbeat: heartbeats.make("consumer \(topics.joined(separator: ","))"), handler: handler)
     }
 
     /// Readiness: Kafka answers metadata and Redis answers PING.
@@ -99,7 +103,7 @@ public struct WorkerRuntime: Sendable {
     public func run(services: [any Service]) async throws {
         let health = HealthServer.make(
             host: settings.metricsHost, port: settings.metricsPorts[worker] ?? 0, registry: metrics,
-            checks: readinessChecks, logger: logger)
+            checks: readinessChecks, liveness: Liveness(heartbeats: heartbeats, stallAfter: settings.stallAfter), logger: logger)
         var config = ServiceGroupConfiguration(
             services: [.init(service: health), .init(service: redis), .init(service: producer)] + services.map { .init(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint],
