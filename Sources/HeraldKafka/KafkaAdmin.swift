@@ -10,9 +10,11 @@ public enum KafkaAdmin {
     /// - Throws: `KafkaError` naming the topic when the broker refused or timed out.
     public static func ensureTopics(
         _ topics: [String], partitions: Int, replicationFactor: Int = 1,
-        bootstrapServers: String, timeout: Duration = .seconds(15), logger: Logger
+        bootstrapServers: String, clientProperties: [String: String] = [:], timeout: Duration = .seconds(15), logger: Logger
     ) async throws {
-        let handle = try RDKafkaHandle.admin(properties: ["bootstrap.servers": bootstrapServers, "client.id": "herald-admin"], logger: logger)
+        // The connection's security settings (`clientProperties`) win over nothing here: they only add.
+        let handle = try RDKafkaHandle.admin(
+            properties: ["bootstrap.servers": bootstrapServers, "client.id": "herald-admin"].merging(clientProperties) { own, _ in own }, logger: logger)
         let timeoutMs = Int32(clamping: timeout.milliseconds)
         // Look first: a topic that exists is never sent to CreateTopics, so start-up
         // against the embedded broker (whose CreateTopics never finds a controller in
@@ -46,9 +48,13 @@ public enum KafkaAdmin {
     }
 
     /// The partition count of `topic`, or nil when the broker does not know it.
-    public static func partitionCount(topic: String, bootstrapServers: String, timeout: Duration = .seconds(5), logger: Logger) async throws -> Int? {
+    public static func partitionCount(
+        topic: String, bootstrapServers: String, clientProperties: [String: String] = [:], timeout: Duration = .seconds(5), logger: Logger
+    ) async throws -> Int? {
         let handle = try RDKafkaHandle.admin(
-            properties: ["bootstrap.servers": bootstrapServers, "client.id": "herald-admin", "allow.auto.create.topics": "false"], logger: logger)
+            properties: ["bootstrap.servers": bootstrapServers, "client.id": "herald-admin", "allow.auto.create.topics": "false"].merging(clientProperties) {
+                own, _ in own
+            }, logger: logger)
         return await partitionCount(handle: handle, topic: topic, timeoutMs: Int32(clamping: timeout.milliseconds))
     }
 

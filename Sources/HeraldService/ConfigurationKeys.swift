@@ -44,6 +44,16 @@ extension Setting where Value == String {
     }
 }
 
+extension Setting where Value == String {
+    /// One of `choices`, as written.
+    static func oneOf(_ name: String, _ defaultValue: String, _ choices: [String], _ help: String) -> Setting {
+        .custom(name, defaultValue, help) { text throws(SettingRefusal) in
+            guard choices.contains(text) else { throw SettingRefusal("expected one of \(choices.joined(separator: ", "))") }
+            return text
+        }
+    }
+}
+
 extension Setting where Value == [String] {
     /// A comma-separated list; blanks around items and empty items are dropped.
     static func list(_ name: String, _ defaultValue: String, secret: Bool = false, _ help: String) -> Setting {
@@ -119,6 +129,24 @@ struct ConfigurationKeys: Sendable {
         "kafka.max_attempts", 5, in: 1...100,
         "A record whose processing fails this many times (a dependency outage does not count) goes to herald.dlq and its partition goes on")
     let kafkaMessageTimeout: Setting<Duration> = .duration("kafka.message_timeout", "30s", "How long a produced record may take to be acknowledged")
+    let kafkaSecurityProtocol: Setting<String> = .oneOf(
+        "kafka.security_protocol", "plaintext", ["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"],
+        "librdkafka's security.protocol for every client (producers, consumers, topic admin): sasl_ssl for Confluent Cloud and MSK with SASL/SCRAM, ssl for MSK with TLS only"
+    )
+    let kafkaSASLMechanism: Setting<String> = .oneOf(
+        "kafka.sasl_mechanism", "PLAIN", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"],
+        "sasl.mechanisms when the protocol is sasl_*: PLAIN (Confluent Cloud API keys) or SCRAM (MSK)")
+    let kafkaSASLUsername: Setting<String> = .text("kafka.sasl_username", "", secret: true, "sasl.username (a Confluent Cloud API key, an MSK SCRAM user)")
+    let kafkaSASLPassword: Setting<String> = .text("kafka.sasl_password", "", secret: true, "sasl.password (the API secret, the SCRAM password)")
+    let kafkaSSLCALocation: Setting<String> = .path(
+        "kafka.ssl_ca_location", "", "ssl.ca.location: CA certificates (PEM) to verify the brokers; empty: the system's (ca-certificates)")
+    let kafkaSSLCertificateLocation: Setting<String> = .path(
+        "kafka.ssl_certificate_location", "", "ssl.certificate.location: this client's certificate (PEM), for mutual TLS")
+    let kafkaSSLKeyLocation: Setting<String> = .path("kafka.ssl_key_location", "", "ssl.key.location: this client's private key (PEM), for mutual TLS")
+    let kafkaSSLKeyPassword: Setting<String> = .text("kafka.ssl_key_password", "", secret: true, "ssl.key.password, when the private key is encrypted")
+    let kafkaCompression: Setting<String> = .oneOf(
+        "kafka.compression", "none", ["none", "gzip", "snappy", "lz4", "zstd"],
+        "compression.codec of every producer (lz4 or zstd saves network and broker storage)")
     let redisHost: Setting<String> = .text("redis.host", "127.0.0.1", "Redis host")
     let redisPort: Setting<Int> = .integer("redis.port", 6379, in: 1...65535, "Redis port")
     let redisPoolSize: Setting<Int> = .integer("redis.pool_size", 8, in: 1...1024, "Redis connections per process")

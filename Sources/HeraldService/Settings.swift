@@ -22,6 +22,12 @@ public struct Settings: Sendable {
     public var messageTimeout: Duration
     /// `kafka.max_attempts`: failures of one record (outages not counted) before it goes to herald.dlq.
     public var kafkaMaxAttempts: Int
+    /// librdkafka properties every client gets: `kafka.security_protocol`, SASL
+    /// and TLS settings (only those set). `WorkerRuntime` gives them to its
+    /// producer, consumers and topic admin.
+    public var kafkaClientProperties: [String: String] = [:]
+    /// `kafka.compression`: the producers' `compression.codec`.
+    public var kafkaCompression = "none"
     /// `redis.*`: where Redis is and how Herald talks to it.
     public var redis: RedisConfiguration
     /// `log.level` (docs/configuration.md).
@@ -239,7 +245,8 @@ extension Configuration {
             sessionTimeout: try value(k.kafkaSessionTimeout),
             fetchWaitMax: try value(k.kafkaFetchWaitMax),
             messageTimeout: try value(k.kafkaMessageTimeout),
-            kafkaMaxAttempts: try value(k.kafkaMaxAttempts),
+            kafkaMaxAttempts: try value(k.kafkaMaxAttempts), kafkaClientProperties: try kafkaClientProperties(),
+            kafkaCompression: try value(k.kafkaCompression),
             redis: redis,
             logLevel: try value(k.logLevel),
             logFormat: try value(k.logFormat),
@@ -267,6 +274,32 @@ extension Configuration {
             whatsAppVerifyToken: try value(k.whatsAppVerifyToken), whatsAppAppSecret: try value(k.whatsAppAppSecret),
             shutdownTimeout: try value(k.shutdownTimeout), stallAfter: try value(k.healthStallAfter),
             devMode: try devMode())
+    }
+
+    /// The security settings as librdkafka names them; empty values are left
+    /// out, so librdkafka's defaults stand (the system's CA certificates).
+    func kafkaClientProperties() throws -> [String: String] {
+        let k = ConfigurationKeys.shared
+        let p = try value(k.kafkaSecurityProtocol)
+        let mechanism = try value(k.kafkaSASLMechanism)  // checked whatever the protocol
+        var out = ["security.protocol": p]
+        if p.hasPrefix("sasl") {
+            out["sasl.mechanisms"] = mechanism
+            for (name, setting) in [("sasl.username", k.kafkaSASLUsername), ("sasl.password", k.kafkaSASLPassword)] {
+                let v = try value(setting)
+                guard !v.isEmpty else { throw bad(setting.key.name, "is required when kafka.security_protocol is \(p)") }
+                out[name] = v
+            }
+        }
+        let tls = [
+            ("ssl.ca.location", k.kafkaSSLCALocation), ("ssl.certificate.location", k.kafkaSSLCertificateLocation),
+            ("ssl.key.location", k.kafkaSSLKeyLocation), ("ssl.key.password", k.kafkaSSLKeyPassword),
+        ]
+        for (name, setting) in tls {
+            let v = try value(setting)
+            if !v.isEmpty { out[name] = v }
+        }
+        return out
     }
 
     /// `dev.mode`, after refusing a development value outside it: no secret or

@@ -39,6 +39,7 @@ public struct WorkerRuntime: Sendable {
         self.redis = RedisPool(configuration: settings.redis, logger: logger)
         var producerConfig = KafkaProducerConfiguration(bootstrapServers: settings.kafkaBootstrapServers, clientId: clientId)
         producerConfig.messageTimeout = settings.messageTimeout
+        producerConfig.extraProperties = settings.kafkaClientProperties.merging(["compression.codec": settings.kafkaCompression]) { own, _ in own }
         self.producer = try KafkaProducer(configuration: producerConfig, logger: logger)
         self.deadLetters = DeadLetterQueue(producer: producer, metrics: metrics, worker: worker.rawValue, logger: logger)
     }
@@ -55,6 +56,7 @@ public struct WorkerRuntime: Sendable {
         config.maxBatchSize = maxBatchSize
         config.batchesInFlight = batchesInFlight
         config.maxAttempts = settings.kafkaMaxAttempts
+        config.extraProperties = settings.kafkaClientProperties
         return try KafkaConsumer(
             configuration: config, metrics: metrics, worker: worker.rawValue, deadLetters: deadLetters, logger: logger,
             heartbeat: heartbeats.make("consumer \(topics.joined(separator: ","))"), handler: handler)
@@ -73,7 +75,7 @@ public struct WorkerRuntime: Sendable {
         guard settings.createTopics else { return }
         try await KafkaAdmin.ensureTopics(
             Topics.all, partitions: settings.partitions, replicationFactor: settings.replicationFactor,
-            bootstrapServers: settings.kafkaBootstrapServers, logger: logger)
+            bootstrapServers: settings.kafkaBootstrapServers, clientProperties: settings.kafkaClientProperties, logger: logger)
     }
 
     /// Refuses an evicting Redis and warns of one without AOF (`RedisDurability`).
