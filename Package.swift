@@ -178,7 +178,8 @@ let package = Package(
             swiftSettings: swift6
         ),
         .testTarget(
-            name: "HeraldRedisTests", dependencies: ["HeraldCore", "HeraldRedis", "HeraldTestSupport", .product(name: "Logging", package: "swift-log")],
+            name: "HeraldRedisTests",
+            dependencies: ["HeraldCore", "HeraldRedis", "HeraldTestSupport", "HeraldDevTools", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swift6),
         .testTarget(name: "HeraldServiceTests", dependencies: ["HeraldService", "HeraldIngest", "HeraldTestSupport"], swiftSettings: swift6),
         .testTarget(name: "HeraldAlerterTests", dependencies: ["HeraldAlerter", "HeraldCore"], swiftSettings: swift6),

@@ -14,6 +14,12 @@ public struct RedisConfiguration: Sendable {
     public var initialBackoff: Duration = .milliseconds(100)
     /// The longest wait between connection attempts.
     public var maximumBackoff: Duration = .seconds(5)
+    /// An ACL user (Redis 6+); empty: the default user.
+    public var username = ""
+    /// The password sent with `AUTH` on every new connection; empty: none.
+    public var password = ""
+    /// The logical database (`SELECT`), 0 by default.
+    public var database = 0
 
     /// Redis at `host`:`port`, with the other settings at their defaults.
     public init(host: String = "127.0.0.1", port: Int = 6379) {

@@ -281,6 +281,7 @@ final class Slot: @unchecked Sendable {
         do {
             let c = try RedisConnection(
                 host: configuration.host, port: configuration.port, connectTimeout: configuration.connectTimeout, commandTimeout: configuration.commandTimeout)
+            try Self.prepare(c, configuration)
             connection = c
             backoff = .zero
             return c
@@ -289,6 +290,28 @@ final class Slot: @unchecked Sendable {
             nextAttempt = now + backoff
             logger.warning("redis connect failed", metadata: ["redis.error": "\(error)", "redis.backoff": "\(backoff)"])
             throw error
+        }
+    }
+
+    /// Logs in and picks the database on a new connection, before any command
+    /// of Herald's. A refusal throws `.connection` naming what was refused,
+    /// never the password; the connection is then dropped like any failed one.
+    static func prepare(_ c: RedisConnection, _ configuration: RedisConfiguration) throws {
+        var commands: [[String]] = []
+        if !configuration.password.isEmpty {
+            commands.append(configuration.username.isEmpty ? ["AUTH", configuration.password] : ["AUTH", configuration.username, configuration.password])
+        }
+        if configuration.database != 0 { commands.append(["SELECT", String(configuration.database)]) }
+        guard !commands.isEmpty else { return }
+        for (command, reply) in zip(commands, try c.pipeline(RESPCommands(commands))) {
+            if case .error(let message) = reply {
+                let who = configuration.username.isEmpty ? "" : " as user '\(configuration.username)'"
+                throw RedisError(
+                    code: .connection,
+                    message:
+                        "\(configuration.host):\(configuration.port) refused \(command[0])\(command[0] == "AUTH" ? who : " \(configuration.database)"): \(message)"
+                )
+            }
         }
     }
 

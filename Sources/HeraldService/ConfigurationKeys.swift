@@ -152,6 +152,9 @@ struct ConfigurationKeys: Sendable {
     let redisPoolSize: Setting<Int> = .integer("redis.pool_size", 8, in: 1...1024, "Redis connections per process")
     let redisConnectTimeout: Setting<Duration> = .duration("redis.connect_timeout", "1s", "Redis connect timeout")
     let redisCommandTimeout: Setting<Duration> = .duration("redis.command_timeout", "2s", "Timeout of every Redis call")
+    let redisUsername: Setting<String> = .text("redis.username", "", "ACL user (Redis 6+) that AUTH names; empty: the default user")
+    let redisPassword: Setting<String> = .text("redis.password", "", secret: true, "Password sent with AUTH on every connection; empty: no AUTH")
+    let redisDatabase: Setting<Int> = .integer("redis.database", 0, in: 0...1_000, "Logical database every connection SELECTs")
     let logLevel: Setting<Logger.Level> = .custom("log.level", "info", "trace, debug, info, notice, warning, error, critical") {
         text throws(SettingRefusal) in
         guard let level = Logger.Level(rawValue: text.lowercased()) else {

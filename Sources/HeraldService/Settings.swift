@@ -233,6 +233,9 @@ extension Configuration {
         redis.poolSize = try value(k.redisPoolSize)
         redis.connectTimeout = try value(k.redisConnectTimeout)
         redis.commandTimeout = try value(k.redisCommandTimeout)
+        redis.username = try value(k.redisUsername)
+        redis.password = try value(k.redisPassword)
+        redis.database = try value(k.redisDatabase)
         let ports: [Worker: Int] = [
             .ingestor: try value(k.ingestorMetricsPort), .scheduler: try value(k.schedulerMetricsPort),
             .sender: try value(k.senderMetricsPort), .alerter: try value(k.alerterMetricsPort),

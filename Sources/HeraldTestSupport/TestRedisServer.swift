@@ -34,7 +34,8 @@ public final class TestRedisServer: @unchecked Sendable {
     /// - Parameter appendOnlyDirectory: persist there as production does (AOF
     ///   `everysec`, `noeviction`); a server started again on the same directory
     ///   replays it. Without one, nothing persists.
-    public init(port: Int, appendOnlyDirectory: URL? = nil) async throws {
+    /// - Parameter arguments: more of redis-server's own (`--requirepass`, an ACL `--user`).
+    public init(port: Int, appendOnlyDirectory: URL? = nil, arguments extra: [String] = [], ready: RedisConfiguration? = nil) async throws {
         self.port = port
         directory = appendOnlyDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("herald-redis-\(port)-\(UUID().uuidString.prefix(8))")
         keepsDirectory = appendOnlyDirectory != nil
@@ -48,8 +49,8 @@ public final class TestRedisServer: @unchecked Sendable {
             arguments: [
                 "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--enable-debug-command", "yes",
                 "--dir", directory.path, "--logfile", directory.appendingPathComponent("redis.log").path,
-            ] + persistence)
-        try await waitUntilReady()
+            ] + persistence + extra)
+        try await waitUntilReady(ready)
     }
 
     /// Kills the server with SIGKILL (a crash: no final fsync) and waits for it to exit.
@@ -72,8 +73,8 @@ public final class TestRedisServer: @unchecked Sendable {
         if !keepsDirectory { try? FileManager.default.removeItem(at: directory) }
     }
 
-    private func waitUntilReady() async throws {
-        var config = configuration
+    private func waitUntilReady(_ login: RedisConfiguration?) async throws {
+        var config = login ?? configuration
         config.poolSize = 1
         config.initialBackoff = .milliseconds(5)
         config.maximumBackoff = .milliseconds(20)

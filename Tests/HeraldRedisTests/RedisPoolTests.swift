@@ -1,3 +1,4 @@
+import HeraldDevTools
 import HeraldRedis
 import HeraldTestSupport
 import Logging
@@ -33,6 +34,44 @@ struct RedisPoolTests {
         #expect(pushed[1] == .integer(Int64(values.count)))
         #expect(pushed[2].array?.compactMap(\.string) == values)
         await pool.close()
+    }
+
+    @Test(
+        "a password, an ACL user and a database: every connection logs in and selects before Herald's commands; a wrong password is refused by name, never shown"
+    )
+    func authAndDatabase() async throws {
+        var login = RedisConfiguration(host: "127.0.0.1", port: freeTCPPort())
+        login.username = "herald"
+        login.password = "s3cret-for-herald"
+        login.database = 3
+        let server = try await TestRedisServer(
+            port: login.port, arguments: ["--requirepass", "admin-pass", "--user", "herald", "on", ">s3cret-for-herald", "~*", "+@all"], ready: login)
+        let pool = RedisPool(configuration: login, logger: logger)
+        let p = uniqueName("auth")
+        // Several connections at once: each new one logs in and selects.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<16 { group.addTask { try await pool.execute(["SET", "\(p):\(i)", "v"]) } }
+            try await group.waitForAll()
+        }
+        #expect(try await pool.execute(["ACL", "WHOAMI"]).string == "herald")
+        var admin = RedisConfiguration(host: "127.0.0.1", port: login.port)
+        admin.password = "admin-pass"
+        let other = RedisPool(configuration: admin, logger: logger)
+        #expect(try await other.execute(["EXISTS", "\(p):0"]) == .integer(0), "not in database 0")
+        #expect(try await other.execute(["SELECT", "3"]) == .status("OK"))
+        var wrong = login
+        wrong.password = "not-the-password"
+        let refused = RedisPool(configuration: wrong, logger: logger)
+        let error = await #expect(throws: RedisError.self) { try await refused.execute(["PING"]) }
+        #expect(error?.code == .connection && error?.message.contains("refused AUTH as user 'herald'") == true, "\(String(describing: error))")
+        #expect(error.map { !"\($0)".contains("not-the-password") } ?? false)
+        var none = login
+        none.password = ""
+        none.username = ""
+        let anonymous = RedisPool(configuration: none, logger: logger)
+        await #expect(throws: RedisError.self) { try await anonymous.execute(["SET", "\(p):x", "1"]) }
+        for pool in [pool, other, refused, anonymous] { await pool.close() }
+        await server.stop()
     }
 
     @Test("more concurrent callers than connections all complete")
