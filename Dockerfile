@@ -22,7 +22,8 @@ RUN swift build -c release --static-swift-stdlib \
        .build/release/herald-alerter .build/release/heraldctl /out/
 
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends librdkafka1 libhiredis0.14 libcurl4 ca-certificates \
+# curl: the compose healthchecks ask a worker's /healthz with it.
+RUN apt-get update && apt-get install -y --no-install-recommends librdkafka1 libhiredis0.14 libcurl4 ca-certificates curl \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/ /usr/local/bin/
 # herald.yaml beside templates/, alerts/ and accounts/: relative paths in it are
