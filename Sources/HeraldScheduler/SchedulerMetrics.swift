@@ -38,11 +38,23 @@ final class SchedulerMetrics: Sendable {
     func pendingWakeUps(shard: Int, _ value: Int) {
         pending.withLock { p in
             if p[shard] == nil {
+                // No unit suffix: `_count` is a histogram's, and Prometheus' own parser says so (`promtool check metrics`).
                 p[shard] = registry.makeGauge(
-                    descriptor: .init(metricName: "herald_scheduler_pending_wakeups", unitName: "count", helpText: "Waiting journeys per owned shard"),
+                    descriptor: .init(metricName: "herald_scheduler_wakeups_pending", helpText: "Waiting journeys per owned shard"),
                     labels: [("worker", "scheduler"), ("shard", String(shard))])
             }
             return p[shard]!
         }.set(Double(value))
+    }
+
+    /// Drops the gauges of shards this process no longer owns: the new owner
+    /// reports them, and a value left here would count them twice across pods.
+    func forgetShards(except owned: Set<Int>) {
+        let gone = pending.withLock { p in
+            let stale = p.filter { !owned.contains($0.key) }
+            for shard in stale.keys { p[shard] = nil }
+            return Array(stale.values)
+        }
+        for gauge in gone { registry.unregisterGauge(gauge) }
     }
 }

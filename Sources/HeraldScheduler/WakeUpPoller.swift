@@ -49,6 +49,7 @@ struct WakeUpPoller: Service {
                 if ContinuousClock.now - lastGauge > .seconds(5) {
                     lastGauge = ContinuousClock.now
                     for shard in shards { if let n = try? await journeys.pending(shard: shard) { metrics.pendingWakeUps(shard: shard, n) } }
+                    metrics.forgetShards(except: Set(shards))
                 }
                 try? await Task.sleep(for: .milliseconds(200))  // how soon a newly assigned shard starts
             }

@@ -1,4 +1,5 @@
 import Foundation
+import HeraldCore
 import Logging
 import ServiceLifecycle
 
@@ -8,6 +9,10 @@ public struct CommandLineOptions: Sendable {
     public var configFile: String?
     /// Each `--set key=value`, in order.
     public var overrides: [String] = []
+    /// `--help`: print the usage and every configuration key, then exit 0.
+    public var showHelp = false
+    /// `--version`: print the version, then exit 0.
+    public var showVersion = false
 
     /// Parses the arguments (without the program name).
     /// - Throws: `ConfigurationError` for an unknown flag or a missing value.
@@ -25,13 +30,31 @@ public struct CommandLineOptions: Sendable {
             switch arg.split(separator: "=", maxSplits: 1).first.map(String.init) ?? arg {
             case "--config": options.configFile = try value()
             case "--set": options.overrides.append(arg.hasPrefix("--set=") ? String(arg.dropFirst(6)) : try value())
-            case "--help", "-h":
-                throw ConfigurationError("usage: [--config FILE] [--set key=value]...; keys: docs/configuration.md")
+            case "--help", "-h": options.showHelp = true
+            case "--version": options.showVersion = true
             default: throw ConfigurationError("unknown argument '\(arg)' (expected --config FILE or --set key=value)")
             }
             i += 1
         }
         return options
+    }
+
+    /// What `--help` prints for `executable`: the flags, then every key with its
+    /// default, environment variable and meaning (a secret's default is never shown: it has none).
+    public static func help(_ executable: String) -> String {
+        var out = """
+            usage: \(executable) [--config FILE] [--set key=value]... | --help | --version
+
+            Configuration: FILE (or HERALD_CONFIG, else config/herald.yaml), then HERALD_* variables,
+            then --set; each wins over the one before. A secret can also come from a file:
+            <key>_file, or HERALD_<KEY>_FILE. Every key (docs/configuration.md):
+
+            """
+        for key in Configuration.keys {
+            out += "  \(key.name) = \(key.defaultValue.isEmpty ? "\"\"" : key.defaultValue)  [\(key.environmentName)]\(key.isSecret ? " (secret)" : "")\n"
+            out += "      \(key.help)\n"
+        }
+        return out
     }
 
     /// Loads configuration for a worker from these options and the process environment.
@@ -46,7 +69,16 @@ public func runWorker(_ worker: Worker, build: @escaping @Sendable (WorkerRuntim
     let configuration: Configuration
     let settings: Settings
     do {
-        configuration = try CommandLineOptions.parse(Array(CommandLine.arguments.dropFirst())).load()
+        let options = try CommandLineOptions.parse(Array(CommandLine.arguments.dropFirst()))
+        if options.showHelp {
+            print(CommandLineOptions.help(worker.executable), terminator: "")
+            exit(0)
+        }
+        if options.showVersion {
+            print("\(worker.executable) \(HeraldVersion.current)")
+            exit(0)
+        }
+        configuration = try options.load()
         settings = try configuration.settings()
     } catch {
         FileHandle.standardError.write(Data("\(worker.executable): \(error)\n".utf8))

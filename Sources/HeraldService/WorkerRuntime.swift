@@ -42,6 +42,11 @@ public struct WorkerRuntime: Sendable {
         producerConfig.extraProperties = settings.kafkaClientProperties.merging(["compression.codec": settings.kafkaCompression]) { own, _ in own }
         self.producer = try KafkaProducer(configuration: producerConfig, logger: logger)
         self.deadLetters = DeadLetterQueue(producer: producer, metrics: metrics, worker: worker.rawValue, logger: logger)
+        // 1, labelled with what runs: dashboards join on it, and a fleet mid-upgrade shows two versions.
+        metrics.makeGauge(
+            descriptor: .init(metricName: "herald_build_info", helpText: "Always 1; the labels say which Herald version this worker runs"),
+            labels: [("worker", worker.rawValue), ("version", HeraldVersion.current)]
+        ).set(Int64(1))
     }
 
     /// A consumer in this worker's group, configured from the settings.

@@ -149,7 +149,46 @@ struct ImageLayoutTests {
         #expect(journey.count == 1 && journey.first?.contains("To: <ida@customer.example>") == true, "the journey's email\n\(sender.log)")
         #expect(alerts.contains { $0.contains("To: <olaf@sales.example>") }, "the shipped rule's alert to the owner\n\(alerter.log)")
         for worker in [ingestor, scheduler, sender, alerter] { #expect(worker.process.poll() == nil, "still running") }
+        // Every worker's /metrics read by Prometheus' own parser and linter.
+        for (name, worker) in [("ingestor", ingestor), ("scheduler", scheduler), ("sender", sender), ("alerter", alerter)] {
+            let text = try await client.get("\(worker.metricsURL)/metrics").bodyText
+            #expect(text.contains("herald_build_info{worker=\"\(name)\",version=\"\(HeraldVersion.current)\"} 1"), "\(name)")
+            let (status, output) = try await Self.promtoolCheckMetrics(text)
+            #expect(status == 0, "\(name): \(output)")
+        }
         await redis.stop()
+    }
+
+    /// `promtool check metrics` on `text`: its exit status and what it printed.
+    static func promtoolCheckMetrics(_ text: String) async throws -> (Int32, String) {
+        let dir = try temporaryDirectory("metrics")
+        try text.write(toFile: "\(dir)/metrics.txt", atomically: true, encoding: .utf8)
+        let process = try ChildProcess(
+            executable: "/bin/sh", arguments: ["-c", "promtool check metrics < '\(dir)/metrics.txt'"], output: .file("\(dir)/out.txt"))
+        let status = await process.wait(timeout: .seconds(30)) ?? -1
+        return (status, (try? String(contentsOfFile: "\(dir)/out.txt", encoding: .utf8)) ?? "")
+    }
+
+    @Test("promtool's check finds what it should: a gauge named like a histogram's count")
+    func metricsLinterWorks() async throws {
+        let (status, output) = try await Self.promtoolCheckMetrics("# HELP x_count a gauge\n# TYPE x_count gauge\nx_count 1\n")
+        #expect(status != 0 && output.contains("_count"), "\(output)")
+    }
+
+    @Test("every worker answers --help with its keys and --version, exit 0, without configuration or servers")
+    func helpAndVersion() async throws {
+        for worker in [Worker.ingestor, .scheduler, .sender, .alerter] {
+            for (flag, expected) in [("--help", "HERALD_KAFKA_SECURITY_PROTOCOL"), ("--version", "\(worker.executable) \(HeraldVersion.current)")] {
+                let out = try temporaryDirectory("flags") + "/out.txt"
+                // A configuration that could not load: the flags do not need one.
+                let process = try ChildProcess(
+                    executable: try BuiltProducts.executable(worker.executable), arguments: [flag], environment: ["HERALD_REDIS_PORT": "seventy"],
+                    output: .file(out))
+                #expect(await process.wait(timeout: .seconds(20)) == 0, "\(worker) \(flag)")
+                let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+                #expect(text.contains(expected), "\(worker) \(flag): \(text)")
+            }
+        }
     }
 
     @Test("a templates or rules directory that is not there stops the sender or the alerter at start, naming the key")

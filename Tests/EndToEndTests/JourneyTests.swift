@@ -389,11 +389,27 @@ struct JourneyTests {
         var owns = false
         for _ in 0..<150 where !owns {
             owns =
-                (try? await client.get("\(second.metricsURL)/metrics").bodyText.contains("herald_scheduler_pending_wakeups_count{worker=\"scheduler\",shard="))
+                (try? await client.get("\(second.metricsURL)/metrics").bodyText.contains("herald_scheduler_wakeups_pending{worker=\"scheduler\",shard="))
                 ?? false
             if !owns { try await Task.sleep(for: .milliseconds(100)) }
         }
         #expect(owns, "the second scheduler got no shard")
+        // Each shard's pending gauge is reported by its owner only: the first drops
+        // the gauges of the shards it gave up (within its 5 s report), so summing
+        // over pods counts no shard twice.
+        func shards(_ worker: TestWorker) async -> Set<String> {
+            let text = (try? await client.get("\(worker.metricsURL)/metrics").bodyText) ?? ""
+            return Set(
+                text.split(separator: "\n").filter { $0.hasPrefix("herald_scheduler_wakeups_pending{") }.compactMap {
+                    $0.split(separator: "shard=\"").last?.split(separator: "\"").first.map(String.init)
+                })
+        }
+        var overlap: Set<String> = ["?"]
+        for _ in 0..<150 where !overlap.isEmpty {
+            overlap = await shards(first).intersection(await shards(second))
+            if !overlap.isEmpty { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(overlap.isEmpty, "shards reported by both schedulers: \(overlap)")
         let records = try await readTopic(Topics.sends, bootstrapServers: broker.bootstrapServers, timeout: .seconds(60)) { records in
             let s = records.compactMap(Self.decodeSend)
             return contacts.allSatisfy { c in s.contains { $0 == (c, "cart-2") } }
@@ -426,7 +442,7 @@ struct JourneyTests {
         let stale = try await TestWorker(.scheduler, broker: broker, redis: redis)
         let owner = try await TestWorker(.scheduler, broker: broker, redis: redis)
         func ownsShards(_ worker: TestWorker) async -> Bool {
-            (try? await client.get("\(worker.metricsURL)/metrics").bodyText.contains("herald_scheduler_pending_wakeups_count{worker=\"scheduler\",shard="))
+            (try? await client.get("\(worker.metricsURL)/metrics").bodyText.contains("herald_scheduler_wakeups_pending{worker=\"scheduler\",shard="))
                 ?? false
         }
         // A rebalance on a loaded machine (CI runs suites side by side) can take
