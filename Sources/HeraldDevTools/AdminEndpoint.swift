@@ -21,11 +21,30 @@ public struct AdminEndpoint: Sendable {
         guard let base = url ?? (try? String(contentsOfFile: DevPaths.apiURL, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) else {
             throw CLIError("no API address: pass --api or start `heraldctl dev`")
         }
+        let fromEnvironment = try environmentKey(ProcessInfo.processInfo.environment)
         guard
-            let key = key ?? ProcessInfo.processInfo.environment["HERALD_ADMIN_KEY"]
+            let key = key ?? fromEnvironment
                 ?? (try? String(contentsOfFile: DevPaths.adminKey, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
-        else { throw CLIError("no admin key: pass --admin-key, set HERALD_ADMIN_KEY, or start `heraldctl dev`") }
+        else { throw CLIError("no admin key: pass --admin-key, set HERALD_API_ADMIN_KEYS (or …_FILE), or start `heraldctl dev`") }
         return AdminEndpoint(url: base, key: key)
+    }
+
+    /// The admin key from the setting the ingestor reads: `HERALD_API_ADMIN_KEYS`
+    /// (its first key), or the file `HERALD_API_ADMIN_KEYS_FILE` names; the older
+    /// `HERALD_ADMIN_KEY` still works. Nil when none is set.
+    /// - Throws: `CLIError` when the named file cannot be read.
+    public static func environmentKey(_ environment: [String: String]) throws -> String? {
+        func first(_ text: String) -> String? {
+            text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.first { !$0.isEmpty }
+        }
+        if let keys = environment["HERALD_API_ADMIN_KEYS"], let key = first(keys) { return key }
+        if let path = environment["HERALD_API_ADMIN_KEYS_FILE"] {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8), let key = first(text) else {
+                throw CLIError("HERALD_API_ADMIN_KEYS_FILE names '\(path)', which holds no key or cannot be read")
+            }
+            return key
+        }
+        return environment["HERALD_ADMIN_KEY"].flatMap(first)
     }
 
     /// Sends one admin request (a body of `contentType`, if any); prints the answer unless `quiet`.

@@ -40,7 +40,7 @@ struct Campaigns: AsyncParsableCommand {
 /// Where the admin API is and the key to use (defaults: the dev stack's).
 struct AdminOptions: ParsableArguments {
     @Option(help: "Ingestor API base URL (default: the dev stack's).") var api: String?
-    @Option(help: "Admin key (default: HERALD_ADMIN_KEY or the dev stack's).") var adminKey: String?
+    @Option(help: "Admin key (default: HERALD_API_ADMIN_KEYS, its _FILE, or the dev stack's).") var adminKey: String?
 
     /// The admin API these options name (the dev stack's by default).
     func endpoint() throws -> AdminEndpoint { try AdminEndpoint.resolve(url: api, key: adminKey) }
