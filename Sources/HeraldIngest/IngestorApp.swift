@@ -28,6 +28,7 @@ public enum IngestorApp {
         let contactsAPI = ContactsAPI(
             store: contacts, journeys: journeys, intake: apiIntake, erasure: erasure, maxBodyBytes: settings.maxBodyBytes, logger: runtime.logger)
         let routes = Router()
+        routes.add(middleware: HTTPMetricsMiddleware(registry: runtime.metrics))
         // Authorization lives on the route groups, one scope each (`APIKeys`).
         let ingest = routes.requiring(.ingest, keys), read = routes.requiring(.read, keys), admin = routes.requiring(.admin, keys)
         api.addRoutes(to: ingest)

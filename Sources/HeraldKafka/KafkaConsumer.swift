@@ -423,7 +423,8 @@ final class ConsumerCore: Sendable {
             if let existing = g[tp] { return existing }
             let gauge = metrics.makeGauge(
                 descriptor: MetricNameDescriptor(
-                    metricName: "herald_kafka_consumer_lag", unitName: "records", helpText: "Records in the partition not yet fetched by this consumer"),
+                    metricName: "herald_kafka_consumer_lag", unitName: "records",
+                    helpText: "Records in the partition after the group's committed offset: not yet handled and committed (a restart would read them)"),
                 labels: [("worker", worker), ("group", group), ("topic", tp.topic), ("partition", String(tp.partition))])
             g[tp] = gauge
             return gauge

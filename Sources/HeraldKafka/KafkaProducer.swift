@@ -17,12 +17,17 @@ public final class KafkaProducer: Service, Sendable {
     private let logger: Logger
     private let state = Mutex(State.running)
     private let pollThread: PollThread
+    private let onFailure: (@Sendable (_ topic: String, _ error: KafkaError) -> Void)?
 
     enum State { case running, flushing, closed }
 
     /// Connects lazily: creating a producer does not wait for the broker.
+    /// - Parameter onFailure: told of each record that could not be delivered (metrics).
     /// - Throws: `KafkaError` with code `.configuration` for a refused property.
-    public init(configuration: KafkaProducerConfiguration, logger: Logger) throws {
+    public init(
+        configuration: KafkaProducerConfiguration, logger: Logger, onFailure: (@Sendable (_ topic: String, _ error: KafkaError) -> Void)? = nil
+    ) throws {
+        self.onFailure = onFailure
         self.configuration = configuration
         self.logger = logger
         let deliveries = DeliveryRegistry()
@@ -46,6 +51,9 @@ public final class KafkaProducer: Service, Sendable {
                 return try await sendOnce(topic: topic, key: key, value: value, headers: headers)
             } catch let error as KafkaError where error.code == .queueFull && ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(2))
+            } catch let error as KafkaError {
+                onFailure?(topic, error)
+                throw error
             }
         }
     }
@@ -86,7 +94,11 @@ public final class KafkaProducer: Service, Sendable {
                 break
             }
         }
-        return await batch.wait()
+        let results = await batch.wait()
+        if let onFailure {
+            for (record, result) in zip(records, results) { if case .failure(let error) = result { onFailure(record.topic, error) } }
+        }
+        return results
     }
 
     /// Records sent but not yet acknowledged.

@@ -25,6 +25,12 @@ public final class RedisPool: Service, Sendable {
     private let slots: [Slot]
     private let lanes: Mutex<Lanes>
     private let flushes = Atomic<Int>(0)
+    private let observer: RoundTripObserver?
+
+    /// Told of every round trip (one pipeline written and its replies read): how
+    /// long it took, the error that failed it (nil when it did not), and how many
+    /// of its replies were errors. Runs on the slot's queue: keep it cheap.
+    public typealias RoundTripObserver = @Sendable (_ duration: Duration, _ failure: RedisError.Code?, _ errorReplies: Int) -> Void
 
     /// Pipelines written to the server so far: fewer than the calls made when
     /// concurrent calls shared round trips.
@@ -50,9 +56,11 @@ public final class RedisPool: Service, Sendable {
     static let maxCommandsPerFlush = 1024
     private let loadedScripts = Mutex<Set<String>>([])
 
-    /// A pool of `configuration.poolSize` connections, opened on first use.
-    public init(configuration: RedisConfiguration, logger: Logger) {
+    /// A pool of `configuration.poolSize` connections, opened on first use;
+    /// `observer` hears of each round trip (metrics).
+    public init(configuration: RedisConfiguration, logger: Logger, observer: RoundTripObserver? = nil) {
         precondition(configuration.poolSize > 0, "redis pool size must be positive")
+        self.observer = observer
         self.configuration = configuration
         self.logger = logger
         self.slots = (0..<configuration.poolSize).map { Slot(index: $0, configuration: configuration) }
@@ -136,15 +144,20 @@ public final class RedisPool: Service, Sendable {
             }
             guard !batch.isEmpty else { return }
             flushes.add(1, ordering: .relaxed)
+            let started = ContinuousClock.now
             do {
                 let replies = try slot.perform(
                     batch.count == 1 ? batch[0].commands : batch.reduce(into: RESPCommands()) { $0.append(contentsOf: $1.commands) }, logger: logger)
+                if let observer {
+                    observer(ContinuousClock.now - started, nil, replies.reduce(0) { if case .error = $1 { $0 + 1 } else { $0 } })
+                }
                 var offset = 0
                 for p in batch {
                     p.continuation.resume(returning: Array(replies[offset..<offset + p.commands.count]))
                     offset += p.commands.count
                 }
             } catch {
+                observer?(ContinuousClock.now - started, (error as? RedisError)?.code ?? .connection, 0)
                 // The connection failed: every call in this pipeline gets the error.
                 for p in batch { p.continuation.resume(throwing: error) }
             }

@@ -5,6 +5,7 @@ import HeraldRedis
 import Logging
 import Prometheus
 import ServiceLifecycle
+import Synchronization
 
 /// What every Herald worker process shares: settings, logger, metrics registry,
 /// Redis pool, Kafka producer and the health port, run in one `ServiceGroup`.
@@ -36,11 +37,44 @@ public struct WorkerRuntime: Sendable {
         self.logger = logger
         self.metrics = metrics
         self.clientId = "\(worker.executable)-\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
-        self.redis = RedisPool(configuration: settings.redis, logger: logger)
+        let redisLatency = metrics.makeDurationHistogram(
+            descriptor: .init(metricName: "herald_redis_round_trip", unitName: "seconds", helpText: "One pipeline to Redis and its replies"),
+            labels: [("worker", worker.rawValue)],
+            buckets: [.microseconds(250), .milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100), .milliseconds(500), .seconds(2)])
+        let redisErrors = Mutex<[String: Counter]>([:])
+        let redisError: @Sendable (String) -> Counter = { [metrics] kind in
+            redisErrors.withLock { c in
+                if let existing = c[kind] { return existing }
+                let counter = metrics.makeCounter(
+                    descriptor: .init(
+                        metricName: "herald_redis_errors", unitName: "total",
+                        helpText: "Redis round trips that failed (connection, timeout, unavailable) and error replies (server)"),
+                    labels: [("worker", worker.rawValue), ("kind", kind)])
+                c[kind] = counter
+                return counter
+            }
+        }
+        self.redis = RedisPool(configuration: settings.redis, logger: logger) { duration, failure, errorReplies in
+            redisLatency.record(duration)
+            if let failure { redisError(failure.rawValue).increment() }
+            if errorReplies > 0 { redisError(RedisError.Code.server.rawValue).increment(by: Int64(errorReplies)) }
+        }
         var producerConfig = KafkaProducerConfiguration(bootstrapServers: settings.kafkaBootstrapServers, clientId: clientId)
         producerConfig.messageTimeout = settings.messageTimeout
         producerConfig.extraProperties = settings.kafkaClientProperties.merging(["compression.codec": settings.kafkaCompression]) { own, _ in own }
-        self.producer = try KafkaProducer(configuration: producerConfig, logger: logger)
+        let deliveryFailures = Mutex<[String: Counter]>([:])
+        self.producer = try KafkaProducer(configuration: producerConfig, logger: logger) { [metrics] topic, _ in
+            deliveryFailures.withLock { c in
+                if let existing = c[topic] { return existing }
+                let counter = metrics.makeCounter(
+                    descriptor: .init(
+                        metricName: "herald_kafka_delivery_failures", unitName: "total",
+                        helpText: "Records the broker did not acknowledge (timed out, refused, or the producer was closing)"),
+                    labels: [("worker", worker.rawValue), ("topic", topic)])
+                c[topic] = counter
+                return counter
+            }.increment()
+        }
         self.deadLetters = DeadLetterQueue(producer: producer, metrics: metrics, worker: worker.rawValue, logger: logger)
         // 1, labelled with what runs: dashboards join on it, and a fleet mid-upgrade shows two versions.
         metrics.makeGauge(

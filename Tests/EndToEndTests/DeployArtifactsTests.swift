@@ -52,7 +52,10 @@ struct DeployArtifactsTests {
             ("prometheus/herald-rules.yaml", "> 0.05", "> 0.5", "herald-rules.test.yaml"),
             ("prometheus/herald-rules.yaml", "herald_sender_account_stops_total", "herald_sender_account_stopped_total", "not a metric Herald exports"),
             ("grafana/herald-dashboard.json", "herald_dlq_records_total", "herald_dlq_total", "not a metric Herald exports"),
-            ("grafana/herald-dashboard.json", "sum(herald_scheduler_wakeups_pending)", "sum(herald_scheduler_wakeups_pending", "grafana/herald-dashboard.json: promtool"),
+            (
+                "grafana/herald-dashboard.json", "sum(herald_scheduler_wakeups_pending)", "sum(herald_scheduler_wakeups_pending",
+                "grafana/herald-dashboard.json: promtool"
+            ),
         ])
     func refused(file: String, old: String, new: String, reason: String) async throws {
         let (status, output) = try await check(try broken(file, old, new))

@@ -74,7 +74,11 @@ struct ImageLayoutTests {
         let bin = root + layout.binaries
         try fm.createDirectory(atPath: bin, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         for worker in [Worker.ingestor, .scheduler, .sender, .alerter] {
-            try fm.copyItem(atPath: try BuiltProducts.executable(worker.executable), toPath: bin + worker.executable)
+            // Copied by cp, not in this process: a file this process held open for
+            // writing leaks into children other tests spawn meanwhile, and exec
+            // of it then fails with "Text file busy" (seen on CI, 2026-12-07).
+            let cp = try ChildProcess(executable: "/bin/cp", arguments: [try BuiltProducts.executable(worker.executable), bin + worker.executable])
+            #expect(await cp.wait(timeout: .seconds(60)) == 0)
         }
         let etc = root + layout.configuration
         try fm.createDirectory(atPath: (etc as NSString).deletingLastPathComponent, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
@@ -153,6 +157,13 @@ struct ImageLayoutTests {
         for (name, worker) in [("ingestor", ingestor), ("scheduler", scheduler), ("sender", sender), ("alerter", alerter)] {
             let text = try await client.get("\(worker.metricsURL)/metrics").bodyText
             #expect(text.contains("herald_build_info{worker=\"\(name)\",version=\"\(HeraldVersion.current)\"} 1"), "\(name)")
+            #expect(text.contains("herald_redis_round_trip_seconds_count{worker=\"\(name)\"}"), "\(name): Redis latency")
+            if name == "ingestor" {
+                // HTTP requests by route pattern and status.
+                #expect(text.contains(#"herald_http_requests_total{route="/v1/events",method="POST",status="202"} 1"#), "\(text)")
+                #expect(text.contains(#"herald_http_requests_total{route="/v1/contacts/{id}",method="PUT",status="200"} 1"#))
+                #expect(text.contains(#"herald_http_request_duration_seconds_count{route="/v1/events",method="POST"} 1"#))
+            }
             let (status, output) = try await Self.promtoolCheckMetrics(text)
             #expect(status == 0, "\(name): \(output)")
         }

@@ -40,6 +40,36 @@ struct ConsumerMetricsTests {
         await producer.close()
     }
 
+    @Test("lag counts from the group's committed offset: records handled but not yet committed are still lag")
+    func lagFromCommitted() async throws {
+        let broker = try TestBroker.start(partitions: 1, topics: ["lagc"])
+        let producer = try KafkaProducer(configuration: .init(bootstrapServers: broker.bootstrapServers, clientId: "p"), logger: logger)
+        for i in 0..<60 { _ = try await producer.send(topic: "lagc", key: "k", value: Array("\(i)".utf8)) }
+        let registry = PrometheusCollectorRegistry()
+        let seen = Mutex(0)
+        var config = KafkaConsumerConfiguration(bootstrapServers: broker.bootstrapServers, groupId: uniqueName("lagc"), clientId: "c", topics: ["lagc"])
+        config.lagInterval = .milliseconds(50)
+        config.sessionTimeout = .seconds(3)
+        // Nothing is committed during the test: every record is fetched and handled, none committed.
+        config.extraProperties["auto.commit.interval.ms"] = "600000"
+        let gauge = #"herald_kafka_consumer_lag_records{worker="w",group="#
+        let consumer = try KafkaConsumer(configuration: config, metrics: registry, worker: "w", logger: logger) { batch in
+            seen.withLock { $0 += batch.count }
+        }
+        let handledAt = Mutex<ContinuousClock.Instant?>(nil)
+        let lag = Mutex<Double?>(nil)
+        try await runUntil(consumer, timeout: .seconds(60)) {
+            if seen.withLock({ $0 }) == 60, handledAt.withLock({ $0 }) == nil { handledAt.withLock { $0 = .now } }
+            // A second of lag updates after the last record was handled (read before shutdown drops the gauge).
+            guard handledAt.withLock({ $0.map { ContinuousClock.now - $0 > .seconds(1) } ?? false }) else { return false }
+            lag.withLock { $0 = self.value(of: gauge, in: registry) }
+            return true
+        }
+        // The fetch position is 60 (lag 0 by it); the committed offset is still 0.
+        #expect(lag.withLock { $0 } == 60)
+        await producer.close()
+    }
+
     @Test("a committed offset deleted by retention is counted and logged, not skipped silently")
     func offsetOutOfRange() async throws {
         let broker = try TestBroker.start(partitions: 1, topics: ["oor"])

@@ -26,6 +26,24 @@ struct ProducerConsumerTests {
         await producer.close()
     }
 
+    @Test("a record the producer cannot deliver is reported to its failure hook, by topic; delivered ones are not")
+    func deliveryFailures() async throws {
+        let broker = try TestBroker.start(partitions: 1, topics: ["ok"])
+        let failed = Mutex<[String]>([])
+        let producer = try KafkaProducer(configuration: .init(bootstrapServers: broker.bootstrapServers, clientId: "f"), logger: logger) { topic, _ in
+            failed.withLock { $0.append(topic) }
+        }
+        _ = try await producer.send(topic: "ok", key: "k", value: Array("v".utf8))
+        #expect(failed.withLock { $0 }.isEmpty)
+        // Past the broker's largest message: refused by librdkafka before it is sent.
+        let huge = [UInt8](repeating: 1, count: 2_000_000)
+        await #expect(throws: KafkaError.self) { try await producer.send(topic: "ok", key: "k", value: huge) }
+        let batch = await producer.send([KafkaOutgoingRecord(topic: "ok", key: "k", value: huge), KafkaOutgoingRecord(topic: "ok", key: "k", value: [1])])
+        #expect((try? batch[1].get()) != nil)
+        #expect(failed.withLock { $0 } == ["ok", "ok"])
+        await producer.close()
+    }
+
     @Test("a batch send reports each record's partition and offset at its index")
     func batchSend() async throws {
         let broker = try TestBroker.start(partitions: 8, topics: ["batch"])

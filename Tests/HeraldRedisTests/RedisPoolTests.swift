@@ -2,6 +2,7 @@ import HeraldDevTools
 import HeraldRedis
 import HeraldTestSupport
 import Logging
+import Synchronization
 import Testing
 
 @Suite("Redis pool on a real redis-server", .serialized, .timeLimit(.minutes(2)))
@@ -72,6 +73,25 @@ struct RedisPoolTests {
         await #expect(throws: RedisError.self) { try await anonymous.execute(["SET", "\(p):x", "1"]) }
         for pool in [pool, other, refused, anonymous] { await pool.close() }
         await server.stop()
+    }
+
+    @Test("the observer hears of every round trip with its time, its error replies, and the failure of one the server did not answer")
+    func observer() async throws {
+        let server = try await TestRedisServer()
+        let seen = Mutex<[(Duration, RedisError.Code?, Int)]>([])
+        var config = server.configuration
+        config.poolSize = 1
+        config.initialBackoff = .milliseconds(5)
+        let pool = RedisPool(configuration: config, logger: logger) { d, failure, errors in seen.withLock { $0.append((d, failure, errors)) } }
+        let p = uniqueName("obs")
+        _ = try await pool.pipeline([["SET", "\(p):a", "x"], ["INCR", "\(p):a"], ["GET", "\(p):a"]])
+        #expect(seen.withLock { $0.count } == 1)
+        #expect(seen.withLock { $0.last?.1 } == nil && seen.withLock { $0.last?.2 } == 1, "one round trip, one error reply")
+        #expect(seen.withLock { $0.last?.0 ?? .zero } > .zero)
+        await server.stop()
+        await #expect(throws: RedisError.self) { try await pool.execute(["PING"]) }
+        #expect(seen.withLock { $0.last?.1 } == .connection, "\(seen.withLock { $0.map(\.1) })")
+        await pool.close()
     }
 
     @Test("more concurrent callers than connections all complete")

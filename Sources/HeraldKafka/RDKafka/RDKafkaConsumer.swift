@@ -150,7 +150,11 @@ extension ConsumerCore {
         guard !tps.isEmpty else { return }
         let list = RDKafkaPartitionList.make(tps.map { ($0, Int64(RD_KAFKA_OFFSET_INVALID)) })
         defer { rd_kafka_topic_partition_list_destroy(list) }
-        guard rd_kafka_position(rk, list) == RD_KAFKA_RESP_ERR_NO_ERROR else { return }
+        // From the group's committed offsets, not this process's fetch position:
+        // records fetched but not yet handled and committed are still work to do
+        // (a crash would read them again), and an autoscaler must see them. A
+        // broker round trip, on the consumer's own queue, every lag interval.
+        guard rd_kafka_committed(rk, list, 2_000) == RD_KAFKA_RESP_ERR_NO_ERROR else { return }
         for (tp, position) in RDKafkaPartitionList.topicPartitions(list) {
             var low: Int64 = -1
             var high: Int64 = -1
