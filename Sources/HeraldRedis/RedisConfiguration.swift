@@ -20,6 +20,13 @@ public struct RedisConfiguration: Sendable {
     public var password = ""
     /// The logical database (`SELECT`), 0 by default.
     public var database = 0
+    /// Redis Sentinel: these sentinels name the primary of `sentinelMaster`, and
+    /// `host`/`port` are not used. Empty: connect to `host`/`port`.
+    public var sentinels: [(host: String, port: Int)] = []
+    /// The name the sentinels monitor the primary under.
+    public var sentinelMaster = "mymaster"
+    /// The sentinels' own password (`requirepass` in sentinel.conf); empty: none.
+    public var sentinelPassword = ""
 
     /// Redis at `host`:`port`, with the other settings at their defaults.
     public init(host: String = "127.0.0.1", port: Int = 6379) {

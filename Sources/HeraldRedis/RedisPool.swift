@@ -63,7 +63,10 @@ public final class RedisPool: Service, Sendable {
         self.observer = observer
         self.configuration = configuration
         self.logger = logger
-        self.slots = (0..<configuration.poolSize).map { Slot(index: $0, configuration: configuration) }
+        let locator =
+            configuration.sentinels.isEmpty
+            ? nil : SentinelLocator(sentinels: configuration.sentinels, name: configuration.sentinelMaster, configuration: configuration)
+        self.slots = (0..<configuration.poolSize).map { Slot(index: $0, configuration: configuration, locator: locator) }
         self.lanes = Mutex(Lanes(free: Array((0..<configuration.poolSize).reversed())))
     }
 
@@ -267,38 +270,65 @@ final class Slot: @unchecked Sendable {
     private var connection: RedisConnection?
     private var backoff: Duration = .zero
     private var nextAttempt: ContinuousClock.Instant = .now
+    /// With Sentinel: where the primary is (shared by the pool's slots).
+    private let locator: SentinelLocator?
 
-    init(index: Int, configuration: RedisConfiguration) {
+    init(index: Int, configuration: RedisConfiguration, locator: SentinelLocator? = nil) {
         self.queue = BlockingQueue(label: "redis.slot.\(index)")
         self.configuration = configuration
+        self.locator = locator
     }
 
     /// On `queue` only.
     func perform(_ commands: RESPCommands, logger: Logger) throws -> [RedisValue] {
         let connection = try connected(logger: logger)
+        let replies: [RedisValue]
         do {
-            return try connection.pipeline(commands)
+            replies = try connection.pipeline(commands)
         } catch {
             // The context may hold half a reply: never reuse it.
             self.connection = nil
+            locator?.forget()
             throw error
         }
+        // A primary demoted by a failover answers writes with READONLY: the
+        // batch fails as an outage (waited out, not dead-lettered), and the next
+        // connection goes to the new primary.
+        for case .error(let message) in replies where message.hasPrefix("READONLY") {
+            self.connection = nil
+            locator?.forget()
+            throw RedisError(code: .connection, message: "the server became a replica (a failover?): \(message)")
+        }
+        return replies
     }
 
     private func connected(logger: Logger) throws -> RedisConnection {
         if let connection { return connection }
         let now = ContinuousClock.now
         guard now >= nextAttempt else {
-            throw RedisError(code: .unavailable, message: "backing off after failed connects to \(configuration.host):\(configuration.port)")
+            throw RedisError(
+                code: .unavailable,
+                message:
+                    "backing off after failed connects to \(locator.map { "the primary of '\($0.name)'" } ?? "\(configuration.host):\(configuration.port)")")
         }
         do {
+            let address: (host: String, port: Int) = try locator?.primary() ?? (configuration.host, configuration.port)
             let c = try RedisConnection(
-                host: configuration.host, port: configuration.port, connectTimeout: configuration.connectTimeout, commandTimeout: configuration.commandTimeout)
+                host: address.host, port: address.port, connectTimeout: configuration.connectTimeout, commandTimeout: configuration.commandTimeout)
             try Self.prepare(c, configuration)
+            if locator != nil {
+                // The sentinels' answer can be stale for a moment around a failover.
+                let role = try c.pipeline(RESPCommands([["ROLE"]])).first?.array?.first?.string
+                guard role == "master" else {
+                    locator?.forget()
+                    throw RedisError(code: .connection, message: "\(address.host):\(address.port) is \(role ?? "not answering ROLE"), not the primary")
+                }
+            }
             connection = c
             backoff = .zero
             return c
         } catch {
+            locator?.forget()  // a failed primary: ask the sentinels again
             backoff = backoff == .zero ? configuration.initialBackoff : min(backoff * 2, configuration.maximumBackoff)
             nextAttempt = now + backoff
             logger.warning("redis connect failed", metadata: ["redis.error": "\(error)", "redis.backoff": "\(backoff)"])

@@ -155,6 +155,21 @@ struct ConfigurationKeys: Sendable {
     let redisUsername: Setting<String> = .text("redis.username", "", "ACL user (Redis 6+) that AUTH names; empty: the default user")
     let redisPassword: Setting<String> = .text("redis.password", "", secret: true, "Password sent with AUTH on every connection; empty: no AUTH")
     let redisDatabase: Setting<Int> = .integer("redis.database", 0, in: 0...1_000, "Logical database every connection SELECTs")
+    let redisSentinels: Setting<[(host: String, port: Int)]> = .custom(
+        "redis.sentinels", "",
+        "Redis Sentinel: host:port of each sentinel (comma-separated); they name the primary, and redis.host/port are not used. Empty: no Sentinel"
+    ) { text throws(SettingRefusal) in
+        var out: [(host: String, port: Int)] = []
+        for item in listItems(text) {
+            guard let colon = item.lastIndex(of: ":"), let port = Int(item[item.index(after: colon)...]), (1...65535).contains(port), colon > item.startIndex
+            else { throw SettingRefusal("expected host:port items, such as sentinel-1:26379") }
+            out.append((String(item[..<colon]), port))
+        }
+        return out
+    }
+    let redisSentinelMaster: Setting<String> = .text("redis.sentinel_master", "mymaster", "The name the sentinels monitor the primary under")
+    let redisSentinelPassword: Setting<String> = .text(
+        "redis.sentinel_password", "", secret: true, "The sentinels' own password (requirepass in sentinel.conf); empty: none")
     let logLevel: Setting<Logger.Level> = .custom("log.level", "info", "trace, debug, info, notice, warning, error, critical") {
         text throws(SettingRefusal) in
         guard let level = Logger.Level(rawValue: text.lowercased()) else {

@@ -236,6 +236,9 @@ extension Configuration {
         redis.username = try value(k.redisUsername)
         redis.password = try value(k.redisPassword)
         redis.database = try value(k.redisDatabase)
+        redis.sentinels = try value(k.redisSentinels)
+        redis.sentinelMaster = try value(k.redisSentinelMaster)
+        redis.sentinelPassword = try value(k.redisSentinelPassword)
         let ports: [Worker: Int] = [
             .ingestor: try value(k.ingestorMetricsPort), .scheduler: try value(k.schedulerMetricsPort),
             .sender: try value(k.senderMetricsPort), .alerter: try value(k.alerterMetricsPort),
