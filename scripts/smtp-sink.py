@@ -61,6 +61,9 @@ def main():
     controller = Controller(Outbox(args.dir, args.fail_first, args.reject_domain, args.delay_ms), hostname=args.host, port=args.port)
     controller.start()
     print(f"smtp-sink listening on {args.host}:{args.port}, writing to {args.dir}", flush=True)
+    # Readiness that only this process can signal: a port that accepts
+    # connections may be another process's that took it first.
+    open(os.path.join(args.dir, ".listening"), "w").close()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
