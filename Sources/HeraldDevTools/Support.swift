@@ -31,6 +31,13 @@ public func devRedisPort() -> Int? {
     (try? String(contentsOfFile: DevPaths.redisPort, encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
 }
 
+/// The workers' `kafka.topic_prefix` as the environment gives it
+/// (`HERALD_KAFKA_TOPIC_PREFIX`), so `heraldctl dlq` and `tail` read and
+/// replay the topics the fleet uses; "" when unset.
+public func topicPrefixFromEnvironment() -> String {
+    ProcessInfo.processInfo.environment["HERALD_KAFKA_TOPIC_PREFIX"] ?? ""
+}
+
 /// The bootstrap address: the flag, else HERALD_KAFKA_BOOTSTRAP_SERVERS, else the running dev stack's.
 public func resolveBootstrap(_ flag: String?) throws -> String {
     if let flag { return flag }

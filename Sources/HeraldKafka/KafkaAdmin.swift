@@ -10,11 +10,12 @@ public enum KafkaAdmin {
     /// - Throws: `KafkaError` naming the topic when the broker refused or timed out.
     public static func ensureTopics(
         _ topics: [String], partitions: Int, replicationFactor: Int = 1,
-        bootstrapServers: String, clientProperties: [String: String] = [:], timeout: Duration = .seconds(15), logger: Logger
+        bootstrapServers: String, clientProperties: [String: String] = [:], topicPrefix: String = "", timeout: Duration = .seconds(15), logger: Logger
     ) async throws {
         // The connection's security settings (`clientProperties`) win over nothing here: they only add.
         let handle = try RDKafkaHandle.admin(
-            properties: ["bootstrap.servers": bootstrapServers, "client.id": "herald-admin"].merging(clientProperties) { own, _ in own }, logger: logger)
+            properties: ["bootstrap.servers": bootstrapServers, "client.id": "herald-admin"].merging(clientProperties) { own, _ in own }, logger: logger,
+            topicPrefix: topicPrefix)
         let timeoutMs = Int32(clamping: timeout.milliseconds)
         // Look first: a topic that exists is never sent to CreateTopics, so start-up
         // against the embedded broker (whose CreateTopics never finds a controller in

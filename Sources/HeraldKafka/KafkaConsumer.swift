@@ -60,9 +60,11 @@ public final class KafkaConsumer: Service, Sendable {
         self.handler = handler
         self.deadLetters = deadLetters
         self.logger = logger
-        let core = ConsumerCore(logger: logger, metrics: metrics, worker: worker, group: configuration.groupId, sessionTimeout: configuration.sessionTimeout)
+        let core = ConsumerCore(
+            logger: logger, metrics: metrics, worker: worker, group: configuration.groupId, sessionTimeout: configuration.sessionTimeout,
+            topicPrefix: configuration.topicPrefix)
         self.core = core
-        self.handle = try RDKafkaHandle.consumer(properties: configuration.properties, core: core, logger: logger)
+        self.handle = try RDKafkaHandle.consumer(properties: configuration.properties, core: core, logger: logger, topicPrefix: configuration.topicPrefix)
         // Its own thread, not the cooperative pool: a starved pool must not look
         // like a stalled process, and a stopped process stops it too.
         self.ticker = Ticker(every: .milliseconds(100)) { [core] in core.tick() }
@@ -357,8 +359,11 @@ final class ConsumerCore: Sendable {
     let errors: Counter
 
     let trust: Mutex<AssignmentTrust>
+    /// The handle's topic prefix, for the callbacks (`RDKafkaHandle.topicPrefix`).
+    let topicPrefix: String
 
-    init(logger: Logger, metrics: PrometheusCollectorRegistry, worker: String, group: String, sessionTimeout: Duration) {
+    init(logger: Logger, metrics: PrometheusCollectorRegistry, worker: String, group: String, sessionTimeout: Duration, topicPrefix: String = "") {
+        self.topicPrefix = topicPrefix
         self.logger = logger
         trust = Mutex(AssignmentTrust(sessionTimeout: sessionTimeout, now: .now))
         self.metrics = metrics

@@ -41,6 +41,9 @@ public struct KafkaConsumerConfiguration: Sendable {
     public var maxAttempts: Int = 5
     /// Extra librdkafka properties, applied last (they win).
     public var extraProperties: [String: String] = [:]
+    /// Put before every topic name at the broker; `topics` and the records'
+    /// topics are without it (`kafka.topic_prefix`).
+    public var topicPrefix = ""
 
     /// A consumer of `topics` in group `groupId`, with the other settings at their defaults.
     public init(bootstrapServers: String, groupId: String, clientId: String, topics: [String]) {

@@ -32,7 +32,8 @@ public final class KafkaProducer: Service, Sendable {
         self.logger = logger
         let deliveries = DeliveryRegistry()
         self.deliveries = deliveries
-        self.handle = try RDKafkaHandle.producer(properties: configuration.properties, deliveries: deliveries, logger: logger)
+        self.handle = try RDKafkaHandle.producer(
+            properties: configuration.properties, deliveries: deliveries, logger: logger, topicPrefix: configuration.topicPrefix)
         self.pollThread = PollThread(name: "kafka.producer.poll") { [handle] in
             handle.serveDeliveryReports(timeoutMs: 50)
         }

@@ -14,6 +14,8 @@ public struct KafkaProducerConfiguration: Sendable {
     public var flushTimeout: Duration = .seconds(10)
     /// Extra librdkafka properties, applied last (they win).
     public var extraProperties: [String: String] = [:]
+    /// Put before every topic name at the broker; `send` takes topics without it (`kafka.topic_prefix`).
+    public var topicPrefix = ""
 
     /// A producer for `bootstrapServers`, with the other settings at their defaults.
     public init(bootstrapServers: String, clientId: String) {

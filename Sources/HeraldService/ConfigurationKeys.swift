@@ -144,6 +144,16 @@ struct ConfigurationKeys: Sendable {
         "kafka.ssl_certificate_location", "", "ssl.certificate.location: this client's certificate (PEM), for mutual TLS")
     let kafkaSSLKeyLocation: Setting<String> = .path("kafka.ssl_key_location", "", "ssl.key.location: this client's private key (PEM), for mutual TLS")
     let kafkaSSLKeyPassword: Setting<String> = .text("kafka.ssl_key_password", "", secret: true, "ssl.key.password, when the private key is encrypted")
+    let kafkaTopicPrefix: Setting<String> = .custom(
+        "kafka.topic_prefix", "",
+        "Put before every topic name at the broker (a shared cluster's namespace, e.g. shop1.): herald.events becomes shop1.herald.events"
+    ) { text throws(SettingRefusal) in
+        // Kafka's legal topic characters; the longest name (herald.events.raw, 17) must stay within 249.
+        guard text.count <= 200, text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "_" || $0 == "-") }) else {
+            throw SettingRefusal("expected at most 200 of a-z, A-Z, 0-9, '.', '_' and '-'")
+        }
+        return text
+    }
     let kafkaCompression: Setting<String> = .oneOf(
         "kafka.compression", "none", ["none", "gzip", "snappy", "lz4", "zstd"],
         "compression.codec of every producer (lz4 or zstd saves network and broker storage)")

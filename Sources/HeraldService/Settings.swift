@@ -26,6 +26,8 @@ public struct Settings: Sendable {
     /// and TLS settings (only those set). `WorkerRuntime` gives them to its
     /// producer, consumers and topic admin.
     public var kafkaClientProperties: [String: String] = [:]
+    /// `kafka.topic_prefix`: before every topic name at the broker.
+    public var kafkaTopicPrefix = ""
     /// `kafka.compression`: the producers' `compression.codec`.
     public var kafkaCompression = "none"
     /// `redis.*`: where Redis is and how Herald talks to it.
@@ -252,7 +254,7 @@ extension Configuration {
             fetchWaitMax: try value(k.kafkaFetchWaitMax),
             messageTimeout: try value(k.kafkaMessageTimeout),
             kafkaMaxAttempts: try value(k.kafkaMaxAttempts), kafkaClientProperties: try kafkaClientProperties(),
-            kafkaCompression: try value(k.kafkaCompression),
+            kafkaTopicPrefix: try value(k.kafkaTopicPrefix), kafkaCompression: try value(k.kafkaCompression),
             redis: redis,
             logLevel: try value(k.logLevel),
             logFormat: try value(k.logFormat),

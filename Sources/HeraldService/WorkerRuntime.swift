@@ -61,6 +61,7 @@ public struct WorkerRuntime: Sendable {
         }
         var producerConfig = KafkaProducerConfiguration(bootstrapServers: settings.kafkaBootstrapServers, clientId: clientId)
         producerConfig.messageTimeout = settings.messageTimeout
+        producerConfig.topicPrefix = settings.kafkaTopicPrefix
         producerConfig.extraProperties = settings.kafkaClientProperties.merging(["compression.codec": settings.kafkaCompression]) { own, _ in own }
         let deliveryFailures = Mutex<[String: Counter]>([:])
         self.producer = try KafkaProducer(configuration: producerConfig, logger: logger) { [metrics] topic, _ in
@@ -96,6 +97,7 @@ public struct WorkerRuntime: Sendable {
         config.batchesInFlight = batchesInFlight
         config.maxAttempts = settings.kafkaMaxAttempts
         config.extraProperties = settings.kafkaClientProperties
+        config.topicPrefix = settings.kafkaTopicPrefix
         return try KafkaConsumer(
             configuration: config, metrics: metrics, worker: worker.rawValue, deadLetters: deadLetters, logger: logger,
             heartbeat: heartbeats.make("consumer \(topics.joined(separator: ","))"), handler: handler)
@@ -114,7 +116,8 @@ public struct WorkerRuntime: Sendable {
         guard settings.createTopics else { return }
         try await KafkaAdmin.ensureTopics(
             Topics.all, partitions: settings.partitions, replicationFactor: settings.replicationFactor,
-            bootstrapServers: settings.kafkaBootstrapServers, clientProperties: settings.kafkaClientProperties, logger: logger)
+            bootstrapServers: settings.kafkaBootstrapServers, clientProperties: settings.kafkaClientProperties, topicPrefix: settings.kafkaTopicPrefix,
+            logger: logger)
     }
 
     /// Refuses an evicting Redis and warns of one without AOF (`RedisDurability`).

@@ -90,9 +90,9 @@ struct DLQ: AsyncParsableCommand {
             // The same source record dead-lettered twice (two groups read its topic) is replayed once.
             var seen: Set<String> = []
             let unique = chosen.filter { l in l.sourcePlace.map { seen.insert($0).inserted } ?? false }
-            let producer = try KafkaProducer(
-                configuration: .init(bootstrapServers: try resolveBootstrap(options.bootstrap), clientId: "heraldctl-dlq-\(getpid())"),
-                logger: DeadLetters.logger)
+            var producerConfig = KafkaProducerConfiguration(bootstrapServers: try resolveBootstrap(options.bootstrap), clientId: "heraldctl-dlq-\(getpid())")
+            producerConfig.topicPrefix = topicPrefixFromEnvironment()
+            let producer = try KafkaProducer(configuration: producerConfig, logger: DeadLetters.logger)
             let reports = await producer.send(
                 unique.map {
                     KafkaOutgoingRecord(
@@ -161,6 +161,7 @@ struct DeadLetters {
             bootstrapServers: try resolveBootstrap(options.bootstrap), groupId: "heraldctl-dlq-\(UUID().uuidString.prefix(8))",
             clientId: "heraldctl-dlq-\(getpid())",
             topics: [Topics.dlq])
+        config.topicPrefix = topicPrefixFromEnvironment()
         config.sessionTimeout = .seconds(6)
         let records = Mutex<[KafkaRecord]>([])
         let last = Mutex<ContinuousClock.Instant?>(nil)

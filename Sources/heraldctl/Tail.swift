@@ -25,6 +25,7 @@ struct Tail: AsyncParsableCommand {
         let servers = try resolveBootstrap(bootstrap)
         let groupId = group ?? "heraldctl-tail-\(UUID().uuidString.prefix(8))"
         var config = KafkaConsumerConfiguration(bootstrapServers: servers, groupId: groupId, clientId: "heraldctl-tail-\(getpid())", topics: [topic])
+        config.topicPrefix = topicPrefixFromEnvironment()
         config.sessionTimeout = .seconds(6)
         let printed = Mutex(0)
         let limit = count

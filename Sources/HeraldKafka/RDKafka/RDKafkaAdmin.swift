@@ -7,14 +7,15 @@ import Logging
 extension RDKafkaHandle {
     /// A handle for administration (a producer that never produces).
     /// - Throws: `KafkaError.configuration` naming a refused property.
-    static func admin(properties: [String: String], logger: Logger) throws -> RDKafkaHandle {
+    static func admin(properties: [String: String], logger: Logger, topicPrefix: String = "") throws -> RDKafkaHandle {
         let conf = try RDKafkaConfig.make(properties)
         installLogging(conf)
-        return RDKafkaHandle(try RDKafkaConfig.makeHandle(type: RD_KAFKA_PRODUCER, conf: conf), logger: logger)
+        return RDKafkaHandle(try RDKafkaConfig.makeHandle(type: RD_KAFKA_PRODUCER, conf: conf), logger: logger, topicPrefix: topicPrefix)
     }
 
-    /// Partition counts of every topic the cluster knows, or nil when no broker
-    /// answered within `timeoutMs`. Blocking.
+    /// Partition counts of every topic the cluster knows under this handle's
+    /// prefix (named without it), or nil when no broker answered within
+    /// `timeoutMs`. Blocking.
     func partitionCounts(timeoutMs: Int32) -> [String: Int]? {
         var metadata: UnsafePointer<rd_kafka_metadata>? = nil
         guard rd_kafka_metadata(rk, 1, nil, &metadata, timeoutMs) == RD_KAFKA_RESP_ERR_NO_ERROR, let md = metadata else { return nil }
@@ -22,7 +23,10 @@ extension RDKafkaHandle {
         var counts: [String: Int] = [:]
         for i in 0..<Int(md.pointee.topic_cnt) {
             let t = md.pointee.topics[i]
-            if t.err == RD_KAFKA_RESP_ERR_NO_ERROR { counts[String(cString: t.topic)] = Int(t.partition_cnt) }
+            let name = String(cString: t.topic)
+            // Another tenant's topics (outside the prefix) are not ours, whatever their names.
+            guard t.err == RD_KAFKA_RESP_ERR_NO_ERROR, name.hasPrefix(topicPrefix) else { continue }
+            counts[logical(name, prefix: topicPrefix)] = Int(t.partition_cnt)
         }
         return counts
     }
@@ -35,7 +39,7 @@ extension RDKafkaHandle {
         var newTopics: [OpaquePointer?] = []
         defer { for t in newTopics { rd_kafka_NewTopic_destroy(t) } }
         for name in topics {
-            guard let t = rd_kafka_NewTopic_new(name, Int32(partitions), Int32(replication), &errstr, errstr.count) else {
+            guard let t = rd_kafka_NewTopic_new(wire(name), Int32(partitions), Int32(replication), &errstr, errstr.count) else {
                 throw KafkaError.configuration("topic \(name): \(errstr.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })")
             }
             newTopics.append(t)
@@ -65,7 +69,7 @@ extension RDKafkaHandle {
         guard let results = rd_kafka_CreateTopics_result_topics(result, &count) else { return [] }
         return (0..<count).map { i in
             let r = results[i]
-            let name = String(cString: rd_kafka_topic_result_name(r))
+            let name = logical(String(cString: rd_kafka_topic_result_name(r)), prefix: topicPrefix)
             let err = rd_kafka_topic_result_error(r)
             guard err != RD_KAFKA_RESP_ERR_NO_ERROR else { return (name, nil) }
             let message = rd_kafka_topic_result_error_string(r).map { String(cString: $0) } ?? ""

@@ -32,23 +32,30 @@ enum RDKafkaConfig {
 
 /// Helpers over `rd_kafka_topic_partition_list_t`.
 enum RDKafkaPartitionList {
-    static func topicPartitions(_ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> [(TopicPartition, Int64)] {
+    /// The list's entries, each topic without `prefix` (`RDKafkaHandle.topicPrefix`).
+    static func topicPartitions(_ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>, prefix: String = "") -> [(TopicPartition, Int64)] {
         var result: [(TopicPartition, Int64)] = []
         let count = Int(list.pointee.cnt)
         result.reserveCapacity(count)
         for i in 0..<count {
             let e = list.pointee.elems[i]
-            result.append((TopicPartition(topic: String(cString: e.topic), partition: Int(e.partition)), e.offset))
+            result.append((TopicPartition(topic: logical(String(cString: e.topic), prefix: prefix), partition: Int(e.partition)), e.offset))
         }
         return result
     }
 
-    static func make(_ items: [(TopicPartition, Int64)]) -> UnsafeMutablePointer<rd_kafka_topic_partition_list_t> {
+    /// A list of these entries, each topic with `prefix` before it.
+    static func make(_ items: [(TopicPartition, Int64)], prefix: String = "") -> UnsafeMutablePointer<rd_kafka_topic_partition_list_t> {
         let list = rd_kafka_topic_partition_list_new(Int32(max(1, items.count)))!
         for (tp, offset) in items {
-            let e = rd_kafka_topic_partition_list_add(list, tp.topic, Int32(tp.partition))!
+            let e = rd_kafka_topic_partition_list_add(list, prefix + tp.topic, Int32(tp.partition))!
             e.pointee.offset = offset
         }
         return list
     }
+}
+
+/// `name` as Herald names it: without `prefix` (a topic outside the prefix stays as it is).
+func logical(_ name: String, prefix: String) -> String {
+    !prefix.isEmpty && name.hasPrefix(prefix) ? String(name.dropFirst(prefix.count)) : name
 }

@@ -13,7 +13,7 @@ import Synchronization
 extension RDKafkaHandle {
     /// A consumer handle whose rebalance and error callbacks reach `core`.
     /// - Throws: `KafkaError.configuration` naming a refused property.
-    static func consumer(properties: [String: String], core: ConsumerCore, logger: Logger) throws -> RDKafkaHandle {
+    static func consumer(properties: [String: String], core: ConsumerCore, logger: Logger, topicPrefix: String = "") throws -> RDKafkaHandle {
         let conf = try RDKafkaConfig.make(properties)
         rd_kafka_conf_set_rebalance_cb(conf, consumerRebalanceCallback)
         rd_kafka_conf_set_error_cb(conf, consumerErrorCallback)
@@ -23,12 +23,13 @@ extension RDKafkaHandle {
         rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(core).toOpaque())
         let rk = try RDKafkaConfig.makeHandle(type: RD_KAFKA_CONSUMER, conf: conf)
         rd_kafka_poll_set_consumer(rk)
-        return RDKafkaHandle(rk, logger: logger, callbackContext: core)
+        return RDKafkaHandle(rk, logger: logger, callbackContext: core, topicPrefix: topicPrefix)
     }
 
     /// Joins the group for `topics` (non-blocking; the assignment comes by callback).
     func subscribe(_ topics: [String]) throws {
-        let list = RDKafkaPartitionList.make(topics.map { (TopicPartition(topic: $0, partition: Int(RD_KAFKA_PARTITION_UA)), Int64(RD_KAFKA_OFFSET_INVALID)) })
+        let list = RDKafkaPartitionList.make(
+            topics.map { (TopicPartition(topic: $0, partition: Int(RD_KAFKA_PARTITION_UA)), Int64(RD_KAFKA_OFFSET_INVALID)) }, prefix: topicPrefix)
         defer { rd_kafka_topic_partition_list_destroy(list) }
         let err = rd_kafka_subscribe(rk, list)
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, context: "subscribe") }
@@ -37,7 +38,7 @@ extension RDKafkaHandle {
     /// Seeks each partition to its offset (blocking, up to 5 s: run it on `queue`).
     /// - Returns: librdkafka's reason when it refused, else nil.
     func seek(_ targets: [TopicPartition: Int64]) -> String? {
-        let list = RDKafkaPartitionList.make(targets.map { ($0.key, $0.value) })
+        let list = RDKafkaPartitionList.make(targets.map { ($0.key, $0.value) }, prefix: topicPrefix)
         defer { rd_kafka_topic_partition_list_destroy(list) }
         guard let e = rd_kafka_seek_partitions(rk, list, 5000) else { return nil }
         defer { rd_kafka_error_destroy(e) }
@@ -46,7 +47,7 @@ extension RDKafkaHandle {
 
     /// Stores (does not commit) the next offset of each partition; non-blocking.
     func storeOffsets(_ next: [TopicPartition: Int64]) -> KafkaError? {
-        let list = RDKafkaPartitionList.make(next.map { ($0.key, $0.value) })
+        let list = RDKafkaPartitionList.make(next.map { ($0.key, $0.value) }, prefix: topicPrefix)
         defer { rd_kafka_topic_partition_list_destroy(list) }
         let err = rd_kafka_offsets_store(rk, list)
         return err == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError(err)
@@ -76,15 +77,15 @@ extension ConsumerCore {
                 handleError(rk: rk, message: message)
                 continue
             }
-            batch.append(Self.record(message))
+            batch.append(Self.record(message, prefix: topicPrefix))
         }
         trust.withLock { $0.polled(at: .now) }
         return batch
     }
 
-    static func record(_ message: UnsafeMutablePointer<rd_kafka_message_t>) -> KafkaRecord {
+    static func record(_ message: UnsafeMutablePointer<rd_kafka_message_t>, prefix: String = "") -> KafkaRecord {
         let m = message.pointee
-        let topic = String(cString: rd_kafka_topic_name(m.rkt))
+        let topic = logical(String(cString: rd_kafka_topic_name(m.rkt)), prefix: prefix)
         let value = m.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: m.len)) } ?? []
         let key = m.key.map { Array(UnsafeRawBufferPointer(start: $0, count: m.key_len)) }
         var headers: [KafkaHeader] = []
@@ -107,7 +108,7 @@ extension ConsumerCore {
 
     private func handleError(rk: OpaquePointer, message: UnsafeMutablePointer<rd_kafka_message_t>) {
         let m = message.pointee
-        let topic = m.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
+        let topic = m.rkt.map { logical(String(cString: rd_kafka_topic_name($0)), prefix: topicPrefix) } ?? ""
         if m.err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET || m.err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE {
             offsetOutOfRange(rk: rk, tp: TopicPartition(topic: topic, partition: Int(m.partition)))
             return
@@ -122,8 +123,8 @@ extension ConsumerCore {
         outOfRange.increment()
         var low: Int64 = -1
         var high: Int64 = -1
-        _ = rd_kafka_query_watermark_offsets(rk, tp.topic, Int32(tp.partition), &low, &high, 5000)
-        let list = RDKafkaPartitionList.make([(tp, Int64(RD_KAFKA_OFFSET_INVALID))])
+        _ = rd_kafka_query_watermark_offsets(rk, topicPrefix + tp.topic, Int32(tp.partition), &low, &high, 5000)
+        let list = RDKafkaPartitionList.make([(tp, Int64(RD_KAFKA_OFFSET_INVALID))], prefix: topicPrefix)
         defer { rd_kafka_topic_partition_list_destroy(list) }
         _ = rd_kafka_committed(rk, list, 5000)
         let committed = list.pointee.elems[0].offset
@@ -148,17 +149,19 @@ extension ConsumerCore {
         let rk = handle.rk
         let tps = assignment.sorted()
         guard !tps.isEmpty else { return }
-        let list = RDKafkaPartitionList.make(tps.map { ($0, Int64(RD_KAFKA_OFFSET_INVALID)) })
+        let list = RDKafkaPartitionList.make(tps.map { ($0, Int64(RD_KAFKA_OFFSET_INVALID)) }, prefix: topicPrefix)
         defer { rd_kafka_topic_partition_list_destroy(list) }
         // From the group's committed offsets, not this process's fetch position:
         // records fetched but not yet handled and committed are still work to do
         // (a crash would read them again), and an autoscaler must see them. A
         // broker round trip, on the consumer's own queue, every lag interval.
         guard rd_kafka_committed(rk, list, 2_000) == RD_KAFKA_RESP_ERR_NO_ERROR else { return }
-        for (tp, position) in RDKafkaPartitionList.topicPartitions(list) {
+        for (tp, position) in RDKafkaPartitionList.topicPartitions(list, prefix: topicPrefix) {
             var low: Int64 = -1
             var high: Int64 = -1
-            guard rd_kafka_get_watermark_offsets(rk, tp.topic, Int32(tp.partition), &low, &high) == RD_KAFKA_RESP_ERR_NO_ERROR, high >= 0 else { continue }
+            guard rd_kafka_get_watermark_offsets(rk, topicPrefix + tp.topic, Int32(tp.partition), &low, &high) == RD_KAFKA_RESP_ERR_NO_ERROR, high >= 0 else {
+                continue
+            }
             let lag = position >= 0 ? max(0, high - position) : max(0, high - max(low, 0))
             gauge(for: tp).set(Double(lag))
         }
@@ -173,7 +176,7 @@ private let consumerRebalanceCallback:
         guard let rk, let partitions, let opaque else { return }
         let core = Unmanaged<ConsumerCore>.fromOpaque(opaque).takeUnretainedValue()
         let cooperative = String(cString: rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE"
-        let tps = RDKafkaPartitionList.topicPartitions(partitions).map(\.0)
+        let tps = RDKafkaPartitionList.topicPartitions(partitions, prefix: core.topicPrefix).map(\.0)
         switch err {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
             // Partitions this group never committed start at the beginning; the others

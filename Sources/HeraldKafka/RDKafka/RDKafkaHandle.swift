@@ -16,13 +16,21 @@ final class RDKafkaHandle: @unchecked Sendable {
     /// What the callbacks reach through the configuration opaque; held here so it
     /// is released only after `rd_kafka_destroy` returned.
     private let callbackContext: (any Sendable & AnyObject)?
+    /// Put before every topic name at the broker (`kafka.topic_prefix`): a shared
+    /// cluster's namespace. Herald's code names topics without it; this folder
+    /// adds it on the way to librdkafka and takes it off on the way back.
+    let topicPrefix: String
 
-    init(_ rk: OpaquePointer, logger: Logger, callbackContext: (any Sendable & AnyObject)? = nil) {
+    init(_ rk: OpaquePointer, logger: Logger, callbackContext: (any Sendable & AnyObject)? = nil, topicPrefix: String = "") {
         self.rk = rk
+        self.topicPrefix = topicPrefix
         self.logger = logger
         self.callbackContext = callbackContext
         self.queue = BlockingQueue(label: "kafka.\(String(cString: rd_kafka_name(rk)))")
     }
+
+    /// `topic` as the broker names it.
+    func wire(_ topic: String) -> String { topicPrefix + topic }
 
     /// Keeps `rd_kafka_destroy` from running for this handle (see the consumer's
     /// close: a librdkafka assertion): a reference held to the process's exit.

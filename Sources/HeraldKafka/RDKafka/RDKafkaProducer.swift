@@ -7,14 +7,15 @@ import Logging
 extension RDKafkaHandle {
     /// A producer handle whose delivery reports resolve the waiters in `deliveries`.
     /// - Throws: `KafkaError.configuration` naming a refused property.
-    static func producer(properties: [String: String], deliveries: DeliveryRegistry, logger: Logger) throws -> RDKafkaHandle {
+    static func producer(properties: [String: String], deliveries: DeliveryRegistry, logger: Logger, topicPrefix: String = "") throws -> RDKafkaHandle {
         let conf = try RDKafkaConfig.make(properties)
         rd_kafka_conf_set_dr_msg_cb(conf, producerDeliveryCallback)
         installLogging(conf)
         // The registry outlives the handle: the handle keeps it as its callback
         // context and releases it only after `rd_kafka_destroy`.
         rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(deliveries).toOpaque())
-        return RDKafkaHandle(try RDKafkaConfig.makeHandle(type: RD_KAFKA_PRODUCER, conf: conf), logger: logger, callbackContext: deliveries)
+        return RDKafkaHandle(
+            try RDKafkaConfig.makeHandle(type: RD_KAFKA_PRODUCER, conf: conf), logger: logger, callbackContext: deliveries, topicPrefix: topicPrefix)
     }
 
     /// Enqueues without waiting: a C call that returns at once (no RD_KAFKA_MSG_F_BLOCK).
@@ -32,10 +33,12 @@ extension RDKafkaHandle {
             if let keyBytes {
                 return keyBytes.withUnsafeBytes { k in
                     herald_rd_kafka_produce(
-                        rk, topic, RD_KAFKA_PARTITION_UA, k.baseAddress, k.count, v.baseAddress, v.count, hdrs, UnsafeMutableRawPointer(bitPattern: opaque))
+                        rk, wire(topic), RD_KAFKA_PARTITION_UA, k.baseAddress, k.count, v.baseAddress, v.count, hdrs,
+                        UnsafeMutableRawPointer(bitPattern: opaque))
                 }
             }
-            return herald_rd_kafka_produce(rk, topic, RD_KAFKA_PARTITION_UA, nil, 0, v.baseAddress, v.count, hdrs, UnsafeMutableRawPointer(bitPattern: opaque))
+            return herald_rd_kafka_produce(
+                rk, wire(topic), RD_KAFKA_PARTITION_UA, nil, 0, v.baseAddress, v.count, hdrs, UnsafeMutableRawPointer(bitPattern: opaque))
         }
         // On success librdkafka owns the headers; on failure they are still ours.
         guard err != RD_KAFKA_RESP_ERR_NO_ERROR else { return nil }
