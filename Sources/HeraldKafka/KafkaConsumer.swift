@@ -75,6 +75,9 @@ public final class KafkaConsumer: Service, Sendable {
     /// The partitions this process owns right now.
     public var assignment: Set<TopicPartition> { core.assignment }
 
+    /// The consumer group it is a member of.
+    public var groupId: String { configuration.groupId }
+
     /// Why this process may not act as `partition`'s owner now — it is not
     /// assigned here, the process stalled, or another process fenced it — or nil
     /// when it may (`AssignmentTrust`).

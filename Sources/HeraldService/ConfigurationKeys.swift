@@ -146,7 +146,7 @@ struct ConfigurationKeys: Sendable {
     let kafkaSSLKeyPassword: Setting<String> = .text("kafka.ssl_key_password", "", secret: true, "ssl.key.password, when the private key is encrypted")
     let kafkaTopicPrefix: Setting<String> = .custom(
         "kafka.topic_prefix", "",
-        "Put before every topic name at the broker (a shared cluster's namespace, e.g. shop1.): herald.events becomes shop1.herald.events"
+        "Put before every topic and consumer-group name at the broker (a shared cluster's namespace, e.g. shop1.): herald.events becomes shop1.herald.events"
     ) { text throws(SettingRefusal) in
         // Kafka's legal topic characters; the longest name (herald.events.raw, 17) must stay within 249.
         guard text.count <= 200, text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "_" || $0 == "-") }) else {

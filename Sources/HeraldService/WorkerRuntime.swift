@@ -90,7 +90,9 @@ public struct WorkerRuntime: Sendable {
         topics: [String], group: String? = nil, maxBatchSize: Int = 500, batchesInFlight: Int = 1, handler: @escaping KafkaConsumer.Handler
     ) throws -> KafkaConsumer {
         var config = KafkaConsumerConfiguration(
-            bootstrapServers: settings.kafkaBootstrapServers, groupId: group ?? worker.consumerGroup, clientId: clientId, topics: topics)
+            // The prefix names the groups too: two fleets sharing a cluster must not join each other's groups.
+            bootstrapServers: settings.kafkaBootstrapServers, groupId: settings.kafkaTopicPrefix + (group ?? worker.consumerGroup), clientId: clientId,
+            topics: topics)
         config.sessionTimeout = settings.sessionTimeout
         config.fetchWaitMax = settings.fetchWaitMax
         config.maxBatchSize = maxBatchSize

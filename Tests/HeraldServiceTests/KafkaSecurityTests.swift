@@ -61,4 +61,14 @@ struct KafkaSecurityTests {
         #expect(await plainConsumer.isReachable(timeout: .seconds(5)))
         try await plain.ensureTopics()
     }
+
+    @Test("kafka.topic_prefix names the worker's consumer groups too, so two fleets on one cluster never share a group")
+    func prefixedGroups() throws {
+        let prefixed = try WorkerRuntime(worker: .scheduler, settings: try settings(["HERALD_KAFKA_TOPIC_PREFIX": "shop1."]), logger: Logger(label: "test"))
+        #expect(try prefixed.consumer(topics: [Topics.journeys]) { _ in }.groupId == "shop1.herald-scheduler")
+        #expect(try prefixed.consumer(topics: [Topics.events], group: "herald-router") { _ in }.groupId == "shop1.herald-router")
+        let plain = try WorkerRuntime(worker: .scheduler, settings: try settings([:]), logger: Logger(label: "test"))
+        #expect(try plain.consumer(topics: [Topics.journeys]) { _ in }.groupId == "herald-scheduler")
+        #expect { try settings(["HERALD_KAFKA_TOPIC_PREFIX": "shop 1/"]) } throws: { "\($0)".contains("kafka.topic_prefix") }
+    }
 }
