@@ -29,8 +29,11 @@ public struct KafkaConsumerConfiguration: Sendable {
 
     /// How long one poll waits for the first record of a batch.
     public var pollTimeout: Duration = .milliseconds(100)
-    /// How often consumer lag is computed and exported.
-    public var lagInterval: Duration = .seconds(1)
+    /// How often consumer lag is computed and exported. Each time asks the broker
+    /// for the group's committed offsets (a round trip on the consumer's queue,
+    /// between polls): every 5 s keeps that off the hot path and is still finer
+    /// than a Prometheus scrape.
+    public var lagInterval: Duration = .seconds(5)
     /// Heartbeat session timeout; a member silent this long is removed from the group.
     public var sessionTimeout: Duration = .seconds(10)
     /// The first pause before a failed batch or record is tried again; each
