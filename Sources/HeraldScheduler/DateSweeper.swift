@@ -25,11 +25,15 @@ struct DateSweeper: Service {
     let interval: Duration
     let duration: ValueHistogram
     let logger: Logger
+    /// Beaten each pass and each shard swept (`/healthz`).
+    var heartbeat: Heartbeat?
 
     func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            heartbeat?.beat()
             let shards = consumer.assignment.filter { $0.topic == Topics.journeys }.map(\.partition).sorted()
             for shard in shards {
+                heartbeat?.beat()
                 let start = ContinuousClock.now
                 do {
                     try await sweep(shard: shard, now: processor.clock.date())

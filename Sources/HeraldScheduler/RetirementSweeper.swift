@@ -19,9 +19,12 @@ struct RetirementSweeper: Service {
     let interval: Duration
     let logger: Logger
     var clock = WallClock.system
+    /// Beaten each pass (`/healthz`).
+    var heartbeat: Heartbeat?
 
     func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            heartbeat?.beat()
             do {
                 try await sweepOnce()
             } catch {

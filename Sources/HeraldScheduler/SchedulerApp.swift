@@ -48,12 +48,13 @@ public enum SchedulerApp {
             duration: runtime.metrics.makeValueHistogram(
                 descriptor: .init(metricName: "herald_scheduler_sweep_duration", unitName: "seconds", helpText: "Time of one shard's date-trigger sweep"),
                 labels: [("worker", "scheduler")], buckets: [0.001, 0.01, 0.1, 0.5, 1, 5, 30]),
-            logger: logger)
+            logger: logger, heartbeat: runtime.heartbeats.make("date sweeper"))
         let poller = WakeUpPoller(
             consumer: consumer, journeys: journeys, processor: processor, metrics: metrics, interval: settings.schedulerPollInterval,
             maxAttempts: settings.kafkaMaxAttempts, logger: logger, heartbeats: runtime.heartbeats)
         let releases = OwnershipReleases(consumer: consumer, ownership: ownership)
-        let retirements = RetirementSweeper(consumer: consumer, catalog: processor.catalog, journeys: journeys, interval: .seconds(1), logger: logger)
+        var retirements = RetirementSweeper(consumer: consumer, catalog: processor.catalog, journeys: journeys, interval: .seconds(1), logger: logger)
+        retirements.heartbeat = runtime.heartbeats.make("retirement sweeper")
         return [releases, consumer, poller, sweeper, retirements]
     }
 }

@@ -166,6 +166,15 @@ struct ImageLayoutTests {
             }
             let (status, output) = try await Self.promtoolCheckMetrics(text)
             #expect(status == 0, "\(name): \(output)")
+            // Liveness watches each worker's loops, named.
+            let health = try await client.get("\(worker.metricsURL)/healthz")
+            let loops: [String: [String]] = [
+                "ingestor": ["consumer herald.events.raw", "consumer herald.events", "broadcast planner"],
+                "scheduler": ["consumer herald.journeys", "wake-up poller", "date sweeper", "retirement sweeper"],
+                "sender": ["consumer herald.sends", "retry poller"], "alerter": ["consumer herald.events"],
+            ]
+            #expect(health.status == 200)
+            for loop in loops[name] ?? [] { #expect(health.bodyText.contains("\"\(loop)\""), "\(name): \(health.bodyText)") }
         }
         await redis.stop()
     }
