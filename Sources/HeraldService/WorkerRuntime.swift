@@ -5,7 +5,6 @@ import HeraldRedis
 import Logging
 import Prometheus
 import ServiceLifecycle
-import Synchronization
 
 /// What every Herald worker process shares: settings, logger, metrics registry,
 /// Redis pool, Kafka producer and the health port, run in one `ServiceGroup`.
@@ -41,19 +40,10 @@ public struct WorkerRuntime: Sendable {
             descriptor: .init(metricName: "herald_redis_round_trip", unitName: "seconds", helpText: "One pipeline to Redis and its replies"),
             labels: [("worker", worker.rawValue)],
             buckets: [.microseconds(250), .milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100), .milliseconds(500), .seconds(2)])
-        let redisErrors = Mutex<[String: Counter]>([:])
-        let redisError: @Sendable (String) -> Counter = { [metrics] kind in
-            redisErrors.withLock { c in
-                if let existing = c[kind] { return existing }
-                let counter = metrics.makeCounter(
-                    descriptor: .init(
-                        metricName: "herald_redis_errors", unitName: "total",
-                        helpText: "Redis round trips that failed (connection, timeout, unavailable) and error replies (server)"),
-                    labels: [("worker", worker.rawValue), ("kind", kind)])
-                c[kind] = counter
-                return counter
-            }
-        }
+        let redisError = CounterFamily(
+            metrics, name: "herald_redis_errors", unit: "total",
+            help: "Redis round trips that failed (connection, timeout, unavailable) and error replies (server)", fixed: [("worker", worker.rawValue)],
+            label: "kind")
         self.redis = RedisPool(configuration: settings.redis, logger: logger) { duration, failure, errorReplies in
             redisLatency.record(duration)
             if let failure { redisError(failure.rawValue).increment() }
@@ -63,19 +53,11 @@ public struct WorkerRuntime: Sendable {
         producerConfig.messageTimeout = settings.messageTimeout
         producerConfig.topicPrefix = settings.kafkaTopicPrefix
         producerConfig.extraProperties = settings.kafkaClientProperties.merging(["compression.codec": settings.kafkaCompression]) { own, _ in own }
-        let deliveryFailures = Mutex<[String: Counter]>([:])
-        self.producer = try KafkaProducer(configuration: producerConfig, logger: logger) { [metrics] topic, _ in
-            deliveryFailures.withLock { c in
-                if let existing = c[topic] { return existing }
-                let counter = metrics.makeCounter(
-                    descriptor: .init(
-                        metricName: "herald_kafka_delivery_failures", unitName: "total",
-                        helpText: "Records the broker did not acknowledge (timed out, refused, or the producer was closing)"),
-                    labels: [("worker", worker.rawValue), ("topic", topic)])
-                c[topic] = counter
-                return counter
-            }.increment()
-        }
+        let deliveryFailures = CounterFamily(
+            metrics, name: "herald_kafka_delivery_failures", unit: "total",
+            help: "Records the broker did not acknowledge (timed out, refused, or the producer was closing)", fixed: [("worker", worker.rawValue)],
+            label: "topic")
+        self.producer = try KafkaProducer(configuration: producerConfig, logger: logger) { topic, _ in deliveryFailures(topic).increment() }
         self.deadLetters = DeadLetterQueue(producer: producer, metrics: metrics, worker: worker.rawValue, logger: logger)
         // 1, labelled with what runs: dashboards join on it, and a fleet mid-upgrade shows two versions.
         metrics.makeGauge(
