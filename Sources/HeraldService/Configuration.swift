@@ -80,7 +80,12 @@ public struct Configuration: Sendable {
         for key in keys {
             if let value = environment[key.environmentName] { try config.set(key.name, value, source: key.environmentName) }
             let fileVariable = key.environmentName + fileSuffix.uppercased()
-            if key.isSecret, let path = environment[fileVariable] { try config.set(key.name + fileSuffix, path, source: fileVariable) }
+            if key.isSecret, let path = environment[fileVariable] {
+                guard environment[key.environmentName] == nil else {
+                    throw ConfigurationError("\(key.environmentName) and \(fileVariable) are both set; set one")
+                }
+                try config.set(key.name + fileSuffix, path, source: fileVariable)
+            }
         }
         for pair in overrides {
             guard let eq = pair.firstIndex(of: "=") else {
@@ -119,12 +124,17 @@ public struct Configuration: Sendable {
     /// secret from that file (`readSecretFile`), at this level of precedence.
     public mutating func set(_ key: String, _ value: String, source: String = "code") throws {
         if key.hasSuffix(Self.fileSuffix), case let secret = String(key.dropLast(Self.fileSuffix.count)), Self.secretKeys.contains(secret) {
+            // Both forms from one source would depend on the order they are read in.
+            if sources[secret] == source { throw ConfigurationError("\(secret) and \(key) are both set (from \(source)); set one") }
             values[secret] = try Self.readSecretFile(value, key: key, source: source)
             sources[secret] = "\(key) from \(source)"
             return
         }
         guard Self.keyNames.contains(key) else {
             throw ConfigurationError("unknown configuration key '\(key)' (from \(source)); see docs/configuration.md")
+        }
+        if sources[key] == "\(key)\(Self.fileSuffix) from \(source)" {
+            throw ConfigurationError("\(key) and \(key)\(Self.fileSuffix) are both set (from \(source)); set one")
         }
         values[key] = value
         sources[key] = source

@@ -13,17 +13,22 @@ import Synchronization
 /// labels stay bounded whatever clients send; an unmatched request is `unknown`.
 public struct HTTPMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     let registry: PrometheusCollectorRegistry
-    let made = MadeMetrics()
+    let requests: CounterFamily
+    let timers = Timers()
 
     /// Metrics into `registry`.
     public init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
+        requests = CounterFamily(
+            registry, name: "herald_http_requests", unit: "total", help: "API requests by route pattern, method and status", fixed: [],
+            labels: ["route", "method", "status"])
     }
 
     /// Times the request and counts its answer (a thrown error by its status, else 500).
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let started = ContinuousClock.now
-        let method = request.method.rawValue
+        // A method outside HTTP's own is `other`: a client must not be able to mint label values.
+        let method = httpMethods.contains(request.method.rawValue) ? request.method.rawValue : "other"
         do {
             let response = try await next(request, context)
             record(route: context.endpointPath ?? "unknown", method: method, status: response.status.code, since: started)
@@ -37,16 +42,8 @@ public struct HTTPMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func record(route: String, method: String, status: Int, since started: ContinuousClock.Instant) {
         let elapsed = ContinuousClock.now - started
-        made.counters.withLock { c in
-            let key = "\(route) \(method) \(status)"
-            if let existing = c[key] { return existing }
-            let counter = registry.makeCounter(
-                descriptor: .init(metricName: "herald_http_requests", unitName: "total", helpText: "API requests by route pattern, method and status"),
-                labels: [("route", route), ("method", method), ("status", String(status))])
-            c[key] = counter
-            return counter
-        }.increment()
-        made.timers.withLock { t in
+        requests(route, method, String(status)).increment()
+        timers.made.withLock { t in
             let key = "\(route) \(method)"
             if let existing = t[key] { return existing }
             let timer = registry.makeDurationHistogram(
@@ -59,8 +56,10 @@ public struct HTTPMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// The counters and timers made so far, by labels (a struct cannot hold a `Mutex`).
-final class MadeMetrics: Sendable {
-    let counters = Mutex<[String: Counter]>([:])
-    let timers = Mutex<[String: DurationHistogram]>([:])
+/// HTTP's own methods: the label values `method` may take.
+let httpMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+/// The request timers made so far, by route and method (a struct cannot hold a `Mutex`).
+final class Timers: Sendable {
+    let made = Mutex<[String: DurationHistogram]>([:])
 }

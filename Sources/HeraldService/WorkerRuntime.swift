@@ -43,7 +43,7 @@ public struct WorkerRuntime: Sendable {
         let redisError = CounterFamily(
             metrics, name: "herald_redis_errors", unit: "total",
             help: "Redis round trips that failed (connection, timeout, unavailable) and error replies (server)", fixed: [("worker", worker.rawValue)],
-            label: "kind")
+            labels: ["kind"])
         self.redis = RedisPool(configuration: settings.redis, logger: logger) { duration, failure, errorReplies in
             redisLatency.record(duration)
             if let failure { redisError(failure.rawValue).increment() }
@@ -56,7 +56,7 @@ public struct WorkerRuntime: Sendable {
         let deliveryFailures = CounterFamily(
             metrics, name: "herald_kafka_delivery_failures", unit: "total",
             help: "Records the broker did not acknowledge (timed out, refused, or the producer was closing)", fixed: [("worker", worker.rawValue)],
-            label: "topic")
+            labels: ["topic"])
         self.producer = try KafkaProducer(configuration: producerConfig, logger: logger) { topic, _ in deliveryFailures(topic).increment() }
         self.deadLetters = DeadLetterQueue(producer: producer, metrics: metrics, worker: worker.rawValue, logger: logger)
         // 1, labelled with what runs: dashboards join on it, and a fleet mid-upgrade shows two versions.

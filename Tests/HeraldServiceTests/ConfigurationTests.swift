@@ -87,6 +87,17 @@ struct ConfigurationTests {
         #expect(config.sources["api.admin_keys"] == "api.admin_keys_file from HERALD_API_ADMIN_KEYS_FILE")
         let flag = try Configuration.load(file: file, environment: [:], overrides: ["unsubscribe.secret_file=\(token)"]).settings()
         #expect(flag.unsubscribeSecret == "from-a-file")
+        // Both forms from one source: refused, whichever is read first.
+        let both = try write("unsubscribe:\n  secret: inline\n  secret_file: \(token)\n")
+        #expect { try Configuration.load(file: both, environment: [:], overrides: []) } throws: { "\($0)".contains("are both set") }
+        #expect { try Configuration.load(file: "", environment: [:], overrides: ["unsubscribe.secret_file=\(token)", "unsubscribe.secret=x"]) } throws: {
+            "\($0)".contains("are both set")
+        }
+        #expect {
+            try Configuration.load(file: "", environment: ["HERALD_UNSUBSCRIBE_SECRET": "x", "HERALD_UNSUBSCRIBE_SECRET_FILE": token], overrides: [])
+        } throws: {
+            "\($0)".contains("are both set")
+        }
         // Not a secret: no _file form.
         #expect { try Configuration.load(file: "", environment: [:], overrides: ["kafka.partitions_file=\(token)"]) } throws: {
             "\($0)".contains("unknown configuration key 'kafka.partitions_file'")
