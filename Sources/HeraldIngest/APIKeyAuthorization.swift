@@ -55,15 +55,10 @@ struct APIKeyAuthorization<Context: RequestContext>: RouterMiddleware {
         let held = presented.isEmpty ? [] : keys.scopes(of: presented)
         if held.contains(scope) { return try await next(request, context) }
         if held.isEmpty {
-            return APISupport.json(
-                .unauthorized, ["error": "missing or invalid API key (send Authorization: Bearer <key>)"], headers: [.wwwAuthenticate: "Bearer"])
+            return APISupport.problem(.unauthorized, "missing or invalid API key (send Authorization: Bearer <key>)", headers: [.wwwAuthenticate: "Bearer"])
         }
-        return APISupport.json(
-            .forbidden,
-            [
-                "error": .string(
-                    "this API key may not do this: it needs the \(scope.rawValue) scope (api.\(scope == .ingest ? "keys" : "\(scope.rawValue)_keys"))")
-            ])
+        let setting = scope == .ingest ? "api.keys" : "api.\(scope.rawValue)_keys"
+        return APISupport.problem(.forbidden, "this API key may not do this: it needs the \(scope.rawValue) scope (\(setting))")
     }
 }
 

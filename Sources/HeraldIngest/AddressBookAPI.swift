@@ -75,19 +75,19 @@ public struct AddressBookAPI: Sendable {
             let page = try await book.page(filter, from: cursor, limit: limit, now: clock.now())
             return APISupport.json(.ok, Self.json(page))
         } catch let error as ContactFilterError {
-            return APISupport.json(.badRequest, ["error": .string(error.description), "field": .string(error.parameter)])
+            return APISupport.problem(.badRequest, error.description, field: error.parameter)
         } catch {
             logger.warning("address book could not reach Redis", metadata: ["redis.error": "\(error)"])
-            return APISupport.json(.serviceUnavailable, ["error": "the profile store is unavailable; retry"], headers: [.retryAfter: "1"])
+            return APISupport.problem(.serviceUnavailable, "the profile store is unavailable; retry", headers: [.retryAfter: "1"])
         }
     }
 
     func export(_ request: Request) async -> Response {
         let filter: ContactFilter
         do { filter = try await self.filter(request) } catch let error as ContactFilterError {
-            return APISupport.json(.badRequest, ["error": .string(error.description), "field": .string(error.parameter)])
+            return APISupport.problem(.badRequest, error.description, field: error.parameter)
         } catch {
-            return APISupport.json(.serviceUnavailable, ["error": "the profile store is unavailable; retry"], headers: [.retryAfter: "1"])
+            return APISupport.problem(.serviceUnavailable, "the profile store is unavailable; retry", headers: [.retryAfter: "1"])
         }
         let chosen = request.uri.queryParameters.get("attributes").map { $0.split(separator: ",").map { String($0) }.filter { !$0.isEmpty } }
         let book = self.book, now = clock.now(), logger = self.logger

@@ -29,7 +29,7 @@ struct AlertsAPI: Sendable {
     func addRoutes(to router: some RouterMethods<BasicRequestContext>) {
         router.get("v1/alerts") { request, _ in
             await guarded(request) {
-                APISupport.json(.ok, ["alerts": .array(try await store.rules().map(describe))])
+                APISupport.json(.ok, try KeyedPage(try await store.rules(), key: \.id, request: request, json: describe).json("alerts"))
             }
         }
         router.post("v1/alerts/validate") { request, _ in
@@ -42,8 +42,7 @@ struct AlertsAPI: Sendable {
             await guarded(request) {
                 let rule = try await parse(request, id: nil)
                 guard try await store.rule(rule.id) == nil else {
-                    return APISupport.json(
-                        .conflict, ["error": .string("an alert rule '\(rule.id)' exists; PUT /v1/alerts/\(rule.id) replaces it"), "field": "id"])
+                    return APISupport.problem(.conflict, "an alert rule '\(rule.id)' exists; PUT /v1/alerts/\(rule.id) replaces it", field: "id")
                 }
                 try await store.put(rule)
                 return APISupport.json(.created, describe(rule))
@@ -75,7 +74,7 @@ struct AlertsAPI: Sendable {
         router.delete("v1/alerts/:id") { request, context in
             await guarded(request) {
                 let id = context.parameters.get("id") ?? ""
-                guard try await store.delete(id) else { return APISupport.json(.notFound, ["error": .string("no alert rule '\(id)'")]) }
+                guard try await store.delete(id) else { return APISupport.problem(.notFound, "no alert rule '\(id)'") }
                 return APISupport.json(.ok, ["deleted": .string(id)])
             }
         }
@@ -84,7 +83,7 @@ struct AlertsAPI: Sendable {
                 let rule = try await existing(context)
                 let daysText = request.uri.queryParameters.get("days") ?? "7"
                 guard let n = Int(daysText), (1...366).contains(n) else {
-                    return APISupport.json(.badRequest, ["error": .string("days must be 1-366, got '\(daysText)'"), "field": "days"])
+                    return APISupport.problem(.badRequest, "days must be 1-366, got '\(daysText)'", field: "days")
                 }
                 let days = Self.localDays(count: n, endingAt: clock.now(), timeZone: rule.timeZone)
                 let rows = try await store.stats(ruleId: rule.id, days: days)
@@ -126,7 +125,7 @@ struct AlertsAPI: Sendable {
 
     func existing(_ context: BasicRequestContext) async throws -> AlertRule {
         let id = context.parameters.get("id") ?? ""
-        guard let rule = try await store.rule(id) else { throw ResponseError(APISupport.json(.notFound, ["error": .string("no alert rule '\(id)'")])) }
+        guard let rule = try await store.rule(id) else { throw ResponseError(APISupport.problem(.notFound, "no alert rule '\(id)'")) }
         return rule
     }
 
@@ -134,7 +133,7 @@ struct AlertsAPI: Sendable {
     func parse(_ request: Request, id: String?) async throws -> AlertRule {
         var request = request
         guard let buffer = try? await request.collectBody(upTo: maxBodyBytes) else {
-            throw ResponseError(APISupport.json(.contentTooLarge, ["error": .string("request body is larger than \(maxBodyBytes) bytes")]))
+            throw ResponseError(APISupport.problem(.contentTooLarge, "request body is larger than \(maxBodyBytes) bytes"))
         }
         do {
             var json = try YAMLValue.parse(String(buffer: buffer))
@@ -148,11 +147,8 @@ struct AlertsAPI: Sendable {
             return try AlertRule(json: json)
         } catch let error as AlertRuleError {
             throw ResponseError(
-                APISupport.json(
-                    .unprocessableContent,
-                    [
-                        "valid": false, "error": .string(error.description), "field": .string(error.field), "reason": .string(error.reason),
-                    ]))
+                APISupport.problem(
+                    .unprocessableContent, error.description, field: error.field, extra: ["valid": false, "reason": .string(error.reason)]))
         }
     }
 
@@ -163,9 +159,9 @@ struct AlertsAPI: Sendable {
             return error.response
         } catch let error as RedisError {
             logger.warning("alerts API could not reach Redis", metadata: ["redis.error": "\(error)"])
-            return APISupport.json(.serviceUnavailable, ["error": "the alert store is unavailable; retry"], headers: [.retryAfter: "1"])
+            return APISupport.problem(.serviceUnavailable, "the alert store is unavailable; retry", headers: [.retryAfter: "1"])
         } catch {
-            return APISupport.json(.badRequest, ["error": .string("\(error)")])
+            return APISupport.problem(.badRequest, "\(error)")
         }
     }
 }

@@ -36,8 +36,12 @@ public struct BroadcastsAPI: Sendable {
     /// Every route needs the admin scope: broadcasts send to many at once.
     public func addRoutes(to admin: some RouterMethods<BasicRequestContext>) {
         admin.post("v1/broadcasts") { request, _ in await guarded { try await create(request) } }
-        admin.get("v1/broadcasts") { _, _ in
-            await guarded { APISupport.json(.ok, ["broadcasts": .array(try await store.all().map { summary($0) })]) }
+        admin.get("v1/broadcasts") { request, _ in
+            await guarded {
+                let page = try KeyedPage(
+                    try await store.all(), key: { KeyedPage.oldestFirst($0.createdAt, $0.broadcast.id) }, request: request, json: summary)
+                return APISupport.json(.ok, page.json("broadcasts"))
+            }
         }
         admin.get("v1/broadcasts/:id") { _, context in
             await guarded {
@@ -61,7 +65,7 @@ public struct BroadcastsAPI: Sendable {
 
     func record(_ context: BasicRequestContext) async throws -> BroadcastStore.Record {
         let id = try SegmentsAPI.id(context.parameters.get("id"))
-        guard let record = try await store.get(id) else { throw Refusal(APISupport.json(.notFound, ["error": .string("no broadcast '\(id)'")])) }
+        guard let record = try await store.get(id) else { throw ResponseError(APISupport.problem(.notFound, "no broadcast '\(id)'")) }
         return record
     }
 
@@ -70,10 +74,10 @@ public struct BroadcastsAPI: Sendable {
         let now = clock.now()
         let broadcast: Broadcast
         do { broadcast = try Broadcast(json: .object(body), now: now) } catch {
-            return APISupport.json(.unprocessableContent, ["error": .string(error.description), "field": .string(error.field)])
+            return APISupport.problem(.unprocessableContent, error.description, field: error.field)
         }
         guard try await store.create(broadcast, now: now) else {
-            return APISupport.json(.conflict, ["error": .string("broadcast '\(broadcast.id)' exists"), "field": "id"])
+            return APISupport.problem(.conflict, "broadcast '\(broadcast.id)' exists", field: "id")
         }
         guard let record = try await store.get(broadcast.id) else { throw RedisError(code: .server, message: "broadcast vanished after create") }
         return APISupport.json(.created, summary(record))
@@ -87,10 +91,10 @@ public struct BroadcastsAPI: Sendable {
             logger.info("broadcast \(action.rawValue)", metadata: ["herald.broadcast": "\(id)", "herald.state": "\(record.state.rawValue)"])
             return APISupport.json(.ok, summary(record))
         case .refused(let state):
-            return APISupport.json(
-                .conflict, ["error": .string("broadcast '\(id)' is \(state.rawValue): it cannot \(action.rawValue)"), "state": .string(state.rawValue)])
+            return APISupport.problem(
+                .conflict, "broadcast '\(id)' is \(state.rawValue): it cannot \(action.rawValue)", extra: ["state": .string(state.rawValue)])
         case .unknown:
-            return APISupport.json(.notFound, ["error": .string("no broadcast '\(id)'")])
+            return APISupport.problem(.notFound, "no broadcast '\(id)'")
         }
     }
 
@@ -99,13 +103,13 @@ public struct BroadcastsAPI: Sendable {
         let body = try await ListsAPI.body(request, maxBytes: maxBodyBytes, allowed: ["audience"])
         let audience: Broadcast.Audience
         do { audience = try Broadcast.Audience(json: body["audience"] ?? .null) } catch {
-            return APISupport.json(.unprocessableContent, ["error": .string(error.description), "field": .string(error.field)])
+            return APISupport.problem(.unprocessableContent, error.description, field: error.field)
         }
         guard !record.state.isFinal else {
-            return APISupport.json(.conflict, ["error": .string("broadcast '\(record.broadcast.id)' is \(record.state.rawValue): no recipients can be added")])
+            return APISupport.problem(.conflict, "broadcast '\(record.broadcast.id)' is \(record.state.rawValue): no recipients can be added")
         }
         guard try await store.queueAddition(audience, to: record.broadcast.id) else {
-            return APISupport.json(.conflict, ["error": "recipients are still being added to this broadcast; try again when `adding` is false"])
+            return APISupport.problem(.conflict, "recipients are still being added to this broadcast; try again when `adding` is false")
         }
         return APISupport.json(.accepted, ["id": .string(record.broadcast.id), "adding": audience.json])
     }
@@ -118,23 +122,23 @@ public struct BroadcastsAPI: Sendable {
     func addCSV(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         let record = try await record(context)
         guard !record.state.isFinal else {
-            return APISupport.json(.conflict, ["error": .string("broadcast '\(record.broadcast.id)' is \(record.state.rawValue): no recipients can be added")])
+            return APISupport.problem(.conflict, "broadcast '\(record.broadcast.id)' is \(record.state.rawValue): no recipients can be added")
         }
         let q = request.uri.queryParameters
         let country = q.get("country").map { String($0) }
         if country != nil, PhoneNumber.e164("601234567", defaultCountry: country) == nil {
-            return APISupport.json(.badRequest, ["error": "country: a country calling code such as +420", "field": "country"])
+            return APISupport.problem(.badRequest, "country: a country calling code such as +420", field: "country")
         }
         let path = try await CSVUpload.save(request, context: context, directory: directory, maxBytes: maxCSVBytes)
         defer { try? FileManager.default.removeItem(atPath: path) }
         let source: CSVSource
         do { source = try await CSVSource.open(path: path, encoding: nil, delimiter: nil) } catch let e as ImportError {
-            return APISupport.json(.unprocessableContent, ["error": .string(e.description)])
+            return APISupport.problem(.unprocessableContent, e.description)
         }
         defer { source.stop() }
         let rows: BroadcastRecipientRows
         do { rows = try BroadcastRecipientRows(broadcast: record.broadcast, header: source.header, country: country) } catch {
-            return APISupport.json(.unprocessableContent, ["error": .string(error.description), "field": .string(error.field)])
+            return APISupport.problem(.unprocessableContent, error.description, field: error.field)
         }
         var counts = (rows: 0, added: 0, already: 0, rejected: 0)
         var errors: [JSONValue] = []
@@ -201,8 +205,7 @@ public struct BroadcastsAPI: Sendable {
         if count == 0 && b.channel == .whatsapp {
             let matches = try await templates.entries().values.filter { $0.name == b.template && (b.language.isEmpty || $0.language == b.language) }
             guard let entry = matches.sorted(by: { $0.language < $1.language }).first else {
-                return APISupport.json(
-                    .conflict, ["error": .string("WhatsApp template '\(b.template)' is not in the synced catalogue (heraldctl templates sync)")])
+                return APISupport.problem(.conflict, "WhatsApp template '\(b.template)' is not in the synced catalogue (heraldctl templates sync)")
             }
             count = entry.parameters
         }
@@ -259,12 +262,12 @@ public struct BroadcastsAPI: Sendable {
     }
 
     /// The `state` parameter: nil when absent.
-    /// - Throws: `Refusal` (400) naming the states there are.
-    static func state(_ text: String?) throws(Refusal) -> MessageState? {
+    /// - Throws: `ResponseError` (400) naming the states there are.
+    static func state(_ text: String?) throws(ResponseError) -> MessageState? {
         guard let text else { return nil }
         guard let s = MessageState(rawValue: text) else {
             let names = MessageState.allCases.map(\.rawValue).joined(separator: ", ")
-            throw Refusal(APISupport.json(.badRequest, ["error": .string("state must be one of \(names)"), "field": "state"]))
+            throw ResponseError(APISupport.problem(.badRequest, "state must be one of \(names)", field: "state"))
         }
         return s
     }
@@ -303,7 +306,7 @@ public struct BroadcastsAPI: Sendable {
             }
         }
         var body: [String: JSONValue] = ["recipients": .array(out)]
-        if let next { body["next_cursor"] = .string(next.text) }
+        body["next_cursor"] = next.map { .string($0.text) } ?? .null
         return APISupport.json(.ok, .object(body))
     }
 
@@ -345,14 +348,12 @@ public struct BroadcastsAPI: Sendable {
         return .object(o)
     }
 
-    typealias Refusal = ListsAPI.Refusal
-
     func guarded(_ body: () async throws -> Response) async -> Response {
-        do { return try await body() } catch let refusal as Refusal { return refusal.response } catch let error as ContactFilterError {
-            return APISupport.json(.badRequest, ["error": .string(error.description), "field": .string(error.parameter)])
+        do { return try await body() } catch let refusal as ResponseError { return refusal.response } catch let error as ContactFilterError {
+            return APISupport.problem(.badRequest, error.description, field: error.parameter)
         } catch {
             logger.warning("broadcasts API could not reach Redis", metadata: ["redis.error": "\(error)"])
-            return APISupport.json(.serviceUnavailable, ["error": "the broadcast store is unavailable; retry"], headers: [.retryAfter: "1"])
+            return APISupport.problem(.serviceUnavailable, "the broadcast store is unavailable; retry", headers: [.retryAfter: "1"])
         }
     }
 }

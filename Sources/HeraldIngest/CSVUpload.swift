@@ -8,10 +8,10 @@ import Synchronization
 /// instead of filling the memory or the disk.
 enum CSVUpload {
     /// Saves `request`'s body to a new file in `directory`; its path.
-    /// - Throws: `ListsAPI.Refusal` with 413 past `maxBytes` (`imports.max_bytes`).
+    /// - Throws: `ResponseError` with 413 past `maxBytes` (`imports.max_bytes`).
     static func save(_ request: Request, context: BasicRequestContext, directory: String, maxBytes: Int) async throws -> String {
-        let tooLarge = ListsAPI.Refusal(
-            APISupport.json(.contentTooLarge, ["error": .string("the CSV is larger than \(maxBytes) bytes (imports.max_bytes)")]))
+        let tooLarge = ResponseError(
+            APISupport.problem(.contentTooLarge, "the CSV is larger than \(maxBytes) bytes (imports.max_bytes)"))
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBytes { throw tooLarge }
         let path = "\(directory)/herald-import-\(UUID().uuidString)"
         let body = LimitedBody(request.body, maxBytes: maxBytes)

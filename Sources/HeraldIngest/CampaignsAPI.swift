@@ -41,7 +41,9 @@ public struct CampaignsAPI: Sendable {
     /// `router` is a group that requires the admin scope.
     public func addRoutes(to router: some RouterMethods<BasicRequestContext>) {
         router.get("v1/campaigns") { request, _ in
-            await guarded(request) { APISupport.json(.ok, ["campaigns": .array(try await store.list().map(JSONValue.string))]) }
+            await guarded(request) {
+                APISupport.json(.ok, try KeyedPage(try await store.list(), key: { $0 }, request: request, json: JSONValue.string).json("campaigns"))
+            }
         }
         router.post("v1/campaigns/validate") { request, _ in
             await guarded(request) {
@@ -62,8 +64,7 @@ public struct CampaignsAPI: Sendable {
                     // would have replaced another campaign's draft.
                     let parsed = try CampaignParser.parse(yaml, file: file)
                     guard parsed.id == context.parameters.get("id") else {
-                        return APISupport.json(
-                            .badRequest, ["error": "the YAML's id is '\(parsed.id)', not the one in the URL; nothing was saved", "field": "id"])
+                        return APISupport.problem(.badRequest, "the YAML's id is '\(parsed.id)', not the one in the URL; nothing was saved", field: "id")
                     }
                     let c = try await store.saveDraft(yaml, file: file)
                     return APISupport.json(.ok, ["id": .string(c.id), "draft": true])
@@ -87,7 +88,7 @@ public struct CampaignsAPI: Sendable {
         router.post("v1/campaigns/:id/rollback") { request, context in
             await guarded(request) {
                 guard let v = request.uri.queryParameters.get("version").flatMap({ Int($0) }) else {
-                    return APISupport.json(.badRequest, ["error": "version=N is required", "field": "version"])
+                    return APISupport.problem(.badRequest, "version=N is required", field: "version")
                 }
                 let id = context.parameters.get("id") ?? ""
                 let new = try await store.rollback(id: id, to: v, mode: try mode(request))
@@ -113,7 +114,7 @@ public struct CampaignsAPI: Sendable {
             await guarded(request) {
                 let id = context.parameters.get("id") ?? ""
                 guard let contact = request.uri.queryParameters.get("contact").map({ String($0) }), !contact.isEmpty else {
-                    return APISupport.json(.badRequest, ["error": "contact=ID is required", "field": "contact"])
+                    return APISupport.problem(.badRequest, "contact=ID is required", field: "contact")
                 }
                 guard let summary = try await store.show(id: id), summary.state == .active else {
                     throw CampaignStoreError("campaign '\(id)' is not active; publish it first")
@@ -127,7 +128,7 @@ public struct CampaignsAPI: Sendable {
         router.get("v1/campaigns/:id/report") { request, context in
             await guarded(request) {
                 let id = context.parameters.get("id") ?? ""
-                guard try await store.show(id: id) != nil else { return APISupport.json(.notFound, ["error": "no campaign '\(id)'"]) }
+                guard try await store.show(id: id) != nil else { return APISupport.problem(.notFound, "no campaign '\(id)'") }
                 return APISupport.json(.ok, try await journeys.report(campaign: id).json(campaignId: id))
             }
         }
@@ -136,11 +137,11 @@ public struct CampaignsAPI: Sendable {
                 let id = context.parameters.get("id") ?? ""
                 if let which = request.uri.queryParameters.get("version") ?? request.uri.queryParameters.get("yaml") {
                     guard let yaml = try await store.yaml(id: id, version: Int(which)) else {
-                        return APISupport.json(.notFound, ["error": "no such version of '\(id)'"])
+                        return APISupport.problem(.notFound, "no such version of '\(id)'")
                     }
                     return Response(status: .ok, headers: [.contentType: "application/yaml"], body: ResponseBody(byteBuffer: ByteBuffer(string: yaml)))
                 }
-                guard let s = try await store.show(id: id) else { return APISupport.json(.notFound, ["error": "no campaign '\(id)'"]) }
+                guard let s = try await store.show(id: id) else { return APISupport.problem(.notFound, "no campaign '\(id)'") }
                 return APISupport.json(
                     .ok,
                     [
@@ -157,26 +158,26 @@ public struct CampaignsAPI: Sendable {
         do {
             return try await body()
         } catch let error as CampaignStoreError {
-            return APISupport.json(.conflict, ["error": .string(error.description)])
+            return APISupport.problem(.conflict, error.description)
         } catch let error as ResponseError {
             return error.response
         } catch let error as RedisError {
             logger.warning("campaigns API could not reach Redis", metadata: ["redis.error": "\(error)"])
-            return APISupport.json(.serviceUnavailable, ["error": "the campaign store is unavailable; retry"], headers: [.retryAfter: "1"])
+            return APISupport.problem(.serviceUnavailable, "the campaign store is unavailable; retry", headers: [.retryAfter: "1"])
         } catch {
-            return APISupport.json(.badRequest, ["error": .string("\(error)")])
+            return APISupport.problem(.badRequest, "\(error)")
         }
     }
 
     func invalid(_ error: CampaignError) -> Response {
-        APISupport.json(
-            .unprocessableContent, ["valid": false, "error": .string(error.description), "line": .int(Int64(error.line)), "reason": .string(error.reason)])
+        APISupport.problem(
+            .unprocessableContent, error.description, extra: ["valid": false, "line": .int(Int64(error.line)), "reason": .string(error.reason)])
     }
 
     func mode(_ request: Request) throws -> CampaignStore.RetireMode {
         let text = request.uri.queryParameters.get("mode") ?? "drain"
         guard let m = CampaignStore.RetireMode(rawValue: text) else {
-            throw ResponseError(APISupport.json(.badRequest, ["error": "mode must be drain or now, got '\(text)'", "field": "mode"]))
+            throw ResponseError(APISupport.problem(.badRequest, "mode must be drain or now, got '\(text)'", field: "mode"))
         }
         return m
     }
@@ -184,7 +185,7 @@ public struct CampaignsAPI: Sendable {
     func text(_ request: Request) async throws -> String {
         var request = request
         guard let buffer = try? await request.collectBody(upTo: maxBodyBytes) else {
-            throw ResponseError(APISupport.json(.contentTooLarge, ["error": "request body is larger than \(maxBodyBytes) bytes"]))
+            throw ResponseError(APISupport.problem(.contentTooLarge, "request body is larger than \(maxBodyBytes) bytes"))
         }
         return String(buffer: buffer)
     }

@@ -40,20 +40,21 @@ public struct ContactsAPI: Sendable {
 
     func handle(_ request: Request, _ context: BasicRequestContext, method: String) async -> Response {
         guard let id = context.parameters.get("id"), !id.isEmpty, id.utf8.count <= 256 else {
-            return APISupport.json(.badRequest, ["error": "the contact id must be 1 to 256 bytes", "field": "id"])
+            return APISupport.problem(.badRequest, "the contact id must be 1 to 256 bytes", field: "id")
         }
         do {
             switch method {
             case "GET":
-                guard let profile = try await store.get(id) else { return APISupport.json(.notFound, ["error": "no contact '\(id)'"]) }
+                guard let profile = try await store.get(id) else { return APISupport.problem(.notFound, "no contact '\(id)'") }
                 return APISupport.json(.ok, profile.json)
             case "JOURNEYS":
-                let list = try await journeys.instances(of: id).sorted { ($0.enteredAt, $0.id) < ($1.enteredAt, $1.id) }
-                return APISupport.json(.ok, ["contact_id": .string(id), "journeys": .array(list.map(Self.describe))])
+                let page = try KeyedPage(
+                    try await journeys.instances(of: id), key: { KeyedPage.oldestFirst($0.enteredAt, $0.id) }, request: request, json: Self.describe)
+                return APISupport.json(.ok, page.json("journeys", extra: ["contact_id": .string(id)]))
             case "DELETE":
                 // Everywhere the contact is kept, the profile last (`ContactErasure`).
                 let existed = try await erasure.erase(id, now: clock.now())
-                return existed ? Response(status: .noContent) : APISupport.json(.notFound, ["error": "no contact '\(id)'"])
+                return existed ? Response(status: .noContent) : APISupport.problem(.notFound, "no contact '\(id)'")
             default:
                 if let refusal = APISupport.refuseNonJSON(request) { return refusal }
                 let body: JSONValue
@@ -65,7 +66,7 @@ public struct ContactsAPI: Sendable {
                 do {
                     change = try ContactInput.change(fromBody: body, replace: method == "PUT")
                 } catch {
-                    return APISupport.json(.badRequest, ["error": .string(error.description), "field": .string(error.field)])
+                    return APISupport.problem(.badRequest, error.description, field: error.field)
                 }
                 // The list and tag events go out before the change is applied: if they
                 // cannot, nothing changed and a retry is safe; once they are out, a retry
@@ -75,14 +76,16 @@ public struct ContactsAPI: Sendable {
                 let now = clock.now()
                 let events = change.membershipEvents(before: try await store.get(id), contactId: id, now: now, source: "api")
                 for case .retry(let why) in try await intake.accept(events) {
-                    return APISupport.json(.serviceUnavailable, ["error": .string("nothing changed: \(why); retry")], headers: [.retryAfter: "1"])
+                    return APISupport.problem(.serviceUnavailable, "nothing changed: \(why); retry", headers: [.retryAfter: "1"])
                 }
                 let profile = try await store.apply(change, to: id, now: now)
                 return APISupport.json(.ok, profile.json)
             }
+        } catch let error as ResponseError {
+            return error.response
         } catch {
             logger.warning("contacts API could not reach Redis", metadata: ["redis.error": "\(error)"])
-            return APISupport.json(.serviceUnavailable, ["error": "the profile store is unavailable; retry"], headers: [.retryAfter: "1"])
+            return APISupport.problem(.serviceUnavailable, "the profile store is unavailable; retry", headers: [.retryAfter: "1"])
         }
     }
 }

@@ -49,12 +49,11 @@ public struct EventsAPI: Sendable {
         let isBatch: Bool
         if let o = document.objectValue, let events = o["events"], o.count == 1 {
             guard case .array(let list) = events else {
-                return APISupport.json(.badRequest, ["error": "events: must be an array of events", "field": "events"])
+                return APISupport.problem(.badRequest, "events: must be an array of events", field: "events")
             }
-            guard !list.isEmpty else { return APISupport.json(.badRequest, ["error": "events: must not be empty", "field": "events"]) }
+            guard !list.isEmpty else { return APISupport.problem(.badRequest, "events: must not be empty", field: "events") }
             guard list.count <= maxBatchEvents else {
-                return APISupport.json(
-                    .contentTooLarge, ["error": "events: at most \(maxBatchEvents) events per request, got \(list.count)", "field": "events"])
+                return APISupport.problem(.contentTooLarge, "events: at most \(maxBatchEvents) events per request, got \(list.count)", field: "events")
             }
             items = list
             isBatch = true
@@ -107,12 +106,18 @@ public struct EventsAPI: Sendable {
         func count(_ status: String) -> Int64 { Int64(list.filter { $0["status"]?.stringValue == status }.count) }
         let rejected = count("rejected")
         let status: HTTPResponse.Status = anyTooLarge && !isBatch ? .contentTooLarge : rejected > 0 ? .badRequest : anyRetry ? .serviceUnavailable : .accepted
-        var summary: [String: JSONValue] = [
+        let summary: [String: JSONValue] = [
             "accepted": .int(count("accepted")), "duplicates": .int(count("duplicate")),
             "rejected": .int(rejected), "retry": .int(count("retry")), "results": .array(list),
         ]
-        if !isBatch, let only = list.first?.objectValue, let error = only["error"] { summary["error"] = error }
-        return APISupport.json(status, .object(summary), headers: anyRetry ? [.retryAfter: "1"] : [:])
+        let headers: HTTPFields = anyRetry ? [.retryAfter: "1"] : [:]
+        guard status != .accepted else { return APISupport.json(status, .object(summary), headers: headers) }
+        // A refusal is a problem document like every other; the per-event results ride along.
+        let only = isBatch ? nil : list.first?.objectValue
+        let detail =
+            only?["error"]?.stringValue
+            ?? (rejected > 0 ? "\(rejected) of \(list.count) events were rejected; see results" : "\(count("retry")) of \(list.count) events must be retried")
+        return APISupport.problem(status, detail, field: only?["field"]?.stringValue, extra: summary, headers: headers)
     }
 
     /// Why an event over `EventIntake.maxEventBytes` is refused.

@@ -50,14 +50,14 @@ public struct ImportsAPI: Sendable {
         read.get("v1/imports/:id") { _, context in
             await guarded {
                 let id = try Self.jobId(context.parameters.get("id"))
-                guard let job = try await jobs.job(id) else { return APISupport.json(.notFound, ["error": .string("no import '\(id)'")]) }
+                guard let job = try await jobs.job(id) else { return APISupport.problem(.notFound, "no import '\(id)'") }
                 return APISupport.json(.ok, Self.describe(id, job))
             }
         }
         read.get("v1/imports/:id/errors.csv") { _, context in
             await guarded {
                 let id = try Self.jobId(context.parameters.get("id"))
-                guard try await jobs.job(id) != nil else { return APISupport.json(.notFound, ["error": .string("no import '\(id)'")]) }
+                guard try await jobs.job(id) != nil else { return APISupport.problem(.notFound, "no import '\(id)'") }
                 var out: [UInt8] = []
                 ContactCSV.line(["line", "column", "reason"], to: &out)
                 for e in try await jobs.errors(id) { ContactCSV.line([String(e.line), e.column, e.reason], to: &out) }
@@ -74,17 +74,17 @@ public struct ImportsAPI: Sendable {
     }
 
     /// A job id: an account-name-like word (the client's, to retry with, or ours).
-    static func jobId(_ text: String?) throws(Refusal) -> String {
+    static func jobId(_ text: String?) throws(ResponseError) -> String {
         guard let text, AccountName.isValid(text) else {
-            throw Refusal(APISupport.json(.badRequest, ["error": "id: 1 to 64 of a-z, 0-9, '_' and '-'", "field": "id"]))
+            throw ResponseError(APISupport.problem(.badRequest, "id: 1 to 64 of a-z, 0-9, '_' and '-'", field: "id"))
         }
         return text
     }
 
     /// The parameters of `POST /v1/imports`.
-    static func options(_ q: Parameters) throws(Refusal) -> ImportOptions {
-        func refuse(_ field: String, _ reason: String) -> Refusal {
-            Refusal(APISupport.json(.badRequest, ["error": .string("\(field): \(reason)"), "field": .string(field)]))
+    static func options(_ q: Parameters) throws(ResponseError) -> ImportOptions {
+        func refuse(_ field: String, _ reason: String) -> ResponseError {
+            ResponseError(APISupport.problem(.badRequest, "\(field): \(reason)", field: field))
         }
         var o = ImportOptions()
         if let map = q.get("map") {
@@ -122,13 +122,13 @@ public struct ImportsAPI: Sendable {
             let q = request.uri.queryParameters
             let options = try Self.options(q)
             let dryRun = q.get("dry_run") == "true"
-            let id = try q.get("id").map { text throws(Refusal) in try Self.jobId(String(text)) } ?? "imp-" + UUID().uuidString.lowercased()
+            let id = try q.get("id").map { text throws(ResponseError) in try Self.jobId(String(text)) } ?? "imp-" + UUID().uuidString.lowercased()
             if options.country != nil, PhoneNumber.e164("601234567", defaultCountry: options.country) == nil {
-                throw Refusal(APISupport.json(.badRequest, ["error": "country: a country calling code such as +420", "field": "country"]))
+                throw ResponseError(APISupport.problem(.badRequest, "country: a country calling code such as +420", field: "country"))
             }
             if !dryRun, let job = try await jobs.job(id) {
                 if job["fingerprint"] != options.fingerprint {
-                    return APISupport.json(.conflict, ["error": .string("import '\(id)' was started with other parameters"), "field": "id"])
+                    return APISupport.problem(.conflict, "import '\(id)' was started with other parameters", field: "id")
                 }
                 if job["state"] == "done" { return APISupport.json(.ok, Self.describe(id, job)) }
             }
@@ -142,7 +142,7 @@ public struct ImportsAPI: Sendable {
                 fields: ["fingerprint": options.fingerprint, "started_at_ms": String(clock.now()), "mode": options.mode.rawValue, "error": ""])
             guard claimed else {
                 try? FileManager.default.removeItem(atPath: path)
-                return APISupport.json(.conflict, ["error": .string("import '\(id)' is running; follow it at /v1/imports/\(id)"), "field": "id"])
+                return APISupport.problem(.conflict, "import '\(id)' is running; follow it at /v1/imports/\(id)", field: "id")
             }
             let importer = self.importer
             Task.detached { await importer.run(id: id, path: path, options: options) }
@@ -155,7 +155,7 @@ public struct ImportsAPI: Sendable {
     func dryRunAnswer(path: String, options: ImportOptions) async throws -> Response {
         let source: CSVSource
         do { source = try await CSVSource.open(path: path, encoding: options.encoding, delimiter: options.delimiter) } catch let e as ImportError {
-            return APISupport.json(.unprocessableContent, ["error": .string(e.description)])
+            return APISupport.problem(.unprocessableContent, e.description)
         }
         defer { source.stop() }
         let rows: ImportRows
@@ -164,8 +164,7 @@ public struct ImportsAPI: Sendable {
             mapping = try options.mapping ?? ImportMapping.identity(headers: source.header)
             rows = try ImportRows(mapping: mapping, header: source.header, lists: options.lists, defaultCountry: options.country, match: options.match)
         } catch let error as ImportError {
-            return APISupport.json(
-                .unprocessableContent, ["error": .string(error.description), "header": .array(source.header.map(JSONValue.string))])
+            return APISupport.problem(.unprocessableContent, error.description, extra: ["header": .array(source.header.map(JSONValue.string))])
         }
         let batch = (try await source.next()) ?? []
         var mapped: [JSONValue] = []
@@ -201,12 +200,11 @@ public struct ImportsAPI: Sendable {
     }
 
     /// An answer that ends a request early (the one refusal type of the ingestor's admin routes).
-    typealias Refusal = ListsAPI.Refusal
 
     func guarded(_ body: () async throws -> Response) async -> Response {
-        do { return try await body() } catch let refusal as Refusal { return refusal.response } catch {
+        do { return try await body() } catch let refusal as ResponseError { return refusal.response } catch {
             logger.warning("imports API failed", metadata: ["herald.error": "\(error)"])
-            return APISupport.json(.serviceUnavailable, ["error": "the import store is unavailable; retry"], headers: [.retryAfter: "1"])
+            return APISupport.problem(.serviceUnavailable, "the import store is unavailable; retry", headers: [.retryAfter: "1"])
         }
     }
 }

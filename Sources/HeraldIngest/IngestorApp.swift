@@ -29,6 +29,7 @@ public enum IngestorApp {
             store: contacts, journeys: journeys, intake: apiIntake, erasure: erasure, maxBodyBytes: settings.maxBodyBytes, logger: runtime.logger)
         let routes = Router()
         routes.add(middleware: HTTPMetricsMiddleware(registry: runtime.metrics))
+        routes.add(middleware: ProblemMiddleware(logger: runtime.logger))
         // Authorization lives on the route groups, one scope each (`APIKeys`).
         let ingest = routes.requiring(.ingest, keys), read = routes.requiring(.read, keys), admin = routes.requiring(.admin, keys)
         api.addRoutes(to: ingest)

@@ -22,11 +22,13 @@ public struct ListsAPI: Sendable {
 
     /// Reads on `read`, changes on `admin`.
     public func addRoutes(read: some RouterMethods<BasicRequestContext>, admin: some RouterMethods<BasicRequestContext>) {
-        read.get("v1/lists") { _, _ in await guarded { APISupport.json(.ok, ["lists": .array(try await store.all().map(\.json))]) } }
+        read.get("v1/lists") { request, _ in
+            await guarded { APISupport.json(.ok, try KeyedPage(try await store.all(), key: \.id, request: request, json: \.json).json("lists")) }
+        }
         read.get("v1/lists/:id") { _, context in
             await guarded {
                 let id = try Self.name(context.parameters.get("id"), field: "id")
-                guard let entry = try await store.get(id) else { return APISupport.json(.notFound, ["error": .string("no list '\(id)'")]) }
+                guard let entry = try await store.get(id) else { return APISupport.problem(.notFound, "no list '\(id)'") }
                 return APISupport.json(.ok, entry.json)
             }
         }
@@ -36,7 +38,7 @@ public struct ListsAPI: Sendable {
                 let id = try Self.name(body["id"]?.stringValue, field: "id")
                 let name = try Self.name(body["name"]?.stringValue ?? id, field: "name")
                 guard try await store.create(id: id, name: name, now: clock.now()) else {
-                    return APISupport.json(.conflict, ["error": .string("list '\(id)' exists"), "field": "id"])
+                    return APISupport.problem(.conflict, "list '\(id)' exists", field: "id")
                 }
                 return APISupport.json(.created, (try await store.get(id))?.json ?? ["id": .string(id)])
             }
@@ -46,7 +48,7 @@ public struct ListsAPI: Sendable {
                 let id = try Self.name(context.parameters.get("id"), field: "id")
                 let body = try await Self.body(request, maxBytes: maxBodyBytes, allowed: ["name"])
                 let name = try Self.name(body["name"]?.stringValue, field: "name")
-                guard try await store.rename(id, to: name) else { return APISupport.json(.notFound, ["error": .string("no list '\(id)'")]) }
+                guard try await store.rename(id, to: name) else { return APISupport.problem(.notFound, "no list '\(id)'") }
                 return APISupport.json(.ok, (try await store.get(id))?.json ?? ["id": .string(id)])
             }
         }
@@ -54,7 +56,7 @@ public struct ListsAPI: Sendable {
             await guarded {
                 let id = try Self.name(context.parameters.get("id"), field: "id")
                 guard let removed = try await store.delete(id, now: clock.now()) else {
-                    return APISupport.json(.notFound, ["error": .string("no list '\(id)'")])
+                    return APISupport.problem(.notFound, "no list '\(id)'")
                 }
                 return APISupport.json(.ok, ["id": .string(id), "deleted": true, "memberships_removed": .int(Int64(removed))])
             }
@@ -62,39 +64,33 @@ public struct ListsAPI: Sendable {
     }
 
     /// A list id or name: 1 to 256 bytes, no control characters.
-    static func name(_ text: String?, field: String) throws(Refusal) -> String {
+    static func name(_ text: String?, field: String) throws(ResponseError) -> String {
         guard let text, (1...256).contains(text.utf8.count), !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-            throw Refusal(
-                APISupport.json(.badRequest, ["error": .string("\(field) must be 1 to 256 bytes without control characters"), "field": .string(field)]))
+            throw ResponseError(
+                APISupport.problem(.badRequest, "\(field) must be 1 to 256 bytes without control characters", field: field))
         }
         return text
     }
 
     /// A JSON object body with only `allowed` members.
-    static func body(_ request: Request, maxBytes: Int, allowed: Set<String>) async throws(Refusal) -> [String: JSONValue] {
-        if let refusal = APISupport.refuseNonJSON(request) { throw Refusal(refusal) }
+    static func body(_ request: Request, maxBytes: Int, allowed: Set<String>) async throws(ResponseError) -> [String: JSONValue] {
+        if let refusal = APISupport.refuseNonJSON(request) { throw ResponseError(refusal) }
         switch await APISupport.jsonBody(request, maxBytes: maxBytes) {
-        case .failure(let refusal): throw Refusal(refusal.response)
+        case .failure(let refusal): throw ResponseError(refusal.response)
         case .success(let body):
-            guard let o = body.objectValue else { throw Refusal(APISupport.json(.badRequest, ["error": "the body must be a JSON object", "field": ""])) }
+            guard let o = body.objectValue else { throw ResponseError(APISupport.problem(.badRequest, "the body must be a JSON object", field: "")) }
             if let unknown = o.keys.sorted().first(where: { !allowed.contains($0) }) {
-                throw Refusal(APISupport.json(.badRequest, ["error": .string("unknown field '\(unknown)'"), "field": .string(unknown)]))
+                throw ResponseError(APISupport.problem(.badRequest, "unknown field '\(unknown)'", field: unknown))
             }
             return o
         }
     }
 
-    /// An answer that ends a request early.
-    struct Refusal: Error {
-        let response: Response
-        init(_ response: Response) { self.response = response }
-    }
-
     /// Runs `body`; a refusal is its answer, any other error an outage (503).
     func guarded(_ body: () async throws -> Response) async -> Response {
-        do { return try await body() } catch let refusal as Refusal { return refusal.response } catch {
+        do { return try await body() } catch let refusal as ResponseError { return refusal.response } catch {
             logger.warning("lists API could not reach Redis", metadata: ["redis.error": "\(error)"])
-            return APISupport.json(.serviceUnavailable, ["error": "the list store is unavailable; retry"], headers: [.retryAfter: "1"])
+            return APISupport.problem(.serviceUnavailable, "the list store is unavailable; retry", headers: [.retryAfter: "1"])
         }
     }
 }

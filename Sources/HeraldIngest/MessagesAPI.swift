@@ -27,15 +27,20 @@ struct MessagesAPI: Sendable {
         read.get("v1/contacts/:id/messages") { request, context in
             let id = context.parameters.get("id") ?? ""
             return await answer {
-                let list = try await messages.messages(contactId: id)
-                return APISupport.json(.ok, ["contact_id": .string(id), "messages": .array(list.map(Self.describe))])
+                // Newest first: the key orders by descending creation time, then id.
+                let index = try await messages.messageIndex(contactId: id)
+                let page = try KeyedPage(
+                    index, key: { KeyedPage.newestFirst($0.score, $0.id) }, request: request, json: { .string($0.id) })
+                let list = try await messages.messages(contactId: id, ids: page.items.compactMap(\.stringValue))
+                let described = KeyedPage(items: list.map(Self.describe), next: page.next)
+                return APISupport.json(.ok, described.json("messages", extra: ["contact_id": .string(id)]))
             }
         }
         read.get("v1/contacts/:id/messages/:message") { request, context in
             let id = context.parameters.get("id") ?? "", message = context.parameters.get("message") ?? ""
             return await answer {
                 guard let m = try await messages.message(contactId: id, id: message) else {
-                    return APISupport.json(.notFound, ["error": "no message '\(message)' for contact '\(id)'"])
+                    return APISupport.problem(.notFound, "no message '\(message)' for contact '\(id)'")
                 }
                 return APISupport.json(.ok, Self.describe(m))
             }
@@ -52,9 +57,9 @@ struct MessagesAPI: Sendable {
     }
 
     func answer(_ body: () async throws -> Response) async -> Response {
-        do { return try await body() } catch {
+        do { return try await body() } catch let error as ResponseError { return error.response } catch {
             logger.error("messages API failed", metadata: ["herald.error": "\(error)"])
-            return APISupport.json(.serviceUnavailable, ["error": "temporarily unavailable: \(error)"])
+            return APISupport.problem(.serviceUnavailable, "temporarily unavailable: \(error)")
         }
     }
 
@@ -64,7 +69,7 @@ struct MessagesAPI: Sendable {
         let token = q.get("token").map { String($0) } ?? ""
         guard !unsubscribeSecret.isEmpty, !contact.isEmpty,
             UnsubscribeLink.verify(token, secret: unsubscribeSecret, contactId: contact, messageId: message)
-        else { return APISupport.json(.forbidden, ["error": "this unsubscribe link is not valid"]) }
+        else { return APISupport.problem(.forbidden, "this unsubscribe link is not valid") }
         guard confirm else {
             // A GET (a mail client's prefetch, a click) changes nothing: it shows a button.
             let html = """

@@ -27,7 +27,9 @@ public struct SegmentsAPI: Sendable {
 
     /// Reads on `read`, changes on `admin`.
     public func addRoutes(read: some RouterMethods<BasicRequestContext>, admin: some RouterMethods<BasicRequestContext>) {
-        read.get("v1/segments") { _, _ in await guarded { APISupport.json(.ok, ["segments": .array(try await segments.all().map(\.json))]) } }
+        read.get("v1/segments") { request, _ in
+            await guarded { APISupport.json(.ok, try KeyedPage(try await segments.all(), key: \.id, request: request, json: \.json).json("segments")) }
+        }
         read.get("v1/segments/:id") { _, context in
             await guarded { APISupport.json(.ok, try await segment(context).json) }
         }
@@ -52,7 +54,7 @@ public struct SegmentsAPI: Sendable {
         admin.delete("v1/segments/:id") { _, context in
             await guarded {
                 let id = try Self.id(context.parameters.get("id"))
-                guard try await segments.delete(id) else { return APISupport.json(.notFound, ["error": .string("no segment '\(id)'")]) }
+                guard try await segments.delete(id) else { return APISupport.problem(.notFound, "no segment '\(id)'") }
                 return Response(status: .noContent)
             }
         }
@@ -60,7 +62,7 @@ public struct SegmentsAPI: Sendable {
 
     func segment(_ context: BasicRequestContext) async throws -> SegmentStore.Segment {
         let id = try Self.id(context.parameters.get("id"))
-        guard let s = try await segments.get(id) else { throw Refusal(APISupport.json(.notFound, ["error": .string("no segment '\(id)'")])) }
+        guard let s = try await segments.get(id) else { throw ResponseError(APISupport.problem(.notFound, "no segment '\(id)'")) }
         return s
     }
 
@@ -73,36 +75,34 @@ public struct SegmentsAPI: Sendable {
         switch body["where"] {
         case .string(let text)?: condition = text
         case let v? where v.objectValue != nil: condition = String(decoding: v.serialized(), as: UTF8.self)
-        default: throw Refusal(APISupport.json(.badRequest, ["error": "where: a condition (an object, or YAML text) is required", "field": "where"]))
+        default: throw ResponseError(APISupport.problem(.badRequest, "where: a condition (an object, or YAML text) is required", field: "where"))
         }
         do { _ = try ContactFilter(list: nil, tag: nil, where: condition) } catch {
-            throw Refusal(APISupport.json(.badRequest, ["error": .string(error.description), "field": "where"]))
+            throw ResponseError(APISupport.problem(.badRequest, error.description, field: "where"))
         }
         let now = clock.now()
         let createdAt = pathId == nil ? now : (try await segments.get(id)?.createdAt ?? now)
         let segment = SegmentStore.Segment(id: id, name: name, condition: condition, createdAt: createdAt, updatedAt: now)
         guard try await segments.save(segment, createOnly: pathId == nil) else {
-            return APISupport.json(.conflict, ["error": .string("segment '\(id)' exists"), "field": "id"])
+            return APISupport.problem(.conflict, "segment '\(id)' exists", field: "id")
         }
         return APISupport.json(pathId == nil ? .created : .ok, segment.json)
     }
 
     /// A segment id: 1 to 64 of a-z, 0-9, `_` and `-` (campaigns name it).
-    static func id(_ text: String?) throws(Refusal) -> String {
+    static func id(_ text: String?) throws(ResponseError) -> String {
         guard let text, AccountName.isValid(text) else {
-            throw Refusal(APISupport.json(.badRequest, ["error": "id: 1 to 64 of a-z, 0-9, '_' and '-', starting with a letter or digit", "field": "id"]))
+            throw ResponseError(APISupport.problem(.badRequest, "id: 1 to 64 of a-z, 0-9, '_' and '-', starting with a letter or digit", field: "id"))
         }
         return text
     }
 
-    typealias Refusal = ListsAPI.Refusal
-
     func guarded(_ body: () async throws -> Response) async -> Response {
-        do { return try await body() } catch let refusal as Refusal { return refusal.response } catch let error as ContactFilterError {
-            return APISupport.json(.badRequest, ["error": .string(error.description), "field": .string(error.parameter)])
+        do { return try await body() } catch let refusal as ResponseError { return refusal.response } catch let error as ContactFilterError {
+            return APISupport.problem(.badRequest, error.description, field: error.parameter)
         } catch {
             logger.warning("segments API could not reach Redis", metadata: ["redis.error": "\(error)"])
-            return APISupport.json(.serviceUnavailable, ["error": "the segment store is unavailable; retry"], headers: [.retryAfter: "1"])
+            return APISupport.problem(.serviceUnavailable, "the segment store is unavailable; retry", headers: [.retryAfter: "1"])
         }
     }
 }

@@ -41,16 +41,16 @@ struct StatusAPI: Sendable {
             let q = request.uri.queryParameters
             guard !verifyToken.isEmpty, q.get("hub.mode") == "subscribe", Hashing.secretsEqual(q.get("hub.verify_token") ?? "", verifyToken),
                 let challenge = q.get("hub.challenge")
-            else { return APISupport.json(.forbidden, ["error": "verification failed"]) }
+            else { return APISupport.problem(.forbidden, "verification failed") }
             return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: .init(string: String(challenge))))
         }
         router.post("v1/status/whatsapp") { request, _ -> Response in
             let body = Array(buffer: try await request.body.collect(upTo: 1 << 20))
             let expected = "sha256=" + Hashing.hex(Hashing.hmacSHA256(key: Array(appSecret.utf8), message: body))
             guard !appSecret.isEmpty, let presented = request.headers[.init("X-Hub-Signature-256")!], Hashing.secretsEqual(presented, expected) else {
-                return APISupport.json(.unauthorized, ["error": "missing or invalid X-Hub-Signature-256"])
+                return APISupport.problem(.unauthorized, "missing or invalid X-Hub-Signature-256")
             }
-            guard let json = try? JSONValue.parse(body) else { return APISupport.json(.badRequest, ["error": "the body is not JSON"]) }
+            guard let json = try? JSONValue.parse(body) else { return APISupport.problem(.badRequest, "the body is not JSON") }
             let updates = ProviderStatus.whatsAppTemplateUpdates(json)
             if !updates.isEmpty, let refusal = await applyTemplates(updates) { return refusal }
             return await apply(ProviderStatus.whatsApp(json))
@@ -62,10 +62,10 @@ struct StatusAPI: Sendable {
             let candidates = ["\(publicURL)\(path)"] + (request.head.authority.map { ["http://\($0)\(path)"] } ?? [])
             guard !twilioAuthToken.isEmpty, let presented = request.headers[.init("X-Twilio-Signature")!],
                 candidates.contains(where: { TwilioSignature.matches(presented, url: $0, parameters: form, authToken: twilioAuthToken) })
-            else { return APISupport.json(.unauthorized, ["error": "missing or invalid X-Twilio-Signature"]) }
+            else { return APISupport.problem(.unauthorized, "missing or invalid X-Twilio-Signature") }
             // The query of the `StatusCallback` the sender gave (signed with the rest) names the message.
             guard let status = ProviderStatus.twilio(form: form, query: request.uri.query) else {
-                return APISupport.json(.badRequest, ["error": "MessageSid and MessageStatus are required"])
+                return APISupport.problem(.badRequest, "MessageSid and MessageStatus are required")
             }
             return await apply([status])
         }
@@ -87,7 +87,7 @@ struct StatusAPI: Sendable {
             return nil
         } catch {
             logger.error("could not apply template updates", metadata: ["herald.error": "\(error)"])
-            return APISupport.json(.serviceUnavailable, ["error": "could not record the template update; retry"], headers: [.retryAfter: "1"])
+            return APISupport.problem(.serviceUnavailable, "could not record the template update; retry", headers: [.retryAfter: "1"])
         }
     }
 
@@ -119,7 +119,7 @@ struct StatusAPI: Sendable {
         } catch {
             // 5xx: the provider retries the webhook; applying twice is harmless.
             logger.error("could not apply provider statuses", metadata: ["herald.error": "\(error)"])
-            return APISupport.json(.serviceUnavailable, ["error": "temporarily unavailable"])
+            return APISupport.problem(.serviceUnavailable, "temporarily unavailable")
         }
     }
 }

@@ -39,7 +39,7 @@ struct TrackingAPI: Sendable {
             let target = q.get("url").map { String($0) } ?? ""
             guard !secret.isEmpty, target.hasPrefix("http://") || target.hasPrefix("https://"),
                 EmailTracking.verifyClick(q.get("token").map { String($0) } ?? "", secret: secret, contactId: contact, messageId: message, target: target)
-            else { return APISupport.json(.forbidden, ["error": "this link is not valid"]) }
+            else { return APISupport.problem(.forbidden, "this link is not valid") }
             let linkId = String(Hashing.hex(Hashing.sha256(Array(target.utf8))).prefix(12))
             await emit("email_clicked", id: "\(message):clicked:\(linkId)", contact: contact, message: message, extra: ["url": .string(target)])
             return Response(status: .found, headers: [.location: target])

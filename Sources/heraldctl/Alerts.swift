@@ -64,7 +64,7 @@ struct Alerts: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List alert rules with their summaries.")
         @OptionGroup var admin: AdminOptions
-        func run() async throws { try await admin.call("GET", "/v1/alerts") }
+        func run() async throws { try await admin.listAll("/v1/alerts", "alerts") }
     }
 
     struct Show: AsyncParsableCommand {

@@ -57,7 +57,13 @@ struct Broadcasts: AsyncParsableCommand {
         @OptionGroup var options: AdminOptions
         @Argument(help: "A broadcast id (default: every broadcast).") var id: String?
 
-        func run() async throws { try await options.call("GET", "/v1/broadcasts" + (id.map { "/\(URLEncoding.percentEncoded($0))" } ?? "")) }
+        func run() async throws {
+            if let id {
+                try await options.call("GET", "/v1/broadcasts/\(URLEncoding.percentEncoded(id))")
+            } else {
+                try await options.listAll("/v1/broadcasts", "broadcasts")
+            }
+        }
     }
 
     struct Action: AsyncParsableCommand {

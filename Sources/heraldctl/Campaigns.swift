@@ -50,6 +50,20 @@ struct AdminOptions: ParsableArguments {
         return (e.url, e.key)
     }
 
+    /// GETs every page of the list at `path` (following `next_cursor`) and prints
+    /// one JSON object with all of `name`'s items: the CLI shows a whole list, the
+    /// API hands it out a page at a time.
+    func listAll(_ path: String, _ name: String) async throws {
+        var items: [JSONValue] = [], cursor: String?
+        repeat {
+            let query = "limit=1000" + (cursor.map { "&cursor=\(URLEncoding.percentEncoded($0))" } ?? "")
+            let page = try await Contacts.get(self, path + (path.contains("?") ? "&" : "?") + query)
+            items += page[name]?.arrayValue ?? []
+            cursor = page["next_cursor"]?.stringValue
+        } while cursor != nil
+        print(String(decoding: JSONValue.object([name: .array(items)]).serialized(), as: UTF8.self))
+    }
+
     /// Sends one admin request; prints the answer; fails on a non-2xx status.
     func call(_ method: String, _ path: String, body: String? = nil, contentType: String = "application/yaml") async throws {
         guard (200..<300).contains(try await endpoint().call(method, path, body: body, contentType: contentType)) else { throw ExitCode(1) }
@@ -74,7 +88,7 @@ extension Campaigns {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List campaign ids.")
         @OptionGroup var admin: AdminOptions
-        func run() async throws { try await admin.call("GET", "/v1/campaigns") }
+        func run() async throws { try await admin.listAll("/v1/campaigns", "campaigns") }
     }
 
     struct Show: AsyncParsableCommand {

@@ -32,7 +32,7 @@ struct Contacts: AsyncParsableCommand {
             method: "GET", url: "\(e.url)\(path)", headers: [("Authorization", "Bearer \(e.key)")], timeout: .seconds(120), maxResponseBytes: 64 << 20)
         let r = try await HTTPClient(concurrency: 1).send(many: [request])[0].result.get()
         let body = (try? JSONValue.parse(r.body)) ?? .null
-        guard (200..<300).contains(r.status) else { throw CLIError("HTTP \(r.status): \(body["error"]?.stringValue ?? r.bodyText)") }
+        guard (200..<300).contains(r.status) else { throw CLIError("HTTP \(r.status): \(body["detail"]?.stringValue ?? r.bodyText)") }
         return body
     }
 
@@ -190,7 +190,7 @@ struct Contacts: AsyncParsableCommand {
                 maxResponseBytes: 16 << 20)
             let r = try await HTTPClient(concurrency: 1).send(many: [request])[0].result.get()
             let answer = (try? JSONValue.parse(r.body)) ?? .null
-            guard (200..<300).contains(r.status) else { throw CLIError("HTTP \(r.status): \(answer["error"]?.stringValue ?? r.bodyText)") }
+            guard (200..<300).contains(r.status) else { throw CLIError("HTTP \(r.status): \(answer["detail"]?.stringValue ?? r.bodyText)") }
             if dryRun {
                 print(String(decoding: answer.serialized(), as: UTF8.self))
                 return

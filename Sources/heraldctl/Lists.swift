@@ -27,7 +27,9 @@ struct Lists: AsyncParsableCommand {
         @OptionGroup var options: AdminOptions
         @Argument(help: "A list id (default: every list).") var id: String?
 
-        func run() async throws { try await options.call("GET", "/v1/lists" + (id.map { "/\(URLEncoding.percentEncoded($0))" } ?? "")) }
+        func run() async throws {
+            if let id { try await options.call("GET", "/v1/lists/\(URLEncoding.percentEncoded(id))") } else { try await options.listAll("/v1/lists", "lists") }
+        }
     }
 
     struct Rename: AsyncParsableCommand {

@@ -29,7 +29,13 @@ struct Segments: AsyncParsableCommand {
         @OptionGroup var options: AdminOptions
         @Argument(help: "A segment id (default: every segment).") var id: String?
 
-        func run() async throws { try await options.call("GET", "/v1/segments" + (id.map { "/\(URLEncoding.percentEncoded($0))" } ?? "")) }
+        func run() async throws {
+            if let id {
+                try await options.call("GET", "/v1/segments/\(URLEncoding.percentEncoded(id))")
+            } else {
+                try await options.listAll("/v1/segments", "segments")
+            }
+        }
     }
 
     struct Count: AsyncParsableCommand {

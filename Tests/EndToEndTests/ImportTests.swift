@@ -119,9 +119,9 @@ struct ImportTests {
             #expect(status == 400 && answer["field"]?.stringValue == field, "\(query): \(status) \(answer)")
         }
         let (noColumn, answer) = try await post("map=Telefon%3Dphone&dry_run=true", "ID,Phone\nx,1\n")
-        #expect(noColumn == 422 && answer["error"]?.stringValue?.contains("no column 'Telefon'") == true, "\(answer)")
+        #expect(noColumn == 422 && answer["detail"]?.stringValue?.contains("no column 'Telefon'") == true, "\(answer)")
         let (noKey, keyAnswer) = try await post("match=email&dry_run=true", "id,phone\nx,+420601000001\n")
-        #expect(noKey == 422 && keyAnswer["error"]?.stringValue?.contains("matches by email") == true, "\(keyAnswer)")
+        #expect(noKey == 422 && keyAnswer["detail"]?.stringValue?.contains("matches by email") == true, "\(keyAnswer)")
         #expect(try await post("dry_run=true", "id\n" + String(repeating: "x\n", count: 2000)).0 == 413)
         await ingestor.process.stop()
         await redis.stop()

@@ -70,7 +70,7 @@ struct IngestorHTTPTests {
         #expect(try await post(ingestor, huge).0 == 413)
         let (brokenStatus, brokenBody) = try await post(ingestor, #"{"id":"x","#)
         #expect(brokenStatus == 400)
-        #expect(brokenBody["error"]?.stringValue?.contains("not valid JSON") == true)
+        #expect(brokenBody["detail"]?.stringValue?.contains("not valid JSON") == true)
         #expect(try await post(ingestor, #"{"events":{}}"#).0 == 400)
         #expect(try await post(ingestor, #"{"events":[]}"#).0 == 400)
 

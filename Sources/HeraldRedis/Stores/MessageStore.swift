@@ -295,10 +295,20 @@ public struct MessageStore: Sendable {
         return out
     }
 
-    /// A contact's newest messages (at most `limit`).
-    public func messages(contactId: String, limit: Int = 50) async throws -> [[String: String]] {
-        let ids =
-            try await redis.execute(["ZREVRANGE", Self.contactIndexKey(tag(contactId), contactId), "0", String(limit - 1)]).array?.compactMap(\.string) ?? []
+    /// A contact's message index: each message's id and its index score (its
+    /// creation time, ms). Ids only, so an API page can be cut from it before any
+    /// record is read.
+    public func messageIndex(contactId: String) async throws -> [(id: String, score: Int64)] {
+        let flat = try await redis.execute(["ZRANGE", Self.contactIndexKey(tag(contactId), contactId), "0", "-1", "WITHSCORES"]).array ?? []
+        return stride(from: 0, to: flat.count - 1, by: 2).compactMap { i in
+            guard let id = flat[i].string, let score = flat[i + 1].string.flatMap({ Double($0) }) else { return nil }
+            return (id, Int64(score))
+        }
+    }
+
+    /// The records of a contact's messages `ids` (in that order; one that
+    /// expired meanwhile is left out).
+    public func messages(contactId: String, ids: [String]) async throws -> [[String: String]] {
         // One round trip for all of them.
         let replies = try await redis.pipeline(ids.map { ["HGETALL", Self.recordKey(tag(contactId), $0)] })
         return zip(ids, replies).compactMap { id, reply in Self.fields(reply, id: id) }
