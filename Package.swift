@@ -186,7 +186,10 @@ let package = Package(
         .testTarget(name: "HeraldSenderTests", dependencies: ["HeraldSender", "HeraldCore", "HeraldChannels"], swiftSettings: swift6),
         .testTarget(
             name: "HeraldIngestTests",
-            dependencies: ["HeraldIngest", "HeraldKafka", "HeraldCore", "HeraldRedis", "HeraldTestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "HeraldIngest", "HeraldKafka", "HeraldCore", "HeraldRedis", "HeraldService", "HeraldTestSupport",
+                .product(name: "Logging", package: "swift-log"), .product(name: "Hummingbird", package: "hummingbird"),
+            ],
             swiftSettings: swift6),
         .testTarget(name: "HeraldSchedulerTests", dependencies: ["HeraldScheduler", "HeraldRedis", "HeraldCore"], swiftSettings: swift6),
         .testTarget(name: "HeraldChannelsTests", dependencies: ["HeraldChannels", "HeraldCore", "HeraldRedis"], swiftSettings: swift6),

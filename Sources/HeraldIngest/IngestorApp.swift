@@ -14,6 +14,44 @@ public enum IngestorApp {
         if settings.apiKeys.isEmpty && settings.adminKeys.isEmpty {
             runtime.logger.warning("no api.keys configured: every request to /v1/events will get 401")
         }
+        if settings.adminKeys.isEmpty {
+            runtime.logger.warning("no api.admin_keys configured: /v1/campaigns will answer 401")
+        }
+        let app = Application(
+            router: Self.router(runtime: runtime),
+            configuration: .init(address: .hostname(settings.apiHost, port: settings.apiPort), serverName: "herald-ingestor"),
+            onServerRunning: { channel in await onAPIRunning(channel.localAddress?.port ?? settings.apiPort) },
+            logger: runtime.logger)
+        let contacts = ContactStore(redis: runtime.redis, partitions: settings.partitions)
+        let segments = SegmentStore(redis: runtime.redis)
+        let broadcasts = BroadcastStore(redis: runtime.redis, partitions: settings.partitions)
+        let rawIntake = EventIntake(
+            redis: runtime.redis, producer: runtime.producer, partitions: settings.partitions, dedupeWindow: settings.dedupeWindow,
+            messageTimeout: settings.messageTimeout, metrics: runtime.metrics, source: "raw", logger: runtime.logger)
+        let raw = RawEventsHandler(intake: rawIntake, deadLetters: runtime.deadLetters, metrics: runtime.metrics, logger: runtime.logger)
+        let consumer = try runtime.consumer(topics: [Topics.eventsRaw], maxBatchSize: settings.rawBatchSize) { batch in
+            try await raw.handle(batch)
+        }
+        let eventRouter = EventRouter(
+            store: contacts, catalog: CampaignCatalog(store: CampaignStore(redis: runtime.redis)), producer: runtime.producer, deadLetters: runtime.deadLetters,
+            logger: runtime.logger)
+        let routerConsumer = try runtime.consumer(topics: [Topics.events], group: EventRouter.consumerGroup, maxBatchSize: 1000) { batch in
+            try await eventRouter.handle(batch)
+        }
+        var planner = BroadcastPlanner(
+            store: broadcasts, book: AddressBook(contacts: contacts), segments: segments,
+            messages: MessageStore(redis: runtime.redis, partitions: settings.partitions), logger: runtime.logger)
+        planner.lease = settings.broadcastsPlannerLease
+        planner.heartbeat = runtime.heartbeats.make("broadcast planner")
+        // Order: the API and consumers stop first on shutdown (finishing in-flight
+        // requests and batches) while the producer and Redis are still up.
+        return [routerConsumer, consumer, planner, app]
+    }
+
+    /// The API's routes, each behind its key scope, with the metrics and
+    /// problem-details middleware; `OpenAPIDocument` describes each one.
+    public static func router(runtime: WorkerRuntime) -> Router<BasicRequestContext> {
+        let settings = runtime.settings
         let keys = APIKeys(ingest: settings.apiKeys, read: settings.readKeys, admin: settings.adminKeys)
         let apiIntake = EventIntake(
             redis: runtime.redis, producer: runtime.producer, partitions: settings.partitions, dedupeWindow: settings.dedupeWindow,
@@ -61,14 +99,11 @@ public enum IngestorApp {
             verifyToken: settings.whatsAppVerifyToken, appSecret: settings.whatsAppAppSecret,
             twilioAuthToken: settings.sender.twilioAuthToken, publicURL: settings.sender.publicURL, logger: runtime.logger
         ).addRoutes(to: routes)
-        if settings.adminKeys.isEmpty {
-            runtime.logger.warning("no api.admin_keys configured: /v1/campaigns will answer 401")
-        }
         AlertsAPI(store: AlertStore(redis: runtime.redis, partitions: settings.partitions), maxBodyBytes: settings.maxBodyBytes, logger: runtime.logger)
             .addRoutes(to: admin)
-        let broadcasts = BroadcastStore(redis: runtime.redis, partitions: settings.partitions)
         BroadcastsAPI(
-            store: broadcasts, contacts: contacts, templates: WhatsAppCatalog(redis: runtime.redis), maxBodyBytes: settings.maxBodyBytes,
+            store: BroadcastStore(redis: runtime.redis, partitions: settings.partitions), contacts: contacts, templates: WhatsAppCatalog(redis: runtime.redis),
+            maxBodyBytes: settings.maxBodyBytes,
             directory: settings.importsDirectory, maxCSVBytes: settings.importsMaxBytes, logger: runtime.logger
         ).addRoutes(to: admin)
         CampaignsAPI(
@@ -76,32 +111,7 @@ public enum IngestorApp {
             logger: runtime.logger
         )
         .addRoutes(to: admin)
-        let app = Application(
-            router: routes,
-            configuration: .init(address: .hostname(settings.apiHost, port: settings.apiPort), serverName: "herald-ingestor"),
-            onServerRunning: { channel in await onAPIRunning(channel.localAddress?.port ?? settings.apiPort) },
-            logger: runtime.logger)
-
-        let rawIntake = EventIntake(
-            redis: runtime.redis, producer: runtime.producer, partitions: settings.partitions, dedupeWindow: settings.dedupeWindow,
-            messageTimeout: settings.messageTimeout, metrics: runtime.metrics, source: "raw", logger: runtime.logger)
-        let raw = RawEventsHandler(intake: rawIntake, deadLetters: runtime.deadLetters, metrics: runtime.metrics, logger: runtime.logger)
-        let consumer = try runtime.consumer(topics: [Topics.eventsRaw], maxBatchSize: settings.rawBatchSize) { batch in
-            try await raw.handle(batch)
-        }
-        let router = EventRouter(
-            store: contacts, catalog: CampaignCatalog(store: CampaignStore(redis: runtime.redis)), producer: runtime.producer, deadLetters: runtime.deadLetters,
-            logger: runtime.logger)
-        let routerConsumer = try runtime.consumer(topics: [Topics.events], group: EventRouter.consumerGroup, maxBatchSize: 1000) { batch in
-            try await router.handle(batch)
-        }
-        var planner = BroadcastPlanner(
-            store: broadcasts, book: AddressBook(contacts: contacts), segments: segments,
-            messages: MessageStore(redis: runtime.redis, partitions: settings.partitions), logger: runtime.logger)
-        planner.lease = settings.broadcastsPlannerLease
-        planner.heartbeat = runtime.heartbeats.make("broadcast planner")
-        // Order: the API and consumers stop first on shutdown (finishing in-flight
-        // requests and batches) while the producer and Redis are still up.
-        return [routerConsumer, consumer, planner, app]
+        OpenAPIDocument.addRoutes(to: routes)
+        return routes
     }
 }
