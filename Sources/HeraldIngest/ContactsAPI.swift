@@ -39,9 +39,8 @@ public struct ContactsAPI: Sendable {
     }
 
     func handle(_ request: Request, _ context: BasicRequestContext, method: String) async -> Response {
-        guard let id = context.parameters.get("id"), !id.isEmpty, id.utf8.count <= 256 else {
-            return APISupport.problem(.badRequest, "the contact id must be 1 to 256 bytes", field: "id")
-        }
+        let id: String
+        do { id = try Self.contactId(context) } catch { return error.response }
         do {
             switch method {
             case "GET":
@@ -91,6 +90,14 @@ public struct ContactsAPI: Sendable {
 }
 
 extension ContactsAPI {
+    /// The path's contact id: 1 to 256 bytes, as events' `contact_id`; otherwise a 400 naming it.
+    static func contactId(_ context: BasicRequestContext) throws(ResponseError) -> String {
+        guard let id = context.parameters.get("id"), !id.isEmpty, id.utf8.count <= 256 else {
+            throw ResponseError(APISupport.problem(.badRequest, "the contact id must be 1 to 256 bytes", field: "id"))
+        }
+        return id
+    }
+
     /// A journey as `GET /v1/contacts/{id}/journeys` shows it.
     static func describe(_ i: JourneyInstance) -> JSONValue {
         var o: [String: JSONValue] = [

@@ -88,7 +88,10 @@ public struct ImportsAPI: Sendable {
         }
         var o = ImportOptions()
         if let map = q.get("map") {
-            do { o.mapping = try ImportMapping(String(map)) } catch { throw refuse("map", error.description) }
+            // The mapping's errors already start with "map: ".
+            do { o.mapping = try ImportMapping(String(map)) } catch {
+                throw ResponseError(APISupport.problem(.badRequest, error.description, field: "map"))
+            }
         }
         o.lists = q.getAll("list").map { String($0) }.filter { !$0.isEmpty }
         for l in o.lists where l.utf8.count > 256 { throw refuse("list", "'\(l.prefix(40))…' is longer than 256 bytes") }

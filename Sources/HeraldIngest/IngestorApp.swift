@@ -67,7 +67,8 @@ public enum IngestorApp {
             store: contacts, journeys: journeys, intake: apiIntake, erasure: erasure, maxBodyBytes: settings.maxBodyBytes, logger: runtime.logger)
         let routes = Router()
         routes.add(middleware: HTTPMetricsMiddleware(registry: runtime.metrics))
-        routes.add(middleware: ProblemMiddleware(logger: runtime.logger))
+        let table = RouteTable()
+        routes.add(middleware: ProblemMiddleware(logger: runtime.logger, routes: table))
         // Authorization lives on the route groups, one scope each (`APIKeys`).
         let ingest = routes.requiring(.ingest, keys), read = routes.requiring(.read, keys), admin = routes.requiring(.admin, keys)
         api.addRoutes(to: ingest)
@@ -112,6 +113,7 @@ public enum IngestorApp {
         )
         .addRoutes(to: admin)
         OpenAPIDocument.addRoutes(to: routes)
+        table.load(routes.routes.map { ($0.path.description, $0.method.rawValue) })
         return routes
     }
 }

@@ -35,8 +35,8 @@ public struct ListsAPI: Sendable {
         admin.post("v1/lists") { request, _ in
             await guarded {
                 let body = try await Self.body(request, maxBytes: maxBodyBytes, allowed: ["id", "name"])
-                let id = try Self.name(body["id"]?.stringValue, field: "id")
-                let name = try Self.name(body["name"]?.stringValue ?? id, field: "name")
+                let id = try Self.name(try Self.string(body, "id"), field: "id")
+                let name = try Self.name(try Self.string(body, "name") ?? id, field: "name")
                 guard try await store.create(id: id, name: name, now: clock.now()) else {
                     return APISupport.problem(.conflict, "list '\(id)' exists", field: "id")
                 }
@@ -47,7 +47,7 @@ public struct ListsAPI: Sendable {
             await guarded {
                 let id = try Self.name(context.parameters.get("id"), field: "id")
                 let body = try await Self.body(request, maxBytes: maxBodyBytes, allowed: ["name"])
-                let name = try Self.name(body["name"]?.stringValue, field: "name")
+                let name = try Self.name(try Self.string(body, "name"), field: "name")
                 guard try await store.rename(id, to: name) else { return APISupport.problem(.notFound, "no list '\(id)'") }
                 return APISupport.json(.ok, (try await store.get(id))?.json ?? ["id": .string(id)])
             }
@@ -69,6 +69,14 @@ public struct ListsAPI: Sendable {
             throw ResponseError(
                 APISupport.problem(.badRequest, "\(field) must be 1 to 256 bytes without control characters", field: field))
         }
+        return text
+    }
+
+    /// The member `key` of `body`: nil when absent, a 400 naming it when it is not a string
+    /// (a `{}` name must not fall back to the default as if it were absent).
+    static func string(_ body: [String: JSONValue], _ key: String) throws(ResponseError) -> String? {
+        guard let value = body[key] else { return nil }
+        guard let text = value.stringValue else { throw ResponseError(APISupport.problem(.badRequest, "\(key) must be a string", field: key)) }
         return text
     }
 

@@ -25,8 +25,8 @@ struct MessagesAPI: Sendable {
         read: some RouterMethods<BasicRequestContext>, admin: some RouterMethods<BasicRequestContext>, open router: some RouterMethods<BasicRequestContext>
     ) {
         read.get("v1/contacts/:id/messages") { request, context in
-            let id = context.parameters.get("id") ?? ""
-            return await answer {
+            await answer {
+                let id = try ContactsAPI.contactId(context)
                 // Newest first: the key orders by descending creation time, then id.
                 let index = try await messages.messageIndex(contactId: id)
                 let page = try KeyedPage(
@@ -37,8 +37,8 @@ struct MessagesAPI: Sendable {
             }
         }
         read.get("v1/contacts/:id/messages/:message") { request, context in
-            let id = context.parameters.get("id") ?? "", message = context.parameters.get("message") ?? ""
-            return await answer {
+            await answer {
+                let id = try ContactsAPI.contactId(context), message = context.parameters.get("message") ?? ""
                 guard let m = try await messages.message(contactId: id, id: message) else {
                     return APISupport.problem(.notFound, "no message '\(message)' for contact '\(id)'")
                 }

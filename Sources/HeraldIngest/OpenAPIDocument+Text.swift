@@ -1,6 +1,6 @@
 // The API's OpenAPI 3.1 description, kept as YAML text so it reads (and diffs)
 // as the document it is. `OpenAPIDocumentTests` checks it against the router and
-// `scripts/schemathesis` runs it against a live ingestor.
+// `scripts/check-api` runs schemathesis with it against a live ingestor.
 
 extension OpenAPIDocument {
     /// The document as written; `HERALD_VERSION` stands for `HeraldVersion.current`.
@@ -71,7 +71,7 @@ extension OpenAPIDocument {
                   description: The OpenAPI 3.1 document.
                   content:
                     application/yaml:
-                      schema: {type: string}
+                      schema: {type: object}
           /v1/events:
             post:
               tags: [events]
@@ -315,12 +315,12 @@ extension OpenAPIDocument {
                 - {name: encoding, in: query, schema: {type: string, enum: [utf-8, windows-1250]}}
                 - {name: delimiter, in: query, description: "`,` `;` or `tab`; detected when absent.", schema: {type: string, enum: [",", ";", tab]}}
                 - {name: id, in: query, description: The job's id (a retry with the same id resumes it)., schema: {type: string}}
-                - {name: dry_run, in: query, schema: {type: string, enum: ["true", "false"]}}
+                - {name: dry_run, in: query, description: "`true` for a preview; anything else imports.", schema: {type: string}}
               requestBody:
                 required: true
                 content:
                   text/csv:
-                    schema: {type: string}
+                    schema: {type: string, format: binary, description: "CSV bytes: UTF-8 (with or without BOM) or Windows-1250."}
               responses:
                 "200":
                   description: A finished job with this id, or a dry run's preview.
@@ -571,7 +571,7 @@ extension OpenAPIDocument {
                 required: true
                 content:
                   application/json:
-                    schema: {$ref: "#/components/schemas/SegmentInput"}
+                    schema: {$ref: "#/components/schemas/SegmentUpdate"}
               responses:
                 "200":
                   description: The segment.
@@ -1095,7 +1095,7 @@ extension OpenAPIDocument {
                       properties:
                         audience: {$ref: "#/components/schemas/Audience"}
                   text/csv:
-                    schema: {type: string}
+                    schema: {type: string, format: binary, description: "CSV bytes: UTF-8 (with or without BOM) or Windows-1250."}
               responses:
                 "200":
                   description: "CSV: the rows added and refused."
@@ -1464,10 +1464,10 @@ extension OpenAPIDocument {
               in: query
               description: The `next_cursor` of the page before, as given.
               schema: {type: string}
-            ListFilter: {name: list, in: query, description: Members of this list., schema: {type: string}}
-            TagFilter: {name: tag, in: query, description: Contacts with this tag., schema: {type: string}}
-            WhereFilter: {name: where, in: query, description: A condition in the campaign language (JSON or YAML text)., schema: {type: string}}
-            SegmentFilter: {name: segment, in: query, description: A saved segment's id., schema: {type: string}}
+            ListFilter: {name: list, in: query, description: Members of this list., schema: {type: string, minLength: 1, maxLength: 256}}
+            TagFilter: {name: tag, in: query, description: Contacts with this tag., schema: {type: string, minLength: 1, maxLength: 256}}
+            WhereFilter: {name: where, in: query, description: A condition (JSON or YAML text)., schema: {type: string, minLength: 1}}
+            SegmentFilter: {name: segment, in: query, description: A saved segment's id., schema: {type: string, minLength: 1, maxLength: 64}}
             ContactId:
               name: id
               in: path
@@ -1489,7 +1489,8 @@ extension OpenAPIDocument {
               name: id
               in: path
               required: true
-              schema: {type: string, minLength: 1, maxLength: 64}
+              description: The campaign's id (letters, digits, '-' and '_').
+              schema: {type: string, minLength: 1}
             RetireMode:
               name: mode
               in: query
@@ -1588,7 +1589,7 @@ extension OpenAPIDocument {
                 id: {type: string, minLength: 1, maxLength: 256}
                 type: {type: string, pattern: "^[A-Za-z][A-Za-z0-9_.:-]{0,63}$"}
                 contact_id: {type: string, minLength: 1, maxLength: 256}
-                timestamp: {type: string, format: date-time}
+                timestamp: {type: [string, "null"], format: date-time}
                 properties: {type: object}
             IntakeSummary:
               type: object
@@ -1687,10 +1688,22 @@ extension OpenAPIDocument {
                 where: {}
               additionalProperties: true
             SegmentInput:
+              description: "`POST`: with its `id`."
               type: object
-              required: [where]
+              required: [id, where]
+              additionalProperties: false
               properties:
                 id: {type: string, minLength: 1, maxLength: 64}
+                name: {type: string}
+                where:
+                  description: A condition, as an object or as YAML text.
+                  type: [object, string]
+            SegmentUpdate:
+              description: "`PUT`: the id is the path's."
+              type: object
+              required: [where]
+              additionalProperties: false
+              properties:
                 name: {type: string}
                 where:
                   description: A condition, as an object or as YAML text.

@@ -147,3 +147,21 @@ final class CollectingWriter: ResponseBodyWriter, Sendable {
     func write(_ buffer: ByteBuffer) async throws { bytes.withLock { $0 += Array(buffer.readableBytesView) } }
     func finish(_ trailingHeaders: HTTPFields?) async throws {}
 }
+
+@Suite("RouteTable: which methods a path takes, for 405's Allow")
+struct RouteTableTests {
+    @Test("a literal segment wins over a capture; captures match any one segment; an unknown path takes nothing")
+    func methods() {
+        let table = RouteTable()
+        table.load([
+            ("/v1/alerts", "GET"), ("/v1/alerts", "POST"), ("/v1/alerts/validate", "POST"), ("/v1/alerts/{id}", "GET"), ("/v1/alerts/{id}", "PUT"),
+            ("/v1/alerts/{id}", "DELETE"), ("/v1/alerts/{id}/enable", "POST"),
+        ])
+        #expect(table.methods(for: "/v1/alerts/validate") == ["POST"])
+        #expect(table.methods(for: "/v1/alerts/vip") == ["DELETE", "GET", "PUT"])
+        #expect(table.methods(for: "/v1/alerts") == ["GET", "POST"])
+        #expect(table.methods(for: "/v1/alerts/vip/enable") == ["POST"])
+        #expect(table.methods(for: "/v1/alerts/vip/other") == [])
+        #expect(table.methods(for: "/v2/alerts") == [])
+    }
+}
