@@ -26,7 +26,10 @@ struct ListsAPITests {
         let created = try await call(ingestor, "POST", "/v1/lists", #"{"id":"newsletter","name":"Týdenní novinky"}"#)
         #expect(created.status == 201 && created.json["name"] == "Týdenní novinky" && created.json["members"] == 0, "\(created)")
         #expect(try await call(ingestor, "POST", "/v1/lists", #"{"id":"newsletter"}"#).status == 409)
-        for (body, field) in [(#"{"id":""}"#, "id"), (#"{"id":"a\u0007b"}"#, "id"), (#"{"id":"x","colour":"red"}"#, "colour"), (#"{"name":"x"}"#, "id"), (#"{"id":"x","name":{}}"#, "name"), (#"{"id":7}"#, "id")] {
+        for (body, field) in [
+            (#"{"id":""}"#, "id"), (#"{"id":"a\u0007b"}"#, "id"), (#"{"id":"x","colour":"red"}"#, "colour"), (#"{"name":"x"}"#, "id"),
+            (#"{"id":"x","name":{}}"#, "name"), (#"{"id":7}"#, "id"),
+        ] {
             let r = try await call(ingestor, "POST", "/v1/lists", body)
             #expect(r.status == 400 && r.json["field"]?.stringValue == field, "\(body): \(r)")
         }
