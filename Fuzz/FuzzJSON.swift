@@ -22,7 +22,7 @@ import Mustache
 /// that family's code only, so a run can tell when that family stops finding
 /// anything new (docs/fuzzing.md).
 enum Family: String, CaseIterable {
-    case json, campaigns, alerts, pages, tracking, webhooks, mustache
+    case json, campaigns, alerts, pages, tracking, webhooks, mustache, addressbook
 }
 
 let families: Set<Family> = {
@@ -52,6 +52,7 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     if families.contains(.webhooks) { fuzzWebhooks(text, parsed) }
     // Mustache templates compile or are refused, never trap.
     if families.contains(.mustache), let template = try? MustacheTemplate(string: text) { _ = template.render(["first_name": "Ada"]) }
+    if families.contains(.addressbook) { fuzzAddressBook(text, parsed) }
     return 0
 }
 
@@ -112,6 +113,44 @@ func fuzzWebhooks(_ text: String, _ parsed: JSONValue?) {
     }
     if let status = ProviderStatus.twilio(form: URLEncoding.parseForm(text), query: text) { _ = status.state }
     _ = TwilioSignature.matches(text, url: "https://h.example/v1/status/twilio?\(text)", parameters: URLEncoding.parseForm(text), authToken: "t")
+}
+
+/// What the address book, imports and broadcasts read from requests: filters
+/// (decided on profiles at ordinary and extreme times), cursors, import mappings
+/// and rows, phone numbers, broadcasts and their audiences. Refused with a
+/// reason, never a trap; what is written reads back the same.
+func fuzzAddressBook(_ text: String, _ parsed: JSONValue?) {
+    if let filter = try? ContactFilter(list: nil, tag: nil, where: text) {
+        let stored: JSONValue = [
+            "id": "c-1", "email": "ada@example.com", "attributes": ["city": "Praha", "birthday": "1990-12-07", "score": 7],
+            "tags": ["vip": true], "lists": ["newsletter": true], "purchases": ["p1": 1_795_000_000_000],
+            "activity": ["email_opened": [[1_795_400_000_000, 0]]],
+        ]
+        for profile in [try? ContactProfile(stored: stored), try? ContactProfile(stored: ["id": "c-2"])].compactMap({ $0 }) {
+            for now in [Int64(1_795_500_000_000), Int64.max - 1, Int64.min + 1] { _ = filter.matches(profile, now: now) }
+        }
+    }
+    if let cursor = try? AddressBookCursor(text: text, partitions: 24), (try? AddressBookCursor(text: cursor.text, partitions: 24)) != cursor {
+        fail("AddressBookCursor round trip", text)
+    }
+    if let mapping = try? ImportMapping(text) {
+        let header = mapping.columns.map(\.header)
+        for match in [ImportMatch.id, .email, .phone] {
+            guard let rows = try? ImportRows(mapping: mapping, header: header, lists: ["l"], defaultCountry: "+420", match: match) else { continue }
+            _ = rows.read(header, line: 2)
+            _ = rows.read(text.split(separator: ",", omittingEmptySubsequences: false).map(String.init), line: 3)
+        }
+    }
+    for country in [nil, "+420", "+1"] {
+        if let phone = PhoneNumber.e164(text, defaultCountry: country), PhoneNumber.e164(phone, defaultCountry: country) != phone {
+            fail("PhoneNumber.e164 is not idempotent", text)
+        }
+    }
+    if let v = parsed {
+        _ = try? Broadcast.Audience(json: v)
+        let now: Int64 = 1_795_500_000_000
+        if let b = try? Broadcast(json: v, now: now), (try? Broadcast(json: b.json, now: now)) != b { fail("Broadcast round trip", text) }
+    }
 }
 
 /// Enters a journey and wakes it at each wait's due time (at most 50 times).
