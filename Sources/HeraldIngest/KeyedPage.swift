@@ -70,8 +70,10 @@ struct KeyedPage {
             .replacingOccurrences(of: "=", with: "")
     }
 
+    /// The key a cursor holds; nil for text no list gave. 4,096 characters hold
+    /// the longest key (a campaign id has no bound of its own but the body's).
     static func decode(_ text: String) -> String? {
-        guard text.utf8.count <= 1024, text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else { return nil }
+        guard text.utf8.count <= 4096, text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else { return nil }
         var b64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         b64 += String(repeating: "=", count: (4 - b64.count % 4) % 4)
         guard let data = Data(base64Encoded: b64) else { return nil }
