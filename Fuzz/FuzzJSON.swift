@@ -72,6 +72,21 @@ func fuzzJSON(_ bytes: [UInt8], _ text: String, _ parsed: JSONValue?) {
     if fast != parsed.flatMap({ try? SendRequest(json: $0) }) { fail("SendRequest(decoding:)", text) }
     // Stored profiles: member by member, the same profile.
     if (try? ContactProfile(decoding: bytes)) != parsed.flatMap({ try? ContactProfile(stored: $0) }) { fail("ContactProfile(decoding:)", text) }
+    // Stored profiles merged as the store merges them: no trap, the result
+    // reads back as the contact's, and a replay changes nothing more.
+    if let stored = try? StoredProfile(decoding: bytes, id: "c-1") {
+        for replace in [false, true] {
+            var change = parsed.flatMap { try? ContactInput.change(fromBody: $0, replace: replace) } ?? ContactChange()
+            change.activity = (["email_opened", "email_opened|campaign:c"], 1_795_500_000_000, 7)
+            change.note = ("n-1", "a note", 1_795_500_000_000)
+            var once = stored
+            once.apply(change, contactId: "c-1", now: 1_795_500_000_001)
+            var twice = once
+            twice.apply(change, contactId: "c-1", now: 1_795_500_000_001)
+            if once != twice { fail("StoredProfile replay", text) }
+            if (try? ContactProfile(decoding: once.serialized()))?.id != "c-1" { fail("StoredProfile merge reads back", text) }
+        }
+    }
     // Events: both writers give the same bytes, which read back as the event.
     if let v = parsed, let e = try? EventValidator().validate(v, receivedAt: 1_795_500_000_000) {
         let written = e.encoded()

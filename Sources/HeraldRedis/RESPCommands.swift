@@ -21,11 +21,7 @@ struct RESPCommands: Sendable {
     init(bytes commands: [[[UInt8]]]) {
         for command in commands {
             begin(arguments: command.count)
-            for argument in command {
-                header(UInt8(ascii: "$"), argument.count)
-                bytes.append(contentsOf: argument)
-                crlf()
-            }
+            for argument in command { self.argument(bytes: argument) }
         }
     }
 
@@ -47,6 +43,12 @@ struct RESPCommands: Sendable {
             header(UInt8(ascii: "$"), utf8.count)
             bytes.append(contentsOf: utf8)
         }
+        crlf()
+    }
+
+    mutating func argument(bytes argument: [UInt8]) {
+        header(UInt8(ascii: "$"), argument.count)
+        bytes.append(contentsOf: argument)
         crlf()
     }
 

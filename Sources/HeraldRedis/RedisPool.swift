@@ -193,13 +193,7 @@ public final class RedisPool: Service, Sendable {
     /// - Throws: `RedisError` for a connection problem, or an error reply to one of
     ///   `first` (the calls have run all the same: they were in the pipeline).
     public func evalMany(_ script: RedisScript, calls: [(keys: [String], arguments: [String])], first: [[String]] = []) async throws -> [RedisValue] {
-        guard !calls.isEmpty else {
-            if !first.isEmpty { try Self.check(try await pipeline(first), of: first) }
-            return []
-        }
-        for attempt in 0..<2 {
-            let sha = attempt == 0 && loaded(script) ? script.sha : try await load(script)
-            var commands = RESPCommands(first)
+        try await evalMany(script, count: calls.count, first: first) { commands, sha in
             for call in calls {
                 commands.begin(arguments: 3 + call.keys.count + call.arguments.count)
                 commands.argument("EVALSHA")
@@ -208,6 +202,36 @@ public final class RedisPool: Service, Sendable {
                 for key in call.keys { commands.argument(key) }
                 for argument in call.arguments { commands.argument(argument) }
             }
+        }
+    }
+
+    /// `evalMany` with byte arguments, for values that are bytes already (a
+    /// stored document compared and replaced as it is, without a detour through `String`).
+    public func evalMany(_ script: RedisScript, byteCalls calls: [(keys: [String], arguments: [[UInt8]])]) async throws -> [RedisValue] {
+        try await evalMany(script, count: calls.count, first: []) { commands, sha in
+            for call in calls {
+                commands.begin(arguments: 3 + call.keys.count + call.arguments.count)
+                commands.argument("EVALSHA")
+                commands.argument(sha)
+                commands.argument(String(call.keys.count))
+                for key in call.keys { commands.argument(key) }
+                for argument in call.arguments { commands.argument(bytes: argument) }
+            }
+        }
+    }
+
+    /// Sends `first`, then the `count` calls `encode` writes for a script SHA, in one pipeline.
+    private func evalMany(
+        _ script: RedisScript, count: Int, first: [[String]], encode: (inout RESPCommands, String) -> Void
+    ) async throws -> [RedisValue] {
+        guard count > 0 else {
+            if !first.isEmpty { try Self.check(try await pipeline(first), of: first) }
+            return []
+        }
+        for attempt in 0..<2 {
+            let sha = attempt == 0 && loaded(script) ? script.sha : try await load(script)
+            var commands = RESPCommands(first)
+            encode(&commands, sha)
             let replies = try await pipeline(commands)
             try Self.check(replies[..<first.count], of: first)
             let scripts = replies[first.count...]

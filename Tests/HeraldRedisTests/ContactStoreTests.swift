@@ -85,6 +85,41 @@ struct ContactStoreTests {
         await server.stop()
     }
 
+    @Test("writers racing on one contact lose nothing: a profile changed between the read and the write is read and merged again")
+    func racingWriters() async throws {
+        let server = try await TestRedisServer()
+        let id = uniqueName("raced")
+        // Four pools (as four workers would be) and single changes and batches interleaved.
+        var pools: [RedisPool] = []
+        for _ in 0..<4 { pools.append(RedisPool(configuration: server.configuration, logger: Logger(label: "test"))) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (w, pool) in pools.enumerated() {
+                let store = ContactStore(redis: pool, partitions: 24)
+                group.addTask {
+                    for n in 0..<40 {
+                        var c = ContactChange()
+                        c.addTags = ["w\(w)-\(n)"]
+                        if n.isMultiple(of: 2) {
+                            try await store.apply(c, to: id, now: Int64(n))
+                        } else {
+                            var d = ContactChange()
+                            d.addLists = ["l\(w)-\(n)"]
+                            try await store.apply([(id, c), (id, d)], now: Int64(n))
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let store = ContactStore(redis: pools[0], partitions: 24)
+        let p = try #require(try await store.get(id))
+        #expect(p.tags.count == 160)
+        #expect(p.lists.count == 80)
+        #expect(try await store.contacts(shard: Shard.of(id, partitions: 24), list: "l3-39") == [id])
+        for pool in pools { await pool.close() }
+        await server.stop()
+    }
+
     @Test("date attributes and list membership are indexed per shard, and follow changes and deletion")
     func indexes() async throws {
         let server = try await TestRedisServer()

@@ -11,7 +11,7 @@ import Testing
 struct LuaScriptsTests {
     static let all: [RedisScript] = [
         AlertStore.replaceVisitsScript, AlertStore.takeTimedOutScript, CampaignStore.publishScript, CampaignStore.transitionScript,
-        CappedSet.script, ContactStore.applyScript, ContactStore.deleteScript, JourneyStore.saveScript,
+        CappedSet.script, ContactStore.putScript, ContactStore.deleteScript, JourneyStore.saveScript,
         MessageStore.bringForwardScript, MessageStore.claimScript, MessageStore.recordScript, RateLimiter.script,
     ]
 
@@ -29,17 +29,12 @@ struct LuaScriptsTests {
         }
     }
 
-    @Test("shared functions are included where they are used, and the contact caps come from ContactProfile")
+    @Test("shared functions are included where they are used")
     func includes() {
         for script in [MessageStore.claimScript, MessageStore.recordScript] {
             #expect(script.source.contains("local function move(km, kc, ks, old, new"), "\(script.name) lacks message_move.lua")
             #expect(script.source.contains("local function flushShared()"), "\(script.name)")
         }
-        for script in [ContactStore.applyScript, ContactStore.deleteScript] {
-            #expect(script.source.contains("local function reindex(a, b)"), "\(script.name) lacks contact_index.lua")
-        }
-        #expect(ContactStore.applyScript.source.contains("local function drop_oldest(t, cap, time)"))
-        #expect(ContactStore.applyScript.source.contains("local PURCHASE_CAP = \(ContactProfile.purchaseCap)\n"))
-        #expect(ContactStore.applyScript.source.contains("local NOTE_CAP = \(ContactProfile.noteCap)\n"))
+        #expect(ContactStore.deleteScript.source.contains("local function reindex(a, b)"), "contact_delete lacks contact_index.lua")
     }
 }

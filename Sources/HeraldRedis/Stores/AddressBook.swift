@@ -152,7 +152,7 @@ extension AddressBook {
             }
             for case .error(let message) in try await contacts.redis.pipeline(adds) { throw RedisError(code: .server, message: "ZADD: \(message)") }
             let profiles = try await contacts.get(many: ids)
-            try await contacts.updateLookups(profiles.map { ($0.key, ContactStore.lookupReply(before: nil, after: $0.value)) })
+            try await contacts.updateLookups(profiles.map { ContactStore.lookupChange($0.key, before: nil, after: $0.value) })
             seen += adds.count
         } while cursor != "0"
         return seen

@@ -8,8 +8,8 @@ import HeraldCore
 /// is the shard of the address or number itself: a lookup is then one `HMGET`
 /// per slot, whatever the number of shards, and stays valid on a Redis Cluster.
 /// The profile lives in the contact's slot, so one script cannot change both:
-/// the store updates the lookups right after `contact_apply`, from the email
-/// and phone it returns before and after. A crash in between leaves an entry
+/// the store updates the lookups right after it writes the profile, from the
+/// email and phone before and after. A crash in between leaves an entry
 /// missing (the replayed change, which names the field again, restores it) or
 /// stale; so every hit is checked against the profile, and a stale entry is a miss.
 /// Two contacts with one address: the entry names the one that took it last.
@@ -60,31 +60,41 @@ extension ContactStore {
         return found
     }
 
+    /// A contact's email and phone before and after a change, for the lookups.
+    struct LookupChange {
+        var contactId: String
+        var before: (email: String?, phone: String?)
+        var after: (email: String?, phone: String?)
+
+        func value(_ field: LookupField, after: Bool) -> String? {
+            let pair = after ? self.after : before
+            return field == .email ? pair.email : pair.phone
+        }
+    }
+
     /// Records `contactId` under its email and phone in the lookups, and takes it
     /// off the ones it no longer has; `profile` is the profile as stored (or nil:
     /// erased). For `heraldctl contacts reindex` and erasure; changes through
     /// `apply` keep the lookups themselves.
     public func updateLookups(_ contactId: String, before: ContactProfile?, after: ContactProfile?) async throws {
-        try await updateLookups([(contactId, Self.lookupReply(before: before, after: after))])
+        try await updateLookups([Self.lookupChange(contactId, before: before, after: after)])
     }
 
-    /// The reply `contact_apply` would give for a change from `before` to `after`.
-    static func lookupReply(before: ContactProfile?, after: ContactProfile?) -> [RedisValue] {
-        func text(_ s: String?) -> RedisValue { s.map { .bulk(Array($0.utf8)) } ?? .null }
-        return [.null, text(before?.email), text(before?.phone), text(after?.email), text(after?.phone)]
+    /// The lookup change from `before` to `after`.
+    static func lookupChange(_ contactId: String, before: ContactProfile?, after: ContactProfile?) -> LookupChange {
+        LookupChange(contactId: contactId, before: (before?.email, before?.phone), after: (after?.email, after?.phone))
     }
 
-    /// Applies `contact_apply`'s replies (`[profile, email before, phone before,
-    /// email after, phone after]`) to the lookups, in order, in one round trip.
-    func updateLookups(_ changes: [(contactId: String, reply: [RedisValue])]) async throws {
+    /// Applies lookup changes, in order, in one round trip.
+    func updateLookups(_ changes: [LookupChange]) async throws {
         var calls: [(keys: [String], arguments: [String])] = []
-        for (id, reply) in changes where reply.count == 5 {
-            for (i, field) in LookupField.allCases.enumerated() {
-                let old = reply[1 + i].string.map(field.normalized), new = reply[3 + i].string.map(field.normalized)
-                if let old, old != new { calls.append(([lookupKey(field, old)], [old, id, "forget"])) }
+        for change in changes {
+            for field in LookupField.allCases {
+                let old = change.value(field, after: false).map(field.normalized), new = change.value(field, after: true).map(field.normalized)
+                if let old, old != new { calls.append(([lookupKey(field, old)], [old, change.contactId, "forget"])) }
                 // Set even when unchanged: a change replayed after a crash between
                 // the profile and the lookup restores the entry.
-                if let new, !new.isEmpty { calls.append(([lookupKey(field, new)], [new, id, "set"])) }
+                if let new, !new.isEmpty { calls.append(([lookupKey(field, new)], [new, change.contactId, "set"])) }
             }
         }
         for case .error(let message) in try await redis.evalMany(Self.lookupScript, calls: calls) {

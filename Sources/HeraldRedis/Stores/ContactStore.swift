@@ -1,8 +1,9 @@
 import HeraldCore
 
 /// Contact profiles in Redis: one JSON document per contact under
-/// `herald:contact:{shard}:<id>`, changed only by one Lua script so every change
-/// is atomic (no lost update between the API and the event stream).
+/// `herald:contact:{shard}:<id>`. Changes are merged in the worker
+/// (`StoredProfile`) and written with a check-and-set (`contact_put`), so no
+/// update is lost between the API and the event stream.
 public struct ContactStore: Sendable {
     let redis: RedisPool
     let partitions: Int
@@ -35,26 +36,104 @@ public struct ContactStore: Sendable {
         return out
     }
 
-    /// Applies a change atomically and returns the profile after it; keeps the
-    /// email and phone lookups (`ContactStore+Lookup`) in step when it touches them.
+    /// Applies a change and returns the profile after it; keeps the email and
+    /// phone lookups (`ContactStore+Lookup`) in step when it touches them.
     @discardableResult
     public func apply(_ change: ContactChange, to contactId: String, now: Int64) async throws -> ContactProfile {
-        let reply = try await redis.eval(Self.applyScript, keys: [key(contactId)], arguments: [change.json(now: now).jsonString, contactId])
-        guard let parts = reply.array, case .bulk(let bytes)? = parts.first, let p = try? ContactProfile(decoding: bytes) else {
-            throw RedisError(code: .server, message: "contact_apply returned no profile")
+        let written = try await merge([(contactId, change)], now: now)
+        guard let p = written[contactId]?.profile else {
+            throw RedisError(code: .server, message: "the profile of \(contactId) was written but does not read back")
         }
-        if change.touchesLookups { try await updateLookups([(contactId, parts)]) }
         return p
     }
 
-    /// Applies many changes in order, in one round trip (events of a batch),
-    /// then the lookups of those that touch email or phone in one more.
+    /// Applies many changes, in order per contact, in two round trips (the
+    /// events of a batch), then the lookups of those that touch email or phone in one more.
     public func apply(_ changes: [(contactId: String, change: ContactChange)], now: Int64) async throws {
-        let replies = try await redis.evalMany(
-            Self.applyScript, calls: changes.map { (keys: [key($0.contactId)], arguments: [$0.change.json(now: now).jsonString, $0.contactId]) })
-        for case .error(let message) in replies { throw RedisError(code: .server, message: "contact_apply: \(message)") }
-        let touched = zip(changes, replies).compactMap { c, reply in c.change.touchesLookups ? (c.contactId, reply.array ?? []) : nil }
-        if !touched.isEmpty { try await updateLookups(touched) }
+        _ = try await merge(changes, now: now)
+    }
+
+    /// How many times a contact's merge is tried again when its profile changed
+    /// between the read and the write. Each retry means another writer got
+    /// through, so running out takes a contact written without pause by others.
+    static let mergeAttempts = 32
+
+    /// Reads the profiles, merges each contact's changes in order
+    /// (`StoredProfile.apply`) and writes each profile once, only if it is still
+    /// as read (`contact_put`); a contact whose profile changed meanwhile is
+    /// read and merged again. Returns the profiles as written.
+    ///
+    /// A crash between two contacts' writes leaves some applied and not others;
+    /// the batch is replayed, and every change is idempotent (sets, ids, `[time, tag]`).
+    func merge(_ changes: [(contactId: String, change: ContactChange)], now: Int64) async throws -> [String: StoredProfile] {
+        var order: [String] = []
+        var byContact: [String: [ContactChange]] = [:]
+        for (id, change) in changes {
+            if byContact[id] == nil { order.append(id) }
+            byContact[id, default: []].append(change)
+        }
+        var written: [String: StoredProfile] = [:]
+        var lookups: [LookupChange] = []
+        var pending = order
+        var attempts = 0
+        while !pending.isEmpty {
+            attempts += 1
+            guard attempts <= Self.mergeAttempts else {
+                throw RedisError(code: .server, message: "the profile of \(pending[0]) changed \(Self.mergeAttempts) times while it was being written")
+            }
+            let reads = try await redis.pipeline(pending.map { ["GET", key($0)] })
+            var merged: [(id: String, before: StoredProfile?, after: StoredProfile)] = []
+            var calls: [(keys: [String], arguments: [[UInt8]])] = []
+            for (id, reply) in zip(pending, reads) {
+                let read: [UInt8]?
+                switch reply {
+                case .bulk(let bytes): read = bytes
+                case .null: read = nil
+                case .error(let message): throw RedisError(code: .server, message: "GET \(key(id)): \(message)")
+                default: throw RedisError(code: .server, message: "GET \(key(id)) answered \(reply)")
+                }
+                let before = try read.map { try StoredProfile(decoding: $0, id: id) }
+                var after = before ?? StoredProfile(id: id)
+                for change in byContact[id] ?? [] { after.apply(change, contactId: id, now: now) }
+                merged.append((id, before, after))
+                calls.append(([key(id)], [read == nil ? [0x30] : [0x31], read ?? [], after.serialized(), Array(id.utf8)] + indexChanges(id, before, after)))
+            }
+            let replies = try await redis.evalMany(Self.putScript, byteCalls: calls)
+            var conflicted: [String] = []
+            for (m, reply) in zip(merged, replies) {
+                switch reply {
+                case .integer(1):
+                    written[m.id] = m.after
+                    if byContact[m.id]?.contains(where: \.touchesLookups) == true {
+                        lookups.append(LookupChange(contactId: m.id, before: (m.before?.email, m.before?.phone), after: (m.after.email, m.after.phone)))
+                    }
+                case .integer(0): conflicted.append(m.id)
+                case .error(let message): throw RedisError(code: .server, message: "contact_put of \(m.id): \(message)")
+                default: throw RedisError(code: .server, message: "contact_put of \(m.id) answered \(reply)")
+                }
+            }
+            pending = conflicted
+        }
+        if !lookups.isEmpty { try await updateLookups(lookups) }
+        return written
+    }
+
+    /// The shard's index changes from `before` to `after`, as `contact_put`
+    /// takes them: `+key` to add the contact to a set, `-key` to take it off.
+    func indexChanges(_ contactId: String, _ before: StoredProfile?, _ after: StoredProfile) -> [[UInt8]] {
+        let old = before?.indexEntries ?? (days: [:], lists: []), new = after.indexEntries
+        guard old.days != new.days || old.lists != new.lists else { return [] }
+        let tag = Shard.hashTag(Shard.of(contactId, partitions: partitions))
+        var out: [[UInt8]] = []
+        func day(_ op: String, _ attribute: String, _ date: String) {
+            out.append(Array("\(op)herald:idx:md:\(tag):\(attribute):\(date.dropFirst(5))".utf8))
+            out.append(Array("\(op)herald:idx:date:\(tag):\(attribute):\(date)".utf8))
+        }
+        for (attribute, date) in old.days where new.days[attribute] != date { day("-", attribute, date) }
+        for (attribute, date) in new.days where old.days[attribute] != date { day("+", attribute, date) }
+        for list in old.lists.subtracting(new.lists) { out.append(Array("-herald:idx:list:\(tag):\(list)".utf8)) }
+        for list in new.lists.subtracting(old.lists) { out.append(Array("+herald:idx:list:\(tag):\(list)".utf8)) }
+        return out
     }
 
     /// Erases the profile. Returns whether it existed.
@@ -63,15 +142,8 @@ public struct ContactStore: Sendable {
         (try await redis.eval(Self.deleteScript, keys: [key(contactId)], arguments: ["", contactId]).int ?? 0) > 0
     }
 
-    /// Sets (tags, lists) are JSON objects `{name: true}` because Redis's cjson
-    /// encodes an empty Lua table as `{}`; purchases and notes are keyed by id so a
-    /// replayed event changes nothing.
-    /// The caps come from `ContactProfile`, so they are declared once (in Swift)
-    /// and prefixed to the script rather than written into `contact_caps.lua`.
-    static let applyScript = RedisScript(
-        name: "contact_apply",
-        source: "local PURCHASE_CAP = \(ContactProfile.purchaseCap)\nlocal NOTE_CAP = \(ContactProfile.noteCap)\n"
-            + "local ACTIVITY_TIMES = \(ContactActivity.timesCap)\nlocal ACTIVITY_KEYS = \(ContactActivity.keysCap)\n" + LuaSource.contactApply)
+    /// Writes a merged profile if it is still as read, with its index changes.
+    static let putScript = RedisScript(name: "contact_put", source: LuaSource.contactPut)
 
     /// Deletes a profile and removes it from the indexes; returns 1 if it existed.
     static let deleteScript = RedisScript(name: "contact_delete", source: LuaSource.contactDelete)
