@@ -85,6 +85,27 @@ struct ContactStoreTests {
         await server.stop()
     }
 
+    @Test("numbers keep every digit: a 17-digit attribute and a millisecond time read back exactly (the Lua merge's cjson rounded to 14 digits)")
+    func exactNumbers() async throws {
+        let server = try await TestRedisServer()
+        let pool = RedisPool(configuration: server.configuration, logger: Logger(label: "test"))
+        let store = ContactStore(redis: pool, partitions: 24)
+        let id = uniqueName("digits")
+        var change = ContactChange()
+        change.attributes = ["loyalty_id": .int(12_345_678_901_234_567), "ratio": .double(0.1)]
+        change.purchase = ("p-1", 1_796_641_619_297)
+        try await store.apply(change, to: id, now: 1_796_641_619_298)
+        // A second change merges into the stored form: what was read is written back as it was.
+        var tag = ContactChange()
+        tag.addTags = ["vip"]
+        let p = try await store.apply(tag, to: id, now: 1_796_641_619_299)
+        #expect(p.attributes["loyalty_id"] == .int(12_345_678_901_234_567))
+        #expect(p.attributes["ratio"] == .double(0.1))
+        #expect(p.purchases["p-1"] == 1_796_641_619_297 && p.updatedAt == 1_796_641_619_299)
+        await pool.close()
+        await server.stop()
+    }
+
     @Test("writers racing on one contact lose nothing: a profile changed between the read and the write is read and merged again")
     func racingWriters() async throws {
         let server = try await TestRedisServer()
