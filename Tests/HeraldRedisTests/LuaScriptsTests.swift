@@ -11,7 +11,7 @@ import Testing
 struct LuaScriptsTests {
     static let all: [RedisScript] = [
         AlertStore.replaceVisitsScript, AlertStore.takeTimedOutScript, CampaignStore.publishScript, CampaignStore.transitionScript,
-        CappedSet.script, ContactStore.putScript, ContactStore.deleteScript, JourneyStore.saveScript,
+        CappedSet.script, ContactStore.putScript, ContactStore.deleteScript, ContactStore.lookupScript, JourneyStore.saveScript,
         MessageStore.bringForwardScript, MessageStore.claimScript, MessageStore.recordScript, RateLimiter.script,
     ]
 

@@ -85,23 +85,29 @@ extension ContactStore {
         LookupChange(contactId: contactId, before: (before?.email, before?.phone), after: (after?.email, after?.phone))
     }
 
-    /// Applies lookup changes, in order, in one round trip.
+    /// Applies lookup changes in one round trip: every entry to set as a plain
+    /// `HSET`, in order (the last contact to take an address holds it), then
+    /// every entry to take off with `contact_lookup`, which removes it only
+    /// while it still names the contact. Any order of a set and a forget ends
+    /// the same way, so sets need no script: a script call cost Redis about
+    /// 7 µs where an `HSET` costs about 1, twice for every imported row.
     func updateLookups(_ changes: [LookupChange]) async throws {
-        var calls: [(keys: [String], arguments: [String])] = []
+        var sets: [[String]] = []
+        var forgets: [(keys: [String], arguments: [String])] = []
         for change in changes {
             for field in LookupField.allCases {
                 let old = change.value(field, after: false).map(field.normalized), new = change.value(field, after: true).map(field.normalized)
-                if let old, old != new { calls.append(([lookupKey(field, old)], [old, change.contactId, "forget"])) }
+                if let old, old != new { forgets.append(([lookupKey(field, old)], [old, change.contactId])) }
                 // Set even when unchanged: a change replayed after a crash between
                 // the profile and the lookup restores the entry.
-                if let new, !new.isEmpty { calls.append(([lookupKey(field, new)], [new, change.contactId, "set"])) }
+                if let new, !new.isEmpty { sets.append(["HSET", lookupKey(field, new), new, change.contactId]) }
             }
         }
-        for case .error(let message) in try await redis.evalMany(Self.lookupScript, calls: calls) {
+        for case .error(let message) in try await redis.evalMany(Self.lookupScript, calls: forgets, first: sets) {
             throw RedisError(code: .server, message: "contact_lookup: \(message)")
         }
     }
 
-    /// Sets an email or phone entry, or takes it off only while it still names the contact.
+    /// Takes an email or phone entry off only while it still names the contact.
     static let lookupScript = RedisScript(name: "contact_lookup", source: LuaSource.contactLookup)
 }
