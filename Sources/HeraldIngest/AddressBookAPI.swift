@@ -66,12 +66,13 @@ public struct AddressBookAPI: Sendable {
         let q = request.uri.queryParameters
         do {
             let filter = try await filter(request)
+            // Checked before a count too: a bad parameter is refused whatever else the request asks.
+            let limit = try Self.limit(q.get("limit").map { String($0) })
+            let cursor = try q.get("cursor").map { text throws(ContactFilterError) in try AddressBookCursor(text: String(text), partitions: partitions) }
             if let count = q.get("count") {
                 guard count == "true" else { throw ContactFilterError(parameter: "count", "must be true (or absent for a page)") }
                 return APISupport.json(.ok, ["count": .int(Int64(try await book.count(filter, now: clock.now())))])
             }
-            let limit = try Self.limit(q.get("limit").map { String($0) })
-            let cursor = try q.get("cursor").map { text throws(ContactFilterError) in try AddressBookCursor(text: String(text), partitions: partitions) }
             let page = try await book.page(filter, from: cursor, limit: limit, now: clock.now())
             return APISupport.json(.ok, Self.json(page))
         } catch let error as ContactFilterError {

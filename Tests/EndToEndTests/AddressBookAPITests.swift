@@ -51,7 +51,7 @@ struct AddressBookAPITests {
         #expect(json(try await get(ingestor, "/v1/contacts?count=true&tag=vip&where=\(condition)"))["count"] == 4)
         // Refusals name the parameter.
         for (query, field) in [
-            ("limit=0", "limit"), ("limit=1001", "limit"), ("cursor=zz", "cursor"), ("count=yes", "count"),
+            ("limit=0", "limit"), ("limit=1001", "limit"), ("cursor=zz", "cursor"), ("count=yes", "count"), ("count=true&limit=1.5", "limit"),
             ("where=\(URLEncoding.percentEncoded("{messages: {count: {gt: 1}}}"))", "where"),
         ] {
             let r = try await get(ingestor, "/v1/contacts?\(query)")
