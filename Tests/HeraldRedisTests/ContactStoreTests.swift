@@ -177,6 +177,20 @@ struct ContactLookupTests {
         try ContactInput.change(fromBody: try JSONValue.parse(string: json), replace: replace)
     }
 
+    @Test("two contacts take one address in a batch merged in parts at once: the later in the batch holds it")
+    func lastTakerInParts() async throws {
+        let server = try await TestRedisServer()
+        let pool = RedisPool(configuration: server.configuration, logger: Logger(label: "test"))
+        let store = ContactStore(redis: pool, partitions: 24)
+        var batch: [(contactId: String, change: ContactChange)] = [("early", try change(#"{"email":"shared@example.com"}"#))]
+        for n in 0..<600 { batch.append(("filler-\(n)", try change(#"{"attributes":{"n":1}}"#))) }
+        batch.append(("late", try change(#"{"email":"shared@example.com"}"#)))
+        try await store.apply(batch, now: 7)
+        #expect(try await store.find(.email, ["shared@example.com"]).mapValues(\.id) == ["shared@example.com": "late"])
+        await pool.close()
+        await server.stop()
+    }
+
     @Test("a contact is found by email (any case) and phone; a changed, taken or erased address stops naming it; a stale entry is a miss; reindex rebuilds")
     func lookups() async throws {
         let server = try await TestRedisServer()

@@ -40,7 +40,8 @@ public struct ContactStore: Sendable {
     /// phone lookups (`ContactStore+Lookup`) in step when it touches them.
     @discardableResult
     public func apply(_ change: ContactChange, to contactId: String, now: Int64) async throws -> ContactProfile {
-        let written = try await merge([(contactId, change)], now: now)
+        let (written, lookups) = try await merge([(contactId, change)], now: now)
+        try await updateLookups(lookups)
         guard let p = written[contactId]?.profile else {
             throw RedisError(code: .server, message: "the profile of \(contactId) was written but does not read back")
         }
@@ -49,9 +50,40 @@ public struct ContactStore: Sendable {
 
     /// Applies many changes, in order per contact, in two round trips (the
     /// events of a batch), then the lookups of those that touch email or phone in one more.
+    ///
+    /// A large batch is merged in parts of at most `mergePart` contacts at once,
+    /// all of a contact's changes in one part: one part's merge in the worker
+    /// then overlaps another's round trips to Redis.
     public func apply(_ changes: [(contactId: String, change: ContactChange)], now: Int64) async throws {
-        _ = try await merge(changes, now: now)
+        var parts: [[(contactId: String, change: ContactChange)]] = []
+        var partOf: [String: Int] = [:]
+        for c in changes {
+            if let i = partOf[c.contactId] {
+                parts[i].append(c)
+                continue
+            }
+            if parts.isEmpty || partOf.count >= Self.mergePart * parts.count { parts.append([]) }
+            partOf[c.contactId] = parts.count - 1
+            parts[parts.count - 1].append(c)
+        }
+        let lookups: [LookupChange]
+        if parts.count == 1 {
+            lookups = try await merge(changes, now: now).lookups
+        } else {
+            lookups = try await withThrowingTaskGroup(of: [LookupChange].self) { group in
+                for part in parts { group.addTask { try await merge(part, now: now).lookups } }
+                return try await group.reduce(into: []) { $0 += $1 }
+            }
+        }
+        // In the batch's order of each contact's last change, as one merge would
+        // have them: of two contacts taking one address, the later holds it.
+        var last: [String: Int] = [:]
+        for (i, c) in changes.enumerated() { last[c.contactId] = i }
+        try await updateLookups(lookups.sorted { last[$0.contactId, default: 0] < last[$1.contactId, default: 0] })
     }
+
+    /// The most contacts one part of a batch merges (`apply`).
+    static let mergePart = 250
 
     /// How many times a contact's merge is tried again when its profile changed
     /// between the read and the write. Each retry means another writer got
@@ -61,11 +93,14 @@ public struct ContactStore: Sendable {
     /// Reads the profiles, merges each contact's changes in order
     /// (`StoredProfile.apply`) and writes each profile once, only if it is still
     /// as read (`contact_put`); a contact whose profile changed meanwhile is
-    /// read and merged again. Returns the profiles as written.
+    /// read and merged again. Returns the profiles as written and the lookup
+    /// changes to make (`updateLookups`), which the caller puts in order.
     ///
     /// A crash between two contacts' writes leaves some applied and not others;
     /// the batch is replayed, and every change is idempotent (sets, ids, `[time, tag]`).
-    func merge(_ changes: [(contactId: String, change: ContactChange)], now: Int64) async throws -> [String: StoredProfile] {
+    func merge(
+        _ changes: [(contactId: String, change: ContactChange)], now: Int64
+    ) async throws -> (written: [String: StoredProfile], lookups: [LookupChange]) {
         var order: [String] = []
         var byContact: [String: [ContactChange]] = [:]
         for (id, change) in changes {
@@ -114,8 +149,7 @@ public struct ContactStore: Sendable {
             }
             pending = conflicted
         }
-        if !lookups.isEmpty { try await updateLookups(lookups) }
-        return written
+        return (written, lookups)
     }
 
     /// The shard's index changes from `before` to `after`, as `contact_put`
