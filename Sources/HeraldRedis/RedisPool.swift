@@ -194,14 +194,7 @@ public final class RedisPool: Service, Sendable {
     ///   `first` (the calls have run all the same: they were in the pipeline).
     public func evalMany(_ script: RedisScript, calls: [(keys: [String], arguments: [String])], first: [[String]] = []) async throws -> [RedisValue] {
         try await evalMany(script, count: calls.count, first: first) { commands, sha in
-            for call in calls {
-                commands.begin(arguments: 3 + call.keys.count + call.arguments.count)
-                commands.argument("EVALSHA")
-                commands.argument(sha)
-                commands.argument(String(call.keys.count))
-                for key in call.keys { commands.argument(key) }
-                for argument in call.arguments { commands.argument(argument) }
-            }
+            Self.encode(calls, sha: sha, into: &commands) { $0.argument($1) }
         }
     }
 
@@ -209,14 +202,22 @@ public final class RedisPool: Service, Sendable {
     /// stored document compared and replaced as it is, without a detour through `String`).
     public func evalMany(_ script: RedisScript, byteCalls calls: [(keys: [String], arguments: [[UInt8]])]) async throws -> [RedisValue] {
         try await evalMany(script, count: calls.count, first: []) { commands, sha in
-            for call in calls {
-                commands.begin(arguments: 3 + call.keys.count + call.arguments.count)
-                commands.argument("EVALSHA")
-                commands.argument(sha)
-                commands.argument(String(call.keys.count))
-                for key in call.keys { commands.argument(key) }
-                for argument in call.arguments { commands.argument(bytes: argument) }
-            }
+            Self.encode(calls, sha: sha, into: &commands) { $0.argument(bytes: $1) }
+        }
+    }
+
+    /// Appends one `EVALSHA sha` per call, its arguments written by `write`.
+    private static func encode<Argument>(
+        _ calls: [(keys: [String], arguments: [Argument])], sha: String, into commands: inout RESPCommands,
+        write: (inout RESPCommands, Argument) -> Void
+    ) {
+        for call in calls {
+            commands.begin(arguments: 3 + call.keys.count + call.arguments.count)
+            commands.argument("EVALSHA")
+            commands.argument(sha)
+            commands.argument(String(call.keys.count))
+            for key in call.keys { commands.argument(key) }
+            for argument in call.arguments { write(&commands, argument) }
         }
     }
 
