@@ -152,7 +152,7 @@ public struct ContactProfile: WireDecodable, Hashable {
     }
 }
 
-/// A change to a profile, applied atomically by the store.
+/// A change to a profile, merged into the stored document by `StoredProfile`.
 public struct ContactChange: Sendable, Hashable {
     /// PUT: replace every field given (and clear the others), keeping purchases and notes.
     public var replace = false
@@ -211,26 +211,5 @@ public struct ContactChange: Sendable, Hashable {
     public var isEmpty: Bool {
         !replace && fields.isEmpty && attributes.isEmpty && addTags.isEmpty && removeTags.isEmpty && addLists.isEmpty && removeLists.isEmpty
             && purchaseId == nil && noteId == nil && activityKeys.isEmpty
-    }
-
-    /// The JSON the store's Lua script applies.
-    public func json(now: Int64) -> JSONValue {
-        var o: [String: JSONValue] = ["now": .int(now)]
-        if replace { o["replace"] = true }
-        if !fields.isEmpty { o["fields"] = .object(fields) }
-        if !attributes.isEmpty { o["attributes"] = .object(attributes) }
-        for (k, v) in [("add_tags", addTags), ("remove_tags", removeTags), ("add_lists", addLists), ("remove_lists", removeLists)] where !v.isEmpty {
-            o[k] = .array(v.map(JSONValue.string))
-        }
-        if let purchaseId {
-            var purchase: [String: JSONValue] = ["id": .string(purchaseId), "at": .int(purchaseAt)]
-            if let purchaseTotal { purchase["total"] = .double(purchaseTotal) }
-            o["purchase"] = .object(purchase)
-        }
-        if !activityKeys.isEmpty {
-            o["activity"] = ["keys": .array(activityKeys.map(JSONValue.string)), "at": .int(activityAt), "tag": .int(activityTag)]
-        }
-        if let noteId { o["note"] = ["id": .string(noteId), "text": .string(noteText), "at": .int(noteAt)] }
-        return .object(o)
     }
 }
