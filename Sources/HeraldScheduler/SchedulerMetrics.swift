@@ -40,7 +40,7 @@ final class SchedulerMetrics: Sendable {
             if p[shard] == nil {
                 // No unit suffix: `_count` is a histogram's, and Prometheus' own parser says so (`promtool check metrics`).
                 p[shard] = registry.makeGauge(
-                    descriptor: .init(metricName: "herald_scheduler_wakeups_pending", helpText: "Waiting journeys per owned shard"),
+                    descriptor: .init(metricName: "herald_scheduler_wakeups", unitName: "pending", helpText: "Waiting journeys per owned shard"),
                     labels: [("worker", "scheduler"), ("shard", String(shard))])
             }
             return p[shard]!

@@ -61,7 +61,7 @@ public struct WorkerRuntime: Sendable {
         self.deadLetters = DeadLetterQueue(producer: producer, metrics: metrics, worker: worker.rawValue, logger: logger)
         // 1, labelled with what runs: dashboards join on it, and a fleet mid-upgrade shows two versions.
         metrics.makeGauge(
-            descriptor: .init(metricName: "herald_build_info", helpText: "Always 1; the labels say which Herald version this worker runs"),
+            descriptor: .init(metricName: "herald_build", unitName: "info", helpText: "Always 1; the labels say which Herald version this worker runs"),
             labels: [("worker", worker.rawValue), ("version", HeraldVersion.current)]
         ).set(Int64(1))
     }
