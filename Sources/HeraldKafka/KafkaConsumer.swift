@@ -126,12 +126,16 @@ public final class KafkaConsumer: Service, Sendable {
             } onCancel: {
                 task.cancel()
             }
+            // Records of a partition rewound since this batch was polled come again
+            // from that seek: they are neither stored nor sought to here (a second
+            // seek, to this batch's later offset, would skip what the first brings back).
+            let current = rewound.isEmpty ? batch : batch.filter { r in (rewound[TopicPartition(topic: r.topic, partition: r.partition)] ?? -1) < seq }
             switch outcome {
             case .done where storing:
                 core.consumed(batch.count)
-                storeOffsets(batch.filter { r in (rewound[TopicPartition(topic: r.topic, partition: r.partition)] ?? -1) < seq })
+                storeOffsets(current)
             case .rewind:
-                for tp in await rewind(batch) { rewound[tp] = polled }
+                for tp in await rewind(current) { rewound[tp] = polled }
             case .done, .stopped:
                 storing = false
             }

@@ -113,6 +113,42 @@ struct AssignmentTrustTests {
         await producer.close()
     }
 
+    @Test(
+        "with two batches in flight, both in doubt on one partition: the later batch's rewind does not seek past the earlier one's, so no record is skipped",
+        .timeLimit(.minutes(2)))
+    func rewindTwoInFlight() async throws {
+        let logger = Logger(label: "test")
+        let topic = uniqueName("doubt2")
+        let broker = try TestBroker.start(partitions: 1, topics: [topic])
+        let producer = try KafkaProducer(configuration: .init(bootstrapServers: broker.bootstrapServers, clientId: "p"), logger: logger)
+        let values = (0..<30).map { "r\($0)" }
+        for v in values { _ = try await producer.send(topic: topic, key: "k", value: Array(v.utf8)) }
+        var config = KafkaConsumerConfiguration(bootstrapServers: broker.bootstrapServers, groupId: uniqueName("g"), clientId: "c", topics: [topic])
+        config.retryBackoff = .milliseconds(5)
+        config.maxBatchSize = 10
+        config.batchesInFlight = 2
+        let partition = TopicPartition(topic: topic, partition: 0)
+        // The first two batches handed over are each in doubt, and the first
+        // waits until the second has started, so both rewind.
+        let state = Mutex((seen: Set<String>(), calls: 0))
+        let consumer = try KafkaConsumer(configuration: config, metrics: PrometheusCollectorRegistry(), worker: "test", logger: logger) { batch in
+            let call = state.withLock { s in
+                s.calls += 1
+                return s.calls
+            }
+            if call <= 2 {
+                let deadline = ContinuousClock.now + .seconds(5)
+                while call == 1 && state.withLock({ $0.calls }) < 2 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+                throw PartitionInDoubt(partition: partition, reason: "test")
+            }
+            state.withLock { s in s.seen.formUnion(batch.map { String(decoding: $0.value, as: UTF8.self) }) }
+        }
+        try await runUntil(consumer) { state.withLock { $0.seen.count } == 30 }
+        let seen = state.withLock { $0.seen }
+        #expect(seen == Set(values), "skipped: \(Set(values).subtracting(seen).sorted())")
+        await producer.close()
+    }
+
     @Test("fenced(_:) puts an owned partition in doubt at once", .timeLimit(.minutes(1)))
     func fencedOwned() async throws {
         let logger = Logger(label: "test")
