@@ -125,14 +125,23 @@ struct HTTPClientTests {
         defer { close(silent) }
         let port = try #require(bindLoopback(silent))
         #expect(listen(silent, 16) == 0)
+        // A second silent server, for a request with a long timeout that the
+        // rounds below must not wait for (the short one may end before the first
+        // round does on a loaded machine).
+        let silentLong = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
+        defer { close(silentLong) }
+        let longPort = try #require(bindLoopback(silentLong))
+        #expect(listen(silentLong, 16) == 0)
         let client = HTTPClient(concurrency: 4)
         let started = ContinuousClock.now
-        // Its own end time: the rounds below may outlast it on a loaded machine.
-        async let stuck = { () async -> (HTTPExchange, Duration) in
-            let exchanges = await client.send(many: [.postJSON("http://127.0.0.1:\(port)/hook", Array("{}".utf8), timeout: .milliseconds(300))])
+        // Each with its own end time: the rounds below may outlast the short one.
+        func silentRequest(_ port: Int, timeout: Duration) async -> (HTTPExchange, Duration) {
+            let exchanges = await client.send(many: [.postJSON("http://127.0.0.1:\(port)/hook", Array("{}".utf8), timeout: timeout)])
             return (exchanges[0], ContinuousClock.now - started)
-        }()
-        // The wait for the silent server holds up nothing else.
+        }
+        async let stuck = silentRequest(port, timeout: .milliseconds(300))
+        async let stuckLong = silentRequest(longPort, timeout: .seconds(3))
+        // The waits for the silent servers hold up nothing else.
         var firstAnswered: Duration?
         for round in 0..<5 {
             let answered = await client.send(many: (0..<8).map { HTTPRequest.postJSON(receiver.url, Array(#"{"round":\#(round),"n":\#($0)}"#.utf8)) })
@@ -154,7 +163,10 @@ struct HTTPClientTests {
         case .failure(let error): #expect(error.code == (serverGotBytes ? .timeout : .connection), "server got bytes: \(serverGotBytes); \(error)")
         case .success(let response): Issue.record("a silent server answered \(response.status)")
         }
-        #expect(firstAnswered.map { $0 < waited } == true, "the other requests waited for the silent one: \(String(describing: firstAnswered)), \(waited)")
+        let (_, waitedLong) = await stuckLong
+        #expect(waitedLong >= .seconds(3))
+        #expect(
+            firstAnswered.map { $0 < waitedLong } == true, "the other requests waited for a silent one: \(String(describing: firstAnswered)), \(waitedLong)")
         // curl's own timer ends it, not the loop's idle wake-up (once a second).
         #expect(waited >= .milliseconds(300) && waited < .milliseconds(900), "timed out after \(waited)")
         #expect(receiver.received.count == 40)
