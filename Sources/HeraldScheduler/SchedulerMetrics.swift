@@ -38,7 +38,7 @@ final class SchedulerMetrics: Sendable {
     func pendingWakeUps(shard: Int, _ value: Int) {
         pending.withLock { p in
             if p[shard] == nil {
-                // No unit suffix: `_count` is a histogram's, and Prometheus' own parser says so (`promtool check metrics`).
+                // The unit is `pending`, not `count`: `_count` is a histogram's, and Prometheus' own parser says so (`promtool check metrics`).
                 p[shard] = registry.makeGauge(
                     descriptor: .init(metricName: "herald_scheduler_wakeups", unitName: "pending", helpText: "Waiting journeys per owned shard"),
                     labels: [("worker", "scheduler"), ("shard", String(shard))])
