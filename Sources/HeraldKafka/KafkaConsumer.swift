@@ -132,7 +132,7 @@ public final class KafkaConsumer: Service, Sendable {
             let current = rewound.isEmpty ? batch : batch.filter { r in (rewound[TopicPartition(topic: r.topic, partition: r.partition)] ?? -1) < seq }
             switch outcome {
             case .done where storing:
-                core.consumed(batch.count)
+                core.consumed(current.count)
                 storeOffsets(current)
             case .rewind:
                 for tp in await rewind(current) { rewound[tp] = polled }

@@ -121,17 +121,19 @@ struct HTTPClientTests {
         let receiver = try await TestWebhookReceiver()
         defer { receiver.stop() }
         // Listens, so the connection is made (by the kernel), but never reads or answers.
-        let silent = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
+        func silentServer() throws -> (fd: Int32, port: Int) {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
+            let port = try #require(bindLoopback(fd))
+            #expect(listen(fd, 16) == 0)
+            return (fd, port)
+        }
+        let (silent, port) = try silentServer()
         defer { close(silent) }
-        let port = try #require(bindLoopback(silent))
-        #expect(listen(silent, 16) == 0)
-        // A second silent server, for a request with a long timeout that the
-        // rounds below must not wait for (the short one may end before the first
-        // round does on a loaded machine).
-        let silentLong = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
+        // A second one, for a request with a long timeout that the rounds below
+        // must not wait for (the short one may end before the first round does
+        // on a loaded machine).
+        let (silentLong, longPort) = try silentServer()
         defer { close(silentLong) }
-        let longPort = try #require(bindLoopback(silentLong))
-        #expect(listen(silentLong, 16) == 0)
         let client = HTTPClient(concurrency: 4)
         let started = ContinuousClock.now
         // Each with its own end time: the rounds below may outlast the short one.

@@ -4,9 +4,9 @@
 ///
 /// The merge runs in the worker, not in Redis: the store reads the stored
 /// bytes, merges here, and writes back only if the bytes are still those it
-/// read (`ContactStore.apply`). In a Lua script it cost Redis's one thread
-/// about 20 µs a change, against about 9 µs for the check-and-set, and Redis's
-/// cjson kept only 14 digits of a number (docs/contacts.md).
+/// read (`ContactStore.apply`). In a Lua script the merge took Redis's one
+/// thread about 20 µs a change on top of the writes, and Redis's cjson kept
+/// only 14 digits of a number (docs/contacts.md).
 ///
 /// It works on the whole JSON object, not on `ContactProfile`, so what the
 /// typed view leaves out (the tags beside activity times, members a later
