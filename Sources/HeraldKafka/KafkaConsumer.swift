@@ -194,11 +194,11 @@ public final class KafkaConsumer: Service, Sendable {
                     failures += 1
                     heartbeat?.beat()
                     guard let deadLetters else {
-                        try? await Task.sleep(for: Self.backoff(failures, base: configuration.retryBackoff))
+                        await pause(failures)
                         continue
                     }
                     guard failures >= configuration.maxAttempts else {
-                        try? await Task.sleep(for: Self.backoff(failures, base: configuration.retryBackoff))
+                        await pause(failures)
                         continue
                     }
                     // The dead letter must be acknowledged before the record counts as handled.
@@ -258,7 +258,7 @@ public final class KafkaConsumer: Service, Sendable {
                 logger.warning(
                     "kafka.consumer waits out a dependency outage; nothing is dead-lettered for it",
                     metadata: [LogKeys.error: "\(error)", "kafka.attempt": "\(outages)"])
-                try? await Task.sleep(for: Self.backoff(outages, base: configuration.retryBackoff))
+                await pause(outages)
             }
         }
     }
@@ -274,7 +274,7 @@ public final class KafkaConsumer: Service, Sendable {
                 outages += 1
                 heartbeat?.beat()
                 logger.warning("kafka.consumer could not dead-letter a record; will retry", metadata: [LogKeys.error: "\(error)"])
-                try? await Task.sleep(for: Self.backoff(outages, base: configuration.retryBackoff))
+                await pause(outages)
             }
         }
         return false
@@ -284,8 +284,7 @@ public final class KafkaConsumer: Service, Sendable {
     private func retryForever(_ batch: [KafkaRecord]) async -> Outcome {
         var failures = 1
         while true {
-            try? await Task.sleep(for: Self.backoff(failures, base: configuration.retryBackoff))
-            heartbeat?.beat()
+            await pause(failures)
             switch await attempt(batch) {
             case .handled: return .done
             case .stopped: return .stopped
@@ -294,6 +293,23 @@ public final class KafkaConsumer: Service, Sendable {
             }
         }
     }
+
+    /// Waits `backoff(n)` before try `n + 1`, beating at least every 250 ms:
+    /// a pause on purpose is not a stall, however long it grows and however
+    /// tight the liveness bound (`health.stall_after`) is set. Ends early on
+    /// cancellation or shutdown.
+    private func pause(_ n: Int) async {
+        var left = Self.backoff(n, base: configuration.retryBackoff)
+        while left > .zero, !(Task.isShuttingDownGracefully || Task.isCancelled) {
+            let slice = min(left, Self.pauseSlice)
+            try? await Task.sleep(for: slice)
+            left -= slice
+            heartbeat?.beat()
+        }
+    }
+
+    /// The longest sleep between two beats of a pause (`pause`).
+    static let pauseSlice = Duration.milliseconds(250)
 
     /// `base` × 2^(n-1), at most 10 s: a failing record or an outage costs a few
     /// calls a second at first and one every 10 s once it lasts.
