@@ -62,7 +62,7 @@ struct AlertEvaluator: Sendable {
         let contactIds = Array(Set(pageEvents.map(\.contactId)))
         // Two independent round trips at once: the activity lists (which alerts
         // read below, so both finish first) and the waiting visits.
-        async let recorded: Void = store.recordActivity(events.map { ($0.contactId, Self.activityEntry($0)) })
+        async let recorded: Void = store.recordActivity(events.filter(Self.isActivity).map { ($0.contactId, Self.activityEntry($0)) })
         async let waitingVisits = contactIds.isEmpty ? [:] : store.visits(contactIds)
         try await recorded
         let loaded = try await waitingVisits
@@ -238,6 +238,15 @@ struct AlertEvaluator: Sendable {
     /// What the recent-activity list keeps of an event: type, time and one line
     /// of detail, as the JSON text of `{"at","detail","id","type"}` — written
     /// directly, since every event on `herald.events` gets one.
+    /// Whether an event belongs in the contact's recent activity: what the
+    /// contact did, not the address book's bookkeeping. Imported rows and their
+    /// subscriptions (`properties.source: import`) are left out: an alert would
+    /// show them as the contact's latest "activity", and a million-row import
+    /// would leave a million lists in Redis for 30 days.
+    static func isActivity(_ e: Event) -> Bool {
+        e.properties["source"] != "import"
+    }
+
     static func activityEntry(_ e: Event) -> [UInt8] {
         var detail = e.properties["url"]?.stringValue ?? ""
         if detail.isEmpty {

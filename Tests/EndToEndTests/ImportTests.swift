@@ -4,7 +4,9 @@ import HeraldChannels
 import HeraldCore
 import HeraldDevTools
 import HeraldKafka
+import HeraldRedis
 import HeraldTestSupport
+import Logging
 import Testing
 
 @Suite("CSV import (real ingestor, broker and redis-server; heraldctl)", .timeLimit(.minutes(3)))
@@ -245,13 +247,14 @@ struct ImportTests {
     }
 
     @Test(
-        "an import fires list_subscribed only for a campaign that asks for imports, and makes no event no campaign reads; the same subscription through the API fires both"
+        "an import fires list_subscribed only for a campaign that asks for imports, and makes no event no campaign reads; the same subscription through the API fires both; an import is no alert activity"
     )
     func importTriggers() async throws {
         let broker = try TestBroker.start(partitions: 2)
         let redis = try await TestRedisServer()
         let ingestor = try await TestIngestor(broker: broker, redis: redis)
         let scheduler = try await TestWorker(.scheduler, broker: broker, redis: redis)
+        let alerter = try await TestWorker(.alerter, broker: broker, redis: redis)
         for (id, trigger) in [("with-imports", "{list: news, include_imports: true}"), ("without-imports", "news")] {
             let yaml =
                 "id: \(id)\nlist: news\ntriggers:\n  - list_subscribed: \(trigger)\nsteps:\n  - id: hello\n    send: {channel: email, template: welcome, category: promo}\n"
@@ -280,6 +283,19 @@ struct ImportTests {
             .compactMap { try? Event(decoding: $0.value) }.filter { $0.contactId == "imported" }
         #expect(events.map(\.type).sorted() == ["contact_updated", "list_subscribed"], "\(events.map(\.type))")
         #expect(try await get(ingestor, "/v1/contacts/imported")["tags"] == ["vip"])
+        // The alerter keeps the API's subscription as the contact's activity, and
+        // nothing of the import (`properties.source: import`); it has read both by now.
+        let alerts = AlertStore(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test")), partitions: 2)
+        var apiActivity: [JSONValue] = []
+        let deadline = ContinuousClock.now + .seconds(10)
+        while apiActivity.isEmpty && ContinuousClock.now < deadline {
+            apiActivity = try await alerts.activity("by-api")
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(apiActivity.map { $0["type"] } == ["list_subscribed"], "\(apiActivity)")
+        let imported = try await alerts.activity("imported")
+        #expect(imported.isEmpty, "\(imported)\n\(alerter.log.suffix(2000))")
+        await alerter.process.stop()
         await scheduler.process.stop()
         await ingestor.process.stop()
         await redis.stop()

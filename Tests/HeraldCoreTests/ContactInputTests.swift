@@ -38,6 +38,8 @@ struct ContactInputTests {
         ("purchase", [:], true), ("contact_updated", ["attributes": ["city": "Brno"]], true),
         ("contact_updated", ["phone": "nope"], false), ("tag_added", [:], false), ("page_visited", ["url": "x"], true),
         ("campaign_entry_requested", ["campaign": "x"], false),
+        // An import's row names its source, which is not a field.
+        ("contact_updated", ["email": "a@b.example", "source": "import"], true),
     ]
 
     @Test("events imply profile changes", arguments: eventCases)
@@ -45,6 +47,7 @@ struct ContactInputTests {
         let e = Event(id: "e1", type: type, contactId: "c", timestamp: 5, receivedAt: 6, properties: properties)
         #expect((ContactInput.change(for: e) != nil) == changes)
         if type == "purchase" { #expect(ContactInput.change(for: e)?.purchase?.id == "e1") }
+        if properties["source"] != nil { #expect(ContactInput.change(for: e)?.fields == ["email": "a@b.example"]) }
         if type == "page_visited" { #expect(ContactInput.change(for: e)?.activity?.keys == ["page_visited"] && ContactInput.change(for: e)?.activity?.at == 5) }
     }
 

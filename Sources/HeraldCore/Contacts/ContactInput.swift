@@ -47,14 +47,17 @@ public enum ContactInput {
 
     /// The profile change an event implies, or nil when it implies none.
     ///
-    /// `contact_updated` (properties as a PATCH body), `list_subscribed` /
+    /// `contact_updated` (properties as a PATCH body, but for `source`), `list_subscribed` /
     /// `list_unsubscribed` (`list`), `tag_added` / `tag_removed` (`tag`), `purchase`
     /// (recorded once per event id). An event whose properties are unusable changes nothing.
     public static func change(for event: Event) -> ContactChange? {
         var change = ContactChange()
         switch event.type {
         case "contact_updated":
-            guard let c = try? Self.change(fromBody: .object(event.properties), replace: false) else { return nil }
+            // `source` names who made the change (`import`), as on membership events; it is not a field.
+            var body = event.properties
+            body["source"] = nil
+            guard let c = try? Self.change(fromBody: .object(body), replace: false) else { return nil }
             change = c
         case "list_subscribed", "list_unsubscribed":
             guard let list = event.properties["list"]?.stringValue, !list.isEmpty else { return nil }

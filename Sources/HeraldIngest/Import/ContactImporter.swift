@@ -222,10 +222,13 @@ struct ContactImporter: Sendable {
                 continue
             default: counts[before == nil ? "created" : "updated", default: 0] += 1
             }
-            if let fields = row.body.objectValue, !fields.isEmpty {
+            if var fields = row.body.objectValue, !fields.isEmpty {
                 // The raw topic's form (as a bulk producer writes it), validated and
                 // stamped on intake. Written from the fields' bytes, serialized once
                 // for the id and the record: mapping rows is the importer's own CPU cost.
+                // `source: import` as on the membership events below: the alerter
+                // keeps no activity for it (docs/alerts.md).
+                fields["source"] = .string("import")
                 let properties = JSONValue.object(fields).serialized()
                 let digest = Hashing.sha256(Array("\(contactId)\u{1F}contact_updated\u{1F}".utf8) + properties)
                 var raw = Array(#"{"id":"import-"#.utf8) + Array(Hashing.hex(digest.prefix(16)).utf8)
