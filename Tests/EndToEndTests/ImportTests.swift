@@ -130,6 +130,48 @@ struct ImportTests {
     }
 
     @Test(
+        "a row too large for an event is rejected by its line and the rest imported; a quote never closed fails the import at its line, with the rows before it imported and counted"
+    )
+    func oversizedRows() async throws {
+        let broker = try TestBroker.start(partitions: 2)
+        let redis = try await TestRedisServer()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        func runImport(_ id: String, _ csv: String) async throws -> JSONValue {
+            let r = try await client.send(
+                method: "POST", url: "\(ingestor.apiURL)/v1/imports?id=\(id)", headers: [("Authorization", "Bearer \(TestIngestor.adminKey)")],
+                body: Array(csv.utf8))
+            #expect(r.status == 202, "\(r.bodyText)")
+            for _ in 0..<200 {
+                let job = try await get(ingestor, "/v1/imports/\(id)")
+                if job["state"] != "running" { return job }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            return .null
+        }
+        // 600 KB of notes: within the row limit, over the event limit (512 KiB).
+        let huge = String(repeating: "n", count: 600_000)
+        var job = try await runImport("big-row", "id,attributes.note\nsmall-1,a\nhuge,\(huge)\nsmall-2,b\n")
+        #expect(job["state"] == "done" && job["created"] == 2 && job["rejected"] == 1, "\(job)")
+        let errors = try await client.send(
+            method: "GET", url: "\(ingestor.apiURL)/v1/imports/big-row/errors.csv", headers: [("Authorization", "Bearer \(TestIngestor.adminKey)")])
+        #expect(errors.bodyText.contains("3,,\"the row is 600"), "\(errors.bodyText)")
+        // A quote never closed on line 4, then 2 MB: the file fails there (the row limit is 1 MiB).
+        let rest = (0..<100_000).map { "r\($0),x\n" }.joined() + String(repeating: "z", count: 1_200_000)
+        job = try await runImport("unclosed", "id,attributes.note\nq-1,a\nq-2,b\nq-3,\"never closed\n" + rest)
+        #expect(job["state"] == "failed" && job["created"] == 2 && job["committed"] == 2, "\(job)")
+        #expect(job["error"]?.stringValue?.contains("line 4: a row is longer than 1024 KiB") == true, "\(job)")
+        var found: JSONValue = .null
+        for _ in 0..<100 where found["id"] == nil {
+            found = try await get(ingestor, "/v1/contacts/q-2")
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(found["id"] == "q-2" && found["attributes"]?["note"] == "b", "\(found)")
+        #expect(try await get(ingestor, "/v1/contacts/q-3")["id"] == nil)
+        await ingestor.process.stop()
+        await redis.stop()
+    }
+
+    @Test(
         "matching by email (any case) or phone updates the contact that holds it, creates one contact per new address with a derived id, and a rerun of the file changes nothing"
     )
     func matchByEmailAndPhone() async throws {

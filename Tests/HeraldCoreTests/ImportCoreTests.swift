@@ -61,6 +61,10 @@ struct ImportCoreTests {
         // A short row: missing cells are empty, not an error (except the id).
         guard case .row(let short) = rows.read(["c2"], line: 3) else { Issue.record("refused"); return }
         #expect(short.body == ["lists": ["newsletter"]])
+        // An id the intake would refuse is refused here, by its column.
+        #expect(
+            rows.read(["c\n3"], line: 4)
+                == .rejected([.init(line: 4, column: "ID", reason: "the contact id contains a control character (a tab or a line break?)")]))
     }
 
     @Test("a header without a mapped column, or a mapping without an id, is refused before any row")

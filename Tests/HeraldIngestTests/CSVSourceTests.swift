@@ -42,6 +42,40 @@ struct CSVSourceTests {
         #expect(resumed.map(\.cells) == [["3"]] && resumed.map(\.line) == [4])
     }
 
+    @Test(
+        "a quote never closed fails the file at the line it opens, after the rows before it, without holding the rest; rows up to the limit are read whole"
+    )
+    func rowLimit() async throws {
+        func write(_ text: String) -> String {
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("csv-\(UUID().uuidString)").path
+            #expect(FileManager.default.createFile(atPath: path, contents: Data(text.utf8)))
+            return path
+        }
+        let filler = (0..<20_000).map { "r\($0),x\n" }.joined()  // 200 KB after the open quote
+        let path = write("id,note\n1,a\n2,b\n3,\"never closed\n" + filler)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let s = try await CSVSource.open(path: path, encoding: nil, delimiter: nil, batchSize: 1000, maxRowBytes: 10_000)
+        #expect(try await s.next()?.map(\.cells) == [["1", "a"], ["2", "b"]])
+        do {
+            _ = try await s.next()
+            Issue.record("a row of 200 KB passed a 10 KB limit")
+        } catch let error as ImportError {
+            #expect("\(error)".contains("line 4") && "\(error)".contains("never closed"), "\(error)")
+        }
+        // Rows of up to the limit, across the reader's 64 KiB chunks, are read whole.
+        let long = String(repeating: "y", count: 9_000)
+        let rows = (0..<40).map { "\($0),\"\(long)\"\n" }.joined()
+        let fine = write("id,note\n" + rows)
+        defer { try? FileManager.default.removeItem(atPath: fine) }
+        let f = try await CSVSource.open(path: fine, encoding: nil, delimiter: nil, batchSize: 1000, maxRowBytes: 10_000)
+        #expect(try await f.next()?.map { $0.cells[1].count } == Array(repeating: 9_000, count: 40))
+        #expect(try await f.next() == nil)
+        // The header itself.
+        let header = write("id,\"note\n" + filler)
+        defer { try? FileManager.default.removeItem(atPath: header) }
+        await #expect(throws: ImportError.self) { _ = try await CSVSource.open(path: header, encoding: nil, delimiter: nil, maxRowBytes: 10_000) }
+    }
+
     @Test("a file without a header, or not in its encoding, is refused with the reason")
     func refusals() async throws {
         await #expect(throws: (any Error).self) { _ = try await source([]) }

@@ -40,6 +40,12 @@ final class CSVSource: Sendable {
         var stopped = false
     }
 
+    /// The longest row read, in bytes: twice the largest event the intake takes
+    /// (`EventIntake.maxEventBytes`), so a row the importer would refuse as too
+    /// large is still read and reported by its line, while a quote never
+    /// closed fails the file there instead of filling memory with the rest of it.
+    static let maxRowBytes = 2 * EventIntake.maxEventBytes
+
     /// The rows read so far and the bytes of the file, for progress.
     let progress = Mutex<(rows: Int, bytes: Int)>((0, 0))
 
@@ -49,7 +55,10 @@ final class CSVSource: Sendable {
     ///   - encoding, delimiter: nil to detect them.
     ///   - skipRows: data rows already imported (a resumed import), read but not handed over.
     /// - Throws: `ImportError` naming what is wrong with the file.
-    init(path: String, encoding: Encoding?, delimiter: UnicodeScalar?, batchSize: Int = 1000, skipRows: Int = 0) throws(ImportError) {
+    ///   - maxRowBytes: a longer row (with its line breaks) fails the file (`RowBoundedStream`).
+    init(
+        path: String, encoding: Encoding?, delimiter: UnicodeScalar?, batchSize: Int = 1000, skipRows: Int = 0, maxRowBytes: Int = CSVSource.maxRowBytes
+    ) throws(ImportError) {
         guard let handle = FileHandle(forReadingAtPath: path) else { throw ImportError("the uploaded file cannot be read") }
         let head = (try? handle.read(upToCount: 1 << 20)) ?? Data()
         try? handle.close()
@@ -60,13 +69,18 @@ final class CSVSource: Sendable {
             readPath = path + ".utf8"
             try Self.transcode1250(from: path, to: readPath)
         }
-        guard let stream = InputStream(fileAtPath: readPath) else { throw ImportError("the uploaded file cannot be read") }
+        guard let file = InputStream(fileAtPath: readPath) else { throw ImportError("the uploaded file cannot be read") }
+        let stream = RowBoundedStream(file, limit: maxRowBytes)
         let reader: CSVReader
         do {
             reader = try CSVReader(stream: stream, hasHeaderRow: true, delimiter: dialect.delimiter)
+            // CSV.swift hands back a row cut by the limit as if whole.
+            guard !stream.overLimit else { throw RowBoundedStream.RowTooLong(limit: maxRowBytes) }
         } catch {
-            throw ImportError("the file is not CSV: \(error)")
+            if readPath != path { try? FileManager.default.removeItem(atPath: readPath) }
+            throw ImportError(stream.overLimit ? "the header row: \(RowBoundedStream.RowTooLong(limit: maxRowBytes))" : "the file is not CSV: \(error)")
         }
+        stream.rowEnded()
         guard let header = reader.headerRow, !header.isEmpty, header != [""] else { throw ImportError("the file has no header row") }
         self.dialect = dialect
         self.header = header.map { $0.trimmingCharacters(in: .whitespaces) }
@@ -74,8 +88,10 @@ final class CSVSource: Sendable {
         progress.withLock { $0.bytes = total }
         // Lines of the header: 1 plus its fields' line breaks.
         let firstLine = 2 + header.reduce(0) { $0 + $1.utf8.filter { $0 == 0x0A }.count }
-        let owned = ReaderBox(reader), cleanup = readPath == path ? nil : readPath
-        let thread = Thread { [self] in self.read(owned.reader, firstLine: firstLine, batchSize: batchSize, skipRows: skipRows, cleanup: cleanup) }
+        let owned = ReaderBox(reader, stream), cleanup = readPath == path ? nil : readPath
+        let thread = Thread { [self] in
+            self.read(owned.reader, owned.stream, firstLine: firstLine, batchSize: batchSize, skipRows: skipRows, cleanup: cleanup)
+        }
         thread.name = "csv-import"
         thread.start()
     }
@@ -83,12 +99,15 @@ final class CSVSource: Sendable {
     /// `init` on a thread of its own: opening reads the file's start, and a
     /// Windows-1250 file is converted whole, neither of which may block the
     /// cooperative pool.
-    static func open(path: String, encoding: Encoding?, delimiter: UnicodeScalar?, batchSize: Int = 1000, skipRows: Int = 0) async throws -> CSVSource {
+    static func open(
+        path: String, encoding: Encoding?, delimiter: UnicodeScalar?, batchSize: Int = 1000, skipRows: Int = 0, maxRowBytes: Int = CSVSource.maxRowBytes
+    ) async throws -> CSVSource {
         try await withCheckedThrowingContinuation { c in
             let thread = Thread {
                 c.resume(
                     with: Result { () throws(ImportError) in
-                        try CSVSource(path: path, encoding: encoding, delimiter: delimiter, batchSize: batchSize, skipRows: skipRows)
+                        try CSVSource(
+                            path: path, encoding: encoding, delimiter: delimiter, batchSize: batchSize, skipRows: skipRows, maxRowBytes: maxRowBytes)
                     })
             }
             thread.name = "csv-open"
@@ -119,12 +138,14 @@ final class CSVSource: Sendable {
         space.signal()
     }
 
-    private func read(_ reader: CSVReader, firstLine: Int, batchSize: Int, skipRows: Int, cleanup: String?) {
+    private func read(_ reader: CSVReader, _ stream: RowBoundedStream, firstLine: Int, batchSize: Int, skipRows: Int, cleanup: String?) {
         defer { if let cleanup { try? FileManager.default.removeItem(atPath: cleanup) } }
         var line = firstLine
         var batch: Batch = []
         var index = 0
         while let row = reader.next() {
+            if stream.overLimit { break }  // the row was cut: it is not one
+            stream.rowEnded()
             if state.withLock({ $0.stopped }) { return }
             let start = line
             line += 1 + row.reduce(0) { $0 + $1.utf8.filter { $0 == 0x0A }.count }
@@ -144,9 +165,13 @@ final class CSVSource: Sendable {
         // is one this process just wrote, so that error means the end; any other
         // (a byte sequence that is not the encoding) is the file's fault.
         let failure: ImportError? =
-            switch reader.error {
-            case nil, CSVError.cannotReadFile?: nil
-            case let error?: ImportError("the file stops being CSV near line \(line): \(error)")
+            if stream.overLimit {
+                ImportError("line \(line): \(RowBoundedStream.RowTooLong(limit: stream.limit)); the rows before it were read")
+            } else {
+                switch reader.error {
+                case nil, CSVError.cannotReadFile?: nil
+                case let error?: ImportError("the file stops being CSV near line \(line): \(error)")
+                }
             }
         let waiter: CheckedContinuation<Batch?, any Error>? = state.withLock { s in
             s.finished = true
@@ -220,9 +245,13 @@ final class CSVSource: Sendable {
     }
 }
 
-/// Hands the reader to its thread. `@unchecked`: the initializer reads the
-/// header and never touches the reader again; from then on only the thread does.
+/// Hands the reader and its stream to the thread. `@unchecked`: the initializer
+/// reads the header and never touches either again; from then on only the thread does.
 private final class ReaderBox: @unchecked Sendable {
     let reader: CSVReader
-    init(_ reader: CSVReader) { self.reader = reader }
+    let stream: RowBoundedStream
+    init(_ reader: CSVReader, _ stream: RowBoundedStream) {
+        self.reader = reader
+        self.stream = stream
+    }
 }

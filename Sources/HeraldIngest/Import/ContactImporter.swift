@@ -111,7 +111,7 @@ struct ContactImporter: Sendable {
             }
             // The next batch is read and looked up while this one is mapped and produced.
             var upcoming = Task { try await prepare(source, rows: rows) }
-            while let prepared = try await upcoming.value {
+            while let prepared = try await next(upcoming, settling: { while !sending.isEmpty { try await commit() } }) {
                 upcoming = Task { try await prepare(source, rows: rows) }
                 let (records, errors, batchCounts) = events(for: prepared, mode: options.mode)
                 if sending.count >= batchesSending { try await commit() }
@@ -137,6 +137,18 @@ struct ContactImporter: Sendable {
             try? await jobs.update(id, set: ["state": "failed", "error": "\(error)", "finished_at_ms": String(clock.now())])
         }
         try? FileManager.default.removeItem(atPath: path)
+    }
+
+    /// The batch `upcoming` prepares. When the file turns out bad midway (a row
+    /// too long, bytes not in its encoding), the batches already produced are
+    /// first `settle`d, so the job counts every row imported before the bad one.
+    func next(_ upcoming: Task<Prepared?, any Error>, settling settle: () async throws -> Void) async throws -> Prepared? {
+        do {
+            return try await upcoming.value
+        } catch let error as ImportError {
+            try await settle()
+            throw error
+        }
     }
 
     /// Batches produced but not yet seen in the profiles, at most: 40,000 rows,
@@ -181,7 +193,7 @@ struct ContactImporter: Sendable {
     /// their contacts, its rejected rows, and the profiles and campaigns as they were.
     struct Prepared: Sendable {
         var rows: Int
-        var valid: [(row: ImportRows.Row, contactId: String)]
+        var valid: [(row: ImportRows.Row, line: Int, contactId: String)]
         var errors: [ImportRows.RowError]
         var profiles: [String: ContactProfile]
         var announcements: ImportAnnouncements
@@ -192,10 +204,13 @@ struct ContactImporter: Sendable {
     func prepare(_ source: CSVSource, rows: ImportRows) async throws -> Prepared? {
         guard let batch = try await source.next() else { return nil }
         var valid: [ImportRows.Row] = []
+        var lines: [Int] = []
         var errors: [ImportRows.RowError] = []
         for (cells, line) in batch {
             switch rows.read(cells, line: line) {
-            case .row(let r): valid.append(r)
+            case .row(let r):
+                valid.append(r)
+                lines.append(line)
             case .rejected(let e): errors += e
             }
         }
@@ -203,24 +218,29 @@ struct ContactImporter: Sendable {
         let profiles = found.merging(try await contacts.get(many: Array(Set(ids).subtracting(found.keys)))) { a, _ in a }
         try await catalog.refresh()
         return Prepared(
-            rows: batch.count, valid: Array(zip(valid, ids)), errors: errors, profiles: profiles, announcements: try await catalog.importAnnouncements())
+            rows: batch.count, valid: zip(zip(valid, lines), ids).map { ($0.0, $0.1, $1) }, errors: errors, profiles: profiles,
+            announcements: try await catalog.importAnnouncements())
     }
+
+    /// What the canonical form adds to a raw event at most: the receipt and
+    /// event times (`Event.encoded`).
+    static let canonicalOverhead = 128
 
     /// The events of one prepared batch, its rejected rows, and its counts.
     func events(for prepared: Prepared, mode: ImportMode) -> ([KafkaOutgoingRecord], [ImportRows.RowError], [String: Int]) {
-        let errors = prepared.errors
+        var errors = prepared.errors
         var counts = ["rejected": Set(errors.map(\.line)).count]
         var profiles = prepared.profiles
         let announcements = prepared.announcements
         var records: [KafkaOutgoingRecord] = []
         let now = clock.now()
-        for (row, contactId) in prepared.valid {
+        for (row, line, contactId) in prepared.valid {
             let before = profiles[contactId]
             switch (mode, before) {
             case (.onlyNew, _?), (.onlyExisting, nil):
                 counts["skipped", default: 0] += 1
                 continue
-            default: counts[before == nil ? "created" : "updated", default: 0] += 1
+            default: break
             }
             if var fields = row.body.objectValue, !fields.isEmpty {
                 // The raw topic's form (as a bulk producer writes it), validated and
@@ -234,8 +254,18 @@ struct ContactImporter: Sendable {
                 var raw = Array(#"{"id":"import-"#.utf8) + Array(Hashing.hex(digest.prefix(16)).utf8)
                 raw += Array(#"","type":"contact_updated","contact_id":"#.utf8) + JSONValue.string(contactId).serialized()
                 raw += Array(#","properties":"#.utf8) + properties + [UInt8(ascii: "}")]
+                // The intake would refuse it (to herald.dlq), or Kafka (the whole
+                // import): the row is reported instead, as every refused row is.
+                guard raw.count + Self.canonicalOverhead <= EventIntake.maxEventBytes else {
+                    errors.append(
+                        ImportRows.RowError(
+                            line: line, column: "", reason: "the row is \(raw.count) bytes as an event, over the \(EventIntake.maxEventBytes >> 10) KiB limit"))
+                    counts["rejected", default: 0] += 1
+                    continue
+                }
                 records.append(KafkaOutgoingRecord(topic: Topics.eventsRaw, key: contactId, value: raw))
             }
+            counts[before == nil ? "created" : "updated", default: 0] += 1
             // Events only for what a campaign reads (the profile change is in the record above).
             var membership = ContactChange()
             membership.addLists = row.change.addLists.filter(announcements.announces(list:))

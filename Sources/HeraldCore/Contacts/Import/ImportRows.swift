@@ -56,6 +56,13 @@ public struct ImportRows: Sendable {
         public var column: String
         /// What is wrong.
         public var reason: String
+
+        /// A problem of the row starting on `line`, in `column` ("" for the row).
+        public init(line: Int, column: String, reason: String) {
+            self.line = line
+            self.column = column
+            self.reason = reason
+        }
     }
 
     /// A row that can be imported.
@@ -89,6 +96,9 @@ public struct ImportRows: Sendable {
             let header = indexed.first { $0.index == idIndex }!.column.header
             if cell.utf8.count > 256 {
                 fail(header, "the contact id is longer than 256 bytes")
+            } else if cell.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+                // The intake refuses such an id (`EventValidator`): the row would be counted and lost.
+                fail(header, "the contact id contains a control character (a tab or a line break?)")
             } else if !cell.isEmpty {
                 id = cell
             } else if match == .id {
