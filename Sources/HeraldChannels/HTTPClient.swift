@@ -49,6 +49,9 @@ public struct HTTPRequest: Sendable {
     public var headers: [(String, String)]
     /// The body, if any.
     public var body: [UInt8]?
+    /// A file sent as the body (with `POST`), read as it is sent: an upload of
+    /// any size holds one buffer, not the file. Takes the place of `body`.
+    public var bodyFile: String?
     /// Bound on the whole transfer.
     public var timeout: Duration
     /// Which addresses the request may connect to; nil: any (a provider's fixed URL).

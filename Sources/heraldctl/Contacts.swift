@@ -171,8 +171,17 @@ struct Contacts: AsyncParsableCommand {
         @Option(help: "Write the rejected rows (line, column, reason) to this CSV.") var errors: String?
 
         func run() async throws {
-            guard let data = FileManager.default.contents(atPath: file) else { throw CLIError("cannot read \(file)") }
-            let bytes = Array(data)
+            // One pass over the file, a megabyte at a time: its hash (for the job's
+            // id) and its line count (for the ETA). The upload then streams it too,
+            // so a file of any size costs the CLI a buffer, not its size.
+            guard let handle = FileHandle(forReadingAtPath: file) else { throw CLIError("cannot read \(file)") }
+            var hash = Hashing.SHA256Stream()
+            var lines = 0
+            while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+                hash.update(chunk)
+                lines += chunk.reduce(0) { $1 == 0x0A ? $0 + 1 : $0 }
+            }
+            try? handle.close()
             var query: [(String, String)] = [("mode", mode)]
             if match != "id" { query.append(("match", match)) }
             if let map { query.append(("map", map)) }
@@ -181,13 +190,15 @@ struct Contacts: AsyncParsableCommand {
             if let encoding { query.append(("encoding", encoding)) }
             if let delimiter { query.append(("delimiter", delimiter)) }
             // The same file with the same parameters is the same job: a rerun resumes or reports it.
-            let id = "f-" + Hashing.hex(Hashing.sha256(bytes + Array(query.map { "\($0.0)=\($0.1)" }.joined(separator: "&").utf8)).prefix(12))
+            hash.update(Array(query.map { "\($0.0)=\($0.1)" }.joined(separator: "&").utf8))
+            let id = "f-" + Hashing.hex(hash.finalize().prefix(12))
             query.append(dryRun ? ("dry_run", "true") : ("id", id))
             let e = try options.endpoint()
             let url = "\(e.url)/v1/imports?" + query.map { "\($0.0)=\(URLEncoding.percentEncoded($0.1))" }.joined(separator: "&")
-            let request = HTTPRequest(
-                method: "POST", url: url, headers: [("Authorization", "Bearer \(e.key)"), ("Content-Type", "text/csv")], body: bytes, timeout: .seconds(600),
+            var request = HTTPRequest(
+                method: "POST", url: url, headers: [("Authorization", "Bearer \(e.key)"), ("Content-Type", "text/csv")], timeout: .seconds(600),
                 maxResponseBytes: 16 << 20)
+            request.bodyFile = file
             let r = try await HTTPClient(concurrency: 1).send(many: [request])[0].result.get()
             let answer = (try? JSONValue.parse(r.body)) ?? .null
             guard (200..<300).contains(r.status) else { throw CLIError("HTTP \(r.status): \(answer["detail"]?.stringValue ?? r.bodyText)") }
@@ -196,7 +207,7 @@ struct Contacts: AsyncParsableCommand {
                 return
             }
             // Progress: rows a second, and an ETA from the file's line count.
-            let total = max(1, bytes.reduce(0) { $1 == 0x0A ? $0 + 1 : $0 } - 1)
+            let total = max(1, lines - 1)
             let started = ContinuousClock.now
             var job = answer
             while job["state"]?.stringValue == "running" {

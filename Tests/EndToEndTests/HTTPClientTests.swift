@@ -101,6 +101,25 @@ struct HTTPClientTests {
         #expect(r.status == 200 && r.bodyText == "hello", "HTTP \(r.status): \(r.bodyText.prefix(200))")
     }
 
+    @Test("a body file is sent as it is read, byte for byte; a file that cannot be read fails the request with its path")
+    func bodyFile() async throws {
+        let receiver = try await TestWebhookReceiver()
+        defer { receiver.stop() }
+        let dir = try temporaryDirectory("upload")
+        let content = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        try Data(content).write(to: URL(fileURLWithPath: "\(dir)/body"))
+        let client = HTTPClient(concurrency: 2)
+        var request = HTTPRequest(method: "POST", url: receiver.url, headers: [("Content-Type", "text/csv")])
+        request.bodyFile = "\(dir)/body"
+        var missing = request
+        missing.bodyFile = "\(dir)/nothing-here"
+        let results = await client.send(many: [request, missing])
+        #expect((try? results[0].result.get().status) == 200, "\(results[0].result)")
+        #expect(receiver.received.count == 1 && receiver.received.first?.body == content)
+        guard case .failure(let error) = results[1].result else { Issue.record("a missing file was sent"); return }
+        #expect(error.message.contains("cannot read \(dir)/nothing-here"), "\(error)")
+    }
+
     @Test("a response body over the request's cap ends the transfer with an error instead of filling memory")
     func responseCap() async throws {
         let dir = try temporaryDirectory("bigbody")

@@ -16,13 +16,21 @@ struct HTTPTransfer: CurlTransfer {
         /// Set by the open-socket callback when the policy refused an address.
         var refusedAddress: String?
         var bodyTooLarge = false
+        /// The request's `bodyFile`, open while it is sent.
+        var file: UnsafeMutablePointer<FILE>?
+        var filePath = ""
+        /// Why `bodyFile` could not be read.
+        var fileError: String?
 
         init(headerList: UnsafeMutablePointer<curl_slist>?, policy: AddressPolicy?, maxBody: Int) {
             self.headerList = headerList
             self.policy = policy
             self.maxBody = maxBody
         }
-        deinit { curl_slist_free_all(headerList) }
+        deinit {
+            curl_slist_free_all(headerList)
+            if let file { fclose(file) }
+        }
     }
 
     func configure(_ h: UnsafeMutableRawPointer) -> AnyObject {
@@ -45,7 +53,26 @@ struct HTTPTransfer: CurlTransfer {
             _ = herald_curl_setopt_opensocket_cb(h, curlOpenSocket)
             _ = herald_curl_setopt_pointer(h, CURLOPT_OPENSOCKETDATA, context)
         }
-        if let body = request.body {
+        if let path = request.bodyFile {
+            // Read by curl as it sends (`curlReadFile`), on the loop's own thread.
+            state.file = fopen(path, "rb")
+            state.filePath = path
+            var size: off_t = 0
+            if let f = state.file, fseeko(f, 0, SEEK_END) == 0 {
+                size = ftello(f)
+                rewind(f)
+            } else {
+                state.fileError = "cannot read \(path): \(String(cString: strerror(errno)))"
+                // No request may leave with an empty body in place of the file: a
+                // URL curl cannot parse ends the transfer before it connects, and
+                // `result` reports the file.
+                _ = herald_curl_setopt_string(h, CURLOPT_URL, "")
+            }
+            _ = herald_curl_setopt_long(h, CURLOPT_POST, 1)
+            _ = herald_curl_setopt_offset(h, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(max(0, size)))
+            _ = herald_curl_setopt_data_cb(h, CURLOPT_READFUNCTION, curlReadFile)
+            _ = herald_curl_setopt_pointer(h, CURLOPT_READDATA, context)
+        } else if let body = request.body {
             body.withUnsafeBytes { raw in
                 _ = herald_curl_setopt_offset(h, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(raw.count))
                 // COPYPOSTFIELDS copies, so the buffer need not outlive this scope.
@@ -58,6 +85,7 @@ struct HTTPTransfer: CurlTransfer {
 
     func result(of h: UnsafeMutableRawPointer, code: CURLcode, state: AnyObject) -> Result<HTTPClientResponse, HTTPClientError> {
         let state = state as! State
+        if let reason = state.fileError { return .failure(error(.other, reason)) }
         if let address = state.refusedAddress {
             return .failure(error(.refused, "the address \(address) is not public and not in the allow-list (sender.webhook_allowed_networks)"))
         }
@@ -94,6 +122,20 @@ private let curlWriteBody: herald_curl_data_cb = { ptr, size, count, userdata in
         return 0  // curl ends the transfer (CURLE_WRITE_ERROR)
     }
     state.body.append(contentsOf: UnsafeRawBufferPointer(start: ptr, count: n))
+    return n
+}
+
+/// The next part of the request's `bodyFile`; aborts the transfer when it
+/// cannot be read.
+private let curlReadFile: herald_curl_data_cb = { ptr, size, count, userdata in
+    guard let ptr, let userdata else { return Int(CURL_READFUNC_ABORT) }
+    let state = Unmanaged<HTTPTransfer.State>.fromOpaque(userdata).takeUnretainedValue()
+    guard let file = state.file else { return Int(CURL_READFUNC_ABORT) }
+    let n = fread(ptr, 1, size * count, file)
+    if n == 0, ferror(file) != 0 {
+        state.fileError = "reading \(state.filePath) failed: \(String(cString: strerror(errno)))"
+        return Int(CURL_READFUNC_ABORT)
+    }
     return n
 }
 

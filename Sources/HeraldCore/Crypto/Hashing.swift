@@ -9,6 +9,17 @@ public enum Hashing {
         Array(SHA256.hash(data: Array(message)))
     }
 
+    /// A SHA-256 fed in parts: a file read a megabyte at a time.
+    public struct SHA256Stream {
+        private var hasher = SHA256()
+        /// A hash of nothing yet.
+        public init() {}
+        /// Adds `bytes` to what is hashed.
+        public mutating func update(_ bytes: some Sequence<UInt8>) { hasher.update(data: Array(bytes)) }
+        /// The hash of everything added.
+        public func finalize() -> [UInt8] { Array(hasher.finalize()) }
+    }
+
     /// SHA-1 of `message`. Only where a peer requires it (Redis names scripts by
     /// it, Twilio signs with it); never for a decision of Herald's own.
     public static func sha1(_ message: some Sequence<UInt8>) -> [UInt8] {
