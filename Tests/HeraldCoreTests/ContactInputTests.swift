@@ -24,6 +24,11 @@ struct ContactInputTests {
             (#"{"phone":"601234567"}"#, "phone"), (#"{"phone":"+0601234567"}"#, "phone"),
             (#"{"timezone":"Mars/Base"}"#, "timezone"), (#"{"attributes":[1]}"#, "attributes"),
             (#"{"tags":"vip"}"#, "tags"), (#"{"colour":"red"}"#, "colour"), (#"[]"#, ""),
+            // Bounds: a profile holds at most 1,000 tags and lists and 500 attributes, names of 1 to 256 bytes.
+            ("{\"tags\":[" + (0...1000).map { "\"t\($0)\"" }.joined(separator: ",") + "]}", "tags"),
+            ("{\"lists\":[\"" + String(repeating: "l", count: 257) + "\"]}", "lists"), (#"{"lists":["a\tb"]}"#, "lists"),
+            ("{\"attributes\":{" + (0...500).map { "\"a\($0)\":1" }.joined(separator: ",") + "}}", "attributes"),
+            (#"{"attributes":{"":1}}"#, "attributes"),
         ])
     func refused(body: String, field: String) throws {
         #expect(throws: EventValidationError.self) { try ContactInput.change(fromBody: try JSONValue.parse(string: body), replace: false) }
@@ -38,6 +43,7 @@ struct ContactInputTests {
         ("purchase", [:], true), ("contact_updated", ["attributes": ["city": "Brno"]], true),
         ("contact_updated", ["phone": "nope"], false), ("tag_added", [:], false), ("page_visited", ["url": "x"], true),
         ("campaign_entry_requested", ["campaign": "x"], false),
+        ("tag_added", ["tag": "a\u{1}b"], false), ("list_subscribed", ["list": .string(String(repeating: "l", count: 257))], false),
         // An import's row names its source, which is not a field.
         ("contact_updated", ["email": "a@b.example", "source": "import"], true),
     ]

@@ -89,6 +89,27 @@ struct StoredProfileTests {
         #expect(profile.notes.count == ContactProfile.noteCap && profile.notes["n0"] == nil)
     }
 
+    @Test("tags, lists and attributes stop at their caps: held ones stay and change, removals make room, new ones beyond are not added")
+    func nameCaps() throws {
+        var p = StoredProfile(id: "c-1")
+        var fill = ContactChange()
+        fill.addTags = (0..<ContactProfile.tagCap).map { "t\($0)" }
+        fill.addLists = (0..<ContactProfile.listCap).map { "l\($0)" }
+        fill.attributes = Dictionary(uniqueKeysWithValues: (0..<ContactProfile.attributeCap).map { ("a\($0)", JSONValue.int(0)) })
+        p.apply(fill, contactId: "c-1", now: 1)
+        var more = ContactChange()
+        more.addTags = ["new-1", "new-2", "new-3"]
+        more.removeTags = ["t0", "t1", "new-3"]
+        more.addLists = ["new-list"]
+        more.attributes = ["a0": 7, "zz-new": 1]
+        p.apply(more, contactId: "c-1", now: 2)
+        let profile = try #require(p.profile)
+        #expect(profile.tags.count == ContactProfile.tagCap && profile.tags.isSuperset(of: ["new-1", "new-2"]))
+        #expect(!profile.tags.contains("t0") && !profile.tags.contains("new-3"), "removed, and added-then-removed, as before the caps")
+        #expect(profile.lists.count == ContactProfile.listCap && !profile.lists.contains("new-list"))
+        #expect(profile.attributes["a0"] == 7 && profile.attributes["zz-new"] == nil && profile.attributes.count == ContactProfile.attributeCap)
+    }
+
     @Test("a damaged document is refused naming the contact; a damaged id is replaced by the contact's")
     func damaged() throws {
         #expect(throws: FieldError.self) { try stored("[1,2]") }

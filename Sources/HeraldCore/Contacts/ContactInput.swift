@@ -38,11 +38,37 @@ public enum ContactInput {
         }
         if let a = o["attributes"] {
             guard let attrs = a.objectValue else { throw EventValidationError(field: "attributes", reason: "must be an object") }
+            guard attrs.count <= ContactProfile.attributeCap else {
+                throw EventValidationError(field: "attributes", reason: "at most \(ContactProfile.attributeCap) attributes, got \(attrs.count)")
+            }
+            for key in attrs.keys.sorted() where key.isEmpty || key.utf8.count > maxNameBytes {
+                throw EventValidationError(field: "attributes", reason: "an attribute's name must be 1 to \(maxNameBytes) bytes")
+            }
             change.attributes = attrs
         }
-        if let t = o["tags"] { change.addTags = try strings(t, field: "tags") }
-        if let l = o["lists"] { change.addLists = try strings(l, field: "lists") }
+        if let t = o["tags"] { change.addTags = try names(t, field: "tags", cap: ContactProfile.tagCap) }
+        if let l = o["lists"] { change.addLists = try names(l, field: "lists", cap: ContactProfile.listCap) }
         return change
+    }
+
+    /// The longest tag, list or attribute name, in UTF-8 bytes.
+    public static let maxNameBytes = 256
+
+    /// Tag or list names: at most `cap` (a profile holds no more), each 1 to
+    /// `maxNameBytes` bytes without control characters.
+    static func names(_ v: JSONValue, field: String, cap: Int) throws(EventValidationError) -> [String] {
+        let out = try strings(v, field: field)
+        guard out.count <= cap else { throw EventValidationError(field: field, reason: "at most \(cap) names, got \(out.count)") }
+        for name in out where !isName(name) {
+            let shown = name.count > 40 ? name.prefix(40) + "…" : name
+            throw EventValidationError(field: field, reason: "'\(shown)' is not a name: 1 to \(maxNameBytes) bytes, no control characters")
+        }
+        return out
+    }
+
+    /// A tag, list or attribute name: 1 to `maxNameBytes` bytes, no control characters.
+    public static func isName(_ s: String) -> Bool {
+        !s.isEmpty && s.utf8.count <= maxNameBytes && !s.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
     }
 
     /// The profile change an event implies, or nil when it implies none.
@@ -60,10 +86,10 @@ public enum ContactInput {
             guard let c = try? Self.change(fromBody: .object(body), replace: false) else { return nil }
             change = c
         case "list_subscribed", "list_unsubscribed":
-            guard let list = event.properties["list"]?.stringValue, !list.isEmpty else { return nil }
+            guard let list = event.properties["list"]?.stringValue, isName(list) else { return nil }
             if event.type == "list_subscribed" { change.addLists = [list] } else { change.removeLists = [list] }
         case "tag_added", "tag_removed":
-            guard let tag = event.properties["tag"]?.stringValue, !tag.isEmpty else { return nil }
+            guard let tag = event.properties["tag"]?.stringValue, isName(tag) else { return nil }
             if event.type == "tag_added" { change.addTags = [tag] } else { change.removeTags = [tag] }
         case "purchase":
             change.purchase = (event.id, event.timestamp)

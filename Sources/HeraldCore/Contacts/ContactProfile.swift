@@ -43,6 +43,17 @@ public struct ContactProfile: WireDecodable, Hashable {
     public static let purchaseCap = 1000
     /// How many notes a profile keeps (see `purchaseCap`).
     public static let noteCap = 200
+    /// How many tags, lists and attributes a profile holds at most. Anyone with
+    /// an ingest key (which may sit in a shop's page) can send `contact_updated`
+    /// events, so without a bound one contact could be grown without end, and
+    /// every message and event of it would read the whole profile. Names beyond
+    /// the bound are not added (`StoredProfile.apply`); those held stay, and
+    /// held attributes can still change.
+    public static let tagCap = 1000
+    /// How many lists (see `tagCap`).
+    public static let listCap = 1000
+    /// How many attributes (see `tagCap`).
+    public static let attributeCap = 500
 
     /// Every purchase ever recorded, kept or dropped.
     public var purchaseCount: Int64 { Int64(purchases.count).addingClamped(olderPurchases) }

@@ -61,23 +61,29 @@ public struct StoredProfile: Sendable, Hashable {
             if v == .null { p.removeValue(forKey: k) } else { p[k] = v }
         }
         if p["consent"]?.objectValue == nil { p["consent"] = .object([:]) }
+        // (held ∪ added) − removed, as before the caps: removals first, then the
+        // additions not removed, up to the caps (`ContactProfile.tagCap`…) in the
+        // change's order (sorted keys for attributes), so a replay adds the same.
         if !change.attributes.isEmpty {
             Self.update(&p, "attributes") { a in
-                for (k, v) in change.attributes {
-                    if v == .null { a.removeValue(forKey: k) } else { a[k] = v }
+                for (k, v) in change.attributes where v == .null { a.removeValue(forKey: k) }
+                for (k, v) in change.attributes.sorted(by: { $0.key < $1.key }) where v != .null {
+                    if a[k] != nil || a.count < ContactProfile.attributeCap { a[k] = v }
                 }
             }
         }
         if !change.addTags.isEmpty || !change.removeTags.isEmpty {
             Self.update(&p, "tags") { t in
-                for tag in change.addTags { t[tag] = true }
-                for tag in change.removeTags { t.removeValue(forKey: tag) }
+                let removed = Set(change.removeTags)
+                for tag in removed { t.removeValue(forKey: tag) }
+                for tag in change.addTags where !removed.contains(tag) && t.count < ContactProfile.tagCap { t[tag] = true }
             }
         }
         if !change.addLists.isEmpty || !change.removeLists.isEmpty {
             Self.update(&p, "lists") { l in
-                for list in change.addLists { l[list] = true }
-                for list in change.removeLists { l.removeValue(forKey: list) }
+                let removed = Set(change.removeLists)
+                for list in removed { l.removeValue(forKey: list) }
+                for list in change.addLists where !removed.contains(list) && l.count < ContactProfile.listCap { l[list] = true }
             }
         }
         if let purchase = change.purchase { Self.addPurchase(&p, id: purchase.id, at: purchase.at, total: change.purchaseTotal) }
