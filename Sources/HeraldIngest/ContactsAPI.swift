@@ -82,6 +82,8 @@ public struct ContactsAPI: Sendable {
             }
         } catch let error as ResponseError {
             return error.response
+        } catch let error as ProfileTooLarge {
+            return APISupport.problem(.unprocessableContent, error.description)
         } catch {
             logger.warning("contacts API could not reach Redis", metadata: ["redis.error": "\(error)"])
             return APISupport.problem(.serviceUnavailable, "the profile store is unavailable; retry", headers: [.retryAfter: "1"])

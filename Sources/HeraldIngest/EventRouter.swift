@@ -43,7 +43,15 @@ public struct EventRouter: Sendable {
         let read = Self.read(batch, recordsActivity: recorded.contains)
         // herald.events holds what the ingestor wrote; anything else is kept in herald.dlq, never dropped.
         try await deadLetters?.send(read.undecodable.map { ($0, .undecodable, "", "not a canonical event") })
-        if !read.changes.isEmpty { try await store.apply(read.changes, now: clock.now()) }
+        if !read.changes.isEmpty {
+            let refused = try await store.apply(read.changes, now: clock.now())
+            if let (contact, count) = refused.first {
+                // Kept out on purpose (ContactProfile.maxStoredBytes): the events stay on herald.events.
+                logger.warning(
+                    "profile changes not applied: the profiles would pass their size bound",
+                    metadata: ["herald.contacts": "\(refused.count)", "herald.contact_id": "\(contact)", "herald.changes": "\(count)"])
+            }
+        }
         let commands = Self.commands(read.events, interesting: try await catalog.interestingEventTypes())
         for case .failure(let error) in await producer.send(commands) { throw error }
     }

@@ -85,6 +85,36 @@ struct ContactStoreTests {
         await server.stop()
     }
 
+    @Test(
+        "a change that would take a profile past 1 MiB is not applied, in a batch (counted) or through the API's apply (an error); one that shrinks it is"
+    )
+    func sizeBound() async throws {
+        let server = try await TestRedisServer()
+        let store = ContactStore(redis: RedisPool(configuration: server.configuration, logger: Logger(label: "test")), partitions: 4)
+        let id = uniqueName("big")
+        func attribute(_ name: String, _ value: JSONValue) -> ContactChange {
+            var c = ContactChange()
+            c.attributes = [name: value]
+            return c
+        }
+        let big = JSONValue.string(String(repeating: "x", count: 600_000))
+        // One event's worth fits; the second does not and is left out; the third is small and applies.
+        let refused = try await store.apply([(id, attribute("a", big)), (id, attribute("b", big)), (id, attribute("c", 1))], now: 10)
+        #expect(refused == [id: 1])
+        var p = try #require(try await store.get(id))
+        #expect(p.attributes["a"] == big && p.attributes["b"] == nil && p.attributes["c"] == 1)
+        await #expect(throws: ProfileTooLarge.self) { try await store.apply(attribute("b", big), to: id, now: 20) }
+        // Removing the big value shrinks it: applied.
+        p = try await store.apply(attribute("a", .null), to: id, now: 30)
+        #expect(p.attributes == ["c": 1])
+        // A new contact whose only change is too large gets no profile at all.
+        let other = uniqueName("huge")
+        let huge = JSONValue.string(String(repeating: "y", count: 1_100_000))
+        #expect(try await store.apply([(other, attribute("a", huge))], now: 40) == [other: 1])
+        #expect(try await store.get(other) == nil)
+        await server.stop()
+    }
+
     @Test("numbers keep every digit: a 17-digit attribute and a millisecond time read back exactly (the Lua merge's cjson rounded to 14 digits)")
     func exactNumbers() async throws {
         let server = try await TestRedisServer()

@@ -54,6 +54,11 @@ public struct ContactProfile: WireDecodable, Hashable {
     public static let listCap = 1000
     /// How many attributes (see `tagCap`).
     public static let attributeCap = 500
+    /// The largest stored profile, in bytes: twice the largest event, so any one
+    /// event fits, while attribute values sent one event after another cannot
+    /// grow a profile without end. A change that would take a profile past it
+    /// is not applied (one that leaves it no larger always is).
+    public static let maxStoredBytes = 1 << 20
 
     /// Every purchase ever recorded, kept or dropped.
     public var purchaseCount: Int64 { Int64(purchases.count).addingClamped(olderPurchases) }

@@ -40,7 +40,8 @@ public struct ContactStore: Sendable {
     /// phone lookups (`ContactStore+Lookup`) in step when it touches them.
     @discardableResult
     public func apply(_ change: ContactChange, to contactId: String, now: Int64) async throws -> ContactProfile {
-        let (written, lookups) = try await merge([(contactId, change)], now: now)
+        let (written, lookups, refused) = try await merge([(contactId, change)], now: now)
+        guard refused.isEmpty else { throw ProfileTooLarge(contactId: contactId) }
         try await updateLookups(lookups)
         guard let p = written[contactId]?.profile else {
             throw RedisError(code: .server, message: "the profile of \(contactId) was written but does not read back")
@@ -54,7 +55,11 @@ public struct ContactStore: Sendable {
     /// A large batch is merged in parts of at most `mergePart` contacts at once,
     /// all of a contact's changes in one part: one part's merge in the worker
     /// then overlaps another's round trips to Redis.
-    public func apply(_ changes: [(contactId: String, change: ContactChange)], now: Int64) async throws {
+    ///
+    /// - Returns: the contacts with changes that were not applied, and how many:
+    ///   they would have taken the profile past `ContactProfile.maxStoredBytes`.
+    @discardableResult
+    public func apply(_ changes: [(contactId: String, change: ContactChange)], now: Int64) async throws -> [String: Int] {
         var parts: [[(contactId: String, change: ContactChange)]] = []
         var partOf: [String: Int] = [:]
         for c in changes {
@@ -66,13 +71,22 @@ public struct ContactStore: Sendable {
             partOf[c.contactId] = parts.count - 1
             parts[parts.count - 1].append(c)
         }
-        let lookups: [LookupChange]
+        var lookups: [LookupChange] = []
+        var refused: [String: Int] = [:]
         if parts.count == 1 {
-            lookups = try await merge(changes, now: now).lookups
+            (_, lookups, refused) = try await merge(changes, now: now)
         } else {
-            lookups = try await withThrowingTaskGroup(of: [LookupChange].self) { group in
-                for part in parts { group.addTask { try await merge(part, now: now).lookups } }
-                return try await group.reduce(into: []) { $0 += $1 }
+            (lookups, refused) = try await withThrowingTaskGroup(of: ([LookupChange], [String: Int]).self) { group in
+                for part in parts {
+                    group.addTask {
+                        let m = try await merge(part, now: now)
+                        return (m.lookups, m.refused)
+                    }
+                }
+                return try await group.reduce(into: ([], [:])) { all, part in
+                    all.0 += part.0
+                    all.1.merge(part.1) { a, _ in a }
+                }
             }
         }
         // In the batch's order of each contact's last change, as one merge would
@@ -80,6 +94,7 @@ public struct ContactStore: Sendable {
         var last: [String: Int] = [:]
         for (i, c) in changes.enumerated() { last[c.contactId] = i }
         try await updateLookups(lookups.sorted { last[$0.contactId, default: 0] < last[$1.contactId, default: 0] })
+        return refused
     }
 
     /// The most contacts one part of a batch merges (`apply`).
@@ -91,7 +106,8 @@ public struct ContactStore: Sendable {
     static let mergeAttempts = 32
 
     /// Reads the profiles, merges each contact's changes in order
-    /// (`StoredProfile.apply`) and writes each profile once, only if it is still
+    /// (`StoredProfile.apply`; a change that would take the profile past
+    /// `ContactProfile.maxStoredBytes` is left out, `withinBound`) and writes each profile once, only if it is still
     /// as read (`contact_put`); a contact whose profile changed meanwhile is
     /// read and merged again. Returns the profiles as written and the lookup
     /// changes to make (`updateLookups`), which the caller puts in order.
@@ -100,7 +116,7 @@ public struct ContactStore: Sendable {
     /// the batch is replayed, and every change is idempotent (sets, ids, `[time, tag]`).
     func merge(
         _ changes: [(contactId: String, change: ContactChange)], now: Int64
-    ) async throws -> (written: [String: StoredProfile], lookups: [LookupChange]) {
+    ) async throws -> (written: [String: StoredProfile], lookups: [LookupChange], refused: [String: Int]) {
         var order: [String] = []
         var byContact: [String: [ContactChange]] = [:]
         for (id, change) in changes {
@@ -109,6 +125,7 @@ public struct ContactStore: Sendable {
         }
         var written: [String: StoredProfile] = [:]
         var lookups: [LookupChange] = []
+        var refused: [String: Int] = [:]
         var pending = order
         var attempts = 0
         while !pending.isEmpty {
@@ -130,8 +147,15 @@ public struct ContactStore: Sendable {
                 let before = try read.map { try StoredProfile(decoding: $0, id: id) }
                 var after = before ?? StoredProfile(id: id)
                 for change in byContact[id] ?? [] { after.apply(change, contactId: id, now: now) }
+                var bytes = after.serialized()
+                if bytes.count > ContactProfile.maxStoredBytes && bytes.count > read?.count ?? 0 {
+                    let kept = Self.withinBound(before, id: id, changes: byContact[id] ?? [], readBytes: read?.count ?? 0, now: now)
+                    refused[id] = kept.refused  // set again, not added, when a conflict makes it merge again
+                    guard let profile = kept.profile else { continue }  // nothing applied to a contact that has no profile
+                    (after, bytes) = profile
+                }
                 merged.append((id, before, after))
-                calls.append(([key(id)], [read == nil ? [0x30] : [0x31], read ?? [], after.serialized(), Array(id.utf8)] + indexChanges(id, before, after)))
+                calls.append(([key(id)], [read == nil ? [0x30] : [0x31], read ?? [], bytes, Array(id.utf8)] + indexChanges(id, before, after)))
             }
             let replies = try await redis.evalMany(Self.putScript, byteCalls: calls)
             var conflicted: [String] = []
@@ -149,7 +173,33 @@ public struct ContactStore: Sendable {
             }
             pending = conflicted
         }
-        return (written, lookups)
+        return (written, lookups, refused)
+    }
+
+    /// The slow path of `merge`, for a profile the changes take past
+    /// `ContactProfile.maxStoredBytes`: the changes one at a time, each kept only
+    /// when it leaves the profile within the bound or no larger than before it.
+    /// Returns the profile and its bytes (nil when nothing was applied to a
+    /// contact without a profile) and how many changes were not applied.
+    static func withinBound(
+        _ before: StoredProfile?, id: String, changes: [ContactChange], readBytes: Int, now: Int64
+    ) -> (profile: (StoredProfile, [UInt8])?, refused: Int) {
+        var current = before ?? StoredProfile(id: id)
+        var bytes: [UInt8]? = nil
+        var size = readBytes
+        var refused = 0
+        for change in changes {
+            var next = current
+            next.apply(change, contactId: id, now: now)
+            let written = next.serialized()
+            if written.count <= ContactProfile.maxStoredBytes || written.count <= size {
+                (current, bytes, size) = (next, written, written.count)
+            } else {
+                refused += 1
+            }
+        }
+        if let bytes { return ((current, bytes), refused) }
+        return (before.map { ($0, $0.serialized()) }, refused)
     }
 
     /// The shard's index changes from `before` to `after`, as `contact_put`
@@ -201,5 +251,15 @@ public struct ContactStore: Sendable {
 
     private func members(_ key: String) async throws -> [String] {
         (try await redis.execute(["SMEMBERS", key]).array ?? []).compactMap(\.string).sorted()
+    }
+}
+
+/// A change that would make the contact's stored profile larger than
+/// `ContactProfile.maxStoredBytes`; it was not applied.
+public struct ProfileTooLarge: Error, CustomStringConvertible {
+    /// The contact.
+    public let contactId: String
+    public var description: String {
+        "the change would make the profile of \(contactId) larger than \(ContactProfile.maxStoredBytes >> 10) KiB; nothing changed"
     }
 }
