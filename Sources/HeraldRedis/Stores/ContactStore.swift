@@ -259,6 +259,7 @@ public struct ContactStore: Sendable {
 public struct ProfileTooLarge: Error, CustomStringConvertible {
     /// The contact.
     public let contactId: String
+    /// What happened, naming the contact and the bound.
     public var description: String {
         "the change would make the profile of \(contactId) larger than \(ContactProfile.maxStoredBytes >> 10) KiB; nothing changed"
     }
