@@ -140,15 +140,15 @@ public struct ImportsAPI: Sendable {
                 defer { try? FileManager.default.removeItem(atPath: path) }
                 return try await dryRunAnswer(path: path, options: options)
             }
-            let claimed = try await jobs.claim(
+            let run = try await jobs.claim(
                 id, now: clock.now(), staleAfter: staleAfter,
                 fields: ["fingerprint": options.fingerprint, "started_at_ms": String(clock.now()), "mode": options.mode.rawValue, "error": ""])
-            guard claimed else {
+            guard let run else {
                 try? FileManager.default.removeItem(atPath: path)
                 return APISupport.problem(.conflict, "import '\(id)' is running; follow it at /v1/imports/\(id)", field: "id")
             }
             let importer = self.importer
-            Task.detached { await importer.run(id: id, path: path, options: options) }
+            Task.detached { await importer.run(id: id, run: run, path: path, options: options) }
             return APISupport.json(.accepted, ["id": .string(id), "state": "running", "url": .string("/v1/imports/\(id)")])
         }
     }

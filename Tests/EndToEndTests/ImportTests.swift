@@ -289,6 +289,64 @@ struct ImportTests {
     }
 
     @Test(
+        "SIGSTOP of the ingestor mid-import past the stale bound: a retry takes the job over, the stopped run, continued, writes nothing more to it, and every row reaches herald.events once"
+    )
+    func stopAndTakeOver() async throws {
+        let broker = try TestBroker.start(partitions: 4)
+        let redis = try await TestRedisServer()
+        let environment = ["HERALD_IMPORTS_STALE_AFTER": "1s"]
+        let first = try await TestIngestor(broker: broker, redis: redis, extraEnvironment: environment)
+        let n = 30_000
+        var csv = "id,email\n"
+        for i in 0..<n { csv += "s\(i),s\(i)@example.com\n" }
+        func start(_ ingestor: TestIngestor) async throws -> Int {
+            let request = HTTPRequest(
+                method: "POST", url: "\(ingestor.apiURL)/v1/imports?id=stop-1", headers: [("Authorization", "Bearer \(TestIngestor.adminKey)")],
+                body: Array(csv.utf8), timeout: .seconds(60))
+            return try await client.send(many: [request])[0].result.get().status
+        }
+        func committed(_ j: JSONValue) -> Int64 { if case .int(let r)? = j["committed"] { r } else { 0 } }
+        #expect(try await start(first) == 202)
+        var stoppedAt: Int64 = 0
+        for _ in 0..<2000 {
+            let c = committed(try await get(first, "/v1/imports/stop-1"))
+            if c >= 3000 {
+                first.process.signal(SIGSTOP)
+                stoppedAt = c
+                break
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(stoppedAt > 0 && stoppedAt < Int64(n), "stopped after \(stoppedAt) rows")
+        let second = try await TestIngestor(broker: broker, redis: redis, extraEnvironment: environment)
+        try await Task.sleep(for: .seconds(1.5))
+        #expect(try await start(second) == 202)
+        // The stopped run goes on while the second runs: its next record of progress is refused.
+        first.process.signal(SIGCONT)
+        var done: JSONValue = .null
+        for _ in 0..<600 {
+            done = try await get(second, "/v1/imports/stop-1")
+            if done["state"] != "running" { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(done["state"] == "done" && done["rows"] == .int(Int64(n)) && committed(done) == Int64(n), "\(done)")
+        var taken = false
+        for _ in 0..<100 where !taken {
+            taken = first.log.contains("another run took it over")
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(taken, "\(first.log.suffix(1500))")
+        let records = try await readTopic(Topics.events, bootstrapServers: broker.bootstrapServers, timeout: .seconds(60)) { $0.count >= n }
+        try await Task.sleep(for: .seconds(1))
+        let ids = records.compactMap { try? Event(decoding: $0.value) }.filter { $0.type == "contact_updated" }.map(\.contactId)
+        #expect(Set(ids).count == n && ids.count == n, "\(ids.count) events for \(Set(ids).count) contacts")
+        #expect(try await get(second, "/v1/imports/stop-1")["state"] == "done", "the continued run did not overwrite the job")
+        await first.process.stop()
+        await second.process.stop()
+        await redis.stop()
+    }
+
+    @Test(
         "an import fires list_subscribed only for a campaign that asks for imports, and makes no event no campaign reads; the same subscription through the API fires both; an import is no alert activity"
     )
     func importTriggers() async throws {

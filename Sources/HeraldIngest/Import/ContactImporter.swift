@@ -64,9 +64,10 @@ struct ContactImporter: Sendable {
     let logger: Logger
     var clock = WallClock.system
 
-    /// Runs job `id` over the file at `path`, already claimed. Never throws: the
-    /// job records how it ended.
-    func run(id: String, path: String, options: ImportOptions) async {
+    /// Runs job `id` over the file at `path`, claimed as `run`. Never throws: the
+    /// job records how it ended, unless a later run took it over (this one was
+    /// paused past the stale bound): then this one stops and writes nothing more.
+    func run(id: String, run: String, path: String, options: ImportOptions) async {
         var counts: [String: Int] = [:]
         do {
             let job = try await jobs.job(id) ?? [:]
@@ -76,7 +77,7 @@ struct ContactImporter: Sendable {
             let mapping = try options.mapping ?? ImportMapping.identity(headers: source.header)
             let rows = try ImportRows(mapping: mapping, header: source.header, lists: options.lists, defaultCountry: options.country, match: options.match)
             try await jobs.update(
-                id,
+                id, run: run,
                 set: [
                     "encoding": source.dialect.encoding.rawValue, "delimiter": String(source.dialect.delimiter),
                     "bytes_total": String(source.progress.withLock { $0.bytes }),
@@ -107,7 +108,7 @@ struct ContactImporter: Sendable {
                 var fields = counts.mapValues(String.init)
                 fields["heartbeat_ms"] = String(clock.now())
                 fields["rows_read"] = String(source.progress.withLock { $0.rows })
-                try await jobs.update(id, set: fields, errors: s.errors.map { "\($0.line)\u{1F}\($0.column)\u{1F}\($0.reason)" })
+                try await jobs.update(id, run: run, set: fields, errors: s.errors.map { "\($0.line)\u{1F}\($0.column)\u{1F}\($0.reason)" })
             }
             // The next batch is read and looked up while this one is mapped and produced.
             var upcoming = Task { try await prepare(source, rows: rows) }
@@ -128,13 +129,17 @@ struct ContactImporter: Sendable {
             var fields = counts.mapValues(String.init)
             fields["state"] = "done"
             fields["finished_at_ms"] = String(clock.now())
-            try await jobs.update(id, set: fields)
+            try await jobs.update(id, run: run, set: fields)
             logger.info("import finished", metadata: ["herald.import": "\(id)", "herald.rows": "\(counts["rows"] ?? 0)"])
+        } catch let error as ImportTakenOver {
+            // Rows this run produced after the takeover carry the same event ids as
+            // the new run's: the intake's dedupe keeps one of each.
+            logger.warning("import stopped: another run took it over", metadata: ["herald.import": "\(id)", "herald.error": "\(error)"])
         } catch {
             logger.warning("import stopped", metadata: ["herald.import": "\(id)", "herald.error": "\(error)"])
             // A failure to record the failure leaves the job "running" with an old
             // heartbeat: a retry claims it as abandoned, which is what it is.
-            try? await jobs.update(id, set: ["state": "failed", "error": "\(error)", "finished_at_ms": String(clock.now())])
+            try? await jobs.update(id, run: run, set: ["state": "failed", "error": "\(error)", "finished_at_ms": String(clock.now())])
         }
         try? FileManager.default.removeItem(atPath: path)
     }

@@ -33,30 +33,31 @@ public struct ImportJobStore: Sendable {
         return out
     }
 
-    /// Sets fields of a job (creating it), and renews both keys' expiry.
-    public func update(_ id: String, set fields: [String: String], errors: [String] = []) async throws {
-        let ttl = String(retention.milliseconds)
-        var commands: [[String]] = [["HSET", Self.jobKey(id)] + fields.sorted { $0.key < $1.key }.flatMap { [$0.key, $0.value] }]
-        if !errors.isEmpty {
-            commands.append(["RPUSH", Self.errorsKey(id)] + errors)
-            commands.append(["LTRIM", Self.errorsKey(id), "0", String(Self.maxErrors - 1)])
-        }
-        commands.append(["PEXPIRE", Self.jobKey(id), ttl])
-        commands.append(["PEXPIRE", Self.errorsKey(id), ttl])
-        for case .error(let message) in try await redis.pipeline(commands) { throw RedisError(code: .server, message: "import job: \(message)") }
+    /// Sets fields of a job and adds rejected rows, renewing both keys' expiry,
+    /// while `run` (from `claim`) still owns the job.
+    /// - Throws: `ImportTakenOver` when another run claimed the job since: this
+    ///   one was stopped or paused past the stale bound, and must stop writing.
+    public func update(_ id: String, run: String, set fields: [String: String], errors: [String] = []) async throws {
+        let pairs = fields.sorted { $0.key < $1.key }
+        let reply = try await redis.eval(
+            Self.updateScript, keys: [Self.jobKey(id), Self.errorsKey(id)],
+            arguments: [run, String(retention.milliseconds), String(Self.maxErrors), String(pairs.count)] + pairs.flatMap { [$0.key, $0.value] } + errors)
+        guard reply.int == 1 else { throw ImportTakenOver(id: id) }
     }
 
-    /// Claims a job for running: true when it did not exist, or its last
-    /// heartbeat is older than `staleAfter` (the process running it died) and it
-    /// has not finished. The claim is the heartbeat itself, set only if it is
-    /// still the stale one read (a Lua compare-and-set), so two retries cannot
-    /// both run it.
-    public func claim(_ id: String, now: Int64, staleAfter: Duration, fields: [String: String]) async throws -> Bool {
+    /// Claims a job for running: its run token when it did not exist, or its
+    /// last heartbeat is older than `staleAfter` (the process running it died,
+    /// or is stopped) and it has not finished; nil otherwise. The claim is the
+    /// heartbeat itself, set only if it is still the stale one read (a Lua
+    /// compare-and-set), so two retries cannot both run it; and the token
+    /// fences the run it replaces (`update`).
+    public func claim(_ id: String, now: Int64, staleAfter: Duration, fields: [String: String]) async throws -> String? {
+        let run = String(UInt64.random(in: 1...UInt64.max), radix: 16)
         let reply = try await redis.eval(
             Self.claimScript, keys: [Self.jobKey(id)],
-            arguments: [String(now), String(staleAfter.milliseconds), String(retention.milliseconds)]
+            arguments: [String(now), String(staleAfter.milliseconds), String(retention.milliseconds), run]
                 + fields.sorted { $0.key < $1.key }.flatMap { [$0.key, $0.value] })
-        return reply.int == 1
+        return reply.int == 1 ? run : nil
     }
 
     /// Up to `limit` rejected rows: (line, column, reason).
@@ -68,4 +69,13 @@ public struct ImportJobStore: Sendable {
     }
 
     static let claimScript = RedisScript(name: "import_claim", source: LuaSource.importClaim)
+    static let updateScript = RedisScript(name: "import_update", source: LuaSource.importUpdate)
+}
+
+/// Another run claimed the import job: this one stops without writing to it.
+public struct ImportTakenOver: Error, CustomStringConvertible {
+    /// The job.
+    public let id: String
+    /// What happened.
+    public var description: String { "import \(id) was taken over by a later run" }
 }
