@@ -247,29 +247,33 @@ struct ContactImporter: Sendable {
                 continue
             default: break
             }
-            if var fields = row.body.objectValue, !fields.isEmpty {
-                // The raw topic's form (as a bulk producer writes it), validated and
-                // stamped on intake. Written from the fields' bytes, serialized once
-                // for the id and the record: mapping rows is the importer's own CPU cost.
-                // `source: import` as on the membership events below: the alerter
-                // keeps no activity for it (docs/alerts.md).
-                fields["source"] = .string("import")
-                let properties = JSONValue.object(fields).serialized()
-                let digest = Hashing.sha256(Array("\(contactId)\u{1F}contact_updated\u{1F}".utf8) + properties)
-                var raw = Array(#"{"id":"import-"#.utf8) + Array(Hashing.hex(digest.prefix(16)).utf8)
-                raw += Array(#"","type":"contact_updated","contact_id":"#.utf8) + JSONValue.string(contactId).serialized()
-                raw += Array(#","properties":"#.utf8) + properties + [UInt8(ascii: "}")]
-                // The intake would refuse it (to herald.dlq), or Kafka (the whole
-                // import): the row is reported instead, as every refused row is.
-                guard raw.count + Self.canonicalOverhead <= EventIntake.maxEventBytes else {
-                    errors.append(
-                        ImportRows.RowError(
-                            line: line, column: "", reason: "the row is \(raw.count) bytes as an event, over the \(EventIntake.maxEventBytes >> 10) KiB limit"))
-                    counts["rejected", default: 0] += 1
-                    continue
-                }
-                records.append(KafkaOutgoingRecord(topic: Topics.eventsRaw, key: contactId, value: raw))
+            // A row with nothing to set (only its id, the rest empty) changes
+            // nothing and creates no contact: skipped, not counted as created.
+            guard var fields = row.body.objectValue, !fields.isEmpty else {
+                counts["skipped", default: 0] += 1
+                continue
             }
+            // The raw topic's form (as a bulk producer writes it), validated and
+            // stamped on intake. Written from the fields' bytes, serialized once
+            // for the id and the record: mapping rows is the importer's own CPU cost.
+            // `source: import` as on the membership events below: the alerter
+            // keeps no activity for it (docs/alerts.md).
+            fields["source"] = .string("import")
+            let properties = JSONValue.object(fields).serialized()
+            let digest = Hashing.sha256(Array("\(contactId)\u{1F}contact_updated\u{1F}".utf8) + properties)
+            var raw = Array(#"{"id":"import-"#.utf8) + Array(Hashing.hex(digest.prefix(16)).utf8)
+            raw += Array(#"","type":"contact_updated","contact_id":"#.utf8) + JSONValue.string(contactId).serialized()
+            raw += Array(#","properties":"#.utf8) + properties + [UInt8(ascii: "}")]
+            // The intake would refuse it (to herald.dlq), or Kafka (the whole
+            // import): the row is reported instead, as every refused row is.
+            guard raw.count + Self.canonicalOverhead <= EventIntake.maxEventBytes else {
+                errors.append(
+                    ImportRows.RowError(
+                        line: line, column: "", reason: "the row is \(raw.count) bytes as an event, over the \(EventIntake.maxEventBytes >> 10) KiB limit"))
+                counts["rejected", default: 0] += 1
+                continue
+            }
+            records.append(KafkaOutgoingRecord(topic: Topics.eventsRaw, key: contactId, value: raw))
             counts[before == nil ? "created" : "updated", default: 0] += 1
             // Events only for what a campaign reads (the profile change is in the record above).
             var membership = ContactChange()
