@@ -202,6 +202,7 @@ extension OpenAPIDocument {
                 "403": {$ref: "#/components/responses/Forbidden"}
                 "413": {$ref: "#/components/responses/TooLarge"}
                 "415": {$ref: "#/components/responses/UnsupportedMediaType"}
+                "422": {$ref: "#/components/responses/Unprocessable"}
                 "503": {$ref: "#/components/responses/Unavailable"}
             patch:
               tags: [contacts]
@@ -223,6 +224,7 @@ extension OpenAPIDocument {
                 "403": {$ref: "#/components/responses/Forbidden"}
                 "413": {$ref: "#/components/responses/TooLarge"}
                 "415": {$ref: "#/components/responses/UnsupportedMediaType"}
+                "422": {$ref: "#/components/responses/Unprocessable"}
                 "503": {$ref: "#/components/responses/Unavailable"}
             delete:
               tags: [contacts]

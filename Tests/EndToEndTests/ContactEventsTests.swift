@@ -16,7 +16,9 @@ struct ContactEventsTests {
         #expect(r.status == 200, "\(r.bodyText)")
     }
 
-    @Test("subscribing a contact to a list through the API starts the list's campaign; tags and removals are events too; a repeat adds nothing")
+    @Test(
+        "subscribing a contact to a list through the API starts the list's campaign; tags and removals are events too; a repeat adds nothing; a change past the profile's bound is refused"
+    )
     func apiListChangeTriggers() async throws {
         let broker = try TestBroker.start(partitions: 2)
         let redis = try await TestRedisServer()
@@ -52,6 +54,17 @@ struct ContactEventsTests {
         let seen = events.map { "\($0.type) \($0.properties["list"]?.stringValue ?? $0.properties["tag"]?.stringValue ?? "")" }
         #expect(seen.sorted() == expected.sorted(), "\(seen)")
         #expect(events.allSatisfy { $0.properties["source"] == "api" && $0.contactId == "ann" })
+        // A change that would take the profile past its 1 MiB bound: 422, and nothing changed.
+        let big = String(repeating: "x", count: 600_000)
+        try await change(ingestor, "PATCH", "bea", #"{"attributes":{"a":"\#(big)"}}"#)
+        let refused = try await client.send(
+            method: "PATCH", url: "\(ingestor.apiURL)/v1/contacts/bea",
+            headers: [("Authorization", "Bearer \(TestIngestor.adminKey)"), ("Content-Type", "application/json")],
+            body: Array(#"{"attributes":{"b":"\#(big)"}}"#.utf8))
+        #expect(refused.status == 422 && refused.bodyText.contains("larger than 1024 KiB"), "\(refused.status) \(refused.bodyText)")
+        let bea = try await client.send(
+            method: "GET", url: "\(ingestor.apiURL)/v1/contacts/bea", headers: [("Authorization", "Bearer \(TestIngestor.adminKey)")])
+        #expect(bea.status == 200 && !bea.bodyText.contains(#""b":"#), "the refused change was not applied")
         await scheduler.process.stop()
         await ingestor.process.stop()
         await redis.stop()
