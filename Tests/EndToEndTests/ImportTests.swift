@@ -32,6 +32,36 @@ struct ImportTests {
         return (try? JSONValue.parse(r.body)) ?? .null
     }
 
+    /// Sends `signal` to the ingestor running import `job` once 3,000 of its rows are committed; the rows committed then.
+    func signal(_ ingestor: TestIngestor, _ signal: Int32, job: String) async throws -> Int64 {
+        for _ in 0..<2000 {
+            if case .int(let c)? = try await get(ingestor, "/v1/imports/\(job)")["committed"], c >= 3000 {
+                ingestor.process.signal(signal)
+                return c
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        return 0
+    }
+
+    /// Import `job` once it is no longer running (or after a minute).
+    func finished(_ ingestor: TestIngestor, job: String) async throws -> JSONValue {
+        var done: JSONValue = .null
+        for _ in 0..<600 {
+            done = try await get(ingestor, "/v1/imports/\(job)")
+            if done["state"] != "running" { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return done
+    }
+
+    /// The contacts of the `contact_updated` events on `herald.events`, once at least `n` records are there.
+    func contactUpdates(_ broker: TestBroker, atLeast n: Int) async throws -> [String] {
+        let records = try await readTopic(Topics.events, bootstrapServers: broker.bootstrapServers, timeout: .seconds(60)) { $0.count >= n }
+        try await Task.sleep(for: .seconds(1))
+        return records.compactMap { try? Event(decoding: $0.value) }.filter { $0.type == "contact_updated" }.map(\.contactId)
+    }
+
     @Test(
         "a Windows-1250 file with ';' and a multi-line field: mapped, phones made E.164, bad rows reported by line and column, the rest imported; a rerun changes and starts nothing"
     )
@@ -251,39 +281,21 @@ struct ImportTests {
                 headers: [("Authorization", "Bearer \(TestIngestor.adminKey)")], body: Array(csv.utf8), timeout: .seconds(60))
             return try await client.send(many: [request])[0].result.get().status
         }
-        func job(_ ingestor: TestIngestor) async throws -> JSONValue { try await get(ingestor, "/v1/imports/big-1") }
-        func rows(_ j: JSONValue) -> Int64 { if case .int(let r)? = j["committed"] { r } else { 0 } }
         #expect(try await start(first) == 202)
         // Kill it once some batches are committed, well before the end.
-        var killedAt: Int64 = 0
-        for _ in 0..<2000 {
-            let j = try await job(first)
-            if rows(j) >= 3000 {
-                first.process.signal(SIGKILL)
-                killedAt = rows(j)
-                break
-            }
-            try await Task.sleep(for: .milliseconds(5))
-        }
+        let killedAt = try await signal(first, SIGKILL, job: "big-1")
         #expect(killedAt > 0 && killedAt < Int64(n), "killed after \(killedAt) rows")
         _ = await first.process.wait()
         // Another ingestor; the same import again (as `heraldctl contacts import` reruns it) once the heartbeat is stale.
         let second = try await TestIngestor(broker: broker, redis: redis, extraEnvironment: environment)
         try await Task.sleep(for: .seconds(1.5))
         #expect(try await start(second) == 202)
-        var done: JSONValue = .null
-        for _ in 0..<600 {
-            done = try await job(second)
-            if done["state"] != "running" { break }
-            try await Task.sleep(for: .milliseconds(100))
-        }
+        let done = try await finished(second, job: "big-1")
         #expect(done["state"] == "done" && done["rows"] == .int(Int64(n)) && done["rejected"] == 0, "\(done)")
         func int(_ v: JSONValue?) -> Int64 { if case .int(let c)? = v { c } else { -1 } }
         #expect(int(done["created"]) + int(done["updated"]) == Int64(n), "\(done)")
         // Every row once on herald.events: none lost, none doubled by the replayed batch.
-        let records = try await readTopic(Topics.events, bootstrapServers: broker.bootstrapServers, timeout: .seconds(60)) { $0.count >= n }
-        try await Task.sleep(for: .seconds(1))
-        let ids = records.compactMap { try? Event(decoding: $0.value) }.filter { $0.type == "contact_updated" }.map(\.contactId)
+        let ids = try await contactUpdates(broker, atLeast: n)
         #expect(ids.count == n && Set(ids).count == n, "\(ids.count) events for \(Set(ids).count) contacts")
         await second.process.stop()
         await redis.stop()
@@ -306,40 +318,23 @@ struct ImportTests {
                 body: Array(csv.utf8), timeout: .seconds(60))
             return try await client.send(many: [request])[0].result.get().status
         }
-        func committed(_ j: JSONValue) -> Int64 { if case .int(let r)? = j["committed"] { r } else { 0 } }
         #expect(try await start(first) == 202)
-        var stoppedAt: Int64 = 0
-        for _ in 0..<2000 {
-            let c = committed(try await get(first, "/v1/imports/stop-1"))
-            if c >= 3000 {
-                first.process.signal(SIGSTOP)
-                stoppedAt = c
-                break
-            }
-            try await Task.sleep(for: .milliseconds(5))
-        }
+        let stoppedAt = try await signal(first, SIGSTOP, job: "stop-1")
         #expect(stoppedAt > 0 && stoppedAt < Int64(n), "stopped after \(stoppedAt) rows")
         let second = try await TestIngestor(broker: broker, redis: redis, extraEnvironment: environment)
         try await Task.sleep(for: .seconds(1.5))
         #expect(try await start(second) == 202)
         // The stopped run goes on while the second runs: its next record of progress is refused.
         first.process.signal(SIGCONT)
-        var done: JSONValue = .null
-        for _ in 0..<600 {
-            done = try await get(second, "/v1/imports/stop-1")
-            if done["state"] != "running" { break }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        #expect(done["state"] == "done" && done["rows"] == .int(Int64(n)) && committed(done) == Int64(n), "\(done)")
+        let done = try await finished(second, job: "stop-1")
+        #expect(done["state"] == "done" && done["rows"] == .int(Int64(n)) && done["committed"] == .int(Int64(n)), "\(done)")
         var taken = false
         for _ in 0..<100 where !taken {
             taken = first.log.contains("another run took it over")
             try await Task.sleep(for: .milliseconds(100))
         }
         #expect(taken, "\(first.log.suffix(1500))")
-        let records = try await readTopic(Topics.events, bootstrapServers: broker.bootstrapServers, timeout: .seconds(60)) { $0.count >= n }
-        try await Task.sleep(for: .seconds(1))
-        let ids = records.compactMap { try? Event(decoding: $0.value) }.filter { $0.type == "contact_updated" }.map(\.contactId)
+        let ids = try await contactUpdates(broker, atLeast: n)
         #expect(Set(ids).count == n && ids.count == n, "\(ids.count) events for \(Set(ids).count) contacts")
         #expect(try await get(second, "/v1/imports/stop-1")["state"] == "done", "the continued run did not overwrite the job")
         await first.process.stop()
