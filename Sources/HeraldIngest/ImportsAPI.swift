@@ -94,7 +94,12 @@ public struct ImportsAPI: Sendable {
             }
         }
         o.lists = q.getAll("list").map { String($0) }.filter { !$0.isEmpty }
-        for l in o.lists where l.utf8.count > 256 { throw refuse("list", "'\(l.prefix(40))…' is longer than 256 bytes") }
+        // Checked here, not row by row: a bad list would reject every row of the file.
+        guard o.lists.count <= ContactProfile.listCap else { throw refuse("list", "at most \(ContactProfile.listCap) lists, got \(o.lists.count)") }
+        for l in o.lists where !ContactInput.isName(l) {
+            throw refuse(
+                "list", "'\(l.prefix(40))\(l.count > 40 ? "…" : "")' is not a list name: 1 to \(ContactInput.maxNameBytes) bytes, no control characters")
+        }
         if let mode = q.get("mode") {
             guard let m = ImportMode(rawValue: String(mode)) else {
                 throw refuse("mode", "one of \(ImportMode.allCases.map(\.rawValue).joined(separator: ", "))")

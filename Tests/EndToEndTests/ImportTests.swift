@@ -145,7 +145,8 @@ struct ImportTests {
         }
         for (query, field) in [
             ("map=Phone", "map"), ("map=A=colour", "map"), ("mode=merge", "mode"), ("match=name", "match"), ("country=420", "country"),
-            ("encoding=latin1", "encoding"), ("id=Bad%20Id", "id"),
+            ("encoding=latin1", "encoding"), ("id=Bad%20Id", "id"), ("list=vip%09x", "list"), ("list=" + String(repeating: "l", count: 257), "list"),
+            ((1...1001).map { "list=l\($0)" }.joined(separator: "&"), "list"),
         ] {
             let (status, answer) = try await post(query, "id\nx\n")
             #expect(status == 400 && answer["field"]?.stringValue == field, "\(query): \(status) \(answer)")
