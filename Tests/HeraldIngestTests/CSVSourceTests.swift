@@ -76,6 +76,26 @@ struct CSVSourceTests {
         await #expect(throws: ImportError.self) { _ = try await CSVSource.open(path: header, encoding: nil, delimiter: nil, maxRowBytes: 10_000) }
     }
 
+    @Test("an import stopped while the reader waits with batches read ahead ends the reader and frees the source, without a crash")
+    func stopWhileReadingAhead() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("csv-\(UUID().uuidString)").path
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(("id\n" + (0..<10_000).map { "r\($0)\n" }.joined()).utf8)))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var source: CSVSource? = try await CSVSource.open(path: path, encoding: nil, delimiter: nil, batchSize: 10)
+        weak let freed = source
+        #expect(try await source?.next()?.count == 10)
+        // The reader fills its read-ahead and then waits for room. (A
+        // DispatchSemaphore there trapped in libdispatch when the source was
+        // released with fewer signals than it started with: the ingestor died
+        // when an import stopped on a Redis timeout.)
+        try await Task.sleep(for: .milliseconds(300))
+        source?.stop()
+        source = nil
+        let deadline = ContinuousClock.now + .seconds(10)
+        while freed != nil && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(freed == nil, "the reader thread still holds the source after stop()")
+    }
+
     @Test("a file without a header, or not in its encoding, is refused with the reason")
     func refusals() async throws {
         await #expect(throws: (any Error).self) { _ = try await source([]) }

@@ -1,5 +1,4 @@
 @preconcurrency import CSV
-import Dispatch
 import Foundation
 import HeraldCore
 import Synchronization
@@ -30,7 +29,8 @@ final class CSVSource: Sendable {
     let dialect: Dialect
     let header: [String]
     private let state = Mutex<State>(State())
-    private let space = DispatchSemaphore(value: 2)
+    /// Batches the reader may be ahead of `next()`.
+    private let space = ReadAhead(places: 2)
 
     private struct State {
         var ready: [Batch] = []
@@ -126,7 +126,7 @@ final class CSVSource: Sendable {
                 s.waiter = c
                 return (nil, false)
             }
-            if took { space.signal() }
+            if took { space.free() }
             if let result { c.resume(with: result) }
         }
     }
@@ -134,8 +134,7 @@ final class CSVSource: Sendable {
     /// Stops the reader thread (the import ended early).
     func stop() {
         state.withLock { $0.stopped = true }
-        space.signal()
-        space.signal()
+        space.close()
     }
 
     private func read(_ reader: CSVReader, _ stream: RowBoundedStream, firstLine: Int, batchSize: Int, skipRows: Int, cleanup: String?) {
@@ -183,7 +182,7 @@ final class CSVSource: Sendable {
     }
 
     private func hand(_ batch: Batch) {
-        space.wait()
+        space.take()
         let waiter: CheckedContinuation<Batch?, any Error>? = state.withLock { s in
             if s.stopped { return nil }
             if let w = s.waiter {
@@ -194,7 +193,7 @@ final class CSVSource: Sendable {
             return nil
         }
         if let waiter {
-            space.signal()  // handed straight over: it takes no place in the queue
+            space.free()  // handed straight over: it takes no place in the queue
             waiter.resume(returning: batch)
         }
     }
@@ -242,6 +241,45 @@ final class CSVSource: Sendable {
             }
             output.write(Data(text.utf8))
         }
+    }
+}
+
+/// Places for batches read ahead: the reader thread takes one per batch and
+/// waits while there is none; `next()` frees one. Not a `DispatchSemaphore`:
+/// libdispatch traps when a semaphore is released holding fewer signals than
+/// it was created with, which an import stopped while its reader waited left,
+/// and the trap killed the ingestor (`CSVSourceTests.stopWhileReadingAhead`).
+/// The reader is a thread of its own, so it may block here.
+private final class ReadAhead: @unchecked Sendable {
+    // `places` and `closed` are guarded by `condition`.
+    private let condition = NSCondition()
+    private var places: Int
+    private var closed = false
+
+    init(places: Int) { self.places = places }
+
+    /// Waits for a place and takes it; returns at once after `close()`.
+    func take() {
+        condition.lock()
+        defer { condition.unlock() }
+        while places == 0 && !closed { condition.wait() }
+        if !closed { places -= 1 }
+    }
+
+    /// Gives a place back.
+    func free() {
+        condition.lock()
+        places += 1
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Lets the reader go on without places (the import stopped).
+    func close() {
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        condition.unlock()
     }
 }
 
