@@ -59,6 +59,11 @@ public final class TestRedisServer: @unchecked Sendable {
         _ = await process.wait()
     }
 
+    /// Sends `signal` to the server (SIGSTOP and SIGCONT: Redis unreachable for a while).
+    public func signal(_ signal: Int32) {
+        process.signal(signal)
+    }
+
     /// A pool configuration pointing at this server.
     public var configuration: RedisConfiguration { RedisConfiguration(host: "127.0.0.1", port: port) }
 

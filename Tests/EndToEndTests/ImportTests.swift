@@ -303,6 +303,48 @@ struct ImportTests {
     }
 
     @Test(
+        "Redis unreachable mid-import (SIGSTOP past the command timeout, then SIGCONT): the import waits and ends done with every row, each rejected row reported once"
+    )
+    func redisOutage() async throws {
+        let broker = try TestBroker.start(partitions: 4)
+        let redis = try await TestRedisServer()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis)
+        let n = 30_000
+        var csv = "id,email\n"
+        // Every 100th row has a bad email: 300 rejected rows across the batches.
+        for i in 0..<n { csv += "o\(i),\(i % 100 == 7 ? "not-an-email" : "o\(i)@example.com")\n" }
+        let started = try await client.send(
+            method: "POST", url: "\(ingestor.apiURL)/v1/imports?id=outage-1", headers: [("Authorization", "Bearer \(TestIngestor.adminKey)")],
+            body: Array(csv.utf8))
+        #expect(started.status == 202, "\(started.bodyText)")
+        var committed: Int64 = 0
+        for _ in 0..<2000 where committed < 3000 {
+            if case .int(let c)? = try await get(ingestor, "/v1/imports/outage-1")["committed"] { committed = c }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(committed >= 3000 && committed < Int64(n), "paused after \(committed) rows")
+        // Longer than the ingestor's Redis command timeout (2 s): its calls fail as timeouts.
+        redis.signal(SIGSTOP)
+        try await Task.sleep(for: .seconds(5))
+        redis.signal(SIGCONT)
+        let done = try await finished(ingestor, job: "outage-1")
+        #expect(done["state"] == "done" && done["rows"] == .int(Int64(n)) && done["rejected"] == 300, "\(done)")
+        let errors = try await client.send(
+            method: "GET", url: "\(ingestor.apiURL)/v1/imports/outage-1/errors.csv", headers: [("Authorization", "Bearer \(TestIngestor.adminKey)")])
+        let lines = errors.bodyText.split(whereSeparator: \.isNewline)
+        #expect(lines.count == 301 && Set(lines).count == 301, "a header and each rejected row once: \(errors.bodyText.prefix(300))")
+        // The last row's profile, once the profile applier got to it.
+        var last: JSONValue = .null
+        for _ in 0..<300 where last["email"] == nil {
+            last = try await get(ingestor, "/v1/contacts/o\(n - 1)")
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(last["email"] == .string("o\(n - 1)@example.com"), "\(last)")
+        await ingestor.process.stop()
+        await redis.stop()
+    }
+
+    @Test(
         "SIGSTOP of the ingestor mid-import past the stale bound: a retry takes the job over, the stopped run, continued, writes nothing more to it, and every row reaches herald.events once"
     )
     func stopAndTakeOver() async throws {

@@ -23,6 +23,12 @@ struct ImportJobStoreTests {
         #expect(job["committed"] == "2000" && job["state"] == "running" && job["mode"] == "create_or_update", "\(job)")
         let errors = try await jobs.errors("j1")
         #expect(errors.count == 9_001 && errors.first?.column == "email" && errors.last?.line == 9_002)
+        // The same batch recorded again (a retry after a timeout whose first try
+        // was applied) adds its rejected rows once; the next batch adds its own.
+        try await jobs.update("j1", run: second, set: ["committed": "2000"], errors: ["1500\u{1F}email\u{1F}bad"])
+        #expect(try await jobs.errors("j1").count == 9_001)
+        try await jobs.update("j1", run: second, set: ["committed": "3000"], errors: ["2500\u{1F}email\u{1F}bad"])
+        #expect(try await jobs.errors("j1").count == 9_002)
         await server.stop()
     }
 }

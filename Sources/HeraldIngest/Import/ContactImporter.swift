@@ -70,18 +70,20 @@ struct ContactImporter: Sendable {
     func run(id: String, run: String, path: String, options: ImportOptions) async {
         var counts: [String: Int] = [:]
         do {
-            let job = try await jobs.job(id) ?? [:]
+            let job = try await riding { try await jobs.job(id) } ?? [:]
             for k in ["rows", "created", "updated", "rejected", "skipped", "committed"] { counts[k] = Int(job[k] ?? "0") ?? 0 }
             let source = try await CSVSource.open(path: path, encoding: options.encoding, delimiter: options.delimiter, skipRows: counts["committed"]!)
             defer { source.stop() }
             let mapping = try options.mapping ?? ImportMapping.identity(headers: source.header)
             let rows = try ImportRows(mapping: mapping, header: source.header, lists: options.lists, defaultCountry: options.country, match: options.match)
-            try await jobs.update(
-                id, run: run,
-                set: [
-                    "encoding": source.dialect.encoding.rawValue, "delimiter": String(source.dialect.delimiter),
-                    "bytes_total": String(source.progress.withLock { $0.bytes }),
-                ])
+            try await riding {
+                try await jobs.update(
+                    id, run: run,
+                    set: [
+                        "encoding": source.dialect.encoding.rawValue, "delimiter": String(source.dialect.delimiter),
+                        "bytes_total": String(source.progress.withLock { $0.bytes }),
+                    ])
+            }
             var inFlight: [(producedAt: Int64, sentinels: Set<String>)] = []
             // Batches being produced while the next ones are read and mapped, oldest
             // first: a batch's rows count as committed once Kafka acknowledged all
@@ -108,7 +110,8 @@ struct ContactImporter: Sendable {
                 var fields = counts.mapValues(String.init)
                 fields["heartbeat_ms"] = String(clock.now())
                 fields["rows_read"] = String(source.progress.withLock { $0.rows })
-                try await jobs.update(id, run: run, set: fields, errors: s.errors.map { "\($0.line)\u{1F}\($0.column)\u{1F}\($0.reason)" })
+                let errors = s.errors.map { "\($0.line)\u{1F}\($0.column)\u{1F}\($0.reason)" }
+                try await riding { try await jobs.update(id, run: run, set: fields, errors: errors) }
             }
             // The next batch is read and looked up while this one is mapped and produced.
             var upcoming = Task { try await prepare(source, rows: rows) }
@@ -129,7 +132,7 @@ struct ContactImporter: Sendable {
             var fields = counts.mapValues(String.init)
             fields["state"] = "done"
             fields["finished_at_ms"] = String(clock.now())
-            try await jobs.update(id, run: run, set: fields)
+            try await riding { try await jobs.update(id, run: run, set: fields) }
             logger.info("import finished", metadata: ["herald.import": "\(id)", "herald.rows": "\(counts["rows"] ?? 0)"])
         } catch let error as ImportTakenOver {
             // Rows this run produced after the takeover carry the same event ids as
@@ -156,6 +159,34 @@ struct ContactImporter: Sendable {
         }
     }
 
+    /// Runs `step` again while it fails because Redis cannot be reached or cannot
+    /// take writes (`DependencyFailure.isOutage`: a restart, a failover, a
+    /// pause), for at most `outagePatience`: such an outage pauses an import, as
+    /// it pauses the consumers, instead of failing it. Every step given is safe
+    /// to repeat: reads, and job updates that set counts and add a batch's
+    /// rejected rows once (`import_update.lua`).
+    func riding<T: Sendable>(_ step: () async throws -> T) async throws -> T {
+        let deadline = ContinuousClock.now + outagePatience
+        var pause = Duration.milliseconds(100)
+        var warned = false
+        while true {
+            do {
+                return try await step()
+            } catch let error as any DependencyFailure where error.isOutage && ContinuousClock.now < deadline {
+                if !warned {
+                    logger.warning("import waiting for Redis", metadata: ["herald.error": "\(error)"])
+                    warned = true
+                }
+                try await Task.sleep(for: pause)
+                pause = min(pause * 2, .seconds(2))
+            }
+        }
+    }
+
+    /// How long an import waits out a Redis outage before it fails (and can be
+    /// resumed by running it again).
+    var outagePatience = Duration.seconds(300)
+
     /// Batches produced but not yet seen in the profiles, at most: 40,000 rows,
     /// a few seconds of the profile applier's work (docs/benchmarks.md), and
     /// about 10 MB on the broker, well inside the embedded one's 5 MB per partition.
@@ -172,7 +203,7 @@ struct ContactImporter: Sendable {
         let deadline = ContinuousClock.now + .seconds(60)
         var waiting = batch.sentinels
         while !waiting.isEmpty && ContinuousClock.now < deadline {
-            let profiles = try await contacts.get(many: Array(waiting))
+            let profiles = try await riding { try await contacts.get(many: Array(waiting)) }
             waiting = waiting.filter { (profiles[$0]?.updatedAt ?? Int64.min) < batch.producedAt }
             if !waiting.isEmpty { try await Task.sleep(for: .milliseconds(20)) }
         }
@@ -219,12 +250,16 @@ struct ContactImporter: Sendable {
             case .rejected(let e): errors += e
             }
         }
-        let (ids, found) = try await contactIds(of: valid, match: rows.match)
-        let profiles = found.merging(try await contacts.get(many: Array(Set(ids).subtracting(found.keys)))) { a, _ in a }
-        try await catalog.refresh()
+        let (ids, found) = try await riding { try await contactIds(of: valid, match: rows.match) }
+        let unread = Array(Set(ids).subtracting(found.keys))
+        let profiles = found.merging(try await riding { try await contacts.get(many: unread) }) { a, _ in a }
+        let announcements = try await riding {
+            try await catalog.refresh()
+            return try await catalog.importAnnouncements()
+        }
         return Prepared(
             rows: batch.count, valid: zip(zip(valid, lines), ids).map { ($0.0, $0.1, $1) }, errors: errors, profiles: profiles,
-            announcements: try await catalog.importAnnouncements())
+            announcements: announcements)
     }
 
     /// What the canonical form adds to a raw event at most: the receipt and

@@ -6,12 +6,23 @@
 -- job since (this one was stopped or paused past the stale bound).
 if redis.call('HGET', KEYS[1], 'run') ~= ARGV[1] then return 0 end
 local first = 5 + 2 * tonumber(ARGV[4])
-for i = 5, first - 1, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
--- In parts: unpack has a bound on how many values it returns.
-for i = first, #ARGV, 1000 do
-  redis.call('RPUSH', KEYS[2], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+-- A batch's rejected rows are added once: an update that does not move
+-- 'committed' past the stored count is a repeat (a retry after a timeout
+-- whose first try was applied), and its rows are already in the list.
+local advances = true
+for i = 5, first - 1, 2 do
+  if ARGV[i] == 'committed' then
+    advances = tonumber(ARGV[i + 1]) > tonumber(redis.call('HGET', KEYS[1], 'committed') or '-1')
+  end
 end
-if #ARGV >= first then redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[3]) - 1) end
+for i = 5, first - 1, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if advances then
+  -- In parts: unpack has a bound on how many values it returns.
+  for i = first, #ARGV, 1000 do
+    redis.call('RPUSH', KEYS[2], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+  end
+  if #ARGV >= first then redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[3]) - 1) end
+end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return 1
