@@ -189,6 +189,7 @@ let package = Package(
             dependencies: [
                 "HeraldIngest", "HeraldKafka", "HeraldCore", "HeraldRedis", "HeraldService", "HeraldTestSupport",
                 .product(name: "Logging", package: "swift-log"), .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swift6),
         .testTarget(name: "HeraldSchedulerTests", dependencies: ["HeraldScheduler", "HeraldRedis", "HeraldCore"], swiftSettings: swift6),

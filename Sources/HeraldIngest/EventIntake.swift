@@ -3,6 +3,7 @@ import HeraldKafka
 import HeraldRedis
 import Logging
 import Prometheus
+import Synchronization
 
 /// What happened to one event handed to `EventIntake`.
 public enum IntakeOutcome: Sendable, Hashable {
@@ -25,7 +26,11 @@ public enum IntakeOutcome: Sendable, Hashable {
 /// marked *done* for the dedupe window only after Kafka acknowledged it. A failed
 /// produce deletes the claim, so a retry is produced. A crash between claim and
 /// acknowledgement leaves a pending claim that expires; until then a retry of that
-/// id is answered "retry" rather than "duplicate".
+/// id is answered "retry" rather than "duplicate". A claim names its intake
+/// (`pending:<token>`): one whose reply was lost (Redis paused or slow past the
+/// command timeout, and applying the claim afterwards) is taken back at once by
+/// the same intake's retry, since that intake knows it has nothing in flight
+/// for the id; before, the retry waited for the claim to expire.
 ///
 /// Dedupe keys carry the contact's shard as a hash tag (`herald:dedupe:{17}:<id>`),
 /// so the claims of one shard run as one Lua script (one command for many ids, and
@@ -44,6 +49,11 @@ public struct EventIntake: Sendable {
     public static let maxEventBytes = 512 * 1024
     let maxEventBytes: Int
     let logger: Logger
+    /// This intake's claims' value: `pending:` and a random token.
+    let claimant = "pending:" + String(UInt64.random(in: 1...UInt64.max), radix: 16)
+    /// Dedupe keys this intake has asked Redis to claim and not yet finished:
+    /// only a key outside them may be taken back from an earlier claim of its own.
+    let inFlight = InFlightKeys()
     let accepted: Counter
     let duplicates: Counter
     let failures: Counter
@@ -84,7 +94,7 @@ public struct EventIntake: Sendable {
     static let finishScript = RedisScript(name: "dedupe_finish", source: LuaSource.dedupeFinish)
 
     /// Runs `script` once per shard over the given event indices, all in one round trip.
-    private func runPerShard(_ script: RedisScript, _ indices: [Int], events: [Event], firstArgument: String, perKey: (Int) -> String?) async throws -> [Int:
+    private func runPerShard(_ script: RedisScript, _ indices: [Int], events: [Event], leading: [String], perKey: (Int) -> String?) async throws -> [Int:
         RedisValue]
     {
         var byShard: [Int: [Int]] = [:]
@@ -93,7 +103,7 @@ public struct EventIntake: Sendable {
         let replies = try await redis.evalMany(
             script,
             calls: groups.map { group in
-                (keys: group.map { dedupeKey(events[$0]) }, arguments: [firstArgument] + group.compactMap(perKey))
+                (keys: group.map { dedupeKey(events[$0]) }, arguments: leading + group.compactMap(perKey))
             })
         var result: [Int: RedisValue] = [:]
         for (group, reply) in zip(groups, replies) {
@@ -102,6 +112,12 @@ public struct EventIntake: Sendable {
             for (n, i) in group.enumerated() { result[i] = n < values.count ? values[n] : reply }
         }
         return result
+    }
+
+    /// Ends this intake's hold on the dedupe keys of `events` at `indices`.
+    private func release(_ indices: [Int], of events: [Event]) {
+        guard !indices.isEmpty else { return }
+        inFlight.keys.withLock { keys in for i in indices { keys.remove(dedupeKey(events[i])) } }
     }
 
     /// Accepts `events`; the outcome of each is at the same index.
@@ -125,16 +141,36 @@ public struct EventIntake: Sendable {
             if written[i].count > maxEventBytes { outcomes[i] = .tooLarge(written[i].count); continue }
             candidates.append(i)
         }
-        let claims = try await runPerShard(Self.claimScript, candidates, events: events, firstArgument: String(pendingTTL.milliseconds)) { _ in nil }
+        // Keys this intake is already accepting (another request or batch) wait
+        // their turn: Redis alone cannot tell this intake's two attempts apart.
+        let busy = "an event with this id is being accepted by another request"
+        candidates = inFlight.keys.withLock { keys in
+            candidates.filter { i in
+                if keys.insert(dedupeKey(events[i])).inserted { return true }
+                outcomes[i] = .retry(busy)
+                return false
+            }
+        }
+        let claims: [Int: RedisValue]
+        do {
+            claims = try await runPerShard(Self.claimScript, candidates, events: events, leading: [String(pendingTTL.milliseconds), claimant]) { _ in nil }
+        } catch {
+            // Redis may still apply the claims: this intake's retry takes them back.
+            release(candidates, of: events)
+            throw error
+        }
         var toProduce: [Int] = []
+        var notClaimed: [Int] = []
         for i in candidates {
             switch claims[i]?.int {
             case 0?: toProduce.append(i)
             case 1?: outcomes[i] = .duplicate
-            case 2?: outcomes[i] = .retry("an event with this id is being accepted by another request")
+            case 2?: outcomes[i] = .retry(busy)
             default: outcomes[i] = .retry("unexpected dedupe reply")
             }
+            if claims[i]?.int != 0 { notClaimed.append(i) }
         }
+        release(notClaimed, of: events)
         // One batch: each record is acknowledged (or failed) individually.
         let reports = await producer.send(
             toProduce.map {
@@ -156,13 +192,22 @@ public struct EventIntake: Sendable {
             }
         }
         do {
-            _ = try await runPerShard(Self.finishScript, results.map(\.0), events: events, firstArgument: String(dedupeWindow.milliseconds)) {
+            _ = try await runPerShard(Self.finishScript, results.map(\.0), events: events, leading: [String(dedupeWindow.milliseconds)]) {
                 produced.contains($0) ? "1" : "0"
             }
+            release(toProduce, of: events)
         } catch {
             // Produced events stay produced; their pending claims expire, after which
-            // a retry could produce a duplicate (at-least-once). Failed claims expire too.
+            // a retry could produce a duplicate (at-least-once). Until then this
+            // intake keeps them as its own, so its retries do not take them back
+            // and produce them again sooner. Failed ones it may take back now.
             logger.warning("ingest could not record dedupe state", metadata: ["redis.error": "\(error)"])
+            release(toProduce.filter { !produced.contains($0) }, of: events)
+            let kept = toProduce.filter(produced.contains), ttl = pendingTTL
+            Task {
+                try? await Task.sleep(for: ttl)
+                release(kept, of: events)
+            }
         }
         let final = outcomes.map { $0 ?? .retry("not processed") }
         var a = 0, d = 0, f = 0
@@ -178,4 +223,9 @@ public struct EventIntake: Sendable {
         failures.increment(by: Int64(f))
         return final
     }
+}
+
+/// The dedupe keys an intake holds (`EventIntake.inFlight`), shared by its copies.
+final class InFlightKeys: Sendable {
+    let keys = Mutex<Set<String>>([])
 }
