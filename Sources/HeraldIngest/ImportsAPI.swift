@@ -112,7 +112,7 @@ public struct ImportsAPI: Sendable {
         }
         o.country = q.get("country").map { String($0) }
         if let e = q.get("encoding") {
-            guard let enc = CSVSource.Encoding(rawValue: e.lowercased()) else { throw refuse("encoding", "utf-8 or windows-1250") }
+            guard let enc = CSVSource.Encoding(rawValue: e.lowercased()) else { throw refuse("encoding", "utf-8, utf-16 or windows-1250") }
             o.encoding = enc
         }
         if let d = q.get("delimiter") {

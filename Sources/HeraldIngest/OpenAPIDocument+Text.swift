@@ -314,7 +314,7 @@ extension OpenAPIDocument {
                 - {name: mode, in: query, schema: {type: string, enum: [create_or_update, only_new, only_existing]}}
                 - {name: match, in: query, schema: {type: string, enum: [id, email, phone]}}
                 - {name: country, in: query, description: Default calling code for phones without one (`+420`)., schema: {type: string}}
-                - {name: encoding, in: query, schema: {type: string, enum: [utf-8, windows-1250]}}
+                - {name: encoding, in: query, schema: {type: string, enum: [utf-8, utf-16, windows-1250]}}
                 - {name: delimiter, in: query, description: "`,` `;` or `tab`; detected when absent.", schema: {type: string, enum: [",", ";", tab]}}
                 - {name: id, in: query, description: The job's id (a retry with the same id resumes it)., schema: {type: string}}
                 - {name: dry_run, in: query, description: "`true` for a preview; anything else imports.", schema: {type: string}}

@@ -165,7 +165,7 @@ struct Contacts: AsyncParsableCommand {
         @Option(help: "create_or_update, only_new or only_existing.") var mode = "create_or_update"
         @Option(help: "What rows find their contact by: id, email or phone.") var match = "id"
         @Option(help: "Country code of national phone numbers, e.g. +420.") var country: String?
-        @Option(help: "utf-8 or windows-1250 (default: detected).") var encoding: String?
+        @Option(help: "utf-8, utf-16 or windows-1250 (default: detected).") var encoding: String?
         @Option(help: "',', ';' or tab (default: detected).") var delimiter: String?
         @Flag(help: "Show the header, the first rows as mapped, column types and the first errors; change nothing.") var dryRun = false
         @Option(help: "Write the rejected rows (line, column, reason) to this CSV.") var errors: String?

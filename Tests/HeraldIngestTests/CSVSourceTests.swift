@@ -43,6 +43,33 @@ struct CSVSourceTests {
     }
 
     @Test(
+        "UTF-16 with its byte order mark (Excel's \"Unicode Text\", tab-delimited) reads as text, in either byte order, a surrogate pair cut by a chunk's end included"
+    )
+    func utf16() async throws {
+        let text = "ID\tJméno\r\n1\tŘehoř 😀\r\n2\t\"a\tb\"\r\n"
+        let little: [UInt8] = [0xFF, 0xFE] + text.utf16.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }
+        let big: [UInt8] = [0xFE, 0xFF] + text.utf16.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] }
+        for bytes in [little, big] {
+            #expect(CSVSource.detect(bytes) == CSVSource.Dialect(encoding: .utf16, delimiter: "\t"))
+            let (s, rows) = try await source(bytes)
+            #expect(s.header == ["ID", "Jméno"] && rows.map(\.cells) == [["1", "Řehoř 😀"], ["2", "a\tb"]] && rows.map(\.line) == [2, 3])
+        }
+        // Chunks of 4 bytes: the emoji's two code units fall into different chunks.
+        let dir = FileManager.default.temporaryDirectory.path
+        let from = "\(dir)/u16-\(UUID().uuidString)", to = from + ".utf8"
+        defer { for p in [from, to] { try? FileManager.default.removeItem(atPath: p) } }
+        let emoji: [UInt8] = [0xFF, 0xFE] + "a😀b".utf16.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }
+        #expect(FileManager.default.createFile(atPath: from, contents: Data(emoji)))
+        try CSVSource.transcodeUTF16(from: from, to: to, chunkBytes: 4)
+        #expect(FileManager.default.contents(atPath: to).map { String(decoding: $0, as: UTF8.self) } == "a😀b")
+        // A lone surrogate, or a last byte without its pair, is not UTF-16.
+        for bad: [UInt8] in [[0xFF, 0xFE, 0x61, 0x00, 0x3D, 0xD8, 0x61, 0x00], [0xFF, 0xFE, 0x61, 0x00, 0x62]] {
+            #expect(FileManager.default.createFile(atPath: from, contents: Data(bad)))
+            #expect(throws: ImportError.self) { try CSVSource.transcodeUTF16(from: from, to: to, chunkBytes: 4) }
+        }
+    }
+
+    @Test(
         "a quote never closed fails the file at the line it opens, after the rows before it, without holding the rest; rows up to the limit are read whole"
     )
     func rowLimit() async throws {

@@ -15,6 +15,9 @@ final class CSVSource: Sendable {
     enum Encoding: String, Sendable, CaseIterable {
         case utf8 = "utf-8"
         case windows1250 = "windows-1250"
+        /// With a byte order mark (little-endian without one): what Excel's
+        /// "Unicode Text" writes, tab-delimited.
+        case utf16 = "utf-16"
     }
 
     /// How the file is read.
@@ -49,8 +52,8 @@ final class CSVSource: Sendable {
     /// The rows read so far and the bytes of the file, for progress.
     let progress = Mutex<(rows: Int, bytes: Int)>((0, 0))
 
-    /// Opens `path` (UTF-8 or Windows-1250; a Windows-1250 file is first turned
-    /// into UTF-8 beside it) and reads its header.
+    /// Opens `path` (UTF-8, UTF-16 or Windows-1250; a file in either of the
+    /// latter is first turned into UTF-8 beside it) and reads its header.
     /// - Parameters:
     ///   - encoding, delimiter: nil to detect them.
     ///   - skipRows: data rows already imported (a resumed import), read but not handed over.
@@ -65,9 +68,14 @@ final class CSVSource: Sendable {
         let detected = Self.detect(Array(head))
         let dialect = Dialect(encoding: encoding ?? detected.encoding, delimiter: delimiter ?? detected.delimiter)
         var readPath = path
-        if dialect.encoding == .windows1250 {
+        switch dialect.encoding {
+        case .utf8: break
+        case .windows1250:
             readPath = path + ".utf8"
             try Self.transcode1250(from: path, to: readPath)
+        case .utf16:
+            readPath = path + ".utf8"
+            try Self.transcodeUTF16(from: path, to: readPath)
         }
         guard let file = InputStream(fileAtPath: readPath) else { throw ImportError("the uploaded file cannot be read") }
         let stream = RowBoundedStream(file, limit: maxRowBytes)
@@ -198,10 +206,17 @@ final class CSVSource: Sendable {
         }
     }
 
-    /// The encoding (UTF-8 when the first megabyte is valid UTF-8, with or without
-    /// BOM; else Windows-1250) and the delimiter (the most frequent of `,` `;`
-    /// and tab on the header line, outside quotes; `,` when none).
+    /// The encoding (UTF-16 when the file starts with its byte order mark; UTF-8
+    /// when the first megabyte is valid UTF-8, with or without BOM; else
+    /// Windows-1250) and the delimiter (the most frequent of `,` `;` and tab on
+    /// the header line, outside quotes; `,` when none).
     static func detect(_ head: [UInt8]) -> Dialect {
+        if head.starts(with: [0xFF, 0xFE]) || head.starts(with: [0xFE, 0xFF]) {
+            // The delimiters and line breaks are ASCII: one byte of each code unit
+            // is theirs, the other 0, so the count below sees them as in UTF-8.
+            let d = detect(head.filter { $0 != 0 && $0 != 0xFF && $0 != 0xFE })
+            return Dialect(encoding: .utf16, delimiter: d.delimiter)
+        }
         var bytes = head[...]
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes = bytes.dropFirst(3) }
         // A multi-byte character cut by the megabyte's end is not an error.
@@ -241,6 +256,47 @@ final class CSVSource: Sendable {
             }
             output.write(Data(text.utf8))
         }
+    }
+}
+
+extension CSVSource {
+    /// UTF-16 to UTF-8, `chunkBytes` at a time. The byte order mark says the
+    /// order (little-endian without one, as Windows writes it) and is dropped; a
+    /// surrogate pair cut by a chunk's end is carried to the next chunk.
+    static func transcodeUTF16(from: String, to: String, chunkBytes: Int = 1 << 20) throws(ImportError) {
+        guard let input = FileHandle(forReadingAtPath: from), FileManager.default.createFile(atPath: to, contents: nil),
+            let output = FileHandle(forWritingAtPath: to)
+        else { throw ImportError("the uploaded file cannot be converted from UTF-16") }
+        defer {
+            try? input.close()
+            try? output.close()
+        }
+        var bigEndian = false
+        var carried: [UInt16] = []
+        var first = true
+        var pendingByte: UInt8?
+        while let chunk = try? input.read(upToCount: chunkBytes & ~1), !chunk.isEmpty {
+            var bytes = Array(chunk)
+            if let b = pendingByte { bytes.insert(b, at: 0) }
+            pendingByte = bytes.count % 2 == 1 ? bytes.removeLast() : nil
+            if first {
+                first = false
+                if bytes.starts(with: [0xFE, 0xFF]) { bigEndian = true }
+                if bytes.starts(with: [0xFE, 0xFF]) || bytes.starts(with: [0xFF, 0xFE]) { bytes.removeFirst(2) }
+            }
+            var units = carried
+            units.reserveCapacity(carried.count + bytes.count / 2)
+            for i in stride(from: 0, to: bytes.count, by: 2) {
+                units.append(bigEndian ? UInt16(bytes[i]) << 8 | UInt16(bytes[i + 1]) : UInt16(bytes[i + 1]) << 8 | UInt16(bytes[i]))
+            }
+            carried = []
+            if let last = units.last, (0xD800...0xDBFF).contains(last) { carried = [units.removeLast()] }
+            guard let text = String(validating: units, as: UTF16.self) else {
+                throw ImportError("the file starts as UTF-16 but is not UTF-16 throughout")
+            }
+            output.write(Data(text.utf8))
+        }
+        guard carried.isEmpty, pendingByte == nil else { throw ImportError("the file starts as UTF-16 but ends in the middle of a character") }
     }
 }
 
