@@ -36,6 +36,24 @@ struct Contacts: AsyncParsableCommand {
         return body
     }
 
+    /// The ingestor did not answer, or answered 5xx: worth asking again.
+    struct Unavailable: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// `GET path` for following a job: a transport failure or a 5xx throws
+    /// `Unavailable`; any other answer but 2xx throws `CLIError`.
+    static func follow(_ e: AdminEndpoint, _ path: String) async throws -> JSONValue {
+        let request = HTTPRequest(method: "GET", url: "\(e.url)\(path)", headers: [("Authorization", "Bearer \(e.key)")], timeout: .seconds(30))
+        let r: HTTPClientResponse
+        do { r = try await HTTPClient(concurrency: 1).send(many: [request])[0].result.get() } catch { throw Unavailable(description: "\(error)") }
+        let body = (try? JSONValue.parse(r.body)) ?? .null
+        let detail = "HTTP \(r.status): \(body["detail"]?.stringValue ?? r.bodyText)"
+        if r.status >= 500 { throw Unavailable(description: detail) }
+        guard (200..<300).contains(r.status) else { throw CLIError(detail) }
+        return body
+    }
+
     /// What CSV rows show of a profile as the API answers it (tags and lists as arrays).
     static func profile(fromAPI json: JSONValue) -> ContactProfile {
         var p = ContactProfile(id: json["id"]?.stringValue ?? "")
@@ -210,9 +228,24 @@ struct Contacts: AsyncParsableCommand {
             let total = max(1, lines - 1)
             let started = ContinuousClock.now
             var job = answer
+            // Since when the ingestor has not answered (it restarts, or waits out
+            // a Redis outage with the import): the import goes on meanwhile, so
+            // following it does too, for up to five minutes.
+            var silentSince: ContinuousClock.Instant?
             while job["state"]?.stringValue == "running" {
                 try await Task.sleep(for: .milliseconds(500))
-                job = try await Contacts.get(options, "/v1/imports/\(id)")
+                do {
+                    job = try await Contacts.follow(e, "/v1/imports/\(id)")
+                    silentSince = nil
+                } catch let error as Contacts.Unavailable {
+                    let since = silentSince ?? ContinuousClock.now
+                    silentSince = since
+                    guard ContinuousClock.now - since < .seconds(300) else {
+                        throw CLIError("no answer about import \(id) for 5 minutes (\(error)); run the same command again: it resumes the import or reports it")
+                    }
+                    FileHandle.standardError.write(Data("\r(waiting for the ingestor: \(error))   ".utf8))
+                    continue
+                }
                 let rows = Int(job["rows"].flatMap { if case .int(let n) = $0 { n } else { nil } } ?? Int64(0))
                 let seconds = Double((ContinuousClock.now - started).components.seconds) + 0.001
                 let rate = Double(rows) / seconds
