@@ -33,6 +33,7 @@ struct RetryPoller: Service {
             heartbeat?.beat()
             let owned = Set(consumer.assignment.filter { $0.topic == Topics.sends }.map(\.partition))
             let now = processor.clock.now()
+            await resumeUnanswered(now: now)
             var shards = processor.dueTimes.take(dueBy: now).filter(owned.contains)
             if clock.now >= nextSweep {
                 shards = owned.sorted()
@@ -62,6 +63,22 @@ struct RetryPoller: Service {
             var until = processor.clock.now() + (nextSweep - clock.now).milliseconds
             if let earliest = processor.dueTimes.earliest { until = min(until, earliest) }
             await processor.dueTimes.sleep(until: until, minimum: minimumPause)
+        }
+    }
+
+    /// Makes due now this sender's claims that Redis ran without the answer
+    /// reaching it (a pause or slowness past the command timeout), so that the
+    /// pass below takes them back; a message from `herald.sends` comes back with
+    /// its batch's retry anyway, one from a retry set only when its lease ran out.
+    func resumeUnanswered(now: Int64) async {
+        let claims = processor.unanswered.takeToResume()
+        guard !claims.isEmpty else { return }
+        do {
+            if try await messages.resume(claims, claimant: processor.unanswered.claimant, now: now) > 0 {
+                for shard in Set(claims.map(\.shard)) { processor.dueTimes.note(shard: shard, at: now) }
+            }
+        } catch {
+            processor.unanswered.keep(claims)
         }
     }
 

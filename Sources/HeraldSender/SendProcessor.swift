@@ -228,7 +228,8 @@ struct SendProcessor: Sendable {
                 many: admitted.map(\.request), texts: admitted.map(\.text), caps: caps, now: t, lease: settings.lease,
                 claimant: unanswered.claimant, resuming: unanswered.resuming(ids))
         } catch {
-            unanswered.failed(ids)
+            let partitions = messages.partitions
+            unanswered.failed(admitted.map { (Shard.of($0.request.contactId, partitions: partitions), $0.request.id) })
             throw error
         }
         unanswered.answered(ids)

@@ -17,6 +17,10 @@ final class UnansweredClaims: Sendable {
     /// (or this one after a restart, which cannot know) never takes it for its own.
     let claimant = "sender-" + UUID().uuidString
     private let ids = Mutex<Set<String>>([])
+    /// Unanswered claims not yet made due again (`MessageStore.resume`), by shard:
+    /// a message the retry poller handles would otherwise come back to this
+    /// sender only when its lease runs out.
+    private let toResume = Mutex<[String: Int]>([:])
     /// Bounds the set if claims keep failing for messages that never come back
     /// (a partition moved away): beyond it the set is emptied, and those
     /// messages end as they would without it (`sending_failed`, never twice).
@@ -29,11 +33,28 @@ final class UnansweredClaims: Sendable {
     }
 
     /// The claim call for these failed: Redis may or may not have run it.
-    func failed(_ messageIds: [String]) {
+    func failed(_ claims: [(shard: Int, id: String)]) {
         ids.withLock { set in
-            if set.count + messageIds.count > Self.limit { set.removeAll(keepingCapacity: true) }
-            set.formUnion(messageIds)
+            if set.count + claims.count > Self.limit { set.removeAll(keepingCapacity: true) }
+            set.formUnion(claims.map(\.id))
         }
+        toResume.withLock { pending in
+            if pending.count + claims.count > Self.limit { pending.removeAll(keepingCapacity: true) }
+            for c in claims { pending[c.id] = c.shard }
+        }
+    }
+
+    /// Takes the unanswered claims to make due again.
+    func takeToResume() -> [(shard: Int, id: String)] {
+        toResume.withLock { pending in
+            defer { pending.removeAll(keepingCapacity: true) }
+            return pending.map { (shard: $0.value, id: $0.key) }
+        }
+    }
+
+    /// Puts back claims `takeToResume` gave that could not be made due.
+    func keep(_ claims: [(shard: Int, id: String)]) {
+        toResume.withLock { pending in for c in claims where pending.count < Self.limit { pending[c.id] = c.shard } }
     }
 
     /// The claim call for these was answered.

@@ -342,6 +342,47 @@ struct SenderTests {
         await redis.stop()
     }
 
+    @Test(
+        "a claim of the retry poller whose answer was lost: the same sender makes it due again and sends once within seconds, not when its 60 s lease runs out"
+    )
+    func lostRetryClaimAnswer() async throws {
+        let broker = try TestBroker.start(partitions: 4)
+        let redis = try await TestRedisServer()
+        let receiver = try await TestWebhookReceiver()
+        defer { receiver.stop() }
+        // A retry due now, as a broadcast's recipient or a failed send waits in its
+        // shard's retry set: the retry poller, not herald.sends, brings it to the sender.
+        let store = MessageStore(redis: RedisPool(configuration: redis.configuration, logger: Logger(label: "test")), partitions: 4)
+        let hook = SendRequest(id: "lost:retry", contactId: "lara", campaignId: "c", channel: .webhook, template: receiver.url)
+        let now = WallClock.system.now()
+        _ = try await store.claim(many: [hook], now: now, lease: .seconds(60), claimant: "seed")
+        try await store.record(hook, .retryScheduled, reason: "HTTP 503", next: now, now: now)
+        let port = freeTCPPort()
+        let dir = try temporaryDirectory("lost-retry-reply")
+        // The sender's first claim (its name, "sender-…", is in the script's
+        // arguments) reaches Redis, and its answer never comes back.
+        let proxy = try ChildProcess(
+            executable: "/usr/bin/env",
+            arguments: ["python3", "-u", "\(BuiltProducts.packageRoot)/Tests/EndToEndTests/lost-reply-proxy.py", String(port), String(redis.port), "sender-"],
+            output: .file("\(dir)/log"))
+        defer { proxy.signal(SIGKILL) }
+        func proxyLog() -> String { (try? String(contentsOfFile: "\(dir)/log", encoding: .utf8)) ?? "" }
+        for _ in 0..<100 where !proxyLog().contains("listening") { try await Task.sleep(for: .milliseconds(50)) }
+        let sender = try await TestWorker(
+            .sender, broker: broker, redis: redis,
+            extraEnvironment: [
+                "HERALD_REDIS_PORT": String(port), "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates",
+                "HERALD_SENDER_WEBHOOK_SECRET": Self.webhookSecret,
+            ])
+        let got = try await states(store, [hook], timeout: .seconds(20))
+        #expect(proxyLog().contains("cut"), "the proxy never cut a claim's answer: \(proxyLog())")
+        #expect(got[hook.id]?["state"] == "sent", "\(got)\n\(sender.log)")
+        try await Task.sleep(for: .seconds(1))
+        #expect(receiver.received.count == 1, "the receiver got \(receiver.received.count) calls")
+        await sender.process.stop()
+        await redis.stop()
+    }
+
     @Test("an SMS provider that takes the request and never answers: one call, then sending_failed 'outcome unknown' — not retried into a second message")
     func silentProvider() async throws {
         let broker = try TestBroker.start(partitions: 4)

@@ -53,6 +53,25 @@ struct MessageStoreTests {
         #expect(try await store.message(contactId: r.contactId, id: r.id)?["state"] == "sending_failed")
     }
 
+    @Test("an unanswered claim is made due at once for its claimant only, and only while it is still in progress")
+    func resumeUnanswered() async throws {
+        let server = try await TestRedisServer()
+        let redis = RedisPool(configuration: server.configuration, logger: Logger(label: "test"))
+        let store = MessageStore(redis: redis, partitions: 4)
+        let r = SendRequest(id: uniqueName("r"), contactId: "c3", campaignId: "k", channel: .webhook, template: "http://x", category: "promo")
+        let shard = Shard.of(r.contactId, partitions: 4)
+        _ = try await store.claim(many: [r], now: 1_000, lease: .seconds(60), claimant: "sender-a")
+        // In the retry set at the lease's end: not due at 2,000.
+        #expect(try await store.due(shards: [shard], now: 2_000, limit: 10).requests.isEmpty)
+        #expect(try await store.resume([(shard, r.id)], claimant: "sender-b", now: 2_000) == 0, "another claimant's")
+        #expect(try await store.due(shards: [shard], now: 2_000, limit: 10).requests.isEmpty)
+        #expect(try await store.resume([(shard, r.id)], claimant: "sender-a", now: 2_000) == 1)
+        #expect(try await store.due(shards: [shard], now: 2_000, limit: 10).requests == [r])
+        // Once recorded, nothing to resume.
+        try await store.record(r, .sent, now: 2_100)
+        #expect(try await store.resume([(shard, r.id)], claimant: "sender-a", now: 2_200) == 0)
+    }
+
     @Test("a claim keeps the request's text as given; without one, the request serialized")
     func requestText() async throws {
         let server = try await TestRedisServer()

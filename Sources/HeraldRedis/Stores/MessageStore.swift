@@ -428,6 +428,24 @@ public struct MessageStore: Sendable {
     /// reason names `reason`; a message that moved on, or waits for something else,
     /// is left alone). One script call per shard.
     /// - Returns: how many were brought forward.
+    /// Makes due now the messages of `claims` that are still `in_progress` under
+    /// `claimant`: claims Redis ran whose answers the sender never got, so that
+    /// its retry poller takes them back at once (`claim(many:…resuming:)`)
+    /// instead of when their lease runs out. Returns how many were made due.
+    public func resume(_ claims: [(shard: Int, id: String)], claimant: String, now: Int64) async throws -> Int {
+        guard !claims.isEmpty else { return 0 }
+        let replies = try await redis.evalGrouped(
+            Self.resumeScript, count: claims.count, group: { claims[$0].shard }, header: [String(now), claimant],
+            keys: { i in
+                let tag = Shard.hashTag(claims[i].shard)
+                return [Self.recordKey(tag, claims[i].id), Self.retryKey(tag)]
+            },
+            arguments: { [claims[$0].id] })
+        return replies.filter { $0.int == 1 }.count
+    }
+
+    static let resumeScript = RedisScript(name: "message_resume", source: LuaSource.messageResume)
+
     static func bringForward(_ held: [(shard: Int, id: String)], reason: String, redis: RedisPool, now: Int64) async throws -> Int {
         let replies = try await redis.evalGrouped(
             bringForwardScript, count: held.count, group: { held[$0].shard }, header: [String(now), reason],
