@@ -27,9 +27,14 @@ final class UnansweredClaims: Sendable {
     static let limit = 100_000
 
     /// Per message id: whether its last claim went unanswered; empty (none) in
-    /// the common case, which `MessageStore.claim` reads as all false.
+    /// the common case, which `MessageStore.claim` reads as all false. Taken:
+    /// an id is resumed by one claim only. The same message can come to this
+    /// sender twice at once (its batch's retry, and the retry poller once
+    /// `MessageStore.resume` made it due): the second claim then finds it busy
+    /// instead of resuming it too, so two calls cannot go out. A claim that
+    /// fails again puts it back (`failed`).
     func resuming(_ messageIds: [String]) -> [Bool] {
-        ids.withLock { set in set.isEmpty ? [] : messageIds.map { set.contains($0) } }
+        ids.withLock { set in set.isEmpty ? [] : messageIds.map { set.remove($0) != nil } }
     }
 
     /// The claim call for these failed: Redis may or may not have run it.
