@@ -49,12 +49,15 @@ final class UnansweredClaims: Sendable {
         }
     }
 
-    /// Takes the unanswered claims to make due again.
+    /// Takes the unanswered claims to make due again: those no claim has
+    /// resumed or been answered for since (one in flight for it would find the
+    /// message busy on every pass until its call ends).
     func takeToResume() -> [(shard: Int, id: String)] {
-        toResume.withLock { pending in
+        let taken = toResume.withLock { pending in
             defer { pending.removeAll(keepingCapacity: true) }
             return pending.map { (shard: $0.value, id: $0.key) }
         }
+        return ids.withLock { set in taken.filter { set.contains($0.id) } }
     }
 
     /// Puts back claims `takeToResume` gave that could not be made due.
