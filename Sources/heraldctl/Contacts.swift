@@ -26,14 +26,12 @@ struct Contacts: AsyncParsableCommand {
 
     /// GET `path` on the admin API; the body as JSON, or the API's error as a `CLIError`.
     static func get(_ options: AdminOptions, _ path: String) async throws -> JSONValue {
-        let e = try options.endpoint()
         // A page of profiles can be large (notes, attributes): up to 64 MiB, not the client's default 1 MiB.
-        let request = HTTPRequest(
-            method: "GET", url: "\(e.url)\(path)", headers: [("Authorization", "Bearer \(e.key)")], timeout: .seconds(120), maxResponseBytes: 64 << 20)
-        let r = try await HTTPClient(concurrency: 1).send(many: [request])[0].result.get()
-        let body = (try? JSONValue.parse(r.body)) ?? .null
-        guard (200..<300).contains(r.status) else { throw CLIError("HTTP \(r.status): \(body["detail"]?.stringValue ?? r.bodyText)") }
-        return body
+        do { return try await follow(try options.endpoint(), path, timeout: .seconds(120), maxResponseBytes: 64 << 20) } catch let error
+            as Unavailable
+        {
+            throw CLIError(error.description)
+        }
     }
 
     /// The ingestor did not answer, or answered 5xx: worth asking again.
@@ -41,10 +39,11 @@ struct Contacts: AsyncParsableCommand {
         let description: String
     }
 
-    /// `GET path` for following a job: a transport failure or a 5xx throws
-    /// `Unavailable`; any other answer but 2xx throws `CLIError`.
-    static func follow(_ e: AdminEndpoint, _ path: String) async throws -> JSONValue {
-        let request = HTTPRequest(method: "GET", url: "\(e.url)\(path)", headers: [("Authorization", "Bearer \(e.key)")], timeout: .seconds(30))
+    /// GET `path`, for following a job: the body as JSON; a transport failure or
+    /// a 5xx throws `Unavailable`, any other answer but 2xx a `CLIError`.
+    static func follow(_ e: AdminEndpoint, _ path: String, timeout: Duration = .seconds(30), maxResponseBytes: Int = 1 << 20) async throws -> JSONValue {
+        let request = HTTPRequest(
+            method: "GET", url: "\(e.url)\(path)", headers: [("Authorization", "Bearer \(e.key)")], timeout: timeout, maxResponseBytes: maxResponseBytes)
         let r: HTTPClientResponse
         do { r = try await HTTPClient(concurrency: 1).send(many: [request])[0].result.get() } catch { throw Unavailable(description: "\(error)") }
         let body = (try? JSONValue.parse(r.body)) ?? .null

@@ -309,21 +309,12 @@ struct SenderTests {
         let sink = try await TestSMTPSink()
         let receiver = try await TestWebhookReceiver()
         defer { receiver.stop() }
-        let port = freeTCPPort()
-        let dir = try temporaryDirectory("lost-reply")
-        // The claim script's arguments carry the sender's name ("sender-…"): the
-        // first claim reaches Redis, and its answer never comes back.
-        let proxy = try ChildProcess(
-            executable: "/usr/bin/env",
-            arguments: ["python3", "-u", "\(BuiltProducts.packageRoot)/Tests/EndToEndTests/lost-reply-proxy.py", String(port), String(redis.port), "sender-"],
-            output: .file("\(dir)/log"))
-        defer { proxy.signal(SIGKILL) }
-        func proxyLog() -> String { (try? String(contentsOfFile: "\(dir)/log", encoding: .utf8)) ?? "" }
-        for _ in 0..<100 where !proxyLog().contains("listening") { try await Task.sleep(for: .milliseconds(50)) }
+        let proxy = try await LostReplyProxy(redis: redis)
+        defer { proxy.process.signal(SIGKILL) }
         let sender = try await TestWorker(
             .sender, broker: broker, redis: redis,
             extraEnvironment: [
-                "HERALD_REDIS_PORT": String(port),
+                "HERALD_REDIS_PORT": String(proxy.port),
                 "HERALD_SENDER_SMTP_SERVER": "127.0.0.1:\(sink.port)",
                 "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates",
                 "HERALD_SENDER_RETRY_BASE": "200ms",
@@ -333,7 +324,7 @@ struct SenderTests {
         let hook = SendRequest(id: "lost:1", contactId: "lena", campaignId: "c", channel: .webhook, template: receiver.url)
         try await produce(broker, [hook])
         let got = try await states(store, [hook])
-        #expect(proxyLog().contains("cut"), "the proxy never cut a claim's answer: \(proxyLog())")
+        #expect(proxy.log.contains("cut"), "the proxy never cut a claim's answer: \(proxy.log)")
         #expect(got[hook.id]?["state"] == "sent" && got[hook.id]?["attempts"] == "1", "\(got)\n\(sender.log)")
         try await Task.sleep(for: .seconds(1))
         #expect(receiver.received.count == 1, "the receiver got \(receiver.received.count) calls")
@@ -357,25 +348,16 @@ struct SenderTests {
         let now = WallClock.system.now()
         _ = try await store.claim(many: [hook], now: now, lease: .seconds(60), claimant: "seed")
         try await store.record(hook, .retryScheduled, reason: "HTTP 503", next: now, now: now)
-        let port = freeTCPPort()
-        let dir = try temporaryDirectory("lost-retry-reply")
-        // The sender's first claim (its name, "sender-…", is in the script's
-        // arguments) reaches Redis, and its answer never comes back.
-        let proxy = try ChildProcess(
-            executable: "/usr/bin/env",
-            arguments: ["python3", "-u", "\(BuiltProducts.packageRoot)/Tests/EndToEndTests/lost-reply-proxy.py", String(port), String(redis.port), "sender-"],
-            output: .file("\(dir)/log"))
-        defer { proxy.signal(SIGKILL) }
-        func proxyLog() -> String { (try? String(contentsOfFile: "\(dir)/log", encoding: .utf8)) ?? "" }
-        for _ in 0..<100 where !proxyLog().contains("listening") { try await Task.sleep(for: .milliseconds(50)) }
+        let proxy = try await LostReplyProxy(redis: redis)
+        defer { proxy.process.signal(SIGKILL) }
         let sender = try await TestWorker(
             .sender, broker: broker, redis: redis,
             extraEnvironment: [
-                "HERALD_REDIS_PORT": String(port), "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates",
+                "HERALD_REDIS_PORT": String(proxy.port), "HERALD_SENDER_TEMPLATES_DIR": "\(BuiltProducts.packageRoot)/config/templates",
                 "HERALD_SENDER_WEBHOOK_SECRET": Self.webhookSecret,
             ])
         let got = try await states(store, [hook], timeout: .seconds(20))
-        #expect(proxyLog().contains("cut"), "the proxy never cut a claim's answer: \(proxyLog())")
+        #expect(proxy.log.contains("cut"), "the proxy never cut a claim's answer: \(proxy.log)")
         #expect(got[hook.id]?["state"] == "sent", "\(got)\n\(sender.log)")
         try await Task.sleep(for: .seconds(1))
         #expect(receiver.received.count == 1, "the receiver got \(receiver.received.count) calls")
@@ -943,4 +925,27 @@ struct SenderTests {
         }
         return (false, text)
     }
+}
+
+/// `lost-reply-proxy.py` in front of a test Redis: the sender's first claim
+/// (the claim script's arguments carry its name, "sender-…") reaches Redis, and
+/// its answer never comes back.
+struct LostReplyProxy {
+    let process: ChildProcess
+    let port: Int
+    let directory: String
+
+    /// Starts it and waits until it listens.
+    init(redis: TestRedisServer) async throws {
+        port = freeTCPPort()
+        directory = try temporaryDirectory("lost-reply")
+        process = try ChildProcess(
+            executable: "/usr/bin/env",
+            arguments: ["python3", "-u", "\(BuiltProducts.packageRoot)/Tests/EndToEndTests/lost-reply-proxy.py", String(port), String(redis.port), "sender-"],
+            output: .file("\(directory)/log"))
+        for _ in 0..<100 where !log.contains("listening") { try await Task.sleep(for: .milliseconds(50)) }
+    }
+
+    /// What it printed: "listening", then "cut" once it cut an answer.
+    var log: String { (try? String(contentsOfFile: "\(directory)/log", encoding: .utf8)) ?? "" }
 }

@@ -243,60 +243,55 @@ final class CSVSource: Sendable {
     /// Windows-1250 to UTF-8, a megabyte at a time: a single-byte encoding, so no
     /// character is cut at a chunk's end.
     static func transcode1250(from: String, to: String) throws(ImportError) {
-        guard let input = FileHandle(forReadingAtPath: from), FileManager.default.createFile(atPath: to, contents: nil),
-            let output = FileHandle(forWritingAtPath: to)
-        else { throw ImportError("the uploaded file cannot be converted from Windows-1250") }
-        defer {
-            try? input.close()
-            try? output.close()
-        }
-        while let chunk = try? input.read(upToCount: 1 << 20), !chunk.isEmpty {
-            guard let text = String(data: chunk, encoding: .windowsCP1250) else {
-                throw ImportError("the file is neither UTF-8 nor Windows-1250")
-            }
-            output.write(Data(text.utf8))
+        try transcode(from: from, to: to, name: "Windows-1250", chunkBytes: 1 << 20) { chunk throws(ImportError) in
+            guard let text = String(data: chunk, encoding: .windowsCP1250) else { throw ImportError("the file is neither UTF-8 nor Windows-1250") }
+            return text
         }
     }
-}
 
-extension CSVSource {
     /// UTF-16 to UTF-8, `chunkBytes` at a time. The byte order mark says the
     /// order (little-endian without one, as Windows writes it) and is dropped; a
     /// surrogate pair cut by a chunk's end is carried to the next chunk.
     static func transcodeUTF16(from: String, to: String, chunkBytes: Int = 1 << 20) throws(ImportError) {
-        guard let input = FileHandle(forReadingAtPath: from), FileManager.default.createFile(atPath: to, contents: nil),
-            let output = FileHandle(forWritingAtPath: to)
-        else { throw ImportError("the uploaded file cannot be converted from UTF-16") }
-        defer {
-            try? input.close()
-            try? output.close()
-        }
-        var bigEndian = false
+        var bigEndian: Bool?
         var carried: [UInt16] = []
-        var first = true
         var pendingByte: UInt8?
-        while let chunk = try? input.read(upToCount: chunkBytes & ~1), !chunk.isEmpty {
+        try transcode(from: from, to: to, name: "UTF-16", chunkBytes: chunkBytes & ~1) { chunk throws(ImportError) in
             var bytes = Array(chunk)
             if let b = pendingByte { bytes.insert(b, at: 0) }
             pendingByte = bytes.count % 2 == 1 ? bytes.removeLast() : nil
-            if first {
-                first = false
-                if bytes.starts(with: [0xFE, 0xFF]) { bigEndian = true }
+            if bigEndian == nil {
+                bigEndian = bytes.starts(with: [0xFE, 0xFF])
                 if bytes.starts(with: [0xFE, 0xFF]) || bytes.starts(with: [0xFF, 0xFE]) { bytes.removeFirst(2) }
             }
             var units = carried
             units.reserveCapacity(carried.count + bytes.count / 2)
             for i in stride(from: 0, to: bytes.count, by: 2) {
-                units.append(bigEndian ? UInt16(bytes[i]) << 8 | UInt16(bytes[i + 1]) : UInt16(bytes[i + 1]) << 8 | UInt16(bytes[i]))
+                units.append(bigEndian == true ? UInt16(bytes[i]) << 8 | UInt16(bytes[i + 1]) : UInt16(bytes[i + 1]) << 8 | UInt16(bytes[i]))
             }
             carried = []
             if let last = units.last, (0xD800...0xDBFF).contains(last) { carried = [units.removeLast()] }
-            guard let text = String(validating: units, as: UTF16.self) else {
-                throw ImportError("the file starts as UTF-16 but is not UTF-16 throughout")
-            }
-            output.write(Data(text.utf8))
+            guard let text = String(validating: units, as: UTF16.self) else { throw ImportError("the file starts as UTF-16 but is not UTF-16 throughout") }
+            return text
         }
         guard carried.isEmpty, pendingByte == nil else { throw ImportError("the file starts as UTF-16 but ends in the middle of a character") }
+    }
+
+    /// Writes `from` as UTF-8 to `to`, `chunkBytes` at a time, each chunk turned
+    /// into text by `convert` (which carries what a chunk's end cuts).
+    private static func transcode(
+        from: String, to: String, name: String, chunkBytes: Int, _ convert: (Data) throws(ImportError) -> String
+    ) throws(ImportError) {
+        guard let input = FileHandle(forReadingAtPath: from), FileManager.default.createFile(atPath: to, contents: nil),
+            let output = FileHandle(forWritingAtPath: to)
+        else { throw ImportError("the uploaded file cannot be converted from \(name)") }
+        defer {
+            try? input.close()
+            try? output.close()
+        }
+        while let chunk = try? input.read(upToCount: chunkBytes), !chunk.isEmpty {
+            output.write(Data(try convert(chunk).utf8))
+        }
     }
 }
 
