@@ -22,6 +22,7 @@ struct ActivityConditionTests {
         #expect(
             try parse("{purchases: {count: {gt: 1}, amount: {lt: 50.5}}}")
                 == .all([.purchases(within: nil, count: .gt(1)), .purchaseTotal(within: nil, amount: .lt(50.5))]))
+        #expect(try parse("{purchases: {count: {lt: 1000000000}}}") == .purchases(within: nil, count: .lt(1_000_000_000)))
     }
 
     @Test(
@@ -36,6 +37,13 @@ struct ActivityConditionTests {
             ("{opened: {within: 7d, template: x}}", "template"),
             ("{purchases: {within: 7d}}", "count or amount"),
             ("{purchases: {amount: {gt: 1}, value: 2}}", "value"),
+            // Purchase and message counts are whole numbers up to a billion, not doubles.
+            ("{purchases: {count: {gt: 1e23}}}", "0 to 1000000000"),
+            ("{purchases: {count: {lt: 2.5}}}", "0 to 1000000000"),
+            ("{purchases: {count: {eq: -1}}}", "0 to 1000000000"),
+            ("{purchases: {count: {in: [1, 1000000001]}}}", "0 to 1000000000"),
+            ("{messages: {count: {gt: 1.0e10}}}", "0 to 1000000000"),
+            ("{messages: {count: {gt: '3'}}}", "0 to 1000000000"),
         ])
     func refusals(text: String, reason: String) {
         do {

@@ -257,6 +257,17 @@ struct Reader {
     /// An activity count: numbers below `ContactActivity.timesCap`, the event
     /// times a profile keeps per key, so every comparison is exact.
     func activityCount(_ node: Node) throws(CampaignError) -> Comparison {
+        try count(
+            node, below: ContactActivity.timesCap,
+            because: " (a profile keeps the newest \(ContactActivity.timesCap) events of each kind)")
+    }
+
+    /// The most a purchase or message count compares with. A count is a whole
+    /// number: `gt: 1e23` was once taken as a double and compared as one.
+    static let maxCount = 1_000_000_000
+
+    /// A count comparison whose numbers are whole, from 0 to `below - 1`.
+    func count(_ node: Node, below: Int = maxCount + 1, because: String = "") throws(CampaignError) -> Comparison {
         let cmp = try comparison(node, try fields(node, "count", allowed: Set(Comparison.operators)), subject: [])
         let values: [JSONValue]
         switch cmp {
@@ -265,11 +276,8 @@ struct Reader {
         default: values = []
         }
         for v in values {
-            guard case .int(let n) = v, n >= 0, n < ContactActivity.timesCap else {
-                throw fail(
-                    node,
-                    "count compares whole numbers from 0 to \(ContactActivity.timesCap - 1) (a profile keeps the newest \(ContactActivity.timesCap) events of each kind)"
-                )
+            guard case .int(let n) = v, n >= 0, n < below else {
+                throw fail(node, "count compares whole numbers from 0 to \(below - 1)\(because)")
             }
         }
         return cmp
@@ -312,7 +320,7 @@ struct Reader {
             return .messages(
                 channel: channel, category: try optionalString(o["category"], "category"),
                 within: try o["within"].map { n throws(CampaignError) in try duration(n, "within", in: m) },
-                count: try comparison(count, try fields(count, "count", allowed: Set(Comparison.operators)), subject: []))
+                count: try self.count(count))
         }
         if let p = f["purchases"] {
             let o = try fields(p, "purchases", allowed: ["within", "count", "amount"])
@@ -321,7 +329,7 @@ struct Reader {
             var parts: [Condition] = []
             if let count = o["count"] {
                 parts.append(
-                    .purchases(within: within, count: try comparison(count, try fields(count, "count", allowed: Set(Comparison.operators)), subject: [])))
+                    .purchases(within: within, count: try self.count(count)))
             }
             if let amount = o["amount"] {
                 parts.append(
