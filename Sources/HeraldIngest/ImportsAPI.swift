@@ -5,6 +5,7 @@ import HeraldRedis
 import Hummingbird
 import Logging
 import NIOCore
+import Prometheus
 import Synchronization
 
 /// `/v1/imports`: CSV imports into the address book (docs/contacts.md, "Importing").
@@ -29,10 +30,16 @@ public struct ImportsAPI: Sendable {
     /// The routes: imports on `admin`, following them on `read`.
     public init(
         contacts: ContactStore, jobs: ImportJobStore, catalog: CampaignCatalog, producer: KafkaProducer, maxBytes: Int, directory: String,
-        staleAfter: Duration, logger: Logger
+        staleAfter: Duration, batchesAhead: Int = 40, metrics: PrometheusCollectorRegistry, logger: Logger
     ) {
         self.staleAfter = staleAfter
-        importer = ContactImporter(contacts: contacts, jobs: jobs, catalog: catalog, producer: producer, logger: logger)
+        let gauge = metrics.makeGauge(
+            descriptor: .init(
+                metricName: "herald_import_batches_ahead", unitName: nil,
+                helpText: "Import batches produced and not yet seen in the profiles, over every import of this ingestor (at most imports.batches_ahead)"),
+            labels: [("worker", "ingestor")])
+        importer = ContactImporter(
+            contacts: contacts, jobs: jobs, catalog: catalog, producer: producer, pacing: ImportPacing(places: batchesAhead, gauge: gauge), logger: logger)
         self.jobs = jobs
         self.maxBytes = maxBytes
         self.directory = directory

@@ -76,7 +76,8 @@ public enum IngestorApp {
         ImportsAPI(
             contacts: contacts, jobs: ImportJobStore(redis: runtime.redis), catalog: CampaignCatalog(store: CampaignStore(redis: runtime.redis)),
             producer: runtime.producer, maxBytes: settings.importsMaxBytes,
-            directory: settings.importsDirectory, staleAfter: settings.importsStaleAfter, logger: runtime.logger
+            directory: settings.importsDirectory, staleAfter: settings.importsStaleAfter, batchesAhead: settings.importsBatchesAhead,
+            metrics: runtime.metrics, logger: runtime.logger
         ).addRoutes(read: read, admin: admin)
         ListsAPI(store: ListStore(contacts: contacts), maxBodyBytes: settings.maxBodyBytes, logger: runtime.logger).addRoutes(read: read, admin: admin)
         let segments = SegmentStore(redis: runtime.redis)

@@ -58,6 +58,8 @@ public struct Settings: Sendable {
     public var importsDirectory: String
     /// `imports.stale_after` (docs/configuration.md).
     public var importsStaleAfter: Duration
+    /// `imports.batches_ahead` (docs/configuration.md).
+    public var importsBatchesAhead: Int
     /// `broadcasts.planner_lease` (docs/configuration.md).
     public var broadcastsPlannerLease: Duration
     /// `api.max_batch_events` (docs/configuration.md).
@@ -267,6 +269,7 @@ extension Configuration {
             readKeys: Set(try value(k.apiReadKeys)),
             maxBodyBytes: try value(k.apiMaxBodyBytes),
             importsMaxBytes: try value(k.importsMaxBytes), importsDirectory: try value(k.importsDir), importsStaleAfter: try value(k.importsStaleAfter),
+            importsBatchesAhead: try value(k.importsBatchesAhead),
             broadcastsPlannerLease: try value(k.broadcastsPlannerLease),
             maxBatchEvents: try value(k.apiMaxBatchEvents),
             dedupeWindow: try value(k.ingestDedupeWindow),

@@ -303,6 +303,56 @@ struct ImportTests {
     }
 
     @Test(
+        "imports side by side share one bound on the batches ahead of the profiles (imports.batches_ahead), give their places back when done, and each import every row"
+    )
+    func sharedPacing() async throws {
+        let broker = try TestBroker.start(partitions: 4)
+        let redis = try await TestRedisServer()
+        let ingestor = try await TestIngestor(broker: broker, redis: redis, extraEnvironment: ["HERALD_IMPORTS_BATCHES_AHEAD": "2"])
+        let imports = 4, n = 10_000
+        let requests = (0..<imports).map { k in
+            var csv = "id,email\n"
+            for i in 0..<n { csv += "p\(k)-\(i),p\(k)-\(i)@example.com\n" }
+            return HTTPRequest(
+                method: "POST", url: "\(ingestor.apiURL)/v1/imports?id=paced-\(k)", headers: [("Authorization", "Bearer \(TestIngestor.adminKey)")],
+                body: Array(csv.utf8), timeout: .seconds(60))
+        }
+        #expect(try await client.send(many: requests).map { try $0.result.get().status } == Array(repeating: 202, count: imports))
+        func ahead() async throws -> Int? {
+            let text = try await client.get("\(ingestor.metricsURL)/metrics").bodyText
+            return text.split(separator: "\n").first { $0.hasPrefix("herald_import_batches_ahead{") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+                .map { Int($0) }
+        }
+        // Sampled while the four run: never past the one bound of them all (each
+        // once had a bound of its own: up to 8 here).
+        var seen: [Int] = []
+        var states: [JSONValue] = []
+        for _ in 0..<3000 {
+            if let a = try await ahead() { seen.append(a) }
+            states = []
+            for k in 0..<imports { states.append(try await get(ingestor, "/v1/imports/paced-\(k)")["state"] ?? .null) }
+            if !states.contains("running") { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(states == Array(repeating: "done", count: imports), "\(states)")
+        #expect(!seen.isEmpty && seen.max()! <= 2, "batches ahead sampled: max \(seen.max() ?? -1) over \(seen.count) samples")
+        #expect(seen.contains(2), "the bound was reached while the imports ran")
+        #expect(try await ahead() == 0, "places given back")
+        for k in 0..<imports {
+            let job = try await get(ingestor, "/v1/imports/paced-\(k)")
+            #expect(job["created"] == .int(Int64(n)) && job["rows"] == .int(Int64(n)), "\(job)")
+        }
+        var contacts: Int64 = 0
+        for _ in 0..<100 where contacts < Int64(imports * n) {
+            if case .int(let c)? = try await get(ingestor, "/v1/contacts?count=true")["count"] { contacts = c }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(contacts == Int64(imports * n))
+        await ingestor.process.stop()
+        await redis.stop()
+    }
+
+    @Test(
         "Redis unreachable mid-import (SIGSTOP past the command timeout, then SIGCONT): the import and heraldctl following it wait, and it ends done with every row, each rejected row reported once"
     )
     func redisOutage() async throws {

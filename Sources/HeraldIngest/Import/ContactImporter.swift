@@ -61,6 +61,8 @@ struct ContactImporter: Sendable {
     let jobs: ImportJobStore
     let catalog: CampaignCatalog
     let producer: KafkaProducer
+    /// The places of this process's imports ahead of the profiles, shared by all of them.
+    let pacing: ImportPacing
     let logger: Logger
     var clock = WallClock.system
 
@@ -69,6 +71,10 @@ struct ContactImporter: Sendable {
     /// paused past the stale bound): then this one stops and writes nothing more.
     func run(id: String, run: String, path: String, options: ImportOptions) async {
         var counts: [String: Int] = [:]
+        // Places this run holds in `pacing`: its batches produced, or being
+        // produced, and not yet seen in the profiles. Given back as each is
+        // seen, and all at once when the run ends, however it ends.
+        var held = 0
         do {
             let job = try await riding { try await jobs.job(id) } ?? [:]
             for k in ["rows", "created", "updated", "rejected", "skipped", "committed"] { counts[k] = Int(job[k] ?? "0") ?? 0 }
@@ -119,12 +125,18 @@ struct ContactImporter: Sendable {
                 upcoming = Task { try await prepare(source, rows: rows) }
                 let (records, errors, batchCounts) = events(for: prepared, mode: options.mode)
                 if sending.count >= batchesSending { try await commit() }
-                // Pacing: at most `batchesAhead` batches ahead of the profiles. An
-                // import must not outrun the consumers it feeds: on a broker with
-                // short retention (the embedded one keeps 5 MB a partition) the
-                // backlog would be deleted unread, and on any broker live events
-                // would queue behind it.
-                if inFlight.count >= batchesAhead { try await waitApplied(inFlight.removeFirst()) }
+                // Pacing: at most `pacing.places` batches of all this process's
+                // imports ahead of the profiles. Imports must not outrun the
+                // consumers they feed: on a broker with short retention (the
+                // embedded one keeps 5 MB a partition) the backlog would be
+                // deleted unread, and on any broker live events would queue behind it.
+                try await pacing.take(holding: held) {
+                    if inFlight.isEmpty { try await commit() }
+                    try await waitApplied(inFlight.removeFirst())
+                    held -= 1
+                    pacing.give()
+                }
+                held += 1
                 let producer = self.producer
                 sending.append((records, Task { await producer.send(records) }, clock.now(), prepared.rows, batchCounts, errors))
             }
@@ -144,6 +156,9 @@ struct ContactImporter: Sendable {
             // heartbeat: a retry claims it as abandoned, which is what it is.
             try? await jobs.update(id, run: run, set: ["state": "failed", "error": "\(error)", "finished_at_ms": String(clock.now())])
         }
+        // Batches not yet seen in the profiles no longer hold other imports back:
+        // the consumers take them in order with whatever comes next.
+        pacing.give(held)
         try? FileManager.default.removeItem(atPath: path)
     }
 
@@ -187,10 +202,6 @@ struct ContactImporter: Sendable {
     /// resumed by running it again).
     var outagePatience = Duration.seconds(300)
 
-    /// Batches produced but not yet seen in the profiles, at most: 40,000 rows,
-    /// a few seconds of the profile applier's work (docs/benchmarks.md), and
-    /// about 10 MB on the broker, well inside the embedded one's 5 MB per partition.
-    var batchesAhead = 40
     /// Batches handed to the producer and not yet acknowledged, at most: the
     /// acknowledgements of one take about as long as mapping the next.
     var batchesSending = 3
