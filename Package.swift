@@ -94,6 +94,8 @@ let package = Package(
                 "HeraldCore", "HeraldKafka", "HeraldRedis", "HeraldService",
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "CSV", package: "CSV.swift"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+                // The errors of Hummingbird's FileIO, which spools CSV uploads (CSVUpload).
+                .product(name: "_NIOFileSystem", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swift6,

@@ -2,6 +2,7 @@ import Foundation
 import HeraldCore
 import Hummingbird
 import Synchronization
+import _NIOFileSystem
 
 /// A CSV request body saved to a file (an import's, a broadcast's recipients'),
 /// streamed, never past a size limit, so a huge upload stops at the limit
@@ -21,9 +22,30 @@ enum CSVUpload {
             try? FileManager.default.removeItem(atPath: path)
             // The file system layer may wrap the body's error: the flag says what happened.
             if body.exceeded.withLock({ $0 }) { throw tooLarge }
+            // A full spool directory once answered 503 "the import store is
+            // unavailable", which sent operators to Redis. The partial file is gone.
+            if Self.isNoSpace(error) {
+                throw ResponseError(
+                    APISupport.problem(
+                        HTTPResponse.Status(code: 507),
+                        "no space left in imports.dir for this upload; nothing was imported (free space there, or point imports.dir at a larger disk)"))
+            }
             throw error
         }
         return path
+    }
+
+    /// Whether `error`, or an error it was caused by, is the file system's ENOSPC.
+    static func isNoSpace(_ error: any Error) -> Bool {
+        var next: (any Error)? = error
+        for _ in 0..<8 {
+            switch next {
+            case let e as FileSystemError.SystemCallError: return e.errno.rawValue == ENOSPC
+            case let e as FileSystemError: next = e.cause
+            default: return false
+            }
+        }
+        return false
     }
 }
 

@@ -341,6 +341,7 @@ extension OpenAPIDocument {
                 "413": {$ref: "#/components/responses/TooLarge"}
                 "422": {$ref: "#/components/responses/Unprocessable"}
                 "503": {$ref: "#/components/responses/Unavailable"}
+                "507": {$ref: "#/components/responses/SpoolFull"}
           /v1/imports/template.csv:
             get:
               tags: [imports]
@@ -1118,6 +1119,7 @@ extension OpenAPIDocument {
                 "415": {$ref: "#/components/responses/UnsupportedMediaType"}
                 "422": {$ref: "#/components/responses/Unprocessable"}
                 "503": {$ref: "#/components/responses/Unavailable"}
+                "507": {$ref: "#/components/responses/SpoolFull"}
           /v1/broadcasts/{id}/recipients.csv:
             get:
               tags: [broadcasts]
@@ -1536,6 +1538,11 @@ extension OpenAPIDocument {
                   schema: {$ref: "#/components/schemas/Problem"}
             Conflict:
               description: The item exists, or its state does not allow this.
+              content:
+                application/problem+json:
+                  schema: {$ref: "#/components/schemas/Problem"}
+            SpoolFull:
+              description: No space left in imports.dir for the uploaded CSV; nothing was kept.
               content:
                 application/problem+json:
                   schema: {$ref: "#/components/schemas/Problem"}

@@ -161,6 +161,40 @@ struct ImportTests {
     }
 
     @Test(
+        "a full spool directory (imports.dir on a 256 KiB tmpfs) answers 507 naming imports.dir, keeps no part of the upload, and the next import that fits runs"
+    )
+    func fullSpool() async throws {
+        let broker = try TestBroker.start(partitions: 2)
+        let redis = try await TestRedisServer()
+        let spool = try temporaryDirectory("import-spool")
+        // The ingestor alone sees a small file system at imports.dir (its own mount
+        // namespace; the machine's tests run as root, as ImageLayoutTests needs).
+        let launcher: TestIngestor.Launcher = { path in
+            ("/usr/bin/unshare", ["-m", "--propagation", "private", "/bin/sh", "-c", "mount -t tmpfs -o size=256k tmpfs \"$0\" && exec \"$1\"", spool, path])
+        }
+        let ingestor = try await TestIngestor(broker: broker, redis: redis, extraEnvironment: ["HERALD_IMPORTS_DIR": spool], launcher: launcher)
+        func post(_ id: String, _ body: String) async throws -> (Int, JSONValue) {
+            let r = try await client.send(
+                method: "POST", url: "\(ingestor.apiURL)/v1/imports?id=\(id)", headers: [("Authorization", "Bearer \(TestIngestor.adminKey)")],
+                body: Array(body.utf8), timeout: .seconds(30))
+            return (r.status, (try? JSONValue.parse(r.body)) ?? .null)
+        }
+        var big = "id,email\n"
+        for i in 0..<20_000 { big += "s\(i),s\(i)@example.com\n" }
+        let (status, answer) = try await post("too-big", big)
+        #expect(status == 507 && answer["detail"]?.stringValue?.contains("no space left in imports.dir") == true, "\(status) \(answer)")
+        #expect(try await get(ingestor, "/v1/imports/too-big")["status"] == 404, "no job for an upload that was not kept")
+        // Had the partial upload stayed, the 256 KiB would still be full.
+        var small = "id,email\n"
+        for i in 0..<2_000 { small += "t\(i),t\(i)@example.com\n" }
+        #expect(try await post("fits", small).0 == 202)
+        let done = try await finished(ingestor, job: "fits")
+        #expect(done["state"] == "done" && done["created"] == 2000, "\(done)")
+        await ingestor.process.stop()
+        await redis.stop()
+    }
+
+    @Test(
         "a row too large for an event is rejected by its line and the rest imported, a row with only its id skipped; a quote never closed fails the import at its line, with the rows before it imported and counted"
     )
     func oversizedRows() async throws {
