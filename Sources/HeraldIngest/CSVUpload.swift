@@ -35,6 +35,22 @@ enum CSVUpload {
         return path
     }
 
+    /// Checks at start-up that the ingestor can spool uploads to `directory`
+    /// (`imports.dir`). Without it a missing or read-only directory answered
+    /// every import and every recipient CSV with 503 "retry", which no retry
+    /// could mend.
+    /// - Throws: `SpoolDirectoryError` naming `imports.dir` and what is wrong.
+    static func checkDirectory(_ directory: String) throws(SpoolDirectoryError) {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) else {
+            throw SpoolDirectoryError(directory: directory, problem: "does not exist")
+        }
+        guard isDirectory.boolValue else { throw SpoolDirectoryError(directory: directory, problem: "is not a directory") }
+        guard FileManager.default.isWritableFile(atPath: directory) else {
+            throw SpoolDirectoryError(directory: directory, problem: "is not writable by this process")
+        }
+    }
+
     /// Whether `error`, or an error it was caused by, is the file system's ENOSPC.
     static func isNoSpace(_ error: any Error) -> Bool {
         var next: (any Error)? = error
@@ -83,4 +99,13 @@ struct LimitedBody<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable wher
         }
     }
     func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: base.makeAsyncIterator(), left: maxBytes, exceeded: exceeded) }
+}
+
+/// `imports.dir` cannot take uploads: the ingestor does not start.
+struct SpoolDirectoryError: Error, CustomStringConvertible {
+    let directory: String
+    let problem: String
+    var description: String {
+        "imports.dir '\(directory)' \(problem): set imports.dir (HERALD_IMPORTS_DIR) to a directory the ingestor can write, with room for the CSV uploads it takes at once"
+    }
 }

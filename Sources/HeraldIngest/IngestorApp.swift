@@ -11,6 +11,7 @@ public enum IngestorApp {
     /// The ingestor's services: the event router's consumer, the raw-events consumer and the API.
     public static func services(runtime: WorkerRuntime, onAPIRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> [any Service] {
         let settings = runtime.settings
+        try CSVUpload.checkDirectory(settings.importsDirectory)
         if settings.apiKeys.isEmpty && settings.adminKeys.isEmpty {
             runtime.logger.warning("no api.keys configured: every request to /v1/events will get 401")
         }

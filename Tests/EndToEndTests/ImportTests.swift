@@ -194,6 +194,24 @@ struct ImportTests {
         await redis.stop()
     }
 
+    @Test("an imports.dir the ingestor cannot write (missing, or a file) stops it at start, naming imports.dir and the problem")
+    func unusableSpool() async throws {
+        let broker = try TestBroker.start(partitions: 2)
+        let redis = try await TestRedisServer()
+        let dir = try temporaryDirectory("import-spool-bad")
+        #expect(FileManager.default.createFile(atPath: "\(dir)/file", contents: Data("x".utf8)))
+        for (path, problem) in [("\(dir)/missing", "does not exist"), ("\(dir)/file", "is not a directory")] {
+            do {
+                let ingestor = try await TestIngestor(broker: broker, redis: redis, extraEnvironment: ["HERALD_IMPORTS_DIR": path])
+                Issue.record("started with imports.dir \(path)")
+                await ingestor.process.stop()
+            } catch {
+                #expect("\(error)".contains("imports.dir '\(path)' \(problem)"), "\(error)")
+            }
+        }
+        await redis.stop()
+    }
+
     @Test(
         "a row too large for an event is rejected by its line and the rest imported, a row with only its id skipped; a quote never closed fails the import at its line, with the rows before it imported and counted"
     )
