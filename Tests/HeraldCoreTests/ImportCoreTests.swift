@@ -65,6 +65,14 @@ struct ImportCoreTests {
         #expect(
             rows.read(["c\n3"], line: 4)
                 == .rejected([.init(line: 4, column: "ID", reason: "the contact id contains a control character (a tab or a line break?)")]))
+        // More fields than the header (an unquoted "Novák, Jan" shifts every later
+        // field) is refused as a whole; empty extra fields (a trailing delimiter) pass.
+        #expect(
+            rows.read(["c4", "a@b.cz", "601234567", "41", "4.5.1985", "ano", "vip", "extra"], line: 5)
+                == .rejected([
+                    .init(line: 5, column: "", reason: "the row has 8 fields and the header 7: a delimiter inside a field that is not quoted?")
+                ]))
+        guard case .row = rows.read(["c5", "a@b.cz", "", "", "", "", "", "", " "], line: 6) else { Issue.record("refused"); return }
     }
 
     @Test("a header without a mapped column, or a mapping without an id, is refused before any row")

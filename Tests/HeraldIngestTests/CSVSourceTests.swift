@@ -125,7 +125,9 @@ struct CSVSourceTests {
 
     @Test("a file without a header, or not in its encoding, is refused with the reason")
     func refusals() async throws {
-        await #expect(throws: (any Error).self) { _ = try await source([]) }
+        // An empty file is named as such, not by the CSV reader's error case.
+        let empty = await #expect(throws: ImportError.self) { _ = try await source([]) }
+        #expect(empty?.description == "the file is empty: it needs a header row, then a row per contact")
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("csv-\(UUID().uuidString)").path
         #expect(FileManager.default.createFile(atPath: path, contents: Data(Array("id\n1\n".utf8) + [0xC3, 0x28, 0x0A])))
         let s = try await CSVSource.open(path: path, encoding: .utf8, delimiter: nil)

@@ -86,7 +86,10 @@ final class CSVSource: Sendable {
             guard !stream.overLimit else { throw RowBoundedStream.RowTooLong(limit: maxRowBytes) }
         } catch {
             if readPath != path { try? FileManager.default.removeItem(atPath: readPath) }
-            throw ImportError(stream.overLimit ? "the header row: \(RowBoundedStream.RowTooLong(limit: maxRowBytes))" : "the file is not CSV: \(error)")
+            if stream.overLimit { throw ImportError("the header row: \(RowBoundedStream.RowTooLong(limit: maxRowBytes))") }
+            // The reader's own word for an empty file is `cannotReadHeaderRow`.
+            if case CSVError.cannotReadHeaderRow = error { throw ImportError("the file is empty: it needs a header row, then a row per contact") }
+            throw ImportError("the file is not CSV: \(error)")
         }
         stream.rowEnded()
         guard let header = reader.headerRow, !header.isEmpty, header != [""] else { throw ImportError("the file has no header row") }

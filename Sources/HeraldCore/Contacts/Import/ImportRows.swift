@@ -13,6 +13,8 @@ public struct ImportRows: Sendable {
     let lists: [String]
     /// The country code a national phone number gets (`+420`); nil: numbers must be international.
     let defaultCountry: String?
+    /// The header's fields: a row with more, the extra ones not empty, is rejected.
+    let headerCount: Int
 
     /// A reader of rows under `header`.
     /// - Throws: `ImportError` naming a mapped column the header lacks, or a
@@ -42,6 +44,7 @@ public struct ImportRows: Sendable {
             }
         }
         self.indexed = indexed
+        self.headerCount = header.count
         self.idIndex = id
         self.match = match
         self.lists = lists
@@ -90,6 +93,15 @@ public struct ImportRows: Sendable {
     public func read(_ cells: [String], line: Int) -> Outcome {
         var errors: [RowError] = []
         func fail(_ column: String, _ reason: String) { errors.append(RowError(line: line, column: column, reason: reason)) }
+        // More fields than the header has: most often a delimiter inside an
+        // unquoted field, which shifts every later field into the wrong column,
+        // so the row is not imported as it reads. Empty extra fields (a trailing
+        // delimiter, as some exports write) change nothing and pass.
+        if cells.count > headerCount, cells[headerCount...].contains(where: { !$0.trimmingSpaces.isEmpty }) {
+            fail(
+                "",
+                "the row has \(cells.count) fields and the header \(headerCount): a delimiter inside a field that is not quoted?")
+        }
         var id: String?
         if let idIndex {
             let cell = idIndex < cells.count ? cells[idIndex].trimmingSpaces : ""
