@@ -122,8 +122,13 @@ struct Contacts: AsyncParsableCommand {
             } else {
                 out = FileHandle.standardOutput
             }
+            // The throwing write: `FileHandle.write(_:)` traps when the disk is
+            // full or the reader of a pipe went away.
+            func write(_ bytes: [UInt8]) throws {
+                do { try out.write(contentsOf: Data(bytes)) } catch { throw CLIError("cannot write \(output ?? "the output"): \(error.localizedDescription)") }
+            }
             var csv = attributes.map { ContactCSV(attributes: $0.split(separator: ",").map(String.init)) }
-            if let csv { out.write(Data(csv.header())) }
+            if let csv { try write(csv.header()) }
             var cursor: String? = nil
             var rows = 0
             repeat {
@@ -135,11 +140,11 @@ struct Contacts: AsyncParsableCommand {
                     bytes = csv!.header()
                 }
                 for p in profiles { csv?.append(p, to: &bytes) }
-                out.write(Data(bytes))
+                try write(bytes)
                 rows += profiles.count
                 cursor = page["next_cursor"]?.stringValue
             } while cursor != nil
-            if csv == nil { out.write(Data(ContactCSV(attributes: []).header())) }
+            if csv == nil { try write(ContactCSV(attributes: []).header()) }
             if output != nil {
                 try out.close()
                 print("\(rows) contact\(rows == 1 ? "" : "s") written to \(output!)")

@@ -83,6 +83,17 @@ struct AddressBookAPITests {
         #expect(exported.0 == 0 && exported.1.contains("10 contacts written"), "\(exported)")
         let file = try String(contentsOfFile: "\(dir)/vip.csv", encoding: .utf8)
         #expect(Set(file.split(separator: "\r\n")) == Set(lines), "the CLI's export equals the API's")
+        // Standard output on a full disk: an error and exit 1, not a trap
+        // (`FileHandle.write(_:)` traps; the export uses the throwing write).
+        let full = try ChildProcess(
+            executable: "/bin/sh",
+            arguments: [
+                "-c", "exec \"$0\" contacts export --tag vip --api \"$1\" --admin-key \"$2\" > /dev/full 2> \"$3\"",
+                try BuiltProducts.executable("heraldctl"), ingestor.apiURL, TestIngestor.adminKey, "\(dir)/full.err",
+            ])
+        let fullCode = await full.wait()
+        let fullErr = (try? String(contentsOfFile: "\(dir)/full.err", encoding: .utf8)) ?? ""
+        #expect(fullCode == 1 && fullErr.contains("cannot write the output"), "exit \(fullCode): \(fullErr.prefix(300))")
         let bad = try await heraldctl(["contacts", "list", "--where", "{messages: {count: {gt: 1}}}"])
         #expect(bad.0 != 0 && bad.1.contains("messages conditions"), "\(bad)")
         // Profiles written before the index existed: `reindex` puts them in.

@@ -194,6 +194,44 @@ struct ImportTests {
         await redis.stop()
     }
 
+    @Test(
+        "a Windows-1250 file whose conversion fills imports.dir fails its job naming imports.dir, leaves nothing behind, and the ingestor runs on"
+    )
+    func conversionDiskFull() async throws {
+        let broker = try TestBroker.start(partitions: 2)
+        let redis = try await TestRedisServer()
+        let spool = try temporaryDirectory("import-spool-convert")
+        let launcher: TestIngestor.Launcher = { path in
+            ("/usr/bin/unshare", ["-m", "--propagation", "private", "/bin/sh", "-c", "mount -t tmpfs -o size=256k tmpfs \"$0\" && exec \"$1\"", spool, path])
+        }
+        let ingestor = try await TestIngestor(broker: broker, redis: redis, extraEnvironment: ["HERALD_IMPORTS_DIR": spool], launcher: launcher)
+        // 150 KB as Windows-1250 fits; as UTF-8 (each of its Czech letters two
+        // bytes) it does not fit beside it. Foundation's FileHandle.write(_:)
+        // trapped on the full disk and stopped the ingestor.
+        var text = "ID;Jméno\r\n"
+        for i in 0..<4_000 { text += "c\(i);Žluťoučký kůň úpěl ďábelské ódy\r\n" }
+        let body = Array(text.data(using: .windowsCP1250)!)
+        #expect(body.count > 140_000 && body.count < 200_000, "\(body.count) bytes")
+        let r = try await client.send(
+            method: "POST", url: "\(ingestor.apiURL)/v1/imports?id=czech-full&map=ID%3Did,Jm%C3%A9no%3Dattributes.name",
+            headers: [("Authorization", "Bearer \(TestIngestor.adminKey)")], body: body, timeout: .seconds(30))
+        #expect(r.status == 202, "\(r.bodyText)")
+        let failed = try await finished(ingestor, job: "czech-full")
+        #expect(failed["state"] == "failed", "\(failed)")
+        #expect(failed["error"]?.stringValue?.contains("cannot be written to imports.dir") == true, "\(failed)")
+        // Still running, and the space is free again: the upload and the partial conversion are gone.
+        var small = "id,email\n"
+        for i in 0..<2_000 { small += "u\(i),u\(i)@example.com\n" }
+        let again = try await client.send(
+            method: "POST", url: "\(ingestor.apiURL)/v1/imports?id=after-full", headers: [("Authorization", "Bearer \(TestIngestor.adminKey)")],
+            body: Array(small.utf8), timeout: .seconds(30))
+        #expect(again.status == 202, "\(again.bodyText)")
+        let done = try await finished(ingestor, job: "after-full")
+        #expect(done["state"] == "done" && done["created"] == 2000, "\(done)")
+        await ingestor.process.stop()
+        await redis.stop()
+    }
+
     @Test("an imports.dir the ingestor cannot write (missing, or a file) stops it at start, naming imports.dir and the problem")
     func unusableSpool() async throws {
         let broker = try TestBroker.start(partitions: 2)

@@ -292,8 +292,31 @@ final class CSVSource: Sendable {
             try? input.close()
             try? output.close()
         }
-        while let chunk = try? input.read(upToCount: chunkBytes), !chunk.isEmpty {
-            output.write(Data(try convert(chunk).utf8))
+        // The throwing calls, not `write(_:)` and `try?`: Foundation's
+        // `FileHandle.write(_:)` traps when the write fails, and an
+        // `imports.dir` that filled up during the conversion once stopped the
+        // ingestor (`ImportTests.conversionDiskFull`); a failed read must not
+        // pass for the end of the file.
+        // A conversion that fails leaves no part of its file behind.
+        do throws(ImportError) {
+            while true {
+                let chunk: Data
+                do {
+                    guard let read = try input.read(upToCount: chunkBytes), !read.isEmpty else { break }
+                    chunk = read
+                } catch {
+                    throw ImportError("the uploaded file cannot be read: \(error.localizedDescription)")
+                }
+                let text = try convert(chunk)
+                do {
+                    try output.write(contentsOf: Data(text.utf8))
+                } catch {
+                    throw ImportError("the file converted from \(name) cannot be written to imports.dir: \(error.localizedDescription)")
+                }
+            }
+        } catch {
+            try? FileManager.default.removeItem(atPath: to)
+            throw error
         }
     }
 }
