@@ -196,12 +196,19 @@ struct Contacts: AsyncParsableCommand {
             // One pass over the file, a megabyte at a time: its hash (for the job's
             // id) and its line count (for the ETA). The upload then streams it too,
             // so a file of any size costs the CLI a buffer, not its size.
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory) else { throw CLIError("cannot read \(file): no such file") }
+            guard !isDirectory.boolValue else { throw CLIError("cannot read \(file): it is a directory; name a CSV file") }
             guard let handle = FileHandle(forReadingAtPath: file) else { throw CLIError("cannot read \(file)") }
             var hash = Hashing.SHA256Stream()
             var lines = 0
-            while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
-                hash.update(chunk)
-                lines += chunk.reduce(0) { $1 == 0x0A ? $0 + 1 : $0 }
+            do {
+                while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+                    hash.update(chunk)
+                    lines += chunk.reduce(0) { $1 == 0x0A ? $0 + 1 : $0 }
+                }
+            } catch {
+                throw CLIError("cannot read \(file): \(error.localizedDescription)")
             }
             try? handle.close()
             var query: [(String, String)] = [("mode", mode)]

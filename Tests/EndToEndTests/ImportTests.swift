@@ -96,6 +96,11 @@ struct ImportTests {
         #expect(answer["rows"]?.arrayValue?.first?["change"]?["phone"] == "+420601234567", "\(answer)")
         #expect(answer["columns"]?.arrayValue?.first { $0["header"] == "Věk" }?["detected"] == "text", "a column with 'abc' is text: \(answer)")
         #expect(try await get(ingestor, "/v1/contacts?count=true")["count"] == 0, "a dry run changes nothing")
+        // A directory or a missing file is named as such, before anything is sent.
+        let directory = try await heraldctl(["import", dir])
+        #expect(directory.0 == 1 && directory.1.contains("cannot read \(dir): it is a directory"), "\(directory)")
+        let missing = try await heraldctl(["import", "\(dir)/nope.csv"])
+        #expect(missing.0 == 1 && missing.1.contains("no such file"), "\(missing)")
         // The import.
         let run = try await heraldctl(args + ["--errors", "\(dir)/errors.csv"])
         #expect(run.0 == 0 && run.1.contains("done — rows 5, created 3, updated 0, rejected 2"), "\(run)")
