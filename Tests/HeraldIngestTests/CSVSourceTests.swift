@@ -123,6 +123,27 @@ struct CSVSourceTests {
         #expect(freed == nil, "the reader thread still holds the source after stop()")
     }
 
+    /// A batch ends at its row count or at `maxBatchFields` fields: rows of
+    /// many empty fields once made batches of gigabytes.
+    @Test("rows of 100,000 fields each come in batches of at most 3, not 1,000; every row and line kept")
+    func wideRows() async throws {
+        let wide = String(repeating: ",", count: 99_999)
+        var text = "id\n"
+        for i in 0..<10 { text += "w\(i)\(wide)\n" }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("csv-\(UUID().uuidString)").path
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(text.utf8)))
+        let s = try await CSVSource.open(path: path, encoding: .utf8, delimiter: ",", batchSize: 1000)
+        var sizes: [Int] = []
+        var rows: [(cells: [String], line: Int)] = []
+        while let batch = try await s.next() {
+            sizes.append(batch.count)
+            rows += batch
+        }
+        #expect(sizes == [3, 3, 3, 1], "\(sizes)")
+        #expect(rows.map(\.line) == Array(2...11) && rows.allSatisfy { $0.cells.count == 100_000 })
+        #expect(rows.map { $0.cells[0] } == (0..<10).map { "w\($0)" })
+    }
+
     @Test("a file without a header, or not in its encoding, is refused with the reason")
     func refusals() async throws {
         // An empty file is named as such, not by the CSV reader's error case.
