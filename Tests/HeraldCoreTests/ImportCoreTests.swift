@@ -80,6 +80,13 @@ struct ImportCoreTests {
         #expect(throws: ImportError.self) { try ImportRows(mapping: try ImportMapping("X=email"), header: ["ID"], lists: [], defaultCountry: nil) }
         #expect(throws: ImportError.self) { try ImportRows(mapping: try ImportMapping("ID=email"), header: ["ID"], lists: [], defaultCountry: nil) }
         #expect(throws: ImportError.self) { try ImportRows(mapping: try ImportMapping("ID=id"), header: ["ID"], lists: [], defaultCountry: "420") }
+        // A header of 100,000 columns is named by its first 20, not copied whole
+        // into the job's error (stored with the job and shown on every GET).
+        let wide = (0..<100_000).map { "column-\($0)" }
+        let error = #expect(throws: ImportError.self) { try ImportRows(mapping: try ImportMapping("X=id"), header: wide, lists: [], defaultCountry: nil) }
+        #expect(
+            error?.description.hasSuffix("column-19 and 99980 more)") == true && (error?.description.utf8.count ?? 0) < 1_000,
+            "\(error?.description.prefix(200) ?? "")")
     }
 
     @Test("matching by email or phone: the key column is required and must not be empty; keys are normalised; ids derive from them alone")

@@ -23,7 +23,11 @@ public struct ImportRows: Sendable {
         var indexed: [(Int, ImportMapping.Column)] = []
         for c in mapping.columns {
             guard let i = header.firstIndex(of: c.header) else {
-                throw ImportError("map: the file has no column '\(c.header)' (its columns: \(header.joined(separator: ", ")))")
+                // The first columns only: a header may be a megabyte, and the
+                // message is stored with the job and shown by every GET of it.
+                let shown = header.prefix(20).map { $0.count > 64 ? $0.prefix(64) + "…" : Substring($0) }.joined(separator: ", ")
+                let more = header.count > 20 ? " and \(header.count - 20) more" : ""
+                throw ImportError("map: the file has no column '\(c.header.prefix(64))' (its columns: \(shown)\(more))")
             }
             indexed.append((i, c))
         }
