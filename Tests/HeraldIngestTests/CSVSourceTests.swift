@@ -149,6 +149,12 @@ struct CSVSourceTests {
         // An empty file is named as such, not by the CSV reader's error case.
         let empty = await #expect(throws: ImportError.self) { _ = try await source([]) }
         #expect(empty?.description == "the file is empty: it needs a header row, then a row per contact")
+        // A file that fails its reads (a directory opens, and every read fails
+        // with EISDIR) is not taken for an empty one.
+        let unreadable = await #expect(throws: ImportError.self) {
+            _ = try await CSVSource.open(path: FileManager.default.temporaryDirectory.path, encoding: .utf8, delimiter: ",")
+        }
+        #expect(unreadable?.description.hasPrefix("the uploaded file cannot be read") == true, "\(unreadable?.description ?? "")")
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("csv-\(UUID().uuidString)").path
         #expect(FileManager.default.createFile(atPath: path, contents: Data(Array("id\n1\n".utf8) + [0xC3, 0x28, 0x0A])))
         let s = try await CSVSource.open(path: path, encoding: .utf8, delimiter: nil)

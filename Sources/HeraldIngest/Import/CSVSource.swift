@@ -97,6 +97,7 @@ final class CSVSource: Sendable {
         } catch {
             if readPath != path { try? FileManager.default.removeItem(atPath: readPath) }
             if stream.overLimit { throw ImportError("the header row: \(RowBoundedStream.RowTooLong(limit: maxRowBytes))") }
+            if stream.readFailed { throw ImportError("the uploaded file cannot be read: \(stream.streamError.map { "\($0)" } ?? "a read failed")") }
             // The reader's own word for an empty file is `cannotReadHeaderRow`.
             if case CSVError.cannotReadHeaderRow = error { throw ImportError("the file is empty: it needs a header row, then a row per contact") }
             throw ImportError("the file is not CSV: \(error)")
@@ -190,6 +191,8 @@ final class CSVSource: Sendable {
         let failure: ImportError? =
             if stream.overLimit {
                 ImportError("line \(line): \(RowBoundedStream.RowTooLong(limit: stream.limit)); the rows before it were read")
+            } else if stream.readFailed {
+                ImportError("line \(line): the uploaded file could not be read further; the rows before it were read")
             } else {
                 switch reader.error {
                 case nil, CSVError.cannotReadFile?: nil

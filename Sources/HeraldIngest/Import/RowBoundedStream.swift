@@ -21,6 +21,10 @@ final class RowBoundedStream: InputStream {
     private var rowEnd = 0
     /// Set once a row ran past `limit`; every read fails from then on.
     private(set) var overLimit = false
+    /// Set when the file itself failed a read (an I/O error, not its end).
+    /// CSV.swift takes any failed read for the end of the file, so without
+    /// this a read error would end an import early as if it were done.
+    private(set) var readFailed = false
 
     /// Wraps `inner`.
     init(_ inner: InputStream, limit: Int) {
@@ -42,6 +46,7 @@ final class RowBoundedStream: InputStream {
         guard !overLimit else { return -1 }
         let n = inner.read(buffer, maxLength: len)
         if n > 0 { handedOut += n }
+        if n < 0 { readFailed = true }
         return n
     }
 
