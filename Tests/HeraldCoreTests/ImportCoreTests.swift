@@ -73,6 +73,16 @@ struct ImportCoreTests {
                     .init(line: 5, column: "", reason: "the row has 8 fields and the header 7: a delimiter inside a field that is not quoted?")
                 ]))
         guard case .row = rows.read(["c5", "a@b.cz", "", "", "", "", "", "", " "], line: 6) else { Issue.record("refused"); return }
+        // A long bad cell is quoted by its first 64 characters: each error is stored with the job.
+        let long = String(repeating: "x", count: 100_000)
+        guard case .rejected(let longErrors) = rows.read(["c6", long, "", long], line: 7) else { Issue.record("accepted"); return }
+        #expect(longErrors.map(\.column) == ["Mail", "Věk"])
+        #expect(
+            longErrors.allSatisfy { $0.reason.count < 120 && $0.reason.hasPrefix("'" + String(repeating: "x", count: 64) + "…'") },
+            "\(longErrors.map(\.reason.count))")
+        let zones = try ImportRows(mapping: try ImportMapping("ID=id,TZ=timezone"), header: ["ID", "TZ"], lists: [], defaultCountry: nil)
+        guard case .rejected(let zoneErrors) = zones.read(["c7", long], line: 2) else { Issue.record("accepted"); return }
+        #expect(zoneErrors.count == 1 && zoneErrors[0].column == "TZ" && zoneErrors[0].reason.count <= 301, "\(zoneErrors.map(\.reason.count))")
     }
 
     @Test("a header without a mapped column, or a mapping without an id, is refused before any row")

@@ -29,6 +29,12 @@ struct ImportJobStoreTests {
         #expect(try await jobs.errors("j1").count == 9_001)
         try await jobs.update("j1", run: second, set: ["committed": "3000"], errors: ["2500\u{1F}email\u{1F}bad"])
         #expect(try await jobs.errors("j1").count == 9_002)
+        // A rejected row whose reason quotes 100 KB is kept as its first 1 KiB.
+        try await jobs.update(
+            "j1", run: second, set: ["committed": "4000"],
+            errors: ["3500\u{1F}email\u{1F}'" + String(repeating: "é", count: 50_000) + "' is not an email address"])
+        let long = try await jobs.errors("j1").last
+        #expect(long?.line == 3500 && long?.column == "email" && (long?.reason.utf8.count ?? .max) <= ImportJobStore.maxErrorBytes)
         await server.stop()
     }
 }

@@ -11,6 +11,8 @@ public struct ImportJobStore: Sendable {
     public let retention: Duration
     /// Rejected rows kept per job; more are counted, not kept.
     public static let maxErrors = 10_000
+    /// The most bytes of one rejected row's `line␟column␟reason` kept.
+    public static let maxErrorBytes = 1_024
 
     /// A store on `redis`.
     public init(redis: RedisPool, retention: Duration = .seconds(7 * 86_400)) {
@@ -39,6 +41,9 @@ public struct ImportJobStore: Sendable {
     ///   one was stopped or paused past the stale bound, and must stop writing.
     public func update(_ id: String, run: String, set fields: [String: String], errors: [String] = []) async throws {
         let pairs = fields.sorted { $0.key < $1.key }
+        // Each kept rejected row is at most `maxErrorBytes`, whatever its
+        // reason quotes: 10,000 of them stay a few megabytes.
+        let errors = errors.map { $0.utf8.count <= Self.maxErrorBytes ? $0 : String(decoding: Array($0.utf8.prefix(Self.maxErrorBytes)), as: UTF8.self) }
         let reply = try await redis.eval(
             Self.updateScript, keys: [Self.jobKey(id), Self.errorsKey(id)],
             arguments: [run, String(retention.milliseconds), String(Self.maxErrors), String(pairs.count)] + pairs.flatMap { [$0.key, $0.value] } + errors)
