@@ -42,7 +42,7 @@ public struct BroadcastRecipientRows: Sendable {
     public func read(_ cells: [String], line: Int) -> Outcome {
         let raw = cells.first ?? ""
         guard let phone = PhoneNumber.e164(raw, defaultCountry: country) else {
-            return .rejected(line: line, column: header[0], reason: raw.isEmpty ? "no phone number" : "'\(raw.prefix(40))' is not a phone number")
+            return .rejected(line: line, column: header[0].clipped(), reason: raw.isEmpty ? "no phone number" : "'\(raw.prefix(40))' is not a phone number")
         }
         var event: [String: JSONValue] = [:]
         var variables = broadcast.variables
@@ -52,12 +52,12 @@ public struct BroadcastRecipientRows: Sendable {
                 return .rejected(line: line, column: "column \(i + 1)", reason: "the row has more cells than the header has columns")
             }
             guard value.utf8.count <= TemplateVariable.maxDefaultBytes else {
-                return .rejected(line: line, column: header[i], reason: "longer than \(TemplateVariable.maxDefaultBytes) bytes")
+                return .rejected(line: line, column: header[i].clipped(), reason: "longer than \(TemplateVariable.maxDefaultBytes) bytes")
             }
             if !value.isEmpty { event[String(i)] = .string(value) }
             if broadcast.variables.isEmpty {
                 guard !value.isEmpty else {
-                    return .rejected(line: line, column: header[i], reason: "empty, and the broadcast sets no variables with defaults")
+                    return .rejected(line: line, column: header[i].clipped(), reason: "empty, and the broadcast sets no variables with defaults")
                 }
                 variables.append(TemplateVariable(field: "event.\(i)", defaultValue: value))
             }

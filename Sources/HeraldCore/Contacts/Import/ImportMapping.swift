@@ -137,4 +137,9 @@ extension String {
         let end = scalars.lastIndex(where: { !$0.properties.isWhitespace })!
         return String(scalars[start...end])
     }
+
+    /// The string as a row error quotes it: its first `limit` characters and
+    /// "…". A cell or a header may be most of a megabyte, and row errors are
+    /// kept (an import's) or sent back by the hundred (a broadcast's).
+    public func clipped(to limit: Int = 64) -> String { count <= limit ? self : prefix(limit) + "…" }
 }

@@ -25,9 +25,9 @@ public struct ImportRows: Sendable {
             guard let i = header.firstIndex(of: c.header) else {
                 // The first columns only: a header may be a megabyte, and the
                 // message is stored with the job and shown by every GET of it.
-                let shown = header.prefix(20).map { $0.count > 64 ? $0.prefix(64) + "…" : Substring($0) }.joined(separator: ", ")
+                let shown = header.prefix(20).map { $0.clipped() }.joined(separator: ", ")
                 let more = header.count > 20 ? " and \(header.count - 20) more" : ""
-                throw ImportError("map: the file has no column '\(c.header.prefix(64))' (its columns: \(shown)\(more))")
+                throw ImportError("map: the file has no column '\(c.header.clipped())' (its columns: \(shown)\(more))")
             }
             indexed.append((i, c))
         }
@@ -96,7 +96,7 @@ public struct ImportRows: Sendable {
     /// Reads the row `cells` that starts on `line`.
     public func read(_ cells: [String], line: Int) -> Outcome {
         var errors: [RowError] = []
-        func fail(_ column: String, _ reason: String) { errors.append(RowError(line: line, column: Self.shown(column), reason: reason)) }
+        func fail(_ column: String, _ reason: String) { errors.append(RowError(line: line, column: column.clipped(), reason: reason)) }
         // More fields than the header has: most often a delimiter inside an
         // unquoted field, which shifts every later field into the wrong column,
         // so the row is not imported as it reads. Empty extra fields (a trailing
@@ -136,13 +136,13 @@ public struct ImportRows: Sendable {
                 guard let phone = PhoneNumber.e164(cell, defaultCountry: defaultCountry) else {
                     fail(
                         column.header,
-                        "'\(Self.shown(cell))' is not a phone number" + (defaultCountry == nil ? " in international form (+420…); pass a default country" : ""))
+                        "'\(cell.clipped())' is not a phone number" + (defaultCountry == nil ? " in international form (+420…); pass a default country" : ""))
                     continue
                 }
                 body["phone"] = .string(phone)
             case .field("email") where !ContactInput.isEmail(cell):
                 // Checked here too, so that a row with several problems reports them all.
-                fail(column.header, "'\(Self.shown(cell))' is not an email address")
+                fail(column.header, "'\(cell.clipped())' is not an email address")
             case .field(let f): body[f] = .string(cell)
             case .tags: tags += Self.names(cell).map(JSONValue.string)
             case .lists: rowLists += Self.names(cell).map(JSONValue.string)
@@ -150,7 +150,7 @@ public struct ImportRows: Sendable {
                 guard let value = Self.value(cell, type) else {
                     fail(
                         column.header,
-                        "'\(Self.shown(cell))' is not \(type == .int ? "a whole number" : type == .number ? "a number" : type == .bool ? "true or false" : "a date (YYYY-MM-DD or D.M.YYYY)")"
+                        "'\(cell.clipped())' is not \(type == .int ? "a whole number" : type == .number ? "a number" : type == .bool ? "true or false" : "a date (YYYY-MM-DD or D.M.YYYY)")"
                     )
                     continue
                 }
@@ -168,16 +168,10 @@ public struct ImportRows: Sendable {
         } catch {
             let header = indexed.first { $0.column.target.text == error.field || $0.column.target == .field(error.field) }?.column.header ?? error.field
             // The reason may quote the value (a time zone that is not one): bounded as a cell is.
-            let reason = error.reason.count <= 300 ? error.reason : error.reason.prefix(300) + "…"
-            return .rejected([RowError(line: line, column: Self.shown(header), reason: reason)])
+            let reason = error.reason.clipped(to: 300)
+            return .rejected([RowError(line: line, column: header.clipped(), reason: reason)])
         }
     }
-
-    /// A cell or a header as a row error shows it: at most 64 characters. Each
-    /// error is stored with its job (up to `ImportJobStore.maxErrors` of them),
-    /// and a cell may be most of a megabyte: 10,000 rows with a long bad email
-    /// would have been gigabytes in Redis.
-    static func shown(_ text: String) -> String { text.count <= 64 ? text : text.prefix(64) + "…" }
 
     /// `a|b|c` as names, blanks dropped.
     static func names(_ cell: String) -> [String] { cell.split(separator: "|").map { String($0).trimmingSpaces }.filter { !$0.isEmpty } }
