@@ -38,8 +38,10 @@ public struct ImportsAPI: Sendable {
                 metricName: "herald_import_batches_ahead", unitName: nil,
                 helpText: "Import batches produced and not yet seen in the profiles, over every import of this ingestor (at most imports.batches_ahead)"),
             labels: [("worker", "ingestor")])
-        importer = ContactImporter(
+        var importer = ContactImporter(
             contacts: contacts, jobs: jobs, catalog: catalog, producer: producer, pacing: ImportPacing(places: batchesAhead, gauge: gauge), logger: logger)
+        importer.heartbeatEvery = min(.seconds(5), staleAfter / 3)
+        self.importer = importer
         self.jobs = jobs
         self.maxBytes = maxBytes
         self.directory = directory

@@ -191,6 +191,11 @@ struct Contacts: AsyncParsableCommand {
         @Option(help: "',', ';' or tab (default: detected).") var delimiter: String?
         @Flag(help: "Show the header, the first rows as mapped, column types and the first errors; change nothing.") var dryRun = false
         @Option(help: "Write the rejected rows (line, column, reason) to this CSV.") var errors: String?
+        @Option(
+            help: ArgumentHelp(
+                "Seconds without a heartbeat from the import before it is uploaded again to resume it (its ingestor died or restarted).",
+                valueName: "seconds"))
+        var resumeAfter = 60
 
         func run() async throws {
             // One pass over the file, a megabyte at a time: its hash (for the job's
@@ -224,13 +229,17 @@ struct Contacts: AsyncParsableCommand {
             query.append(dryRun ? ("dry_run", "true") : ("id", id))
             let e = try options.endpoint()
             let url = "\(e.url)/v1/imports?" + query.map { "\($0.0)=\(URLEncoding.percentEncoded($0.1))" }.joined(separator: "&")
+            guard resumeAfter > 0 else { throw CLIError("--resume-after must be a positive number of seconds") }
             var request = HTTPRequest(
                 method: "POST", url: url, headers: [("Authorization", "Bearer \(e.key)"), ("Content-Type", "text/csv")], timeout: .seconds(600),
                 maxResponseBytes: 16 << 20)
             request.bodyFile = file
-            let r = try await HTTPClient(concurrency: 1).send(many: [request])[0].result.get()
-            let answer = (try? JSONValue.parse(r.body)) ?? .null
-            guard (200..<300).contains(r.status) else { throw CLIError("HTTP \(r.status): \(answer["detail"]?.stringValue ?? r.bodyText)") }
+            func upload() async throws -> (status: Int, answer: JSONValue) {
+                let r = try await HTTPClient(concurrency: 1).send(many: [request])[0].result.get()
+                return (r.status, (try? JSONValue.parse(r.body)) ?? .null)
+            }
+            let (status, answer) = try await upload()
+            guard (200..<300).contains(status) else { throw CLIError("HTTP \(status): \(answer["detail"]?.stringValue ?? "")") }
             if dryRun {
                 print(String(decoding: answer.serialized(), as: UTF8.self))
                 return
@@ -243,11 +252,38 @@ struct Contacts: AsyncParsableCommand {
             // a Redis outage with the import): the import goes on meanwhile, so
             // following it does too, for up to five minutes.
             var silentSince: ContinuousClock.Instant?
+            // The job's heartbeat, and since when it has not changed: a running
+            // import beats every few seconds, so one that stopped beating lost
+            // its process (the spooled file with it). The same upload again
+            // resumes it from its committed rows, once the ingestor counts it
+            // abandoned (`imports.stale_after`; until then it answers 409).
+            var beat: JSONValue? = nil
+            var beatSince = ContinuousClock.now
+            var resumes = 0
             while job["state"]?.stringValue == "running" {
                 try await Task.sleep(for: .milliseconds(500))
                 do {
                     job = try await Contacts.follow(e, "/v1/imports/\(id)")
                     silentSince = nil
+                    if job["heartbeat_ms"] != beat {
+                        (beat, beatSince) = (job["heartbeat_ms"], ContinuousClock.now)
+                    } else if job["state"]?.stringValue == "running", ContinuousClock.now - beatSince > .seconds(resumeAfter) {
+                        guard resumes < 10 else {
+                            throw CLIError("import \(id) stopped again after 10 resumes; run the same command again to resume it once more")
+                        }
+                        FileHandle.standardError.write(Data("\r(import \(id): no heartbeat for \(resumeAfter) s; uploading it again to resume it)\n".utf8))
+                        beatSince = ContinuousClock.now
+                        // 409: not yet abandoned for the ingestor; 5xx or no answer: it is
+                        // not ready. Either way, tried again after another wait.
+                        if let (status, answer) = try? await upload() {
+                            if (200..<300).contains(status) {
+                                resumes += 1
+                                job = answer
+                            } else if status != 409 && status < 500 {
+                                throw CLIError("resuming import \(id): HTTP \(status): \(answer["detail"]?.stringValue ?? "")")
+                            }
+                        }
+                    }
                 } catch let error as Contacts.Unavailable {
                     let since = silentSince ?? ContinuousClock.now
                     silentSince = since

@@ -398,6 +398,55 @@ struct ImportTests {
     }
 
     @Test(
+        "SIGKILL of the ingestor under heraldctl contacts import, then a new one on the same address: the CLI sees the heartbeat stop, uploads the file again, and the import ends done with every row"
+    )
+    func cliResumesAfterRestart() async throws {
+        let broker = try TestBroker.start(partitions: 4)
+        let redis = try await TestRedisServer()
+        let port = freeTCPPort()
+        let api = "http://127.0.0.1:\(port)"
+        let environment = ["HERALD_IMPORTS_STALE_AFTER": "1s", "HERALD_API_PORT": String(port)]
+        let first = try await TestIngestor(broker: broker, redis: redis, extraEnvironment: environment)
+        // Long enough that the kill, after 3,000 profiles, comes well before the end.
+        let n = 150_000
+        var csv = "id,email\n"
+        for i in 0..<n { csv += "r\(i),r\(i)@example.com\n" }
+        let dir = try temporaryDirectory("import-cli-resume")
+        #expect(FileManager.default.createFile(atPath: "\(dir)/contacts.csv", contents: Data(csv.utf8)))
+        let cli = try ChildProcess(
+            executable: try BuiltProducts.executable("heraldctl"),
+            arguments: ["contacts", "import", "\(dir)/contacts.csv", "--api", api, "--admin-key", TestIngestor.adminKey, "--resume-after", "3"],
+            output: .file("\(dir)/out"))
+        func count() async throws -> Int64 {
+            let r = try? await client.send(method: "GET", url: "\(api)/v1/contacts?count=true", headers: [("Authorization", "Bearer \(TestIngestor.adminKey)")])
+            if let r, case .int(let c)? = (try? JSONValue.parse(r.body))?["count"] { return c }
+            return -1
+        }
+        var before: Int64 = 0
+        for _ in 0..<2000 where before < 3000 {
+            before = try await count()
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(before >= 3000 && before < Int64(n), "killed after \(before) contacts")
+        first.process.signal(SIGKILL)
+        _ = await first.process.wait()
+        // The job stays "running" with the dead process's last heartbeat. Before,
+        // the CLI followed it for ever.
+        let second = try await TestIngestor(broker: broker, redis: redis, extraEnvironment: environment)
+        let code = await cli.wait(timeout: .seconds(120))
+        let out = (try? String(contentsOfFile: "\(dir)/out", encoding: .utf8)) ?? ""
+        #expect(code == 0 && out.contains("uploading it again to resume it") && out.contains("done — rows \(n), created"), "\(code ?? -1): \(out.suffix(600))")
+        var after: Int64 = 0
+        for _ in 0..<300 where after < Int64(n) {
+            after = try await count()
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(after == Int64(n))
+        await second.process.stop()
+        await redis.stop()
+    }
+
+    @Test(
         "imports side by side share one bound on the batches ahead of the profiles (imports.batches_ahead), give their places back when done, and each import every row"
     )
     func sharedPacing() async throws {

@@ -75,6 +75,25 @@ struct ContactImporter: Sendable {
         // produced, and not yet seen in the profiles. Given back as each is
         // seen, and all at once when the run ends, however it ends.
         var held = 0
+        // The job's heartbeat says this run is alive, not that it advanced: a
+        // run waiting for the profiles (up to a minute a batch) or in line for
+        // a place in `pacing` commits nothing, yet is not abandoned, and a
+        // retry past `imports.stale_after` would take it over. A run stopped
+        // (SIGSTOP, a stalled host) or dead stops beating, as before.
+        let beat = Task { [jobs, clock, heartbeatEvery] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: heartbeatEvery)
+                guard !Task.isCancelled else { return }
+                do {
+                    try await jobs.update(id, run: run, set: ["heartbeat_ms": String(clock.now())])
+                } catch is ImportTakenOver {
+                    return
+                } catch {
+                    continue  // Redis away: the next beat tries again
+                }
+            }
+        }
+        defer { beat.cancel() }
         do {
             let job = try await riding { try await jobs.job(id) } ?? [:]
             for k in ["rows", "created", "updated", "rejected", "skipped", "committed"] { counts[k] = Int(job[k] ?? "0") ?? 0 }
@@ -201,6 +220,10 @@ struct ContactImporter: Sendable {
     /// How long an import waits out a Redis outage before it fails (and can be
     /// resumed by running it again).
     var outagePatience = Duration.seconds(300)
+
+    /// How often a running import's job records that it is alive: well inside
+    /// `imports.stale_after` (`ImportsAPI` sets a third of it, at most 5 s).
+    var heartbeatEvery = Duration.seconds(5)
 
     /// Batches handed to the producer and not yet acknowledged, at most: the
     /// acknowledgements of one take about as long as mapping the next.
