@@ -208,7 +208,8 @@ struct ConfigurationKeys: Sendable {
     let importsMaxBytes: Setting<Int> = .integer(
         "imports.max_bytes", 1 << 30, in: 1024...(1 << 36), "Largest CSV a POST /v1/imports takes (spooled to imports.dir); larger gets 413")
     let importsStaleAfter: Setting<Duration> = .duration(
-        "imports.stale_after", "30s", "A running import without a heartbeat (every 5 s while its process lives) for this long was abandoned: a retry of it resumes it")
+        "imports.stale_after", "30s",
+        "A running import without a heartbeat (every 5 s while its process lives) for this long was abandoned: a retry of it resumes it")
     let importsBatchesAhead: Setting<Int> = .integer(
         "imports.batches_ahead", 40, in: 1...10_000,
         "Import batches (1,000 rows each) an ingestor's imports together may have produced and not yet applied to the profiles")

@@ -165,19 +165,24 @@ struct ImportTests {
         await redis.stop()
     }
 
+    /// An ingestor that alone sees a 256 KiB file system at `imports.dir` (its
+    /// own mount namespace; the machine's tests run as root, as
+    /// ImageLayoutTests needs).
+    func smallSpoolIngestor(_ broker: TestBroker, _ redis: TestRedisServer) async throws -> TestIngestor {
+        let spool = try temporaryDirectory("import-spool")
+        let launcher: TestIngestor.Launcher = { path in
+            ("/usr/bin/unshare", ["-m", "--propagation", "private", "/bin/sh", "-c", "mount -t tmpfs -o size=256k tmpfs \"$0\" && exec \"$1\"", spool, path])
+        }
+        return try await TestIngestor(broker: broker, redis: redis, extraEnvironment: ["HERALD_IMPORTS_DIR": spool], launcher: launcher)
+    }
+
     @Test(
         "a full spool directory (imports.dir on a 256 KiB tmpfs) answers 507 naming imports.dir, keeps no part of the upload, and the next import that fits runs"
     )
     func fullSpool() async throws {
         let broker = try TestBroker.start(partitions: 2)
         let redis = try await TestRedisServer()
-        let spool = try temporaryDirectory("import-spool")
-        // The ingestor alone sees a small file system at imports.dir (its own mount
-        // namespace; the machine's tests run as root, as ImageLayoutTests needs).
-        let launcher: TestIngestor.Launcher = { path in
-            ("/usr/bin/unshare", ["-m", "--propagation", "private", "/bin/sh", "-c", "mount -t tmpfs -o size=256k tmpfs \"$0\" && exec \"$1\"", spool, path])
-        }
-        let ingestor = try await TestIngestor(broker: broker, redis: redis, extraEnvironment: ["HERALD_IMPORTS_DIR": spool], launcher: launcher)
+        let ingestor = try await smallSpoolIngestor(broker, redis)
         func post(_ id: String, _ body: String) async throws -> (Int, JSONValue) {
             let r = try await client.send(
                 method: "POST", url: "\(ingestor.apiURL)/v1/imports?id=\(id)", headers: [("Authorization", "Bearer \(TestIngestor.adminKey)")],
@@ -205,11 +210,7 @@ struct ImportTests {
     func conversionDiskFull() async throws {
         let broker = try TestBroker.start(partitions: 2)
         let redis = try await TestRedisServer()
-        let spool = try temporaryDirectory("import-spool-convert")
-        let launcher: TestIngestor.Launcher = { path in
-            ("/usr/bin/unshare", ["-m", "--propagation", "private", "/bin/sh", "-c", "mount -t tmpfs -o size=256k tmpfs \"$0\" && exec \"$1\"", spool, path])
-        }
-        let ingestor = try await TestIngestor(broker: broker, redis: redis, extraEnvironment: ["HERALD_IMPORTS_DIR": spool], launcher: launcher)
+        let ingestor = try await smallSpoolIngestor(broker, redis)
         // 150 KB as Windows-1250 fits; as UTF-8 (each of its Czech letters two
         // bytes) it does not fit beside it. Foundation's FileHandle.write(_:)
         // trapped on the full disk and stopped the ingestor.
