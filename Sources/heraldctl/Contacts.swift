@@ -234,12 +234,12 @@ struct Contacts: AsyncParsableCommand {
                 method: "POST", url: url, headers: [("Authorization", "Bearer \(e.key)"), ("Content-Type", "text/csv")], timeout: .seconds(600),
                 maxResponseBytes: 16 << 20)
             request.bodyFile = file
-            func upload() async throws -> (status: Int, answer: JSONValue) {
+            func upload() async throws -> (status: Int, answer: JSONValue, text: String) {
                 let r = try await HTTPClient(concurrency: 1).send(many: [request])[0].result.get()
-                return (r.status, (try? JSONValue.parse(r.body)) ?? .null)
+                return (r.status, (try? JSONValue.parse(r.body)) ?? .null, r.bodyText)
             }
-            let (status, answer) = try await upload()
-            guard (200..<300).contains(status) else { throw CLIError("HTTP \(status): \(answer["detail"]?.stringValue ?? "")") }
+            let (status, answer, text) = try await upload()
+            guard (200..<300).contains(status) else { throw CLIError("HTTP \(status): \(answer["detail"]?.stringValue ?? text)") }
             if dryRun {
                 print(String(decoding: answer.serialized(), as: UTF8.self))
                 return
@@ -275,12 +275,12 @@ struct Contacts: AsyncParsableCommand {
                         beatSince = ContinuousClock.now
                         // 409: not yet abandoned for the ingestor; 5xx or no answer: it is
                         // not ready. Either way, tried again after another wait.
-                        if let (status, answer) = try? await upload() {
+                        if let (status, answer, text) = try? await upload() {
                             if (200..<300).contains(status) {
                                 resumes += 1
                                 job = answer
                             } else if status != 409 && status < 500 {
-                                throw CLIError("resuming import \(id): HTTP \(status): \(answer["detail"]?.stringValue ?? "")")
+                                throw CLIError("resuming import \(id): HTTP \(status): \(answer["detail"]?.stringValue ?? text)")
                             }
                         }
                     }
