@@ -30,7 +30,7 @@ public struct ImportsAPI: Sendable {
     /// The routes: imports on `admin`, following them on `read`.
     public init(
         contacts: ContactStore, jobs: ImportJobStore, catalog: CampaignCatalog, producer: KafkaProducer, maxBytes: Int, directory: String,
-        staleAfter: Duration, batchesAhead: Int = 40, metrics: PrometheusCollectorRegistry, logger: Logger
+        staleAfter: Duration, batchesAhead: Int, metrics: PrometheusCollectorRegistry, logger: Logger
     ) {
         self.staleAfter = staleAfter
         let gauge = metrics.makeGauge(

@@ -312,8 +312,8 @@ final class CSVSource: Sendable {
         // `FileHandle.write(_:)` traps when the write fails, and an
         // `imports.dir` that filled up during the conversion once stopped the
         // ingestor (`ImportTests.conversionDiskFull`); a failed read must not
-        // pass for the end of the file.
-        // A conversion that fails leaves no part of its file behind.
+        // pass for the end of the file. A conversion that fails leaves no part
+        // of its file behind.
         do throws(ImportError) {
             while true {
                 let chunk: Data

@@ -7,16 +7,16 @@ import Synchronization
 /// (docs/benchmarks.md), and about 10 MB on the broker, well inside the
 /// embedded one's 5 MB per partition).
 ///
-/// Each import once had its own bound, so eight imports side by side were
-/// eight times as far ahead of the profile applier (measured 2026-12-07: up to
-/// 320 batches, 320,000 rows): live events then queued behind all of them, and
+/// Each import once had its own bound, so eight imports side by side could be
+/// eight times as far ahead of the profile applier (320 batches, 320,000
+/// rows): live events then queued behind all of them, and
 /// on a broker with short retention (the embedded one keeps 5 MB a partition)
 /// enough imports at once would have their rows deleted unread.
 ///
 /// A batch takes a place before it is produced and gives it back once the
 /// profiles show it (`ContactImporter.waitApplied`) or its import ends. An
 /// import that holds places and finds none free waits for its own oldest batch
-/// (`take(orWaitFor:)`), so imports never wait on each other in a cycle; one
+/// (`take(holding:orWaitFor:)`), so imports never wait on each other in a cycle; one
 /// that holds none waits in line, first come first served.
 final class ImportPacing: Sendable {
     private struct State {
